@@ -1,0 +1,185 @@
+"""The ``wasmlab`` command."""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import click
+
+from wasmlab.errors import ConfigError, WasmlabError
+
+DEFAULT_RESULTS = Path("data/results")
+
+
+class _LabGroup(click.Group):
+    """Turns the lab's own errors into one line and exit status 2; ``--debug`` shows the traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (WasmlabError, ValueError) as exc:
+            if ctx.params.get("debug"):
+                raise
+            click.echo(f"wasmlab: error: {exc}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_LabGroup)
+@click.option("--debug", is_flag=True, help="Show Python tracebacks for errors.")
+def main(debug: bool) -> None:
+    """Measure what a WebAssembly host pays per request, and what pooling and caching save."""
+
+
+def _key_values(pairs: tuple[str, ...], option: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, eq, text = pair.partition("=")
+        if not eq or not key:
+            raise ConfigError(f"{option} {pair!r} is not KEY=VALUE")
+        lowered = text.strip().lower()
+        value: Any
+        if lowered in ("true", "false"):
+            value = lowered == "true"
+        else:
+            try:
+                value = int(text, 0)
+            except ValueError:
+                value = text.strip()
+        out[key.strip().replace("-", "_")] = value
+    return out
+
+
+@main.command()
+@click.option("--workload", default="seed", show_default=True, help="Workload spec, e.g. seed, dirty-memory:kib=256.")
+@click.option(
+    "--variants",
+    default="baseline,cached,pooled,pooled+cached,pooled+cached+pre",
+    show_default=True,
+    help="Comma-separated variants: baseline or '+'-joined pooled, cached, pre.",
+)
+@click.option("--requests", default=1000, show_default=True, type=int, help="Requests per repetition.")
+@click.option("--repeats", default=5, show_default=True, type=int, help="Repetitions (variants interleaved in each).")
+@click.option("--warmup", default=200, show_default=True, type=int, help="Untimed warm-up requests per variant.")
+@click.option("--preset", default="seed", show_default=True, help="Host settings: seed, spin, wasmtime-serve, or none.")
+@click.option("--slots", type=int, default=None, help="Pool slots (core instances, memories, tables, stacks).")
+@click.option("--cache-policy", default=None, help="none, clear-when-full, lru, lfu, fifo, rr, ttl.")
+@click.option("--cache-size", type=int, default=None, help="Compiled modules the cache holds.")
+@click.option("--call-path", default="lean", show_default=True, help="lean (prepared C calls) or api (wasmtime-py objects).")
+@click.option("--pool", "pool_knobs", multiple=True, metavar="KEY=VALUE", help="Any pool knob, e.g. max_memory_size=1048576.")
+@click.option("--engine", "engine_knobs", multiple=True, metavar="KEY=VALUE", help="Any engine knob, e.g. compiler=winch.")
+@click.option("--phases", is_flag=True, help="Also time new store, instantiate, export lookup, call and drop separately.")
+@click.option("--cpu", type=int, default=None, help="Pin the process to this CPU while measuring.")
+@click.option("--format", "fmt", default="table", show_default=True, help="table or json.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Results folder [default: data/results/reproduce/RUN_ID].")
+@click.option("--no-save", is_flag=True, help="Do not write result files.")
+def reproduce(
+    workload: str,
+    variants: str,
+    requests: int,
+    repeats: int,
+    warmup: int,
+    preset: str,
+    slots: int | None,
+    cache_policy: str | None,
+    cache_size: int | None,
+    call_path: str,
+    pool_knobs: tuple[str, ...],
+    engine_knobs: tuple[str, ...],
+    phases: bool,
+    cpu: int | None,
+    fmt: str,
+    out: Path | None,
+    no_save: bool,
+) -> None:
+    """Reproduce the seed's table: baseline vs pooled+cached (and the other variants), side by side."""
+    from tqdm import tqdm
+
+    from wasmlab import lab, report
+    from wasmlab.results import check_writable, save_measurement
+
+    if fmt not in ("table", "json"):
+        raise ConfigError(f"format {fmt!r} is not allowed; allowed: json, table")
+    scenario = lab.Scenario(
+        workload=workload,
+        variants=tuple(v.strip() for v in variants.split(",") if v.strip()),
+        call_path=call_path,
+        requests=requests,
+        repeats=repeats,
+        warmup=warmup,
+        preset=None if preset == "none" else preset,
+        slots=slots,
+        pool=_key_values(pool_knobs, "--pool"),
+        engine=_key_values(engine_knobs, "--engine"),
+        cache_policy=cache_policy,
+        cache_size=cache_size,
+        phases=phases,
+        cpu=cpu,
+    )
+    if out is not None and not no_save:
+        check_writable(out)
+    blocks = repeats * len(scenario.variants)
+    with tqdm(total=blocks, desc="measuring", unit="block", file=sys.stderr, disable=None, leave=False) as bar:
+
+        def progress(variant: str, rep: int, total: int) -> None:
+            bar.set_postfix_str(f"{variant} rep {rep + 1}/{total}")
+            bar.update(1)
+
+        with warnings.catch_warnings():
+            # The busy-machine warning is printed with the provenance lines instead.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            measurement = lab.run(scenario, progress)
+    folder = None
+    if not no_save:
+        folder = save_measurement(measurement, out or DEFAULT_RESULTS / "reproduce" / measurement.metadata["run_id"])
+    if fmt == "json":
+        data = report.headline(measurement)
+        data["results_dir"] = str(folder) if folder else None
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        click.echo(report.seed_table(measurement))
+        click.echo()
+        click.echo(report.variants_table(measurement))
+        if phases:
+            click.echo()
+            click.echo(report.phases_table(measurement))
+        click.echo()
+        click.echo(report.provenance(measurement))
+        if folder:
+            click.echo(f"Results: {folder}/ (summary.parquet, samples.parquet, metadata.json)")
+    if measurement.errors:
+        sys.exit(1)
+
+
+@main.command()
+def presets() -> None:
+    """List the named presets of real hosts' settings."""
+    from wasmlab.config import PRESETS
+
+    for preset in PRESETS.values():
+        click.echo(f"{preset.name}: {preset.description}")
+        changed = {k: v for k, v in preset.pool.to_dict().items() if v is not None}
+        click.echo(f"  pool: {changed}")
+        click.echo(f"  cache: {preset.cache.to_dict()}")
+        if preset.engine:
+            click.echo(f"  engine: {dict(preset.engine)}")
+
+
+@main.command()
+def workloads() -> None:
+    """List the synthetic workload generators and their parameters."""
+    import inspect
+
+    from wasmlab.workloads import GENERATORS
+
+    for name, generator in GENERATORS.items():
+        params = ", ".join(f"{p.name}={p.default}" for p in inspect.signature(generator).parameters.values())
+        doc = (generator.__doc__ or "").strip().splitlines()[0]
+        click.echo(f"{name} ({params}): {doc}")
+
+
+if __name__ == "__main__":
+    main()

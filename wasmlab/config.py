@@ -1,0 +1,224 @@
+"""Frozen, self-validating configuration of the pool, the engine and the module cache.
+
+Every object checks itself in ``__post_init__`` and names the bad value and what is
+allowed.  ``None`` for an optional knob means "wasmtime's own default", which is
+recorded as such in results instead of a guessed number.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from typing import Any, Mapping
+
+from wasmlab.errors import ConfigError, allowed
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+
+ALLOCATORS = ("on-demand", "pooling")
+COMPILERS = ("cranelift", "winch")
+OPT_LEVELS = ("none", "speed", "speed_and_size")
+CACHE_POLICIES = ("none", "clear-when-full", "lru", "lfu", "fifo", "rr", "ttl")
+
+
+def _check_int(owner: str, name: str, value: Any, minimum: int, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{owner}.{name} = {value!r} is not an integer; allowed: an integer >= {minimum}")
+    if value < minimum:
+        raise ConfigError(f"{owner}.{name} = {value} is out of range; allowed: an integer >= {minimum}")
+
+
+def _check_bool(owner: str, name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{owner}.{name} = {value!r} is not a boolean; allowed: true or false")
+
+
+def _check_choice(owner: str, name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise allowed(value, f"{owner}.{name}", choices)
+
+
+class _DictMixin:
+    """Round-trip through plain dicts (and so YAML/JSON), rejecting unknown keys."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Any:
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise allowed(unknown[0], f"{cls.__name__} key", names)
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> Any:
+        """A copy with ``changes`` applied and validated; keys must be fields."""
+        names = {f.name for f in fields(self)}  # type: ignore[arg-type]
+        for key in changes:
+            if key not in names:
+                raise allowed(key, f"{type(self).__name__} key", names)
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+
+@dataclass(frozen=True)
+class PoolConfig(_DictMixin):
+    """Knobs of wasmtime's pooling instance allocator.
+
+    ``slots`` is the shorthand for the pool's capacity: it sets the total core
+    instances, memories, tables and stacks (and component instances) unless one of
+    those is given explicitly.  ``total_stacks`` matters for memory: wasmtime's default
+    of 1000 alone reserves about 2 GiB of address space.
+    """
+
+    slots: int = 20
+    total_core_instances: int | None = None
+    total_memories: int | None = None
+    total_tables: int | None = None
+    total_stacks: int | None = None
+    total_component_instances: int | None = None
+    max_memory_size: int | None = None
+    max_core_instance_size: int | None = None
+    max_memories_per_module: int | None = None
+    max_tables_per_module: int | None = None
+    table_elements: int | None = None
+    max_unused_warm_slots: int | None = None
+    linear_memory_keep_resident: int | None = None
+    table_keep_resident: int | None = None
+    decommit_batch_size: int | None = None
+    max_component_instance_size: int | None = None
+    max_core_instances_per_component: int | None = None
+    max_memories_per_component: int | None = None
+    max_tables_per_component: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_int("pool", "slots", self.slots, 1)
+        for f in fields(self):
+            if f.name == "slots":
+                continue
+            minimum = 1 if f.name in ("decommit_batch_size",) else 0
+            _check_int("pool", f.name, getattr(self, f.name), minimum, optional=True)
+        if self.max_unused_warm_slots is not None and self.max_unused_warm_slots > self.resolved("total_core_instances"):
+            raise ConfigError(
+                f"pool.max_unused_warm_slots = {self.max_unused_warm_slots} exceeds the pool's "
+                f"{self.resolved('total_core_instances')} core instance slots; allowed: 0..{self.resolved('total_core_instances')}"
+            )
+
+    def resolved(self, total: str) -> int:
+        """The effective value of a ``total_*`` knob: its own value, or ``slots``."""
+        value = getattr(self, total)
+        return self.slots if value is None else value
+
+
+@dataclass(frozen=True)
+class EngineConfig(_DictMixin):
+    """How a ``wasmtime.Engine`` is built: allocator, compiler and memory layout."""
+
+    allocator: str = "on-demand"
+    pool: PoolConfig = field(default_factory=PoolConfig)
+    compiler: str = "cranelift"
+    opt_level: str = "speed"
+    memory_init_cow: bool = True
+    memory_reservation: int | None = None
+    memory_guard_size: int | None = None
+    parallel_compilation: bool = True
+
+    def __post_init__(self) -> None:
+        _check_choice("engine", "allocator", self.allocator, ALLOCATORS)
+        _check_choice("engine", "compiler", self.compiler, COMPILERS)
+        _check_choice("engine", "opt_level", self.opt_level, OPT_LEVELS)
+        _check_bool("engine", "memory_init_cow", self.memory_init_cow)
+        _check_bool("engine", "parallel_compilation", self.parallel_compilation)
+        _check_int("engine", "memory_reservation", self.memory_reservation, 0, optional=True)
+        _check_int("engine", "memory_guard_size", self.memory_guard_size, 0, optional=True)
+        if not isinstance(self.pool, PoolConfig):
+            raise ConfigError(f"engine.pool = {self.pool!r} is not a PoolConfig")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "EngineConfig":
+        data = dict(data)
+        if isinstance(data.get("pool"), Mapping):
+            data["pool"] = PoolConfig.from_dict(data["pool"])
+        return super().from_dict(data)  # type: ignore[no-any-return]
+
+    @property
+    def pooled(self) -> bool:
+        return self.allocator == "pooling"
+
+
+@dataclass(frozen=True)
+class CacheConfig(_DictMixin):
+    """The compiled-module cache: eviction policy, capacity (modules) and TTL."""
+
+    policy: str = "lru"
+    size: int = 16
+    ttl_seconds: float = 60.0
+
+    def __post_init__(self) -> None:
+        _check_choice("cache", "policy", self.policy, CACHE_POLICIES)
+        if self.policy != "none":
+            _check_int("cache", "size", self.size, 1)
+        if self.policy == "ttl":
+            if isinstance(self.ttl_seconds, bool) or not isinstance(self.ttl_seconds, (int, float)) or self.ttl_seconds <= 0:
+                raise ConfigError(f"cache.ttl_seconds = {self.ttl_seconds!r} is out of range; allowed: a number > 0")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Settings of a real host, applied before single flags override them."""
+
+    name: str
+    description: str
+    pool: PoolConfig
+    cache: CacheConfig
+    engine: Mapping[str, Any] = field(default_factory=dict)
+
+
+PRESETS: dict[str, Preset] = {
+    "seed": Preset(
+        name="seed",
+        description=(
+            "sgl-project PR #15515: 20 pool slots per worker thread, LRU cache of compiled modules "
+            "(the PR does not state its capacity or memory limits; wasmtime defaults are kept)"
+        ),
+        pool=PoolConfig(slots=20),
+        cache=CacheConfig(policy="lru", size=16),
+    ),
+    "spin": Preset(
+        name="spin",
+        description=(
+            "Fermyon Spin: 1000 instances, 4x core instances, linear_memory_keep_resident 2 MiB, "
+            "table_keep_resident 512 KiB, 10 MB instance size, max_memory_size 4 GiB"
+        ),
+        pool=PoolConfig(
+            slots=1000,
+            total_core_instances=4000,
+            total_component_instances=1000,
+            max_core_instance_size=10_000_000,
+            max_component_instance_size=10_000_000,
+            max_memory_size=4 * GiB,
+            linear_memory_keep_resident=2 * MiB,
+            table_keep_resident=512 * KiB,
+        ),
+        cache=CacheConfig(policy="lru", size=64),
+    ),
+    "wasmtime-serve": Preset(
+        name="wasmtime-serve",
+        description="`wasmtime serve` defaults: 1000 of everything, max_unused_warm_slots 100, 4 GiB reservation + 32 MiB guard",
+        pool=PoolConfig(slots=1000, max_unused_warm_slots=100),
+        cache=CacheConfig(policy="lru", size=64),
+        engine={"memory_reservation": 4 * GiB, "memory_guard_size": 32 * MiB},
+    ),
+}
+
+
+def get_preset(name: str) -> Preset:
+    """Look a preset up by name, with a clear error for unknown names."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise allowed(name, "preset", PRESETS) from None

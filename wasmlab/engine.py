@@ -1,0 +1,105 @@
+"""``EngineConfig`` -> ``wasmtime.Engine``: the one place that touches the pooling C API.
+
+wasmtime-py 50 exposes the pooling allocator only through ``wasmtime._bindings``;
+``PoolingAllocation`` is a thin typed wrapper over those functions, in the manner of
+wasmtime-py's own ``Managed`` objects.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Callable
+
+import wasmtime
+from wasmtime import _bindings as ffi
+
+from wasmlab.config import EngineConfig, PoolConfig
+
+# Knob name on PoolConfig -> setter in the C API.  ``total_*`` knobs are resolved
+# through ``PoolConfig.resolved`` so that ``slots`` fills in what is not given.
+_POOL_TOTALS: dict[str, Callable[..., None]] = {
+    "total_core_instances": ffi.wasmtime_pooling_allocation_config_total_core_instances_set,
+    "total_memories": ffi.wasmtime_pooling_allocation_config_total_memories_set,
+    "total_tables": ffi.wasmtime_pooling_allocation_config_total_tables_set,
+    "total_stacks": ffi.wasmtime_pooling_allocation_config_total_stacks_set,
+    "total_component_instances": ffi.wasmtime_pooling_allocation_config_total_component_instances_set,
+}
+_POOL_OPTIONAL: dict[str, Callable[..., None]] = {
+    "max_memory_size": ffi.wasmtime_pooling_allocation_config_max_memory_size_set,
+    "max_core_instance_size": ffi.wasmtime_pooling_allocation_config_max_core_instance_size_set,
+    "max_memories_per_module": ffi.wasmtime_pooling_allocation_config_max_memories_per_module_set,
+    "max_tables_per_module": ffi.wasmtime_pooling_allocation_config_max_tables_per_module_set,
+    "table_elements": ffi.wasmtime_pooling_allocation_config_table_elements_set,
+    "max_unused_warm_slots": ffi.wasmtime_pooling_allocation_config_max_unused_warm_slots_set,
+    "linear_memory_keep_resident": ffi.wasmtime_pooling_allocation_config_linear_memory_keep_resident_set,
+    "table_keep_resident": ffi.wasmtime_pooling_allocation_config_table_keep_resident_set,
+    "decommit_batch_size": ffi.wasmtime_pooling_allocation_config_decommit_batch_size_set,
+    "max_component_instance_size": ffi.wasmtime_pooling_allocation_config_max_component_instance_size_set,
+    "max_core_instances_per_component": ffi.wasmtime_pooling_allocation_config_max_core_instances_per_component_set,
+    "max_memories_per_component": ffi.wasmtime_pooling_allocation_config_max_memories_per_component_set,
+    "max_tables_per_component": ffi.wasmtime_pooling_allocation_config_max_tables_per_component_set,
+}
+
+
+class PoolingAllocation:
+    """A ``wasmtime_pooling_allocation_config_t`` built from a ``PoolConfig``.
+
+    ``apply`` installs it on a ``wasmtime.Config``; the C API clones the pool
+    configuration there, so this object can be closed right after.
+    """
+
+    def __init__(self, pool: PoolConfig) -> None:
+        self._ptr: ctypes._Pointer | None = ffi.wasmtime_pooling_allocation_config_new()  # type: ignore[type-arg]
+        for name, setter in _POOL_TOTALS.items():
+            setter(self._ptr, pool.resolved(name))
+        for name, setter in _POOL_OPTIONAL.items():
+            value = getattr(pool, name)
+            if value is not None:
+                setter(self._ptr, value)
+
+    def apply(self, config: wasmtime.Config) -> None:
+        """Make ``config`` use the pooling allocator with these limits."""
+        if self._ptr is None:
+            raise ValueError("PoolingAllocation already closed")
+        ffi.wasmtime_pooling_allocation_strategy_set(config.ptr(), self._ptr)
+
+    def close(self) -> None:
+        if self._ptr is not None:
+            ffi.wasmtime_pooling_allocation_config_delete(self._ptr)
+            self._ptr = None
+
+    def __enter__(self) -> "PoolingAllocation":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def build_config(engine: EngineConfig) -> wasmtime.Config:
+    """A ``wasmtime.Config`` carrying every knob of ``engine``."""
+    config = wasmtime.Config()
+    config.strategy = engine.compiler
+    if engine.compiler == "cranelift":
+        config.cranelift_opt_level = engine.opt_level
+    config.memory_init_cow = engine.memory_init_cow
+    config.parallel_compilation = engine.parallel_compilation
+    if engine.memory_reservation is not None:
+        config.memory_reservation = engine.memory_reservation
+    if engine.memory_guard_size is not None:
+        config.memory_guard_size = engine.memory_guard_size
+    if engine.pooled:
+        with PoolingAllocation(engine.pool) as pooling:
+            pooling.apply(config)
+    return config
+
+
+def build_engine(engine: EngineConfig) -> wasmtime.Engine:
+    """A new ``wasmtime.Engine`` for ``engine``.
+
+    Creating a pooling engine reserves every slot's address space up front; on a host
+    with too little address space that fails here with wasmtime's ``mmap`` error.
+    """
+    return wasmtime.Engine(build_config(engine))

@@ -1,0 +1,137 @@
+"""One comparison of variants, described by a ``Scenario``: what the CLI, notebooks and widgets all run.
+
+Knobs resolve in this order: wasmlab's defaults, then the preset (a real host's
+settings), then single knobs given explicitly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Mapping
+
+from wasmlab.config import CacheConfig, EngineConfig, PoolConfig, get_preset
+from wasmlab.errors import ConfigError, allowed
+from wasmlab.measure import MeasureConfig, Measurement, measure
+from wasmlab.runtime import NAMED_VARIANTS, EnginePool, Runtime, build_runtimes, check_call_path, parse_variant
+from wasmlab.traces import Trace, make_trace
+from wasmlab.workloads import Workload, distinct_copies, load_workload
+
+DEFAULT_VARIANTS = NAMED_VARIANTS
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Everything that defines one side-by-side comparison of variants."""
+
+    workload: str = "seed"
+    variants: tuple[str, ...] = DEFAULT_VARIANTS
+    call_path: str = "lean"
+    requests: int = 1000
+    repeats: int = 5
+    warmup: int = 200
+    preset: str | None = "seed"
+    slots: int | None = None
+    pool: Mapping[str, Any] = field(default_factory=dict)
+    engine: Mapping[str, Any] = field(default_factory=dict)
+    cache_policy: str | None = None
+    cache_size: int | None = None
+    ttl_seconds: float | None = None
+    trace: str = "repeat"
+    modules: int = 1
+    zipf_s: float = 1.1
+    seed: int = 0
+    phases: bool = False
+    cpu: int | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.variants, str):
+            object.__setattr__(self, "variants", tuple(v.strip() for v in self.variants.split(",") if v.strip()))
+        else:
+            object.__setattr__(self, "variants", tuple(self.variants))
+        if not self.variants:
+            raise ConfigError("no variants given; allowed: " + ", ".join(NAMED_VARIANTS))
+        for v in self.variants:
+            parse_variant(v)
+        check_call_path(self.call_path)
+        if isinstance(self.requests, bool) or not isinstance(self.requests, int) or self.requests < 1:
+            raise ConfigError(f"requests = {self.requests!r} is out of range; allowed: an integer >= 1")
+        # Building the configs validates every knob now, before anything is compiled.
+        self.engine_config()
+        self.cache_config()
+        self.measure_config()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Scenario":
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise allowed(unknown[0], "scenario parameter", names)
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["variants"] = list(self.variants)
+        out["pool"] = dict(self.pool)
+        out["engine"] = dict(self.engine)
+        return out
+
+    def engine_config(self) -> EngineConfig:
+        """The engine knobs of pooled variants (on-demand variants use the same, allocator aside)."""
+        base_pool, base_engine = PoolConfig(), {}
+        if self.preset is not None:
+            preset = get_preset(self.preset)
+            base_pool, base_engine = preset.pool, dict(preset.engine)
+        pool_changes = dict(self.pool)
+        if self.slots is not None:
+            pool_changes["slots"] = self.slots
+        pool = base_pool.replace(**pool_changes)
+        engine = EngineConfig(pool=pool)
+        return engine.replace(**{**base_engine, **dict(self.engine)})
+
+    def cache_config(self) -> CacheConfig:
+        base = get_preset(self.preset).cache if self.preset is not None else CacheConfig()
+        changes = {
+            k: v
+            for k, v in (("policy", self.cache_policy), ("size", self.cache_size), ("ttl_seconds", self.ttl_seconds))
+            if v is not None
+        }
+        return base.replace(**changes)
+
+    def measure_config(self) -> MeasureConfig:
+        return MeasureConfig(warmup=self.warmup, repeats=self.repeats, phases=self.phases, cpu=self.cpu)
+
+    def build_workloads(self) -> list[Workload]:
+        if self.modules == 1:
+            return [load_workload(self.workload)]
+        return distinct_copies(self.workload, self.modules)
+
+    def build_trace(self) -> Trace:
+        return make_trace(self.trace, self.requests, self.modules, self.seed, self.zipf_s)
+
+    def build_runtimes(self, engines: EnginePool | None = None) -> dict[str, Runtime]:
+        return build_runtimes(
+            self.variants, self.engine_config(), self.cache_config(), self.build_workloads(), self.call_path, engines
+        )
+
+
+def run(scenario: Scenario, progress: Callable[[str, int, int], None] | None = None) -> Measurement:
+    """Measure ``scenario``: all its variants side by side in this process."""
+    trace = scenario.build_trace()
+    runtimes = scenario.build_runtimes()
+    workloads = next(iter(runtimes.values())).workloads
+    parameters = {
+        **scenario.to_dict(),
+        "engine_config": scenario.engine_config().to_dict(),
+        "cache_config": scenario.cache_config().to_dict(),
+    }
+    measurement = measure(runtimes, trace, scenario.measure_config(), parameters, progress)
+    first = workloads[0].describe()
+    if len(workloads) > 1:
+        first["workload"] = f"{len(workloads)} distinct modules like {scenario.workload}"
+    for key, value in first.items():
+        measurement.summary[key] = value
+        measurement.metadata[key] = value
+    measurement.metadata["preset"] = scenario.preset
+    measurement.summary["preset"] = scenario.preset or "none"
+    return measurement

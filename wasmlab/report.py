@@ -1,0 +1,144 @@
+"""The seed's table and the figures around it, as text or JSON.
+
+Every report names how its figures were measured: requests, repetitions, warm-up,
+call path, percentiles, the harness's own overhead, the machine and library versions.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from wasmlab.measure import Measurement
+
+REFERENCE = "baseline"
+OPTIMIZED = "pooled+cached"
+
+
+def _pick(table: pd.DataFrame, variant: str) -> dict[str, Any] | None:
+    rows = table[table["variant"] == variant]
+    return None if rows.empty else rows.iloc[0].to_dict()
+
+
+def headline(measurement: Measurement) -> dict[str, Any]:
+    """The seed comparison as one flat JSON-ready dict (speedup, per-variant figures, metadata)."""
+    table = measurement.variants(REFERENCE)
+    base, best = _pick(table, REFERENCE), _pick(table, OPTIMIZED)
+    meta = measurement.metadata
+    out: dict[str, Any] = {
+        "speedup": best["speedup"] if base and best else None,
+        "speedup_ci95": [best["speedup_ci_low"], best["speedup_ci_high"]] if base and best else None,
+        "baseline_us_mean": base["latency_us_mean"] if base else None,
+        "optimized_us_mean": best["latency_us_mean"] if best else None,
+        "call_path": meta["parameters"].get("call_path"),
+        "requests": meta["requests"],
+        "repeats": meta["repeats"],
+        "warmup": meta["warmup"],
+        "variants": {
+            row["variant"]: {k: _clean(v) for k, v in row.items() if k != "variant"} for row in table.to_dict("records")
+        },
+        "errors": measurement.errors,
+        "harness": {k: meta[k] for k in ("timer_overhead_ns", "harness_overhead_ns", "crossing_ns", "lean_dispatch_ns_estimate")},
+        "machine_busy": meta["machine_busy"],
+        "metadata": {k: _clean(v) for k, v in meta.items()},
+    }
+    return out
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def _us(value: float) -> str:
+    return f"{value:.1f}" if value >= 100 else f"{value:.2f}"
+
+
+def seed_table(measurement: Measurement) -> str:
+    """The seed PR's three-row table, measured side by side in this run."""
+    table = measurement.variants(REFERENCE)
+    base, best = _pick(table, REFERENCE), _pick(table, OPTIMIZED)
+    if not base or not best:
+        return f"(the seed table needs both '{REFERENCE}' and '{OPTIMIZED}' among the variants)"
+    requests = measurement.metadata["requests"]
+    ci = f"(95% CI {best['speedup_ci_low']:.1f}-{best['speedup_ci_high']:.1f})"
+    rows = [
+        ("Metric", "Standard (baseline)", "Pooled + Cached", "Speedup"),
+        (
+            "Total time",
+            f"{base['total_ms_per_repetition']:.2f} ms",
+            f"{best['total_ms_per_repetition']:.2f} ms",
+            f"{best['speedup']:.1f}x {ci}",
+        ),
+        ("Avg latency", f"{_us(base['latency_us_mean'])} µs", f"{_us(best['latency_us_mean'])} µs", ""),
+        (
+            "p50 / p99",
+            f"{_us(base['latency_us_p50'])} / {_us(base['latency_us_p99'])} µs",
+            f"{_us(best['latency_us_p50'])} / {_us(best['latency_us_p99'])} µs",
+            "",
+        ),
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in rows]
+    lines.append(f"(total time: median over repetitions of {requests} requests each; latency: over every timed request)")
+    return "\n".join(lines)
+
+
+def variants_table(measurement: Measurement) -> str:
+    """Every variant: mean and percentiles in µs, spread across repetitions, throughput, speedup."""
+    table = measurement.variants(REFERENCE)
+    if table.empty:
+        return "(no variant finished)"
+    columns = {
+        "variant": "variant",
+        "latency_us_mean": "mean µs",
+        "latency_us_p50": "p50",
+        "latency_us_p90": "p90",
+        "latency_us_p99": "p99",
+        "latency_us_min": "min",
+        "latency_us_max": "max",
+        "mean_us_rep_min": "rep-mean lo",
+        "mean_us_rep_max": "rep-mean hi",
+        "throughput_rps": "req/s",
+        "minor_faults_per_request": "faults/req",
+        "cache_hit_rate": "hit rate",
+    }
+    if "speedup" in table:
+        columns["speedup"] = "speedup"
+    shown = table[list(columns)].rename(columns=columns)
+    return shown.to_string(index=False, float_format=lambda v: f"{v:.2f}" if abs(v) < 1000 else f"{v:.0f}")
+
+
+def provenance(measurement: Measurement) -> str:
+    """How the figures were measured, in three lines."""
+    m = measurement.metadata
+    lines = [
+        f"Measured: workload {m.get('workload', '?')} ({m.get('workload_bytes', '?')} B), {m['requests']} requests x "
+        f"{m['repeats']} repetitions after {m['warmup']} warm-up per variant, variants {m['variant_order']}, "
+        f"call path {m['parameters'].get('call_path')}, cyclic GC off in timed loops, preset {m.get('preset')}",
+        f"Harness: a perf_counter_ns pair {m['timer_overhead_ns']:.0f} ns; timed loop around a no-op "
+        f"{m['harness_overhead_ns']:.0f} ns/request; one C call {m['crossing_ns']:.0f} ns "
+        f"(the lean path makes 6 per request: ~{m['lean_dispatch_ns_estimate'] / 1000:.2f} µs of dispatch)",
+        f"Machine: {m['cpu_model']}, {m['cpu_count']} cores, Python {m['python_version']}, wasmtime "
+        f"{m['wasmtime_version']}, commit {m['git_commit'][:12]}; load {m['loadavg_1m_before']:.2f} -> "
+        f"{m['loadavg_1m_after']:.2f}, other processes {m['other_cpu_cores']:.2f} cores"
+        + (f", pinned to CPU {m['cpu_pinned']}" if m["cpu_pinned"] >= 0 else ""),
+    ]
+    if m["machine_busy"]:
+        lines.append("WARNING: the machine was busy during this run; figures may be noisy")
+    for variant, error in measurement.errors.items():
+        lines.append(f"FAILED {variant}: {error}")
+    return "\n".join(lines)
+
+
+def phases_table(measurement: Measurement) -> str:
+    """Median µs per phase and variant (phased mode only)."""
+    if measurement.phases.empty:
+        return ""
+    medians = measurement.phases.groupby(["variant", "phase"], sort=False)["duration_ns"].median().unstack() / 1000
+    return "Median µs per phase (each phase timed separately, timer pair included):\n" + medians.to_string(float_format=lambda v: f"{v:.2f}")
