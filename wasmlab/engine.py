@@ -78,10 +78,15 @@ class PoolingAllocation:
         self.close()
 
 
+# ``wasmtime_strategy_t`` values from wasmtime's C header (config.h).  wasmtime-py 50's
+# ``Config.strategy`` accepts only "auto" and "cranelift", though its library includes Winch.
+_STRATEGIES = {"cranelift": 1, "winch": 2}
+
+
 def build_config(engine: EngineConfig) -> wasmtime.Config:
     """A ``wasmtime.Config`` carrying every knob of ``engine``."""
     config = wasmtime.Config()
-    config.strategy = engine.compiler
+    ffi.wasmtime_config_strategy_set(config.ptr(), _STRATEGIES[engine.compiler])
     if engine.compiler == "cranelift":
         config.cranelift_opt_level = engine.opt_level
     config.memory_init_cow = engine.memory_init_cow

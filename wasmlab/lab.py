@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 from wasmlab.config import CacheConfig, EngineConfig, PoolConfig, get_preset
 from wasmlab.errors import ConfigError, allowed
 from wasmlab.measure import MeasureConfig, Measurement, measure
-from wasmlab.runtime import NAMED_VARIANTS, EnginePool, Runtime, build_runtimes, check_call_path, parse_variant
+from wasmlab.runtime import CALL_PATHS, NAMED_VARIANTS, EnginePool, Runtime, build_runtimes, parse_variant
 from wasmlab.traces import Trace, make_trace
 from wasmlab.workloads import Workload, distinct_copies, load_workload
 
@@ -26,7 +26,7 @@ class Scenario:
 
     workload: str = "seed"
     variants: tuple[str, ...] = DEFAULT_VARIANTS
-    call_path: str = "lean"
+    call_path: str = "lean"  # lean, api, or both (each variant on both paths, interleaved)
     requests: int = 1000
     repeats: int = 5
     warmup: int = 200
@@ -51,9 +51,15 @@ class Scenario:
             object.__setattr__(self, "variants", tuple(self.variants))
         if not self.variants:
             raise ConfigError("no variants given; allowed: " + ", ".join(NAMED_VARIANTS))
+        if self.call_path == "both":
+            # Every variant on the lean path (the default) and again pinned to the api path.
+            pinned = tuple(v if "@" in v else f"{v}@api" for v in self.variants)
+            object.__setattr__(self, "variants", tuple(dict.fromkeys(self.variants + pinned)))
+            object.__setattr__(self, "call_path", "lean")
+        if self.call_path not in CALL_PATHS:
+            raise allowed(self.call_path, "call path", CALL_PATHS + ("both",))
         for v in self.variants:
             parse_variant(v)
-        check_call_path(self.call_path)
         if isinstance(self.requests, bool) or not isinstance(self.requests, int) or self.requests < 1:
             raise ConfigError(f"requests = {self.requests!r} is out of range; allowed: an integer >= 1")
         # Building the configs validates every knob now, before anything is compiled.

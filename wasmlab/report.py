@@ -33,18 +33,40 @@ def headline(measurement: Measurement) -> dict[str, Any]:
         "baseline_us_mean": base["latency_us_mean"] if base else None,
         "optimized_us_mean": best["latency_us_mean"] if best else None,
         "call_path": meta["parameters"].get("call_path"),
+        "call_paths": sorted(set(measurement.summary["call_path"])),
         "requests": meta["requests"],
         "repeats": meta["repeats"],
         "warmup": meta["warmup"],
         "variants": {
             row["variant"]: {k: _clean(v) for k, v in row.items() if k != "variant"} for row in table.to_dict("records")
         },
+        "api_over_lean": api_over_lean(measurement),
         "errors": measurement.errors,
         "harness": {k: meta[k] for k in ("timer_overhead_ns", "harness_overhead_ns", "crossing_ns", "lean_dispatch_ns_estimate")},
         "machine_busy": meta["machine_busy"],
         "metadata": {k: _clean(v) for k, v in meta.items()},
     }
     return out
+
+
+def api_over_lean(measurement: Measurement, composition: str = OPTIMIZED) -> dict[str, float] | None:
+    """How much slower the api path is than the lean path for ``composition``, measured in the same run
+    (ratio of means, bootstrap 95% CI); ``None`` unless the run served it on both paths."""
+    from wasmlab.stats import ratio_ci
+
+    samples = measurement.samples
+    summary = measurement.summary[measurement.summary["status"] == "ok"]
+    labels = {}
+    for path in ("lean", "api"):
+        rows = summary[(summary["variant"].str.split("@").str[0] == composition) & (summary["call_path"] == path)]
+        if rows.empty or samples.empty:
+            return None
+        labels[path] = rows["variant"].iloc[0]
+    point, low, high = ratio_ci(
+        samples.loc[samples["variant"] == labels["api"], "latency_ns"].to_numpy(),
+        samples.loc[samples["variant"] == labels["lean"], "latency_ns"].to_numpy(),
+    )
+    return {"variant": composition, "ratio": point, "ci95_low": low, "ci95_high": high}
 
 
 def _clean(value: Any) -> Any:
@@ -120,7 +142,8 @@ def provenance(measurement: Measurement) -> str:
     lines = [
         f"Measured: workload {m.get('workload', '?')} ({m.get('workload_bytes', '?')} B), {m['requests']} requests x "
         f"{m['repeats']} repetitions after {m['warmup']} warm-up per variant, variants {m['variant_order']}, "
-        f"call path {m['parameters'].get('call_path')}, cyclic GC off in timed loops, preset {m.get('preset')}",
+        f"call path {' and '.join(dict.fromkeys(measurement.summary['call_path']))}, cyclic GC off in timed loops, "
+        f"preset {m.get('preset')}",
         f"Harness: a perf_counter_ns pair {m['timer_overhead_ns']:.0f} ns; timed loop around a no-op "
         f"{m['harness_overhead_ns']:.0f} ns/request; one C call {m['crossing_ns']:.0f} ns "
         f"(the lean path makes 6 per request: ~{m['lean_dispatch_ns_estimate'] / 1000:.2f} µs of dispatch)",
@@ -129,6 +152,12 @@ def provenance(measurement: Measurement) -> str:
         f"{m['loadavg_1m_after']:.2f}, other processes {m['other_cpu_cores']:.2f} cores"
         + (f", pinned to CPU {m['cpu_pinned']}" if m["cpu_pinned"] >= 0 else ""),
     ]
+    ratio = api_over_lean(measurement)
+    if ratio:
+        lines.append(
+            f"Binding: {ratio['variant']} through the api path is {ratio['ratio']:.1f}x slower than through the lean path "
+            f"(95% CI {ratio['ci95_low']:.1f}-{ratio['ci95_high']:.1f}), same run"
+        )
     if m["machine_busy"]:
         lines.append("WARNING: the machine was busy during this run; figures may be noisy")
     for variant, error in measurement.errors.items():

@@ -83,3 +83,22 @@ def load_run(folder: Path) -> dict[str, Any]:
         out[name] = pd.read_parquet(folder / file) if (folder / file).is_file() else pd.DataFrame()
     out["metadata"] = json.loads((folder / METADATA).read_text()) if (folder / METADATA).is_file() else {}
     return out
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The nearest folder at or above ``start`` (default: the working directory) holding wasmlab's
+    ``pyproject.toml``; the working directory itself when there is none."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file() and 'name = "wasmlab"' in candidate.read_text():
+            return folder
+    return here
+
+
+def results_dir(experiment: str, run_id: str | None = None, base: str | Path | None = None) -> Path:
+    """``<base>/<experiment>[/<run_id>]``, where ``base`` defaults to the project's ``data/results``,
+    so notebooks write to the same place whether run from the repository or from ``notebooks/``."""
+    folder = Path(base) if base else project_root() / "data" / "results"
+    folder = folder / experiment
+    return folder / run_id if run_id else folder

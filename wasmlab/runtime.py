@@ -41,14 +41,25 @@ _VARIANT_TOKENS = ("pooled", "cached", "pre")
 PHASES = ("get_module", "new_store", "instantiate", "export_lookup", "call", "drop_store")
 
 
+def check_call_path(call_path: str) -> str:
+    if call_path not in CALL_PATHS:
+        raise allowed(call_path, "call path", CALL_PATHS)
+    return call_path
+
+
 @dataclass(frozen=True)
 class Variant:
-    """One composition of the three independent choices."""
+    """One composition of the three independent choices, optionally pinned to a call path.
+
+    ``pooled+cached@api`` is ``pooled+cached`` served through the api path whatever the
+    run's default path is, so both paths can be measured side by side in one run.
+    """
 
     name: str
     pooled: bool
     cached: bool
     pre: bool
+    call_path: str | None = None
 
     @property
     def allocator(self) -> str:
@@ -60,20 +71,19 @@ class Variant:
 
 
 def parse_variant(name: str) -> Variant:
-    """``baseline`` or a ``+``-joined combination of ``pooled``, ``cached`` and ``pre``."""
-    if name == "baseline":
-        return Variant("baseline", False, False, False)
-    tokens = name.split("+")
-    if not name or any(t not in _VARIANT_TOKENS for t in tokens) or len(set(tokens)) != len(tokens):
-        raise allowed(name, "variant", NAMED_VARIANTS + ("any '+'-joined combination of pooled, cached, pre",))
+    """``baseline`` or a ``+``-joined combination of ``pooled``, ``cached`` and ``pre``,
+    optionally followed by ``@lean`` or ``@api``."""
+    composition, at, path = name.partition("@")
+    if at:
+        check_call_path(path)
+    suffix = f"@{path}" if at else ""
+    if composition == "baseline":
+        return Variant("baseline" + suffix, False, False, False, path or None)
+    tokens = composition.split("+")
+    if not composition or any(t not in _VARIANT_TOKENS for t in tokens) or len(set(tokens)) != len(tokens):
+        raise allowed(name, "variant", NAMED_VARIANTS + ("any '+'-joined combination of pooled, cached, pre, optionally @lean or @api",))
     canonical = "+".join(t for t in _VARIANT_TOKENS if t in tokens)
-    return Variant(canonical, "pooled" in tokens, "cached" in tokens, "pre" in tokens)
-
-
-def check_call_path(call_path: str) -> str:
-    if call_path not in CALL_PATHS:
-        raise allowed(call_path, "call path", CALL_PATHS)
-    return call_path
+    return Variant(canonical + suffix, "pooled" in tokens, "cached" in tokens, "pre" in tokens, path or None)
 
 
 @dataclass
@@ -222,6 +232,7 @@ class Runtime:
         clock = time.perf_counter_ns
         engine_ptr = self.engine.ptr()
         get = self._getter()
+        cache_get, compile_ = self.cache.get, self.compile
         workloads = self.workloads
         slots = [_LeanSlots(w) for w in workloads]
         pre = self.variant.pre
@@ -244,7 +255,7 @@ class Runtime:
 
         def handle(index: int) -> int:
             s = slots[index]
-            compiled = get(workloads[index])
+            compiled = cache_get(s.key, compile_, workloads[index])
             store = _store_new(engine_ptr, None, None)
             try:
                 context = _store_context(store)
@@ -390,5 +401,6 @@ def build_runtimes(
         raise ConfigError(f"variant list {list(variants)} names a variant twice")
     engines = engines or EnginePool()
     return {
-        v.name: Runtime(v, engines.get(engine_config_for(v, engine)), cache, workloads, call_path) for v in parsed
+        v.name: Runtime(v, engines.get(engine_config_for(v, engine)), cache, workloads, v.call_path or call_path)
+        for v in parsed
     }

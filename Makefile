@@ -1,0 +1,32 @@
+# wasmlab: `make demo` and `make test` set everything up on a fresh machine (Python 3.11 and
+# network access to PyPI are all they need).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv demo test bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "wasmlab needs Python >= 3.11, found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+# The seed's table, measured side by side on this machine.
+demo: venv
+	$(BIN)/wasmlab reproduce
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+# Full-size benchmark runs (not part of the tests): the seed scenario on both call paths.
+bench: venv
+	$(BIN)/wasmlab reproduce --requests 1000 --repeats 5 --phases --out data/results/bench/lean
+	$(BIN)/wasmlab reproduce --requests 1000 --repeats 5 --call-path api --out data/results/bench/api
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

@@ -1,0 +1,81 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+WASMLAB = [sys.executable, "-m", "wasmlab.cli"]
+
+
+def wasmlab(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*WASMLAB, *args], capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+def test_reproduce_json_has_the_headline_and_the_metadata(tmp_path):
+    out = tmp_path / "run"
+    done = wasmlab("reproduce", "--requests", "80", "--repeats", "2", "--warmup", "10", "--slots", "4",
+                   "--format", "json", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    for key in ("speedup", "baseline_us_mean", "optimized_us_mean", "call_path", "metadata", "harness"):
+        assert data[key] is not None, key
+    assert data["call_path"] == "lean"
+    assert set(data["variants"]) == {"baseline", "cached", "pooled", "pooled+cached", "pooled+cached+pre"}
+    for figures in data["variants"].values():
+        assert figures["latency_us_p50"] > 0 and figures["latency_us_p99"] >= figures["latency_us_p50"]
+    assert data["metadata"]["wasmtime_version"].startswith("50.")
+    assert (out / "summary.parquet").is_file() and (out / "samples.parquet").is_file()
+
+
+def test_reproduce_table_prints_the_seed_table_and_how_it_was_measured(tmp_path):
+    done = wasmlab("reproduce", "--requests", "50", "--repeats", "1", "--warmup", "5", "--variants",
+                   "baseline,pooled+cached", "--call-path", "api", "--phases", "--no-save", "--cpu", "0")
+    assert done.returncode == 0, done.stderr
+    for fragment in ("Standard (baseline)", "Pooled + Cached", "Avg latency", "p50 / p99", "Harness:",
+                     "Machine:", "call path api", "pinned to CPU 0", "instantiate"):
+        assert fragment in done.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--slots", "-3"], "pool.slots = -3 is out of range; allowed: an integer >= 1"),
+        (["--cache-size", "0"], "cache.size = 0 is out of range; allowed: an integer >= 1"),
+        (["--cache-policy", "mru"], "cache.policy 'mru' is not allowed; allowed: clear-when-full, fifo, lfu, lru, none, rr, ttl"),
+        (["--variants", "baseline,turbo"], "variant 'turbo' is not allowed"),
+        (["--call-path", "fast"], "call path 'fast' is not allowed; allowed: api, lean"),
+        (["--preset", "nginx"], "preset 'nginx' is not allowed"),
+        (["--workload", "bogus"], "workload 'bogus' is not allowed; allowed: compile-heavy, data-heavy, dirty-memory, seed"),
+        (["--pool", "max_memory_sise=3"], "PoolConfig key 'max_memory_sise' is not allowed"),
+        (["--requests", "0"], "requests = 0 is out of range"),
+        (["--format", "xml"], "format 'xml' is not allowed; allowed: json, table"),
+    ],
+)
+def test_bad_knobs_exit_with_one_line_and_no_traceback(args, message):
+    done = wasmlab("reproduce", "--no-save", *args)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("wasmlab: error: ") and message in lines[0]
+    assert "Traceback" not in done.stderr
+
+
+def test_debug_shows_the_traceback():
+    done = wasmlab("--debug", "reproduce", "--no-save", "--slots", "-3")
+    assert done.returncode != 0 and "Traceback" in done.stderr
+
+
+def test_unwritable_results_folder_is_refused_before_measuring(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "file").write_text("x")
+    done = wasmlab("reproduce", "--out", str(locked / "file" / "run"), "--requests", "10")
+    assert done.returncode == 2 and "is not writable" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_every_subcommand_has_help():
+    for command in ([], ["reproduce"], ["presets"], ["workloads"]):
+        done = wasmlab(*command, "--help")
+        assert done.returncode == 0 and "Usage:" in done.stdout

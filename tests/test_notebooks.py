@@ -1,0 +1,63 @@
+"""Smoke runs of every notebook through papermill, at tiny sizes, checking what each writes."""
+
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import papermill
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+# Tiny parameters per notebook, and the files (with required columns) each must write.
+SMOKE = {
+    "01_seed_reproduction.ipynb": (
+        {"requests": 30, "repeats": 1, "warmup": 5, "slots": 4},
+        {
+            "summary.parquet": ["variant", "latency_us_p50", "latency_us_p99", "wasmtime_version", "parameters_json"],
+            "samples.parquet": ["variant", "latency_ns"],
+            "variants.parquet": ["variant", "latency_us_mean", "speedup", "speedup_ci_low"],
+            "phases.parquet": ["variant", "phase", "duration_ns"],
+            "latency_speedup.png": None,
+            "phases.png": None,
+        },
+    ),
+}
+
+
+def test_every_notebook_has_a_smoke_run():
+    assert {p.name for p in NOTEBOOKS} <= set(SMOKE), "add tiny parameters for the new notebook to SMOKE"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebooks_are_committed_clean_with_a_parameters_cell(path):
+    nb = nbformat.read(path, as_version=4)
+    assert any("parameters" in c.metadata.get("tags", []) for c in nb.cells)
+    assert all(not c.get("outputs") and not c.get("execution_count") for c in nb.cells if c.cell_type == "code")
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("name", sorted(SMOKE))
+def test_notebook_runs_under_papermill_and_writes_its_results(name, tmp_path):
+    parameters, expected = SMOKE[name]
+    out = tmp_path / "results"
+    papermill.execute_notebook(
+        str(ROOT / "notebooks" / name),
+        str(tmp_path / name),
+        parameters={**parameters, "output_dir": str(out)},
+        cwd=str(ROOT / "notebooks"),
+        progress_bar=False,
+        kernel_name="python3",
+    )
+    for file, columns in expected.items():
+        target = out / file
+        assert target.is_file() and target.stat().st_size > 0, file
+        if columns:
+            frame = pd.read_parquet(target)
+            assert len(frame) > 0, file
+            assert set(columns) <= set(frame.columns), (file, set(columns) - set(frame.columns))
+    executed = nbformat.read(tmp_path / name, as_version=4)
+    errors = [o for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
