@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test bench clean
+.PHONY: venv demo test test-browser browser-deps lab bench clean
 
 venv: $(STAMP)
 
@@ -21,7 +21,22 @@ demo: venv
 	$(BIN)/wasmlab reproduce
 
 test: venv
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not browser"
+
+# JupyterLab driven in headless Chromium.  Debian's chromium comes from apt (root, or sudo);
+# Playwright for Python drives it from the dev extra, with no browser download.
+test-browser: venv browser-deps
+	WASMLAB_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q -m browser
+
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium; \
+	fi
+
+# JupyterLab on localhost with notebooks/ as its root; it prints the URL with its token.
+lab: venv
+	$(BIN)/jupyter lab --no-browser --ip=127.0.0.1 --ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # Full-size benchmark runs (not part of the tests): the seed scenario on both call paths.
 bench: venv

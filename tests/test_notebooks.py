@@ -10,9 +10,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
-# Tiny parameters per notebook, and the files (with required columns) each must write.
-SMOKE = {
-    "01_seed_reproduction.ipynb": (
+# Tiny runs per notebook: (notebook, parameters, files it must write with their required columns).
+SMOKE = [
+    ("00_explore.ipynb", {"interactive": True}, {}),
+    (
+        "00_explore.ipynb",
+        {"interactive": False, "requests": 40, "repeats": 1, "warmup": 5, "slots": 4},
+        {
+            "comparison.parquet": ["run", "variant", "mean_us", "p50_us", "p99_us", "speedup"],
+            "summary.parquet": ["variant", "latency_us_mean", "call_path"],
+            "comparison.png": None,
+        },
+    ),
+    (
+        "01_seed_reproduction.ipynb",
         {"requests": 30, "repeats": 1, "warmup": 5, "slots": 4},
         {
             "summary.parquet": ["variant", "latency_us_p50", "latency_us_p99", "wasmtime_version", "parameters_json"],
@@ -23,11 +34,11 @@ SMOKE = {
             "phases.png": None,
         },
     ),
-}
+]
 
 
 def test_every_notebook_has_a_smoke_run():
-    assert {p.name for p in NOTEBOOKS} <= set(SMOKE), "add tiny parameters for the new notebook to SMOKE"
+    assert {p.name for p in NOTEBOOKS} <= {name for name, _, _ in SMOKE}, "add a tiny run of the new notebook to SMOKE"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -39,9 +50,8 @@ def test_notebooks_are_committed_clean_with_a_parameters_cell(path):
 
 
 @pytest.mark.notebook
-@pytest.mark.parametrize("name", sorted(SMOKE))
-def test_notebook_runs_under_papermill_and_writes_its_results(name, tmp_path):
-    parameters, expected = SMOKE[name]
+@pytest.mark.parametrize("name, parameters, expected", SMOKE, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(SMOKE)])
+def test_notebook_runs_under_papermill_and_writes_its_results(name, parameters, expected, tmp_path):
     out = tmp_path / "results"
     papermill.execute_notebook(
         str(ROOT / "notebooks" / name),

@@ -8,6 +8,7 @@ recorded as such in results instead of a guessed number.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
@@ -222,3 +223,16 @@ def get_preset(name: str) -> Preset:
         return PRESETS[name]
     except KeyError:
         raise allowed(name, "preset", PRESETS) from None
+
+
+_UNITS = {"": 1, "b": 1, "kib": KiB, "mib": MiB, "gib": GiB, "kb": 1000, "mb": 1000**2, "gb": 1000**3}
+
+
+def parse_size(text: str | int, what: str = "size") -> int:
+    """Bytes from ``65536``, ``"64KiB"``, ``"10 MiB"`` or ``"4GiB"`` (binary units; KB/MB/GB are decimal)."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        return text
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(text))
+    if not match or match.group(2).lower() not in _UNITS:
+        raise ConfigError(f"{what} {text!r} is not a size; allowed: a number of bytes, optionally with KiB, MiB, GiB, KB, MB or GB")
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])

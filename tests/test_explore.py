@@ -1,0 +1,50 @@
+from wasmlab.explore import Explorer
+
+
+def small_explorer() -> Explorer:
+    explorer = Explorer(requests=30, repeats=1, warmup=5)
+    explorer.slots.value = 4
+    explorer.widget()
+    return explorer
+
+
+def test_runs_accumulate_and_each_has_a_speedup_from_its_own_baseline():
+    explorer = small_explorer()
+    assert explorer.run() is not None
+    explorer.variant.value = "cached"
+    explorer.call_path.value = "api"
+    assert explorer.run() is not None
+    assert len(explorer.runs) == 2
+    assert "pooled+cached" in explorer.table.value and "cached" in explorer.table.value
+    assert explorer.table.value.count("1.0x") == 2  # each run's own baseline
+    assert explorer.figure.outputs and explorer.figure.outputs[0]["data"]["image/png"]
+    assert "wasmtime 50." in explorer.metadata.value
+
+
+def test_a_bad_knob_shows_one_line_and_keeps_what_was_measured():
+    explorer = small_explorer()
+    explorer.run()
+    table_before = explorer.table.value
+    explorer.slots.value = -3
+    assert explorer.run() is None
+    assert "wasmlab: error: pool.slots = -3 is out of range" in explorer.error.value
+    assert explorer.table.value == table_before and len(explorer.runs) == 1
+    explorer.slots.value = 4
+    explorer.max_memory_size.value = "lots"
+    explorer.run()
+    assert "max memory size &#x27;lots&#x27; is not a size" in explorer.error.value
+
+
+def test_a_module_too_big_for_the_pool_is_reported_not_raised():
+    explorer = small_explorer()
+    explorer.workload.value = "data-heavy:kib=256"
+    explorer.max_memory_size.value = "64KiB"
+    explorer.run()
+    assert "does not fit in pooling allocator" in explorer.error.value
+
+
+def test_clear_empties_the_comparison():
+    explorer = small_explorer()
+    explorer.run()
+    explorer.clear()
+    assert explorer.runs == [] and "No runs yet" in explorer.table.value and not explorer.figure.outputs

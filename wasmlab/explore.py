@@ -1,0 +1,213 @@
+"""Interactive exploration in JupyterLab: widgets for the knobs, a Run button, an accumulating comparison.
+
+Each press of Run measures the chosen variant side by side with ``baseline`` (so every row
+has a speedup measured in the same run) and adds both to the comparison; Clear empties it.
+A bad knob shows the lab's one-line error under the controls and leaves earlier results
+on screen.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import warnings
+from typing import Any
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+import wasmtime
+from IPython.display import Image
+
+from wasmlab import lab, report
+from wasmlab.config import CACHE_POLICIES, parse_size
+from wasmlab.errors import WasmlabError
+from wasmlab.measure import Measurement
+from wasmlab.runtime import CALL_PATHS, NAMED_VARIANTS
+
+WORKLOADS = ("seed", "compile-heavy:functions=200", "data-heavy:kib=256", "dirty-memory:kib=256")
+REFERENCE = "baseline"
+_TABLE_STYLE = "<style>.wasmlab-table th, .wasmlab-table td {padding: 2px 12px; text-align: right}</style>"
+
+
+def comparison_table(runs: list[tuple[str, Measurement]]) -> pd.DataFrame:
+    """One row per (run, variant): mean, p50, p99 in µs and the speedup over that run's baseline."""
+    rows = []
+    for label, measurement in runs:
+        table = measurement.variants(REFERENCE)
+        for row in table.to_dict("records"):
+            rows.append(
+                {
+                    "run": label,
+                    "variant": row["variant"],
+                    "mean_us": row["latency_us_mean"],
+                    "p50_us": row["latency_us_p50"],
+                    "p99_us": row["latency_us_p99"],
+                    "speedup": row.get("speedup", float("nan")),
+                }
+            )
+    return pd.DataFrame(rows, columns=["run", "variant", "mean_us", "p50_us", "p99_us", "speedup"])
+
+
+def comparison_figure(runs: list[tuple[str, Measurement]]) -> plt.Figure:
+    """Latency per request of every measured (run, variant), log scale."""
+    frames = [
+        m.samples.assign(series=lambda d, label=label: label + " · " + d["variant"], latency_us=lambda d: d["latency_ns"] / 1000)
+        for label, m in runs
+    ]
+    data = pd.concat(frames, ignore_index=True)
+    order = list(dict.fromkeys(data["series"]))
+    fig, ax = plt.subplots(figsize=(10, 0.45 * len(order) + 1.6))
+    sns.boxenplot(data=data, x="latency_us", y="series", order=order, log_scale=True, ax=ax, hue="series",
+                  palette="viridis", legend=False, k_depth="proportion")
+    ax.set_xlabel("latency per request (µs, log scale)")
+    ax.set_ylabel("")
+    fig.tight_layout()
+    return fig
+
+
+def _png(fig: plt.Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+class Explorer:
+    """The controls, the Run and Clear buttons, and the accumulating results."""
+
+    def __init__(self, requests: int = 300, repeats: int = 3, warmup: int = 50, variant: str = "pooled+cached") -> None:
+        style = {"description_width": "130px"}
+        self.workload = widgets.Combobox(value="seed", options=list(WORKLOADS), description="workload", ensure_option=False, style=style)
+        self.variant = widgets.Dropdown(options=list(NAMED_VARIANTS), value=variant, description="variant", style=style)
+        self.call_path = widgets.ToggleButtons(options=list(CALL_PATHS), value="lean", description="call path", style=style)
+        self.slots = widgets.IntText(value=20, description="pool slots", style=style)
+        self.max_memory_size = widgets.Text(value="default", description="max memory size", style=style,
+                                            placeholder="default, 65536, 10MiB")
+        self.cache_policy = widgets.Dropdown(options=list(CACHE_POLICIES), value="lru", description="cache policy", style=style)
+        self.cache_size = widgets.IntText(value=16, description="cache size", style=style)
+        self.requests = widgets.IntText(value=requests, description="requests", style=style)
+        self.repeats = repeats
+        self.warmup = warmup
+        self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
+        self.clear_button = widgets.Button(description="Clear", icon="trash")
+        self.progress = widgets.IntProgress(value=0, min=0, max=1, description="idle")
+        self.error = widgets.HTML()
+        self.error.add_class("wasmlab-error")
+        self.table = widgets.HTML()
+        self.table.add_class("wasmlab-table")
+        self.figure = widgets.Output()
+        self.figure.add_class("wasmlab-figure")
+        self.metadata = widgets.HTML()
+        self.metadata.add_class("wasmlab-metadata")
+        self.runs: list[tuple[str, Measurement]] = []
+        self.run_button.on_click(lambda _: self.run())
+        self.clear_button.on_click(lambda _: self.clear())
+
+    def scenario(self) -> lab.Scenario:
+        """The scenario the controls describe; raises the lab's error for a bad knob."""
+        variant = self.variant.value
+        pool: dict[str, Any] = {}
+        if self.max_memory_size.value.strip().lower() not in ("", "default"):
+            pool["max_memory_size"] = parse_size(self.max_memory_size.value, "max memory size")
+        return lab.Scenario(
+            workload=self.workload.value.strip(),
+            variants=(REFERENCE,) if variant == REFERENCE else (REFERENCE, variant),
+            call_path=self.call_path.value,
+            requests=self.requests.value,
+            repeats=self.repeats,
+            warmup=self.warmup,
+            slots=self.slots.value,
+            pool=pool,
+            cache_policy=self.cache_policy.value,
+            cache_size=self.cache_size.value,
+        )
+
+    def run(self) -> Measurement | None:
+        """Measure the current knobs and add them to the comparison; on a bad knob, show the error."""
+        self.error.value = ""
+        try:
+            scenario = self.scenario()
+            self.progress.max = scenario.repeats * len(scenario.variants)
+            self.progress.value = 0
+            self.progress.description = "measuring"
+            self.run_button.disabled = True
+
+            def step(variant: str, rep: int, total: int) -> None:
+                self.progress.value += 1
+
+            with warnings.catch_warnings():
+                # A busy machine is reported in the metadata pane, not as a stderr warning.
+                warnings.simplefilter("ignore", RuntimeWarning)
+                measurement = lab.run(scenario, step)
+        except (WasmlabError, ValueError, wasmtime.WasmtimeError) as exc:
+            message = str(exc).strip().splitlines()[0]
+            self.error.value = f"<span style='color:#b00020'>wasmlab: error: {html.escape(message)}</span>"
+            return None
+        finally:
+            self.run_button.disabled = False
+            self.progress.description = "idle"
+        if measurement.errors:
+            failed = "; ".join(f"{v}: {e.splitlines()[0]}" for v, e in measurement.errors.items())
+            self.error.value = f"<span style='color:#b00020'>wasmlab: error: {html.escape(failed)}</span>"
+        label = (
+            f"#{len(self.runs) + 1} {scenario.call_path}, slots {scenario.slots}, "
+            f"{scenario.cache_policy}/{scenario.cache_size}, {scenario.workload}"
+        )
+        self.runs.append((label, measurement))
+        self.refresh()
+        return measurement
+
+    def clear(self) -> None:
+        self.runs.clear()
+        self.error.value = ""
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Redraw the table, the figure and the metadata from ``self.runs``."""
+        # Assigning outputs (rather than ``with self.figure: display(...)``) works the same
+        # inside a kernel and outside one, where the tests drive the explorer.
+        self.figure.outputs = ()
+        if not self.runs:
+            self.table.value = "<i>No runs yet: set the knobs and press Run.</i>"
+            self.metadata.value = ""
+            return
+        table = comparison_table(self.runs)
+        formatted = table.assign(speedup=table["speedup"].map(lambda v: f"{v:.1f}x")).rename(
+            columns={"mean_us": "mean µs", "p50_us": "p50 µs", "p99_us": "p99 µs", "speedup": "speedup over baseline"}
+        )
+        self.table.value = _TABLE_STYLE + formatted.to_html(index=False, float_format=lambda v: f"{v:.2f}", border=0)
+        self.figure.append_display_data(Image(data=_png(comparison_figure(self.runs)), format="png"))
+        last = self.runs[-1][1]
+        self.metadata.value = "<pre style='font-size:11px'>" + html.escape(report.provenance(last)) + "</pre>"
+
+    def widget(self) -> widgets.Widget:
+        controls = widgets.VBox(
+            [
+                self.workload, self.variant, self.call_path, self.slots, self.max_memory_size,
+                self.cache_policy, self.cache_size, self.requests,
+                widgets.HBox([self.run_button, self.clear_button, self.progress]),
+                self.error,
+            ]
+        )
+        self.refresh()
+        return widgets.VBox([controls, self.table, self.figure, self.metadata])
+
+
+def run_unattended(scenario: lab.Scenario, folder: Any = None) -> tuple[pd.DataFrame, Any]:
+    """What ``00_explore`` does under papermill with ``interactive=False``: one comparison,
+    saved as results, ``comparison.parquet`` and ``comparison.png`` in ``folder``
+    (default: ``data/results/00_explore/<run id>``)."""
+    from pathlib import Path
+
+    from wasmlab.results import atomic_write, results_dir, save_measurement, write_parquet
+
+    measurement = lab.run(scenario)
+    folder = save_measurement(measurement, Path(folder) if folder else results_dir("00_explore", measurement.metadata["run_id"]))
+    runs = [("papermill", measurement)]
+    table = comparison_table(runs)
+    write_parquet(table, folder / "comparison.parquet")
+    png = _png(comparison_figure(runs))
+    atomic_write(folder / "comparison.png", lambda tmp: tmp.write_bytes(png))
+    return table, folder
