@@ -80,6 +80,16 @@ class Measurement:
     def busy(self) -> bool:
         return bool(self.metadata.get("machine_busy"))
 
+    @classmethod
+    def load(cls, folder: Any) -> "Measurement":
+        """A measurement saved by ``results.save_measurement``."""
+        from wasmlab.results import load_run
+
+        run = load_run(folder)
+        metadata = dict(run["metadata"])
+        errors = metadata.pop("errors", {}) or {}
+        return cls(run["summary"], run["samples"], run["phases"], metadata, errors)
+
     def variants(self, reference: str | None = "baseline") -> pd.DataFrame:
         """One row per variant with pooled percentiles and the speedup over ``reference``."""
         return variant_table(self.summary, self.samples if not self.samples.empty else None, reference)

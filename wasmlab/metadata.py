@@ -63,6 +63,11 @@ def machine() -> dict[str, Any]:
     }
 
 
+def iso_now() -> str:
+    """The current UTC time, ISO 8601 to the second."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
 def new_run() -> dict[str, Any]:
     """Identity and time of a new run, plus the machine's facts."""
     now = _dt.datetime.now(_dt.timezone.utc)

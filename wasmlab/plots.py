@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import pandas as pd
 import seaborn as sns
 
 from wasmlab.measure import Measurement
@@ -62,3 +63,115 @@ def save(fig: plt.Figure, path: Path) -> Path:
     atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=150, format="png"))
     plt.close(fig)
     return Path(path)
+
+
+def _caption(fig: plt.Figure, text: str) -> None:
+    fig.text(0.01, 0.005, text, fontsize=7, color="#555555", ha="left", va="bottom")
+
+
+def pool_price(capacity: pd.DataFrame) -> plt.Figure:
+    """Left: address space a pool reserves vs its slots.  Right: requests refused for want of a slot."""
+    data = capacity.assign(config=lambda d: "max_memory " + d["max_memory_size"].map(_size) + ", reservation " + d["memory_reservation"].map(_size))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
+    per_slots = data.drop_duplicates(["slots", "config"])
+    sns.lineplot(data=per_slots, x="slots", y="vmsize_mib_reserved_by_pool", hue="config", marker="o", ax=left)
+    left.set(xscale="log", yscale="log", xlabel="pool slots", ylabel="address space reserved (MiB, VmSize delta)")
+    data = data.assign(exhausted_share=lambda d: d["pool_exhausted"] / d["requests"])
+    sns.lineplot(data=data, x="live", y="exhausted_share", hue="slots", marker="o", ax=right, palette="viridis")
+    right.set(xlabel="instances alive at once", ylabel="share of requests refused (pool exhausted)")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    _caption(fig, "RSS stays near the process's own; the reservation is address space, which strict overcommit refuses.")
+    return fig
+
+
+def keep_resident(costs: pd.DataFrame) -> plt.Figure:
+    """Latency, page faults and store-drop time vs KiB dirtied per request, per keep-resident setting."""
+    data = costs.assign(keep_resident=lambda d: d["keep_resident_bytes"].map(_size))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    for ax, column, label in zip(
+        axes,
+        ("latency_us_p50", "minor_faults_per_request", "drop_store_us_p50"),
+        ("p50 latency per request (µs)", "minor page faults per request", "store drop, p50 (µs)"),
+    ):
+        sns.lineplot(data=data, x="kib_dirtied", y=column, hue="keep_resident", marker="o", ax=ax)
+        ax.set(xscale="log", xlabel="KiB dirtied per request", ylabel=label)
+    fig.tight_layout()
+    return fig
+
+
+def cache_policies(summary: pd.DataFrame) -> plt.Figure:
+    """Hit rate, p99 and compile share vs cache size, per policy (columns: distribution)."""
+    melted = summary.melt(
+        id_vars=["distribution", "policy", "cache_size"], value_vars=["cache_hit_rate", "latency_us_p99", "compile_share"],
+        var_name="metric", value_name="value",
+    )
+    grid = sns.relplot(data=melted, x="cache_size", y="value", hue="policy", col="distribution", row="metric", kind="line",
+                       marker="o", facet_kws={"sharey": "row"}, height=2.6, aspect=1.5)
+    grid.set(xscale="log")
+    for (metric, _), ax in grid.axes_dict.items():
+        if metric == "latency_us_p99":
+            ax.set_yscale("log")
+    return grid.figure
+
+
+def latency_over_time(samples: pd.DataFrame, window: int = 50) -> plt.Figure:
+    """Per-request latency over the trace (rolling max and median), one line per policy: a cache
+    cleared whole when full shows as periodic spikes of recompiles."""
+    data = samples.sort_values("request_index").assign(latency_us=lambda d: d["latency_ns"] / 1000)
+    rolled = []
+    for (distribution, policy), group in data.groupby(["distribution", "policy"], sort=False):
+        series = group.set_index("request_index")["latency_us"]
+        rolled.append(pd.DataFrame({
+            "request": series.index, "distribution": distribution, "policy": policy,
+            f"rolling max ({window} requests)": series.rolling(window, min_periods=1).max().to_numpy(),
+            f"rolling median ({window} requests)": series.rolling(window, min_periods=1).median().to_numpy(),
+        }))
+    frame = pd.concat(rolled).melt(id_vars=["request", "distribution", "policy"], var_name="statistic", value_name="latency_us")
+    grid = sns.relplot(data=frame, x="request", y="latency_us", hue="policy", row="statistic", col="distribution", kind="line",
+                       height=2.8, aspect=2.0, linewidth=0.8)
+    grid.set(yscale="log", ylabel="µs (log)")
+    return grid.figure
+
+
+def breakdown(rows: pd.DataFrame) -> plt.Figure:
+    """Median µs per operation and setting, per workload, log scale."""
+    data = rows.assign(step=lambda d: d["operation"] + " · " + d["setting"])
+    grid = sns.catplot(data=data, x="median_us", y="step", col="workload", kind="bar", height=4.5, aspect=1.0,
+                       col_wrap=min(3, data["workload"].nunique()), sharex=True, color="#3b7ea1")
+    grid.set(xscale="log", xlabel="median µs (log)", ylabel="")
+    return grid.figure
+
+
+def binding(table: pd.DataFrame) -> plt.Figure:
+    """Mean µs per request on the lean and the api path, per variant, with the ratio."""
+    fig, ax = plt.subplots(figsize=(10, 0.55 * len(table) + 1.5))
+    melted = table.melt(id_vars=["variant"], value_vars=["lean_us_mean", "api_us_mean"], var_name="path", value_name="us")
+    sns.barplot(data=melted, x="us", y="variant", hue="path", ax=ax, palette="viridis")
+    ax.set_xscale("log")
+    for i, row in enumerate(table.itertuples()):
+        ax.text(row.api_us_mean, i, f"  api/lean {row.ratio:.1f}x", va="center", fontsize=8)
+    ax.set(xlabel="mean µs per request (log)", ylabel="")
+    fig.tight_layout()
+    return fig
+
+
+def concurrency(rows: pd.DataFrame) -> plt.Figure:
+    """Throughput and p99 vs worker threads, per pool/cache sharing mode."""
+    data = rows.assign(mode=lambda d: "pool " + d["pool_mode"] + " / cache " + d["cache_mode"])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
+    sns.lineplot(data=data, x="threads", y="throughput_rps", hue="mode", marker="o", ax=left)
+    sns.lineplot(data=data, x="threads", y="latency_us_p99", hue="mode", marker="o", ax=right, legend=False)
+    left.set(ylabel="requests per second", xlabel="worker threads")
+    right.set(ylabel="p99 latency (µs)", xlabel="worker threads", yscale="log")
+    fig.tight_layout()
+    return fig
+
+
+def _size(value: float) -> str:
+    value = int(value)
+    if value < 0:
+        return "default"
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if value >= size and value % size == 0:
+            return f"{value // size} {unit}"
+    return f"{value} B"

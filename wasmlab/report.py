@@ -49,24 +49,38 @@ def headline(measurement: Measurement) -> dict[str, Any]:
     return out
 
 
-def api_over_lean(measurement: Measurement, composition: str = OPTIMIZED) -> dict[str, float] | None:
-    """How much slower the api path is than the lean path for ``composition``, measured in the same run
-    (ratio of means, bootstrap 95% CI); ``None`` unless the run served it on both paths."""
+def binding_table(measurement: Measurement) -> pd.DataFrame:
+    """Per variant served on both paths in this run: mean µs on each and api/lean (ratio of means, bootstrap 95% CI)."""
     from wasmlab.stats import ratio_ci
 
     samples = measurement.samples
     summary = measurement.summary[measurement.summary["status"] == "ok"]
-    labels = {}
-    for path in ("lean", "api"):
-        rows = summary[(summary["variant"].str.split("@").str[0] == composition) & (summary["call_path"] == path)]
-        if rows.empty or samples.empty:
-            return None
-        labels[path] = rows["variant"].iloc[0]
-    point, low, high = ratio_ci(
-        samples.loc[samples["variant"] == labels["api"], "latency_ns"].to_numpy(),
-        samples.loc[samples["variant"] == labels["lean"], "latency_ns"].to_numpy(),
-    )
-    return {"variant": composition, "ratio": point, "ci95_low": low, "ci95_high": high}
+    rows = []
+    if samples.empty or summary.empty:
+        return pd.DataFrame(columns=["variant", "lean_us_mean", "api_us_mean", "ratio", "ci95_low", "ci95_high"])
+    compositions = summary["variant"].str.split("@").str[0]
+    for composition in dict.fromkeys(compositions):
+        labels = {}
+        for path in ("lean", "api"):
+            rows_for = summary[(compositions == composition) & (summary["call_path"] == path)]
+            if not rows_for.empty:
+                labels[path] = rows_for["variant"].iloc[0]
+        if len(labels) < 2:
+            continue
+        api = samples.loc[samples["variant"] == labels["api"], "latency_ns"].to_numpy()
+        lean = samples.loc[samples["variant"] == labels["lean"], "latency_ns"].to_numpy()
+        point, low, high = ratio_ci(api, lean)
+        rows.append({"variant": composition, "lean_us_mean": lean.mean() / 1000, "api_us_mean": api.mean() / 1000,
+                     "ratio": point, "ci95_low": low, "ci95_high": high})
+    return pd.DataFrame(rows, columns=["variant", "lean_us_mean", "api_us_mean", "ratio", "ci95_low", "ci95_high"])
+
+
+def api_over_lean(measurement: Measurement, composition: str = OPTIMIZED) -> dict[str, float] | None:
+    """How much slower the api path is than the lean path for ``composition``, measured in the same run;
+    ``None`` unless the run served it on both paths."""
+    table = binding_table(measurement)
+    rows = table[table["variant"] == composition]
+    return None if rows.empty else {k: _clean(v) for k, v in rows.iloc[0].to_dict().items()}
 
 
 def _clean(value: Any) -> Any:

@@ -195,13 +195,18 @@ class Runtime:
         cache: CacheConfig,
         workloads: Sequence[Workload],
         call_path: str = "lean",
+        shared_cache: ModuleCache[Compiled] | None = None,
     ) -> None:
         self.variant = variant
         self.engine = engine
         self.call_path = check_call_path(call_path)
         if variant.cached and cache.policy == "none":
             raise ConfigError(f"variant {variant.name!r} caches, but cache policy is 'none'; choose another policy or a variant without 'cached'")
-        self.cache: ModuleCache[Compiled] = ModuleCache(cache if variant.cached else CacheConfig(policy="none"))
+        if shared_cache is not None and variant.cached:
+            # Shared between runtimes (threads) of one engine: compiled modules belong to an engine.
+            self.cache: ModuleCache[Compiled] = shared_cache
+        else:
+            self.cache = ModuleCache(cache if variant.cached else CacheConfig(policy="none"))
         self.workloads = list(workloads)
         self._checked: set[str] = set()
         self._linker = wasmtime.Linker(engine) if variant.pre else None

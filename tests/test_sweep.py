@@ -1,0 +1,220 @@
+"""The sweep runner: spec validation, failures, resume after SIGKILL, Dask, and every notebook via smoke.yaml."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from wasmlab import sweep
+from wasmlab.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {"requests": 20, "repeats": 1, "warmup": 2, "phases": False}
+
+
+@pytest.fixture()
+def lab(tmp_path: Path) -> Path:
+    """A notebooks/ folder with 01 in it and a sweeps/ folder for specs."""
+    (tmp_path / "notebooks" / "sweeps").mkdir(parents=True)
+    shutil.copy(ROOT / "notebooks" / "01_seed_reproduction.ipynb", tmp_path / "notebooks")
+    return tmp_path
+
+
+def write_spec(lab: Path, text: str, name: str = "spec.yaml") -> Path:
+    path = lab / "notebooks" / "sweeps" / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("name: s\nnotebook: 01_seed_reproduction.ipynb\ngird: {slots: [1]}\n", "gird: unknown key; allowed: name, notebook, parameters, grid, zip, replicates, out, description"),
+        ("name: s\nnotebook: 01_seed_reproduction.ipynb\nparameters: {slotz: 4}\n", "parameters.slotz: the notebook has no parameter 'slotz'; allowed: cache_policy, cache_size, call_path"),
+        ("name: s\nnotebook: 01_seed_reproduction.ipynb\nparameters: {requests: many}\n", "parameters.requests: 'many' is a str; allowed: an int"),
+        ("name: s\nnotebook: 01_seed_reproduction.ipynb\ngrid: {slots: [4, 2.5]}\n", "grid.slots: 2.5 is a float; allowed: an int"),
+        ("name: s\nnotebook: 01_seed_reproduction.ipynb\ngrid: {slots: []}\n", "grid.slots: must be a non-empty list of values"),
+        ("name: s\nnotebook: 01_seed_reproduction.ipynb\ngrid: {}\n", "grid: is empty"),
+        ("name: s\nnotebook: 07_missing.ipynb\n", "notebook: '07_missing.ipynb' does not exist in"),
+        ("name: s\nnotebook: 01_seed_reproduction.ipynb\nparameters: {output_dir: x}\n", "'output_dir' is set by the sweep runner"),
+        ("name: s\nnotebook: 01_seed_reproduction.ipynb\nzip: {slots: [1, 2], cache_size: [3]}\n", "zip: zipped axes must have the same length"),
+        ("name: s\nnotebook: 01_seed_reproduction.ipynb\nreplicates: 0\n", "replicates: 0 is out of range"),
+        ("- not a mapping\n", "a sweep spec is a mapping"),
+    ],
+)
+def test_bad_specs_fail_before_anything_runs_with_one_line(lab, text, message):
+    path = write_spec(lab, text)
+    with pytest.raises(ConfigError) as info:
+        sweep.load_specs(path)
+    assert str(info.value).startswith(str(path)) and message in str(info.value)
+    assert "\n" not in str(info.value)
+    assert not (lab / "data").exists()
+
+
+def test_bad_spec_on_the_command_line_is_one_line_and_status_2(lab):
+    path = write_spec(lab, "name: s\nnotebook: 01_seed_reproduction.ipynb\nparameters: {slotz: 4}\n")
+    done = subprocess.run([sys.executable, "-m", "wasmlab.cli", "sweep", str(path)], capture_output=True, text=True)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_every_notebook_parameter_is_visible_to_papermill():
+    """papermill silently drops a parameter line it cannot parse (e.g. '=' inside a value)."""
+    import re
+
+    import nbformat
+
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        declared = set(re.findall(r"^(\w+)\s*[:=]", cell.source, flags=re.M))
+        assert set(sweep.notebook_parameters(path)) == declared, path.name
+
+
+def test_grid_times_zip_times_replicates(lab):
+    path = write_spec(lab, "name: s\nnotebook: 01_seed_reproduction.ipynb\ngrid: {slots: [1, 2, 3]}\n"
+                           "zip: {cache_size: [4, 8], requests: [10, 20]}\nreplicates: 2\n")
+    spec = sweep.load_spec(path)
+    points = spec.points()
+    assert len(points) == 3 * 2 * 2 and len({p.point_id for p in points}) == 12
+    assert {(p.parameters["cache_size"], p.parameters["requests"]) for p in points} == {(4, 10), (8, 20)}
+
+
+def test_a_failing_point_is_recorded_and_the_sweep_goes_on(lab):
+    path = write_spec(lab, f"name: s\nnotebook: 01_seed_reproduction.ipynb\nparameters: {json.dumps(TINY)}\ngrid: {{slots: [-1, 2]}}\n")
+    spec = sweep.load_spec(path, lab / "out")
+    outcome = sweep.run_sweep(spec, progress=False)
+    assert len(outcome.failed) == 1
+    (failed_id, error), = outcome.failed.items()
+    assert "pool.slots = -1 is out of range" in error
+    assert (lab / "out" / "points" / failed_id / "executed.ipynb").is_file()
+    table = pd.read_parquet(lab / "out" / "results.parquet")
+    assert set(table["param_slots"]) == {2} and (table["status"] == "ok").all()
+    manifest = json.loads((lab / "out" / "manifest.json").read_text())
+    assert manifest["points"][failed_id]["status"] == "failed"
+    for status in manifest["points"].values():
+        if status["status"] == "ok":
+            assert status["non_measurement_s"] < 10, status  # kernel start, imports and plots per point
+
+
+def test_sigkill_mid_sweep_then_resume_loses_nothing_and_repeats_nothing(lab):
+    path = write_spec(lab, f"name: s\nnotebook: 01_seed_reproduction.ipynb\nparameters: {json.dumps(TINY)}\ngrid: {{slots: [1, 2, 3, 4]}}\n")
+    out = lab / "out"
+    command = [sys.executable, "-m", "wasmlab.cli", "sweep", str(path), "--out", str(out)]
+    first = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(out.glob("points/*/status.json"))) < 2:
+        time.sleep(0.2)
+    os.killpg(first.pid, signal.SIGKILL)  # the runner and its kernels, in the middle of a point
+    first.wait()
+    finished = {p.parent.name: p.read_text() for p in out.glob("points/*/status.json")}
+    assert 2 <= len(finished) < 4, finished
+    assert not (out / "results.parquet").exists()
+
+    second = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr
+    assert f"{len(finished)} already finished" in second.stdout
+    for point_id, text in finished.items():
+        assert (out / "points" / point_id / "status.json").read_text() == text  # not run again
+    statuses = [json.loads(p.read_text()) for p in out.glob("points/*/status.json")]
+    assert len(statuses) == 4 and all(s["status"] == "ok" for s in statuses)
+    table = pd.read_parquet(out / "results.parquet")
+    assert sorted(set(table["param_slots"])) == [1, 2, 3, 4]
+    assert len(table) == 4 * 5  # one row per variant per point: nothing twice, nothing partial
+    assert not list(out.rglob("*.tmp")) and not list(out.rglob(".tmp-*"))
+
+
+def test_sweep_on_a_dask_localcluster(lab):
+    from dask.distributed import LocalCluster
+
+    path = write_spec(lab, f"name: s\nnotebook: 01_seed_reproduction.ipynb\nparameters: {json.dumps(TINY)}\ngrid: {{slots: [2, 4]}}\n")
+    spec = sweep.load_spec(path, lab / "out")
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        outcome = sweep.run_sweep(spec, scheduler=cluster.scheduler_address, progress=False)
+    assert not outcome.failed and len(outcome.statuses) == 2
+    manifest = json.loads((lab / "out" / "manifest.json").read_text())
+    assert manifest["executor"] == cluster.scheduler_address
+    assert len(pd.read_parquet(lab / "out" / "results.parquet")) == 2 * 5
+
+
+# What each notebook must write at smoke sizes: file -> required columns (None: a figure).
+SMOKE_OUTPUTS = {
+    "smoke-00": {"comparison.parquet": ["run", "variant", "mean_us", "speedup"], "comparison.png": None},
+    "smoke-01": {"summary.parquet": ["variant", "latency_us_p50", "latency_us_p99", "wasmtime_version"],
+                 "samples.parquet": ["latency_ns"], "variants.parquet": ["speedup", "speedup_ci_low"], "latency_speedup.png": None},
+    "smoke-02": {"summary.parquet": ["experiment", "slots", "live", "vmsize_mib_reserved_by_pool", "pool_exhausted",
+                                     "kib_dirtied", "keep_resident_bytes", "minor_faults_per_request", "drop_store_us_p50", "run_id"],
+                 "pool_price.png": None, "keep_resident.png": None},
+    "smoke-03": {"summary.parquet": ["distribution", "policy", "cache_size", "cache_hit_rate", "latency_us_p99", "compile_share"],
+                 "samples.parquet": ["request_index", "latency_ns", "policy"], "cache_policies.png": None, "latency_over_time.png": None},
+    "smoke-04": {"summary.parquet": ["workload", "operation", "setting", "median_us", "wasmtime_version"], "breakdown.png": None},
+    "smoke-05": {"binding.parquet": ["variant", "lean_us_mean", "api_us_mean", "ratio", "ci95_low"], "binding.png": None, "phases.png": None},
+    "smoke-06": {"summary.parquet": ["threads", "pool_mode", "cache_mode", "throughput_rps", "latency_us_p99"], "concurrency.png": None},
+}
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("smoke")
+    for spec in sweep.load_specs(ROOT / "notebooks" / "sweeps" / "smoke.yaml", out):
+        outcome = sweep.run_sweep(spec, progress=False)
+        assert not outcome.failed, outcome.failed
+    return out
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("name", sorted(SMOKE_OUTPUTS))
+def test_every_notebook_runs_in_the_smoke_sweep_and_writes_its_results(smoke, name):
+    points = list((smoke / name / "points").iterdir())
+    assert points
+    for point in points:
+        results = point / "results"
+        for file, columns in SMOKE_OUTPUTS[name].items():
+            target = results / file
+            assert target.is_file() and target.stat().st_size > 0, (name, file)
+            if columns:
+                frame = pd.read_parquet(target)
+                assert len(frame) > 0 and set(columns) <= set(frame.columns), (name, file, set(columns) - set(frame.columns))
+    assert (smoke / name / "results.csv").is_file()
+
+
+def test_every_shipped_spec_is_valid():
+    for path in sorted((ROOT / "notebooks" / "sweeps").glob("*.yaml")):
+        for spec in sweep.load_specs(path):
+            assert spec.points()
+
+
+@pytest.mark.notebook
+def test_report_executes_the_summary_and_exports_html(smoke):
+    done = subprocess.run([sys.executable, "-m", "wasmlab.cli", "report", str(smoke / "smoke-01")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    html = Path(done.stdout.strip().splitlines()[-1].removeprefix("Report: "))
+    assert html.is_file()
+    text = html.read_text()
+    assert text.count("data:image/png;base64") >= 1 and "Sweep summary" in text and "Traceback" not in text
+    assert "Seed table (slots=" in done.stdout and "Pooled + Cached" in done.stdout
+    assert (smoke / "smoke-01" / "report" / "speedups.png").is_file()
+
+
+def test_compare_lists_differing_metadata_first_and_ratios(tmp_path):
+    def run(out: Path, slots: int) -> None:
+        done = subprocess.run([sys.executable, "-m", "wasmlab.cli", "reproduce", "--requests", "40", "--repeats", "5", "--warmup", "5",
+                               "--variants", "baseline,pooled+cached", "--slots", str(slots), "--out", str(out)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+
+    run(tmp_path / "a", 2)
+    run(tmp_path / "b", 4)
+    done = subprocess.run([sys.executable, "-m", "wasmlab.cli", "compare", str(tmp_path / "a"), str(tmp_path / "b")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines.index("Metadata that differs:") < next(i for i, line in enumerate(lines) if "ratio_B_over_A" in line)
+    assert any("parameter slots" in line and "2" in line and "4" in line for line in lines)
+    assert sum(1 for line in lines if line.strip().startswith("seed")) == 2

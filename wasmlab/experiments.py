@@ -1,0 +1,360 @@
+"""Experiments beyond one side-by-side comparison: what notebooks 02, 04 and 06 measure.
+
+Each function returns tidy rows (dicts with units in their names) and leaves plotting to
+``plots`` and the notebooks; ``tidy`` adds the run's metadata to a table of them.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import statistics
+import threading
+import time
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import psutil
+import wasmtime
+
+from wasmlab import metadata as md
+from wasmlab.cache import ModuleCache
+from wasmlab.config import CacheConfig, EngineConfig, PoolConfig
+from wasmlab.engine import build_engine
+from wasmlab.errors import ConfigError, allowed
+from wasmlab.runtime import PHASES, Runtime, parse_variant
+from wasmlab.stats import describe_ns
+from wasmlab.workloads import load_workload
+
+MiB = 1024 * 1024
+POOL_EXHAUSTED = "maximum concurrent limit"
+
+
+def tidy(rows: Iterable[Mapping[str, Any]], parameters: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """A DataFrame of ``rows`` with the run's metadata in every row (parameters as JSON)."""
+    frame = pd.DataFrame(list(rows))
+    run = md.new_run()
+    for key, value in run.items():
+        frame[key] = value
+    frame["parameters_json"] = json.dumps(dict(parameters or {}), sort_keys=True, default=str)
+    return frame
+
+
+def _memory_mib() -> tuple[float, float]:
+    info = psutil.Process().memory_info()
+    return info.rss / MiB, info.vms / MiB
+
+
+def pool_memory_and_exhaustion(
+    slots: int,
+    live: int,
+    max_memory_size: int | None = None,
+    memory_reservation: int | None = None,
+    memory_guard_size: int | None = None,
+    requests: int = 200,
+    workload: str = "seed",
+) -> dict[str, Any]:
+    """The price of a pool of ``slots`` and what happens with ``live`` instances alive at once.
+
+    ``live - 1`` instances are held while each of ``requests`` requests instantiates one more
+    (so ``live`` are alive during a request).  Requests that find no free slot fail with
+    wasmtime's pool error and are counted as ``pool_exhausted``.
+    """
+    if live < 1:
+        raise ConfigError(f"live = {live} is out of range; allowed: an integer >= 1")
+    wl = load_workload(workload)
+    gc.collect()
+    rss0, vms0 = _memory_mib()
+    config = EngineConfig(
+        allocator="pooling",
+        pool=PoolConfig(slots=slots, max_memory_size=max_memory_size),
+        memory_reservation=memory_reservation,
+        memory_guard_size=memory_guard_size,
+    )
+    engine = build_engine(config)
+    rss1, vms1 = _memory_mib()
+    module = wasmtime.Module(engine, wl.wasm)
+    held: list[wasmtime.Store] = []
+    exhausted_while_holding = 0
+    for _ in range(live - 1):
+        store = wasmtime.Store(engine)
+        try:
+            wasmtime.Instance(store, module, ())
+            held.append(store)
+        except wasmtime.WasmtimeError as exc:
+            if POOL_EXHAUSTED not in str(exc):
+                raise
+            exhausted_while_holding += 1
+            store.close()
+    samples: list[int] = []
+    exhausted = 0
+    clock = time.perf_counter_ns
+    for _ in range(requests):
+        t0 = clock()
+        store = wasmtime.Store(engine)
+        try:
+            instance = wasmtime.Instance(store, module, ())
+            result = instance.exports(store)[wl.entry](store, *wl.args)
+            if result != wl.expected:
+                raise ConfigError(f"workload {wl.name!r} returned {result!r}, expected {wl.expected!r}")
+            samples.append(clock() - t0)
+        except wasmtime.WasmtimeError as exc:
+            if POOL_EXHAUSTED not in str(exc):
+                raise
+            exhausted += 1
+        finally:
+            store.close()
+    rss2, vms2 = _memory_mib()
+    for store in held:
+        store.close()
+    row: dict[str, Any] = {
+        "slots": slots,
+        "live": live,
+        "max_memory_size": max_memory_size if max_memory_size is not None else -1,
+        "memory_reservation": memory_reservation if memory_reservation is not None else -1,
+        "requests": requests,
+        "ok_requests": len(samples),
+        "pool_exhausted": exhausted,
+        "pool_exhausted_while_holding": exhausted_while_holding,
+        "vmsize_mib_reserved_by_pool": vms1 - vms0,
+        "rss_mib_engine": rss1 - rss0,
+        "rss_mib_after_requests": rss2 - rss0,
+        "vmsize_mib_total": vms2,
+        "workload": wl.name,
+    }
+    row.update(describe_ns(samples) if samples else {})
+    del engine, module
+    gc.collect()
+    return row
+
+
+def _median_ns(action: Any, repeats: int) -> float:
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter_ns()
+        action()
+        samples.append(time.perf_counter_ns() - t0)
+    return float(statistics.median(samples))
+
+
+COMPILERS = (("cranelift", "none"), ("cranelift", "speed"), ("cranelift", "speed_and_size"), ("winch", "speed"))
+INSTANTIATIONS = (
+    ("on-demand", "on-demand", True),
+    ("pooling", "pooling", False),
+    ("pooling+cow", "pooling", True),
+)
+
+
+def instantiation_breakdown(workload: str, repeats: int = 20, requests: int = 200, slots: int = 4) -> list[dict[str, Any]]:
+    """Per operation, the median µs for ``workload``: compile with each compiler and opt level,
+    deserialize a serialized module, a cache hit, and instantiate + call + drop with each
+    allocator (lean path, phases timed separately)."""
+    wl = load_workload(workload)
+    rows: list[dict[str, Any]] = []
+
+    def add(operation: str, setting: str, ns: float) -> None:
+        rows.append({"workload": wl.name, "workload_bytes": wl.size_bytes, "operation": operation, "setting": setting,
+                     "median_us": ns / 1000, "repeats": repeats})
+
+    for compiler, opt in COMPILERS:
+        engine = build_engine(EngineConfig(compiler=compiler, opt_level=opt, parallel_compilation=False))
+        add("compile", f"{compiler}/{opt}" if compiler == "cranelift" else compiler,
+            _median_ns(lambda: wasmtime.Module(engine, wl.wasm), repeats))
+    engine = build_engine(EngineConfig())
+    serialized = bytes(wasmtime.Module(engine, wl.wasm).serialize())
+    add("deserialize", "Module.deserialize", _median_ns(lambda: wasmtime.Module.deserialize(engine, serialized), repeats))
+    cache: ModuleCache[Any] = ModuleCache(CacheConfig(policy="lru", size=4))
+    cache.get(wl.sha256, lambda w: w, wl)
+    add("cache hit", "lru", _median_ns(lambda: cache.get(wl.sha256, lambda w: w, wl), max(repeats, 1000)))
+    for label, allocator, cow in INSTANTIATIONS:
+        config = EngineConfig(allocator=allocator, memory_init_cow=cow, pool=PoolConfig(slots=slots))
+        runtime = Runtime(parse_variant("pooled+cached" if allocator == "pooling" else "cached"), build_engine(config), CacheConfig(), [wl])
+        stamps = [0] * (len(PHASES) + 1)
+        for _ in range(min(requests, 50)):
+            runtime.handle(0)
+        durations: dict[str, list[int]] = {phase: [] for phase in PHASES}
+        for _ in range(requests):
+            runtime.handle_phased(0, stamps)
+            for i, phase in enumerate(PHASES):
+                durations[phase].append(stamps[i + 1] - stamps[i])
+        for phase in ("new_store", "instantiate", "call", "drop_store"):
+            add(phase, label, float(np.median(durations[phase])))
+    return rows
+
+
+POOL_MODES = ("shared", "per-worker")
+CACHE_MODES = ("shared", "per-worker")
+
+
+class _LockedCache(ModuleCache):  # type: ignore[type-arg]
+    """A module cache several threads can share: cachetools caches are not thread-safe."""
+
+    def __init__(self, config: CacheConfig) -> None:
+        super().__init__(config)
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, build: Any, arg: Any) -> Any:
+        with self._lock:
+            return super().get(key, build, arg)
+
+
+def concurrency(
+    threads: int,
+    pool_mode: str = "shared",
+    cache_mode: str = "shared",
+    requests_per_thread: int = 500,
+    slots_per_worker: int = 20,
+    workload: str = "seed",
+    variant: str = "pooled+cached",
+    warmup: int = 50,
+) -> dict[str, Any]:
+    """``threads`` workers serving requests at once: throughput and tail latency.
+
+    wasmtime-py releases the GIL in its C calls, so workers overlap inside wasmtime; each
+    worker has its own stores (a ``Store`` must not be used from two threads).  A pool is a
+    property of an engine, and a compiled module belongs to one engine, so per-worker pools
+    rule out a shared cache.
+    """
+    if pool_mode not in POOL_MODES:
+        raise allowed(pool_mode, "pool mode", POOL_MODES)
+    if cache_mode not in CACHE_MODES:
+        raise allowed(cache_mode, "cache mode", CACHE_MODES)
+    if pool_mode == "per-worker" and cache_mode == "shared":
+        raise ConfigError("pool mode 'per-worker' with cache mode 'shared' is not possible: a compiled module belongs to one engine, "
+                          "and each per-worker pool is its own engine; allowed: shared/shared, shared/per-worker, per-worker/per-worker")
+    if threads < 1:
+        raise ConfigError(f"threads = {threads} is out of range; allowed: an integer >= 1")
+    wl = load_workload(workload)
+    parsed = parse_variant(variant)
+
+    def engine_config(slots: int) -> EngineConfig:
+        return EngineConfig(allocator=parsed.allocator, pool=PoolConfig(slots=slots))
+
+    shared_engine = build_engine(engine_config(slots_per_worker * threads)) if pool_mode == "shared" else None
+    shared_cache = _LockedCache(CacheConfig()) if cache_mode == "shared" else None
+    runtimes = []
+    for _ in range(threads):
+        engine = shared_engine or build_engine(engine_config(slots_per_worker))
+        runtimes.append(Runtime(parsed, engine, CacheConfig(), [wl], shared_cache=shared_cache))
+    samples = [np.zeros(requests_per_thread, dtype=np.int64) for _ in range(threads)]
+    barrier = threading.Barrier(threads + 1)
+    errors: list[BaseException] = []
+
+    def worker(i: int) -> None:
+        handle, out = runtimes[i].handle, samples[i]
+        clock = time.perf_counter_ns
+        try:
+            for _ in range(warmup):
+                handle(0)
+            barrier.wait()
+            for k in range(requests_per_thread):
+                t0 = clock()
+                handle(0)
+                out[k] = clock() - t0
+        except BaseException as exc:  # noqa: BLE001 - reported to the caller below
+            errors.append(exc)
+            barrier.abort()
+
+    workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for t in workers:
+        t.start()
+    gc.disable()
+    try:
+        barrier.wait()
+        start = time.perf_counter_ns()
+        for t in workers:
+            t.join()
+        wall = time.perf_counter_ns() - start
+    except threading.BrokenBarrierError:
+        for t in workers:
+            t.join()
+        raise errors[0] if errors else RuntimeError("a worker failed before starting")
+    finally:
+        gc.enable()
+    if errors:
+        raise errors[0]
+    every = np.concatenate(samples)
+    return {
+        "threads": threads,
+        "pool_mode": pool_mode,
+        "cache_mode": cache_mode,
+        "variant": parsed.name,
+        "workload": wl.name,
+        "requests": int(every.size),
+        "throughput_rps": every.size / (wall / 1e9),
+        "wall_ms": wall / 1e6,
+        **describe_ns(every),
+        "cache_misses": sum(r.cache.stats.misses for r in runtimes) if shared_cache is None else shared_cache.stats.misses,
+    }
+
+
+def sizes(values: Sequence[str | int | None]) -> list[int | None]:
+    """Notebook helper: sizes given as ``"64KiB"``, ints or ``None``."""
+    from wasmlab.config import parse_size
+
+    return [None if v in (None, "", "default") else parse_size(v) for v in values]  # type: ignore[arg-type]
+
+
+def keep_resident_cost(
+    kib: int, keep_resident: int, requests: int = 300, repeats: int = 3, warmup: int = 50, slots: int = 4
+) -> dict[str, Any]:
+    """What a pool slot's reset costs when each request dirties ``kib`` KiB, with
+    ``keep_resident`` bytes of linear memory kept resident (memset) instead of decommitted."""
+    from wasmlab import lab
+
+    scenario = lab.Scenario(
+        workload=f"dirty-memory:kib={kib}", variants=("pooled+cached",), requests=requests, repeats=repeats,
+        warmup=warmup, slots=slots, pool={"linear_memory_keep_resident": keep_resident}, phases=True,
+    )
+    m = lab.run(scenario)
+    if m.errors:
+        raise ConfigError(next(iter(m.errors.values())))
+    table = m.variants(None).iloc[0]
+    phase = m.phases.groupby("phase")["duration_ns"].median() / 1000
+    return {
+        "kib_dirtied": kib,
+        "keep_resident_bytes": keep_resident,
+        "latency_us_mean": table["latency_us_mean"],
+        "latency_us_p50": table["latency_us_p50"],
+        "latency_us_p99": table["latency_us_p99"],
+        "minor_faults_per_request": table["minor_faults_per_request"],
+        "drop_store_us_p50": phase["drop_store"],
+        "instantiate_us_p50": phase["instantiate"],
+        "call_us_p50": phase["call"],
+    }
+
+
+def cache_policy_grid(
+    policies: Sequence[str],
+    cache_sizes: Sequence[int],
+    distributions: Sequence[str],
+    modules: int = 50,
+    requests: int = 2000,
+    zipf_s: float = 1.1,
+    seed: int = 0,
+    workload: str = "seed",
+    ttl_seconds: float = 0.05,
+    variant: str = "pooled+cached",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every (distribution, policy, size) over one request trace of ``modules`` distinct modules,
+    cold (no warm-up), so the cost of misses and of clearing a full cache is in the figures.
+    Returns the summary rows and the per-request samples (for latency over time)."""
+    from wasmlab import lab
+
+    summaries, samples = [], []
+    for distribution in distributions:
+        for policy in policies:
+            for size in cache_sizes:
+                scenario = lab.Scenario(
+                    workload=workload, variants=(variant,), modules=modules, trace=distribution, zipf_s=zipf_s, seed=seed,
+                    requests=requests, repeats=1, warmup=0, cache_policy=policy, cache_size=size, ttl_seconds=ttl_seconds,
+                    slots=4,
+                )
+                m = lab.run(scenario)
+                labels = {"distribution": distribution, "policy": policy, "cache_size": size}
+                summary = m.summary.assign(**labels)
+                summary["compile_share"] = summary["compile_ms_total"] / summary["total_ms"]
+                summaries.append(summary)
+                samples.append(m.samples.assign(**labels))
+    return pd.concat(summaries, ignore_index=True), pd.concat(samples, ignore_index=True)
