@@ -76,8 +76,8 @@ def pool_price(capacity: pd.DataFrame) -> plt.Figure:
     per_slots = data.drop_duplicates(["slots", "config"])
     sns.lineplot(data=per_slots, x="slots", y="vmsize_mib_reserved_by_pool", hue="config", marker="o", ax=left)
     left.set(xscale="log", yscale="log", xlabel="pool slots", ylabel="address space reserved (MiB, VmSize delta)")
-    data = data.assign(exhausted_share=lambda d: d["pool_exhausted"] / d["requests"])
-    sns.lineplot(data=data, x="live", y="exhausted_share", hue="slots", marker="o", ax=right, palette="viridis")
+    data = data.assign(exhausted_share=lambda d: d["pool_exhausted"] / d["requests"], pool=lambda d: d["slots"].map(lambda v: f"{v} slots"))
+    sns.lineplot(data=data, x="live", y="exhausted_share", hue="pool", marker="o", ax=right, palette="tab10")
     right.set(xlabel="instances alive at once", ylabel="share of requests refused (pool exhausted)")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     _caption(fig, "RSS stays near the process's own; the reservation is address space, which strict overcommit refuses.")
@@ -115,8 +115,9 @@ def cache_policies(summary: pd.DataFrame) -> plt.Figure:
 
 
 def latency_over_time(samples: pd.DataFrame, window: int = 50) -> plt.Figure:
-    """Per-request latency over the trace (rolling max and median), one line per policy: a cache
-    cleared whole when full shows as periodic spikes of recompiles."""
+    """Per-request latency over the trace (rolling max and mean), one line per policy: a cache
+    cleared whole when full shows as bursts of recompiles.  (A rolling median would flip between
+    the hit and the miss level whenever the hit rate is near one half.)"""
     data = samples.sort_values("request_index").assign(latency_us=lambda d: d["latency_ns"] / 1000)
     rolled = []
     for (distribution, policy), group in data.groupby(["distribution", "policy"], sort=False):
@@ -124,7 +125,7 @@ def latency_over_time(samples: pd.DataFrame, window: int = 50) -> plt.Figure:
         rolled.append(pd.DataFrame({
             "request": series.index, "distribution": distribution, "policy": policy,
             f"rolling max ({window} requests)": series.rolling(window, min_periods=1).max().to_numpy(),
-            f"rolling median ({window} requests)": series.rolling(window, min_periods=1).median().to_numpy(),
+            f"rolling mean ({window} requests)": series.rolling(window, min_periods=1).mean().to_numpy(),
         }))
     frame = pd.concat(rolled).melt(id_vars=["request", "distribution", "policy"], var_name="statistic", value_name="latency_us")
     grid = sns.relplot(data=frame, x="request", y="latency_us", hue="policy", row="statistic", col="distribution", kind="line",
