@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import click
 
+from wasmlab.config import parse_size
 from wasmlab.errors import ConfigError, WasmlabError
 
 DEFAULT_RESULTS = Path("data/results")
@@ -44,6 +46,8 @@ def _key_values(pairs: tuple[str, ...], option: str) -> dict[str, Any]:
         value: Any
         if lowered in ("true", "false"):
             value = lowered == "true"
+        elif re.fullmatch(r"\s*\d+(\.\d+)?\s*(b|kib|mib|gib|kb|mb|gb)\s*", lowered):
+            value = parse_size(text, f"{option} {key}")
         else:
             try:
                 value = int(text, 0)
@@ -51,6 +55,29 @@ def _key_values(pairs: tuple[str, ...], option: str) -> dict[str, Any]:
                 value = text.strip()
         out[key.strip().replace("-", "_")] = value
     return out
+
+
+def _limits(fuel: int | None, deadline_ms: float | None, memory_limit: str | None, max_wasm_stack: str | None,
+            exhaustion: str, wait_timeout_ms: float) -> dict[str, Any]:
+    limits: dict[str, Any] = {"exhaustion": exhaustion, "wait_timeout_ms": wait_timeout_ms}
+    if fuel is not None:
+        limits["fuel"] = fuel
+    if deadline_ms is not None:
+        limits["deadline_ms"] = deadline_ms
+    if memory_limit is not None:
+        limits["memory_bytes"] = parse_size(memory_limit, "--memory-limit")
+    if max_wasm_stack is not None:
+        limits["max_wasm_stack"] = parse_size(max_wasm_stack, "--max-wasm-stack")
+    return limits
+
+
+def _int_list(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(part, 0) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(f"--args {text!r} is not a list of integers; allowed: e.g. 1,2,3") from None
 
 
 @main.command()
@@ -71,6 +98,17 @@ def _key_values(pairs: tuple[str, ...], option: str) -> dict[str, Any]:
 @click.option("--call-path", default="lean", show_default=True, help="lean (prepared C calls), api (wasmtime-py objects), or both (every variant on each, side by side).")
 @click.option("--pool", "pool_knobs", multiple=True, metavar="KEY=VALUE", help="Any pool knob, e.g. max_memory_size=1048576.")
 @click.option("--engine", "engine_knobs", multiple=True, metavar="KEY=VALUE", help="Any engine knob, e.g. compiler=winch.")
+@click.option("--fuel", type=int, default=None, help="Fuel per request (stops runaway guests deterministically).")
+@click.option("--deadline-ms", type=float, default=None, help="Wall-time budget per request, enforced with epoch interruption.")
+@click.option("--memory-limit", default=None, help="Linear memory a store may use, e.g. 16MiB (store limiter).")
+@click.option("--max-wasm-stack", default=None, help="The engine's wasm stack size, e.g. 512KiB.")
+@click.option("--exhaustion", default="fail", show_default=True, help="When no pool slot is free: fail or wait.")
+@click.option("--wait-timeout-ms", type=float, default=100.0, show_default=True, help="Longest wait for a pool slot under --exhaustion wait.")
+@click.option("--entry", default=None, help="Export to call, for a module given by path [default: run, else _start].")
+@click.option("--args", "call_args", default=None, help="Comma-separated integer arguments, for a module given by path.")
+@click.option("--expect", type=int, default=None, help="The result to check, for a module given by path.")
+@click.option("--isolate", is_flag=True, help="Run each variant in a child process: a runtime abort becomes the outcome 'crash'.")
+@click.option("--child-address-space", default=None, help="With --isolate: limit each child's address space (RLIMIT_AS), e.g. 8GiB.")
 @click.option("--phases", is_flag=True, help="Also time new store, instantiate, export lookup, call and drop separately.")
 @click.option("--cpu", type=int, default=None, help="Pin the process to this CPU while measuring.")
 @click.option("--format", "fmt", default="table", show_default=True, help="table or json.")
@@ -89,6 +127,17 @@ def reproduce(
     call_path: str,
     pool_knobs: tuple[str, ...],
     engine_knobs: tuple[str, ...],
+    fuel: int | None,
+    deadline_ms: float | None,
+    memory_limit: str | None,
+    max_wasm_stack: str | None,
+    exhaustion: str,
+    wait_timeout_ms: float,
+    entry: str | None,
+    call_args: str | None,
+    expect: int | None,
+    isolate: bool,
+    child_address_space: str | None,
     phases: bool,
     cpu: int | None,
     fmt: str,
@@ -118,7 +167,13 @@ def reproduce(
         cache_size=cache_size,
         phases=phases,
         cpu=cpu,
+        limits=_limits(fuel, deadline_ms, memory_limit, max_wasm_stack, exhaustion, wait_timeout_ms),
+        entry=entry,
+        args=_int_list(call_args),
+        expect=expect,
     )
+    if child_address_space and not isolate:
+        raise ConfigError("--child-address-space applies only with --isolate")
     if out is not None and not no_save:
         check_writable(out)
     blocks = repeats * len(scenario.variants)
@@ -131,7 +186,13 @@ def reproduce(
         with warnings.catch_warnings():
             # The busy-machine warning is printed with the provenance lines instead.
             warnings.simplefilter("ignore", RuntimeWarning)
-            measurement = lab.run(scenario, progress)
+            if isolate:
+                from wasmlab.isolate import run_isolated
+
+                limit = parse_size(child_address_space, "--child-address-space") if child_address_space else None
+                measurement = run_isolated(scenario, progress, limit)
+            else:
+                measurement = lab.run(scenario, progress)
     folder = None
     if not no_save:
         folder = save_measurement(measurement, out or DEFAULT_RESULTS / "reproduce" / measurement.metadata["run_id"])

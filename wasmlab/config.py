@@ -19,6 +19,9 @@ MiB = 1024 * KiB
 GiB = 1024 * MiB
 
 ALLOCATORS = ("on-demand", "pooling")
+# wasmtime's defaults on 64-bit hosts, used where a knob is left unset.
+WASMTIME_DEFAULT_MAX_MEMORY = 4 * GiB
+WASMTIME_DEFAULT_RESERVATION = 4 * GiB
 COMPILERS = ("cranelift", "winch")
 OPT_LEVELS = ("none", "speed", "speed_and_size")
 CACHE_POLICIES = ("none", "clear-when-full", "lru", "lfu", "fifo", "rr", "ttl")
@@ -127,9 +130,18 @@ class EngineConfig(_DictMixin):
     memory_reservation: int | None = None
     memory_guard_size: int | None = None
     parallel_compilation: bool = True
+    consume_fuel: bool = False
+    epoch_interruption: bool = False
+    max_wasm_stack: int | None = None
+    # Refuse (with a clear error) a pool whose reservation cannot fit the process's address-space
+    # limit, instead of letting wasmtime abort the whole process.
+    preflight: bool = True
 
     def __post_init__(self) -> None:
         _check_choice("engine", "allocator", self.allocator, ALLOCATORS)
+        for name in ("consume_fuel", "epoch_interruption", "preflight"):
+            _check_bool("engine", name, getattr(self, name))
+        _check_int("engine", "max_wasm_stack", self.max_wasm_stack, 4096, optional=True)
         _check_choice("engine", "compiler", self.compiler, COMPILERS)
         _check_choice("engine", "opt_level", self.opt_level, OPT_LEVELS)
         _check_bool("engine", "memory_init_cow", self.memory_init_cow)
@@ -138,6 +150,15 @@ class EngineConfig(_DictMixin):
         _check_int("engine", "memory_guard_size", self.memory_guard_size, 0, optional=True)
         if not isinstance(self.pool, PoolConfig):
             raise ConfigError(f"engine.pool = {self.pool!r} is not a PoolConfig")
+        if self.pooled:
+            # wasmtime refuses this combination when the engine is built, by aborting the process.
+            max_memory = self.pool.max_memory_size if self.pool.max_memory_size is not None else WASMTIME_DEFAULT_MAX_MEMORY
+            reservation = self.memory_reservation if self.memory_reservation is not None else WASMTIME_DEFAULT_RESERVATION
+            if max_memory > reservation:
+                raise ConfigError(
+                    f"pool.max_memory_size = {max_memory} exceeds engine.memory_reservation = {reservation}; allowed: "
+                    f"max_memory_size <= memory_reservation (e.g. --pool max_memory_size={reservation})"
+                )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "EngineConfig":
@@ -166,6 +187,50 @@ class CacheConfig(_DictMixin):
         if self.policy == "ttl":
             if isinstance(self.ttl_seconds, bool) or not isinstance(self.ttl_seconds, (int, float)) or self.ttl_seconds <= 0:
                 raise ConfigError(f"cache.ttl_seconds = {self.ttl_seconds!r} is out of range; allowed: a number > 0")
+
+
+EXHAUSTION_POLICIES = ("fail", "wait")
+
+
+@dataclass(frozen=True)
+class Limits(_DictMixin):
+    """What one request may use.  ``None`` means no limit beyond wasmtime's own.
+
+    ``fuel`` and ``deadline_ms`` (a wall-time budget enforced with epoch interruption, ticked
+    every ``epoch_tick_ms``) stop runaway guests; ``memory_bytes`` and the other counts go to
+    the store limiter; ``max_wasm_stack`` is the engine's wasm stack size.  Pool exhaustion is
+    ``fail`` (the request fails, counted as ``pool_exhausted``) or ``wait`` (retry until a slot
+    frees, at most ``wait_timeout_ms``).
+    """
+
+    fuel: int | None = None
+    deadline_ms: float | None = None
+    epoch_tick_ms: float = 1.0
+    memory_bytes: int | None = None
+    table_elements: int | None = None
+    instances: int | None = None
+    tables: int | None = None
+    memories: int | None = None
+    max_wasm_stack: int | None = None
+    exhaustion: str = "fail"
+    wait_timeout_ms: float = 100.0
+
+    def __post_init__(self) -> None:
+        _check_int("limits", "fuel", self.fuel, 1, optional=True)
+        for name in ("memory_bytes", "table_elements", "instances", "tables", "memories"):
+            _check_int("limits", name, getattr(self, name), 0, optional=True)
+        _check_int("limits", "max_wasm_stack", self.max_wasm_stack, 4096, optional=True)
+        for name, optional in (("deadline_ms", True), ("epoch_tick_ms", False), ("wait_timeout_ms", False)):
+            value = getattr(self, name)
+            if value is None and optional:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ConfigError(f"limits.{name} = {value!r} is out of range; allowed: a number > 0")
+        _check_choice("limits", "exhaustion", self.exhaustion, EXHAUSTION_POLICIES)
+
+    @property
+    def store_limited(self) -> bool:
+        return any(getattr(self, n) is not None for n in ("memory_bytes", "table_elements", "instances", "tables", "memories"))
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,14 @@ wasmtime-py's own ``Managed`` objects.
 from __future__ import annotations
 
 import ctypes
+import resource
 from typing import Callable
 
 import wasmtime
 from wasmtime import _bindings as ffi
 
 from wasmlab.config import EngineConfig, PoolConfig
+from wasmlab.errors import ConfigError
 
 # Knob name on PoolConfig -> setter in the C API.  ``total_*`` knobs are resolved
 # through ``PoolConfig.resolved`` so that ``slots`` fills in what is not given.
@@ -95,16 +97,68 @@ def build_config(engine: EngineConfig) -> wasmtime.Config:
         config.memory_reservation = engine.memory_reservation
     if engine.memory_guard_size is not None:
         config.memory_guard_size = engine.memory_guard_size
+    config.consume_fuel = engine.consume_fuel
+    config.epoch_interruption = engine.epoch_interruption
+    if engine.max_wasm_stack is not None:
+        config.max_wasm_stack = engine.max_wasm_stack
     if engine.pooled:
         with PoolingAllocation(engine.pool) as pooling:
             pooling.apply(config)
     return config
 
 
+GiB = 1 << 30
+# wasmtime's defaults on 64-bit hosts: 4 GiB reserved per linear memory and a 32 MiB guard after
+# it; about 2 MiB of address space per async stack slot.
+DEFAULT_MEMORY_RESERVATION = 4 * GiB
+DEFAULT_GUARD = 32 << 20
+STACK_SLOT_BYTES = 2 << 20
+
+
+def pool_reservation_bytes(engine: EngineConfig) -> int:
+    """A lower bound of the address space a pooling engine reserves when it is created."""
+    pool = engine.pool
+    reservation = engine.memory_reservation if engine.memory_reservation is not None else DEFAULT_MEMORY_RESERVATION
+    guard = engine.memory_guard_size if engine.memory_guard_size is not None else DEFAULT_GUARD
+    return pool.resolved("total_memories") * (reservation + guard) + pool.resolved("total_stacks") * STACK_SLOT_BYTES
+
+
+def address_space_left() -> int | None:
+    """Bytes of address space this process may still map under ``RLIMIT_AS``; ``None`` if unlimited."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmSize:"):
+                    return int(soft - int(line.split()[1]) * 1024)
+    except OSError:
+        pass
+    return int(soft)
+
+
+def preflight(engine: EngineConfig) -> None:
+    """Refuse a pool that cannot be reserved, as Spin and ``wasmtime serve`` probe before they
+    pool: wasmtime's C API aborts the whole process (a Rust panic in
+    ``wasm_engine_new_with_config``) when the reservation fails."""
+    if not engine.pooled or not engine.preflight:
+        return
+    left = address_space_left()
+    need = pool_reservation_bytes(engine)
+    if left is not None and need > left:
+        raise ConfigError(
+            f"a pool of {engine.pool.resolved('total_memories')} memories reserves at least {need / GiB:.1f} GiB of address space, "
+            f"but this process may map only {max(left, 0) / GiB:.1f} GiB more (RLIMIT_AS); allowed: fewer slots, or a smaller "
+            f"reservation (e.g. --engine memory_reservation=1MiB --engine memory_guard_size=64KiB --pool max_memory_size=1MiB)"
+        )
+
+
 def build_engine(engine: EngineConfig) -> wasmtime.Engine:
     """A new ``wasmtime.Engine`` for ``engine``.
 
-    Creating a pooling engine reserves every slot's address space up front; on a host
-    with too little address space that fails here with wasmtime's ``mmap`` error.
+    Creating a pooling engine reserves every slot's address space up front; ``preflight``
+    refuses a pool that visibly cannot fit, since wasmtime would abort the process.
     """
+    preflight(engine)
     return wasmtime.Engine(build_config(engine))

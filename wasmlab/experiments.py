@@ -11,6 +11,7 @@ import json
 import statistics
 import threading
 import time
+from collections import Counter
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -20,9 +21,11 @@ import wasmtime
 
 from wasmlab import metadata as md
 from wasmlab.cache import ModuleCache
-from wasmlab.config import CacheConfig, EngineConfig, PoolConfig
+from wasmlab.config import CacheConfig, EngineConfig, Limits, PoolConfig
 from wasmlab.engine import build_engine
 from wasmlab.errors import ConfigError, allowed
+from wasmlab.measure import REQUEST_FAILURES
+from wasmlab.outcomes import classify
 from wasmlab.runtime import PHASES, Runtime, parse_variant
 from wasmlab.stats import describe_ns
 from wasmlab.workloads import load_workload
@@ -208,8 +211,16 @@ def concurrency(
     workload: str = "seed",
     variant: str = "pooled+cached",
     warmup: int = 50,
+    pool_slots: int | None = None,
+    exhaustion: str = "fail",
+    wait_timeout_ms: float = 100.0,
 ) -> dict[str, Any]:
-    """``threads`` workers serving requests at once: throughput and tail latency.
+    """``threads`` workers serving requests at once: throughput, tail latency and outcomes.
+
+    ``pool_slots`` sizes a shared pool explicitly (default ``slots_per_worker * threads``); with
+    fewer slots than threads, requests find the pool exhausted and ``exhaustion`` decides: ``fail``
+    counts them as ``pool_exhausted``, ``wait`` retries until a slot frees (at most
+    ``wait_timeout_ms``) and the time spent waiting is reported.
 
     wasmtime-py releases the GIL in its C calls, so workers overlap inside wasmtime; each
     worker has its own stores (a ``Store`` must not be used from two threads).  A pool is a
@@ -231,26 +242,36 @@ def concurrency(
     def engine_config(slots: int) -> EngineConfig:
         return EngineConfig(allocator=parsed.allocator, pool=PoolConfig(slots=slots))
 
-    shared_engine = build_engine(engine_config(slots_per_worker * threads)) if pool_mode == "shared" else None
+    shared_slots = pool_slots if pool_slots is not None else slots_per_worker * threads
+    shared_engine = build_engine(engine_config(shared_slots)) if pool_mode == "shared" else None
     shared_cache = _LockedCache(CacheConfig()) if cache_mode == "shared" else None
+    limits = Limits(exhaustion=exhaustion, wait_timeout_ms=wait_timeout_ms)
     runtimes = []
     for _ in range(threads):
         engine = shared_engine or build_engine(engine_config(slots_per_worker))
-        runtimes.append(Runtime(parsed, engine, CacheConfig(), [wl], shared_cache=shared_cache))
+        runtimes.append(Runtime(parsed, engine, CacheConfig(), [wl], shared_cache=shared_cache, limits=limits))
     samples = [np.zeros(requests_per_thread, dtype=np.int64) for _ in range(threads)]
+    outcomes: list[Counter[str]] = [Counter() for _ in range(threads)]
     barrier = threading.Barrier(threads + 1)
     errors: list[BaseException] = []
 
     def worker(i: int) -> None:
-        handle, out = runtimes[i].handle, samples[i]
+        handle, out, counts = runtimes[i].handle, samples[i], outcomes[i]
         clock = time.perf_counter_ns
         try:
             for _ in range(warmup):
-                handle(0)
+                try:
+                    handle(0)
+                except REQUEST_FAILURES:
+                    pass
             barrier.wait()
             for k in range(requests_per_thread):
                 t0 = clock()
-                handle(0)
+                try:
+                    handle(0)
+                    counts["ok"] += 1
+                except REQUEST_FAILURES as exc:
+                    counts[classify(exc)] += 1
                 out[k] = clock() - t0
         except BaseException as exc:  # noqa: BLE001 - reported to the caller below
             errors.append(exc)
@@ -275,10 +296,17 @@ def concurrency(
     if errors:
         raise errors[0]
     every = np.concatenate(samples)
+    total = sum(outcomes, Counter())
     return {
         "threads": threads,
         "pool_mode": pool_mode,
         "cache_mode": cache_mode,
+        "pool_slots": shared_slots if pool_mode == "shared" else slots_per_worker,
+        "exhaustion": exhaustion,
+        "outcome_ok": total.get("ok", 0),
+        "outcome_pool_exhausted": total.get("pool_exhausted", 0),
+        "pool_waits": sum(r.pool_waits for r in runtimes),
+        "pool_wait_ms": sum(r.pool_wait_ns for r in runtimes) / 1e6,
         "variant": parsed.name,
         "workload": wl.name,
         "requests": int(every.size),

@@ -10,12 +10,12 @@ import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Mapping
 
-from wasmlab.config import CacheConfig, EngineConfig, PoolConfig, get_preset
+from wasmlab.config import CacheConfig, EngineConfig, Limits, PoolConfig, get_preset
 from wasmlab.errors import ConfigError, allowed
 from wasmlab.measure import MeasureConfig, Measurement, measure
 from wasmlab.runtime import CALL_PATHS, NAMED_VARIANTS, EnginePool, Runtime, build_runtimes, parse_variant
 from wasmlab.traces import Trace, make_trace
-from wasmlab.workloads import Workload, distinct_copies, load_workload
+from wasmlab.workloads import Workload, distinct_copies, from_path, load_workload
 
 DEFAULT_VARIANTS = NAMED_VARIANTS
 
@@ -43,6 +43,10 @@ class Scenario:
     seed: int = 0
     phases: bool = False
     cpu: int | None = None
+    limits: Mapping[str, Any] = field(default_factory=dict)
+    entry: str | None = None
+    args: tuple[int, ...] | None = None
+    expect: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.variants, str):
@@ -51,6 +55,8 @@ class Scenario:
             object.__setattr__(self, "variants", tuple(self.variants))
         if not self.variants:
             raise ConfigError("no variants given; allowed: " + ", ".join(NAMED_VARIANTS))
+        if self.args is not None:
+            object.__setattr__(self, "args", tuple(self.args))
         if self.call_path == "both":
             # Every variant on the lean path (the default) and again pinned to the api path.
             pinned = tuple(v if "@" in v else f"{v}@api" for v in self.variants)
@@ -63,6 +69,7 @@ class Scenario:
         if isinstance(self.requests, bool) or not isinstance(self.requests, int) or self.requests < 1:
             raise ConfigError(f"requests = {self.requests!r} is out of range; allowed: an integer >= 1")
         # Building the configs validates every knob now, before anything is compiled.
+        self.limits_config()
         self.engine_config()
         self.cache_config()
         self.measure_config()
@@ -80,6 +87,8 @@ class Scenario:
         out["variants"] = list(self.variants)
         out["pool"] = dict(self.pool)
         out["engine"] = dict(self.engine)
+        out["limits"] = dict(self.limits)
+        out["args"] = list(self.args) if self.args is not None else None
         return out
 
     def engine_config(self) -> EngineConfig:
@@ -104,10 +113,17 @@ class Scenario:
         }
         return base.replace(**changes)
 
+    def limits_config(self) -> Limits:
+        return Limits.from_dict(dict(self.limits))
+
     def measure_config(self) -> MeasureConfig:
         return MeasureConfig(warmup=self.warmup, repeats=self.repeats, phases=self.phases, cpu=self.cpu)
 
     def build_workloads(self) -> list[Workload]:
+        if self.workload.endswith((".wasm", ".wat")) or "/" in self.workload:
+            return [from_path(self.workload, self.entry, self.args, self.expect)]
+        if self.entry is not None or self.args is not None or self.expect is not None:
+            raise ConfigError(f"entry, args and expect apply to a module given by path, not to the catalog workload {self.workload!r}")
         if self.modules == 1:
             return [load_workload(self.workload)]
         return distinct_copies(self.workload, self.modules)
@@ -116,8 +132,14 @@ class Scenario:
         return make_trace(self.trace, self.requests, self.modules, self.seed, self.zipf_s)
 
     def build_runtimes(self, engines: EnginePool | None = None) -> dict[str, Runtime]:
+        workloads = self.build_workloads()
+        limits = self.limits_config()
+        for w in workloads:
+            if w.expected_outcome == "timeout" and limits.fuel is None and limits.deadline_ms is None:
+                raise ConfigError(f"workload {w.name!r} never returns, so it needs a budget; allowed: set a deadline "
+                                  f"(--deadline-ms) or fuel (--fuel)")
         return build_runtimes(
-            self.variants, self.engine_config(), self.cache_config(), self.build_workloads(), self.call_path, engines
+            self.variants, self.engine_config(), self.cache_config(), workloads, self.call_path, engines, limits,
         )
 
 
@@ -130,6 +152,7 @@ def run(scenario: Scenario, progress: Callable[[str, int, int], None] | None = N
         **scenario.to_dict(),
         "engine_config": scenario.engine_config().to_dict(),
         "cache_config": scenario.cache_config().to_dict(),
+        "limits_config": scenario.limits_config().to_dict(),
     }
     measurement = measure(runtimes, trace, scenario.measure_config(), parameters, progress)
     first = workloads[0].describe()

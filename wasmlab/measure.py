@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gc
 import json
+from collections import Counter
 import os
 import resource
 import time
@@ -36,6 +37,7 @@ import wasmtime
 
 from wasmlab import metadata as md
 from wasmlab.errors import ConfigError, WasmlabError
+from wasmlab.outcomes import KINDS, OK, classify, first_line, kind_of
 from wasmlab.runtime import LEAN_CROSSINGS_PER_REQUEST, PHASES, Runtime, crossing_probe
 from wasmlab.stats import describe_ns, variant_table
 from wasmlab.traces import Trace
@@ -105,14 +107,32 @@ def _faults() -> tuple[int, int]:
     return usage.ru_minflt, usage.ru_majflt
 
 
-def _timed_loop(handle: Callable[[int], object], indices: Sequence[int], out: list[int]) -> int:
-    """Time each request; return the block's wall time in ns.  Kept minimal: it is the harness overhead."""
+# What a request may end with without stopping its variant: wasmtime's traps and errors (classified
+# by ``outcomes.classify``).  The lab's own errors (a module that does not compile, a missing
+# export, a wrong result) stop the variant instead.
+REQUEST_FAILURES = (wasmtime.Trap, wasmtime.WasmtimeError)
+
+
+def _timed_loop(handle: Callable[[int], object], indices: Sequence[int], out: list[int],
+                failures: list[tuple[int, BaseException]] | None = None) -> int:
+    """Time each request; return the block's wall time in ns.  Kept minimal: it is the harness overhead.
+
+    A request that fails with a trap or a wasmtime error is timed too and recorded in ``failures``.
+    """
     clock = time.perf_counter_ns
     i = 0
     start = clock()
     for index in indices:
         t0 = clock()
-        handle(index)
+        try:
+            handle(index)
+        except REQUEST_FAILURES as exc:
+            out[i] = clock() - t0
+            if failures is None:
+                raise
+            failures.append((i, exc))
+            i += 1
+            continue
         out[i] = clock() - t0
         i += 1
     return clock() - start
@@ -225,10 +245,11 @@ def measure(
         for name in names:
             try:
                 _warm_up(runtimes[name], indices, config.warmup)
-            except (WasmlabError, wasmtime.WasmtimeError, wasmtime.Trap) as exc:
-                errors[name] = f"{type(exc).__name__}: {exc}"
+            except WasmlabError as exc:
+                errors[name] = first_line(exc)
                 rows.append({**_runtime_columns(runtimes[name]), "repetition": 0, "status": "error", "error": errors[name]})
         samples = [0] * len(indices)
+        outcomes = [OK] * len(indices)
         for rep in range(config.repeats):
             order = names[rep % len(names):] + names[: rep % len(names)]
             for position, name in enumerate(order):
@@ -238,11 +259,11 @@ def measure(
                 if progress is not None:
                     progress(name, rep, config.repeats)
                 try:
-                    row = _block(runtime, indices, samples)
+                    row = _block(runtime, indices, samples, outcomes)
                     if config.phases:
                         phase_frames.append(_phased_block(runtime, indices, rep))
-                except (WasmlabError, wasmtime.WasmtimeError, wasmtime.Trap) as exc:
-                    errors[name] = f"{type(exc).__name__}: {exc}"
+                except WasmlabError as exc:
+                    errors[name] = first_line(exc)
                     rows.append({**_runtime_columns(runtime), "repetition": rep, "status": "error", "error": errors[name]})
                     continue
                 rows.append({**row, "repetition": rep, "position": position, "status": "ok", "error": ""})
@@ -255,11 +276,14 @@ def measure(
                                 "request_index": np.arange(len(indices), dtype=np.int32),
                                 "workload_index": np.asarray(indices, dtype=np.int32),
                                 "latency_ns": np.asarray(samples, dtype=np.int64),
+                                "outcome": pd.Categorical(outcomes),
                             }
                         )
                     )
         hygiene_info = hygiene.finish()
     finally:
+        for runtime in runtimes.values():
+            runtime.close()
         if previous_affinity is not None:
             os.sched_setaffinity(0, previous_affinity)
 
@@ -296,24 +320,34 @@ def measure(
 def _warm_up(runtime: Runtime, indices: list[int], count: int) -> None:
     handle = runtime.handle
     for i in range(count):
-        handle(indices[i % len(indices)])
+        try:
+            handle(indices[i % len(indices)])
+        except REQUEST_FAILURES:
+            pass  # a hostile guest fails every request; its outcomes are counted when timed
     runtime.cache.reset_stats()
 
 
-def _block(runtime: Runtime, indices: list[int], samples: list[int]) -> dict[str, Any]:
+def _block(runtime: Runtime, indices: list[int], samples: list[int], outcomes: list[str]) -> dict[str, Any]:
     runtime.cache.reset_stats()
+    waits_before, wait_ns_before = runtime.pool_waits, runtime.pool_wait_ns
+    failures: list[tuple[int, BaseException]] = []
     gc.collect()
     rss0, vms0 = _memory()
     minflt0, majflt0 = _faults()
     gc.disable()
     try:
-        wall_ns = _timed_loop(runtime.handle, indices, samples)
+        wall_ns = _timed_loop(runtime.handle, indices, samples, failures)
     finally:
         gc.enable()
     minflt1, majflt1 = _faults()
     rss1, vms1 = _memory()
     n = len(indices)
-    cache_stats = runtime.cache.stats.as_dict()
+    for k in range(n):
+        outcomes[k] = OK
+    for k, exc in failures:
+        outcomes[k] = classify(exc, runtime.memory_limit)
+    counts = Counter(outcomes[:n])
+    kinds = Counter(kind_of(o) for o in outcomes[:n])
     return {
         **_runtime_columns(runtime),
         "requests": n,
@@ -327,7 +361,12 @@ def _block(runtime: Runtime, indices: list[int], samples: list[int]) -> dict[str
         "rss_mib_after": rss1,
         "vmsize_mib_before": vms0,
         "vmsize_mib_after": vms1,
-        **cache_stats,
+        **runtime.cache.stats.as_dict(),
+        **{f"outcome_{kind}": kinds.get(kind, 0) for kind in KINDS},
+        "outcomes_json": json.dumps(dict(sorted(counts.items()))),
+        "first_failure": first_line(failures[0][1]) if failures else "",
+        "pool_waits": runtime.pool_waits - waits_before,
+        "pool_wait_ms": (runtime.pool_wait_ns - wait_ns_before) / 1e6,
     }
 
 
@@ -337,21 +376,28 @@ def _phased_block(runtime: Runtime, indices: list[int], repetition: int) -> pd.D
     stamps = np.empty((n, len(PHASES) + 1), dtype=np.int64)
     row = [0] * (len(PHASES) + 1)
     handle = runtime.handle_phased
+    ok = np.ones(n, dtype=bool)
     gc.collect()
     gc.disable()
     try:
         for i, index in enumerate(indices):
-            handle(index, row)
+            try:
+                handle(index, row)
+            except REQUEST_FAILURES:
+                ok[i] = False  # its phases are incomplete: left out of the phase table
+                continue
             stamps[i] = row
     finally:
         gc.enable()
+    stamps, request_ids = stamps[ok], np.arange(n, dtype=np.int32)[ok]
+    n = int(ok.sum())
     durations = np.diff(stamps, axis=1)
     return pd.DataFrame(
         {
             "variant": runtime.variant.name,
             "call_path": runtime.call_path,
             "repetition": repetition,
-            "request_index": np.repeat(np.arange(n, dtype=np.int32), len(PHASES)),
+            "request_index": np.repeat(request_ids, len(PHASES)),
             "phase": np.tile(np.array(PHASES), n),
             "duration_ns": durations.reshape(-1),
         }
@@ -359,7 +405,7 @@ def _phased_block(runtime: Runtime, indices: list[int], repetition: int) -> pd.D
 
 
 def _empty_samples() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in (("variant", "object"), ("repetition", "int64"), ("request_index", "int32"), ("workload_index", "int32"), ("latency_ns", "int64"))})
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in (("variant", "object"), ("repetition", "int64"), ("request_index", "int32"), ("workload_index", "int32"), ("latency_ns", "int64"), ("outcome", "object"))})
 
 
 def _empty_phases() -> pd.DataFrame:

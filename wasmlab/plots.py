@@ -176,3 +176,16 @@ def _size(value: float) -> str:
         if value >= size and value % size == 0:
             return f"{value // size} {unit}"
     return f"{value} B"
+
+
+def exhaustion(rows: pd.DataFrame) -> plt.Figure:
+    """Per exhaustion policy and thread count (more threads than pool slots): requests refused,
+    time spent waiting for a slot, and throughput."""
+    data = rows.assign(refused=lambda d: d["outcome_pool_exhausted"] / (d["outcome_ok"] + d["outcome_pool_exhausted"]))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    for ax, column, label in zip(axes, ("refused", "pool_wait_ms", "throughput_rps"),
+                                 ("share of requests refused", "total time waiting for a slot (ms)", "requests per second")):
+        sns.barplot(data=data, x="threads", y=column, hue="exhaustion", ax=ax, palette="Set2")
+        ax.set(xlabel=f"threads sharing {int(data['pool_slots'].iloc[0])} pool slot(s)", ylabel=label)
+    fig.tight_layout()
+    return fig

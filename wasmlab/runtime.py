@@ -19,6 +19,9 @@ Call paths:
 from __future__ import annotations
 
 import ctypes
+import math
+import threading
+import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -27,9 +30,10 @@ from wasmtime import _bindings as ffi
 from wasmtime._ffi import dll
 
 from wasmlab.cache import ModuleCache
-from wasmlab.config import CacheConfig, EngineConfig
+from wasmlab.config import CacheConfig, EngineConfig, Limits
 from wasmlab.engine import build_engine
-from wasmlab.errors import ConfigError, ResultMismatch, allowed
+from wasmlab.errors import ConfigError, ResultMismatch, WasmlabError, allowed
+from wasmlab.outcomes import PoolExhausted, classify
 from wasmlab.workloads import Workload
 
 CALL_PATHS = ("lean", "api")
@@ -139,6 +143,15 @@ _instance_pre_instantiate = _raw("wasmtime_instance_pre_instantiate", _Ptr)
 _export_get = _raw("wasmtime_instance_export_get", ctypes.c_bool)
 _call_unchecked = _raw("wasmtime_func_call_unchecked", _Ptr)
 _engine_is_pulley = _raw("wasmtime_engine_is_pulley", ctypes.c_bool)
+_linker_instantiate = _raw("wasmtime_linker_instantiate", _Ptr)
+_store_limiter = _raw("wasmtime_store_limiter", None)
+_set_fuel = _raw("wasmtime_context_set_fuel", _Ptr)
+_set_epoch_deadline = _raw("wasmtime_context_set_epoch_deadline", None)
+_set_wasi = _raw("wasmtime_context_set_wasi", _Ptr)
+_wasi_config_new = _raw("wasi_config_new", _Ptr)
+_memory_data_size = _raw("wasmtime_memory_data_size", ctypes.c_size_t)
+_MEMORY_NAME_LEN = ctypes.c_size_t(len(b"memory"))
+_EXTERN_MEMORY = 3  # WASMTIME_EXTERN_MEMORY
 
 # The number of C calls one lean request makes; with the calibrated cost of one
 # crossing it estimates how much of a request is dispatch rather than wasmtime.
@@ -152,7 +165,7 @@ class _LeanSlots:
         self.key = workload.sha256
         self.name = workload.entry.encode()
         self.name_len = ctypes.c_size_t(len(self.name))
-        slots = max(len(workload.params), len(workload.results))
+        slots = max(len(workload.params), len(workload.results), 1)
         self.raw = (ffi.wasmtime_val_raw_t * slots)()
         self.nraw = ctypes.c_size_t(slots)
         # Integer views of the 16-byte raw values: assigning an item is much cheaper
@@ -162,13 +175,17 @@ class _LeanSlots:
         # (word index, value) pairs; the call overwrites arguments with results, so they
         # are stored again before every call.
         self.arg_words = tuple((2 * i, value) for i, value in enumerate(workload.args))
-        self.result_words = self.words64 if workload.results[0] == "i64" else self.words32
+        self.has_result = bool(workload.results)
+        self.result_words = self.words64 if workload.results[:1] == ("i64",) else self.words32
         self.expected = workload.expected
         self.workload_name = workload.name
+        self.wasi = workload.wasi
+        # A plain request needs nothing but instantiate and call: no WASI context to set up.
+        self.plain = not workload.wasi
 
 
 def _raise_failure(err: _Ptr | None, trap: ctypes._Pointer) -> None:  # type: ignore[type-arg]
-    """Turn a C error or trap into wasmtime-py's exception, resetting the trap slot."""
+    """Turn a C error or trap into wasmtime-py's exception (an exit is an ``ExitTrap``), resetting the trap slot."""
     if err:
         raise wasmtime.WasmtimeError._from_ptr(ctypes.cast(err, ctypes.POINTER(ffi.wasmtime_error_t)))
     owned = ctypes.cast(ctypes.c_void_p(ctypes.cast(trap, ctypes.c_void_p).value), ctypes.POINTER(ffi.wasm_trap_t))
@@ -180,12 +197,18 @@ def _mismatch(name: str, got: object, expected: object) -> ResultMismatch:
     return ResultMismatch(f"workload {name!r} returned {got!r}, expected {expected!r}: the request did not do its work")
 
 
+class CompileError(WasmlabError):
+    """A module could not be compiled for this runtime's engine: the variant cannot run at all."""
+
+
 class Runtime:
     """Serves requests for ``workloads`` as ``variant`` does, through ``call_path``.
 
     ``handle(i)`` runs one full request of workload ``i`` and returns the guest's result;
     ``handle_phased(i, stamps)`` does the same and writes one ``perf_counter_ns`` stamp
-    at the start and after each of ``PHASES`` into ``stamps``.
+    at the start and after each of ``PHASES`` into ``stamps``.  A request that fails raises
+    wasmtime's trap or error (``outcomes.classify`` names it); the store is dropped and its
+    pool slot returned either way.
     """
 
     def __init__(
@@ -196,10 +219,16 @@ class Runtime:
         workloads: Sequence[Workload],
         call_path: str = "lean",
         shared_cache: ModuleCache[Compiled] | None = None,
+        limits: Limits = Limits(),
+        memory_limit: int | None = None,
     ) -> None:
         self.variant = variant
         self.engine = engine
         self.call_path = check_call_path(call_path)
+        self.limits = limits
+        # The memory size at which a guest's growth fails: store limiter, pool, or wasm32's 4 GiB.
+        bounds = [b for b in (limits.memory_bytes, memory_limit) if b is not None]
+        self.memory_limit = min(bounds) if bounds else 4 << 30
         if variant.cached and cache.policy == "none":
             raise ConfigError(f"variant {variant.name!r} caches, but cache policy is 'none'; choose another policy or a variant without 'cached'")
         if shared_cache is not None and variant.cached:
@@ -209,19 +238,36 @@ class Runtime:
             self.cache = ModuleCache(cache if variant.cached else CacheConfig(policy="none"))
         self.workloads = list(workloads)
         self._checked: set[str] = set()
-        self._linker = wasmtime.Linker(engine) if variant.pre else None
+        self.wasi = any(w.wasi for w in self.workloads)
+        self._linker = wasmtime.Linker(engine) if (variant.pre or self.wasi) else None
+        if self.wasi:
+            self._linker.define_wasi()  # type: ignore[union-attr]
+        self.pool_waits = 0
+        self.pool_wait_ns = 0
+        self._ticker = EpochTicker.start_for(engine, limits.epoch_tick_ms) if limits.deadline_ms is not None else None
+        self._deadline_ticks = math.ceil(limits.deadline_ms / limits.epoch_tick_ms) + 1 if limits.deadline_ms else 0
         if call_path == "lean":
             self.handle, self.handle_phased = self._lean_handlers()
         else:
             self.handle, self.handle_phased = self._api_handlers()
 
+    def close(self) -> None:
+        """Stop the epoch ticker this runtime started, if any."""
+        if self._ticker is not None:
+            self._ticker.release()
+            self._ticker = None
+
     def compile(self, workload: Workload) -> Compiled:
         """Compile ``workload`` on this runtime's engine (and pre-instantiate it if the variant does)."""
-        module = wasmtime.Module(self.engine, workload.wasm)
+        try:
+            module = wasmtime.Module(self.engine, workload.wasm)
+        except wasmtime.WasmtimeError as exc:
+            raise CompileError(f"workload {workload.name!r} does not compile for variant {self.variant.name!r}: "
+                               + " ".join(str(exc).split())) from None
         if workload.sha256 not in self._checked:
             _check_export(module, workload)
             self._checked.add(workload.sha256)
-        pre = self._linker.instantiate_pre(module) if self._linker is not None else None
+        pre = self._linker.instantiate_pre(module) if self.variant.pre else None  # type: ignore[union-attr]
         return Compiled(module, pre)
 
     def _getter(self) -> Callable[[Workload], Compiled]:
@@ -229,11 +275,61 @@ class Runtime:
         compile_ = self.compile
         return lambda w: cache_get(w.sha256, compile_, w)
 
+    def _waiting(self, attempt: Callable[[], None], first_error: BaseException) -> None:
+        """The ``wait`` exhaustion policy: retry ``attempt`` until a pool slot frees or time runs out."""
+        if classify(first_error) != "pool_exhausted":
+            raise first_error
+        if self.limits.exhaustion != "wait":
+            raise PoolExhausted(str(first_error).splitlines()[0])
+        start = time.perf_counter_ns()
+        deadline = start + int(self.limits.wait_timeout_ms * 1e6)
+        pause = 20e-6
+        self.pool_waits += 1
+        while True:
+            time.sleep(pause)
+            pause = min(pause * 2, 1e-3)
+            try:
+                attempt()
+                self.pool_wait_ns += time.perf_counter_ns() - start
+                return
+            except wasmtime.WasmtimeError as exc:
+                if classify(exc) != "pool_exhausted":
+                    raise
+                if time.perf_counter_ns() >= deadline:
+                    waited = time.perf_counter_ns() - start
+                    self.pool_wait_ns += waited
+                    raise PoolExhausted(f"no pool slot freed within {self.limits.wait_timeout_ms} ms", waited) from None
+
     # -- lean path ---------------------------------------------------------------------------
 
-    def _lean_handlers(self) -> tuple[Callable[[int], int], Callable[[int, list[int]], int]]:
-        import time
+    def _lean_store_setup(self) -> Callable[[_Ptr, _Ptr], None] | None:
+        """Per-store limits (store limiter, fuel, epoch deadline), or ``None`` when there are none."""
+        limits = self.limits
+        steps: list[Callable[[_Ptr, _Ptr], object]] = []
+        if limits.store_limited:
+            values = [ctypes.c_int64(-1 if v is None else v) for v in
+                      (limits.memory_bytes, limits.table_elements, limits.instances, limits.tables, limits.memories)]
+            steps.append(lambda store, context: _store_limiter(store, *values))
+        if limits.fuel is not None:
+            fuel = ctypes.c_uint64(limits.fuel)
 
+            def set_fuel(store: _Ptr, context: _Ptr) -> None:
+                err = _set_fuel(context, fuel)
+                if err:
+                    raise wasmtime.WasmtimeError._from_ptr(ctypes.cast(err, ctypes.POINTER(ffi.wasmtime_error_t)))
+            steps.append(set_fuel)
+        if self._deadline_ticks:
+            ticks = ctypes.c_uint64(self._deadline_ticks)
+            steps.append(lambda store, context: _set_epoch_deadline(context, ticks))
+        if not steps:
+            return None
+
+        def setup(store: _Ptr, context: _Ptr) -> None:
+            for step in steps:
+                step(store, context)
+        return setup
+
+    def _lean_handlers(self) -> tuple[Callable[[int], int | None], Callable[[int, list[int]], int | None]]:
         clock = time.perf_counter_ns
         engine_ptr = self.engine.ptr()
         get = self._getter()
@@ -241,76 +337,140 @@ class Runtime:
         workloads = self.workloads
         slots = [_LeanSlots(w) for w in workloads]
         pre = self.variant.pre
+        linker_ptr = self._linker.ptr() if self._linker is not None else None
+        setup = self._lean_store_setup()
         instance = ffi.wasmtime_instance_t()
         instance_ref = ctypes.byref(instance)
         extern = ffi.wasmtime_extern_t()
         extern_ref = ctypes.byref(extern)
         func_ref = ctypes.byref(extern, ffi.wasmtime_extern_t.of.offset)
+        memory_extern = ffi.wasmtime_extern_t()
         trap = ctypes.POINTER(ffi.wasm_trap_t)()
         trap_ref = ctypes.byref(trap)
         no_imports = ctypes.c_size_t(0)
 
-        def instantiate(compiled: Compiled, context: _Ptr) -> None:
+        def try_instantiate(compiled: Compiled, context: _Ptr, s: _LeanSlots) -> None:
             if pre:
                 err = _instance_pre_instantiate(compiled.pre_ptr, context, instance_ref, trap_ref)
+            elif s.wasi:
+                err = _linker_instantiate(linker_ptr, context, compiled.module_ptr, instance_ref, trap_ref)
             else:
                 err = _instance_new(context, compiled.module_ptr, None, no_imports, instance_ref, trap_ref)
             if err or trap:
                 _raise_failure(err, trap)
 
-        def handle(index: int) -> int:
+        def instantiate_slow(compiled: Compiled, context: _Ptr, s: _LeanSlots, err: _Ptr | None) -> None:
+            """Everything but the plain instantiate: WASI, limits, failures and waiting for a slot."""
+            try:
+                _raise_failure(err, trap)
+            except wasmtime.WasmtimeError as exc:
+                self._waiting(lambda: try_instantiate(compiled, context, s), exc)
+
+        def memory_bytes(context: _Ptr) -> int | None:
+            if _export_get(context, instance_ref, b"memory", _MEMORY_NAME_LEN, ctypes.byref(memory_extern)) and memory_extern.kind == _EXTERN_MEMORY:
+                return int(_memory_data_size(context, ctypes.byref(memory_extern, ffi.wasmtime_extern_t.of.offset)))
+            return None
+
+        def call(context: _Ptr, s: _LeanSlots) -> int | None:
+            if not _export_get(context, instance_ref, s.name, s.name_len, extern_ref):
+                raise ConfigError(f"workload {s.workload_name!r}: export {s.name.decode()!r} not found")
+            words = s.words64
+            for i, value in s.arg_words:
+                words[i] = value
+            err = _call_unchecked(context, func_ref, s.raw, s.nraw, trap_ref)
+            if err or trap:
+                return call_failed(context, err)
+            return s.result_words[0] if s.has_result else None
+
+        def call_failed(context: _Ptr, err: _Ptr | None) -> None:
+            """A call that trapped or exited: exit(0) is a normal end, anything else is raised."""
+            try:
+                _raise_failure(err, trap)
+            except wasmtime.ExitTrap as exc:
+                if exc.code == 0:
+                    return None
+                raise
+            except wasmtime.Trap as exc:
+                exc.wasmlab_memory_bytes = memory_bytes(context)  # type: ignore[attr-defined]
+                raise
+
+        def new_store(s: _LeanSlots) -> tuple[_Ptr, _Ptr]:
+            store = _store_new(engine_ptr, None, None)
+            context = _store_context(store)
+            try:
+                if setup is not None:
+                    setup(store, context)
+                if s.wasi:
+                    err = _set_wasi(context, _wasi_config_new())
+                    if err:
+                        _raise_failure(err, trap)
+            except BaseException:
+                _store_delete(store)
+                raise
+            return store, context
+
+        def handle(index: int) -> int | None:
             s = slots[index]
             compiled = cache_get(s.key, compile_, workloads[index])
-            store = _store_new(engine_ptr, None, None)
-            try:
-                context = _store_context(store)
-                if pre:
-                    err = _instance_pre_instantiate(compiled.pre_ptr, context, instance_ref, trap_ref)
-                else:
-                    err = _instance_new(context, compiled.module_ptr, None, no_imports, instance_ref, trap_ref)
-                if err or trap:
-                    _raise_failure(err, trap)
-                if not _export_get(context, instance_ref, s.name, s.name_len, extern_ref):
-                    raise ConfigError(f"workload {s.workload_name!r}: export {s.name.decode()!r} not found")
-                words = s.words64
-                for i, value in s.arg_words:
-                    words[i] = value
-                err = _call_unchecked(context, func_ref, s.raw, s.nraw, trap_ref)
-                if err or trap:
-                    _raise_failure(err, trap)
-                result = s.result_words[0]
-            finally:
-                _store_delete(store)
-            if result != s.expected:
+            if s.plain and setup is None:
+                # The common case, kept flat: every call here is one crossing into wasmtime.
+                store = _store_new(engine_ptr, None, None)
+                try:
+                    context = _store_context(store)
+                    if pre:
+                        err = _instance_pre_instantiate(compiled.pre_ptr, context, instance_ref, trap_ref)
+                    else:
+                        err = _instance_new(context, compiled.module_ptr, None, no_imports, instance_ref, trap_ref)
+                    if err or trap:
+                        instantiate_slow(compiled, context, s, err)
+                    if not _export_get(context, instance_ref, s.name, s.name_len, extern_ref):
+                        raise ConfigError(f"workload {s.workload_name!r}: export {s.name.decode()!r} not found")
+                    words = s.words64
+                    for i, value in s.arg_words:
+                        words[i] = value
+                    err = _call_unchecked(context, func_ref, s.raw, s.nraw, trap_ref)
+                    if err or trap:
+                        result = call_failed(context, err)
+                    else:
+                        result = s.result_words[0] if s.has_result else None
+                finally:
+                    _store_delete(store)
+            else:
+                store, context = new_store(s)
+                try:
+                    try_instantiate_checked(compiled, context, s)
+                    result = call(context, s)
+                finally:
+                    _store_delete(store)
+            if s.expected is not None and result != s.expected:
                 raise _mismatch(s.workload_name, result, s.expected)
             return result
 
-        def handle_phased(index: int, stamps: list[int]) -> int:
+        def try_instantiate_checked(compiled: Compiled, context: _Ptr, s: _LeanSlots) -> None:
+            try:
+                try_instantiate(compiled, context, s)
+            except wasmtime.WasmtimeError as exc:
+                self._waiting(lambda: try_instantiate(compiled, context, s), exc)
+
+        def handle_phased(index: int, stamps: list[int]) -> int | None:
             s = slots[index]
             stamps[0] = clock()
             compiled = get(workloads[index])
             stamps[1] = clock()
-            store = _store_new(engine_ptr, None, None)
-            context = _store_context(store)
+            store, context = new_store(s)
             stamps[2] = clock()
             try:
-                instantiate(compiled, context)
+                try_instantiate_checked(compiled, context, s)
                 stamps[3] = clock()
                 if not _export_get(context, instance_ref, s.name, s.name_len, extern_ref):
                     raise ConfigError(f"workload {s.workload_name!r}: export {s.name.decode()!r} not found")
                 stamps[4] = clock()
-                words = s.words64
-                for i, value in s.arg_words:
-                    words[i] = value
-                err = _call_unchecked(context, func_ref, s.raw, s.nraw, trap_ref)
-                if err or trap:
-                    _raise_failure(err, trap)
-                result = s.result_words[0]
+                result = call(context, s)  # looks the export up again: a cheap, known cost
                 stamps[5] = clock()
             finally:
                 _store_delete(store)
             stamps[6] = clock()
-            if result != s.expected:
+            if s.expected is not None and result != s.expected:
                 raise _mismatch(s.workload_name, result, s.expected)
             return result
 
@@ -318,51 +478,126 @@ class Runtime:
 
     # -- api path ----------------------------------------------------------------------------
 
-    def _api_handlers(self) -> tuple[Callable[[int], int], Callable[[int, list[int]], int]]:
-        import time
+    def _api_store(self, workload: Workload) -> wasmtime.Store:
+        store = wasmtime.Store(self.engine)
+        limits = self.limits
+        if limits.store_limited:
+            store.set_limits(*(-1 if v is None else v for v in
+                               (limits.memory_bytes, limits.table_elements, limits.instances, limits.tables, limits.memories)))
+        if limits.fuel is not None:
+            store.set_fuel(limits.fuel)
+        if self._deadline_ticks:
+            store.set_epoch_deadline(self._deadline_ticks)
+        if workload.wasi:
+            store.set_wasi(wasmtime.WasiConfig())
+        return store
 
+    def _api_handlers(self) -> tuple[Callable[[int], int | None], Callable[[int, list[int]], int | None]]:
         clock = time.perf_counter_ns
-        engine = self.engine
         get = self._getter()
         workloads = self.workloads
         pre = self.variant.pre
-        Store, Instance = wasmtime.Store, wasmtime.Instance
+        linker = self._linker
+        new_store = self._api_store
 
-        def handle(index: int) -> int:
+        def instantiate(store: wasmtime.Store, compiled: Compiled, w: Workload) -> wasmtime.Instance:
+            def attempt() -> wasmtime.Instance:
+                if pre:
+                    return compiled.pre.instantiate(store)  # type: ignore[union-attr]
+                if w.wasi:
+                    return linker.instantiate(store, compiled.module)  # type: ignore[union-attr]
+                return wasmtime.Instance(store, compiled.module, ())
+            try:
+                return attempt()
+            except wasmtime.WasmtimeError as exc:
+                box: list[wasmtime.Instance] = []
+                self._waiting(lambda: box.append(attempt()), exc)
+                return box[0]
+
+        def call(store: wasmtime.Store, instance: wasmtime.Instance, w: Workload) -> int | None:
+            exports = instance.exports(store)
+            try:
+                return exports[w.entry](store, *w.args)  # type: ignore[operator, no-any-return]
+            except wasmtime.ExitTrap as exc:
+                if exc.code == 0:
+                    return None
+                raise
+            except wasmtime.Trap as exc:
+                memory = exports.get("memory")
+                exc.wasmlab_memory_bytes = memory.data_len(store) if isinstance(memory, wasmtime.Memory) else None  # type: ignore[attr-defined]
+                raise
+
+        def handle(index: int) -> int | None:
             w = workloads[index]
             compiled = get(w)
-            store = Store(engine)
+            store = new_store(w)
             try:
-                instance = compiled.pre.instantiate(store) if pre else Instance(store, compiled.module, ())  # type: ignore[union-attr]
-                result = instance.exports(store)[w.entry](store, *w.args)
+                result = call(store, instantiate(store, compiled, w), w)
             finally:
                 store.close()
-            if result != w.expected:
+            if w.expected is not None and result != w.expected:
                 raise _mismatch(w.name, result, w.expected)
-            return result  # type: ignore[no-any-return]
+            return result
 
-        def handle_phased(index: int, stamps: list[int]) -> int:
+        def handle_phased(index: int, stamps: list[int]) -> int | None:
             w = workloads[index]
             stamps[0] = clock()
             compiled = get(w)
             stamps[1] = clock()
-            store = Store(engine)
+            store = new_store(w)
             stamps[2] = clock()
             try:
-                instance = compiled.pre.instantiate(store) if pre else Instance(store, compiled.module, ())  # type: ignore[union-attr]
+                instance = instantiate(store, compiled, w)
                 stamps[3] = clock()
-                func = instance.exports(store)[w.entry]
+                instance.exports(store)[w.entry]
                 stamps[4] = clock()
-                result = func(store, *w.args)
+                result = call(store, instance, w)
                 stamps[5] = clock()
             finally:
                 store.close()
             stamps[6] = clock()
-            if result != w.expected:
+            if w.expected is not None and result != w.expected:
                 raise _mismatch(w.name, result, w.expected)
-            return result  # type: ignore[no-any-return]
+            return result
 
         return handle, handle_phased
+
+
+class EpochTicker:
+    """One background thread per engine that advances its epoch every ``tick_ms``, so a store's
+    epoch deadline is a wall-time budget.  Shared by the runtimes of an engine, reference-counted."""
+
+    _running: dict[int, "EpochTicker"] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, engine: wasmtime.Engine, tick_ms: float) -> None:
+        self.engine = engine
+        self.tick_s = tick_ms / 1000
+        self.users = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="wasmlab-epoch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        increment = self.engine.increment_epoch
+        while not self._stop.wait(self.tick_s):
+            increment()
+
+    @classmethod
+    def start_for(cls, engine: wasmtime.Engine, tick_ms: float) -> "EpochTicker":
+        with cls._lock:
+            ticker = cls._running.get(id(engine))
+            if ticker is None:
+                ticker = cls._running[id(engine)] = cls(engine, tick_ms)
+            ticker.users += 1
+            return ticker
+
+    def release(self) -> None:
+        with self._lock:
+            self.users -= 1
+            if self.users == 0:
+                self._stop.set()
+                self._running.pop(id(self.engine), None)
 
 
 def crossing_probe(engine: wasmtime.Engine) -> Callable[[], object]:
@@ -383,9 +618,14 @@ class EnginePool:
         return self._engines[config]
 
 
-def engine_config_for(variant: Variant, base: EngineConfig) -> EngineConfig:
-    """``base`` with the allocator the variant asks for."""
-    return base.replace(allocator=variant.allocator)
+def engine_config_for(variant: Variant, base: EngineConfig, limits: Limits = Limits()) -> EngineConfig:
+    """``base`` with the allocator the variant asks for, and the engine features the limits need."""
+    return base.replace(
+        allocator=variant.allocator,
+        consume_fuel=base.consume_fuel or limits.fuel is not None,
+        epoch_interruption=base.epoch_interruption or limits.deadline_ms is not None,
+        max_wasm_stack=limits.max_wasm_stack if limits.max_wasm_stack is not None else base.max_wasm_stack,
+    )
 
 
 def build_runtimes(
@@ -395,6 +635,7 @@ def build_runtimes(
     workloads: Sequence[Workload],
     call_path: str = "lean",
     engines: EnginePool | None = None,
+    limits: Limits = Limits(),
 ) -> dict[str, Runtime]:
     """One ``Runtime`` per variant name, validated before any engine is built."""
     parsed = [parse_variant(v) for v in variants]
@@ -405,7 +646,10 @@ def build_runtimes(
     if len(set(names)) != len(names):
         raise ConfigError(f"variant list {list(variants)} names a variant twice")
     engines = engines or EnginePool()
-    return {
-        v.name: Runtime(v, engines.get(engine_config_for(v, engine)), cache, workloads, v.call_path or call_path)
-        for v in parsed
-    }
+    runtimes = {}
+    for v in parsed:
+        config = engine_config_for(v, engine, limits)
+        pool_limit = config.pool.max_memory_size if config.pooled else None
+        runtimes[v.name] = Runtime(v, engines.get(config), cache, workloads, v.call_path or call_path,
+                                   limits=limits, memory_limit=pool_limit)
+    return runtimes

@@ -95,6 +95,12 @@ def variant_table(summary: pd.DataFrame, samples: pd.DataFrame | None, reference
         row["minor_faults_per_request"] = float(group["minor_faults_per_request"].median())
         for c in ("cache_hit_rate", "compile_ms_total"):
             row[c] = float(group[c].median())
+        for c in group.columns:
+            if c.startswith("outcome_") or c in ("pool_waits", "pool_wait_ms"):
+                row[c] = float(group[c].sum()) if c == "pool_wait_ms" else int(group[c].sum())
+        if "first_failure" in group:
+            failures = [f for f in group["first_failure"] if f]
+            row["first_failure"] = failures[0] if failures else ""
         rows.append(row)
     table = pd.DataFrame(rows)
     if reference is not None and not table.empty and reference in set(table["variant"]):
