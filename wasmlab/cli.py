@@ -193,6 +193,8 @@ def reproduce(
                 measurement = run_isolated(scenario, progress, limit)
             else:
                 measurement = lab.run(scenario, progress)
+    if measurement.errors and not (measurement.summary["status"] == "ok").any():
+        raise WasmlabError(next(iter(measurement.errors.values())))
     folder = None
     if not no_save:
         folder = save_measurement(measurement, out or DEFAULT_RESULTS / "reproduce" / measurement.metadata["run_id"])
