@@ -62,3 +62,14 @@ def test_bad_measurement_knobs_are_refused():
         MeasureConfig(cpu=999)
     with pytest.raises(ValueError, match="scenario parameter 'slot' is not allowed"):
         lab.Scenario.from_dict({"slot": 3})
+
+
+def test_an_interrupted_save_is_detected_not_read(tmp_path):
+    from wasmlab.errors import WasmlabError
+
+    m = lab.run(small(requests=20, repeats=1))
+    folder = save_measurement(m, tmp_path / "run")
+    (folder / "metadata.json").unlink()  # as if killed before the last file
+    with pytest.raises(WasmlabError, match="incomplete run folder"):
+        load_run(folder)
+    assert not list(folder.glob(".*.tmp"))

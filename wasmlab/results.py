@@ -62,7 +62,10 @@ def check_writable(folder: Path) -> Path:
 
 
 def save_measurement(measurement: Any, folder: Path) -> Path:
-    """Write a ``Measurement``'s tables and metadata into ``folder``; return the folder."""
+    """Write a ``Measurement``'s tables and metadata into ``folder``; return the folder.
+
+    ``metadata.json`` goes last: a folder without it is an interrupted save (``load_run`` refuses it).
+    """
     folder = check_writable(Path(folder))
     write_parquet(measurement.summary, folder / SUMMARY)
     if not measurement.samples.empty:
@@ -78,10 +81,13 @@ def load_run(folder: Path) -> dict[str, Any]:
     folder = Path(folder)
     if not (folder / SUMMARY).is_file():
         raise WasmlabError(f"{str(folder)!r} is not a wasmlab run folder: it has no {SUMMARY}")
+    if not (folder / METADATA).is_file():
+        # save_measurement writes metadata.json last: without it the save was interrupted.
+        raise WasmlabError(f"{str(folder)!r} is an incomplete run folder (no {METADATA}: its save was interrupted); run it again")
     out: dict[str, Any] = {"summary": pd.read_parquet(folder / SUMMARY)}
     for name, file in (("samples", SAMPLES), ("phases", PHASES)):
         out[name] = pd.read_parquet(folder / file) if (folder / file).is_file() else pd.DataFrame()
-    out["metadata"] = json.loads((folder / METADATA).read_text()) if (folder / METADATA).is_file() else {}
+    out["metadata"] = json.loads((folder / METADATA).read_text())
     return out
 
 
