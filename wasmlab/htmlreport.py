@@ -42,7 +42,7 @@ def text_summary(results_dir: str | Path) -> str:
     with the seed's own settings (or the first point)."""
     from wasmlab.config import PRESETS
     from wasmlab.measure import Measurement
-    from wasmlab.report import OPTIMIZED, REFERENCE, seed_table
+    from wasmlab.report import OPTIMIZED, REFERENCE, provenance, seed_table, variants_table
     from wasmlab.summary import point_speedups, varying_parameters
 
     folder = Path(results_dir)
@@ -67,6 +67,9 @@ def text_summary(results_dir: str | Path) -> str:
             chosen = chosen[chosen[column] == value]
     point_id = chosen.iloc[0]["point_id"]
     label = ", ".join(f"{c.removeprefix('param_')}={chosen.iloc[0][c]}" for c in varying)
-    measurement = Measurement.load(folder / "points" / point_id / "results")
-    lines += ["", f"Seed table ({label or point_id}):", seed_table(measurement)]
+    point_results = folder / "points" / point_id / "results"
+    measurement = Measurement.load(point_results)
+    lines += ["", f"Seed table ({label or point_id}):", seed_table(measurement), "", variants_table(measurement), "",
+              provenance(measurement), f"Results of this point: {point_results}/ (summary.parquet, samples.parquet, metadata.json)",
+              f"All points: {folder / 'results.parquet'}"]
     return "\n".join(lines)
