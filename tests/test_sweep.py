@@ -218,3 +218,26 @@ def test_compare_lists_differing_metadata_first_and_ratios(tmp_path):
     assert lines.index("Metadata that differs:") < next(i for i, line in enumerate(lines) if "ratio_B_over_A" in line)
     assert any("parameter slots" in line and "2" in line and "4" in line for line in lines)
     assert sum(1 for line in lines if line.strip().startswith("seed")) == 2
+
+
+def test_a_point_whose_kernel_dies_is_recorded_as_a_crash_and_the_sweep_goes_on(lab):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell('output_dir: str = ""\nabort: bool = False')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(
+        "import resource\n"
+        "from wasmlab.config import EngineConfig\n"
+        "from wasmlab.engine import build_engine\n"
+        "if abort:  # wasmtime aborts the process when a pool cannot be reserved and the preflight is off\n"
+        "    resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))\n"
+        "    build_engine(EngineConfig(allocator='pooling', preflight=False))"
+    )]
+    nbformat.write(nb, lab / "notebooks" / "abort.ipynb")
+    path = write_spec(lab, "name: s\nnotebook: abort.ipynb\ngrid: {abort: [true, false]}\n")
+    outcome = sweep.run_sweep(sweep.load_spec(path, lab / "out"), progress=False)
+    statuses = {s["parameters"]["abort"]: s for s in outcome.statuses.values()}
+    assert statuses[True]["status"] == "crash" and statuses[True]["error"].startswith("crash: DeadKernelError")
+    assert statuses[False]["status"] == "ok"

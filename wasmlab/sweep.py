@@ -281,8 +281,11 @@ def run_point(notebook: str, point: Point, out: str, kernel_name: str = "python3
         status["status"] = "ok"
         status["error"] = ""
     except Exception as exc:  # noqa: BLE001 - any failure of one point is recorded, the sweep goes on
-        status["status"] = "failed"
-        status["error"] = _one_line(exc)
+        from nbclient.exceptions import DeadKernelError
+
+        # A kernel that died (wasmtime can abort the whole process) is a crash, as under --isolate.
+        status["status"] = "crash" if isinstance(exc, DeadKernelError) else "failed"
+        status["error"] = ("crash: " if status["status"] == "crash" else "") + _one_line(exc)
         status["traceback"] = traceback.format_exc(limit=5)
     wall = time.time() - started
     if executed_tmp.exists():
