@@ -413,7 +413,9 @@ class Runtime:
             s = slots[index]
             compiled = cache_get(s.key, compile_, workloads[index])
             if s.plain and setup is None:
-                # The common case, kept flat: every call here is one crossing into wasmtime.
+                # The common case, kept flat: every call here is one crossing into wasmtime.  The
+                # lookup-and-call below repeats ``call`` on purpose: a Python call more per request
+                # is ~0.1 µs, over 2% of a pooled+cached request.
                 store = _store_new(engine_ptr, None, None)
                 try:
                     context = _store_context(store)
