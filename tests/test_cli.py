@@ -80,3 +80,13 @@ def test_every_subcommand_has_help():
     for command in ([], ["reproduce"], ["presets"], ["workloads"]):
         done = wasmlab(*command, "--help")
         assert done.returncode == 0 and "Usage:" in done.stdout
+
+
+def test_both_call_paths_in_one_run_report_the_binding_cost_by_medians_and_means():
+    done = wasmlab("reproduce", "--requests", "100", "--repeats", "2", "--warmup", "10", "--slots", "4",
+                   "--variants", "pooled+cached", "--call-path", "both", "--no-save", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    ratio = json.loads(done.stdout)["api_over_lean"]
+    assert ratio["variant"] == "pooled+cached"
+    assert ratio["median_ratio"] > 1 and ratio["ratio"] > 1
+    assert ratio["median_ci95_low"] <= ratio["median_ratio"] <= ratio["median_ci95_high"]

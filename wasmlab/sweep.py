@@ -92,16 +92,25 @@ class Spec:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "path": str(self.path),
+            "path": _shown(self.path),
             "name": self.name,
-            "notebook": str(self.notebook),
+            "notebook": _shown(self.notebook),
             "parameters": self.parameters,
             "grid": self.grid,
             "zip": self.zipped,
             "replicates": self.replicates,
-            "out": str(self.out),
+            "out": _shown(self.out),
             "description": self.description,
         }
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the project when it lies inside it, so manifests move with the checkout."""
+    resolved = Path(path).resolve()
+    try:
+        return str(resolved.relative_to(project_root()))
+    except ValueError:
+        return str(resolved)
 
 
 def _point_id(varying: Mapping[str, Any], replicate: int, replicates: int) -> str:
