@@ -27,7 +27,7 @@ def test_tidy_tables_name_their_units_and_carry_the_metadata(tmp_path):
                    "parameters_json", "timer_overhead_ns", "harness_overhead_ns", "crossing_ns", "workload_sha256"):
         assert s[column].notna().all(), column
     assert len(m.samples) == 2 * 2 * 60 and (m.samples["latency_ns"] > 0).all()
-    assert set(m.phases["phase"]) == {"get_module", "new_store", "instantiate", "export_lookup", "call", "drop_store"}
+    assert set(m.phases["phase"]) == {"get_module", "new_store", "instantiate", "export_lookup", "call", "drop_store", "read_output"}
     # Interleaving: the variants' order rotates between repetitions.
     first = s.sort_values(["repetition", "position"]).groupby("repetition")["variant"].first().tolist()
     assert first == ["baseline", "pooled+cached"]

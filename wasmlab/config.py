@@ -133,13 +133,15 @@ class EngineConfig(_DictMixin):
     consume_fuel: bool = False
     epoch_interruption: bool = False
     max_wasm_stack: int | None = None
+    # wasmtime's own on-disk compilation cache (its default location and settings).
+    compilation_cache: bool = False
     # Refuse (with a clear error) a pool whose reservation cannot fit the process's address-space
     # limit, instead of letting wasmtime abort the whole process.
     preflight: bool = True
 
     def __post_init__(self) -> None:
         _check_choice("engine", "allocator", self.allocator, ALLOCATORS)
-        for name in ("consume_fuel", "epoch_interruption", "preflight"):
+        for name in ("consume_fuel", "epoch_interruption", "preflight", "compilation_cache"):
             _check_bool("engine", name, getattr(self, name))
         _check_int("engine", "max_wasm_stack", self.max_wasm_stack, 4096, optional=True)
         _check_choice("engine", "compiler", self.compiler, COMPILERS)

@@ -97,6 +97,8 @@ def build_config(engine: EngineConfig) -> wasmtime.Config:
         config.memory_reservation = engine.memory_reservation
     if engine.memory_guard_size is not None:
         config.memory_guard_size = engine.memory_guard_size
+    if engine.compilation_cache:
+        config.cache = True
     config.consume_fuel = engine.consume_fuel
     config.epoch_interruption = engine.epoch_interruption
     if engine.max_wasm_stack is not None:

@@ -7,6 +7,7 @@ settings), then single knobs given explicitly.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Mapping
 
@@ -47,6 +48,7 @@ class Scenario:
     entry: str | None = None
     args: tuple[int, ...] | None = None
     expect: int | None = None
+    artifact_dir: str = ""  # the disk variant's artifacts; empty means <project>/data/artifacts
 
     def __post_init__(self) -> None:
         if isinstance(self.variants, str):
@@ -140,6 +142,7 @@ class Scenario:
                                   f"(--deadline-ms) or fuel (--fuel)")
         return build_runtimes(
             self.variants, self.engine_config(), self.cache_config(), workloads, self.call_path, engines, limits,
+            Path(self.artifact_dir) if self.artifact_dir else None,
         )
 
 

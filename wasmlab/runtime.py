@@ -20,8 +20,12 @@ from __future__ import annotations
 
 import ctypes
 import math
+import re
+import shutil
+import tempfile
 import threading
 import time
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -29,6 +33,8 @@ import wasmtime
 from wasmtime import _bindings as ffi
 from wasmtime._ffi import dll
 
+from wasmlab.artifacts import ArtifactStore
+from wasmlab.artifacts import default_folder as default_artifact_folder
 from wasmlab.cache import ModuleCache
 from wasmlab.config import CacheConfig, EngineConfig, Limits
 from wasmlab.engine import build_engine
@@ -39,10 +45,12 @@ from wasmlab.workloads import Workload
 CALL_PATHS = ("lean", "api")
 INSTANTIATION_STYLES = ("instance", "pre")
 NAMED_VARIANTS = ("baseline", "cached", "pooled", "pooled+cached", "pooled+cached+pre")
-_VARIANT_TOKENS = ("pooled", "cached", "pre")
+# pooled: pooling allocator; cached: compiled modules kept in memory; pre: InstancePre once per module;
+# disk: compiled artifacts on disk (lab's tier); wtcache: wasmtime's own compilation cache.
+_VARIANT_TOKENS = ("pooled", "cached", "disk", "wtcache", "pre")
 
 # Timestamps a phased request records: start, then the end of each phase.
-PHASES = ("get_module", "new_store", "instantiate", "export_lookup", "call", "drop_store")
+PHASES = ("get_module", "new_store", "instantiate", "export_lookup", "call", "drop_store", "read_output")
 
 
 def check_call_path(call_path: str) -> str:
@@ -64,6 +72,8 @@ class Variant:
     cached: bool
     pre: bool
     call_path: str | None = None
+    disk: bool = False
+    wasmtime_cache: bool = False
 
     @property
     def allocator(self) -> str:
@@ -85,9 +95,12 @@ def parse_variant(name: str) -> Variant:
         return Variant("baseline" + suffix, False, False, False, path or None)
     tokens = composition.split("+")
     if not composition or any(t not in _VARIANT_TOKENS for t in tokens) or len(set(tokens)) != len(tokens):
-        raise allowed(name, "variant", NAMED_VARIANTS + ("any '+'-joined combination of pooled, cached, pre, optionally @lean or @api",))
+        raise allowed(name, "variant", NAMED_VARIANTS + ("any '+'-joined combination of pooled, cached, disk, wtcache, pre, optionally @lean or @api",))
+    if "disk" in tokens and "wtcache" in tokens:
+        raise ConfigError(f"variant {name!r} combines two disk caches; allowed: disk (the lab's artifacts) or wtcache (wasmtime's), not both")
     canonical = "+".join(t for t in _VARIANT_TOKENS if t in tokens)
-    return Variant(canonical + suffix, "pooled" in tokens, "cached" in tokens, "pre" in tokens, path or None)
+    return Variant(canonical + suffix, "pooled" in tokens, "cached" in tokens, "pre" in tokens, path or None,
+                   "disk" in tokens, "wtcache" in tokens)
 
 
 @dataclass
@@ -158,6 +171,42 @@ _EXTERN_MEMORY = 3  # WASMTIME_EXTERN_MEMORY
 LEAN_CROSSINGS_PER_REQUEST = 6
 
 
+class _WasiIO:
+    """A WASI command's context for each request: its argv, stdin from a file written once, and
+    stdout/stderr captured to files that are checked after the store is dropped."""
+
+    def __init__(self, workload: Workload) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="wasmlab-wasi-"))
+        self.argv = list(workload.argv) or [workload.name]
+        self.stdin: str | None = None
+        if workload.stdin is not None:
+            self.stdin = str(self.folder / "stdin")
+            Path(self.stdin).write_bytes(workload.stdin)
+        self.stdout, self.stderr = str(self.folder / "stdout"), str(self.folder / "stderr")
+        self.patterns = [(name, path, re.compile(p)) for name, path, p in
+                         (("stdout", self.stdout, workload.stdout_pattern), ("stderr", self.stderr, workload.stderr_pattern)) if p]
+        self.name = workload.name
+
+    def config(self) -> wasmtime.WasiConfig:
+        wasi = wasmtime.WasiConfig()
+        wasi.argv = self.argv
+        if self.stdin is not None:
+            wasi.stdin_file = self.stdin
+        wasi.stdout_file = self.stdout
+        wasi.stderr_file = self.stderr
+        return wasi
+
+    def check(self) -> None:
+        for name, path, pattern in self.patterns:
+            text = Path(path).read_text(errors="replace")
+            if not pattern.search(text):
+                raise ResultMismatch(f"workload {self.name!r}: {name} does not match {pattern.pattern!r}: "
+                                     f"{text.strip().splitlines()[:1]}")
+
+    def close(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 class _LeanSlots:
     """Per-workload buffers for the lean path, allocated once."""
 
@@ -180,6 +229,8 @@ class _LeanSlots:
         self.expected = workload.expected
         self.workload_name = workload.name
         self.wasi = workload.wasi
+        self.io = _WasiIO(workload) if workload.captures_output else None
+        self.expected_exit = workload.expected_exit
         # A plain request needs nothing but instantiate and call: no WASI context to set up.
         self.plain = not workload.wasi
 
@@ -221,6 +272,7 @@ class Runtime:
         shared_cache: ModuleCache[Compiled] | None = None,
         limits: Limits = Limits(),
         memory_limit: int | None = None,
+        artifacts: "ArtifactStore | None" = None,
     ) -> None:
         self.variant = variant
         self.engine = engine
@@ -237,6 +289,9 @@ class Runtime:
         else:
             self.cache = ModuleCache(cache if variant.cached else CacheConfig(policy="none"))
         self.workloads = list(workloads)
+        self.artifacts = artifacts if variant.disk else None
+        if variant.disk and artifacts is None:
+            raise ConfigError(f"variant {variant.name!r} needs an artifact store (the folder for compiled artifacts)")
         self._checked: set[str] = set()
         self.wasi = any(w.wasi for w in self.workloads)
         self._linker = wasmtime.Linker(engine) if (variant.pre or self.wasi) else None
@@ -244,6 +299,7 @@ class Runtime:
             self._linker.define_wasi()  # type: ignore[union-attr]
         self.pool_waits = 0
         self.pool_wait_ns = 0
+        self._io: dict[int, _WasiIO] = {}
         self._ticker = EpochTicker.start_for(engine, limits.epoch_tick_ms) if limits.deadline_ms is not None else None
         self._deadline_ticks = math.ceil(limits.deadline_ms / limits.epoch_tick_ms) + 1 if limits.deadline_ms else 0
         if call_path == "lean":
@@ -252,15 +308,20 @@ class Runtime:
             self.handle, self.handle_phased = self._api_handlers()
 
     def close(self) -> None:
-        """Stop the epoch ticker this runtime started, if any."""
+        """Stop the epoch ticker this runtime started, if any, and remove WASI output files."""
         if self._ticker is not None:
             self._ticker.release()
             self._ticker = None
+        for io in self._io.values():
+            io.close()
 
     def compile(self, workload: Workload) -> Compiled:
         """Compile ``workload`` on this runtime's engine (and pre-instantiate it if the variant does)."""
         try:
-            module = wasmtime.Module(self.engine, workload.wasm)
+            if self.artifacts is not None:
+                module = self.artifacts.load_or_compile(workload)
+            else:
+                module = wasmtime.Module(self.engine, workload.wasm)
         except wasmtime.WasmtimeError as exc:
             raise CompileError(f"workload {workload.name!r} does not compile for variant {self.variant.name!r}: "
                                + " ".join(str(exc).split())) from None
@@ -336,6 +397,7 @@ class Runtime:
         cache_get, compile_ = self.cache.get, self.compile
         workloads = self.workloads
         slots = [_LeanSlots(w) for w in workloads]
+        self._io = {i: s.io for i, s in enumerate(slots) if s.io is not None}
         pre = self.variant.pre
         linker_ptr = self._linker.ptr() if self._linker is not None else None
         setup = self._lean_store_setup()
@@ -379,15 +441,17 @@ class Runtime:
                 words[i] = value
             err = _call_unchecked(context, func_ref, s.raw, s.nraw, trap_ref)
             if err or trap:
-                return call_failed(context, err)
+                return call_failed(context, err, s.expected_exit)
+            if s.expected_exit:
+                raise _mismatch(s.workload_name, "exit 0", f"exit {s.expected_exit}")
             return s.result_words[0] if s.has_result else None
 
-        def call_failed(context: _Ptr, err: _Ptr | None) -> None:
-            """A call that trapped or exited: exit(0) is a normal end, anything else is raised."""
+        def call_failed(context: _Ptr, err: _Ptr | None, expected_exit: int = 0) -> None:
+            """A call that trapped or exited: the expected exit is a normal end, anything else is raised."""
             try:
                 _raise_failure(err, trap)
             except wasmtime.ExitTrap as exc:
-                if exc.code == 0:
+                if exc.code == expected_exit:
                     return None
                 raise
             except wasmtime.Trap as exc:
@@ -401,7 +465,7 @@ class Runtime:
                 if setup is not None:
                     setup(store, context)
                 if s.wasi:
-                    err = _set_wasi(context, _wasi_config_new())
+                    err = _set_wasi(context, s.io.config()._consume() if s.io is not None else _wasi_config_new())
                     if err:
                         _raise_failure(err, trap)
             except BaseException:
@@ -444,6 +508,8 @@ class Runtime:
                     result = call(context, s)
                 finally:
                     _store_delete(store)
+                if s.io is not None:
+                    s.io.check()
             if s.expected is not None and result != s.expected:
                 raise _mismatch(s.workload_name, result, s.expected)
             return result
@@ -472,6 +538,9 @@ class Runtime:
             finally:
                 _store_delete(store)
             stamps[6] = clock()
+            if s.io is not None:
+                s.io.check()
+            stamps[7] = clock()
             if s.expected is not None and result != s.expected:
                 raise _mismatch(s.workload_name, result, s.expected)
             return result
@@ -491,7 +560,8 @@ class Runtime:
         if self._deadline_ticks:
             store.set_epoch_deadline(self._deadline_ticks)
         if workload.wasi:
-            store.set_wasi(wasmtime.WasiConfig())
+            io = self._io.get(self.workloads.index(workload))
+            store.set_wasi(io.config() if io is not None else wasmtime.WasiConfig())
         return store
 
     def _api_handlers(self) -> tuple[Callable[[int], int | None], Callable[[int, list[int]], int | None]]:
@@ -500,6 +570,8 @@ class Runtime:
         workloads = self.workloads
         pre = self.variant.pre
         linker = self._linker
+        self._io = {i: _WasiIO(w) for i, w in enumerate(workloads) if w.captures_output}
+        ios = [self._io.get(i) for i in range(len(workloads))]
         new_store = self._api_store
 
         def instantiate(store: wasmtime.Store, compiled: Compiled, w: Workload) -> wasmtime.Instance:
@@ -519,15 +591,18 @@ class Runtime:
         def call(store: wasmtime.Store, instance: wasmtime.Instance, w: Workload) -> int | None:
             exports = instance.exports(store)
             try:
-                return exports[w.entry](store, *w.args)  # type: ignore[operator, no-any-return]
+                result = exports[w.entry](store, *w.args)
             except wasmtime.ExitTrap as exc:
-                if exc.code == 0:
+                if exc.code == w.expected_exit:
                     return None
                 raise
             except wasmtime.Trap as exc:
                 memory = exports.get("memory")
                 exc.wasmlab_memory_bytes = memory.data_len(store) if isinstance(memory, wasmtime.Memory) else None  # type: ignore[attr-defined]
                 raise
+            if w.expected_exit:
+                raise _mismatch(w.name, "exit 0", f"exit {w.expected_exit}")
+            return result  # type: ignore[no-any-return]
 
         def handle(index: int) -> int | None:
             w = workloads[index]
@@ -537,6 +612,9 @@ class Runtime:
                 result = call(store, instantiate(store, compiled, w), w)
             finally:
                 store.close()
+            io = ios[index]
+            if io is not None:
+                io.check()
             if w.expected is not None and result != w.expected:
                 raise _mismatch(w.name, result, w.expected)
             return result
@@ -558,6 +636,10 @@ class Runtime:
             finally:
                 store.close()
             stamps[6] = clock()
+            io = ios[index]
+            if io is not None:
+                io.check()
+            stamps[7] = clock()
             if w.expected is not None and result != w.expected:
                 raise _mismatch(w.name, result, w.expected)
             return result
@@ -624,6 +706,7 @@ def engine_config_for(variant: Variant, base: EngineConfig, limits: Limits = Lim
     """``base`` with the allocator the variant asks for, and the engine features the limits need."""
     return base.replace(
         allocator=variant.allocator,
+        compilation_cache=base.compilation_cache or variant.wasmtime_cache,
         consume_fuel=base.consume_fuel or limits.fuel is not None,
         epoch_interruption=base.epoch_interruption or limits.deadline_ms is not None,
         max_wasm_stack=limits.max_wasm_stack if limits.max_wasm_stack is not None else base.max_wasm_stack,
@@ -638,6 +721,7 @@ def build_runtimes(
     call_path: str = "lean",
     engines: EnginePool | None = None,
     limits: Limits = Limits(),
+    artifact_dir: Path | None = None,
 ) -> dict[str, Runtime]:
     """One ``Runtime`` per variant name, validated before any engine is built."""
     parsed = [parse_variant(v) for v in variants]
@@ -652,6 +736,8 @@ def build_runtimes(
     for v in parsed:
         config = engine_config_for(v, engine, limits)
         pool_limit = config.pool.max_memory_size if config.pooled else None
-        runtimes[v.name] = Runtime(v, engines.get(config), cache, workloads, v.call_path or call_path,
-                                   limits=limits, memory_limit=pool_limit)
+        engine_object = engines.get(config)
+        artifacts = ArtifactStore(artifact_dir or default_artifact_folder(), engine_object, config) if v.disk else None
+        runtimes[v.name] = Runtime(v, engine_object, cache, workloads, v.call_path or call_path,
+                                   limits=limits, memory_limit=pool_limit, artifacts=artifacts)
     return runtimes

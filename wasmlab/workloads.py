@@ -40,6 +40,17 @@ class Workload:
     wasi: bool = False
     # What a request is expected to end with: "ok", or the typed outcome a hostile guest provokes.
     expected_outcome: str = "ok"
+    # WASI commands: their argv and stdin, what their output must match, the exit code that means success.
+    argv: tuple[str, ...] = ()
+    stdin: bytes | None = None
+    stdout_pattern: str | None = None
+    stderr_pattern: str | None = None
+    expected_exit: int = 0
+    license: str = ""
+
+    @property
+    def captures_output(self) -> bool:
+        return bool(self.argv or self.stdin is not None or self.stdout_pattern or self.stderr_pattern)
 
     def __post_init__(self) -> None:
         for t in self.params + self.results:
@@ -70,6 +81,7 @@ class Workload:
             "workload_entry": self.entry,
             "workload_provenance": self.provenance,
             "workload_expected_outcome": self.expected_outcome,
+            "workload_argv": " ".join(self.argv),
         }
 
 
@@ -226,17 +238,35 @@ def parse_spec(spec: str) -> tuple[str, dict[str, int]]:
     return name, kwargs
 
 
+def wasi_command(name: str, wasm: bytes, argv: tuple[str, ...], stdout: str | None = None, stderr: str | None = None,
+                 expected_exit: int = 0, stdin: bytes | None = None, provenance: str = "", license: str = "") -> Workload:
+    """A WASI preview1 command: each request runs ``_start`` with ``argv`` in a fresh WASI context and
+    checks the exit code and that stdout/stderr match the given regular expressions."""
+    return Workload(
+        name=name, wasm=wasm, entry="_start", params=(), results=(), args=(), expected=None, kind="wasi-command",
+        provenance=provenance, wasi=True, argv=tuple(argv), stdin=stdin, stdout_pattern=stdout, stderr_pattern=stderr,
+        expected_exit=expected_exit, license=license,
+    )
+
+
 def load_workload(spec: str, **overrides: int) -> Workload:
-    """The workload named by ``spec`` (see the module docstring), or the module at a path ending in .wasm or .wat."""
+    """The workload named by ``spec`` (see the module docstring), a real module of the catalog
+    (``data/workloads/manifest.yaml``), or the module at a path ending in .wasm or .wat."""
     if spec.endswith((".wasm", ".wat")) or "/" in spec:
         return from_path(spec)
+    from wasmlab import catalog
+
+    if spec in catalog.load_manifest():
+        return catalog.workload(spec)  # type: ignore[no-any-return]
     name, kwargs = parse_spec(spec)
     kwargs.update(overrides)
     try:
         generator = GENERATORS[name]
     except KeyError:
+        from wasmlab.catalog import load_manifest
+
         raise ConfigError(f"workload {name!r} is not allowed; allowed: {', '.join(sorted(GENERATORS))}, "
-                          f"or a path to a .wasm or .wat file") from None
+                          f"{', '.join(sorted(load_manifest()))} (fetched from PyPI), or a path to a .wasm or .wat file") from None
     accepted = list(inspect.signature(generator).parameters)
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
