@@ -117,3 +117,33 @@ def test_disk_and_wasmtime_cache_variants_serve_requests(tmp_path):
 def test_two_disk_caches_in_one_variant_are_refused():
     with pytest.raises(ConfigError, match="combines two disk caches"):
         lab.Scenario(variants=("disk+wtcache",))
+
+
+def test_inspect_finds_exact_pool_requirements_and_names_the_knob_a_preset_lacks(tmp_path):
+    from wasmlab.inspect_pool import inspect
+    from wasmlab.workloads import from_path
+
+    path = tmp_path / "bigtable.wat"
+    path.write_text('(module (memory 2) (table 100000 funcref) (func (export "run") (param i32) (result i32) local.get 0))')
+    result = inspect(from_path(path))
+    assert result.confirmed
+    assert result.requirements["max_memory_size"] == 2 * 65536
+    assert result.requirements["table_elements"] == 100000
+    assert result.presets["seed"] == [("table_elements", 100000)]
+    text = result.render()
+    assert "seed: does not fit; raise --pool table_elements=100000" in text
+
+
+def test_inspect_of_a_real_wasi_command_is_confirmed():
+    from wasmlab.inspect_pool import inspect
+
+    result = inspect(load_workload("icepll"))
+    assert result.confirmed and result.requirements["max_memory_size"] > 0
+    assert all(not raises for raises in result.presets.values())
+
+
+def test_a_component_is_refused_with_a_clear_line(tmp_path):
+    path = tmp_path / "c.wasm"
+    path.write_bytes(bytes(wasmtime.wat2wasm("(component)")))
+    with pytest.raises(ConfigError, match="is a WebAssembly component or an unknown version; allowed here: a core module"):
+        load_workload(str(path))

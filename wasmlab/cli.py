@@ -282,6 +282,16 @@ def compare(results_a: Path, results_b: Path) -> None:
     click.echo(comparing.render(results_a, results_b))
 
 
+@main.command("inspect")
+@click.argument("wasm")
+def inspect_command(wasm: str) -> None:
+    """What a module (a path, or a catalog name) needs from a pool, and which presets it fits."""
+    from wasmlab.inspect_pool import inspect
+    from wasmlab.workloads import load_workload
+
+    click.echo(inspect(load_workload(wasm)).render())
+
+
 @main.command()
 def presets() -> None:
     """List the named presets of real hosts' settings."""
