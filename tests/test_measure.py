@@ -8,7 +8,6 @@ from wasmlab.measure import MeasureConfig, measure
 from wasmlab.results import load_run, save_measurement
 from wasmlab.runtime import build_runtimes
 from wasmlab.traces import repeat
-from wasmlab.workloads import load_workload
 
 
 def small(**changes):

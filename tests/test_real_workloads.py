@@ -6,7 +6,6 @@ import dataclasses
 import json
 import time
 import zipfile
-from pathlib import Path
 
 import pytest
 import wasmtime

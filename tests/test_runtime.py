@@ -4,7 +4,7 @@ import wasmtime
 from tests.conftest import small_pool_engine
 from wasmlab.config import CacheConfig, EngineConfig
 from wasmlab.errors import ConfigError, ResultMismatch
-from wasmlab.runtime import CALL_PATHS, NAMED_VARIANTS, PHASES, Runtime, build_runtimes, parse_variant
+from wasmlab.runtime import CALL_PATHS, NAMED_VARIANTS, PHASES, build_runtimes, parse_variant
 from wasmlab.workloads import Workload, distinct_copies, load_workload
 
 SPECS = ["seed", "compile-heavy:functions=20", "data-heavy:kib=64", "dirty-memory:kib=128"]

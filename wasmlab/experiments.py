@@ -167,7 +167,7 @@ def instantiation_breakdown(workload: str, repeats: int = 20, requests: int = 20
         engine = build_engine(EngineConfig(compiler=compiler, opt_level=opt, parallel_compilation=False))
         setting = f"{compiler}/{opt}" if compiler == "cranelift" else compiler
         try:
-            add("compile", setting, _median_ns(lambda: wasmtime.Module(engine, wl.wasm), repeats))
+            add("compile", setting, _median_ns(lambda engine=engine: wasmtime.Module(engine, wl.wasm), repeats))
         except wasmtime.WasmtimeError as exc:
             # e.g. Winch does not support wasm exception handling, which C++ guests use.
             add("compile", setting, float("nan"), note="unsupported: " + str(exc).strip().splitlines()[-1].strip())
@@ -305,7 +305,7 @@ def concurrency(
     except threading.BrokenBarrierError:
         for t in workers:
             t.join()
-        raise errors[0] if errors else RuntimeError("a worker failed before starting")
+        raise (errors[0] if errors else RuntimeError("a worker failed before starting")) from None
     finally:
         gc.enable()
     if errors:
