@@ -41,14 +41,36 @@ def test_a_module_whose_sha256_does_not_match_is_refused(tmp_path):
         catalog.fetch(wrong, tmp_path)
 
 
-@pytest.mark.parametrize("name", ["icepll", "icepack", "nextpnr-ice40"])
-def test_every_catalog_module_serves_verified_requests_on_both_paths(name):
+@pytest.mark.parametrize("name", sorted(catalog.load_manifest()))
+def test_every_catalog_module_serves_verified_requests(name):
     scenario = lab.Scenario(workload=name, variants=("pooled+cached", "cached@api"), requests=5, repeats=1, warmup=1, slots=2)
     m = lab.run(scenario)
     assert not m.errors, m.errors
     table = m.variants(None).set_index("variant")
     assert (table["outcome_ok"] == 5).all(), table
     assert m.metadata["workload_sha256"] == catalog.load_manifest()[name].sha256
+    expected_paths = {"api"} if catalog.load_manifest()[name].driver else {"lean", "api"}
+    assert set(m.summary["call_path"]) == expected_paths
+
+
+def test_a_library_module_is_refused_on_the_lean_path_when_asked_for_directly():
+    with pytest.raises(ConfigError, match=r"library-style workloads \(graphviz-render\) are driven through wasmtime-py's objects; allowed call path: api"):
+        build_runtimes(["cached"], EngineConfig(), CacheConfig(), [load_workload("graphviz")], "lean")
+
+
+def test_the_micropython_guest_really_calls_the_host():
+    from wasmlab import hostfuncs
+
+    calls = []
+    original = hostfuncs.MICROPYTHON_FUNCTIONS["add"]
+    hostfuncs.MICROPYTHON_FUNCTIONS["add"] = lambda a, b: calls.append((a, b)) or original(a, b)
+    try:
+        runtime = build_runtimes(["cached"], EngineConfig(), CacheConfig(), [load_workload("micropython")])["cached"]
+        runtime.handle(0)
+        runtime.close()
+    finally:
+        hostfuncs.MICROPYTHON_FUNCTIONS["add"] = original
+    assert calls == [(20, 22)]
 
 
 def test_a_wasi_command_whose_output_is_wrong_fails_its_variant():

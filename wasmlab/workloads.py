@@ -47,10 +47,20 @@ class Workload:
     stderr_pattern: str | None = None
     expected_exit: int = 0
     license: str = ""
+    # A host-function set the lab links (wasmlab.hostfuncs), and for library-style modules the
+    # driver that runs a request (allocate, pass ``driver_input``, call, read the output back).
+    host_imports: str = ""
+    driver: str = ""
+    driver_input: str = ""
 
     @property
     def captures_output(self) -> bool:
-        return bool(self.argv or self.stdin is not None or self.stdout_pattern or self.stderr_pattern)
+        return not self.driver and bool(self.argv or self.stdin is not None or self.stdout_pattern or self.stderr_pattern)
+
+    @property
+    def linked(self) -> bool:
+        """Instantiated through a linker: it imports WASI or host functions."""
+        return self.wasi or bool(self.host_imports)
 
     def __post_init__(self) -> None:
         for t in self.params + self.results:
@@ -395,12 +405,17 @@ def from_path(path: str | Path, entry: str | None = None, args: tuple[int, ...] 
     call_args = tuple(args) if args is not None else (0,) * len(params)
     if len(call_args) != len(params):
         raise ConfigError(f"export {name!r} of {path.name} takes {len(params)} argument(s), got {len(call_args)}: {list(call_args)}")
+    from wasmlab.hostfuncs import HOST_FUNCTION_SETS
+
     imports = [(i.module, i.name) for i in module.imports]
-    wasi = bool(imports) and all(m == "wasi_snapshot_preview1" for m, _ in imports)
-    if imports and not wasi:
-        m, n = next((m, n) for m, n in imports if m != "wasi_snapshot_preview1")
-        raise ConfigError(f"{path.name} imports {m}::{n}, which the lab cannot satisfy; allowed: wasi_snapshot_preview1 imports")
+    wasi = any(m == "wasi_snapshot_preview1" for m, _ in imports)
+    host_sets = sorted({m for m, _ in imports if m in HOST_FUNCTION_SETS})
+    unknown = [(m, n) for m, n in imports if m != "wasi_snapshot_preview1" and m not in HOST_FUNCTION_SETS]
+    if unknown:
+        m, n = unknown[0]
+        raise ConfigError(f"{path.name} imports {m}::{n}, which the lab cannot satisfy; allowed: wasi_snapshot_preview1 imports"
+                          f" and the host-function sets {', '.join(sorted(HOST_FUNCTION_SETS))}")
     return Workload(
         name=path.name, wasm=data, entry=name, params=params, results=results, args=call_args, expected=expected,
-        kind="wasi-command" if wasi else "core", provenance=f"file {path.name}", wasi=wasi,
+        kind="wasi-command" if wasi else "core", provenance=f"file {path.name}", wasi=wasi, host_imports=",".join(host_sets),
     )
