@@ -23,6 +23,8 @@ def _files(tmp: Path) -> None:
     (tmp / "seed.wasm").write_bytes(seed)
     (tmp / "truncated.wasm").write_bytes(seed[:20])
     (tmp / "float.wasm").write_bytes(bytes(wasmtime.wat2wasm('(module (func (export "run") (param f32) (result f32) local.get 0))')))
+    (tmp / "wasi.wasm").write_bytes(bytes(wasmtime.wat2wasm(
+        '(module (import "wasi_snapshot_preview1" "proc_exit" (func (param i32))) (memory (export "memory") 1) (func (export "_start")))')))
     (tmp / "imports.wasm").write_bytes(bytes(wasmtime.wat2wasm('(module (import "env" "clock" (func)) (func (export "run")))')))
     # A spec names its notebook relative to the folder above its own, as in notebooks/sweeps/.
     (tmp / "notebooks" / "sweeps").mkdir(parents=True)
@@ -67,6 +69,9 @@ BAD_INPUTS = [
     ("a CPU that is not there", [*R, "--cpu", "99"], "cpu = 99 is not available"),
     ("a guest that never returns, without a budget", [*R, "--workload", "infinite-loop"], "workload 'infinite-loop' never returns, so it needs a budget"),
     ("a results folder that is not writable", [*R[:-1], "a-file/run"], "results folder 'a-file/run' is not writable"),
+    ("a directory that is not HOST::GUEST", [*R, "--workload", "seed.wasm", "--dir", "in"], "directory 'in' is not HOST::GUEST"),
+    ("a preopened directory that does not exist", [*R, "--workload", "wasi.wasm", "--dir", "missing::/in"], "preopened directory 'missing' is not a directory"),
+    ("WASI options for a module that does not import WASI", [*R, "--workload", "seed.wasm", "--argv", "seed -v"], "seed.wasm does not import WASI"),
     ("a sweep spec with an unknown key", ["sweep", "notebooks/sweeps/spec-key.yaml"], "gird: unknown key; allowed: name, notebook"),
     ("a sweep spec with an unknown parameter", ["sweep", "notebooks/sweeps/spec-param.yaml"], "parameters.slotz: the notebook has no parameter 'slotz'"),
     ("a folder that is not a results table, to compare", ["compare", "empty-folder", "empty-folder"], "'empty-folder' is not a results table"),

@@ -168,3 +168,15 @@ def test_a_component_is_refused_with_a_clear_line(tmp_path):
     path.write_bytes(bytes(wasmtime.wat2wasm("(component)")))
     with pytest.raises(ConfigError, match="is a WebAssembly component or an unknown version; allowed here: a core module"):
         load_workload(str(path))
+
+
+def test_a_wasi_command_by_path_gets_argv_stdin_preopens_and_its_output_checked(tmp_path):
+    module = catalog.fetch(catalog.load_manifest()["icepll"])
+    (tmp_path / "in").mkdir()
+    scenario = lab.Scenario(workload=str(module), variants=("cached", "cached@api"), requests=3, repeats=1, warmup=1,
+                            argv=("icepll", "-i", "12", "-o", "60"), dirs=(f"{tmp_path / 'in'}::/in",),
+                            stdout_match=r"F_PLLOUT:\s+60\.000 MHz \(achieved\)")
+    m = lab.run(scenario)
+    assert not m.errors and (m.variants(None)["outcome_ok"] == 3).all()
+    wrong = dataclasses.replace(scenario, stdout_match=r"F_PLLOUT:\s+48\.000 MHz \(achieved\)")
+    assert "stdout does not match" in lab.run(wrong).errors["cached"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import sys
 import warnings
 from pathlib import Path
@@ -107,6 +108,10 @@ def _int_list(text: str | None) -> tuple[int, ...] | None:
 @click.option("--entry", default=None, help="Export to call, for a module given by path [default: run, else _start].")
 @click.option("--args", "call_args", default=None, help="Comma-separated integer arguments, for a module given by path.")
 @click.option("--expect", type=int, default=None, help="The result to check, for a module given by path.")
+@click.option("--argv", "argv", default=None, help="A WASI command's arguments (shell syntax), for a module given by path.")
+@click.option("--stdin", "stdin", default="", help="A file to give a WASI command as stdin, for a module given by path.")
+@click.option("--dir", "dirs", multiple=True, metavar="HOST::GUEST", help="Preopen a host directory read-only, for a WASI command given by path.")
+@click.option("--stdout-match", default="", metavar="REGEX", help="What a WASI command's stdout must match, for a module given by path.")
 @click.option("--isolate", is_flag=True, help="Run each variant in a child process: a runtime abort becomes the outcome 'crash'.")
 @click.option("--child-address-space", default=None, help="With --isolate: limit each child's address space (RLIMIT_AS), e.g. 8GiB.")
 @click.option("--artifact-dir", default="", help="Folder of compiled artifacts for the disk variant [default: data/artifacts].")
@@ -137,6 +142,10 @@ def reproduce(
     entry: str | None,
     call_args: str | None,
     expect: int | None,
+    argv: str | None,
+    stdin: str,
+    dirs: tuple[str, ...],
+    stdout_match: str,
     isolate: bool,
     child_address_space: str | None,
     artifact_dir: str,
@@ -174,6 +183,10 @@ def reproduce(
         args=_int_list(call_args),
         expect=expect,
         artifact_dir=artifact_dir,
+        argv=tuple(shlex.split(argv)) if argv else (),
+        stdin=stdin,
+        dirs=dirs,
+        stdout_match=stdout_match,
     )
     if child_address_space and not isolate:
         raise ConfigError("--child-address-space applies only with --isolate")

@@ -7,6 +7,7 @@ settings), then single knobs given explicitly.
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Mapping
@@ -49,6 +50,10 @@ class Scenario:
     args: tuple[int, ...] | None = None
     expect: int | None = None
     artifact_dir: str = ""  # the disk variant's artifacts; empty means <project>/data/artifacts
+    argv: tuple[str, ...] = ()  # for a WASI command given by path
+    stdin: str = ""  # a file whose bytes are the command's stdin
+    dirs: tuple[str, ...] = ()  # HOST::GUEST directories preopened read-only
+    stdout_match: str = ""  # a regular expression the command's stdout must match
 
     def __post_init__(self) -> None:
         if isinstance(self.variants, str):
@@ -59,6 +64,8 @@ class Scenario:
             raise ConfigError("no variants given; allowed: " + ", ".join(NAMED_VARIANTS))
         if self.args is not None:
             object.__setattr__(self, "args", tuple(self.args))
+        object.__setattr__(self, "argv", tuple(self.argv))
+        object.__setattr__(self, "dirs", tuple(self.dirs))
         if self.call_path == "both":
             # Every variant on the lean path (the default) and again pinned to the api path.
             pinned = tuple(v if "@" in v else f"{v}@api" for v in self.variants)
@@ -91,6 +98,8 @@ class Scenario:
         out["engine"] = dict(self.engine)
         out["limits"] = dict(self.limits)
         out["args"] = list(self.args) if self.args is not None else None
+        out["argv"] = list(self.argv)
+        out["dirs"] = list(self.dirs)
         return out
 
     def engine_config(self) -> EngineConfig:
@@ -123,9 +132,29 @@ class Scenario:
 
     def build_workloads(self) -> list[Workload]:
         if self.workload.endswith((".wasm", ".wat")) or "/" in self.workload:
-            return [from_path(self.workload, self.entry, self.args, self.expect)]
-        if self.entry is not None or self.args is not None or self.expect is not None:
-            raise ConfigError(f"entry, args and expect apply to a module given by path, not to the catalog workload {self.workload!r}")
+            stdin = None
+            if self.stdin:
+                try:
+                    stdin = Path(self.stdin).read_bytes()
+                except OSError as exc:
+                    raise ConfigError(f"stdin file {self.stdin!r} cannot be read ({exc.strerror})") from None
+            preopens = []
+            for spec in self.dirs:
+                host, sep, guest = spec.partition("::")
+                if not sep or not host or not guest:
+                    raise ConfigError(f"directory {spec!r} is not HOST::GUEST; allowed: e.g. ./data::/data")
+                preopens.append((host, guest))
+            if self.stdout_match:
+                try:
+                    re.compile(self.stdout_match)
+                except re.error as exc:
+                    raise ConfigError(f"stdout pattern {self.stdout_match!r} is not a regular expression ({exc})") from None
+            return [from_path(self.workload, self.entry, self.args, self.expect, tuple(self.argv), stdin, tuple(preopens),
+                              self.stdout_match or None)]
+        if (self.entry is not None or self.args is not None or self.expect is not None or self.argv or self.stdin or self.dirs
+                or self.stdout_match):
+            raise ConfigError(f"entry, args, expect, argv, stdin and dirs apply to a module given by path, "
+                              f"not to the catalog workload {self.workload!r}")
         if self.modules == 1:
             return [load_workload(self.workload)]
         return distinct_copies(self.workload, self.modules)

@@ -188,6 +188,7 @@ class _WasiIO:
         self.patterns = [(name, path, re.compile(p)) for name, path, p in
                          (("stdout", self.stdout, workload.stdout_pattern), ("stderr", self.stderr, workload.stderr_pattern)) if p]
         self.name = workload.name
+        self.preopens = workload.preopens
 
     def config(self) -> wasmtime.WasiConfig:
         wasi = wasmtime.WasiConfig()
@@ -196,6 +197,8 @@ class _WasiIO:
             wasi.stdin_file = self.stdin
         wasi.stdout_file = self.stdout
         wasi.stderr_file = self.stderr
+        for host, guest in self.preopens:
+            wasi.preopen_dir(host, guest, fs_mutable=False)
         return wasi
 
     def check(self) -> None:

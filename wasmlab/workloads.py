@@ -52,10 +52,13 @@ class Workload:
     host_imports: str = ""
     driver: str = ""
     driver_input: str = ""
+    # Host directories a WASI command sees, as (host path, guest path) pairs, read-only.
+    preopens: tuple[tuple[str, str], ...] = ()
 
     @property
     def captures_output(self) -> bool:
-        return not self.driver and bool(self.argv or self.stdin is not None or self.stdout_pattern or self.stderr_pattern)
+        return not self.driver and bool(self.argv or self.stdin is not None or self.stdout_pattern or self.stderr_pattern
+                                        or self.preopens)
 
     @property
     def linked(self) -> bool:
@@ -371,9 +374,12 @@ WASM_MAGIC = b"\0asm"
 
 
 def from_path(path: str | Path, entry: str | None = None, args: tuple[int, ...] | None = None,
-              expected: int | None = None) -> Workload:
+              expected: int | None = None, argv: tuple[str, ...] = (), stdin: bytes | None = None,
+              preopens: tuple[tuple[str, str], ...] = (), stdout_pattern: str | None = None) -> Workload:
     """A workload from a ``.wasm`` (or ``.wat``) file: the export ``entry`` (default ``run``, else
-    ``_start``) called with ``args`` (default zeros); its result is checked only if ``expected`` is given."""
+    ``_start``) called with ``args`` (default zeros); its result is checked only if ``expected`` is given.
+    A WASI command gets ``argv``, ``stdin`` and read-only ``preopens`` (host path, guest path), and its
+    stdout must match ``stdout_pattern`` (a regular expression) when one is given."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -415,7 +421,13 @@ def from_path(path: str | Path, entry: str | None = None, args: tuple[int, ...] 
         m, n = unknown[0]
         raise ConfigError(f"{path.name} imports {m}::{n}, which the lab cannot satisfy; allowed: wasi_snapshot_preview1 imports"
                           f" and the host-function sets {', '.join(sorted(HOST_FUNCTION_SETS))}")
+    if (argv or stdin is not None or preopens or stdout_pattern) and not wasi:
+        raise ConfigError(f"{path.name} does not import WASI, so argv, stdin and preopened directories do not apply")
+    for host, _ in preopens:
+        if not Path(host).is_dir():
+            raise ConfigError(f"preopened directory {host!r} is not a directory; allowed: an existing host directory")
     return Workload(
         name=path.name, wasm=data, entry=name, params=params, results=results, args=call_args, expected=expected,
         kind="wasi-command" if wasi else "core", provenance=f"file {path.name}", wasi=wasi, host_imports=",".join(host_sets),
+        argv=tuple(argv), stdin=stdin, preopens=tuple(preopens), stdout_pattern=stdout_pattern,
     )
