@@ -23,6 +23,9 @@ def _files(tmp: Path) -> None:
     (tmp / "seed.wasm").write_bytes(seed)
     (tmp / "truncated.wasm").write_bytes(seed[:20])
     (tmp / "float.wasm").write_bytes(bytes(wasmtime.wat2wasm('(module (func (export "run") (param f32) (result f32) local.get 0))')))
+    (tmp / "component.wasm").write_bytes(bytes(wasmtime.wat2wasm(
+        '(component (import "host-log" (func (param "msg" u32))) (core module $m (func (export "f") (param i32) (result i32) local.get 0))'
+        ' (core instance $i (instantiate $m)) (func (export "run") (param "x" u32) (result u32) (canon lift (core func $i "f"))))')))
     (tmp / "wasi.wasm").write_bytes(bytes(wasmtime.wat2wasm(
         '(module (import "wasi_snapshot_preview1" "proc_exit" (func (param i32))) (memory (export "memory") 1) (func (export "_start")))')))
     (tmp / "imports.wasm").write_bytes(bytes(wasmtime.wat2wasm('(module (import "env" "clock" (func)) (func (export "run")))')))
@@ -52,6 +55,8 @@ BAD_INPUTS = [
     ("an argument that is not an integer", [*R, "--workload", "seed.wasm", "--args", "abc"], "--args 'abc' is not a list of integers"),
     ("an export of a type the lab cannot call", [*R, "--workload", "float.wasm"], "type of export 'run' of float.wasm 'f32' is not allowed; allowed: i32, i64"),
     ("an import the lab cannot satisfy", [*R, "--workload", "imports.wasm"], "imports.wasm imports env::clock, which the lab cannot satisfy"),
+    ("a component import the lab cannot satisfy", [*R, "--workload", "component.wasm", "--args", "1"],
+     "component 'component.wasm' has an import the lab cannot satisfy: component imports function `host-log`"),
     ("negative pool slots", [*R, "--slots", "-3"], "pool.slots = -3 is out of range; allowed: an integer >= 1"),
     ("a max memory size below the module's minimum", [*R, "--workload", "data-heavy:kib=256", "--pool", "max_memory_size=64KiB",
                                                       "--variants", "pooled+cached"], "does not compile for variant 'pooled+cached': module memory does not fit"),

@@ -163,20 +163,29 @@ def test_inspect_of_a_real_wasi_command_is_confirmed():
     assert all(not raises for raises in result.presets.values())
 
 
-def test_a_component_is_refused_with_a_clear_line(tmp_path):
-    path = tmp_path / "c.wasm"
-    path.write_bytes(bytes(wasmtime.wat2wasm("(component)")))
-    with pytest.raises(ConfigError, match="is a WebAssembly component or an unknown version; allowed here: a core module"):
-        load_workload(str(path))
+COMPONENT_WITH_IMPORT = """(component
+  (import "host-log" (func $log (param "msg" u32)))
+  (core module $m (func (export "add") (param i32) (result i32) local.get 0 i32.const 1 i32.add))
+  (core instance $i (instantiate $m))
+  (func (export "run") (param "x" u32) (result u32) (canon lift (core func $i "add"))))"""
 
 
-def test_a_wasi_command_by_path_gets_argv_stdin_preopens_and_its_output_checked(tmp_path):
-    module = catalog.fetch(catalog.load_manifest()["icepll"])
-    (tmp_path / "in").mkdir()
-    scenario = lab.Scenario(workload=str(module), variants=("cached", "cached@api"), requests=3, repeats=1, warmup=1,
-                            argv=("icepll", "-i", "12", "-o", "60"), dirs=(f"{tmp_path / 'in'}::/in",),
-                            stdout_match=r"F_PLLOUT:\s+60\.000 MHz \(achieved\)")
-    m = lab.run(scenario)
-    assert not m.errors and (m.variants(None)["outcome_ok"] == 3).all()
-    wrong = dataclasses.replace(scenario, stdout_match=r"F_PLLOUT:\s+48\.000 MHz \(achieved\)")
-    assert "stdout does not match" in lab.run(wrong).errors["cached"]
+def test_the_component_seed_serves_every_variant_without_pre_on_the_api_path(tmp_path):
+    m = lab.run(lab.Scenario(workload="component-seed", requests=30, repeats=1, warmup=5, slots=2, artifact_dir=str(tmp_path),
+                             variants=("baseline", "cached", "pooled+cached", "disk")))
+    assert not m.errors, m.errors
+    assert set(m.summary["call_path"]) == {"api"} and (m.variants(None)["outcome_ok"] == 30).all()
+    default = lab.Scenario(workload="component-seed", requests=10, repeats=1, warmup=1, slots=2).build_runtimes()
+    assert "pooled+cached+pre" not in default
+    with pytest.raises(ConfigError, match="no InstancePre for components"):
+        lab.Scenario(workload="component-seed", variants=("pooled+cached+pre",)).build_runtimes()
+
+
+def test_a_component_file_is_detected_and_its_unsatisfiable_import_named(tmp_path):
+    path = tmp_path / "needs-import.wasm"
+    path.write_bytes(bytes(wasmtime.wat2wasm(COMPONENT_WITH_IMPORT)))
+    workload = load_workload(str(path))
+    assert workload.kind == "component" and workload.params == ("u32",)
+    runtime = build_runtimes(["cached"], EngineConfig(), CacheConfig(), [workload], "api")["cached"]
+    with pytest.raises(ConfigError, match="has an import the lab cannot satisfy: component imports function `host-log`"):
+        runtime.handle(0)

@@ -18,6 +18,7 @@ from importlib import metadata as _md
 from pathlib import Path
 
 import wasmtime
+import wasmtime.component
 
 from wasmlab.config import EngineConfig
 from wasmlab.results import atomic_write, project_root
@@ -71,8 +72,9 @@ class ArtifactStore:
             except (OSError, ValueError):
                 record = {}
             if record == self._record(workload):
+                kind = wasmtime.component.Component if workload.component else wasmtime.Module
                 try:
-                    module = wasmtime.Module.deserialize_file(self.engine, str(path))
+                    module = kind.deserialize_file(self.engine, str(path))
                 except wasmtime.WasmtimeError:
                     self.stats.rejected += 1  # wasmtime's own check: compiled with other settings
                 else:
@@ -82,7 +84,7 @@ class ArtifactStore:
             else:
                 self.stats.rejected += 1
         start = time.perf_counter_ns()
-        module = wasmtime.Module(self.engine, workload.wasm)
+        module = (wasmtime.component.Component if workload.component else wasmtime.Module)(self.engine, workload.wasm)
         self.stats.misses += 1
         self.stats.compile_ns += time.perf_counter_ns() - start
         serialized = bytes(module.serialize())

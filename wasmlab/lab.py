@@ -170,11 +170,15 @@ class Scenario:
                 raise ConfigError(f"workload {w.name!r} never returns, so it needs a budget; allowed: set a deadline "
                                   f"(--deadline-ms) or fuel (--fuel)")
         call_path = self.call_path
-        if any(w.driver for w in workloads):
-            # A library-style module is driven through wasmtime-py's objects: every result says call_path api.
+        variants = self.variants
+        if any(w.component for w in workloads) and variants == DEFAULT_VARIANTS:
+            # wasmtime-py 50 has no component InstancePre: the default list leaves pre out (asking for it is an error).
+            variants = tuple(v for v in variants if not parse_variant(v).pre)
+        if any(w.driver or w.component for w in workloads):
+            # Library-style modules and components go through wasmtime-py's objects: every result says call_path api.
             call_path = "api"
         return build_runtimes(
-            self.variants, self.engine_config(), self.cache_config(), workloads, call_path, engines, limits,
+            variants, self.engine_config(), self.cache_config(), workloads, call_path, engines, limits,
             Path(self.artifact_dir) if self.artifact_dir else None,
         )
 
