@@ -40,10 +40,10 @@ browser-deps:
 lab: venv
 	$(BIN)/jupyter lab --no-browser --ip=127.0.0.1 --ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
-# Full-size benchmark runs (not part of the tests): the seed scenario on both call paths.
+# Full-size benchmark run (not part of the tests): the seed scenario, every variant on both call
+# paths interleaved in one run, phases timed.
 bench: venv
-	$(BIN)/wasmlab reproduce --requests 1000 --repeats 5 --phases --out data/results/bench/lean
-	$(BIN)/wasmlab reproduce --requests 1000 --repeats 5 --call-path api --out data/results/bench/api
+	$(BIN)/wasmlab reproduce --requests 1000 --repeats 5 --call-path both --phases --out data/results/bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
