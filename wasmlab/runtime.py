@@ -589,7 +589,7 @@ class Runtime:
 
     # -- api path ----------------------------------------------------------------------------
 
-    def _api_store(self, workload: Workload) -> wasmtime.Store:
+    def _api_store(self, workload: Workload, io: _WasiIO | None) -> wasmtime.Store:
         store = wasmtime.Store(self.engine)
         limits = self.limits
         if limits.store_limited:
@@ -600,7 +600,6 @@ class Runtime:
         if self._deadline_ticks:
             store.set_epoch_deadline(self._deadline_ticks)
         if workload.wasi:
-            io = self._io.get(self.workloads.index(workload))
             store.set_wasi(io.config() if io is not None else wasmtime.WasiConfig())
         return store
 
@@ -657,7 +656,7 @@ class Runtime:
         def handle(index: int) -> int | None:
             w = workloads[index]
             compiled = get(w)
-            store = new_store(w)
+            store = new_store(w, ios[index])
             try:
                 result = call(store, instantiate(store, compiled, w), w)
             finally:
@@ -674,7 +673,7 @@ class Runtime:
             stamps[0] = clock()
             compiled = get(w)
             stamps[1] = clock()
-            store = new_store(w)
+            store = new_store(w, ios[index])
             stamps[2] = clock()
             try:
                 instance = instantiate(store, compiled, w)
