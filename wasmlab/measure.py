@@ -77,6 +77,8 @@ class Measurement:
     phases: pd.DataFrame
     metadata: dict[str, Any]
     errors: dict[str, str] = field(default_factory=dict)
+    # Derived tables (bootstrap intervals are the slow part), computed once per measurement.
+    _derived: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def busy(self) -> bool:
@@ -92,9 +94,16 @@ class Measurement:
         errors = metadata.pop("errors", {}) or {}
         return cls(run["summary"], run["samples"], run["phases"], metadata, errors)
 
+    def derived(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()``'s result, computed once: the tables are read-only once measured."""
+        if key not in self._derived:
+            self._derived[key] = compute()
+        return self._derived[key]
+
     def variants(self, reference: str | None = "baseline") -> pd.DataFrame:
         """One row per variant with pooled percentiles and the speedup over ``reference``."""
-        return variant_table(self.summary, self.samples if not self.samples.empty else None, reference)
+        return self.derived(("variants", reference), lambda: variant_table(
+            self.summary, self.samples if not self.samples.empty else None, reference))
 
 
 def _memory() -> tuple[float, float]:
