@@ -14,7 +14,7 @@ from typing import Callable
 import wasmtime
 from wasmtime import _bindings as ffi
 
-from wasmlab.config import EngineConfig, PoolConfig
+from wasmlab.config import WASMTIME_DEFAULT_RESERVATION, EngineConfig, GiB, MiB, PoolConfig
 from wasmlab.errors import ConfigError
 
 # Knob name on PoolConfig -> setter in the C API.  ``total_*`` knobs are resolved
@@ -109,18 +109,16 @@ def build_config(engine: EngineConfig) -> wasmtime.Config:
     return config
 
 
-GiB = 1 << 30
-# wasmtime's defaults on 64-bit hosts: 4 GiB reserved per linear memory and a 32 MiB guard after
-# it; about 2 MiB of address space per async stack slot.
-DEFAULT_MEMORY_RESERVATION = 4 * GiB
-DEFAULT_GUARD = 32 << 20
-STACK_SLOT_BYTES = 2 << 20
+# wasmtime's defaults on 64-bit hosts: a 32 MiB guard after each linear memory (whose 4 GiB
+# reservation is config.WASMTIME_DEFAULT_RESERVATION); about 2 MiB of address space per async stack slot.
+DEFAULT_GUARD = 32 * MiB
+STACK_SLOT_BYTES = 2 * MiB
 
 
 def pool_reservation_bytes(engine: EngineConfig) -> int:
     """A lower bound of the address space a pooling engine reserves when it is created."""
     pool = engine.pool
-    reservation = engine.memory_reservation if engine.memory_reservation is not None else DEFAULT_MEMORY_RESERVATION
+    reservation = engine.memory_reservation if engine.memory_reservation is not None else WASMTIME_DEFAULT_RESERVATION
     guard = engine.memory_guard_size if engine.memory_guard_size is not None else DEFAULT_GUARD
     return pool.resolved("total_memories") * (reservation + guard) + pool.resolved("total_stacks") * STACK_SLOT_BYTES
 

@@ -17,9 +17,7 @@ import wasmtime
 from wasmlab.config import MiB, PRESETS, EngineConfig, PoolConfig
 from wasmlab.engine import build_engine
 from wasmlab.errors import ConfigError
-from wasmlab.workloads import Workload
-
-WASM_PAGE = 65536
+from wasmlab.workloads import WASM_PAGE, Workload
 # Knob -> (generous value, step, upper bound of the search).  Probe engines have one slot, so
 # each reserves only one memory's address space.
 KNOBS: dict[str, tuple[int, int, int]] = {

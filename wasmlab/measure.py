@@ -36,13 +36,13 @@ import psutil
 import wasmtime
 
 from wasmlab import metadata as md
+from wasmlab.config import MiB
 from wasmlab.errors import ConfigError, WasmlabError
 from wasmlab.outcomes import KINDS, OK, classify, first_line, kind_of
 from wasmlab.runtime import LEAN_CROSSINGS_PER_REQUEST, PHASES, Runtime, crossing_probe
 from wasmlab.stats import describe_ns, variant_table
 from wasmlab.traces import Trace
 
-MiB = 1024 * 1024
 # Other processes' CPU use, in cores, above which a run is flagged as taken on a busy machine.
 BUSY_CORES = 0.25
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import wasmtime
 
+from wasmlab.workloads import WASM_PAGE
+
 OK = "ok"
 # Fixed kinds counted in their own columns; exit codes are reported as ``exit(N)``.
 KINDS = ("ok", "trap", "timeout", "fuel", "oom", "stack", "exit", "pool_exhausted", "error", "crash")
 POOL_EXHAUSTED = "maximum concurrent limit"
-WASM_PAGE = 65536
 
 _TRAP_KINDS = {
     wasmtime.TrapCode.STACK_OVERFLOW: "stack",
