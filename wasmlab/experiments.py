@@ -24,17 +24,15 @@ import wasmtime
 from wasmlab import metadata as md
 from wasmlab.artifacts import ArtifactStore
 from wasmlab.cache import ModuleCache
-from wasmlab.config import CacheConfig, EngineConfig, Limits, PoolConfig
+from wasmlab.config import CacheConfig, EngineConfig, Limits, MiB, PoolConfig
 from wasmlab.engine import build_engine
 from wasmlab.errors import ConfigError, allowed
 from wasmlab.measure import REQUEST_FAILURES
-from wasmlab.outcomes import classify
+from wasmlab.outcomes import PoolExhausted, classify
 from wasmlab.runtime import PHASES, Runtime, parse_variant
 from wasmlab.stats import describe_ns
 from wasmlab.workloads import load_workload
 
-MiB = 1024 * 1024
-POOL_EXHAUSTED = "maximum concurrent limit"
 
 
 def tidy(rows: Iterable[Mapping[str, Any]], parameters: Mapping[str, Any] | None = None) -> pd.DataFrame:
@@ -80,7 +78,10 @@ def pool_memory_and_exhaustion(
     )
     engine = build_engine(config)
     rss1, vms1 = _memory_mib()
-    module = wasmtime.Module(engine, wl.wasm)
+    # Requests are served as the api path serves them; the compiled module is shared with the
+    # instances held alive, and compiled before anything is timed.
+    runtime = Runtime(parse_variant("pooled+cached"), engine, CacheConfig(), [wl], "api")
+    module = runtime.cache.get(wl.sha256, runtime.compile, wl).module
     held: list[wasmtime.Store] = []
     exhausted_while_holding = 0
     for _ in range(live - 1):
@@ -89,28 +90,21 @@ def pool_memory_and_exhaustion(
             wasmtime.Instance(store, module, ())
             held.append(store)
         except wasmtime.WasmtimeError as exc:
-            if POOL_EXHAUSTED not in str(exc):
+            if classify(exc) != "pool_exhausted":
                 raise
             exhausted_while_holding += 1
             store.close()
     samples: list[int] = []
     exhausted = 0
-    clock = time.perf_counter_ns
+    clock, handle = time.perf_counter_ns, runtime.handle
     for _ in range(requests):
         t0 = clock()
-        store = wasmtime.Store(engine)
         try:
-            instance = wasmtime.Instance(store, module, ())
-            result = instance.exports(store)[wl.entry](store, *wl.args)
-            if result != wl.expected:
-                raise ConfigError(f"workload {wl.name!r} returned {result!r}, expected {wl.expected!r}")
-            samples.append(clock() - t0)
-        except wasmtime.WasmtimeError as exc:
-            if POOL_EXHAUSTED not in str(exc):
-                raise
+            handle(0)
+        except PoolExhausted:
             exhausted += 1
-        finally:
-            store.close()
+            continue
+        samples.append(clock() - t0)
     rss2, vms2 = _memory_mib()
     for store in held:
         store.close()
@@ -130,7 +124,7 @@ def pool_memory_and_exhaustion(
         "workload": wl.name,
     }
     row.update(describe_ns(samples) if samples else {})
-    del engine, module
+    del engine, module, runtime
     gc.collect()
     return row
 
