@@ -134,17 +134,18 @@ def notebook_parameters(notebook: Path) -> dict[str, dict[str, Any]]:
     return dict(papermill.inspect_notebook(str(notebook)))
 
 
-def _check_value(path: Path, key: str, value: Any, declared: Mapping[str, Any]) -> None:
+def _check_value(path: Path, shown: str, key: str, value: Any, declared: Mapping[str, Any]) -> None:
+    """``value`` for the notebook parameter ``key``; errors name the spec key ``shown`` (e.g. ``grid.slots``)."""
     if key not in declared:
-        raise _fail(path, key, f"the notebook has no parameter {key!r}; allowed: {', '.join(sorted(declared))}")
+        raise _fail(path, shown, f"the notebook has no parameter {key!r}; allowed: {', '.join(sorted(declared))}")
     if key == OUTPUT_PARAMETER:
-        raise _fail(path, key, f"{OUTPUT_PARAMETER!r} is set by the sweep runner (use the spec's 'out' instead)")
+        raise _fail(path, shown, f"{OUTPUT_PARAMETER!r} is set by the sweep runner (use the spec's 'out' instead)")
     kind = declared[key].get("inferred_type_name")
     if kind in _TYPES:
         ok = isinstance(value, _TYPES[kind]) and not (kind in ("int", "float") and isinstance(value, bool))
         if not ok:
             article = "an" if kind[0] in "aeiou" else "a"
-            raise _fail(path, key, f"{value!r} is a {type(value).__name__}; allowed: {article} {kind}")
+            raise _fail(path, shown, f"{value!r} is a {type(value).__name__}; allowed: {article} {kind}")
 
 
 def load_specs(path: str | Path, out: str | Path | None = None) -> list[Spec]:
@@ -203,10 +204,7 @@ def _validate(path: Path, data: Any, out: Path | None) -> Spec:
         if not isinstance(section, dict):
             raise _fail(path, key, "must be a mapping of parameter names")
     for key, value in parameters.items():
-        try:
-            _check_value(path, key, value, declared)
-        except SpecError as exc:
-            raise _fail(path, f"parameters.{key}", str(exc).split(": ", 2)[-1]) from None
+        _check_value(path, f"parameters.{key}", key, value, declared)
     for section_name, section in (("grid", grid), ("zip", zipped)):
         for key, values in section.items():
             if not isinstance(values, list) or not values:
@@ -214,10 +212,7 @@ def _validate(path: Path, data: Any, out: Path | None) -> Spec:
             if key in parameters:
                 raise _fail(path, f"{section_name}.{key}", "is also a fixed parameter; give it in one place")
             for value in values:
-                try:
-                    _check_value(path, key, value, declared)
-                except SpecError as exc:
-                    raise _fail(path, f"{section_name}.{key}", str(exc).split(": ", 2)[-1]) from None
+                _check_value(path, f"{section_name}.{key}", key, value, declared)
     overlap = set(grid) & set(zipped)
     if overlap:
         raise _fail(path, f"zip.{sorted(overlap)[0]}", "is also a grid axis; give it in one place")
