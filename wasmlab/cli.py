@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import shlex
 import sys
 import warnings
@@ -12,7 +11,7 @@ from typing import Any
 
 import click
 
-from wasmlab.config import parse_size
+from wasmlab.config import has_size_unit, parse_size
 from wasmlab.errors import ConfigError, WasmlabError
 
 DEFAULT_RESULTS = Path("data/results")
@@ -47,7 +46,7 @@ def _key_values(pairs: tuple[str, ...], option: str) -> dict[str, Any]:
         value: Any
         if lowered in ("true", "false"):
             value = lowered == "true"
-        elif re.fullmatch(r"\s*\d+(\.\d+)?\s*(b|kib|mib|gib|kb|mb|gb)\s*", lowered):
+        elif has_size_unit(text):
             value = parse_size(text, f"{option} {key}")
         else:
             try:

@@ -293,13 +293,20 @@ def get_preset(name: str) -> Preset:
 
 
 _UNITS = {"": 1, "b": 1, "kib": KiB, "mib": MiB, "gib": GiB, "kb": 1000, "mb": 1000**2, "gb": 1000**3}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*")
+
+
+def has_size_unit(text: str) -> bool:
+    """Whether ``text`` is a number followed by one of the size units ``parse_size`` knows (e.g. ``64KiB``)."""
+    match = _SIZE.fullmatch(text)
+    return bool(match and match.group(2) and match.group(2).lower() in _UNITS)
 
 
 def parse_size(text: str | int, what: str = "size") -> int:
     """Bytes from ``65536``, ``"64KiB"``, ``"10 MiB"`` or ``"4GiB"`` (binary units; KB/MB/GB are decimal)."""
     if isinstance(text, int) and not isinstance(text, bool):
         return text
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(text))
+    match = _SIZE.fullmatch(str(text))
     if not match or match.group(2).lower() not in _UNITS:
         raise ConfigError(f"{what} {text!r} is not a size; allowed: a number of bytes, optionally with KiB, MiB, GiB, KB, MB or GB")
     return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
