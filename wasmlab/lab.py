@@ -171,11 +171,11 @@ class Scenario:
                                   f"(--deadline-ms) or fuel (--fuel)")
         call_path = self.call_path
         variants = self.variants
-        if any(w.component for w in workloads) and variants == DEFAULT_VARIANTS:
+        if any(w.component for w in workloads) and {v.partition("@")[0] for v in variants} == set(DEFAULT_VARIANTS):
             # wasmtime-py 50 has no component InstancePre: the default list leaves pre out (asking for it is an error).
             variants = tuple(v for v in variants if not parse_variant(v).pre)
-        if any(w.driver or w.component for w in workloads):
-            # Library-style modules and components go through wasmtime-py's objects: every result says call_path api.
+        if any(w.driver for w in workloads):
+            # Library-style modules go through wasmtime-py's objects: every result says call_path api.
             call_path = "api"
         return build_runtimes(
             variants, self.engine_config(), self.cache_config(), workloads, call_path, engines, limits,

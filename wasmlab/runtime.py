@@ -108,15 +108,40 @@ def parse_variant(name: str) -> Variant:
 
 @dataclass
 class Compiled:
-    """A compiled module, with its ``InstancePre`` when the variant pre-instantiates."""
+    """A compiled module (or component), with its ``InstancePre`` when the variant pre-instantiates."""
 
-    module: wasmtime.Module
+    module: wasmtime.Module | wasmtime.component.Component
     pre: wasmtime.InstancePre | None
 
     def __post_init__(self) -> None:
         # Raw pointers are taken once so the lean path does not call .ptr() per request.
         self.module_ptr = self.module.ptr()
         self.pre_ptr = self.pre.ptr() if self.pre is not None else None
+        self._export_indexes: dict[str, wasmtime.component.ExportIndex] = {}
+        self._export_pointers: dict[str, object] = {}
+
+    def export_index(self, name: str) -> object:
+        """A component export's index (valid in every store of the engine), looked up once."""
+        pointer = self._export_pointers.get(name)
+        if pointer is None:
+            index = self.module.get_export_index(name)  # type: ignore[union-attr]
+            if index is None:
+                raise ConfigError(f"component has no export {name!r}")
+            self._export_indexes[name] = index  # keeps the pointer valid
+            pointer = self._export_pointers[name] = index.ptr()
+        return pointer
+
+
+def _check_component_export(component: wasmtime.component.Component, engine: wasmtime.Engine, workload: Workload) -> None:
+    """The prebuilt argument trees are only right if the export's type is the workload's signature."""
+    from wasmlab.component_values import Signature
+
+    ty = getattr(component.type.exports(engine).get(workload.entry), "ty", None)
+    if not isinstance(ty, wasmtime.component.FuncType):
+        raise ConfigError(f"workload {workload.name!r}: component has no function export {workload.entry!r}")
+    actual = Signature.of(ty).wit
+    if workload.signature is not None and actual != workload.signature.wit:
+        raise ConfigError(f"workload {workload.name!r}: export {workload.entry!r} is {actual}, declared {workload.signature.wit}")
 
 
 def _check_export(module: wasmtime.Module, workload: Workload) -> None:
@@ -166,6 +191,9 @@ _set_epoch_deadline = _raw("wasmtime_context_set_epoch_deadline", None)
 _set_wasi = _raw("wasmtime_context_set_wasi", _Ptr)
 _wasi_config_new = _raw("wasi_config_new", _Ptr)
 _memory_data_size = _raw("wasmtime_memory_data_size", ctypes.c_size_t)
+_component_instantiate = _raw("wasmtime_component_linker_instantiate", _Ptr)
+_component_get_func = _raw("wasmtime_component_instance_get_func", ctypes.c_bool)
+_component_call = _raw("wasmtime_component_func_call", _Ptr)
 _MEMORY_NAME_LEN = ctypes.c_size_t(len(b"memory"))
 _EXTERN_MEMORY = 3  # WASMTIME_EXTERN_MEMORY
 
@@ -242,6 +270,25 @@ class _LeanSlots:
         self.plain = not workload.linked
 
 
+class _ComponentSlots:
+    """Per-workload values for the lean component path: the request's argument trees, built
+    once and borrowed by every call, and a zeroed slot for the result."""
+
+    def __init__(self, workload: Workload) -> None:
+        from wasmlab.component_values import PreparedArgs, ResultSlot
+
+        if workload.signature is None:
+            raise ConfigError(f"workload {workload.name!r} is a component without a signature")
+        self.key = workload.sha256
+        self.entry = workload.entry
+        self.wasi = workload.wasi
+        self.args = PreparedArgs(workload.signature, workload.args)
+        self.result = ResultSlot(workload.signature.result)
+        self.expected = workload.expected
+        self.checked = workload.expected is not None or workload.signature.result is None
+        self.workload_name = workload.name
+
+
 def _raise_failure(err: _Ptr | None, trap: ctypes._Pointer) -> None:  # type: ignore[type-arg]
     """Turn a C error or trap into wasmtime-py's exception (an exit is an ``ExitTrap``), resetting the trap slot."""
     if err:
@@ -307,15 +354,14 @@ class Runtime:
             raise ConfigError(f"library-style workloads ({', '.join(drivers)}) are driven through wasmtime-py's objects; "
                               f"allowed call path: api")
         components = [w.name for w in self.workloads if w.component]
-        if components and self.call_path == "lean":
-            raise ConfigError(f"components ({', '.join(components)}) are called through wasmtime-py's component API here; "
-                              f"allowed call path: api (a lean component path is not built yet)")
         if components and variant.pre:
             raise ConfigError(f"variant {variant.name!r} pre-instantiates, but wasmtime-py 50 has no InstancePre for components; "
                               f"allowed: a variant without 'pre'")
         self._component_linker = wasmtime.component.Linker(engine) if components else None
+        if any(w.component and w.wasi for w in self.workloads):
+            self._component_linker.add_wasip2()  # type: ignore[union-attr]
         self._linker = wasmtime.Linker(engine) if (variant.pre or linked) else None
-        if self.wasi:
+        if any(w.wasi and not w.component for w in self.workloads):
             self._linker.define_wasi()  # type: ignore[union-attr]
         for name in sorted({w.host_imports for w in self.workloads if w.host_imports}):
             define_host_functions(self._linker, name)  # type: ignore[arg-type]
@@ -324,7 +370,9 @@ class Runtime:
         self._io: dict[int, _WasiIO] = {}
         self._ticker = EpochTicker.start_for(engine, limits.epoch_tick_ms) if limits.deadline_ms is not None else None
         self._deadline_ticks = math.ceil(limits.deadline_ms / limits.epoch_tick_ms) + 1 if limits.deadline_ms else 0
-        if call_path == "lean":
+        if call_path == "lean" and components:
+            self.handle, self.handle_phased = self._lean_mixed_handlers()
+        elif call_path == "lean":
             self.handle, self.handle_phased = self._lean_handlers()
         else:
             self.handle, self.handle_phased = self._api_handlers()
@@ -351,7 +399,8 @@ class Runtime:
                                + " ".join(str(exc).split())) from None
         if workload.sha256 not in self._checked:
             if workload.component:
-                self._check_component_imports(module, workload)
+                _check_component_export(module, self.engine, workload)  # type: ignore[arg-type]
+                self._check_component_imports(module, workload)  # type: ignore[arg-type]
             else:
                 _check_export(module, workload)
             self._checked.add(workload.sha256)
@@ -361,6 +410,8 @@ class Runtime:
     def _check_component_imports(self, component: wasmtime.component.Component, workload: Workload) -> None:
         """Instantiate once in a scratch store: wasmtime names the first import the linker cannot satisfy."""
         store = wasmtime.Store(self.engine)
+        if workload.wasi:
+            store.set_wasi(wasmtime.WasiConfig())
         try:
             self._component_linker.instantiate(store, component)  # type: ignore[union-attr]
         except wasmtime.WasmtimeError as exc:
@@ -587,6 +638,118 @@ class Runtime:
 
         return handle, handle_phased
 
+    def _lean_mixed_handlers(self) -> tuple[Callable[[int], object], Callable[[int, list[int]], object]]:
+        """Components through the lean component path; core modules, if any, through the lean core path."""
+        component_handle, component_phased = self._lean_component_handlers()
+        if all(w.component for w in self.workloads):
+            return component_handle, component_phased
+        core_handle, core_phased = self._lean_handlers()
+        is_component = [w.component for w in self.workloads]
+
+        def handle(index: int) -> object:
+            return (component_handle if is_component[index] else core_handle)(index)
+
+        def handle_phased(index: int, stamps: list[int]) -> object:
+            return (component_phased if is_component[index] else core_phased)(index, stamps)
+        return handle, handle_phased
+
+    def _lean_component_handlers(self) -> tuple[Callable[[int], object], Callable[[int, list[int]], object]]:
+        """Components called with ``wasmtime_component_func_call`` and argument trees built once per
+        request (``component_values.PreparedArgs``); only the result is converted per call."""
+        clock = time.perf_counter_ns
+        engine_ptr = self.engine.ptr()
+        cache_get, compile_ = self.cache.get, self.compile
+        workloads = self.workloads
+        slots = {i: _ComponentSlots(w) for i, w in enumerate(workloads) if w.component}
+        linker_ptr = self._component_linker.ptr()  # type: ignore[union-attr]
+        setup = self._lean_store_setup()
+        instance = ffi.wasmtime_component_instance_t()
+        instance_ref = ctypes.byref(instance)
+        func = ffi.wasmtime_component_func_t()
+        func_ref = ctypes.byref(func)
+        trap = ctypes.POINTER(ffi.wasm_trap_t)()
+
+        def try_instantiate(compiled: Compiled, context: _Ptr) -> None:
+            err = _component_instantiate(linker_ptr, context, compiled.module_ptr, instance_ref)
+            if err:
+                _raise_failure(err, trap)
+
+        def instantiate(compiled: Compiled, context: _Ptr) -> None:
+            err = _component_instantiate(linker_ptr, context, compiled.module_ptr, instance_ref)
+            if err:
+                try:
+                    _raise_failure(err, trap)
+                except wasmtime.WasmtimeError as exc:
+                    self._waiting(lambda: try_instantiate(compiled, context), exc)
+
+        def new_store(c: _ComponentSlots) -> tuple[_Ptr, _Ptr]:
+            store = _store_new(engine_ptr, None, None)
+            context = _store_context(store)
+            try:
+                if setup is not None:
+                    setup(store, context)
+                if c.wasi:
+                    # Without a WASI context wasmtime aborts the process at the guest's first WASI call.
+                    err = _set_wasi(context, _wasi_config_new())
+                    if err:
+                        _raise_failure(err, trap)
+            except BaseException:
+                _store_delete(store)
+                raise
+            return store, context
+
+        def lookup(compiled: Compiled, context: _Ptr, c: _ComponentSlots) -> None:
+            if not _component_get_func(instance_ref, context, compiled.export_index(c.entry), func_ref):
+                raise ConfigError(f"workload {c.workload_name!r}: component export {c.entry!r} is not a function")
+
+        def call(context: _Ptr, c: _ComponentSlots) -> None:
+            args, result = c.args, c.result
+            err = _component_call(func_ref, context, args.array, args.size, result.ref, result.count)
+            if err:
+                _raise_failure(err, trap)
+
+        def checked(c: _ComponentSlots) -> object:
+            # The result is the caller's copy, independent of the store: read after the store is gone.
+            result = c.result.take()
+            if c.checked and result != c.expected:
+                raise _mismatch(c.workload_name, result, c.expected)
+            return result
+
+        def handle(index: int) -> object:
+            c = slots[index]
+            compiled = cache_get(c.key, compile_, workloads[index])
+            store, context = new_store(c)
+            try:
+                instantiate(compiled, context)
+                lookup(compiled, context, c)
+                call(context, c)
+            finally:
+                _store_delete(store)
+            return checked(c)
+
+        def handle_phased(index: int, stamps: list[int]) -> object:
+            c = slots[index]
+            stamps[0] = clock()
+            compiled = cache_get(c.key, compile_, workloads[index])
+            stamps[1] = clock()
+            store, context = new_store(c)
+            stamps[2] = clock()
+            try:
+                instantiate(compiled, context)
+                stamps[3] = clock()
+                lookup(compiled, context, c)
+                stamps[4] = clock()
+                call(context, c)
+                stamps[5] = clock()
+            finally:
+                _store_delete(store)
+            stamps[6] = clock()
+            result = checked(c)
+            stamps[7] = clock()
+            return result
+
+        return handle, handle_phased
+
     # -- api path ----------------------------------------------------------------------------
 
     def _api_store(self, workload: Workload, io: _WasiIO | None) -> wasmtime.Store:
@@ -613,6 +776,17 @@ class Runtime:
         self._io = {i: _WasiIO(w) for i, w in enumerate(workloads) if w.captures_output}
         ios = [self._io.get(i) for i in range(len(workloads))]
         new_store = self._api_store
+        # Component values in wasmtime-py's representation, converted from the plain ones once;
+        # wasmtime-py then converts them to C values (and the result back) on every call.
+        api_args = {id(w): _api_args(w) for w in workloads}
+        expected = [_api_expected(w) for w in workloads]
+
+        def check(index: int, result: object) -> None:
+            has_expected, value = expected[index]
+            if has_expected and result != value:
+                w = workloads[index]
+                shown = w.signature.result.from_api(result) if w.component and w.signature.result is not None else result
+                raise _mismatch(w.name, shown, w.expected)
 
         def instantiate(store: wasmtime.Store, compiled: Compiled, w: Workload) -> wasmtime.Instance:
             def attempt() -> wasmtime.Instance:
@@ -632,7 +806,7 @@ class Runtime:
 
         def call(store: wasmtime.Store, instance: wasmtime.Instance, w: Workload) -> int | None:
             if w.component:
-                return instance.get_func(store, w.entry)(store, *w.args)  # type: ignore[attr-defined, misc, no-any-return]
+                return instance.get_func(store, w.entry)(store, *api_args[id(w)])  # type: ignore[attr-defined, misc, no-any-return]
             if w.driver:
                 output = DRIVERS[w.driver](store, instance, w.driver_input)
                 if w.stdout_pattern and not re.search(w.stdout_pattern, output.decode(errors="replace")):
@@ -664,8 +838,7 @@ class Runtime:
             io = ios[index]
             if io is not None:
                 io.check()
-            if w.expected is not None and result != w.expected:
-                raise _mismatch(w.name, result, w.expected)
+            check(index, result)
             return result
 
         def handle_phased(index: int, stamps: list[int]) -> int | None:
@@ -691,12 +864,24 @@ class Runtime:
             io = ios[index]
             if io is not None:
                 io.check()
+            check(index, result)
             stamps[7] = clock()
-            if w.expected is not None and result != w.expected:
-                raise _mismatch(w.name, result, w.expected)
             return result
 
         return handle, handle_phased
+
+
+def _api_args(w: Workload) -> tuple[object, ...]:
+    if not w.component:
+        return w.args
+    return tuple(shape.to_api(value) for (_, shape), value in zip(w.signature.params, w.args))
+
+
+def _api_expected(w: Workload) -> tuple[bool, object]:
+    """Whether the result is checked, and the expected value as wasmtime-py returns it."""
+    if w.component and w.signature.result is not None:
+        return w.expected is not None, (w.signature.result.to_api(w.expected) if w.expected is not None else None)
+    return w.expected is not None, w.expected
 
 
 class EpochTicker:
@@ -787,6 +972,10 @@ def build_runtimes(
     runtimes = {}
     for v in parsed:
         config = engine_config_for(v, engine, limits)
+        if config.pooled and any(w.component for w in workloads):
+            from wasmlab.inspect_pool import size_pool_for_components
+
+            config = config.replace(pool=size_pool_for_components(config.pool, list(workloads)))
         pool_limit = config.pool.max_memory_size if config.pooled else None
         engine_object = engines.get(config)
         artifacts = ArtifactStore(artifact_dir or default_artifact_folder(), engine_object, config) if v.disk else None

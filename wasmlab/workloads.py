@@ -21,8 +21,8 @@ from wasmlab.errors import ConfigError, allowed
 
 WASM_PAGE = 65536
 VALUE_TYPES = ("i32", "i64")
-# What a component's entry may take and return here (wasmtime-py converts them in Python).
-COMPONENT_VALUE_TYPES = ("u32", "s32", "u64", "s64")
+# Component parameters that get a default argument (zero) when none is given.
+COMPONENT_INT_TYPES = ("u8", "s8", "u16", "s16", "u32", "s32", "u64", "s64")
 COMPONENT_VERSION = b"\x0d\x00\x01\x00"
 
 
@@ -35,8 +35,8 @@ class Workload:
     entry: str
     params: tuple[str, ...]
     results: tuple[str, ...]
-    args: tuple[int, ...]
-    expected: int | None
+    args: tuple[Any, ...]
+    expected: Any
     kind: str = "core"
     provenance: str = ""
     parameters: dict[str, Any] = field(default_factory=dict)
@@ -58,6 +58,9 @@ class Workload:
     driver_input: str = ""
     # Host directories a WASI command sees, as (host path, guest path) pairs, read-only.
     preopens: tuple[tuple[str, str], ...] = ()
+    # Components: the entry's parameter and result shapes (wasmlab.component_values.Signature);
+    # params/results then hold their WIT text and args/expected are plain values.
+    signature: Any = field(default=None, compare=False, repr=False)
 
     @property
     def captures_output(self) -> bool:
@@ -70,12 +73,12 @@ class Workload:
 
     @property
     def linked(self) -> bool:
-        """Instantiated through a linker: it imports WASI or host functions."""
-        return self.wasi or bool(self.host_imports)
+        """A core module instantiated through a core linker: it imports WASI or host functions."""
+        return not self.component and (self.wasi or bool(self.host_imports))
 
     def __post_init__(self) -> None:
-        for t in self.params + self.results:
-            if t not in VALUE_TYPES + COMPONENT_VALUE_TYPES:
+        for t in () if self.component else self.params + self.results:
+            if t not in VALUE_TYPES:
                 raise allowed(t, f"workload {self.name!r} value type", VALUE_TYPES)
         if len(self.args) != len(self.params):
             raise ConfigError(
@@ -240,17 +243,17 @@ GENERATORS: dict[str, Callable[..., Workload]] = {
 }
 
 
-def _parse_value(name: str, key: str, text: str) -> int:
+def _parse_value(name: str, key: str, text: str) -> int | str:
     try:
         return int(text)
     except ValueError:
-        raise ConfigError(f"workload {name!r} parameter {key}={text!r} is not an integer") from None
+        return text
 
 
-def parse_spec(spec: str) -> tuple[str, dict[str, int]]:
-    """Split ``NAME:key=value,...`` into the generator name and its keyword arguments."""
+def parse_spec(spec: str) -> tuple[str, dict[str, int | str]]:
+    """Split ``NAME:key=value,...`` into the generator name and its keyword arguments (integers where they parse)."""
     name, _, rest = spec.partition(":")
-    kwargs: dict[str, int] = {}
+    kwargs: dict[str, int | str] = {}
     for item in filter(None, rest.split(",")):
         key, eq, value = item.partition("=")
         if not eq:
@@ -288,10 +291,13 @@ def load_workload(spec: str, **overrides: int) -> Workload:
 
         raise ConfigError(f"workload {name!r} is not allowed; allowed: {', '.join(sorted(GENERATORS))}, "
                           f"{', '.join(sorted(load_manifest()))} (fetched from PyPI), or a path to a .wasm or .wat file") from None
-    accepted = list(inspect.signature(generator).parameters)
-    unknown = sorted(set(kwargs) - set(accepted))
+    parameters = inspect.signature(generator).parameters
+    unknown = sorted(set(kwargs) - set(parameters))
     if unknown:
-        raise ConfigError(f"workload {name!r} has no parameter {unknown[0]!r}; allowed: {', '.join(accepted)}")
+        raise ConfigError(f"workload {name!r} has no parameter {unknown[0]!r}; allowed: {', '.join(parameters)}")
+    for key, value in kwargs.items():
+        if isinstance(parameters[key].default, int) and not isinstance(value, int):
+            raise ConfigError(f"workload {name!r} parameter {key}={value!r} is not an integer")
     return generator(**kwargs)
 
 
@@ -446,32 +452,41 @@ def from_path(path: str | Path, entry: str | None = None, args: tuple[int, ...] 
 # -- components -------------------------------------------------------------------------------------
 
 
-def component_workload(name: str, wasm: bytes, entry: str = "run", args: tuple[int, ...] | None = None,
-                       expected: int | None = None, provenance: str = "") -> Workload:
-    """A component whose export ``entry`` takes and returns integers; served through wasmtime-py's
-    component API (which converts values in Python), so on the api path."""
-    component = wasmtime.component.Component(wasmtime.Engine(), wasm)
-    exports = component.type.exports(wasmtime.Engine())
+def component_workload(name: str, wasm: bytes, entry: str | None = "run", args: tuple[Any, ...] | None = None,
+                       expected: Any = None, provenance: str = "") -> Workload:
+    """A component and the export ``entry`` each request calls with ``args`` (plain values, see
+    ``wasmlab.component_values``); the result is checked when ``expected`` is given.  A component
+    exporting the middleware world gets the middleware's requests; one importing ``wasi:*`` gets
+    WASI preview 2 and a context in every store."""
+    from wasmlab import middleware
+    from wasmlab.component_values import Signature
+
+    engine = wasmtime.Engine()
+    try:
+        component = wasmtime.component.Component(engine, wasm)
+    except wasmtime.WasmtimeError as exc:
+        raise ConfigError(f"component {name} does not compile: {str(exc).splitlines()[0]}") from None
+    exports = component.type.exports(engine)
+    wasi = any(i.startswith("wasi:") for i in component.type.imports(engine))
+    if middleware.is_middleware(exports) and entry in (None, "run") and args is None:
+        return middleware.middleware_workload(name, wasm, "auth-ok", 8, 512, provenance, wasi=wasi)
+    entry = entry or "run"
     func_type = getattr(exports.get(entry), "ty", None)
     if func_type is None or not isinstance(func_type, wasmtime.component.FuncType):
-        names = sorted(exports)
-        raise allowed(entry, f"function export of component {name}", names or ["(no exports)"])
-    params = tuple(_component_type(name, t) for _, t in func_type.params)
-    result = func_type.result
-    results = (_component_type(name, result),) if result is not None else ()
-    call_args = tuple(args) if args is not None else (0,) * len(params)
-    if len(call_args) != len(params):
-        raise ConfigError(f"export {entry!r} of component {name} takes {len(params)} argument(s), got {len(call_args)}: {list(call_args)}")
-    return Workload(name=name, wasm=wasm, entry=entry, params=params, results=results, args=call_args, expected=expected,
-                    kind="component", provenance=provenance)
-
-
-def _component_type(name: str, ty: object) -> str:
-    text = {wasmtime.component.U32: "u32", wasmtime.component.S32: "s32", wasmtime.component.U64: "u64",
-            wasmtime.component.S64: "s64"}.get(type(ty))
-    if text is None:
-        raise allowed(type(ty).__name__.lower(), f"component {name} value type", COMPONENT_VALUE_TYPES)
-    return text
+        names = sorted(n for n, e in exports.items() if isinstance(getattr(e, "ty", None), wasmtime.component.FuncType))
+        raise allowed(entry, f"function export of component {name}", names or ["(no function exports)"])
+    signature = Signature.of(func_type)
+    if args is None:
+        if not all(shape.wit in COMPONENT_INT_TYPES for _, shape in signature.params):
+            raise ConfigError(f"export {entry!r} of component {name} is {signature.wit}: give its arguments with --args")
+        args = (0,) * len(signature.params)
+    call_args = tuple(args)
+    signature.check_args(call_args, f"export {entry!r} of component {name}")
+    if expected is not None and signature.result is not None:
+        signature.result.check(expected, f"expected result of {entry!r}")
+    return Workload(name=name, wasm=wasm, entry=entry, params=tuple(s.wit for _, s in signature.params),
+                    results=(signature.result.wit,) if signature.result is not None else (), args=call_args,
+                    expected=expected, kind="component", provenance=provenance, wasi=wasi, signature=signature)
 
 
 def component_seed() -> Workload:
@@ -488,3 +503,21 @@ def component_seed() -> Workload:
 
 
 GENERATORS["component-seed"] = component_seed
+
+
+def _middleware(request: str = "auth-ok", headers: int = 8, body: int = 512) -> Workload:
+    """The gateway middleware, hand-written in the component text format (~2 KB): auth, request id, 500->503."""
+    from wasmlab import middleware
+
+    return middleware.middleware(request, headers, body)  # type: ignore[no-any-return]
+
+
+def _middleware_py(request: str = "auth-ok", headers: int = 8, body: int = 512) -> Workload:
+    """The same middleware in Python, compiled by componentize-py (~18 MB, CPython inside, imports WASI p2)."""
+    from wasmlab import middleware
+
+    return middleware.middleware_py(request, headers, body)  # type: ignore[no-any-return]
+
+
+GENERATORS["middleware"] = _middleware
+GENERATORS["middleware-py"] = _middleware_py
