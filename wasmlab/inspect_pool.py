@@ -138,6 +138,8 @@ class Inspection:
     requirements: dict[str, int]
     confirmed: bool
     presets: dict[str, list[tuple[str, int]]]
+    # Components: how many instances of it each preset's pool totals hold at once.
+    concurrent: dict[str, int] | None = None
 
     def render(self) -> str:
         w = self.workload
@@ -156,7 +158,8 @@ class Inspection:
         lines.append("Presets:")
         for name, raises in self.presets.items():
             if not raises:
-                lines.append(f"  {name}: fits")
+                held = f"; its totals hold {self.concurrent[name]} instance(s) at once" if self.concurrent else ""
+                lines.append(f"  {name}: fits{held}")
             else:
                 lines.append(f"  {name}: does not fit; raise " + ", ".join(f"--pool {k}={v}" for k, v in raises))
         return "\n".join(lines)
@@ -206,4 +209,15 @@ def inspect(workload: Workload) -> Inspection:
             if not _accepts(serialized, limits, component):
                 raises.append((knob, needed))
         presets[name] = raises
-    return Inspection(workload, requirements_, confirmed, presets)
+    concurrent = {name: concurrent_instances(preset.pool, requirements_) for name, preset in PRESETS.items()} if component else None
+    return Inspection(workload, requirements_, confirmed, presets, concurrent)
+
+
+def concurrent_instances(pool: PoolConfig, needs: dict[str, int]) -> int:
+    """How many instances of a component with ``needs`` a pool's totals hold at once, as configured
+    (without wasmlab's sizing): each takes its core instances, memories and tables from the totals."""
+    held = [pool.resolved("total_component_instances")]
+    for per_component, total in PER_COMPONENT_TOTALS.items():
+        if needs[per_component]:
+            held.append(pool.resolved(total) // needs[per_component])
+    return min(held)
