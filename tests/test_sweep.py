@@ -158,6 +158,11 @@ SMOKE_OUTPUTS = {
     "smoke-04": {"summary.parquet": ["workload", "operation", "setting", "median_us", "wasmtime_version"], "breakdown.png": None},
     "smoke-05": {"binding.parquet": ["variant", "lean_us_mean", "api_us_mean", "ratio", "ci95_low"], "binding.png": None, "phases.png": None},
     "smoke-06": {"summary.parquet": ["threads", "pool_mode", "cache_mode", "throughput_rps", "latency_us_p99"], "concurrency.png": None},
+    "smoke-07": {"summary.parquet": ["variant", "latency_us_p50", "call_path", "workload"],
+                 "binding.parquet": ["variant", "lean_us_mean", "api_us_mean", "ratio", "workload"],
+                 "call_costs.parquet": ["workload", "part", "us_per_call", "share_of_api_call"],
+                 "payload_scaling.parquet": ["request_headers", "request_body", "part", "us_per_call"],
+                 "call_costs.png": None, "payload_scaling.png": None},
 }
 
 

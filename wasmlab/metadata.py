@@ -13,7 +13,7 @@ from importlib import metadata as _md
 from pathlib import Path
 from typing import Any
 
-PACKAGES = ("wasmtime", "cachetools", "pandas", "numpy", "scipy", "papermill")
+PACKAGES = ("wasmtime", "cachetools", "pandas", "numpy", "scipy", "papermill", "componentize-py")
 
 
 def _version(package: str) -> str:

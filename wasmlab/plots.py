@@ -189,3 +189,34 @@ def exhaustion(rows: pd.DataFrame) -> plt.Figure:
         ax.set(xlabel=f"threads sharing {int(data['pool_slots'].iloc[0])} pool slot(s)", ylabel=label)
     fig.tight_layout()
     return fig
+
+
+def component_call_costs(rows: pd.DataFrame) -> plt.Figure:
+    """Per component request: µs per call of wasmtime-py's call and of the lean call, and the parts
+    of wasmtime-py's call (what the binding converts) beside the lean call (wasmtime and the guest)."""
+    data = rows.assign(request=lambda d: d["workload"].astype(str).str.replace(":", "\n", n=1, regex=False))
+    grid = sns.catplot(data=data, x="us_per_call", y="part", col="request", kind="bar", height=3.6, aspect=1.35,
+                       col_wrap=min(2, data["request"].nunique()), color="#3b7ea1", sharex=True)
+    grid.set(xscale="log", xlabel="µs per call (median of batches, log)", ylabel="")
+    for ax in grid.axes.flat:
+        for container in ax.containers:
+            ax.bar_label(container, fmt="%.1f", fontsize=7, padding=2)
+        ax.set_xlim(right=data["us_per_call"].max() * 5)
+    grid.figure.suptitle(f"one call on a held instance ({int(rows['calls'].iloc[0])} calls x "
+                         f"{int(rows['repeats'].iloc[0])} batches)", x=0.7, y=1.02)
+    return grid.figure
+
+
+def payload_scaling(rows: pd.DataFrame) -> plt.Figure:
+    """wasmtime-py's call and the lean call vs the request's header count and body size."""
+    parts = {"api call (wasmtime-py)": "api (wasmtime-py)", "lean call (args built once, result read)": "lean"}
+    data = rows[rows["part"].isin(parts)].assign(path=lambda d: d["part"].map(parts))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
+    for ax, column, label in ((left, "request_headers", "headers in the request"), (right, "request_body", "body bytes")):
+        other = "request_body" if column == "request_headers" else "request_headers"
+        fixed = data[data[other] == data[other].mode().iloc[0]]
+        sns.lineplot(data=fixed, x=column, y="us_per_call", hue="path", marker="o", ax=ax)
+        ax.set(yscale="log", xlabel=f"{label} ({other.removeprefix('request_')} = {fixed[other].iloc[0]})",
+               ylabel="µs per call (log)")
+    fig.tight_layout()
+    return fig

@@ -478,7 +478,8 @@ def component_workload(name: str, wasm: bytes, entry: str | None = "run", args: 
     signature = Signature.of(func_type)
     if args is None:
         if not all(shape.wit in COMPONENT_INT_TYPES for _, shape in signature.params):
-            raise ConfigError(f"export {entry!r} of component {name} is {signature.wit}: give its arguments with --args")
+            raise ConfigError(f"export {entry!r} of component {name} is {signature.wit}; the lab supplies arguments for integer "
+                              f"parameters (--args) and for the middleware world (wasmlab/guests/middleware/wit); allowed: one of those")
         args = (0,) * len(signature.params)
     call_args = tuple(args)
     signature.check_args(call_args, f"export {entry!r} of component {name}")
