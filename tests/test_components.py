@@ -158,7 +158,7 @@ def test_a_middleware_component_given_by_path_gets_the_middleware_requests(tmp_p
 def test_api_arguments_are_converted_once_per_workload():
     w = load_workload("middleware")
     record = _api_args(w)[0]
-    assert isinstance(record, wc.Record) and getattr(record, "method") == "GET" and isinstance(getattr(record, "body"), bytes)
+    assert isinstance(record, wc.Record) and record.method == "GET" and isinstance(record.body, bytes)
 
 
 # -- the componentize-py middleware: CPython inside, WASI preview 2 ------------------------------------------
