@@ -413,7 +413,7 @@ def component_call_costs(workload: str, calls: int = 200, repeats: int = 5) -> l
     from wasmtime import _bindings as ffi
 
     from wasmlab.component_values import PreparedArgs, ResultSlot
-    from wasmlab.runtime import _api_args
+    from wasmlab.runtime import _api_args, _component_call
 
     w = load_workload(workload)
     if not w.component:
@@ -436,8 +436,7 @@ def component_call_costs(workload: str, calls: int = 200, repeats: int = 5) -> l
     index = component.get_export_index(w.entry)
     ffi.wasmtime_component_instance_get_func(ctypes.byref(instance._instance), store._context(), index.ptr(),  # type: ignore[attr-defined]
                                              ctypes.byref(raw_func))
-    call = ffi.dll["wasmtime_component_func_call"]
-    call.restype = ctypes.c_void_p
+    call = _component_call  # the lean path's own function object
     context = store._context()
 
     def lean_call_only() -> None:
