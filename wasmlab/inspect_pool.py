@@ -82,11 +82,12 @@ def _serialized(workload: Workload) -> bytes:
 _NEEDS: dict[str, dict[str, int]] = {}
 
 
-def requirements(workload: Workload) -> dict[str, int]:
-    """The smallest value of every pool knob wasmtime accepts for ``workload`` (cached per module hash)."""
+def requirements(workload: Workload, serialized: bytes | None = None) -> dict[str, int]:
+    """The smallest value of every pool knob wasmtime accepts for ``workload`` (cached per module hash);
+    ``serialized`` is its compiled form when the caller has it already (compiling middleware-py takes ~3 s)."""
     if workload.sha256 not in _NEEDS:
         component = workload.component
-        serialized = _serialized(workload)
+        serialized = serialized if serialized is not None else _serialized(workload)
         found: dict[str, int] = {}
         for knob, (_, step, upper) in _knobs(component).items():
             found[knob] = _smallest(lambda v, knob=knob: _accepts(serialized, {**_generous(component), knob: v}, component),
@@ -169,7 +170,7 @@ def inspect(workload: Workload) -> Inspection:
     """Find, confirm and compare with the presets what ``workload`` needs from a pool."""
     component = workload.component
     serialized = _serialized(workload)
-    needs = requirements(workload)
+    needs = requirements(workload, serialized)
     knobs = _knobs(component)
     # Confirm: exactly these per-module limits instantiate it, and one step below any of them is
     # refused.  The pool gets 2 slots: nextpnr-ice40 with WASI needs a second memory slot in a
