@@ -285,7 +285,7 @@ class _ComponentSlots:
         self.args = PreparedArgs(workload.signature, workload.args)
         self.result = ResultSlot(workload.signature.result)
         self.expected = workload.expected
-        self.checked = workload.expected is not None or workload.signature.result is None
+        self.checked = workload.expected is not None
         self.workload_name = workload.name
 
 
@@ -675,12 +675,10 @@ class Runtime:
                 _raise_failure(err, trap)
 
         def instantiate(compiled: Compiled, context: _Ptr) -> None:
-            err = _component_instantiate(linker_ptr, context, compiled.module_ptr, instance_ref)
-            if err:
-                try:
-                    _raise_failure(err, trap)
-                except wasmtime.WasmtimeError as exc:
-                    self._waiting(lambda: try_instantiate(compiled, context), exc)
+            try:
+                try_instantiate(compiled, context)
+            except wasmtime.WasmtimeError as exc:
+                self._waiting(lambda: try_instantiate(compiled, context), exc)
 
         def new_store(c: _ComponentSlots) -> tuple[_Ptr, _Ptr]:
             store = _store_new(engine_ptr, None, None)
@@ -778,7 +776,7 @@ class Runtime:
         new_store = self._api_store
         # Component values in wasmtime-py's representation, converted from the plain ones once;
         # wasmtime-py then converts them to C values (and the result back) on every call.
-        api_args = {id(w): _api_args(w) for w in workloads}
+        api_args = [_api_args(w) for w in workloads]
         expected = [_api_expected(w) for w in workloads]
 
         def check(index: int, result: object) -> None:
@@ -804,9 +802,10 @@ class Runtime:
                 self._waiting(lambda: box.append(attempt()), exc)
                 return box[0]
 
-        def call(store: wasmtime.Store, instance: wasmtime.Instance, w: Workload) -> int | None:
+        def call(store: wasmtime.Store, instance: wasmtime.Instance, index: int) -> int | None:
+            w = workloads[index]
             if w.component:
-                return instance.get_func(store, w.entry)(store, *api_args[id(w)])  # type: ignore[attr-defined, misc, no-any-return]
+                return instance.get_func(store, w.entry)(store, *api_args[index])  # type: ignore[attr-defined, misc, no-any-return]
             if w.driver:
                 output = DRIVERS[w.driver](store, instance, w.driver_input)
                 if w.stdout_pattern and not re.search(w.stdout_pattern, output.decode(errors="replace")):
@@ -832,7 +831,7 @@ class Runtime:
             compiled = get(w)
             store = new_store(w, ios[index])
             try:
-                result = call(store, instantiate(store, compiled, w), w)
+                result = call(store, instantiate(store, compiled, w), index)
             finally:
                 store.close()
             io = ios[index]
@@ -856,7 +855,7 @@ class Runtime:
                 elif not w.driver:
                     instance.exports(store)[w.entry]
                 stamps[4] = clock()
-                result = call(store, instance, w)
+                result = call(store, instance, index)
                 stamps[5] = clock()
             finally:
                 store.close()
