@@ -1,4 +1,4 @@
-from wasmlab.explore import Explorer
+from wasmlab.explore import Explorer, comparison_table
 
 
 def small_explorer() -> Explorer:
@@ -16,7 +16,10 @@ def test_runs_accumulate_and_each_has_a_speedup_from_its_own_baseline():
     assert explorer.run() is not None
     assert len(explorer.runs) == 2
     assert "pooled+cached" in explorer.table.value and "cached" in explorer.table.value
-    assert explorer.table.value.count("1.0x") == 2  # each run's own baseline
+    # Whole cells, not substrings: a noisy run's "11.0x" contains "1.0x".
+    assert explorer.table.value.count("<td>1.0x</td>") == 2  # each run's own baseline
+    table = comparison_table(explorer.runs)
+    assert list(table.loc[table["variant"] == "baseline", "speedup"]) == [1.0, 1.0]
     assert explorer.figure.outputs and explorer.figure.outputs[0]["data"]["image/png"]
     assert "wasmtime 50." in explorer.metadata.value
 
