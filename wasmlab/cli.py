@@ -228,7 +228,7 @@ def reproduce(
         click.echo(report.provenance(measurement))
         if folder:
             click.echo(f"Results: {folder}/ (summary.parquet, samples.parquet, metadata.json)")
-    if measurement.errors:
+    if measurement.errors or report.unexpected_outcomes(measurement):
         sys.exit(1)
 
 

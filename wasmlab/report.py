@@ -42,6 +42,7 @@ def headline(measurement: Measurement) -> dict[str, Any]:
         },
         "api_over_lean": api_over_lean(measurement),
         "errors": measurement.errors,
+        "unexpected_outcomes": unexpected_outcomes(measurement),
         "harness": {k: meta[k] for k in ("timer_overhead_ns", "harness_overhead_ns", "crossing_ns", "lean_dispatch_ns_estimate")},
         "machine_busy": meta["machine_busy"],
         "metadata": {k: _clean(v) for k, v in meta.items()},
@@ -92,6 +93,27 @@ def api_over_lean(measurement: Measurement, composition: str = OPTIMIZED) -> dic
     table = binding_table(measurement)
     rows = table[table["variant"] == composition]
     return None if rows.empty else {k: _clean(v) for k, v in rows.iloc[0].to_dict().items()}
+
+
+def unexpected_outcomes(measurement: Measurement) -> dict[str, str]:
+    """Per variant whose timed requests did not all end as the workload is expected to (``ok`` for
+    any ordinary workload, a trap or a timeout for a hostile guest): what they ended as instead.
+    Such a variant's latencies time failed requests, so its figures say nothing about serving one."""
+    from wasmlab.outcomes import KINDS
+
+    expected = str(measurement.metadata.get("workload_expected_outcome") or "ok").split("(")[0]
+    table = measurement.variants(REFERENCE)
+    found = {}
+    for row in table.to_dict("records"):
+        requests = int(row["requests"])
+        counts = {kind: int(row.get(f"outcome_{kind}", 0) or 0) for kind in KINDS}
+        if f"outcome_{expected}" not in row or counts.get(expected, 0) == requests:
+            continue
+        others = ", ".join(f"{kind} x{n}" for kind, n in counts.items() if kind != expected and n)
+        first = f"; first: {row['first_failure']}" if row.get("first_failure") else ""
+        found[row["variant"]] = (f"{requests - counts.get(expected, 0)} of {requests} timed requests did not end "
+                                 f"{expected} ({others}){first}")
+    return found
 
 
 def _clean(value: Any) -> Any:
@@ -188,6 +210,8 @@ def provenance(measurement: Measurement) -> str:
         lines.append("WARNING: the machine was busy during this run; figures may be noisy")
     for variant, error in measurement.errors.items():
         lines.append(f"FAILED {variant}: {error}")
+    for variant, what in unexpected_outcomes(measurement).items():
+        lines.append(f"FAILED REQUESTS {variant}: {what}; its latencies time failed requests")
     return "\n".join(lines)
 
 
