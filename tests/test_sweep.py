@@ -246,3 +246,15 @@ def test_a_point_whose_kernel_dies_is_recorded_as_a_crash_and_the_sweep_goes_on(
     statuses = {s["parameters"]["abort"]: s for s in outcome.statuses.values()}
     assert statuses[True]["status"] == "crash" and statuses[True]["error"].startswith("crash: DeadKernelError")
     assert statuses[False]["status"] == "ok"
+
+
+def test_a_point_without_a_harness_run_is_not_reported_as_all_overhead(tmp_path):
+    """Notebooks 04 and 06 time operations themselves and save no run metadata: only papermill's time is known."""
+    executed = tmp_path / "executed.ipynb"
+    executed.write_text(json.dumps({"cells": [{"metadata": {"papermill": {"duration": 200.0}}}]}))
+    (tmp_path / "results").mkdir()
+    timing = sweep._timing(executed, tmp_path / "results", wall=203.5)
+    assert timing == {"cells_s": 200.0, "papermill_overhead_s": 3.5}
+    (tmp_path / "results" / "metadata.json").write_text(json.dumps({"run_wall_s": 150.0}))
+    timing = sweep._timing(executed, tmp_path / "results", wall=203.5)
+    assert timing["measure_s"] == 150.0 and timing["non_measurement_s"] == 53.5

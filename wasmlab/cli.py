@@ -261,6 +261,10 @@ def sweep(spec_file: Path, out: Path | None, workers: int, scheduler: str | None
         if overheads:
             click.echo(f"  per point, time outside the measurement (kernel start, imports, plots): max {max(overheads):.1f} s, "
                        f"median {sorted(overheads)[len(overheads) // 2]:.1f} s")
+        else:
+            papermill = [s["papermill_overhead_s"] for s in outcome.statuses.values() if "papermill_overhead_s" in s]
+            if papermill:
+                click.echo(f"  per point, papermill's own time (kernel start, notebook I/O): max {max(papermill):.1f} s")
         for point_id, error in outcome.failed.items():
             click.echo(f"  FAILED {point_id}: {error} (see {spec.out / 'points' / point_id / 'executed.ipynb'})")
         click.echo(f"  Results: {outcome.results or '(no finished point)'}")

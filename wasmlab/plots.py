@@ -140,6 +140,12 @@ def breakdown(rows: pd.DataFrame) -> plt.Figure:
     grid = sns.catplot(data=data, x="median_us", y="step", col="workload", kind="bar", height=4.5, aspect=1.0,
                        col_wrap=min(3, data["workload"].nunique()), sharex=True, color="#3b7ea1")
     grid.set(xscale="log", xlabel="median µs (log)", ylabel="")
+    steps = list(dict.fromkeys(data["step"]))
+    for workload, ax in grid.axes_dict.items():
+        # An operation the engine refused (Winch on exception handling) has no bar: say so.
+        refused = data[(data["workload"] == workload) & data["median_us"].isna()]
+        for row in refused.itertuples():
+            ax.text(ax.get_xlim()[0], steps.index(row.step), "  not supported", va="center", fontsize=8, color="#a13b3b")
     return grid.figure
 
 

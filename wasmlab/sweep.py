@@ -317,19 +317,22 @@ def _timing(executed: Path, results: Path, wall: float) -> dict[str, float]:
         cells = sum(float(c.get("metadata", {}).get("papermill", {}).get("duration") or 0) for c in nb["cells"])
     except (OSError, ValueError, KeyError):
         pass
-    measured = 0.0
-    try:
-        measured = float(json.loads((results / "metadata.json").read_text()).get("run_wall_s", 0.0))
-    except (OSError, ValueError):
-        pass
-    return {
+    timing = {
         "cells_s": cells,
-        "measure_s": measured,
         # Outside the cells: kernel start and notebook I/O.
         "papermill_overhead_s": max(0.0, wall - cells),
-        # Everything that was not the timed measurement: kernel start, imports, plots, saving.
-        "non_measurement_s": max(0.0, wall - measured),
     }
+    try:
+        measured = json.loads((results / "metadata.json").read_text()).get("run_wall_s")
+    except (OSError, ValueError):
+        measured = None
+    if measured is not None:
+        # Known only for notebooks that save a harness run's metadata (01, 05, 07); the others time
+        # operations themselves, and counting their whole point as overhead would mislead.
+        timing["measure_s"] = float(measured)
+        # Everything that was not the timed measurement: kernel start, imports, plots, saving.
+        timing["non_measurement_s"] = max(0.0, wall - float(measured))
+    return timing
 
 
 @dataclass
