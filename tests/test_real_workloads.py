@@ -164,6 +164,56 @@ def test_inspect_of_a_real_wasi_command_is_confirmed():
     assert all(not raises for raises in result.presets.values())
 
 
+GROWER = """(module (memory (export "memory") 1)
+  (func (export "run") (param i32) (result i32)
+    (drop (memory.grow (i32.const 4)))
+    (i32.store (i32.const 300000) (i32.const 7))
+    (i32.load (i32.const 300000))))"""
+
+
+def test_inspect_finds_the_memory_a_request_grows_to_and_a_pool_of_that_size_serves_it(tmp_path):
+    """The guest starts with 1 page and grows to 5 while serving: instantiation alone would suggest
+    1 page.  A pool of the found size serves it; one page less refuses the growth."""
+    from wasmlab.config import PoolConfig
+    from wasmlab.inspect_pool import inspect
+    from wasmlab.measure import REQUEST_FAILURES
+    from wasmlab.workloads import from_path
+
+    (tmp_path / "grower.wat").write_text(GROWER)
+    workload = from_path(tmp_path / "grower.wat", expected=7)
+    result = inspect(workload)
+    assert result.requirements["max_memory_size"] == 65536
+    assert result.request_memory == 65536 + 256 * 1024
+    assert "serving one request grows its memory to 327680 B (5 pages)" in result.render()
+    for size, serves in ((result.request_memory, True), (result.request_memory - 65536, False)):
+        engine = EngineConfig(allocator="pooling", pool=PoolConfig(slots=1, max_memory_size=size))
+        runtime = build_runtimes(["pooled+cached"], engine, CacheConfig(), [workload])["pooled+cached"]
+        try:
+            if serves:
+                assert runtime.handle(0) == workload.expected
+            else:
+                with pytest.raises(REQUEST_FAILURES) as failure:
+                    runtime.handle(0)
+                assert "out of bounds memory access" in str(failure.value)  # memory.grow was refused
+        finally:
+            runtime.close()
+
+
+
+def test_a_preset_whose_memory_fits_instantiation_but_not_a_request_is_told_to_raise_it(monkeypatch, tmp_path):
+    from wasmlab import inspect_pool
+    from wasmlab.config import CacheConfig as Cache, PoolConfig, Preset
+
+    tight = Preset(name="tight", description="3 pages per memory", pool=PoolConfig(slots=1, max_memory_size=3 * 65536), cache=Cache())
+    monkeypatch.setattr(inspect_pool, "PRESETS", {"tight": tight})
+    from wasmlab.workloads import from_path
+
+    (tmp_path / "grower.wat").write_text(GROWER)
+    result = inspect_pool.inspect(from_path(tmp_path / "grower.wat"))
+    assert result.presets == {"tight": [("max_memory_size", 327680)]}
+    assert "tight: does not fit; raise --pool max_memory_size=327680" in result.render()
+
+
 COMPONENT_WITH_IMPORT = """(component
   (import "host-log" (func $log (param "msg" u32)))
   (core module $m (func (export "add") (param i32) (result i32) local.get 0 i32.const 1 i32.add))

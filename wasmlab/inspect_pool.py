@@ -5,6 +5,10 @@ with every other knob generous.  Deserializing a compiled module into a pooling 
 wasmtime's own check of the module against the pool's limits (a few ms, no recompiling), so
 the search is exact.  The result is then confirmed: a pool sized exactly to every requirement
 instantiates the module, and one step below any requirement is refused.
+
+Instantiation is not serving: a guest may grow its memory while it runs.  For a core module or
+WASI command expected to succeed, the memory one request reaches is found too, by running real
+requests under a store memory limit and bisecting the smallest limit that still serves one.
 """
 
 from __future__ import annotations
@@ -43,10 +47,12 @@ PER_COMPONENT_TOTALS = {"max_core_instances_per_component": "total_core_instance
                         "max_tables_per_component": "total_tables"}
 
 
+# The memory layout of every engine here: one compiled module deserializes into all of them.
+_LAYOUT = {"memory_reservation": 4096 * MiB, "memory_guard_size": WASM_PAGE}
+
+
 def _engine(pool: dict[str, int], slots: int = 1) -> wasmtime.Engine:
-    return build_engine(EngineConfig(
-        allocator="pooling", pool=PoolConfig(slots=slots, **pool), memory_reservation=4096 * MiB, memory_guard_size=WASM_PAGE,
-    ))
+    return build_engine(EngineConfig(allocator="pooling", pool=PoolConfig(slots=slots, **pool), **_LAYOUT))
 
 
 def _knobs(component: bool) -> dict[str, tuple[int, int, int]]:
@@ -141,6 +147,8 @@ class Inspection:
     presets: dict[str, list[tuple[str, int]]]
     # Components: how many instances of it each preset's pool totals hold at once.
     concurrent: dict[str, int] | None = None
+    # The linear memory one request grows to (None: not measured, e.g. for components).
+    request_memory: int | None = None
 
     def render(self) -> str:
         w = self.workload
@@ -151,6 +159,9 @@ class Inspection:
         for knob, value in self.requirements.items():
             shown = f"{value} B ({value // WASM_PAGE} pages)" if knob == "max_memory_size" else f"{value}"
             lines.append(f"  {knob:<32} >= {shown}")
+        if self.request_memory is not None:
+            lines.append(f"  serving one request grows its memory to {self.request_memory} B ({self.request_memory // WASM_PAGE} pages):"
+                         f" max_memory_size must be at least that (found by running requests under a store memory limit)")
         if w.component:
             per = ", ".join(f"{self.requirements[k]} {t.removeprefix('total_').replace('_', ' ')}"
                             for k, t in PER_COMPONENT_TOTALS.items())
@@ -191,6 +202,11 @@ def inspect(workload: Workload) -> Inspection:
         core_linker = wasmtime.Linker(engine)
         if workload.wasi:
             core_linker.define_wasi()
+        if workload.host_imports:
+            from wasmlab.hostfuncs import define as define_host_functions
+
+            for name in workload.host_imports.split(","):
+                define_host_functions(core_linker, name)
         core_linker.instantiate(store, wasmtime.Module.deserialize(engine, serialized))
     store.close()
     confirmed = all(
@@ -210,8 +226,52 @@ def inspect(workload: Workload) -> Inspection:
             if not _accepts(serialized, limits, component):
                 raises.append((knob, needed))
         presets[name] = raises
+    request_memory = memory_a_request_reaches(workload, serialized, needs["max_memory_size"]) if not component else None
+    if request_memory is not None:
+        for name, preset in PRESETS.items():
+            limit = preset.pool.max_memory_size
+            if limit is not None and limit < request_memory and not any(k == "max_memory_size" for k, _ in presets[name]):
+                presets[name].append(("max_memory_size", request_memory))
     concurrent = {name: concurrent_instances(preset.pool, requirements_) for name, preset in PRESETS.items()} if component else None
-    return Inspection(workload, requirements_, confirmed, presets, concurrent)
+    return Inspection(workload, requirements_, confirmed, presets, concurrent, request_memory)
+
+
+def memory_a_request_reaches(workload: Workload, serialized: bytes, initial: int, upper: int = 4096 * MiB) -> int | None:
+    """The linear memory one request of ``workload`` grows to, in bytes: the smallest store memory
+    limit (a multiple of a page, at least ``initial``) under which a request still succeeds.
+
+    ``None`` for a guest that is not expected to succeed, or that fails even without a limit.
+    Runs about 16 real requests on the api path (the store limiter lives there).
+    """
+    import dataclasses
+
+    from wasmlab.config import CacheConfig, Limits
+    from wasmlab.errors import WasmlabError
+    from wasmlab.measure import REQUEST_FAILURES
+    from wasmlab.runtime import Compiled, build_runtimes
+
+    if workload.component or workload.expected_outcome != "ok":
+        return None
+    runtime = build_runtimes(["cached"], EngineConfig(**_LAYOUT), CacheConfig(), [workload], call_path="api",
+                             limits=Limits(memory_bytes=upper))["cached"]
+    try:
+        # Compiled already for the probes, with this memory layout: no second compilation.
+        module = wasmtime.Module.deserialize(runtime.engine, serialized)
+        runtime.cache.get(workload.sha256, lambda _: Compiled(module, None), workload)
+
+        def serves(limit: int) -> bool:
+            runtime.limits = dataclasses.replace(runtime.limits, memory_bytes=limit)
+            try:
+                runtime.handle(0)
+                return True
+            except (*REQUEST_FAILURES, WasmlabError):
+                return False
+
+        if not serves(upper):
+            return None
+        return initial + _smallest(lambda extra: serves(initial + extra), WASM_PAGE, upper - initial)
+    finally:
+        runtime.close()
 
 
 def concurrent_instances(pool: PoolConfig, needs: dict[str, int]) -> int:
