@@ -205,12 +205,14 @@ def test_a_preset_whose_memory_fits_instantiation_but_not_a_request_is_told_to_r
     from wasmlab.config import CacheConfig as Cache, PoolConfig, Preset
 
     tight = Preset(name="tight", description="3 pages per memory", pool=PoolConfig(slots=1, max_memory_size=3 * 65536), cache=Cache())
-    monkeypatch.setattr(inspect_pool, "PRESETS", {"tight": tight})
+    # Too small even to instantiate a 1-page guest: the raise is still to what serving needs.
+    tiny = Preset(name="tiny", description="no memory", pool=PoolConfig(slots=1, max_memory_size=0), cache=Cache())
+    monkeypatch.setattr(inspect_pool, "PRESETS", {"tight": tight, "tiny": tiny})
     from wasmlab.workloads import from_path
 
     (tmp_path / "grower.wat").write_text(GROWER)
     result = inspect_pool.inspect(from_path(tmp_path / "grower.wat"))
-    assert result.presets == {"tight": [("max_memory_size", 327680)]}
+    assert result.presets == {"tight": [("max_memory_size", 327680)], "tiny": [("max_memory_size", 327680)]}
     assert "tight: does not fit; raise --pool max_memory_size=327680" in result.render()
 
 

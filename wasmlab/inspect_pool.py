@@ -230,8 +230,9 @@ def inspect(workload: Workload) -> Inspection:
     if request_memory is not None:
         for name, preset in PRESETS.items():
             limit = preset.pool.max_memory_size
-            if limit is not None and limit < request_memory and not any(k == "max_memory_size" for k, _ in presets[name]):
-                presets[name].append(("max_memory_size", request_memory))
+            if limit is not None and limit < request_memory:
+                # Raise it to what serving needs, not only to what instantiation needs.
+                presets[name] = [(k, v) for k, v in presets[name] if k != "max_memory_size"] + [("max_memory_size", request_memory)]
     concurrent = {name: concurrent_instances(preset.pool, requirements_) for name, preset in PRESETS.items()} if component else None
     return Inspection(workload, requirements_, confirmed, presets, concurrent, request_memory)
 
