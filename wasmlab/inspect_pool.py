@@ -268,9 +268,11 @@ def memory_a_request_reaches(workload: Workload, serialized: bytes, initial: int
             except (*REQUEST_FAILURES, WasmlabError):
                 return False
 
-        if not serves(upper):
+        try:
+            # _smallest serves one request without a limit first, and refuses if even that fails.
+            return initial + _smallest(lambda extra: serves(initial + extra), WASM_PAGE, upper - initial)
+        except ConfigError:
             return None
-        return initial + _smallest(lambda extra: serves(initial + extra), WASM_PAGE, upper - initial)
     finally:
         runtime.close()
 
