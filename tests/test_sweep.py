@@ -201,6 +201,7 @@ def test_every_shipped_spec_is_valid():
 def test_report_executes_the_summary_and_exports_html(smoke):
     done = subprocess.run([sys.executable, "-m", "wasmlab.cli", "report", str(smoke / "smoke-01")], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+    assert "without encryption" not in done.stderr + done.stdout  # the lab's kernels talk over IPC
     html = Path(done.stdout.strip().splitlines()[-1].removeprefix("Report: "))
     assert html.is_file()
     text = html.read_text()
@@ -235,7 +236,7 @@ def test_a_point_whose_kernel_dies_is_recorded_as_a_crash_and_the_sweep_goes_on(
     nb.cells = [params, nbformat.v4.new_code_cell(
         "import resource\n"
         "from wasmlab.config import EngineConfig\n"
-        "from wasmlab.engine import build_engine\n"
+        "from wasmlab.host.engine import build_engine\n"
         "if abort:  # wasmtime aborts the process when a pool cannot be reserved and the preflight is off\n"
         "    resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))\n"
         "    build_engine(EngineConfig(allocator='pooling', preflight=False))"

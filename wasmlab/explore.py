@@ -20,11 +20,14 @@ import seaborn as sns
 import wasmtime
 from IPython.display import Image
 
-from wasmlab import lab, report
 from wasmlab.config import CACHE_POLICIES, parse_size
 from wasmlab.errors import WasmlabError
-from wasmlab.measure import Measurement
-from wasmlab.runtime import CALL_PATHS, NAMED_VARIANTS
+from wasmlab.host.callpaths import call_paths
+from wasmlab.host.variant import NAMED_VARIANTS
+from wasmlab.measure.measurement import Measurement
+from wasmlab.measure.scenario import Scenario
+from wasmlab.measure.scenario import run as run_scenario
+from wasmlab.report import text as report
 
 WORKLOADS = ("seed", "compile-heavy:functions=200", "data-heavy:kib=256", "dirty-memory:kib=256")
 REFERENCE = "baseline"
@@ -81,7 +84,7 @@ class Explorer:
         style = {"description_width": "130px"}
         self.workload = widgets.Combobox(value="seed", options=list(WORKLOADS), description="workload", ensure_option=False, style=style)
         self.variant = widgets.Dropdown(options=list(NAMED_VARIANTS), value=variant, description="variant", style=style)
-        self.call_path = widgets.ToggleButtons(options=list(CALL_PATHS), value="lean", description="call path", style=style)
+        self.call_path = widgets.ToggleButtons(options=list(call_paths()), value="lean", description="call path", style=style)
         self.slots = widgets.IntText(value=20, description="pool slots", style=style)
         self.max_memory_size = widgets.Text(value="default", description="max memory size", style=style,
                                             placeholder="default, 65536, 10MiB")
@@ -105,13 +108,13 @@ class Explorer:
         self.run_button.on_click(lambda _: self.run())
         self.clear_button.on_click(lambda _: self.clear())
 
-    def scenario(self) -> lab.Scenario:
+    def scenario(self) -> Scenario:
         """The scenario the controls describe; raises the lab's error for a bad knob."""
         variant = self.variant.value
         pool: dict[str, Any] = {}
         if self.max_memory_size.value.strip().lower() not in ("", "default"):
             pool["max_memory_size"] = parse_size(self.max_memory_size.value, "max memory size")
-        return lab.Scenario(
+        return Scenario(
             workload=self.workload.value.strip(),
             variants=(REFERENCE,) if variant == REFERENCE else (REFERENCE, variant),
             call_path=self.call_path.value,
@@ -140,7 +143,7 @@ class Explorer:
             with warnings.catch_warnings():
                 # A busy machine is reported in the metadata pane, not as a stderr warning.
                 warnings.simplefilter("ignore", RuntimeWarning)
-                measurement = lab.run(scenario, step)
+                measurement = run_scenario(scenario, step)
         except (WasmlabError, ValueError, wasmtime.WasmtimeError) as exc:
             message = str(exc).strip().splitlines()[0]
             self.error.value = f"<span style='color:#b00020'>wasmlab: error: {html.escape(message)}</span>"
@@ -195,15 +198,16 @@ class Explorer:
         return widgets.VBox([controls, self.table, self.figure, self.metadata])
 
 
-def run_unattended(scenario: lab.Scenario, folder: Any = None) -> tuple[pd.DataFrame, Any]:
+def run_unattended(scenario: Scenario, folder: Any = None) -> tuple[pd.DataFrame, Any]:
     """What ``00_explore`` does under papermill with ``interactive=False``: one comparison,
     saved as results, ``comparison.parquet`` and ``comparison.png`` in ``folder``
     (default: ``data/results/00_explore/<run id>``)."""
     from pathlib import Path
 
-    from wasmlab.results import atomic_write, results_dir, save_measurement, write_parquet
+    from wasmlab.measure.results import save_measurement, write_parquet
+    from wasmlab.storage import atomic_write, results_dir
 
-    measurement = lab.run(scenario)
+    measurement = run_scenario(scenario)
     folder = save_measurement(measurement, Path(folder) if folder else results_dir("00_explore", measurement.metadata["run_id"]))
     runs = [("papermill", measurement)]
     table = comparison_table(runs)

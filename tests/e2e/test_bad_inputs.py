@@ -1,0 +1,119 @@
+"""Every bad input a user can give: one clear line naming the bad value and what is allowed, exit
+status 2, no traceback, and results already on disk left as they were.  README.md's table lists
+the same rows (a test below keeps them in step)."""
+
+from __future__ import annotations
+
+import hashlib
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import wasmtime
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED_WAT = '(module (memory 1) (func (export "run") (param i32) (result i32) local.get 0 i32.const 1 i32.add))'
+
+
+def _files(tmp: Path) -> None:
+    (tmp / "not-wasm.wasm").write_text("this is text, not WebAssembly\n")
+    seed = bytes(wasmtime.wat2wasm(SEED_WAT))
+    (tmp / "seed.wasm").write_bytes(seed)
+    (tmp / "truncated.wasm").write_bytes(seed[:20])
+    (tmp / "float.wasm").write_bytes(bytes(wasmtime.wat2wasm('(module (func (export "run") (param f32) (result f32) local.get 0))')))
+    (tmp / "component.wasm").write_bytes(bytes(wasmtime.wat2wasm(
+        '(component (import "host-log" (func (param "msg" u32))) (core module $m (func (export "f") (param i32) (result i32) local.get 0))'
+        ' (core instance $i (instantiate $m)) (func (export "run") (param "x" u32) (result u32) (canon lift (core func $i "f"))))')))
+    (tmp / "wasi.wasm").write_bytes(bytes(wasmtime.wat2wasm(
+        '(module (import "wasi_snapshot_preview1" "proc_exit" (func (param i32))) (memory (export "memory") 1) (func (export "_start")))')))
+    (tmp / "imports.wasm").write_bytes(bytes(wasmtime.wat2wasm('(module (import "env" "clock" (func)) (func (export "run")))')))
+    # A spec names its notebook relative to the folder above its own, as in notebooks/sweeps/.
+    (tmp / "notebooks" / "sweeps").mkdir(parents=True)
+    import shutil
+
+    shutil.copy(ROOT / "notebooks" / "01_seed_reproduction.ipynb", tmp / "notebooks")
+    (tmp / "notebooks" / "sweeps" / "spec-key.yaml").write_text("name: s\nnotebook: 01_seed_reproduction.ipynb\ngird: {slots: [1]}\n")
+    (tmp / "notebooks" / "sweeps" / "spec-param.yaml").write_text("name: s\nnotebook: 01_seed_reproduction.ipynb\nparameters: {slotz: 4}\n")
+    (tmp / "a-file").write_text("x")
+    (tmp / "empty-folder").mkdir()
+
+
+def _small_address_space() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))
+
+
+R = ["reproduce", "--requests", "20", "--repeats", "1", "--warmup", "2", "--out", "previous"]
+
+# (what, arguments, what the user sees)
+BAD_INPUTS = [
+    ("a file that is not WebAssembly", [*R, "--workload", "not-wasm.wasm"], "workload file 'not-wasm.wasm' is not WebAssembly"),
+    ("a truncated module", [*R, "--workload", "truncated.wasm"], "workload file 'truncated.wasm' is not a valid module"),
+    ("a missing export", [*R, "--workload", "seed.wasm", "--entry", "handle"], "export of seed.wasm 'handle' is not allowed; allowed: run"),
+    ("the wrong number of arguments", [*R, "--workload", "seed.wasm", "--args", "1,2"], "export 'run' of seed.wasm takes 1 argument(s), got 2"),
+    ("an argument that is not an integer", [*R, "--workload", "seed.wasm", "--args", "abc"], "--args 'abc' is not a list of integers"),
+    ("an export of a type the lab cannot call", [*R, "--workload", "float.wasm"], "type of export 'run' of float.wasm 'f32' is not allowed; allowed: i32, i64"),
+    ("an import the lab cannot satisfy", [*R, "--workload", "imports.wasm"], "imports.wasm imports env::clock, which the lab cannot satisfy"),
+    ("a component import the lab cannot satisfy", [*R, "--workload", "component.wasm", "--args", "1"],
+     "component 'component.wasm' has an import the lab cannot satisfy: component imports function `host-log`"),
+    ("an unknown middleware request", [*R, "--workload", "middleware:request=bogus"],
+     "middleware request 'bogus' is not allowed; allowed: auth-missing, auth-ok, public, response-200, response-500"),
+    ("a middleware parameter that is not an integer", [*R, "--workload", "middleware:headers=many"],
+     "workload 'middleware' parameter headers='many' is not an integer"),
+    ("negative pool slots", [*R, "--slots", "-3"], "pool.slots = -3 is out of range; allowed: an integer >= 1"),
+    ("a max memory size below the module's minimum", [*R, "--workload", "data-heavy:kib=256", "--pool", "max_memory_size=64KiB",
+                                                      "--variants", "pooled+cached"], "does not compile for variant 'pooled+cached': module memory does not fit"),
+    ("a max memory size above the memory reservation", [*R, "--engine", "memory_reservation=1MiB"], "pool.max_memory_size = 4294967296 exceeds engine.memory_reservation = 1048576"),
+    ("a pool larger than the address space", [*R], "a pool of 20 memories reserves at least 80.7 GiB of address space"),
+    ("cache size 0", [*R, "--cache-size", "0"], "cache.size = 0 is out of range; allowed: an integer >= 1"),
+    ("an unknown cache policy", [*R, "--cache-policy", "mru"], "cache.policy 'mru' is not allowed; allowed: clear-when-full, fifo, lfu, lru, none, rr, ttl"),
+    ("an unknown variant", [*R, "--variants", "baseline,turbo"], "variant 'turbo' is not allowed"),
+    ("an unknown call path", [*R, "--call-path", "fast"], "call path 'fast' is not allowed; allowed: api, both, lean"),
+    ("an unknown preset", [*R, "--preset", "nginx"], "preset 'nginx' is not allowed; allowed: seed, spin, wasmtime-serve"),
+    ("an unknown workload", [*R, "--workload", "bogus"], "workload 'bogus' is not allowed"),
+    ("an unknown pool knob", [*R, "--pool", "max_memory_sise=3"], "PoolConfig key 'max_memory_sise' is not allowed"),
+    ("a size that is not a size", [*R, "--memory-limit", "lots"], "--memory-limit 'lots' is not a size"),
+    ("zero requests", [*R, "--requests", "0"], "requests = 0 is out of range; allowed: an integer >= 1"),
+    ("a CPU that is not there", [*R, "--cpu", "99"], "cpu = 99 is not available"),
+    ("a guest that never returns, without a budget", [*R, "--workload", "infinite-loop"], "workload 'infinite-loop' never returns, so it needs a budget"),
+    ("a results folder that is not writable", [*R[:-1], "a-file/run"], "results folder 'a-file/run' is not writable"),
+    ("a directory that is not HOST::GUEST", [*R, "--workload", "seed.wasm", "--dir", "in"], "directory 'in' is not HOST::GUEST"),
+    ("a preopened directory that does not exist", [*R, "--workload", "wasi.wasm", "--dir", "missing::/in"], "preopened directory 'missing' is not a directory"),
+    ("WASI options for a module that does not import WASI", [*R, "--workload", "seed.wasm", "--argv", "seed -v"], "seed.wasm does not import WASI"),
+    ("a sweep spec with an unknown key", ["sweep", "notebooks/sweeps/spec-key.yaml"], "gird: unknown key; allowed: name, notebook"),
+    ("a sweep spec with an unknown parameter", ["sweep", "notebooks/sweeps/spec-param.yaml"], "parameters.slotz: the notebook has no parameter 'slotz'"),
+    ("a folder that is not a results table, to compare", ["compare", "empty-folder", "empty-folder"], "'empty-folder' is not a results table"),
+    ("a folder that is not a sweep, to report on", ["report", "empty-folder"], "'empty-folder' is not a finished sweep folder"),
+]
+
+
+@pytest.fixture()
+def workdir(tmp_path: Path) -> Path:
+    _files(tmp_path)
+    previous = tmp_path / "previous"
+    previous.mkdir()
+    (previous / "summary.parquet").write_bytes(b"results measured earlier")
+    return tmp_path
+
+
+@pytest.mark.parametrize("what, arguments, message", BAD_INPUTS, ids=[row[0] for row in BAD_INPUTS])
+def test_bad_input_gives_one_line_status_2_and_keeps_earlier_results(workdir, what, arguments, message):
+    before = hashlib.sha256((workdir / "previous" / "summary.parquet").read_bytes()).hexdigest()
+    done = subprocess.run([sys.executable, "-m", "wasmlab.cli", *arguments], cwd=workdir, capture_output=True, text=True, timeout=120,
+                          preexec_fn=_small_address_space if what == "a pool larger than the address space" else None)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, (done.returncode, done.stderr, done.stdout)
+    assert len(lines) == 1 and lines[0].startswith("wasmlab: error: "), done.stderr
+    assert message in lines[0], lines[0]
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    assert hashlib.sha256((workdir / "previous" / "summary.parquet").read_bytes()).hexdigest() == before
+
+
+def test_the_readme_lists_every_bad_input():
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Bad inputs"):]
+    assert len(BAD_INPUTS) >= 15
+    for what, _, message in BAD_INPUTS:
+        assert f"| {what} |" in table, what
+        assert message.replace("|", "\\|") in table, message

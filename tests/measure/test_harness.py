@@ -1,0 +1,74 @@
+import pandas as pd
+import pytest
+
+from tests.conftest import small_pool_engine
+from wasmlab.config import CacheConfig
+from wasmlab.host.runtime import build_runtimes
+from wasmlab.measure import scenario as scenarios
+from wasmlab.measure.harness import MeasureConfig, measure
+from wasmlab.measure.results import load_run, save_measurement
+from wasmlab.measure.traces import repeat
+
+
+def small(**changes):
+    base = dict(requests=60, repeats=2, warmup=10, slots=4, variants=("baseline", "pooled+cached"))
+    return scenarios.Scenario(**{**base, **changes})
+
+
+def test_tidy_tables_name_their_units_and_carry_the_metadata(tmp_path):
+    m = scenarios.run(small(phases=True))
+    s = m.summary
+    assert len(s) == 4 and set(s["status"]) == {"ok"}
+    for column in ("latency_us_p50", "latency_us_p99", "throughput_rps", "rss_mib_after", "vmsize_mib_after",
+                   "minor_faults_per_request", "cache_hit_rate", "compile_ms_total"):
+        assert column in s
+    for column in ("run_id", "timestamp", "wasmtime_version", "python_version", "cpu_model", "cpu_count", "git_commit",
+                   "parameters_json", "timer_overhead_ns", "harness_overhead_ns", "crossing_ns", "workload_sha256"):
+        assert s[column].notna().all(), column
+    assert len(m.samples) == 2 * 2 * 60 and (m.samples["latency_ns"] > 0).all()
+    assert set(m.phases["phase"]) == {"get_module", "new_store", "instantiate", "export_lookup", "call", "drop_store", "read_output"}
+    # Interleaving: the variants' order rotates between repetitions.
+    first = s.sort_values(["repetition", "position"]).groupby("repetition")["variant"].first().tolist()
+    assert first == ["baseline", "pooled+cached"]
+    folder = save_measurement(m, tmp_path / "run")
+    loaded = load_run(folder)
+    pd.testing.assert_frame_equal(loaded["summary"], s)
+    assert loaded["metadata"]["requests"] == 60 and not list(folder.glob("*.tmp"))
+
+
+def test_a_failing_variant_does_not_lose_the_others():
+    # 128 KiB of data do not fit a pool whose memories are capped at 64 KiB: pooled variants fail.
+    scenario = small(workload="data-heavy:kib=128", pool={"max_memory_size": 65536}, variants=("cached", "pooled+cached", "baseline"))
+    m = scenarios.run(scenario)
+    assert set(m.errors) == {"pooled+cached"}
+    assert "does not fit in pooling allocator" in m.errors["pooled+cached"]
+    ok = m.summary[m.summary["status"] == "ok"]
+    assert set(ok["variant"]) == {"cached", "baseline"} and len(ok) == 4
+
+
+def test_pooled_cached_is_at_least_10x_faster_than_baseline_side_by_side(seed_workload):
+    """The seed's reviewer asked for a threshold: here ~70x on this machine, asserted at 10x for noisy CI."""
+    runtimes = build_runtimes(["baseline", "pooled+cached"], small_pool_engine(20), CacheConfig(), [seed_workload])
+    m = measure(runtimes, repeat(300), MeasureConfig(warmup=50, repeats=3))
+    table = m.variants("baseline").set_index("variant")
+    assert table.loc["pooled+cached", "speedup"] >= 10, table
+
+
+def test_bad_measurement_knobs_are_refused():
+    with pytest.raises(ValueError, match="repeats = 0 is out of range"):
+        MeasureConfig(repeats=0)
+    with pytest.raises(ValueError, match="cpu = 999 is not available"):
+        MeasureConfig(cpu=999)
+    with pytest.raises(ValueError, match="scenario parameter 'slot' is not allowed"):
+        scenarios.Scenario.from_dict({"slot": 3})
+
+
+def test_an_interrupted_save_is_detected_not_read(tmp_path):
+    from wasmlab.errors import WasmlabError
+
+    m = scenarios.run(small(requests=20, repeats=1))
+    folder = save_measurement(m, tmp_path / "run")
+    (folder / "metadata.json").unlink()  # as if killed before the last file
+    with pytest.raises(WasmlabError, match="incomplete run folder"):
+        load_run(folder)
+    assert not list(folder.glob(".*.tmp"))

@@ -1,0 +1,167 @@
+"""Every wasmtime C API function and struct the lab uses beyond wasmtime-py's objects, declared once.
+
+wasmtime-py 50 ships the raw declarations in ``wasmtime._bindings`` (generated from wasmtime's C
+headers).  The lab uses them in two ways, and both go through this module only:
+
+* **Fast functions** (:func:`_fast`): a new function object from the library for each name, with our
+  own ``restype`` and no ``argtypes``, so one crossing costs ~0.15 µs instead of ~0.27 µs through
+  ``_bindings``' converting wrappers.  Without ``argtypes`` ctypes checks nothing, so each
+  declaration also states the argument types the lab assumes; ``tests/host/test_capi.py`` checks
+  them (and the result type) against ``_bindings``' own declaration, so a wasmtime upgrade that
+  changes a signature fails one clear test instead of corrupting memory.
+* **Typed functions** (:func:`_typed`): ``_bindings``' wrappers themselves, for calls off the hot
+  path (pool configuration, component value allocation); they must exist, which the same test checks.
+
+A returned pointer must stay a ctypes object: with a ``c_void_p`` restype ctypes returns a Python
+``int``, and passing that to a function without ``argtypes`` truncates it to a C ``int``.  Hence
+:class:`Ptr`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import wasmtime
+from wasmtime import _bindings as ffi
+from wasmtime import _ffi
+from wasmtime._ffi import dll
+
+
+class Ptr(ctypes.c_void_p):
+    """Restype that keeps a returned pointer a ctypes object (see the module docstring)."""
+
+
+@dataclass(frozen=True)
+class FastDeclaration:
+    """What the lab assumes of one C function it calls without ``argtypes``."""
+
+    name: str
+    restype: Any
+    argtypes: tuple[Any, ...]
+
+
+FAST: dict[str, FastDeclaration] = {}
+TYPED: set[str] = set()
+
+
+def _fast(name: str, restype: Any, *argtypes: Any) -> Callable[..., Any]:
+    # dll[name] makes a new function object, so setting restype here does not touch _bindings' own.
+    function = dll[name]
+    function.restype = restype
+    FAST[name] = FastDeclaration(name, restype, argtypes)
+    return function
+
+
+def _typed(name: str) -> Callable[..., Any]:
+    TYPED.add(name)
+    return getattr(ffi, name)
+
+
+P = ctypes.POINTER
+_context = P(ffi.wasmtime_context_t)
+_trap_out = P(P(ffi.wasm_trap_t))
+_i64 = ctypes.c_int64
+
+# -- structs (layouts from _bindings) ---------------------------------------------------------------
+instance_t = ffi.wasmtime_instance_t
+extern_t = ffi.wasmtime_extern_t
+val_raw_t = ffi.wasmtime_val_raw_t
+trap_t = ffi.wasm_trap_t
+error_t = ffi.wasmtime_error_t
+byte_t = ffi.wasm_byte_t
+byte_vec_t = ffi.wasm_byte_vec_t
+component_instance_t = ffi.wasmtime_component_instance_t
+component_func_t = ffi.wasmtime_component_func_t
+component_val_t = ffi.wasmtime_component_val_t
+component_vallist_t = ffi.wasmtime_component_vallist_t
+component_valtuple_t = ffi.wasmtime_component_valtuple_t
+component_valrecord_t = ffi.wasmtime_component_valrecord_t
+component_valrecord_entry_t = ffi.wasmtime_component_valrecord_entry_t
+EXTERN_MEMORY = 3  # WASMTIME_EXTERN_MEMORY (extern.h)
+EXTERN_OF_OFFSET = ffi.wasmtime_extern_t.of.offset
+
+
+def component_kind(name: str) -> int:
+    """A ``wasmtime_component_valkind_t`` constant (``U32``, ``STRING``, ...) from the binding."""
+    return int(getattr(_ffi, f"WASMTIME_COMPONENT_{name}").value)
+
+
+# -- fast functions: the request paths ------------------------------------------------------------------
+store_new = _fast("wasmtime_store_new", Ptr, P(ffi.wasm_engine_t), ctypes.c_void_p, ctypes.CFUNCTYPE(None, ctypes.c_void_p))
+store_context = _fast("wasmtime_store_context", Ptr, P(ffi.wasmtime_store_t))
+store_delete = _fast("wasmtime_store_delete", None, P(ffi.wasmtime_store_t))
+store_limiter = _fast("wasmtime_store_limiter", None, P(ffi.wasmtime_store_t), _i64, _i64, _i64, _i64, _i64)
+context_set_fuel = _fast("wasmtime_context_set_fuel", Ptr, _context, ctypes.c_uint64)
+context_set_epoch_deadline = _fast("wasmtime_context_set_epoch_deadline", None, _context, ctypes.c_uint64)
+context_set_wasi = _fast("wasmtime_context_set_wasi", Ptr, _context, P(ffi.wasi_config_t))
+wasi_config_new = _fast("wasi_config_new", Ptr)
+instance_new = _fast("wasmtime_instance_new", Ptr, _context, P(ffi.wasmtime_module_t), P(ffi.wasmtime_extern_t),
+                     ctypes.c_size_t, P(ffi.wasmtime_instance_t), _trap_out)
+instance_pre_instantiate = _fast("wasmtime_instance_pre_instantiate", Ptr, P(ffi.wasmtime_instance_pre_t), _context,
+                                 P(ffi.wasmtime_instance_t), _trap_out)
+linker_instantiate = _fast("wasmtime_linker_instantiate", Ptr, P(ffi.wasmtime_linker_t), _context, P(ffi.wasmtime_module_t),
+                           P(ffi.wasmtime_instance_t), _trap_out)
+instance_export_get = _fast("wasmtime_instance_export_get", ctypes.c_bool, _context, P(ffi.wasmtime_instance_t), P(ctypes.c_char),
+                            ctypes.c_size_t, P(ffi.wasmtime_extern_t))
+func_call_unchecked = _fast("wasmtime_func_call_unchecked", Ptr, _context, P(ffi.wasmtime_func_t), P(ffi.wasmtime_val_raw_t),
+                            ctypes.c_size_t, _trap_out)
+memory_data_size = _fast("wasmtime_memory_data_size", ctypes.c_size_t, _context, P(ffi.wasmtime_memory_t))
+engine_is_pulley = _fast("wasmtime_engine_is_pulley", ctypes.c_bool, P(ffi.wasm_engine_t))
+component_linker_instantiate = _fast("wasmtime_component_linker_instantiate", Ptr, P(ffi.wasmtime_component_linker_t), _context,
+                                     P(ffi.wasmtime_component_t), P(ffi.wasmtime_component_instance_t))
+component_instance_get_func = _fast("wasmtime_component_instance_get_func", ctypes.c_bool, P(ffi.wasmtime_component_instance_t),
+                                    _context, P(ffi.wasmtime_component_export_index_t), P(ffi.wasmtime_component_func_t))
+component_func_call = _fast("wasmtime_component_func_call", Ptr, P(ffi.wasmtime_component_func_t), _context,
+                            P(ffi.wasmtime_component_val_t), ctypes.c_size_t, P(ffi.wasmtime_component_val_t), ctypes.c_size_t)
+
+# -- typed functions: configuration and component values, off the hot path -------------------------------
+config_strategy_set = _typed("wasmtime_config_strategy_set")
+pooling_config_new = _typed("wasmtime_pooling_allocation_config_new")
+pooling_config_delete = _typed("wasmtime_pooling_allocation_config_delete")
+pooling_strategy_set = _typed("wasmtime_pooling_allocation_strategy_set")
+POOLING_SETTERS: dict[str, Callable[..., None]] = {
+    knob: _typed(f"wasmtime_pooling_allocation_config_{knob}_set") for knob in (
+        "total_core_instances", "total_memories", "total_tables", "total_stacks", "total_component_instances",
+        "max_memory_size", "max_core_instance_size", "max_memories_per_module", "max_tables_per_module", "table_elements",
+        "max_unused_warm_slots", "linear_memory_keep_resident", "table_keep_resident", "decommit_batch_size",
+        "max_component_instance_size", "max_core_instances_per_component", "max_memories_per_component",
+        "max_tables_per_component")
+}
+byte_vec_new = _typed("wasm_byte_vec_new")
+component_val_new = _typed("wasmtime_component_val_new")
+component_val_delete = _typed("wasmtime_component_val_delete")
+component_val_clone = _typed("wasmtime_component_val_clone")
+component_vallist_new_uninit = _typed("wasmtime_component_vallist_new_uninit")
+component_valtuple_new_uninit = _typed("wasmtime_component_valtuple_new_uninit")
+component_valrecord_new_uninit = _typed("wasmtime_component_valrecord_new_uninit")
+typed_component_instance_get_func = _typed("wasmtime_component_instance_get_func")
+
+
+# -- errors and traps ------------------------------------------------------------------------------------
+
+def error_from(err: Ptr) -> wasmtime.WasmtimeError:
+    """wasmtime-py's exception for an owned ``wasmtime_error_t*`` (it takes ownership)."""
+    return wasmtime.WasmtimeError._from_ptr(ctypes.cast(err, P(ffi.wasmtime_error_t)))
+
+
+def raise_failure(err: Ptr | None, trap: Any) -> None:
+    """Raise a C error or trap as wasmtime-py's exception (an exit is an ``ExitTrap``), resetting the trap slot."""
+    if err:
+        raise error_from(err)
+    owned = ctypes.cast(ctypes.c_void_p(ctypes.cast(trap, ctypes.c_void_p).value), P(ffi.wasm_trap_t))
+    ctypes.memset(ctypes.addressof(trap), 0, ctypes.sizeof(trap))
+    raise wasmtime.Trap._from_ptr(owned)
+
+
+def trap_slot() -> Any:
+    """A null ``wasm_trap_t*`` for a call to write its trap into."""
+    return P(ffi.wasm_trap_t)()
+
+
+def crossing_probe(engine: wasmtime.Engine) -> Callable[[], object]:
+    """A no-op C call made the way the lean path makes its calls, for calibrating one crossing."""
+    ptr = engine.ptr()
+    return lambda: engine_is_pulley(ptr)

@@ -1,0 +1,145 @@
+"""Notebook 07: where one component call's time goes, on one instance held in one store.
+
+wasmtime-py's call is split into its parts (the function type read back on every call, arguments
+converted to C values, the result converted back) and set against the lean call, whose arguments are
+built once.  Both calls are the call paths' own: :func:`wasmlab.host.callpaths.lean_component.call`
+with the same prebuilt trees, and wasmtime-py's ``Func`` with :func:`~wasmlab.host.callpaths.api_component.api_args`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Sequence
+from typing import Any
+
+import wasmtime
+import wasmtime.component as wc
+
+from wasmlab import capi
+from wasmlab.errors import ConfigError, allowed
+from wasmlab.host.callpaths import lean_component
+from wasmlab.host.callpaths.api_component import api_args
+from wasmlab.measure.calibrate import per_call_ns
+from wasmlab.workloads import load_workload
+
+# The parts of one call this experiment times, in the order of its table.
+API_CALL = "api call (wasmtime-py)"
+LEAN_CALL = "lean call (args built once, result read)"
+
+
+def component_call_costs(workload: str, calls: int = 200, repeats: int = 5) -> list[dict[str, Any]]:
+    """Per part of one component call, µs per call (the median over ``repeats`` batches of ``calls`` calls).
+
+    ``lean call`` is wasmtime's work plus the guest's (canonical ABI copies into and out of guest
+    memory, the guest's own code); everything wasmtime-py's call costs beyond it is the binding.
+    The two conversions of a result are timed on a clone of a held result, and the clone's own cost
+    is measured and subtracted (the rows say so).  Every call's result is checked against the
+    workload's expected value first, on both paths.
+    """
+    w = load_workload(workload)
+    if not w.component or w.signature is None:
+        raise allowed(workload, "workload for component call costs", ["a component (e.g. middleware, middleware-py)"])
+    engine = wasmtime.Engine()
+    component = wc.Component(engine, w.wasm)
+    linker = wc.Linker(engine)
+    if w.wasi:
+        linker.add_wasip2()
+    store = wasmtime.Store(engine)
+    if w.wasi:
+        store.set_wasi(wasmtime.WasiConfig())
+    instance = linker.instantiate(store, component)
+    func = instance.get_func(store, w.entry)
+    index = component.get_export_index(w.entry)
+    if func is None or index is None:
+        raise ConfigError(f"component {w.name} has no function export {w.entry!r}")
+    signature = w.signature
+    arguments = api_args(w)
+    slots = lean_component.ComponentSlots(w)
+    raw_func = capi.component_func_t()
+    raw_func_ref = ctypes.byref(raw_func)
+    context = store._context()
+    capi.typed_component_instance_get_func(ctypes.byref(instance._instance), context, index.ptr(), raw_func_ref)
+    trap = capi.trap_slot()
+
+    def lean_call_only() -> None:
+        lean_component.call(raw_func_ref, context, slots, trap)
+        capi.component_val_delete(slots.result.ref)
+        ctypes.memset(ctypes.addressof(slots.result.value), 0, ctypes.sizeof(capi.component_val_t))
+
+    def lean_call() -> Any:
+        lean_component.call(raw_func_ref, context, slots, trap)
+        return slots.result.take()
+
+    def api_call() -> Any:
+        return func(store, *arguments)
+
+    func_type = func.type(store)
+    param_types = [t for _, t in func_type.params]
+    result_type = func_type.result
+
+    def api_type_reflection() -> None:
+        ty = func.type(store)
+        ty.params, ty.result  # noqa: B018 - what Func.__call__ reads on every call
+
+    scratch = (capi.component_val_t * max(len(param_types), 1))()
+
+    def api_argument_conversion() -> None:
+        for i, (ty, value) in enumerate(zip(param_types, arguments)):
+            ty.convert_to_c(store, value, ctypes.pointer(scratch[i]))
+        for i in range(len(param_types)):
+            capi.component_val_delete(ctypes.byref(scratch[i]))
+
+    kept = capi.component_val_t()
+    err = capi.component_func_call(raw_func_ref, context, slots.args.array, slots.args.size, ctypes.byref(kept), slots.result.count)
+    if err:
+        capi.raise_failure(err, trap)
+    copy = capi.component_val_t()
+
+    def clone_only() -> None:
+        capi.component_val_clone(ctypes.byref(kept), ctypes.byref(copy))
+        capi.component_val_delete(ctypes.byref(copy))
+
+    def api_result_conversion() -> None:
+        capi.component_val_clone(ctypes.byref(kept), ctypes.byref(copy))
+        if result_type is not None:
+            result_type.convert_from_c(copy)  # frees the copy
+
+    def lean_result_lift() -> None:
+        capi.component_val_clone(ctypes.byref(kept), ctypes.byref(copy))
+        if signature.result is not None:
+            signature.result.lift(copy)
+        capi.component_val_delete(ctypes.byref(copy))
+
+    api_result = api_call()
+    checked = {"api": signature.result.from_api(api_result) if signature.result else None, "lean": lean_call()}
+    if w.expected is not None and not (checked["lean"] == w.expected == checked["api"]):
+        raise ConfigError(f"{w.name}: the two call paths disagree with the expected result: {checked} vs {w.expected!r}")
+
+    def us(action: Any) -> float:
+        return per_call_ns(action, calls, repeats) / 1000
+
+    clone_us = us(clone_only)
+    parts = {
+        API_CALL: (us(api_call), ""),
+        LEAN_CALL: (us(lean_call), ""),
+        "lean call without reading the result": (us(lean_call_only), ""),
+        "api: function type read back": (us(api_type_reflection), ""),
+        "api: arguments converted to C values": (us(api_argument_conversion), ""),
+        "api: result converted from C values": (max(us(api_result_conversion) - clone_us, 0.0),
+                                                f"timed on a clone of a held result, minus the clone's {clone_us:.2f} µs"),
+        "lean: result read": (max(us(lean_result_lift) - clone_us, 0.0),
+                              f"timed on a clone of a held result, minus the clone's {clone_us:.2f} µs"),
+    }
+    capi.component_val_delete(ctypes.byref(kept))
+    slots.args.close()
+    store.close()
+    base = {"workload": w.name, "entry": w.entry, "component_bytes": w.size_bytes, "calls": calls, "repeats": repeats,
+            "clone_us_subtracted": clone_us, **{f"request_{k}": v for k, v in w.parameters.items()}}
+    api_us = parts[API_CALL][0]
+    return [{**base, "part": part, "us_per_call": value, "share_of_api_call": value / api_us, "how": how}
+            for part, (value, how) in parts.items()]
+
+
+def payload_grid(header_counts: Sequence[int], body_sizes: Sequence[int]) -> list[str]:
+    """Hand-written middleware requests with each number of headers and each body size."""
+    return [f"middleware:request=auth-ok,headers={h},body={b}" for h in header_counts for b in body_sizes]

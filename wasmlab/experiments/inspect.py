@@ -1,0 +1,164 @@
+"""``wasmlab inspect``: what a module needs from a pool, confirmed by instantiation, and what serving needs.
+
+The requirements come from :func:`wasmlab.host.pool_sizing.requirements` (wasmtime's own check of a
+compiled module against a pool's limits).  They are then confirmed: a pool sized exactly to every
+requirement instantiates the module, and one step below any requirement is refused.
+
+Instantiation is not serving: a guest may grow its memory while it runs.  For a core module or
+WASI command expected to succeed, the memory one request reaches is found too, by running real
+requests under a store memory limit and bisecting the smallest limit that still serves one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import wasmtime
+import wasmtime.component
+
+from wasmlab.config import PRESETS, CacheConfig, EngineConfig, Limits, MiB
+from wasmlab.errors import ConfigError, WasmlabError
+from wasmlab.host.linking import Linkers
+from wasmlab.host.modules import Compiled
+from wasmlab.host.outcomes import REQUEST_FAILURES
+from wasmlab.host.pool_sizing import (
+    PER_COMPONENT_TOTALS,
+    PROBE_LAYOUT,
+    accepts,
+    concurrent_instances,
+    generous,
+    knobs_for,
+    probe_engine,
+    requirements,
+    serialized_for_probes,
+    smallest,
+)
+from wasmlab.host.runtime import build_runtimes
+from wasmlab.workloads.model import WASM_PAGE, Workload
+
+
+@dataclass
+class Inspection:
+    """What ``workload`` needs from a pool, whether that was confirmed, and what each preset lacks."""
+
+    workload: Workload
+    requirements: dict[str, int]
+    confirmed: bool
+    presets: dict[str, list[tuple[str, int]]]
+    # Components: how many instances of it each preset's pool totals hold at once.
+    concurrent: dict[str, int] | None = None
+    # The linear memory one request grows to (None: not measured, e.g. for components).
+    request_memory: int | None = None
+
+    def render(self) -> str:
+        w = self.workload
+        imports = ("wasi preview 2" if w.component else "wasi_snapshot_preview1") if w.wasi else "none"
+        lines = [f"{w.name}: {w.kind}, {w.size_bytes} B, entry {w.entry}, imports {imports}",
+                 "Needs from a pooling allocator (confirmed: a pool sized exactly to these instantiates it; one step less is refused):"
+                 if self.confirmed else "Needs from a pooling allocator (NOT confirmed by instantiation):"]
+        for knob, value in self.requirements.items():
+            shown = f"{value} B ({value // WASM_PAGE} pages)" if knob == "max_memory_size" else f"{value}"
+            lines.append(f"  {knob:<32} >= {shown}")
+        if self.request_memory is not None:
+            lines.append(f"  serving one request grows its memory to {self.request_memory} B ({self.request_memory // WASM_PAGE} pages):"
+                         f" max_memory_size must be at least that (found by running requests under a store memory limit)")
+        if w.component:
+            per = ", ".join(f"{self.requirements[k]} {t.removeprefix('total_').replace('_', ' ')}"
+                            for k, t in PER_COMPONENT_TOTALS.items())
+            lines.append(f"  per concurrent request (one component instance): {per} in the pool's totals;"
+                         f" wasmlab sizes its pools so (slots x these)")
+        lines.append("Presets:")
+        for name, raises in self.presets.items():
+            if not raises:
+                held = f"; its totals hold {self.concurrent[name]} instance(s) at once" if self.concurrent else ""
+                lines.append(f"  {name}: fits{held}")
+            else:
+                lines.append(f"  {name}: does not fit; raise " + ", ".join(f"--pool {k}={v}" for k, v in raises))
+        return "\n".join(lines)
+
+
+def inspect(workload: Workload) -> Inspection:
+    """Find, confirm and compare with the presets what ``workload`` needs from a pool."""
+    component = workload.component
+    serialized = serialized_for_probes(workload)
+    needs = requirements(workload, serialized)
+    knobs = knobs_for(component)
+    # Confirm: exactly these per-module limits instantiate it, and one step below any of them is
+    # refused.  The pool gets 2 slots: nextpnr-ice40 with WASI needs a second memory slot in a
+    # 1-slot pool though wasmtime accepts it with one memory per module (seen, not yet explained).
+    exact = dict(needs)
+    if component:
+        exact.update({total: 2 * max(1, needs[per]) for per, total in PER_COMPONENT_TOTALS.items()})
+    engine = probe_engine(exact, slots=2)
+    store = wasmtime.Store(engine)
+    if workload.wasi:
+        store.set_wasi(wasmtime.WasiConfig())
+    if component:
+        linker = wasmtime.component.Linker(engine)
+        if workload.wasi:
+            linker.add_wasip2()
+        linker.instantiate(store, wasmtime.component.Component.deserialize(engine, serialized))
+    else:
+        core_linker = Linkers(engine, [workload]).core or wasmtime.Linker(engine)
+        core_linker.instantiate(store, wasmtime.Module.deserialize(engine, serialized))
+    store.close()
+    confirmed = all(
+        not accepts(serialized, {**exact, knob: needs[knob] - knobs[knob][1]}, component)
+        for knob in needs if needs[knob] > 0
+    )
+    requirements_ = needs
+    presets: dict[str, list[tuple[str, int]]] = {}
+    for name, preset in PRESETS.items():
+        raises = []
+        for knob, needed in requirements_.items():
+            value = getattr(preset.pool, knob)
+            limits = {**generous(component), **({knob: value} if value is not None else {})}
+            if value is None:
+                # wasmtime's default for this knob: ask wasmtime rather than guess the number.
+                limits.pop(knob)
+            if not accepts(serialized, limits, component):
+                raises.append((knob, needed))
+        presets[name] = raises
+    request_memory = memory_a_request_reaches(workload, serialized, needs["max_memory_size"]) if not component else None
+    if request_memory is not None:
+        for name, preset in PRESETS.items():
+            limit = preset.pool.max_memory_size
+            if limit is not None and limit < request_memory:
+                # Raise it to what serving needs, not only to what instantiation needs.
+                presets[name] = [(k, v) for k, v in presets[name] if k != "max_memory_size"] + [("max_memory_size", request_memory)]
+    concurrent = {name: concurrent_instances(preset.pool, requirements_) for name, preset in PRESETS.items()} if component else None
+    return Inspection(workload, requirements_, confirmed, presets, concurrent, request_memory)
+
+
+def memory_a_request_reaches(workload: Workload, serialized: bytes, initial: int, upper: int = 4096 * MiB) -> int | None:
+    """The linear memory one request of ``workload`` grows to, in bytes: the smallest store memory
+    limit (a multiple of a page, at least ``initial``) under which a request still succeeds.
+
+    ``None`` for a guest that is not expected to succeed, or that fails even without a limit.
+    Runs about 16 real requests on the api path (the store limiter lives there).
+    """
+    if workload.component or workload.expected_outcome != "ok":
+        return None
+    runtime = build_runtimes(["cached"], EngineConfig(memory_reservation=PROBE_LAYOUT["memory_reservation"], memory_guard_size=PROBE_LAYOUT["memory_guard_size"]), CacheConfig(), [workload], call_path="api",
+                             limits=Limits(memory_bytes=upper))["cached"]
+    try:
+        # Compiled already for the probes, with this memory layout: no second compilation.
+        module = wasmtime.Module.deserialize(runtime.engine, serialized)
+        runtime.cache.get(workload.sha256, lambda _: Compiled(module, None), workload)
+
+        def serves(limit: int) -> bool:
+            runtime.store.limits = dataclasses.replace(runtime.store.limits, memory_bytes=limit)
+            try:
+                runtime.handle(0)
+                return True
+            except (*REQUEST_FAILURES, WasmlabError):
+                return False
+
+        try:
+            # _smallest serves one request without a limit first, and refuses if even that fails.
+            return initial + smallest(lambda extra: serves(initial + extra), WASM_PAGE, upper - initial)
+        except ConfigError:
+            return None
+    finally:
+        runtime.close()

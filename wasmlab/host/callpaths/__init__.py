@@ -1,0 +1,86 @@
+"""Call paths: how a request's C calls are made, one strategy per (call path x guest kind), in a registry.
+
+======== ============================================ =============================================
+path     core modules                                 components
+======== ============================================ =============================================
+``lean`` :mod:`~wasmlab.host.callpaths.lean_core`         :mod:`~wasmlab.host.callpaths.lean_component`
+``api``  :mod:`~wasmlab.host.callpaths.api_core`          :mod:`~wasmlab.host.callpaths.api_component`
+======== ============================================ =============================================
+
+A strategy is a :class:`~wasmlab.host.callpaths.base.Binder`: it binds a runtime's workloads once and
+returns a closure per request (and its phased twin), so the hot path makes no call through this
+registry.  A new call path is one new module and one :func:`register` call, as papermill registers
+its engines.  A path without a strategy for a guest kind refuses it with one line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from wasmlab.errors import ConfigError, allowed
+from wasmlab.host.callpaths import api_component, api_core, lean_component, lean_core
+from wasmlab.host.callpaths.base import PHASES, Binder, Handler, Handlers, PhasedHandler, RequestParts
+
+__all__ = ["PHASES", "CallPath", "Handler", "Handlers", "PhasedHandler", "RequestParts", "REGISTRY", "bind",
+           "call_paths", "check_call_path", "register"]
+
+
+@dataclass(frozen=True)
+class CallPath:
+    """A named call path and its strategy for each guest kind (``None``: not served on this path)."""
+
+    name: str
+    description: str
+    core: Binder | None
+    component: Binder | None
+
+
+REGISTRY: dict[str, CallPath] = {}
+
+
+def register(path: CallPath) -> None:
+    """Add (or replace) a call path in the registry."""
+    REGISTRY[path.name] = path
+
+
+register(CallPath("lean", "the C calls wasmtime-py makes, issued directly with buffers prepared once", lean_core.bind,
+                  lean_component.bind))
+register(CallPath("api", "wasmtime-py's high-level objects, as a Python host writes them", api_core.bind, api_component.bind))
+
+
+def call_paths() -> tuple[str, ...]:
+    """The registered call paths' names."""
+    return tuple(REGISTRY)
+
+
+def check_call_path(name: str) -> str:
+    """``name`` if it is a registered call path; else the standard one-line error."""
+    if name not in REGISTRY:
+        raise allowed(name, "call path", call_paths())
+    return name
+
+
+def bind(name: str, parts: RequestParts, workloads: Sequence) -> Handlers:
+    """The handlers of call path ``name`` for ``workloads``: one strategy's own closures when every
+    workload is of one kind, else a closure that picks by the workload's kind."""
+    path = REGISTRY[check_call_path(name)]
+    kinds = {"component" if w.component else "core" for w in workloads}
+    bound: dict[str, Handlers] = {}
+    for kind in sorted(kinds):
+        binder = path.core if kind == "core" else path.component
+        if binder is None:
+            raise ConfigError(f"call path {name!r} does not serve {kind} workloads yet; allowed: "
+                              + ", ".join(p.name for p in REGISTRY.values() if (p.core if kind == "core" else p.component)))
+        bound[kind] = binder(parts, workloads)
+    if len(bound) == 1:
+        return next(iter(bound.values()))
+    (core_handle, core_phased), (component_handle, component_phased) = bound["core"], bound["component"]
+    is_component = [w.component for w in workloads]
+
+    def handle(index: int) -> object:
+        return (component_handle if is_component[index] else core_handle)(index)
+
+    def handle_phased(index: int, stamps: list[int]) -> object:
+        return (component_phased if is_component[index] else core_phased)(index, stamps)
+    return handle, handle_phased

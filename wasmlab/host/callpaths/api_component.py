@@ -1,0 +1,76 @@
+"""The api call path for components: wasmtime-py's component ``Linker``, ``Instance`` and ``Func``.
+
+``Func.__call__`` reads the function type back and converts every value in Python, element by
+element, on every call: what a Python host pays through wasmtime-py.  Values are given to it in
+wasmtime-py's own representation, converted from the workload's plain values once (:func:`api_args`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import wasmtime
+import wasmtime.component
+
+from wasmlab.errors import ConfigError
+from wasmlab.host.callpaths.base import Handlers, RequestParts, api_handlers, mismatch
+from wasmlab.host.modules import Compiled
+from wasmlab.workloads.model import Workload
+
+
+def api_args(w: Workload) -> tuple[Any, ...]:
+    """The workload's arguments as wasmtime-py's component API takes them."""
+    if not w.component or w.signature is None:
+        return w.args
+    return tuple(shape.to_api(value) for (_, shape), value in zip(w.signature.params, w.args))
+
+
+def api_expected(w: Workload) -> tuple[bool, Any]:
+    """Whether the result is checked, and the expected value as wasmtime-py returns it."""
+    if w.signature is not None and w.signature.result is not None and w.expected is not None:
+        return True, w.signature.result.to_api(w.expected)
+    return w.expected is not None, w.expected
+
+
+def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
+    """Handlers for the components among ``workloads``."""
+    if parts.pre:
+        raise ConfigError(f"variant {parts.label!r} pre-instantiates, but wasmtime-py 50 has no InstancePre for components; "
+                          f"allowed: a variant without 'pre'")
+    linker = parts.linkers.component
+    if linker is None:
+        raise ConfigError("components need a component linker")
+    get = parts.modules.get
+    retry = parts.waiting.retry
+    engine = parts.engine
+    workloads = list(workloads)
+    new_store = parts.store.api_store
+    args = {i: api_args(w) for i, w in enumerate(workloads) if w.component}
+    expected = {i: api_expected(w) for i, w in enumerate(workloads) if w.component}
+
+    def instantiate(store: wasmtime.Store, compiled: Compiled) -> wasmtime.component.Instance:
+        try:
+            return linker.instantiate(store, compiled.component)
+        except wasmtime.WasmtimeError as exc:
+            box: list[wasmtime.component.Instance] = []
+            retry(lambda: box.append(linker.instantiate(store, compiled.component)), exc)
+            return box[0]
+
+    def lookup(store: wasmtime.Store, instance: wasmtime.component.Instance, w: Workload) -> wasmtime.component.Func:
+        func = instance.get_func(store, w.entry)
+        if func is None:
+            raise ConfigError(f"workload {w.name!r}: component export {w.entry!r} is not a function")
+        return func
+
+    def check(index: int, w: Workload, result: object) -> None:
+        has_expected, value = expected[index]
+        if has_expected and result != value:
+            shown = w.signature.result.from_api(result) if w.signature is not None and w.signature.result is not None else result
+            raise mismatch(w.name, shown, w.expected)
+
+    def call(store: wasmtime.Store, instance: wasmtime.component.Instance, func: wasmtime.component.Func, index: int) -> object:
+        return func(store, *args[index])
+
+    return api_handlers(workloads, get, lambda index, w: new_store(engine, w, None), lambda store, compiled, w: instantiate(store, compiled),
+                        lookup, call, check)

@@ -1,0 +1,89 @@
+"""The api call path for core modules: wasmtime-py's high-level objects, what a Python host writes naturally.
+
+``wasmtime.Store``, ``wasmtime.Instance`` (or ``Linker.instantiate``, or ``InstancePre.instantiate``),
+``instance.exports(store)[entry](store, *args)``.  ``Func.__call__`` reflects on the function's
+type and converts every argument on every call: the figure includes the binding's cost.  Library-style
+modules (a request driver from :mod:`wasmlab.workloads.hostfuncs`) are served here only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import wasmtime
+
+from wasmlab.errors import ConfigError, ResultMismatch
+from wasmlab.host.callpaths.base import Handlers, RequestParts, api_handlers, mismatch
+from wasmlab.host.modules import Compiled
+from wasmlab.host.store import WasiIO
+from wasmlab.workloads.hostfuncs import DRIVERS
+from wasmlab.workloads.model import Workload
+
+
+def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
+    """Handlers for the core modules among ``workloads``."""
+    get = parts.modules.get
+    retry = parts.waiting.retry
+    engine = parts.engine
+    workloads = list(workloads)
+    pre = parts.pre
+    linker = parts.linkers.core
+    ios = {i: WasiIO(w) for i, w in enumerate(workloads) if w.captures_output and not w.component}
+    parts.cleanup.extend(io.close for io in ios.values())
+    new_store = parts.store.api_store
+
+    def instantiate(store: wasmtime.Store, compiled: Compiled, w: Workload) -> wasmtime.Instance:
+        def attempt() -> wasmtime.Instance:
+            if pre and compiled.pre is not None:
+                return compiled.pre.instantiate(store)
+            if w.linked:
+                if linker is None:
+                    raise ConfigError(f"workload {w.name!r} imports WASI or host functions, but no core linker was built")
+                return linker.instantiate(store, compiled.core)
+            return wasmtime.Instance(store, compiled.core, ())
+        try:
+            return attempt()
+        except wasmtime.WasmtimeError as exc:
+            box: list[wasmtime.Instance] = []
+            retry(lambda: box.append(attempt()), exc)
+            return box[0]
+
+    def lookup(store: wasmtime.Store, instance: wasmtime.Instance, w: Workload) -> wasmtime.Func | None:
+        if w.driver:
+            return None  # a driver looks up what it calls itself
+        func = instance.exports(store)[w.entry]
+        if not isinstance(func, wasmtime.Func):
+            raise ConfigError(f"workload {w.name!r}: export {w.entry!r} is not a function")
+        return func
+
+    def call(store: wasmtime.Store, instance: wasmtime.Instance, func: wasmtime.Func | None, index: int) -> object:
+        w = workloads[index]
+        if func is None:
+            output = DRIVERS[w.driver](store, instance, w.driver_input)
+            if w.stdout_pattern and not re.search(w.stdout_pattern, output.decode(errors="replace")):
+                raise ResultMismatch(f"workload {w.name!r}: output does not match {w.stdout_pattern!r}: {output[:80]!r}")
+            return None
+        try:
+            result = func(store, *w.args)
+        except wasmtime.ExitTrap as exc:
+            if exc.code == w.expected_exit:
+                return None
+            raise
+        except wasmtime.Trap as exc:
+            memory = instance.exports(store).get("memory")
+            # read by outcomes.classify: a trap at the memory limit is an out-of-memory
+            exc.wasmlab_memory_bytes = memory.data_len(store) if isinstance(memory, wasmtime.Memory) else None  # type: ignore[attr-defined]
+            raise
+        if w.expected_exit:
+            raise mismatch(w.name, "exit 0", f"exit {w.expected_exit}")
+        return result
+
+    def check(index: int, w: Workload, result: object) -> None:
+        io = ios.get(index)
+        if io is not None:
+            io.check()
+        if w.expected is not None and result != w.expected:
+            raise mismatch(w.name, result, w.expected)
+
+    return api_handlers(workloads, get, lambda index, w: new_store(engine, w, ios.get(index)), instantiate, lookup, call, check)

@@ -1,0 +1,96 @@
+"""What every call-path strategy shares: the phases a phased request stamps, the handler types, the
+parts a strategy binds (:class:`RequestParts`) and the result-mismatch error."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import wasmtime
+
+from wasmlab.errors import ResultMismatch
+from wasmlab.host.linking import Linkers
+from wasmlab.host.modules import ModuleSource
+from wasmlab.host.store import StoreSetup
+from wasmlab.host.waiting import SlotWait
+from wasmlab.workloads.model import Workload
+
+# Timestamps a phased request records: start, then the end of each phase.
+PHASES = ("get_module", "new_store", "instantiate", "export_lookup", "call", "drop_store", "read_output")
+
+Handler = Callable[[int], object]
+PhasedHandler = Callable[[int, list[int]], object]
+Handlers = tuple[Handler, PhasedHandler]
+
+
+@dataclass
+class RequestParts:
+    """The named pieces a strategy binds its handlers to, shared by every call path of one runtime."""
+
+    engine: wasmtime.Engine
+    modules: ModuleSource
+    store: StoreSetup
+    waiting: SlotWait
+    linkers: Linkers
+    pre: bool = False
+    label: str = ""  # the variant's name, for messages
+    # What a strategy allocated per workload (WASI output folders) and must release when the runtime closes.
+    cleanup: list[Callable[[], None]] = field(default_factory=list)
+
+
+class Binder(Protocol):
+    """Binds ``workloads`` once and returns the request handler and its phased twin for the indices of
+    ``workloads`` whose kind the strategy serves."""
+
+    def __call__(self, parts: RequestParts, workloads: Sequence[Workload]) -> Handlers: ...
+
+
+def mismatch(name: str, got: object, expected: object) -> ResultMismatch:
+    return ResultMismatch(f"workload {name!r} returned {got!r}, expected {expected!r}: the request did not do its work")
+
+
+def api_handlers(workloads: Sequence[Workload], get: Callable[[Workload], Any], new_store: Callable[[int, Workload], Any],
+                 instantiate: Callable[[Any, Any, Workload], Any], lookup: Callable[[Any, Any, Workload], Any],
+                 call: Callable[[Any, Any, Any, int], object], check: Callable[[int, Workload, object], None]) -> Handlers:
+    """The request handlers of a path built on wasmtime-py's objects, from its pieces: a store per request
+    (closed whatever happens), instantiate, look the export up, call, check after the store is gone.
+    The phased twin runs the same pieces with a stamp after each."""
+    clock = time.perf_counter_ns
+
+    def handle(index: int) -> object:
+        w = workloads[index]
+        compiled = get(w)
+        store = new_store(index, w)
+        try:
+            instance = instantiate(store, compiled, w)
+            result = call(store, instance, lookup(store, instance, w), index)
+        finally:
+            store.close()
+        check(index, w, result)
+        return result
+
+    def handle_phased(index: int, stamps: list[int]) -> object:
+        w = workloads[index]
+        stamps[0] = clock()
+        compiled = get(w)
+        stamps[1] = clock()
+        store = new_store(index, w)
+        stamps[2] = clock()
+        try:
+            instance = instantiate(store, compiled, w)
+            stamps[3] = clock()
+            target = lookup(store, instance, w)
+            stamps[4] = clock()
+            result = call(store, instance, target, index)
+            stamps[5] = clock()
+        finally:
+            store.close()
+        stamps[6] = clock()
+        check(index, w, result)
+        stamps[7] = clock()
+        return result
+
+    return handle, handle_phased
+

@@ -1,0 +1,144 @@
+"""The lean call path for components: ``wasmtime_component_func_call`` with argument trees built once.
+
+Each distinct request's ``wasmtime_component_val_t`` trees are built once
+(:class:`~wasmlab.host.component_values.PreparedArgs`) and borrowed by every call; only the result
+is read back per call, after the store is dropped (it is the caller's copy).  A request: get the
+compiled component, new store (with a WASI context for guests importing WASI preview 2: without
+one wasmtime aborts the process at the first WASI call), instantiate through the component
+linker, look the function up by its export index (looked up once per component), call, drop, check.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import wasmtime
+
+from wasmlab import capi
+from wasmlab.errors import ConfigError
+from wasmlab.host.callpaths.base import Handlers, RequestParts, mismatch
+from wasmlab.host.component_values import PreparedArgs, ResultSlot
+from wasmlab.host.modules import Compiled
+from wasmlab.workloads.model import Workload
+
+
+class ComponentSlots:
+    """Per-workload values for the lean component path: the request's argument trees, built
+    once and borrowed by every call, and a zeroed slot for the result."""
+
+    def __init__(self, workload: Workload) -> None:
+        if workload.signature is None:
+            raise ConfigError(f"workload {workload.name!r} is a component without a signature")
+        self.key = workload.sha256
+        self.entry = workload.entry
+        self.wasi = workload.wasi
+        self.args = PreparedArgs(workload.signature, workload.args)
+        self.result = ResultSlot(workload.signature.result)
+        self.expected = workload.expected
+        self.checked = workload.expected is not None
+        self.workload_name = workload.name
+
+
+def call(func_ref: Any, context: Any, c: ComponentSlots, trap: Any) -> None:
+    """One ``wasmtime_component_func_call`` with ``c``'s prebuilt arguments into its result slot."""
+    args, result = c.args, c.result
+    err = capi.component_func_call(func_ref, context, args.array, args.size, result.ref, result.count)
+    if err:
+        capi.raise_failure(err, trap)
+
+
+def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
+    """Handlers for the components among ``workloads``."""
+    if parts.pre:
+        raise ConfigError(f"variant {parts.label!r} pre-instantiates, but wasmtime-py 50 has no InstancePre for components; "
+                          f"allowed: a variant without 'pre'")
+    if parts.linkers.component is None:
+        raise ConfigError("components need a component linker")
+    clock = time.perf_counter_ns
+    engine_ptr = parts.engine.ptr()
+    cache_get, compile_ = parts.modules.cache.get, parts.modules.compile
+    retry = parts.waiting.retry
+    workloads = list(workloads)
+    slots = {i: ComponentSlots(w) for i, w in enumerate(workloads) if w.component}
+    linker_ptr = parts.linkers.component.ptr()
+    setup = parts.store.raw()
+    instance = capi.component_instance_t()
+    instance_ref = ctypes.byref(instance)
+    func = capi.component_func_t()
+    func_ref = ctypes.byref(func)
+    trap = capi.trap_slot()
+
+    def try_instantiate(compiled: Compiled, context: capi.Ptr) -> None:
+        err = capi.component_linker_instantiate(linker_ptr, context, compiled.module_ptr, instance_ref)
+        if err:
+            capi.raise_failure(err, trap)
+
+    def instantiate(compiled: Compiled, context: capi.Ptr) -> None:
+        try:
+            try_instantiate(compiled, context)
+        except wasmtime.WasmtimeError as exc:
+            retry(lambda: try_instantiate(compiled, context), exc)
+
+    def new_store(c: ComponentSlots) -> tuple[capi.Ptr, capi.Ptr]:
+        store = capi.store_new(engine_ptr, None, None)
+        context = capi.store_context(store)
+        try:
+            if setup is not None:
+                setup(store, context)
+            if c.wasi:
+                err = capi.context_set_wasi(context, capi.wasi_config_new())
+                if err:
+                    capi.raise_failure(err, trap)
+        except BaseException:
+            capi.store_delete(store)
+            raise
+        return store, context
+
+    def lookup(compiled: Compiled, context: capi.Ptr, c: ComponentSlots) -> None:
+        if not capi.component_instance_get_func(instance_ref, context, compiled.export_index(c.entry), func_ref):
+            raise ConfigError(f"workload {c.workload_name!r}: component export {c.entry!r} is not a function")
+
+    def checked(c: ComponentSlots) -> object:
+        # The result is the caller's copy, independent of the store: read after the store is gone.
+        result = c.result.take()
+        if c.checked and result != c.expected:
+            raise mismatch(c.workload_name, result, c.expected)
+        return result
+
+    def handle(index: int) -> object:
+        c = slots[index]
+        compiled = cache_get(c.key, compile_, workloads[index])
+        store, context = new_store(c)
+        try:
+            instantiate(compiled, context)
+            lookup(compiled, context, c)
+            call(func_ref, context, c, trap)
+        finally:
+            capi.store_delete(store)
+        return checked(c)
+
+    def handle_phased(index: int, stamps: list[int]) -> object:
+        c = slots[index]
+        stamps[0] = clock()
+        compiled = cache_get(c.key, compile_, workloads[index])
+        stamps[1] = clock()
+        store, context = new_store(c)
+        stamps[2] = clock()
+        try:
+            instantiate(compiled, context)
+            stamps[3] = clock()
+            lookup(compiled, context, c)
+            stamps[4] = clock()
+            call(func_ref, context, c, trap)
+            stamps[5] = clock()
+        finally:
+            capi.store_delete(store)
+        stamps[6] = clock()
+        result = checked(c)
+        stamps[7] = clock()
+        return result
+
+    return handle, handle_phased

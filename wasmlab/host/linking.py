@@ -1,0 +1,30 @@
+"""The linkers a runtime's guests need: a core linker (WASI preview 1, the lab's host functions, and
+``InstancePre``), a component linker (WASI preview 2); each built only when some workload needs it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import wasmtime
+import wasmtime.component
+
+from wasmlab.workloads.hostfuncs import define as define_host_functions
+from wasmlab.workloads.model import Workload
+
+
+class Linkers:
+    """``core`` and ``component`` linkers for ``workloads`` on ``engine`` (``None`` where not needed)."""
+
+    def __init__(self, engine: wasmtime.Engine, workloads: Sequence[Workload], pre: bool = False) -> None:
+        self.component: wasmtime.component.Linker | None = None
+        if any(w.component for w in workloads):
+            self.component = wasmtime.component.Linker(engine)
+            if any(w.component and w.wasi for w in workloads):
+                self.component.add_wasip2()
+        self.core: wasmtime.Linker | None = None
+        if pre or any(w.linked for w in workloads):
+            self.core = wasmtime.Linker(engine)
+            if any(w.wasi and not w.component for w in workloads):
+                self.core.define_wasi()
+            for name in sorted({w.host_imports for w in workloads if w.host_imports}):
+                define_host_functions(self.core, name)

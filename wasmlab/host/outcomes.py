@@ -1,0 +1,75 @@
+"""How a request ended: a typed outcome, counted in the results, never a crash of the lab."""
+
+from __future__ import annotations
+
+import wasmtime
+
+from wasmlab.workloads.model import WASM_PAGE
+
+OK = "ok"
+# Fixed kinds counted in their own columns; exit codes are reported as ``exit(N)``.
+KINDS = ("ok", "trap", "timeout", "fuel", "oom", "stack", "exit", "pool_exhausted", "error", "crash")
+POOL_EXHAUSTED = "maximum concurrent limit"
+
+_TRAP_KINDS = {
+    wasmtime.TrapCode.STACK_OVERFLOW: "stack",
+    wasmtime.TrapCode.INTERRUPT: "timeout",
+    wasmtime.TrapCode.OUT_OF_FUEL: "fuel",
+}
+
+
+# What a request may end with without stopping its variant: wasmtime's traps and errors (named by
+# ``classify``).  The lab's own errors (a module that does not compile, a missing export, a wrong
+# result) stop the variant instead.
+REQUEST_FAILURES = (wasmtime.Trap, wasmtime.WasmtimeError)
+
+
+class PoolExhausted(wasmtime.WasmtimeError):
+    """No pool slot was free (after waiting, under the ``wait`` policy)."""
+
+    def __init__(self, message: str, waited_ns: int = 0) -> None:
+        self.message_text = message
+        self.waited_ns = waited_ns
+
+    def __str__(self) -> str:
+        return self.message_text
+
+
+def classify(exc: BaseException, memory_limit: int | None = None) -> str:
+    """The outcome of a request that raised ``exc``.
+
+    A trap is ``oom`` when the guest's exported memory had reached ``memory_limit`` (a guest
+    whose ``memory.grow`` fails usually traps by itself); wasmtime's own code names stack
+    overflow, epoch interruption (``timeout``) and running out of fuel.
+    """
+    if isinstance(exc, wasmtime.ExitTrap):
+        return OK if exc.code == 0 else f"exit({exc.code})"
+    if isinstance(exc, wasmtime.Trap):
+        kind = _TRAP_KINDS.get(exc.trap_code) if exc.trap_code is not None else None
+        if kind:
+            return kind
+        memory = getattr(exc, "wasmlab_memory_bytes", None)
+        if memory is not None and memory_limit is not None and memory + WASM_PAGE > memory_limit:
+            return "oom"
+        return "trap"
+    text = str(exc)
+    if isinstance(exc, PoolExhausted) or POOL_EXHAUSTED in text:
+        return "pool_exhausted"
+    if "memory" in text and ("limit" in text or "exceeds" in text):
+        return "oom"
+    if "wasm trap" in text or "unreachable" in text:
+        return "trap"
+    return "error"
+
+
+def kind_of(outcome: str) -> str:
+    """``exit(3)`` -> ``exit``; every other outcome is its own kind."""
+    return "exit" if outcome.startswith("exit(") else outcome
+
+
+def first_line(exc: BaseException) -> str:
+    """One line for a failure: wasmtime's cause ("wasm trap: ..."), not its backtrace header."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if "Caused by:" in lines:
+        return f"{type(exc).__name__}: {lines[-1]}"
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"

@@ -1,0 +1,154 @@
+"""What a module needs from a pooling allocator, found by asking wasmtime, and pools sized for components.
+
+Each requirement is the smallest value of a pool knob that wasmtime accepts for the module,
+with every other knob generous.  Deserializing a compiled module into a pooling engine runs
+wasmtime's own check of the module against the pool's limits (a few ms, no recompiling), so
+the search is exact.  ``wasmlab inspect`` (:mod:`wasmlab.experiments.inspect`) confirms the result
+by instantiation and measures what serving needs beyond it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import wasmtime
+import wasmtime.component
+
+from wasmlab.config import EngineConfig, MiB, PoolConfig
+from wasmlab.errors import ConfigError
+from wasmlab.host.engine import build_engine
+from wasmlab.workloads.model import WASM_PAGE, Workload
+
+# Knob -> (generous value, step, upper bound of the search).  Probe engines have one slot, so
+# each reserves only one memory's address space.
+KNOBS: dict[str, tuple[int, int, int]] = {
+    "max_memory_size": (1024 * MiB, WASM_PAGE, 1024 * MiB),
+    "table_elements": (1 << 22, 1, 1 << 22),
+    "max_core_instance_size": (64 * MiB, 1, 64 * MiB),
+    "max_memories_per_module": (16, 1, 16),
+    "max_tables_per_module": (16, 1, 16),
+}
+# What a component adds: its core instances, memories and tables (all of them, transitively)
+# and the size of its component instance.  A pool serving N concurrent requests of it needs
+# N times the first three in total_core_instances, total_memories and total_tables.
+COMPONENT_KNOBS: dict[str, tuple[int, int, int]] = {
+    "max_core_instances_per_component": (256, 1, 256),
+    "max_memories_per_component": (16, 1, 16),
+    "max_tables_per_component": (16, 1, 16),
+    "max_component_instance_size": (64 * MiB, 1, 64 * MiB),
+}
+# The pool totals each per-component count multiplies into.
+PER_COMPONENT_TOTALS = {"max_core_instances_per_component": "total_core_instances",
+                        "max_memories_per_component": "total_memories",
+                        "max_tables_per_component": "total_tables"}
+
+
+# The memory layout of every engine here: one compiled module deserializes into all of them.
+PROBE_LAYOUT = {"memory_reservation": 4096 * MiB, "memory_guard_size": WASM_PAGE}
+
+
+def probe_config(pool: dict[str, int], slots: int = 1) -> EngineConfig:
+    """A pooling engine configuration of ``slots`` slots with the probes' memory layout."""
+    return EngineConfig(allocator="pooling", pool=PoolConfig(slots=slots, **pool), memory_reservation=PROBE_LAYOUT["memory_reservation"],
+                        memory_guard_size=PROBE_LAYOUT["memory_guard_size"])
+
+
+def probe_engine(pool: dict[str, int], slots: int = 1) -> wasmtime.Engine:
+    return build_engine(probe_config(pool, slots))
+
+
+def knobs_for(component: bool) -> dict[str, tuple[int, int, int]]:
+    return {**KNOBS, **COMPONENT_KNOBS} if component else KNOBS
+
+
+def generous(component: bool = False) -> dict[str, int]:
+    generous = {knob: value for knob, (value, _, _) in knobs_for(component).items()}
+    if component:
+        # one slot per core instance, memory and table of the component
+        generous.update(total_core_instances=256, total_memories=16, total_tables=16)
+    return generous
+
+
+def accepts(serialized: bytes, pool: dict[str, int], component: bool = False) -> bool:
+    try:
+        if component:
+            wasmtime.component.Component.deserialize(probe_engine(pool), serialized)
+        else:
+            wasmtime.Module.deserialize(probe_engine(pool), serialized)
+        return True
+    except wasmtime.WasmtimeError:
+        return False
+
+
+def serialized_for_probes(workload: Workload) -> bytes:
+    engine = probe_engine(generous(workload.component))
+    if workload.component:
+        return bytes(wasmtime.component.Component(engine, workload.wasm).serialize())
+    return bytes(wasmtime.Module(engine, workload.wasm).serialize())
+
+
+_NEEDS: dict[str, dict[str, int]] = {}
+
+
+def requirements(workload: Workload, serialized: bytes | None = None) -> dict[str, int]:
+    """The smallest value of every pool knob wasmtime accepts for ``workload`` (cached per module hash);
+    ``serialized`` is its compiled form when the caller has it already (compiling middleware-py takes ~3 s)."""
+    if workload.sha256 not in _NEEDS:
+        component = workload.component
+        serialized = serialized if serialized is not None else serialized_for_probes(workload)
+        found: dict[str, int] = {}
+        compiled: bytes = serialized
+
+        def accepted(knob: str) -> Callable[[int], bool]:
+            return lambda value: accepts(compiled, {**generous(component), knob: value}, component)
+        for knob, (_, step, upper) in knobs_for(component).items():
+            found[knob] = smallest(accepted(knob), step, upper)
+        _NEEDS[workload.sha256] = found
+    return dict(_NEEDS[workload.sha256])
+
+
+def size_pool_for_components(pool: PoolConfig, workloads: list[Workload]) -> PoolConfig:
+    """``pool`` with room for ``slots`` concurrent instances of each component in ``workloads``:
+    per-component limits raised to what the largest needs, and each total that the user left to
+    ``slots`` multiplied by the core instances, memories and tables one component instance holds."""
+    components = [w for w in workloads if w.component]
+    if not components:
+        return pool
+    needs = [requirements(w) for w in components]
+    changes: dict[str, int] = {}
+    for knob in (*COMPONENT_KNOBS, "max_memory_size", "table_elements", "max_core_instance_size",
+                 "max_memories_per_module", "max_tables_per_module"):
+        needed = max(n[knob] for n in needs)
+        current = getattr(pool, knob)
+        if current is None or current < needed:
+            changes[knob] = max(needed, 1)
+    for per_component, total in PER_COMPONENT_TOTALS.items():
+        if getattr(pool, total) is None:
+            changes[total] = pool.slots * max(1, max(n[per_component] for n in needs))
+    if pool.total_component_instances is None:
+        changes["total_component_instances"] = pool.slots
+    return pool.replace(**changes)
+
+
+def smallest(accepts: Callable[[int], bool], step: int, upper: int) -> int:
+    """The smallest multiple of ``step`` in [0, upper] that ``accepts`` (which is monotonic)."""
+    if not accepts(upper):
+        raise ConfigError(f"the module needs more than {upper} even with every other limit generous")
+    low, high = -1, upper // step  # accepts(high * step) holds; low is below every accepted value
+    while high - low > 1:
+        middle = (low + high) // 2
+        if accepts(middle * step):
+            high = middle
+        else:
+            low = middle
+    return high * step
+
+
+def concurrent_instances(pool: PoolConfig, needs: dict[str, int]) -> int:
+    """How many instances of a component with ``needs`` a pool's totals hold at once, as configured
+    (without wasmlab's sizing): each takes its core instances, memories and tables from the totals."""
+    held = [pool.resolved("total_component_instances")]
+    for per_component, total in PER_COMPONENT_TOTALS.items():
+        if needs[per_component]:
+            held.append(pool.resolved(total) // needs[per_component])
+    return min(held)

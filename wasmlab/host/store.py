@@ -1,0 +1,162 @@
+"""How a request's store is set up: per-store limits (store limiter, fuel, epoch deadline) and its WASI context.
+
+A :class:`StoreSetup` is built once per runtime from its :class:`~wasmlab.config.Limits`; it gives each
+call path what it needs in the form that path uses: a raw per-store function for the lean paths (or
+``None`` when there is nothing to set, so the common request makes no extra call) and a configured
+``wasmtime.Store`` for the api paths.  A wall-time deadline is an epoch deadline, ticked by one
+:class:`EpochTicker` thread per engine.  :class:`WasiIO` is a WASI command's per-request context.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import re
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import wasmtime
+
+from wasmlab import capi
+from wasmlab.config import Limits
+from wasmlab.errors import ResultMismatch
+from wasmlab.workloads.model import Workload
+
+RawSetup = Callable[[capi.Ptr, capi.Ptr], None]
+
+
+class EpochTicker:
+    """One background thread per engine that advances its epoch every ``tick_ms``, so a store's
+    epoch deadline is a wall-time budget.  Shared by the runtimes of an engine, reference-counted."""
+
+    _running: dict[int, EpochTicker] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, engine: wasmtime.Engine, tick_ms: float) -> None:
+        self.engine = engine
+        self.tick_s = tick_ms / 1000
+        self.users = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="wasmlab-epoch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        increment = self.engine.increment_epoch
+        while not self._stop.wait(self.tick_s):
+            increment()
+
+    @classmethod
+    def start_for(cls, engine: wasmtime.Engine, tick_ms: float) -> EpochTicker:
+        with cls._lock:
+            ticker = cls._running.get(id(engine))
+            if ticker is None:
+                ticker = cls._running[id(engine)] = cls(engine, tick_ms)
+            ticker.users += 1
+            return ticker
+
+    def release(self) -> None:
+        with self._lock:
+            self.users -= 1
+            if self.users == 0:
+                self._stop.set()
+                self._running.pop(id(self.engine), None)
+
+
+class WasiIO:
+    """A WASI command's context for each request: its argv, stdin from a file written once, and
+    stdout/stderr captured to files that are checked after the store is dropped."""
+
+    def __init__(self, workload: Workload) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="wasmlab-wasi-"))
+        self.argv = list(workload.argv) or [workload.name]
+        self.stdin: str | None = None
+        if workload.stdin is not None:
+            self.stdin = str(self.folder / "stdin")
+            Path(self.stdin).write_bytes(workload.stdin)
+        self.stdout, self.stderr = str(self.folder / "stdout"), str(self.folder / "stderr")
+        self.patterns = [(name, path, re.compile(p)) for name, path, p in
+                         (("stdout", self.stdout, workload.stdout_pattern), ("stderr", self.stderr, workload.stderr_pattern)) if p]
+        self.name = workload.name
+        self.preopens = workload.preopens
+
+    def config(self) -> wasmtime.WasiConfig:
+        wasi = wasmtime.WasiConfig()
+        wasi.argv = self.argv
+        if self.stdin is not None:
+            wasi.stdin_file = self.stdin
+        wasi.stdout_file = self.stdout
+        wasi.stderr_file = self.stderr
+        for host, guest in self.preopens:
+            wasi.preopen_dir(host, guest, fs_mutable=False)
+        return wasi
+
+    def check(self) -> None:
+        """Raise :class:`ResultMismatch` unless the captured output matches the workload's patterns."""
+        for name, path, pattern in self.patterns:
+            text = Path(path).read_text(errors="replace")
+            if not pattern.search(text):
+                raise ResultMismatch(f"workload {self.name!r}: {name} does not match {pattern.pattern!r}: "
+                                     f"{text.strip().splitlines()[:1]}")
+
+    def close(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class StoreSetup:
+    """The per-store settings of one runtime (see the module docstring)."""
+
+    def __init__(self, engine: wasmtime.Engine, limits: Limits) -> None:
+        self.limits = limits
+        self.deadline_ticks = math.ceil(limits.deadline_ms / limits.epoch_tick_ms) + 1 if limits.deadline_ms else 0
+        self._ticker = EpochTicker.start_for(engine, limits.epoch_tick_ms) if limits.deadline_ms is not None else None
+
+    def raw(self) -> RawSetup | None:
+        """A function that applies every per-store limit to a raw store, or ``None`` when there are none."""
+        limits = self.limits
+        steps: list[RawSetup] = []
+        if limits.store_limited:
+            values = [ctypes.c_int64(-1 if v is None else v) for v in
+                      (limits.memory_bytes, limits.table_elements, limits.instances, limits.tables, limits.memories)]
+            steps.append(lambda store, context: capi.store_limiter(store, *values))
+        if limits.fuel is not None:
+            fuel = ctypes.c_uint64(limits.fuel)
+
+            def set_fuel(store: capi.Ptr, context: capi.Ptr) -> None:
+                err = capi.context_set_fuel(context, fuel)
+                if err:
+                    raise capi.error_from(err)
+            steps.append(set_fuel)
+        if self.deadline_ticks:
+            ticks = ctypes.c_uint64(self.deadline_ticks)
+            steps.append(lambda store, context: capi.context_set_epoch_deadline(context, ticks))
+        if not steps:
+            return None
+
+        def setup(store: capi.Ptr, context: capi.Ptr) -> None:
+            for step in steps:
+                step(store, context)
+        return setup
+
+    def api_store(self, engine: wasmtime.Engine, workload: Workload, io: WasiIO | None) -> wasmtime.Store:
+        """A new ``wasmtime.Store`` with every per-store limit and, for a WASI guest, its WASI context."""
+        store = wasmtime.Store(engine)
+        limits = self.limits
+        if limits.store_limited:
+            store.set_limits(*(-1 if v is None else v for v in
+                               (limits.memory_bytes, limits.table_elements, limits.instances, limits.tables, limits.memories)))
+        if limits.fuel is not None:
+            store.set_fuel(limits.fuel)
+        if self.deadline_ticks:
+            store.set_epoch_deadline(self.deadline_ticks)
+        if workload.wasi:
+            store.set_wasi(io.config() if io is not None else wasmtime.WasiConfig())
+        return store
+
+    def close(self) -> None:
+        """Stop the epoch ticker this setup started, if any."""
+        if self._ticker is not None:
+            self._ticker.release()
+            self._ticker = None

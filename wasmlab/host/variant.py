@@ -1,0 +1,75 @@
+"""A variant: one composition of independent choices (allocator x module source x instantiation), not a class per row.
+
+``baseline`` compiles on every request with the on-demand allocator; ``pooled`` takes memories and
+instances from the pooling allocator; ``cached`` keeps compiled modules in memory; ``disk`` loads
+compiled artifacts from disk; ``wtcache`` uses wasmtime's own compilation cache; ``pre`` makes an
+``InstancePre`` once per module.  A suffix ``@lean`` or ``@api`` (any registered call path) pins the
+variant to a call path whatever the run's default is, so paths can be measured side by side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wasmlab.config import EngineConfig, Limits
+from wasmlab.errors import ConfigError, allowed
+from wasmlab.host.callpaths import check_call_path
+
+NAMED_VARIANTS = ("baseline", "cached", "pooled", "pooled+cached", "pooled+cached+pre")
+# The canonical order of a variant's tokens (and so of its name).
+TOKENS = ("pooled", "cached", "disk", "wtcache", "pre")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One composition of the independent choices, optionally pinned to a call path."""
+
+    name: str
+    pooled: bool
+    cached: bool
+    pre: bool
+    call_path: str | None = None
+    disk: bool = False
+    wasmtime_cache: bool = False
+
+    @property
+    def allocator(self) -> str:
+        return "pooling" if self.pooled else "on-demand"
+
+    @property
+    def instantiation(self) -> str:
+        return "pre" if self.pre else "instance"
+
+    @property
+    def composition(self) -> str:
+        """The name without its call-path pin."""
+        return self.name.partition("@")[0]
+
+
+def parse_variant(name: str) -> Variant:
+    """``baseline`` or a ``+``-joined combination of :data:`TOKENS`, optionally ``@<call path>``."""
+    composition, at, path = name.partition("@")
+    if at:
+        check_call_path(path)
+    suffix = f"@{path}" if at else ""
+    if composition == "baseline":
+        return Variant("baseline" + suffix, False, False, False, path or None)
+    tokens = composition.split("+")
+    if not composition or any(t not in TOKENS for t in tokens) or len(set(tokens)) != len(tokens):
+        raise allowed(name, "variant", NAMED_VARIANTS + ("any '+'-joined combination of pooled, cached, disk, wtcache, pre, optionally @lean or @api",))
+    if "disk" in tokens and "wtcache" in tokens:
+        raise ConfigError(f"variant {name!r} combines two disk caches; allowed: disk (the lab's artifacts) or wtcache (wasmtime's), not both")
+    canonical = "+".join(t for t in TOKENS if t in tokens)
+    return Variant(canonical + suffix, "pooled" in tokens, "cached" in tokens, "pre" in tokens, path or None,
+                   "disk" in tokens, "wtcache" in tokens)
+
+
+def engine_config_for(variant: Variant, base: EngineConfig, limits: Limits = Limits()) -> EngineConfig:
+    """``base`` with the allocator the variant asks for, and the engine features the limits need."""
+    return base.replace(
+        allocator=variant.allocator,
+        compilation_cache=base.compilation_cache or variant.wasmtime_cache,
+        consume_fuel=base.consume_fuel or limits.fuel is not None,
+        epoch_interruption=base.epoch_interruption or limits.deadline_ms is not None,
+        max_wasm_stack=limits.max_wasm_stack if limits.max_wasm_stack is not None else base.max_wasm_stack,
+    )

@@ -1,0 +1,95 @@
+"""The harness's own costs, measured before every run and reported beside its figures: a timer pair,
+the timed loop around a no-op handler, and one C call made the way the lean path makes them."""
+
+from __future__ import annotations
+
+import gc
+import time
+import timeit
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import wasmtime
+
+from wasmlab import capi
+from wasmlab.host.callpaths.lean_core import CROSSINGS_PER_REQUEST
+from wasmlab.host.outcomes import REQUEST_FAILURES
+
+
+def timed_loop(handle: Callable[[int], object], indices: Sequence[int], out: list[int],
+                failures: list[tuple[int, BaseException]] | None = None) -> int:
+    """Time each request; return the block's wall time in ns.  Kept minimal: it is the harness overhead.
+
+    A request that fails with a trap or a wasmtime error is timed too and recorded in ``failures``.
+    """
+    clock = time.perf_counter_ns
+    i = 0
+    start = clock()
+    for index in indices:
+        t0 = clock()
+        try:
+            handle(index)
+        except REQUEST_FAILURES as exc:
+            out[i] = clock() - t0
+            if failures is None:
+                raise
+            failures.append((i, exc))
+            i += 1
+            continue
+        out[i] = clock() - t0
+        i += 1
+    return clock() - start
+
+
+def calibrate(engine: wasmtime.Engine | None = None, rounds: int = 20000) -> dict[str, float]:
+    """The harness's own costs, in ns: a ``perf_counter_ns`` pair, the timed loop around a
+    no-op handler, and one C call made the way the lean path makes them."""
+    clock = time.perf_counter_ns
+    pairs = np.empty(rounds, dtype=np.int64)
+    for i in range(rounds):
+        t0 = clock()
+        pairs[i] = clock() - t0
+    noop_samples = [0] * rounds
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        timed_loop(lambda index: None, [0] * rounds, noop_samples)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    probe = capi.crossing_probe(engine or wasmtime.Engine())
+    crossing = min(timeit.repeat(probe, number=rounds, repeat=5)) / rounds * 1e9
+    return {
+        "timer_overhead_ns": float(np.median(pairs)),
+        "harness_overhead_ns": float(np.median(noop_samples)),
+        "crossing_ns": crossing,
+        "lean_dispatch_ns_estimate": crossing * CROSSINGS_PER_REQUEST,
+    }
+
+
+def median_ns(action: Callable[[], object], repeats: int) -> float:
+    """The median of ``repeats`` timings of ``action()``, in ns (for operations of a millisecond and more)."""
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter_ns()
+        action()
+        samples.append(time.perf_counter_ns() - t0)
+    return float(np.median(samples))
+
+
+def per_call_ns(action: Callable[[], object], calls: int, repeats: int) -> float:
+    """The median over ``repeats`` batches of the mean time of one of ``calls`` calls of ``action()``, in ns,
+    with the cyclic GC off in each batch (for operations of microseconds, where one timer pair per call would dominate)."""
+    batches = []
+    for _ in range(repeats):
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            start = time.perf_counter_ns()
+            for _ in range(calls):
+                action()
+            batches.append((time.perf_counter_ns() - start) / calls)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+    return float(np.median(batches))

@@ -1,0 +1,300 @@
+"""Runs a request trace through runtimes and measures it honestly.
+
+What it does, and why:
+
+* warm-up requests per variant before anything is timed (caches filled, pool slots warm,
+  code paths hot); the cache counters are reset after it, so hit rates describe timed requests;
+* ``repeats`` repetitions; in each, every variant serves the whole trace once, in an order
+  rotated per repetition, so slow drift of the machine is spread over all variants;
+* one ``perf_counter_ns`` sample per request, with the cyclic GC off inside timed loops;
+* calibration of the timer, of the harness loop itself and of one C call made the way the
+  lean path makes its calls, reported beside the figures;
+* page faults (``getrusage``), RSS and virtual size before and after each block;
+* machine hygiene as pyperf does it: optional CPU pinning, the load average and other
+  processes' CPU time during the run, and a warning when the machine was busy.
+
+A variant that fails (for example a module that does not fit the pool) is recorded with its
+error and dropped from later repetitions; the other variants' figures are kept.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import resource
+import warnings
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psutil
+
+from wasmlab.config import MiB
+from wasmlab.errors import ConfigError, WasmlabError
+from wasmlab.host.callpaths import PHASES
+from wasmlab.host.outcomes import KINDS, OK, REQUEST_FAILURES, classify, first_line, kind_of
+from wasmlab.host.runtime import Runtime
+from wasmlab.measure import metadata as md
+from wasmlab.measure.calibrate import calibrate, timed_loop
+from wasmlab.measure.hygiene import Hygiene, pin
+from wasmlab.measure.measurement import Measurement
+from wasmlab.measure.stats import describe_ns
+from wasmlab.measure.traces import Trace
+
+
+@dataclass(frozen=True)
+class MeasureConfig:
+    """How a measurement is taken."""
+
+    warmup: int = 200
+    repeats: int = 5
+    phases: bool = False
+    cpu: int | None = None
+    keep_samples: bool = True
+
+    def __post_init__(self) -> None:
+        for name, minimum in (("warmup", 0), ("repeats", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ConfigError(f"{name} = {value!r} is out of range; allowed: an integer >= {minimum}")
+        if self.cpu is not None:
+            available = sorted(os.sched_getaffinity(0))
+            if self.cpu not in available:
+                raise ConfigError(f"cpu = {self.cpu!r} is not available; allowed: one of {available}")
+
+
+def _memory() -> tuple[float, float]:
+    info = psutil.Process().memory_info()
+    return info.rss / MiB, info.vms / MiB
+
+
+def _faults() -> tuple[int, int]:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_minflt, usage.ru_majflt
+
+
+def _runtime_columns(runtime: Runtime) -> dict[str, Any]:
+    cache = runtime.cache
+    return {
+        "variant": runtime.variant.name,
+        "allocator": runtime.variant.allocator,
+        "instantiation": runtime.variant.instantiation,
+        "cache_policy": cache.config.policy,
+        "cache_size": cache.config.size if cache.config.policy != "none" else 0,
+        "call_path": runtime.call_path,
+    }
+
+
+def measure(
+    runtimes: Mapping[str, Runtime],
+    trace: Trace,
+    config: MeasureConfig = MeasureConfig(),
+    parameters: Mapping[str, Any] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Measurement:
+    """Serve ``trace`` with every runtime, interleaved, and return tidy results.
+
+    ``parameters`` (the knobs that built the runtimes) are stored with the results.
+    ``progress(variant, repetition, repeats)`` is called before each timed block.
+    """
+    if not runtimes:
+        raise ConfigError("no runtimes to measure")
+    indices = list(trace.indices)
+    names = list(runtimes)
+    run = md.new_run()
+    previous_affinity = pin(config.cpu)
+    errors: dict[str, str] = {}
+    rows: list[dict[str, Any]] = []
+    sample_frames: list[pd.DataFrame] = []
+    phase_frames: list[pd.DataFrame] = []
+    try:
+        calibration = calibrate(next(iter(runtimes.values())).engine)
+        hygiene = Hygiene()
+        for name in names:
+            try:
+                _warm_up(runtimes[name], indices, config.warmup)
+            except WasmlabError as exc:
+                errors[name] = first_line(exc)
+                rows.append({**_runtime_columns(runtimes[name]), "repetition": 0, "status": "error", "error": errors[name]})
+        samples = [0] * len(indices)
+        outcomes = [OK] * len(indices)
+        for rep in range(config.repeats):
+            order = names[rep % len(names):] + names[: rep % len(names)]
+            for position, name in enumerate(order):
+                if name in errors:
+                    continue
+                runtime = runtimes[name]
+                if progress is not None:
+                    progress(name, rep, config.repeats)
+                try:
+                    row = _block(runtime, indices, samples, outcomes)
+                    if config.phases:
+                        phase_frames.append(_phased_block(runtime, indices, rep))
+                except WasmlabError as exc:
+                    errors[name] = first_line(exc)
+                    rows.append({**_runtime_columns(runtime), "repetition": rep, "status": "error", "error": errors[name]})
+                    continue
+                rows.append({**row, "repetition": rep, "position": position, "status": "ok", "error": ""})
+                if config.keep_samples:
+                    sample_frames.append(
+                        pd.DataFrame(
+                            {
+                                "variant": name,
+                                "repetition": rep,
+                                "request_index": np.arange(len(indices), dtype=np.int32),
+                                "workload_index": np.asarray(indices, dtype=np.int32),
+                                "latency_ns": np.asarray(samples, dtype=np.int64),
+                                "outcome": pd.Categorical(outcomes),
+                            }
+                        )
+                    )
+        hygiene_info = hygiene.finish()
+    finally:
+        for runtime in runtimes.values():
+            runtime.close()
+        if previous_affinity is not None:
+            os.sched_setaffinity(0, previous_affinity)
+
+    meta = {
+        **run,
+        **calibration,
+        **hygiene_info,
+        **trace.describe(),
+        "requests": len(indices),
+        "warmup": config.warmup,
+        "repeats": config.repeats,
+        "phases": config.phases,
+        "cpu_pinned": config.cpu if config.cpu is not None else -1,
+        "gc_disabled_in_timed_loops": True,
+        "variant_order": "rotated per repetition",
+        "parameters": dict(parameters or {}),
+    }
+    if meta["machine_busy"]:
+        warnings.warn(
+            f"the machine was busy during this run: other processes used {meta['other_cpu_cores']:.2f} cores "
+            f"(load average {meta['loadavg_1m_before']:.2f} -> {meta['loadavg_1m_after']:.2f}); figures may be noisy",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return Measurement(
+        summary=_with_metadata(pd.DataFrame(rows), meta),
+        samples=_with_run(pd.concat(sample_frames, ignore_index=True) if sample_frames else _empty_samples(), run),
+        phases=_with_run(pd.concat(phase_frames, ignore_index=True) if phase_frames else _empty_phases(), run),
+        metadata=meta,
+        errors=errors,
+    )
+
+
+def _warm_up(runtime: Runtime, indices: list[int], count: int) -> None:
+    handle = runtime.handle
+    for i in range(count):
+        try:
+            handle(indices[i % len(indices)])
+        except REQUEST_FAILURES:
+            pass  # a hostile guest fails every request; its outcomes are counted when timed
+    runtime.cache.reset_stats()
+
+
+def _block(runtime: Runtime, indices: list[int], samples: list[int], outcomes: list[str]) -> dict[str, Any]:
+    runtime.cache.reset_stats()
+    waits_before, wait_ns_before = runtime.pool_waits, runtime.pool_wait_ns
+    failures: list[tuple[int, BaseException]] = []
+    gc.collect()
+    rss0, vms0 = _memory()
+    minflt0, majflt0 = _faults()
+    gc.disable()
+    try:
+        wall_ns = timed_loop(runtime.handle, indices, samples, failures)
+    finally:
+        gc.enable()
+    minflt1, majflt1 = _faults()
+    rss1, vms1 = _memory()
+    n = len(indices)
+    for k in range(n):
+        outcomes[k] = OK
+    for k, exc in failures:
+        outcomes[k] = classify(exc, runtime.memory_limit)
+    counts = Counter(outcomes[:n])
+    kinds = Counter(kind_of(o) for o in outcomes[:n])
+    return {
+        **_runtime_columns(runtime),
+        "requests": n,
+        **describe_ns(samples),
+        "total_ms": sum(samples) / 1e6,
+        "wall_ms": wall_ns / 1e6,
+        "throughput_rps": n / (wall_ns / 1e9),
+        "minor_faults_per_request": (minflt1 - minflt0) / n,
+        "major_faults_per_request": (majflt1 - majflt0) / n,
+        "rss_mib_before": rss0,
+        "rss_mib_after": rss1,
+        "vmsize_mib_before": vms0,
+        "vmsize_mib_after": vms1,
+        **runtime.cache.stats.as_dict(),
+        **{f"outcome_{kind}": kinds.get(kind, 0) for kind in KINDS},
+        "outcomes_json": json.dumps(dict(sorted(counts.items()))),
+        "first_failure": first_line(failures[0][1]) if failures else "",
+        "pool_waits": runtime.pool_waits - waits_before,
+        "pool_wait_ms": (runtime.pool_wait_ns - wait_ns_before) / 1e6,
+    }
+
+
+def _phased_block(runtime: Runtime, indices: list[int], repetition: int) -> pd.DataFrame:
+    """Each request with a timestamp between phases; long format: one row per request and phase."""
+    n = len(indices)
+    stamps = np.empty((n, len(PHASES) + 1), dtype=np.int64)
+    row = [0] * (len(PHASES) + 1)
+    handle = runtime.handle_phased
+    ok = np.ones(n, dtype=bool)
+    gc.collect()
+    gc.disable()
+    try:
+        for i, index in enumerate(indices):
+            try:
+                handle(index, row)
+            except REQUEST_FAILURES:
+                ok[i] = False  # its phases are incomplete: left out of the phase table
+                continue
+            stamps[i] = row
+    finally:
+        gc.enable()
+    stamps, request_ids = stamps[ok], np.arange(n, dtype=np.int32)[ok]
+    n = int(ok.sum())
+    durations = np.diff(stamps, axis=1)
+    return pd.DataFrame(
+        {
+            "variant": runtime.variant.name,
+            "call_path": runtime.call_path,
+            "repetition": repetition,
+            "request_index": np.repeat(request_ids, len(PHASES)),
+            "phase": np.tile(np.array(PHASES), n),
+            "duration_ns": durations.reshape(-1),
+        }
+    )
+
+
+def _empty_samples() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in (("variant", "object"), ("repetition", "int64"), ("request_index", "int32"), ("workload_index", "int32"), ("latency_ns", "int64"), ("outcome", "object"))})
+
+
+def _empty_phases() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in (("variant", "object"), ("call_path", "object"), ("repetition", "int64"), ("request_index", "int32"), ("phase", "object"), ("duration_ns", "int64"))})
+
+
+def _with_run(frame: pd.DataFrame, run: Mapping[str, Any]) -> pd.DataFrame:
+    frame.insert(0, "run_id", run["run_id"])
+    return frame
+
+
+def _with_metadata(frame: pd.DataFrame, meta: Mapping[str, Any]) -> pd.DataFrame:
+    """Every summary row carries the run's metadata, flattened into columns (parameters as JSON)."""
+    for key, value in meta.items():
+        if key == "parameters":
+            frame["parameters_json"] = json.dumps(value, sort_keys=True, default=str)
+        elif key not in frame.columns:
+            frame[key] = value
+    return frame
+

@@ -1,0 +1,211 @@
+"""One comparison of variants, described by a ``Scenario``: what the CLI, notebooks and widgets all run.
+
+Knobs resolve in this order: wasmlab's defaults, then the preset (a real host's
+settings), then single knobs given explicitly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from wasmlab.config import CacheConfig, EngineConfig, Limits, PoolConfig, get_preset
+from wasmlab.errors import ConfigError, allowed
+from wasmlab.host.callpaths import call_paths
+from wasmlab.host.engine import EnginePool
+from wasmlab.host.runtime import Runtime, build_runtimes
+from wasmlab.host.variant import NAMED_VARIANTS, parse_variant
+from wasmlab.measure.harness import MeasureConfig, measure
+from wasmlab.measure.measurement import Measurement
+from wasmlab.measure.traces import Trace, make_trace
+from wasmlab.workloads import Workload, distinct_copies, from_path, load_workload
+
+DEFAULT_VARIANTS = NAMED_VARIANTS
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Everything that defines one side-by-side comparison of variants."""
+
+    workload: str = "seed"
+    variants: tuple[str, ...] = DEFAULT_VARIANTS
+    call_path: str = "lean"  # lean, api, or both (each variant on both paths, interleaved)
+    requests: int = 1000
+    repeats: int = 5
+    warmup: int = 200
+    preset: str | None = "seed"
+    slots: int | None = None
+    pool: Mapping[str, Any] = field(default_factory=dict)
+    engine: Mapping[str, Any] = field(default_factory=dict)
+    cache_policy: str | None = None
+    cache_size: int | None = None
+    ttl_seconds: float | None = None
+    trace: str = "repeat"
+    modules: int = 1
+    zipf_s: float = 1.1
+    seed: int = 0
+    phases: bool = False
+    cpu: int | None = None
+    limits: Mapping[str, Any] = field(default_factory=dict)
+    entry: str | None = None
+    args: tuple[int, ...] | None = None
+    expect: int | None = None
+    artifact_dir: str = ""  # the disk variant's artifacts; empty means <project>/data/artifacts
+    argv: tuple[str, ...] = ()  # for a WASI command given by path
+    stdin: str = ""  # a file whose bytes are the command's stdin
+    dirs: tuple[str, ...] = ()  # HOST::GUEST directories preopened read-only
+    stdout_match: str = ""  # a regular expression the command's stdout must match
+
+    def __post_init__(self) -> None:
+        if isinstance(self.variants, str):
+            object.__setattr__(self, "variants", tuple(v.strip() for v in self.variants.split(",") if v.strip()))
+        else:
+            object.__setattr__(self, "variants", tuple(self.variants))
+        if not self.variants:
+            raise ConfigError("no variants given; allowed: " + ", ".join(NAMED_VARIANTS))
+        if self.args is not None:
+            object.__setattr__(self, "args", tuple(self.args))
+        object.__setattr__(self, "argv", tuple(self.argv))
+        object.__setattr__(self, "dirs", tuple(self.dirs))
+        if self.call_path == "both":
+            # Every variant on the lean path (the default) and again pinned to the api path.
+            pinned = tuple(v if "@" in v else f"{v}@api" for v in self.variants)
+            object.__setattr__(self, "variants", tuple(dict.fromkeys(self.variants + pinned)))
+            object.__setattr__(self, "call_path", "lean")
+        if self.call_path not in call_paths():
+            raise allowed(self.call_path, "call path", call_paths() + ("both",))
+        for v in self.variants:
+            parse_variant(v)
+        if isinstance(self.requests, bool) or not isinstance(self.requests, int) or self.requests < 1:
+            raise ConfigError(f"requests = {self.requests!r} is out of range; allowed: an integer >= 1")
+        # Building the configs validates every knob now, before anything is compiled.
+        self.limits_config()
+        self.engine_config()
+        self.cache_config()
+        self.measure_config()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Scenario:
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise allowed(unknown[0], "scenario parameter", names)
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["variants"] = list(self.variants)
+        out["pool"] = dict(self.pool)
+        out["engine"] = dict(self.engine)
+        out["limits"] = dict(self.limits)
+        out["args"] = list(self.args) if self.args is not None else None
+        out["argv"] = list(self.argv)
+        out["dirs"] = list(self.dirs)
+        return out
+
+    def engine_config(self) -> EngineConfig:
+        """The engine knobs of pooled variants (on-demand variants use the same, allocator aside)."""
+        base_pool, base_engine = PoolConfig(), {}
+        if self.preset is not None:
+            preset = get_preset(self.preset)
+            base_pool, base_engine = preset.pool, dict(preset.engine)
+        pool_changes = dict(self.pool)
+        if self.slots is not None:
+            pool_changes["slots"] = self.slots
+        pool = base_pool.replace(**pool_changes)
+        engine = EngineConfig(pool=pool)
+        return engine.replace(**{**base_engine, **dict(self.engine)})
+
+    def cache_config(self) -> CacheConfig:
+        base = get_preset(self.preset).cache if self.preset is not None else CacheConfig()
+        changes = {
+            k: v
+            for k, v in (("policy", self.cache_policy), ("size", self.cache_size), ("ttl_seconds", self.ttl_seconds))
+            if v is not None
+        }
+        return base.replace(**changes)
+
+    def limits_config(self) -> Limits:
+        return Limits.from_dict(dict(self.limits))
+
+    def measure_config(self) -> MeasureConfig:
+        return MeasureConfig(warmup=self.warmup, repeats=self.repeats, phases=self.phases, cpu=self.cpu)
+
+    def build_workloads(self) -> list[Workload]:
+        if self.workload.endswith((".wasm", ".wat")) or "/" in self.workload:
+            stdin = None
+            if self.stdin:
+                try:
+                    stdin = Path(self.stdin).read_bytes()
+                except OSError as exc:
+                    raise ConfigError(f"stdin file {self.stdin!r} cannot be read ({exc.strerror})") from None
+            preopens = []
+            for spec in self.dirs:
+                host, sep, guest = spec.partition("::")
+                if not sep or not host or not guest:
+                    raise ConfigError(f"directory {spec!r} is not HOST::GUEST; allowed: e.g. ./data::/data")
+                preopens.append((host, guest))
+            if self.stdout_match:
+                try:
+                    re.compile(self.stdout_match)
+                except re.error as exc:
+                    raise ConfigError(f"stdout pattern {self.stdout_match!r} is not a regular expression ({exc})") from None
+            return [from_path(self.workload, self.entry, self.args, self.expect, tuple(self.argv), stdin, tuple(preopens),
+                              self.stdout_match or None)]
+        if (self.entry is not None or self.args is not None or self.expect is not None or self.argv or self.stdin or self.dirs
+                or self.stdout_match):
+            raise ConfigError(f"entry, args, expect, argv, stdin and dirs apply to a module given by path, "
+                              f"not to the catalog workload {self.workload!r}")
+        if self.modules == 1:
+            return [load_workload(self.workload)]
+        return distinct_copies(self.workload, self.modules)
+
+    def build_trace(self) -> Trace:
+        return make_trace(self.trace, self.requests, self.modules, self.seed, self.zipf_s)
+
+    def build_runtimes(self, engines: EnginePool | None = None) -> dict[str, Runtime]:
+        workloads = self.build_workloads()
+        limits = self.limits_config()
+        for w in workloads:
+            if w.expected_outcome == "timeout" and limits.fuel is None and limits.deadline_ms is None:
+                raise ConfigError(f"workload {w.name!r} never returns, so it needs a budget; allowed: set a deadline "
+                                  f"(--deadline-ms) or fuel (--fuel)")
+        call_path = self.call_path
+        variants = self.variants
+        if any(w.component for w in workloads) and {v.partition("@")[0] for v in variants} == set(DEFAULT_VARIANTS):
+            # wasmtime-py 50 has no component InstancePre: the default list leaves pre out (asking for it is an error).
+            variants = tuple(v for v in variants if not parse_variant(v).pre)
+        if any(w.driver for w in workloads):
+            # Library-style modules go through wasmtime-py's objects: every result says call_path api.
+            call_path = "api"
+        return build_runtimes(
+            variants, self.engine_config(), self.cache_config(), workloads, call_path, engines, limits,
+            Path(self.artifact_dir) if self.artifact_dir else None,
+        )
+
+
+def run(scenario: Scenario, progress: Callable[[str, int, int], None] | None = None) -> Measurement:
+    """Measure ``scenario``: all its variants side by side in this process."""
+    trace = scenario.build_trace()
+    runtimes = scenario.build_runtimes()
+    workloads = next(iter(runtimes.values())).workloads
+    parameters = {
+        **scenario.to_dict(),
+        "engine_config": scenario.engine_config().to_dict(),
+        "cache_config": scenario.cache_config().to_dict(),
+        "limits_config": scenario.limits_config().to_dict(),
+    }
+    measurement = measure(runtimes, trace, scenario.measure_config(), parameters, progress)
+    first = workloads[0].describe()
+    if len(workloads) > 1:
+        first["workload"] = f"{len(workloads)} distinct modules like {scenario.workload}"
+    for key, value in first.items():
+        measurement.summary[key] = value
+        measurement.metadata[key] = value
+    measurement.metadata["preset"] = scenario.preset
+    measurement.summary["preset"] = scenario.preset or "none"
+    return measurement

@@ -1,0 +1,124 @@
+"""Two results tables side by side, as pyperf's ``compare_to`` does.
+
+For every (variant, call path, parameter set) present in both, the ratio of the medians of
+the per-repetition mean latencies (B / A) with a bootstrap 95% interval; a difference is
+called significant when the interval excludes 1.  Metadata that differs between the two
+runs (wasmtime, Python, CPU, commit...) is listed first, because it is the first suspect.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from wasmlab.errors import WasmlabError
+from wasmlab.measure.results import read_metadata
+from wasmlab.measure.stats import median_ratio_ci
+
+METADATA = ("wasmtime_version", "python_version", "cpu_model", "cpu_count", "platform", "hostname", "git_commit",
+            "wasmlab_version", "cachetools_version", "numpy_version", "pandas_version", "preset", "parameters_json",
+            "warmup", "repeats", "requests", "machine_busy")
+KEYS = ("workload", "variant", "call_path")
+
+
+def load_table(path: str | Path) -> pd.DataFrame:
+    """A sweep's ``results.parquet``, a run folder's ``summary.parquet``, or either file itself."""
+    path = Path(path)
+    for candidate in (path, path / "results.parquet", path / "summary.parquet"):
+        if candidate.is_file() and candidate.suffix == ".parquet":
+            read_metadata(candidate.parent)  # a run folder of another results format is refused, not misread
+            table = pd.read_parquet(candidate)
+            if "variant" not in table or "latency_us_mean" not in table:
+                raise WasmlabError(f"{str(candidate)!r} has no variant latencies to compare; allowed: a table from wasmlab reproduce or a sweep of 01/05")
+            return table[table["status"] == "ok"] if "status" in table else table
+    raise WasmlabError(f"{str(path)!r} is not a results table; allowed: a .parquet file, or a folder with results.parquet or summary.parquet")
+
+
+def metadata_differences(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """Metadata columns whose values differ between the two tables."""
+    rows = []
+    for column in METADATA:
+        if column not in a or column not in b:
+            continue
+        if column == "parameters_json":
+            rows.extend(_parameter_differences(a[column], b[column]))
+            continue
+        va, vb = sorted(map(str, a[column].unique())), sorted(map(str, b[column].unique()))
+        if va != vb:
+            rows.append({"metadata": column, "A": ", ".join(va)[:80], "B": ", ".join(vb)[:80]})
+    return pd.DataFrame(rows, columns=["metadata", "A", "B"])
+
+
+def _flatten(data: dict, prefix: str = "") -> dict[str, str]:
+    flat: dict[str, str] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = json.dumps(value, sort_keys=True)
+    return flat
+
+
+def _parameter_differences(a: pd.Series, b: pd.Series) -> list[dict[str, str]]:
+    """Parameters (one row each) whose values differ, rather than two unreadable JSON blobs."""
+    values_a: dict[str, set[str]] = {}
+    values_b: dict[str, set[str]] = {}
+    for series, values in ((a, values_a), (b, values_b)):
+        for text in series.dropna().unique():
+            for key, value in _flatten(json.loads(text)).items():
+                values.setdefault(key, set()).add(value)
+    rows = []
+    for key in sorted(set(values_a) | set(values_b)):
+        va, vb = sorted(values_a.get(key, {"(absent)"})), sorted(values_b.get(key, {"(absent)"}))
+        if va != vb:
+            rows.append({"metadata": f"parameter {key}", "A": ", ".join(va)[:80], "B": ", ".join(vb)[:80]})
+    return rows
+
+
+def compare(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """One row per (workload, variant, call path, parameters) found in both tables."""
+    params = sorted(c for c in a.columns if c.startswith("param_") and c in b.columns)
+    keys = [k for k in KEYS if k in a and k in b] + params
+    rows = []
+    grouped_b = {key: group for key, group in b.groupby(keys, sort=False, dropna=False)}
+    for key, group_a in a.groupby(keys, sort=False, dropna=False):
+        group_b = grouped_b.get(key)
+        if group_b is None:
+            continue
+        ratio, low, high = median_ratio_ci(group_b["latency_us_mean"].to_numpy(), group_a["latency_us_mean"].to_numpy())
+        significant = bool(low == low and (low > 1 or high < 1))
+        row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        row.update({
+            "A_us_median": float(group_a["latency_us_mean"].median()),
+            "B_us_median": float(group_b["latency_us_mean"].median()),
+            "ratio_B_over_A": ratio,
+            "ci95_low": low,
+            "ci95_high": high,
+            "repetitions_A": len(group_a),
+            "repetitions_B": len(group_b),
+            "verdict": ("slower" if low > 1 else "faster") if significant else "not significant",
+        })
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def render(a_path: str | Path, b_path: str | Path) -> str:
+    """The text ``wasmlab compare`` prints."""
+    a, b = load_table(a_path), load_table(b_path)
+    lines = [f"A: {a_path}", f"B: {b_path}", ""]
+    diffs = metadata_differences(a, b)
+    lines.append("Metadata that differs:" if not diffs.empty else "Metadata that differs: none")
+    if not diffs.empty:
+        lines.append(diffs.to_string(index=False))
+    lines.append("")
+    table = compare(a, b)
+    if table.empty:
+        lines.append("No (workload, variant, call path, parameters) appears in both tables.")
+    else:
+        lines.append("B / A, ratio of medians of per-repetition means, bootstrap 95% CI; significant when the CI excludes 1:")
+        lines.append(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        if min(table["repetitions_A"].min(), table["repetitions_B"].min()) < 5:
+            lines.append("(fewer than 5 repetitions on a side: the intervals are rough; use --repeats 5 or more for figures you quote)")
+    return "\n".join(lines)

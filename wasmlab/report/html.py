@@ -1,0 +1,72 @@
+"""``wasmlab report``: execute 99_summary.ipynb on a sweep's results and export it to HTML."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from wasmlab.errors import WasmlabError
+from wasmlab.kernels import execute_notebook
+from wasmlab.storage import atomic_write, project_root
+
+SUMMARY_NOTEBOOK = project_root(Path(__file__).resolve().parent) / "notebooks" / "99_summary.ipynb"
+
+
+def build(results_dir: str | Path, notebook: Path = SUMMARY_NOTEBOOK) -> Path:
+    """Run the summary notebook on ``results_dir`` and write ``report/report.html`` (figures embedded)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    from wasmlab.report.sweeps import load_sweep
+
+    folder = Path(results_dir)
+    load_sweep(folder)  # fails early, with a clear message, on a folder that is not a finished sweep
+    if not notebook.is_file():
+        raise WasmlabError(f"{notebook} not found: wasmlab report needs the repository's notebooks/ folder")
+    out = folder / "report"
+    if out.exists():
+        shutil.rmtree(out)  # generated entirely here: no stale figure from an earlier report survives
+    out.mkdir(parents=True)
+    executed = out / "summary.ipynb"
+    execute_notebook(notebook, executed, {"results_dir": str(folder.resolve()), "output_dir": str(out.resolve())}, notebook.parent)
+    exporter = HTMLExporter(exclude_input=True, embed_images=True)
+    body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
+    return atomic_write(out / "report.html", lambda tmp: tmp.write_text(body, encoding="utf-8"))
+
+
+def text_summary(results_dir: str | Path) -> str:
+    """For sweeps of the seed notebook: one line per point, then the seed table of the point run
+    with the seed's own settings (or the first point)."""
+    from wasmlab.config import PRESETS
+    from wasmlab.measure.measurement import Measurement
+    from wasmlab.report.sweeps import point_speedups, varying_parameters
+    from wasmlab.report.text import OPTIMIZED, REFERENCE, provenance, seed_table, variants_table
+
+    folder = Path(results_dir)
+    speedups = point_speedups(folder)
+    if speedups.empty or OPTIMIZED not in set(speedups["variant"]):
+        return ""
+    from wasmlab.report.sweeps import load_sweep
+
+    table, _ = load_sweep(folder)
+    varying = varying_parameters(table)
+    lines = [f"Per point: {REFERENCE} vs {OPTIMIZED} (ratio of means, 95% CI)"]
+    best = speedups[speedups["variant"] == OPTIMIZED]
+    base = speedups[speedups["variant"] == REFERENCE].set_index("point_id")["latency_us_mean"]
+    for row in best.itertuples():
+        label = ", ".join(f"{c.removeprefix('param_')}={getattr(row, c)}" for c in varying) or row.point_id
+        lines.append(f"  {label}: {base[row.point_id]:.1f} µs -> {row.latency_us_mean:.2f} µs, {row.speedup:.1f}x "
+                     f"({row.ci95_low:.1f}-{row.ci95_high:.1f})")
+    seed = PRESETS["seed"]
+    chosen = best
+    for column, value in (("param_slots", seed.pool.slots), ("param_cache_size", seed.cache.size)):
+        if column in chosen and (chosen[column] == value).any():
+            chosen = chosen[chosen[column] == value]
+    point_id = chosen.iloc[0]["point_id"]
+    label = ", ".join(f"{c.removeprefix('param_')}={chosen.iloc[0][c]}" for c in varying)
+    point_results = folder / "points" / point_id / "results"
+    measurement = Measurement.load(point_results)
+    lines += ["", f"Seed table ({label or point_id}):", seed_table(measurement), "", variants_table(measurement), "",
+              provenance(measurement), f"Results of this point: {point_results}/ (summary.parquet, samples.parquet, metadata.json)",
+              f"All points: {folder / 'results.parquet'}"]
+    return "\n".join(lines)

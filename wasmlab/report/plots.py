@@ -1,0 +1,226 @@
+"""Seaborn figures shared by notebooks and reports.  Each returns the figure; callers save it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from wasmlab.measure.measurement import Measurement
+from wasmlab.storage import save_figure
+
+
+def latency_and_speedup(measurement: Measurement, reference: str = "baseline") -> plt.Figure:
+    """Left: per-request latency per variant (log scale).  Right: speedup over ``reference`` with its 95% CI."""
+    samples = measurement.samples.assign(latency_us=lambda d: d["latency_ns"] / 1000)
+    table = measurement.variants(reference)
+    order = list(table["variant"])
+    meta = measurement.metadata
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 0.6 * len(order) + 2.4), width_ratios=(3, 2))
+    sns.boxenplot(data=samples, x="latency_us", y="variant", order=order, log_scale=True, ax=left, hue="variant",
+                  palette="viridis", legend=False, k_depth="proportion")
+    left.set_xlabel("latency per request (µs, log scale)")
+    left.set_ylabel("")
+    if "speedup" in table:
+        sns.barplot(data=table, x="speedup", y="variant", order=order, ax=right, hue="variant", palette="viridis", legend=False)
+        right.errorbar(
+            table["speedup"], range(len(order)),
+            xerr=[table["speedup"] - table["speedup_ci_low"], table["speedup_ci_high"] - table["speedup"]],
+            fmt="none", ecolor="black", capsize=3,
+        )
+        for i, (value, high) in enumerate(zip(table["speedup"], table["speedup_ci_high"])):
+            right.text(max(value, high), i, f"  {value:.1f}x", va="center")
+        right.set_xlim(0, table["speedup_ci_high"].max() * 1.25)
+        right.set_xlabel(f"speedup over {reference} (ratio of means, 95% CI)")
+        right.set_ylabel("")
+        right.set_yticklabels([])
+    fig.suptitle(
+        f"{meta.get('workload', '')}: {meta['requests']} requests x {meta['repeats']} reps, warm-up {meta['warmup']}, "
+        f"{meta['parameters'].get('call_path')} path - wasmtime {meta['wasmtime_version']}, {meta['cpu_model']}",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    return fig
+
+
+def phases(measurement: Measurement) -> plt.Figure:
+    """Median time of each phase of a request, per variant, on a log scale (compile would hide the rest)."""
+    data = measurement.phases.groupby(["variant", "phase"], sort=False)["duration_ns"].median().div(1000).rename("median_us").reset_index()
+    fig, ax = plt.subplots(figsize=(10, 5))
+    sns.barplot(data=data, x="median_us", y="phase", hue="variant", ax=ax, palette="viridis")
+    ax.set_xscale("log")
+    ax.set_xlabel("median µs per phase (log scale; each phase timed separately, a timer pair included)")
+    ax.set_ylabel("")
+    ax.legend(title="variant", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def save(fig: plt.Figure, path: Path) -> Path:
+    """Write ``fig`` as PNG (150 dpi) and close it."""
+    return save_figure(fig, path)
+
+
+def _caption(fig: plt.Figure, text: str) -> None:
+    fig.text(0.01, 0.005, text, fontsize=7, color="#555555", ha="left", va="bottom")
+
+
+def pool_price(capacity: pd.DataFrame) -> plt.Figure:
+    """Left: address space a pool reserves vs its slots.  Right: requests refused for want of a slot."""
+    data = capacity.assign(config=lambda d: "max_memory " + d["max_memory_size"].map(_size) + ", reservation " + d["memory_reservation"].map(_size))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
+    per_slots = data.drop_duplicates(["slots", "config"])
+    sns.lineplot(data=per_slots, x="slots", y="vmsize_mib_reserved_by_pool", hue="config", marker="o", ax=left)
+    left.set(xscale="log", yscale="log", xlabel="pool slots", ylabel="address space reserved (MiB, VmSize delta)")
+    data = data.assign(exhausted_share=lambda d: d["pool_exhausted"] / d["requests"], pool=lambda d: d["slots"].map(lambda v: f"{v} slots"))
+    sns.lineplot(data=data, x="live", y="exhausted_share", hue="pool", marker="o", ax=right, palette="tab10")
+    right.set(xlabel="instances alive at once", ylabel="share of requests refused (pool exhausted)")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    _caption(fig, "RSS stays near the process's own; the reservation is address space, which strict overcommit refuses.")
+    return fig
+
+
+def keep_resident(costs: pd.DataFrame) -> plt.Figure:
+    """Latency, page faults and store-drop time vs KiB dirtied per request, per keep-resident setting."""
+    data = costs.assign(keep_resident=lambda d: d["keep_resident_bytes"].map(_size))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    for ax, column, label in zip(
+        axes,
+        ("latency_us_p50", "minor_faults_per_request", "drop_store_us_p50"),
+        ("p50 latency per request (µs)", "minor page faults per request", "store drop, p50 (µs)"),
+    ):
+        sns.lineplot(data=data, x="kib_dirtied", y=column, hue="keep_resident", marker="o", ax=ax)
+        ax.set(xscale="log", xlabel="KiB dirtied per request", ylabel=label)
+    fig.tight_layout()
+    return fig
+
+
+def cache_policies(summary: pd.DataFrame) -> plt.Figure:
+    """Hit rate, p99 and compile share vs cache size, per policy (columns: distribution)."""
+    melted = summary.melt(
+        id_vars=["distribution", "policy", "cache_size"], value_vars=["cache_hit_rate", "latency_us_p99", "compile_share"],
+        var_name="metric", value_name="value",
+    )
+    grid = sns.relplot(data=melted, x="cache_size", y="value", hue="policy", col="distribution", row="metric", kind="line",
+                       marker="o", facet_kws={"sharey": "row"}, height=2.6, aspect=1.5)
+    grid.set(xscale="log")
+    for (metric, _), ax in grid.axes_dict.items():
+        if metric == "latency_us_p99":
+            ax.set_yscale("log")
+    return grid.figure
+
+
+def latency_over_time(samples: pd.DataFrame, window: int = 50) -> plt.Figure:
+    """Per-request latency over the trace (rolling max and mean), one line per policy: a cache
+    cleared whole when full shows as bursts of recompiles.  (A rolling median would flip between
+    the hit and the miss level whenever the hit rate is near one half.)"""
+    data = samples.sort_values("request_index").assign(latency_us=lambda d: d["latency_ns"] / 1000)
+    rolled = []
+    for (distribution, policy), group in data.groupby(["distribution", "policy"], sort=False):
+        series = group.set_index("request_index")["latency_us"]
+        rolled.append(pd.DataFrame({
+            "request": series.index, "distribution": distribution, "policy": policy,
+            f"rolling max ({window} requests)": series.rolling(window, min_periods=1).max().to_numpy(),
+            f"rolling mean ({window} requests)": series.rolling(window, min_periods=1).mean().to_numpy(),
+        }))
+    frame = pd.concat(rolled).melt(id_vars=["request", "distribution", "policy"], var_name="statistic", value_name="latency_us")
+    grid = sns.relplot(data=frame, x="request", y="latency_us", hue="policy", row="statistic", col="distribution", kind="line",
+                       height=2.8, aspect=2.0, linewidth=0.8)
+    grid.set(yscale="log", ylabel="µs (log)")
+    return grid.figure
+
+
+def breakdown(rows: pd.DataFrame) -> plt.Figure:
+    """Median µs per operation and setting, per workload, log scale."""
+    data = rows.assign(step=lambda d: d["operation"] + " · " + d["setting"])
+    grid = sns.catplot(data=data, x="median_us", y="step", col="workload", kind="bar", height=4.5, aspect=1.0,
+                       col_wrap=min(3, data["workload"].nunique()), sharex=True, color="#3b7ea1")
+    grid.set(xscale="log", xlabel="median µs (log)", ylabel="")
+    steps = list(dict.fromkeys(data["step"]))
+    for workload, ax in grid.axes_dict.items():
+        # An operation the engine refused (Winch on exception handling) has no bar: say so.
+        refused = data[(data["workload"] == workload) & data["median_us"].isna()]
+        for row in refused.itertuples():
+            ax.text(ax.get_xlim()[0], steps.index(row.step), "  not supported", va="center", fontsize=8, color="#a13b3b")
+    return grid.figure
+
+
+def binding(table: pd.DataFrame) -> plt.Figure:
+    """Mean µs per request on the lean and the api path, per variant, with the ratio."""
+    fig, ax = plt.subplots(figsize=(10, 0.55 * len(table) + 1.5))
+    melted = table.melt(id_vars=["variant"], value_vars=["lean_us_mean", "api_us_mean"], var_name="path", value_name="us")
+    sns.barplot(data=melted, x="us", y="variant", hue="path", ax=ax, palette="viridis")
+    ax.set_xscale("log")
+    for i, row in enumerate(table.itertuples()):
+        ax.text(row.api_us_mean, i, f"  api/lean {row.ratio:.1f}x", va="center", fontsize=8)
+    ax.set(xlabel="mean µs per request (log)", ylabel="")
+    fig.tight_layout()
+    return fig
+
+
+def concurrency(rows: pd.DataFrame) -> plt.Figure:
+    """Throughput and p99 vs worker threads, per pool/cache sharing mode."""
+    data = rows.assign(mode=lambda d: "pool " + d["pool_mode"] + " / cache " + d["cache_mode"])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
+    sns.lineplot(data=data, x="threads", y="throughput_rps", hue="mode", marker="o", ax=left)
+    sns.lineplot(data=data, x="threads", y="latency_us_p99", hue="mode", marker="o", ax=right, legend=False)
+    left.set(ylabel="requests per second", xlabel="worker threads")
+    right.set(ylabel="p99 latency (µs)", xlabel="worker threads", yscale="log")
+    fig.tight_layout()
+    return fig
+
+
+def _size(value: float) -> str:
+    value = int(value)
+    if value < 0:
+        return "default"
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if value >= size and value % size == 0:
+            return f"{value // size} {unit}"
+    return f"{value} B"
+
+
+def exhaustion(rows: pd.DataFrame) -> plt.Figure:
+    """Per exhaustion policy and thread count (more threads than pool slots): requests refused,
+    time spent waiting for a slot, and throughput."""
+    data = rows.assign(refused=lambda d: d["outcome_pool_exhausted"] / (d["outcome_ok"] + d["outcome_pool_exhausted"]))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    for ax, column, label in zip(axes, ("refused", "pool_wait_ms", "throughput_rps"),
+                                 ("share of requests refused", "total time waiting for a slot (ms)", "requests per second")):
+        sns.barplot(data=data, x="threads", y=column, hue="exhaustion", ax=ax, palette="Set2")
+        ax.set(xlabel=f"threads sharing {int(data['pool_slots'].iloc[0])} pool slot(s)", ylabel=label)
+    fig.tight_layout()
+    return fig
+
+
+def component_call_costs(rows: pd.DataFrame) -> plt.Figure:
+    """Per component request: µs per call of wasmtime-py's call and of the lean call, and the parts
+    of wasmtime-py's call (what the binding converts) beside the lean call (wasmtime and the guest)."""
+    data = rows.assign(request=lambda d: d["workload"].astype(str).str.replace(":", "\n", n=1, regex=False))
+    grid = sns.catplot(data=data, x="us_per_call", y="part", col="request", kind="bar", height=3.6, aspect=1.35,
+                       col_wrap=min(2, data["request"].nunique()), color="#3b7ea1", sharex=True)
+    grid.set(xscale="log", xlabel="µs per call (median of batches, log)", ylabel="")
+    for ax in grid.axes.flat:
+        for container in ax.containers:
+            ax.bar_label(container, fmt="%.1f", fontsize=7, padding=2)
+        ax.set_xlim(right=data["us_per_call"].max() * 5)
+    grid.figure.suptitle(f"one call on a held instance ({int(rows['calls'].iloc[0])} calls x "
+                         f"{int(rows['repeats'].iloc[0])} batches)", x=0.7, y=1.02)
+    return grid.figure
+
+
+def payload_scaling(rows: pd.DataFrame) -> plt.Figure:
+    """wasmtime-py's call and the lean call vs the request's header count and body size."""
+    parts = {"api call (wasmtime-py)": "api (wasmtime-py)", "lean call (args built once, result read)": "lean"}
+    data = rows[rows["part"].isin(parts)].assign(path=lambda d: d["part"].map(parts))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
+    for ax, column, label in ((left, "request_headers", "headers in the request"), (right, "request_body", "body bytes")):
+        other = "request_body" if column == "request_headers" else "request_headers"
+        fixed = data[data[other] == data[other].mode().iloc[0]]
+        sns.lineplot(data=fixed, x=column, y="us_per_call", hue="path", marker="o", ax=ax)
+        ax.set(yscale="log", xlabel=f"{label} ({other.removeprefix('request_')} = {fixed[other].iloc[0]})",
+               ylabel="µs per call (log)")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,145 @@
+"""Reading a finished sweep back: its table, its manifest, and speedups per point with intervals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from wasmlab.errors import WasmlabError
+from wasmlab.measure.stats import ratio_ci
+
+
+def load_sweep(results_dir: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The collected ``results.parquet`` and ``manifest.json`` of a sweep folder."""
+    folder = Path(results_dir)
+    table_path, manifest_path = folder / "results.parquet", folder / "manifest.json"
+    if not table_path.is_file() or not manifest_path.is_file():
+        raise WasmlabError(f"{str(folder)!r} is not a finished sweep folder: it needs results.parquet and manifest.json")
+    return pd.read_parquet(table_path), json.loads(manifest_path.read_text())
+
+
+def varying_parameters(table: pd.DataFrame) -> list[str]:
+    """The ``param_*`` columns that take more than one value across the sweep."""
+    return [c for c in table.columns if c.startswith("param_") and table[c].astype(str).nunique() > 1]
+
+
+def point_speedups(results_dir: str | Path, reference: str = "baseline") -> pd.DataFrame:
+    """Per point and variant: the speedup over ``reference`` (ratio of means over every timed
+    request of that point, bootstrap 95% CI), from each point's own samples."""
+    folder = Path(results_dir)
+    table, _ = load_sweep(folder)
+    if "variant" not in table or "latency_us_mean" not in table:
+        return pd.DataFrame()
+    params = [c for c in table.columns if c.startswith("param_")]
+    rows = []
+    for point_id, point_rows in table.groupby("point_id", sort=False):
+        samples_path = folder / "points" / str(point_id) / "results" / "samples.parquet"
+        if not samples_path.is_file():
+            continue
+        samples = pd.read_parquet(samples_path)
+        base = samples.loc[samples["variant"] == reference, "latency_ns"].to_numpy()
+        if base.size == 0:
+            continue
+        fixed = point_rows.iloc[0][params].to_dict()
+        for variant in dict.fromkeys(samples["variant"]):
+            other = samples.loc[samples["variant"] == variant, "latency_ns"].to_numpy()
+            point, low, high = ratio_ci(base, other)
+            rows.append({"point_id": point_id, "variant": variant, "speedup": point, "ci95_low": low, "ci95_high": high,
+                         "latency_us_mean": other.mean() / 1000, **fixed})
+    return pd.DataFrame(rows)
+
+
+def point_label(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    if not columns:
+        return frame["point_id"].astype(str)
+    return frame[columns].astype(str).apply(lambda r: ", ".join(f"{c.removeprefix('param_')}={v}" for c, v in r.items()), axis=1)
+
+
+def speedup_figure(speedups: pd.DataFrame, varying: list[str], reference: str = "baseline") -> plt.Figure:
+    """Speedup over ``reference`` per point and variant, with 95% intervals."""
+    data = speedups[speedups["variant"] != reference].assign(point=lambda d: point_label(d, varying))
+    points = list(dict.fromkeys(data["point"]))
+    variants = list(dict.fromkeys(data["variant"]))
+    fig, ax = plt.subplots(figsize=(11, 0.35 * len(points) * len(variants) + 1.8))
+    sns.barplot(data=data, y="point", x="speedup", hue="variant", ax=ax, palette="viridis", order=points, hue_order=variants)
+    width = 0.8 / len(variants)
+    for j, variant in enumerate(variants):
+        part = data[data["variant"] == variant].set_index("point").reindex(points)
+        offsets = [i - 0.4 + width * (j + 0.5) for i in range(len(points))]
+        ax.errorbar(part["speedup"], offsets, xerr=[part["speedup"] - part["ci95_low"], part["ci95_high"] - part["speedup"]],
+                    fmt="none", ecolor="black", capsize=2, linewidth=0.8)
+    ax.set(xlabel=f"speedup over {reference} (ratio of means, 95% CI)", ylabel="")
+    fig.tight_layout()
+    return fig
+
+
+def heatmap_figure(table: pd.DataFrame, rows: str, columns: str, variant: str = "pooled+cached",
+                   value: str = "latency_us_p50") -> plt.Figure:
+    """``value`` of ``variant`` (median over repetitions) over two varying parameters."""
+    data = table[(table["variant"] == variant) & (table["status"] == "ok")]
+    pivot = data.pivot_table(index=rows, columns=columns, values=value, aggfunc="median")
+    fig, ax = plt.subplots(figsize=(1.4 * pivot.shape[1] + 3, 0.8 * pivot.shape[0] + 2))
+    sns.heatmap(pivot, annot=True, fmt=".2f", cmap="viridis_r", ax=ax, cbar_kws={"label": f"{value} of {variant}"})
+    ax.set(xlabel=columns.removeprefix("param_"), ylabel=rows.removeprefix("param_"))
+    fig.tight_layout()
+    return fig
+
+
+def hit_rate_figure(table: pd.DataFrame, size_column: str) -> plt.Figure:
+    """Cache hit rate vs cache size, per policy."""
+    data = table[table["status"] == "ok"]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    sns.lineplot(data=data, x=size_column, y="cache_hit_rate", hue="cache_policy", marker="o", ax=ax)
+    ax.set(xlabel=size_column.removeprefix("param_"), ylabel="cache hit rate", xscale="log")
+    fig.tight_layout()
+    return fig
+
+
+def describe_sweep(manifest: dict[str, Any], varying: list[str]) -> str:
+    """Two lines: what the sweep ran and how many points finished, and where and when it was measured."""
+    points, machine, spec = manifest["points"], manifest["machine"], manifest["spec"]
+    ok = sum(p.get("status") == "ok" for p in points.values())
+    shown = ", ".join(v.removeprefix("param_") for v in varying) or "nothing"
+    return (f"Sweep {spec['name']!r} of {spec['notebook'].split('/')[-1]}: {len(points)} points, {ok} ok; varying: {shown}\n"
+            f"Measured {manifest['start']} to {manifest['end']} on {machine['cpu_model']} ({machine['cpu_count']} cores), "
+            f"Python {machine['python_version']}, wasmtime {machine['wasmtime_version']}, commit {machine['git_commit'][:12]}, "
+            f"executor {manifest['executor']}")
+
+
+def failed_points(manifest: dict[str, Any]) -> pd.DataFrame:
+    """The points that did not finish, with their errors (empty when every point is ok)."""
+    failed = {k: p.get("error") for k, p in manifest["points"].items() if p.get("status") != "ok"}
+    return pd.DataFrame({"point": list(failed), "error": list(failed.values())})
+
+
+def standard_figures(table: pd.DataFrame, varying: list[str]) -> dict[str, plt.Figure]:
+    """The figures a sweep's report shows beyond speedups, by file name: a heatmap when two parameters
+    vary, and hit-rate curves when the cache size varies and hit rates differ."""
+    figures: dict[str, plt.Figure] = {}
+    if "variant" in table and len(varying) >= 2:
+        figures["heatmap.png"] = heatmap_figure(table, varying[0], varying[1])
+    if "cache_policy" in table and "param_cache_size" in varying:
+        cached = table[table["cache_policy"] != "none"]
+        if not cached.empty and cached["cache_hit_rate"].nunique() > 1:
+            figures["hit_rates.png"] = hit_rate_figure(table, "param_cache_size")
+    return figures
+
+
+MEASUREMENT_COLUMNS = ("point_id", "variant", "call_path", "repetition", "requests", "warmup", "latency_us_mean", "latency_us_p50",
+                       "latency_us_p99", "timer_overhead_ns", "harness_overhead_ns", "other_cpu_cores", "machine_busy")
+
+
+def measurement_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """The columns that say how each point was measured, where the sweep's notebook recorded them."""
+    return table[[c for c in MEASUREMENT_COLUMNS if c in table]]
+
+
+def point_overheads(manifest: dict[str, Any]) -> pd.DataFrame:
+    """Per point: its wall time, its measurement's time, and the time outside the measurement (kernel, imports, plots)."""
+    return pd.DataFrame({k: {"wall_s": p.get("wall_s"), "measure_s": p.get("measure_s"), "non_measurement_s": p.get("non_measurement_s")}
+                         for k, p in manifest["points"].items()}).T

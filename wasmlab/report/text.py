@@ -1,0 +1,223 @@
+"""The seed's table and the figures around it, as text or JSON.
+
+Every report names how its figures were measured: requests, repetitions, warm-up,
+call path, percentiles, the harness's own overhead, the machine and library versions.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from wasmlab.measure.measurement import Measurement
+
+REFERENCE = "baseline"
+OPTIMIZED = "pooled+cached"
+
+
+def _pick(table: pd.DataFrame, variant: str) -> dict[str, Any] | None:
+    rows = table[table["variant"] == variant]
+    return None if rows.empty else rows.iloc[0].to_dict()
+
+
+def headline(measurement: Measurement) -> dict[str, Any]:
+    """The seed comparison as one flat JSON-ready dict (speedup, per-variant figures, metadata)."""
+    table = measurement.variants(REFERENCE)
+    base, best = _pick(table, REFERENCE), _pick(table, OPTIMIZED)
+    meta = measurement.metadata
+    out: dict[str, Any] = {
+        "speedup": best["speedup"] if base and best else None,
+        "speedup_ci95": [best["speedup_ci_low"], best["speedup_ci_high"]] if base and best else None,
+        "baseline_us_mean": base["latency_us_mean"] if base else None,
+        "optimized_us_mean": best["latency_us_mean"] if best else None,
+        "call_path": meta["parameters"].get("call_path"),
+        "call_paths": sorted(set(measurement.summary["call_path"])),
+        "requests": meta["requests"],
+        "repeats": meta["repeats"],
+        "warmup": meta["warmup"],
+        "variants": {
+            row["variant"]: {k: _clean(v) for k, v in row.items() if k != "variant"} for row in table.to_dict("records")
+        },
+        "api_over_lean": api_over_lean(measurement),
+        "errors": measurement.errors,
+        "unexpected_outcomes": unexpected_outcomes(measurement),
+        "harness": {k: meta[k] for k in ("timer_overhead_ns", "harness_overhead_ns", "crossing_ns", "lean_dispatch_ns_estimate")},
+        "machine_busy": meta["machine_busy"],
+        "metadata": {k: _clean(v) for k, v in meta.items()},
+    }
+    return out
+
+
+BINDING_COLUMNS = ["variant", "lean_us_mean", "api_us_mean", "ratio", "ci95_low", "ci95_high",
+                   "median_ratio", "median_ci95_low", "median_ci95_high"]
+
+
+def binding_table(measurement: Measurement) -> pd.DataFrame:
+    """Per variant served on both paths in this run: mean µs on each, and api/lean as a ratio of means
+    and as a ratio of medians (the typical request; means move with the tails), bootstrap 95% CIs."""
+    return measurement.derived("binding", lambda: _binding_table(measurement))
+
+
+def _binding_table(measurement: Measurement) -> pd.DataFrame:
+    from wasmlab.measure.stats import median_ratio_ci, ratio_ci
+
+    samples = measurement.samples
+    summary = measurement.summary[measurement.summary["status"] == "ok"]
+    rows = []
+    if samples.empty or summary.empty:
+        return pd.DataFrame(columns=BINDING_COLUMNS)
+    compositions = summary["variant"].str.split("@").str[0]
+    for composition in dict.fromkeys(compositions):
+        labels = {}
+        for path in ("lean", "api"):
+            rows_for = summary[(compositions == composition) & (summary["call_path"] == path)]
+            if not rows_for.empty:
+                labels[path] = rows_for["variant"].iloc[0]
+        if len(labels) < 2:
+            continue
+        api = samples.loc[samples["variant"] == labels["api"], "latency_ns"].to_numpy()
+        lean = samples.loc[samples["variant"] == labels["lean"], "latency_ns"].to_numpy()
+        point, low, high = ratio_ci(api, lean)
+        median, median_low, median_high = median_ratio_ci(api, lean)
+        rows.append({"variant": composition, "lean_us_mean": lean.mean() / 1000, "api_us_mean": api.mean() / 1000,
+                     "ratio": point, "ci95_low": low, "ci95_high": high,
+                     "median_ratio": median, "median_ci95_low": median_low, "median_ci95_high": median_high})
+    return pd.DataFrame(rows, columns=BINDING_COLUMNS)
+
+
+def api_over_lean(measurement: Measurement, composition: str = OPTIMIZED) -> dict[str, float] | None:
+    """How much slower the api path is than the lean path for ``composition``, measured in the same run;
+    ``None`` unless the run served it on both paths."""
+    table = binding_table(measurement)
+    rows = table[table["variant"] == composition]
+    return None if rows.empty else {k: _clean(v) for k, v in rows.iloc[0].to_dict().items()}
+
+
+def unexpected_outcomes(measurement: Measurement) -> dict[str, str]:
+    """Per variant whose timed requests did not all end as the workload is expected to (``ok`` for
+    any ordinary workload, a trap or a timeout for a hostile guest): what they ended as instead.
+    Such a variant's latencies time failed requests, so its figures say nothing about serving one."""
+    from wasmlab.host.outcomes import KINDS
+
+    expected = str(measurement.metadata.get("workload_expected_outcome") or "ok").split("(")[0]
+    table = measurement.variants(REFERENCE)
+    found = {}
+    for row in table.to_dict("records"):
+        requests = int(row["requests"])
+        counts = {kind: int(row.get(f"outcome_{kind}", 0) or 0) for kind in KINDS}
+        if f"outcome_{expected}" not in row or counts.get(expected, 0) == requests:
+            continue
+        others = ", ".join(f"{kind} x{n}" for kind, n in counts.items() if kind != expected and n)
+        first = f"; first: {row['first_failure']}" if row.get("first_failure") else ""
+        found[row["variant"]] = (f"{requests - counts.get(expected, 0)} of {requests} timed requests did not end "
+                                 f"{expected} ({others}){first}")
+    return found
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def _us(value: float) -> str:
+    return f"{value:.1f}" if value >= 100 else f"{value:.2f}"
+
+
+def seed_table(measurement: Measurement) -> str:
+    """The seed PR's three-row table, measured side by side in this run."""
+    table = measurement.variants(REFERENCE)
+    base, best = _pick(table, REFERENCE), _pick(table, OPTIMIZED)
+    if not base or not best:
+        return f"(the seed table needs both '{REFERENCE}' and '{OPTIMIZED}' among the variants)"
+    requests = measurement.metadata["requests"]
+    ci = f"(95% CI {best['speedup_ci_low']:.1f}-{best['speedup_ci_high']:.1f})"
+    rows = [
+        ("Metric", "Standard (baseline)", "Pooled + Cached", "Speedup"),
+        (
+            "Total time",
+            f"{base['total_ms_per_repetition']:.2f} ms",
+            f"{best['total_ms_per_repetition']:.2f} ms",
+            f"{best['speedup']:.1f}x {ci}",
+        ),
+        ("Avg latency", f"{_us(base['latency_us_mean'])} µs", f"{_us(best['latency_us_mean'])} µs", ""),
+        (
+            "p50 / p99",
+            f"{_us(base['latency_us_p50'])} / {_us(base['latency_us_p99'])} µs",
+            f"{_us(best['latency_us_p50'])} / {_us(best['latency_us_p99'])} µs",
+            "",
+        ),
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in rows]
+    lines.append(f"(total time: median over repetitions of {requests} requests each; latency: over every timed request)")
+    return "\n".join(lines)
+
+
+def variants_table(measurement: Measurement) -> str:
+    """Every variant: mean and percentiles in µs, spread across repetitions, throughput, speedup."""
+    table = measurement.variants(REFERENCE)
+    if table.empty:
+        return "(no variant finished)"
+    columns = {
+        "variant": "variant",
+        "latency_us_mean": "mean µs",
+        "latency_us_p50": "p50",
+        "latency_us_p90": "p90",
+        "latency_us_p99": "p99",
+        "latency_us_min": "min",
+        "latency_us_max": "max",
+        "mean_us_rep_min": "rep-mean lo",
+        "mean_us_rep_max": "rep-mean hi",
+        "throughput_rps": "req/s",
+        "minor_faults_per_request": "faults/req",
+        "cache_hit_rate": "hit rate",
+    }
+    if "speedup" in table:
+        columns["speedup"] = "speedup"
+    shown = table[list(columns)].rename(columns=columns)
+    return shown.to_string(index=False, float_format=lambda v: f"{v:.2f}" if abs(v) < 1000 else f"{v:.0f}")
+
+
+def provenance(measurement: Measurement) -> str:
+    """How the figures were measured, in three lines."""
+    m = measurement.metadata
+    lines = [
+        f"Measured: workload {m.get('workload', '?')} ({m.get('workload_bytes', '?')} B), {m['requests']} requests x "
+        f"{m['repeats']} repetitions after {m['warmup']} warm-up per variant, variants {m['variant_order']}, "
+        f"call path {' and '.join(dict.fromkeys(measurement.summary['call_path']))}, cyclic GC off in timed loops, "
+        f"preset {m.get('preset')}",
+        f"Harness: a perf_counter_ns pair {m['timer_overhead_ns']:.0f} ns; timed loop around a no-op "
+        f"{m['harness_overhead_ns']:.0f} ns/request; one C call {m['crossing_ns']:.0f} ns "
+        f"(the lean path makes 6 per request: ~{m['lean_dispatch_ns_estimate'] / 1000:.2f} µs of dispatch)",
+        f"Machine: {m['cpu_model']}, {m['cpu_count']} cores, Python {m['python_version']}, wasmtime "
+        f"{m['wasmtime_version']}, commit {m['git_commit'][:12]}; load {m['loadavg_1m_before']:.2f} -> "
+        f"{m['loadavg_1m_after']:.2f}, other processes {m['other_cpu_cores']:.2f} cores"
+        + (f", pinned to CPU {m['cpu_pinned']}" if m["cpu_pinned"] >= 0 else ""),
+    ]
+    ratio = api_over_lean(measurement)
+    if ratio:
+        lines.append(
+            f"Binding: {ratio['variant']} through the api path is {ratio['median_ratio']:.2f}x slower than through the lean path "
+            f"by medians (95% CI {ratio['median_ci95_low']:.2f}-{ratio['median_ci95_high']:.2f}), {ratio['ratio']:.2f}x by means "
+            f"({ratio['ci95_low']:.2f}-{ratio['ci95_high']:.2f}), same run"
+        )
+    if m["machine_busy"]:
+        lines.append("WARNING: the machine was busy during this run; figures may be noisy")
+    for variant, error in measurement.errors.items():
+        lines.append(f"FAILED {variant}: {error}")
+    for variant, what in unexpected_outcomes(measurement).items():
+        lines.append(f"FAILED REQUESTS {variant}: {what}; its latencies time failed requests")
+    return "\n".join(lines)
+
+
+def phases_table(measurement: Measurement) -> str:
+    """Median µs per phase and variant (phased mode only)."""
+    if measurement.phases.empty:
+        return ""
+    medians = measurement.phases.groupby(["variant", "phase"], sort=False)["duration_ns"].median().unstack() / 1000
+    return "Median µs per phase (each phase timed separately, timer pair included):\n" + medians.to_string(float_format=lambda v: f"{v:.2f}")

