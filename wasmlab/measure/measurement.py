@@ -22,7 +22,7 @@ class Measurement:
     phases: pd.DataFrame
     metadata: dict[str, Any]
     errors: dict[str, str] = field(default_factory=dict)
-    # Derived tables (bootstrap intervals are the slow part), computed once per measurement.
+    # Derived tables (the per-variant table, the binding table), computed once per measurement.
     _derived: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property

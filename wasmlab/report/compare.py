@@ -1,8 +1,8 @@
 """Two results tables side by side, as pyperf's ``compare_to`` does.
 
-For every (variant, call path, parameter set) present in both, the ratio of the medians of
-the per-repetition mean latencies (B / A) with a bootstrap 95% interval; a difference is
-called significant when the interval excludes 1.  Metadata that differs between the two
+For every (variant, call path, parameter set) present in both, the ratio of the geometric means
+of the per-repetition mean latencies (B / A) with a Welch-t 95% interval over repetitions (the two
+runs' repetitions are independent); a difference is called significant when the interval excludes 1.  Metadata that differs between the two
 runs (wasmtime, Python, CPU, commit...) is listed first, because it is the first suspect.
 """
 
@@ -15,7 +15,7 @@ import pandas as pd
 
 from wasmlab.errors import WasmlabError
 from wasmlab.measure.results import read_metadata
-from wasmlab.measure.stats import median_ratio_ci
+from wasmlab.measure.stats import UNPAIRED_METHOD, geometric_mean, unpaired_ratio
 
 METADATA = ("wasmtime_version", "python_version", "cpu_model", "cpu_count", "platform", "hostname", "git_commit",
             "wasmlab_version", "cachetools_version", "numpy_version", "pandas_version", "preset", "parameters_json",
@@ -87,12 +87,13 @@ def compare(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
         group_b = grouped_b.get(key)
         if group_b is None:
             continue
-        ratio, low, high = median_ratio_ci(group_b["latency_us_mean"].to_numpy(), group_a["latency_us_mean"].to_numpy())
+        # Two runs are independent: their repetitions are not paired.
+        ratio, low, high = unpaired_ratio(group_b["latency_us_mean"].to_numpy(), group_a["latency_us_mean"].to_numpy()).as_tuple()
         significant = bool(low == low and (low > 1 or high < 1))
         row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
         row.update({
-            "A_us_median": float(group_a["latency_us_mean"].median()),
-            "B_us_median": float(group_b["latency_us_mean"].median()),
+            "A_us_geomean": geometric_mean(group_a["latency_us_mean"]),
+            "B_us_geomean": geometric_mean(group_b["latency_us_mean"]),
             "ratio_B_over_A": ratio,
             "ci95_low": low,
             "ci95_high": high,
@@ -117,7 +118,7 @@ def render(a_path: str | Path, b_path: str | Path) -> str:
     if table.empty:
         lines.append("No (workload, variant, call path, parameters) appears in both tables.")
     else:
-        lines.append("B / A, ratio of medians of per-repetition means, bootstrap 95% CI; significant when the CI excludes 1:")
+        lines.append(f"B / A of the per-repetition mean latencies: {UNPAIRED_METHOD}; significant when the CI excludes 1:")
         lines.append(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         if min(table["repetitions_A"].min(), table["repetitions_B"].min()) < 5:
             lines.append("(fewer than 5 repetitions on a side: the intervals are rough; use --repeats 5 or more for figures you quote)")

@@ -50,7 +50,7 @@ def text_summary(results_dir: str | Path) -> str:
 
     table, _ = load_sweep(folder)
     varying = varying_parameters(table)
-    lines = [f"Per point: {REFERENCE} vs {OPTIMIZED} (ratio of means, 95% CI)"]
+    lines = [f"Per point: {REFERENCE} vs {OPTIMIZED} (ratio of geometric-mean total times, 95% CI over repetitions)"]
     best = speedups[speedups["variant"] == OPTIMIZED]
     base = speedups[speedups["variant"] == REFERENCE].set_index("point_id")["latency_us_mean"]
     for row in best.itertuples():

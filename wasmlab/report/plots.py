@@ -33,7 +33,7 @@ def latency_and_speedup(measurement: Measurement, reference: str = "baseline") -
         for i, (value, high) in enumerate(zip(table["speedup"], table["speedup_ci_high"])):
             right.text(max(value, high), i, f"  {value:.1f}x", va="center")
         right.set_xlim(0, table["speedup_ci_high"].max() * 1.25)
-        right.set_xlabel(f"speedup over {reference} (ratio of means, 95% CI)")
+        right.set_xlabel(f"speedup over {reference} (ratio of geometric-mean totals, 95% CI over repetitions)")
         right.set_ylabel("")
         right.set_yticklabels([])
     fig.suptitle(

@@ -11,7 +11,7 @@ import pandas as pd
 import seaborn as sns
 
 from wasmlab.errors import WasmlabError
-from wasmlab.measure.stats import ratio_ci
+from wasmlab.measure.stats import geometric_mean, paired_by_repetition, per_repetition
 
 
 def load_sweep(results_dir: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -29,28 +29,22 @@ def varying_parameters(table: pd.DataFrame) -> list[str]:
 
 
 def point_speedups(results_dir: str | Path, reference: str = "baseline") -> pd.DataFrame:
-    """Per point and variant: the speedup over ``reference`` (ratio of means over every timed
-    request of that point, bootstrap 95% CI), from each point's own samples."""
-    folder = Path(results_dir)
-    table, _ = load_sweep(folder)
-    if "variant" not in table or "latency_us_mean" not in table:
+    """Per point and variant: the speedup over ``reference`` from that point's own repetitions (the ratio
+    of geometric-mean total times, paired by repetition, with its 95% interval: ``stats.PAIRED_METHOD``)."""
+    table, _ = load_sweep(Path(results_dir))
+    if "variant" not in table or "total_ms" not in table:
         return pd.DataFrame()
     params = [c for c in table.columns if c.startswith("param_")]
     rows = []
     for point_id, point_rows in table.groupby("point_id", sort=False):
-        samples_path = folder / "points" / str(point_id) / "results" / "samples.parquet"
-        if not samples_path.is_file():
-            continue
-        samples = pd.read_parquet(samples_path)
-        base = samples.loc[samples["variant"] == reference, "latency_ns"].to_numpy()
-        if base.size == 0:
+        if reference not in set(point_rows["variant"]):
             continue
         fixed = point_rows.iloc[0][params].to_dict()
-        for variant in dict.fromkeys(samples["variant"]):
-            other = samples.loc[samples["variant"] == variant, "latency_ns"].to_numpy()
-            point, low, high = ratio_ci(base, other)
-            rows.append({"point_id": point_id, "variant": variant, "speedup": point, "ci95_low": low, "ci95_high": high,
-                         "latency_us_mean": other.mean() / 1000, **fixed})
+        for variant in dict.fromkeys(point_rows["variant"]):
+            ratio = paired_by_repetition(point_rows, reference, variant)
+            rows.append({"point_id": point_id, "variant": variant, "speedup": ratio.point, "ci95_low": ratio.low,
+                         "ci95_high": ratio.high, "repetitions": ratio.repetitions,
+                         "latency_us_mean": geometric_mean(per_repetition(point_rows, variant, "latency_us_mean")), **fixed})
     return pd.DataFrame(rows)
 
 
@@ -73,7 +67,7 @@ def speedup_figure(speedups: pd.DataFrame, varying: list[str], reference: str = 
         offsets = [i - 0.4 + width * (j + 0.5) for i in range(len(points))]
         ax.errorbar(part["speedup"], offsets, xerr=[part["speedup"] - part["ci95_low"], part["ci95_high"] - part["speedup"]],
                     fmt="none", ecolor="black", capsize=2, linewidth=0.8)
-    ax.set(xlabel=f"speedup over {reference} (ratio of means, 95% CI)", ylabel="")
+    ax.set(xlabel=f"speedup over {reference} (geometric mean over repetitions, 95% CI over repetitions)", ylabel="")
     fig.tight_layout()
     return fig
 

@@ -12,9 +12,13 @@ from typing import Any
 import pandas as pd
 
 from wasmlab.measure.measurement import Measurement
+from wasmlab.measure.stats import PAIRED_METHOD, geometric_mean, paired_by_repetition, per_repetition
 
 REFERENCE = "baseline"
 OPTIMIZED = "pooled+cached"
+# What the headline speedup is: exactly baseline_total_ms / optimized_total_ms of the JSON and the seed table.
+SPEEDUP_STATISTIC = ("ratio of the geometric means over repetitions of each repetition's total time "
+                     "(= geometric mean of the per-repetition speedups); " + PAIRED_METHOD)
 
 
 def _pick(table: pd.DataFrame, variant: str) -> dict[str, Any] | None:
@@ -29,7 +33,11 @@ def headline(measurement: Measurement) -> dict[str, Any]:
     meta = measurement.metadata
     out: dict[str, Any] = {
         "speedup": best["speedup"] if base and best else None,
-        "speedup_ci95": [best["speedup_ci_low"], best["speedup_ci_high"]] if base and best else None,
+        "speedup_ci95": [_clean(best["speedup_ci_low"]), _clean(best["speedup_ci_high"])] if base and best else None,
+        "speedup_statistic": SPEEDUP_STATISTIC,
+        "speedup_repetitions": best["speedup_repetitions"] if base and best else None,
+        "baseline_total_ms": base["total_ms_per_repetition"] if base else None,
+        "optimized_total_ms": best["total_ms_per_repetition"] if best else None,
         "baseline_us_mean": base["latency_us_mean"] if base else None,
         "optimized_us_mean": best["latency_us_mean"] if best else None,
         "call_path": meta["parameters"].get("call_path"),
@@ -41,6 +49,8 @@ def headline(measurement: Measurement) -> dict[str, Any]:
             row["variant"]: {k: _clean(v) for k, v in row.items() if k != "variant"} for row in table.to_dict("records")
         },
         "api_over_lean": api_over_lean(measurement),
+        "phases_us_p50": {variant: {phase: _clean(v) for phase, v in row.items() if phase not in ("sum", "unphased p50", "stamps add")}
+                          for variant, row in phase_medians(measurement).iterrows()} or None,
         "errors": measurement.errors,
         "unexpected_outcomes": unexpected_outcomes(measurement),
         "harness": {k: meta[k] for k in ("timer_overhead_ns", "harness_overhead_ns", "crossing_ns", "lean_dispatch_ns_estimate")},
@@ -55,18 +65,16 @@ BINDING_COLUMNS = ["variant", "lean_us_mean", "api_us_mean", "ratio", "ci95_low"
 
 
 def binding_table(measurement: Measurement) -> pd.DataFrame:
-    """Per variant served on both paths in this run: mean µs on each, and api/lean as a ratio of means
-    and as a ratio of medians (the typical request; means move with the tails), bootstrap 95% CIs."""
+    """Per variant served on both paths in this run: mean µs on each (geometric mean of the per-repetition
+    means), and api/lean of the per-repetition means and of the per-repetition medians (the typical request;
+    means move with the tails), paired by repetition with 95% intervals over repetitions."""
     return measurement.derived("binding", lambda: _binding_table(measurement))
 
 
 def _binding_table(measurement: Measurement) -> pd.DataFrame:
-    from wasmlab.measure.stats import median_ratio_ci, ratio_ci
-
-    samples = measurement.samples
     summary = measurement.summary[measurement.summary["status"] == "ok"]
     rows = []
-    if samples.empty or summary.empty:
+    if summary.empty:
         return pd.DataFrame(columns=BINDING_COLUMNS)
     compositions = summary["variant"].str.split("@").str[0]
     for composition in dict.fromkeys(compositions):
@@ -77,11 +85,12 @@ def _binding_table(measurement: Measurement) -> pd.DataFrame:
                 labels[path] = rows_for["variant"].iloc[0]
         if len(labels) < 2:
             continue
-        api = samples.loc[samples["variant"] == labels["api"], "latency_ns"].to_numpy()
-        lean = samples.loc[samples["variant"] == labels["lean"], "latency_ns"].to_numpy()
-        point, low, high = ratio_ci(api, lean)
-        median, median_low, median_high = median_ratio_ci(api, lean)
-        rows.append({"variant": composition, "lean_us_mean": lean.mean() / 1000, "api_us_mean": api.mean() / 1000,
+        # Both paths are served in every repetition, interleaved: paired by repetition.
+        point, low, high = paired_by_repetition(summary, labels["api"], labels["lean"], "latency_us_mean").as_tuple()
+        median, median_low, median_high = paired_by_repetition(summary, labels["api"], labels["lean"], "latency_us_p50").as_tuple()
+        rows.append({"variant": composition,
+                     "lean_us_mean": geometric_mean(per_repetition(summary, labels["lean"], "latency_us_mean")),
+                     "api_us_mean": geometric_mean(per_repetition(summary, labels["api"], "latency_us_mean")),
                      "ratio": point, "ci95_low": low, "ci95_high": high,
                      "median_ratio": median, "median_ci95_low": median_low, "median_ci95_high": median_high})
     return pd.DataFrame(rows, columns=BINDING_COLUMNS)
@@ -135,7 +144,8 @@ def seed_table(measurement: Measurement) -> str:
     if not base or not best:
         return f"(the seed table needs both '{REFERENCE}' and '{OPTIMIZED}' among the variants)"
     requests = measurement.metadata["requests"]
-    ci = f"(95% CI {best['speedup_ci_low']:.1f}-{best['speedup_ci_high']:.1f})"
+    ci = (f"(95% CI {best['speedup_ci_low']:.1f}-{best['speedup_ci_high']:.1f})" if not math.isnan(best["speedup_ci_low"])
+          else "(one repetition: no interval)")
     rows = [
         ("Metric", "Standard (baseline)", "Pooled + Cached", "Speedup"),
         (
@@ -154,7 +164,10 @@ def seed_table(measurement: Measurement) -> str:
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in rows]
-    lines.append(f"(total time: median over repetitions of {requests} requests each; latency: over every timed request)")
+    repetitions = int(best["speedup_repetitions"])
+    lines.append(f"(total time: geometric mean over {repetitions} repetitions of {requests} requests each; speedup: the ratio of "
+                 f"those totals, 95% CI from the spread of the {repetitions} per-repetition ratios (Student t); latency: over every "
+                 f"timed request)")
     return "\n".join(lines)
 
 
@@ -215,9 +228,27 @@ def provenance(measurement: Measurement) -> str:
     return "\n".join(lines)
 
 
-def phases_table(measurement: Measurement) -> str:
-    """Median µs per phase and variant (phased mode only)."""
+def phase_medians(measurement: Measurement) -> pd.DataFrame:
+    """Median µs per phase (columns, in request order) and variant (rows), phased mode only; plus the sum of
+    the medians, the unphased p50 of the same variant in the same run, and what the stamps added."""
     if measurement.phases.empty:
+        return pd.DataFrame()
+    phases = list(dict.fromkeys(measurement.phases["phase"]))
+    medians = measurement.phases.groupby(["variant", "phase"], sort=False)["duration_ns"].median().unstack()[phases] / 1000
+    table = measurement.variants(REFERENCE).set_index("variant")
+    medians["sum"] = medians[phases].sum(axis=1)
+    medians["unphased p50"] = table["latency_us_p50"].reindex(medians.index)
+    medians["stamps add"] = medians["sum"] / medians["unphased p50"] - 1
+    return medians
+
+
+def phases_table(measurement: Measurement) -> str:
+    """Median µs per phase and variant, their sum beside the unphased median (phased mode only)."""
+    medians = phase_medians(measurement)
+    if medians.empty:
         return ""
-    medians = measurement.phases.groupby(["variant", "phase"], sort=False)["duration_ns"].median().unstack() / 1000
-    return "Median µs per phase (each phase timed separately, timer pair included):\n" + medians.to_string(float_format=lambda v: f"{v:.2f}")
+    shown = medians.copy()
+    shown["stamps add"] = [f"{v:+.0%}" for v in shown["stamps add"]]
+    return ("Median µs per phase (the phased requests run the same code as the timed ones, with a timer stamp at each "
+            "boundary; 'sum' is the sum of the phase medians, beside the unphased p50 of the same variant):\n"
+            + shown.to_string(float_format=lambda v: f"{v:.2f}"))

@@ -6,13 +6,19 @@ compiled).  A request: get the compiled module, ``wasmtime_store_new``, instanti
 (``wasmtime_instance_new``, ``wasmtime_linker_instantiate`` for WASI or host imports, or
 ``wasmtime_instance_pre_instantiate``), ``wasmtime_instance_export_get``, the call, the result
 check, ``wasmtime_store_delete``.  What it measures is the runtime, not the binding's conversions.
+
+The request is written once, as :data:`REQUEST` below; the handler and its phased twin are compiled
+from it, the twin with a ``perf_counter_ns`` stamp at each phase boundary and the handler without any,
+so the phases of a phased request add up to the same work an unphased request does (the export is
+looked up once, nothing is called through a helper that the handler does not call).
 """
 
 from __future__ import annotations
 
 import ctypes
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import wasmtime
 
@@ -57,6 +63,76 @@ class LeanSlots:
         self.expected_exit = workload.expected_exit
         # A plain request needs nothing but instantiate and call: no WASI context to set up.
         self.plain = not workload.linked
+        # Set by ``bind``: whether a new store needs more than creating (limits, fuel, deadline, WASI).
+        self.prepares = not self.plain
+
+
+# One request on the lean path.  ``@k`` marks phase boundary k of :data:`PHASES`: the phased handler
+# stamps there (``stamps[k] = clock()``), the plain handler has nothing there.  Every line is one
+# crossing into wasmtime or work the request cannot skip; the rare cases (limits, WASI, a failed
+# instantiation, a trap) go through the helpers.
+REQUEST = """
+def handle(index{stamps}):
+    s = slots[index]
+    @0
+    compiled = cache_get(s.key, compile_, workloads[index])
+    @1
+    store = store_new(engine_ptr, None, None)
+    try:
+        context = store_context(store)
+        if s.prepares:
+            prepare(store, context, s)
+        @2
+        if pre:
+            err = pre_instantiate(compiled.pre_ptr, context, instance_ref, trap_ref)
+        elif s.linked:
+            err = linker_instantiate(linker_ptr, context, compiled.module_ptr, instance_ref, trap_ref)
+        else:
+            err = instance_new(context, compiled.module_ptr, None, no_imports, instance_ref, trap_ref)
+        if err or trap:
+            instantiate_failed(compiled, context, s, err)
+        @3
+        if not export_get(context, instance_ref, s.name, s.name_len, extern_ref):
+            raise ConfigError(f"workload {{s.workload_name!r}}: export {{s.name.decode()!r}} not found")
+        @4
+        words = s.words64
+        for i, value in s.arg_words:
+            words[i] = value
+        err = call_unchecked(context, func_ref, s.raw, s.nraw, trap_ref)
+        if err or trap:
+            call_failed(context, err, s.expected_exit)
+            result = None
+        elif s.expected_exit:
+            raise mismatch(s.workload_name, "exit 0", f"exit {{s.expected_exit}}")
+        else:
+            result = s.result_words[0] if s.has_result else None
+        @5
+    finally:
+        store_delete(store)
+    @6
+    if s.io is not None:
+        s.io.check()
+    if s.expected is not None and result != s.expected:
+        raise mismatch(s.workload_name, result, s.expected)
+    @7
+    return result
+"""
+
+
+def compile_request(namespace: dict[str, object], phased: bool) -> Callable[..., object]:
+    """The request handler built from :data:`REQUEST` over ``namespace`` (its closure's names), with stamps when ``phased``."""
+    lines = []
+    for line in REQUEST.format(stamps=", stamps" if phased else "").splitlines():
+        marker = line.strip()
+        if marker.startswith("@"):
+            if phased:
+                lines.append(line.replace(marker, f"stamps[{int(marker[1:])}] = clock()"))
+            continue
+        lines.append(line)
+    scope: dict[str, Any] = dict(namespace)
+    exec(compile("\n".join(lines), f"<wasmlab lean request{' (phased)' if phased else ''}>", "exec"), scope)
+    handle: Callable[..., object] = scope["handle"]
+    return handle
 
 
 def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
@@ -65,9 +141,7 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
     if drivers:
         raise ConfigError(f"library-style workloads ({', '.join(drivers)}) are driven through wasmtime-py's objects; "
                           f"allowed call path: api")
-    clock = time.perf_counter_ns
     engine_ptr = parts.engine.ptr()
-    get = parts.modules.get
     cache_get, compile_ = parts.modules.cache.get, parts.modules.compile
     retry = parts.waiting.retry
     workloads = list(workloads)
@@ -76,9 +150,9 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
     pre = parts.pre
     linker_ptr = parts.linkers.core.ptr() if parts.linkers.core is not None else None
     setup = parts.store.raw()
-    store_new, store_context, store_delete = capi.store_new, capi.store_context, capi.store_delete
-    instance_new, pre_instantiate, linker_instantiate = capi.instance_new, capi.instance_pre_instantiate, capi.linker_instantiate
-    export_get, call_unchecked, raise_failure = capi.instance_export_get, capi.func_call_unchecked, capi.raise_failure
+    for s in slots.values():
+        s.prepares = s.prepares or setup is not None
+    raise_failure = capi.raise_failure
     instance = capi.instance_t()
     instance_ref = ctypes.byref(instance)
     extern = capi.extern_t()
@@ -91,29 +165,23 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
 
     def try_instantiate(compiled: Compiled, context: capi.Ptr, s: LeanSlots) -> None:
         if pre:
-            err = pre_instantiate(compiled.pre_ptr, context, instance_ref, trap_ref)
+            err = capi.instance_pre_instantiate(compiled.pre_ptr, context, instance_ref, trap_ref)
         elif s.linked:
-            err = linker_instantiate(linker_ptr, context, compiled.module_ptr, instance_ref, trap_ref)
+            err = capi.linker_instantiate(linker_ptr, context, compiled.module_ptr, instance_ref, trap_ref)
         else:
-            err = instance_new(context, compiled.module_ptr, None, no_imports, instance_ref, trap_ref)
+            err = capi.instance_new(context, compiled.module_ptr, None, no_imports, instance_ref, trap_ref)
         if err or trap:
             raise_failure(err, trap)
 
-    def instantiate_slow(compiled: Compiled, context: capi.Ptr, s: LeanSlots, err: capi.Ptr | None) -> None:
-        """Everything but the plain instantiate: WASI, limits, failures and waiting for a slot."""
+    def instantiate_failed(compiled: Compiled, context: capi.Ptr, s: LeanSlots, err: capi.Ptr | None) -> None:
+        """An instantiation that failed: raised as wasmtime's error, or retried under the ``wait`` policy."""
         try:
             raise_failure(err, trap)
-        except wasmtime.WasmtimeError as exc:
-            retry(lambda: try_instantiate(compiled, context, s), exc)
-
-    def instantiate_checked(compiled: Compiled, context: capi.Ptr, s: LeanSlots) -> None:
-        try:
-            try_instantiate(compiled, context, s)
         except wasmtime.WasmtimeError as exc:
             retry(lambda: try_instantiate(compiled, context, s), exc)
 
     def memory_bytes(context: capi.Ptr) -> int | None:
-        if (export_get(context, instance_ref, _MEMORY, _MEMORY_NAME_LEN, ctypes.byref(memory_extern))
+        if (capi.instance_export_get(context, instance_ref, _MEMORY, _MEMORY_NAME_LEN, ctypes.byref(memory_extern))
                 and memory_extern.kind == capi.EXTERN_MEMORY):
             return int(capi.memory_data_size(context, ctypes.byref(memory_extern, capi.EXTERN_OF_OFFSET)))
         return None
@@ -130,101 +198,23 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
             exc.wasmlab_memory_bytes = memory_bytes(context)  # type: ignore[attr-defined]  # read by outcomes.classify
             raise
 
-    def call(context: capi.Ptr, s: LeanSlots) -> object:
-        if not export_get(context, instance_ref, s.name, s.name_len, extern_ref):
-            raise ConfigError(f"workload {s.workload_name!r}: export {s.name.decode()!r} not found")
-        words = s.words64
-        for i, value in s.arg_words:
-            words[i] = value
-        err = call_unchecked(context, func_ref, s.raw, s.nraw, trap_ref)
-        if err or trap:
-            call_failed(context, err, s.expected_exit)
-            return None
-        if s.expected_exit:
-            raise mismatch(s.workload_name, "exit 0", f"exit {s.expected_exit}")
-        return s.result_words[0] if s.has_result else None
+    def prepare(store: capi.Ptr, context: capi.Ptr, s: LeanSlots) -> None:
+        """What a new store needs beyond creating: per-store limits, and a WASI context for WASI guests."""
+        if setup is not None:
+            setup(store, context)
+        if s.wasi:
+            err = capi.context_set_wasi(context, s.io.config()._consume() if s.io is not None else capi.wasi_config_new())
+            if err:
+                raise_failure(err, trap)
 
-    def new_store(s: LeanSlots) -> tuple[capi.Ptr, capi.Ptr]:
-        store = store_new(engine_ptr, None, None)
-        context = store_context(store)
-        try:
-            if setup is not None:
-                setup(store, context)
-            if s.wasi:
-                err = capi.context_set_wasi(context, s.io.config()._consume() if s.io is not None else capi.wasi_config_new())
-                if err:
-                    raise_failure(err, trap)
-        except BaseException:
-            store_delete(store)
-            raise
-        return store, context
-
-    def handle(index: int) -> object:
-        s = slots[index]
-        compiled = cache_get(s.key, compile_, workloads[index])
-        result: object
-        if s.plain and setup is None:
-            # The common case, kept flat: every call here is one crossing into wasmtime.  The
-            # lookup-and-call below repeats ``call`` on purpose: a Python call more per request
-            # is ~0.1 µs, over 2% of a pooled+cached request.
-            store = store_new(engine_ptr, None, None)
-            try:
-                context = store_context(store)
-                if pre:
-                    err = pre_instantiate(compiled.pre_ptr, context, instance_ref, trap_ref)
-                else:
-                    err = instance_new(context, compiled.module_ptr, None, no_imports, instance_ref, trap_ref)
-                if err or trap:
-                    instantiate_slow(compiled, context, s, err)
-                if not export_get(context, instance_ref, s.name, s.name_len, extern_ref):
-                    raise ConfigError(f"workload {s.workload_name!r}: export {s.name.decode()!r} not found")
-                words = s.words64
-                for i, value in s.arg_words:
-                    words[i] = value
-                err = call_unchecked(context, func_ref, s.raw, s.nraw, trap_ref)
-                if err or trap:
-                    call_failed(context, err)
-                    result = None
-                else:
-                    result = s.result_words[0] if s.has_result else None
-            finally:
-                store_delete(store)
-        else:
-            store, context = new_store(s)
-            try:
-                instantiate_checked(compiled, context, s)
-                result = call(context, s)
-            finally:
-                store_delete(store)
-            if s.io is not None:
-                s.io.check()
-        if s.expected is not None and result != s.expected:
-            raise mismatch(s.workload_name, result, s.expected)
-        return result
-
-    def handle_phased(index: int, stamps: list[int]) -> object:
-        s = slots[index]
-        stamps[0] = clock()
-        compiled = get(workloads[index])
-        stamps[1] = clock()
-        store, context = new_store(s)
-        stamps[2] = clock()
-        try:
-            instantiate_checked(compiled, context, s)
-            stamps[3] = clock()
-            if not export_get(context, instance_ref, s.name, s.name_len, extern_ref):
-                raise ConfigError(f"workload {s.workload_name!r}: export {s.name.decode()!r} not found")
-            stamps[4] = clock()
-            result = call(context, s)  # looks the export up again: a cheap, known cost
-            stamps[5] = clock()
-        finally:
-            store_delete(store)
-        stamps[6] = clock()
-        if s.io is not None:
-            s.io.check()
-        stamps[7] = clock()
-        if s.expected is not None and result != s.expected:
-            raise mismatch(s.workload_name, result, s.expected)
-        return result
-
-    return handle, handle_phased
+    namespace = {
+        "slots": slots, "workloads": workloads, "cache_get": cache_get, "compile_": compile_, "engine_ptr": engine_ptr,
+        "store_new": capi.store_new, "store_context": capi.store_context, "store_delete": capi.store_delete,
+        "instance_new": capi.instance_new, "pre_instantiate": capi.instance_pre_instantiate,
+        "linker_instantiate": capi.linker_instantiate, "export_get": capi.instance_export_get,
+        "call_unchecked": capi.func_call_unchecked, "pre": pre, "linker_ptr": linker_ptr, "instance_ref": instance_ref,
+        "extern_ref": extern_ref, "func_ref": func_ref, "trap": trap, "trap_ref": trap_ref, "no_imports": no_imports,
+        "prepare": prepare, "instantiate_failed": instantiate_failed, "call_failed": call_failed, "mismatch": mismatch,
+        "ConfigError": ConfigError, "clock": time.perf_counter_ns,
+    }
+    return compile_request(namespace, phased=False), compile_request(namespace, phased=True)
