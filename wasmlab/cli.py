@@ -15,6 +15,8 @@ from wasmlab.config import has_size_unit, parse_size
 from wasmlab.errors import ConfigError, WasmlabError
 
 DEFAULT_RESULTS = Path("data/results")
+# Errors that are findings of a measurement, not bad input: reported with the results, exit status 1.
+MEASURED_FAILURES = ("ResultMismatch",)
 
 
 class _LabGroup(click.Group):
@@ -111,6 +113,8 @@ def _int_list(text: str | None) -> tuple[int, ...] | None:
 @click.option("--stdin", "stdin", default="", help="A file to give a WASI command as stdin, for a module given by path.")
 @click.option("--dir", "dirs", multiple=True, metavar="HOST::GUEST", help="Preopen a host directory read-only, for a WASI command given by path.")
 @click.option("--stdout-match", default="", metavar="REGEX", help="What a WASI command's stdout must match, for a module given by path.")
+@click.option("--no-check", is_flag=True, help="Measure a module given by path without checking its results "
+              "(by default the first request's result is every later request's expectation).")
 @click.option("--isolate", is_flag=True, help="Run each variant in a child process: a runtime abort becomes the outcome 'crash'.")
 @click.option("--child-address-space", default=None, help="With --isolate: limit each child's address space (RLIMIT_AS), e.g. 8GiB.")
 @click.option("--artifact-dir", default="", help="Folder of compiled artifacts for the disk variant [default: data/artifacts].")
@@ -145,6 +149,7 @@ def reproduce(
     stdin: str,
     dirs: tuple[str, ...],
     stdout_match: str,
+    no_check: bool,
     isolate: bool,
     child_address_space: str | None,
     artifact_dir: str,
@@ -188,6 +193,7 @@ def reproduce(
         stdin=stdin,
         dirs=dirs,
         stdout_match=stdout_match,
+        check=not no_check,
     )
     if child_address_space and not isolate:
         raise ConfigError("--child-address-space applies only with --isolate")
@@ -210,7 +216,9 @@ def reproduce(
                 measurement = run_isolated(scenario, progress, limit)
             else:
                 measurement = run(scenario, progress)
-    if measurement.errors and not (measurement.summary["status"] == "ok").any():
+    measured_failures = all(e.startswith(MEASURED_FAILURES) for e in measurement.errors.values())
+    if measurement.errors and not (measurement.summary["status"] == "ok").any() and not measured_failures:
+        # Nothing ran at all (every variant refused its module, say): one line, like a bad input.
         raise WasmlabError(next(iter(measurement.errors.values())))
     folder = None
     if not no_save:

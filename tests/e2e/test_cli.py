@@ -117,3 +117,37 @@ def test_the_seed_table_total_time_ratio_matches_its_speedup():
     base, optimized = (float(v) for v in re.findall(r"([\d.]+) ms", row))
     printed = float(re.search(r"([\d.]+)x", row).group(1))
     assert printed == pytest.approx(base / optimized, rel=0.03)
+
+
+CLOCK_WAT = """(module
+  (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "run") (param i32) (result i32)
+    (drop (call $clock (i32.const 1) (i64.const 1) (i32.const 0)))
+    (i32.load (i32.const 0))))"""
+
+
+def test_a_module_by_path_is_checked_against_its_first_result_and_fails_when_the_result_changes(tmp_path):
+    path = tmp_path / "clock.wat"
+    path.write_text(CLOCK_WAT)  # returns the low bits of the monotonic clock: a different result every request
+    common = ("reproduce", "--workload", str(path), "--requests", "20", "--repeats", "1", "--warmup", "2", "--slots", "2",
+              "--variants", "cached,pooled+cached", "--no-save")
+    done = wasmlab(*common, "--format", "json")
+    assert done.returncode == 1, done.stderr
+    data = json.loads(done.stdout)
+    assert data["checked_against"] == {} or set(data["errors"]) == {"cached", "pooled+cached"}
+    assert all("changed between requests" in error for error in data["errors"].values())
+    unchecked = wasmlab(*common, "--no-check")
+    assert unchecked.returncode == 0, unchecked.stderr
+    assert "results NOT checked (--no-check)" in unchecked.stdout
+
+
+def test_a_module_by_path_with_a_stable_result_is_checked_against_its_first_result(tmp_path):
+    path = tmp_path / "add.wat"
+    path.write_text('(module (func (export "run") (param i32) (result i32) local.get 0 i32.const 1 i32.add))')
+    done = wasmlab("reproduce", "--workload", str(path), "--requests", "20", "--repeats", "1", "--warmup", "2", "--slots", "2",
+                   "--variants", "cached,pooled+cached", "--no-save", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["checked_against"] == {"cached": "first-result", "pooled+cached": "first-result"}
+    contradiction = wasmlab("reproduce", "--workload", str(path), "--expect", "1", "--no-check", "--no-save")
+    assert contradiction.returncode == 2 and "--no-check contradicts --expect" in contradiction.stderr

@@ -145,6 +145,10 @@ def test_threads_sharing_one_slot_fail_or_wait_as_told():
     fail = concurrency(2, "shared", "shared", requests_per_thread=3000, pool_slots=1, exhaustion="fail")
     wait = concurrency(2, "shared", "shared", requests_per_thread=3000, pool_slots=1, exhaustion="wait", wait_timeout_ms=1000)
     assert fail["outcome_pool_exhausted"] > 0 and fail["outcome_ok"] + fail["outcome_pool_exhausted"] == 6000
+    # Refused requests are never throughput: it counts the served ones, and the refused are reported beside them.
+    assert fail["served_requests"] == fail["outcome_ok"] and fail["failed_requests"] == fail["outcome_pool_exhausted"]
+    assert fail["throughput_rps"] == pytest.approx(fail["served_requests"] / (fail["wall_ms"] / 1e3))
+    assert fail["offered_rps"] > fail["throughput_rps"]
     assert wait["outcome_pool_exhausted"] == 0 and wait["outcome_ok"] == 6000
 
 

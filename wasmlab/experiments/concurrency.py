@@ -78,6 +78,7 @@ def concurrency(
         runtimes.append(Runtime(parsed, engine, CacheConfig(), [wl], shared_cache=shared_cache, limits=limits))
     samples = [[0] * requests_per_thread for _ in range(threads)]
     outcomes: list[Counter[str]] = [Counter() for _ in range(threads)]
+    failed: list[set[int]] = [set() for _ in range(threads)]
     barrier = threading.Barrier(threads + 1)
     errors: list[BaseException] = []
 
@@ -94,6 +95,7 @@ def concurrency(
             timed_loop(handle, [0] * requests_per_thread, out, failures)
             counts.update(classify(exc) for _, exc in failures)
             counts["ok"] += requests_per_thread - len(failures)
+            failed[i] = {k for k, _ in failures}
         except BaseException as exc:  # noqa: BLE001 - reported to the caller below
             errors.append(exc)
             barrier.abort()
@@ -116,7 +118,9 @@ def concurrency(
         gc.enable()
     if errors:
         raise errors[0]
-    every = np.concatenate([np.asarray(s, dtype=np.int64) for s in samples])
+    # Throughput and latency count served requests only; failures are reported beside them with their own latency.
+    served = np.asarray([ns for t in range(threads) for k, ns in enumerate(samples[t]) if k not in failed[t]], dtype=np.int64)
+    refused = np.asarray([ns for t in range(threads) for k, ns in enumerate(samples[t]) if k in failed[t]], dtype=np.int64)
     total = sum(outcomes, Counter())
     return {
         "threads": threads,
@@ -130,10 +134,14 @@ def concurrency(
         "pool_wait_ms": sum(r.pool_wait_ns for r in runtimes) / 1e6,
         "variant": parsed.name,
         "workload": wl.name,
-        "requests": int(every.size),
-        "throughput_rps": every.size / (wall / 1e9),
+        "requests": threads * requests_per_thread,
+        "served_requests": int(served.size),
+        "failed_requests": int(refused.size),
+        "throughput_rps": served.size / (wall / 1e9),
+        "offered_rps": threads * requests_per_thread / (wall / 1e9),
         "wall_ms": wall / 1e6,
-        **describe_ns(every),
+        **(describe_ns(served) if served.size else {}),
+        "failed_latency_us_p50": float(np.median(refused)) / 1000 if refused.size else float("nan"),
         "cache_misses": sum(r.cache.stats.misses for r in runtimes) if shared_cache is None else shared_cache.stats.misses,
     }
 

@@ -10,6 +10,7 @@ call path what it needs in the form that path uses: a raw per-store function for
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import math
 import re
 import shutil
@@ -81,6 +82,9 @@ class WasiIO:
                          (("stdout", self.stdout, workload.stdout_pattern), ("stderr", self.stderr, workload.stderr_pattern)) if p]
         self.name = workload.name
         self.preopens = workload.preopens
+        # A command checked against its first request: the digest of that request's stdout, once known.
+        self.first_result = workload.check == "first-result"
+        self.stdout_digest: str | None = None
 
     def config(self) -> wasmtime.WasiConfig:
         wasi = wasmtime.WasiConfig()
@@ -100,6 +104,13 @@ class WasiIO:
             if not pattern.search(text):
                 raise ResultMismatch(f"workload {self.name!r}: {name} does not match {pattern.pattern!r}: "
                                      f"{text.strip().splitlines()[:1]}")
+        if self.first_result:
+            digest = hashlib.sha256(Path(self.stdout).read_bytes()).hexdigest()
+            if self.stdout_digest is None:
+                self.stdout_digest = digest
+            elif digest != self.stdout_digest:
+                raise ResultMismatch(f"workload {self.name!r}: stdout (sha256 {digest[:12]}) differs from the first request's "
+                                     f"(sha256 {self.stdout_digest[:12]}): the output changed between requests")
 
     def close(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -4,8 +4,8 @@ What it does, and why:
 
 * warm-up requests per variant before anything is timed (caches filled, pool slots warm,
   code paths hot); the cache counters are reset after it, so hit rates describe timed requests;
-* ``repeats`` repetitions; in each, every variant serves the whole trace once, in an order
-  rotated per repetition, so slow drift of the machine is spread over all variants;
+* ``repeats`` repetitions; in each, every variant serves the whole trace once, in a Williams design
+  (:mod:`~wasmlab.measure.order`): each variant takes each position and follows each other equally often;
 * one ``perf_counter_ns`` sample per request, with the cyclic GC off inside timed loops;
 * calibration of the timer, of the harness loop itself and of one C call made the way the
   lean path makes its calls, reported beside the figures;
@@ -39,11 +39,13 @@ from wasmlab.host.callpaths import PHASES
 from wasmlab.host.outcomes import KINDS, OK, REQUEST_FAILURES, classify, first_line, kind_of
 from wasmlab.host.runtime import Runtime
 from wasmlab.measure import metadata as md
+from wasmlab.measure import order
 from wasmlab.measure.calibrate import calibrate, timed_loop
 from wasmlab.measure.hygiene import Hygiene, pin
 from wasmlab.measure.measurement import Measurement
-from wasmlab.measure.stats import describe_ns
+from wasmlab.measure.stats import LATENCY_STATISTICS, describe_ns
 from wasmlab.measure.traces import Trace
+from wasmlab.workloads.model import Workload
 
 
 @dataclass(frozen=True)
@@ -122,9 +124,10 @@ def measure(
                 rows.append({**_runtime_columns(runtimes[name]), "repetition": 0, "status": "error", "error": errors[name]})
         samples = [0] * len(indices)
         outcomes = [OK] * len(indices)
+        schedule = order.orders(names, config.repeats)
         for rep in range(config.repeats):
-            order = names[rep % len(names):] + names[: rep % len(names)]
-            for position, name in enumerate(order):
+            sequence = schedule[rep]
+            for position, name in enumerate(sequence):
                 if name in errors:
                     continue
                 runtime = runtimes[name]
@@ -170,7 +173,7 @@ def measure(
         "phases": config.phases,
         "cpu_pinned": config.cpu if config.cpu is not None else -1,
         "gc_disabled_in_timed_loops": True,
-        "variant_order": "rotated per repetition",
+        "variant_order": order.describe(len(names), config.repeats),
         "parameters": dict(parameters or {}),
     }
     if meta["machine_busy"]:
@@ -199,6 +202,11 @@ def _warm_up(runtime: Runtime, indices: list[int], count: int) -> None:
     runtime.cache.reset_stats()
 
 
+def expected_kind(workload: Workload) -> str:
+    """The outcome kind a request of ``workload`` is expected to end with (``ok``, or what a hostile guest provokes)."""
+    return kind_of(workload.expected_outcome)
+
+
 def _block(runtime: Runtime, indices: list[int], samples: list[int], outcomes: list[str]) -> dict[str, Any]:
     runtime.cache.reset_stats()
     waits_before, wait_ns_before = runtime.pool_waits, runtime.pool_wait_ns
@@ -220,13 +228,21 @@ def _block(runtime: Runtime, indices: list[int], samples: list[int], outcomes: l
         outcomes[k] = classify(exc, runtime.memory_limit)
     counts = Counter(outcomes[:n])
     kinds = Counter(kind_of(o) for o in outcomes[:n])
+    # Latency and throughput describe requests that were served (ended as the workload is expected to end);
+    # the others are reported beside them with their own latency, never as throughput.
+    expected = [expected_kind(runtime.workloads[index]) for index in indices]
+    served = [samples[k] for k in range(n) if kind_of(outcomes[k]) == expected[k]]
+    failed = [samples[k] for k in range(n) if kind_of(outcomes[k]) != expected[k]]
     return {
         **_runtime_columns(runtime),
         "requests": n,
-        **describe_ns(samples),
+        "served_requests": len(served),
+        "failed_requests": len(failed),
+        **(describe_ns(served) if served else {f"latency_us_{s}": float("nan") for s in LATENCY_STATISTICS}),
+        "failed_latency_us_p50": float(np.median(failed)) / 1000 if failed else float("nan"),
         "total_ms": sum(samples) / 1e6,
         "wall_ms": wall_ns / 1e6,
-        "throughput_rps": n / (wall_ns / 1e9),
+        "throughput_rps": len(served) / (wall_ns / 1e9),
         "minor_faults_per_request": (minflt1 - minflt0) / n,
         "major_faults_per_request": (majflt1 - majflt0) / n,
         "rss_mib_before": rss0,

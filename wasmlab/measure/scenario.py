@@ -59,6 +59,7 @@ class Scenario:
     stdin: str = ""  # a file whose bytes are the command's stdin
     dirs: tuple[str, ...] = ()  # HOST::GUEST directories preopened read-only
     stdout_match: str = ""  # a regular expression the command's stdout must match
+    check: bool = True  # False: a module by path measured without checking its results (--no-check)
 
     def __post_init__(self) -> None:
         if isinstance(self.variants, str):
@@ -154,8 +155,17 @@ class Scenario:
                     re.compile(self.stdout_match)
                 except re.error as exc:
                     raise ConfigError(f"stdout pattern {self.stdout_match!r} is not a regular expression ({exc})") from None
-            return [from_path(self.workload, self.entry, self.args, self.expect, tuple(self.argv), stdin, tuple(preopens),
-                              self.stdout_match or None)]
+            workload = from_path(self.workload, self.entry, self.args, self.expect, tuple(self.argv), stdin, tuple(preopens),
+                                 self.stdout_match or None)
+            if not self.check:
+                if self.expect is not None or self.stdout_match:
+                    raise ConfigError("--no-check contradicts --expect and --stdout-match; allowed: an expectation, or none "
+                                      "with --no-check")
+                workload = dataclasses.replace(workload, check="none")
+            return [workload]
+        if not self.check:
+            raise ConfigError(f"--no-check applies to a module given by path; the catalog workload {self.workload!r} is always "
+                              f"checked against its expected result")
         if (self.entry is not None or self.args is not None or self.expect is not None or self.argv or self.stdin or self.dirs
                 or self.stdout_match):
             raise ConfigError(f"entry, args, expect, argv, stdin and dirs apply to a module given by path, "

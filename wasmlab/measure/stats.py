@@ -10,6 +10,7 @@ import pandas as pd
 from scipy import stats as _stats
 
 PERCENTILES = (50, 90, 99)
+LATENCY_STATISTICS = ("mean", "std", "min", "max", *(f"p{p}" for p in PERCENTILES))
 CONFIDENCE = 0.95
 
 
@@ -125,7 +126,13 @@ def variant_table(summary: pd.DataFrame, samples: pd.DataFrame | None, reference
     for variant, group in ok.groupby("variant", sort=False):
         row: dict[str, object] = {"variant": variant, "repetitions": len(group), "requests": int(group["requests"].sum())}
         if samples is not None and not samples.empty:
-            row.update(describe_ns(samples.loc[samples["variant"] == variant, "latency_ns"].to_numpy()))
+            mine = samples[samples["variant"] == variant]
+            if "outcome" in mine and "workload_expected_outcome" in group:
+                # Latencies of served requests only: a failed request is reported, not timed as service.
+                expected = str(group["workload_expected_outcome"].iloc[0]).split("(")[0]
+                served = mine[mine["outcome"].astype(str).str.split("(").str[0] == expected]
+                mine = served if not served.empty else mine
+            row.update(describe_ns(mine["latency_ns"].to_numpy()))
         else:
             row.update({c: float(group[c].median()) for c in group.columns if c.startswith("latency_us_")})
         row["mean_us_rep_min"] = float(group["latency_us_mean"].min())
@@ -137,7 +144,7 @@ def variant_table(summary: pd.DataFrame, samples: pd.DataFrame | None, reference
         for c in ("cache_hit_rate", "compile_ms_total"):
             row[c] = float(group[c].median())
         for c in group.columns:
-            if c.startswith("outcome_") or c in ("pool_waits", "pool_wait_ms"):
+            if c.startswith("outcome_") or c in ("pool_waits", "pool_wait_ms", "served_requests", "failed_requests"):
                 row[c] = float(group[c].sum()) if c == "pool_wait_ms" else int(group[c].sum())
         if "first_failure" in group:
             failures = [f for f in group["first_failure"] if f]

@@ -16,12 +16,18 @@ from wasmlab.measure.stats import PAIRED_METHOD, geometric_mean, paired_by_repet
 
 REFERENCE = "baseline"
 OPTIMIZED = "pooled+cached"
+# A workload's check (Workload.check: JSON's checked_against) as the "Measured:" line says it.
+CHECK_WORDS = {"expected": "every result checked against the workload's expected result",
+               "first-result": "every result checked against the first request's result (no expectation given)",
+               "none": "results NOT checked (--no-check)"}
 # What the headline speedup is: exactly baseline_total_ms / optimized_total_ms of the JSON and the seed table.
 SPEEDUP_STATISTIC = ("ratio of the geometric means over repetitions of each repetition's total time "
                      "(= geometric mean of the per-repetition speedups); " + PAIRED_METHOD)
 
 
 def _pick(table: pd.DataFrame, variant: str) -> dict[str, Any] | None:
+    if "variant" not in table:  # no variant finished
+        return None
     rows = table[table["variant"] == variant]
     return None if rows.empty else rows.iloc[0].to_dict()
 
@@ -48,6 +54,8 @@ def headline(measurement: Measurement) -> dict[str, Any]:
         "variants": {
             row["variant"]: {k: _clean(v) for k, v in row.items() if k != "variant"} for row in table.to_dict("records")
         },
+        "checked_against": {variant: str(meta.get("workload_check", "expected"))
+                            for variant in dict.fromkeys(measurement.summary["variant"])},
         "api_over_lean": api_over_lean(measurement),
         "phases_us_p50": {variant: {phase: _clean(v) for phase, v in row.items() if phase not in ("sum", "unphased p50", "stamps add")}
                           for variant, row in phase_medians(measurement).iterrows()} or None,
@@ -203,7 +211,7 @@ def provenance(measurement: Measurement) -> str:
         f"Measured: workload {m.get('workload', '?')} ({m.get('workload_bytes', '?')} B), {m['requests']} requests x "
         f"{m['repeats']} repetitions after {m['warmup']} warm-up per variant, variants {m['variant_order']}, "
         f"call path {' and '.join(dict.fromkeys(measurement.summary['call_path']))}, cyclic GC off in timed loops, "
-        f"preset {m.get('preset')}",
+        f"preset {m.get('preset')}; {CHECK_WORDS[str(m.get('workload_check', 'expected'))]}",
         f"Harness: a perf_counter_ns pair {m['timer_overhead_ns']:.0f} ns; timed loop around a no-op "
         f"{m['harness_overhead_ns']:.0f} ns/request; one C call {m['crossing_ns']:.0f} ns "
         f"(the lean path makes 6 per request: ~{m['lean_dispatch_ns_estimate'] / 1000:.2f} µs of dispatch)",

@@ -109,6 +109,7 @@ def registry() -> dict[str, Entry]:
         _synthetic("compile-heavy", synthetic.compile_heavy),
         _synthetic("data-heavy", synthetic.data_heavy),
         _synthetic("dirty-memory", synthetic.dirty_memory),
+        _synthetic("fresh", synthetic.fresh),
         *(_hostile(name, make) for name, make in hostile.HOSTILE.items()),
         Entry("component-seed", "component", component_seed, _component_seed_line),
         Entry("middleware", "component", middleware.middleware, _middleware_line),

@@ -45,7 +45,8 @@ def component_workload(name: str, wasm: bytes, entry: str | None = "run", args: 
         signature.result.check(expected, f"expected result of {entry!r}")
     return Workload(name=name, wasm=wasm, entry=entry, params=tuple(s.wit for _, s in signature.params),
                     results=(signature.result.wit,) if signature.result is not None else (), args=call_args,
-                    expected=expected, kind="component", provenance=provenance, wasi=wasi, signature=signature)
+                    expected=expected, kind="component", provenance=provenance, wasi=wasi, signature=signature,
+                    check="expected" if expected is not None else "first-result" if signature.result is not None else "none")
 
 
 def component_seed() -> Workload:

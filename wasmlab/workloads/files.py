@@ -69,4 +69,7 @@ def from_path(path: str | Path, entry: str | None = None, args: tuple[int, ...] 
         name=path.name, wasm=data, entry=name, params=params, results=results, args=call_args, expected=expected,
         kind="wasi-command" if wasi else "core", provenance=f"file {path.name}", wasi=wasi, host_imports=",".join(host_sets),
         argv=tuple(argv), stdin=stdin, preopens=tuple(preopens), stdout_pattern=stdout_pattern,
+        # Without an expectation, the first request's result (or output) is one: a result that changes between
+        # requests is a request that did not do the same work.
+        check="expected" if expected is not None or stdout_pattern else "first-result" if results or wasi else "none",
     )

@@ -20,6 +20,10 @@ COMPONENT_INT_TYPES = ("u8", "s8", "u16", "s16", "u32", "s32", "u64", "s64")
 WASM_MAGIC = b"\0asm"
 CORE_VERSION = b"\x01\x00\x00\x00"
 COMPONENT_VERSION = b"\x0d\x00\x01\x00"
+# What each request's result is checked against: the workload's expected value (or output pattern, exit
+# code, or the outcome a hostile guest provokes), the first request's own result (a module given by path
+# without an expectation: the result must not change between requests), or nothing (--no-check).
+CHECKS = ("expected", "first-result", "none")
 
 
 @dataclass(frozen=True)
@@ -57,11 +61,12 @@ class Workload:
     # Components: the entry's parameter and result shapes (wasmlab.workloads.signature.Signature);
     # params/results then hold their WIT text and args/expected are plain values.
     signature: Any = field(default=None, compare=False, repr=False)
+    check: str = "expected"
 
     @property
     def captures_output(self) -> bool:
         return not self.driver and bool(self.argv or self.stdin is not None or self.stdout_pattern or self.stderr_pattern
-                                        or self.preopens)
+                                        or self.preopens or (self.check == "first-result" and self.wasi and not self.results))
 
     @property
     def component(self) -> bool:
@@ -73,6 +78,8 @@ class Workload:
         return not self.component and (self.wasi or bool(self.host_imports))
 
     def __post_init__(self) -> None:
+        if self.check not in CHECKS:
+            raise allowed(self.check, f"workload {self.name!r} check", CHECKS)
         for t in () if self.component else self.params + self.results:
             if t not in VALUE_TYPES:
                 raise allowed(t, f"workload {self.name!r} value type", VALUE_TYPES)
@@ -102,6 +109,7 @@ class Workload:
             "workload_provenance": self.provenance,
             "workload_expected_outcome": self.expected_outcome,
             "workload_argv": " ".join(self.argv),
+            "workload_check": self.check,
         }
 
 

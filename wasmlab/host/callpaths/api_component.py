@@ -14,7 +14,7 @@ import wasmtime
 import wasmtime.component
 
 from wasmlab.errors import ConfigError
-from wasmlab.host.callpaths.base import Handlers, RequestParts, api_handlers, mismatch
+from wasmlab.host.callpaths.base import FirstResult, Handlers, RequestParts, api_handlers, expectation, learned_or_mismatch
 from wasmlab.host.modules import Compiled
 from wasmlab.workloads.model import Workload
 
@@ -27,10 +27,13 @@ def api_args(w: Workload) -> tuple[Any, ...]:
 
 
 def api_expected(w: Workload) -> tuple[bool, Any]:
-    """Whether the result is checked, and the expected value as wasmtime-py returns it."""
-    if w.signature is not None and w.signature.result is not None and w.expected is not None:
-        return True, w.signature.result.to_api(w.expected)
-    return w.expected is not None, w.expected
+    """Whether the result is checked, and the expectation as wasmtime-py returns values (or a ``FirstResult``)."""
+    value = expectation(w)
+    if value is None:
+        return False, None
+    if isinstance(value, FirstResult) or w.signature is None or w.signature.result is None:
+        return True, value
+    return True, w.signature.result.to_api(value)
 
 
 def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
@@ -66,8 +69,11 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
     def check(index: int, w: Workload, result: object) -> None:
         has_expected, value = expected[index]
         if has_expected and result != value:
-            shown = w.signature.result.from_api(result) if w.signature is not None and w.signature.result is not None else result
-            raise mismatch(w.name, shown, w.expected)
+            if isinstance(value, FirstResult):
+                expected[index] = (True, result)
+                return
+            plain = w.signature.result.from_api if w.signature is not None and w.signature.result is not None else (lambda v: v)
+            learned_or_mismatch(w.name, plain(result), plain(value), w.check == "first-result")
 
     def call(store: wasmtime.Store, instance: wasmtime.component.Instance, func: wasmtime.component.Func, index: int) -> object:
         return func(store, *args[index])

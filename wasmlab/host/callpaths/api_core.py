@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import wasmtime
 
 from wasmlab.errors import ConfigError, ResultMismatch
-from wasmlab.host.callpaths.base import Handlers, RequestParts, api_handlers, mismatch
+from wasmlab.host.callpaths.base import Handlers, RequestParts, api_handlers, expectation, learned_or_mismatch, mismatch
 from wasmlab.host.modules import Compiled
 from wasmlab.host.store import WasiIO
 from wasmlab.workloads.hostfuncs import DRIVERS
@@ -79,11 +79,13 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
             raise mismatch(w.name, "exit 0", f"exit {w.expected_exit}")
         return result
 
+    expected = {i: expectation(w) for i, w in enumerate(workloads) if not w.component}
+
     def check(index: int, w: Workload, result: object) -> None:
         io = ios.get(index)
         if io is not None:
             io.check()
-        if w.expected is not None and result != w.expected:
-            raise mismatch(w.name, result, w.expected)
+        if expected[index] is not None and result != expected[index]:
+            expected[index] = learned_or_mismatch(w.name, result, expected[index], w.check == "first-result")
 
     return api_handlers(workloads, get, lambda index, w: new_store(engine, w, ios.get(index)), instantiate, lookup, call, check)

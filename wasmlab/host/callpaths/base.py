@@ -51,6 +51,43 @@ def mismatch(name: str, got: object, expected: object) -> ResultMismatch:
     return ResultMismatch(f"workload {name!r} returned {got!r}, expected {expected!r}: the request did not do its work")
 
 
+class FirstResult:
+    """The expectation of a workload checked against its first result, before that result is known.
+
+    It is unequal to every value, so the hot path's one comparison (``result != expected``) sends the
+    first request to :func:`learned_or_mismatch`, which records the result; no request pays for it after.
+    """
+
+    def __eq__(self, other: object) -> bool:
+        return False
+
+    def __ne__(self, other: object) -> bool:
+        return True
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        return "the first request's result"
+
+
+def expectation(workload: Workload) -> object:
+    """What a request's result is compared with: the expected value, a :class:`FirstResult`, or ``None`` (unchecked)."""
+    if workload.check == "first-result" and workload.results:
+        return FirstResult()
+    return workload.expected if workload.check == "expected" else None
+
+
+def learned_or_mismatch(name: str, result: object, expected: object, first_result: bool) -> object:
+    """A result that differs from ``expected``: the new expectation when it was a :class:`FirstResult`, else the
+    request's failure (named as a change between requests when the expectation is the first request's result)."""
+    if isinstance(expected, FirstResult):
+        return result
+    if first_result:
+        raise ResultMismatch(f"workload {name!r} returned {result!r}, but its first request returned {expected!r}: the result "
+                             f"changed between requests (give --expect to check a value, or --no-check to measure unchecked)")
+    raise mismatch(name, result, expected)
+
+
 def api_handlers(workloads: Sequence[Workload], get: Callable[[Workload], Any], new_store: Callable[[int, Workload], Any],
                  instantiate: Callable[[Any, Any, Workload], Any], lookup: Callable[[Any, Any, Workload], Any],
                  call: Callable[[Any, Any, Any, int], object], check: Callable[[int, Workload, object], None]) -> Handlers:

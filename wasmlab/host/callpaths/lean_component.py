@@ -19,7 +19,7 @@ import wasmtime
 
 from wasmlab import capi
 from wasmlab.errors import ConfigError
-from wasmlab.host.callpaths.base import Handlers, RequestParts, mismatch
+from wasmlab.host.callpaths.base import Handlers, RequestParts, expectation, learned_or_mismatch
 from wasmlab.host.component_values import PreparedArgs, ResultSlot
 from wasmlab.host.modules import Compiled
 from wasmlab.workloads.model import Workload
@@ -37,8 +37,9 @@ class ComponentSlots:
         self.wasi = workload.wasi
         self.args = PreparedArgs(workload.signature, workload.args)
         self.result = ResultSlot(workload.signature.result)
-        self.expected = workload.expected
-        self.checked = workload.expected is not None
+        self.expected = expectation(workload)
+        self.checked = self.expected is not None
+        self.first_result = workload.check == "first-result"
         self.workload_name = workload.name
 
 
@@ -105,7 +106,7 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
         # The result is the caller's copy, independent of the store: read after the store is gone.
         result = c.result.take()
         if c.checked and result != c.expected:
-            raise mismatch(c.workload_name, result, c.expected)
+            c.expected = learned_or_mismatch(c.workload_name, result, c.expected, c.first_result)
         return result
 
     def handle(index: int) -> object:

@@ -24,7 +24,7 @@ import wasmtime
 
 from wasmlab import capi
 from wasmlab.errors import ConfigError
-from wasmlab.host.callpaths.base import Handlers, RequestParts, mismatch
+from wasmlab.host.callpaths.base import Handlers, RequestParts, expectation, learned_or_mismatch, mismatch
 from wasmlab.host.modules import Compiled
 from wasmlab.host.store import WasiIO
 from wasmlab.workloads.model import Workload
@@ -55,7 +55,8 @@ class LeanSlots:
         self.arg_words = tuple((2 * i, value) for i, value in enumerate(workload.args))
         self.has_result = bool(workload.results)
         self.result_words = self.words64 if workload.results[:1] == ("i64",) else self.words32
-        self.expected = workload.expected
+        self.expected = expectation(workload)
+        self.first_result = workload.check == "first-result"
         self.workload_name = workload.name
         self.wasi = workload.wasi
         self.linked = workload.linked
@@ -113,7 +114,7 @@ def handle(index{stamps}):
     if s.io is not None:
         s.io.check()
     if s.expected is not None and result != s.expected:
-        raise mismatch(s.workload_name, result, s.expected)
+        s.expected = learned_or_mismatch(s.workload_name, result, s.expected, s.first_result)
     @7
     return result
 """
@@ -215,6 +216,7 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
         "call_unchecked": capi.func_call_unchecked, "pre": pre, "linker_ptr": linker_ptr, "instance_ref": instance_ref,
         "extern_ref": extern_ref, "func_ref": func_ref, "trap": trap, "trap_ref": trap_ref, "no_imports": no_imports,
         "prepare": prepare, "instantiate_failed": instantiate_failed, "call_failed": call_failed, "mismatch": mismatch,
+        "learned_or_mismatch": learned_or_mismatch,
         "ConfigError": ConfigError, "clock": time.perf_counter_ns,
     }
     return compile_request(namespace, phased=False), compile_request(namespace, phased=True)
