@@ -56,7 +56,7 @@ def text_summary(results_dir: str | Path) -> str:
     for row in best.itertuples():
         label = ", ".join(f"{c.removeprefix('param_')}={getattr(row, c)}" for c in varying) or row.point_id
         lines.append(f"  {label}: {base[row.point_id]:.1f} µs -> {row.latency_us_mean:.2f} µs, {row.speedup:.1f}x "
-                     f"({row.ci95_low:.1f}-{row.ci95_high:.1f})")
+                     + (f"({row.ci95_low:.1f}-{row.ci95_high:.1f})" if row.ci95_low == row.ci95_low else "(one repetition: no interval)"))
     seed = PRESETS["seed"]
     chosen = best
     for column, value in (("param_slots", seed.pool.slots), ("param_cache_size", seed.cache.size)):

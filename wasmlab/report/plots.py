@@ -25,14 +25,14 @@ def latency_and_speedup(measurement: Measurement, reference: str = "baseline") -
     left.set_ylabel("")
     if "speedup" in table:
         sns.barplot(data=table, x="speedup", y="variant", order=order, ax=right, hue="variant", palette="viridis", legend=False)
-        right.errorbar(
-            table["speedup"], range(len(order)),
-            xerr=[table["speedup"] - table["speedup_ci_low"], table["speedup_ci_high"] - table["speedup"]],
-            fmt="none", ecolor="black", capsize=3,
-        )
-        for i, (value, high) in enumerate(zip(table["speedup"], table["speedup_ci_high"])):
-            right.text(max(value, high), i, f"  {value:.1f}x", va="center")
-        right.set_xlim(0, table["speedup_ci_high"].max() * 1.25)
+        # One repetition has no interval (nan): the bars stand without error bars then.
+        low = table["speedup_ci_low"].fillna(table["speedup"])
+        high = table["speedup_ci_high"].fillna(table["speedup"])
+        right.errorbar(table["speedup"], range(len(order)), xerr=[table["speedup"] - low, high - table["speedup"]],
+                       fmt="none", ecolor="black", capsize=3)
+        for i, (value, top) in enumerate(zip(table["speedup"], high)):
+            right.text(max(value, top), i, f"  {value:.1f}x", va="center")
+        right.set_xlim(0, float(high.max()) * 1.25)
         right.set_xlabel(f"speedup over {reference} (ratio of geometric-mean totals, 95% CI over repetitions)")
         right.set_ylabel("")
         right.set_yticklabels([])

@@ -65,7 +65,8 @@ def speedup_figure(speedups: pd.DataFrame, varying: list[str], reference: str = 
     for j, variant in enumerate(variants):
         part = data[data["variant"] == variant].set_index("point").reindex(points)
         offsets = [i - 0.4 + width * (j + 0.5) for i in range(len(points))]
-        ax.errorbar(part["speedup"], offsets, xerr=[part["speedup"] - part["ci95_low"], part["ci95_high"] - part["speedup"]],
+        low, high = part["ci95_low"].fillna(part["speedup"]), part["ci95_high"].fillna(part["speedup"])
+        ax.errorbar(part["speedup"], offsets, xerr=[part["speedup"] - low, high - part["speedup"]],
                     fmt="none", ecolor="black", capsize=2, linewidth=0.8)
     ax.set(xlabel=f"speedup over {reference} (geometric mean over repetitions, 95% CI over repetitions)", ylabel="")
     fig.tight_layout()

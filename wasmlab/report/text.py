@@ -222,10 +222,12 @@ def provenance(measurement: Measurement) -> str:
     ]
     ratio = api_over_lean(measurement)
     if ratio:
+        def interval(low: float | None, high: float | None) -> str:
+            return f"95% CI {low:.2f}-{high:.2f}" if low is not None and high is not None else "one repetition: no interval"
         lines.append(
             f"Binding: {ratio['variant']} through the api path is {ratio['median_ratio']:.2f}x slower than through the lean path "
-            f"by medians (95% CI {ratio['median_ci95_low']:.2f}-{ratio['median_ci95_high']:.2f}), {ratio['ratio']:.2f}x by means "
-            f"({ratio['ci95_low']:.2f}-{ratio['ci95_high']:.2f}), same run"
+            f"by per-repetition medians ({interval(ratio['median_ci95_low'], ratio['median_ci95_high'])}), {ratio['ratio']:.2f}x by "
+            f"per-repetition means ({interval(ratio['ci95_low'], ratio['ci95_high'])}), same run, paired by repetition"
         )
     if m["machine_busy"]:
         lines.append("WARNING: the machine was busy during this run; figures may be noisy")
