@@ -7,6 +7,7 @@ import gc
 import time
 import timeit
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import wasmtime
@@ -93,3 +94,13 @@ def per_call_ns(action: Callable[[], object], calls: int, repeats: int) -> float
             if gc_was_enabled:
                 gc.enable()
     return float(np.median(batches))
+
+
+def cache_lookup_ns(runtime: Any, index: int, calls: int = 2000, repeats: int = 5) -> float:
+    """What one hit in ``runtime``'s compiled-module cache costs, in ns: the lab's own lookup, part of every
+    cached request (``nan`` for a variant that does not cache).  Measured after warm-up, so it is a hit."""
+    if not runtime.variant.cached:
+        return float("nan")
+    workload = runtime.workloads[index]
+    get, compile_, key = runtime.cache.get, runtime.compile, workload.sha256
+    return per_call_ns(lambda: get(key, compile_, workload), calls, repeats)

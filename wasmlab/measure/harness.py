@@ -40,7 +40,7 @@ from wasmlab.host.outcomes import KINDS, OK, REQUEST_FAILURES, classify, first_l
 from wasmlab.host.runtime import Runtime
 from wasmlab.measure import metadata as md
 from wasmlab.measure import order
-from wasmlab.measure.calibrate import calibrate, timed_loop
+from wasmlab.measure.calibrate import cache_lookup_ns, calibrate, timed_loop
 from wasmlab.measure.hygiene import Hygiene, pin
 from wasmlab.measure.measurement import Measurement
 from wasmlab.measure.stats import LATENCY_STATISTICS, describe_ns
@@ -116,9 +116,11 @@ def measure(
     try:
         calibration = calibrate(next(iter(runtimes.values())).engine)
         hygiene = Hygiene()
+        lookups: dict[str, float] = {}
         for name in names:
             try:
                 _warm_up(runtimes[name], indices, config.warmup)
+                lookups[name] = cache_lookup_ns(runtimes[name], indices[0])
             except WasmlabError as exc:
                 errors[name] = first_line(exc)
                 rows.append({**_runtime_columns(runtimes[name]), "repetition": 0, "status": "error", "error": errors[name]})
@@ -141,7 +143,8 @@ def measure(
                     errors[name] = first_line(exc)
                     rows.append({**_runtime_columns(runtime), "repetition": rep, "status": "error", "error": errors[name]})
                     continue
-                rows.append({**row, "repetition": rep, "position": position, "status": "ok", "error": ""})
+                rows.append({**row, "repetition": rep, "position": position, "status": "ok", "error": "",
+                             "cache_lookup_ns": lookups.get(name, float("nan"))})
                 if config.keep_samples:
                     sample_frames.append(
                         pd.DataFrame(

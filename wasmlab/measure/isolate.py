@@ -93,7 +93,8 @@ def run_isolated(scenario: Any, progress: Callable[[str, int, int], None] | None
                 progress(variant, rep, scenario.repeats)
     if not parts:
         raise WasmlabError("every variant failed in isolation: " + "; ".join(f"{v}: {e}" for v, e in errors.items()))
-    metadata = {**parts[0].metadata, "variant_order": "one child process per variant (--isolate), not interleaved", "isolated": True}
+    metadata = {**parts[0].metadata, **aggregate_children([p.metadata for p in parts]),
+                "variant_order": "one child process per variant (--isolate), not interleaved", "isolated": True}
     summary = pd.concat([p.summary for p in parts] + [pd.DataFrame(failed_rows)], ignore_index=True)
     for column in ("run_id", "timestamp", "variant_order"):
         summary[column] = metadata[column]
@@ -104,6 +105,31 @@ def run_isolated(scenario: Any, progress: Callable[[str, int, int], None] | None
         metadata=metadata,
         errors=errors,
     )
+
+
+# What each child measured of the harness and the machine, and how the children's values combine: the
+# harness's costs by their median over the children (a child's calibration is one sample of the same
+# quantity), the load from the first child's start to the last one's end, busy if any child was busy.
+_MEDIAN = ("timer_overhead_ns", "harness_overhead_ns", "crossing_ns", "lean_dispatch_ns_estimate")
+
+
+def aggregate_children(children: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run's calibration, load and busy flag from every child's metadata, not only the first's."""
+    import statistics
+
+    out: dict[str, Any] = {key: statistics.median(float(c[key]) for c in children) for key in _MEDIAN if all(key in c for c in children)}
+    walls = [float(c.get("run_wall_s", 0.0)) for c in children]
+    out.update({
+        "loadavg_1m_before": children[0].get("loadavg_1m_before"),
+        "loadavg_1m_after": children[-1].get("loadavg_1m_after"),
+        # Other processes' cores, weighted by each child's wall time.
+        "other_cpu_cores": sum(float(c.get("other_cpu_cores", 0.0)) * w for c, w in zip(children, walls)) / max(sum(walls), 1e-9),
+        "run_wall_s": sum(walls),
+        "machine_busy": any(bool(c.get("machine_busy")) for c in children),
+        "children": len(children),
+        "children_calibration": [{key: c.get(key) for key in _MEDIAN} for c in children],
+    })
+    return out
 
 
 def _child(out_dir: str) -> int:

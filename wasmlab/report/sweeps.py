@@ -78,11 +78,29 @@ def heatmap_figure(table: pd.DataFrame, rows: str, columns: str, variant: str = 
     """``value`` of ``variant`` (median over repetitions) over two varying parameters."""
     data = table[(table["variant"] == variant) & (table["status"] == "ok")]
     pivot = data.pivot_table(index=rows, columns=columns, values=value, aggfunc="median")
+    # The colour range spans at least the points' own 95% intervals, so that noise does not look like an effect.
+    half = max((mean_half_width(group[value]) for _, group in data.groupby([rows, columns])), default=0.0)
+    low, high = float(pivot.min().min()), float(pivot.max().max())
+    middle = (low + high) / 2
+    vmin, vmax = min(low, middle - half), max(high, middle + half)
     fig, ax = plt.subplots(figsize=(1.4 * pivot.shape[1] + 3, 0.8 * pivot.shape[0] + 2))
-    sns.heatmap(pivot, annot=True, fmt=".2f", cmap="viridis_r", ax=ax, cbar_kws={"label": f"{value} of {variant}"})
-    ax.set(xlabel=columns.removeprefix("param_"), ylabel=rows.removeprefix("param_"))
+    sns.heatmap(pivot, annot=True, fmt=".2f", cmap="viridis_r", ax=ax, vmin=vmin, vmax=vmax,
+                cbar_kws={"label": f"{value} of {variant}"})
+    ax.set(xlabel=columns.removeprefix("param_"), ylabel=rows.removeprefix("param_"),
+           title=f"spread {high - low:.2f}; a point's 95% interval is up to +-{half:.2f}: "
+                 + ("differences within it are not significant" if high - low < 2 * half else "some differences exceed it"))
     fig.tight_layout()
     return fig
+
+
+def mean_half_width(values: pd.Series, confidence: float = 0.95) -> float:
+    """The half-width of a Student-t interval of the mean of per-repetition ``values`` (0 for fewer than two)."""
+    from scipy import stats
+
+    x = values.dropna().to_numpy(dtype=float)
+    if x.size < 2:
+        return 0.0
+    return float(stats.t.ppf(0.5 + confidence / 2, x.size - 1) * x.std(ddof=1) / (x.size ** 0.5))
 
 
 def hit_rate_figure(table: pd.DataFrame, size_column: str) -> plt.Figure:
