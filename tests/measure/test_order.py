@@ -25,3 +25,6 @@ def test_orders_cycle_through_the_design_and_say_whether_they_are_balanced():
     schedule = orders(names, 10)
     assert [row[0] for row in schedule].count("baseline") == 2
     assert "balanced)" in describe(5, 10) and "first 10" in describe(5, 12) and "partly" in describe(5, 3)
+    assert "positions balanced; predecessors balanced at 10" in describe(5, 5)
+    positions = {(name, i) for row in orders(names, 5) for i, name in enumerate(row)}
+    assert len(positions) == 25  # five repetitions of five variants: each variant once in each position

@@ -39,7 +39,12 @@ def describe(count: int, repetitions: int) -> str:
     rows = len(williams_rows(count))
     if count < 2:
         return "one variant"
-    balance = ("balanced" if repetitions % rows == 0 else
-               f"balanced over the first {repetitions - repetitions % rows} repetitions" if repetitions >= rows else
-               f"partly balanced (a full design takes {rows} repetitions)")
+    if repetitions % rows == 0:
+        balance = "balanced"
+    elif repetitions >= rows:
+        balance = f"balanced over the first {repetitions - repetitions % rows} repetitions"
+    elif repetitions % count == 0:
+        balance = f"positions balanced; predecessors balanced at {rows} repetitions"
+    else:
+        balance = f"partly balanced (a full design takes {rows} repetitions)"
     return f"in a Williams design per repetition (each position and each predecessor equally often; {balance})"
