@@ -20,7 +20,8 @@ A returned pointer must stay a ctypes object: with a ``c_void_p`` restype ctypes
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,3 +166,48 @@ def crossing_probe(engine: wasmtime.Engine) -> Callable[[], object]:
     """A no-op C call made the way the lean path makes its calls, for calibrating one crossing."""
     ptr = engine.ptr()
     return lambda: engine_is_pulley(ptr)
+
+
+def _is_c_function(value: object) -> bool:
+    """A ctypes function object (it has ``argtypes``; a Python function does not)."""
+    return callable(value) and hasattr(value, "argtypes") and hasattr(value, "restype")
+
+
+class CrossingCounter:
+    """How many C functions of libwasmtime were called while it was active (see :func:`counting`)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.by_name: dict[str, int] = {}
+
+
+@contextmanager
+def counting() -> Iterator[CrossingCounter]:
+    """Count every call into libwasmtime while active: the lab's fast functions and every raw function object
+    of ``wasmtime._bindings`` (what wasmtime-py's objects and the typed functions call).  Handlers bound while it
+    is active use the counting functions; nothing else may run meanwhile (it patches module attributes)."""
+    counter = CrossingCounter()
+
+    def counted(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any) -> Any:
+            counter.calls += 1
+            counter.by_name[name] = counter.by_name.get(name, 0) + 1
+            return function(*args)
+        return call
+
+    module = globals()
+    patched: list[tuple[Any, str, Any]] = []
+    for name, value in list(module.items()):
+        declaration = next((d for d in FAST.values() if value is not None and getattr(value, "__name__", None) == d.name), None)
+        if declaration is not None and _is_c_function(value):
+            patched.append((module, name, value))
+    for name, value in list(vars(ffi).items()):
+        if name.startswith(("_wasm", "_wasi")) and _is_c_function(value):
+            patched.append((vars(ffi), name, value))
+    try:
+        for namespace, name, value in patched:
+            namespace[name] = counted(getattr(value, "__name__", name.lstrip("_")), value)
+        yield counter
+    finally:
+        for namespace, name, value in patched:
+            namespace[name] = value

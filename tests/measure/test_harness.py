@@ -72,3 +72,14 @@ def test_an_interrupted_save_is_detected_not_read(tmp_path):
     with pytest.raises(WasmlabError, match="incomplete run folder"):
         load_run(folder)
     assert not list(folder.glob(".*.tmp"))
+
+
+def test_the_c_calls_of_a_request_are_counted_per_variant_and_path():
+    m = scenarios.run(scenarios.Scenario(variants=("pooled+cached", "pooled+cached+pre", "cached@api"), requests=20, repeats=1,
+                                         warmup=3, slots=2, limits={"fuel": 100000}))
+    counted = m.variants(None).set_index("variant")["crossings_per_request"]
+    # store new, context, fuel, instantiate, export lookup, call, store delete: seven on the lean path.
+    assert counted["pooled+cached"] == 7 and counted["pooled+cached+pre"] == 7
+    assert counted["cached@api"] > counted["pooled+cached"]  # wasmtime-py's objects make more
+    plain = scenarios.run(scenarios.Scenario(variants=("pooled+cached",), requests=20, repeats=1, warmup=3, slots=2))
+    assert plain.variants(None)["crossings_per_request"].iloc[0] == 6

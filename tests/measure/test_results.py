@@ -59,11 +59,11 @@ def test_isolated_children_are_aggregated_not_just_the_first():
     from wasmlab.measure.isolate import aggregate_children
 
     children = [
-        {"timer_overhead_ns": 40, "harness_overhead_ns": 60, "crossing_ns": 130, "lean_dispatch_ns_estimate": 780,
+        {"timer_overhead_ns": 40, "harness_overhead_ns": 60, "crossing_ns": 130,
          "loadavg_1m_before": 0.1, "loadavg_1m_after": 0.2, "other_cpu_cores": 0.0, "run_wall_s": 1.0, "machine_busy": False},
-        {"timer_overhead_ns": 50, "harness_overhead_ns": 70, "crossing_ns": 150, "lean_dispatch_ns_estimate": 900,
+        {"timer_overhead_ns": 50, "harness_overhead_ns": 70, "crossing_ns": 150,
          "loadavg_1m_before": 0.3, "loadavg_1m_after": 0.5, "other_cpu_cores": 0.9, "run_wall_s": 3.0, "machine_busy": True},
-        {"timer_overhead_ns": 45, "harness_overhead_ns": 65, "crossing_ns": 140, "lean_dispatch_ns_estimate": 840,
+        {"timer_overhead_ns": 45, "harness_overhead_ns": 65, "crossing_ns": 140,
          "loadavg_1m_before": 0.5, "loadavg_1m_after": 0.7, "other_cpu_cores": 0.0, "run_wall_s": 1.0, "machine_busy": False},
     ]
     merged = aggregate_children(children)

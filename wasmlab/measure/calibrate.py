@@ -13,7 +13,7 @@ import numpy as np
 import wasmtime
 
 from wasmlab import capi
-from wasmlab.host.callpaths.lean_core import CROSSINGS_PER_REQUEST
+from wasmlab.errors import WasmlabError
 from wasmlab.host.outcomes import REQUEST_FAILURES
 
 
@@ -64,7 +64,6 @@ def calibrate(engine: wasmtime.Engine | None = None, rounds: int = 20000) -> dic
         "timer_overhead_ns": float(np.median(pairs)),
         "harness_overhead_ns": float(np.median(noop_samples)),
         "crossing_ns": crossing,
-        "lean_dispatch_ns_estimate": crossing * CROSSINGS_PER_REQUEST,
     }
 
 
@@ -104,3 +103,22 @@ def cache_lookup_ns(runtime: Any, index: int, calls: int = 2000, repeats: int = 
     workload = runtime.workloads[index]
     get, compile_, key = runtime.cache.get, runtime.compile, workload.sha256
     return per_call_ns(lambda: get(key, compile_, workload), calls, repeats)
+
+
+def count_crossings(runtime: Any, index: int) -> int | None:
+    """The C calls one request of workload ``index`` makes on ``runtime``'s call path, counted, not assumed: the
+    path's handlers are bound again while every libwasmtime function counts its calls, and one request is served
+    (after warm-up, so a cached variant's module is a hit).  ``None`` when that request fails."""
+    from wasmlab.host import callpaths
+
+    with capi.counting() as counter:
+        handle, _ = callpaths.bind(runtime.call_path, runtime.parts, runtime.workloads)
+        before = len(runtime.parts.cleanup)
+        try:
+            handle(index)
+        except (*REQUEST_FAILURES, WasmlabError):
+            return None
+        finally:
+            while len(runtime.parts.cleanup) > before:  # what the extra binding allocated (WASI output folders)
+                runtime.parts.cleanup.pop()()
+    return counter.calls

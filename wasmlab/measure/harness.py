@@ -40,7 +40,7 @@ from wasmlab.host.outcomes import KINDS, OK, REQUEST_FAILURES, classify, first_l
 from wasmlab.host.runtime import Runtime
 from wasmlab.measure import metadata as md
 from wasmlab.measure import order
-from wasmlab.measure.calibrate import cache_lookup_ns, calibrate, timed_loop
+from wasmlab.measure.calibrate import cache_lookup_ns, calibrate, count_crossings, timed_loop
 from wasmlab.measure.hygiene import Hygiene, pin
 from wasmlab.measure.measurement import Measurement
 from wasmlab.measure.stats import LATENCY_STATISTICS, describe_ns
@@ -117,10 +117,12 @@ def measure(
         calibration = calibrate(next(iter(runtimes.values())).engine)
         hygiene = Hygiene()
         lookups: dict[str, float] = {}
+        crossings: dict[str, int | None] = {}
         for name in names:
             try:
                 _warm_up(runtimes[name], indices, config.warmup)
                 lookups[name] = cache_lookup_ns(runtimes[name], indices[0])
+                crossings[name] = count_crossings(runtimes[name], indices[0])
             except WasmlabError as exc:
                 errors[name] = first_line(exc)
                 rows.append({**_runtime_columns(runtimes[name]), "repetition": 0, "status": "error", "error": errors[name]})
@@ -144,7 +146,8 @@ def measure(
                     rows.append({**_runtime_columns(runtime), "repetition": rep, "status": "error", "error": errors[name]})
                     continue
                 rows.append({**row, "repetition": rep, "position": position, "status": "ok", "error": "",
-                             "cache_lookup_ns": lookups.get(name, float("nan"))})
+                             "cache_lookup_ns": lookups.get(name, float("nan")),
+                             "crossings_per_request": crossings.get(name) if crossings.get(name) is not None else float("nan")})
                 if config.keep_samples:
                     sample_frames.append(
                         pd.DataFrame(

@@ -110,7 +110,7 @@ def run_isolated(scenario: Any, progress: Callable[[str, int, int], None] | None
 # What each child measured of the harness and the machine, and how the children's values combine: the
 # harness's costs by their median over the children (a child's calibration is one sample of the same
 # quantity), the load from the first child's start to the last one's end, busy if any child was busy.
-_MEDIAN = ("timer_overhead_ns", "harness_overhead_ns", "crossing_ns", "lean_dispatch_ns_estimate")
+_MEDIAN = ("timer_overhead_ns", "harness_overhead_ns", "crossing_ns")
 
 
 def aggregate_children(children: list[dict[str, Any]]) -> dict[str, Any]:

@@ -61,7 +61,7 @@ def headline(measurement: Measurement) -> dict[str, Any]:
                           for variant, row in phase_medians(measurement).iterrows()} or None,
         "errors": measurement.errors,
         "unexpected_outcomes": unexpected_outcomes(measurement),
-        "harness": {k: meta[k] for k in ("timer_overhead_ns", "harness_overhead_ns", "crossing_ns", "lean_dispatch_ns_estimate")},
+        "harness": {k: meta[k] for k in ("timer_overhead_ns", "harness_overhead_ns", "crossing_ns")},
         "machine_busy": meta["machine_busy"],
         "metadata": {k: _clean(v) for k, v in meta.items()},
     }
@@ -141,6 +141,20 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _dispatch(measurement: Measurement) -> str:
+    """The C calls a request of each variant made (counted once per variant), and what they cost at the probe's rate."""
+    table = measurement.variants(REFERENCE)
+    if "crossings_per_request" not in table:
+        return ""
+    crossing = float(measurement.metadata["crossing_ns"])
+    counted = [(row["variant"], row["crossings_per_request"]) for row in table.to_dict("records")
+               if row["crossings_per_request"] == row["crossings_per_request"]]
+    if not counted:
+        return ""
+    shown = ", ".join(f"{variant} {int(n)} (~{n * crossing / 1000:.2f} µs)" for variant, n in counted)
+    return f"; C calls per request, counted: {shown} at the probe's cost (a one-argument call)"
+
+
 def _policy_of(measurement: Measurement, variant: str) -> str:
     rows = measurement.summary[measurement.summary["variant"] == variant]
     return str(rows["cache_policy"].iloc[0]) if "cache_policy" in rows and not rows.empty else "cache"
@@ -218,8 +232,7 @@ def provenance(measurement: Measurement) -> str:
         f"call path {' and '.join(dict.fromkeys(measurement.summary['call_path']))}, cyclic GC off in timed loops, "
         f"preset {m.get('preset')}; {CHECK_WORDS[str(m.get('workload_check', 'expected'))]}",
         f"Harness: a perf_counter_ns pair {m['timer_overhead_ns']:.0f} ns; timed loop around a no-op "
-        f"{m['harness_overhead_ns']:.0f} ns/request; one C call {m['crossing_ns']:.0f} ns "
-        f"(the lean path makes 6 per request: ~{m['lean_dispatch_ns_estimate'] / 1000:.2f} µs of dispatch)",
+        f"{m['harness_overhead_ns']:.0f} ns/request; one C call {m['crossing_ns']:.0f} ns{_dispatch(measurement)}",
         f"Machine: {m['cpu_model']}, {m['cpu_count']} cores, Python {m['python_version']}, wasmtime "
         f"{m['wasmtime_version']}, commit {m['git_commit'][:12]}; load {m['loadavg_1m_before']:.2f} -> "
         f"{m['loadavg_1m_after']:.2f}, other processes {m['other_cpu_cores']:.2f} cores"

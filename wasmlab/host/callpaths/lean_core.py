@@ -29,9 +29,6 @@ from wasmlab.host.modules import Compiled
 from wasmlab.host.store import WasiIO
 from wasmlab.workloads.model import Workload
 
-# The number of C calls one plain lean request makes; with the calibrated cost of one crossing it
-# estimates how much of a request is dispatch rather than wasmtime.
-CROSSINGS_PER_REQUEST = 6
 _MEMORY = b"memory"
 _MEMORY_NAME_LEN = ctypes.c_size_t(len(_MEMORY))
 
