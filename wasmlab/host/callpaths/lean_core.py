@@ -59,10 +59,9 @@ class LeanSlots:
         self.linked = workload.linked
         self.io = WasiIO(workload) if workload.captures_output else None
         self.expected_exit = workload.expected_exit
-        # A plain request needs nothing but instantiate and call: no WASI context to set up.
-        self.plain = not workload.linked
-        # Set by ``bind``: whether a new store needs more than creating (limits, fuel, deadline, WASI).
-        self.prepares = not self.plain
+        # Whether a new store needs more than creating: a WASI context (or host imports) here, and
+        # per-store limits, which ``bind`` adds once it knows them.  A plain request skips ``prepare``.
+        self.prepares = workload.linked
 
 
 # One request on the lean path.  ``@k`` marks phase boundary k of :data:`PHASES`: the phased handler
