@@ -18,6 +18,7 @@ import gc
 import json
 import statistics
 import time
+from collections.abc import Callable
 
 import wasmtime
 from wasmtime import _bindings as ffi
@@ -46,15 +47,9 @@ def pooled_engine(slots: int = 20) -> wasmtime.Engine:
     return wasmtime.Engine(config)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=1000)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=200)
-    parser.add_argument("--format", choices=("table", "json"), default="table")
-    args = parser.parse_args()
-
-    engine = pooled_engine()
+def build_block(slots: int = 20) -> Callable[[int, list[int]], None]:
+    """``block(n, out)``: ``n`` bare requests on a pooled engine of ``slots`` slots, each one's ns in ``out``."""
+    engine = pooled_engine(slots)
     module = wasmtime.Module(engine, wasmtime.wat2wasm(WAT))
     store_new, store_context, store_delete = raw("wasmtime_store_new", Ptr), raw("wasmtime_store_context", Ptr), raw("wasmtime_store_delete", None)
     instance_new, export_get = raw("wasmtime_instance_new", Ptr), raw("wasmtime_instance_export_get", ctypes.c_bool)
@@ -73,6 +68,7 @@ def main() -> None:
     clock = time.perf_counter_ns
 
     def block(n: int, out: list[int]) -> None:
+        keep = (engine, module)  # noqa: F841 - the engine and module live as long as the block
         for i in range(n):
             t0 = clock()
             store = store_new(engine_ptr, None, None)
@@ -90,6 +86,18 @@ def main() -> None:
                 raise SystemExit(f"run(41) returned {result}")
             out[i] = clock() - t0
 
+    return block
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+    args = parser.parse_args()
+
+    block = build_block()
     block(args.warmup, [0] * args.warmup)
     means, p50s = [], []
     for _ in range(args.repeats):

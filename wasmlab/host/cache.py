@@ -154,6 +154,16 @@ class ModuleCache(Generic[V]):
         store[key] = value
         return value
 
+    # Whether ``lookup`` may be read without a lock: a call path then inlines a hit (``lookup(key)``,
+    # then ``stats.hits += 1``) and calls ``get`` only on a miss, saving a Python frame per request.
+    lock_free = True
+
+    @property
+    def lookup(self) -> Callable[[Hashable], V]:
+        """The cached value for a key, or ``KeyError`` (nothing counted): the caller counts a hit in
+        ``stats.hits`` and calls :meth:`get` on a miss, which counts it and builds."""
+        return self._store.__getitem__
+
     def __len__(self) -> int:
         return len(self._store)
 
@@ -169,11 +179,14 @@ class ModuleCache(Generic[V]):
         self._store.clear()
 
     def reset_stats(self) -> None:
-        self.stats = CacheStats()
+        """Zero the counters in place (a call path that counts hits inline holds this very object)."""
+        self.stats.__init__()  # type: ignore[misc]  # a dataclass's __init__ sets every field to its default
 
 
 class LockedModuleCache(ModuleCache[V]):
     """A module cache several threads can share: cachetools caches are not thread-safe."""
+
+    lock_free = False
 
     def __init__(self, config: CacheConfig) -> None:
         super().__init__(config)

@@ -72,7 +72,7 @@ REQUEST = """
 def handle(index{stamps}):
     s = slots[index]
     @0
-    compiled = cache_get(s.key, compile_, workloads[index])
+{get_module}
     @1
     store = store_new(engine_ptr, None, None)
     try:
@@ -116,10 +116,24 @@ def handle(index{stamps}):
 """
 
 
-def compile_request(namespace: dict[str, object], phased: bool) -> Callable[..., object]:
-    """The request handler built from :data:`REQUEST` over ``namespace`` (its closure's names), with stamps when ``phased``."""
+# How a request gets its compiled module.  A cache other threads share is read under its lock, through
+# ``get``; a lock-free one is read inline, so that a hit costs the cache's own lookup and a counter.
+GET_MODULE = {
+    "locked": "    compiled = cache_get(s.key, compile_, workloads[index])",
+    "inline": """    try:
+        compiled = cache_lookup(s.key)
+    except KeyError:
+        compiled = cache_get(s.key, compile_, workloads[index])
+    else:
+        cache_stats.hits += 1""",
+}
+
+
+def compile_request(namespace: dict[str, object], phased: bool, get_module: str = "locked") -> Callable[..., object]:
+    """The request handler built from :data:`REQUEST` over ``namespace`` (its closure's names), with stamps
+    when ``phased``, getting its module as :data:`GET_MODULE` ``[get_module]`` does."""
     lines = []
-    for line in REQUEST.format(stamps=", stamps" if phased else "").splitlines():
+    for line in REQUEST.format(stamps=", stamps" if phased else "", get_module=GET_MODULE[get_module]).splitlines():
         marker = line.strip()
         if marker.startswith("@"):
             if phased:
@@ -139,7 +153,9 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
         raise ConfigError(f"library-style workloads ({', '.join(drivers)}) are driven through wasmtime-py's objects; "
                           f"allowed call path: api")
     engine_ptr = parts.engine.ptr()
-    cache_get, compile_ = parts.modules.cache.get, parts.modules.compile
+    cache = parts.modules.cache
+    cache_get, compile_ = cache.get, parts.modules.compile
+    get_module = "inline" if cache.lock_free else "locked"
     retry = parts.waiting.retry
     workloads = list(workloads)
     slots = {i: LeanSlots(w) for i, w in enumerate(workloads) if not w.component}
@@ -206,6 +222,7 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
 
     namespace = {
         "slots": slots, "workloads": workloads, "cache_get": cache_get, "compile_": compile_, "engine_ptr": engine_ptr,
+        "cache_lookup": cache.lookup, "cache_stats": cache.stats,
         "store_new": capi.store_new, "store_context": capi.store_context, "store_delete": capi.store_delete,
         "instance_new": capi.instance_new, "pre_instantiate": capi.instance_pre_instantiate,
         "linker_instantiate": capi.linker_instantiate, "export_get": capi.instance_export_get,
@@ -215,4 +232,4 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
         "learned_or_mismatch": learned_or_mismatch,
         "ConfigError": ConfigError, "clock": time.perf_counter_ns,
     }
-    return compile_request(namespace, phased=False), compile_request(namespace, phased=True)
+    return compile_request(namespace, False, get_module), compile_request(namespace, True, get_module)
