@@ -173,12 +173,30 @@ def _is_c_function(value: object) -> bool:
     return callable(value) and hasattr(value, "argtypes") and hasattr(value, "restype")
 
 
+def probe_like(function: Any) -> Any:
+    """A function object that converts its arguments and result as ``function`` does, but calls
+    ``wasmtime_engine_is_pulley`` (which reads its first argument, an engine, and nothing else).
+
+    Called with an engine pointer first and ``function``'s other arguments after it, it costs what a call of
+    ``function`` costs in ctypes (the same arity, argument objects and result type) with a callee that does
+    almost nothing.  The extra arguments are passed and ignored: the C calling conventions of every platform
+    wasmtime ships for (System V x86-64 and AArch64, Windows x64) let the caller clean up, so that is safe.
+    """
+    probe = dll["wasmtime_engine_is_pulley"]  # a new function object: its types are ours to set
+    probe.restype = function.restype
+    if function.argtypes is not None:
+        probe.argtypes = (ctypes.c_void_p, *function.argtypes[1:])
+    return probe
+
+
 class CrossingCounter:
-    """How many C functions of libwasmtime were called while it was active (see :func:`counting`)."""
+    """How many C functions of libwasmtime were called while it was active (see :func:`counting`), and
+    each call's function object and arguments (``made``, in order), for probing their cost."""
 
     def __init__(self) -> None:
         self.calls = 0
         self.by_name: dict[str, int] = {}
+        self.made: list[tuple[Any, tuple[Any, ...]]] = []
 
 
 @contextmanager
@@ -192,6 +210,7 @@ def counting() -> Iterator[CrossingCounter]:
         def call(*args: Any) -> Any:
             counter.calls += 1
             counter.by_name[name] = counter.by_name.get(name, 0) + 1
+            counter.made.append((function, args))
             return function(*args)
         return call
 

@@ -1,9 +1,14 @@
+import ctypes
+
 import pandas as pd
 import pytest
+import wasmtime
 
 from tests.conftest import small_pool_engine
+from wasmlab import capi
 from wasmlab.config import CacheConfig
 from wasmlab.host.runtime import build_runtimes
+from wasmlab.measure import calibrate
 from wasmlab.measure import scenario as scenarios
 from wasmlab.measure.harness import MeasureConfig, measure
 from wasmlab.measure.results import load_run, save_measurement
@@ -83,3 +88,21 @@ def test_the_c_calls_of_a_request_are_counted_per_variant_and_path():
     assert counted["cached@api"] > counted["pooled+cached"]  # wasmtime-py's objects make more
     plain = scenarios.run(scenarios.Scenario(variants=("pooled+cached",), requests=20, repeats=1, warmup=3, slots=2))
     assert plain.variants(None)["crossings_per_request"].iloc[0] == 6
+
+
+def test_the_c_calls_of_a_request_are_costed_at_their_own_arities():
+    m = scenarios.run(scenarios.Scenario(variants=("pooled+cached", "cached@api"), requests=20, repeats=1, warmup=3, slots=2))
+    cost = m.variants(None).set_index("variant")["dispatch_ns_per_request"]
+    assert (cost > 0).all()
+    # wasmtime-py's objects make more calls, each through converting argtypes: more dispatch per request.
+    assert cost["cached@api"] > cost["pooled+cached"]
+
+
+def test_a_call_with_more_arguments_costs_more_to_dispatch():
+    """Measured side by side: a six-argument call (instantiate) against a one-argument one (the store's context)."""
+    probe = (capi.instance_new, (None, None, None, ctypes.c_size_t(0), ctypes.byref(capi.instance_t()), ctypes.byref(capi.trap_slot())))
+    engine = wasmtime.Engine()
+    six = calibrate.dispatch_ns([probe], engine)
+    one = calibrate.dispatch_ns([(capi.store_context, (None,))], engine)
+    assert six > 1.2 * one > 0
+    assert calibrate.dispatch_ns([probe, probe], engine) > six  # summed over the calls

@@ -7,6 +7,7 @@ import gc
 import time
 import timeit
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -101,24 +102,66 @@ def cache_lookup_ns(runtime: Any, index: int, calls: int = 2000, repeats: int = 
     if not runtime.variant.cached:
         return float("nan")
     workload = runtime.workloads[index]
-    get, compile_, key = runtime.cache.get, runtime.compile, workload.sha256
-    return per_call_ns(lambda: get(key, compile_, workload), calls, repeats)
+    cache, compile_, key = runtime.cache, runtime.compile, workload.sha256
+    if cache.lock_free:  # what the lean path inlines: the lookup and a counter
+        lookup, stats = cache.lookup, cache.stats
+
+        def hit() -> None:
+            lookup(key)
+            stats.hits += 1
+    else:
+        def hit() -> None:
+            cache.get(key, compile_, workload)
+    # The call of the action itself is not part of a request: it is timed on its own and taken off.
+    return max(per_call_ns(hit, calls, repeats) - per_call_ns(lambda: None, calls, repeats), 0.0)
 
 
-def count_crossings(runtime: Any, index: int) -> int | None:
-    """The C calls one request of workload ``index`` makes on ``runtime``'s call path, counted, not assumed: the
-    path's handlers are bound again while every libwasmtime function counts its calls, and one request is served
-    (after warm-up, so a cached variant's module is a hit).  ``None`` when that request fails."""
+@dataclass(frozen=True)
+class Crossings:
+    """The C calls one request makes, counted, and what they cost through ctypes at their own arities."""
+
+    count: int
+    dispatch_ns: float
+
+
+def dispatch_ns(made: Sequence[tuple[Any, tuple[Any, ...]]], engine: wasmtime.Engine, rounds: int = 3000,
+                repeats: int = 5) -> float:
+    """What the C calls in ``made`` (function object, arguments) cost in ctypes, in ns: each is probed with a
+    function of the same arity, argument objects and result type whose callee does nothing
+    (:func:`~wasmlab.capi.probe_like`), timed by ``timeit`` (the best of ``repeats``), and the costs summed.
+    Calls alike in function and argument types are probed once."""
+    engine_ptr = engine.ptr()
+    probed: dict[tuple[Any, ...], float] = {}
+    total = 0.0
+    for function, args in made:
+        shape = (id(function), tuple(type(a) for a in args))
+        if shape not in probed:
+            names = [f"a{i}" for i in range(len(args))]
+            scope = {"probe": capi.probe_like(function), "a0": engine_ptr,
+                     **{name: value for name, value in zip(names[1:], args[1:], strict=True)}}
+            timer = timeit.Timer(f"probe({', '.join(names or ['a0'])})", globals=scope)
+            probed[shape] = min(timer.repeat(repeat=repeats, number=rounds)) / rounds * 1e9
+        total += probed[shape]
+    return total
+
+
+def count_crossings(runtime: Any, index: int) -> Crossings | None:
+    """The C calls one request of workload ``index`` makes on ``runtime``'s call path, counted, not assumed, and
+    their cost at their own arities (:func:`dispatch_ns`): the path's handlers are bound again while every
+    libwasmtime function counts its calls, and one request is served (after warm-up, so a cached variant's
+    module is a hit).  ``None`` when that request fails."""
     from wasmlab.host import callpaths
 
     with capi.counting() as counter:
         handle, _ = callpaths.bind(runtime.call_path, runtime.parts, runtime.workloads)
         before = len(runtime.parts.cleanup)
         try:
+            counter.made.clear()  # what binding called is not part of the request
+            calls_before = counter.calls
             handle(index)
         except (*REQUEST_FAILURES, WasmlabError):
             return None
         finally:
             while len(runtime.parts.cleanup) > before:  # what the extra binding allocated (WASI output folders)
                 runtime.parts.cleanup.pop()()
-    return counter.calls
+    return Crossings(counter.calls - calls_before, dispatch_ns(counter.made, runtime.engine))

@@ -40,7 +40,7 @@ from wasmlab.host.outcomes import KINDS, OK, REQUEST_FAILURES, classify, first_l
 from wasmlab.host.runtime import Runtime
 from wasmlab.measure import metadata as md
 from wasmlab.measure import order
-from wasmlab.measure.calibrate import cache_lookup_ns, calibrate, count_crossings, timed_loop
+from wasmlab.measure.calibrate import Crossings, cache_lookup_ns, calibrate, count_crossings, timed_loop
 from wasmlab.measure.hygiene import Hygiene, pin
 from wasmlab.measure.measurement import Measurement
 from wasmlab.measure.stats import LATENCY_STATISTICS, describe_ns
@@ -117,7 +117,7 @@ def measure(
         calibration = calibrate(next(iter(runtimes.values())).engine)
         hygiene = Hygiene()
         lookups: dict[str, float] = {}
-        crossings: dict[str, int | None] = {}
+        crossings: dict[str, Crossings | None] = {}
         for name in names:
             try:
                 _warm_up(runtimes[name], indices, config.warmup)
@@ -147,7 +147,7 @@ def measure(
                     continue
                 rows.append({**row, "repetition": rep, "position": position, "status": "ok", "error": "",
                              "cache_lookup_ns": lookups.get(name, float("nan")),
-                             "crossings_per_request": crossings.get(name) if crossings.get(name) is not None else float("nan")})
+                             **_crossing_columns(crossings.get(name))})
                 if config.keep_samples:
                     sample_frames.append(
                         pd.DataFrame(
@@ -196,6 +196,13 @@ def measure(
         metadata=meta,
         errors=errors,
     )
+
+
+def _crossing_columns(crossings: Crossings | None) -> dict[str, float]:
+    """A variant's counted C calls per request and their ctypes cost (``nan`` where the count failed)."""
+    if crossings is None:
+        return {"crossings_per_request": float("nan"), "dispatch_ns_per_request": float("nan")}
+    return {"crossings_per_request": crossings.count, "dispatch_ns_per_request": crossings.dispatch_ns}
 
 
 def _warm_up(runtime: Runtime, indices: list[int], count: int) -> None:

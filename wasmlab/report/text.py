@@ -142,17 +142,21 @@ def _clean(value: Any) -> Any:
 
 
 def _dispatch(measurement: Measurement) -> str:
-    """The C calls a request of each variant made (counted once per variant), and what they cost at the probe's rate."""
+    """The C calls a request of each variant made (counted once per variant), and what they cost in ctypes:
+    probed at each call's own arity and types when recorded, else at the one-argument probe's rate."""
     table = measurement.variants(REFERENCE)
     if "crossings_per_request" not in table:
         return ""
     crossing = float(measurement.metadata["crossing_ns"])
-    counted = [(row["variant"], row["crossings_per_request"]) for row in table.to_dict("records")
-               if row["crossings_per_request"] == row["crossings_per_request"]]
+    counted = [row for row in table.to_dict("records") if row["crossings_per_request"] == row["crossings_per_request"]]
     if not counted:
         return ""
-    shown = ", ".join(f"{variant} {int(n)} (~{n * crossing / 1000:.2f} µs)" for variant, n in counted)
-    return f"; C calls per request, counted: {shown} at the probe's cost (a one-argument call)"
+    probed = all(row.get("dispatch_ns_per_request", float("nan")) == row.get("dispatch_ns_per_request", float("nan"))
+                 for row in counted)
+    cost = (lambda row: row["dispatch_ns_per_request"]) if probed else (lambda row: row["crossings_per_request"] * crossing)
+    shown = ", ".join(f"{row['variant']} {int(row['crossings_per_request'])} (~{cost(row) / 1000:.2f} µs)" for row in counted)
+    how = "each call probed at its own arity and types" if probed else "at the one-argument probe's cost"
+    return f"; C calls per request, counted: {shown}, {how}"
 
 
 def _policy_of(measurement: Measurement, variant: str) -> str:
