@@ -16,6 +16,7 @@ import pytest
 
 from wasmlab import sweep
 from wasmlab.errors import ConfigError
+from wasmlab.report.sweeps import describe_overlap
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"requests": 20, "repeats": 1, "warmup": 2, "phases": False}
@@ -103,6 +104,9 @@ def test_a_failing_point_is_recorded_and_the_sweep_goes_on(lab):
     for status in manifest["points"].values():
         if status["status"] == "ok":
             assert status["non_measurement_s"] < 10, status  # kernel start, imports and plots per point
+    # One point after another: none was measured beside another.
+    assert all(status["overlapped_by"] == [] for status in manifest["points"].values())
+    assert "none; each of 2 points ran alone on its host" in describe_overlap(manifest)
 
 
 def test_sigkill_mid_sweep_then_resume_loses_nothing_and_repeats_nothing(lab):
@@ -143,6 +147,24 @@ def test_sweep_on_a_dask_localcluster(lab):
     manifest = json.loads((lab / "out" / "manifest.json").read_text())
     assert manifest["executor"] == cluster.scheduler_address
     assert len(pd.read_parquet(lab / "out" / "results.parquet")) == 2 * 5
+    # Two workers of one machine ran the two points at once: each is recorded beside the other, and the report says so.
+    (first, a), (second, b) = manifest["points"].items()
+    assert a["overlapped_by"] == [second] and b["overlapped_by"] == [first]
+    assert "2 of 2 points ran while other points ran on the same host" in describe_overlap(manifest)
+
+
+def test_overlap_is_found_from_each_points_host_and_times():
+    statuses = {
+        "a": {"host": "m1", "start_unix": 0.0, "end_unix": 10.0},
+        "b": {"host": "m1", "start_unix": 5.0, "end_unix": 12.0},   # overlaps a
+        "c": {"host": "m1", "start_unix": 12.0, "end_unix": 20.0},  # starts as b ends: side by side for no time
+        "d": {"host": "m2", "start_unix": 1.0, "end_unix": 11.0},   # another machine: disturbs nothing here
+        "e": {"host": "m1", "status": "failed"},                    # no times recorded
+    }
+    assert sweep.overlaps(statuses) == {"a": ["b"], "b": ["a"], "c": [], "d": []}
+    manifest = {"points": {pid: {"overlapped_by": others} for pid, others in sweep.overlaps(statuses).items()}}
+    assert describe_overlap(manifest).startswith("Overlap of points: 2 of 4 points ran while other points ran")
+    assert "not recorded" in describe_overlap({"points": {"a": {}}})
 
 
 # What each notebook must write at smoke sizes: file -> required columns (None: a figure).

@@ -27,7 +27,7 @@ from wasmlab.measure.results import read_metadata, write_parquet
 from wasmlab.storage import atomic_write, write_json
 from wasmlab.sweep_spec import OUTPUT_PARAMETER, Point, Spec, SpecError, load_spec, load_specs, notebook_parameters
 
-__all__ = ["OUTPUT_PARAMETER", "Point", "Spec", "SpecError", "SweepOutcome", "collect", "dry_run", "is_finished", "load_spec",
+__all__ = ["OUTPUT_PARAMETER", "Point", "Spec", "SpecError", "SweepOutcome", "collect", "dry_run", "is_finished", "load_spec", "overlaps",
            "load_specs", "notebook_parameters", "read_status", "run_point", "run_sweep"]
 
 STATUS = "status.json"
@@ -65,7 +65,7 @@ def run_point(notebook: str, point: Point, out: str, kernel_name: str = "python3
     executed_tmp = folder / f".tmp-{EXECUTED}"  # papermill wants the .ipynb suffix
     started = time.time()
     status: dict[str, Any] = {"point_id": point.point_id, "parameters": _jsonable(point.parameters), "replicate": point.replicate,
-                              "start": md.iso_now(), "host": md.machine()["hostname"]}
+                              "start": md.iso_now(), "start_unix": started, "host": md.machine()["hostname"]}
     try:
         execute_notebook(notebook, executed_tmp, {**point.parameters, OUTPUT_PARAMETER: str(results)}, Path(notebook).parent,
                          kernel_name)
@@ -81,9 +81,20 @@ def run_point(notebook: str, point: Point, out: str, kernel_name: str = "python3
     wall = time.time() - started
     if executed_tmp.exists():
         executed_tmp.replace(folder / EXECUTED)
-    status.update({"end": md.iso_now(), "wall_s": wall, **_timing(folder / EXECUTED, results, wall)})
+    status.update({"end": md.iso_now(), "end_unix": started + wall, "wall_s": wall, **_timing(folder / EXECUTED, results, wall)})
     write_json(status, folder / STATUS)
     return status
+
+
+def overlaps(statuses: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
+    """For each point, the other points that ran on the same host while it ran (their timings disturb each
+    other's), from the start and end each point's status recorded.  A point without times overlaps nothing
+    known and is left out."""
+    timed = {pid: (s["host"], float(s["start_unix"]), float(s["end_unix"])) for pid, s in statuses.items()
+             if s.get("host") and s.get("start_unix") is not None and s.get("end_unix") is not None}
+    return {pid: [other for other, (host2, start2, end2) in timed.items()
+                  if other != pid and host2 == host and start2 < end and start < end2]
+            for pid, (host, start, end) in timed.items()}
 
 
 def _one_line(exc: BaseException) -> str:
@@ -205,6 +216,7 @@ def run_sweep(
             executor[1]()
     for pid in skipped:
         statuses[pid] = read_status(next(p for p in points if p.point_id == pid).folder(out)) or {}
+    overlapped = overlaps(statuses)
     table = collect(spec, points)
     results = None
     if not table.empty:
@@ -218,7 +230,9 @@ def run_sweep(
             "end": md.iso_now(),
             "machine": md.machine(),
             "executor": scheduler or ("local" if workers <= 1 else f"LocalCluster({workers})"),
-            "points": {p.point_id: {**statuses.get(p.point_id, {}), "skipped_as_finished": p.point_id in skipped} for p in points},
+            "points": {p.point_id: {**statuses.get(p.point_id, {}), "skipped_as_finished": p.point_id in skipped,
+                                    **({"overlapped_by": overlapped[p.point_id]} if p.point_id in overlapped else {})}
+                       for p in points},
         },
         out / "manifest.json",
     )

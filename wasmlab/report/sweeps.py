@@ -114,14 +114,30 @@ def hit_rate_figure(table: pd.DataFrame, size_column: str) -> plt.Figure:
 
 
 def describe_sweep(manifest: dict[str, Any], varying: list[str]) -> str:
-    """Two lines: what the sweep ran and how many points finished, and where and when it was measured."""
+    """Three lines: what the sweep ran and how many points finished, where and when it was measured, and
+    whether points were measured side by side on one host."""
     points, machine, spec = manifest["points"], manifest["machine"], manifest["spec"]
     ok = sum(p.get("status") == "ok" for p in points.values())
     shown = ", ".join(v.removeprefix("param_") for v in varying) or "nothing"
     return (f"Sweep {spec['name']!r} of {spec['notebook'].split('/')[-1]}: {len(points)} points, {ok} ok; varying: {shown}\n"
             f"Measured {manifest['start']} to {manifest['end']} on {machine['cpu_model']} ({machine['cpu_count']} cores), "
             f"Python {machine['python_version']}, wasmtime {machine['wasmtime_version']}, commit {machine['git_commit'][:12]}, "
-            f"executor {manifest['executor']}")
+            f"executor {manifest['executor']}\n{describe_overlap(manifest)}")
+
+
+def describe_overlap(manifest: dict[str, Any]) -> str:
+    """Whether the sweep's points were measured one at a time on their hosts, or side by side (and which)."""
+    points = manifest["points"]
+    recorded = {pid: p["overlapped_by"] for pid, p in points.items() if "overlapped_by" in p}
+    if not recorded:
+        return "Overlap of points: not recorded (a sweep run before the lab recorded each point's start and end)"
+    shared = {pid: others for pid, others in recorded.items() if others}
+    if not shared:
+        return f"Overlap of points: none; each of {len(recorded)} points ran alone on its host"
+    worst = max(shared, key=lambda pid: len(shared[pid]))
+    return (f"Overlap of points: {len(shared)} of {len(recorded)} points ran while other points ran on the same host, "
+            f"so their timings disturb each other (e.g. {worst} beside {', '.join(shared[worst])}); "
+            f"run with --workers 1, or one worker per machine, for figures to quote")
 
 
 def failed_points(manifest: dict[str, Any]) -> pd.DataFrame:
@@ -153,6 +169,8 @@ def measurement_columns(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def point_overheads(manifest: dict[str, Any]) -> pd.DataFrame:
-    """Per point: its wall time, its measurement's time, and the time outside the measurement (kernel, imports, plots)."""
-    return pd.DataFrame({k: {"wall_s": p.get("wall_s"), "measure_s": p.get("measure_s"), "non_measurement_s": p.get("non_measurement_s")}
+    """Per point: its wall time, its measurement's time, the time outside the measurement (kernel, imports, plots), and the
+    points that ran beside it on the same host."""
+    return pd.DataFrame({k: {"wall_s": p.get("wall_s"), "measure_s": p.get("measure_s"), "non_measurement_s": p.get("non_measurement_s"),
+                             "overlapped_by": ", ".join(p.get("overlapped_by", [])) if "overlapped_by" in p else "not recorded"}
                          for k, p in manifest["points"].items()}).T
