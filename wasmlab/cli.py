@@ -93,6 +93,8 @@ def _int_list(text: str | None) -> tuple[int, ...] | None:
 @click.option("--requests", default=1000, show_default=True, type=int, help="Requests per repetition.")
 @click.option("--repeats", default=5, show_default=True, type=int, help="Repetitions (variants interleaved in each).")
 @click.option("--warmup", default=200, show_default=True, type=int, help="Untimed warm-up requests per variant.")
+@click.option("--rounds", default=10, show_default=True, type=int,
+              help="Slices of each repetition: in each, every variant serves its next slice of requests (at least 25 each).")
 @click.option("--preset", default="seed", show_default=True, help="Host settings: seed, spin, wasmtime-serve, or none.")
 @click.option("--slots", type=int, default=None, help="Pool slots (core instances, memories, tables, stacks).")
 @click.option("--cache-policy", default=None, help="none, clear-when-full, lru, lfu, fifo, rr, ttl.")
@@ -128,6 +130,7 @@ def reproduce(
     variants: str,
     requests: int,
     repeats: int,
+    rounds: int,
     warmup: int,
     preset: str,
     slots: int | None,
@@ -176,6 +179,7 @@ def reproduce(
         requests=requests,
         repeats=repeats,
         warmup=warmup,
+        rounds=rounds,
         preset=None if preset == "none" else preset,
         slots=slots,
         pool=_key_values(pool_knobs, "--pool"),

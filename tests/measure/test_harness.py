@@ -1,4 +1,5 @@
 import ctypes
+import itertools
 
 import pandas as pd
 import pytest
@@ -8,7 +9,7 @@ from tests.conftest import small_pool_engine
 from wasmlab import capi
 from wasmlab.config import CacheConfig
 from wasmlab.host.runtime import build_runtimes
-from wasmlab.measure import calibrate
+from wasmlab.measure import calibrate, harness
 from wasmlab.measure import scenario as scenarios
 from wasmlab.measure.harness import MeasureConfig, measure
 from wasmlab.measure.results import load_run, save_measurement
@@ -106,3 +107,37 @@ def test_a_call_with_more_arguments_costs_more_to_dispatch():
     one = calibrate.dispatch_ns([(capi.store_context, (None,))], engine)
     assert six > 1.2 * one > 0
     assert calibrate.dispatch_ns([probe, probe], engine) > six  # summed over the calls
+
+
+def test_a_trace_of_several_modules_is_served_in_one_round():
+    assert harness.rounds_for([0] * 50, 10) == 10
+    assert harness.rounds_for([0, 1, 0, 2], 10) == 1  # untimed requests between slices would change the cache
+
+
+def test_a_trace_is_cut_into_nearly_equal_slices_of_at_least_25_requests():
+    assert harness.slices(300, 10) == [(30 * k, 30 * (k + 1)) for k in range(10)]
+    assert harness.slices(60, 10) == [(0, 30), (30, 60)]  # 10 slices of 6 would be mostly switching
+    assert harness.slices(10, 10) == [(0, 10)]
+    cuts = harness.slices(1001, 7)
+    assert cuts[0][0] == 0 and cuts[-1][1] == 1001 and all(a[1] == b[0] for a, b in zip(cuts, cuts[1:]))
+    assert max(b - a for a, b in cuts) - min(b - a for a, b in cuts) <= 1
+
+
+def test_variants_take_turns_slice_by_slice_within_a_repetition(seed_workload):
+    runtimes = build_runtimes(["cached", "pooled+cached"], small_pool_engine(2), CacheConfig(), [seed_workload])
+    served: list[str] = []
+    for name, runtime in runtimes.items():
+        def recording(index, handle=runtime.handle, name=name):
+            served.append(name)
+            return handle(index)
+        runtime.handle = recording
+    m = measure(runtimes, repeat(100), MeasureConfig(warmup=5, repeats=2, rounds=4))
+    timed = served[2 * 5:]  # after each variant's warm-up
+    slice_ = harness.REWARM_PER_SLICE + 25  # untimed requests, then the slice's 25
+    for repetition in (timed[:8 * slice_], timed[8 * slice_:]):  # 4 rounds x 2 variants, taking turns
+        assert [len(list(group)) for _, group in itertools.groupby(repetition)] == [slice_] * 8
+    s = m.summary
+    assert (s["rounds"] == 4).all() and (s["requests"] == 100).all() and m.metadata["rounds"] == 4
+    # The untimed requests are counted nowhere: every timed request of a repetition was a hit, and only those.
+    assert (s["cache_hits"] == 100).all() and (s["cache_misses"] == 0).all()
+    assert len(m.samples) == 2 * 2 * 100 and (m.samples["latency_ns"] > 0).all()

@@ -25,7 +25,7 @@ import os
 import resource
 import warnings
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,9 +57,16 @@ class MeasureConfig:
     phases: bool = False
     cpu: int | None = None
     keep_samples: bool = True
+    # Each repetition serves its trace in this many rounds; in each round every variant serves the next
+    # slice of the trace, in the repetition's order.  A machine that drifts between states (frequency,
+    # a neighbour's load) then shifts the variants of one repetition alike, so the paired ratios over
+    # repetitions are not at the mercy of which state a short block happened to fall in.  Capped so that
+    # a slice holds at least ``MIN_SLICE`` requests; a trace of several modules is served in one round
+    # (see :func:`rounds_for`).
+    rounds: int = 10
 
     def __post_init__(self) -> None:
-        for name, minimum in (("warmup", 0), ("repeats", 1)):
+        for name, minimum in (("warmup", 0), ("repeats", 1), ("rounds", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ConfigError(f"{name} = {value!r} is out of range; allowed: an integer >= {minimum}")
@@ -67,6 +74,34 @@ class MeasureConfig:
             available = sorted(os.sched_getaffinity(0))
             if self.cpu not in available:
                 raise ConfigError(f"cpu = {self.cpu!r} is not available; allowed: one of {available}")
+
+
+# The fewest requests a round's slice holds: below it, the switch between variants (their code and data
+# leaving the CPU's caches) would be a visible part of each slice.
+MIN_SLICE = 25
+
+
+# Untimed requests before each slice when a repetition has several: after another variant's slice, the first
+# request or two of a slice find the CPU's caches and TLB full of the other variant's code and data (measured
+# here: ~35 µs for the first pooled+cached request after a baseline slice, ~10 for the second, ~9 after),
+# a cost of the lab's interleaving, not of the variant; one block per variant pays it once, slices would
+# pay it each time.
+REWARM_PER_SLICE = 2
+
+
+def rounds_for(indices: Sequence[int], rounds: int) -> int:
+    """The rounds a trace is served in: ``rounds`` for a trace of one module; one for a trace of several,
+    where the untimed requests before each slice (:data:`REWARM_PER_SLICE`) would change what the cache
+    holds when the timed ones run."""
+    return rounds if len(set(indices)) <= 1 else 1
+
+
+def slices(requests: int, rounds: int) -> list[tuple[int, int]]:
+    """The ``(start, stop)`` of each round's slice of a trace of ``requests``: ``rounds`` slices of nearly
+    equal size, fewer when a slice would hold less than :data:`MIN_SLICE` requests (one at least)."""
+    count = max(1, min(rounds, requests // MIN_SLICE))
+    bounds = [round(k * requests / count) for k in range(count + 1)]
+    return [(bounds[k], bounds[k + 1]) for k in range(count)]
 
 
 def _memory() -> tuple[float, float]:
@@ -126,27 +161,44 @@ def measure(
             except WasmlabError as exc:
                 errors[name] = first_line(exc)
                 rows.append({**_runtime_columns(runtimes[name]), "repetition": 0, "status": "error", "error": errors[name]})
-        samples = [0] * len(indices)
-        outcomes = [OK] * len(indices)
         schedule = order.orders(names, config.repeats)
+        parts = slices(len(indices), rounds_for(indices, config.rounds))
         for rep in range(config.repeats):
-            sequence = schedule[rep]
+            sequence = [name for name in schedule[rep] if name not in errors]
+            blocks: dict[str, _Block] = {}
+            gc.collect()
+            gc.disable()  # for the whole repetition: a collection would land in one variant's slice
+            try:
+                for start, stop in parts:
+                    for name in sequence:
+                        if name in errors:
+                            continue
+                        runtime = runtimes[name]
+                        if name not in blocks:
+                            if progress is not None:
+                                progress(name, rep, config.repeats)
+                            blocks[name] = _Block(runtime, indices)
+                        try:
+                            blocks[name].serve(start, stop, rewarm=REWARM_PER_SLICE if len(parts) > 1 else 0)
+                        except WasmlabError as exc:
+                            errors[name] = first_line(exc)
+                            rows.append({**_runtime_columns(runtime), "repetition": rep, "status": "error", "error": errors[name]})
+            finally:
+                gc.enable()
             for position, name in enumerate(sequence):
-                if name in errors:
+                if name in errors or name not in blocks:
                     continue
                 runtime = runtimes[name]
-                if progress is not None:
-                    progress(name, rep, config.repeats)
-                try:
-                    row = _block(runtime, indices, samples, outcomes)
-                    if config.phases:
+                block = blocks[name]
+                if config.phases:
+                    try:
                         phase_frames.append(_phased_block(runtime, indices, rep))
-                except WasmlabError as exc:
-                    errors[name] = first_line(exc)
-                    rows.append({**_runtime_columns(runtime), "repetition": rep, "status": "error", "error": errors[name]})
-                    continue
-                rows.append({**row, "repetition": rep, "position": position, "status": "ok", "error": "",
-                             "cache_lookup_ns": lookups.get(name, float("nan")),
+                    except WasmlabError as exc:
+                        errors[name] = first_line(exc)
+                        rows.append({**_runtime_columns(runtime), "repetition": rep, "status": "error", "error": errors[name]})
+                        continue
+                rows.append({**block.summary(), "repetition": rep, "position": position, "status": "ok", "error": "",
+                             "rounds": len(parts), "cache_lookup_ns": lookups.get(name, float("nan")),
                              **_crossing_columns(crossings.get(name))})
                 if config.keep_samples:
                     sample_frames.append(
@@ -156,8 +208,8 @@ def measure(
                                 "repetition": rep,
                                 "request_index": np.arange(len(indices), dtype=np.int32),
                                 "workload_index": np.asarray(indices, dtype=np.int32),
-                                "latency_ns": np.asarray(samples, dtype=np.int64),
-                                "outcome": pd.Categorical(outcomes),
+                                "latency_ns": np.asarray(block.samples, dtype=np.int64),
+                                "outcome": pd.Categorical(block.outcomes),
                             }
                         )
                     )
@@ -180,6 +232,8 @@ def measure(
         "cpu_pinned": config.cpu if config.cpu is not None else -1,
         "gc_disabled_in_timed_loops": True,
         "variant_order": order.describe(len(names), config.repeats),
+        "rounds": len(slices(len(indices), rounds_for(indices, config.rounds))),
+        "rewarm_per_slice": REWARM_PER_SLICE if len(slices(len(indices), rounds_for(indices, config.rounds))) > 1 else 0,
         "parameters": dict(parameters or {}),
     }
     if meta["machine_busy"]:
@@ -220,55 +274,89 @@ def expected_kind(workload: Workload) -> str:
     return kind_of(workload.expected_outcome)
 
 
-def _block(runtime: Runtime, indices: list[int], samples: list[int], outcomes: list[str]) -> dict[str, Any]:
-    runtime.cache.reset_stats()
-    waits_before, wait_ns_before = runtime.pool_waits, runtime.pool_wait_ns
-    failures: list[tuple[int, BaseException]] = []
-    gc.collect()
-    rss0, vms0 = _memory()
-    minflt0, majflt0 = _faults()
-    gc.disable()
-    try:
-        wall_ns = timed_loop(runtime.handle, indices, samples, failures)
-    finally:
-        gc.enable()
-    minflt1, majflt1 = _faults()
-    rss1, vms1 = _memory()
-    n = len(indices)
-    for k in range(n):
-        outcomes[k] = OK
-    for k, exc in failures:
-        outcomes[k] = classify(exc, runtime.memory_limit)
-    counts = Counter(outcomes[:n])
-    kinds = Counter(kind_of(o) for o in outcomes[:n])
-    # Latency and throughput describe requests that were served (ended as the workload is expected to end);
-    # the others are reported beside them with their own latency, never as throughput.
-    expected = [expected_kind(runtime.workloads[index]) for index in indices]
-    served = [samples[k] for k in range(n) if kind_of(outcomes[k]) == expected[k]]
-    failed = [samples[k] for k in range(n) if kind_of(outcomes[k]) != expected[k]]
-    return {
-        **_runtime_columns(runtime),
-        "requests": n,
-        "served_requests": len(served),
-        "failed_requests": len(failed),
-        **(describe_ns(served) if served else {f"latency_us_{s}": float("nan") for s in LATENCY_STATISTICS}),
-        "failed_latency_us_p50": float(np.median(failed)) / 1000 if failed else float("nan"),
-        "total_ms": sum(samples) / 1e6,
-        "wall_ms": wall_ns / 1e6,
-        "throughput_rps": len(served) / (wall_ns / 1e9),
-        "minor_faults_per_request": (minflt1 - minflt0) / n,
-        "major_faults_per_request": (majflt1 - majflt0) / n,
-        "rss_mib_before": rss0,
-        "rss_mib_after": rss1,
-        "vmsize_mib_before": vms0,
-        "vmsize_mib_after": vms1,
-        **runtime.cache.stats.as_dict(),
-        **{f"outcome_{kind}": kinds.get(kind, 0) for kind in KINDS},
-        "outcomes_json": json.dumps(dict(sorted(counts.items()))),
-        "first_failure": first_line(failures[0][1]) if failures else "",
-        "pool_waits": runtime.pool_waits - waits_before,
-        "pool_wait_ms": (runtime.pool_wait_ns - wait_ns_before) / 1e6,
-    }
+class _Block:
+    """One variant's timed requests in one repetition, served slice by slice (see ``MeasureConfig.rounds``)
+    with the cyclic GC off; :meth:`summary` is its row of the summary table."""
+
+    def __init__(self, runtime: Runtime, indices: list[int]) -> None:
+        self.runtime = runtime
+        self.indices = indices
+        runtime.cache.reset_stats()
+        self.waits_before, self.wait_ns_before = runtime.pool_waits, runtime.pool_wait_ns
+        n = len(indices)
+        self.samples = [0] * n
+        self.outcomes = [OK] * n
+        self.failures: list[tuple[int, BaseException]] = []
+        self.wall_ns = 0
+        self.minor_faults = self.major_faults = 0
+        self.rss0, self.vms0 = _memory()
+        # A guest that fails every request (a hostile one) has no warm state to restore.
+        self.expects_ok = all(expected_kind(w) == OK for w in runtime.workloads)
+
+    def _rewarm(self, index: int, count: int) -> None:
+        runtime, stats = self.runtime, self.runtime.cache.stats
+        counters = (stats.hits, stats.misses, stats.evictions, stats.compile_ns)
+        waits, wait_ns = runtime.pool_waits, runtime.pool_wait_ns
+        for _ in range(count):
+            try:
+                runtime.handle(index)
+            except REQUEST_FAILURES:
+                pass  # it is timed and classified when it is part of a slice
+        stats.hits, stats.misses, stats.evictions, stats.compile_ns = counters
+        self.waits_before += runtime.pool_waits - waits
+        self.wait_ns_before += runtime.pool_wait_ns - wait_ns
+
+    def serve(self, start: int, stop: int, rewarm: int = 0) -> None:
+        """Serve and time requests ``start`` to ``stop`` of the trace, after ``rewarm`` untimed ones (of the
+        same module, counted nowhere: the cache's counters and the pool's waits are put back)."""
+        if rewarm and self.expects_ok:
+            self._rewarm(self.indices[start], rewarm)
+        out = [0] * (stop - start)
+        failures: list[tuple[int, BaseException]] = []
+        minflt0, majflt0 = _faults()
+        self.wall_ns += timed_loop(self.runtime.handle, self.indices[start:stop], out, failures)
+        minflt1, majflt1 = _faults()
+        self.minor_faults += minflt1 - minflt0
+        self.major_faults += majflt1 - majflt0
+        self.samples[start:stop] = out
+        self.failures.extend((start + k, exc) for k, exc in failures)
+
+    def summary(self) -> dict[str, Any]:
+        runtime, indices, samples, outcomes = self.runtime, self.indices, self.samples, self.outcomes
+        rss1, vms1 = _memory()
+        n = len(indices)
+        for k, exc in self.failures:
+            outcomes[k] = classify(exc, runtime.memory_limit)
+        counts = Counter(outcomes)
+        kinds = Counter(kind_of(o) for o in outcomes)
+        # Latency and throughput describe requests that were served (ended as the workload is expected to end);
+        # the others are reported beside them with their own latency, never as throughput.
+        expected = [expected_kind(runtime.workloads[index]) for index in indices]
+        served = [samples[k] for k in range(n) if kind_of(outcomes[k]) == expected[k]]
+        failed = [samples[k] for k in range(n) if kind_of(outcomes[k]) != expected[k]]
+        return {
+            **_runtime_columns(runtime),
+            "requests": n,
+            "served_requests": len(served),
+            "failed_requests": len(failed),
+            **(describe_ns(served) if served else {f"latency_us_{s}": float("nan") for s in LATENCY_STATISTICS}),
+            "failed_latency_us_p50": float(np.median(failed)) / 1000 if failed else float("nan"),
+            "total_ms": sum(samples) / 1e6,
+            "wall_ms": self.wall_ns / 1e6,
+            "throughput_rps": len(served) / (self.wall_ns / 1e9),
+            "minor_faults_per_request": self.minor_faults / n,
+            "major_faults_per_request": self.major_faults / n,
+            "rss_mib_before": self.rss0,
+            "rss_mib_after": rss1,
+            "vmsize_mib_before": self.vms0,
+            "vmsize_mib_after": vms1,
+            **runtime.cache.stats.as_dict(),
+            **{f"outcome_{kind}": kinds.get(kind, 0) for kind in KINDS},
+            "outcomes_json": json.dumps(dict(sorted(counts.items()))),
+            "first_failure": first_line(self.failures[0][1]) if self.failures else "",
+            "pool_waits": runtime.pool_waits - self.waits_before,
+            "pool_wait_ms": (runtime.pool_wait_ns - self.wait_ns_before) / 1e6,
+        }
 
 
 def _phased_block(runtime: Runtime, indices: list[int], repetition: int) -> pd.DataFrame:

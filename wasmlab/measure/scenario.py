@@ -37,6 +37,7 @@ class Scenario:
     requests: int = 1000
     repeats: int = 5
     warmup: int = 200
+    rounds: int = 10  # slices of each repetition's trace, the variants interleaved in each (MeasureConfig.rounds)
     preset: str | None = "seed"
     slots: int | None = None
     pool: Mapping[str, Any] = field(default_factory=dict)
@@ -134,7 +135,7 @@ class Scenario:
         return Limits.from_dict(dict(self.limits))
 
     def measure_config(self) -> MeasureConfig:
-        return MeasureConfig(warmup=self.warmup, repeats=self.repeats, phases=self.phases, cpu=self.cpu)
+        return MeasureConfig(warmup=self.warmup, repeats=self.repeats, phases=self.phases, cpu=self.cpu, rounds=self.rounds)
 
     def build_workloads(self) -> list[Workload]:
         if self.workload.endswith((".wasm", ".wat")) or "/" in self.workload:
