@@ -18,7 +18,7 @@ GUESTS = PACKAGE / "workloads" / "guests"
 
 # Lowest first.  A module may import its own layer and any layer below it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundation", ("wasmlab", "wasmlab.errors", "wasmlab.config", "wasmlab.storage", "wasmlab.capi", "wasmlab.kernels")),
+    ("foundation", ("wasmlab", "wasmlab.errors", "wasmlab.config", "wasmlab.storage", "wasmlab.capi", "wasmlab._native", "wasmlab.kernels")),
     ("workloads", ("wasmlab.workloads",)),
     ("host", ("wasmlab.host",)),
     ("measure", ("wasmlab.measure",)),

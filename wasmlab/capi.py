@@ -162,6 +162,16 @@ def trap_slot() -> Any:
     return P(ffi.wasm_trap_t)()
 
 
+def library_handle() -> int:
+    """The ``dlopen`` handle of the libwasmtime wasmtime-py loaded (for the native driver's ``dlsym``)."""
+    return int(dll._handle)
+
+
+def address(pointer: Any) -> int:
+    """A ctypes pointer's address as an integer (0 for null), for handing it to the native driver."""
+    return int(ctypes.cast(pointer, ctypes.c_void_p).value or 0)
+
+
 def crossing_probe(engine: wasmtime.Engine) -> Callable[[], object]:
     """A no-op C call made the way the lean path makes its calls, for calibrating one crossing."""
     ptr = engine.ptr()

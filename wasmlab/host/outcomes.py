@@ -35,6 +35,38 @@ class PoolExhausted(wasmtime.WasmtimeError):
         return self.message_text
 
 
+class NativeFailure(wasmtime.WasmtimeError):
+    """A request of the native call path that failed, as its C loop recorded it: ``kind`` is ``trap`` (with
+    wasmtime's ``trap_code`` and the guest's memory size, when it exports one), ``exit(N)``, ``pool_exhausted``,
+    ``oom`` or ``error``; ``message`` is the first failure's message of its block."""
+
+    def __init__(self, kind: str, message: str, trap_code: int | None = None, memory_bytes: int | None = None) -> None:
+        self.kind = kind
+        self.message_text = message
+        self.trap_code = trap_code
+        self.memory_bytes = memory_bytes
+
+    def __str__(self) -> str:
+        return self.message_text
+
+
+def _native_outcome(exc: NativeFailure, memory_limit: int | None) -> str:
+    if exc.kind != "trap":
+        return exc.kind
+    code = None
+    if exc.trap_code is not None:
+        try:
+            code = wasmtime.TrapCode(exc.trap_code)
+        except ValueError:
+            code = None
+    kind = _TRAP_KINDS.get(code) if code is not None else None
+    if kind:
+        return kind
+    if exc.memory_bytes is not None and memory_limit is not None and exc.memory_bytes + WASM_PAGE > memory_limit:
+        return "oom"
+    return "trap"
+
+
 def classify(exc: BaseException, memory_limit: int | None = None) -> str:
     """The outcome of a request that raised ``exc``.
 
@@ -42,6 +74,8 @@ def classify(exc: BaseException, memory_limit: int | None = None) -> str:
     whose ``memory.grow`` fails usually traps by itself); wasmtime's own code names stack
     overflow, epoch interruption (``timeout``) and running out of fuel.
     """
+    if isinstance(exc, NativeFailure):
+        return _native_outcome(exc, memory_limit)
     if isinstance(exc, wasmtime.ExitTrap):
         return OK if exc.code == 0 else f"exit({exc.code})"
     if isinstance(exc, wasmtime.Trap):

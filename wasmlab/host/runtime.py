@@ -68,7 +68,10 @@ class Runtime:
         self.waiting = SlotWait(limits.exhaustion, limits.wait_timeout_ms)
         self.parts = callpaths.RequestParts(engine, self.modules, self.store, self.waiting, linkers, variant.pre, variant.name)
         try:
-            self.handle, self.handle_phased = callpaths.bind(self.call_path, self.parts, self.workloads)
+            handlers = callpaths.bind(self.call_path, self.parts, self.workloads)
+            self.handle, self.handle_phased = handlers.handle, handlers.handle_phased
+            # A path that times its own requests (native) serves whole blocks; else the harness times ``handle``.
+            self.block: callpaths.BlockServer | None = handlers.block
         except BaseException:
             self.close()
             raise

@@ -158,7 +158,7 @@ def count_crossings(runtime: Any, index: int) -> Crossings | None:
     from wasmlab.host import callpaths
 
     with capi.counting() as counter:
-        handle, _ = callpaths.bind(runtime.call_path, runtime.parts, runtime.workloads)
+        handle = callpaths.bind(runtime.call_path, runtime.parts, runtime.workloads).handle
         before = len(runtime.parts.cleanup)
         try:
             counter.made.clear()  # what binding called is not part of the request

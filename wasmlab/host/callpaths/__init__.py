@@ -5,6 +5,7 @@ path     core modules                                 components
 ======== ============================================ =============================================
 ``lean`` :mod:`~wasmlab.host.callpaths.lean_core`         :mod:`~wasmlab.host.callpaths.lean_component`
 ``api``  :mod:`~wasmlab.host.callpaths.api_core`          :mod:`~wasmlab.host.callpaths.api_component`
+``native`` :mod:`~wasmlab.host.callpaths.native`          (not yet)
 ======== ============================================ =============================================
 
 A strategy is a :class:`~wasmlab.host.callpaths.base.Binder`: it binds a runtime's workloads once and
@@ -19,10 +20,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from wasmlab.errors import ConfigError, allowed
-from wasmlab.host.callpaths import api_component, api_core, lean_component, lean_core
-from wasmlab.host.callpaths.base import PHASES, Binder, Handler, Handlers, PhasedHandler, RequestParts
+from wasmlab.host.callpaths import api_component, api_core, lean_component, lean_core, native
+from wasmlab.host.callpaths.base import PHASES, Binder, BlockServer, Handler, Handlers, PhasedHandler, RequestParts
 
-__all__ = ["PHASES", "CallPath", "Handler", "Handlers", "PhasedHandler", "RequestParts", "REGISTRY", "bind",
+__all__ = ["PHASES", "BlockServer", "CallPath", "Handler", "Handlers", "PhasedHandler", "RequestParts", "REGISTRY", "bind",
            "call_paths", "check_call_path", "register"]
 
 
@@ -47,6 +48,7 @@ def register(path: CallPath) -> None:
 register(CallPath("lean", "the C calls wasmtime-py makes, issued directly with buffers prepared once", lean_core.bind,
                   lean_component.bind))
 register(CallPath("api", "wasmtime-py's high-level objects, as a Python host writes them", api_core.bind, api_component.bind))
+register(CallPath("native", "the whole request loop in C over the same libwasmtime, the GIL released", native.bind, None))
 
 
 def call_paths() -> tuple[str, ...]:
@@ -74,8 +76,8 @@ def bind(name: str, parts: RequestParts, workloads: Sequence) -> Handlers:
                               + ", ".join(p.name for p in REGISTRY.values() if (p.core if kind == "core" else p.component)))
         bound[kind] = binder(parts, workloads)
     if len(bound) == 1:
-        return next(iter(bound.values()))
-    (core_handle, core_phased), (component_handle, component_phased) = bound["core"], bound["component"]
+        return Handlers(*next(iter(bound.values())))
+    (core_handle, core_phased, *_), (component_handle, component_phased, *_) = bound["core"], bound["component"]
     is_component = [w.component for w in workloads]
 
     def handle(index: int) -> object:
@@ -83,4 +85,4 @@ def bind(name: str, parts: RequestParts, workloads: Sequence) -> Handlers:
 
     def handle_phased(index: int, stamps: list[int]) -> object:
         return (component_phased if is_component[index] else core_phased)(index, stamps)
-    return handle, handle_phased
+    return Handlers(handle, handle_phased)

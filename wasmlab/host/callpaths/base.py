@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import wasmtime
 
@@ -22,7 +22,17 @@ PHASES = ("get_module", "new_store", "instantiate", "export_lookup", "call", "dr
 
 Handler = Callable[[int], object]
 PhasedHandler = Callable[[int, list[int]], object]
-Handlers = tuple[Handler, PhasedHandler]
+# Serves a whole block and times each request itself: (indices, ns out, failures out) -> the block's wall ns.
+BlockServer = Callable[[Sequence[int], list[int], list[tuple[int, BaseException]]], int]
+
+
+class Handlers(NamedTuple):
+    """What a strategy binds: the request handler, its phased twin, and, for a path that times its own
+    requests (native: the loop is in C), a block server; ``None`` means the harness's timed loop around ``handle``."""
+
+    handle: Handler
+    handle_phased: PhasedHandler
+    block: BlockServer | None = None
 
 
 @dataclass
@@ -129,5 +139,5 @@ def api_handlers(workloads: Sequence[Workload], get: Callable[[Workload], Any], 
         stamps[7] = clock()
         return result
 
-    return handle, handle_phased
+    return Handlers(handle, handle_phased)
 

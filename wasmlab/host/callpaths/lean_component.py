@@ -142,4 +142,4 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
         stamps[7] = clock()
         return result
 
-    return handle, handle_phased
+    return Handlers(handle, handle_phased)

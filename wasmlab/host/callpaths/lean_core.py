@@ -232,4 +232,4 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
         "learned_or_mismatch": learned_or_mismatch,
         "ConfigError": ConfigError, "clock": time.perf_counter_ns,
     }
-    return compile_request(namespace, False, get_module), compile_request(namespace, True, get_module)
+    return Handlers(compile_request(namespace, False, get_module), compile_request(namespace, True, get_module))

@@ -1,0 +1,863 @@
+/*
+ * wasmlab._native: the request loop in C, over the libwasmtime that wasmtime-py loaded.
+ *
+ * Nothing is linked against libwasmtime: a Library resolves the functions it needs with dlsym() on a
+ * handle it is given (wasmtime-py's own, so engines and modules made through wasmtime-py can be used
+ * here) or on a library it opens itself, and names the first function the library lacks.  Only the
+ * prototypes and structs the loop uses are declared below, as wasmtime 50's headers declare them
+ * (crates/c-api/include/wasmtime/{store,module,instance,extern,func,val,linker,error,trap}.h and wasm.h);
+ * layout() reports their sizes so that a test compares them with wasmtime-py's ctypes declarations.
+ *
+ * A Driver serves blocks of requests with the GIL released.  Each request does the whole job, like the
+ * lab's Python call paths: get the compiled module (compiled per request without a cache, or looked up
+ * in a small hash table keyed by the module's SHA-256), a new store with the per-store limits, instantiate
+ * (from an InstancePre when asked), look the export up, call it, check its result, delete the store.  Each
+ * request's nanoseconds (CLOCK_MONOTONIC, the clock of Python's perf_counter_ns) and outcome go to a
+ * buffer the caller owns; in phased mode the same loop also writes a stamp at each phase boundary.
+ */
+#define _GNU_SOURCE /* memmem */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- The wasmtime C API, as far as the loop uses it (wasmtime 50) ---- */
+
+typedef struct wasm_engine_t wasm_engine_t;
+typedef struct wasm_trap_t wasm_trap_t;
+typedef struct wasmtime_store wasmtime_store_t;
+typedef struct wasmtime_context wasmtime_context_t;
+typedef struct wasmtime_module wasmtime_module_t;
+typedef struct wasmtime_linker wasmtime_linker_t;
+typedef struct wasmtime_instance_pre wasmtime_instance_pre_t;
+typedef struct wasmtime_error wasmtime_error_t;
+
+typedef struct { size_t size; char *data; } wasm_byte_vec_t;                   /* wasm.h */
+typedef struct wasmtime_instance { uint64_t store_id; size_t __private; } wasmtime_instance_t;
+typedef struct wasmtime_func { uint64_t store_id; size_t __private; } wasmtime_func_t;
+typedef struct wasmtime_memory {
+    struct { uint64_t store_id; size_t __private1; };
+    uint32_t __private2;
+} wasmtime_memory_t;
+typedef struct wasmtime_table {
+    struct { uint64_t store_id; size_t __private1; };
+    uint32_t __private2;
+} wasmtime_table_t;
+typedef struct wasmtime_global { uint64_t store_id; size_t __private; } wasmtime_global_t;
+typedef union wasmtime_extern_union {
+    wasmtime_func_t func;
+    wasmtime_global_t global;
+    wasmtime_table_t table;
+    wasmtime_memory_t memory;
+    void *sharedmemory;
+} wasmtime_extern_union_t;
+typedef struct wasmtime_extern { uint8_t kind; wasmtime_extern_union_t of; } wasmtime_extern_t;
+typedef union wasmtime_val_raw {
+    int32_t i32; int64_t i64; float f32; double f64; uint8_t v128[16]; uint32_t anyref; uint32_t externref; void *funcref;
+} wasmtime_val_raw_t;
+
+#define WASMTIME_EXTERN_FUNC 0
+#define WASMTIME_EXTERN_MEMORY 3
+
+/* The functions, resolved by name: one table per Library. */
+#define WASMLAB_FUNCTIONS(X) \
+    X(wasmtime_store_new, wasmtime_store_t *, (wasm_engine_t *, void *, void (*)(void *))) \
+    X(wasmtime_store_context, wasmtime_context_t *, (wasmtime_store_t *)) \
+    X(wasmtime_store_delete, void, (wasmtime_store_t *)) \
+    X(wasmtime_store_limiter, void, (wasmtime_store_t *, int64_t, int64_t, int64_t, int64_t, int64_t)) \
+    X(wasmtime_context_set_fuel, wasmtime_error_t *, (wasmtime_context_t *, uint64_t)) \
+    X(wasmtime_context_set_epoch_deadline, void, (wasmtime_context_t *, uint64_t)) \
+    X(wasmtime_module_new, wasmtime_error_t *, (wasm_engine_t *, const uint8_t *, size_t, wasmtime_module_t **)) \
+    X(wasmtime_module_delete, void, (wasmtime_module_t *)) \
+    X(wasmtime_instance_new, wasmtime_error_t *, (wasmtime_context_t *, const wasmtime_module_t *, const wasmtime_extern_t *, size_t, wasmtime_instance_t *, wasm_trap_t **)) \
+    X(wasmtime_linker_new, wasmtime_linker_t *, (wasm_engine_t *)) \
+    X(wasmtime_linker_delete, void, (wasmtime_linker_t *)) \
+    X(wasmtime_linker_instantiate_pre, wasmtime_error_t *, (const wasmtime_linker_t *, const wasmtime_module_t *, wasmtime_instance_pre_t **)) \
+    X(wasmtime_instance_pre_instantiate, wasmtime_error_t *, (const wasmtime_instance_pre_t *, wasmtime_context_t *, wasmtime_instance_t *, wasm_trap_t **)) \
+    X(wasmtime_instance_pre_delete, void, (wasmtime_instance_pre_t *)) \
+    X(wasmtime_instance_export_get, bool, (wasmtime_context_t *, const wasmtime_instance_t *, const char *, size_t, wasmtime_extern_t *)) \
+    X(wasmtime_func_call_unchecked, wasmtime_error_t *, (wasmtime_context_t *, const wasmtime_func_t *, wasmtime_val_raw_t *, size_t, wasm_trap_t **)) \
+    X(wasmtime_memory_data_size, size_t, (const wasmtime_context_t *, const wasmtime_memory_t *)) \
+    X(wasmtime_error_message, void, (const wasmtime_error_t *, wasm_byte_vec_t *)) \
+    X(wasmtime_error_exit_status, bool, (const wasmtime_error_t *, int *)) \
+    X(wasmtime_error_delete, void, (wasmtime_error_t *)) \
+    X(wasm_trap_message, void, (const wasm_trap_t *, wasm_byte_vec_t *)) \
+    X(wasmtime_trap_code, bool, (const wasm_trap_t *, uint8_t *)) \
+    X(wasm_trap_delete, void, (wasm_trap_t *)) \
+    X(wasm_byte_vec_delete, void, (wasm_byte_vec_t *))
+
+typedef struct {
+#define DECLARE(name, ret, args) ret (*name) args;
+    WASMLAB_FUNCTIONS(DECLARE)
+#undef DECLARE
+} Api;
+
+static const char *const FUNCTION_NAMES[] = {
+#define NAME(name, ret, args) #name,
+    WASMLAB_FUNCTIONS(NAME)
+#undef NAME
+};
+
+/* ---- Library ---- */
+
+typedef struct {
+    PyObject_HEAD
+    void *handle;
+    int owned; /* opened here (dlclose on dealloc) or borrowed from wasmtime-py */
+    Api api;
+    PyObject *path;
+} Library;
+
+static PyTypeObject LibraryType;
+
+static int library_resolve(Library *self) {
+    void **slots = (void **)&self->api;
+    for (size_t i = 0; i < sizeof(FUNCTION_NAMES) / sizeof(FUNCTION_NAMES[0]); i++) {
+        void *symbol = dlsym(self->handle, FUNCTION_NAMES[i]);
+        if (symbol == NULL) {
+            PyErr_Format(PyExc_LookupError, "libwasmtime %S has no function %s (needed by the native call path)",
+                         self->path, FUNCTION_NAMES[i]);
+            return -1;
+        }
+        slots[i] = symbol;
+    }
+    return 0;
+}
+
+static int Library_init(Library *self, PyObject *args, PyObject *kwds) {
+    static char *keywords[] = {"handle", "path", NULL};
+    unsigned long long handle = 0;
+    PyObject *path = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|KO", keywords, &handle, &path))
+        return -1;
+    if ((handle == 0) == (path == NULL || path == Py_None)) {
+        PyErr_SetString(PyExc_TypeError, "Library() takes a dlopen handle or a path, not both");
+        return -1;
+    }
+    if (handle) {
+        self->handle = (void *)(uintptr_t)handle;
+        self->owned = 0;
+        self->path = PyUnicode_FromString("(wasmtime-py's)");
+    } else {
+        PyObject *encoded = PyUnicode_EncodeFSDefault(path);
+        if (encoded == NULL)
+            return -1;
+        /* RTLD_LOCAL: another release's library must not lend its symbols to anything else. */
+        self->handle = dlopen(PyBytes_AS_STRING(encoded), RTLD_NOW | RTLD_LOCAL);
+        Py_DECREF(encoded);
+        if (self->handle == NULL) {
+            PyErr_Format(PyExc_OSError, "cannot open libwasmtime %S: %s", path, dlerror());
+            return -1;
+        }
+        self->owned = 1;
+        Py_INCREF(path);
+        self->path = path;
+    }
+    return library_resolve(self);
+}
+
+static void Library_dealloc(Library *self) {
+    /* A library opened here stays mapped: modules and engines made from it may outlive this object. */
+    Py_XDECREF(self->path);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Library_functions(PyObject *cls, PyObject *unused) {
+    PyObject *names = PyTuple_New(sizeof(FUNCTION_NAMES) / sizeof(FUNCTION_NAMES[0]));
+    if (names == NULL)
+        return NULL;
+    for (size_t i = 0; i < sizeof(FUNCTION_NAMES) / sizeof(FUNCTION_NAMES[0]); i++)
+        PyTuple_SET_ITEM(names, i, PyUnicode_FromString(FUNCTION_NAMES[i]));
+    return names;
+}
+
+static PyMethodDef Library_methods[] = {
+    {"functions", (PyCFunction)Library_functions, METH_NOARGS | METH_CLASS, "The C API functions the driver resolves, by name."},
+    {NULL},
+};
+
+static PyTypeObject LibraryType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "wasmlab._native.Library",
+    .tp_basicsize = sizeof(Library),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The wasmtime C API functions the driver calls, resolved from one libwasmtime.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Library_init,
+    .tp_dealloc = (destructor)Library_dealloc,
+    .tp_methods = Library_methods,
+};
+
+/* ---- Driver ---- */
+
+enum { OUT_OK = 0, OUT_TRAP = 1, OUT_EXIT = 2, OUT_ERROR = 3, OUT_MISMATCH = 4, OUT_NO_EXPORT = 5, OUT_COMPILE_ERROR = 6 };
+enum { CHECK_NONE = 0, CHECK_EXPECTED = 1, CHECK_FIRST = 2 };
+enum { KIND_NONE = 0, KIND_I32 = 1, KIND_I64 = 2 };
+#define MAX_SLOTS 16
+#define RECORD_WORDS 4    /* per request: ns, outcome, detail (result, trap code or exit status), memory bytes */
+#define STAMPS 8          /* start, then the end of each of the lab's seven phases */
+#define MESSAGE_BYTES 512
+
+typedef struct {
+    uint8_t *wasm;
+    size_t wasm_len;
+    uint8_t sha256[32];
+    char *entry;
+    size_t entry_len;
+    size_t nslots;
+    int nargs;
+    int64_t args[MAX_SLOTS];
+    uint8_t arg_kinds[MAX_SLOTS];
+    uint8_t result_kind;
+    int check;
+    int learned;
+    int64_t expected;
+} Workload;
+
+typedef struct {
+    uint8_t sha256[32];
+    wasmtime_module_t *module;
+    wasmtime_instance_pre_t *pre;
+    uint64_t last_used;
+    int next; /* the next entry in its bucket's chain, -1 at its end */
+    int used;
+} Entry;
+
+typedef struct {
+    PyObject_HEAD
+    Library *library;
+    wasm_engine_t *engine;
+    wasmtime_linker_t *linker;
+    int own_linker;
+    int pre;
+    /* The cache: `capacity` entries chained from `nbuckets` buckets; 0 means no cache. */
+    int capacity;
+    int nbuckets;
+    int *buckets;
+    Entry *entries;
+    int count;
+    uint64_t tick;
+    /* Per-store limits: fuel < 0 and ticks == 0 mean none; a limiter when `limited`. */
+    int64_t fuel;
+    uint64_t epoch_ticks;
+    int limited;
+    int64_t limiter[5];
+    /* Pool exhaustion: fail (wait_ns < 0) or retry for at most wait_ns. */
+    int64_t wait_ns;
+    Workload *workloads;
+    int nworkloads;
+    /* Counters since the last take_stats(). */
+    uint64_t hits, misses, evictions, compile_ns, waits, wait_total_ns;
+    char first_message[MESSAGE_BYTES];
+    int has_message;
+    int busy;
+} Driver;
+
+static inline int64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static void remember_bytes(Driver *d, const char *prefix, wasm_byte_vec_t *message) {
+    if (d->has_message)
+        return;
+    int length = (int)(message->size < MESSAGE_BYTES - 64 ? message->size : MESSAGE_BYTES - 64);
+    snprintf(d->first_message, MESSAGE_BYTES, "%s%.*s", prefix, length, message->data ? message->data : "");
+    d->has_message = 1;
+}
+
+enum { ERROR_OTHER = 0, ERROR_POOL_EXHAUSTED = 1, ERROR_MEMORY_LIMIT = 2 };
+
+static int contains(const wasm_byte_vec_t *message, const char *text) {
+    return message->data != NULL && memmem(message->data, message->size, text, strlen(text)) != NULL;
+}
+
+/* What kind of error it is, by wasmtime's message (as outcomes.classify reads it in Python); the message is
+ * kept if it is the block's first failure and `keep`; the error is not deleted. */
+static int error_kind(Driver *d, wasmtime_error_t *err, const char *prefix, int keep) {
+    const Api *api = &d->library->api;
+    wasm_byte_vec_t message = {0, NULL};
+    api->wasmtime_error_message(err, &message);
+    int kind = contains(&message, "maximum concurrent limit") ? ERROR_POOL_EXHAUSTED
+             : contains(&message, "memory") && (contains(&message, "limit") || contains(&message, "exceeds")) ? ERROR_MEMORY_LIMIT
+             : ERROR_OTHER;
+    if (keep)
+        remember_bytes(d, prefix, &message);
+    api->wasm_byte_vec_delete(&message);
+    return kind;
+}
+
+/* Keeps the error's message (if first), deletes the error, and returns its kind. */
+static int drop_error(Driver *d, wasmtime_error_t *err, const char *prefix) {
+    int kind = error_kind(d, err, prefix, 1);
+    d->library->api.wasmtime_error_delete(err);
+    return kind;
+}
+
+static void drop_trap(Driver *d, wasm_trap_t *trap, int64_t *code) {
+    const Api *api = &d->library->api;
+    uint8_t value = 0;
+    *code = api->wasmtime_trap_code(trap, &value) ? (int64_t)value : -1;
+    wasm_byte_vec_t message = {0, NULL};
+    api->wasm_trap_message(trap, &message);
+    remember_bytes(d, "Trap: ", &message);
+    api->wasm_byte_vec_delete(&message);
+    api->wasm_trap_delete(trap);
+}
+
+static uint64_t bucket_of(const Driver *d, const uint8_t *sha) {
+    uint64_t h;
+    memcpy(&h, sha, sizeof h); /* a SHA-256 is already uniformly spread */
+    return h & (uint64_t)(d->nbuckets - 1);
+}
+
+static Entry *cache_find(Driver *d, const uint8_t *sha) {
+    for (int i = d->buckets[bucket_of(d, sha)]; i >= 0; i = d->entries[i].next)
+        if (memcmp(d->entries[i].sha256, sha, 32) == 0)
+            return &d->entries[i];
+    return NULL;
+}
+
+static void release(Driver *d, wasmtime_module_t *module, wasmtime_instance_pre_t *pre) {
+    if (pre != NULL)
+        d->library->api.wasmtime_instance_pre_delete(pre);
+    if (module != NULL)
+        d->library->api.wasmtime_module_delete(module);
+}
+
+static void cache_unlink(Driver *d, int index) {
+    int *link = &d->buckets[bucket_of(d, d->entries[index].sha256)];
+    while (*link != index)
+        link = &d->entries[*link].next;
+    *link = d->entries[index].next;
+}
+
+/* Keep a compiled module; the least recently used one makes room when the cache is full. */
+static void cache_insert(Driver *d, const uint8_t *sha, wasmtime_module_t *module, wasmtime_instance_pre_t *pre) {
+    int slot = -1;
+    if (d->count < d->capacity) {
+        for (int i = 0; i < d->capacity; i++)
+            if (!d->entries[i].used) { slot = i; break; }
+        d->count++;
+    } else {
+        uint64_t oldest = UINT64_MAX;
+        for (int i = 0; i < d->capacity; i++)
+            if (d->entries[i].last_used < oldest) { oldest = d->entries[i].last_used; slot = i; }
+        cache_unlink(d, slot);
+        release(d, d->entries[slot].module, d->entries[slot].pre);
+        d->evictions++;
+    }
+    Entry *e = &d->entries[slot];
+    memcpy(e->sha256, sha, 32);
+    e->module = module;
+    e->pre = pre;
+    e->used = 1;
+    e->last_used = ++d->tick;
+    uint64_t b = bucket_of(d, sha);
+    e->next = d->buckets[b];
+    d->buckets[b] = slot;
+}
+
+static int compile(Driver *d, const Workload *w, wasmtime_module_t **module, wasmtime_instance_pre_t **pre) {
+    const Api *api = &d->library->api;
+    int64_t start = now_ns();
+    *pre = NULL;
+    wasmtime_error_t *err = api->wasmtime_module_new(d->engine, w->wasm, w->wasm_len, module);
+    if (err == NULL && d->pre) {
+        err = api->wasmtime_linker_instantiate_pre(d->linker, *module, pre);
+        if (err != NULL) {
+            api->wasmtime_module_delete(*module);
+            *module = NULL;
+        }
+    }
+    d->compile_ns += (uint64_t)(now_ns() - start);
+    if (err != NULL) {
+        (void)drop_error(d, err, "CompileError: ");
+        return -1;
+    }
+    return 0;
+}
+
+static wasmtime_error_t *instantiate(Driver *d, wasmtime_context_t *context, wasmtime_module_t *module,
+                                     wasmtime_instance_pre_t *pre, wasmtime_instance_t *instance, wasm_trap_t **trap) {
+    const Api *api = &d->library->api;
+    if (pre != NULL)
+        return api->wasmtime_instance_pre_instantiate(pre, context, instance, trap);
+    return api->wasmtime_instance_new(context, module, NULL, 0, instance, trap);
+}
+
+/* One whole request; returns its outcome and writes its detail and, after a trap, the guest's memory size. */
+static int serve(Driver *d, Workload *w, int64_t *stamps, int64_t *detail, int64_t *memory_bytes) {
+    const Api *api = &d->library->api;
+    wasmtime_module_t *module = NULL;
+    wasmtime_instance_pre_t *pre = NULL;
+    int cached = d->capacity > 0;
+    *detail = 0;
+    *memory_bytes = -1;
+    if (cached) {
+        Entry *e = cache_find(d, w->sha256);
+        if (e != NULL) {
+            d->hits++;
+            e->last_used = ++d->tick;
+            module = e->module;
+            pre = e->pre;
+        } else {
+            d->misses++;
+            if (compile(d, w, &module, &pre) < 0)
+                return OUT_COMPILE_ERROR;
+            cache_insert(d, w->sha256, module, pre);
+        }
+    } else {
+        d->misses++;
+        if (compile(d, w, &module, &pre) < 0)
+            return OUT_COMPILE_ERROR;
+    }
+    if (stamps) stamps[1] = now_ns();
+
+    int outcome = OUT_OK;
+    wasmtime_store_t *store = api->wasmtime_store_new(d->engine, NULL, NULL);
+    wasmtime_context_t *context = api->wasmtime_store_context(store);
+    if (d->limited)
+        api->wasmtime_store_limiter(store, d->limiter[0], d->limiter[1], d->limiter[2], d->limiter[3], d->limiter[4]);
+    if (d->fuel >= 0) {
+        wasmtime_error_t *err = api->wasmtime_context_set_fuel(context, (uint64_t)d->fuel);
+        if (err != NULL) {
+            *detail = drop_error(d, err, "WasmtimeError: ");
+            outcome = OUT_ERROR;
+            goto done;
+        }
+    }
+    if (d->epoch_ticks)
+        api->wasmtime_context_set_epoch_deadline(context, d->epoch_ticks);
+    if (stamps) stamps[2] = now_ns();
+
+    wasmtime_instance_t instance;
+    wasm_trap_t *trap = NULL;
+    wasmtime_error_t *err = instantiate(d, context, module, pre, &instance, &trap);
+    if (err != NULL && d->wait_ns >= 0) {
+        /* The `wait` policy: a pool with no free slot is tried again until one frees or the budget is spent. */
+        int64_t began = now_ns();
+        int waited = 0;
+        while (err != NULL && error_kind(d, err, "", 0) == ERROR_POOL_EXHAUSTED && now_ns() - began < d->wait_ns) {
+            api->wasmtime_error_delete(err);
+            if (!waited) { d->waits++; waited = 1; }
+            struct timespec pause = {0, 20000};
+            nanosleep(&pause, NULL);
+            err = instantiate(d, context, module, pre, &instance, &trap);
+        }
+        d->wait_total_ns += (uint64_t)(now_ns() - began);
+    }
+    if (err != NULL) {
+        *detail = drop_error(d, err, "WasmtimeError: ");
+        outcome = OUT_ERROR;
+        goto done;
+    }
+    if (trap != NULL) {
+        drop_trap(d, trap, detail);
+        outcome = OUT_TRAP;
+        goto done;
+    }
+    if (stamps) stamps[3] = now_ns();
+
+    wasmtime_extern_t item;
+    if (!api->wasmtime_instance_export_get(context, &instance, w->entry, w->entry_len, &item) || item.kind != WASMTIME_EXTERN_FUNC) {
+        outcome = OUT_NO_EXPORT;
+        goto done;
+    }
+    if (stamps) stamps[4] = now_ns();
+
+    wasmtime_val_raw_t values[MAX_SLOTS];
+    for (int i = 0; i < w->nargs; i++) {
+        if (w->arg_kinds[i] == KIND_I64) values[i].i64 = w->args[i];
+        else { values[i].i64 = 0; values[i].i32 = (int32_t)w->args[i]; }
+    }
+    err = api->wasmtime_func_call_unchecked(context, &item.of.func, values, w->nslots, &trap);
+    if (err != NULL) {
+        int status = 0;
+        if (api->wasmtime_error_exit_status(err, &status)) {
+            *detail = status;
+            outcome = OUT_EXIT;
+            api->wasmtime_error_delete(err);
+        } else {
+            *detail = drop_error(d, err, "WasmtimeError: ");
+            outcome = OUT_ERROR;
+        }
+    } else if (trap != NULL) {
+        drop_trap(d, trap, detail);
+        outcome = OUT_TRAP;
+        /* Its memory size tells a guest whose memory.grow failed (oom) from any other trap. */
+        wasmtime_extern_t memory;
+        if (api->wasmtime_instance_export_get(context, &instance, "memory", 6, &memory) && memory.kind == WASMTIME_EXTERN_MEMORY)
+            *memory_bytes = (int64_t)api->wasmtime_memory_data_size(context, &memory.of.memory);
+    } else if (w->result_kind == KIND_I64) {
+        *detail = values[0].i64;
+    } else if (w->result_kind == KIND_I32) {
+        *detail = values[0].i32;
+    }
+    if (stamps) stamps[5] = now_ns();
+
+done:
+    api->wasmtime_store_delete(store);
+    if (!cached)
+        release(d, module, pre);
+    if (stamps) {
+        stamps[6] = now_ns();
+        for (int k = 2; k < 6; k++) /* phases a failed request did not reach end where it ended */
+            if (stamps[k] == 0) stamps[k] = stamps[6];
+    }
+    if (outcome == OUT_OK && w->check != CHECK_NONE && w->result_kind != KIND_NONE) {
+        if (w->check == CHECK_FIRST && !w->learned) {
+            w->expected = *detail;
+            w->learned = 1;
+        } else if (*detail != w->expected) {
+            outcome = OUT_MISMATCH;
+        }
+    }
+    if (stamps) stamps[7] = now_ns();
+    return outcome;
+}
+
+static void Driver_clear(Driver *d) {
+    if (d->entries != NULL && d->library != NULL) {
+        for (int i = 0; i < d->capacity; i++)
+            if (d->entries[i].used)
+                release(d, d->entries[i].module, d->entries[i].pre);
+    }
+    free(d->entries);
+    free(d->buckets);
+    d->entries = NULL;
+    d->buckets = NULL;
+    d->capacity = 0;
+    d->count = 0;
+    if (d->own_linker && d->linker != NULL && d->library != NULL)
+        d->library->api.wasmtime_linker_delete(d->linker);
+    d->linker = NULL;
+    for (int i = 0; i < d->nworkloads; i++) {
+        free(d->workloads[i].wasm);
+        free(d->workloads[i].entry);
+    }
+    free(d->workloads);
+    d->workloads = NULL;
+    d->nworkloads = 0;
+}
+
+static int Driver_init(Driver *self, PyObject *args, PyObject *kwds) {
+    static char *keywords[] = {"library", "engine", "cache_capacity", "pre", "linker", "fuel", "epoch_ticks", "limiter",
+                               "wait_ns", NULL};
+    PyObject *library;
+    unsigned long long engine = 0, linker = 0, epoch_ticks = 0;
+    int capacity = 0, pre = 0;
+    long long fuel = -1, wait_ns = -1;
+    PyObject *limiter = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!K|ipKLKOL", keywords, &LibraryType, &library, &engine, &capacity,
+                                     &pre, &linker, &fuel, &epoch_ticks, &limiter, &wait_ns))
+        return -1;
+    if (engine == 0) {
+        PyErr_SetString(PyExc_ValueError, "engine is a null pointer");
+        return -1;
+    }
+    if (capacity < 0 || capacity > (1 << 20)) {
+        PyErr_Format(PyExc_ValueError, "cache_capacity = %d is out of range; allowed: 0 to 1048576", capacity);
+        return -1;
+    }
+    Py_INCREF(library);
+    self->library = (Library *)library;
+    self->engine = (wasm_engine_t *)(uintptr_t)engine;
+    self->pre = pre;
+    self->fuel = fuel;
+    self->epoch_ticks = epoch_ticks;
+    self->wait_ns = wait_ns;
+    if (limiter != Py_None) {
+        if (!PyArg_ParseTuple(limiter, "LLLLL", &self->limiter[0], &self->limiter[1], &self->limiter[2], &self->limiter[3],
+                              &self->limiter[4]))
+            return -1;
+        self->limited = 1;
+    }
+    if (pre) {
+        if (linker) {
+            self->linker = (wasmtime_linker_t *)(uintptr_t)linker;
+        } else {
+            self->linker = self->library->api.wasmtime_linker_new(self->engine);
+            self->own_linker = 1;
+        }
+    }
+    self->capacity = capacity;
+    if (capacity > 0) {
+        int buckets = 1;
+        while (buckets < 2 * capacity) buckets <<= 1;
+        self->nbuckets = buckets;
+        self->buckets = malloc(sizeof(int) * (size_t)buckets);
+        self->entries = calloc((size_t)capacity, sizeof(Entry));
+        if (self->buckets == NULL || self->entries == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (int i = 0; i < buckets; i++) self->buckets[i] = -1;
+    }
+    return 0;
+}
+
+static void Driver_dealloc(Driver *self) {
+    Driver_clear(self);
+    Py_XDECREF(self->library);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Driver_add_workload(Driver *self, PyObject *args, PyObject *kwds) {
+    static char *keywords[] = {"wasm", "sha256", "entry", "args", "arg_kinds", "result_kind", "check", "expected", NULL};
+    Py_buffer wasm, sha, entry;
+    PyObject *values;
+    const char *kinds, *result_kind;
+    int check = CHECK_NONE;
+    long long expected = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*y*y*O!ss|iL", keywords, &wasm, &sha, &entry, &PyTuple_Type, &values,
+                                     &kinds, &result_kind, &check, &expected))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t nargs = PyTuple_GET_SIZE(values);
+    if (sha.len != 32) {
+        PyErr_Format(PyExc_ValueError, "sha256 is %zd bytes; allowed: 32", sha.len);
+        goto out;
+    }
+    if (nargs >= MAX_SLOTS || (Py_ssize_t)strlen(kinds) != nargs || strlen(result_kind) > 1) {
+        PyErr_Format(PyExc_ValueError, "%zd arguments of kinds %s; allowed: fewer than %d, one kind each", nargs, kinds, MAX_SLOTS);
+        goto out;
+    }
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "the driver is serving a block");
+        goto out;
+    }
+    Workload *grown = realloc(self->workloads, sizeof(Workload) * (size_t)(self->nworkloads + 1));
+    if (grown == NULL) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    self->workloads = grown;
+    Workload *w = &self->workloads[self->nworkloads];
+    memset(w, 0, sizeof *w);
+    w->wasm = malloc((size_t)wasm.len ? (size_t)wasm.len : 1);
+    w->entry = malloc((size_t)entry.len + 1);
+    if (w->wasm == NULL || w->entry == NULL) {
+        free(w->wasm);
+        free(w->entry);
+        PyErr_NoMemory();
+        goto out;
+    }
+    memcpy(w->wasm, wasm.buf, (size_t)wasm.len);
+    w->wasm_len = (size_t)wasm.len;
+    memcpy(w->sha256, sha.buf, 32);
+    memcpy(w->entry, entry.buf, (size_t)entry.len);
+    w->entry[entry.len] = '\0';
+    w->entry_len = (size_t)entry.len;
+    w->nargs = (int)nargs;
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        w->args[i] = PyLong_AsLongLong(PyTuple_GET_ITEM(values, i));
+        if (w->args[i] == -1 && PyErr_Occurred()) {
+            free(w->wasm);
+            free(w->entry);
+            goto out;
+        }
+        if (kinds[i] != 'i' && kinds[i] != 'I') {
+            PyErr_Format(PyExc_ValueError, "argument kind %c; allowed: i (i32), I (i64)", kinds[i]);
+            free(w->wasm);
+            free(w->entry);
+            goto out;
+        }
+        w->arg_kinds[i] = kinds[i] == 'I' ? KIND_I64 : KIND_I32;
+    }
+    w->result_kind = result_kind[0] == 'I' ? KIND_I64 : result_kind[0] == 'i' ? KIND_I32 : KIND_NONE;
+    w->nslots = (size_t)(nargs > 1 ? nargs : 1);
+    w->check = check;
+    w->expected = expected;
+    result = PyLong_FromLong(self->nworkloads++);
+out:
+    PyBuffer_Release(&wasm);
+    PyBuffer_Release(&sha);
+    PyBuffer_Release(&entry);
+    return result;
+}
+
+/* run(indices, records, stamps=None) -> (wall_ns, first failure's message or None)
+ *
+ * indices: int32 buffer of workload indices, one per request; records: int64 buffer of 4 words per request
+ * (ns, outcome, detail, memory bytes); stamps: int64 buffer of 8 per request, or None.  The GIL is released
+ * while the block runs.  A block stops at the first request whose outcome means the variant cannot go on
+ * (a result that does not match, a missing export, a module that does not compile): the count of requests
+ * served is the number of records written, wall_ns the block's time. */
+static PyObject *Driver_run(Driver *self, PyObject *args, PyObject *kwds) {
+    static char *keywords[] = {"indices", "records", "stamps", NULL};
+    Py_buffer indices, records, stamps = {0};
+    PyObject *stamps_object = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*w*|O", keywords, &indices, &records, &stamps_object))
+        return NULL;
+    PyObject *result = NULL;
+    int have_stamps = 0;
+    if (stamps_object != Py_None) {
+        if (PyObject_GetBuffer(stamps_object, &stamps, PyBUF_WRITABLE) < 0)
+            goto out;
+        have_stamps = 1;
+    }
+    Py_ssize_t n = indices.len / (Py_ssize_t)sizeof(int32_t);
+    if (indices.len % (Py_ssize_t)sizeof(int32_t) != 0 || records.len < n * RECORD_WORDS * (Py_ssize_t)sizeof(int64_t) ||
+        (have_stamps && stamps.len < n * STAMPS * (Py_ssize_t)sizeof(int64_t))) {
+        PyErr_SetString(PyExc_ValueError, "indices must be int32 and records (4 int64 per request) and stamps (8) large enough");
+        goto out;
+    }
+    const int32_t *which = (const int32_t *)indices.buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (which[i] < 0 || which[i] >= self->nworkloads) {
+            PyErr_Format(PyExc_IndexError, "workload index %d; allowed: 0 to %d", which[i], self->nworkloads - 1);
+            goto out;
+        }
+    }
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "the driver is serving a block in another thread; use one driver per thread");
+        goto out;
+    }
+    self->busy = 1;
+    self->has_message = 0;
+    int64_t *out = (int64_t *)records.buf;
+    int64_t *stamp = have_stamps ? (int64_t *)stamps.buf : NULL;
+    int64_t wall = 0;
+    Py_BEGIN_ALLOW_THREADS
+    int64_t block_start = now_ns();
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t *row = out + i * RECORD_WORDS;
+        int64_t *phase = stamp ? stamp + i * STAMPS : NULL;
+        if (phase) memset(phase, 0, sizeof(int64_t) * STAMPS);
+        int64_t t0 = now_ns();
+        if (phase) phase[0] = t0;
+        int outcome = serve(self, &self->workloads[which[i]], phase, &row[2], &row[3]);
+        row[0] = now_ns() - t0;
+        row[1] = outcome;
+        if (outcome == OUT_MISMATCH || outcome == OUT_NO_EXPORT || outcome == OUT_COMPILE_ERROR) {
+            for (Py_ssize_t j = i + 1; j < n; j++) out[j * RECORD_WORDS + 1] = -1; /* not served */
+            break;
+        }
+    }
+    wall = now_ns() - block_start;
+    Py_END_ALLOW_THREADS
+    self->busy = 0;
+    result = Py_BuildValue("(Ls)", (long long)wall, self->has_message ? self->first_message : NULL);
+out:
+    PyBuffer_Release(&indices);
+    PyBuffer_Release(&records);
+    if (have_stamps)
+        PyBuffer_Release(&stamps);
+    return result;
+}
+
+static PyObject *Driver_take_stats(Driver *self, PyObject *unused) {
+    PyObject *stats = Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K}", "hits", (unsigned long long)self->hits, "misses",
+                                    (unsigned long long)self->misses, "evictions", (unsigned long long)self->evictions,
+                                    "compile_ns", (unsigned long long)self->compile_ns, "waits", (unsigned long long)self->waits,
+                                    "wait_ns", (unsigned long long)self->wait_total_ns);
+    self->hits = self->misses = self->evictions = self->compile_ns = self->waits = self->wait_total_ns = 0;
+    return stats;
+}
+
+static PyObject *Driver_expectation(Driver *self, PyObject *arg) {
+    long index = PyLong_AsLong(arg);
+    if (index == -1 && PyErr_Occurred())
+        return NULL;
+    if (index < 0 || index >= self->nworkloads) {
+        PyErr_Format(PyExc_IndexError, "workload index %ld; allowed: 0 to %d", index, self->nworkloads - 1);
+        return NULL;
+    }
+    const Workload *w = &self->workloads[index];
+    if (w->check == CHECK_NONE || (w->check == CHECK_FIRST && !w->learned))
+        Py_RETURN_NONE;
+    return PyLong_FromLongLong(w->expected);
+}
+
+static PyObject *Driver_cached(Driver *self, PyObject *unused) {
+    return PyLong_FromLong(self->count);
+}
+
+static PyObject *Driver_close(Driver *self, PyObject *unused) {
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "the driver is serving a block");
+        return NULL;
+    }
+    Driver_clear(self);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef Driver_methods[] = {
+    {"add_workload", (PyCFunction)(void (*)(void))Driver_add_workload, METH_VARARGS | METH_KEYWORDS,
+     "Add a core module to serve: its bytes, SHA-256, export, arguments and their kinds ('i' i32, 'I' i64), the result's kind "
+     "('' none), the check (0 none, 1 expected, 2 the first result) and the expected value; returns its index."},
+    {"run", (PyCFunction)(void (*)(void))Driver_run, METH_VARARGS | METH_KEYWORDS, "Serve a block of requests (see the source)."},
+    {"take_stats", (PyCFunction)Driver_take_stats, METH_NOARGS, "Cache and pool-wait counters since the last call, then zeroed."},
+    {"cached", (PyCFunction)Driver_cached, METH_NOARGS, "How many compiled modules the cache holds."},
+    {"expectation", (PyCFunction)Driver_expectation, METH_O,
+     "What workload i's results are checked against: the expected value or the learned first result (None: not yet, or unchecked)."},
+    {"close", (PyCFunction)Driver_close, METH_NOARGS, "Delete every cached module, InstancePre and own linker."},
+    {NULL},
+};
+
+static PyTypeObject DriverType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "wasmlab._native.Driver",
+    .tp_basicsize = sizeof(Driver),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Serves blocks of whole requests on one engine, with the GIL released (see the module's source).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Driver_init,
+    .tp_dealloc = (destructor)Driver_dealloc,
+    .tp_methods = Driver_methods,
+};
+
+static PyObject *layout(PyObject *module, PyObject *unused) {
+    return Py_BuildValue("{s:n,s:n,s:n,s:n,s:n,s:n,s:n}", "wasmtime_instance_t", (Py_ssize_t)sizeof(wasmtime_instance_t),
+                         "wasmtime_func_t", (Py_ssize_t)sizeof(wasmtime_func_t), "wasmtime_memory_t",
+                         (Py_ssize_t)sizeof(wasmtime_memory_t), "wasmtime_extern_t", (Py_ssize_t)sizeof(wasmtime_extern_t),
+                         "wasmtime_extern_t.of", (Py_ssize_t)offsetof(wasmtime_extern_t, of), "wasmtime_val_raw_t",
+                         (Py_ssize_t)sizeof(wasmtime_val_raw_t), "wasm_byte_vec_t", (Py_ssize_t)sizeof(wasm_byte_vec_t));
+}
+
+static PyObject *monotonic_ns(PyObject *module, PyObject *unused) {
+    return PyLong_FromLongLong(now_ns());
+}
+
+static PyMethodDef module_methods[] = {
+    {"layout", layout, METH_NOARGS, "Sizes and offsets of the C API structs as this module declares them."},
+    {"monotonic_ns", monotonic_ns, METH_NOARGS, "The driver's clock (CLOCK_MONOTONIC), in ns."},
+    {NULL},
+};
+
+static struct PyModuleDef native_module = {
+    PyModuleDef_HEAD_INIT, "wasmlab._native", "The native call path's request loop (see the C source).", -1, module_methods,
+};
+
+PyMODINIT_FUNC PyInit__native(void) {
+    if (PyType_Ready(&LibraryType) < 0 || PyType_Ready(&DriverType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&native_module);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&LibraryType);
+    Py_INCREF(&DriverType);
+    if (PyModule_AddObject(m, "Library", (PyObject *)&LibraryType) < 0 || PyModule_AddObject(m, "Driver", (PyObject *)&DriverType) < 0)
+        return NULL;
+    static const struct { const char *name; int value; } constants[] = {
+        {"OUT_OK", OUT_OK}, {"OUT_TRAP", OUT_TRAP}, {"OUT_EXIT", OUT_EXIT}, {"OUT_ERROR", OUT_ERROR},
+        {"OUT_MISMATCH", OUT_MISMATCH}, {"OUT_NO_EXPORT", OUT_NO_EXPORT}, {"OUT_COMPILE_ERROR", OUT_COMPILE_ERROR},
+        {"CHECK_NONE", CHECK_NONE}, {"CHECK_EXPECTED", CHECK_EXPECTED}, {"CHECK_FIRST", CHECK_FIRST},
+        {"RECORD_WORDS", RECORD_WORDS}, {"STAMPS", STAMPS},
+        {"ERROR_OTHER", ERROR_OTHER}, {"ERROR_POOL_EXHAUSTED", ERROR_POOL_EXHAUSTED}, {"ERROR_MEMORY_LIMIT", ERROR_MEMORY_LIMIT},
+    };
+    for (size_t i = 0; i < sizeof(constants) / sizeof(constants[0]); i++)
+        if (PyModule_AddIntConstant(m, constants[i].name, constants[i].value) < 0)
+            return NULL;
+    return m;
+}

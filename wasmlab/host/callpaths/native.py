@@ -1,0 +1,177 @@
+"""The native call path for core modules: the whole request loop in C (``wasmlab/_native.c``), GIL released.
+
+The same libwasmtime that wasmtime-py loaded (its functions resolved by ``dlsym`` on wasmtime-py's own
+handle), the same engine (a pooling one for pooled variants), and per request the same steps as the lean
+path: get the compiled module (compiled per request, or a hit in the C driver's own hash table keyed by
+the module's SHA-256 for cached variants, LRU like the lab's default), a new store with the per-store
+limits, instantiate (from an ``InstancePre`` for ``pre``), look the export up, call, check the result, delete
+the store.  A block of requests is one call into C, which times each request with ``CLOCK_MONOTONIC``
+(``perf_counter_ns``'s clock), so the figure has no Python in it: lean minus native is the binding's share.
+
+Served: core modules without imports whose export takes and returns i32/i64.  Refused, each with one line:
+WASI commands and modules with host imports (the C loop sets up no WASI context or host functions yet),
+library-style modules, disk artifacts, and cache policies other than ``lru``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from wasmlab import _native, capi
+from wasmlab.errors import ConfigError, ResultMismatch
+from wasmlab.host.callpaths.base import Handlers, RequestParts, mismatch
+from wasmlab.host.modules import CompileError
+from wasmlab.host.outcomes import NativeFailure
+from wasmlab.workloads.model import Workload
+
+NAME = "native"
+_KINDS = {"i32": "i", "i64": "I"}
+_CHECKS = {"none": _native.CHECK_NONE, "expected": _native.CHECK_EXPECTED, "first-result": _native.CHECK_FIRST}
+_ERROR_KINDS = {_native.ERROR_POOL_EXHAUSTED: "pool_exhausted", _native.ERROR_MEMORY_LIMIT: "oom", _native.ERROR_OTHER: "error"}
+# Outcomes after which a variant cannot go on (the Python paths raise the lab's own error for them).
+_STOPS = (_native.OUT_MISMATCH, _native.OUT_NO_EXPORT, _native.OUT_COMPILE_ERROR)
+_LIBRARY: _native.Library | None = None
+# Workloads whose export was checked against its declared signature (once per process: it does not depend on the engine).
+_CHECKED: set[str] = set()
+
+
+def library() -> _native.Library:
+    """wasmtime-py's libwasmtime with the driver's functions resolved (once); a missing one is one line."""
+    global _LIBRARY
+    if _LIBRARY is None:
+        try:
+            _LIBRARY = _native.Library(handle=capi.library_handle())
+        except LookupError as exc:
+            raise ConfigError(f"call path 'native': {exc}") from None
+    return _LIBRARY
+
+
+def refusal(workload: Workload) -> str | None:
+    """Why the native path cannot serve ``workload`` yet (one line), or ``None``."""
+    if workload.driver:
+        return f"workload {workload.name!r} is library-style (driven through wasmtime-py's objects); allowed call path: api"
+    if workload.wasi:
+        return (f"workload {workload.name!r} is a WASI command; the native path does not build WASI contexts yet "
+                f"(wasi_config per request); allowed call paths: lean, api")
+    if workload.linked:
+        return f"workload {workload.name!r} imports host functions, which the native path does not define yet; allowed call paths: lean, api"
+    kinds = [*workload.params, *workload.results]
+    if any(k not in _KINDS for k in kinds) or len(workload.results) > 1 or len(workload.params) >= 16:
+        return (f"workload {workload.name!r}: export {workload.entry!r} takes {list(workload.params)} and returns {list(workload.results)}; "
+                f"the native path passes up to 15 i32/i64 arguments and one i32/i64 result")
+    return None
+
+
+def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
+    """Handlers for the core modules among ``workloads``, served by one C driver on ``parts.engine``."""
+    workloads = list(workloads)
+    for w in workloads:
+        reason = refusal(w) if not w.component else None
+        if reason:
+            raise ConfigError(f"call path 'native': {reason}")
+    modules = parts.modules
+    if modules.artifacts is not None:
+        raise ConfigError(f"call path 'native': variant {parts.label!r} loads compiled artifacts from disk; the native path "
+                          f"compiles in memory (allowed: variants without 'disk')")
+    cache = modules.cache
+    capacity = cache.capacity if cache.config.policy != "none" else 0
+    if capacity and cache.config.policy != "lru":
+        raise ConfigError(f"call path 'native': cache policy {cache.config.policy!r} is not implemented in C; allowed: lru")
+    for w in workloads:
+        if not w.component and w.sha256 not in _CHECKED:
+            modules.compile(w)  # the lab's export check (a wrong signature would make an unchecked call unsafe)
+            _CHECKED.add(w.sha256)
+    limits = parts.store.limits
+    limiter = None
+    if limits.store_limited:
+        limiter = tuple(-1 if v is None else v for v in
+                        (limits.memory_bytes, limits.table_elements, limits.instances, limits.tables, limits.memories))
+    driver = _native.Driver(
+        library(), capi.address(parts.engine.ptr()), cache_capacity=capacity, pre=parts.pre,
+        linker=capi.address(parts.linkers.core.ptr()) if parts.pre and parts.linkers.core is not None else 0,
+        fuel=-1 if limits.fuel is None else limits.fuel, epoch_ticks=parts.store.deadline_ticks, limiter=limiter,
+        wait_ns=int(parts.waiting.timeout_ms * 1e6) if parts.waiting.policy == "wait" else -1,
+    )
+    parts.cleanup.append(driver.close)
+    served = {}
+    for i, w in enumerate(workloads):
+        if w.component:
+            continue
+        check = _CHECKS[w.check] if w.results else _native.CHECK_NONE
+        expected = int(w.expected) if check == _native.CHECK_EXPECTED else 0
+        served[i] = driver.add_workload(w.wasm, bytes.fromhex(w.sha256), w.entry.encode(), tuple(int(a) for a in w.args),
+                                        "".join(_KINDS[k] for k in w.params), "".join(_KINDS[k] for k in w.results), check, expected)
+    has_result = {i: bool(workloads[i].results) for i in served}
+    to_driver = np.full(len(workloads), -1, dtype=np.int32)
+    for i, d in served.items():
+        to_driver[i] = d
+
+    def absorb() -> None:
+        """The driver's counters into the runtime's, where the harness reads them."""
+        stats = driver.take_stats()
+        cache.stats.hits += stats["hits"]
+        cache.stats.misses += stats["misses"]
+        cache.stats.evictions += stats["evictions"]
+        cache.stats.compile_ns += stats["compile_ns"]
+        parts.waiting.waits += stats["waits"]
+        parts.waiting.wait_ns += stats["wait_ns"]
+
+    def failure(index: int, outcome: int, detail: int, memory: int, message: str) -> NativeFailure:
+        """The lab's own error for an outcome that stops the variant (raised), or the request's failure."""
+        w = workloads[index]
+        if outcome == _native.OUT_MISMATCH:
+            expected = driver.expectation(served[index])
+            if w.check == "first-result":
+                raise ResultMismatch(f"workload {w.name!r} returned {detail!r}, but its first request returned {expected!r}: the "
+                                     f"result changed between requests (give --expect to check a value, or --no-check to measure unchecked)")
+            raise mismatch(w.name, detail, expected)
+        if outcome == _native.OUT_NO_EXPORT:
+            raise ConfigError(f"workload {w.name!r}: export {w.entry!r} not found")
+        if outcome == _native.OUT_COMPILE_ERROR:
+            raise CompileError(f"workload {w.name!r} does not compile for variant {parts.label!r}: {message}")
+        if outcome == _native.OUT_TRAP:
+            return NativeFailure("trap", message, None if detail < 0 else detail, None if memory < 0 else memory)
+        if outcome == _native.OUT_EXIT:
+            return NativeFailure(f"exit({detail})", message or f"exited with status {detail}")
+        return NativeFailure(_ERROR_KINDS.get(detail, "error"), message)
+
+    def block(indices: Sequence[int], out: list[int], failures: list[tuple[int, BaseException]]) -> int:
+        """Serve ``indices`` in one C call; each request's ns into ``out``, its failure into ``failures``; the block's wall ns."""
+        n = len(indices)
+        which = to_driver[np.asarray(indices, dtype=np.intp)]
+        records = np.zeros((n, _native.RECORD_WORDS), dtype=np.int64)
+        wall, message = driver.run(which, records)
+        absorb()
+        out[:n] = records[:, 0].tolist()
+        bad = np.flatnonzero(records[:, 1] != _native.OUT_OK)
+        for k in bad.tolist():
+            ns, outcome, detail, memory = (int(v) for v in records[k])
+            failures.append((k, failure(indices[k], outcome, detail, memory, message or "")))
+        return int(wall)
+
+    one = np.zeros(1, dtype=np.int32)
+    record = np.zeros((1, _native.RECORD_WORDS), dtype=np.int64)
+    stamp_row = np.zeros((1, _native.STAMPS), dtype=np.int64)
+
+    def handle(index: int) -> object:
+        one[0] = to_driver[index]
+        _, message = driver.run(one, record)
+        absorb()
+        _, outcome, detail, memory = (int(v) for v in record[0])
+        if outcome != _native.OUT_OK:
+            raise failure(index, outcome, detail, memory, message or "")
+        return detail if has_result[index] else None
+
+    def handle_phased(index: int, stamps: list[int]) -> object:
+        one[0] = to_driver[index]
+        _, message = driver.run(one, record, stamp_row)
+        absorb()
+        _, outcome, detail, memory = (int(v) for v in record[0])
+        if outcome != _native.OUT_OK:
+            raise failure(index, outcome, detail, memory, message or "")
+        stamps[:] = stamp_row[0].tolist()
+        return detail if has_result[index] else None
+
+    return Handlers(handle, handle_phased, block)
