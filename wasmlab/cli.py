@@ -99,7 +99,9 @@ def _int_list(text: str | None) -> tuple[int, ...] | None:
 @click.option("--slots", type=int, default=None, help="Pool slots (core instances, memories, tables, stacks).")
 @click.option("--cache-policy", default=None, help="none, clear-when-full, lru, lfu, fifo, rr, ttl.")
 @click.option("--cache-size", type=int, default=None, help="Compiled modules the cache holds.")
-@click.option("--call-path", default="lean", show_default=True, help="lean (prepared C calls), api (wasmtime-py objects), or both (every variant on each, side by side).")
+@click.option("--call-path", default="lean", show_default=True,
+              help="lean (prepared C calls), api (wasmtime-py objects), native (the loop in C), a comma list (native,lean), "
+                   "both (lean,api) or all: every variant on each, side by side.")
 @click.option("--pool", "pool_knobs", multiple=True, metavar="KEY=VALUE", help="Any pool knob, e.g. max_memory_size=1048576.")
 @click.option("--engine", "engine_knobs", multiple=True, metavar="KEY=VALUE", help="Any engine knob, e.g. compiler=winch.")
 @click.option("--fuel", type=int, default=None, help="Fuel per request (stops runaway guests deterministically).")

@@ -151,3 +151,28 @@ def test_a_module_by_path_with_a_stable_result_is_checked_against_its_first_resu
     assert json.loads(done.stdout)["checked_against"] == {"cached": "first-result", "pooled+cached": "first-result"}
     contradiction = wasmlab("reproduce", "--workload", str(path), "--expect", "1", "--no-check", "--no-save")
     assert contradiction.returncode == 2 and "--no-check contradicts --expect" in contradiction.stderr
+
+
+def test_a_wrong_expect_fails_the_native_variants_and_a_right_one_passes(tmp_path):
+    """The native path's result check is real: it runs in C, on every request."""
+    path = tmp_path / "add.wat"
+    path.write_text('(module (func (export "run") (param i32) (result i32) local.get 0 i32.const 1 i32.add))')
+    common = ("reproduce", "--workload", str(path), "--args", "41", "--requests", "50", "--repeats", "1", "--warmup", "2",
+              "--slots", "2", "--variants", "cached,pooled+cached", "--call-path", "native,lean", "--no-save", "--format", "json")
+    wrong = wasmlab(*common, "--expect", "43")
+    assert wrong.returncode == 1, wrong.stderr
+    errors = json.loads(wrong.stdout)["errors"]
+    assert set(errors) == {"cached", "pooled+cached", "cached@native", "pooled+cached@native"}
+    assert all("returned 42, expected 43" in e for e in errors.values()), errors
+    right = wasmlab(*common, "--expect", "42")
+    assert right.returncode == 0, right.stderr
+    data = json.loads(right.stdout)
+    ratio = data["native_over_lean"]
+    assert ratio["variant"] == "pooled+cached" and ratio["native_us_mean"] > 0 and ratio["lean_us_mean"] > 0
+    assert data["variants"]["pooled+cached@native"]["call_path"] == "native"
+
+
+def test_an_unknown_call_path_in_a_list_is_one_line():
+    done = wasmlab("reproduce", "--call-path", "native,fast", "--no-save")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "call path 'fast'" in done.stderr and "native" in done.stderr

@@ -38,8 +38,8 @@ def test_a_fresh_instance_sees_nothing_and_a_reused_one_sees_every_secret():
     assert run_export(store, 41) == sum(FRESH_LEAKS)  # memory at 4 places, the global and the table slot
 
 
-def test_every_variant_on_both_call_paths_serves_fresh_instances():
-    clean(run(variants=NAMED_VARIANTS, call_path="both"))
+def test_every_variant_on_every_call_path_serves_fresh_instances():
+    clean(run(variants=NAMED_VARIANTS, call_path="all"))
 
 
 @pytest.mark.parametrize("pool", [
@@ -49,11 +49,12 @@ def test_every_variant_on_both_call_paths_serves_fresh_instances():
     {"decommit_batch_size": 8},
 ])
 def test_slot_reset_settings_never_show_one_request_to_the_next(pool):
-    clean(run(variants=("pooled+cached", "pooled+cached+pre", "pooled+cached@api"), pool=pool))
+    clean(run(variants=("pooled+cached", "pooled+cached+pre", "pooled+cached@api", "pooled+cached@native", "pooled+cached+pre@native"),
+              pool=pool))
 
 
 def test_without_copy_on_write_and_with_a_one_slot_pool():
-    clean(run(variants=("pooled+cached", "pooled+cached@api"), engine={"memory_init_cow": False}, slots=1))
+    clean(run(variants=("pooled+cached", "pooled+cached@api", "pooled+cached@native"), engine={"memory_init_cow": False}, slots=1))
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))

@@ -27,13 +27,30 @@ from wasmlab.workloads import Workload, distinct_copies, from_path, load_workloa
 DEFAULT_VARIANTS = NAMED_VARIANTS
 
 
+# Names for lists of call paths: ``both`` is the lean and api paths side by side, ``all`` every registered path.
+CALL_PATH_LISTS = {"both": ("lean", "api")}
+
+
+def expand_call_paths(spec: str) -> tuple[str, ...]:
+    """The call paths ``spec`` names: one path, a comma list (``native,lean``), ``both`` (lean and api) or ``all``."""
+    if spec == "all":
+        return call_paths()
+    if spec in CALL_PATH_LISTS:
+        return CALL_PATH_LISTS[spec]
+    paths = tuple(dict.fromkeys(p.strip() for p in spec.split(",") if p.strip()))
+    for path in paths or (spec,):
+        if path not in call_paths():
+            raise allowed(path, "call path", call_paths() + ("both", "all", "a comma list of them"))
+    return paths
+
+
 @dataclass(frozen=True)
 class Scenario:
     """Everything that defines one side-by-side comparison of variants."""
 
     workload: str = "seed"
     variants: tuple[str, ...] = DEFAULT_VARIANTS
-    call_path: str = "lean"  # lean, api, or both (each variant on both paths, interleaved)
+    call_path: str = "lean"  # lean, api, native, a comma list of them, both (lean,api) or all: each variant on each, interleaved
     requests: int = 1000
     repeats: int = 5
     warmup: int = 200
@@ -73,13 +90,14 @@ class Scenario:
             object.__setattr__(self, "args", tuple(self.args))
         object.__setattr__(self, "argv", tuple(self.argv))
         object.__setattr__(self, "dirs", tuple(self.dirs))
-        if self.call_path == "both":
-            # Every variant on the lean path (the default) and again pinned to the api path.
-            pinned = tuple(v if "@" in v else f"{v}@api" for v in self.variants)
+        paths = expand_call_paths(self.call_path)
+        if len(paths) > 1:
+            # Every variant on the first path (lean when listed: its variants keep their plain names) and again
+            # pinned to each other path (``pooled+cached@native``), all interleaved in one run.
+            default = "lean" if "lean" in paths else paths[0]
+            pinned = tuple(v if "@" in v else f"{v}@{path}" for path in paths if path != default for v in self.variants)
             object.__setattr__(self, "variants", tuple(dict.fromkeys(self.variants + pinned)))
-            object.__setattr__(self, "call_path", "lean")
-        if self.call_path not in call_paths():
-            raise allowed(self.call_path, "call path", call_paths() + ("both",))
+            object.__setattr__(self, "call_path", default)
         for v in self.variants:
             parse_variant(v)
         if isinstance(self.requests, bool) or not isinstance(self.requests, int) or self.requests < 1:

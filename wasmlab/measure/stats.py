@@ -125,6 +125,8 @@ def variant_table(summary: pd.DataFrame, samples: pd.DataFrame | None, reference
     rows = []
     for variant, group in ok.groupby("variant", sort=False):
         row: dict[str, object] = {"variant": variant, "repetitions": len(group), "requests": int(group["requests"].sum())}
+        if "call_path" in group:
+            row["call_path"] = str(group["call_path"].iloc[0])
         if samples is not None and not samples.empty:
             mine = samples[samples["variant"] == variant]
             if "outcome" in mine and "workload_expected_outcome" in group:

@@ -57,6 +57,7 @@ def headline(measurement: Measurement) -> dict[str, Any]:
         "checked_against": {variant: str(meta.get("workload_check", "expected"))
                             for variant in dict.fromkeys(measurement.summary["variant"])},
         "api_over_lean": api_over_lean(measurement),
+        "native_over_lean": native_over_lean(measurement),
         "phases_us_p50": {variant: {phase: _clean(v) for phase, v in row.items() if phase not in ("sum", "unphased p50", "stamps add")}
                           for variant, row in phase_medians(measurement).iterrows()} or None,
         "errors": measurement.errors,
@@ -76,40 +77,59 @@ def binding_table(measurement: Measurement) -> pd.DataFrame:
     """Per variant served on both paths in this run: mean µs on each (geometric mean of the per-repetition
     means), and api/lean of the per-repetition means and of the per-repetition medians (the typical request;
     means move with the tails), paired by repetition with 95% intervals over repetitions."""
-    return measurement.derived("binding", lambda: _binding_table(measurement))
+    return path_table(measurement, "api", "lean")
 
 
-def _binding_table(measurement: Measurement) -> pd.DataFrame:
+def path_table(measurement: Measurement, numerator: str, denominator: str) -> pd.DataFrame:
+    """:func:`binding_table` for any two call paths: ``numerator``/``denominator`` per variant served on both
+    (columns ``{path}_us_mean``, ``ratio``, ``ci95_*``, ``median_ratio``, ``median_ci95_*``)."""
+    return measurement.derived(f"paths {numerator}/{denominator}", lambda: _path_table(measurement, numerator, denominator))
+
+
+def _path_table(measurement: Measurement, numerator: str, denominator: str) -> pd.DataFrame:
+    columns = ["variant", f"{denominator}_us_mean", f"{numerator}_us_mean", *BINDING_COLUMNS[3:]]
     summary = measurement.summary[measurement.summary["status"] == "ok"]
     rows = []
     if summary.empty:
-        return pd.DataFrame(columns=BINDING_COLUMNS)
+        return pd.DataFrame(columns=columns)
     compositions = summary["variant"].str.split("@").str[0]
     for composition in dict.fromkeys(compositions):
         labels = {}
-        for path in ("lean", "api"):
+        for path in (denominator, numerator):
             rows_for = summary[(compositions == composition) & (summary["call_path"] == path)]
             if not rows_for.empty:
                 labels[path] = rows_for["variant"].iloc[0]
         if len(labels) < 2:
             continue
         # Both paths are served in every repetition, interleaved: paired by repetition.
-        point, low, high = paired_by_repetition(summary, labels["api"], labels["lean"], "latency_us_mean").as_tuple()
-        median, median_low, median_high = paired_by_repetition(summary, labels["api"], labels["lean"], "latency_us_p50").as_tuple()
+        top, bottom = labels[numerator], labels[denominator]
+        point, low, high = paired_by_repetition(summary, top, bottom, "latency_us_mean").as_tuple()
+        median, median_low, median_high = paired_by_repetition(summary, top, bottom, "latency_us_p50").as_tuple()
         rows.append({"variant": composition,
-                     "lean_us_mean": geometric_mean(per_repetition(summary, labels["lean"], "latency_us_mean")),
-                     "api_us_mean": geometric_mean(per_repetition(summary, labels["api"], "latency_us_mean")),
+                     f"{denominator}_us_mean": geometric_mean(per_repetition(summary, bottom, "latency_us_mean")),
+                     f"{numerator}_us_mean": geometric_mean(per_repetition(summary, top, "latency_us_mean")),
                      "ratio": point, "ci95_low": low, "ci95_high": high,
                      "median_ratio": median, "median_ci95_low": median_low, "median_ci95_high": median_high})
-    return pd.DataFrame(rows, columns=BINDING_COLUMNS)
+    return pd.DataFrame(rows, columns=columns)
+
+
+def path_ratio(measurement: Measurement, numerator: str, denominator: str, composition: str = OPTIMIZED) -> dict[str, float] | None:
+    """``numerator``/``denominator`` call paths for ``composition`` in this run (a :func:`path_table` row);
+    ``None`` unless the run served it on both."""
+    table = path_table(measurement, numerator, denominator)
+    rows = table[table["variant"] == composition]
+    return None if rows.empty else {k: _clean(v) for k, v in rows.iloc[0].to_dict().items()}
 
 
 def api_over_lean(measurement: Measurement, composition: str = OPTIMIZED) -> dict[str, float] | None:
     """How much slower the api path is than the lean path for ``composition``, measured in the same run;
     ``None`` unless the run served it on both paths."""
-    table = binding_table(measurement)
-    rows = table[table["variant"] == composition]
-    return None if rows.empty else {k: _clean(v) for k, v in rows.iloc[0].to_dict().items()}
+    return path_ratio(measurement, "api", "lean", composition)
+
+
+def native_over_lean(measurement: Measurement, composition: str = OPTIMIZED) -> dict[str, float] | None:
+    """native/lean for ``composition`` in the same run (below 1: the native path is faster); ``None`` unless both ran."""
+    return path_ratio(measurement, "native", "lean", composition)
 
 
 def unexpected_outcomes(measurement: Measurement) -> dict[str, str]:
@@ -148,15 +168,19 @@ def _dispatch(measurement: Measurement) -> str:
     if "crossings_per_request" not in table:
         return ""
     crossing = float(measurement.metadata["crossing_ns"])
-    counted = [row for row in table.to_dict("records") if row["crossings_per_request"] == row["crossings_per_request"]]
+    records = table.to_dict("records")
+    # The native path's requests make no ctypes call (its loop is in C): said once, not costed.
+    native = [row["variant"] for row in records if row.get("call_path") == "native"]
+    counted = [row for row in records if row["crossings_per_request"] == row["crossings_per_request"] and row["variant"] not in native]
+    native_text = f"; native variants ({len(native)}) make no ctypes call per request (the loop is in C)" if native else ""
     if not counted:
-        return ""
+        return native_text
     probed = all(row.get("dispatch_ns_per_request", float("nan")) == row.get("dispatch_ns_per_request", float("nan"))
                  for row in counted)
     cost = (lambda row: row["dispatch_ns_per_request"]) if probed else (lambda row: row["crossings_per_request"] * crossing)
     shown = ", ".join(f"{row['variant']} {int(row['crossings_per_request'])} (~{cost(row) / 1000:.2f} µs)" for row in counted)
     how = "each call probed at its own arity and types" if probed else "at the one-argument probe's cost"
-    return f"; C calls per request, counted: {shown}, {how}"
+    return f"; C calls per request, counted: {shown}, {how}{native_text}"
 
 
 def _policy_of(measurement: Measurement, variant: str) -> str:
@@ -257,6 +281,21 @@ def provenance(measurement: Measurement) -> str:
             f"Binding: {ratio['variant']} through the api path is {ratio['median_ratio']:.2f}x slower than through the lean path "
             f"by per-repetition medians ({interval(ratio['median_ci95_low'], ratio['median_ci95_high'])}), {ratio['ratio']:.2f}x by "
             f"per-repetition means ({interval(ratio['ci95_low'], ratio['ci95_high'])}), same run, paired by repetition"
+        )
+    native = native_over_lean(measurement)
+    if native:
+        def interval(low: float | None, high: float | None) -> str:
+            return f"95% CI {low:.2f}-{high:.2f}" if low is not None and high is not None else "one repetition: no interval"
+        lean_us, native_us = native["lean_us_mean"], native["native_us_mean"]
+        share = f"{lean_us - native_us:.2f} µs ({(lean_us - native_us) / lean_us:.0%})"
+        lookup = (best or {}).get("cache_lookup_ns")
+        lookup_text = (f", of which the lab's Python cache lookup is {lookup / 1000:.2f} µs" if lookup is not None and lookup == lookup
+                       and native["variant"] == OPTIMIZED else "")
+        lines.append(
+            f"Native: {native['variant']} {native_us:.2f} µs per request in C against {lean_us:.2f} µs through the lean path: native/lean "
+            f"{native['ratio']:.2f} by per-repetition means ({interval(native['ci95_low'], native['ci95_high'])}), "
+            f"{native['median_ratio']:.2f} by medians ({interval(native['median_ci95_low'], native['median_ci95_high'])}), same run; "
+            f"the binding's share of the lean figure (lean minus native) is {share}{lookup_text}"
         )
     if m["machine_busy"]:
         lines.append("WARNING: the machine was busy during this run; figures may be noisy")

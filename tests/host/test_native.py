@@ -1,0 +1,203 @@
+"""The native call path: the request loop in C serves what the lean path serves, with the same results and outcomes."""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+
+import numpy as np
+import pytest
+import wasmtime
+from wasmtime import _bindings as ffi
+
+from tests.conftest import small_pool_engine
+from wasmlab import _native, capi
+from wasmlab.config import CacheConfig, Limits
+from wasmlab.errors import ConfigError, ResultMismatch
+from wasmlab.host.callpaths import native
+from wasmlab.host.engine import EnginePool
+from wasmlab.host.outcomes import classify
+from wasmlab.host.runtime import build_runtimes
+from wasmlab.host.variant import NAMED_VARIANTS
+from wasmlab.measure import scenario as scenarios
+from wasmlab.workloads import load_workload
+
+SYNTHETIC = ["seed", "compile-heavy:functions=20", "data-heavy:kib=64", "dirty-memory:kib=64", "fresh"]
+
+
+def test_the_structs_the_driver_declares_match_wasmtime_pys_declarations():
+    layout = _native.layout()
+    for name in ("wasmtime_instance_t", "wasmtime_func_t", "wasmtime_memory_t", "wasmtime_extern_t", "wasmtime_val_raw_t",
+                 "wasm_byte_vec_t"):
+        assert layout[name] == ctypes.sizeof(getattr(ffi, name)), name
+    assert layout["wasmtime_extern_t.of"] == ffi.wasmtime_extern_t.of.offset
+    # Every function the driver resolves exists in wasmtime-py's library and in its generated declarations.
+    for name in _native.Library.functions():
+        assert hasattr(ffi, name), name
+
+
+def test_a_library_without_a_needed_function_is_one_clear_line():
+    with pytest.raises(LookupError, match=r"has no function wasmtime_store_new \(needed by the native call path\)"):
+        _native.Library(path="libc.so.6")
+    with pytest.raises(OSError, match="cannot open libwasmtime"):
+        _native.Library(path="/nonexistent/libwasmtime.so")
+
+
+@pytest.mark.parametrize("spec", SYNTHETIC)
+def test_native_results_equal_lean_results_on_every_variant(spec):
+    workload = load_workload(spec)
+    engines = EnginePool()
+    results = {}
+    for path in ("lean", "native"):
+        runtimes = build_runtimes(NAMED_VARIANTS, small_pool_engine(4), CacheConfig(), [workload], call_path=path, engines=engines)
+        for name, runtime in runtimes.items():
+            results[path, name] = [runtime.handle(0) for _ in range(5)]
+            runtime.close()
+    for name in NAMED_VARIANTS:
+        assert results["native", name] == results["lean", name], name
+        assert results["native", name] == [workload.expected] * 5
+
+
+def test_a_native_block_checks_every_result_in_c():
+    """A module whose result is not the expected one stops its native variant with the lab's mismatch error."""
+    workload = load_workload("seed")
+    wrong = type(workload)(**{**workload.__dict__, "expected": workload.expected + 1})
+    runtime = build_runtimes(["pooled+cached"], small_pool_engine(2), CacheConfig(), [wrong], call_path="native")["pooled+cached"]
+    with pytest.raises(ResultMismatch, match=rf"returned {workload.expected}, expected {workload.expected + 1}"):
+        runtime.block([0] * 10, [0] * 10, [])
+    runtime.close()
+
+
+def test_a_native_run_survives_1000_trapping_requests():
+    m = scenarios.run(scenarios.Scenario(workload="trap", variants=("pooled+cached", "baseline"), call_path="native", requests=1000,
+                                         repeats=1, warmup=5, slots=2, rounds=1))
+    table = m.variants(None).set_index("variant")
+    assert m.errors == {}
+    assert (table["outcome_trap"] == 1000).all()
+    assert "unreachable" in table.loc["pooled+cached", "first_failure"]
+
+
+def test_limits_are_applied_in_c():
+    m = scenarios.run(scenarios.Scenario(workload="infinite-loop", variants=("pooled+cached",), call_path="native", requests=20,
+                                         repeats=1, warmup=2, slots=2, limits={"fuel": 100000}))
+    assert m.variants(None)["outcome_fuel"].iloc[0] == 20
+    m = scenarios.run(scenarios.Scenario(workload="memory-bomb", variants=("cached",), call_path="native", requests=10, repeats=1,
+                                         warmup=2, limits={"memory_bytes": 1 << 20}))
+    assert m.variants(None)["outcome_oom"].iloc[0] == 10
+
+
+def _two_threads(runtimes, requests):
+    """Serve ``requests`` on each runtime at once, in two threads (the native loop releases the GIL)."""
+    failures = {name: [] for name in runtimes}
+    start = threading.Barrier(len(runtimes))
+
+    def serve(name):
+        start.wait()
+        runtimes[name].block([0] * requests, [0] * requests, failures[name])
+    threads = [threading.Thread(target=serve, args=(name,)) for name in runtimes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return failures
+
+
+@pytest.mark.parametrize("exhaustion", ["fail", "wait"])
+def test_a_pool_exhausted_by_concurrency_is_counted_or_waited_for(exhaustion):
+    """Two threads on one engine whose pool has one slot: under fail the loser's requests are pool_exhausted,
+    under wait every request is served (waits are counted and bounded by the wait budget)."""
+    engines, workload = EnginePool(), load_workload("dirty-memory:kib=256")
+    limits = Limits(exhaustion=exhaustion, wait_timeout_ms=1000.0)
+    runtimes = {}
+    for k in range(2):
+        built = build_runtimes(["pooled+cached"], small_pool_engine(1), CacheConfig(), [workload], call_path="native",
+                               engines=engines, limits=limits)
+        runtimes[k] = built["pooled+cached"]
+    assert runtimes[0].engine is runtimes[1].engine
+    failures = _two_threads(runtimes, 3000)
+    kinds = [classify(exc) for found in failures.values() for _, exc in found]
+    waits = sum(r.pool_waits for r in runtimes.values())
+    if exhaustion == "fail":
+        assert kinds and set(kinds) == {"pool_exhausted"}, kinds[:5]
+    else:
+        assert kinds == [] and waits > 0
+        assert all(r.pool_wait_ns < 2 * 3000 * 1e9 for r in runtimes.values())
+    for runtime in runtimes.values():
+        runtime.close()
+
+
+def test_a_native_block_releases_the_gil():
+    """While one thread serves a long native block, this thread keeps running Python at a good part of its own
+    rate.  Holding the GIL, the block would be one C call this thread could not interrupt: it would run for at
+    most one switch interval (5 ms) of the block's ~100+ ms."""
+    import time
+
+    runtime = build_runtimes(["pooled+cached"], small_pool_engine(2), CacheConfig(), [load_workload("seed")], call_path="native")["pooled+cached"]
+    runtime.block([0] * 100, [0] * 100, [])
+    idle = threading.Thread(target=lambda: None)
+    idle.start()
+    idle.join()
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < 0.05:  # this loop's own rate, with nothing else running
+        count += 1
+        idle.is_alive()
+    rate = count / (time.perf_counter() - start)
+
+    def serve():
+        runtime.block([0] * 50000, [0] * 50000, [])
+    thread = threading.Thread(target=serve)
+    count, start = 0, time.perf_counter()
+    thread.start()
+    while thread.is_alive():
+        count += 1
+        time.perf_counter()
+    duration = time.perf_counter() - start
+    thread.join()
+    assert duration > 0.05 and count > 0.3 * rate * duration, (count, rate, duration)
+    runtime.close()
+
+
+@pytest.mark.parametrize("spec,reason", [
+    ("wasi-exit", "is a WASI command"),
+])
+def test_what_the_native_path_cannot_serve_yet_is_refused_in_one_line(spec, reason):
+    with pytest.raises(ConfigError, match=reason):
+        build_runtimes(["cached"], small_pool_engine(2), CacheConfig(), [load_workload(spec)], call_path="native")
+
+
+def test_a_cache_policy_the_driver_lacks_is_refused():
+    with pytest.raises(ConfigError, match="cache policy 'lfu' is not implemented in C; allowed: lru"):
+        build_runtimes(["cached"], small_pool_engine(2), CacheConfig(policy="lfu"), [load_workload("seed")], call_path="native")
+
+
+def test_the_c_cache_evicts_the_least_recently_used_module():
+    workloads = [load_workload("compile-heavy:functions=5"), load_workload("compile-heavy:functions=6"), load_workload("compile-heavy:functions=7")]
+    runtime = build_runtimes(["cached"], small_pool_engine(2), CacheConfig(size=2), workloads, call_path="native")["cached"]
+    failures: list = []
+    runtime.block([0, 1, 0, 2, 1, 0], [0] * 6, failures)  # 0 1 miss; 0 hit; 2 evicts 1; 1 evicts 0; 0 evicts 2
+    stats = runtime.cache.stats
+    assert failures == [] and (stats.hits, stats.misses, stats.evictions) == (1, 5, 3)
+    runtime.close()
+
+
+def test_phased_native_requests_stamp_every_phase_in_order():
+    runtime = build_runtimes(["pooled+cached"], small_pool_engine(2), CacheConfig(), [load_workload("seed")], call_path="native")["pooled+cached"]
+    stamps = [0] * 8
+    assert runtime.handle_phased(0, stamps) == load_workload("seed").expected
+    assert all(b >= a for a, b in zip(stamps, stamps[1:])) and stamps[-1] > stamps[0]
+    runtime.close()
+
+
+def test_the_drivers_clock_is_perf_counter_ns():
+    import time
+
+    before = time.perf_counter_ns()
+    native_now = _native.monotonic_ns()
+    after = time.perf_counter_ns()
+    assert before <= native_now <= after
+
+
+def test_the_library_is_wasmtime_pys_own():
+    assert native.library() is native.library()
+    assert capi.library_handle() == wasmtime._ffi.dll._handle
+    assert np.dtype(np.int64).itemsize == 8
