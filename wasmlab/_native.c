@@ -202,7 +202,7 @@ enum { OUT_OK = 0, OUT_TRAP = 1, OUT_EXIT = 2, OUT_ERROR = 3, OUT_MISMATCH = 4, 
 enum { CHECK_NONE = 0, CHECK_EXPECTED = 1, CHECK_FIRST = 2 };
 enum { KIND_NONE = 0, KIND_I32 = 1, KIND_I64 = 2 };
 #define MAX_SLOTS 16
-#define RECORD_WORDS 4    /* per request: ns, outcome, detail (result, trap code or exit status), memory bytes */
+#define RECORD_WORDS 5    /* per request: ns, outcome, detail (result, trap code or exit status), memory bytes, start lag */
 #define STAMPS 8          /* start, then the end of each of the lab's seven phases */
 #define MESSAGE_BYTES 512
 
@@ -686,30 +686,39 @@ out:
     return result;
 }
 
-/* run(indices, records, stamps=None) -> (wall_ns, first failure's message or None)
+/* run(indices, records, stamps=None, schedule=None) -> (wall_ns, first failure's message or None)
  *
- * indices: int32 buffer of workload indices, one per request; records: int64 buffer of 4 words per request
- * (ns, outcome, detail, memory bytes); stamps: int64 buffer of 8 per request, or None.  The GIL is released
+ * indices: int32 buffer of workload indices, one per request; records: int64 buffer of 5 words per request
+ * (ns, outcome, detail, memory bytes, the open-loop generator's lateness); stamps: int64 buffer of 8 per request, or None; schedule: int64 buffer of
+ * each request's due time in ns after the block's start (open-loop load), or None (each starts when the last
+ * ends).  The GIL is released
  * while the block runs.  A block stops at the first request whose outcome means the variant cannot go on
  * (a result that does not match, a missing export, a module that does not compile): the count of requests
  * served is the number of records written, wall_ns the block's time. */
 static PyObject *Driver_run(Driver *self, PyObject *args, PyObject *kwds) {
-    static char *keywords[] = {"indices", "records", "stamps", NULL};
-    Py_buffer indices, records, stamps = {0};
-    PyObject *stamps_object = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*w*|O", keywords, &indices, &records, &stamps_object))
+    static char *keywords[] = {"indices", "records", "stamps", "schedule", NULL};
+    Py_buffer indices, records, stamps = {0}, schedule = {0};
+    PyObject *stamps_object = Py_None, *schedule_object = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*w*|OO", keywords, &indices, &records, &stamps_object, &schedule_object))
         return NULL;
     PyObject *result = NULL;
-    int have_stamps = 0;
+    int have_stamps = 0, have_schedule = 0;
     if (stamps_object != Py_None) {
         if (PyObject_GetBuffer(stamps_object, &stamps, PyBUF_WRITABLE) < 0)
             goto out;
         have_stamps = 1;
     }
+    if (schedule_object != Py_None) {
+        if (PyObject_GetBuffer(schedule_object, &schedule, PyBUF_SIMPLE) < 0)
+            goto out;
+        have_schedule = 1;
+    }
     Py_ssize_t n = indices.len / (Py_ssize_t)sizeof(int32_t);
     if (indices.len % (Py_ssize_t)sizeof(int32_t) != 0 || records.len < n * RECORD_WORDS * (Py_ssize_t)sizeof(int64_t) ||
-        (have_stamps && stamps.len < n * STAMPS * (Py_ssize_t)sizeof(int64_t))) {
-        PyErr_SetString(PyExc_ValueError, "indices must be int32 and records (4 int64 per request) and stamps (8) large enough");
+        (have_stamps && stamps.len < n * STAMPS * (Py_ssize_t)sizeof(int64_t)) ||
+        (have_schedule && schedule.len < n * (Py_ssize_t)sizeof(int64_t))) {
+        PyErr_SetString(PyExc_ValueError,
+                        "indices must be int32 and records (5 int64 per request), stamps (8) and schedule (1) large enough");
         goto out;
     }
     const int32_t *which = (const int32_t *)indices.buf;
@@ -727,18 +736,39 @@ static PyObject *Driver_run(Driver *self, PyObject *args, PyObject *kwds) {
     self->has_message = 0;
     int64_t *out = (int64_t *)records.buf;
     int64_t *stamp = have_stamps ? (int64_t *)stamps.buf : NULL;
+    const int64_t *due = have_schedule ? (const int64_t *)schedule.buf : NULL;
     int64_t wall = 0;
     Py_BEGIN_ALLOW_THREADS
-    int64_t block_start = now_ns();
+    int64_t block_start = now_ns(), previous_end = block_start;
     for (Py_ssize_t i = 0; i < n; i++) {
         int64_t *row = out + i * RECORD_WORDS;
         int64_t *phase = stamp ? stamp + i * STAMPS : NULL;
         if (phase) memset(phase, 0, sizeof(int64_t) * STAMPS);
-        int64_t t0 = now_ns();
+        int64_t t0, lag = 0;
+        if (due != NULL) {
+            /* Open loop: request i is due at block start + due[i]; its latency counts from then, so time spent
+             * queued behind a slow request is part of it (no coordinated omission).  Sleep while more than 2 ms
+             * from due (a wake-up can be late by far more than a request takes), spin after. */
+            t0 = block_start + due[i];
+            for (int64_t left = t0 - now_ns(); left > 0; left = t0 - now_ns()) {
+                if (left > 2000000) {
+                    struct timespec pause = {0, (long)(left - 1000000)};
+                    nanosleep(&pause, NULL);
+                }
+            }
+            /* The generator's own lateness: how long after it could have started (due, or the previous request's
+             * end if that was later) the request did start.  Not queueing: the load generator's error. */
+            int64_t ready = i > 0 && previous_end > t0 ? previous_end : t0;
+            lag = now_ns() - ready;
+        } else {
+            t0 = now_ns();
+        }
         if (phase) phase[0] = t0;
         int outcome = serve(self, &self->workloads[which[i]], phase, &row[2], &row[3]);
-        row[0] = now_ns() - t0;
+        previous_end = now_ns();
+        row[0] = previous_end - t0;
         row[1] = outcome;
+        row[4] = lag;
         if (outcome == OUT_MISMATCH || outcome == OUT_NO_EXPORT || outcome == OUT_COMPILE_ERROR) {
             for (Py_ssize_t j = i + 1; j < n; j++) out[j * RECORD_WORDS + 1] = -1; /* not served */
             break;
@@ -753,6 +783,8 @@ out:
     PyBuffer_Release(&records);
     if (have_stamps)
         PyBuffer_Release(&stamps);
+    if (have_schedule)
+        PyBuffer_Release(&schedule);
     return result;
 }
 

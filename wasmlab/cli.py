@@ -248,6 +248,132 @@ def reproduce(
         sys.exit(1)
 
 
+def _number_list(text: str, option: str, kind: type = int) -> list[Any]:
+    """``1,2,4`` as numbers; a bad item is one line naming it."""
+    items = []
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        try:
+            value = kind(item)
+        except ValueError:
+            raise ConfigError(f"{option} {item!r} is not a number; allowed: a comma-separated list of numbers, e.g. 1,2,4") from None
+        items.append(value)
+    if not items:
+        raise ConfigError(f"{option} is empty; allowed: a comma-separated list of numbers, e.g. 1,2,4")
+    return items
+
+
+@main.command("concurrency")
+@click.option("--threads", default="1,2", show_default=True, help="Comma-separated worker counts, e.g. 1,2,4.")
+@click.option("--pool-mode", default="shared", show_default=True, help="shared (one engine and pool) or per-worker (one each).")
+@click.option("--call-path", default="native", show_default=True, help="native (C, no GIL), lean (Python threads), or both: native,lean.")
+@click.option("--workload", default="seed", show_default=True, help="Workload spec, e.g. seed, dirty-memory:kib=64.")
+@click.option("--variants", default="pooled+cached", show_default=True, help="Comma-separated variants.")
+@click.option("--requests", default=20000, show_default=True, type=int, help="Requests per worker.")
+@click.option("--warmup", default=500, show_default=True, type=int, help="Untimed requests per worker first.")
+@click.option("--repeats", default=3, show_default=True, type=int, help="Runs of each configuration (in rotation).")
+@click.option("--preset", default="seed", show_default=True, help="Host settings: seed, spin, wasmtime-serve, or none.")
+@click.option("--slots", type=int, default=None, help="Pool slots: per worker (per-worker) or in all (shared) [default: the preset's per worker].")
+@click.option("--pool", "pool_knobs", multiple=True, metavar="KEY=VALUE", help="Any pool knob, e.g. linear_memory_keep_resident=64KiB.")
+@click.option("--engine", "engine_knobs", multiple=True, metavar="KEY=VALUE", help="Any engine knob.")
+@click.option("--cache-policy", default=None, help="Compiled-module cache policy (native: lru).")
+@click.option("--cache-size", type=int, default=None, help="Compiled modules the cache holds.")
+@click.option("--exhaustion", default="fail", show_default=True, help="When no pool slot is free: fail or wait.")
+@click.option("--wait-timeout-ms", default=100.0, show_default=True, type=float, help="Longest wait for a slot under wait.")
+@click.option("--rate", default=None, help="Open-loop load (native): comma-separated offered requests/s in all, Poisson arrivals.")
+@click.option("--p99-bound-us", type=float, default=None, help="With --rate: report the lowest rate whose p99 exceeds this.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the open-loop arrivals.")
+@click.option("--format", "fmt", default="table", show_default=True, help="table or json.")
+def concurrency_command(threads: str, pool_mode: str, call_path: str, workload: str, variants: str, requests: int, warmup: int,
+                        repeats: int, preset: str, slots: int | None, pool_knobs: tuple[str, ...], engine_knobs: tuple[str, ...],
+                        cache_policy: str | None, cache_size: int | None, exhaustion: str, wait_timeout_ms: float, rate: str | None,
+                        p99_bound_us: float | None, seed: int, fmt: str) -> None:
+    """Worker threads serving requests at once on one engine (shared pool) or one each: throughput, p50/p99, outcomes,
+    and the kernel's work (faults, context switches, TLB shootdowns) per thread count; --rate for open-loop load."""
+    import itertools
+
+    import pandas as pd
+    from tqdm import tqdm
+
+    from wasmlab.experiments.concurrency import POOL_MODES, concurrency, saturation
+    from wasmlab.host.variant import parse_variant
+    from wasmlab.measure import metadata as md
+    from wasmlab.measure.scenario import Scenario, expand_call_paths
+
+    if fmt not in ("table", "json"):
+        raise ConfigError(f"format {fmt!r} is not allowed; allowed: json, table")
+    if pool_mode not in POOL_MODES:
+        raise ConfigError(f"pool mode {pool_mode!r} is not allowed; allowed: {', '.join(POOL_MODES)}")
+    counts = _number_list(threads, "--threads")
+    if any(t < 1 for t in counts):
+        raise ConfigError(f"--threads {threads!r} is out of range; allowed: integers >= 1")
+    paths = expand_call_paths(call_path)
+    if any(p not in ("native", "lean") for p in paths):
+        raise ConfigError(f"call path {call_path!r} is not allowed for concurrency; allowed: native, lean, or native,lean")
+    names = [parse_variant(v.strip()).name for v in variants.split(",") if v.strip()]
+    rates = _number_list(rate, "--rate", float) if rate else [None]
+    if rate and paths != ("native",):
+        raise ConfigError("--rate needs --call-path native: a Python loop cannot keep a schedule of microseconds")
+    if p99_bound_us is not None and not rate:
+        raise ConfigError("--p99-bound-us applies only with --rate")
+    if isinstance(repeats, bool) or repeats < 1 or requests < 1 or warmup < 0:
+        raise ConfigError("--repeats and --requests must be >= 1 and --warmup >= 0")
+    # The preset, slots and knobs are validated and combined as reproduce does them.
+    scenario = Scenario(workload=workload, variants=tuple(names), preset=None if preset == "none" else preset, slots=slots,
+                        pool=_key_values(pool_knobs, "--pool"), engine=_key_values(engine_knobs, "--engine"),
+                        cache_policy=cache_policy, cache_size=cache_size, limits=_limits(None, None, None, None, exhaustion, wait_timeout_ms))
+    engine_config, cache_config = scenario.engine_config(), scenario.cache_config()
+    per_worker = slots if slots is not None and pool_mode == "per-worker" else engine_config.pool.slots
+    configurations = list(itertools.product(paths, names, counts, rates))
+    rows = []
+    run = md.new_run()
+    with tqdm(total=len(configurations) * repeats, desc="concurrency", unit="run", file=sys.stderr, disable=None, leave=False) as bar:
+        for repetition in range(repeats):
+            # Rotated by repetition, so that drift of the machine does not line up with one configuration.
+            shift = repetition % len(configurations)
+            for path, name, count, offered in configurations[shift:] + configurations[:shift]:
+                result = concurrency(count, pool_mode, "per-worker" if path == "native" or pool_mode == "per-worker" else "shared",
+                                     requests_per_thread=requests, slots_per_worker=per_worker, workload=workload, variant=name,
+                                     warmup=warmup, pool_slots=slots if pool_mode == "shared" else None, exhaustion=exhaustion,
+                                     wait_timeout_ms=wait_timeout_ms, call_path=path, engine=engine_config, cache=cache_config,
+                                     rate=offered, seed=seed + repetition)
+                rows.append({**result, "repetition": repetition})
+                bar.update(1)
+    table = pd.DataFrame(rows)
+    keys = ["call_path", "variant", "threads", "offered_rps"] if rate else ["call_path", "variant", "threads"]
+    numeric = [c for c in table.columns if c not in keys and c != "repetition" and pd.api.types.is_numeric_dtype(table[c])]
+    summary = table.groupby(keys, sort=False)[numeric].median().reset_index()
+    for column in ("throughput_rps", "latency_us_p99"):
+        spread = table.groupby(keys, sort=False)[column].agg(["min", "max"]).reset_index(drop=True)
+        summary[f"{column}_min"], summary[f"{column}_max"] = spread["min"], spread["max"]
+    metadata = {**run, **md.machine(), "parameters": {"threads": counts, "pool_mode": pool_mode, "call_paths": list(paths),
+                "workload": workload, "variants": names, "requests_per_thread": requests, "warmup": warmup, "repeats": repeats,
+                "preset": preset, "pool": engine_config.pool.to_dict(), "exhaustion": exhaustion, "rates": rates, "seed": seed},
+                "statistic": f"median over {repeats} runs of each configuration (min and max beside throughput and p99)"}
+    bound = saturation(summary.to_dict("records"), p99_bound_us) if p99_bound_us is not None else None
+    if fmt == "json":
+        data = {"results": json.loads(summary.to_json(orient="records")), "runs": json.loads(table.to_json(orient="records")),
+                "metadata": metadata}
+        if p99_bound_us is not None:
+            data["p99_bound_us"], data["saturation_rps"] = p99_bound_us, bound
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    shown = {"call_path": "path", "variant": "variant", "threads": "threads", **({"offered_rps": "offered/s"} if rate else {}),
+             "throughput_rps": "req/s",
+             "latency_us_p50": "p50 µs", "latency_us_p99": "p99 µs", "outcome_ok": "ok", "failed_requests": "failed",
+             "minor_faults_per_request": "faults/req", "voluntary_switches_per_request": "vcsw/req",
+             "involuntary_switches_per_request": "ivcsw/req", "tlb_shootdowns_per_request": "TLB/req"}
+    click.echo(summary[[c for c in shown if c in summary]].rename(columns=shown).to_string(
+        index=False, float_format=lambda v: f"{v:.3f}" if abs(v) < 10 else f"{v:.0f}"))
+    click.echo(f"\nMeasured: {workload}, {requests} requests per worker after {warmup} warm-up, {repeats} runs per configuration in "
+               f"rotation ({metadata['statistic']}); pool {pool_mode} "
+               f"({', '.join(f'{k}={v}' for k, v in engine_config.pool.to_dict().items() if v is not None)}), exhaustion {exhaustion}; "
+               f"{metadata['cpu_model']}, {metadata['cpu_count']} cores, wasmtime {metadata['wasmtime_version']}; "
+               f"TLB shootdowns are machine-wide")
+    if p99_bound_us is not None:
+        click.echo(f"Saturation: p99 first exceeds {p99_bound_us:g} µs at {bound:.0f} req/s offered" if bound is not None
+                   else f"Saturation: p99 stayed under {p99_bound_us:g} µs at every offered rate")
+
+
 @main.command()
 @click.argument("spec_file", metavar="SPEC", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Results folder [default: the spec's, or data/results/<name>].")

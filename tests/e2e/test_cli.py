@@ -176,3 +176,39 @@ def test_an_unknown_call_path_in_a_list_is_one_line():
     done = wasmlab("reproduce", "--call-path", "native,fast", "--no-save")
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "call path 'fast'" in done.stderr and "native" in done.stderr
+
+
+def test_concurrency_reports_each_thread_count_with_its_kernel_counts():
+    done = wasmlab("concurrency", "--threads", "1,2", "--pool-mode", "per-worker", "--call-path", "native,lean", "--requests", "300",
+                   "--warmup", "20", "--repeats", "1", "--pool", "linear_memory_keep_resident=64KiB", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    rows = {(r["call_path"], r["threads"]): r for r in data["results"]}
+    assert set(rows) == {("native", 1), ("native", 2), ("lean", 1), ("lean", 2)}
+    for row in rows.values():
+        assert row["outcome_ok"] == row["threads"] * 300 and row["throughput_rps"] > 0 and row["latency_us_p99"] >= row["latency_us_p50"]
+        assert {"minor_faults_per_request", "voluntary_switches_per_request", "involuntary_switches_per_request",
+                "tlb_shootdowns_per_request"} <= set(row)
+    assert data["metadata"]["parameters"]["pool"]["linear_memory_keep_resident"] == 65536
+
+
+def test_open_loop_latency_counts_from_each_requests_due_time():
+    """Offered far beyond what one worker serves, requests queue: p99 grows far beyond the service time."""
+    done = wasmlab("concurrency", "--threads", "1", "--call-path", "native", "--requests", "3000", "--warmup", "50", "--repeats", "1",
+                   "--rate", "10000,5000000", "--p99-bound-us", "200", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    light, heavy = sorted(data["results"], key=lambda r: r["offered_rps"])
+    assert heavy["latency_us_p99"] > 10 * light["latency_us_p99"]
+    assert data["saturation_rps"] == heavy["offered_rps"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (("--threads", "1,x"), "--threads 'x' is not a number"),
+    (("--call-path", "api"), "is not allowed for concurrency"),
+    (("--rate", "1000", "--call-path", "lean"), "--rate needs --call-path native"),
+    (("--pool-mode", "both"), "pool mode 'both' is not allowed"),
+])
+def test_concurrency_bad_input_is_one_line(args, message):
+    done = wasmlab("concurrency", *args, "--requests", "10", "--repeats", "1")
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr

@@ -7,7 +7,7 @@ import gc
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -19,12 +19,14 @@ from wasmlab.host.engine import build_engine
 from wasmlab.host.modules import Compiled
 from wasmlab.host.outcomes import REQUEST_FAILURES, classify
 from wasmlab.host.runtime import Runtime
-from wasmlab.host.variant import parse_variant
+from wasmlab.host.variant import engine_config_for, parse_variant
+from wasmlab.measure import kernel
 from wasmlab.measure.calibrate import timed_loop
 from wasmlab.measure.stats import describe_ns
 from wasmlab.workloads import load_workload
 
 POOL_MODES = ("shared", "per-worker")
+CALL_PATHS = ("lean", "native")
 CACHE_MODES = ("shared", "per-worker")
 
 
@@ -40,16 +42,29 @@ def concurrency(
     pool_slots: int | None = None,
     exhaustion: str = "fail",
     wait_timeout_ms: float = 100.0,
+    call_path: str = "lean",
+    engine: EngineConfig | None = None,
+    cache: CacheConfig | None = None,
+    rate: float | None = None,
+    seed: int = 0,
 ) -> dict[str, Any]:
-    """``threads`` workers serving requests at once: throughput, tail latency and outcomes.
+    """``threads`` workers serving requests at once: throughput, tail latency, outcomes and what the kernel did.
 
     ``pool_slots`` sizes a shared pool explicitly (default ``slots_per_worker * threads``); with
     fewer slots than threads, requests find the pool exhausted and ``exhaustion`` decides: ``fail``
     counts them as ``pool_exhausted``, ``wait`` retries until a slot frees (at most
-    ``wait_timeout_ms``) and the time spent waiting is reported.
+    ``wait_timeout_ms``) and the time spent waiting is reported.  ``engine`` is the base engine
+    configuration (pool knobs such as ``linear_memory_keep_resident``, memory layout); the slot counts
+    above override its pool's ``slots``; ``cache`` the compiled-module cache (default LRU of 16).
 
-    wasmtime-py releases the GIL in its C calls, so workers overlap inside wasmtime; each
-    worker has its own stores (a ``Store`` must not be used from two threads).  A pool is a
+    ``call_path`` ``lean``: Python threads; the GIL is held between wasmtime's C calls, so workers
+    overlap only inside them.  ``native``: each worker's requests run in C with the GIL released, so
+    workers really run at once; its cache is per worker (the C driver's own), so ``cache_mode`` must
+    be ``per-worker``.  ``rate`` (native only): open-loop load of that many requests per second in
+    total, split evenly over the workers, Poisson arrivals seeded with ``seed``; each request's latency
+    counts from when it was due, so queueing shows (no coordinated omission).
+
+    Each worker has its own stores (a ``Store`` must not be used from two threads).  A pool is a
     property of an engine, and a compiled module belongs to one engine, so per-worker pools
     rule out a shared cache.
     """
@@ -57,43 +72,68 @@ def concurrency(
         raise allowed(pool_mode, "pool mode", POOL_MODES)
     if cache_mode not in CACHE_MODES:
         raise allowed(cache_mode, "cache mode", CACHE_MODES)
+    if call_path not in CALL_PATHS:
+        raise allowed(call_path, "call path for concurrency", CALL_PATHS)
     if pool_mode == "per-worker" and cache_mode == "shared":
         raise ConfigError("pool mode 'per-worker' with cache mode 'shared' is not possible: a compiled module belongs to one engine, "
                           "and each per-worker pool is its own engine; allowed: shared/shared, shared/per-worker, per-worker/per-worker")
+    if call_path == "native" and cache_mode == "shared":
+        raise ConfigError("cache mode 'shared' with call path 'native' is not possible: the native driver's cache is its own, one per "
+                          "worker; allowed: per-worker")
+    if rate is not None and call_path != "native":
+        raise ConfigError(f"rate = {rate} needs call path 'native': a Python loop cannot keep a schedule of microseconds")
+    if rate is not None and not rate > 0:
+        raise ConfigError(f"rate = {rate} is out of range; allowed: requests per second > 0")
     if threads < 1:
         raise ConfigError(f"threads = {threads} is out of range; allowed: an integer >= 1")
     wl = load_workload(workload)
     parsed = parse_variant(variant)
+    base = engine or EngineConfig()
+    limits = Limits(exhaustion=exhaustion, wait_timeout_ms=wait_timeout_ms)
 
     def engine_config(slots: int) -> EngineConfig:
-        return EngineConfig(allocator=parsed.allocator, pool=PoolConfig(slots=slots))
+        return engine_config_for(parsed, base.replace(pool=base.pool.replace(slots=slots)), limits)
 
     shared_slots = pool_slots if pool_slots is not None else slots_per_worker * threads
     shared_engine = build_engine(engine_config(shared_slots)) if pool_mode == "shared" else None
-    shared_cache: LockedModuleCache[Compiled] | None = LockedModuleCache(CacheConfig()) if cache_mode == "shared" else None
-    limits = Limits(exhaustion=exhaustion, wait_timeout_ms=wait_timeout_ms)
+    cache_config = cache or CacheConfig()
+    shared_cache: LockedModuleCache[Compiled] | None = LockedModuleCache(cache_config) if cache_mode == "shared" else None
     runtimes = []
     for _ in range(threads):
-        engine = shared_engine or build_engine(engine_config(slots_per_worker))
-        runtimes.append(Runtime(parsed, engine, CacheConfig(), [wl], shared_cache=shared_cache, limits=limits))
+        config = engine_config(slots_per_worker)
+        engine_object = shared_engine or build_engine(config)
+        runtimes.append(Runtime(parsed, engine_object, cache_config, [wl], call_path, shared_cache=shared_cache, limits=limits,
+                                memory_limit=(engine_config(shared_slots) if shared_engine else config).pool.max_memory_size))
     samples = [[0] * requests_per_thread for _ in range(threads)]
     outcomes: list[Counter[str]] = [Counter() for _ in range(threads)]
     failed: list[set[int]] = [set() for _ in range(threads)]
+    rng = np.random.default_rng(seed)
+    # Open loop: each worker's requests are due at the cumulative sum of exponential gaps (Poisson arrivals).
+    schedules = ([np.cumsum(rng.exponential(1e9 * threads / rate, requests_per_thread)).astype(np.int64) for _ in range(threads)]
+                 if rate is not None else [None] * threads)
     barrier = threading.Barrier(threads + 1)
     errors: list[BaseException] = []
 
     def worker(i: int) -> None:
-        handle, out, counts = runtimes[i].handle, samples[i], outcomes[i]
+        runtime, out, counts = runtimes[i], samples[i], outcomes[i]
+        handle, block = runtime.handle, runtime.block
+        indices = [0] * requests_per_thread
         try:
-            for _ in range(warmup):
-                try:
-                    handle(0)
-                except REQUEST_FAILURES:
-                    pass
+            if block is not None:
+                block([0] * warmup, [0] * warmup, [])
+            else:
+                for _ in range(warmup):
+                    try:
+                        handle(0)
+                    except REQUEST_FAILURES:
+                        pass
             barrier.wait()
             failures: list[tuple[int, BaseException]] = []
-            timed_loop(handle, [0] * requests_per_thread, out, failures)
-            counts.update(classify(exc) for _, exc in failures)
+            if block is not None:
+                block(indices, out, failures, *([schedules[i]] if schedules[i] is not None else []))
+            else:
+                timed_loop(handle, indices, out, failures)
+            counts.update(classify(exc, runtime.memory_limit) for _, exc in failures)
             counts["ok"] += requests_per_thread - len(failures)
             failed[i] = {k for k, _ in failures}
         except BaseException as exc:  # noqa: BLE001 - reported to the caller below
@@ -106,30 +146,38 @@ def concurrency(
     gc.disable()
     try:
         barrier.wait()
+        before = kernel.counts()
         start = time.perf_counter_ns()
         for t in workers:
             t.join()
         wall = time.perf_counter_ns() - start
+        spent = kernel.counts() - before
     except threading.BrokenBarrierError:
         for t in workers:
             t.join()
         raise (errors[0] if errors else RuntimeError("a worker failed before starting")) from None
     finally:
         gc.enable()
+        for runtime in runtimes:
+            runtime.close()
     if errors:
         raise errors[0]
     # Throughput and latency count served requests only; failures are reported beside them with their own latency.
     served = np.asarray([ns for t in range(threads) for k, ns in enumerate(samples[t]) if k not in failed[t]], dtype=np.int64)
     refused = np.asarray([ns for t in range(threads) for k, ns in enumerate(samples[t]) if k in failed[t]], dtype=np.int64)
     total = sum(outcomes, Counter())
+    late = [lag for r in runtimes if r.block is not None for lag in getattr(r.block, "lateness", [])]
+    lateness = np.concatenate(late) if late and rate is not None else np.zeros(0, dtype=np.int64)
     return {
         "threads": threads,
+        "call_path": call_path,
         "pool_mode": pool_mode,
         "cache_mode": cache_mode,
         "pool_slots": shared_slots if pool_mode == "shared" else slots_per_worker,
         "exhaustion": exhaustion,
         "outcome_ok": total.get("ok", 0),
         "outcome_pool_exhausted": total.get("pool_exhausted", 0),
+        **{f"outcome_{kind}": n for kind, n in total.items() if kind not in ("ok", "pool_exhausted")},
         "pool_waits": sum(r.pool_waits for r in runtimes),
         "pool_wait_ms": sum(r.pool_wait_ns for r in runtimes) / 1e6,
         "variant": parsed.name,
@@ -138,12 +186,47 @@ def concurrency(
         "served_requests": int(served.size),
         "failed_requests": int(refused.size),
         "throughput_rps": served.size / (wall / 1e9),
-        "offered_rps": threads * requests_per_thread / (wall / 1e9),
+        "offered_rps": rate if rate is not None else threads * requests_per_thread / (wall / 1e9),
+        "open_loop": rate is not None,
+        "generator_lateness_us_p99": float(np.percentile(lateness, 99)) / 1000 if lateness.size else float("nan"),
         "wall_ms": wall / 1e6,
         **(describe_ns(served) if served.size else {}),
         "failed_latency_us_p50": float(np.median(refused)) / 1000 if refused.size else float("nan"),
         "cache_misses": sum(r.cache.stats.misses for r in runtimes) if shared_cache is None else shared_cache.stats.misses,
+        **spent.per_request(threads * requests_per_thread),
+        "keep_resident_bytes": base.pool.linear_memory_keep_resident or 0,
     }
+
+
+def path_grid(threads_list: Iterable[int], modes: Iterable[str], call_paths: Iterable[str], keep_resident: Iterable[int],
+              requests_per_thread: int, slots_per_worker: int, workload: str, variant: str, repeats: int = 1) -> Iterator[dict[str, Any]]:
+    """Closed-loop runs over threads x sharing mode x call path x keep-resident (linear memory and tables alike),
+    in rotation over ``repeats``; the native path has per-worker caches only, so its shared-cache modes run with
+    per-worker caches (and say so in ``cache_mode``)."""
+    configurations = [(t, pool_mode, cache_mode, path, keep) for t in threads_list for pool_mode, cache_mode in sharing_modes(modes)
+                      for path in call_paths for keep in keep_resident]
+    for repetition in range(repeats):
+        shift = repetition % len(configurations)
+        for threads, pool_mode, cache_mode, path, keep in configurations[shift:] + configurations[:shift]:
+            engine = EngineConfig(pool=PoolConfig(linear_memory_keep_resident=keep or None, table_keep_resident=keep or None))
+            yield {**concurrency(threads, pool_mode, "per-worker" if path == "native" else cache_mode,
+                                 requests_per_thread=requests_per_thread, slots_per_worker=slots_per_worker, workload=workload,
+                                 variant=variant, call_path=path, engine=engine), "repetition": repetition}
+
+
+def open_loop(rates: Iterable[float], threads: int, requests_per_thread: int, slots_per_worker: int, workload: str,
+              variants: Iterable[str], seed: int = 0) -> Iterator[dict[str, Any]]:
+    """Open-loop runs on the native path, per variant and offered rate (requests per second in all)."""
+    for name in variants:
+        for rate in rates:
+            yield concurrency(threads, "per-worker", "per-worker", requests_per_thread=requests_per_thread,
+                              slots_per_worker=slots_per_worker, workload=workload, variant=name, call_path="native", rate=rate, seed=seed)
+
+
+def saturation(results: Iterable[Mapping[str, Any]], p99_bound_us: float) -> float | None:
+    """The lowest offered rate whose p99 latency exceeds ``p99_bound_us`` (``None`` if none does)."""
+    over = [float(r["offered_rps"]) for r in results if float(r.get("latency_us_p99", float("nan"))) > p99_bound_us]
+    return min(over) if over else None
 
 
 def sharing_modes(modes: Iterable[str]) -> list[tuple[str, str]]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import gc
 import json
 import os
-import resource
 import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -38,8 +37,8 @@ from wasmlab.errors import ConfigError, WasmlabError
 from wasmlab.host.callpaths import PHASES
 from wasmlab.host.outcomes import KINDS, OK, REQUEST_FAILURES, classify, first_line, kind_of
 from wasmlab.host.runtime import Runtime
+from wasmlab.measure import kernel, order
 from wasmlab.measure import metadata as md
-from wasmlab.measure import order
 from wasmlab.measure.calibrate import Crossings, cache_lookup_ns, calibrate, count_crossings, timed_loop
 from wasmlab.measure.hygiene import Hygiene, pin
 from wasmlab.measure.measurement import Measurement
@@ -107,11 +106,6 @@ def slices(requests: int, rounds: int) -> list[tuple[int, int]]:
 def _memory() -> tuple[float, float]:
     info = psutil.Process().memory_info()
     return info.rss / MiB, info.vms / MiB
-
-
-def _faults() -> tuple[int, int]:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_minflt, usage.ru_majflt
 
 
 def _runtime_columns(runtime: Runtime) -> dict[str, Any]:
@@ -288,7 +282,7 @@ class _Block:
         self.outcomes = [OK] * n
         self.failures: list[tuple[int, BaseException]] = []
         self.wall_ns = 0
-        self.minor_faults = self.major_faults = 0
+        self.kernel = kernel.ZERO
         self.rss0, self.vms0 = _memory()
         # A guest that fails every request (a hostile one) has no warm state to restore.
         self.expects_ok = all(expected_kind(w) == OK for w in runtime.workloads)
@@ -313,15 +307,13 @@ class _Block:
             self._rewarm(self.indices[start], rewarm)
         out = [0] * (stop - start)
         failures: list[tuple[int, BaseException]] = []
-        minflt0, majflt0 = _faults()
+        before = kernel.counts()
         runtime = self.runtime
         if runtime.block is not None:  # the path times its own requests (the native loop, in C)
             self.wall_ns += runtime.block(self.indices[start:stop], out, failures)
         else:
             self.wall_ns += timed_loop(runtime.handle, self.indices[start:stop], out, failures)
-        minflt1, majflt1 = _faults()
-        self.minor_faults += minflt1 - minflt0
-        self.major_faults += majflt1 - majflt0
+        self.kernel += kernel.counts() - before
         self.samples[start:stop] = out
         self.failures.extend((start + k, exc) for k, exc in failures)
 
@@ -348,8 +340,7 @@ class _Block:
             "total_ms": sum(samples) / 1e6,
             "wall_ms": self.wall_ns / 1e6,
             "throughput_rps": len(served) / (self.wall_ns / 1e9),
-            "minor_faults_per_request": self.minor_faults / n,
-            "major_faults_per_request": self.major_faults / n,
+            **self.kernel.per_request(n),
             "rss_mib_before": self.rss0,
             "rss_mib_after": rss1,
             "vmsize_mib_before": self.vms0,

@@ -172,6 +172,40 @@ def concurrency(rows: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def concurrency_paths(rows: pd.DataFrame) -> plt.Figure:
+    """Throughput against worker threads per call path and keep-resident setting, one panel per pool mode, and
+    the TLB shootdowns per request beside it: where the GIL caps the Python host, where wasmtime stops scaling."""
+    data = rows.assign(setting=lambda d: d["call_path"] + ", keep-resident "
+                       + d["keep_resident_bytes"].map(lambda v: "0 (default)" if v == 0 else _size(v)))
+    modes = list(dict.fromkeys(data["pool_mode"]))
+    fig, axes = plt.subplots(1, len(modes) + 1, figsize=(5.5 * (len(modes) + 1), 4), squeeze=False)
+    for ax, mode in zip(axes[0], modes):
+        sns.lineplot(data=data[data["pool_mode"] == mode], x="threads", y="throughput_rps", hue="setting", marker="o", ax=ax,
+                     errorbar=("pi", 100))
+        ax.set(title=f"pool {mode}", xlabel="worker threads", ylabel="requests per second (served)")
+    ax = axes[0][-1]
+    sns.barplot(data=data, x="threads", y="tlb_shootdowns_per_request", hue="setting", ax=ax, errorbar=None)
+    ax.set(title="kernel: TLB shootdowns (machine-wide)", xlabel="worker threads", ylabel="per request")
+    fig.tight_layout()
+    return fig
+
+
+def latency_vs_load(rows: pd.DataFrame, p99_bound_us: float | None = None) -> plt.Figure:
+    """Open-loop latency percentiles against offered load, per variant (latency counted from each request's due time)."""
+    long = rows.melt(id_vars=["variant", "offered_rps"], value_vars=["latency_us_p50", "latency_us_p99"], var_name="percentile",
+                     value_name="latency_us")
+    long["percentile"] = long["percentile"].str.removeprefix("latency_us_")
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    sns.lineplot(data=long, x="offered_rps", y="latency_us", hue="variant", style="percentile", marker="o", ax=ax)
+    if p99_bound_us is not None:
+        ax.axhline(p99_bound_us, color="grey", linestyle=":", label=f"p99 bound {p99_bound_us:g} µs")
+        ax.legend()
+    ax.set(xlabel="offered load (requests per second, Poisson arrivals)", ylabel="latency from due time (µs)", yscale="log",
+           title="native path, open loop: queueing shows as the load nears what the workers can serve")
+    fig.tight_layout()
+    return fig
+
+
 def _size(value: float) -> str:
     value = int(value)
     if value < 0:

@@ -223,6 +223,12 @@ def seed_table(measurement: Measurement) -> str:
     lines.append(f"(total time: geometric mean over {repetitions} repetitions of {requests} requests each; speedup: the ratio of "
                  f"those totals, 95% CI from the spread of the {repetitions} per-repetition ratios (Student t); latency: over every "
                  f"timed request)")
+    native = native_over_lean(measurement)
+    if native:
+        interval = (f"95% CI {native['ci95_low']:.2f}-{native['ci95_high']:.2f}" if native["ci95_low"] is not None
+                    else "one repetition: no interval")
+        lines.append(f"Native path: {OPTIMIZED}@native {native['native_us_mean']:.2f} µs per request against {native['lean_us_mean']:.2f} µs "
+                     f"on the lean path above: native/lean {native['ratio']:.2f} ({interval}), paired by repetition")
     return "\n".join(lines)
 
 

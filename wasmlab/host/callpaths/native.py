@@ -138,17 +138,26 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
             return NativeFailure(f"exit({detail})", message or f"exited with status {detail}")
         return NativeFailure(_ERROR_KINDS.get(detail, "error"), message)
 
-    def block(indices: Sequence[int], out: list[int], failures: list[tuple[int, BaseException]]) -> int:
-        """Serve ``indices`` in one C call; each request's ns into ``out``, its failure into ``failures``; the block's wall ns."""
+    # Per open-loop block, how late the generator started each request (ns): read by the concurrency experiment.
+    lateness: list[np.ndarray] = []
+
+    def block(indices: Sequence[int], out: list[int], failures: list[tuple[int, BaseException]],
+              schedule: np.ndarray | None = None) -> int:
+        """Serve ``indices`` in one C call; each request's ns into ``out``, its failure into ``failures``; the block's
+        wall ns.  With ``schedule`` (int64 ns after the block's start at which each request is due: open-loop load),
+        a request's ns count from when it was due, not from when the loop got to it."""
         n = len(indices)
         which = to_driver[np.asarray(indices, dtype=np.intp)]
         records = np.zeros((n, _native.RECORD_WORDS), dtype=np.int64)
-        wall, message = driver.run(which, records)
+        due = None if schedule is None else np.ascontiguousarray(schedule, dtype=np.int64)
+        wall, message = driver.run(which, records, None, due)
         absorb()
         out[:n] = records[:, 0].tolist()
+        if schedule is not None:
+            lateness.append(records[:, 4].copy())
         bad = np.flatnonzero(records[:, 1] != _native.OUT_OK)
         for k in bad.tolist():
-            ns, outcome, detail, memory = (int(v) for v in records[k])
+            ns, outcome, detail, memory, _ = (int(v) for v in records[k])
             failures.append((k, failure(indices[k], outcome, detail, memory, message or "")))
         return int(wall)
 
@@ -160,7 +169,7 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
         one[0] = to_driver[index]
         _, message = driver.run(one, record)
         absorb()
-        _, outcome, detail, memory = (int(v) for v in record[0])
+        _, outcome, detail, memory, _ = (int(v) for v in record[0])
         if outcome != _native.OUT_OK:
             raise failure(index, outcome, detail, memory, message or "")
         return detail if has_result[index] else None
@@ -169,10 +178,11 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
         one[0] = to_driver[index]
         _, message = driver.run(one, record, stamp_row)
         absorb()
-        _, outcome, detail, memory = (int(v) for v in record[0])
+        _, outcome, detail, memory, _ = (int(v) for v in record[0])
         if outcome != _native.OUT_OK:
             raise failure(index, outcome, detail, memory, message or "")
         stamps[:] = stamp_row[0].tolist()
         return detail if has_result[index] else None
 
+    block.lateness = lateness  # type: ignore[attr-defined]
     return Handlers(handle, handle_phased, block)
