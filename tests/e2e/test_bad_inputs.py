@@ -69,7 +69,7 @@ BAD_INPUTS = [
     ("cache size 0", [*R, "--cache-size", "0"], "cache.size = 0 is out of range; allowed: an integer >= 1"),
     ("an unknown cache policy", [*R, "--cache-policy", "mru"], "cache.policy 'mru' is not allowed; allowed: clear-when-full, fifo, lfu, lru, none, rr, ttl"),
     ("an unknown variant", [*R, "--variants", "baseline,turbo"], "variant 'turbo' is not allowed"),
-    ("an unknown call path", [*R, "--call-path", "fast"], "call path 'fast' is not allowed; allowed: api, both, lean"),
+    ("an unknown call path", [*R, "--call-path", "fast"], "call path 'fast' is not allowed; allowed: lean, api, native, both, all, or a comma list such as native,lean"),
     ("an unknown preset", [*R, "--preset", "nginx"], "preset 'nginx' is not allowed; allowed: seed, spin, wasmtime-serve"),
     ("an unknown workload", [*R, "--workload", "bogus"], "workload 'bogus' is not allowed"),
     ("an unknown pool knob", [*R, "--pool", "max_memory_sise=3"], "PoolConfig key 'max_memory_sise' is not allowed"),

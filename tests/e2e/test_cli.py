@@ -45,7 +45,7 @@ def test_reproduce_table_prints_the_seed_table_and_how_it_was_measured(tmp_path)
         (["--cache-size", "0"], "cache.size = 0 is out of range; allowed: an integer >= 1"),
         (["--cache-policy", "mru"], "cache.policy 'mru' is not allowed; allowed: clear-when-full, fifo, lfu, lru, none, rr, ttl"),
         (["--variants", "baseline,turbo"], "variant 'turbo' is not allowed"),
-        (["--call-path", "fast"], "call path 'fast' is not allowed; allowed: api, both, lean"),
+        (["--call-path", "fast"], "call path 'fast' is not allowed; allowed: lean, api, native, both, all, or a comma list such as native,lean"),
         (["--preset", "nginx"], "preset 'nginx' is not allowed"),
         (["--workload", "bogus"], "workload 'bogus' is not allowed; allowed: compile-heavy, component-seed, data-heavy, "),
         (["--pool", "max_memory_sise=3"], "PoolConfig key 'max_memory_sise' is not allowed"),

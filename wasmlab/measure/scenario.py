@@ -40,7 +40,8 @@ def expand_call_paths(spec: str) -> tuple[str, ...]:
     paths = tuple(dict.fromkeys(p.strip() for p in spec.split(",") if p.strip()))
     for path in paths or (spec,):
         if path not in call_paths():
-            raise allowed(path, "call path", call_paths() + ("both", "all", "a comma list of them"))
+            raise ConfigError(f"call path {path!r} is not allowed; allowed: {', '.join(call_paths())}, both, all, "
+                              f"or a comma list such as native,lean")
     return paths
 
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats as _stats
 
 PERCENTILES = (50, 90, 99)
 LATENCY_STATISTICS = ("mean", "std", "min", "max", *(f"p{p}" for p in PERCENTILES))
@@ -54,7 +53,10 @@ UNPAIRED_METHOD = ("ratio of geometric means over repetitions of the two runs, "
 
 
 def _t(confidence: float, df: float) -> float:
-    return float(_stats.t.ppf(0.5 + confidence / 2, df))
+    # Imported here: scipy.stats takes ~0.7 s to import, which every command and notebook kernel would pay.
+    from scipy import stats
+
+    return float(stats.t.ppf(0.5 + confidence / 2, df))
 
 
 def geometric_mean(values: Sequence[float] | np.ndarray) -> float:
