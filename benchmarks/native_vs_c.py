@@ -7,18 +7,26 @@ states.  The ratio is taken per pair of neighbouring blocks: geometric mean of l
 Student-t interval on the logs (``wasmlab.measure.stats``'s paired method).  Alongside: the Python bare loop
 (``bare_loop.py``) and the lab's lean path, for the binding's share.
 
-    python benchmarks/native_vs_c.py --requests 2000 --pairs 12 [--format json]
+    python benchmarks/native_vs_c.py --requests 2000 --pairs 12 [--in-process] [--format json]
+
+``--in-process`` builds the C loop as a shared library instead and calls its ``main`` through ctypes in this
+very process (stdout redirected to read its JSON), so that both loops run in the same address space: what
+remains between them is then the driver's own work, not the difference between a 20 KB program and a
+Python process.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
+import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -34,13 +42,36 @@ from wasmlab.measure.stats import PAIRED_METHOD, paired_ratio  # noqa: E402
 from wasmlab.workloads import load_workload  # noqa: E402
 
 
-def build_c_loop(folder: Path) -> Path:
+def build_c_loop(folder: Path, shared: bool = False) -> Path:
     compiler = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if compiler is None:
         raise SystemExit("no C compiler (cc) on PATH")
-    binary = folder / "bare_loop"
-    subprocess.run([compiler, "-O2", "-o", str(binary), str(HERE / "bare_loop.c"), "-ldl"], check=True)
+    binary = folder / ("libbare_loop.so" if shared else "bare_loop")
+    flags = ["-shared", "-fPIC", "-Dmain=bare_loop_main"] if shared else []
+    subprocess.run([compiler, "-O2", *flags, "-o", str(binary), str(HERE / "bare_loop.c"), "-ldl"], check=True)
     return binary
+
+
+def in_process_runner(library: Path) -> Callable[[int, int], float]:
+    """``run(requests, warmup)``: the C loop's mean µs, run by calling its ``main`` in this process."""
+    loop = ctypes.CDLL(str(library))
+    loop.bare_loop_main.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)]
+    libc = ctypes.CDLL(None)
+
+    def run(requests: int, warmup: int) -> float:
+        with tempfile.TemporaryFile() as captured:
+            saved = os.dup(1)
+            os.dup2(captured.fileno(), 1)
+            try:
+                argv = (ctypes.c_char_p * 5)(b"bare_loop", dll._name.encode(), str(requests).encode(), b"1", str(warmup).encode())
+                loop.bare_loop_main(5, argv)
+                libc.fflush(None)
+            finally:
+                os.dup2(saved, 1)
+                os.close(saved)
+            captured.seek(0)
+            return float(json.loads(captured.read().decode().strip().splitlines()[-1])["per_repetition"][0]["mean_us"])
+    return run
 
 
 def main() -> None:
@@ -48,6 +79,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="requests per block")
     parser.add_argument("--pairs", type=int, default=12)
     parser.add_argument("--warmup", type=int, default=500)
+    parser.add_argument("--in-process", action="store_true", help="call the C loop in this process (a shared library)")
     parser.add_argument("--format", choices=("table", "json"), default="table")
     args = parser.parse_args()
 
@@ -60,13 +92,17 @@ def main() -> None:
     indices = [0] * n
     means: dict[str, list[float]] = {"c": [], "native": [], "python_bare": [], "lean": []}
     with tempfile.TemporaryDirectory() as tmp:
-        binary = build_c_loop(Path(tmp))
+        binary = build_c_loop(Path(tmp), shared=args.in_process)
+        run_c = in_process_runner(binary) if args.in_process else None
         for block in (lambda out: native.block(indices, out, []), lambda out: timed_loop(lean.handle, indices, out),
                       lambda out: python_bare(n, out)):
             block([0] * n)  # warm-up
         for pair in range(args.pairs):
             sides = ["c", "native", "python_bare", "lean"]
             for side in (sides if pair % 2 == 0 else sides[::-1]):
+                if side == "c" and run_c is not None:
+                    means["c"].append(run_c(n, args.warmup))
+                    continue
                 if side == "c":
                     done = subprocess.run([str(binary), dll._name, str(n), "1", str(args.warmup)], capture_output=True, text=True, check=True)
                     means["c"].append(json.loads(done.stdout)["per_repetition"][0]["mean_us"])
@@ -89,6 +125,7 @@ def main() -> None:
         "native_over_c": native_over_c.as_tuple(), "lean_over_native": lean_over_native.as_tuple(),
         "native_over_python_bare": native_over_python_bare.as_tuple(),
         "method": PAIRED_METHOD, "pairs": args.pairs, "requests_per_block": n,
+        "c_loop": "in this process (a shared library)" if args.in_process else "in its own process",
     }
     if args.format == "json":
         print(json.dumps(result))
@@ -98,7 +135,8 @@ def main() -> None:
     print(f"mean µs per pooled+cached seed request: bare C {result['c_us_mean']:.2f}, lab native {result['native_us_mean']:.2f}, "
           f"bare Python loop {result['python_bare_us_mean']:.2f}, lab lean {result['lean_us_mean']:.2f}")
     print(f"native/bare C {show(native_over_c)}; lean/native {show(lean_over_native)}; native/bare Python {show(native_over_python_bare)}")
-    print(f"{args.pairs} rounds of {n}-request blocks, order reversed every other round; {PAIRED_METHOD}")
+    print(f"{args.pairs} rounds of {n}-request blocks, order reversed every other round, the C loop {result['c_loop']}; "
+          f"{PAIRED_METHOD}")
 
 
 if __name__ == "__main__":
