@@ -195,12 +195,14 @@ def test_concurrency_reports_each_thread_count_with_its_kernel_counts():
 def test_open_loop_latency_counts_from_each_requests_due_time():
     """Offered far beyond what one worker serves, requests queue: p99 grows far beyond the service time."""
     done = wasmlab("concurrency", "--threads", "1", "--call-path", "native", "--requests", "3000", "--warmup", "50", "--repeats", "1",
-                   "--rate", "10000,5000000", "--p99-bound-us", "200", "--format", "json")
+                   "--rate", "10000,5000000", "--p99-bound-us", "5000", "--format", "json")
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     light, heavy = sorted(data["results"], key=lambda r: r["offered_rps"])
-    assert heavy["latency_us_p99"] > 10 * light["latency_us_p99"]
-    assert data["saturation_rps"] == heavy["offered_rps"]
+    # 3000 requests due within 0.6 ms and served at ~200k/s: the median one waits ~7 ms (medians: a stall of this
+    # shared machine can lift a light load's p99 to a millisecond or so, never its median)
+    assert heavy["latency_us_p50"] > 100 * light["latency_us_p50"]
+    assert heavy["latency_us_p99"] > 5000 and data["saturation_rps"] == heavy["offered_rps"]
 
 
 @pytest.mark.parametrize("args,message", [

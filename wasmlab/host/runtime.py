@@ -72,6 +72,7 @@ class Runtime:
             self.handle, self.handle_phased = handlers.handle, handlers.handle_phased
             # A path that times its own requests (native) serves whole blocks; else the harness times ``handle``.
             self.block: callpaths.BlockServer | None = handlers.block
+            self.block_phased: callpaths.PhasedBlockServer | None = handlers.block_phased
         except BaseException:
             self.close()
             raise

@@ -174,6 +174,9 @@ def measure(
                             blocks[name] = _Block(runtime, indices)
                         try:
                             blocks[name].serve(start, stop, rewarm=REWARM_PER_SLICE if len(parts) > 1 else 0)
+                            if config.phases:
+                                # Right after the timed slice, the same requests phased: both see the machine in one state.
+                                phase_frames.append(_phased_block(runtime, indices[start:stop], rep, first=start, manage_gc=False))
                         except WasmlabError as exc:
                             errors[name] = first_line(exc)
                             rows.append({**_runtime_columns(runtime), "repetition": rep, "status": "error", "error": errors[name]})
@@ -184,13 +187,6 @@ def measure(
                     continue
                 runtime = runtimes[name]
                 block = blocks[name]
-                if config.phases:
-                    try:
-                        phase_frames.append(_phased_block(runtime, indices, rep))
-                    except WasmlabError as exc:
-                        errors[name] = first_line(exc)
-                        rows.append({**_runtime_columns(runtime), "repetition": rep, "status": "error", "error": errors[name]})
-                        continue
                 rows.append({**block.summary(), "repetition": rep, "position": position, "status": "ok", "error": "",
                              "rounds": len(parts), "cache_lookup_ns": lookups.get(name, float("nan")),
                              **_crossing_columns(crossings.get(name))})
@@ -354,26 +350,33 @@ class _Block:
         }
 
 
-def _phased_block(runtime: Runtime, indices: list[int], repetition: int) -> pd.DataFrame:
-    """Each request with a timestamp between phases; long format: one row per request and phase."""
+def _phased_block(runtime: Runtime, indices: list[int], repetition: int, first: int = 0, manage_gc: bool = True) -> pd.DataFrame:
+    """Each request with a timestamp between phases; long format: one row per request and phase.  ``first`` is the
+    trace position of ``indices[0]``; ``manage_gc`` False when the caller already turned the cyclic GC off."""
     n = len(indices)
     stamps = np.empty((n, len(PHASES) + 1), dtype=np.int64)
     row = [0] * (len(PHASES) + 1)
     handle = runtime.handle_phased
     ok = np.ones(n, dtype=bool)
-    gc.collect()
+    was_enabled = gc.isenabled()
+    if manage_gc:
+        gc.collect()
     gc.disable()
     try:
-        for i, index in enumerate(indices):
-            try:
-                handle(index, row)
-            except REQUEST_FAILURES:
-                ok[i] = False  # its phases are incomplete: left out of the phase table
-                continue
-            stamps[i] = row
+        if runtime.block_phased is not None:  # the path stamps inside its own loop (native: in C), one call for the block
+            ok = np.asarray(runtime.block_phased(indices, stamps), dtype=bool)
+        else:
+            for i, index in enumerate(indices):
+                try:
+                    handle(index, row)
+                except REQUEST_FAILURES:
+                    ok[i] = False  # its phases are incomplete: left out of the phase table
+                    continue
+                stamps[i] = row
     finally:
-        gc.enable()
-    stamps, request_ids = stamps[ok], np.arange(n, dtype=np.int32)[ok]
+        if was_enabled:
+            gc.enable()
+    stamps, request_ids = stamps[ok], np.arange(first, first + n, dtype=np.int32)[ok]
     n = int(ok.sum())
     durations = np.diff(stamps, axis=1)
     return pd.DataFrame(

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 from wasmlab.errors import ConfigError, allowed
 from wasmlab.host.callpaths import api_component, api_core, lean_component, lean_core, native
-from wasmlab.host.callpaths.base import PHASES, Binder, BlockServer, Handler, Handlers, PhasedHandler, RequestParts
+from wasmlab.host.callpaths.base import PHASES, Binder, BlockServer, Handler, Handlers, PhasedBlockServer, PhasedHandler, RequestParts
 
-__all__ = ["PHASES", "BlockServer", "CallPath", "Handler", "Handlers", "PhasedHandler", "RequestParts", "REGISTRY", "bind",
+__all__ = ["PHASES", "BlockServer", "PhasedBlockServer", "CallPath", "Handler", "Handlers", "PhasedHandler", "RequestParts", "REGISTRY", "bind",
            "call_paths", "check_call_path", "register"]
 
 

@@ -23,7 +23,9 @@ PHASES = ("get_module", "new_store", "instantiate", "export_lookup", "call", "dr
 Handler = Callable[[int], object]
 PhasedHandler = Callable[[int, list[int]], object]
 # Serves a whole block and times each request itself: (indices, ns out, failures out) -> the block's wall ns.
-BlockServer = Callable[[Sequence[int], list[int], list[tuple[int, BaseException]]], int]
+BlockServer = Callable[..., int]
+# Serves a whole block in phased mode: (indices, stamps out, len(PHASES) + 1 per request) -> which requests succeeded.
+PhasedBlockServer = Callable[[Sequence[int], Any], Any]
 
 
 class Handlers(NamedTuple):
@@ -33,6 +35,7 @@ class Handlers(NamedTuple):
     handle: Handler
     handle_phased: PhasedHandler
     block: BlockServer | None = None
+    block_phased: PhasedBlockServer | None = None
 
 
 @dataclass
