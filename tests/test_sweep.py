@@ -110,17 +110,17 @@ def test_a_failing_point_is_recorded_and_the_sweep_goes_on(lab):
 
 
 def test_sigkill_mid_sweep_then_resume_loses_nothing_and_repeats_nothing(lab):
-    path = write_spec(lab, f"name: s\nnotebook: 01_seed_reproduction.ipynb\nparameters: {json.dumps(TINY)}\ngrid: {{slots: [1, 2, 3, 4]}}\n")
+    path = write_spec(lab, f"name: s\nnotebook: 01_seed_reproduction.ipynb\nparameters: {json.dumps(TINY)}\ngrid: {{slots: [1, 2, 3]}}\n")
     out = lab / "out"
     command = [sys.executable, "-m", "wasmlab.cli", "sweep", str(path), "--out", str(out)]
     first = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(list(out.glob("points/*/status.json"))) < 2:
+    while time.monotonic() < deadline and len(list(out.glob("points/*/status.json"))) < 1:
         time.sleep(0.2)
     os.killpg(first.pid, signal.SIGKILL)  # the runner and its kernels, in the middle of a point
     first.wait()
     finished = {p.parent.name: p.read_text() for p in out.glob("points/*/status.json")}
-    assert 2 <= len(finished) < 4, finished
+    assert 1 <= len(finished) < 3, finished
     assert not (out / "results.parquet").exists()
 
     second = subprocess.run(command, capture_output=True, text=True, timeout=300)
@@ -129,10 +129,10 @@ def test_sigkill_mid_sweep_then_resume_loses_nothing_and_repeats_nothing(lab):
     for point_id, text in finished.items():
         assert (out / "points" / point_id / "status.json").read_text() == text  # not run again
     statuses = [json.loads(p.read_text()) for p in out.glob("points/*/status.json")]
-    assert len(statuses) == 4 and all(s["status"] == "ok" for s in statuses)
+    assert len(statuses) == 3 and all(s["status"] == "ok" for s in statuses)
     table = pd.read_parquet(out / "results.parquet")
-    assert sorted(set(table["param_slots"])) == [1, 2, 3, 4]
-    assert len(table) == 4 * 5  # one row per variant per point: nothing twice, nothing partial
+    assert sorted(set(table["param_slots"])) == [1, 2, 3]
+    assert len(table) == 3 * 5  # one row per variant per point: nothing twice, nothing partial
     assert not list(out.rglob("*.tmp")) and not list(out.rglob(".tmp-*"))
 
 
@@ -191,12 +191,20 @@ SMOKE_OUTPUTS = {
 }
 
 
+def _run_smoke_spec(spec: sweep.Spec) -> dict[str, str]:
+    return sweep.run_sweep(spec, progress=False).failed
+
+
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory) -> Path:
+    """Every notebook at smoke sizes, two specs at a time (one per core): timings do not matter here, outputs do."""
+    from concurrent.futures import ProcessPoolExecutor
+
     out = tmp_path_factory.mktemp("smoke")
-    for spec in sweep.load_specs(ROOT / "notebooks" / "sweeps" / "smoke.yaml", out):
-        outcome = sweep.run_sweep(spec, progress=False)
-        assert not outcome.failed, outcome.failed
+    specs = sweep.load_specs(ROOT / "notebooks" / "sweeps" / "smoke.yaml", out)
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        for spec, failed in zip(specs, pool.map(_run_smoke_spec, specs), strict=True):
+            assert not failed, (spec.name, failed)
     return out
 
 
