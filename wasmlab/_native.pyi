@@ -26,8 +26,12 @@ class Library:
     @classmethod
     def functions(cls) -> tuple[str, ...]: ...
 
+class Engine:
+    address: int
+    def __init__(self, library: Library, pooling: dict[str, int] | None = None) -> None: ...
+
 class Driver:
-    def __init__(self, library: Library, engine: int, cache_capacity: int = 0, pre: bool = False, linker: int = 0,
+    def __init__(self, library: Library, engine: int | Engine, cache_capacity: int = 0, pre: bool = False, linker: int = 0,
                  fuel: int = -1, epoch_ticks: int = 0, limiter: tuple[int, ...] | None = None,
                  wait_ns: int = -1) -> None: ...
     def add_workload(self, wasm: bytes, sha256: bytes, entry: bytes, args: tuple[int, ...], arg_kinds: str, result_kind: str,

