@@ -129,7 +129,8 @@ def test_a_pool_exhausted_by_concurrency_is_counted_or_waited_for(exhaustion):
 def test_a_native_block_releases_the_gil():
     """While one thread serves a long native block, this thread keeps running Python at a good part of its own
     rate.  Holding the GIL, the block would be one C call this thread could not interrupt: it would run for at
-    most one switch interval (5 ms) of the block's ~100+ ms."""
+    most one switch interval (5 ms) of the block's ~0.3-1 s, under 2% of its rate; the bar is 10% (a shared,
+    noisy machine has run it at 28% and more)."""
     import time
 
     runtime = build_runtimes(["pooled+cached"], small_pool_engine(2), CacheConfig(), [load_workload("seed")], call_path="native")["pooled+cached"]
@@ -138,22 +139,22 @@ def test_a_native_block_releases_the_gil():
     idle.start()
     idle.join()
     count, start = 0, time.perf_counter()
-    while time.perf_counter() - start < 0.05:  # this loop's own rate, with nothing else running
+    while time.perf_counter() - start < 0.05:  # the same body as below, with nothing else running
         count += 1
         idle.is_alive()
     rate = count / (time.perf_counter() - start)
 
     def serve():
-        runtime.block([0] * 50000, [0] * 50000, [])
+        runtime.block([0] * 100000, [0] * 100000, [])
     thread = threading.Thread(target=serve)
     count, start = 0, time.perf_counter()
     thread.start()
     while thread.is_alive():
         count += 1
-        time.perf_counter()
+        time.perf_counter() - start
     duration = time.perf_counter() - start
     thread.join()
-    assert duration > 0.05 and count > 0.3 * rate * duration, (count, rate, duration)
+    assert duration > 0.1 and count > 0.1 * rate * duration, (count, rate, duration)
     runtime.close()
 
 
