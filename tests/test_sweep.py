@@ -188,6 +188,8 @@ SMOKE_OUTPUTS = {
                  "call_costs.parquet": ["workload", "part", "us_per_call", "share_of_api_call"],
                  "payload_scaling.parquet": ["request_headers", "request_body", "part", "us_per_call"],
                  "call_costs.png": None, "payload_scaling.png": None},
+    "smoke-08": {"summary.parquet": ["release", "library_sha256", "variant", "status", "latency_us_mean", "repetition"],
+                 "changes.parquet": ["variant", "from", "to", "ratio", "changed"], "releases.png": None},
 }
 
 

@@ -106,6 +106,13 @@ static const char *const FUNCTION_NAMES[] = {
 #undef NAME
 };
 
+/* The driver's clock: CLOCK_MONOTONIC, the clock of Python's time.perf_counter_ns on Linux. */
+static inline int64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
 /* ---- Library ---- */
 
 typedef struct {
@@ -294,6 +301,55 @@ static PyObject *Engine_address(Engine *self, void *closure) {
     return PyLong_FromUnsignedLongLong((unsigned long long)(uintptr_t)self->engine);
 }
 
+/* compile(wasm, repeats) -> [ns, ...]: wasmtime_module_new on this engine, `repeats` times (each module deleted),
+ * the GIL released; a module that does not compile is a ValueError with wasmtime's message. */
+static PyObject *Engine_compile(Engine *self, PyObject *args) {
+    Py_buffer wasm;
+    int repeats = 1;
+    if (!PyArg_ParseTuple(args, "y*|i", &wasm, &repeats))
+        return NULL;
+    void *(*module_new)(wasm_engine_t *, const uint8_t *, size_t, wasmtime_module_t **) = optional(self->library, "wasmtime_module_new");
+    void (*module_delete)(wasmtime_module_t *) = optional(self->library, "wasmtime_module_delete");
+    if (!module_new || !module_delete || repeats < 1) {
+        if (!PyErr_Occurred())
+            PyErr_Format(PyExc_ValueError, "repeats = %d; allowed: >= 1", repeats);
+        PyBuffer_Release(&wasm);
+        return NULL;
+    }
+    int64_t *times = calloc((size_t)repeats, sizeof(int64_t));
+    wasmtime_error_t *err = NULL;
+    Py_BEGIN_ALLOW_THREADS
+    for (int i = 0; i < repeats && err == NULL; i++) {
+        wasmtime_module_t *module = NULL;
+        int64_t start = now_ns();
+        err = (wasmtime_error_t *)module_new(self->engine, (const uint8_t *)wasm.buf, (size_t)wasm.len, &module);
+        times[i] = now_ns() - start;
+        if (err == NULL)
+            module_delete(module);
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&wasm);
+    PyObject *result = NULL;
+    if (err != NULL) {
+        wasm_byte_vec_t message = {0, NULL};
+        self->library->api.wasmtime_error_message(err, &message);
+        PyErr_Format(PyExc_ValueError, "the module does not compile: %.*s", (int)message.size, message.data ? message.data : "");
+        self->library->api.wasm_byte_vec_delete(&message);
+        self->library->api.wasmtime_error_delete(err);
+    } else {
+        result = PyList_New(repeats);
+        for (int i = 0; result && i < repeats; i++)
+            PyList_SET_ITEM(result, i, PyLong_FromLongLong(times[i]));
+    }
+    free(times);
+    return result;
+}
+
+static PyMethodDef Engine_methods[] = {
+    {"compile", (PyCFunction)Engine_compile, METH_VARARGS, "Time wasmtime_module_new of a module on this engine: a list of ns."},
+    {NULL},
+};
+
 static PyGetSetDef Engine_getset[] = {
     {"address", (getter)Engine_address, NULL, "The wasm_engine_t pointer, for a Driver.", NULL},
     {NULL},
@@ -309,6 +365,7 @@ static PyTypeObject EngineType = {
     .tp_init = (initproc)Engine_init,
     .tp_dealloc = (destructor)Engine_dealloc,
     .tp_getset = Engine_getset,
+    .tp_methods = Engine_methods,
 };
 
 /* ---- Driver ---- */
@@ -376,12 +433,6 @@ typedef struct {
     int has_message;
     int busy;
 } Driver;
-
-static inline int64_t now_ns(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
-}
 
 static void remember_bytes(Driver *d, const char *prefix, wasm_byte_vec_t *message) {
     if (d->has_message)

@@ -29,6 +29,7 @@ class Library:
 class Engine:
     address: int
     def __init__(self, library: Library, pooling: dict[str, int] | None = None) -> None: ...
+    def compile(self, wasm: bytes, repeats: int = 1) -> list[int]: ...
 
 class Driver:
     def __init__(self, library: Library, engine: int | Engine, cache_capacity: int = 0, pre: bool = False, linker: int = 0,

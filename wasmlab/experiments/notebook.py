@@ -71,9 +71,9 @@ class NotebookRun:
         """A measurement's run folder (summary, samples, phases, metadata) inside the results folder."""
         return save_measurement(measurement, self.folder / subfolder if subfolder else self.folder)
 
-    def save_metadata(self) -> Path:
-        """``metadata.json`` with the run and its parameters, for notebooks whose tables are not one measurement."""
-        return write_metadata({"parameters": self.parameters, **self.run}, self.folder)
+    def save_metadata(self, extra: Mapping[str, Any] | None = None) -> Path:
+        """``metadata.json`` with the run, its parameters and ``extra``, for notebooks whose tables are not one measurement."""
+        return write_metadata({**dict(extra or {}), "parameters": self.parameters, **self.run}, self.folder)
 
     def __str__(self) -> str:
         return f"Results: {self.folder}"

@@ -46,7 +46,7 @@ def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
             "repetition": job["repetition"], "requests": job["requests"], "warmup": job["warmup"]}
     for position, name in enumerate(job["variants"]):
         variant = parse_variant(name)
-        row: dict[str, Any] = {**base, "variant": variant.name, "position": position}
+        row: dict[str, Any] = {**base, "kind": "request", "variant": variant.name, "position": position}
         if variant.disk or variant.wasmtime_cache:
             rows.append({**row, "status": "unsupported", "error": "the native driver compiles in memory (no disk or wtcache)"})
             continue
@@ -84,6 +84,27 @@ def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
             "compile_us_per_miss": stats["compile_ns"] / 1000 / max(stats["misses"], 1), "cache_hits": stats["hits"],
             "cache_misses": stats["misses"], "vmsize_mib_reserved_by_engine": reserved[kind], **spent.per_request(n),
         })
+    rows.extend(compile_rows(job, library, engines, base))
+    return rows
+
+
+def compile_rows(job: dict[str, Any], library: Any, engines: dict[str, Any], base: dict[str, Any]) -> list[dict[str, Any]]:
+    """Compile time of each of ``job["compile"]``'s workloads on this release's on-demand engine, ``compile_repeats`` times."""
+    rows = []
+    for spec in job.get("compile", []):
+        workload = load_workload(spec)
+        row: dict[str, Any] = {**base, "kind": "compile", "variant": f"compile {workload.name}", "workload": workload.name}
+        if workload.component:
+            rows.append({**row, "status": "unsupported", "error": "components are not compiled by the native driver"})
+            continue
+        engine = engines.setdefault("on-demand", _native.Engine(library, None))
+        try:
+            times = np.asarray(engine.compile(workload.wasm, int(job.get("compile_repeats", 3))), dtype=np.float64) / 1000
+        except ValueError as exc:
+            rows.append({**row, "status": "failed", "error": str(exc)})
+            continue
+        rows.append({**row, "status": "ok", "error": "", "compile_us_p50": float(np.median(times)), "compile_us_min": float(times.min()),
+                     "compile_repeats": int(times.size), "module_bytes": len(workload.wasm)})
     return rows
 
 

@@ -19,11 +19,15 @@ from typing import Any
 import pandas as pd
 
 from wasmlab.config import PoolConfig
+from wasmlab.errors import ConfigError
 from wasmlab.host.releases import Release, fetched
 from wasmlab.host.variant import parse_variant
 from wasmlab.measure import metadata as md
 from wasmlab.measure.stats import PAIRED_METHOD, geometric_mean, paired_ratio
 
+# The oldest release whose C API matches the driver's declarations: ``wasmtime_func_call_unchecked`` took its
+# length in 0.38 and returned a ``wasmtime_error_t*`` from 3.0 on.  An older library is refused before it is opened.
+OLDEST_MAJOR = 3
 # The pool knobs every pooled engine gets from ``slots`` (the lab's shorthand), as the C setters name them.
 SLOT_KNOBS = ("total_core_instances", "total_memories", "total_tables", "total_stacks")
 
@@ -52,9 +56,15 @@ def run_child(job: dict[str, Any], timeout_s: float = 600.0) -> list[dict[str, A
 
 def run_releases(releases: Sequence[Release], workload: str, variants: Sequence[str], requests: int, repeats: int, warmup: int = 200,
                  slots: int = 20, pool: dict[str, Any] | None = None, cache_size: int = 16,
-                 progress: Callable[[str, int], None] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Every release x variant x repetition (see the module docstring); the table and the run's metadata."""
+                 progress: Callable[[str, int], None] | None = None, compile_workloads: Sequence[str] = (),
+                 compile_repeats: int = 3) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Every release x variant x repetition (see the module docstring), plus the compile time of each of
+    ``compile_workloads`` per release and repetition (rows of ``kind`` ``compile``); the table and the run's metadata."""
     names = [parse_variant(v).name for v in variants]
+    for release in releases:
+        if release.major < OLDEST_MAJOR:
+            raise ConfigError(f"release {release.version} is older than {OLDEST_MAJOR}.0, whose C API the native driver declares; "
+                              f"allowed: releases {OLDEST_MAJOR}.0 and later")
     libraries = {r.version: fetched(r) for r in releases}  # one line for a release not fetched, before anything runs
     knobs = pooling_knobs(slots, dict(pool or {}))
     run = md.new_run()
@@ -69,7 +79,8 @@ def run_releases(releases: Sequence[Release], workload: str, variants: Sequence[
             turn = repetition % len(names)
             job = {"release": release.version, "library": str(libraries[release.version]), "library_sha256": release.library_sha256,
                    "workload": workload, "variants": names[turn:] + names[:turn], "requests": requests, "warmup": warmup,
-                   "pooling": knobs, "cache_size": cache_size, "repetition": repetition}
+                   "pooling": knobs, "cache_size": cache_size, "repetition": repetition, "compile": list(compile_workloads),
+                   "compile_repeats": compile_repeats}
             for row in run_child(job):
                 rows.append({**row, "release_position": position, "run_id": run["run_id"]})
     metadata = {**run, **md.machine(), "releases": {r.version: {"wheel": r.wheel, "wheel_sha256": r.wheel_sha256,
@@ -80,10 +91,20 @@ def run_releases(releases: Sequence[Release], workload: str, variants: Sequence[
     return pd.DataFrame(rows), metadata
 
 
+def requests_of(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of served requests (not compile timings)."""
+    return table[table["kind"] != "compile"] if "kind" in table else table
+
+
+def compiles_of(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of compile timings."""
+    return table[table["kind"] == "compile"] if "kind" in table else table.iloc[0:0]
+
+
 def summary(table: pd.DataFrame) -> pd.DataFrame:
     """Per release and variant: status, geometric-mean latency over repetitions, p50/p99 medians, compile time."""
     rows = []
-    for (release, variant), group in table.groupby(["release", "variant"], sort=False):
+    for (release, variant), group in requests_of(table).groupby(["release", "variant"], sort=False):
         ok = group[group["status"] == "ok"]
         row: dict[str, Any] = {"release": release, "variant": variant, "repetitions": len(ok),
                                "status": "ok" if len(ok) == len(group) else str(group["status"].iloc[0]),
@@ -104,7 +125,7 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
 def changes(table: pd.DataFrame, column: str = "latency_us_mean") -> pd.DataFrame:
     """Consecutive releases per variant: later/earlier of ``column``, paired by repetition, 95% interval; ``changed``
     only where the interval excludes 1 ("release 41: pooled+cached -12% (CI -15..-9)")."""
-    ok = table[table["status"] == "ok"]
+    ok = table[(table["status"] == "ok") & table[column].notna()] if column in table else table.iloc[0:0]
     versions = sorted(ok["release"].unique(), key=lambda v: tuple(int(p) for p in str(v).split(".")))
     rows = []
     for variant, group in ok.groupby("variant", sort=False):
@@ -121,3 +142,18 @@ def changes(table: pd.DataFrame, column: str = "latency_us_mean") -> pd.DataFram
                          "label": (f"release {later}: {variant} {ratio.point - 1:+.0%} (CI {ratio.low - 1:+.0%}..{ratio.high - 1:+.0%})"
                                    if changed else "")})
     return pd.DataFrame(rows)
+
+
+def compile_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per release and compiled workload: the median over repetitions of each repetition's median compile time."""
+    rows = compiles_of(table)
+    if rows.empty:
+        return pd.DataFrame(columns=["release", "workload", "status", "compile_us_p50", "module_bytes"])
+    ok = rows[rows["status"] == "ok"]
+    frame = ok.groupby(["release", "workload"], sort=False).agg(compile_us_p50=("compile_us_p50", "median"),
+                                                               compile_us_min=("compile_us_min", "min"),
+                                                               module_bytes=("module_bytes", "first"),
+                                                               repetitions=("compile_us_p50", "size")).reset_index()
+    order = sorted(frame["release"].unique(), key=lambda v: tuple(int(p) for p in str(v).split(".")))
+    frame["release"] = pd.Categorical(frame["release"], categories=order, ordered=True)
+    return frame.sort_values(["workload", "release"]).reset_index(drop=True)

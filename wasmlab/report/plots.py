@@ -206,6 +206,29 @@ def latency_vs_load(rows: pd.DataFrame, p99_bound_us: float | None = None) -> pl
     return fig
 
 
+def releases(runs: pd.DataFrame, compiles: pd.DataFrame) -> plt.Figure:
+    """Across wasmtime releases: per-request latency per variant (each repetition a point, the line through their
+    medians), compile time per module, and faults per request; unsupported variants are simply absent."""
+    served = runs[(runs["status"] == "ok") & runs["latency_us_mean"].notna()] if "latency_us_mean" in runs else runs.iloc[0:0]
+    order = sorted(runs["release"].astype(str).unique(), key=lambda v: tuple(int(p) for p in v.split(".")))
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.2))
+    for ax, data, column, label, hue in (
+            (axes[0], served, "latency_us_mean", "mean µs per request (log)", "variant"),
+            (axes[1], compiles, "compile_us_p50", "compile time, µs (log)", "workload"),
+            (axes[2], served, "minor_faults_per_request", "minor faults per request", "variant")):
+        if data.empty:
+            ax.set_axis_off()
+            continue
+        data = data.assign(release=data["release"].astype(str))
+        sns.pointplot(data=data, x="release", y=column, hue=hue, order=order, estimator="median", errorbar=("pi", 100), ax=ax,
+                      markers="o", linestyles="-", dodge=0.2 if data[hue].nunique() > 1 else False)
+        ax.set(xlabel="wasmtime release", ylabel=label, yscale="log" if "log" in label else "linear")
+        ax.tick_params(axis="x", rotation=45)
+    fig.suptitle("one host configuration across wasmtime releases (bars: the range over repetitions)")
+    fig.tight_layout()
+    return fig
+
+
 def _size(value: float) -> str:
     value = int(value)
     if value < 0:
