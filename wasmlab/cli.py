@@ -406,14 +406,16 @@ def releases_fetch(versions: tuple[str, ...], all_since: int | None) -> None:
 @click.option("--slots", default=20, show_default=True, type=int, help="Pool slots of pooled variants.")
 @click.option("--pool", "pool_knobs", multiple=True, metavar="KEY=VALUE", help="Any pool knob, e.g. linear_memory_keep_resident=64KiB.")
 @click.option("--cache-size", default=16, show_default=True, type=int, help="Compiled modules a cached variant keeps.")
+@click.option("--compile", "compile_specs", multiple=True, metavar="WORKLOAD", help="Also time compiling this module on each release.")
 @click.option("--format", "fmt", default="table", show_default=True, help="table or json.")
 def releases_run(versions: str, workload: str, variants: str, requests: int, repeats: int, warmup: int, slots: int,
-                 pool_knobs: tuple[str, ...], cache_size: int, fmt: str) -> None:
+                 pool_knobs: tuple[str, ...], cache_size: int, compile_specs: tuple[str, ...], fmt: str) -> None:
     """The same scenario on each release's library through the native driver, one child process per release and repetition."""
+    import pandas as pd
     from tqdm import tqdm
 
     from wasmlab.host import releases as rel
-    from wasmlab.measure.release_run import changes, run_releases, summary
+    from wasmlab.measure.release_run import changes, compile_summary, compiles_of, requests_of, run_releases, summary
 
     if fmt not in ("table", "json"):
         raise ConfigError(f"format {fmt!r} is not allowed; allowed: json, table")
@@ -427,15 +429,19 @@ def releases_run(versions: str, workload: str, variants: str, requests: int, rep
             bar.set_postfix_str(f"{version} rep {repetition + 1}/{repeats}")
             bar.update(1)
         table, metadata = run_releases(chosen, workload, names, requests, repeats, warmup, slots, _key_values(pool_knobs, "--pool"),
-                                       cache_size, progress)
-    totals, steps = summary(table), changes(table)
+                                       cache_size, progress, compile_workloads=compile_specs)
+    totals, compiled = summary(table), compile_summary(table)
+    steps = pd.concat([changes(requests_of(table)), changes(compiles_of(table), "compile_us_p50")], ignore_index=True)
     if fmt == "json":
         click.echo(json.dumps({"results": json.loads(totals.to_json(orient="records")), "changes": json.loads(steps.to_json(orient="records")),
+                               "compiles": json.loads(compiled.to_json(orient="records")),
                                "runs": json.loads(table.to_json(orient="records")), "metadata": metadata}, indent=2, default=str))
     else:
         shown = [c for c in ("release", "variant", "status", "latency_us_mean", "latency_us_p50", "latency_us_p99", "compile_us_per_miss",
                              "minor_faults_per_request", "vmsize_mib_reserved_by_engine", "error") if c in totals]
         click.echo(totals[shown].to_string(index=False, float_format=lambda v: f"{v:.2f}" if abs(v) < 1000 else f"{v:.0f}"))
+        if not compiled.empty:
+            click.echo("\n" + compiled.to_string(index=False, float_format=lambda v: f"{v:.0f}"))
         labels = [label for label in steps.get("label", []) if label]
         click.echo("\nChanges between consecutive releases (only where the 95% interval excludes none): "
                    + ("; ".join(labels) if labels else "none"))
