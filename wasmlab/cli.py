@@ -519,10 +519,11 @@ def report(results_dir: Path) -> None:
 
 
 @main.command()
-@click.argument("results_a", type=click.Path(path_type=Path))
-@click.argument("results_b", type=click.Path(path_type=Path))
+@click.argument("results_a", metavar="A[@RELEASE]", type=click.Path(path_type=Path))
+@click.argument("results_b", metavar="B[@RELEASE]", type=click.Path(path_type=Path))
 def compare(results_a: Path, results_b: Path) -> None:
-    """Compare two results tables (runs, sweeps, machines, versions): B / A per variant, with 95% CIs."""
+    """Compare two results tables (runs, sweeps, machines, versions), or two releases of a run across releases
+    (RUN@40 RUN@50): B / A per variant, with 95% CIs."""
     from wasmlab.report import compare as comparing
 
     click.echo(comparing.render(results_a, results_b))

@@ -1,4 +1,5 @@
-"""Two results tables side by side, as pyperf's ``compare_to`` does.
+"""Two results tables side by side, as pyperf's ``compare_to`` does; or two wasmtime releases of one run
+across releases (``RUN@40 RUN@50``).
 
 For every (variant, call path, parameter set) present in both, the ratio of the geometric means
 of the per-repetition mean latencies (B / A) with a Welch-t 95% interval over repetitions (the two
@@ -23,9 +24,34 @@ METADATA = ("wasmtime_version", "python_version", "cpu_model", "cpu_count", "pla
 KEYS = ("workload", "variant", "call_path")
 
 
+def split_release(path: str | Path) -> tuple[Path, str | None]:
+    """``RUN@50.0.1`` (or ``RUN@50``) -> the table's path and the release it selects; a plain path selects none."""
+    text = str(path)
+    base, at, release = text.rpartition("@")
+    if at and release and all(part.isdigit() for part in release.split(".")):
+        return Path(base), release
+    return Path(text), None
+
+
+def _select_release(table: pd.DataFrame, release: str, where: str) -> pd.DataFrame:
+    if "release" not in table:
+        raise WasmlabError(f"{where!r} has no releases to select from; allowed: a run of wasmlab releases / notebook 08, or no @RELEASE")
+    versions = sorted(set(map(str, table["release"])))
+    chosen = [v for v in versions if v == release or v.split(".")[0] == release]
+    if not chosen:
+        raise WasmlabError(f"release {release!r} is not in {where!r}; allowed: {', '.join(versions)}")
+    selected = table[table["release"].astype(str) == chosen[-1]].copy()
+    # Named as the release it is, so that the metadata differences list it first.
+    selected["wasmtime_version"] = chosen[-1]
+    return selected
+
+
 def load_table(path: str | Path) -> pd.DataFrame:
-    """A sweep's ``results.parquet``, a run folder's ``summary.parquet``, or either file itself."""
-    path = Path(path)
+    """A sweep's ``results.parquet``, a run folder's ``summary.parquet``, or either file itself; ``PATH@RELEASE``
+    selects one wasmtime release's rows of a run across releases (``wasmlab releases``, notebook 08)."""
+    path, release = split_release(path)
+    if release is not None:
+        return _select_release(load_table(path), release, str(path))
     for candidate in (path, path / "results.parquet", path / "summary.parquet"):
         if candidate.is_file() and candidate.suffix == ".parquet":
             read_metadata(candidate.parent)  # a run folder of another results format is refused, not misread
