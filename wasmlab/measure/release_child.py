@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from wasmlab import _native
+from wasmlab.host.callpaths import PHASES
 from wasmlab.host.variant import parse_variant
 from wasmlab.measure import kernel
 from wasmlab.measure.stats import describe_ns
@@ -75,6 +76,7 @@ def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
         stats = driver.take_stats()
         outcomes = records[:, 1]
         ok = outcomes == _native.OUT_OK
+        phases = _phase_medians(driver, min(n, 500))
         driver.close()
         rows.append({
             **row, "status": "ok" if ok.all() else "failed", "error": message or "",
@@ -82,10 +84,22 @@ def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
             "total_ms": float(records[:, 0].sum()) / 1e6, "wall_ms": wall / 1e6, "outcome_ok": int(ok.sum()),
             "failed_requests": int((~ok).sum()), "compile_ms_total": stats["compile_ns"] / 1e6,
             "compile_us_per_miss": stats["compile_ns"] / 1000 / max(stats["misses"], 1), "cache_hits": stats["hits"],
-            "cache_misses": stats["misses"], "vmsize_mib_reserved_by_engine": reserved[kind], **spent.per_request(n),
+            "cache_misses": stats["misses"], "vmsize_mib_reserved_by_engine": reserved[kind], **spent.per_request(n), **phases,
         })
     rows.extend(compile_rows(job, library, engines, base))
     return rows
+
+
+def _phase_medians(driver: Any, n: int) -> dict[str, float]:
+    """Median µs of each phase over ``n`` phased requests (stamped inside the same C loop), as ``<phase>_us_p50``."""
+    records = np.zeros((n, _native.RECORD_WORDS), dtype=np.int64)
+    stamps = np.zeros((n, len(PHASES) + 1), dtype=np.int64)
+    driver.run(np.zeros(n, dtype=np.int32), records, stamps)
+    ok = records[:, 1] == _native.OUT_OK
+    if not ok.any():
+        return {}
+    durations = np.diff(stamps[ok], axis=1) / 1000
+    return {f"{phase}_us_p50": float(np.median(durations[:, k])) for k, phase in enumerate(PHASES)}
 
 
 def compile_rows(job: dict[str, Any], library: Any, engines: dict[str, Any], base: dict[str, Any]) -> list[dict[str, Any]]:

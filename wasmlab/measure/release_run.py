@@ -114,7 +114,8 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
                         "latency_us_p99": float(ok["latency_us_p99"].median()),
                         "compile_us_per_miss": float(ok["compile_us_per_miss"].median()),
                         "minor_faults_per_request": float(ok["minor_faults_per_request"].median()),
-                        "vmsize_mib_reserved_by_engine": float(ok["vmsize_mib_reserved_by_engine"].median())})
+                        "vmsize_mib_reserved_by_engine": float(ok["vmsize_mib_reserved_by_engine"].median()),
+                        **{c: float(ok[c].median()) for c in ("new_store_us_p50", "instantiate_us_p50", "drop_store_us_p50") if c in ok}})
         rows.append(row)
     frame = pd.DataFrame(rows)
     order = sorted(frame["release"].unique(), key=lambda v: tuple(int(p) for p in str(v).split(".")))

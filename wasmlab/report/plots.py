@@ -211,11 +211,16 @@ def releases(runs: pd.DataFrame, compiles: pd.DataFrame) -> plt.Figure:
     medians), compile time per module, and faults per request; unsupported variants are simply absent."""
     served = runs[(runs["status"] == "ok") & runs["latency_us_mean"].notna()] if "latency_us_mean" in runs else runs.iloc[0:0]
     order = sorted(runs["release"].astype(str).unique(), key=lambda v: tuple(int(p) for p in v.split(".")))
-    fig, axes = plt.subplots(1, 3, figsize=(17, 4.2))
+    fig, axes = plt.subplots(1, 4, figsize=(22, 4.2))
+    pooled = served[served["variant"].str.startswith("pooled")] if "instantiate_us_p50" in served else served.iloc[0:0]
+    phases = (pooled.melt(id_vars=["release", "variant"], value_vars=["instantiate_us_p50", "drop_store_us_p50"], var_name="phase",
+                          value_name="us").assign(phase=lambda d: d["variant"] + " " + d["phase"].str.removesuffix("_us_p50"))
+              if not pooled.empty else pooled)
     for ax, data, column, label, hue in (
             (axes[0], served, "latency_us_mean", "mean µs per request (log)", "variant"),
             (axes[1], compiles, "compile_us_p50", "compile time, µs (log)", "workload"),
-            (axes[2], served, "minor_faults_per_request", "minor faults per request", "variant")):
+            (axes[2], phases, "us", "pooled: instantiate and drop, µs (p50)", "phase"),
+            (axes[3], served, "minor_faults_per_request", "minor faults per request", "variant")):
         if data.empty:
             ax.set_axis_off()
             continue
