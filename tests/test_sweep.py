@@ -189,7 +189,8 @@ SMOKE_OUTPUTS = {
                  "payload_scaling.parquet": ["request_headers", "request_body", "part", "us_per_call"],
                  "call_costs.png": None, "payload_scaling.png": None},
     "smoke-08": {"summary.parquet": ["release", "library_sha256", "variant", "status", "latency_us_mean", "repetition"],
-                 "changes.parquet": ["variant", "from", "to", "ratio", "changed"], "releases.png": None},
+                 "changes.parquet": ["variant", "from", "to", "ratio", "changed"],
+                 "compiles.parquet": ["release", "workload", "status", "compile_us_p50"], "releases.png": None},
 }
 
 

@@ -333,7 +333,12 @@ static PyObject *Engine_compile(Engine *self, PyObject *args) {
     if (err != NULL) {
         wasm_byte_vec_t message = {0, NULL};
         self->library->api.wasmtime_error_message(err, &message);
-        PyErr_Format(PyExc_ValueError, "the module does not compile: %.*s", (int)message.size, message.data ? message.data : "");
+        /* PyErr_Format has no %.*s: the message becomes a str first (it is not NUL-terminated). */
+        PyObject *text = PyUnicode_DecodeUTF8(message.data ? message.data : "", (Py_ssize_t)message.size, "replace");
+        if (text != NULL) {
+            PyErr_Format(PyExc_ValueError, "the module does not compile: %U", text);
+            Py_DECREF(text);
+        }
         self->library->api.wasm_byte_vec_delete(&message);
         self->library->api.wasmtime_error_delete(err);
     } else {
