@@ -110,7 +110,7 @@ def test_a_failing_point_is_recorded_and_the_sweep_goes_on(lab):
 
 
 def test_sigkill_mid_sweep_then_resume_loses_nothing_and_repeats_nothing(lab):
-    path = write_spec(lab, f"name: s\nnotebook: 01_seed_reproduction.ipynb\nparameters: {json.dumps(TINY)}\ngrid: {{slots: [1, 2, 3]}}\n")
+    path = write_spec(lab, f"name: s\nnotebook: 01_seed_reproduction.ipynb\nparameters: {json.dumps(TINY)}\ngrid: {{slots: [1, 2]}}\n")
     out = lab / "out"
     command = [sys.executable, "-m", "wasmlab.cli", "sweep", str(path), "--out", str(out)]
     first = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -120,7 +120,7 @@ def test_sigkill_mid_sweep_then_resume_loses_nothing_and_repeats_nothing(lab):
     os.killpg(first.pid, signal.SIGKILL)  # the runner and its kernels, in the middle of a point
     first.wait()
     finished = {p.parent.name: p.read_text() for p in out.glob("points/*/status.json")}
-    assert 1 <= len(finished) < 3, finished
+    assert len(finished) == 1, finished  # killed while the second point ran
     assert not (out / "results.parquet").exists()
 
     second = subprocess.run(command, capture_output=True, text=True, timeout=300)
@@ -129,10 +129,10 @@ def test_sigkill_mid_sweep_then_resume_loses_nothing_and_repeats_nothing(lab):
     for point_id, text in finished.items():
         assert (out / "points" / point_id / "status.json").read_text() == text  # not run again
     statuses = [json.loads(p.read_text()) for p in out.glob("points/*/status.json")]
-    assert len(statuses) == 3 and all(s["status"] == "ok" for s in statuses)
+    assert len(statuses) == 2 and all(s["status"] == "ok" for s in statuses)
     table = pd.read_parquet(out / "results.parquet")
-    assert sorted(set(table["param_slots"])) == [1, 2, 3]
-    assert len(table) == 3 * 5  # one row per variant per point: nothing twice, nothing partial
+    assert sorted(set(table["param_slots"])) == [1, 2]
+    assert len(table) == 2 * 5  # one row per variant per point: nothing twice, nothing partial
     assert not list(out.rglob("*.tmp")) and not list(out.rglob(".tmp-*"))
 
 

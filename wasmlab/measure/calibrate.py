@@ -129,8 +129,8 @@ class Crossings:
     dispatch_ns: float
 
 
-def dispatch_ns(made: Sequence[tuple[Any, tuple[Any, ...]]], engine: wasmtime.Engine, rounds: int = 3000,
-                repeats: int = 5) -> float:
+def dispatch_ns(made: Sequence[tuple[Any, tuple[Any, ...]]], engine: wasmtime.Engine, rounds: int = 1000,
+                repeats: int = 3) -> float:
     """What the C calls in ``made`` (function object, arguments) cost in ctypes, in ns: each is probed with a
     function of the same arity, argument objects and result type whose callee does nothing
     (:func:`~wasmlab.capi.probe_like`), timed by ``timeit`` (the best of ``repeats``), and the costs summed.
