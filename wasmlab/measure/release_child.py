@@ -4,7 +4,7 @@ The job comes as JSON on stdin: the release's version, its library's path and SH
 the variants in the order to run them, requests, warm-up, pool knobs and cache size.  The library is opened
 with ``dlopen`` by the native driver (``wasmlab._native.Library``); engines are made through that library's
 own functions (``wasmlab._native.Engine``), so nothing of the installed wasmtime-py is used for the request.
-A variant the release cannot serve (the pooling functions before 35, say) is reported ``unsupported`` with
+A variant the release cannot serve (pooling before 32.0.0, which lacks its functions) is reported ``unsupported`` with
 the missing function.  One JSON line on stdout: a row per variant.  A release that aborts takes only this
 process down; the parent records it as a crash.
 """
@@ -19,12 +19,11 @@ import numpy as np
 
 from wasmlab import _native
 from wasmlab.host.callpaths import PHASES
+from wasmlab.host.callpaths.native import add_workload
 from wasmlab.host.variant import parse_variant
 from wasmlab.measure import kernel
 from wasmlab.measure.stats import describe_ns
 from wasmlab.workloads import load_workload
-
-_KINDS = {"i32": "i", "i64": "I"}
 
 
 def _vmsize_mib() -> float:
@@ -61,10 +60,7 @@ def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
         except LookupError as exc:
             rows.append({**row, "status": "unsupported", "error": str(exc).replace(job["library"], f"of release {job['release']}")})
             continue
-        check = _native.CHECK_EXPECTED if workload.results and workload.expected is not None else _native.CHECK_NONE
-        driver.add_workload(workload.wasm, bytes.fromhex(workload.sha256), workload.entry.encode(), tuple(int(a) for a in workload.args),
-                            "".join(_KINDS[k] for k in workload.params), "".join(_KINDS[k] for k in workload.results), check,
-                            int(workload.expected) if check else 0)
+        add_workload(driver, workload)
         warm = np.zeros(max(job["warmup"], 1), dtype=np.int32)
         driver.run(warm, np.zeros((warm.size, _native.RECORD_WORDS), dtype=np.int64))
         driver.take_stats()
@@ -111,7 +107,9 @@ def compile_rows(job: dict[str, Any], library: Any, engines: dict[str, Any], bas
         if workload.component:
             rows.append({**row, "status": "unsupported", "error": "components are not compiled by the native driver"})
             continue
-        engine = engines.setdefault("on-demand", _native.Engine(library, None))
+        if "on-demand" not in engines:  # made once, and only when a module is compiled
+            engines["on-demand"] = _native.Engine(library, None)
+        engine = engines["on-demand"]
         try:
             times = np.asarray(engine.compile(workload.wasm, int(job.get("compile_repeats", 3))), dtype=np.float64) / 1000
         except ValueError as exc:

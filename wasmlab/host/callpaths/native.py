@@ -21,14 +21,13 @@ import numpy as np
 
 from wasmlab import _native, capi
 from wasmlab.errors import ConfigError, ResultMismatch
-from wasmlab.host.callpaths.base import Handlers, RequestParts, mismatch
+from wasmlab.host.callpaths.base import FirstResult, Handlers, RequestParts, expectation, mismatch
 from wasmlab.host.modules import CompileError
 from wasmlab.host.outcomes import NativeFailure
 from wasmlab.workloads.model import Workload
 
 NAME = "native"
 _KINDS = {"i32": "i", "i64": "I"}
-_CHECKS = {"none": _native.CHECK_NONE, "expected": _native.CHECK_EXPECTED, "first-result": _native.CHECK_FIRST}
 _ERROR_KINDS = {_native.ERROR_POOL_EXHAUSTED: "pool_exhausted", _native.ERROR_MEMORY_LIMIT: "oom", _native.ERROR_OTHER: "error"}
 # Outcomes after which a variant cannot go on (the Python paths raise the lab's own error for them).
 _STOPS = (_native.OUT_MISMATCH, _native.OUT_NO_EXPORT, _native.OUT_COMPILE_ERROR)
@@ -64,6 +63,17 @@ def refusal(workload: Workload) -> str | None:
     return None
 
 
+def add_workload(driver: _native.Driver, workload: Workload) -> int:
+    """``workload`` added to ``driver`` (a core module :func:`refusal` accepts), checked as the lean path checks it
+    (:func:`~wasmlab.host.callpaths.base.expectation`); its index in the driver."""
+    expected = expectation(workload)
+    check = (_native.CHECK_NONE if expected is None else _native.CHECK_FIRST if isinstance(expected, FirstResult)
+             else _native.CHECK_EXPECTED)
+    return driver.add_workload(workload.wasm, bytes.fromhex(workload.sha256), workload.entry.encode(), tuple(int(a) for a in workload.args),
+                               "".join(_KINDS[k] for k in workload.params), "".join(_KINDS[k] for k in workload.results), check,
+                               int(expected) if check == _native.CHECK_EXPECTED else 0)  # type: ignore[call-overload]
+
+
 def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
     """Handlers for the core modules among ``workloads``, served by one C driver on ``parts.engine``."""
     workloads = list(workloads)
@@ -76,7 +86,7 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
         raise ConfigError(f"call path 'native': variant {parts.label!r} loads compiled artifacts from disk; the native path "
                           f"compiles in memory (allowed: variants without 'disk')")
     cache = modules.cache
-    capacity = cache.capacity if cache.config.policy != "none" else 0
+    capacity = cache.capacity  # 0 for policy none, the cache of variants without 'cached'
     if capacity and cache.config.policy != "lru":
         raise ConfigError(f"call path 'native': cache policy {cache.config.policy!r} is not implemented in C; allowed: lru")
     for w in workloads:
@@ -95,15 +105,7 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
         wait_ns=int(parts.waiting.timeout_ms * 1e6) if parts.waiting.policy == "wait" else -1,
     )
     parts.cleanup.append(driver.close)
-    served = {}
-    for i, w in enumerate(workloads):
-        if w.component:
-            continue
-        # As the lean path's ``expectation``: an expected value of None (a hostile guest's) checks nothing.
-        check = _CHECKS[w.check] if w.results and not (w.check == "expected" and w.expected is None) else _native.CHECK_NONE
-        expected = int(w.expected) if check == _native.CHECK_EXPECTED else 0
-        served[i] = driver.add_workload(w.wasm, bytes.fromhex(w.sha256), w.entry.encode(), tuple(int(a) for a in w.args),
-                                        "".join(_KINDS[k] for k in w.params), "".join(_KINDS[k] for k in w.results), check, expected)
+    served = {i: add_workload(driver, w) for i, w in enumerate(workloads) if not w.component}
     has_result = {i: bool(workloads[i].results) for i in served}
     to_driver = np.full(len(workloads), -1, dtype=np.int32)
     for i, d in served.items():
@@ -138,6 +140,21 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
             return NativeFailure(f"exit({detail})", message or f"exited with status {detail}")
         return NativeFailure(_ERROR_KINDS.get(detail, "error"), message)
 
+    def run(indices: Sequence[int], stamps: np.ndarray | None = None, due: np.ndarray | None = None) -> tuple[int, str, np.ndarray]:
+        """One C call serving ``indices``: its wall ns, the first failure's message and the records (then its counters absorbed)."""
+        records = np.zeros((len(indices), _native.RECORD_WORDS), dtype=np.int64)
+        wall, message = driver.run(to_driver[np.asarray(indices, dtype=np.intp)], records, stamps, due)
+        absorb()
+        return int(wall), message or "", records
+
+    def failures_of(indices: Sequence[int], records: np.ndarray, message: str, which: np.ndarray) -> list[tuple[int, NativeFailure]]:
+        """The failures of the records at positions ``which``; one that stops the variant is raised."""
+        found = []
+        for k in which.tolist():
+            _, outcome, detail, memory, _ = (int(v) for v in records[k])
+            found.append((k, failure(indices[k], outcome, detail, memory, message)))
+        return found
+
     # Per open-loop block, how late the generator started each request (ns): read by the concurrency experiment.
     lateness: list[np.ndarray] = []
 
@@ -146,55 +163,31 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
         """Serve ``indices`` in one C call; each request's ns into ``out``, its failure into ``failures``; the block's
         wall ns.  With ``schedule`` (int64 ns after the block's start at which each request is due: open-loop load),
         a request's ns count from when it was due, not from when the loop got to it."""
-        n = len(indices)
-        which = to_driver[np.asarray(indices, dtype=np.intp)]
-        records = np.zeros((n, _native.RECORD_WORDS), dtype=np.int64)
         due = None if schedule is None else np.ascontiguousarray(schedule, dtype=np.int64)
-        wall, message = driver.run(which, records, None, due)
-        absorb()
-        out[:n] = records[:, 0].tolist()
+        wall, message, records = run(indices, None, due)
+        out[:len(indices)] = records[:, 0].tolist()
         if schedule is not None:
             lateness.append(records[:, 4].copy())
-        bad = np.flatnonzero(records[:, 1] != _native.OUT_OK)
-        for k in bad.tolist():
-            ns, outcome, detail, memory, _ = (int(v) for v in records[k])
-            failures.append((k, failure(indices[k], outcome, detail, memory, message or "")))
-        return int(wall)
+        failures.extend(failures_of(indices, records, message, np.flatnonzero(records[:, 1] != _native.OUT_OK)))
+        return wall
 
-    one = np.zeros(1, dtype=np.int32)
-    record = np.zeros((1, _native.RECORD_WORDS), dtype=np.int64)
-    stamp_row = np.zeros((1, _native.STAMPS), dtype=np.int64)
+    def handle_phased(index: int, stamps: list[int] | None = None) -> object:
+        row = np.zeros((1, _native.STAMPS), dtype=np.int64) if stamps is not None else None
+        _, message, records = run([index], row)
+        if records[0, 1] != _native.OUT_OK:
+            raise failures_of([index], records, message, np.zeros(1, dtype=np.intp))[0][1]
+        if stamps is not None and row is not None:
+            stamps[:] = row[0].tolist()
+        return int(records[0, 2]) if has_result[index] else None
 
     def handle(index: int) -> object:
-        one[0] = to_driver[index]
-        _, message = driver.run(one, record)
-        absorb()
-        _, outcome, detail, memory, _ = (int(v) for v in record[0])
-        if outcome != _native.OUT_OK:
-            raise failure(index, outcome, detail, memory, message or "")
-        return detail if has_result[index] else None
-
-    def handle_phased(index: int, stamps: list[int]) -> object:
-        one[0] = to_driver[index]
-        _, message = driver.run(one, record, stamp_row)
-        absorb()
-        _, outcome, detail, memory, _ = (int(v) for v in record[0])
-        if outcome != _native.OUT_OK:
-            raise failure(index, outcome, detail, memory, message or "")
-        stamps[:] = stamp_row[0].tolist()
-        return detail if has_result[index] else None
+        return handle_phased(index)
 
     def block_phased(indices: Sequence[int], stamps: np.ndarray) -> np.ndarray:
         """The phased block in one C call, the same loop with a stamp at each phase boundary; which requests ended ok
         (a failed request's phases are incomplete).  An outcome that stops the variant is raised."""
-        n = len(indices)
-        which = to_driver[np.asarray(indices, dtype=np.intp)]
-        records = np.zeros((n, _native.RECORD_WORDS), dtype=np.int64)
-        _, message = driver.run(which, records, stamps)
-        absorb()
-        for k in np.flatnonzero(np.isin(records[:, 1], _STOPS)).tolist():
-            _, outcome, detail, memory, _ = (int(v) for v in records[k])
-            failure(indices[k], outcome, detail, memory, message or "")
+        _, message, records = run(indices, stamps)
+        failures_of(indices, records, message, np.flatnonzero(np.isin(records[:, 1], _STOPS)))
         return records[:, 1] == _native.OUT_OK
 
     block.lateness = lateness  # type: ignore[attr-defined]
