@@ -48,11 +48,16 @@ class Release:
         return int(self.version.split(".")[0])
 
 
+def version_key(version: object) -> tuple[int, ...]:
+    """A release's version as numbers, to sort releases oldest first ("9.0.0" before "10.0.0")."""
+    return tuple(int(part) for part in str(version).split("."))
+
+
 def load_manifest(path: Path | None = None) -> dict[str, Release]:
     """Every release the manifest pins, by version, oldest first."""
     data = yaml.safe_load((path or manifest_path()).read_text()) or {}
     releases = {str(v): Release(str(v), e["wheel"], e["wheel_sha256"], e["library_sha256"]) for v, e in (data.get("releases") or {}).items()}
-    return dict(sorted(releases.items(), key=lambda item: tuple(int(p) for p in item[0].split("."))))
+    return dict(sorted(releases.items(), key=lambda item: version_key(item[0])))
 
 
 def resolve(names: Sequence[str], manifest: dict[str, Release] | None = None) -> list[Release]:

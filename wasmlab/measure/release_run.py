@@ -20,7 +20,7 @@ import pandas as pd
 
 from wasmlab.config import PoolConfig
 from wasmlab.errors import ConfigError
-from wasmlab.host.releases import Release, fetched
+from wasmlab.host.releases import Release, fetched, version_key
 from wasmlab.host.variant import parse_variant
 from wasmlab.measure import metadata as md
 from wasmlab.measure.stats import PAIRED_METHOD, geometric_mean, paired_ratio
@@ -118,7 +118,7 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
                         **{c: float(ok[c].median()) for c in ("new_store_us_p50", "instantiate_us_p50", "drop_store_us_p50") if c in ok}})
         rows.append(row)
     frame = pd.DataFrame(rows)
-    order = sorted(frame["release"].unique(), key=lambda v: tuple(int(p) for p in str(v).split(".")))
+    order = sorted(frame["release"].unique(), key=version_key)
     frame["release"] = pd.Categorical(frame["release"], categories=order, ordered=True)
     return frame.sort_values(["variant", "release"]).reset_index(drop=True)
 
@@ -127,7 +127,7 @@ def changes(table: pd.DataFrame, column: str = "latency_us_mean") -> pd.DataFram
     """Consecutive releases per variant: later/earlier of ``column``, paired by repetition, 95% interval; ``changed``
     only where the interval excludes 1 ("release 41: pooled+cached -12% (CI -15..-9)")."""
     ok = table[(table["status"] == "ok") & table[column].notna()] if column in table else table.iloc[0:0]
-    versions = sorted(ok["release"].unique(), key=lambda v: tuple(int(p) for p in str(v).split(".")))
+    versions = sorted(ok["release"].unique(), key=version_key)
     rows = []
     for variant, group in ok.groupby("variant", sort=False):
         for earlier, later in zip(versions, versions[1:]):
@@ -155,6 +155,6 @@ def compile_summary(table: pd.DataFrame) -> pd.DataFrame:
                                                                compile_us_min=("compile_us_min", "min"),
                                                                module_bytes=("module_bytes", "first"),
                                                                repetitions=("compile_us_p50", "size")).reset_index()
-    order = sorted(frame["release"].unique(), key=lambda v: tuple(int(p) for p in str(v).split(".")))
+    order = sorted(frame["release"].unique(), key=version_key)
     frame["release"] = pd.Categorical(frame["release"], categories=order, ordered=True)
     return frame.sort_values(["workload", "release"]).reset_index(drop=True)

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
+from wasmlab.host.releases import version_key
 from wasmlab.measure.measurement import Measurement
 from wasmlab.storage import save_figure
 
@@ -210,7 +211,7 @@ def releases(runs: pd.DataFrame, compiles: pd.DataFrame) -> plt.Figure:
     """Across wasmtime releases: per-request latency per variant (each repetition a point, the line through their
     medians), compile time per module, and faults per request; unsupported variants are simply absent."""
     served = runs[(runs["status"] == "ok") & runs["latency_us_mean"].notna()] if "latency_us_mean" in runs else runs.iloc[0:0]
-    order = sorted(runs["release"].astype(str).unique(), key=lambda v: tuple(int(p) for p in v.split(".")))
+    order = sorted(runs["release"].astype(str).unique(), key=version_key)
     fig, axes = plt.subplots(1, 4, figsize=(22, 4.2))
     pooled = served[served["variant"].str.startswith("pooled")] if "instantiate_us_p50" in served else served.iloc[0:0]
     phases = (pooled.melt(id_vars=["release", "variant"], value_vars=["instantiate_us_p50", "drop_store_us_p50"], var_name="phase",
