@@ -202,7 +202,10 @@ def test_open_loop_latency_counts_from_each_requests_due_time():
     # 3000 requests due within 0.6 ms and served at ~200k/s: the median one waits ~7 ms (medians: a stall of this
     # shared machine can lift a light load's p99 to a millisecond or so, never its median)
     assert heavy["latency_us_p50"] > 100 * light["latency_us_p50"]
-    assert heavy["latency_us_p99"] > 5000 and data["saturation_rps"] == heavy["offered_rps"]
+    assert heavy["latency_us_p99"] > 5000
+    # the saturation rate is the lowest offered rate over the bound: the heavy one, or the light one when a stall of
+    # this shared machine held 1% of its requests for 5 ms (seen once in CI, heavy at 33 ms)
+    assert data["saturation_rps"] == min(r["offered_rps"] for r in data["results"] if r["latency_us_p99"] > 5000)
 
 
 @pytest.mark.parametrize("args,message", [
