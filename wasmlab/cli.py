@@ -248,6 +248,25 @@ def reproduce(
         sys.exit(1)
 
 
+def parse_trace(text: str) -> tuple[str, float]:
+    """``repeat``, ``uniform``, ``zipf`` or ``zipf:s=1.3`` as (distribution, zipf exponent)."""
+    from wasmlab.measure.traces import DISTRIBUTIONS
+
+    name, _, options = text.partition(":")
+    if name not in DISTRIBUTIONS or (options and name != "zipf"):
+        raise ConfigError(f"--trace {text!r} is not allowed; allowed: repeat, uniform, zipf, or zipf:s=<exponent>")
+    s = 1.1
+    if options:
+        key, eq, value = options.partition("=")
+        try:
+            s = float(value)
+        except ValueError:
+            s = float("nan")
+        if key != "s" or not eq or not s > 0:
+            raise ConfigError(f"--trace {text!r} is not allowed; allowed: zipf:s=<exponent > 0>, e.g. zipf:s=1.1")
+    return name, s
+
+
 def _number_list(text: str, option: str, kind: type = int) -> list[Any]:
     """``1,2,4`` as numbers; a bad item is one line naming it."""
     items = []
@@ -266,7 +285,10 @@ def _number_list(text: str, option: str, kind: type = int) -> list[Any]:
 @click.option("--threads", default="1,2", show_default=True, help="Comma-separated worker counts, e.g. 1,2,4.")
 @click.option("--pool-mode", default="shared", show_default=True, help="shared (one engine and pool) or per-worker (one each).")
 @click.option("--call-path", default="native", show_default=True, help="native (C, no GIL), lean (Python threads), or both: native,lean.")
-@click.option("--workload", default="seed", show_default=True, help="Workload spec, e.g. seed, dirty-memory:kib=64.")
+@click.option("--workload", "workloads", multiple=True, default=("seed",), show_default=True,
+              help="Workload spec, e.g. seed, dirty-memory:kib=64; several for a multi-tenant host (with --trace).")
+@click.option("--trace", default="repeat", show_default=True,
+              help="Which workload each request runs: repeat (one workload), uniform, or zipf[:s=1.1].")
 @click.option("--variants", default="pooled+cached", show_default=True, help="Comma-separated variants.")
 @click.option("--requests", default=20000, show_default=True, type=int, help="Requests per worker.")
 @click.option("--warmup", default=500, show_default=True, type=int, help="Untimed requests per worker first.")
@@ -283,7 +305,8 @@ def _number_list(text: str, option: str, kind: type = int) -> list[Any]:
 @click.option("--p99-bound-us", type=float, default=None, help="With --rate: report the lowest rate whose p99 exceeds this.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the open-loop arrivals.")
 @click.option("--format", "fmt", default="table", show_default=True, help="table or json.")
-def concurrency_command(threads: str, pool_mode: str, call_path: str, workload: str, variants: str, requests: int, warmup: int,
+def concurrency_command(threads: str, pool_mode: str, call_path: str, workloads: tuple[str, ...], trace: str, variants: str,
+                        requests: int, warmup: int,
                         repeats: int, preset: str, slots: int | None, pool_knobs: tuple[str, ...], engine_knobs: tuple[str, ...],
                         cache_policy: str | None, cache_size: int | None, exhaustion: str, wait_timeout_ms: float, rate: str | None,
                         p99_bound_us: float | None, seed: int, fmt: str) -> None:
@@ -294,7 +317,7 @@ def concurrency_command(threads: str, pool_mode: str, call_path: str, workload: 
     import pandas as pd
     from tqdm import tqdm
 
-    from wasmlab.experiments.concurrency import POOL_MODES, concurrency, saturation
+    from wasmlab.experiments.concurrency import POOL_MODES, from_scenario, saturation
     from wasmlab.host.variant import parse_variant
     from wasmlab.measure import metadata as md
     from wasmlab.measure.scenario import Scenario, expand_call_paths
@@ -317,12 +340,13 @@ def concurrency_command(threads: str, pool_mode: str, call_path: str, workload: 
         raise ConfigError("--p99-bound-us applies only with --rate")
     if isinstance(repeats, bool) or repeats < 1 or requests < 1 or warmup < 0:
         raise ConfigError("--repeats and --requests must be >= 1 and --warmup >= 0")
+    workload = ",".join(workloads)
+    distribution, zipf_s = parse_trace(trace)
     # The preset, slots and knobs are validated and combined as reproduce does them.
-    scenario = Scenario(workload=workload, variants=tuple(names), preset=None if preset == "none" else preset, slots=slots,
+    scenario = Scenario(workload=workloads[0], variants=tuple(names), preset=None if preset == "none" else preset, slots=slots,
                         pool=_key_values(pool_knobs, "--pool"), engine=_key_values(engine_knobs, "--engine"),
                         cache_policy=cache_policy, cache_size=cache_size, limits=_limits(None, None, None, None, exhaustion, wait_timeout_ms))
-    engine_config, cache_config = scenario.engine_config(), scenario.cache_config()
-    per_worker = slots if slots is not None and pool_mode == "per-worker" else engine_config.pool.slots
+    engine_config = scenario.engine_config()
     configurations = list(itertools.product(paths, names, counts, rates))
     rows = []
     run = md.new_run()
@@ -331,11 +355,8 @@ def concurrency_command(threads: str, pool_mode: str, call_path: str, workload: 
             # Rotated by repetition, so that drift of the machine does not line up with one configuration.
             shift = repetition % len(configurations)
             for path, name, count, offered in configurations[shift:] + configurations[:shift]:
-                result = concurrency(count, pool_mode, "per-worker" if path == "native" or pool_mode == "per-worker" else "shared",
-                                     requests_per_thread=requests, slots_per_worker=per_worker, workload=workload, variant=name,
-                                     warmup=warmup, pool_slots=slots if pool_mode == "shared" else None, exhaustion=exhaustion,
-                                     wait_timeout_ms=wait_timeout_ms, call_path=path, engine=engine_config, cache=cache_config,
-                                     rate=offered, seed=seed + repetition)
+                result = from_scenario(count, scenario, name, workloads, pool_mode, path, requests_per_thread=requests,
+                                       warmup=warmup, rate=offered, seed=seed + repetition, trace=distribution, zipf_s=zipf_s)
                 rows.append({**result, "repetition": repetition})
                 bar.update(1)
     table = pd.DataFrame(rows)
@@ -346,7 +367,7 @@ def concurrency_command(threads: str, pool_mode: str, call_path: str, workload: 
         spread = table.groupby(keys, sort=False)[column].agg(["min", "max"]).reset_index(drop=True)
         summary[f"{column}_min"], summary[f"{column}_max"] = spread["min"], spread["max"]
     metadata = {**run, **md.machine(), "parameters": {"threads": counts, "pool_mode": pool_mode, "call_paths": list(paths),
-                "workload": workload, "variants": names, "requests_per_thread": requests, "warmup": warmup, "repeats": repeats,
+                "workload": workload, "trace": trace, "variants": names, "requests_per_thread": requests, "warmup": warmup, "repeats": repeats,
                 "preset": preset, "pool": engine_config.pool.to_dict(), "exhaustion": exhaustion, "rates": rates, "seed": seed},
                 "statistic": f"median over {repeats} runs of each configuration (min and max beside throughput and p99)"}
     bound = saturation(summary.to_dict("records"), p99_bound_us) if p99_bound_us is not None else None
@@ -361,14 +382,17 @@ def concurrency_command(threads: str, pool_mode: str, call_path: str, workload: 
              "throughput_rps": "req/s",
              "latency_us_p50": "p50 µs", "latency_us_p99": "p99 µs", "outcome_ok": "ok", "failed_requests": "failed",
              "minor_faults_per_request": "faults/req", "voluntary_switches_per_request": "vcsw/req",
-             "involuntary_switches_per_request": "ivcsw/req", "tlb_shootdowns_per_request": "TLB/req"}
+             "involuntary_switches_per_request": "ivcsw/req", "tlb_shootdowns_per_request": "TLB/req",
+             "rss_mib": "RSS MiB", "address_space_mib": "reserved MiB"}
+    summary["rss_mib"], summary["address_space_mib"] = summary["rss_bytes"] / 2**20, summary["address_space_bytes"] / 2**20
     click.echo(summary[[c for c in shown if c in summary]].rename(columns=shown).to_string(
         index=False, float_format=lambda v: f"{v:.3f}" if abs(v) < 10 else f"{v:.0f}"))
     click.echo(f"\nMeasured: {workload}, {requests} requests per worker after {warmup} warm-up, {repeats} runs per configuration in "
                f"rotation ({metadata['statistic']}); pool {pool_mode} "
                f"({', '.join(f'{k}={v}' for k, v in engine_config.pool.to_dict().items() if v is not None)}), exhaustion {exhaustion}; "
                f"{metadata['cpu_model']}, {metadata['cpu_count']} cores, wasmtime {metadata['wasmtime_version']}; "
-               f"TLB shootdowns are machine-wide")
+               f"TLB shootdowns are machine-wide; RSS is the peak resident memory added while serving, reserved the address space "
+               f"the engines and pools added (measured, VmSize), plus one live instance's reservation per worker on demand")
     if p99_bound_us is not None:
         click.echo(f"Saturation: p99 first exceeds {p99_bound_us:g} µs at {bound:.0f} req/s offered" if bound is not None
                    else f"Saturation: p99 stayed under {p99_bound_us:g} µs at every offered rate")

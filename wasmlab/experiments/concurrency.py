@@ -7,7 +7,7 @@ import gc
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,14 +15,17 @@ import numpy as np
 from wasmlab.config import CacheConfig, EngineConfig, Limits, PoolConfig
 from wasmlab.errors import ConfigError, allowed
 from wasmlab.host.cache import LockedModuleCache
-from wasmlab.host.engine import build_engine
+from wasmlab.host.engine import DEFAULT_GUARD, build_engine
 from wasmlab.host.modules import Compiled
 from wasmlab.host.outcomes import REQUEST_FAILURES, classify
 from wasmlab.host.runtime import Runtime
 from wasmlab.host.variant import engine_config_for, parse_variant
-from wasmlab.measure import kernel
+from wasmlab.config import WASMTIME_DEFAULT_RESERVATION
+from wasmlab.measure import footprint, kernel
 from wasmlab.measure.calibrate import timed_loop
+from wasmlab.measure.scenario import Scenario
 from wasmlab.measure.stats import describe_ns
+from wasmlab.measure.traces import make_trace
 from wasmlab.workloads import load_workload
 
 POOL_MODES = ("shared", "per-worker")
@@ -36,7 +39,7 @@ def concurrency(
     cache_mode: str = "shared",
     requests_per_thread: int = 500,
     slots_per_worker: int = 20,
-    workload: str = "seed",
+    workload: str | Sequence[str] = "seed",
     variant: str = "pooled+cached",
     warmup: int = 50,
     pool_slots: int | None = None,
@@ -47,6 +50,8 @@ def concurrency(
     cache: CacheConfig | None = None,
     rate: float | None = None,
     seed: int = 0,
+    trace: str = "repeat",
+    zipf_s: float = 1.1,
 ) -> dict[str, Any]:
     """``threads`` workers serving requests at once: throughput, tail latency, outcomes and what the kernel did.
 
@@ -63,6 +68,15 @@ def concurrency(
     be ``per-worker``.  ``rate`` (native only): open-loop load of that many requests per second in
     total, split evenly over the workers, Poisson arrivals seeded with ``seed``; each request's latency
     counts from when it was due, so queueing shows (no coordinated omission).
+
+    Several ``workload`` specs make a multi-tenant host: each worker's requests pick one by ``trace``
+    (``uniform`` or ``zipf`` with exponent ``zipf_s``, seeded per worker), so the cache's capacity matters.
+
+    Memory is measured, not computed: ``address_space_bytes`` is what building the engines, pools and
+    runtimes added to ``VmSize`` (a pool reserves every slot then), plus, for the on-demand allocator, the
+    reservation of one live instance per worker (wasmtime maps it per instantiation: memory reservation and
+    guard); ``rss_bytes`` is the peak resident memory while serving above the process before (``VmHWM``,
+    reset first), ``rss_held_bytes`` what stays resident after the block (keep-resident pages, warm slots).
 
     Each worker has its own stores (a ``Store`` must not be used from two threads).  A pool is a
     property of an engine, and a compiled module belongs to one engine, so per-worker pools
@@ -86,7 +100,15 @@ def concurrency(
         raise ConfigError(f"rate = {rate} is out of range; allowed: requests per second > 0")
     if threads < 1:
         raise ConfigError(f"threads = {threads} is out of range; allowed: an integer >= 1")
-    wl = load_workload(workload)
+    specs = [workload] if isinstance(workload, str) else list(workload)
+    if not specs:
+        raise ConfigError("no workload given; allowed: one or more workload specs")
+    wls = [load_workload(spec) for spec in specs]
+    if trace == "repeat" and len(wls) > 1:
+        raise ConfigError(f"{len(wls)} workloads need a trace that picks among them; allowed: uniform, zipf")
+    # Each worker's sequence of workloads (indices), seeded per worker so workers do not run in lockstep.
+    sequences = [list(make_trace(trace, requests_per_thread, len(wls), seed + i, zipf_s).indices) for i in range(threads)]
+    warm_indices = [k % len(wls) for k in range(max(warmup, len(wls) if warmup else 0))]
     parsed = parse_variant(variant)
     base = engine or EngineConfig()
     limits = Limits(exhaustion=exhaustion, wait_timeout_ms=wait_timeout_ms)
@@ -95,6 +117,8 @@ def concurrency(
         return engine_config_for(parsed, base.replace(pool=base.pool.replace(slots=slots)), limits)
 
     shared_slots = pool_slots if pool_slots is not None else slots_per_worker * threads
+    footprint.reset_peak()
+    before = footprint.now()
     shared_engine = build_engine(engine_config(shared_slots)) if pool_mode == "shared" else None
     cache_config = cache or CacheConfig()
     shared_cache: LockedModuleCache[Compiled] | None = LockedModuleCache(cache_config) if cache_mode == "shared" else None
@@ -102,8 +126,9 @@ def concurrency(
     for _ in range(threads):
         config = engine_config(slots_per_worker)
         engine_object = shared_engine or build_engine(config)
-        runtimes.append(Runtime(parsed, engine_object, cache_config, [wl], call_path, shared_cache=shared_cache, limits=limits,
+        runtimes.append(Runtime(parsed, engine_object, cache_config, wls, call_path, shared_cache=shared_cache, limits=limits,
                                 memory_limit=(engine_config(shared_slots) if shared_engine else config).pool.max_memory_size))
+    built = footprint.now()
     samples = [[0] * requests_per_thread for _ in range(threads)]
     outcomes: list[Counter[str]] = [Counter() for _ in range(threads)]
     failed: list[set[int]] = [set() for _ in range(threads)]
@@ -117,14 +142,14 @@ def concurrency(
     def worker(i: int) -> None:
         runtime, out, counts = runtimes[i], samples[i], outcomes[i]
         handle, block = runtime.handle, runtime.block
-        indices = [0] * requests_per_thread
+        indices = sequences[i]
         try:
             if block is not None:
-                block([0] * warmup, [0] * warmup, [])
+                block(warm_indices, [0] * len(warm_indices), [])
             else:
-                for _ in range(warmup):
+                for k in warm_indices:
                     try:
-                        handle(0)
+                        handle(k)
                     except REQUEST_FAILURES:
                         pass
             barrier.wait()
@@ -146,12 +171,13 @@ def concurrency(
     gc.disable()
     try:
         barrier.wait()
-        before = kernel.counts()
+        counted = kernel.counts()
         start = time.perf_counter_ns()
         for t in workers:
             t.join()
         wall = time.perf_counter_ns() - start
-        spent = kernel.counts() - before
+        spent = kernel.counts() - counted
+        served_footprint = footprint.now()
     except threading.BrokenBarrierError:
         for t in workers:
             t.join()
@@ -181,7 +207,8 @@ def concurrency(
         "pool_waits": sum(r.pool_waits for r in runtimes),
         "pool_wait_ms": sum(r.pool_wait_ns for r in runtimes) / 1e6,
         "variant": parsed.name,
-        "workload": wl.name,
+        "workload": ",".join(w.name for w in wls),
+        "trace": trace,
         "requests": threads * requests_per_thread,
         "served_requests": int(served.size),
         "failed_requests": int(refused.size),
@@ -195,6 +222,42 @@ def concurrency(
         "cache_misses": sum(r.cache.stats.misses for r in runtimes) if shared_cache is None else shared_cache.stats.misses,
         **spent.per_request(threads * requests_per_thread),
         "keep_resident_bytes": base.pool.linear_memory_keep_resident or 0,
+        **memory_footprint(before, built, served_footprint, engine_config(shared_slots), threads),
+    }
+
+
+def from_scenario(threads: int, scenario: Scenario, variant: str, workloads: Sequence[str] | None = None, pool_mode: str = "shared",
+                  call_path: str = "native", requests_per_thread: int = 500, warmup: int = 50, rate: float | None = None,
+                  seed: int = 0, trace: str = "repeat", zipf_s: float = 1.1) -> dict[str, Any]:
+    """:func:`concurrency` with the engine, pool, cache and exhaustion policy of ``scenario`` (a preset and single knobs,
+    as ``wasmlab concurrency`` and ``wasmlab reproduce`` take them): its ``slots`` are per worker (per-worker pools) or
+    in all (a shared pool), else the preset's per worker; the native path's caches are per worker."""
+    engine_config, cache_config, limits = scenario.engine_config(), scenario.cache_config(), scenario.limits_config()
+    per_worker = scenario.slots if scenario.slots is not None and pool_mode == "per-worker" else engine_config.pool.slots
+    return concurrency(threads, pool_mode, "per-worker" if call_path == "native" or pool_mode == "per-worker" else "shared",
+                       requests_per_thread=requests_per_thread, slots_per_worker=per_worker,
+                       workload=list(workloads) if workloads else scenario.workload, variant=variant, warmup=warmup,
+                       pool_slots=scenario.slots if pool_mode == "shared" else None, exhaustion=limits.exhaustion,
+                       wait_timeout_ms=limits.wait_timeout_ms, call_path=call_path, engine=engine_config, cache=cache_config,
+                       rate=rate, seed=seed, trace=trace, zipf_s=zipf_s)
+
+
+def memory_footprint(before: footprint.Footprint, built: footprint.Footprint, served: footprint.Footprint,
+                     config: EngineConfig, live_instances: int) -> dict[str, Any]:
+    """Reserved address space and resident memory a configuration added, as result columns (see :func:`concurrency`)."""
+    reserved = max(built.address_space - before.address_space, 0)
+    method = "measured: VmSize added by building the engines, pools and runtimes"
+    if not config.pooled:
+        # On demand, wasmtime maps each instance's memory reservation and guard when it instantiates.
+        per_instance = ((config.memory_reservation if config.memory_reservation is not None else WASMTIME_DEFAULT_RESERVATION)
+                        + (config.memory_guard_size if config.memory_guard_size is not None else DEFAULT_GUARD))
+        reserved += live_instances * per_instance
+        method += f", plus {live_instances} live instance(s) x {per_instance} B (memory reservation + guard, mapped per instance)"
+    return {
+        "address_space_bytes": reserved,
+        "address_space_method": method,
+        "rss_bytes": max(served.peak_resident - before.resident, 0),
+        "rss_held_bytes": max(served.resident - before.resident, 0),
     }
 
 
