@@ -11,8 +11,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import wasmtime
 
-from wasmlab.config import CacheConfig, EngineConfig, Limits, PoolConfig
+from wasmlab.config import WASMTIME_DEFAULT_RESERVATION, CacheConfig, EngineConfig, Limits, PoolConfig
 from wasmlab.errors import ConfigError, allowed
 from wasmlab.host.cache import LockedModuleCache
 from wasmlab.host.engine import DEFAULT_GUARD, build_engine
@@ -20,7 +21,6 @@ from wasmlab.host.modules import Compiled
 from wasmlab.host.outcomes import REQUEST_FAILURES, classify
 from wasmlab.host.runtime import Runtime
 from wasmlab.host.variant import engine_config_for, parse_variant
-from wasmlab.config import WASMTIME_DEFAULT_RESERVATION
 from wasmlab.measure import footprint, kernel
 from wasmlab.measure.calibrate import timed_loop
 from wasmlab.measure.scenario import Scenario
@@ -29,6 +29,7 @@ from wasmlab.measure.traces import make_trace
 from wasmlab.workloads import load_workload
 
 POOL_MODES = ("shared", "per-worker")
+PAGE = 4096  # bytes per page fault
 CALL_PATHS = ("lean", "native")
 CACHE_MODES = ("shared", "per-worker")
 
@@ -117,6 +118,7 @@ def concurrency(
         return engine_config_for(parsed, base.replace(pool=base.pool.replace(slots=slots)), limits)
 
     shared_slots = pool_slots if pool_slots is not None else slots_per_worker * threads
+    settle_process()
     footprint.reset_peak()
     before = footprint.now()
     shared_engine = build_engine(engine_config(shared_slots)) if pool_mode == "shared" else None
@@ -184,8 +186,8 @@ def concurrency(
         raise (errors[0] if errors else RuntimeError("a worker failed before starting")) from None
     finally:
         gc.enable()
-        for runtime in runtimes:
-            runtime.close()
+        # (not a loop here: its variable would keep the last runtime, and so its engine, alive below)
+        close_all(runtimes)
     if errors:
         raise errors[0]
     # Throughput and latency count served requests only; failures are reported beside them with their own latency.
@@ -194,7 +196,7 @@ def concurrency(
     total = sum(outcomes, Counter())
     late = [lag for r in runtimes if r.block is not None for lag in getattr(r.block, "lateness", [])]
     lateness = np.concatenate(late) if late and rate is not None else np.zeros(0, dtype=np.int64)
-    return {
+    result = {
         "threads": threads,
         "call_path": call_path,
         "pool_mode": pool_mode,
@@ -222,8 +224,33 @@ def concurrency(
         "cache_misses": sum(r.cache.stats.misses for r in runtimes) if shared_cache is None else shared_cache.stats.misses,
         **spent.per_request(threads * requests_per_thread),
         "keep_resident_bytes": base.pool.linear_memory_keep_resident or 0,
-        **memory_footprint(before, built, served_footprint, engine_config(shared_slots), threads),
     }
+    # What the engines, pools and caches held shows when they are gone: drop them and look again.
+    pooled_config = engine_config(shared_slots)
+    runtimes.clear()
+    shared_engine = shared_cache = None
+    del engine_object
+    gc.collect()
+    released = footprint.now()
+    result.update(memory_footprint(before, built, served_footprint, released, pooled_config, threads,
+                                   spent.per_request(threads * requests_per_thread)["minor_faults_per_request"]))
+    return result
+
+
+_SETTLED: list[bool] = []
+
+
+def settle_process() -> None:
+    """Pay the process's one-time costs before the first footprint: wasmtime's first parallel compilation starts its
+    compile threads, whose stacks and malloc arenas add ~130 MiB of address space once per process, whatever the pool."""
+    if not _SETTLED:
+        wasmtime.Module(wasmtime.Engine(), load_workload("compile-heavy:functions=8").wasm)
+        _SETTLED.append(True)
+
+
+def close_all(runtimes: Iterable[Runtime]) -> None:
+    for runtime in runtimes:
+        runtime.close()
 
 
 def from_scenario(threads: int, scenario: Scenario, variant: str, workloads: Sequence[str] | None = None, pool_mode: str = "shared",
@@ -243,8 +270,9 @@ def from_scenario(threads: int, scenario: Scenario, variant: str, workloads: Seq
 
 
 def memory_footprint(before: footprint.Footprint, built: footprint.Footprint, served: footprint.Footprint,
-                     config: EngineConfig, live_instances: int) -> dict[str, Any]:
-    """Reserved address space and resident memory a configuration added, as result columns (see :func:`concurrency`)."""
+                     released: footprint.Footprint, config: EngineConfig, live_instances: int,
+                     faults_per_request: float) -> dict[str, Any]:
+    """Reserved address space and resident memory of a configuration, as result columns (see :func:`concurrency`)."""
     reserved = max(built.address_space - before.address_space, 0)
     method = "measured: VmSize added by building the engines, pools and runtimes"
     if not config.pooled:
@@ -253,11 +281,18 @@ def memory_footprint(before: footprint.Footprint, built: footprint.Footprint, se
                         + (config.memory_guard_size if config.memory_guard_size is not None else DEFAULT_GUARD))
         reserved += live_instances * per_instance
         method += f", plus {live_instances} live instance(s) x {per_instance} B (memory reservation + guard, mapped per instance)"
+    held = max(served.resident - released.resident, 0)
+    in_flight = int(live_instances * faults_per_request * PAGE)
     return {
         "address_space_bytes": reserved,
         "address_space_method": method,
-        "rss_bytes": max(served.peak_resident - before.resident, 0),
-        "rss_held_bytes": max(served.resident - before.resident, 0),
+        "rss_bytes": held + in_flight,
+        "rss_held_bytes": held,
+        "rss_in_flight_bytes": in_flight,
+        "rss_peak_bytes": max(served.peak_resident - before.resident, 0),
+        "rss_method": "resident memory the engines, pools and caches held after serving (VmRSS, less what remained once they "
+                      "were dropped), plus the pages each worker's in-flight request faults in (faults per request x 4 KiB x "
+                      "workers); rss_peak_bytes is VmHWM over the run, the lab's own sample buffers included",
     }
 
 

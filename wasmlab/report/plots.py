@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -286,4 +287,35 @@ def payload_scaling(rows: pd.DataFrame) -> plt.Figure:
         ax.set(yscale="log", xlabel=f"{label} ({other.removeprefix('request_')} = {fixed[other].iloc[0]})",
                ylabel="µs per call (log)")
     fig.tight_layout()
+    return fig
+
+
+def advisor_front(runs: pd.DataFrame, p99_target_us: float, recommended: Mapping[str, float] | None = None,
+                  address_space_budget: int | None = None, caption: str = "") -> plt.Figure:
+    """The advisor's candidates: p99 against resident memory and against reserved address space, the p99/RSS Pareto
+    front joined, the target as a line, the recommendation (its medians: ``latency_us_p99``, ``rss_bytes``,
+    ``address_space_bytes``) starred.  ``runs`` has ``allocator``, ``stage``, those three columns and ``on_front``."""
+    data = runs.assign(rss_kib=runs["rss_bytes"] / 1024, address_space_mib=runs["address_space_bytes"] / 2**20)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
+    for ax, x, label in ((left, "rss_kib", "resident memory while serving (KiB)"),
+                         (right, "address_space_mib", "reserved address space (MiB, log)")):
+        sns.scatterplot(data=data, x=x, y="latency_us_p99", hue="allocator", style="stage" if "stage" in data else None,
+                        alpha=0.7, ax=ax)
+        ax.axhline(p99_target_us, color="grey", linestyle=":", label=f"p99 target {p99_target_us:g} µs")
+        if recommended is not None:
+            at = recommended["rss_bytes"] / 1024 if x == "rss_kib" else recommended["address_space_bytes"] / 2**20
+            ax.scatter([at], [recommended["latency_us_p99"]], marker="*", s=260, color="black", zorder=5, label="recommended")
+        ax.set(xlabel=label, yscale="log")
+    front = data[data["on_front"]].sort_values("rss_kib")
+    left.plot(front["rss_kib"], front["latency_us_p99"], color="black", linewidth=1, label="p99/RSS front")
+    if address_space_budget is not None:
+        right.axvline(address_space_budget / 2**20, color="red", linestyle="--", label="address-space budget")
+    right.set_xscale("log")
+    left.set(ylabel="p99 latency (µs, log)", title="latency against resident memory")
+    right.set(title="latency against address space")
+    for ax in (left, right):
+        ax.legend(fontsize=7)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    if caption:
+        _caption(fig, caption)
     return fig

@@ -1,0 +1,306 @@
+"""The advisor's answer: the recommendation with its measured figures, a line per knob saying why, the front,
+what exhaustion does, the settings as code, and, when nothing fits, the binding constraint in one line."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from wasmlab.errors import WasmlabError
+from wasmlab.experiments.advisor.goal import Effort, Goal
+from wasmlab.experiments.advisor.needs import ServingNeeds
+from wasmlab.experiments.advisor.space import WASMTIME_DEFAULTS, Candidate, SearchSpace, layout_sizes, size
+
+if TYPE_CHECKING:
+    from wasmlab.experiments.advisor.trials import TrialRunner
+
+FORMAT_VERSION = 1
+
+
+class Infeasible(WasmlabError):
+    """No candidate can meet the goal; the message is the one line naming the binding constraint."""
+
+
+def _median(values: Sequence[Any]) -> float:
+    kept = [float(v) for v in values if v is not None and v == v]
+    return float(np.median(kept)) if kept else float("nan")
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One candidate over its runs: medians, the worst p99, and whether it meets the goal."""
+
+    candidate: Candidate
+    label: str
+    runs: int
+    p99_us: float
+    p99_us_worst: float
+    p99_us_best: float
+    p50_us: float
+    throughput_rps: float
+    rss_bytes: float
+    rss_held_bytes: float
+    address_space_bytes: float
+    faults_per_request: float
+    tlb_shootdowns_per_request: float
+    outcomes: tuple[str, ...]
+    meets_target: bool
+    within_budgets: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["candidate"] = asdict(self.candidate)
+        data["variant"] = self.candidate.variant
+        return data
+
+
+def summarize(goal: Goal, candidate: Candidate, runs: Sequence[dict[str, Any]]) -> Summary:
+    """Medians over ``runs``; the target counts as met only if every run served every request and the worst p99 met it."""
+    ok = [r for r in runs if r["outcome"] == "ok"]
+    worst = max((r["latency_us_p99"] for r in ok), default=float("nan"))
+    rss, address = _median([r["rss_bytes"] for r in ok]), _median([r["address_space_bytes"] for r in ok])
+    within = bool(ok) and (goal.rss_budget is None or rss <= goal.rss_budget) and (goal.address_space is None or address <= goal.address_space)
+    best = min((r["latency_us_p99"] for r in ok), default=float("nan"))
+    return Summary(candidate, runs[0]["label"] if runs else "", len(runs), _median([r["latency_us_p99"] for r in ok]), worst, best,
+                   _median([r["latency_us_p50"] for r in ok]), _median([r["throughput_rps"] for r in ok]), rss,
+                   _median([r["rss_held_bytes"] for r in ok]), address, _median([r["minor_faults_per_request"] for r in ok]),
+                   _median([r["tlb_shootdowns_per_request"] for r in ok]), tuple(r["outcome"] for r in runs),
+                   len(ok) == len(runs) and bool(ok) and worst <= goal.p99_us, within)
+
+
+def pareto(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both coordinates (both minimised)."""
+    front = []
+    for i, (a, b) in enumerate(points):
+        if not any((c <= a and d <= b) and (c < a or d < b) for j, (c, d) in enumerate(points) if j != i):
+            front.append(i)
+    return front
+
+
+def describe_knob(knob: str, candidate: Candidate, needs: ServingNeeds) -> str:
+    """The value of one knob of ``candidate`` in words."""
+    value = getattr(candidate, knob)
+    if knob == "allocator":
+        return f"pooling ({candidate.slots} slots)" if candidate.pooled else "on-demand"
+    if knob == "layout":
+        reservation, guard = layout_sizes(value, needs)
+        return ("4 GiB reservation + 32 MiB guard (wasmtime's)" if reservation is None
+                else f"{size(reservation)} reservation + {size(guard or 0)} guard")
+    if knob in ("keep_resident", "table_keep_resident"):
+        return size(value) if value else "0"
+    if knob == "warm_slots":
+        return "100 (wasmtime's)" if value == "default" else value
+    if knob == "cow":
+        return "on" if value else "off"
+    if knob == "pre":
+        return "on (once per module)" if value else "off (instantiate through the linker)"
+    return str(value)
+
+
+KNOB_NAMES = {"allocator": "allocator", "slots": "slots", "layout": "memory layout", "keep_resident": "linear_memory_keep_resident",
+              "table_keep_resident": "table_keep_resident", "warm_slots": "max_unused_warm_slots",
+              "decommit_batch": "decommit_batch_size", "cow": "memory_init_cow", "pre": "InstancePre", "cache_size": "cache size"}
+
+
+def _delta(n: float) -> str:
+    return ("+" if n >= 0 else "-") + size(int(abs(n)))
+
+
+@dataclass(frozen=True)
+class Effect:
+    """Why one knob has its value: its measured effect against the default, or why it was not measured."""
+
+    knob: str
+    value: str
+    default: str
+    measured: bool
+    line: str
+    p99_us: float | None = None
+    p99_us_default: float | None = None
+    rss_delta_bytes: float | None = None
+    address_space_delta_bytes: float | None = None
+    separated: bool = False  # every run with the value had a lower p99 than every run with the default
+    saves_memory: bool = False  # the value holds less resident memory or reserves less address space than the default
+
+    def not_kept(self) -> Effect:
+        """This effect as the reason a knob went back to its default."""
+        return dataclasses.replace(self, line=f"{KNOB_NAMES[self.knob]} left at {self.default}: {self.value} measured "
+                                   + self.line.partition(": ")[2] + "; within the runs' spread and saving no memory")
+
+    @classmethod
+    def of(cls, knob: str, candidate: Candidate, mine: Summary, theirs: Summary, needs: ServingNeeds) -> Effect:
+        other = theirs.candidate
+        value, default = describe_knob(knob, candidate, needs), describe_knob(knob, other, needs)
+        rss = mine.rss_bytes - theirs.rss_bytes
+        address = mine.address_space_bytes - theirs.address_space_bytes
+        parts = [f"p99 {theirs.p99_us:.1f} ({theirs.p99_us_best:.1f}-{theirs.p99_us_worst:.1f}) -> {mine.p99_us:.1f} "
+                 f"({mine.p99_us_best:.1f}-{mine.p99_us_worst:.1f}) µs", f"RSS {_delta(rss)}"]
+        if abs(address) >= 1 << 20:
+            parts.append(f"address space {_delta(address)}")
+        if abs(mine.faults_per_request - theirs.faults_per_request) >= 0.5:
+            parts.append(f"faults/request {theirs.faults_per_request:.1f} -> {mine.faults_per_request:.1f}")
+        line = f"{KNOB_NAMES[knob]} {value} (instead of {default}): " + ", ".join(parts)
+        separated = mine.p99_us_worst < theirs.p99_us_best
+        saves = rss < -max(64 * 1024, 0.1 * theirs.rss_bytes) or address < -(1 << 20)
+        return cls(knob, value, default, True, line, mine.p99_us, theirs.p99_us, rss, address, bool(separated), bool(saves))
+
+    @classmethod
+    def unchanged(cls, knob: str, candidate: Candidate, needs: ServingNeeds, goal: Goal, pooled: list[tuple[int, str]],
+                  on_demand: list[str]) -> Effect:
+        value = describe_knob(knob, candidate, needs)
+        default = describe_knob(knob, Candidate(**{**asdict(candidate), knob: WASMTIME_DEFAULTS[knob]}), needs)
+        if knob == "table_keep_resident" and not needs.table_elements:
+            why = "the guests have no table"
+        elif getattr(candidate, knob) != WASMTIME_DEFAULTS[knob]:
+            other = candidate.replace(**{knob: WASMTIME_DEFAULTS[knob]})
+            why = (f"wasmtime's default ({default}) would reserve at least {size(other.address_space_estimate(needs, goal.concurrency))}, "
+                   f"over the {size(goal.address_space or 0)} budget: not measured")
+        else:
+            why = "wasmtime's default; no other value the search measured did better within the budgets"
+        return cls(knob, value, default, False, f"{KNOB_NAMES[knob]} {value}: {why}")
+
+
+@dataclass
+class Advice:
+    """Everything ``wasmlab advise`` prints, as text or JSON."""
+
+    goal: Goal
+    needs: ServingNeeds
+    space: SearchSpace
+    feasible: bool
+    recommended: Summary | None
+    effects: list[Effect]
+    exhaustion: dict[str, Any] | None
+    summaries: list[Summary]
+    rows: list[dict[str, Any]]
+    elapsed_s: float
+    crashes: int
+    effort: Effort
+    reason: str | None = None
+    closest: Summary | None = None
+    snippets: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def infeasible(cls, goal: Goal, needs: ServingNeeds, space: SearchSpace, summaries: dict[Candidate, Summary],
+                   rows: list[dict[str, Any]], runner: TrialRunner, elapsed_s: float, pooled: list[tuple[int, str]],
+                   on_demand: list[str], effort: Effort) -> Advice:
+        """No confirmed candidate met the goal: name the binding constraint and the closest candidate."""
+        within = [s for s in summaries.values() if s.within_budgets and s.p99_us_worst == s.p99_us_worst]
+        closest = min(within or summaries.values(), key=lambda s: s.p99_us_worst, default=None)
+        if closest is None:
+            ok = [r for r in rows if r.get("outcome") == "ok"]
+            reason = (f"no candidate served every request ({len(rows)} measured, outcomes: "
+                      f"{', '.join(sorted({str(r.get('outcome')) for r in rows}))})" if not ok else
+                      f"no candidate was within the memory budgets ({len(ok)} measured)")
+        elif within:
+            reason = (f"p99 target {goal.p99_us:g} µs not met: best {closest.p99_us:.1f} µs (worst of {closest.runs} runs "
+                      f"{closest.p99_us_worst:.1f} µs) at {closest.label}")
+            if goal.address_space is not None and not pooled:
+                reason += f"; address space {size(goal.address_space)} leaves no room for a pool of {goal.concurrency} slot(s)"
+            elif goal.address_space is not None and any(layout != "tight" for layout in space.layouts) and all(
+                    layout == "tight" for _, layout in pooled):
+                reason += f"; address space {size(goal.address_space)} allows only the bounds-checked tight layout"
+        else:
+            reason = (f"no candidate within the budgets: closest {closest.label} at RSS {size(int(closest.rss_bytes))}, "
+                      f"address space {size(int(closest.address_space_bytes))}")
+        return cls(goal, needs, space, False, None, [], None, list(summaries.values()), rows, elapsed_s, runner.crashes,
+                   effort, reason, closest)
+
+    @property
+    def flags(self) -> list[str]:
+        if self.recommended is None:
+            return []
+        return self.recommended.candidate.flags(self.needs, self.goal.call_path, self.goal.workloads, self.goal.trace_spec)
+
+    def pareto_rows(self) -> list[dict[str, Any]]:
+        """Screened and confirmed runs that served every request, each marked on the p99/RSS front or not."""
+        ok = [r for r in self.rows if r.get("outcome") == "ok" and r.get("stage") in ("screen", "confirm")]
+        front = set(pareto([(r["latency_us_p99"], r["rss_bytes"]) for r in ok]))
+        return [{**r, "on_front": i in front} for i, r in enumerate(ok)]
+
+    def plot_point(self) -> dict[str, float] | None:
+        """Where the recommendation sits on the front plot (its medians)."""
+        best = self.recommended
+        return None if best is None else {"latency_us_p99": best.p99_us, "rss_bytes": best.rss_bytes,
+                                          "address_space_bytes": best.address_space_bytes}
+
+    def to_json(self) -> dict[str, Any]:
+        best = self.recommended
+        data: dict[str, Any] = {
+            "format_version": FORMAT_VERSION,
+            "feasible": self.feasible,
+            "reason": self.reason,
+            "goal": asdict(self.goal),
+            "needs": self.needs.to_dict(),
+            "flags": self.flags,
+            "p99_us": best.p99_us if best else None,
+            "p99_us_worst": best.p99_us_worst if best else None,
+            "p50_us": best.p50_us if best else None,
+            "throughput_rps": best.throughput_rps if best else None,
+            "rss_bytes": best.rss_bytes if best else None,
+            "address_space_bytes": best.address_space_bytes if best else None,
+            "recommended": best.to_dict() if best else None,
+            "closest": self.closest.to_dict() if self.closest else None,
+            "why": [asdict(e) for e in self.effects],
+            "exhaustion": self.exhaustion,
+            "snippets": self.snippets,
+            "search_space": self.space.to_dict(),
+            "confirmed": [s.to_dict() for s in self.summaries],
+            "runs": self.rows,
+            "elapsed_s": self.elapsed_s,
+            "crashes": self.crashes,
+            "metadata": self.metadata,
+        }
+        return data
+
+    def exhaustion_line(self) -> str | None:
+        if self.exhaustion is None or self.recommended is None:
+            return None
+        e, slots = self.exhaustion, self.recommended.candidate.slots
+        requests = (e.get("outcome_ok") or 0) + (e.get("failed_requests") or 0)
+        failed = e.get("outcome_pool_exhausted") or 0
+        seen = (f"{failed} of {requests} requests ({100 * failed / max(requests, 1):.1f}%) failed at once with 'pool exhausted'"
+                if failed else f"none of {requests} requests found every slot taken (requests this short seldom overlap "
+                f"{e.get('threads')} deep on {self.metadata.get('cpu_count', '?')} cores)")
+        return (f"Exhaustion: {e.get('threads')} workers on {slots} slot(s): {seen}; wasmtime's pooling allocator fails an "
+                f"instantiation when no slot is free (it does not queue), so a host must cap in-flight requests at {slots} "
+                f"or wait and retry (--exhaustion wait measures that)")
+
+    def render(self) -> str:
+        g, lines = self.goal, []
+        budgets = ", ".join(b for b in (f"RSS <= {size(g.rss_budget)}" if g.rss_budget else "",
+                                        f"address space <= {size(g.address_space)}" if g.address_space else "") if b)
+        lines.append(f"Goal: p99 <= {g.p99_us:g} µs at {g.concurrency} concurrent request(s) of {', '.join(g.workloads)} on the "
+                     f"{g.call_path} path" + (f", {budgets}" if budgets else "") + (f", trace {g.trace_spec}" if len(g.workloads) > 1 else ""))
+        lines.append(f"Serving needs max_memory_size {size(self.needs.max_memory_size)} (instantiation alone: "
+                     f"{size(self.needs.instantiation_memory)}), found by running requests under a store memory limit")
+        best = self.recommended
+        if best is None:
+            lines.append(f"No recommendation: {self.reason}")
+        else:
+            lines += [f"Recommended: {best.label}",
+                      f"  measured: p99 {best.p99_us:.1f} µs (worst of {best.runs} runs {best.p99_us_worst:.1f}), p50 {best.p50_us:.1f} µs, "
+                      f"{best.throughput_rps:,.0f} req/s, RSS {size(int(best.rss_bytes))}, reserved address space "
+                      f"{size(int(best.address_space_bytes))}, {best.faults_per_request:.1f} faults/request",
+                      "Why each setting:"]
+            lines += [f"  {e.line}" for e in self.effects]
+            exhaustion = self.exhaustion_line()
+            if exhaustion:
+                lines.append(exhaustion)
+            lines.append("wasmlab flags (wasmlab concurrency --threads N ...): " + " ".join(self.flags))
+            for name, code in self.snippets.items():
+                lines += [f"{name}:", *(f"  {line}" for line in code.splitlines())]
+        screened = sum(1 for r in self.rows if r.get("stage") == "screen")
+        lines.append(f"Measured: {screened} candidates screened ({self.effort.requests} requests per worker each), "
+                     f"{len(self.summaries)} confirmed with {self.effort.repeats} runs each in rotation "
+                     f"({2 * self.effort.requests} requests per worker), each knob's effect against its default in rotation; "
+                     f"p99 is the median over runs and the target counts as met only if the worst run's p99 meets it; "
+                     f"{self.elapsed_s:.0f} s" + (f", {self.crashes} child crash(es)" if self.crashes else "")
+                     + (f"; {self.metadata.get('cpu_model')}, {self.metadata.get('cpu_count')} cores, wasmtime "
+                        f"{self.metadata.get('wasmtime_version')}" if self.metadata else ""))
+        return "\n".join(lines)

@@ -1,0 +1,67 @@
+"""What the host asks of the advisor (a :class:`Goal`) and how much it may measure to answer (an :class:`Effort`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from wasmlab.errors import ConfigError
+
+CALL_PATHS = ("native", "lean")
+
+
+@dataclass(frozen=True)
+class Goal:
+    """What the host needs: a p99 target at a concurrency, within memory budgets (None: no budget)."""
+
+    workloads: tuple[str, ...]
+    concurrency: int
+    p99_us: float
+    rss_budget: int | None = None
+    address_space: int | None = None
+    call_path: str = "native"
+    trace: str = "repeat"
+    zipf_s: float = 1.1
+
+    def __post_init__(self) -> None:
+        if self.call_path not in CALL_PATHS:
+            raise ConfigError(f"call path {self.call_path!r} is not allowed for advise; allowed: {', '.join(CALL_PATHS)}")
+        if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int) or self.concurrency < 1:
+            raise ConfigError(f"concurrency = {self.concurrency!r} is out of range; allowed: an integer >= 1")
+        if not self.p99_us > 0:
+            raise ConfigError(f"p99 target = {self.p99_us!r} µs is out of range; allowed: a number > 0")
+        for name in ("rss_budget", "address_space"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"{name.replace('_', ' ')} = {value!r} is out of range; allowed: a size > 0")
+        if len(self.workloads) > 1 and self.trace == "repeat":
+            raise ConfigError(f"{len(self.workloads)} workloads need a trace over them; allowed: --trace uniform or zipf[:s=S]")
+
+    def violations(self, row: dict[str, Any]) -> dict[str, float]:
+        """Constraints for the search, <= 0 where met, relative to each: the p99 target, then the budgets given."""
+        out = {"p99": row["latency_us_p99"] / self.p99_us - 1}
+        if self.rss_budget is not None:
+            out["rss"] = row["rss_bytes"] / self.rss_budget - 1
+        if self.address_space is not None:
+            out["address_space"] = row["address_space_bytes"] / self.address_space - 1
+        return out
+
+    def within_budgets(self, row: dict[str, Any]) -> bool:
+        """Whether a run kept to the memory budgets (whatever its latency)."""
+        return all(v <= 0 for k, v in self.violations(row).items() if k != "p99")
+
+    @property
+    def trace_spec(self) -> str:
+        """The trace as ``--trace`` takes it."""
+        return f"zipf:s={self.zipf_s:g}" if self.trace == "zipf" else self.trace
+
+
+@dataclass(frozen=True)
+class Effort:
+    """How much the advisor measures: the time budget, requests per worker and run, repetitions when confirming."""
+
+    budget_s: float = 90.0
+    requests: int = 2000
+    repeats: int = 3
+    seed: int = 0
+    max_trials: int = 200
