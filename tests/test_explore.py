@@ -51,3 +51,24 @@ def test_clear_empties_the_comparison():
     explorer.run()
     explorer.clear()
     assert explorer.runs == [] and "No runs yet" in explorer.table.value and not explorer.figure.outputs
+
+
+def test_the_advisor_form_shows_a_measured_recommendation_and_its_front():
+    from wasmlab.explore import AdvisorForm
+
+    form = AdvisorForm(workloads="seed", concurrency=2, p99_us=500.0, address_space="8GiB", budget_s=3.0)
+    form.widget()
+    advice = form.advise()
+    assert advice is not None and advice.feasible and form.error.value == ""
+    assert "Recommended: " in form.result.value and "wasmlab flags" in form.result.value and "Why each setting" in form.result.value
+    assert form.figure.outputs and form.figure.outputs[0]["data"]["image/png"]
+    assert form.progress.value == "idle" and not form.advise_button.disabled
+
+
+def test_the_advisor_form_reports_a_bad_field_and_an_unmeetable_budget_in_one_line():
+    from wasmlab.explore import AdvisorForm
+
+    form = AdvisorForm(workloads="seed", concurrency=2, p99_us=20.0, address_space="lots", budget_s=1.0)
+    assert form.advise() is None and "--address-space &#x27;lots&#x27; is not a size" in form.error.value
+    form.address_space.value = "16KiB"
+    assert form.advise() is None and "address space 16 KiB is below what 2 concurrent request(s) reserve" in form.error.value

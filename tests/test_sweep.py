@@ -191,6 +191,9 @@ SMOKE_OUTPUTS = {
     "smoke-08": {"summary.parquet": ["release", "library_sha256", "variant", "status", "latency_us_mean", "repetition"],
                  "changes.parquet": ["variant", "from", "to", "ratio", "changed"],
                  "compiles.parquet": ["release", "workload", "status", "compile_us_p50"], "releases.png": None},
+    "smoke-09": {"summary.parquet": ["label", "p99_us", "p99_us_worst", "rss_bytes", "address_space_bytes", "recommended"],
+                 "runs.parquet": ["stage", "label", "allocator", "latency_us_p99", "rss_bytes", "address_space_bytes", "outcome"],
+                 "front.png": None, "metadata.json": None},
 }
 
 

@@ -248,25 +248,6 @@ def reproduce(
         sys.exit(1)
 
 
-def parse_trace(text: str) -> tuple[str, float]:
-    """``repeat``, ``uniform``, ``zipf`` or ``zipf:s=1.3`` as (distribution, zipf exponent)."""
-    from wasmlab.measure.traces import DISTRIBUTIONS
-
-    name, _, options = text.partition(":")
-    if name not in DISTRIBUTIONS or (options and name != "zipf"):
-        raise ConfigError(f"--trace {text!r} is not allowed; allowed: repeat, uniform, zipf, or zipf:s=<exponent>")
-    s = 1.1
-    if options:
-        key, eq, value = options.partition("=")
-        try:
-            s = float(value)
-        except ValueError:
-            s = float("nan")
-        if key != "s" or not eq or not s > 0:
-            raise ConfigError(f"--trace {text!r} is not allowed; allowed: zipf:s=<exponent > 0>, e.g. zipf:s=1.1")
-    return name, s
-
-
 def _number_list(text: str, option: str, kind: type = int) -> list[Any]:
     """``1,2,4`` as numbers; a bad item is one line naming it."""
     items = []
@@ -321,6 +302,7 @@ def concurrency_command(threads: str, pool_mode: str, call_path: str, workloads:
     from wasmlab.host.variant import parse_variant
     from wasmlab.measure import metadata as md
     from wasmlab.measure.scenario import Scenario, expand_call_paths
+    from wasmlab.measure.traces import parse_trace_spec
 
     if fmt not in ("table", "json"):
         raise ConfigError(f"format {fmt!r} is not allowed; allowed: json, table")
@@ -341,7 +323,7 @@ def concurrency_command(threads: str, pool_mode: str, call_path: str, workloads:
     if isinstance(repeats, bool) or repeats < 1 or requests < 1 or warmup < 0:
         raise ConfigError("--repeats and --requests must be >= 1 and --warmup >= 0")
     workload = ",".join(workloads)
-    distribution, zipf_s = parse_trace(trace)
+    distribution, zipf_s = parse_trace_spec(trace)
     # The preset, slots and knobs are validated and combined as reproduce does them.
     scenario = Scenario(workload=workloads[0], variants=tuple(names), preset=None if preset == "none" else preset, slots=slots,
                         pool=_key_values(pool_knobs, "--pool"), engine=_key_values(engine_knobs, "--engine"),
@@ -423,16 +405,14 @@ def advise_command(workloads: tuple[str, ...], concurrent: int, p99_us: float, r
     from tqdm import tqdm
 
     from wasmlab.experiments.advisor.advice import Infeasible
-    from wasmlab.experiments.advisor.goal import Effort, Goal
+    from wasmlab.experiments.advisor.goal import Effort, goal_from
     from wasmlab.experiments.advisor.search import advise
 
     if fmt not in ("table", "json"):
         raise ConfigError(f"format {fmt!r} is not allowed; allowed: json, table")
     if budget_s <= 0 or requests < 1 or repeats < 1:
         raise ConfigError(f"--budget-s {budget_s:g}, --requests {requests}, --repeats {repeats}: allowed: a budget > 0, counts >= 1")
-    distribution, zipf_s = parse_trace(trace)
-    goal = Goal(tuple(workloads), concurrent, p99_us, parse_size(rss_budget, "--rss-budget") if rss_budget else None,
-                parse_size(address_space, "--address-space") if address_space else None, call_path, distribution, zipf_s)
+    goal = goal_from(workloads, concurrent, p99_us, rss_budget, address_space, call_path, trace)
     with tqdm(desc="advise: candidates measured", unit="run", file=sys.stderr, disable=None, leave=False) as bar:
         def progress(stage: str, row: dict[str, Any]) -> None:
             bar.set_postfix_str(f"{stage}: p99 {row.get('latency_us_p99') or float('nan'):.1f} µs")

@@ -198,6 +198,81 @@ class Explorer:
         return widgets.VBox([controls, self.table, self.figure, self.metadata])
 
 
+class AdvisorForm:
+    """``wasmlab advise`` as a form: the goal's fields, an Advise button, a progress count, the advice and its front.
+
+    The search runs in a child process of its own (as on the command line); the form shows the recommendation,
+    each knob's measured effect and the settings as code, or the one line naming the constraint nothing met."""
+
+    def __init__(self, workloads: str = "dirty-memory:kib=64", concurrency: int = 2, p99_us: float = 20.0,
+                 address_space: str = "8GiB", budget_s: float = 30.0) -> None:
+        style = {"description_width": "130px"}
+        self.workloads = widgets.Text(value=workloads, description="workloads", style=style, placeholder="seed, fresh (comma-separated)")
+        self.concurrency = widgets.IntText(value=concurrency, description="concurrency", style=style)
+        self.p99_us = widgets.FloatText(value=p99_us, description="p99 target µs", style=style)
+        self.rss_budget = widgets.Text(value="", description="RSS budget", style=style, placeholder="e.g. 64MiB; empty: none")
+        self.address_space = widgets.Text(value=address_space, description="address space", style=style, placeholder="e.g. 8GiB")
+        self.call_path = widgets.ToggleButtons(options=["native", "lean"], value="native", description="call path", style=style)
+        self.trace = widgets.Text(value="repeat", description="trace", style=style, placeholder="repeat, uniform, zipf:s=1.1")
+        self.budget_s = widgets.FloatText(value=budget_s, description="budget (s)", style=style)
+        self.advise_button = widgets.Button(description="Advise", button_style="primary", icon="search")
+        self.progress = widgets.HTML(value="idle")
+        self.error = widgets.HTML()
+        self.error.add_class("wasmlab-advisor-error")
+        self.result = widgets.HTML()
+        self.result.add_class("wasmlab-advice")
+        self.figure = widgets.Output()
+        self.figure.add_class("wasmlab-advisor-figure")
+        self.advice: Any = None
+        self.advise_button.on_click(lambda _: self.advise())
+
+    def goal(self) -> Any:
+        """The goal the form describes; raises the lab's error for a bad field."""
+        from wasmlab.experiments.advisor.goal import goal_from
+
+        workloads = [w.strip() for w in self.workloads.value.split(",") if w.strip()]
+        return goal_from(workloads, self.concurrency.value, self.p99_us.value, self.rss_budget.value.strip(),
+                         self.address_space.value.strip(), self.call_path.value, self.trace.value.strip())
+
+    def advise(self) -> Any:
+        """Run the advisor on the form's goal and show its answer (or the one-line reason nothing fits)."""
+        from wasmlab.experiments.advisor.goal import Effort
+        from wasmlab.experiments.advisor.search import advise
+        from wasmlab.report import plots
+
+        self.error.value, self.result.value, self.figure.outputs = "", "", ()
+        measured = [0]
+
+        def step(stage: str, row: dict[str, Any]) -> None:
+            measured[0] += 1
+            self.progress.value = f"{stage}: {measured[0]} runs measured"
+
+        self.advise_button.disabled = True
+        try:
+            goal = self.goal()
+            advice = advise(goal, Effort(budget_s=self.budget_s.value), step)
+        except (WasmlabError, ValueError, wasmtime.WasmtimeError) as exc:
+            self.error.value = f"<span style='color:#b00020'>wasmlab: advise: {html.escape(str(exc).strip().splitlines()[0])}</span>"
+            return None
+        finally:
+            self.advise_button.disabled = False
+            self.progress.value = "idle"
+        self.advice = advice
+        if not advice.feasible:
+            self.error.value = f"<span style='color:#b00020'>wasmlab: advise: {html.escape(advice.reason or '')}</span>"
+        self.result.value = "<pre style='font-size:11px'>" + html.escape(advice.render()) + "</pre>"
+        front = pd.DataFrame(advice.pareto_rows())
+        if not front.empty:
+            fig = plots.advisor_front(front, goal.p99_us, advice.plot_point(), goal.address_space)
+            self.figure.append_display_data(Image(data=_png(fig), format="png"))
+        return advice
+
+    def widget(self) -> widgets.Widget:
+        controls = widgets.VBox([self.workloads, self.concurrency, self.p99_us, self.rss_budget, self.address_space, self.call_path,
+                                 self.trace, self.budget_s, widgets.HBox([self.advise_button, self.progress]), self.error])
+        return widgets.VBox([controls, self.result, self.figure])
+
+
 def run_unattended(scenario: Scenario, folder: Any = None) -> tuple[pd.DataFrame, Any]:
     """What ``00_explore`` does under papermill with ``interactive=False``: one comparison,
     saved as results, ``comparison.parquet`` and ``comparison.png`` in ``folder``

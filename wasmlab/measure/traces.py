@@ -75,3 +75,20 @@ def make_trace(distribution: str, requests: int, modules: int = 1, seed: int = 0
     if distribution == "zipf":
         return zipf(requests, modules, s, seed)
     raise allowed(distribution, "trace distribution", DISTRIBUTIONS)
+
+
+def parse_trace_spec(text: str) -> tuple[str, float]:
+    """``repeat``, ``uniform``, ``zipf`` or ``zipf:s=1.3`` as (distribution, zipf exponent)."""
+    name, _, options = text.partition(":")
+    if name not in DISTRIBUTIONS or (options and name != "zipf"):
+        raise ConfigError(f"--trace {text!r} is not allowed; allowed: repeat, uniform, zipf, or zipf:s=<exponent>")
+    s = 1.1
+    if options:
+        key, eq, value = options.partition("=")
+        try:
+            s = float(value)
+        except ValueError:
+            s = float("nan")
+        if key != "s" or not eq or not s > 0:
+            raise ConfigError(f"--trace {text!r} is not allowed; allowed: zipf:s=<exponent > 0>, e.g. zipf:s=1.1")
+    return name, s

@@ -160,7 +160,7 @@ class Effect:
             why = (f"wasmtime's default ({default}) would reserve at least {size(other.address_space_estimate(needs, goal.concurrency))}, "
                    f"over the {size(goal.address_space or 0)} budget: not measured")
         else:
-            why = "wasmtime's default; no other value the search measured did better within the budgets"
+            why = "wasmtime's default: no other setting measured met the target with less memory"
         return cls(knob, value, default, False, f"{KNOB_NAMES[knob]} {value}: {why}")
 
 
@@ -222,6 +222,17 @@ class Advice:
         ok = [r for r in self.rows if r.get("outcome") == "ok" and r.get("stage") in ("screen", "confirm")]
         front = set(pareto([(r["latency_us_p99"], r["rss_bytes"]) for r in ok]))
         return [{**r, "on_front": i in front} for i, r in enumerate(ok)]
+
+    def summary_rows(self) -> list[dict[str, Any]]:
+        """One row per confirmed candidate (its medians over runs, its knobs), the recommendation marked."""
+        chosen = self.recommended.candidate if self.recommended else None
+        rows = [{**{k: v for k, v in s.to_dict().items() if k != "candidate"}, **asdict(s.candidate),
+                 "recommended": s.candidate == chosen, "outcomes": ",".join(s.outcomes)} for s in self.summaries]
+        if self.recommended is not None and chosen not in {s.candidate for s in self.summaries}:
+            s = self.recommended
+            rows.append({**{k: v for k, v in s.to_dict().items() if k != "candidate"}, **asdict(s.candidate), "recommended": True,
+                         "outcomes": ",".join(s.outcomes)})
+        return rows
 
     def plot_point(self) -> dict[str, float] | None:
         """Where the recommendation sits on the front plot (its medians)."""

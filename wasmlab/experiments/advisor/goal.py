@@ -65,3 +65,17 @@ class Effort:
     repeats: int = 3
     seed: int = 0
     max_trials: int = 200
+
+
+def goal_from(workloads: list[str] | tuple[str, ...], concurrency: int, p99_us: float, rss_budget: str | int | None = None,
+              address_space: str | int | None = None, call_path: str = "native", trace: str = "repeat") -> Goal:
+    """A :class:`Goal` from what a command line or a notebook's parameters give: sizes as ``"8GiB"`` (empty: no budget),
+    the trace as ``repeat``, ``uniform`` or ``zipf[:s=S]``."""
+    from wasmlab.config import parse_size
+    from wasmlab.measure.traces import parse_trace_spec
+
+    distribution, zipf_s = parse_trace_spec(trace)
+    return Goal(tuple(workloads), concurrency, float(p99_us),
+                parse_size(rss_budget, "--rss-budget") if rss_budget not in (None, "") else None,
+                parse_size(address_space, "--address-space") if address_space not in (None, "") else None,
+                call_path, distribution, zipf_s)
