@@ -190,11 +190,21 @@ def concurrency(
         close_all(runtimes)
     if errors:
         raise errors[0]
+    # What the engines, pools and caches held shows when they are gone: drop them and look again, before anything
+    # else is allocated here (the sample arrays below would hide the pages the pool gave back).
+    late = [lag for r in runtimes if r.block is not None for lag in getattr(r.block, "lateness", [])]
+    pool_waits, pool_wait_ns = sum(r.pool_waits for r in runtimes), sum(r.pool_wait_ns for r in runtimes)
+    cache_misses = sum(r.cache.stats.misses for r in runtimes) if shared_cache is None else shared_cache.stats.misses
+    pooled_config = engine_config(shared_slots)
+    runtimes.clear()
+    shared_engine = shared_cache = None
+    del engine_object
+    gc.collect()
+    released = footprint.now()
     # Throughput and latency count served requests only; failures are reported beside them with their own latency.
     served = np.asarray([ns for t in range(threads) for k, ns in enumerate(samples[t]) if k not in failed[t]], dtype=np.int64)
     refused = np.asarray([ns for t in range(threads) for k, ns in enumerate(samples[t]) if k in failed[t]], dtype=np.int64)
     total = sum(outcomes, Counter())
-    late = [lag for r in runtimes if r.block is not None for lag in getattr(r.block, "lateness", [])]
     lateness = np.concatenate(late) if late and rate is not None else np.zeros(0, dtype=np.int64)
     result = {
         "threads": threads,
@@ -206,8 +216,8 @@ def concurrency(
         "outcome_ok": total.get("ok", 0),
         "outcome_pool_exhausted": total.get("pool_exhausted", 0),
         **{f"outcome_{kind}": n for kind, n in total.items() if kind not in ("ok", "pool_exhausted")},
-        "pool_waits": sum(r.pool_waits for r in runtimes),
-        "pool_wait_ms": sum(r.pool_wait_ns for r in runtimes) / 1e6,
+        "pool_waits": pool_waits,
+        "pool_wait_ms": pool_wait_ns / 1e6,
         "variant": parsed.name,
         "workload": ",".join(w.name for w in wls),
         "trace": trace,
@@ -221,17 +231,10 @@ def concurrency(
         "wall_ms": wall / 1e6,
         **(describe_ns(served) if served.size else {}),
         "failed_latency_us_p50": float(np.median(refused)) / 1000 if refused.size else float("nan"),
-        "cache_misses": sum(r.cache.stats.misses for r in runtimes) if shared_cache is None else shared_cache.stats.misses,
+        "cache_misses": cache_misses,
         **spent.per_request(threads * requests_per_thread),
         "keep_resident_bytes": base.pool.linear_memory_keep_resident or 0,
     }
-    # What the engines, pools and caches held shows when they are gone: drop them and look again.
-    pooled_config = engine_config(shared_slots)
-    runtimes.clear()
-    shared_engine = shared_cache = None
-    del engine_object
-    gc.collect()
-    released = footprint.now()
     result.update(memory_footprint(before, built, served_footprint, released, pooled_config, threads,
                                    spent.per_request(threads * requests_per_thread)["minor_faults_per_request"]))
     return result
