@@ -106,6 +106,11 @@ KNOB_NAMES = {"allocator": "allocator", "slots": "slots", "layout": "memory layo
               "decommit_batch": "decommit_batch_size", "cow": "memory_init_cow", "pre": "InstancePre", "cache_size": "cache size"}
 
 
+def _p99_text(summary: Summary) -> str:
+    """A median p99 with the range of its runs: ``4.2 µs (3.8-4.6)``."""
+    return f"{summary.p99_us:.1f} µs ({summary.p99_us_best:.1f}-{summary.p99_us_worst:.1f})"
+
+
 def _delta(n: float) -> str:
     return ("+" if n >= 0 else "-") + size(int(abs(n)))
 
@@ -125,11 +130,14 @@ class Effect:
     address_space_delta_bytes: float | None = None
     separated: bool = False  # every run with the value had a lower p99 than every run with the default
     saves_memory: bool = False  # the value holds less resident memory or reserves less address space than the default
+    p99_text: str = ""  # median p99 with the runs' range, with the value
+    p99_text_default: str = ""  # the same with the default
 
     def not_kept(self) -> Effect:
         """This effect as the reason a knob went back to its default."""
-        return dataclasses.replace(self, line=f"{KNOB_NAMES[self.knob]} left at {self.default}: {self.value} measured "
-                                   + self.line.partition(": ")[2] + "; within the runs' spread and saving no memory")
+        return dataclasses.replace(self, line=f"{KNOB_NAMES[self.knob]} left at {self.default}: with {self.value} p99 was "
+                                   f"{self.p99_text}, with {self.default} {self.p99_text_default}, RSS {_delta(self.rss_delta_bytes or 0)}: "
+                                   f"within the runs' spread, and it saves no memory")
 
     @classmethod
     def of(cls, knob: str, candidate: Candidate, mine: Summary, theirs: Summary, needs: ServingNeeds) -> Effect:
@@ -137,8 +145,7 @@ class Effect:
         value, default = describe_knob(knob, candidate, needs), describe_knob(knob, other, needs)
         rss = mine.rss_bytes - theirs.rss_bytes
         address = mine.address_space_bytes - theirs.address_space_bytes
-        parts = [f"p99 {theirs.p99_us:.1f} ({theirs.p99_us_best:.1f}-{theirs.p99_us_worst:.1f}) -> {mine.p99_us:.1f} "
-                 f"({mine.p99_us_best:.1f}-{mine.p99_us_worst:.1f}) µs", f"RSS {_delta(rss)}"]
+        parts = [f"p99 {_p99_text(theirs)} -> {_p99_text(mine)}", f"RSS {_delta(rss)}"]
         if abs(address) >= 1 << 20:
             parts.append(f"address space {_delta(address)}")
         if abs(mine.faults_per_request - theirs.faults_per_request) >= 0.5:
@@ -146,7 +153,8 @@ class Effect:
         line = f"{KNOB_NAMES[knob]} {value} (instead of {default}): " + ", ".join(parts)
         separated = mine.p99_us_worst < theirs.p99_us_best
         saves = rss < -max(64 * 1024, 0.1 * theirs.rss_bytes) or address < -(1 << 20)
-        return cls(knob, value, default, True, line, mine.p99_us, theirs.p99_us, rss, address, bool(separated), bool(saves))
+        return cls(knob, value, default, True, line, mine.p99_us, theirs.p99_us, rss, address, bool(separated), bool(saves),
+                   _p99_text(mine), _p99_text(theirs))
 
     @classmethod
     def unchanged(cls, knob: str, candidate: Candidate, needs: ServingNeeds, goal: Goal, pooled: list[tuple[int, str]],
