@@ -110,6 +110,7 @@ instance_export_get = _fast("wasmtime_instance_export_get", ctypes.c_bool, _cont
 func_call_unchecked = _fast("wasmtime_func_call_unchecked", Ptr, _context, P(ffi.wasmtime_func_t), P(ffi.wasmtime_val_raw_t),
                             ctypes.c_size_t, _trap_out)
 memory_data_size = _fast("wasmtime_memory_data_size", ctypes.c_size_t, _context, P(ffi.wasmtime_memory_t))
+memory_data = _fast("wasmtime_memory_data", Ptr, _context, P(ffi.wasmtime_memory_t))
 engine_is_pulley = _fast("wasmtime_engine_is_pulley", ctypes.c_bool, P(ffi.wasm_engine_t))
 component_linker_instantiate = _fast("wasmtime_component_linker_instantiate", Ptr, P(ffi.wasmtime_component_linker_t), _context,
                                      P(ffi.wasmtime_component_t), P(ffi.wasmtime_component_instance_t))

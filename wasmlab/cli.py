@@ -115,7 +115,14 @@ def _int_list(text: str | None) -> tuple[int, ...] | None:
 @click.option("--expect", type=int, default=None, help="The result to check, for a module given by path.")
 @click.option("--argv", "argv", default=None, help="A WASI command's arguments (shell syntax), for a module given by path.")
 @click.option("--stdin", "stdin", default="", help="A file to give a WASI command as stdin, for a module given by path.")
-@click.option("--dir", "dirs", multiple=True, metavar="HOST::GUEST", help="Preopen a host directory read-only, for a WASI command given by path.")
+@click.option("--dir", "dirs", multiple=True, metavar="HOST::GUEST[:rw]",
+              help="Preopen a host directory for a WASI command given by path: read-only, or with :rw a fresh writable copy per "
+                   "request (::GUEST:rw: a fresh empty one).")
+@click.option("--expect-exit", type=int, default=None, help="The exit code a WASI command given by path must end with.")
+@click.option("--expect-file", "expect_files", multiple=True, metavar="GUEST_PATH=sha256:HEX|regex:R",
+              help="A file a WASI command must write into a writable --dir, and what it must hold.")
+@click.option("--recipe", default="", metavar="FILE", help="A request recipe (YAML): the module, its WASI context, the steps of "
+              "a request and what it must end with (also accepted wherever a workload is: --workload FILE.yaml).")
 @click.option("--stdout-match", default="", metavar="REGEX", help="What a WASI command's stdout must match, for a module given by path.")
 @click.option("--no-check", is_flag=True, help="Measure a module given by path without checking its results "
               "(by default the first request's result is every later request's expectation).")
@@ -153,6 +160,9 @@ def reproduce(
     argv: str | None,
     stdin: str,
     dirs: tuple[str, ...],
+    expect_exit: int | None,
+    expect_files: tuple[str, ...],
+    recipe: str,
     stdout_match: str,
     no_check: bool,
     isolate: bool,
@@ -200,6 +210,9 @@ def reproduce(
         dirs=dirs,
         stdout_match=stdout_match,
         check=not no_check,
+        recipe=recipe,
+        expect_exit=expect_exit,
+        expect_files=expect_files,
     )
     if child_address_space and not isolate:
         raise ConfigError("--child-address-space applies only with --isolate")

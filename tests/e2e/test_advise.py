@@ -28,7 +28,9 @@ def test_the_advice_carries_flags_and_measured_figures_within_the_budget(advice)
         pytest.skip(f"this machine could not meet 20 µs: {data['reason']}")
     for key in ("flags", "p99_us", "rss_bytes", "address_space_bytes", "why", "snippets", "exhaustion", "metadata"):
         assert data[key] is not None, key
-    assert data["p99_us_worst"] <= 20 and data["address_space_bytes"] <= 8 * GiB
+    # Every confirmation run met 20 µs; later runs of the same settings may not all (then the advice says so).
+    assert data["p99_us"] <= 20 and data["address_space_bytes"] <= 8 * GiB
+    assert data["target_met_in_every_run"] == (data["p99_us_worst"] <= 20) and (data["warning"] is None) == data["target_met_in_every_run"]
     # 8 GiB cannot hold two 4 GiB slots with their guards: the advice must have found a smaller layout.
     assert any(f.startswith("memory_reservation=") for f in data["flags"])
     assert data["format_version"] == 1 and data["metadata"]["wasmtime_version"].startswith("50.")

@@ -82,6 +82,12 @@ class WasiIO:
                          (("stdout", self.stdout, workload.stdout_pattern), ("stderr", self.stderr, workload.stderr_pattern)) if p]
         self.name = workload.name
         self.preopens = workload.preopens
+        recipe = workload.recipe
+        self.env = [list(pair) for pair in recipe.env] if recipe is not None else []
+        # Writable directories, fresh for every request: (guest path, host folder to copy or None, this request's folder).
+        self.writable = [(d.guest, d.host, self.folder / f"rw{i}") for i, d in enumerate(recipe.dirs if recipe is not None else ())
+                         if d.writable]
+        self.files = dict(recipe.expect.files) if recipe is not None else {}
         # A command checked against its first request: the digest of that request's stdout, once known.
         self.first_result = workload.check == "first-result"
         self.stdout_digest: str | None = None
@@ -95,7 +101,24 @@ class WasiIO:
         wasi.stderr_file = self.stderr
         for host, guest in self.preopens:
             wasi.preopen_dir(host, guest, fs_mutable=False)
+        if self.env:
+            wasi.env = self.env
+        for guest, source, folder in self.writable:
+            # What the previous request wrote is gone before this one starts: a fresh (copied) directory each time.
+            shutil.rmtree(folder, ignore_errors=True)
+            if source is None:
+                folder.mkdir()
+            else:
+                shutil.copytree(source, folder)
+            wasi.preopen_dir(str(folder), guest, fs_mutable=True)
         return wasi
+
+    def written(self, guest_path: str) -> Path | None:
+        """Where a guest path inside a writable directory is on the host, for this request."""
+        for guest, _, folder in self.writable:
+            if guest_path.startswith(guest + "/"):
+                return folder / guest_path[len(guest) + 1:]
+        return None
 
     def check(self) -> None:
         """Raise :class:`ResultMismatch` unless the captured output matches the workload's patterns."""
@@ -104,6 +127,16 @@ class WasiIO:
             if not pattern.search(text):
                 raise ResultMismatch(f"workload {self.name!r}: {name} does not match {pattern.pattern!r}: "
                                      f"{text.strip().splitlines()[:1]}")
+        for guest_path, (kind, value) in self.files.items():
+            host = self.written(guest_path)
+            if host is None or not host.is_file():
+                raise ResultMismatch(f"workload {self.name!r}: the request wrote no file {guest_path}")
+            data = host.read_bytes()
+            if kind == "sha256" and hashlib.sha256(data).hexdigest() != value:
+                raise ResultMismatch(f"workload {self.name!r}: {guest_path} has sha256 {hashlib.sha256(data).hexdigest()[:16]}..., "
+                                     f"expected {value[:16]}...")
+            if kind == "regex" and not re.search(value, data.decode(errors="replace")):
+                raise ResultMismatch(f"workload {self.name!r}: {guest_path} does not match {value!r}")
         if self.first_result:
             digest = hashlib.sha256(Path(self.stdout).read_bytes()).hexdigest()
             if self.stdout_digest is None:

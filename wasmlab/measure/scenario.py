@@ -17,12 +17,16 @@ from wasmlab.config import CacheConfig, EngineConfig, Limits, PoolConfig, get_pr
 from wasmlab.errors import ConfigError, allowed
 from wasmlab.host.callpaths import call_paths
 from wasmlab.host.engine import EnginePool
+from wasmlab.host.recipes import dry_run
 from wasmlab.host.runtime import Runtime, build_runtimes
 from wasmlab.host.variant import NAMED_VARIANTS, parse_variant
 from wasmlab.measure.harness import MeasureConfig, measure
 from wasmlab.measure.measurement import Measurement
 from wasmlab.measure.traces import Trace, make_trace
-from wasmlab.workloads import Workload, distinct_copies, from_path, load_workload
+from wasmlab.workloads import Workload, distinct_copies, from_path, load_workload, recipe_workload
+from wasmlab.workloads.recipe import Recipe
+from wasmlab.workloads.recipe import load as load_recipe
+from wasmlab.workloads.recipe import parse as parse_recipe
 
 DEFAULT_VARIANTS = NAMED_VARIANTS
 
@@ -79,6 +83,9 @@ class Scenario:
     dirs: tuple[str, ...] = ()  # HOST::GUEST directories preopened read-only
     stdout_match: str = ""  # a regular expression the command's stdout must match
     check: bool = True  # False: a module by path measured without checking its results (--no-check)
+    recipe: str = ""  # a request recipe (YAML): module, WASI context, steps, expectations; replaces workload
+    expect_exit: int | None = None  # the exit code a WASI command given by path must end with
+    expect_files: tuple[str, ...] = ()  # GUEST_PATH=sha256:HEX or GUEST_PATH=regex:R, files a command must write
 
     def __post_init__(self) -> None:
         if isinstance(self.variants, str):
@@ -91,6 +98,7 @@ class Scenario:
             object.__setattr__(self, "args", tuple(self.args))
         object.__setattr__(self, "argv", tuple(self.argv))
         object.__setattr__(self, "dirs", tuple(self.dirs))
+        object.__setattr__(self, "expect_files", tuple(self.expect_files))
         paths = expand_call_paths(self.call_path)
         if len(paths) > 1:
             # Every variant on the first path (lean when listed: its variants keep their plain names) and again
@@ -157,7 +165,58 @@ class Scenario:
         return MeasureConfig(warmup=self.warmup, repeats=self.repeats, phases=self.phases, cpu=self.cpu, rounds=self.rounds)
 
     def build_workloads(self) -> list[Workload]:
+        workloads = self._workloads()
+        for workload in workloads:
+            dry_run(workload)  # a recipe's steps run once before anything is measured
+        return workloads
+
+    def recipe_only_checks(self) -> None:
+        if self.entry is not None or self.args is not None or self.expect is not None or self.argv or self.dirs or self.stdin:
+            raise ConfigError("a recipe says the module and the request; allowed: a recipe without --entry, --args, --expect, "
+                              "--argv, --stdin and --dir")
+
+    def _recipe_from_flags(self) -> Recipe | None:
+        """A module by path with a shortcut only a recipe can say (--expect-exit, --dir ...:rw, --expect-file), as one."""
+        writable = any(spec.endswith(":rw") for spec in self.dirs)
+        if self.expect_exit is None and not self.expect_files and not writable:
+            return None
+        if self.entry is not None or self.args is not None or self.expect is not None:
+            raise ConfigError("--expect-exit, --expect-file and writable --dir apply to WASI commands; allowed without "
+                              "--entry, --args and --expect (a recipe's steps say those for other modules)")
+        dirs = []
+        for spec in self.dirs:
+            rw = spec.endswith(":rw")
+            host, sep, guest = spec.removesuffix(":rw").partition("::")
+            if not sep or not guest or (not host and not rw):
+                raise ConfigError(f"directory {spec!r} is not HOST::GUEST[:rw]; allowed: e.g. ./data::/data, ./seed::/work:rw, ::/out:rw")
+            dirs.append({"guest": guest, **({"host": str(Path(host).resolve())} if host else {}), "writable": rw})
+        files = {}
+        for spec in self.expect_files:
+            path, eq, check = spec.partition("=")
+            kind, colon, value = check.partition(":")
+            if not eq or not colon or kind not in ("sha256", "regex"):
+                raise ConfigError(f"--expect-file {spec!r} is not GUEST_PATH=sha256:HEX or GUEST_PATH=regex:R")
+            files[path] = {kind: value}
+        data: dict[str, Any] = {"module": str(Path(self.workload).resolve()),
+                                "wasi": {"argv": list(self.argv), "dirs": dirs, **({"stdin": str(Path(self.stdin).resolve())} if self.stdin else {})},
+                                "expect": {**({"exit": self.expect_exit} if self.expect_exit is not None else {}),
+                                           **({"stdout_match": self.stdout_match} if self.stdout_match else {}),
+                                           **({"files": files} if files else {})}}
+        return parse_recipe(data, "--flags")
+
+    def _workloads(self) -> list[Workload]:
+        if self.recipe:
+            if self.workload != "seed":
+                raise ConfigError("--recipe says the module; allowed: --recipe or --workload, not both")
+            self.recipe_only_checks()
+            return [recipe_workload(load_recipe(self.recipe))]
+        if self.workload.endswith((".yaml", ".yml")):
+            self.recipe_only_checks()
+            return [load_workload(self.workload)]
         if self.workload.endswith((".wasm", ".wat")) or "/" in self.workload:
+            from_flags = self._recipe_from_flags()
+            if from_flags is not None:
+                return [recipe_workload(from_flags)]
             stdin = None
             if self.stdin:
                 try:
@@ -187,7 +246,7 @@ class Scenario:
             raise ConfigError(f"--no-check applies to a module given by path; the catalog workload {self.workload!r} is always "
                               f"checked against its expected result")
         if (self.entry is not None or self.args is not None or self.expect is not None or self.argv or self.stdin or self.dirs
-                or self.stdout_match):
+                or self.stdout_match or self.expect_exit is not None or self.expect_files):
             raise ConfigError(f"entry, args, expect, argv, stdin and dirs apply to a module given by path, "
                               f"not to the catalog workload {self.workload!r}")
         if self.modules == 1:

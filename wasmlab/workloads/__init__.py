@@ -19,12 +19,16 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from wasmlab.errors import ConfigError
 from wasmlab.workloads import catalog, hostile, middleware, synthetic
 from wasmlab.workloads.components import component_seed
 from wasmlab.workloads.files import from_path
 from wasmlab.workloads.model import WASM_PAGE, Workload, wasi_command
+
+if TYPE_CHECKING:
+    from wasmlab.workloads.recipe import Recipe
 
 __all__ = ["GROUPS", "WASM_PAGE", "Entry", "Workload", "distinct_copies", "from_path", "listing", "load_workload",
            "parse_spec", "registry", "wasi_command"]
@@ -141,7 +145,13 @@ def parse_spec(spec: str) -> tuple[str, dict[str, int | str]]:
 
 
 def load_workload(spec: str, **overrides: int) -> Workload:
-    """The workload named by ``spec``: a registry entry with its parameters, or the module at a path ending in .wasm or .wat."""
+    """The workload named by ``spec``: a registry entry with its parameters, the module at a path ending in .wasm or .wat,
+    or the request recipe in a .yaml file."""
+    if spec.endswith((".yaml", ".yml")):
+        # A request recipe (wasmlab.workloads.recipe): its module, WASI context, steps and expectations.
+        from wasmlab.workloads.recipe import load
+
+        return recipe_workload(load(spec))
     if spec.endswith((".wasm", ".wat")) or "/" in spec:
         return from_path(spec)
     entries = registry()
@@ -163,6 +173,15 @@ def load_workload(spec: str, **overrides: int) -> Workload:
         if isinstance(parameters[key].default, int) and not isinstance(value, int):
             raise ConfigError(f"workload {name!r} parameter {key}={value!r} is not an integer")
     return entry.make(**kwargs)
+
+
+def recipe_workload(recipe: Recipe) -> Workload:
+    """The workload serving ``recipe``: its module read from its path (a ``.wat`` assembled) or taken from the catalog."""
+    from wasmlab.workloads.files import read_module
+    from wasmlab.workloads.recipe import to_workload
+
+    wasm = read_module(recipe.module_path) if recipe.module_path is not None else load_workload(recipe.module).wasm
+    return to_workload(recipe, wasm)
 
 
 def distinct_copies(spec: str, count: int) -> list[Workload]:

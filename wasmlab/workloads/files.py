@@ -12,14 +12,8 @@ from wasmlab.workloads.hostfuncs import HOST_FUNCTION_SETS
 from wasmlab.workloads.model import COMPONENT_VERSION, CORE_VERSION, VALUE_TYPES, WASM_MAGIC, Workload
 
 
-def from_path(path: str | Path, entry: str | None = None, args: tuple[int, ...] | None = None,
-              expected: int | None = None, argv: tuple[str, ...] = (), stdin: bytes | None = None,
-              preopens: tuple[tuple[str, str], ...] = (), stdout_pattern: str | None = None) -> Workload:
-    """A workload from a ``.wasm`` (or ``.wat``) file: the export ``entry`` (default ``run``, else
-    ``_start``) called with ``args`` (default zeros); its result is checked only if ``expected`` is given.
-    A WASI command gets ``argv``, ``stdin`` and read-only ``preopens`` (host path, guest path), and its
-    stdout must match ``stdout_pattern`` (a regular expression) when one is given."""
-    path = Path(path)
+def read_module(path: Path) -> bytes:
+    """A module file's bytes, a ``.wat`` file assembled; one line when it cannot be read or assembled."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -29,6 +23,18 @@ def from_path(path: str | Path, entry: str | None = None, args: tuple[int, ...] 
             data = bytes(wasmtime.wat2wasm(data.decode()))
         except (wasmtime.WasmtimeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"workload file {str(path)!r} is not valid WAT: {str(exc).splitlines()[0]}") from None
+    return data
+
+
+def from_path(path: str | Path, entry: str | None = None, args: tuple[int, ...] | None = None,
+              expected: int | None = None, argv: tuple[str, ...] = (), stdin: bytes | None = None,
+              preopens: tuple[tuple[str, str], ...] = (), stdout_pattern: str | None = None) -> Workload:
+    """A workload from a ``.wasm`` (or ``.wat``) file: the export ``entry`` (default ``run``, else
+    ``_start``) called with ``args`` (default zeros); its result is checked only if ``expected`` is given.
+    A WASI command gets ``argv``, ``stdin`` and read-only ``preopens`` (host path, guest path), and its
+    stdout must match ``stdout_pattern`` (a regular expression) when one is given."""
+    path = Path(path)
+    data = read_module(path)
     if data[:4] != WASM_MAGIC:
         raise ConfigError(f"workload file {str(path)!r} is not WebAssembly (it does not start with \\0asm); allowed: a .wasm or .wat file")
     if data[4:8] == COMPONENT_VERSION:

@@ -62,11 +62,19 @@ class Workload:
     # params/results then hold their WIT text and args/expected are plain values.
     signature: Any = field(default=None, compare=False, repr=False)
     check: str = "expected"
+    # A request recipe (wasmlab.workloads.recipe.Recipe): its steps, environment, writable directories, expectations.
+    recipe: Any = field(default=None, compare=False, repr=False)
 
     @property
     def captures_output(self) -> bool:
         return not self.driver and bool(self.argv or self.stdin is not None or self.stdout_pattern or self.stderr_pattern
-                                        or self.preopens or (self.check == "first-result" and self.wasi and not self.results))
+                                        or self.preopens or (self.check == "first-result" and self.wasi and not self.results)
+                                        or (self.recipe is not None and self.wasi))
+
+    @property
+    def steps(self) -> bool:
+        """A recipe with steps: the request is its steps, not one call of ``entry``."""
+        return self.recipe is not None and bool(self.recipe.steps)
 
     @property
     def component(self) -> bool:

@@ -192,6 +192,7 @@ class Advice:
     closest: Summary | None = None
     snippets: dict[str, str] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
+    warning: str | None = None  # the recommendation met the target in confirmation but not in every later run
 
     @classmethod
     def infeasible(cls, goal: Goal, needs: ServingNeeds, space: SearchSpace, summaries: dict[Candidate, Summary],
@@ -254,6 +255,8 @@ class Advice:
             "format_version": FORMAT_VERSION,
             "feasible": self.feasible,
             "reason": self.reason,
+            "warning": self.warning,
+            "target_met_in_every_run": bool(best and best.meets_target),
             "goal": asdict(self.goal),
             "needs": self.needs.to_dict(),
             "flags": self.flags,
@@ -306,6 +309,7 @@ class Advice:
                       f"  measured: p99 {best.p99_us:.1f} µs (worst of {best.runs} runs {best.p99_us_worst:.1f}), p50 {best.p50_us:.1f} µs, "
                       f"{best.throughput_rps:,.0f} req/s, RSS {size(int(best.rss_bytes))}, reserved address space "
                       f"{size(int(best.address_space_bytes))}, {best.faults_per_request:.1f} faults/request",
+                      *([f"  note: {self.warning}"] if self.warning else []),
                       "Why each setting:"]
             lines += [f"  {e.line}" for e in self.effects]
             exhaustion = self.exhaustion_line()

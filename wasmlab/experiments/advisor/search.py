@@ -160,26 +160,25 @@ def advise(goal: Goal, effort: Effort | None = None, progress: Callable[[str, di
                                        effort)
             advice.metadata = metadata
             return advice
-        best = choose(meeting)
         # 3. Explain: each knob back at its default, beside the recommendation, in rotation.  A knob whose effect is
         # within the runs' spread (and saves no memory) goes back to its default: fewer settings to paste, and the
-        # simpler candidate is measured (and explained) again before it is recommended.
-        chosen, final, effects, kept = explain(best.candidate, goal, needs, pooled, on_demand, runner, effort, rows, report,
-                                               confirmed.get(best.candidate, []))
-        simpler = chosen
-        for knob, other in kept.items():
-            if not kept_for_effect(effects[knob]):
-                simpler = simpler.replace(**{f: getattr(other, f) for f in SIMPLIFIES[knob]})
-        dropped: list[Effect] = []
-        if simpler != chosen:
-            again = explain(simpler, goal, needs, pooled, on_demand, runner, effort, rows, report, [])
-            if again[1].meets_target and again[1].within_budgets:
-                dropped = [effects[k].not_kept() for k in kept if not kept_for_effect(effects[k])]
-                chosen, final, effects, kept = again
-        lines = [effects[k] for k in kept] + dropped
-        lines += [Effect.unchanged(knob, chosen, needs, goal, pooled, on_demand) for knob in untouched(chosen, kept)
-                  if knob not in {e.knob for e in dropped}]
+        # simpler candidate is measured (and explained) again before it is recommended.  The explanation's runs are
+        # new runs of the recommendation too: if one of them misses the target, the next candidate is tried once.
+        attempts: list[tuple[Candidate, Summary, list[Effect]]] = []
+        remaining = list(meeting)
+        while remaining and len(attempts) < 2:
+            pick = choose(remaining)
+            remaining.remove(pick)
+            attempts.append(explained_choice(pick, confirmed.get(pick.candidate, []), goal, needs, pooled, on_demand, runner,
+                                             effort, rows, report))
+            if attempts[-1][1].meets_target:
+                break
+        chosen, final, lines = next((a for a in attempts if a[1].meets_target), attempts[0])
         best = final
+        warning = None if final.meets_target else (
+            f"{sum(1 for r in final.outcomes if r == 'ok')} runs of the recommendation, the worst {final.p99_us_worst:.1f} µs: "
+            f"not every run met {goal.p99_us:g} µs (nor did the next candidate's); the target is at the edge of what this "
+            f"machine holds")
         exhaustion = None
         if best.candidate.pooled:
             exhaustion = {**runner.measure(best.candidate, threads=2 * best.candidate.slots, requests=max(500, effort.requests // 4)),
@@ -189,7 +188,7 @@ def advise(goal: Goal, effort: Effort | None = None, progress: Callable[[str, di
         return Advice(goal=goal, needs=needs, space=space, feasible=True, recommended=final, effects=lines,
                       exhaustion=exhaustion, summaries=list(summaries.values()), rows=rows,
                       elapsed_s=time.perf_counter() - started, crashes=runner.crashes, effort=effort,
-                      snippets=all_snippets(best.candidate, needs, release, has_symbol), metadata=metadata)
+                      snippets=all_snippets(best.candidate, needs, release, has_symbol), metadata=metadata, warning=warning)
     finally:
         runner.close()
 
@@ -199,6 +198,28 @@ SIMPLIFIES = {"allocator": ("allocator", "slots", "keep_resident", "table_keep_r
               "slots": ("slots", "decommit_batch"), "layout": ("layout",), "keep_resident": ("keep_resident",),
               "table_keep_resident": ("table_keep_resident",), "warm_slots": ("warm_slots",), "decommit_batch": ("decommit_batch",),
               "cow": ("cow",), "pre": ("pre",), "cache_size": ("cache_size",)}
+
+
+def explained_choice(pick: Summary, earlier: list[dict[str, Any]], goal: Goal, needs: ServingNeeds, pooled: list[tuple[int, str]],
+                     on_demand: list[str], runner: TrialRunner, effort: Effort, rows: list[dict[str, Any]],
+                     report: Callable[[str, dict[str, Any]], None]) -> tuple[Candidate, Summary, list[Effect]]:
+    """``pick`` explained knob by knob and simplified where a knob does nothing measurable: the candidate to recommend,
+    its summary over all its runs, and a line per knob."""
+    chosen, final, effects, kept = explain(pick.candidate, goal, needs, pooled, on_demand, runner, effort, rows, report, earlier)
+    simpler = chosen
+    for knob, other in kept.items():
+        if not kept_for_effect(effects[knob]):
+            simpler = simpler.replace(**{f: getattr(other, f) for f in SIMPLIFIES[knob]})
+    dropped: list[Effect] = []
+    if simpler != chosen:
+        again = explain(simpler, goal, needs, pooled, on_demand, runner, effort, rows, report, [])
+        if again[1].meets_target and again[1].within_budgets:
+            dropped = [effects[k].not_kept() for k in kept if not kept_for_effect(effects[k])]
+            chosen, final, effects, kept = again
+    lines = [effects[k] for k in kept] + dropped
+    lines += [Effect.unchanged(knob, chosen, needs, goal, pooled, on_demand) for knob in untouched(chosen, kept)
+              if knob not in {e.knob for e in dropped}]
+    return chosen, final, lines
 
 
 def explain(candidate: Candidate, goal: Goal, needs: ServingNeeds, pooled: list[tuple[int, str]], on_demand: list[str],

@@ -16,6 +16,7 @@ import wasmtime
 from wasmlab.errors import ConfigError, ResultMismatch
 from wasmlab.host.callpaths.base import Handlers, RequestParts, api_handlers, expectation, learned_or_mismatch, mismatch
 from wasmlab.host.modules import Compiled
+from wasmlab.host.recipes import ApiTarget, Outcome, checker, run_steps
 from wasmlab.host.store import WasiIO
 from wasmlab.workloads.hostfuncs import DRIVERS
 from wasmlab.workloads.model import Workload
@@ -50,8 +51,8 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
             return box[0]
 
     def lookup(store: wasmtime.Store, instance: wasmtime.Instance, w: Workload) -> wasmtime.Func | None:
-        if w.driver:
-            return None  # a driver looks up what it calls itself
+        if w.driver or w.steps:
+            return None  # a driver, or a recipe's steps, look up what they call themselves
         func = instance.exports(store)[w.entry]
         if not isinstance(func, wasmtime.Func):
             raise ConfigError(f"workload {w.name!r}: export {w.entry!r} is not a function")
@@ -59,6 +60,8 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
 
     def call(store: wasmtime.Store, instance: wasmtime.Instance, func: wasmtime.Func | None, index: int) -> object:
         w = workloads[index]
+        if w.steps:
+            return run_steps(w.recipe, ApiTarget(store, instance, w.recipe))
         if func is None:
             output = DRIVERS[w.driver](store, instance, w.driver_input)
             if w.stdout_pattern and not re.search(w.stdout_pattern, output.decode(errors="replace")):
@@ -80,11 +83,16 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
         return result
 
     expected = {i: expectation(w) for i, w in enumerate(workloads) if not w.component}
+    recipe_checks = {i: checker(w.recipe) for i, w in enumerate(workloads) if w.steps}
 
     def check(index: int, w: Workload, result: object) -> None:
         io = ios.get(index)
         if io is not None:
             io.check()
+        if index in recipe_checks:
+            assert isinstance(result, Outcome)
+            recipe_checks[index](result)
+            return
         if expected[index] is not None and result != expected[index]:
             expected[index] = learned_or_mismatch(w.name, result, expected[index], w.check == "first-result")
 

@@ -26,8 +26,10 @@ from wasmlab import capi
 from wasmlab.errors import ConfigError
 from wasmlab.host.callpaths.base import Handlers, RequestParts, expectation, learned_or_mismatch, mismatch
 from wasmlab.host.modules import Compiled
+from wasmlab.host.recipes import Outcome, RawTarget, arities, checker, run_steps
 from wasmlab.host.store import WasiIO
 from wasmlab.workloads.model import Workload
+from wasmlab.workloads.recipe import Recipe
 
 _MEMORY = b"memory"
 _MEMORY_NAME_LEN = ctypes.c_size_t(len(_MEMORY))
@@ -62,6 +64,9 @@ class LeanSlots:
         # Whether a new store needs more than creating: a WASI context (or host imports) here, and
         # per-store limits, which ``bind`` adds once it knows them.  A plain request skips ``prepare``.
         self.prepares = workload.linked
+        # A recipe's steps (bound by ``bind``) and the check of their outcome.
+        self.steps: Callable[[capi.Ptr], Outcome] | None = None
+        self.check_outcome: Callable[[Outcome], None] | None = None
 
 
 # One request on the lean path.  ``@k`` marks phase boundary k of :data:`PHASES`: the phased handler
@@ -88,9 +93,25 @@ def handle(index{stamps}):
             err = instance_new(context, compiled.module_ptr, None, no_imports, instance_ref, trap_ref)
         if err or trap:
             instantiate_failed(compiled, context, s, err)
-        @3
+{call}
+        @5
+    finally:
+        store_delete(store)
+    @6
+    if s.io is not None:
+        s.io.check()
+{check_steps}    if s.expected is not None and result != s.expected:
+        s.expected = learned_or_mismatch(s.workload_name, result, s.expected, s.first_result)
+    @7
+    return result
+"""
+
+
+# How a request calls its guest: one export with its arguments (``plain``), a recipe's steps (``steps``: they look
+# up what they call, so the export-lookup phase is empty), or either by workload (``mixed``).
+CALL_PLAIN = """        @3
         if not export_get(context, instance_ref, s.name, s.name_len, extern_ref):
-            raise ConfigError(f"workload {{s.workload_name!r}}: export {{s.name.decode()!r}} not found")
+            raise ConfigError(f"workload {s.workload_name!r}: export {s.name.decode()!r} not found")
         @4
         words = s.words64
         for i, value in s.arg_words:
@@ -100,20 +121,20 @@ def handle(index{stamps}):
             call_failed(context, err, s.expected_exit)
             result = None
         elif s.expected_exit:
-            raise mismatch(s.workload_name, "exit 0", f"exit {{s.expected_exit}}")
+            raise mismatch(s.workload_name, "exit 0", f"exit {s.expected_exit}")
         else:
-            result = s.result_words[0] if s.has_result else None
-        @5
-    finally:
-        store_delete(store)
-    @6
-    if s.io is not None:
-        s.io.check()
-    if s.expected is not None and result != s.expected:
-        s.expected = learned_or_mismatch(s.workload_name, result, s.expected, s.first_result)
-    @7
-    return result
-"""
+            result = s.result_words[0] if s.has_result else None"""
+CALL_STEPS = """        @3
+        @4
+        result = s.steps(context)"""
+CALL = {
+    "plain": CALL_PLAIN,
+    "steps": CALL_STEPS,
+    "mixed": "        if s.steps is not None:\n" + CALL_STEPS.replace("\n        ", "\n            ").replace("        @", "            @", 1)
+             + "\n        else:\n" + CALL_PLAIN.replace("\n        ", "\n            ").replace("        @", "            @", 1),
+}
+CHECK_STEPS = {"plain": "", "steps": "    s.check_outcome(result)\n",
+               "mixed": "    if s.check_outcome is not None:\n        s.check_outcome(result)\n"}
 
 
 # How a request gets its compiled module.  A cache other threads share is read under its lock, through
@@ -129,11 +150,14 @@ GET_MODULE = {
 }
 
 
-def compile_request(namespace: dict[str, object], phased: bool, get_module: str = "locked") -> Callable[..., object]:
+def compile_request(namespace: dict[str, object], phased: bool, get_module: str = "locked", call: str = "plain") -> Callable[..., object]:
     """The request handler built from :data:`REQUEST` over ``namespace`` (its closure's names), with stamps
-    when ``phased``, getting its module as :data:`GET_MODULE` ``[get_module]`` does."""
+    when ``phased``, getting its module as :data:`GET_MODULE` ``[get_module]`` does and calling as :data:`CALL` ``[call]``."""
     lines = []
-    for line in REQUEST.format(stamps=", stamps" if phased else "", get_module=GET_MODULE[get_module]).splitlines():
+    source = REQUEST.format(stamps=", stamps" if phased else "", get_module=GET_MODULE[get_module], call="{call}",
+                            check_steps="{check_steps}")
+    source = source.replace("{call}", CALL[call]).replace("{check_steps}", CHECK_STEPS[call])
+    for line in source.splitlines():
         marker = line.strip()
         if marker.startswith("@"):
             if phased:
@@ -232,4 +256,15 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
         "learned_or_mismatch": learned_or_mismatch,
         "ConfigError": ConfigError, "clock": time.perf_counter_ns,
     }
-    return Handlers(compile_request(namespace, False, get_module), compile_request(namespace, True, get_module))
+    stepped = [s for i, s in slots.items() if workloads[i].steps]
+    call = "plain" if not stepped else "steps" if len(stepped) == len(slots) else "mixed"
+    for i, s in slots.items():
+        w = workloads[i]
+        if w.steps:
+            arity, returns = arities(wasmtime.Module(parts.engine, w.wasm), w.recipe)
+            target = RawTarget(w.recipe, arity, returns)
+
+            def steps(context: capi.Ptr, recipe: Recipe = w.recipe, target: RawTarget = target) -> Outcome:
+                return run_steps(recipe, target.bind(context, instance_ref))
+            s.steps, s.check_outcome = steps, checker(w.recipe)
+    return Handlers(compile_request(namespace, False, get_module, call), compile_request(namespace, True, get_module, call))

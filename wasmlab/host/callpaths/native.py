@@ -51,6 +51,11 @@ def refusal(workload: Workload) -> str | None:
     """Why the native path cannot serve ``workload`` yet (one line), or ``None``."""
     if workload.driver:
         return f"workload {workload.name!r} is library-style (driven through wasmtime-py's objects); allowed call path: api"
+    if workload.steps:
+        return (f"workload {workload.name!r} is a recipe with steps, which the C driver does not interpret yet; "
+                f"allowed call paths: lean, api")
+    if workload.recipe is not None and (workload.recipe.dirs or workload.recipe.env or workload.recipe.expect.files):
+        return f"workload {workload.name!r} needs a WASI context the native path does not build yet; allowed call paths: lean, api"
     if workload.wasi:
         return (f"workload {workload.name!r} is a WASI command; the native path does not build WASI contexts yet "
                 f"(wasi_config per request); allowed call paths: lean, api")

@@ -1,0 +1,110 @@
+"""Request recipes: parsed and checked before anything runs, then the four request shapes served and verified."""
+
+import hashlib
+
+import pytest
+import wasmtime
+import yaml
+
+from tests.workloads.recipe_guests import EXIT_CODE, LIBRARY, REACTOR, WRITER
+from wasmlab.config import CacheConfig, EngineConfig
+from wasmlab.errors import ConfigError, ResultMismatch
+from wasmlab.host.recipes import RecipeError, dry_run
+from wasmlab.host.runtime import build_runtimes
+from wasmlab.workloads import load_workload
+
+TRANSFORMED = bytes(b ^ 0x5A for b in b"a" * 300)
+
+
+def recipe(tmp_path, wat: str, body: dict, name: str = "guest") -> str:
+    (tmp_path / f"{name}.wat").write_text(wat)
+    (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({"module": f"{name}.wat", **body}))
+    return str(tmp_path / f"{name}.yaml")
+
+
+SHAPES = {
+    "exit-code": (EXIT_CODE, {"wasi": {"argv": ["solver"]}, "expect": {"exit": 10, "stdout_match": "^sat"}}),
+    "writer": (WRITER, {"wasi": {"dirs": [{"guest": "/out", "writable": True}]},
+                        "expect": {"files": {"/out/result.txt": {"sha256": hashlib.sha256(b"rendered\n").hexdigest()}}}}),
+    "reactor": (REACTOR, {"steps": [{"call": "_initialize"}, {"call": "malloc", "args": [64], "as": "buf"},
+                                    {"write": {"at": "buf", "text": "ab\0cde\0"}},
+                                    {"call": "init_argv", "args": [2, {"ptr_array": ["buf", "buf+3"]}]},
+                                    {"call": "argv_total"}],
+                          "expect": {"result": 5}}),
+    "library": (LIBRARY, {"steps": [{"call": "get_buffer", "as": "input"},
+                                    {"write": {"at": "input", "repeat": {"byte": 97, "count": 300}}},
+                                    {"call": "transform", "args": [300]},
+                                    {"read": {"at": {"call": "get_output"}, "length": 300, "as": "digest"}}],
+                          "expect": {"result": 300, "bytes": {"digest": {"sha256": hashlib.sha256(TRANSFORMED).hexdigest()}}}}),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+@pytest.mark.parametrize("call_path", ["lean", "api"])
+def test_each_request_shape_is_served_and_verified_on_every_request(tmp_path, shape, call_path):
+    wat, body = SHAPES[shape]
+    workload = load_workload(recipe(tmp_path, wat, body))
+    dry_run(workload)
+    runtimes = build_runtimes(["cached", "pooled+cached"], EngineConfig(), CacheConfig(), [workload], call_path)
+    try:
+        for runtime in runtimes.values():
+            for _ in range(3):
+                runtime.handle(0)  # raises ResultMismatch if a request's outcome differs from expect
+    finally:
+        for runtime in runtimes.values():
+            runtime.close()
+
+
+@pytest.mark.parametrize("shape,change,message", [
+    ("exit-code", {"expect": {"exit": 0}}, "Exited with i32 exit status 10"),
+    ("writer", {"expect": {"files": {"/out/result.txt": {"regex": "^drawn"}}}}, "/out/result.txt does not match"),
+    ("reactor", {"expect": {"result": 6}}, "result 5, expected 6"),
+    ("library", {"expect": {"bytes": {"digest": {"sha256": "0" * 64}}}}, "bytes 'digest' sha256"),
+])
+@pytest.mark.parametrize("call_path", ["lean", "api"])
+def test_a_wrong_expectation_fails_the_request(tmp_path, shape, change, message, call_path):
+    wat, body = SHAPES[shape]
+    workload = load_workload(recipe(tmp_path, wat, {**body, **change}))
+    runtime = build_runtimes(["pooled+cached"], EngineConfig(), CacheConfig(), [workload], call_path)["pooled+cached"]
+    try:
+        # A command that exits otherwise than expected ends as wasmtime's exit (the outcome "exit"), the rest as a mismatch.
+        with pytest.raises(wasmtime.ExitTrap if shape == "exit-code" else ResultMismatch, match=message):
+            runtime.handle(0)
+    finally:
+        runtime.close()
+
+
+REACTOR_STEPS = SHAPES["reactor"][1]["steps"]
+
+
+@pytest.mark.parametrize("body,message", [
+    ({"stpes": []}, "recipe key 'stpes' is not allowed; allowed: allocator, expect, memory, module"),
+    ({"steps": [{"call": "malloc", "args": [64], "as": "buf"}, {"call": "nope"}]}, "export 'nope' is not allowed; allowed: _initialize"),
+    ({"steps": [{"call": "malloc", "args": [1, 2]}]}, "steps[0]: export 'malloc' takes 1 argument(s) (i32), the step gives 2"),
+    ({"steps": [{"read": {"at": "buf", "length": 4, "as": "x"}}]}, "steps[0].read.at: name 'buf' is never set before this step"),
+    ({"steps": [{"write": {"at": 0, "txt": "x"}}]}, "steps[0].write key 'txt' is not allowed"),
+    ({"steps": REACTOR_STEPS, "expect": {"bytes": {"out": {"sha256": "0" * 64}}}}, "expect.bytes.out: no step reads 'out'"),
+    ({"wasi": {"dirs": [{"guest": "/in"}]}}, "wasi.dirs[0]: a read-only directory needs host:"),
+])
+def test_a_bad_recipe_is_refused_in_one_line_naming_the_key(tmp_path, body, message):
+    with pytest.raises(ConfigError) as refused:
+        load_workload(recipe(tmp_path, REACTOR, body))
+    assert message in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_a_write_past_the_memorys_end_is_refused_before_measuring(tmp_path):
+    body = {"steps": [{"call": "_initialize"}, {"write": {"at": 65530, "text": "0123456789"}}]}
+    with pytest.raises(RecipeError, match=r"steps\[1\].write: 10 bytes at 65530 run past the memory's end \(65536 bytes\)"):
+        dry_run(load_workload(recipe(tmp_path, REACTOR, body)))
+
+
+def test_without_expectations_the_first_requests_outcome_is_the_expectation(tmp_path):
+    body = {"steps": [{"call": "_initialize"}, {"call": "malloc", "args": [8], "as": "p"}, {"read": {"at": "p", "length": 8, "as": "m"}}]}
+    workload = load_workload(recipe(tmp_path, REACTOR, body))
+    assert workload.check == "first-result"
+    runtime = build_runtimes(["pooled+cached"], EngineConfig(), CacheConfig(), [workload], "lean")["pooled+cached"]
+    try:
+        for _ in range(3):
+            runtime.handle(0)
+    finally:
+        runtime.close()

@@ -1,0 +1,261 @@
+"""Running a recipe's steps on an instance, through either call path's objects, and checking what a request produced.
+
+:func:`run_steps` is the one interpreter of :mod:`wasmlab.workloads.recipe`'s steps; it reaches the instance
+through a :class:`StepTarget`: :class:`ApiTarget` (wasmtime-py's ``Func`` and ``Memory`` objects, the api
+path) or :class:`RawTarget` (the C API through :mod:`wasmlab.capi`, raw values and a pointer to the memory's
+bytes, the lean path).  A request's outcome (its exit code, the last call's result, a digest per read) is
+checked against the recipe's ``expect`` or, without one, against the first request's.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import wasmtime
+
+from wasmlab import capi
+from wasmlab.errors import ConfigError, ResultMismatch
+from wasmlab.workloads.recipe import Call, Expr, PtrArray, Read, Recipe, Write
+
+
+class RecipeError(ConfigError):
+    """A step that cannot run as written (a write past the memory's end, an export of another kind)."""
+
+
+class StepTarget(Protocol):
+    def call(self, export: str, args: list[int]) -> int | None: ...
+
+    def memory_size(self) -> int: ...
+
+    def write(self, at: int, data: bytes) -> None: ...
+
+    def read(self, at: int, length: int) -> bytes: ...
+
+
+@dataclass
+class Outcome:
+    """What one request of a recipe produced."""
+
+    exit: int | None = None
+    result: int | None = None
+    reads: dict[str, bytes] = field(default_factory=dict)
+
+    def fingerprint(self) -> tuple[Any, ...]:
+        """The outcome in a form two requests can be compared by (digests, not bytes)."""
+        return (self.exit, self.result, tuple(sorted((k, hashlib.sha256(v).hexdigest()) for k, v in self.reads.items())))
+
+
+def run_steps(recipe: Recipe, target: StepTarget) -> Outcome:
+    """Every step of ``recipe`` on ``target``, in order; a WASI exit ends the request (its code is the outcome's)."""
+    values: dict[str, int] = {}
+    outcome = Outcome()
+
+    def value(expr: Expr) -> int:
+        if expr.call is not None:
+            result = call(expr.call)
+            if result is None:
+                raise RecipeError(f"recipe {expr.call.where}: export {expr.call.export!r} returns nothing, so it has no value")
+            return result + expr.offset
+        return (values[expr.name] if expr.name is not None else 0) + expr.offset
+
+    def argument(arg: Expr | PtrArray, where: str) -> int:
+        if isinstance(arg, Expr):
+            return value(arg)
+        items = [value(item) & 0xFFFFFFFF for item in arg.items]
+        data = struct.pack(f"<{len(items)}I", *items)
+        at = value(arg.at) if arg.at is not None else target.call(recipe.allocator, [len(data)])
+        if at is None:
+            raise RecipeError(f"recipe {where}: allocator {recipe.allocator!r} returned nothing")
+        bounded(at, len(data), where)
+        target.write(at, data)
+        return at
+
+    def call(step: Call) -> int | None:
+        return target.call(step.export, [argument(a, f"{step.where}.args[{i}]") for i, a in enumerate(step.args)])
+
+    def bounded(at: int, length: int, where: str) -> None:
+        size = target.memory_size()
+        if at < 0 or length < 0 or at + length > size:
+            raise RecipeError(f"recipe {where}: {length} bytes at {at} run past the memory's end ({size} bytes); "
+                              f"allowed: 0 <= at and at + length <= {size}")
+
+    try:
+        for step in recipe.steps:
+            if isinstance(step, Call):
+                result = call(step)
+                if step.name is not None:
+                    if result is None:
+                        raise RecipeError(f"recipe {step.where}.as: export {step.export!r} returns nothing to name")
+                    values[step.name] = result
+                outcome.result = result
+            elif isinstance(step, Write):
+                at = value(step.at)
+                bounded(at, len(step.data), step.where + ".write")
+                target.write(at, step.data)
+            elif isinstance(step, Read):
+                at, length = value(step.at), value(step.length)
+                bounded(at, length, step.where + ".read")
+                outcome.reads[step.name] = target.read(at, length)
+    except wasmtime.ExitTrap as exc:
+        outcome.exit = exc.code
+    return outcome
+
+
+class ApiTarget:
+    """A recipe's instance through wasmtime-py's objects (the api path)."""
+
+    def __init__(self, store: wasmtime.Store, instance: wasmtime.Instance, recipe: Recipe) -> None:
+        self.store, self.exports = store, instance.exports(store)
+        memory = self.exports.get(recipe.memory) if recipe.uses_memory else None
+        self.memory = memory if isinstance(memory, wasmtime.Memory) else None
+
+    def call(self, export: str, args: list[int]) -> int | None:
+        func = self.exports[export]
+        assert isinstance(func, wasmtime.Func)
+        result = func(self.store, *args)
+        return result if isinstance(result, int) else None
+
+    def _memory(self) -> wasmtime.Memory:
+        if self.memory is None:
+            raise RecipeError("recipe: the module exports no memory for the steps to write or read")
+        return self.memory
+
+    def memory_size(self) -> int:
+        return self._memory().data_len(self.store)
+
+    def write(self, at: int, data: bytes) -> None:
+        self._memory().write(self.store, data, at)
+
+    def read(self, at: int, length: int) -> bytes:
+        return bytes(self._memory().read(self.store, at, at + length))
+
+
+class RawTarget:
+    """A recipe's instance through the C API (the lean path): exports looked up by name into a reused extern,
+    calls with raw values, the memory's bytes through ``wasmtime_memory_data``."""
+
+    def __init__(self, recipe: Recipe, arity: dict[str, tuple[int, bool]], returns: dict[str, bool]) -> None:
+        self.recipe = recipe
+        self.arity = arity  # export -> (parameters, returns an i64)
+        self.results = returns  # export -> returns a value
+        slots = max([max(p, 1) for p, _ in arity.values()] or [1])
+        self.raw = (capi.val_raw_t * slots)()
+        self.words64 = (ctypes.c_int64 * (2 * slots)).from_buffer(self.raw)
+        self.words32 = (ctypes.c_int32 * (4 * slots)).from_buffer(self.raw)
+        self.nraw = ctypes.c_size_t(slots)
+        self.extern = capi.extern_t()
+        self.memory_extern = capi.extern_t()
+        self.trap = capi.trap_slot()
+        self.names = {name: (name.encode(), ctypes.c_size_t(len(name.encode()))) for name in [*arity, recipe.memory]}
+        self.context: Any = None
+        self.instance_ref: Any = None
+
+    def bind(self, context: Any, instance_ref: Any) -> RawTarget:
+        self.context, self.instance_ref = context, instance_ref
+        if self.recipe.uses_memory:
+            name, size = self.names[self.recipe.memory]
+            if not (capi.instance_export_get(context, instance_ref, name, size, ctypes.byref(self.memory_extern))
+                    and self.memory_extern.kind == capi.EXTERN_MEMORY):
+                raise RecipeError(f"recipe memory: the module exports no memory named {self.recipe.memory!r}")
+        return self
+
+    def call(self, export: str, args: list[int]) -> int | None:
+        name, size = self.names[export]
+        if not capi.instance_export_get(self.context, self.instance_ref, name, size, ctypes.byref(self.extern)):
+            raise RecipeError(f"recipe: export {export!r} not found")
+        words = self.words64
+        for i, arg in enumerate(args):
+            words[2 * i] = arg
+        err = capi.func_call_unchecked(self.context, ctypes.byref(self.extern, capi.EXTERN_OF_OFFSET), self.raw, self.nraw,
+                                       ctypes.byref(self.trap))
+        if err or self.trap:
+            capi.raise_failure(err, self.trap)
+        if not self.results[export]:
+            return None
+        return int(self.words64[0]) if self.arity[export][1] else int(self.words32[0])
+
+    def _pointer(self) -> tuple[int, int]:
+        memory = ctypes.byref(self.memory_extern, capi.EXTERN_OF_OFFSET)
+        return int(capi.memory_data(self.context, memory).value or 0), int(capi.memory_data_size(self.context, memory))
+
+    def memory_size(self) -> int:
+        return self._pointer()[1]
+
+    def write(self, at: int, data: bytes) -> None:
+        ctypes.memmove(self._pointer()[0] + at, data, len(data))
+
+    def read(self, at: int, length: int) -> bytes:
+        return ctypes.string_at(self._pointer()[0] + at, length)
+
+
+def arities(module: wasmtime.Module, recipe: Recipe) -> tuple[dict[str, tuple[int, bool]], dict[str, bool]]:
+    """For every export the recipe calls: (its parameter count, whether it returns an i64), and whether it returns a value."""
+    types = {e.name: e.type for e in module.exports if isinstance(e.type, wasmtime.FuncType)}
+    out, returns = {}, {}
+    for call in recipe.calls + ([Call(recipe.allocator)] if any(isinstance(a, PtrArray) and a.at is None
+                                                                for c in recipe.calls for a in c.args) else []):
+        t = types[call.export]
+        out[call.export] = (len(t.params), [str(r) for r in t.results] == ["i64"])
+        returns[call.export] = bool(t.results)
+    return out, returns
+
+
+def checker(recipe: Recipe) -> Callable[[Outcome], None]:
+    """Checks one request's outcome: against ``expect`` where the recipe has one, else against the first request's."""
+    expect = recipe.expect
+    first: list[tuple[Any, ...]] = []
+
+    def check(outcome: Outcome) -> None:
+        if expect.exit is not None and (outcome.exit or 0) != expect.exit:
+            raise ResultMismatch(f"recipe {recipe.name!r}: exit {outcome.exit or 0}, expected exit {expect.exit}")
+        if expect.exit is None and expect.anything and outcome.exit not in (None, 0):
+            raise ResultMismatch(f"recipe {recipe.name!r}: exit {outcome.exit}, expected exit 0")
+        if expect.result is not None and outcome.result != expect.result:
+            raise ResultMismatch(f"recipe {recipe.name!r}: result {outcome.result}, expected {expect.result}")
+        for name, (kind, value) in expect.bytes.items():
+            data = outcome.reads.get(name, b"")
+            got = hashlib.sha256(data).hexdigest() if kind == "sha256" else data.hex() if kind == "hex" else data.decode(errors="replace")
+            if got != (value.lower() if kind in ("sha256", "hex") else value):
+                raise ResultMismatch(f"recipe {recipe.name!r}: bytes {name!r} {kind} {got[:64]!r}, expected {value[:64]!r}")
+        if not expect.anything:
+            seen = outcome.fingerprint()
+            if not first:
+                first.append(seen)
+            elif seen != first[0]:
+                raise ResultMismatch(f"recipe {recipe.name!r}: outcome {seen} differs from the first request's {first[0]}")
+    return check
+
+
+def dry_run(workload: Any) -> None:
+    """One request of a recipe with steps on a throwaway engine, before anything is measured: a step that cannot run
+    as written (a write past the memory's end, an export returning nothing where a value is needed) is a
+    :class:`RecipeError` now, in one line.  A result that differs from ``expect`` is left to the measurement, which
+    reports it per variant."""
+    from wasmlab.host.store import WasiIO
+
+    if not workload.steps:
+        return
+    engine = wasmtime.Engine()
+    store = wasmtime.Store(engine)
+    io = WasiIO(workload) if workload.wasi else None
+    try:
+        if io is not None:
+            store.set_wasi(io.config())
+        linker = wasmtime.Linker(engine)
+        if workload.wasi:
+            linker.define_wasi()
+        instance = linker.instantiate(store, wasmtime.Module(engine, workload.wasm))
+        run_steps(workload.recipe, ApiTarget(store, instance, workload.recipe))
+    except RecipeError:
+        raise
+    except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+        raise RecipeError(f"recipe {workload.recipe.source}: the first request failed: {str(exc).strip().splitlines()[0]}") from None
+    finally:
+        store.close()
+        if io is not None:
+            io.close()
