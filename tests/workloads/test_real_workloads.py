@@ -54,9 +54,16 @@ def test_every_catalog_module_serves_verified_requests(name):
     assert set(m.summary["call_path"]) == expected_paths
 
 
-def test_a_library_module_is_refused_on_the_lean_path_when_asked_for_directly():
-    with pytest.raises(ConfigError, match=r"library-style workloads \(graphviz-render\) are driven through wasmtime-py's objects; allowed call path: api"):
-        build_runtimes(["cached"], EngineConfig(), CacheConfig(), [load_workload("graphviz")], "lean")
+def test_graphviz_is_served_by_its_recipe_on_the_lean_path_too():
+    """graphviz had Python code of its own in the package (a driver, api path only); now its recipe says the request."""
+    workload = load_workload("graphviz")
+    assert workload.steps and not workload.driver and workload.check == "expected"
+    runtime = build_runtimes(["cached"], EngineConfig(), CacheConfig(), [workload], "lean")["cached"]
+    try:
+        outcome = runtime.handle(0)
+        assert b'<g id="edge1" class="edge">' in outcome.reads["svg"]
+    finally:
+        runtime.close()
 
 
 def test_the_micropython_guest_really_calls_the_host():

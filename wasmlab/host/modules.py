@@ -134,7 +134,7 @@ class ModuleSource:
             if isinstance(module, wasmtime.component.Component):
                 check_component_export(module, self.engine, workload)
                 self._check_component_imports(module, workload)
-            elif not workload.steps:  # a recipe's exports were checked against its steps when it was read
+            elif not (workload.steps or workload.driver):  # a recipe's exports were checked when it was read; a driver looks up its own
                 check_core_export(module, workload)
             self._checked.add(workload.sha256)
         pre = None

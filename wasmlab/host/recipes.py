@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import re
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,6 +57,10 @@ def run_steps(recipe: Recipe, target: StepTarget) -> Outcome:
     outcome = Outcome()
 
     def value(expr: Expr) -> int:
+        if expr.load is not None:
+            at = value(expr.load)
+            bounded(at, 4, "load")
+            return int(struct.unpack("<I", target.read(at, 4))[0]) + expr.offset
         if expr.call is not None:
             result = call(expr.call)
             if result is None:
@@ -220,7 +225,10 @@ def checker(recipe: Recipe) -> Callable[[Outcome], None]:
         for name, (kind, value) in expect.bytes.items():
             data = outcome.reads.get(name, b"")
             got = hashlib.sha256(data).hexdigest() if kind == "sha256" else data.hex() if kind == "hex" else data.decode(errors="replace")
-            if got != (value.lower() if kind in ("sha256", "hex") else value):
+            if kind == "regex":
+                if not re.search(value, got):
+                    raise ResultMismatch(f"recipe {recipe.name!r}: bytes {name!r} do not match {value!r}: {got[:64]!r}")
+            elif got != (value.lower() if kind in ("sha256", "hex") else value):
                 raise ResultMismatch(f"recipe {recipe.name!r}: bytes {name!r} {kind} {got[:64]!r}, expected {value[:64]!r}")
         if not expect.anything:
             seen = outcome.fingerprint()

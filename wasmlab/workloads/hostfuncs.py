@@ -8,13 +8,12 @@ after instantiating it: allocate guest memory, pass input, call, read the output
 from __future__ import annotations
 
 import json
-import struct
 from collections.abc import Callable
 from typing import Any
 
 import wasmtime
 
-from wasmlab.errors import ConfigError, allowed
+from wasmlab.errors import allowed
 
 # Functions a micropython guest may call through ``host.call(name, json)``.
 MICROPYTHON_FUNCTIONS: dict[str, Callable[..., Any]] = {"add": lambda a, b: a + b}
@@ -55,39 +54,26 @@ def define(linker: wasmtime.Linker, name: str) -> None:
         raise allowed(name, "host-function set", HOST_FUNCTION_SETS) from None
 
 
-def _func(exports: Any, name: str) -> wasmtime.Func:
-    item = exports[name]
-    if not isinstance(item, wasmtime.Func):
-        raise ConfigError(f"export {name!r} is not a function; allowed: a library exporting {name}")
-    return item
+# A request driver: what a host does with a library-style module that a recipe cannot say (host state, a protocol
+# in guest memory).  Drivers are plugins: a package registers one under the ``wasmlab.drivers`` entry-point group
+# (``name = "package.module:function"``), as papermill registers engines; the function takes the store, the
+# instance and the recipe's ``input`` and returns the output, which the recipe's ``expect.stdout_match`` checks.
+Driver = Callable[[wasmtime.Store, wasmtime.Instance, str], bytes]
+DRIVER_GROUP = "wasmlab.drivers"
 
 
-def _graphviz_render(store: wasmtime.Store, instance: wasmtime.Instance, text: str) -> bytes:
-    exports = instance.exports(store)
-    memory = exports["memory"]
-    if not isinstance(memory, wasmtime.Memory):
-        raise ConfigError("graphviz's export 'memory' is not a memory")
-    malloc, free = _func(exports, "malloc"), _func(exports, "free")
+def drivers() -> dict[str, Any]:
+    """The request drivers installed (entry points of :data:`DRIVER_GROUP`), by name, not yet loaded."""
+    from importlib.metadata import entry_points
 
-    def put(value: str) -> int:
-        data = (value + "\0").encode()
-        address = malloc(store, len(data))
-        memory.write(store, data, address)
-        return address
-
-    arguments = [put(text), put("svg"), put("dot")]
-    length_at = malloc(store, 4)
-    try:
-        result = _func(exports, "graphviz_render")(store, *arguments, length_at)
-        if result == 0:
-            raise ConfigError("graphviz_render failed: " + bytes(memory.read(store, _func(exports, "graphviz_last_error")(store), 0)).split(b"\0")[0].decode())
-        length = struct.unpack("<I", memory.read(store, length_at, length_at + 4))[0]
-        output = bytes(memory.read(store, result, result + length))
-        _func(exports, "graphviz_free")(store, result)
-        return output
-    finally:
-        for address in (*arguments, length_at):
-            free(store, address)
+    return {ep.name: ep for ep in entry_points(group=DRIVER_GROUP)}
 
 
-DRIVERS: dict[str, Callable[[wasmtime.Store, wasmtime.Instance, str], bytes]] = {"graphviz-render": _graphviz_render}
+def driver(name: str) -> Driver:
+    """The installed request driver ``name``; one line naming the installed ones when it is not."""
+    found = drivers().get(name)
+    if found is None:
+        raise allowed(name, "request driver", sorted(drivers()) or [f"(none installed: a package registers one under the "
+                                                                     f"{DRIVER_GROUP!r} entry points)"])
+    loaded: Driver = found.load()
+    return loaded

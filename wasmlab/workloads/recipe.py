@@ -38,12 +38,12 @@ import yaml
 from wasmlab.errors import ConfigError, allowed
 from wasmlab.workloads.model import Workload
 
-RECIPE_KEYS = ("module", "name", "wasi", "steps", "expect", "allocator", "memory")
+RECIPE_KEYS = ("module", "name", "wasi", "steps", "expect", "allocator", "memory", "driver", "input")
 WASI_KEYS = ("argv", "stdin", "env", "dirs")
 DIR_KEYS = ("host", "guest", "writable")
 EXPECT_KEYS = ("exit", "stdout_match", "stderr_match", "result", "bytes", "files")
 WRITE_SOURCES = ("text", "hex", "file", "repeat")
-DIGESTS = ("sha256", "hex", "text")
+DIGESTS = ("sha256", "hex", "text", "regex")
 FILE_CHECKS = ("sha256", "regex")
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _EXPR = re.compile(rf"\s*(?:(?P<name>{_NAME})\s*(?:(?P<sign>[+-])\s*(?P<offset>0x[0-9a-fA-F]+|\d+))?|(?P<int>-?(?:0x[0-9a-fA-F]+|\d+)))\s*")
@@ -51,11 +51,13 @@ _EXPR = re.compile(rf"\s*(?:(?P<name>{_NAME})\s*(?:(?P<sign>[+-])\s*(?P<offset>0
 
 @dataclass(frozen=True)
 class Expr:
-    """An integer: a literal, a name set by an earlier step plus an offset, or a nested call's result."""
+    """An integer: a literal, a name set by an earlier step plus an offset, a nested call's result, or the
+    little-endian u32 in guest memory at another expression (``{load: EXPR}``, e.g. a length the guest wrote)."""
 
     name: str | None = None
     offset: int = 0
     call: Call | None = None
+    load: Expr | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,9 @@ class Recipe:
     allocator: str = "malloc"
     memory: str = "memory"
     wasi: bool = False
+    # What a recipe cannot say: a plugin request driver (wasmlab.drivers entry points) and the input it is given.
+    driver: str = ""
+    input: str = ""
 
     @property
     def calls(self) -> list[Call]:
@@ -146,6 +151,8 @@ class Recipe:
                     visit(arg)
             elif isinstance(value, Expr) and value.call is not None:
                 visit(value.call)
+            elif isinstance(value, Expr) and value.load is not None:
+                visit(value.load)
             elif isinstance(value, PtrArray):
                 for item in value.items:
                     visit(item)
@@ -161,8 +168,14 @@ class Recipe:
 
     @property
     def uses_memory(self) -> bool:
-        return any(isinstance(s, (Write, Read)) for s in self.steps) or any(
-            isinstance(a, PtrArray) for c in self.calls for a in c.args)
+        def loads(value: Any) -> bool:
+            if isinstance(value, Expr):
+                return value.load is not None or (value.call is not None and any(loads(a) for a in value.call.args))
+            if isinstance(value, PtrArray):
+                return True
+            return False
+        return (any(isinstance(s, (Write, Read)) for s in self.steps)
+                or any(loads(a) for c in self.calls for a in c.args))
 
 
 def _keys(data: Any, where: str, keys: Sequence[str]) -> Mapping[str, Any]:
@@ -188,8 +201,11 @@ def _expr(value: Any, where: str, names: set[str]) -> Expr:
         return Expr(offset=value)
     if isinstance(value, Mapping) and "call" in value:
         return Expr(call=_call(value, where, names, nested=True))
+    if isinstance(value, Mapping) and "load" in value:
+        _keys(value, where, ("load",))
+        return Expr(load=_expr(value["load"], f"{where}.load", names))
     if not isinstance(value, str) or not (match := _EXPR.fullmatch(value)):
-        raise ConfigError(f"recipe {where}: {value!r} is not an integer, a name, NAME+N, NAME-N or {{call: EXPORT}}")
+        raise ConfigError(f"recipe {where}: {value!r} is not an integer, a name, NAME+N, NAME-N, {{call: EXPORT}} or {{load: EXPR}}")
     if match["int"] is not None:
         return Expr(offset=int(match["int"], 0))
     name = match["name"]
@@ -368,13 +384,20 @@ def parse(data: Any, source: str = "recipe", base: Path | None = None) -> Recipe
         bytes=byte_checks, files=file_checks)
     if expect.result is not None and not any(isinstance(s, Call) for s in steps):
         raise ConfigError("recipe expect.result: no call step; allowed: expect.exit or stdout_match for a plain command")
-    for key in ("allocator", "memory"):
+    for key in ("allocator", "memory", "driver", "input"):
         if key in data and not isinstance(data[key], str):
-            raise ConfigError(f"recipe {key}: {data[key]!r} is not an export name")
+            raise ConfigError(f"recipe {key}: {data[key]!r} is not a string")
+    if data.get("driver") and steps:
+        raise ConfigError("recipe driver: a driver runs the whole request; allowed: driver or steps, not both")
+    if data.get("driver"):
+        from wasmlab.workloads.hostfuncs import driver
+
+        driver(str(data["driver"]))  # an unknown driver is one line now, not at the first request
     return Recipe(source=source, module=module, module_path=path, name=str(data.get("name") or Path(module).stem),
                   argv=tuple(argv), stdin=stdin, env=tuple((str(k), str(v)) for k, v in env.items()), dirs=tuple(dirs),
                   steps=tuple(steps), expect=expect, allocator=str(data.get("allocator", "malloc")),
-                  memory=str(data.get("memory", "memory")), wasi=bool(data.get("wasi")))
+                  memory=str(data.get("memory", "memory")), wasi=bool(data.get("wasi")), driver=str(data.get("driver", "")),
+                  input=str(data.get("input", "")))
 
 
 def load(path: str | Path) -> Recipe:
@@ -420,7 +443,7 @@ def check_module(recipe: Recipe, wasm: bytes) -> wasmtime.Module:
     unknown = [(m, n) for m, n in imports if m != "wasi_snapshot_preview1"]
     if unknown:
         raise ConfigError(f"recipe module: {recipe.module} imports {unknown[0][0]}::{unknown[0][1]}; allowed: wasi_snapshot_preview1 imports")
-    if not recipe.steps and not ({"_start", "run"} & set(functions)):
+    if not recipe.steps and not recipe.driver and not ({"_start", "run"} & set(functions)):
         raise ConfigError(f"recipe steps: missing, and {recipe.module} exports neither _start nor run; allowed: steps that "
                           f"call its exports ({', '.join(exported)})")
     return module
@@ -432,6 +455,10 @@ def to_workload(recipe: Recipe, wasm: bytes) -> Workload:
     module = check_module(recipe, wasm)
     wasi = recipe.wasi or any(i.module == "wasi_snapshot_preview1" for i in module.imports)
     expect = recipe.expect
+    if recipe.driver:
+        return Workload(name=recipe.name, wasm=wasm, entry=recipe.driver, params=(), results=(), args=(), expected=None,
+                        kind="wasi-library", provenance=f"recipe {recipe.source}: {recipe.module}, driver {recipe.driver}", wasi=wasi,
+                        stdout_pattern=expect.stdout_match, driver=recipe.driver, driver_input=recipe.input, recipe=recipe)
     if recipe.steps:
         return Workload(name=recipe.name, wasm=wasm, entry=", ".join(dict.fromkeys(c.export for c in recipe.calls)), params=(),
                         results=(), args=(), expected=None, kind="recipe", provenance=f"recipe {recipe.source}: {recipe.module}",

@@ -18,7 +18,7 @@ from wasmlab.host.callpaths.base import Handlers, RequestParts, api_handlers, ex
 from wasmlab.host.modules import Compiled
 from wasmlab.host.recipes import ApiTarget, Outcome, checker, run_steps
 from wasmlab.host.store import WasiIO
-from wasmlab.workloads.hostfuncs import DRIVERS
+from wasmlab.workloads.hostfuncs import driver
 from wasmlab.workloads.model import Workload
 
 
@@ -33,6 +33,7 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
     ios = {i: WasiIO(w) for i, w in enumerate(workloads) if w.captures_output and not w.component}
     parts.cleanup.extend(io.close for io in ios.values())
     new_store = parts.store.api_store
+    drivers = {w.driver: driver(w.driver) for w in workloads if w.driver}
 
     def instantiate(store: wasmtime.Store, compiled: Compiled, w: Workload) -> wasmtime.Instance:
         def attempt() -> wasmtime.Instance:
@@ -63,7 +64,7 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
         if w.steps:
             return run_steps(w.recipe, ApiTarget(store, instance, w.recipe))
         if func is None:
-            output = DRIVERS[w.driver](store, instance, w.driver_input)
+            output = drivers[w.driver](store, instance, w.driver_input)
             if w.stdout_pattern and not re.search(w.stdout_pattern, output.decode(errors="replace")):
                 raise ResultMismatch(f"workload {w.name!r}: output does not match {w.stdout_pattern!r}: {output[:80]!r}")
             return None
