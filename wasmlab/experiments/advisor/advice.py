@@ -150,9 +150,12 @@ class Effect:
             parts.append(f"address space {_delta(address)}")
         if abs(mine.faults_per_request - theirs.faults_per_request) >= 0.5:
             parts.append(f"faults/request {theirs.faults_per_request:.1f} -> {mine.faults_per_request:.1f}")
-        line = f"{KNOB_NAMES[knob]} {value} (instead of {default}): " + ", ".join(parts)
         separated = mine.p99_us_worst < theirs.p99_us_best
         saves = rss < -max(64 * 1024, 0.1 * theirs.rss_bytes) or address < -(1 << 20)
+        if not separated and not saves:
+            # Kept only because the simpler candidate without it missed the target.
+            parts.append("runs overlap (the candidate without it missed the target)")
+        line = f"{KNOB_NAMES[knob]} {value} (instead of {default}): " + ", ".join(parts)
         return cls(knob, value, default, True, line, mine.p99_us, theirs.p99_us, rss, address, bool(separated), bool(saves),
                    _p99_text(mine), _p99_text(theirs))
 
