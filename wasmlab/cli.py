@@ -121,6 +121,9 @@ def _int_list(text: str | None) -> tuple[int, ...] | None:
 @click.option("--expect-exit", type=int, default=None, help="The exit code a WASI command given by path must end with.")
 @click.option("--expect-file", "expect_files", multiple=True, metavar="GUEST_PATH=sha256:HEX|regex:R",
               help="A file a WASI command must write into a writable --dir, and what it must hold.")
+@click.option("--invoke", default="", metavar="'NAME(ARGS)'",
+              help="One call in WAVE for a module or component given by path, e.g. 'score({weight: 3, bonus: some(4)})'.")
+@click.option("--expect-value", default="", metavar="WAVE", help="What --invoke's call must return, in WAVE (e.g. deny, some(503)).")
 @click.option("--recipe", default="", metavar="FILE", help="A request recipe (YAML): the module, its WASI context, the steps of "
               "a request and what it must end with (also accepted wherever a workload is: --workload FILE.yaml).")
 @click.option("--stdout-match", default="", metavar="REGEX", help="What a WASI command's stdout must match, for a module given by path.")
@@ -163,6 +166,8 @@ def reproduce(
     expect_exit: int | None,
     expect_files: tuple[str, ...],
     recipe: str,
+    invoke: str,
+    expect_value: str,
     stdout_match: str,
     no_check: bool,
     isolate: bool,
@@ -211,6 +216,8 @@ def reproduce(
         stdout_match=stdout_match,
         check=not no_check,
         recipe=recipe,
+        invoke=invoke,
+        expect_value=expect_value,
         expect_exit=expect_exit,
         expect_files=expect_files,
     )

@@ -86,6 +86,8 @@ class Scenario:
     recipe: str = ""  # a request recipe (YAML): module, WASI context, steps, expectations; replaces workload
     expect_exit: int | None = None  # the exit code a WASI command given by path must end with
     expect_files: tuple[str, ...] = ()  # GUEST_PATH=sha256:HEX or GUEST_PATH=regex:R, files a command must write
+    invoke: str = ""  # one call in WAVE, name(args), for a module or component given by path
+    expect_value: str = ""  # what that call must return, in WAVE
 
     def __post_init__(self) -> None:
         if isinstance(self.variants, str):
@@ -178,6 +180,14 @@ class Scenario:
     def _recipe_from_flags(self) -> Recipe | None:
         """A module by path with a shortcut only a recipe can say (--expect-exit, --dir ...:rw, --expect-file), as one."""
         writable = any(spec.endswith(":rw") for spec in self.dirs)
+        if self.invoke:
+            if self.entry is not None or self.args is not None:
+                raise ConfigError("--invoke names the export and its arguments; allowed: --invoke or --entry/--args, not both")
+            result: Any = self.expect_value or self.expect
+            return parse_recipe({"module": str(Path(self.workload).resolve()), "invoke": self.invoke,
+                                 **({"expect": {"result": result}} if result is not None and result != "" else {})}, "--invoke")
+        if self.expect_value:
+            raise ConfigError("--expect-value applies with --invoke; allowed: --invoke 'name(args)' --expect-value 'value'")
         if self.expect_exit is None and not self.expect_files and not writable:
             return None
         if self.entry is not None or self.args is not None or self.expect is not None:
@@ -246,7 +256,7 @@ class Scenario:
             raise ConfigError(f"--no-check applies to a module given by path; the catalog workload {self.workload!r} is always "
                               f"checked against its expected result")
         if (self.entry is not None or self.args is not None or self.expect is not None or self.argv or self.stdin or self.dirs
-                or self.stdout_match or self.expect_exit is not None or self.expect_files):
+                or self.stdout_match or self.expect_exit is not None or self.expect_files or self.invoke or self.expect_value):
             raise ConfigError(f"entry, args, expect, argv, stdin and dirs apply to a module given by path, "
                               f"not to the catalog workload {self.workload!r}")
         if self.modules == 1:

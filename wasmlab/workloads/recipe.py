@@ -26,6 +26,7 @@ used before they are set; a dry request then catches writes past the memory's en
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ import yaml
 from wasmlab.errors import ConfigError, allowed
 from wasmlab.workloads.model import Workload
 
-RECIPE_KEYS = ("module", "name", "wasi", "steps", "expect", "allocator", "memory", "driver", "input")
+RECIPE_KEYS = ("module", "name", "wasi", "steps", "invoke", "expect", "allocator", "memory", "driver", "input")
 WASI_KEYS = ("argv", "stdin", "env", "dirs")
 DIR_KEYS = ("host", "guest", "writable")
 EXPECT_KEYS = ("exit", "stdout_match", "stderr_match", "result", "bytes", "files")
@@ -109,7 +110,7 @@ class Expect:
     exit: int | None = None
     stdout_match: str | None = None
     stderr_match: str | None = None
-    result: int | None = None
+    result: int | str | None = None  # an integer, or for a component's export a value in WAVE
     bytes: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # name -> (sha256|hex|text, value)
     files: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # guest path -> (sha256|regex, value)
 
@@ -138,6 +139,8 @@ class Recipe:
     # What a recipe cannot say: a plugin request driver (wasmlab.drivers entry points) and the input it is given.
     driver: str = ""
     input: str = ""
+    # One call in WAVE (``name(args)``): a component's export with typed arguments, or a core export with integers.
+    invoke: str | None = None
 
     @property
     def calls(self) -> list[Call]:
@@ -380,9 +383,19 @@ def parse(data: Any, source: str = "recipe", base: Path | None = None) -> Recipe
         exit=_int(expect_data["exit"], "expect.exit") if "exit" in expect_data else None,
         stdout_match=str(expect_data["stdout_match"]) if "stdout_match" in expect_data else None,
         stderr_match=str(expect_data["stderr_match"]) if "stderr_match" in expect_data else None,
-        result=_int(expect_data["result"], "expect.result") if "result" in expect_data else None,
+        result=(expect_data["result"] if isinstance(expect_data.get("result"), str)
+                else _int(expect_data["result"], "expect.result") if "result" in expect_data else None),
         bytes=byte_checks, files=file_checks)
-    if expect.result is not None and not any(isinstance(s, Call) for s in steps):
+    invoke = data.get("invoke")
+    if invoke is not None:
+        if not isinstance(invoke, str):
+            raise ConfigError(f"recipe invoke: {invoke!r} is not a call in WAVE such as 'handle({{method: \"GET\"}})'")
+        if steps:
+            raise ConfigError("recipe invoke: a single call in WAVE; allowed: invoke or steps, not both")
+        from wasmlab.workloads.wave import parse_call
+
+        parse_call(invoke, "recipe invoke")  # its syntax now; its types once the module's are known
+    if expect.result is not None and not any(isinstance(s, Call) for s in steps) and invoke is None:
         raise ConfigError("recipe expect.result: no call step; allowed: expect.exit or stdout_match for a plain command")
     for key in ("allocator", "memory", "driver", "input"):
         if key in data and not isinstance(data[key], str):
@@ -397,7 +410,7 @@ def parse(data: Any, source: str = "recipe", base: Path | None = None) -> Recipe
                   argv=tuple(argv), stdin=stdin, env=tuple((str(k), str(v)) for k, v in env.items()), dirs=tuple(dirs),
                   steps=tuple(steps), expect=expect, allocator=str(data.get("allocator", "malloc")),
                   memory=str(data.get("memory", "memory")), wasi=bool(data.get("wasi")), driver=str(data.get("driver", "")),
-                  input=str(data.get("input", "")))
+                  input=str(data.get("input", "")), invoke=invoke)
 
 
 def load(path: str | Path) -> Recipe:
@@ -410,6 +423,51 @@ def load(path: str | Path) -> Recipe:
     except yaml.YAMLError as exc:
         raise ConfigError(f"recipe {str(path)!r} is not YAML: {str(exc).splitlines()[0]}") from None
     return parse(data, str(path), path.parent)
+
+
+def component_recipe_workload(recipe: Recipe, wasm: bytes) -> Workload:
+    """A component driven by ``invoke`` (WAVE), its arguments and expected result typed by the export's own types."""
+    import wasmtime.component
+
+    from wasmlab.workloads.components import component_workload
+    from wasmlab.workloads.signature import Signature
+    from wasmlab.workloads.wave import parse_call, parse_value, typed, typed_args
+
+    if recipe.invoke is None:
+        raise ConfigError(f"recipe invoke: missing; {recipe.module} is a component: allowed: invoke: 'export(args in WAVE)'")
+    name, trees = parse_call(recipe.invoke, "recipe invoke")
+    engine = wasmtime.Engine()
+    component = wasmtime.component.Component(engine, wasm)
+    exports = component.type.exports(engine)
+    functions = sorted(n for n, e in exports.items() if isinstance(getattr(e, "ty", None), wasmtime.component.FuncType))
+    if name not in functions:
+        raise allowed(name, f"recipe invoke: function export of {recipe.module}", functions or ["(no function exports)"])
+    func_type = exports[name].ty
+    assert isinstance(func_type, wasmtime.component.FuncType)  # the names above are the function exports
+    signature = Signature.of(func_type)
+    args = typed_args(trees, signature.params, name, "recipe invoke")
+    expected = None
+    if recipe.expect.result is not None:
+        if signature.result is None:
+            raise ConfigError(f"recipe expect.result: {name} returns nothing")
+        expected = typed(parse_value(str(recipe.expect.result), "recipe expect.result"), signature.result, "recipe expect.result")
+    workload = component_workload(recipe.name, wasm, name, args, expected, provenance=f"recipe {recipe.source}: {recipe.module}")
+    if expected is None and signature.result is not None:
+        return dataclasses.replace(workload, check="first-result")
+    return workload
+
+
+def invoked_call(text: str) -> Call:
+    """``name(1, 2)`` in WAVE, for a core module: one call step with integer arguments."""
+    from wasmlab.workloads.wave import parse_call
+
+    name, trees = parse_call(text, "recipe invoke")
+    args = []
+    for i, tree in enumerate(trees):
+        if getattr(tree, "data", None) != "number":
+            raise ConfigError(f"recipe invoke argument {i}: a core export takes integers; allowed: e.g. {name}(1, 2)")
+        args.append(Expr(offset=int(str(tree.children[0]), 0)))
+    return Call(name, tuple(args), None, "invoke")
 
 
 def check_module(recipe: Recipe, wasm: bytes) -> wasmtime.Module:
@@ -452,6 +510,19 @@ def check_module(recipe: Recipe, wasm: bytes) -> wasmtime.Module:
 def to_workload(recipe: Recipe, wasm: bytes) -> Workload:
     """The workload that serves ``recipe`` with its module ``wasm`` (checked against the module first; the registry,
     :func:`wasmlab.workloads.recipe_workload`, resolves a catalog name or a path to ``wasm``)."""
+    from wasmlab.workloads.model import COMPONENT_VERSION
+
+    if wasm[4:8] == COMPONENT_VERSION:
+        return component_recipe_workload(recipe, wasm)
+    if recipe.invoke is not None:
+        result = recipe.expect.result
+        if isinstance(result, str):
+            try:
+                result = int(result, 0)
+            except ValueError:
+                raise ConfigError(f"recipe expect.result: {result!r} is not an integer; a core export returns one") from None
+        recipe = dataclasses.replace(recipe, steps=(invoked_call(recipe.invoke),), invoke=None,
+                                     expect=dataclasses.replace(recipe.expect, result=result))
     module = check_module(recipe, wasm)
     wasi = recipe.wasi or any(i.module == "wasi_snapshot_preview1" for i in module.imports)
     expect = recipe.expect

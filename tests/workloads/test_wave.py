@@ -1,0 +1,146 @@
+"""WAVE values parsed and typed against a component's own types, with errors at the column; a component of a
+world of its own driven through WAVE on both component paths; the middleware's requests as WAVE recipes."""
+
+import pytest
+import wasmtime
+import wasmtime.component as wc
+import yaml
+
+from wasmlab.config import CacheConfig, EngineConfig
+from wasmlab.errors import ConfigError, ResultMismatch
+from wasmlab.host.runtime import build_runtimes
+from wasmlab.workloads import load_workload
+from wasmlab.workloads.guests.middleware import policy
+from wasmlab.workloads.signature import Case, Signature
+from wasmlab.workloads.wave import parse_call, parse_value, typed
+
+# A world of its own: a record with an option field, two enums, a string (lowered through realloc into memory).
+VERDICT = """(component
+  (core module $m
+    (memory (export "memory") 1)
+    (global $heap (mut i32) (i32.const 1024))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32) (local $at i32)
+      (local.set $at (global.get $heap))
+      (global.set $heap (i32.add (global.get $heap) (local.get 3)))
+      (local.get $at))
+    (func (export "score") (param i32 i32 i32) (result i32)
+      (i32.add (local.get 0) (select (local.get 2) (i32.const 0) (local.get 1))))
+    (func (export "decide") (param i32) (result i32) (local.get 0))
+    (func (export "length") (param i32 i32) (result i32) (local.get 1)))
+  (core instance $i (instantiate $m))
+  (alias core export $i "memory" (core memory $mem))
+  (alias core export $i "realloc" (core func $realloc))
+  (type $bonus' (option u32))
+  (type $req' (record (field "weight" u32) (field "bonus" $bonus')))
+  (export $req "req" (type $req'))
+  (type $level' (enum "low" "high"))
+  (export $level "level" (type $level'))
+  (type $verdict' (enum "allow" "deny"))
+  (export $verdict "verdict" (type $verdict'))
+  (func (export "score") (param "r" $req) (result u32) (canon lift (core func $i "score")))
+  (func (export "decide") (param "l" $level) (result $verdict) (canon lift (core func $i "decide")))
+  (func (export "length") (param "s" string) (result u32)
+    (canon lift (core func $i "length") (memory $mem) (realloc $realloc) string-encoding=utf8)))"""
+
+
+@pytest.fixture(scope="module")
+def component(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("wave")
+    (folder / "verdict.wat").write_text(VERDICT)
+    return folder
+
+
+def signature(folder, name: str) -> Signature:
+    engine = wasmtime.Engine()
+    exports = wc.Component(engine, bytes(wasmtime.wat2wasm((folder / "verdict.wat").read_text()))).type.exports(engine)
+    return Signature.of(exports[name].ty)
+
+
+def test_values_are_typed_by_the_exports_own_types(component):
+    (_, req), = signature(component, "score").params
+    assert typed(parse_value("{weight: 3, bonus: some(4)}"), req) == {"weight": 3, "bonus": 4}
+    assert typed(parse_value("{weight: 3}"), req) == {"weight": 3, "bonus": None}  # an option field may be left out
+    assert typed(parse_value("{bonus: none, weight: 0x10}"), req) == {"weight": 16, "bonus": None}
+    name, args = parse_call('on-request({method: "GET", path: "/a\\u{41}", headers: [("x-role", "user")], body: [104, 105]})')
+    assert name == "on-request" and len(args) == 1
+
+
+@pytest.mark.parametrize("text,message", [
+    ('{weight: "3"}', 'column 10: the string "3" is not a u32'),
+    ("{weight: 3, bnus: none}", "column 13: field 'bnus' is not in record"),
+    ("{weight: -1}", "column 10: -1 is out of range for u32; allowed: 0..4294967295"),
+    ("{weight: 3, bonus: 4}", "column 20: the number 4 is not a option<u32>; allowed: none or some(value)"),
+    ("{weight: 3,, }", "column 12: cannot read"),
+    ("{bonus: some(1)}", "field 'weight' of record {weight: u32, bonus: option<u32>} is missing"),
+])
+def test_a_value_that_does_not_parse_or_fit_points_at_its_column(component, text, message):
+    (_, req), = signature(component, "score").params
+    with pytest.raises(ConfigError, match="^WAVE value at ") as refused:
+        typed(parse_value(text), req)
+    assert message in str(refused.value)
+
+
+def write(folder, body: dict) -> str:
+    (folder / "r.yaml").write_text(yaml.safe_dump({"module": "verdict.wat", **body}))
+    return str(folder / "r.yaml")
+
+
+@pytest.mark.parametrize("invoke,expected", [
+    ("score({weight: 3, bonus: some(4)})", "7"),
+    ("score({weight: 3})", "3"),
+    ("decide(high)", "deny"),
+    ('length("héllo")', "6"),
+])
+@pytest.mark.parametrize("call_path", ["lean", "api"])
+def test_a_component_of_its_own_world_is_served_through_wave_on_both_paths(component, invoke, expected, call_path):
+    workload = load_workload(write(component, {"invoke": invoke, "expect": {"result": expected}}))
+    assert workload.component and workload.check == "expected"
+    runtime = build_runtimes(["cached", "pooled+cached"], EngineConfig(), CacheConfig(), [workload], call_path)
+    try:
+        for r in runtime.values():
+            for _ in range(2):
+                r.handle(0)
+    finally:
+        for r in runtime.values():
+            r.close()
+
+
+def test_a_wrong_expected_value_fails_the_request_and_a_bad_call_is_refused_before(component):
+    workload = load_workload(write(component, {"invoke": "decide(low)", "expect": {"result": "deny"}}))
+    runtime = build_runtimes(["cached"], EngineConfig(), CacheConfig(), [workload], "lean")["cached"]
+    try:
+        with pytest.raises(ResultMismatch, match="returned 'allow', expected 'deny'"):
+            runtime.handle(0)
+    finally:
+        runtime.close()
+    for body, message in (({"invoke": "decide(medium)"}, "the name medium is not a case of enum {low, high}"),
+                          ({"invoke": "judge(low)"}, "function export of verdict.wat 'judge' is not allowed; allowed: decide, length, score"),
+                          ({"invoke": "decide(low, high)"}, "decide takes 1 argument(s) (l), the call gives 2"),
+                          ({"invoke": "decide(low)", "expect": {"result": "maybe"}}, "recipe expect.result at column 1"),
+                          ({}, "recipe invoke: missing")):
+        with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("{", r"\{").replace("}", r"\}")):
+            load_workload(write(component, body))
+
+
+def test_the_middlewares_requests_are_recipes_in_wave_with_the_policys_answers():
+    for name, expected in (("middleware-reject", Case("reject", 401)),
+                           ("middleware-5xx", Case("modify", {"set-headers": [], "remove-headers": [], "status": 503}))):
+        workload = load_workload(f"data/recipes/{name}.yaml")
+        assert workload.expected == expected
+    # The policy computes the request id an authorised request gets; written in WAVE, the guest must return it.
+    rid = policy.request_id("GET", "/v1/items", b"")
+    recipe = {"module": "../../wasmlab/workloads/guests/middleware/middleware.wat",
+              "invoke": 'on-request({method: "GET", path: "/v1/items", headers: [("X-Api-Key", "let-me-in")], body: []})',
+              "expect": {"result": f'modify({{set-headers: [("x-request-id", "{rid}")], remove-headers: ["x-api-key"], status: none}})'}}
+    path = "data/recipes/.auth-ok.yaml"
+    try:
+        open(path, "w").write(yaml.safe_dump(recipe))
+        workload = load_workload(path)
+        runtime = build_runtimes(["pooled+cached"], EngineConfig(), CacheConfig(), [workload], "lean")["pooled+cached"]
+        try:
+            assert runtime.handle(0) == workload.expected
+        finally:
+            runtime.close()
+    finally:
+        import os
+        os.remove(path)

@@ -1,0 +1,204 @@
+"""WAVE, the WebAssembly Value Encoding (what ``wasmtime run --invoke`` takes), parsed with lark and typed by a
+component function's shapes.
+
+``parse_call("handle({method: \\"GET\\", headers: [(\\"x-role\\", \\"user\\")]})")`` gives the function's name and
+its argument trees; :func:`typed` turns a tree into the lab's plain value for a :class:`~wasmlab.workloads.signature.Shape`
+(record -> dict, tuple -> tuple, ``list<u8>`` -> bytes, option -> None or the value, variant/result -> ``Case``,
+enum -> str), so both component call paths take it as they take any argument.  A value that does not parse,
+or does not fit its type, is one line naming the column: ``WAVE value at column 18: "GET" is not a u32``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedInput
+
+from wasmlab.errors import ConfigError
+from wasmlab.workloads.signature import Case as Case
+from wasmlab.workloads.signature import (
+    EnumShape,
+    ListShape,
+    OptionShape,
+    RecordShape,
+    Shape,
+    StringShape,
+    TupleShape,
+    VariantShape,
+    _Scalar,
+)
+
+GRAMMAR = r"""
+call: LABEL "(" [value ("," value)* ","?] ")"
+?value: record | tuple | list | cased | label | string | char | number
+record: "{" [field ("," field)* ","?] "}"
+field: LABEL ":" value
+tuple: "(" value ("," value)* ","? ")"
+list: "[" [value ("," value)* ","?] "]"
+cased: LABEL "(" value ")"
+label: LABEL
+string: STRING
+char: CHAR
+number: NUMBER
+LABEL: /%?[a-z][a-z0-9]*(-[a-z0-9]+)*/
+STRING: /"(\\.|[^"\\])*"/
+CHAR: /'(\\.|[^'\\])+'/
+NUMBER: /-?(0x[0-9a-fA-F]+|\d+(\.\d+)?([eE][+-]?\d+)?)/ | "nan" | "inf" | "-inf"
+%import common.WS
+%ignore WS
+"""
+
+_CALL = Lark(GRAMMAR, start="call", parser="lalr", propagate_positions=True)
+_VALUE = Lark(GRAMMAR, start="value", parser="lalr", propagate_positions=True)
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'"}
+
+
+def _column(node: Any) -> int:
+    if isinstance(node, Token):
+        return node.column or 0
+    return getattr(node.meta, "column", 0) if hasattr(node, "meta") and not node.meta.empty else 0
+
+
+def _fail(where: str, node: Any, message: str) -> ConfigError:
+    return ConfigError(f"{where} at column {_column(node)}: {message}")
+
+
+def _parse(parser: Lark, text: str, where: str) -> Any:
+    try:
+        return parser.parse(text)
+    except UnexpectedInput as exc:
+        found = text[exc.pos_in_stream:exc.pos_in_stream + 12] if exc.pos_in_stream is not None else ""
+        raise ConfigError(f"{where} at column {exc.column}: cannot read {found!r} (WAVE: records {{a: 1}}, tuples (1, 2), "
+                          f"lists [1], strings \"s\", chars 'c', cases name or name(value), some(v), none, ok(v), err(v))") from None
+
+
+def parse_value(text: str, where: str = "WAVE value") -> Any:
+    """The syntax tree of one WAVE value (typed later by :func:`typed`)."""
+    return _parse(_VALUE, text, where)
+
+
+def parse_call(text: str, where: str = "WAVE call") -> tuple[str, list[Any]]:
+    """``name(arg, ...)`` as the function's name and its argument trees."""
+    tree = _parse(_CALL, text, where)
+    name, *args = tree.children
+    return str(name).lstrip("%"), [a for a in args if a is not None]
+
+
+def _unquote(token: Token, where: str) -> str:
+    body, out, i = str(token)[1:-1], [], 0
+    while i < len(body):
+        if body[i] == "\\":
+            nxt = body[i + 1]
+            if nxt == "u" and body[i + 2] == "{":
+                end = body.index("}", i)
+                out.append(chr(int(body[i + 3:end], 16)))
+                i = end + 1
+                continue
+            if nxt not in _ESCAPES:
+                raise _fail(where, token, f"\\{nxt} is not a WAVE escape; allowed: \\n \\t \\r \\\\ \\\" \\' \\u{{hex}}")
+            out.append(_ESCAPES[nxt])
+            i += 2
+        else:
+            out.append(body[i])
+            i += 1
+    return "".join(out)
+
+
+def _describe(node: Any) -> str:
+    if isinstance(node, Tree):
+        text = {"record": "a record", "tuple": "a tuple", "list": "a list", "cased": f"the case {node.children[0]}(...)",
+                "label": f"the name {node.children[0]}", "string": f"the string {node.children[0]}",
+                "char": f"the char {node.children[0]}", "number": f"the number {node.children[0]}"}
+        return text.get(node.data, str(node.data))
+    return repr(str(node))
+
+
+def typed(node: Any, shape: Shape, where: str = "WAVE value") -> Any:
+    """The plain value of WAVE tree ``node`` for ``shape``; one line with the column when it does not fit."""
+    kind = node.data if isinstance(node, Tree) else None
+    if isinstance(shape, _Scalar):
+        if shape.wit == "bool":
+            if kind == "label" and str(node.children[0]) in ("true", "false"):
+                return str(node.children[0]) == "true"
+        elif shape.wit == "char":
+            if kind == "char":
+                text = _unquote(node.children[0], where)
+                if len(text) == 1:
+                    return text
+        elif kind == "number":
+            text = str(node.children[0])
+            if shape.wit in ("f32", "f64"):
+                return float(text)
+            try:
+                value = int(text, 0)
+            except ValueError:
+                raise _fail(where, node, f"{text} is not a {shape.wit}; allowed: an integer") from None
+            low, high = shape.bounds or (value, value)
+            if not low <= value <= high:
+                raise _fail(where, node, f"{value} is out of range for {shape.wit}; allowed: {low}..{high}")
+            return value
+        raise _fail(where, node, f"{_describe(node)} is not a {shape.wit}")
+    if isinstance(shape, StringShape):
+        if kind == "string":
+            return _unquote(node.children[0], where)
+        raise _fail(where, node, f"{_describe(node)} is not a string")
+    if isinstance(shape, ListShape):
+        if kind != "list":
+            raise _fail(where, node, f"{_describe(node)} is not a {shape.wit}")
+        items = [typed(child, shape.element, where) for child in node.children if child is not None]
+        return bytes(items) if shape.is_bytes else items
+    if isinstance(shape, TupleShape):
+        children = [c for c in node.children if c is not None] if kind == "tuple" else []
+        if kind != "tuple" or len(children) != len(shape.elements):
+            raise _fail(where, node, f"{_describe(node)} is not a {shape.wit}")
+        return tuple(typed(c, s, where) for c, s in zip(children, shape.elements))
+    if isinstance(shape, RecordShape):
+        if kind != "record":
+            raise _fail(where, node, f"{_describe(node)} is not a {shape.wit}")
+        given = {str(f.children[0]).lstrip("%"): f for f in node.children if f is not None}
+        fields = dict(shape.fields)
+        for name, field in given.items():
+            if name not in fields:
+                raise _fail(where, field, f"field {name!r} is not in {shape.wit}; allowed: {', '.join(fields)}")
+        out = {}
+        for name, field_shape in shape.fields:
+            if name in given:
+                out[name] = typed(given[name].children[1], field_shape, where)
+            elif isinstance(field_shape, OptionShape):
+                out[name] = None  # WAVE lets an option field be left out
+            else:
+                raise _fail(where, node, f"field {name!r} of {shape.wit} is missing")
+        return out
+    if isinstance(shape, OptionShape):
+        if kind == "label" and str(node.children[0]) == "none":
+            return None
+        if kind == "cased" and str(node.children[0]) == "some":
+            return typed(node.children[1], shape.payload, where)
+        raise _fail(where, node, f"{_describe(node)} is not a {shape.wit}; allowed: none or some(value)")
+    if isinstance(shape, VariantShape):
+        if kind in ("label", "cased"):
+            tag = str(node.children[0]).lstrip("%")
+            if tag not in shape.cases:
+                raise _fail(where, node, f"case {tag!r} is not in {shape.wit}; allowed: {', '.join(shape.cases)}")
+            payload = shape.cases[tag]
+            if payload is None and kind == "label":
+                return Case(tag)
+            if payload is not None and kind == "cased":
+                return Case(tag, typed(node.children[1], payload, where))
+            raise _fail(where, node, f"case {tag!r} of {shape.wit} " + ("takes a value" if payload is not None else "takes no value"))
+        raise _fail(where, node, f"{_describe(node)} is not a {shape.wit}")
+    if isinstance(shape, EnumShape):
+        if kind == "label" and str(node.children[0]).lstrip("%") in shape.names:
+            return str(node.children[0]).lstrip("%")
+        raise _fail(where, node, f"{_describe(node)} is not a case of {shape.wit}; allowed: {', '.join(shape.names)}")
+    raise _fail(where, node, f"values of {shape.wit} cannot be written in WAVE here")
+
+
+def typed_args(trees: Sequence[Any], params: Sequence[tuple[str, Shape]], name: str, where: str = "WAVE call") -> tuple[Any, ...]:
+    """A call's argument trees typed by the function's parameters (arity checked)."""
+    if len(trees) != len(params):
+        raise ConfigError(f"{where}: {name} takes {len(params)} argument(s) ({', '.join(n for n, _ in params) or 'none'}), "
+                          f"the call gives {len(trees)}")
+    return tuple(typed(tree, shape, f"{where} argument {pname!r}") for tree, (pname, shape) in zip(trees, params))
