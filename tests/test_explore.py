@@ -72,3 +72,12 @@ def test_the_advisor_form_reports_a_bad_field_and_an_unmeetable_budget_in_one_li
     assert form.advise() is None and "--address-space &#x27;lots&#x27; is not a size" in form.error.value
     form.address_space.value = "16KiB"
     assert form.advise() is None and "address space 16 KiB is below what 2 concurrent request(s) reserve" in form.error.value
+
+
+def test_a_recipe_is_a_workload_of_the_explorer(tmp_path):
+    from pathlib import Path
+
+    explorer = small_explorer()
+    explorer.workload.value = str(Path(__file__).resolve().parents[1] / "data" / "recipes" / "middleware-reject.yaml")
+    assert explorer.run() is not None and explorer.error.value == ""
+    assert "middleware-reject" in explorer.table.value

@@ -298,3 +298,15 @@ def test_a_point_without_a_harness_run_is_not_reported_as_all_overhead(tmp_path)
     (tmp_path / "results" / "metadata.json").write_text(json.dumps({"run_wall_s": 150.0}))
     timing = sweep._timing(executed, tmp_path / "results", wall=203.5)
     assert timing["measure_s"] == 150.0 and timing["non_measurement_s"] == 53.5
+
+
+def test_a_recipe_is_a_workload_of_a_sweep_like_any_other(lab):
+    """A grid over a catalog workload and two recipes (a component in WAVE, a real library module from npm)."""
+    recipes = [str(ROOT / "data" / "recipes" / "middleware-reject.yaml"), str(ROOT / "data" / "recipes" / "hash-wasm-sha256.yaml")]
+    path = write_spec(lab, f"name: s\nnotebook: 01_seed_reproduction.ipynb\nparameters: {json.dumps({**TINY, 'variants': 'baseline,pooled+cached'})}\n"
+                           f"grid: {{workload: {json.dumps(['seed', *recipes])}}}\n")
+    outcome = sweep.run_sweep(sweep.load_spec(path, lab / "out"), progress=False)
+    assert not outcome.failed, outcome.failed
+    table = pd.read_parquet(lab / "out" / "results.parquet")
+    assert set(table["param_workload"]) == {"seed", *recipes} and (table["status"] == "ok").all()
+    assert set(table.loc[table["param_workload"] == recipes[1], "workload_kind"]) == {"recipe"}

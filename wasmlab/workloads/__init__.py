@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from wasmlab.errors import ConfigError
+from wasmlab.errors import ConfigError, allowed
 from wasmlab.workloads import catalog, hostile, middleware, synthetic
 from wasmlab.workloads.components import component_seed
 from wasmlab.workloads.files import from_path
@@ -100,10 +100,19 @@ def _catalog(entry: catalog.Entry) -> Entry:
         size = (f"{fetched.stat().st_size} B" if fetched.is_file()
                 else f"not fetched (large: `wasmlab workloads fetch {entry.name}`)" if entry.large else "not fetched")
         imports = "wasi_snapshot_preview1" + (f" + host functions {entry.host_imports}" if entry.host_imports else "")
-        how = f"library driven by {entry.driver} (api path)" if entry.driver else f"wasi-command, entry _start, argv {' '.join(entry.argv)}"
-        return (f"{entry.name}: {how}, {size}, imports {imports}; {entry.package}=={entry.version}, {entry.license}; "
-                f"{entry.description}")
-    return Entry(entry.name, "catalog", lambda: catalog.workload(entry.name), describe, fetched=True)
+        how = (f"served by its recipe data/recipes/{entry.recipe}" if entry.recipe else
+               f"library driven by {entry.driver} (api path)" if entry.driver else f"wasi-command, entry _start, argv {' '.join(entry.argv)}")
+        origin = f"{entry.package}@{entry.version} (npm)" if entry.registry == "npm" else f"{entry.package}=={entry.version}"
+        imported = "" if entry.recipe else f", imports {imports}"
+        return f"{entry.name}: {how}, {size}{imported}; {origin}, {entry.license}; {entry.description}"
+
+    def make() -> Workload:
+        if entry.recipe:
+            from wasmlab.workloads.recipe import load
+
+            return recipe_workload(load(catalog.recipes_dir() / entry.recipe))
+        return catalog.workload(entry.name)
+    return Entry(entry.name, "catalog", make, describe, fetched=True)
 
 
 def registry() -> dict[str, Entry]:
@@ -187,7 +196,27 @@ def recipe_workload(recipe: Recipe) -> Workload:
         wasm = catalog.fetch(manifest[recipe.module]).read_bytes()
     else:
         wasm = load_workload(recipe.module).wasm
-    return to_workload(recipe, wasm)
+    return to_workload(resolve_resources(recipe, manifest), wasm)
+
+
+def resolve_resources(recipe: Recipe, manifest: dict[str, catalog.Entry]) -> Recipe:
+    """``recipe`` with each ``resource:`` directory at the folder its catalog package was extracted to."""
+    import dataclasses
+
+    if not any(d.resource for d in recipe.dirs):
+        return recipe
+    entry = manifest.get(recipe.module)
+    if entry is None:
+        raise ConfigError(f"recipe wasi.dirs: resource folders come from a catalog module's package; {recipe.module!r} is not one")
+    folders = {folder for folder, _ in entry.resources}
+    dirs = []
+    for d in recipe.dirs:
+        if d.resource is not None:
+            if d.resource not in folders:
+                raise allowed(d.resource, f"recipe wasi.dirs resource of {entry.name}", sorted(folders) or ["(none: the manifest lists none)"])
+            d = dataclasses.replace(d, host=str(catalog.resource_path(entry, d.resource)))
+        dirs.append(d)
+    return dataclasses.replace(recipe, dirs=tuple(dirs))
 
 
 def distinct_copies(spec: str, count: int) -> list[Workload]:

@@ -211,10 +211,7 @@ def workload(name: str, cache: Path | None = None) -> Workload:
     entry = entries[name]
     path = fetch(entry, cache)
     if entry.recipe:
-        # A library: what one request does is its recipe's, checked against this verified module.
-        from wasmlab.workloads.recipe import load, to_workload
-
-        return to_workload(load(recipes_dir() / entry.recipe), path.read_bytes())
+        raise ConfigError(f"catalog module {name!r} is served by its recipe {entry.recipe}; load it with load_workload({name!r})")
     command = wasi_command(
         name=entry.name, wasm=path.read_bytes(), argv=entry.argv, stdout=entry.stdout, stderr=entry.stderr,
         expected_exit=entry.exit, license=entry.license,

@@ -41,7 +41,7 @@ from wasmlab.workloads.model import Workload
 
 RECIPE_KEYS = ("module", "name", "wasi", "steps", "invoke", "expect", "allocator", "memory", "driver", "input")
 WASI_KEYS = ("argv", "stdin", "env", "dirs")
-DIR_KEYS = ("host", "guest", "writable")
+DIR_KEYS = ("host", "guest", "writable", "resource")
 EXPECT_KEYS = ("exit", "stdout_match", "stderr_match", "result", "bytes", "files")
 WRITE_SOURCES = ("text", "hex", "file", "repeat")
 DIGESTS = ("sha256", "hex", "text", "regex")
@@ -101,8 +101,9 @@ Step = Call | Write | Read
 @dataclass(frozen=True)
 class Dir:
     guest: str
-    host: str | None = None  # None: a fresh empty directory
+    host: str | None = None  # None: a fresh empty directory (or, with ``resource``, resolved from the package)
     writable: bool = False
+    resource: str | None = None  # a folder of the catalog module's package (extracted once when it is fetched)
 
 
 @dataclass(frozen=True)
@@ -316,19 +317,22 @@ def parse(data: Any, source: str = "recipe", base: Path | None = None) -> Recipe
     for i, entry in enumerate(wasi.get("dirs") or []):
         where = f"wasi.dirs[{i}]"
         entry = _keys(entry, where, DIR_KEYS)
-        guest, host, writable = entry.get("guest"), entry.get("host"), entry.get("writable", False)
+        guest, host, writable, resource = entry.get("guest"), entry.get("host"), entry.get("writable", False), entry.get("resource")
+        if resource is not None and (host is not None or writable or not isinstance(resource, str)):
+            raise ConfigError(f"recipe {where}.resource: {resource!r}; allowed: a folder of the module's package, read-only, "
+                              f"without host:")
         if not isinstance(guest, str) or not guest.startswith("/"):
             raise ConfigError(f"recipe {where}.guest: {guest!r} is not an absolute guest path such as /out")
         if not isinstance(writable, bool):
             raise ConfigError(f"recipe {where}.writable: {writable!r} is not true or false")
-        if host is None and not writable:
+        if host is None and not writable and resource is None:
             raise ConfigError(f"recipe {where}: a read-only directory needs host:; allowed: host: DIR, or writable: true for a fresh one")
         resolved = None
         if host is not None:
             resolved = base / str(host)
             if not resolved.is_dir():
                 raise ConfigError(f"recipe {where}.host: {str(resolved)!r} is not a directory")
-        dirs.append(Dir(guest.rstrip("/") or "/", str(resolved) if resolved else None, writable))
+        dirs.append(Dir(guest.rstrip("/") or "/", str(resolved) if resolved else None, writable, resource))
     names: set[str] = set()
     steps: list[Step] = []
     raw_steps = data.get("steps") or []
