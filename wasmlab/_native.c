@@ -86,6 +86,7 @@ typedef union wasmtime_val_raw {
     X(wasmtime_instance_export_get, bool, (wasmtime_context_t *, const wasmtime_instance_t *, const char *, size_t, wasmtime_extern_t *)) \
     X(wasmtime_func_call_unchecked, wasmtime_error_t *, (wasmtime_context_t *, const wasmtime_func_t *, wasmtime_val_raw_t *, size_t, wasm_trap_t **)) \
     X(wasmtime_memory_data_size, size_t, (const wasmtime_context_t *, const wasmtime_memory_t *)) \
+    X(wasmtime_memory_data, uint8_t *, (const wasmtime_context_t *, const wasmtime_memory_t *)) \
     X(wasmtime_error_message, void, (const wasmtime_error_t *, wasm_byte_vec_t *)) \
     X(wasmtime_error_exit_status, bool, (const wasmtime_error_t *, int *)) \
     X(wasmtime_error_delete, void, (wasmtime_error_t *)) \
@@ -383,6 +384,43 @@ enum { KIND_NONE = 0, KIND_I32 = 1, KIND_I64 = 2 };
 #define STAMPS 8          /* start, then the end of each of the lab's seven phases */
 #define MESSAGE_BYTES 512
 
+/* A request recipe's steps (wasmlab.workloads.recipe), flattened by wasmlab.host.callpaths.native into operations
+ * on integer values: calls with named results, writes and reads of guest memory, u32 loads and stores. */
+enum { OP_CALL = 1, OP_WRITE = 2, OP_READ = 3, OP_LOAD = 4, OP_STORE32 = 5 };
+#define MAX_VALUES 256
+
+typedef struct { int slot; int64_t offset; } Operand; /* the value in `slot` plus `offset`; slot < 0: the literal `offset` */
+
+typedef struct {
+    int op;
+    char *name;            /* OP_CALL: the export */
+    size_t name_len;
+    int nargs;
+    Operand args[MAX_SLOTS];
+    uint8_t arg_kinds[MAX_SLOTS];
+    uint8_t result_kind;
+    size_t nslots;
+    int dst;               /* OP_CALL, OP_LOAD: the value slot written, -1 none */
+    int top;               /* OP_CALL: a step of its own (its result is the request's), not a nested call */
+    Operand at, value;     /* the address; OP_READ: the length; OP_STORE32: the value */
+    uint8_t *data;         /* OP_WRITE */
+    size_t len;
+    int read;              /* OP_READ: which read */
+} Op;
+
+typedef struct {
+    Op *ops;
+    int nops;
+    char *memory;          /* the exported memory the steps use */
+    size_t memory_len;
+    int nreads;
+    uint8_t **first;       /* the first request's reads: every later request's must equal them byte for byte */
+    size_t *first_len;
+    int learned;
+} Program;
+
+static void program_free(Program *p);
+
 typedef struct {
     uint8_t *wasm;
     size_t wasm_len;
@@ -397,6 +435,7 @@ typedef struct {
     int check;
     int learned;
     int64_t expected;
+    Program *program;      /* a recipe's steps instead of one call of `entry`, or NULL */
 } Workload;
 
 typedef struct {
@@ -568,6 +607,108 @@ static wasmtime_error_t *instantiate(Driver *d, wasmtime_context_t *context, was
 }
 
 /* One whole request; returns its outcome and writes its detail and, after a trap, the guest's memory size. */
+static void remember_text(Driver *d, const char *text) {
+    if (d->has_message)
+        return;
+    snprintf(d->first_message, MESSAGE_BYTES, "%s", text);
+    d->has_message = 1;
+}
+
+/* One request's steps on `instance`: OUT_OK with the last call's result in *detail, or the outcome that ended it. */
+static int run_program(Driver *d, Workload *w, wasmtime_context_t *context, wasmtime_instance_t *instance, int64_t *detail,
+                       int64_t *memory_bytes) {
+    const Api *api = &d->library->api;
+    Program *p = w->program;
+    int64_t values[MAX_VALUES];
+    wasmtime_extern_t memory;
+    int has_memory = api->wasmtime_instance_export_get(context, instance, p->memory, p->memory_len, &memory)
+                     && memory.kind == WASMTIME_EXTERN_MEMORY;
+    char message[160];
+#define VALUE(o) ((o).slot < 0 ? (o).offset : values[(o).slot] + (o).offset)
+#define BOUNDED(addr, n, what)                                                                                          \
+    do {                                                                                                                \
+        size_t size_ = has_memory ? api->wasmtime_memory_data_size(context, &memory.of.memory) : 0;                     \
+        if (!has_memory || (addr) < 0 || (n) < 0 || (uint64_t)(addr) + (uint64_t)(n) > size_) {                        \
+            snprintf(message, sizeof message, "recipe step %d (%s): %lld bytes at %lld run past the memory's end (%zu bytes)", \
+                     k, what, (long long)(n), (long long)(addr), size_);                                                \
+            remember_text(d, message);                                                                                  \
+            return OUT_ERROR;                                                                                           \
+        }                                                                                                               \
+    } while (0)
+    for (int k = 0; k < p->nops; k++) {
+        Op *op = &p->ops[k];
+        if (op->op == OP_CALL) {
+            wasmtime_extern_t item;
+            if (!api->wasmtime_instance_export_get(context, instance, op->name, op->name_len, &item) || item.kind != WASMTIME_EXTERN_FUNC)
+                return OUT_NO_EXPORT;
+            wasmtime_val_raw_t raw[MAX_SLOTS];
+            for (int i = 0; i < op->nargs; i++) {
+                int64_t v = VALUE(op->args[i]);
+                if (op->arg_kinds[i] == KIND_I64) raw[i].i64 = v;
+                else { raw[i].i64 = 0; raw[i].i32 = (int32_t)v; }
+            }
+            wasm_trap_t *trap = NULL;
+            wasmtime_error_t *err = api->wasmtime_func_call_unchecked(context, &item.of.func, raw, op->nslots, &trap);
+            if (err != NULL) {
+                int status = 0;
+                if (api->wasmtime_error_exit_status(err, &status)) {
+                    *detail = status;
+                    api->wasmtime_error_delete(err);
+                    return OUT_EXIT;
+                }
+                *detail = drop_error(d, err, "WasmtimeError: ");
+                return OUT_ERROR;
+            }
+            if (trap != NULL) {
+                drop_trap(d, trap, detail);
+                if (has_memory)
+                    *memory_bytes = (int64_t)api->wasmtime_memory_data_size(context, &memory.of.memory);
+                return OUT_TRAP;
+            }
+            int64_t result = op->result_kind == KIND_I64 ? raw[0].i64 : op->result_kind == KIND_I32 ? (int64_t)raw[0].i32 : 0;
+            if (op->dst >= 0)
+                values[op->dst] = result;
+            if (op->result_kind != KIND_NONE && op->top)
+                *detail = result;
+        } else if (op->op == OP_WRITE) {
+            int64_t at = VALUE(op->at);
+            BOUNDED(at, (int64_t)op->len, "write");
+            memcpy(api->wasmtime_memory_data(context, &memory.of.memory) + at, op->data, op->len);
+        } else if (op->op == OP_READ) {
+            int64_t at = VALUE(op->at), n = VALUE(op->value);
+            BOUNDED(at, n, "read");
+            const uint8_t *bytes = api->wasmtime_memory_data(context, &memory.of.memory) + at;
+            if (!p->learned) {
+                free(p->first[op->read]);
+                p->first[op->read] = malloc((size_t)n ? (size_t)n : 1);
+                if (p->first[op->read] == NULL)
+                    return OUT_ERROR;
+                memcpy(p->first[op->read], bytes, (size_t)n);
+                p->first_len[op->read] = (size_t)n;
+            } else if (p->first_len[op->read] != (size_t)n || memcmp(p->first[op->read], bytes, (size_t)n) != 0) {
+                snprintf(message, sizeof message, "recipe step %d: the %lld bytes read differ from the first request's", k, (long long)n);
+                remember_text(d, message);
+                return OUT_MISMATCH;
+            }
+        } else if (op->op == OP_LOAD) {
+            int64_t at = VALUE(op->at);
+            BOUNDED(at, 4, "load");
+            uint32_t v;
+            memcpy(&v, api->wasmtime_memory_data(context, &memory.of.memory) + at, 4);
+            values[op->dst] = v;
+        } else if (op->op == OP_STORE32) {
+            int64_t at = VALUE(op->at);
+            BOUNDED(at, 4, "store");
+            uint32_t v = (uint32_t)VALUE(op->value);
+            memcpy(api->wasmtime_memory_data(context, &memory.of.memory) + at, &v, 4);
+        }
+    }
+#undef VALUE
+#undef BOUNDED
+    p->learned = 1;
+    return OUT_OK;
+}
+
 static int serve(Driver *d, Workload *w, int64_t *stamps, int64_t *detail, int64_t *memory_bytes) {
     const Api *api = &d->library->api;
     wasmtime_module_t *module = NULL;
@@ -639,6 +780,14 @@ static int serve(Driver *d, Workload *w, int64_t *stamps, int64_t *detail, int64
         goto done;
     }
     if (stamps) stamps[3] = now_ns();
+
+    if (w->program != NULL) {
+        /* A recipe: its steps look up what they call, so the export-lookup phase is empty and the call phase is theirs. */
+        if (stamps) stamps[4] = now_ns();
+        outcome = run_program(d, w, context, &instance, detail, memory_bytes);
+        if (stamps) stamps[5] = now_ns();
+        goto done;
+    }
 
     wasmtime_extern_t item;
     if (!api->wasmtime_instance_export_get(context, &instance, w->entry, w->entry_len, &item) || item.kind != WASMTIME_EXTERN_FUNC) {
@@ -716,6 +865,7 @@ static void Driver_clear(Driver *d) {
     for (int i = 0; i < d->nworkloads; i++) {
         free(d->workloads[i].wasm);
         free(d->workloads[i].entry);
+        program_free(d->workloads[i].program);
     }
     free(d->workloads);
     d->workloads = NULL;
@@ -872,6 +1022,190 @@ out:
     return result;
 }
 
+static int operand_of(PyObject *item, Operand *out) {
+    long long offset;
+    if (!PyArg_ParseTuple(item, "iL", &out->slot, &offset))
+        return -1;
+    out->offset = offset;
+    if (out->slot >= MAX_VALUES) {
+        PyErr_Format(PyExc_ValueError, "value slot %d; allowed: fewer than %d", out->slot, MAX_VALUES);
+        return -1;
+    }
+    return 0;
+}
+
+static void program_free(Program *p) {
+    if (p == NULL)
+        return;
+    for (int k = 0; k < p->nops; k++) {
+        free(p->ops[k].name);
+        free(p->ops[k].data);
+    }
+    for (int r = 0; r < p->nreads; r++)
+        free(p->first[r]);
+    free(p->first);
+    free(p->first_len);
+    free(p->ops);
+    free(p->memory);
+    free(p);
+}
+
+/* The ops of a recipe: (1, export, ((slot, offset), ...), kinds, result kind, dst, top) a call; (2, at, data) a write;
+ * (3, at, length, read) a read; (4, at, dst) a u32 load; (5, at, value) a u32 store.  NULL with an exception set. */
+static Program *program_of(PyObject *ops, Py_buffer *memory, int nreads) {
+    Program *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return (Program *)PyErr_NoMemory();
+    Py_ssize_t nops = PyList_GET_SIZE(ops);
+    p->ops = calloc((size_t)(nops ? nops : 1), sizeof(Op));
+    p->memory = malloc((size_t)memory->len + 1);
+    p->first = calloc((size_t)(nreads ? nreads : 1), sizeof(uint8_t *));
+    p->first_len = calloc((size_t)(nreads ? nreads : 1), sizeof(size_t));
+    if (p->ops == NULL || p->memory == NULL || p->first == NULL || p->first_len == NULL) {
+        program_free(p);
+        return (Program *)PyErr_NoMemory();
+    }
+    memcpy(p->memory, memory->buf, (size_t)memory->len);
+    p->memory[memory->len] = '\0';
+    p->memory_len = (size_t)memory->len;
+    p->nreads = nreads;
+    for (Py_ssize_t k = 0; k < nops; k++) {
+        PyObject *t = PyList_GET_ITEM(ops, k);
+        Op *op = &p->ops[k];
+        p->nops = (int)k + 1;
+        op->dst = -1;
+        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) < 3) {
+            PyErr_Format(PyExc_ValueError, "op %zd is not a tuple of at least 3", k);
+            goto fail;
+        }
+        op->op = (int)PyLong_AsLong(PyTuple_GET_ITEM(t, 0));
+        if (op->op == OP_CALL) {
+            Py_buffer name;
+            PyObject *args;
+            const char *kinds, *rkind;
+            int code;
+            if (!PyArg_ParseTuple(t, "iy*O!ssii", &code, &name, &PyTuple_Type, &args, &kinds, &rkind, &op->dst, &op->top))
+                goto fail;
+            op->name = malloc((size_t)name.len + 1);
+            if (op->name == NULL) { PyBuffer_Release(&name); PyErr_NoMemory(); goto fail; }
+            memcpy(op->name, name.buf, (size_t)name.len);
+            op->name[name.len] = '\0';
+            op->name_len = (size_t)name.len;
+            PyBuffer_Release(&name);
+            Py_ssize_t nargs = PyTuple_GET_SIZE(args);
+            if (nargs >= MAX_SLOTS || (Py_ssize_t)strlen(kinds) != nargs) {
+                PyErr_Format(PyExc_ValueError, "op %zd: %zd arguments of kinds %s; allowed: fewer than %d", k, nargs, kinds, MAX_SLOTS);
+                goto fail;
+            }
+            op->nargs = (int)nargs;
+            for (Py_ssize_t i = 0; i < nargs; i++) {
+                if (operand_of(PyTuple_GET_ITEM(args, i), &op->args[i]) < 0)
+                    goto fail;
+                op->arg_kinds[i] = kinds[i] == 'I' ? KIND_I64 : KIND_I32;
+            }
+            op->result_kind = rkind[0] == 'I' ? KIND_I64 : rkind[0] == 'i' ? KIND_I32 : KIND_NONE;
+            op->nslots = (size_t)(nargs > 1 ? nargs : 1);
+        } else if (op->op == OP_WRITE) {
+            Py_buffer data;
+            PyObject *at;
+            int code;
+            if (!PyArg_ParseTuple(t, "iOy*", &code, &at, &data))
+                goto fail;
+            op->data = malloc((size_t)data.len ? (size_t)data.len : 1);
+            if (op->data == NULL) { PyBuffer_Release(&data); PyErr_NoMemory(); goto fail; }
+            memcpy(op->data, data.buf, (size_t)data.len);
+            op->len = (size_t)data.len;
+            PyBuffer_Release(&data);
+            if (operand_of(at, &op->at) < 0)
+                goto fail;
+        } else if (op->op == OP_READ) {
+            PyObject *at, *length;
+            int code;
+            if (!PyArg_ParseTuple(t, "iOOi", &code, &at, &length, &op->read) || operand_of(at, &op->at) < 0 || operand_of(length, &op->value) < 0)
+                goto fail;
+            if (op->read < 0 || op->read >= nreads) {
+                PyErr_Format(PyExc_ValueError, "op %zd reads into %d; allowed: 0..%d", k, op->read, nreads - 1);
+                goto fail;
+            }
+        } else if (op->op == OP_LOAD || op->op == OP_STORE32) {
+            PyObject *at, *other;
+            int code;
+            if (!PyArg_ParseTuple(t, "iOO", &code, &at, &other) || operand_of(at, &op->at) < 0)
+                goto fail;
+            if (op->op == OP_LOAD) {
+                op->dst = (int)PyLong_AsLong(other);
+                if (op->dst < 0 || op->dst >= MAX_VALUES) { PyErr_Format(PyExc_ValueError, "op %zd: bad slot", k); goto fail; }
+            } else if (operand_of(other, &op->value) < 0) {
+                goto fail;
+            }
+        } else {
+            PyErr_Format(PyExc_ValueError, "op %zd: code %d; allowed: 1 call, 2 write, 3 read, 4 load, 5 store32", k, op->op);
+            goto fail;
+        }
+        if (op->dst >= MAX_VALUES) {
+            PyErr_Format(PyExc_ValueError, "op %zd: value slot %d; allowed: fewer than %d", k, op->dst, MAX_VALUES);
+            goto fail;
+        }
+    }
+    return p;
+fail:
+    program_free(p);
+    return NULL;
+}
+
+/* add_recipe(wasm, sha256, ops, memory, nreads, result_kind, check, expected) -> index: a recipe's steps (see program_of). */
+static PyObject *Driver_add_recipe(Driver *self, PyObject *args, PyObject *kwds) {
+    static char *keywords[] = {"wasm", "sha256", "ops", "memory", "nreads", "result_kind", "check", "expected", NULL};
+    PyObject *ops;
+    Py_buffer memory;
+    int nreads, check;
+    const char *result_kind;
+    long long expected;
+    Py_buffer wasm, sha;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*y*O!y*isiL", keywords, &wasm, &sha, &PyList_Type, &ops, &memory, &nreads,
+                                     &result_kind, &check, &expected))
+        return NULL;
+    PyObject *result = NULL;
+    Program *program = program_of(ops, &memory, nreads);
+    if (program != NULL) {
+        /* a workload whose one "call" is the program: add_workload with no arguments, then attach it */
+        PyObject *added = PyObject_CallMethod((PyObject *)self, "add_workload", "y#y#y#()ssiL", (const char *)wasm.buf, wasm.len,
+                                              (const char *)sha.buf, sha.len, "(recipe)", (Py_ssize_t)8, "", result_kind, check,
+                                              expected);
+        if (added == NULL) {
+            program_free(program);
+        } else {
+            self->workloads[PyLong_AsLong(added)].program = program;
+            result = added;
+        }
+    }
+    PyBuffer_Release(&wasm);
+    PyBuffer_Release(&sha);
+    PyBuffer_Release(&memory);
+    return result;
+}
+
+/* first_reads(i) -> tuple of bytes, or None before workload i's first request: what every later request is compared with. */
+static PyObject *Driver_first_reads(Driver *self, PyObject *arg) {
+    long i = PyLong_AsLong(arg);
+    if (i == -1 && PyErr_Occurred())
+        return NULL;
+    if (i < 0 || i >= self->nworkloads) {
+        PyErr_Format(PyExc_IndexError, "workload %ld; allowed: 0..%d", i, self->nworkloads - 1);
+        return NULL;
+    }
+    Program *p = self->workloads[i].program;
+    if (p == NULL || !p->learned)
+        Py_RETURN_NONE;
+    PyObject *out = PyTuple_New(p->nreads);
+    for (int r = 0; out != NULL && r < p->nreads; r++) {
+        PyObject *b = PyBytes_FromStringAndSize((const char *)p->first[r], (Py_ssize_t)p->first_len[r]);
+        if (b == NULL) { Py_DECREF(out); return NULL; }
+        PyTuple_SET_ITEM(out, r, b);
+    }
+    return out;
+}
+
 /* run(indices, records, stamps=None, schedule=None) -> (wall_ns, first failure's message or None)
  *
  * indices: int32 buffer of workload indices, one per request; records: int64 buffer of 5 words per request
@@ -1014,6 +1348,9 @@ static PyMethodDef Driver_methods[] = {
     {"add_workload", (PyCFunction)(void (*)(void))Driver_add_workload, METH_VARARGS | METH_KEYWORDS,
      "Add a core module to serve: its bytes, SHA-256, export, arguments and their kinds ('i' i32, 'I' i64), the result's kind "
      "('' none), the check (0 none, 1 expected, 2 the first result) and the expected value; returns its index."},
+    {"add_recipe", (PyCFunction)(void (*)(void))Driver_add_recipe, METH_VARARGS | METH_KEYWORDS,
+     "Add a recipe's steps, flattened into ops (see the source), with its memory's name, reads, last result's kind and check."},
+    {"first_reads", (PyCFunction)Driver_first_reads, METH_O, "The first request's reads of recipe workload i (None before it)."},
     {"run", (PyCFunction)(void (*)(void))Driver_run, METH_VARARGS | METH_KEYWORDS, "Serve a block of requests (see the source)."},
     {"take_stats", (PyCFunction)Driver_take_stats, METH_NOARGS, "Cache and pool-wait counters since the last call, then zeroed."},
     {"cached", (PyCFunction)Driver_cached, METH_NOARGS, "How many compiled modules the cache holds."},

@@ -16,15 +16,19 @@ library-style modules, disk artifacts, and cache policies other than ``lru``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+import wasmtime
 
 from wasmlab import _native, capi
 from wasmlab.errors import ConfigError, ResultMismatch
 from wasmlab.host.callpaths.base import FirstResult, Handlers, RequestParts, expectation, mismatch
 from wasmlab.host.modules import CompileError
 from wasmlab.host.outcomes import NativeFailure
+from wasmlab.host.recipes import Outcome, checker
 from wasmlab.workloads.model import Workload
+from wasmlab.workloads.recipe import Call, Expr, PtrArray, Read, Recipe, Write
 
 NAME = "native"
 _KINDS = {"i32": "i", "i64": "I"}
@@ -51,8 +55,8 @@ def refusal(workload: Workload) -> str | None:
     """Why the native path cannot serve ``workload`` yet (one line), or ``None``."""
     if workload.driver:
         return f"workload {workload.name!r} is library-style (driven through wasmtime-py's objects); allowed call path: api"
-    if workload.steps:
-        return (f"workload {workload.name!r} is a recipe with steps, which the C driver does not interpret yet; "
+    if workload.steps and workload.wasi:
+        return (f"workload {workload.name!r} is a recipe for a WASI guest; the native path does not build WASI contexts yet; "
                 f"allowed call paths: lean, api")
     if workload.recipe is not None and (workload.recipe.dirs or workload.recipe.env or workload.recipe.expect.files):
         return f"workload {workload.name!r} needs a WASI context the native path does not build yet; allowed call paths: lean, api"
@@ -68,9 +72,81 @@ def refusal(workload: Workload) -> str | None:
     return None
 
 
+def recipe_ops(recipe: Recipe, module: wasmtime.Module) -> tuple[list[tuple[Any, ...]], int, str]:
+    """A recipe's steps flattened into the C driver's ops: nested calls, ``{load: ...}`` and pointer arrays become ops of
+    their own writing temporary value slots; every operand is (slot, offset), slot -1 a literal.  Returns the ops, the
+    number of reads and the kind of the last call's result (what expect.result is compared with)."""
+    types = {e.name: e.type for e in module.exports if isinstance(e.type, wasmtime.FuncType)}
+    ops: list[tuple[Any, ...]] = []
+    slots: dict[str, int] = {}
+    reads: dict[str, int] = {}
+    count = [0]
+
+    def temp() -> int:
+        count[0] += 1
+        return 255 - count[0]  # temporaries from the top, names from the bottom
+
+    def call(export: str, args: list[tuple[int, int]], dst: int, top: bool = False) -> str:
+        t = types[export]
+        kinds = "".join(_KINDS[str(p)] for p in t.params)
+        result = _KINDS[str(t.results[0])] if t.results else ""
+        ops.append((1, export.encode(), tuple(args), kinds, result, dst, int(top)))
+        return result
+
+    def operand(expr: Expr) -> tuple[int, int]:
+        if expr.call is not None:
+            slot = temp()
+            call(expr.call.export, [argument(a) for a in expr.call.args], slot)
+            return slot, expr.offset
+        if expr.load is not None:
+            slot = temp()
+            ops.append((4, operand(expr.load), slot))
+            return slot, expr.offset
+        if expr.name is not None:
+            return slots[expr.name], expr.offset
+        return -1, expr.offset
+
+    def argument(arg: Expr | PtrArray) -> tuple[int, int]:
+        if isinstance(arg, Expr):
+            return operand(arg)
+        if arg.at is not None:
+            at = operand(arg.at)
+        else:
+            slot = temp()
+            call(recipe.allocator, [(-1, 4 * len(arg.items))], slot)
+            at = (slot, 0)
+        for i, item in enumerate(arg.items):
+            ops.append((5, (at[0], at[1] + 4 * i), operand(item)))
+        return at
+
+    last = ""
+    for step in recipe.steps:
+        if isinstance(step, Call):
+            args = [argument(a) for a in step.args]
+            dst = -1
+            if step.name is not None:
+                dst = slots.setdefault(step.name, len(slots))
+            last = call(step.export, args, dst, top=True) or last
+        elif isinstance(step, Write):
+            ops.append((2, operand(step.at), step.data))
+        else:
+            ops.append((3, operand(step.at), operand(step.length), reads.setdefault(step.name, len(reads))))
+    if len(slots) + count[0] > 255:
+        raise ConfigError(f"recipe {recipe.source}: {len(slots) + count[0]} values; the native path holds 255")
+    return ops, len(reads), last
+
+
 def add_workload(driver: _native.Driver, workload: Workload) -> int:
     """``workload`` added to ``driver`` (a core module :func:`refusal` accepts), checked as the lean path checks it
     (:func:`~wasmlab.host.callpaths.base.expectation`); its index in the driver."""
+    if workload.steps:
+        recipe = workload.recipe
+        ops, nreads, last = recipe_ops(recipe, wasmtime.Module(wasmtime.Engine(), workload.wasm))
+        result = recipe.expect.result
+        check = (_native.CHECK_EXPECTED if isinstance(result, int) else
+                 _native.CHECK_FIRST if not recipe.expect.anything and last else _native.CHECK_NONE)
+        return driver.add_recipe(workload.wasm, bytes.fromhex(workload.sha256), ops, recipe.memory.encode(), nreads, last, check,
+                                 result if isinstance(result, int) else 0)
     expected = expectation(workload)
     check = (_native.CHECK_NONE if expected is None else _native.CHECK_FIRST if isinstance(expected, FirstResult)
              else _native.CHECK_EXPECTED)
@@ -111,7 +187,10 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
     )
     parts.cleanup.append(driver.close)
     served = {i: add_workload(driver, w) for i, w in enumerate(workloads) if not w.component}
-    has_result = {i: bool(workloads[i].results) for i in served}
+    has_result = {i: bool(workloads[i].results) or workloads[i].steps for i in served}
+    # A recipe's reads: the first request's are checked against expect here, every later one equals them byte for
+    # byte (compared in C), so each request is verified without leaving C.
+    unverified = {i: w.recipe for i, w in enumerate(workloads) if w.steps and (w.recipe.expect.bytes or not w.recipe.expect.anything)}
     to_driver = np.full(len(workloads), -1, dtype=np.int32)
     for i, d in served.items():
         to_driver[i] = d
@@ -150,7 +229,21 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
         records = np.zeros((len(indices), _native.RECORD_WORDS), dtype=np.int64)
         wall, message = driver.run(to_driver[np.asarray(indices, dtype=np.intp)], records, stamps, due)
         absorb()
+        for i in [i for i in unverified if i in set(indices)]:
+            verify_reads(i)
         return int(wall), message or "", records
+
+    def verify_reads(index: int) -> None:
+        """The first request's reads of recipe workload ``index`` against its ``expect.bytes`` (once they exist)."""
+        recipe = unverified[index]
+        first = driver.first_reads(served[index])
+        if first is None:
+            return
+        del unverified[index]
+        names = list(dict.fromkeys(s.name for s in recipe.steps if isinstance(s, Read)))  # recipe_ops's order
+        # The result was compared in C (CHECK_EXPECTED); here the bytes are.
+        checker(recipe)(Outcome(reads=dict(zip(names, first, strict=True)),
+                                result=recipe.expect.result if isinstance(recipe.expect.result, int) else None))
 
     def failures_of(indices: Sequence[int], records: np.ndarray, message: str, which: np.ndarray) -> list[tuple[int, NativeFailure]]:
         """The failures of the records at positions ``which``; one that stops the variant is raised."""
