@@ -91,7 +91,7 @@ REACTOR_STEPS = SHAPES["reactor"][1]["steps"]
 
 
 @pytest.mark.parametrize("body,message", [
-    ({"stpes": []}, "recipe key 'stpes' is not allowed; allowed: allocator, driver, expect, input, invoke, memory, module"),
+    ({"stpes": []}, "recipe key 'stpes' is not allowed; allowed: allocator, driver, expect, imports, input, invoke, memory, module"),
     ({"steps": [{"call": "malloc", "args": [64], "as": "buf"}, {"call": "nope"}]}, "export 'nope' is not allowed; allowed: _initialize"),
     ({"steps": [{"call": "malloc", "args": [1, 2]}]}, "steps[0]: export 'malloc' takes 1 argument(s) (i32), the step gives 2"),
     ({"steps": [{"read": {"at": "buf", "length": 4, "as": "x"}}]}, "steps[0].read.at: name 'buf' is never set before this step"),
@@ -134,3 +134,28 @@ def test_the_native_path_refuses_a_write_past_the_memorys_end_in_one_line(tmp_pa
             runtime.handle(0)
     finally:
         runtime.close()
+
+
+HOOKED = """(module
+  (import "env" "host_hook" (func $hook (param i32) (result i32)))
+  (import "env" "host_log" (func $log (param i32)))
+  (func (export "run_hooked") (result i32) (call $log (i32.const 1)) (i32.add (call $hook (i32.const 9)) (i32.const 1))))"""
+
+
+@pytest.mark.parametrize("call_path", ["lean", "api"])
+def test_host_imports_a_recipe_stubs_return_their_constant(tmp_path, call_path):
+    body = {"imports": {"env.host_hook": 41, "env.host_log": 0}, "steps": [{"call": "run_hooked"}], "expect": {"result": 42}}
+    workload = load_workload(recipe(tmp_path, HOOKED, body))
+    assert workload.linked
+    runtime = build_runtimes(["pooled+cached"], EngineConfig(), CacheConfig(), [workload], call_path)["pooled+cached"]
+    try:
+        runtime.handle(0)
+    finally:
+        runtime.close()
+
+
+def test_an_import_nothing_defines_is_one_line_suggesting_a_stub(tmp_path):
+    with pytest.raises(ConfigError, match=r"imports env.host_log, which nothing defines; .* imports: \{env.host_log: 0\}"):
+        load_workload(recipe(tmp_path, HOOKED, {"imports": {"env.host_hook": 1}, "steps": [{"call": "run_hooked"}]}))
+    with pytest.raises(ConfigError, match="recipe imports: import of .* 'env.nope' is not allowed; allowed: env.host_hook, env.host_log"):
+        load_workload(recipe(tmp_path, HOOKED, {"imports": {"env.host_hook": 1, "env.host_log": 0, "env.nope": 0}, "steps": []}))

@@ -28,3 +28,25 @@ class Linkers:
                 self.core.define_wasi()
             for name in sorted({w.host_imports for w in workloads if w.host_imports}):
                 define_host_functions(self.core, name)
+            defined: set[tuple[str, str]] = set()
+            for w in workloads:
+                if w.recipe is not None and w.recipe.imports:
+                    define_stubs(self.core, wasmtime.Module(engine, w.wasm), w.recipe.imports, defined)
+
+
+def define_stubs(linker: wasmtime.Linker, module: wasmtime.Module, imports: dict[str, int],
+                 defined: set[tuple[str, str]] | None = None) -> None:
+    """A recipe's ``imports``: each named function import of ``module`` defined as a host function that returns the
+    constant given (nothing, for a function without results), so a guest whose host hooks a recipe does not use
+    (an interrupt check, a timezone offset) can be instantiated."""
+    done = defined if defined is not None else set()
+    for item in module.imports:
+        key = f"{item.module}.{item.name}"
+        if key not in imports or (item.module, str(item.name)) in done or not isinstance(item.type, wasmtime.FuncType):
+            continue
+        value, results = imports[key], list(item.type.results)
+
+        def stub(*_: object, value: int = value, returns: bool = bool(results)) -> int | None:
+            return value if returns else None
+        linker.define_func(item.module, str(item.name), item.type, stub)
+        done.add((item.module, str(item.name)))

@@ -257,7 +257,12 @@ def dry_run(workload: Any) -> None:
         linker = wasmtime.Linker(engine)
         if workload.wasi:
             linker.define_wasi()
-        instance = linker.instantiate(store, wasmtime.Module(engine, workload.wasm))
+        module = wasmtime.Module(engine, workload.wasm)
+        if workload.recipe.imports:
+            from wasmlab.host.linking import define_stubs
+
+            define_stubs(linker, module, workload.recipe.imports)
+        instance = linker.instantiate(store, module)
         run_steps(workload.recipe, ApiTarget(store, instance, workload.recipe))
     except RecipeError:
         raise

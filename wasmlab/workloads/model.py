@@ -83,7 +83,7 @@ class Workload:
     @property
     def linked(self) -> bool:
         """A core module instantiated through a core linker: it imports WASI or host functions."""
-        return not self.component and (self.wasi or bool(self.host_imports))
+        return not self.component and (self.wasi or bool(self.host_imports) or (self.recipe is not None and bool(self.recipe.imports)))
 
     def __post_init__(self) -> None:
         if self.check not in CHECKS:

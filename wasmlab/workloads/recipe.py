@@ -39,7 +39,7 @@ import yaml
 from wasmlab.errors import ConfigError, allowed
 from wasmlab.workloads.model import Workload
 
-RECIPE_KEYS = ("module", "name", "wasi", "steps", "invoke", "expect", "allocator", "memory", "driver", "input")
+RECIPE_KEYS = ("module", "name", "wasi", "imports", "steps", "invoke", "expect", "allocator", "memory", "driver", "input")
 WASI_KEYS = ("argv", "stdin", "env", "dirs")
 DIR_KEYS = ("host", "guest", "writable", "resource")
 EXPECT_KEYS = ("exit", "stdout_match", "stderr_match", "result", "bytes", "files")
@@ -142,6 +142,8 @@ class Recipe:
     input: str = ""
     # One call in WAVE (``name(args)``): a component's export with typed arguments, or a core export with integers.
     invoke: str | None = None
+    # Host functions the guest imports that the recipe stubs: "module.name" -> the constant each returns.
+    imports: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def calls(self) -> list[Call]:
@@ -390,6 +392,11 @@ def parse(data: Any, source: str = "recipe", base: Path | None = None) -> Recipe
         result=(expect_data["result"] if isinstance(expect_data.get("result"), str)
                 else _int(expect_data["result"], "expect.result") if "result" in expect_data else None),
         bytes=byte_checks, files=file_checks)
+    stubs = _keys(data.get("imports") or {}, "imports", list(data.get("imports") or {}))
+    for key, value in stubs.items():
+        if not isinstance(key, str) or "." not in key:
+            raise ConfigError(f"recipe imports: {key!r} is not MODULE.NAME (e.g. env.host_interrupt)")
+        _int(value, f"imports.{key}")
     invoke = data.get("invoke")
     if invoke is not None:
         if not isinstance(invoke, str):
@@ -414,7 +421,7 @@ def parse(data: Any, source: str = "recipe", base: Path | None = None) -> Recipe
                   argv=tuple(argv), stdin=stdin, env=tuple((str(k), str(v)) for k, v in env.items()), dirs=tuple(dirs),
                   steps=tuple(steps), expect=expect, allocator=str(data.get("allocator", "malloc")),
                   memory=str(data.get("memory", "memory")), wasi=bool(data.get("wasi")), driver=str(data.get("driver", "")),
-                  input=str(data.get("input", "")), invoke=invoke)
+                  input=str(data.get("input", "")), invoke=invoke, imports=dict(stubs))
 
 
 def load(path: str | Path) -> Recipe:
@@ -501,10 +508,16 @@ def check_module(recipe: Recipe, wasm: bytes) -> wasmtime.Module:
             raise ConfigError(f"recipe {call.where}.as: export {call.export!r} returns nothing to name")
     if recipe.uses_memory and recipe.memory not in memories:
         raise allowed(recipe.memory, "recipe memory: exported memory", sorted(memories) or ["(no memory exports)"])
-    imports = [(i.module, i.name) for i in module.imports]
-    unknown = [(m, n) for m, n in imports if m != "wasi_snapshot_preview1"]
+    imports = [(i.module, str(i.name)) for i in module.imports]
+    unknown = [(m, n) for m, n in imports if m != "wasi_snapshot_preview1" and f"{m}.{n}" not in recipe.imports]
     if unknown:
-        raise ConfigError(f"recipe module: {recipe.module} imports {unknown[0][0]}::{unknown[0][1]}; allowed: wasi_snapshot_preview1 imports")
+        m, n = unknown[0]
+        raise ConfigError(f"recipe module: {recipe.module} imports {m}.{n}, which nothing defines; allowed: wasi_snapshot_preview1 "
+                          f"imports, or a stub under the recipe's imports: (e.g. imports: {{{m}.{n}: 0}})")
+    for key in recipe.imports:
+        if key not in {f"{m}.{n}" for m, n in imports}:
+            raise allowed(key, f"recipe imports: import of {recipe.module}", sorted(f"{m}.{n}" for m, n in imports if m != "wasi_snapshot_preview1")
+                          or ["(none but WASI)"])
     if not recipe.steps and not recipe.driver and not ({"_start", "run"} & set(functions)):
         raise ConfigError(f"recipe steps: missing, and {recipe.module} exports neither _start nor run; allowed: steps that "
                           f"call its exports ({', '.join(exported)})")
