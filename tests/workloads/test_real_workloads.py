@@ -67,17 +67,17 @@ def test_graphviz_is_served_by_its_recipe_on_the_lean_path_too():
 
 
 def test_the_micropython_guest_really_calls_the_host():
-    from wasmlab.workloads import hostfuncs
+    from wasmlab.workloads.plugins import micropython
 
     calls = []
-    original = hostfuncs.MICROPYTHON_FUNCTIONS["add"]
-    hostfuncs.MICROPYTHON_FUNCTIONS["add"] = lambda a, b: calls.append((a, b)) or original(a, b)
+    original = micropython.FUNCTIONS["add"]
+    micropython.FUNCTIONS["add"] = lambda a, b: calls.append((a, b)) or original(a, b)
     try:
         runtime = build_runtimes(["cached"], EngineConfig(), CacheConfig(), [load_workload("micropython")])["cached"]
         runtime.handle(0)
         runtime.close()
     finally:
-        hostfuncs.MICROPYTHON_FUNCTIONS["add"] = original
+        micropython.FUNCTIONS["add"] = original
     assert calls == [(20, 22)]
 
 

