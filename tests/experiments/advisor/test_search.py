@@ -58,3 +58,11 @@ def test_finalists_are_within_the_budgets_and_served_every_request():
     rows = [run(a, 4, 300_000), run(b, 3, 400_000, address=2 << 30), run(c, 100, 50_000), run(a.replace(pre=True), 2, 1, outcome="failed")]
     # a meets the target (the front of those near it), c is next fastest; b reserves 2 GiB (over 1 GiB), the last failed
     assert pick_finalists(GOAL, rows) == [a, c]
+
+
+def test_a_default_whose_every_run_failed_is_a_reason_to_keep_the_knob_not_a_crash():
+    c, default = Candidate("pooling", 2, "tight", decommit_batch=1), Candidate("pooling", 2, "tight", decommit_batch=2)
+    mine = summarize(GOAL, c, [run(c, p, 300_000) for p in (4.0, 4.2)])
+    failed = summarize(GOAL, default, [run(default, 0, 0, outcome="failed")] * 2)
+    effect = Effect.of("decommit_batch", c, mine, failed, None)
+    assert kept_for_effect(effect) and "no run served every request (failed)" in effect.line

@@ -111,7 +111,14 @@ def _p99_text(summary: Summary) -> str:
     return f"{summary.p99_us:.1f} µs ({summary.p99_us_best:.1f}-{summary.p99_us_worst:.1f})"
 
 
+def _bytes(n: float) -> str:
+    """A measured size for people; "not measured" where no run served every request (NaN)."""
+    return size(int(n)) if n == n else "not measured"
+
+
 def _delta(n: float) -> str:
+    if n != n:
+        return "not measured"
     return ("+" if n >= 0 else "-") + size(int(abs(n)))
 
 
@@ -143,6 +150,10 @@ class Effect:
     def of(cls, knob: str, candidate: Candidate, mine: Summary, theirs: Summary, needs: ServingNeeds) -> Effect:
         other = theirs.candidate
         value, default = describe_knob(knob, candidate, needs), describe_knob(knob, other, needs)
+        if not theirs.p99_us == theirs.p99_us:  # NaN: no run with the default served every request
+            failed = ", ".join(sorted(set(theirs.outcomes)))
+            line = f"{KNOB_NAMES[knob]} {value} (instead of {default}): with {default} no run served every request ({failed})"
+            return cls(knob, value, default, True, line, mine.p99_us, None, None, None, True, False, _p99_text(mine), "")
         rss = mine.rss_bytes - theirs.rss_bytes
         address = mine.address_space_bytes - theirs.address_space_bytes
         parts = [f"p99 {_p99_text(theirs)} -> {_p99_text(mine)}", f"RSS {_delta(rss)}"]
@@ -218,8 +229,8 @@ class Advice:
                     layout == "tight" for _, layout in pooled):
                 reason += f"; address space {size(goal.address_space)} allows only the bounds-checked tight layout"
         else:
-            reason = (f"no candidate within the budgets: closest {closest.label} at RSS {size(int(closest.rss_bytes))}, "
-                      f"address space {size(int(closest.address_space_bytes))}")
+            reason = (f"no candidate within the budgets: closest {closest.label} at RSS {_bytes(closest.rss_bytes)}, "
+                      f"address space {_bytes(closest.address_space_bytes)}")
         return cls(goal, needs, space, False, None, [], None, list(summaries.values()), rows, elapsed_s, runner.crashes,
                    effort, reason, closest)
 
@@ -310,8 +321,8 @@ class Advice:
         else:
             lines += [f"Recommended: {best.label}",
                       f"  measured: p99 {best.p99_us:.1f} µs (worst of {best.runs} runs {best.p99_us_worst:.1f}), p50 {best.p50_us:.1f} µs, "
-                      f"{best.throughput_rps:,.0f} req/s, RSS {size(int(best.rss_bytes))}, reserved address space "
-                      f"{size(int(best.address_space_bytes))}, {best.faults_per_request:.1f} faults/request",
+                      f"{best.throughput_rps:,.0f} req/s, RSS {_bytes(best.rss_bytes)}, reserved address space "
+                      f"{_bytes(best.address_space_bytes)}, {best.faults_per_request:.1f} faults/request",
                       *([f"  note: {self.warning}"] if self.warning else []),
                       "Why each setting:"]
             lines += [f"  {e.line}" for e in self.effects]

@@ -309,7 +309,10 @@ def reverted(candidate: Candidate, goal: Goal, needs: ServingNeeds, pooled: list
         if allowed(alternative):
             out["allocator"] = alternative
         if candidate.slots > goal.concurrency and allowed(candidate.replace(slots=goal.concurrency)):
-            out["slots"] = candidate.replace(slots=goal.concurrency, decommit_batch=min(candidate.decommit_batch, goal.concurrency))
+            # A decommit batch as large as the pool holds every freed slot back until it fills: the smaller pool keeps a
+            # smaller batch, or none, so that the comparison is of slots, not of an exhausted pool.
+            batch = candidate.decommit_batch if candidate.decommit_batch < goal.concurrency else 1
+            out["slots"] = candidate.replace(slots=goal.concurrency, decommit_batch=batch)
         for knob in ("keep_resident", "table_keep_resident", "warm_slots", "decommit_batch"):
             if getattr(candidate, knob) != WASMTIME_DEFAULTS[knob]:
                 out[knob] = candidate.replace(**{knob: WASMTIME_DEFAULTS[knob]})
