@@ -198,16 +198,11 @@ class RawTarget:
         return ctypes.string_at(self._pointer()[0] + at, length)
 
 
-def arities(module: wasmtime.Module, recipe: Recipe) -> tuple[dict[str, tuple[int, bool]], dict[str, bool]]:
-    """For every export the recipe calls: (its parameter count, whether it returns an i64), and whether it returns a value."""
-    types = {e.name: e.type for e in module.exports if isinstance(e.type, wasmtime.FuncType)}
-    out, returns = {}, {}
-    for call in recipe.calls + ([Call(recipe.allocator)] if any(isinstance(a, PtrArray) and a.at is None
-                                                                for c in recipe.calls for a in c.args) else []):
-        t = types[call.export]
-        out[call.export] = (len(t.params), [str(r) for r in t.results] == ["i64"])
-        returns[call.export] = bool(t.results)
-    return out, returns
+def arities(recipe: Recipe) -> tuple[dict[str, tuple[int, bool]], dict[str, bool]]:
+    """For every export the recipe calls: (its parameter count, whether it returns an i64), and whether it returns a
+    value (from the types read when the recipe was checked against its module)."""
+    out = {name: (len(params), results == ("i64",)) for name, (params, results) in recipe.signatures.items()}
+    return out, {name: bool(results) for name, (_, results) in recipe.signatures.items()}
 
 
 def checker(recipe: Recipe) -> Callable[[Outcome], None]:

@@ -144,6 +144,9 @@ class Recipe:
     invoke: str | None = None
     # Host functions the guest imports that the recipe stubs: "module.name" -> the constant each returns.
     imports: Mapping[str, int] = field(default_factory=dict)
+    # The types of the exports the steps call, (params, results) by name: read once from the module when the recipe
+    # is checked against it (to_workload), so the call paths need not compile the module again to learn them.
+    signatures: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)
 
     @property
     def calls(self) -> list[Call]:
@@ -171,6 +174,11 @@ class Recipe:
         for step in self.steps:
             visit(step)
         return found
+
+    @property
+    def needs_allocator(self) -> bool:
+        """Whether a pointer array without ``at:`` has the ``allocator`` export place it."""
+        return any(isinstance(a, PtrArray) and a.at is None for c in self.calls for a in c.args)
 
     @property
     def uses_memory(self) -> bool:
@@ -489,7 +497,7 @@ def check_module(recipe: Recipe, wasm: bytes) -> wasmtime.Module:
     memories = {e.name for e in module.exports if isinstance(e.type, wasmtime.MemoryType)}
     exported = sorted(functions) or ["(no function exports)"]
     calls = recipe.calls
-    if any(isinstance(a, PtrArray) and a.at is None for c in calls for a in c.args):
+    if recipe.needs_allocator:
         calls = [*calls, Call(recipe.allocator, (Expr(offset=0),), None, f"allocator {recipe.allocator!r} (for ptr_array without at)")]
     for call in calls:
         if call.export not in functions:
@@ -541,6 +549,10 @@ def to_workload(recipe: Recipe, wasm: bytes) -> Workload:
         recipe = dataclasses.replace(recipe, steps=(invoked_call(recipe.invoke),), invoke=None,
                                      expect=dataclasses.replace(recipe.expect, result=result))
     module = check_module(recipe, wasm)
+    functions = {e.name: e.type for e in module.exports if isinstance(e.type, wasmtime.FuncType)}
+    called = {c.export for c in recipe.calls} | ({recipe.allocator} if recipe.needs_allocator else set())
+    recipe = dataclasses.replace(recipe, signatures={name: (tuple(str(p) for p in functions[name].params),
+                                                            tuple(str(r) for r in functions[name].results)) for name in called})
     wasi = recipe.wasi or any(i.module == "wasi_snapshot_preview1" for i in module.imports)
     expect = recipe.expect
     if recipe.driver:
@@ -554,7 +566,6 @@ def to_workload(recipe: Recipe, wasm: bytes) -> Workload:
                         stderr_pattern=expect.stderr_match, expected_exit=expect.exit or 0, recipe=recipe,
                         preopens=tuple((d.host, d.guest) for d in recipe.dirs if d.host and not d.writable),
                         check="expected" if expect.anything else "first-result")
-    functions = {e.name: e.type for e in module.exports if isinstance(e.type, wasmtime.FuncType)}
     entry = "_start" if "_start" in functions else "run"
     t = functions[entry]
     results = tuple(str(r) for r in t.results)

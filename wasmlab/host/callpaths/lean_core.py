@@ -261,7 +261,7 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
     for i, s in slots.items():
         w = workloads[i]
         if w.steps:
-            arity, returns = arities(wasmtime.Module(parts.engine, w.wasm), w.recipe)
+            arity, returns = arities(w.recipe)
             target = RawTarget(w.recipe, arity, returns)
 
             def steps(context: capi.Ptr, recipe: Recipe = w.recipe, target: RawTarget = target) -> Outcome:

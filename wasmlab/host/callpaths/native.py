@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import wasmtime
 
 from wasmlab import _native, capi
 from wasmlab.errors import ConfigError, ResultMismatch
@@ -72,14 +71,19 @@ def refusal(workload: Workload) -> str | None:
     return None
 
 
-def recipe_ops(recipe: Recipe, module: wasmtime.Module) -> tuple[list[tuple[Any, ...]], int, str]:
+def read_names(recipe: Recipe) -> list[str]:
+    """The names a recipe reads into, each once, in the order the driver numbers its reads."""
+    return list(dict.fromkeys(s.name for s in recipe.steps if isinstance(s, Read)))
+
+
+def recipe_ops(recipe: Recipe) -> tuple[list[tuple[Any, ...]], int, str]:
     """A recipe's steps flattened into the C driver's ops: nested calls, ``{load: ...}`` and pointer arrays become ops of
-    their own writing temporary value slots; every operand is (slot, offset), slot -1 a literal.  Returns the ops, the
-    number of reads and the kind of the last call's result (what expect.result is compared with)."""
-    types = {e.name: e.type for e in module.exports if isinstance(e.type, wasmtime.FuncType)}
+    their own writing temporary value slots; every operand is (slot, offset), slot -1 a literal; reads are numbered
+    as :func:`read_names` orders them.  Returns the ops, the number of reads and the kind of the last call's result
+    (what expect.result is compared with)."""
     ops: list[tuple[Any, ...]] = []
     slots: dict[str, int] = {}
-    reads: dict[str, int] = {}
+    reads = {name: k for k, name in enumerate(read_names(recipe))}
     count = [0]
 
     def temp() -> int:
@@ -87,9 +91,9 @@ def recipe_ops(recipe: Recipe, module: wasmtime.Module) -> tuple[list[tuple[Any,
         return 255 - count[0]  # temporaries from the top, names from the bottom
 
     def call(export: str, args: list[tuple[int, int]], dst: int, top: bool = False) -> str:
-        t = types[export]
-        kinds = "".join(_KINDS[str(p)] for p in t.params)
-        result = _KINDS[str(t.results[0])] if t.results else ""
+        params, results = recipe.signatures[export]
+        kinds = "".join(_KINDS[p] for p in params)
+        result = _KINDS[results[0]] if results else ""
         ops.append((1, export.encode(), tuple(args), kinds, result, dst, int(top)))
         return result
 
@@ -130,7 +134,7 @@ def recipe_ops(recipe: Recipe, module: wasmtime.Module) -> tuple[list[tuple[Any,
         elif isinstance(step, Write):
             ops.append((2, operand(step.at), step.data))
         else:
-            ops.append((3, operand(step.at), operand(step.length), reads.setdefault(step.name, len(reads))))
+            ops.append((3, operand(step.at), operand(step.length), reads[step.name]))
     if len(slots) + count[0] > 255:
         raise ConfigError(f"recipe {recipe.source}: {len(slots) + count[0]} values; the native path holds 255")
     return ops, len(reads), last
@@ -141,7 +145,7 @@ def add_workload(driver: _native.Driver, workload: Workload) -> int:
     (:func:`~wasmlab.host.callpaths.base.expectation`); its index in the driver."""
     if workload.steps:
         recipe = workload.recipe
-        ops, nreads, last = recipe_ops(recipe, wasmtime.Module(wasmtime.Engine(), workload.wasm))
+        ops, nreads, last = recipe_ops(recipe)
         result = recipe.expect.result
         check = (_native.CHECK_EXPECTED if isinstance(result, int) else
                  _native.CHECK_FIRST if not recipe.expect.anything and last else _native.CHECK_NONE)
@@ -240,7 +244,7 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
         if first is None:
             return
         del unverified[index]
-        names = list(dict.fromkeys(s.name for s in recipe.steps if isinstance(s, Read)))  # recipe_ops's order
+        names = read_names(recipe)
         # The result was compared in C (CHECK_EXPECTED); here the bytes are.
         checker(recipe)(Outcome(reads=dict(zip(names, first, strict=True)),
                                 result=recipe.expect.result if isinstance(recipe.expect.result, int) else None))
