@@ -1185,16 +1185,24 @@ static PyObject *Driver_add_recipe(Driver *self, PyObject *args, PyObject *kwds)
     return result;
 }
 
-/* first_reads(i) -> tuple of bytes, or None before workload i's first request: what every later request is compared with. */
-static PyObject *Driver_first_reads(Driver *self, PyObject *arg) {
-    long i = PyLong_AsLong(arg);
-    if (i == -1 && PyErr_Occurred())
+/* The workload a Python index names, or NULL with IndexError (or the conversion's error) set. */
+static Workload *workload_at(Driver *self, PyObject *arg) {
+    long index = PyLong_AsLong(arg);
+    if (index == -1 && PyErr_Occurred())
         return NULL;
-    if (i < 0 || i >= self->nworkloads) {
-        PyErr_Format(PyExc_IndexError, "workload %ld; allowed: 0..%d", i, self->nworkloads - 1);
+    if (index < 0 || index >= self->nworkloads) {
+        PyErr_Format(PyExc_IndexError, "workload index %ld; allowed: 0 to %d", index, self->nworkloads - 1);
         return NULL;
     }
-    Program *p = self->workloads[i].program;
+    return &self->workloads[index];
+}
+
+/* first_reads(i) -> tuple of bytes, or None before workload i's first request: what every later request is compared with. */
+static PyObject *Driver_first_reads(Driver *self, PyObject *arg) {
+    Workload *w = workload_at(self, arg);
+    if (w == NULL)
+        return NULL;
+    Program *p = w->program;
     if (p == NULL || !p->learned)
         Py_RETURN_NONE;
     PyObject *out = PyTuple_New(p->nreads);
@@ -1318,14 +1326,9 @@ static PyObject *Driver_take_stats(Driver *self, PyObject *unused) {
 }
 
 static PyObject *Driver_expectation(Driver *self, PyObject *arg) {
-    long index = PyLong_AsLong(arg);
-    if (index == -1 && PyErr_Occurred())
+    const Workload *w = workload_at(self, arg);
+    if (w == NULL)
         return NULL;
-    if (index < 0 || index >= self->nworkloads) {
-        PyErr_Format(PyExc_IndexError, "workload index %ld; allowed: 0 to %d", index, self->nworkloads - 1);
-        return NULL;
-    }
-    const Workload *w = &self->workloads[index];
     if (w->check == CHECK_NONE || (w->check == CHECK_FIRST && !w->learned))
         Py_RETURN_NONE;
     return PyLong_FromLongLong(w->expected);
