@@ -70,6 +70,11 @@ def comparison_figure(runs: list[tuple[str, Measurement]]) -> plt.Figure:
     return fig
 
 
+def error_html(kind: str, message: str) -> str:
+    """The lab's one-line error as the command line prints it (``wasmlab: error: ...``), in red under the controls."""
+    return f"<span style='color:#b00020'>wasmlab: {kind}: {html.escape(message)}</span>"
+
+
 def _png(fig: plt.Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
@@ -146,14 +151,14 @@ class Explorer:
                 measurement = run_scenario(scenario, step)
         except (WasmlabError, ValueError, wasmtime.WasmtimeError) as exc:
             message = str(exc).strip().splitlines()[0]
-            self.error.value = f"<span style='color:#b00020'>wasmlab: error: {html.escape(message)}</span>"
+            self.error.value = error_html("error", message)
             return None
         finally:
             self.run_button.disabled = False
             self.progress.description = "idle"
         if measurement.errors:
             failed = "; ".join(f"{v}: {e.splitlines()[0]}" for v, e in measurement.errors.items())
-            self.error.value = f"<span style='color:#b00020'>wasmlab: error: {html.escape(failed)}</span>"
+            self.error.value = error_html("error", failed)
         label = (
             f"#{len(self.runs) + 1} {scenario.call_path}, slots {scenario.slots}, "
             f"{scenario.cache_policy}/{scenario.cache_size}, {scenario.workload}"
@@ -252,14 +257,14 @@ class AdvisorForm:
             goal = self.goal()
             advice = advise(goal, Effort(budget_s=self.budget_s.value), step)
         except (WasmlabError, ValueError, wasmtime.WasmtimeError) as exc:
-            self.error.value = f"<span style='color:#b00020'>wasmlab: advise: {html.escape(str(exc).strip().splitlines()[0])}</span>"
+            self.error.value = error_html("advise", str(exc).strip().splitlines()[0])
             return None
         finally:
             self.advise_button.disabled = False
             self.progress.value = "idle"
         self.advice = advice
         if not advice.feasible:
-            self.error.value = f"<span style='color:#b00020'>wasmlab: advise: {html.escape(advice.reason or '')}</span>"
+            self.error.value = error_html("advise", advice.reason or "")
         self.result.value = "<pre style='font-size:11px'>" + html.escape(advice.render()) + "</pre>"
         front = pd.DataFrame(advice.pareto_rows())
         if not front.empty:

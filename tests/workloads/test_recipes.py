@@ -159,3 +159,18 @@ def test_an_import_nothing_defines_is_one_line_suggesting_a_stub(tmp_path):
         load_workload(recipe(tmp_path, HOOKED, {"imports": {"env.host_hook": 1}, "steps": [{"call": "run_hooked"}]}))
     with pytest.raises(ConfigError, match="recipe imports: import of .* 'env.nope' is not allowed; allowed: env.host_hook, env.host_log"):
         load_workload(recipe(tmp_path, HOOKED, {"imports": {"env.host_hook": 1, "env.host_log": 0, "env.nope": 0}, "steps": []}))
+
+
+def test_a_recipe_and_a_plain_module_share_one_lean_runtime(tmp_path):
+    """The lean handler for a mixed set of workloads calls each as its own kind asks (recipe steps or one export)."""
+    wat, body = SHAPES["reactor"]
+    workloads = [load_workload(recipe(tmp_path, wat, body)), load_workload("seed")]
+    runtime = build_runtimes(["pooled+cached"], EngineConfig(), CacheConfig(), workloads, "lean")["pooled+cached"]
+    try:
+        assert runtime.handle(0).result == 5
+        assert runtime.handle(1) == workloads[1].expected
+        stamps = [0] * 8
+        runtime.handle_phased(0, stamps)
+        assert stamps[3] <= stamps[4] <= stamps[5]
+    finally:
+        runtime.close()

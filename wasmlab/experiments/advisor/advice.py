@@ -171,10 +171,9 @@ class Effect:
                    _p99_text(mine), _p99_text(theirs))
 
     @classmethod
-    def unchanged(cls, knob: str, candidate: Candidate, needs: ServingNeeds, goal: Goal, pooled: list[tuple[int, str]],
-                  on_demand: list[str]) -> Effect:
+    def unchanged(cls, knob: str, candidate: Candidate, needs: ServingNeeds, goal: Goal) -> Effect:
         value = describe_knob(knob, candidate, needs)
-        default = describe_knob(knob, Candidate(**{**asdict(candidate), knob: WASMTIME_DEFAULTS[knob]}), needs)
+        default = describe_knob(knob, candidate.replace(**{knob: WASMTIME_DEFAULTS[knob]}), needs)
         if knob == "table_keep_resident" and not needs.table_elements:
             why = "the guests have no table"
         elif getattr(candidate, knob) != WASMTIME_DEFAULTS[knob]:

@@ -217,7 +217,7 @@ def explained_choice(pick: Summary, earlier: list[dict[str, Any]], goal: Goal, n
             dropped = [effects[k].not_kept() for k in kept if not kept_for_effect(effects[k])]
             chosen, final, effects, kept = again
     lines = [effects[k] for k in kept] + dropped
-    lines += [Effect.unchanged(knob, chosen, needs, goal, pooled, on_demand) for knob in untouched(chosen, kept)
+    lines += [Effect.unchanged(knob, chosen, needs, goal) for knob in untouched(chosen, kept)
               if knob not in {e.knob for e in dropped}]
     return chosen, final, lines
 

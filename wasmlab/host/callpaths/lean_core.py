@@ -16,6 +16,7 @@ looked up once, nothing is called through a helper that the handler does not cal
 from __future__ import annotations
 
 import ctypes
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -130,8 +131,8 @@ CALL_STEPS = """        @3
 CALL = {
     "plain": CALL_PLAIN,
     "steps": CALL_STEPS,
-    "mixed": "        if s.steps is not None:\n" + CALL_STEPS.replace("\n        ", "\n            ").replace("        @", "            @", 1)
-             + "\n        else:\n" + CALL_PLAIN.replace("\n        ", "\n            ").replace("        @", "            @", 1),
+    "mixed": ("        if s.steps is not None:\n" + textwrap.indent(CALL_STEPS, "    ")
+              + "\n        else:\n" + textwrap.indent(CALL_PLAIN, "    ")),
 }
 CHECK_STEPS = {"plain": "", "steps": "    s.check_outcome(result)\n",
                "mixed": "    if s.check_outcome is not None:\n        s.check_outcome(result)\n"}
