@@ -1,4 +1,8 @@
-"""Guests of the four request shapes recipes must drive, as WAT the tests assemble (nothing here is fetched)."""
+"""Guests of the four request shapes recipes must drive, as WAT the tests assemble (nothing here is fetched), and the
+helpers the recipe tests share: writing a recipe beside its guest, serving it on one runtime."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 # A WASI command that answers by exit code, as an SMT solver exits 10 for "sat": prints "sat" and exits 10.
 EXIT_CODE = """(module
@@ -69,3 +73,25 @@ LIBRARY = """(module
                   (i32.xor (i32.load8_u (i32.add (i32.const 4096) (local.get $i))) (i32.const 0x5a)))
       (local.set $i (i32.add (local.get $i) (i32.const 1))) (br 0)))
     (local.get $n)))"""
+
+
+def write_recipe(folder, wat: str, body: dict, name: str = "guest") -> str:
+    """``name.wat`` and the recipe ``name.yaml`` naming it (with ``body``) in ``folder``; the recipe's path."""
+    import yaml
+
+    (folder / f"{name}.wat").write_text(wat)
+    (folder / f"{name}.yaml").write_text(yaml.safe_dump({"module": f"{name}.wat", **body}))
+    return str(folder / f"{name}.yaml")
+
+
+@contextmanager
+def serving(workloads: list, call_path: str, variant: str = "pooled+cached") -> Iterator:
+    """One runtime of ``variant`` for ``workloads`` on ``call_path`` (default engine and cache), closed afterwards."""
+    from wasmlab.config import CacheConfig, EngineConfig
+    from wasmlab.host.runtime import build_runtimes
+
+    runtime = build_runtimes([variant], EngineConfig(), CacheConfig(), workloads, call_path)[variant]
+    try:
+        yield runtime
+    finally:
+        runtime.close()

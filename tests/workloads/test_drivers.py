@@ -5,12 +5,9 @@ import sys
 
 import pytest
 import wasmtime
-import yaml
 
-from tests.workloads.recipe_guests import LIBRARY
-from wasmlab.config import CacheConfig, EngineConfig
+from tests.workloads.recipe_guests import LIBRARY, serving, write_recipe
 from wasmlab.errors import ConfigError, ResultMismatch
-from wasmlab.host.runtime import build_runtimes
 from wasmlab.workloads import load_workload
 from wasmlab.workloads.hostfuncs import drivers
 
@@ -37,26 +34,18 @@ def installed_plugin(tmp_path, monkeypatch):
 
 
 def recipe(folder, body: dict) -> str:
-    (folder / "library.wat").write_text(LIBRARY)
-    (folder / "r.yaml").write_text(yaml.safe_dump({"module": "library.wat", **body}))
-    return str(folder / "r.yaml")
+    return write_recipe(folder, LIBRARY, body, "library")
 
 
 def test_an_installed_driver_serves_a_recipe_and_its_output_is_checked(installed_plugin):
     assert "xor" in drivers()
     workload = load_workload(recipe(installed_plugin, {"driver": "xor", "input": "hello wasm", "expect": {"stdout_match": "^hello wasm$"}}))
-    runtime = build_runtimes(["pooled+cached"], EngineConfig(), CacheConfig(), [workload], "api")["pooled+cached"]
-    try:
+    with serving([workload], "api", "pooled+cached") as runtime:
         runtime.handle(0)
-    finally:
-        runtime.close()
     wrong = load_workload(recipe(installed_plugin, {"driver": "xor", "input": "hello", "expect": {"stdout_match": "^bye"}}))
-    runtime = build_runtimes(["cached"], EngineConfig(), CacheConfig(), [wrong], "api")["cached"]
-    try:
+    with serving([wrong], "api", "cached") as runtime:
         with pytest.raises(ResultMismatch, match="output does not match '\\^bye'"):
             runtime.handle(0)
-    finally:
-        runtime.close()
 
 
 def test_a_driver_nobody_installed_is_one_line_naming_the_installed_ones(tmp_path):

@@ -4,9 +4,8 @@ import hashlib
 
 import pytest
 import wasmtime
-import yaml
 
-from tests.workloads.recipe_guests import EXIT_CODE, LIBRARY, REACTOR, WRITER
+from tests.workloads.recipe_guests import EXIT_CODE, LIBRARY, REACTOR, WRITER, serving, write_recipe
 from wasmlab.config import CacheConfig, EngineConfig
 from wasmlab.errors import ConfigError, ResultMismatch
 from wasmlab.host.recipes import RecipeError, dry_run
@@ -16,10 +15,7 @@ from wasmlab.workloads import load_workload
 TRANSFORMED = bytes(b ^ 0x5A for b in b"a" * 300)
 
 
-def recipe(tmp_path, wat: str, body: dict, name: str = "guest") -> str:
-    (tmp_path / f"{name}.wat").write_text(wat)
-    (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({"module": f"{name}.wat", **body}))
-    return str(tmp_path / f"{name}.yaml")
+recipe = write_recipe
 
 
 SHAPES = {
@@ -78,13 +74,10 @@ def test_a_wrong_expectation_fails_the_request(tmp_path, shape, change, message,
     if call_path == "native" and shape in WASI_SHAPES:
         pytest.skip("WASI guests are refused on the native path (the test above)")
     workload = load_workload(recipe(tmp_path, wat, {**body, **change}))
-    runtime = build_runtimes(["pooled+cached"], EngineConfig(), CacheConfig(), [workload], call_path)["pooled+cached"]
-    try:
+    with serving([workload], call_path, "pooled+cached") as runtime:
         # A command that exits otherwise than expected ends as wasmtime's exit (the outcome "exit"), the rest as a mismatch.
         with pytest.raises(wasmtime.ExitTrap if shape == "exit-code" else ResultMismatch, match=message):
             runtime.handle(0)
-    finally:
-        runtime.close()
 
 
 REACTOR_STEPS = SHAPES["reactor"][1]["steps"]
@@ -115,12 +108,9 @@ def test_without_expectations_the_first_requests_outcome_is_the_expectation(tmp_
     body = {"steps": [{"call": "_initialize"}, {"call": "malloc", "args": [8], "as": "p"}, {"read": {"at": "p", "length": 8, "as": "m"}}]}
     workload = load_workload(recipe(tmp_path, REACTOR, body))
     assert workload.check == "first-result"
-    runtime = build_runtimes(["pooled+cached"], EngineConfig(), CacheConfig(), [workload], "lean")["pooled+cached"]
-    try:
+    with serving([workload], "lean", "pooled+cached") as runtime:
         for _ in range(3):
             runtime.handle(0)
-    finally:
-        runtime.close()
 
 
 def test_the_native_path_refuses_a_write_past_the_memorys_end_in_one_line(tmp_path):
@@ -128,12 +118,9 @@ def test_the_native_path_refuses_a_write_past_the_memorys_end_in_one_line(tmp_pa
     body = {"steps": [{"call": "_initialize"}, {"call": "malloc", "args": [65520], "as": "p"},
                       {"write": {"at": "p+65000", "text": "0123456789"}}]}
     workload = load_workload(recipe(tmp_path, REACTOR, body))
-    runtime = build_runtimes(["pooled+cached"], EngineConfig(), CacheConfig(), [workload], "native")["pooled+cached"]
-    try:
+    with serving([workload], "native", "pooled+cached") as runtime:
         with pytest.raises(Exception, match=r"recipe step 2 \(write\): 10 bytes at 66024 run past the memory's end \(65536 bytes\)"):
             runtime.handle(0)
-    finally:
-        runtime.close()
 
 
 HOOKED = """(module
@@ -147,11 +134,8 @@ def test_host_imports_a_recipe_stubs_return_their_constant(tmp_path, call_path):
     body = {"imports": {"env.host_hook": 41, "env.host_log": 0}, "steps": [{"call": "run_hooked"}], "expect": {"result": 42}}
     workload = load_workload(recipe(tmp_path, HOOKED, body))
     assert workload.linked
-    runtime = build_runtimes(["pooled+cached"], EngineConfig(), CacheConfig(), [workload], call_path)["pooled+cached"]
-    try:
+    with serving([workload], call_path, "pooled+cached") as runtime:
         runtime.handle(0)
-    finally:
-        runtime.close()
 
 
 def test_an_import_nothing_defines_is_one_line_suggesting_a_stub(tmp_path):
@@ -165,12 +149,9 @@ def test_a_recipe_and_a_plain_module_share_one_lean_runtime(tmp_path):
     """The lean handler for a mixed set of workloads calls each as its own kind asks (recipe steps or one export)."""
     wat, body = SHAPES["reactor"]
     workloads = [load_workload(recipe(tmp_path, wat, body)), load_workload("seed")]
-    runtime = build_runtimes(["pooled+cached"], EngineConfig(), CacheConfig(), workloads, "lean")["pooled+cached"]
-    try:
+    with serving(workloads, "lean", "pooled+cached") as runtime:
         assert runtime.handle(0).result == 5
         assert runtime.handle(1) == workloads[1].expected
         stamps = [0] * 8
         runtime.handle_phased(0, stamps)
         assert stamps[3] <= stamps[4] <= stamps[5]
-    finally:
-        runtime.close()

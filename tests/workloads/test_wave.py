@@ -6,6 +6,7 @@ import wasmtime
 import wasmtime.component as wc
 import yaml
 
+from tests.workloads.recipe_guests import serving, write_recipe
 from wasmlab.config import CacheConfig, EngineConfig
 from wasmlab.errors import ConfigError, ResultMismatch
 from wasmlab.host.runtime import build_runtimes
@@ -81,8 +82,7 @@ def test_a_value_that_does_not_parse_or_fit_points_at_its_column(component, text
 
 
 def write(folder, body: dict) -> str:
-    (folder / "r.yaml").write_text(yaml.safe_dump({"module": "verdict.wat", **body}))
-    return str(folder / "r.yaml")
+    return write_recipe(folder, VERDICT, body, "verdict")
 
 
 @pytest.mark.parametrize("invoke,expected", [
@@ -107,12 +107,9 @@ def test_a_component_of_its_own_world_is_served_through_wave_on_both_paths(compo
 
 def test_a_wrong_expected_value_fails_the_request_and_a_bad_call_is_refused_before(component):
     workload = load_workload(write(component, {"invoke": "decide(low)", "expect": {"result": "deny"}}))
-    runtime = build_runtimes(["cached"], EngineConfig(), CacheConfig(), [workload], "lean")["cached"]
-    try:
+    with serving([workload], "lean", "cached") as runtime:
         with pytest.raises(ResultMismatch, match="returned 'allow', expected 'deny'"):
             runtime.handle(0)
-    finally:
-        runtime.close()
     for body, message in (({"invoke": "decide(medium)"}, "the name medium is not a case of enum {low, high}"),
                           ({"invoke": "judge(low)"}, "function export of verdict.wat 'judge' is not allowed; allowed: decide, length, score"),
                           ({"invoke": "decide(low, high)"}, "decide takes 1 argument(s) (l), the call gives 2"),
@@ -136,11 +133,8 @@ def test_the_middlewares_requests_are_recipes_in_wave_with_the_policys_answers()
     try:
         open(path, "w").write(yaml.safe_dump(recipe))
         workload = load_workload(path)
-        runtime = build_runtimes(["pooled+cached"], EngineConfig(), CacheConfig(), [workload], "lean")["pooled+cached"]
-        try:
+        with serving([workload], "lean", "pooled+cached") as runtime:
             assert runtime.handle(0) == workload.expected
-        finally:
-            runtime.close()
     finally:
         import os
         os.remove(path)
