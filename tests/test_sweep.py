@@ -39,7 +39,7 @@ def write_spec(lab: Path, text: str, name: str = "spec.yaml") -> Path:
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("name: s\nnotebook: 01_seed_reproduction.ipynb\ngird: {slots: [1]}\n", "gird: unknown key; allowed: name, notebook, parameters, grid, zip, replicates, out, description"),
+        ("name: s\nnotebook: 01_seed_reproduction.ipynb\ngird: {slots: [1]}\n", "gird: unknown key; allowed: name, notebook, parameters, grid, zip, replicates, out, description, wasmtime_release"),
         ("name: s\nnotebook: 01_seed_reproduction.ipynb\nparameters: {slotz: 4}\n", "parameters.slotz: the notebook has no parameter 'slotz'; allowed: cache_policy, cache_size, call_path"),
         ("name: s\nnotebook: 01_seed_reproduction.ipynb\nparameters: {requests: many}\n", "parameters.requests: 'many' is a str; allowed: an int"),
         ("name: s\nnotebook: 01_seed_reproduction.ipynb\ngrid: {slots: [4, 2.5]}\n", "grid.slots: 2.5 is a float; allowed: an int"),
@@ -310,3 +310,28 @@ def test_a_recipe_is_a_workload_of_a_sweep_like_any_other(lab):
     table = pd.read_parquet(lab / "out" / "results.parquet")
     assert set(table["param_workload"]) == {"seed", *recipes} and (table["status"] == "ok").all()
     assert set(table.loc[table["param_workload"] == recipes[1], "workload_kind"]) == {"recipe"}
+
+
+def test_the_wasmtime_release_axis_runs_every_point_across_its_releases(lab, monkeypatch, tmp_path):
+    shutil.copy(ROOT / "notebooks" / "08_releases.ipynb", lab / "notebooks")
+    head = "name: r\nnotebook: 08_releases.ipynb\n"
+    spec = sweep.load_spec(write_spec(lab, head + "wasmtime_release: [30, '50.0.1']\ngrid: {workload: [seed, fresh]}\n"))
+    points = spec.points()
+    assert len(points) == 2  # the axis does not split points: the releases are interleaved inside each
+    assert all(p.parameters["releases"] == ["30.0.0", "50.0.1"] for p in points)
+    assert spec.to_dict()["wasmtime_release"] == ["30.0.0", "50.0.1"]
+    for text, message in [
+        ("grid: {wasmtime_release: [30, 50]}\n", "grid.wasmtime_release: releases are interleaved within each point"),
+        ("wasmtime_release: [30, 7]\n", "wasmtime_release: release '7' is not in the manifest"),
+        ("wasmtime_release: []\n", "wasmtime_release: []; allowed: a non-empty list of releases"),
+        ("wasmtime_release: [30]\nparameters: {releases: ['50']}\n", "wasmtime_release: is also given as 'releases'"),
+    ]:
+        with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+            sweep.load_spec(write_spec(lab, head + text))
+    with pytest.raises(ConfigError, match="wasmtime_release: the notebook has no 'releases' parameter"):
+        sweep.load_spec(write_spec(lab, "name: s\nnotebook: 01_seed_reproduction.ipynb\nwasmtime_release: [50]\n"))
+    # Nothing runs when a release is not fetched: here, a cache folder that holds none.
+    monkeypatch.setattr("wasmlab.host.releases.cache_dir", lambda: tmp_path / "no-releases")
+    with pytest.raises(ConfigError, match="wasmtime_release: release 30.0.0 is not fetched; run: wasmlab releases fetch 30.0.0"):
+        sweep.run_sweep(spec, progress=False)
+    assert not (spec.out / "points").exists()

@@ -533,6 +533,8 @@ def releases_run(versions: str, workload: str, variants: str, requests: int, rep
                    + ("; ".join(labels) if labels else "none"))
         click.echo(f"Measured: {workload}, {requests} requests per variant after {warmup} warm-up, {repeats} repetitions, "
                    f"{metadata['order']}; {metadata['ratio_method']}; {metadata['cpu_model']}, {metadata['cpu_count']} cores")
+        click.echo("Libraries (SHA-256 as the manifest pins and as checked before loading): "
+                   + ", ".join(f"{version} {entry['library_sha256'][:16]}" for version, entry in metadata["releases"].items()))
     if (table["status"].isin(["crash", "failed"])).any():
         sys.exit(1)
 

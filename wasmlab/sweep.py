@@ -180,6 +180,7 @@ def run_sweep(
 
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"workers = {workers!r} is out of range; allowed: an integer >= 1")
+    spec.check_ready()
     out = spec.out
     out.mkdir(parents=True, exist_ok=True)
     points = spec.points()

@@ -9,6 +9,12 @@ A spec::
     zip: {workload: [a, b], requests: [100, 10]}  # optional: axes that vary together
     replicates: 1                    # independent executions (kernels) of every point
     out: data/results/seed           # optional
+    wasmtime_release: [30, 40, 50]   # optional: every point runs across these releases (08_releases.ipynb)
+
+``wasmtime_release`` is an axis that does not split points: within each point the releases run once per
+repetition in rotated order (one child process each), so that drift of the machine shifts them alike; one
+point per release could not interleave them.  It reaches the notebook as its ``releases`` parameter, and
+each release must be in ``data/releases/manifest.yaml`` and fetched (``wasmlab releases fetch``).
 
 Everything is validated before anything runs: an unknown key, a parameter the notebook's
 ``parameters`` cell does not define (papermill inspects it), a wrong type, an empty grid or a
@@ -29,9 +35,13 @@ import yaml
 
 from wasmlab.errors import ConfigError
 from wasmlab.experiments.notebook import notebook_parameters
+from wasmlab.host.releases import fetched, resolve
 from wasmlab.storage import project_root
 
-SPEC_KEYS = ("name", "notebook", "parameters", "grid", "zip", "replicates", "out", "description")
+SPEC_KEYS = ("name", "notebook", "parameters", "grid", "zip", "replicates", "out", "description", "wasmtime_release")
+RELEASE_AXIS = "wasmtime_release"
+# The notebook parameter the release axis fills (08_releases.ipynb declares it).
+RELEASE_PARAMETER = "releases"
 STATUS = "status.json"
 EXECUTED = "executed.ipynb"
 RESULTS = "results"
@@ -70,6 +80,18 @@ class Spec:
     out: Path
     description: str = ""
     notebook_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    releases: list[str] = field(default_factory=list)
+
+    def check_ready(self) -> None:
+        """One line before anything runs if a release of the ``wasmtime_release`` axis is not fetched (or altered).
+
+        Checked when the sweep starts rather than when the spec is read, so that a spec can be listed and
+        validated on a machine that has not fetched its releases."""
+        for release in resolve(self.releases) if self.releases else []:
+            try:
+                fetched(release)
+            except ConfigError as exc:
+                raise _fail(self.path, RELEASE_AXIS, str(exc)) from None
 
     def points(self) -> list[Point]:
         """The grid (Cartesian product of ``grid`` axes, times the zipped axes together), times replicates."""
@@ -96,6 +118,7 @@ class Spec:
             "replicates": self.replicates,
             "out": _shown(self.out),
             "description": self.description,
+            RELEASE_AXIS: self.releases,
         }
 
 
@@ -134,6 +157,23 @@ def _check_value(path: Path, shown: str, key: str, value: Any, declared: Mapping
         if not ok:
             article = "an" if kind[0] in "aeiou" else "a"
             raise _fail(path, shown, f"{value!r} is a {type(value).__name__}; allowed: {article} {kind}")
+
+
+def _release_axis(path: Path, values: Any, declared: Mapping[str, Any], *sections: Mapping[str, Any]) -> list[str]:
+    """The ``wasmtime_release`` axis as the manifest versions the notebook's ``releases`` parameter takes."""
+    key = RELEASE_AXIS
+    if not isinstance(values, list) or not values or not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in values):
+        raise _fail(path, key, f"{values!r}; allowed: a non-empty list of releases (versions like 50.0.1 or majors like 50)")
+    if RELEASE_PARAMETER not in declared:
+        raise _fail(path, key, f"the notebook has no {RELEASE_PARAMETER!r} parameter to run releases through; "
+                    "allowed: a notebook that declares it (08_releases.ipynb)")
+    if any(RELEASE_PARAMETER in section for section in sections):
+        raise _fail(path, key, f"is also given as {RELEASE_PARAMETER!r}; give the releases in one place")
+    try:
+        releases = resolve([str(v) for v in values])
+    except ConfigError as exc:
+        raise _fail(path, key, str(exc)) from None
+    return [release.version for release in releases]
 
 
 def load_specs(path: str | Path, out: str | Path | None = None) -> list[Spec]:
@@ -193,8 +233,14 @@ def _validate(path: Path, data: Any, out: Path | None) -> Spec:
             raise _fail(path, key, "must be a mapping of parameter names")
     for key, value in parameters.items():
         _check_value(path, f"parameters.{key}", key, value, declared)
+    releases = _release_axis(path, data[RELEASE_AXIS], declared, parameters, grid, zipped) if RELEASE_AXIS in data else []
+    if releases:
+        parameters = {**parameters, RELEASE_PARAMETER: releases}
     for section_name, section in (("grid", grid), ("zip", zipped)):
         for key, values in section.items():
+            if key == RELEASE_AXIS:
+                raise _fail(path, f"{section_name}.{key}", "releases are interleaved within each point, not split into "
+                            f"points; give '{RELEASE_AXIS}: [..]' at the top level of the spec")
             if not isinstance(values, list) or not values:
                 raise _fail(path, f"{section_name}.{key}", "must be a non-empty list of values")
             if key in parameters:
@@ -225,4 +271,5 @@ def _validate(path: Path, data: Any, out: Path | None) -> Spec:
         out=target,
         description=str(data.get("description", "")),
         notebook_parameters=declared,
+        releases=releases,
     )

@@ -102,11 +102,13 @@ def compiles_of(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Per release and variant: status, geometric-mean latency over repetitions, p50/p99 medians, compile time."""
+    """Per release and variant (with the release's library SHA-256): status, geometric-mean latency over
+    repetitions, p50/p99 medians, compile time."""
     rows = []
     for (release, variant), group in requests_of(table).groupby(["release", "variant"], sort=False):
         ok = group[group["status"] == "ok"]
-        row: dict[str, Any] = {"release": release, "variant": variant, "repetitions": len(ok),
+        row: dict[str, Any] = {"release": release, "library_sha256": str(group["library_sha256"].iloc[0]), "variant": variant,
+                               "repetitions": len(ok),
                                "status": "ok" if len(ok) == len(group) else str(group["status"].iloc[0]),
                                "error": "" if len(ok) == len(group) else str(group.loc[group["status"] != "ok", "error"].iloc[0])}
         if not ok.empty:

@@ -210,10 +210,15 @@ def latency_vs_load(rows: pd.DataFrame, p99_bound_us: float | None = None) -> pl
 
 def releases(runs: pd.DataFrame, compiles: pd.DataFrame) -> plt.Figure:
     """Across wasmtime releases: per-request latency per variant (each repetition a point, the line through their
-    medians), compile time per module, and faults per request; unsupported variants are simply absent."""
+    medians), compile time per module, pooled instantiate and drop, faults per request, and the address space the
+    same pool reserves (the VmSize its engine adds); unsupported variants are simply absent."""
     served = runs[(runs["status"] == "ok") & runs["latency_us_mean"].notna()] if "latency_us_mean" in runs else runs.iloc[0:0]
     order = sorted(runs["release"].astype(str).unique(), key=version_key)
-    fig, axes = plt.subplots(1, 4, figsize=(22, 4.2))
+    fig, axes = plt.subplots(1, 5, figsize=(27, 4.2))
+    # One engine per kind per child, so every pooled row of a repetition carries the same reservation.
+    reserved = (served[served["variant"].str.startswith("pooled")].drop_duplicates(["release", "repetition"])
+                .assign(engine="pooling", mib=lambda d: d["vmsize_mib_reserved_by_engine"])
+                if "vmsize_mib_reserved_by_engine" in served else served.iloc[0:0])
     pooled = served[served["variant"].str.startswith("pooled")] if "instantiate_us_p50" in served else served.iloc[0:0]
     phases = (pooled.melt(id_vars=["release", "variant"], value_vars=["instantiate_us_p50", "drop_store_us_p50"], var_name="phase",
                           value_name="us").assign(phase=lambda d: d["variant"] + " " + d["phase"].str.removesuffix("_us_p50"))
@@ -222,7 +227,8 @@ def releases(runs: pd.DataFrame, compiles: pd.DataFrame) -> plt.Figure:
             (axes[0], served, "latency_us_mean", "mean µs per request (log)", "variant"),
             (axes[1], compiles, "compile_us_p50", "compile time, µs (log)", "workload"),
             (axes[2], phases, "us", "pooled: instantiate and drop, µs (p50)", "phase"),
-            (axes[3], served, "minor_faults_per_request", "minor faults per request", "variant")):
+            (axes[3], served, "minor_faults_per_request", "minor faults per request", "variant"),
+            (axes[4], reserved, "mib", "address space the pool reserves, MiB (log)", "engine")):
         if data.empty:
             ax.set_axis_off()
             continue
