@@ -382,11 +382,12 @@ enum { KIND_NONE = 0, KIND_I32 = 1, KIND_I64 = 2 };
 #define MAX_SLOTS 16
 #define RECORD_WORDS 5    /* per request: ns, outcome, detail (result, trap code or exit status), memory bytes, start lag */
 #define STAMPS 8          /* start, then the end of each of the lab's seven phases */
+#define STEP_STAMPS 65    /* a recipe's steps in phased mode: start, then after each of its first 64 steps */
 #define MESSAGE_BYTES 512
 
 /* A request recipe's steps (wasmlab.workloads.recipe), flattened by wasmlab.host.callpaths.native into operations
  * on integer values: calls with named results, writes and reads of guest memory, u32 loads and stores. */
-enum { OP_CALL = 1, OP_WRITE = 2, OP_READ = 3, OP_LOAD = 4, OP_STORE32 = 5 };
+enum { OP_CALL = 1, OP_WRITE = 2, OP_READ = 3, OP_LOAD = 4, OP_STORE32 = 5, OP_STAMP = 6 }; /* OP_STAMP: a step ends */
 #define MAX_VALUES 256
 
 typedef struct { int slot; int64_t offset; } Operand; /* the value in `slot` plus `offset`; slot < 0: the literal `offset` */
@@ -476,6 +477,8 @@ typedef struct {
     char first_message[MESSAGE_BYTES];
     int has_message;
     int busy;
+    /* The current request's step stamps (STEP_STAMPS words) in a phased block that asked for them, else NULL. */
+    int64_t *steps;
 } Driver;
 
 static void remember_bytes(Driver *d, const char *prefix, wasm_byte_vec_t *message) {
@@ -629,15 +632,21 @@ static int run_program(Driver *d, Workload *w, wasmtime_context_t *context, wasm
     do {                                                                                                                \
         size_t size_ = has_memory ? api->wasmtime_memory_data_size(context, &memory.of.memory) : 0;                     \
         if (!has_memory || (addr) < 0 || (n) < 0 || (uint64_t)(addr) + (uint64_t)(n) > size_) {                        \
-            snprintf(message, sizeof message, "recipe step %d (%s): %lld bytes at %lld run past the memory's end (%zu bytes)", \
-                     k, what, (long long)(n), (long long)(addr), size_);                                                \
+            snprintf(message, sizeof message, "recipe steps[%d] (%s): %lld bytes at %lld run past the memory's end (%zu bytes)", \
+                     current, what, (long long)(n), (long long)(addr), size_);                                                \
             remember_text(d, message);                                                                                  \
             return OUT_ERROR;                                                                                           \
         }                                                                                                               \
     } while (0)
+    int64_t *steps = d->steps;
+    int step = 1, current = 0; /* the next stamp; the step running (as the recipe numbers it: steps[0] first) */
+    if (steps) steps[0] = now_ns();
     for (int k = 0; k < p->nops; k++) {
         Op *op = &p->ops[k];
-        if (op->op == OP_CALL) {
+        if (op->op == OP_STAMP) {
+            current++;
+            if (steps && step < STEP_STAMPS) steps[step++] = now_ns();
+        } else if (op->op == OP_CALL) {
             wasmtime_extern_t item;
             if (!api->wasmtime_instance_export_get(context, instance, op->name, op->name_len, &item) || item.kind != WASMTIME_EXTERN_FUNC)
                 return OUT_NO_EXPORT;
@@ -686,7 +695,8 @@ static int run_program(Driver *d, Workload *w, wasmtime_context_t *context, wasm
                 memcpy(p->first[op->read], bytes, (size_t)n);
                 p->first_len[op->read] = (size_t)n;
             } else if (p->first_len[op->read] != (size_t)n || memcmp(p->first[op->read], bytes, (size_t)n) != 0) {
-                snprintf(message, sizeof message, "recipe step %d: the %lld bytes read differ from the first request's", k, (long long)n);
+                snprintf(message, sizeof message, "recipe steps[%d]: the %lld bytes read differ from the first request's", current,
+                         (long long)n);
                 remember_text(d, message);
                 return OUT_MISMATCH;
             }
@@ -1079,7 +1089,9 @@ static Program *program_of(PyObject *ops, Py_buffer *memory, int nreads) {
             goto fail;
         }
         op->op = (int)PyLong_AsLong(PyTuple_GET_ITEM(t, 0));
-        if (op->op == OP_CALL) {
+        if (op->op == OP_STAMP) {
+            /* nothing to parse: (6, 0, 0) */
+        } else if (op->op == OP_CALL) {
             Py_buffer name;
             PyObject *args;
             const char *kinds, *rkind;
@@ -1139,7 +1151,7 @@ static Program *program_of(PyObject *ops, Py_buffer *memory, int nreads) {
                 goto fail;
             }
         } else {
-            PyErr_Format(PyExc_ValueError, "op %zd: code %d; allowed: 1 call, 2 write, 3 read, 4 load, 5 store32", k, op->op);
+            PyErr_Format(PyExc_ValueError, "op %zd: code %d; allowed: 1 call, 2 write, 3 read, 4 load, 5 store32, 6 stamp", k, op->op);
             goto fail;
         }
         if (op->dst >= MAX_VALUES) {
@@ -1214,23 +1226,29 @@ static PyObject *Driver_first_reads(Driver *self, PyObject *arg) {
     return out;
 }
 
-/* run(indices, records, stamps=None, schedule=None) -> (wall_ns, first failure's message or None)
+/* run(indices, records, stamps=None, schedule=None, steps=None) -> (wall_ns, first failure's message or None)
  *
  * indices: int32 buffer of workload indices, one per request; records: int64 buffer of 5 words per request
  * (ns, outcome, detail, memory bytes, the open-loop generator's lateness); stamps: int64 buffer of 8 per request, or None; schedule: int64 buffer of
  * each request's due time in ns after the block's start (open-loop load), or None (each starts when the last
- * ends).  The GIL is released
+ * ends); steps: int64 buffer of STEP_STAMPS per request for a recipe's step stamps (phased mode), or None.  The GIL is released
  * while the block runs.  A block stops at the first request whose outcome means the variant cannot go on
  * (a result that does not match, a missing export, a module that does not compile): the count of requests
  * served is the number of records written, wall_ns the block's time. */
 static PyObject *Driver_run(Driver *self, PyObject *args, PyObject *kwds) {
-    static char *keywords[] = {"indices", "records", "stamps", "schedule", NULL};
-    Py_buffer indices, records, stamps = {0}, schedule = {0};
-    PyObject *stamps_object = Py_None, *schedule_object = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*w*|OO", keywords, &indices, &records, &stamps_object, &schedule_object))
+    static char *keywords[] = {"indices", "records", "stamps", "schedule", "steps", NULL};
+    Py_buffer indices, records, stamps = {0}, schedule = {0}, steps = {0};
+    PyObject *stamps_object = Py_None, *schedule_object = Py_None, *steps_object = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*w*|OOO", keywords, &indices, &records, &stamps_object, &schedule_object,
+                                     &steps_object))
         return NULL;
     PyObject *result = NULL;
-    int have_stamps = 0, have_schedule = 0;
+    int have_stamps = 0, have_schedule = 0, have_steps = 0;
+    if (steps_object != Py_None) {
+        if (PyObject_GetBuffer(steps_object, &steps, PyBUF_WRITABLE) < 0)
+            goto out;
+        have_steps = 1;
+    }
     if (stamps_object != Py_None) {
         if (PyObject_GetBuffer(stamps_object, &stamps, PyBUF_WRITABLE) < 0)
             goto out;
@@ -1244,9 +1262,10 @@ static PyObject *Driver_run(Driver *self, PyObject *args, PyObject *kwds) {
     Py_ssize_t n = indices.len / (Py_ssize_t)sizeof(int32_t);
     if (indices.len % (Py_ssize_t)sizeof(int32_t) != 0 || records.len < n * RECORD_WORDS * (Py_ssize_t)sizeof(int64_t) ||
         (have_stamps && stamps.len < n * STAMPS * (Py_ssize_t)sizeof(int64_t)) ||
-        (have_schedule && schedule.len < n * (Py_ssize_t)sizeof(int64_t))) {
+        (have_schedule && schedule.len < n * (Py_ssize_t)sizeof(int64_t)) ||
+        (have_steps && steps.len < n * STEP_STAMPS * (Py_ssize_t)sizeof(int64_t))) {
         PyErr_SetString(PyExc_ValueError,
-                        "indices must be int32 and records (5 int64 per request), stamps (8) and schedule (1) large enough");
+                        "indices must be int32 and records (5 int64 per request), stamps (8), schedule (1) and steps (65) large enough");
         goto out;
     }
     const int32_t *which = (const int32_t *)indices.buf;
@@ -1292,6 +1311,8 @@ static PyObject *Driver_run(Driver *self, PyObject *args, PyObject *kwds) {
             t0 = now_ns();
         }
         if (phase) phase[0] = t0;
+        self->steps = have_steps ? (int64_t *)steps.buf + i * STEP_STAMPS : NULL;
+        if (self->steps) memset(self->steps, 0, sizeof(int64_t) * STEP_STAMPS);
         int outcome = serve(self, &self->workloads[which[i]], phase, &row[2], &row[3]);
         previous_end = now_ns();
         row[0] = previous_end - t0;
@@ -1303,6 +1324,7 @@ static PyObject *Driver_run(Driver *self, PyObject *args, PyObject *kwds) {
         }
     }
     wall = now_ns() - block_start;
+    self->steps = NULL;
     Py_END_ALLOW_THREADS
     self->busy = 0;
     result = Py_BuildValue("(Ls)", (long long)wall, self->has_message ? self->first_message : NULL);
@@ -1313,6 +1335,8 @@ out:
         PyBuffer_Release(&stamps);
     if (have_schedule)
         PyBuffer_Release(&schedule);
+    if (have_steps)
+        PyBuffer_Release(&steps);
     return result;
 }
 
@@ -1413,7 +1437,7 @@ PyMODINIT_FUNC PyInit__native(void) {
         {"OUT_OK", OUT_OK}, {"OUT_TRAP", OUT_TRAP}, {"OUT_EXIT", OUT_EXIT}, {"OUT_ERROR", OUT_ERROR},
         {"OUT_MISMATCH", OUT_MISMATCH}, {"OUT_NO_EXPORT", OUT_NO_EXPORT}, {"OUT_COMPILE_ERROR", OUT_COMPILE_ERROR},
         {"CHECK_NONE", CHECK_NONE}, {"CHECK_EXPECTED", CHECK_EXPECTED}, {"CHECK_FIRST", CHECK_FIRST},
-        {"RECORD_WORDS", RECORD_WORDS}, {"STAMPS", STAMPS},
+        {"RECORD_WORDS", RECORD_WORDS}, {"STAMPS", STAMPS}, {"STEP_STAMPS", STEP_STAMPS},
         {"ERROR_OTHER", ERROR_OTHER}, {"ERROR_POOL_EXHAUSTED", ERROR_POOL_EXHAUSTED}, {"ERROR_MEMORY_LIMIT", ERROR_MEMORY_LIMIT},
     };
     for (size_t i = 0; i < sizeof(constants) / sizeof(constants[0]); i++)

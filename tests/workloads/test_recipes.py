@@ -119,7 +119,7 @@ def test_the_native_path_refuses_a_write_past_the_memorys_end_in_one_line(tmp_pa
                       {"write": {"at": "p+65000", "text": "0123456789"}}]}
     workload = load_workload(recipe(tmp_path, REACTOR, body))
     with serving([workload], "native", "pooled+cached") as runtime:
-        with pytest.raises(Exception, match=r"recipe step 2 \(write\): 10 bytes at 66024 run past the memory's end \(65536 bytes\)"):
+        with pytest.raises(Exception, match=r"recipe steps\[2\] \(write\): 10 bytes at 66024 run past the memory's end \(65536 bytes\)"):
             runtime.handle(0)
 
 
@@ -155,3 +155,26 @@ def test_a_recipe_and_a_plain_module_share_one_lean_runtime(tmp_path):
         stamps = [0] * 8
         runtime.handle_phased(0, stamps)
         assert stamps[3] <= stamps[4] <= stamps[5]
+
+
+@pytest.mark.parametrize("call_path", ["lean", "api", "native"])
+def test_phases_time_every_step_of_a_recipe_inside_its_call_phase(tmp_path, call_path):
+    from wasmlab.measure import scenario as scenarios
+    from wasmlab.report.text import phase_medians, step_medians
+
+    wat, body = SHAPES["library"]
+    path = recipe(tmp_path, wat, body)
+    m = scenarios.run(scenarios.Scenario(recipe=path, requests=30, repeats=1, warmup=3, slots=2, phases=True,
+                                         variants=("cached", "pooled+cached"), call_path=call_path))
+    assert not m.errors
+    steps = m.step_rows()
+    assert list(dict.fromkeys(steps["step"])) == ["1. call get_buffer", "2. write 300 B", "3. call transform", "4. read digest"]
+    # Stamped inside the call phase, so per request the steps add up to no more than it (one monotonic clock).
+    calls = m.phase_rows().query("phase == 'call'").set_index(["variant", "request_index"])["duration_ns"]
+    per_request = steps.groupby(["variant", "request_index"])["duration_ns"].sum()
+    assert len(per_request) == len(calls) == 2 * 30
+    assert (per_request <= calls.reindex(per_request.index)).all()
+    # The table of phases keeps its seven phases; the steps have a table of their own.
+    assert list(phase_medians(m).columns[:7]) == ["get_module", "new_store", "instantiate", "export_lookup", "call",
+                                                  "drop_store", "read_output"]
+    assert set(step_medians(m).index) == set(m.summary["variant"]) and len(step_medians(m)) == 2

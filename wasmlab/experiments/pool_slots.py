@@ -116,7 +116,7 @@ def keep_resident_cost(
     if m.errors:
         raise ConfigError(next(iter(m.errors.values())))
     table = m.variants(None).iloc[0]
-    phase = m.phases.groupby("phase")["duration_ns"].median() / 1000
+    phase = m.phase_rows().groupby("phase")["duration_ns"].median() / 1000
     return {
         "kib_dirtied": kib,
         "keep_resident_bytes": keep_resident,

@@ -13,6 +13,7 @@ import ctypes
 import hashlib
 import re
 import struct
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -51,8 +52,11 @@ class Outcome:
         return (self.exit, self.result, tuple(sorted((k, hashlib.sha256(v).hexdigest()) for k, v in self.reads.items())))
 
 
-def run_steps(recipe: Recipe, target: StepTarget) -> Outcome:
-    """Every step of ``recipe`` on ``target``, in order; a WASI exit ends the request (its code is the outcome's)."""
+def run_steps(recipe: Recipe, target: StepTarget, stamps: list[int] | None = None) -> Outcome:
+    """Every step of ``recipe`` on ``target``, in order; a WASI exit ends the request (its code is the outcome's).
+
+    With ``stamps`` (phased requests only), it is refilled with a ``perf_counter_ns`` stamp before the first step
+    and after each step that ran, so that ``--phases`` can time every step; without, nothing is stamped."""
     values: dict[str, int] = {}
     outcome = Outcome()
 
@@ -89,6 +93,9 @@ def run_steps(recipe: Recipe, target: StepTarget) -> Outcome:
             raise RecipeError(f"recipe {where}: {length} bytes at {at} run past the memory's end ({size} bytes); "
                               f"allowed: 0 <= at and at + length <= {size}")
 
+    if stamps is not None:
+        stamps.clear()
+        stamps.append(time.perf_counter_ns())
     try:
         for step in recipe.steps:
             if isinstance(step, Call):
@@ -106,8 +113,12 @@ def run_steps(recipe: Recipe, target: StepTarget) -> Outcome:
                 at, length = value(step.at), value(step.length)
                 bounded(at, length, step.where + ".read")
                 outcome.reads[step.name] = target.read(at, length)
+            if stamps is not None:
+                stamps.append(time.perf_counter_ns())
     except wasmtime.ExitTrap as exc:
         outcome.exit = exc.code
+        if stamps is not None:  # the step that exited ended the request
+            stamps.append(time.perf_counter_ns())
     return outcome
 
 

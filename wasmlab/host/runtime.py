@@ -94,6 +94,12 @@ class Runtime:
     def pool_wait_ns(self) -> int:
         return self.waiting.wait_ns
 
+    @property
+    def step_stamps(self) -> dict[int, list[int]]:
+        """Per workload index with recipe steps: the stamps of its last phased request's steps (start, then after
+        each step that ran); empty for a path that stamps no steps (native: a recipe's steps are its call phase)."""
+        return self.parts.step_stamps
+
     def compile(self, workload: Workload) -> Compiled:
         """Compile ``workload`` on this runtime's engine (and pre-instantiate it if the variant does)."""
         return self.modules.compile(workload)

@@ -358,13 +358,17 @@ def _phased_block(runtime: Runtime, indices: list[int], repetition: int, first: 
     row = [0] * (len(PHASES) + 1)
     handle = runtime.handle_phased
     ok = np.ones(n, dtype=bool)
+    step_stamps = runtime.step_stamps
+    steps: list[tuple[int, int, list[int]]] = []  # (position in block, workload index, the request's step stamps)
     was_enabled = gc.isenabled()
     if manage_gc:
         gc.collect()
     gc.disable()
     try:
         if runtime.block_phased is not None:  # the path stamps inside its own loop (native: in C), one call for the block
-            ok = np.asarray(runtime.block_phased(indices, stamps), dtype=bool)
+            served, block_steps = runtime.block_phased(indices, stamps)
+            ok = np.asarray(served, dtype=bool)
+            steps = [(i, index, block_steps[i]) for i, index in enumerate(indices) if ok[i] and block_steps[i]]
         else:
             for i, index in enumerate(indices):
                 try:
@@ -373,22 +377,39 @@ def _phased_block(runtime: Runtime, indices: list[int], repetition: int, first: 
                     ok[i] = False  # its phases are incomplete: left out of the phase table
                     continue
                 stamps[i] = row
+                if index in step_stamps:
+                    steps.append((i, index, step_stamps[index][:]))
     finally:
         if was_enabled:
             gc.enable()
     stamps, request_ids = stamps[ok], np.arange(first, first + n, dtype=np.int32)[ok]
     n = int(ok.sum())
     durations = np.diff(stamps, axis=1)
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "variant": runtime.variant.name,
             "call_path": runtime.call_path,
             "repetition": repetition,
             "request_index": np.repeat(request_ids, len(PHASES)),
             "phase": np.tile(np.array(PHASES), n),
+            "step": "",
             "duration_ns": durations.reshape(-1),
         }
     )
+    return pd.concat([frame, _step_rows(runtime, steps, repetition, first)], ignore_index=True) if steps else frame
+
+
+def _step_rows(runtime: Runtime, steps: list[tuple[int, int, list[int]]], repetition: int, first: int) -> pd.DataFrame:
+    """A recipe's steps as rows of the phase table: phase ``call`` (they are what the call phase does), ``step``
+    naming each (``2. call malloc``), so that a table of phases leaves them out and a table of steps reads them."""
+    rows = []
+    for position, index, stamps in steps:
+        labels = runtime.workloads[index].recipe.step_labels
+        for label, (start, end) in zip(labels, zip(stamps, stamps[1:])):
+            rows.append((first + position, label, end - start))
+    return pd.DataFrame({"variant": runtime.variant.name, "call_path": runtime.call_path, "repetition": repetition,
+                         "request_index": np.array([r[0] for r in rows], dtype=np.int32), "phase": "call",
+                         "step": [r[1] for r in rows], "duration_ns": np.array([r[2] for r in rows], dtype=np.int64)})
 
 
 def _empty_samples() -> pd.DataFrame:
@@ -396,7 +417,7 @@ def _empty_samples() -> pd.DataFrame:
 
 
 def _empty_phases() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in (("variant", "object"), ("call_path", "object"), ("repetition", "int64"), ("request_index", "int32"), ("phase", "object"), ("duration_ns", "int64"))})
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in (("variant", "object"), ("call_path", "object"), ("repetition", "int64"), ("request_index", "int32"), ("phase", "object"), ("step", "object"), ("duration_ns", "int64"))})
 
 
 def _with_run(frame: pd.DataFrame, run: Mapping[str, Any]) -> pd.DataFrame:

@@ -37,6 +37,14 @@ class Measurement:
         errors = metadata.pop("errors", {}) or {}
         return cls(run["summary"], run["samples"], run["phases"], metadata, errors)
 
+    def phase_rows(self) -> pd.DataFrame:
+        """The phase table's rows of the seven request phases (without a recipe's steps, which subdivide ``call``)."""
+        return self.phases[self.phases["step"].fillna("") == ""] if "step" in self.phases else self.phases
+
+    def step_rows(self) -> pd.DataFrame:
+        """The phase table's rows of a recipe's steps (phased mode on the lean and api paths): one per request and step."""
+        return self.phases[self.phases["step"].fillna("") != ""] if "step" in self.phases else self.phases.iloc[0:0]
+
     def derived(self, key: Any, compute: Callable[[], Any]) -> Any:
         """``compute()``'s result, computed once: the tables are read-only once measured."""
         if key not in self._derived:

@@ -49,7 +49,7 @@ def latency_and_speedup(measurement: Measurement, reference: str = "baseline") -
 
 def phases(measurement: Measurement) -> plt.Figure:
     """Median time of each phase of a request, per variant, on a log scale (compile would hide the rest)."""
-    data = measurement.phases.groupby(["variant", "phase"], sort=False)["duration_ns"].median().div(1000).rename("median_us").reset_index()
+    data = measurement.phase_rows().groupby(["variant", "phase"], sort=False)["duration_ns"].median().div(1000).rename("median_us").reset_index()
     fig, ax = plt.subplots(figsize=(10, 5))
     sns.barplot(data=data, x="median_us", y="phase", hue="variant", ax=ax, palette="viridis")
     ax.set_xscale("log")

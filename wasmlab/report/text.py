@@ -60,6 +60,8 @@ def headline(measurement: Measurement) -> dict[str, Any]:
         "native_over_lean": native_over_lean(measurement),
         "phases_us_p50": {variant: {phase: _clean(v) for phase, v in row.items() if phase not in ("sum", "unphased p50", "stamps add")}
                           for variant, row in phase_medians(measurement).iterrows()} or None,
+        "steps_us_p50": {variant: {step: _clean(v) for step, v in row.items() if step not in ("sum", "call phase")}
+                         for variant, row in step_medians(measurement).iterrows()} or None,
         "errors": measurement.errors,
         "unexpected_outcomes": unexpected_outcomes(measurement),
         "harness": {k: meta[k] for k in ("timer_overhead_ns", "harness_overhead_ns", "crossing_ns")},
@@ -315,10 +317,11 @@ def provenance(measurement: Measurement) -> str:
 def phase_medians(measurement: Measurement) -> pd.DataFrame:
     """Median µs per phase (columns, in request order) and variant (rows), phased mode only; plus the sum of
     the medians, the unphased p50 of the same variant in the same run, and what the stamps added."""
-    if measurement.phases.empty:
+    rows = measurement.phase_rows()
+    if rows.empty:
         return pd.DataFrame()
-    phases = list(dict.fromkeys(measurement.phases["phase"]))
-    medians = measurement.phases.groupby(["variant", "phase"], sort=False)["duration_ns"].median().unstack()[phases] / 1000
+    phases = list(dict.fromkeys(rows["phase"]))
+    medians = rows.groupby(["variant", "phase"], sort=False)["duration_ns"].median().unstack()[phases] / 1000
     table = measurement.variants(REFERENCE).set_index("variant")
     medians["sum"] = medians[phases].sum(axis=1)
     medians["unphased p50"] = table["latency_us_p50"].reindex(medians.index)
@@ -326,13 +329,34 @@ def phase_medians(measurement: Measurement) -> pd.DataFrame:
     return medians
 
 
+def step_medians(measurement: Measurement) -> pd.DataFrame:
+    """A recipe's steps in phased mode: median µs per step (columns, in step order) and variant (rows), their sum,
+    and the call phase's median they subdivide (the difference is the step interpreter's own work)."""
+    rows = measurement.step_rows()
+    if rows.empty:
+        return pd.DataFrame()
+    steps = list(dict.fromkeys(rows["step"]))
+    medians = rows.groupby(["variant", "step"], sort=False)["duration_ns"].median().unstack()[steps] / 1000
+    medians["sum"] = medians[steps].sum(axis=1)
+    phases = phase_medians(measurement)
+    medians["call phase"] = phases["call"].reindex(medians.index) if "call" in phases else float("nan")
+    return medians
+
+
 def phases_table(measurement: Measurement) -> str:
-    """Median µs per phase and variant, their sum beside the unphased median (phased mode only)."""
+    """Median µs per phase and variant, their sum beside the unphased median (phased mode only); then a recipe's
+    steps, each timed inside the call phase."""
     medians = phase_medians(measurement)
     if medians.empty:
         return ""
     shown = medians.copy()
     shown["stamps add"] = [f"{v:+.0%}" for v in shown["stamps add"]]
-    return ("Median µs per phase (the phased requests run the same code as the timed ones, with a timer stamp at each "
+    text = ("Median µs per phase (the phased requests run the same code as the timed ones, with a timer stamp at each "
             "boundary; 'sum' is the sum of the phase medians, beside the unphased p50 of the same variant):\n"
             + shown.to_string(float_format=lambda v: f"{v:.2f}"))
+    steps = step_medians(measurement)
+    if not steps.empty:
+        text += ("\nMedian µs per recipe step (stamped inside the call phase; 'sum' beside the call phase's median: the "
+                 "rest is the work around the steps, the step interpreter's and, on the api path, wasmtime-py building "
+                 "the new instance's exports):\n" + steps.T.to_string(float_format=lambda v: f"{v:.2f}"))
+    return text

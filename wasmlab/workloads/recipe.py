@@ -79,12 +79,21 @@ class Call:
     name: str | None = None  # ``as``
     where: str = ""  # the recipe key, for messages
 
+    @property
+    def label(self) -> str:
+        """How ``--phases`` names the step."""
+        return f"call {self.export}"
+
 
 @dataclass(frozen=True)
 class Write:
     at: Expr
     data: bytes
     where: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"write {len(self.data)} B"
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,10 @@ class Read:
     length: Expr
     name: str
     where: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"read {self.name}"
 
 
 Step = Call | Write | Read
@@ -147,6 +160,11 @@ class Recipe:
     # The types of the exports the steps call, (params, results) by name: read once from the module when the recipe
     # is checked against it (to_workload), so the call paths need not compile the module again to learn them.
     signatures: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)
+
+    @property
+    def step_labels(self) -> tuple[str, ...]:
+        """Each step's name in ``--phases``, numbered from 1 so that two calls of one export stay apart."""
+        return tuple(f"{k}. {step.label}" for k, step in enumerate(self.steps, 1))
 
     @property
     def calls(self) -> list[Call]:

@@ -59,10 +59,11 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
             raise ConfigError(f"workload {w.name!r}: export {w.entry!r} is not a function")
         return func
 
-    def call(store: wasmtime.Store, instance: wasmtime.Instance, func: wasmtime.Func | None, index: int) -> object:
+    def call(store: wasmtime.Store, instance: wasmtime.Instance, func: wasmtime.Func | None, index: int,
+             stamps: list[int] | None = None) -> object:
         w = workloads[index]
         if w.steps:
-            return run_steps(w.recipe, ApiTarget(store, instance, w.recipe))
+            return run_steps(w.recipe, ApiTarget(store, instance, w.recipe), stamps)
         if func is None:
             output = drivers[w.driver](store, instance, w.driver_input)
             if w.stdout_pattern and not re.search(w.stdout_pattern, output.decode(errors="replace")):
@@ -97,4 +98,6 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
         if expected[index] is not None and result != expected[index]:
             expected[index] = learned_or_mismatch(w.name, result, expected[index], w.check == "first-result")
 
-    return api_handlers(workloads, get, lambda index, w: new_store(engine, w, ios.get(index)), instantiate, lookup, call, check)
+    step_stamps = {i: parts.step_stamps.setdefault(i, []) for i, w in enumerate(workloads) if w.steps}
+    return api_handlers(workloads, get, lambda index, w: new_store(engine, w, ios.get(index)), instantiate, lookup, call, check,
+                        step_stamps)

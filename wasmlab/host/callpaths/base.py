@@ -24,8 +24,9 @@ Handler = Callable[[int], object]
 PhasedHandler = Callable[[int, list[int]], object]
 # Serves a whole block and times each request itself: (indices, ns out, failures out) -> the block's wall ns.
 BlockServer = Callable[..., int]
-# Serves a whole block in phased mode: (indices, stamps out, len(PHASES) + 1 per request) -> which requests succeeded.
-PhasedBlockServer = Callable[[Sequence[int], Any], Any]
+# Serves a whole block in phased mode: (indices, stamps out, len(PHASES) + 1 per request) -> (which requests succeeded,
+# each request's recipe step stamps: start, then after each step; empty without steps).
+PhasedBlockServer = Callable[[Sequence[int], Any], tuple[Any, list[list[int]]]]
 
 
 class Handlers(NamedTuple):
@@ -51,6 +52,9 @@ class RequestParts:
     label: str = ""  # the variant's name, for messages
     # What a strategy allocated per workload (WASI output folders) and must release when the runtime closes.
     cleanup: list[Callable[[], None]] = field(default_factory=list)
+    # Per workload index with recipe steps: the stamps of the last phased request's steps (start, then after each
+    # step that ran), filled by the phased handlers only; read by the harness after each phased request.
+    step_stamps: dict[int, list[int]] = field(default_factory=dict)
 
 
 class Binder(Protocol):
@@ -103,11 +107,14 @@ def learned_or_mismatch(name: str, result: object, expected: object, first_resul
 
 def api_handlers(workloads: Sequence[Workload], get: Callable[[Workload], Any], new_store: Callable[[int, Workload], Any],
                  instantiate: Callable[[Any, Any, Workload], Any], lookup: Callable[[Any, Any, Workload], Any],
-                 call: Callable[[Any, Any, Any, int], object], check: Callable[[int, Workload, object], None]) -> Handlers:
+                 call: Callable[..., object], check: Callable[[int, Workload, object], None],
+                 step_stamps: dict[int, list[int]] | None = None) -> Handlers:
     """The request handlers of a path built on wasmtime-py's objects, from its pieces: a store per request
     (closed whatever happens), instantiate, look the export up, call, check after the store is gone.
-    The phased twin runs the same pieces with a stamp after each."""
+    The phased twin runs the same pieces with a stamp after each, and hands ``call`` the step stamps of a
+    workload in ``step_stamps`` (a recipe's: ``call(store, instance, target, index, stamps)``)."""
     clock = time.perf_counter_ns
+    steps = step_stamps or {}
 
     def handle(index: int) -> object:
         w = workloads[index]
@@ -133,7 +140,7 @@ def api_handlers(workloads: Sequence[Workload], get: Callable[[Workload], Any], 
             stamps[3] = clock()
             target = lookup(store, instance, w)
             stamps[4] = clock()
-            result = call(store, instance, target, index)
+            result = call(store, instance, target, index, steps[index]) if index in steps else call(store, instance, target, index)
             stamps[5] = clock()
         finally:
             store.close()

@@ -65,8 +65,9 @@ class LeanSlots:
         # Whether a new store needs more than creating: a WASI context (or host imports) here, and
         # per-store limits, which ``bind`` adds once it knows them.  A plain request skips ``prepare``.
         self.prepares = workload.linked
-        # A recipe's steps (bound by ``bind``) and the check of their outcome.
-        self.steps: Callable[[capi.Ptr], Outcome] | None = None
+        # A recipe's steps (bound by ``bind``), the stamps its phased requests fill, and the check of their outcome.
+        self.steps: Callable[[capi.Ptr, list[int] | None], Outcome] | None = None
+        self.step_stamps: list[int] | None = None
         self.check_outcome: Callable[[Outcome], None] | None = None
 
 
@@ -127,7 +128,7 @@ CALL_PLAIN = """        @3
             result = s.result_words[0] if s.has_result else None"""
 CALL_STEPS = """        @3
         @4
-        result = s.steps(context)"""
+        result = s.steps(context, {step_stamps})"""
 CALL = {
     "plain": CALL_PLAIN,
     "steps": CALL_STEPS,
@@ -158,6 +159,7 @@ def compile_request(namespace: dict[str, object], phased: bool, get_module: str 
     source = REQUEST.format(stamps=", stamps" if phased else "", get_module=GET_MODULE[get_module], call="{call}",
                             check_steps="{check_steps}")
     source = source.replace("{call}", CALL[call]).replace("{check_steps}", CHECK_STEPS[call])
+    source = source.replace("{step_stamps}", "s.step_stamps" if phased else "None")  # only a phased request stamps its steps
     for line in source.splitlines():
         marker = line.strip()
         if marker.startswith("@"):
@@ -265,7 +267,8 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
             arity, returns = arities(w.recipe)
             target = RawTarget(w.recipe, arity, returns)
 
-            def steps(context: capi.Ptr, recipe: Recipe = w.recipe, target: RawTarget = target) -> Outcome:
-                return run_steps(recipe, target.bind(context, instance_ref))
+            def steps(context: capi.Ptr, stamps: list[int] | None, recipe: Recipe = w.recipe, target: RawTarget = target) -> Outcome:
+                return run_steps(recipe, target.bind(context, instance_ref), stamps)
             s.steps, s.check_outcome = steps, checker(w.recipe)
+            s.step_stamps = parts.step_stamps.setdefault(i, [])
     return Handlers(compile_request(namespace, False, get_module, call), compile_request(namespace, True, get_module, call))

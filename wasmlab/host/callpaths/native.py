@@ -125,6 +125,8 @@ def recipe_ops(recipe: Recipe) -> tuple[list[tuple[Any, ...]], int, str]:
 
     last = ""
     for step in recipe.steps:
+        if ops:
+            ops.append((6, 0, 0))  # the previous step ended: a phased request stamps here (its steps' times)
         if isinstance(step, Call):
             args = [argument(a) for a in step.args]
             dst = -1
@@ -135,6 +137,8 @@ def recipe_ops(recipe: Recipe) -> tuple[list[tuple[Any, ...]], int, str]:
             ops.append((2, operand(step.at), step.data))
         else:
             ops.append((3, operand(step.at), operand(step.length), reads[step.name]))
+    if ops:
+        ops.append((6, 0, 0))
     if len(slots) + count[0] > 255:
         raise ConfigError(f"recipe {recipe.source}: {len(slots) + count[0]} values; the native path holds 255")
     return ops, len(reads), last
@@ -195,6 +199,8 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
     # A recipe's reads: the first request's are checked against expect here, every later one equals them byte for
     # byte (compared in C), so each request is verified without leaving C.
     unverified = {i: w.recipe for i, w in enumerate(workloads) if w.steps and (w.recipe.expect.bytes or not w.recipe.expect.anything)}
+    # How many steps of each recipe the C loop stamps in phased mode (the first STEP_STAMPS - 1).
+    step_counts = {i: min(len(w.recipe.steps), _native.STEP_STAMPS - 1) for i, w in enumerate(workloads) if w.steps}
     to_driver = np.full(len(workloads), -1, dtype=np.int32)
     for i, d in served.items():
         to_driver[i] = d
@@ -228,10 +234,11 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
             return NativeFailure(f"exit({detail})", message or f"exited with status {detail}")
         return NativeFailure(_ERROR_KINDS.get(detail, "error"), message)
 
-    def run(indices: Sequence[int], stamps: np.ndarray | None = None, due: np.ndarray | None = None) -> tuple[int, str, np.ndarray]:
+    def run(indices: Sequence[int], stamps: np.ndarray | None = None, due: np.ndarray | None = None,
+            steps: np.ndarray | None = None) -> tuple[int, str, np.ndarray]:
         """One C call serving ``indices``: its wall ns, the first failure's message and the records (then its counters absorbed)."""
         records = np.zeros((len(indices), _native.RECORD_WORDS), dtype=np.int64)
-        wall, message = driver.run(to_driver[np.asarray(indices, dtype=np.intp)], records, stamps, due)
+        wall, message = driver.run(to_driver[np.asarray(indices, dtype=np.intp)], records, stamps, due, steps)
         absorb()
         for i in [i for i in unverified if i in set(indices)]:
             verify_reads(i)
@@ -275,22 +282,30 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
 
     def handle_phased(index: int, stamps: list[int] | None = None) -> object:
         row = np.zeros((1, _native.STAMPS), dtype=np.int64) if stamps is not None else None
-        _, message, records = run([index], row)
+        step_row = np.zeros((1, _native.STEP_STAMPS), dtype=np.int64) if stamps is not None and index in step_counts else None
+        _, message, records = run([index], row, None, step_row)
         if records[0, 1] != _native.OUT_OK:
             raise failures_of([index], records, message, np.zeros(1, dtype=np.intp))[0][1]
         if stamps is not None and row is not None:
             stamps[:] = row[0].tolist()
+        if step_row is not None:
+            parts.step_stamps[index] = step_row[0, :step_counts[index] + 1].tolist()
         return int(records[0, 2]) if has_result[index] else None
 
     def handle(index: int) -> object:
         return handle_phased(index)
 
-    def block_phased(indices: Sequence[int], stamps: np.ndarray) -> np.ndarray:
-        """The phased block in one C call, the same loop with a stamp at each phase boundary; which requests ended ok
-        (a failed request's phases are incomplete).  An outcome that stops the variant is raised."""
-        _, message, records = run(indices, stamps)
+    def block_phased(indices: Sequence[int], stamps: np.ndarray) -> tuple[np.ndarray, list[list[int]]]:
+        """The phased block in one C call, the same loop with a stamp at each phase boundary and, for a recipe, after
+        each step: which requests ended ok (a failed request's phases are incomplete) and each request's step stamps
+        (empty without steps).  An outcome that stops the variant is raised."""
+        stepped = [i in step_counts for i in indices]
+        steps = np.zeros((len(indices), _native.STEP_STAMPS), dtype=np.int64) if any(stepped) else None
+        _, message, records = run(indices, stamps, None, steps)
         failures_of(indices, records, message, np.flatnonzero(np.isin(records[:, 1], _STOPS)))
-        return records[:, 1] == _native.OUT_OK
+        per_request = [steps[k, :step_counts[i] + 1].tolist() if steps is not None and stepped[k] else []
+                       for k, i in enumerate(indices)]
+        return records[:, 1] == _native.OUT_OK, per_request
 
     block.lateness = lateness  # type: ignore[attr-defined]
     return Handlers(handle, handle_phased, block, block_phased)
