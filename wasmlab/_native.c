@@ -222,15 +222,31 @@ static void *optional(Library *library, const char *name) {
     return symbol;
 }
 
-/* Engine(library, pooling=None): on-demand, or pooling with each knob of the dict set through
+/* Engine(library, pooling=None, features=None): on-demand, or pooling with each knob of the dict set through
  * wasmtime_pooling_allocation_config_<knob>_set (every setter takes the config and one integer: uint32_t or
  * size_t; passed as 64 bits, which the calling conventions of x86-64 and AArch64 make the same in a register).
+ * features: a dict of WebAssembly proposal -> bool, each set through wasmtime_config_wasm_<proposal>_set (e.g.
+ * exceptions, which releases before 46 leave off and before 40 cannot turn on).
  * A function the release lacks (the pooling ones before 35) is a LookupError naming it. */
 static int Engine_init(Engine *self, PyObject *args, PyObject *kwds) {
-    static char *keywords[] = {"library", "pooling", NULL};
-    PyObject *library, *pooling = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!|O", keywords, &LibraryType, &library, &pooling))
+    static char *keywords[] = {"library", "pooling", "features", NULL};
+    PyObject *library, *pooling = Py_None, *features = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!|OO", keywords, &LibraryType, &library, &pooling, &features))
         return -1;
+    if (features != Py_None) {
+        if (!PyDict_Check(features)) {
+            PyErr_SetString(PyExc_TypeError, "features must be a dict of proposal -> bool");
+            return -1;
+        }
+        PyObject *key, *value;
+        Py_ssize_t pos = 0;
+        while (PyDict_Next(features, &pos, &key, &value)) {
+            char name[160];
+            snprintf(name, sizeof name, "wasmtime_config_wasm_%s_set", PyUnicode_AsUTF8(key));
+            if (!optional((Library *)library, name))
+                return -1;
+        }
+    }
     Library *lib = (Library *)library;
     void *(*config_new)(void) = optional(lib, "wasm_config_new");
     wasm_engine_t *(*engine_new)(void *) = optional(lib, "wasm_engine_new_with_config");
@@ -261,6 +277,16 @@ static int Engine_init(Engine *self, PyObject *args, PyObject *kwds) {
         }
     }
     void *config = config_new();
+    if (features != Py_None) {
+        PyObject *key, *value;
+        Py_ssize_t pos = 0;
+        while (PyDict_Next(features, &pos, &key, &value)) {
+            char name[160];
+            snprintf(name, sizeof name, "wasmtime_config_wasm_%s_set", PyUnicode_AsUTF8(key));
+            void (*set)(void *, bool) = (void (*)(void *, bool))dlsym(lib->handle, name);
+            set(config, PyObject_IsTrue(value) == 1);
+        }
+    }
     if (pooling != Py_None) {
         void *pool = pool_new();
         PyObject *key, *value;

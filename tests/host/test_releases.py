@@ -97,3 +97,30 @@ def test_the_same_scenario_runs_on_two_releases_each_result_tagged_with_its_libr
 def test_a_release_not_in_the_manifest_is_one_line():
     done = wasmlab("releases", "run", "--releases", "30,99")
     assert done.returncode == 2 and "release '99' is not in the manifest" in done.stderr and "Traceback" not in done.stderr
+
+
+# Uses the exception-handling proposal, which release 30 cannot turn on and 50 has on by default.
+THROWS = """(module
+  (tag $e (param i32))
+  (func (export "run") (param i32) (result i32)
+    (block $h (result i32)
+      (try_table (catch $e $h) (throw $e (local.get 0)))
+      (i32.const 0))))"""
+
+
+def test_a_module_a_release_cannot_compile_is_unsupported_with_its_reason(tmp_path):
+    from wasmlab.measure.release_child import needed_feature
+
+    assert needed_feature("failed to parse: exceptions proposal not enabled (at offset 0x1a)") == "exceptions"
+    assert needed_feature("exception refs not supported without the exception handling feature (at offset 0x3c)") == "exceptions"
+    assert needed_feature("unexpected end of file") is None
+    path = tmp_path / "throws.wat"
+    path.write_text(THROWS)
+    done = wasmlab("releases", "run", "--releases", "30,50", "--workload", "seed", "--variants", "baseline", "--requests", "5",
+                   "--repeats", "1", "--warmup", "1", "--compile", str(path), "--format", "json")
+    assert done.returncode == 0, done.stderr
+    compiles = {row["release"]: row for row in json.loads(done.stdout)["compiles"]}
+    assert compiles["50.0.1"]["status"] == "ok" and compiles["50.0.1"]["compile_us_p50"] > 0
+    assert compiles["30.0.0"]["status"] == "unsupported"
+    assert "exceptions proposal not enabled" in compiles["30.0.0"]["error"]
+    assert "has no function wasmtime_config_wasm_exceptions_set" in compiles["30.0.0"]["error"]

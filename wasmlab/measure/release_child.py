@@ -12,6 +12,7 @@ process down; the parent records it as a crash.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any
 
@@ -109,15 +110,53 @@ def compile_rows(job: dict[str, Any], library: Any, engines: dict[str, Any], bas
             continue
         if "on-demand" not in engines:  # made once, and only when a module is compiled
             engines["on-demand"] = _native.Engine(library, None)
-        engine = engines["on-demand"]
+        repeats, features = int(job.get("compile_repeats", 3)), ""
         try:
-            times = np.asarray(engine.compile(workload.wasm, int(job.get("compile_repeats", 3))), dtype=np.float64) / 1000
+            times = np.asarray(engines["on-demand"].compile(workload.wasm, repeats), dtype=np.float64) / 1000
         except ValueError as exc:
-            rows.append({**row, "status": "failed", "error": str(exc)})
-            continue
+            # A module that uses a proposal the release leaves off by default is compiled with it turned on, as a host
+            # of that release would; a release that cannot turn it on cannot compile the module.
+            feature = needed_feature(str(exc))
+            reason = first_line(str(exc).removeprefix("the module does not compile: "))
+            if feature is None:
+                rows.append({**row, "status": "failed", "error": reason})
+                continue
+            try:
+                engine = engines.setdefault(f"on-demand+{feature}", _native.Engine(library, None, {feature: True}))
+                times = np.asarray(engine.compile(workload.wasm, repeats), dtype=np.float64) / 1000
+            except (LookupError, ValueError) as again:
+                rows.append({**row, "status": "unsupported",
+                             "error": f"release {job['release']} cannot compile it ({reason}) and " + first_line(str(again)).replace(f"libwasmtime {job['library']}", "its library")})
+                continue
+            features = feature
         rows.append({**row, "status": "ok", "error": "", "compile_us_p50": float(np.median(times)), "compile_us_min": float(times.min()),
-                     "compile_repeats": int(times.size), "module_bytes": len(workload.wasm)})
+                     "compile_repeats": int(times.size), "module_bytes": len(workload.wasm), "engine_features": features})
     return rows
+
+
+# The proposal a parse error names (wasmparser says "exceptions proposal not enabled" or "... not supported without
+# the exception handling feature"), as wasmtime_config_wasm_<proposal>_set spells it.
+_FEATURES = {"exception handling": "exceptions", "exceptions": "exceptions", "gc": "gc", "threads": "threads",
+             "tail calls": "tail_call", "tail call": "tail_call", "function references": "function_references",
+             "memory64": "memory64", "multi-memory": "multi_memory", "multi memory": "multi_memory",
+             "relaxed SIMD": "relaxed_simd", "wide arithmetic": "wide_arithmetic"}
+
+
+def needed_feature(message: str) -> str | None:
+    """The proposal a module needs that the engine left off, from wasmtime's parse error, or ``None``."""
+    found = re.search(r"without the ([\w -]+?) feature", message) or re.search(r"([\w -]+?) (?:proposal|support) (?:is )?not enabled", message)
+    return _FEATURES.get(found.group(1).strip()) if found else None
+
+
+def first_line(text: str) -> str:
+    """The cause of a wasmtime error on one line: its last 'Caused by' line, or its first."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if "Caused by:" in lines:
+        after = lines[lines.index("Caused by:") + 1:]
+        causes = [line for line in after if not line.startswith(("Stack backtrace", "0:", "1:")) and not line[:1].isdigit()]
+        if causes:
+            return causes[0]
+    return lines[0] if lines else text
 
 
 def main() -> None:

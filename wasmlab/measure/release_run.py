@@ -151,12 +151,21 @@ def compile_summary(table: pd.DataFrame) -> pd.DataFrame:
     """Per release and compiled workload: the median over repetitions of each repetition's median compile time."""
     rows = compiles_of(table)
     if rows.empty:
-        return pd.DataFrame(columns=["release", "workload", "status", "compile_us_p50", "module_bytes"])
+        return pd.DataFrame(columns=["release", "workload", "status", "compile_us_p50", "module_bytes", "engine_features", "error"])
     ok = rows[rows["status"] == "ok"]
+    if "engine_features" not in ok:
+        ok = ok.assign(engine_features="")
     frame = ok.groupby(["release", "workload"], sort=False).agg(compile_us_p50=("compile_us_p50", "median"),
                                                                compile_us_min=("compile_us_min", "min"),
                                                                module_bytes=("module_bytes", "first"),
-                                                               repetitions=("compile_us_p50", "size")).reset_index()
+                                                               repetitions=("compile_us_p50", "size"),
+                                                               engine_features=("engine_features", "first")).reset_index()
+    frame = frame.assign(status="ok", error="")
+    # A release that cannot compile a module (or failed to) keeps a row saying why, beside the timings of the others.
+    others = rows[rows["status"] != "ok"].drop_duplicates(["release", "workload"])
+    others = others[~others.set_index(["release", "workload"]).index.isin(frame.set_index(["release", "workload"]).index)]
+    if not others.empty:
+        frame = pd.concat([frame, others[["release", "workload", "status", "error"]].assign(engine_features="")], ignore_index=True)
     order = sorted(frame["release"].unique(), key=version_key)
     frame["release"] = pd.Categorical(frame["release"], categories=order, ordered=True)
     return frame.sort_values(["workload", "release"]).reset_index(drop=True)
