@@ -138,3 +138,52 @@ def test_the_middlewares_requests_are_recipes_in_wave_with_the_policys_answers()
     finally:
         import os
         os.remove(path)
+
+
+# State inside one instance: add accumulates, get reads it; a fresh instance per request starts from 0 again.
+COUNTER = """(component
+  (core module $m
+    (global $n (mut i32) (i32.const 0))
+    (func (export "add") (param i32) (result i32)
+      (global.set $n (i32.add (global.get $n) (local.get 0))) (global.get $n))
+    (func (export "get") (result i32) (global.get $n)))
+  (core instance $i (instantiate $m))
+  (func (export "add") (param "k" u32) (result u32) (canon lift (core func $i "add")))
+  (func (export "get") (result u32) (canon lift (core func $i "get"))))"""
+
+CALLS = {"steps": [{"invoke": "add(40)", "expect": 40}, {"invoke": "add(2)"}, {"invoke": "get()"}], "expect": {"result": 42}}
+
+
+@pytest.mark.parametrize("call_path", ["lean", "api"])
+def test_a_component_request_of_several_calls_runs_them_in_order_in_one_instance(tmp_path, call_path):
+    workload = load_workload(write_recipe(tmp_path, COUNTER, CALLS))
+    assert [c.entry for c in workload.before] == ["add", "add"] and workload.entry == "get" and workload.expected == 42
+    assert workload.step_labels == ("1. invoke add", "2. invoke add", "3. invoke get")
+    for variant in ("cached", "pooled+cached"):
+        with serving([workload], call_path, variant) as runtime:
+            for _ in range(3):  # 42 every time: each request's calls see only their own instance's state
+                assert runtime.handle(0) == 42
+            stamps = [0] * 8
+            runtime.handle_phased(0, stamps)
+            steps = runtime.step_stamps[0]
+            assert len(steps) == 4 and steps == sorted(steps) and stamps[4] <= steps[0] and steps[-1] <= stamps[5]
+    # An earlier call's expectation is checked too, on both paths.
+    wrong = {**CALLS, "steps": [{"invoke": "add(40)", "expect": 41}, *CALLS["steps"][1:]]}
+    with serving([load_workload(write_recipe(tmp_path, COUNTER, wrong, "wrong"))], call_path, "cached") as runtime:
+        with pytest.raises(ResultMismatch, match=r"\(call add\)' returned 40, expected 41"):
+            runtime.handle(0)
+
+
+def test_component_steps_are_calls_in_wave_and_core_invoke_steps_take_integers(tmp_path):
+    for body, message in (({"steps": [{"call": "get"}]}, "recipe steps[0]: counter.wat is a component, whose steps are calls in WAVE"),
+                          ({"steps": [{"invoke": "add(1, 2)"}]}, "add takes 1 argument(s) (k), the call gives 2"),
+                          ({"steps": [{"invoke": "get()", "expect": "yes"}]}, "recipe steps[0].expect")):
+        with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
+            load_workload(write_recipe(tmp_path, COUNTER, body, "counter"))
+    core = '(module (global $n (mut i32) (i32.const 0)) (func (export "add") (param i32) (result i32) ' \
+           '(global.set $n (i32.add (global.get $n) (local.get 0))) (global.get $n)))'
+    workload = load_workload(write_recipe(tmp_path, core, {"steps": [{"invoke": "add(40)"}, {"invoke": "add(2)"}], "expect": {"result": 42}}, "core"))
+    with serving([workload], "lean", "pooled+cached") as runtime:
+        runtime.handle(0)
+    with pytest.raises(ConfigError, match=r"recipe steps\[0\].expect: a core module's calls are checked through expect.result"):
+        load_workload(write_recipe(tmp_path, core, {"steps": [{"invoke": "add(40)", "expect": 40}]}, "core2"))

@@ -404,7 +404,7 @@ def _step_rows(runtime: Runtime, steps: list[tuple[int, int, list[int]]], repeti
     naming each (``2. call malloc``), so that a table of phases leaves them out and a table of steps reads them."""
     rows = []
     for position, index, stamps in steps:
-        labels = runtime.workloads[index].recipe.step_labels
+        labels = runtime.workloads[index].step_labels
         for label, (start, end) in zip(labels, zip(stamps, stamps[1:])):
             rows.append((first + position, label, end - start))
     return pd.DataFrame({"variant": runtime.variant.name, "call_path": runtime.call_path, "repetition": repetition,

@@ -27,6 +27,18 @@ CHECKS = ("expected", "first-result", "none")
 
 
 @dataclass(frozen=True)
+class ComponentCall:
+    """A call a component request makes before its entry call, in the same instance (a recipe's earlier ``invoke``
+    steps): the export, its shapes (a ``Signature``), plain argument values, and what it must return (``None``: the
+    first request's result, when it returns anything)."""
+
+    entry: str
+    signature: Any = field(compare=False, repr=False)
+    args: tuple[Any, ...] = ()
+    expected: Any = None
+
+
+@dataclass(frozen=True)
 class Workload:
     """A module and how to call it: ``entry(*args)`` must return ``expected``."""
 
@@ -64,6 +76,8 @@ class Workload:
     check: str = "expected"
     # A request recipe (wasmlab.workloads.recipe.Recipe): its steps, environment, writable directories, expectations.
     recipe: Any = field(default=None, compare=False, repr=False)
+    # Components: the calls a request makes, in order, before the call of ``entry`` (a recipe's invoke steps).
+    before: tuple[ComponentCall, ...] = ()
 
     @property
     def captures_output(self) -> bool:
@@ -75,6 +89,16 @@ class Workload:
     def steps(self) -> bool:
         """A recipe with steps: the request is its steps, not one call of ``entry``."""
         return self.recipe is not None and bool(self.recipe.steps)
+
+    @property
+    def step_labels(self) -> tuple[str, ...]:
+        """How ``--phases`` names the steps of one request: a recipe's steps, or a component's calls when it makes
+        several (``1. invoke configure``, ``2. invoke on-request``); empty for a request of one call."""
+        if self.steps:
+            return tuple(self.recipe.step_labels)
+        if self.before:
+            return tuple(f"{k}. invoke {name}" for k, name in enumerate([c.entry for c in self.before] + [self.entry], 1))
+        return ()
 
     @property
     def component(self) -> bool:

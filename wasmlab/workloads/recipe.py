@@ -108,7 +108,25 @@ class Read:
         return f"read {self.name}"
 
 
-Step = Call | Write | Read
+@dataclass(frozen=True)
+class Invoke:
+    """One call in WAVE (``name(args)``), as ``wasmtime run --invoke`` writes it: a component export with typed
+    arguments, or a core export with integers; ``expect`` (WAVE) what this call must return."""
+
+    text: str
+    expect: str | None = None
+    where: str = ""
+
+    @property
+    def export(self) -> str:
+        return self.text.split("(", 1)[0].strip()
+
+    @property
+    def label(self) -> str:
+        return f"invoke {self.export}"
+
+
+Step = Call | Write | Read | Invoke
 
 
 @dataclass(frozen=True)
@@ -274,6 +292,20 @@ def _call(data: Mapping[str, Any], where: str, names: set[str], nested: bool = F
     return Call(export, parsed, name, where)
 
 
+def _invoke(data: Mapping[str, Any], where: str) -> Invoke:
+    """An ``invoke:`` step: its WAVE call parsed now (its syntax; its types once the module's are known)."""
+    from wasmlab.workloads.wave import parse_call
+
+    data = _keys(data, where, ("invoke", "expect"))
+    text, expect = data["invoke"], data.get("expect")
+    if not isinstance(text, str):
+        raise ConfigError(f"recipe {where}.invoke: {text!r} is not a call in WAVE such as 'handle({{method: \"GET\"}})'")
+    parse_call(text, f"recipe {where}.invoke")
+    if expect is not None and not isinstance(expect, (str, int)) or isinstance(expect, bool):
+        raise ConfigError(f"recipe {where}.expect: {expect!r} is not a value in WAVE such as 'reject(403)' or 42")
+    return Invoke(text, None if expect is None else str(expect), where)
+
+
 def _write_data(data: Mapping[str, Any], where: str, base: Path) -> bytes:
     sources = [k for k in WRITE_SOURCES if k in data]
     if len(sources) != 1:
@@ -368,9 +400,11 @@ def parse(data: Any, source: str = "recipe", base: Path | None = None) -> Recipe
         raise ConfigError(f"recipe steps: {raw_steps!r} is not a list")
     for i, raw in enumerate(raw_steps):
         where = f"steps[{i}]"
-        if not isinstance(raw, Mapping) or len({"call", "write", "read"} & set(raw)) != 1:
-            raise ConfigError(f"recipe {where}: {raw!r} is not a step; allowed: a mapping with one of call, write, read")
-        if "call" in raw:
+        if not isinstance(raw, Mapping) or len({"call", "write", "read", "invoke"} & set(raw)) != 1:
+            raise ConfigError(f"recipe {where}: {raw!r} is not a step; allowed: a mapping with one of call, write, read, invoke")
+        if "invoke" in raw:
+            steps.append(_invoke(raw, where))
+        elif "call" in raw:
             call = _call(raw, where, names)
             steps.append(call)
             if call.name:
@@ -432,7 +466,7 @@ def parse(data: Any, source: str = "recipe", base: Path | None = None) -> Recipe
         from wasmlab.workloads.wave import parse_call
 
         parse_call(invoke, "recipe invoke")  # its syntax now; its types once the module's are known
-    if expect.result is not None and not any(isinstance(s, Call) for s in steps) and invoke is None:
+    if expect.result is not None and not any(isinstance(s, (Call, Invoke)) for s in steps) and invoke is None:
         raise ConfigError("recipe expect.result: no call step; allowed: expect.exit or stdout_match for a plain command")
     for key in ("allocator", "memory", "driver", "input"):
         if key in data and not isinstance(data[key], str):
@@ -463,33 +497,52 @@ def load(path: str | Path) -> Recipe:
 
 
 def component_recipe_workload(recipe: Recipe, wasm: bytes) -> Workload:
-    """A component driven by ``invoke`` (WAVE), its arguments and expected result typed by the export's own types."""
+    """A component driven by ``invoke`` or by ``invoke:`` steps (WAVE): the calls of one request, in order, in one
+    instance, their arguments and expected results typed by each export's own types.  The last call is the
+    workload's entry; the calls before it are its ``before`` calls."""
     import wasmtime.component
 
     from wasmlab.workloads.components import component_workload
+    from wasmlab.workloads.model import ComponentCall
     from wasmlab.workloads.signature import Signature
     from wasmlab.workloads.wave import parse_call, parse_value, typed, typed_args
 
-    if recipe.invoke is None:
-        raise ConfigError(f"recipe invoke: missing; {recipe.module} is a component: allowed: invoke: 'export(args in WAVE)'")
-    name, trees = parse_call(recipe.invoke, "recipe invoke")
+    others = [s for s in recipe.steps if not isinstance(s, Invoke)]
+    if others:
+        raise ConfigError(f"recipe {others[0].where}: {recipe.module} is a component, whose steps are calls in WAVE; "
+                          f"allowed: invoke: 'export(args)' steps")
+    if recipe.invoke is not None:
+        steps = [Invoke(recipe.invoke, None, "invoke")]
+    elif recipe.steps:
+        steps = [s for s in recipe.steps if isinstance(s, Invoke)]
+    else:
+        raise ConfigError(f"recipe invoke: missing; {recipe.module} is a component: allowed: invoke: 'export(args in WAVE)' "
+                          f"or invoke: steps")
     engine = wasmtime.Engine()
     component = wasmtime.component.Component(engine, wasm)
     exports = component.type.exports(engine)
     functions = sorted(n for n, e in exports.items() if isinstance(getattr(e, "ty", None), wasmtime.component.FuncType))
-    if name not in functions:
-        raise allowed(name, f"recipe invoke: function export of {recipe.module}", functions or ["(no function exports)"])
-    func_type = exports[name].ty
-    assert isinstance(func_type, wasmtime.component.FuncType)  # the names above are the function exports
-    signature = Signature.of(func_type)
-    args = typed_args(trees, signature.params, name, "recipe invoke")
-    expected = None
-    if recipe.expect.result is not None:
-        if signature.result is None:
-            raise ConfigError(f"recipe expect.result: {name} returns nothing")
-        expected = typed(parse_value(str(recipe.expect.result), "recipe expect.result"), signature.result, "recipe expect.result")
-    workload = component_workload(recipe.name, wasm, name, args, expected, provenance=f"recipe {recipe.source}: {recipe.module}")
-    if expected is None and signature.result is not None:
+    calls = []
+    for k, step in enumerate(steps):
+        where = f"recipe {step.where}"
+        name, trees = parse_call(step.text, f"{where}.invoke" if step.where != "invoke" else where)
+        if name not in functions:
+            raise allowed(name, f"{where}: function export of {recipe.module}", functions or ["(no function exports)"])
+        func_type = exports[name].ty
+        assert isinstance(func_type, wasmtime.component.FuncType)  # the names above are the function exports
+        signature = Signature.of(func_type)
+        args = typed_args(trees, signature.params, name, where)
+        wave, key = (recipe.expect.result, "expect.result") if k == len(steps) - 1 and step.expect is None else (step.expect, f"{step.where}.expect")
+        expected = None
+        if wave is not None:
+            if signature.result is None:
+                raise ConfigError(f"recipe {key}: {name} returns nothing")
+            expected = typed(parse_value(str(wave), f"recipe {key}"), signature.result, f"recipe {key}")
+        calls.append(ComponentCall(name, signature, tuple(args), expected))
+    last = calls[-1]
+    workload = component_workload(recipe.name, wasm, last.entry, last.args, last.expected, provenance=f"recipe {recipe.source}: {recipe.module}")
+    workload = dataclasses.replace(workload, before=tuple(calls[:-1]))
+    if last.expected is None and last.signature.result is not None:
         return dataclasses.replace(workload, check="first-result")
     return workload
 
@@ -557,6 +610,14 @@ def to_workload(recipe: Recipe, wasm: bytes) -> Workload:
 
     if wasm[4:8] == COMPONENT_VERSION:
         return component_recipe_workload(recipe, wasm)
+    invoked = [s for s in recipe.steps if isinstance(s, Invoke)]
+    if invoked:  # on a core module, an invoke step is a call with integer arguments
+        with_expect = [s for s in invoked if s.expect is not None]
+        if with_expect:
+            raise ConfigError(f"recipe {with_expect[0].where}.expect: a core module's calls are checked through expect.result "
+                              f"(the last call's) and expect.bytes; allowed: those")
+        recipe = dataclasses.replace(recipe, steps=tuple(dataclasses.replace(invoked_call(s.text), where=s.where) if isinstance(s, Invoke)
+                                                         else s for s in recipe.steps))
     if recipe.invoke is not None:
         result = recipe.expect.result
         if isinstance(result, str):

@@ -3,10 +3,13 @@
 ``Func.__call__`` reads the function type back and converts every value in Python, element by
 element, on every call: what a Python host pays through wasmtime-py.  Values are given to it in
 wasmtime-py's own representation, converted from the workload's plain values once (:func:`api_args`).
+A request of several calls (a recipe's ``invoke`` steps) makes its earlier calls in the same instance first, each
+result checked as the entry's is.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,6 +54,12 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
     new_store = parts.store.api_store
     args = {i: api_args(w) for i, w in enumerate(workloads) if w.component}
     expected = {i: api_expected(w) for i, w in enumerate(workloads) if w.component}
+    # Per workload, its earlier calls: (export, arguments as wasmtime-py takes them, [expectation], its shapes).
+    earlier = {i: [(c.entry, tuple(shape.to_api(v) for (_, shape), v in zip(c.signature.params, c.args)),
+                    [FirstResult() if c.expected is None or c.signature.result is None else c.signature.result.to_api(c.expected)],
+                    c.signature, c.expected is None) for c in w.before]
+               for i, w in enumerate(workloads) if w.component and w.before}
+    step_stamps = {i: parts.step_stamps.setdefault(i, []) for i in earlier}
 
     def instantiate(store: wasmtime.Store, compiled: Compiled) -> wasmtime.component.Instance:
         try:
@@ -75,8 +84,28 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
             plain = w.signature.result.from_api if w.signature is not None and w.signature.result is not None else (lambda v: v)
             learned_or_mismatch(w.name, plain(result), plain(value), w.check == "first-result")
 
-    def call(store: wasmtime.Store, instance: wasmtime.component.Instance, func: wasmtime.component.Func, index: int) -> object:
-        return func(store, *args[index])
+    def call(store: wasmtime.Store, instance: wasmtime.component.Instance, func: wasmtime.component.Func, index: int,
+             stamps: list[int] | None = None) -> object:
+        if index in earlier:
+            if stamps is not None:
+                stamps.clear()
+                stamps.append(time.perf_counter_ns())
+            for entry, values, box, signature, learned in earlier[index]:
+                target = instance.get_func(store, entry)
+                if target is None:
+                    raise ConfigError(f"workload {workloads[index].name!r}: component export {entry!r} is not a function")
+                result = target(store, *values)
+                if signature.result is not None and result != box[0]:
+                    plain = signature.result.from_api
+                    name = f"{workloads[index].name} (call {entry})"
+                    box[0] = (result if isinstance(box[0], FirstResult)
+                              else learned_or_mismatch(name, plain(result), plain(box[0]), learned))
+                if stamps is not None:
+                    stamps.append(time.perf_counter_ns())
+        result = func(store, *args[index])
+        if stamps is not None and index in earlier:
+            stamps.append(time.perf_counter_ns())
+        return result
 
     return api_handlers(workloads, get, lambda index, w: new_store(engine, w, None), lambda store, compiled, w: instantiate(store, compiled),
-                        lookup, call, check)
+                        lookup, call, check, step_stamps)

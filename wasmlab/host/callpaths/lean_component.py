@@ -6,6 +6,8 @@ is read back per call, after the store is dropped (it is the caller's copy).  A 
 compiled component, new store (with a WASI context for guests importing WASI preview 2: without
 one wasmtime aborts the process at the first WASI call), instantiate through the component
 linker, look the function up by its export index (looked up once per component), call, drop, check.
+A request of several calls (a recipe's ``invoke`` steps) makes its earlier calls in the same instance, in order,
+before the entry's, each with its own prebuilt arguments and result slot, each result checked.
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ import wasmtime
 
 from wasmlab import capi
 from wasmlab.errors import ConfigError
-from wasmlab.host.callpaths.base import Handlers, RequestParts, expectation, learned_or_mismatch
+from wasmlab.host.callpaths.base import FirstResult, Handlers, RequestParts, expectation, learned_or_mismatch
 from wasmlab.host.component_values import PreparedArgs, ResultSlot
 from wasmlab.host.modules import Compiled
-from wasmlab.workloads.model import Workload
+from wasmlab.workloads.model import ComponentCall, Workload
 
 
 class ComponentSlots:
@@ -41,9 +43,31 @@ class ComponentSlots:
         self.checked = self.expected is not None
         self.first_result = workload.check == "first-result"
         self.workload_name = workload.name
+        self.before = [EarlierCall(workload.name, call) for call in workload.before]
+        # Filled by phased requests only: a stamp before the first call and after each (bound by ``bind``).
+        self.step_stamps: list[int] | None = None
 
 
-def call(func_ref: Any, context: Any, c: ComponentSlots, trap: Any) -> None:
+class EarlierCall:
+    """A call a request makes before its entry's, with its arguments built once and its own result slot."""
+
+    def __init__(self, workload_name: str, call: ComponentCall) -> None:
+        self.entry = call.entry
+        self.args = PreparedArgs(call.signature, call.args)
+        self.result = ResultSlot(call.signature.result)
+        self.returns = call.signature.result is not None
+        self.first_result = call.expected is None
+        self.expected: object = FirstResult() if self.first_result and self.returns else call.expected
+        self.name = f"{workload_name} (call {call.entry})"
+
+    def check(self) -> None:
+        """The call's result (the caller's copy, read after the store is gone) against what it must return."""
+        result = self.result.take()
+        if self.returns and result != self.expected:
+            self.expected = learned_or_mismatch(self.name, result, self.expected, self.first_result)
+
+
+def call(func_ref: Any, context: Any, c: ComponentSlots | EarlierCall, trap: Any) -> None:
     """One ``wasmtime_component_func_call`` with ``c``'s prebuilt arguments into its result slot."""
     args, result = c.args, c.result
     err = capi.component_func_call(func_ref, context, args.array, args.size, result.ref, result.count)
@@ -70,7 +94,12 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
     instance_ref = ctypes.byref(instance)
     func = capi.component_func_t()
     func_ref = ctypes.byref(func)
+    earlier = capi.component_func_t()  # an earlier call's function, so that the entry's stays looked up
+    earlier_ref = ctypes.byref(earlier)
     trap = capi.trap_slot()
+    for i, c in slots.items():
+        if c.before:
+            c.step_stamps = parts.step_stamps.setdefault(i, [])
 
     def try_instantiate(compiled: Compiled, context: capi.Ptr) -> None:
         err = capi.component_linker_instantiate(linker_ptr, context, compiled.module_ptr, instance_ref)
@@ -102,8 +131,19 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
         if not capi.component_instance_get_func(instance_ref, context, compiled.export_index(c.entry), func_ref):
             raise ConfigError(f"workload {c.workload_name!r}: component export {c.entry!r} is not a function")
 
+    def call_earlier(compiled: Compiled, context: capi.Ptr, c: ComponentSlots, stamps: list[int] | None) -> None:
+        """The calls before the entry's, in order, each looked up by its export index (a stamp after each when phased)."""
+        for b in c.before:
+            if not capi.component_instance_get_func(instance_ref, context, compiled.export_index(b.entry), earlier_ref):
+                raise ConfigError(f"workload {c.workload_name!r}: component export {b.entry!r} is not a function")
+            call(earlier_ref, context, b, trap)
+            if stamps is not None:
+                stamps.append(clock())
+
     def checked(c: ComponentSlots) -> object:
-        # The result is the caller's copy, independent of the store: read after the store is gone.
+        # The results are the caller's copies, independent of the store: read after the store is gone.
+        for b in c.before:
+            b.check()
         result = c.result.take()
         if c.checked and result != c.expected:
             c.expected = learned_or_mismatch(c.workload_name, result, c.expected, c.first_result)
@@ -116,6 +156,8 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
         try:
             instantiate(compiled, context)
             lookup(compiled, context, c)
+            if c.before:
+                call_earlier(compiled, context, c, None)
             call(func_ref, context, c, trap)
         finally:
             capi.store_delete(store)
@@ -133,8 +175,15 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
             stamps[3] = clock()
             lookup(compiled, context, c)
             stamps[4] = clock()
+            steps = c.step_stamps
+            if steps is not None:  # a request of several calls: each is a step of the call phase
+                steps.clear()
+                steps.append(clock())
+                call_earlier(compiled, context, c, steps)
             call(func_ref, context, c, trap)
             stamps[5] = clock()
+            if steps is not None:
+                steps.append(stamps[5])
         finally:
             capi.store_delete(store)
         stamps[6] = clock()

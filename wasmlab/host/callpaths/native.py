@@ -135,8 +135,10 @@ def recipe_ops(recipe: Recipe) -> tuple[list[tuple[Any, ...]], int, str]:
             last = call(step.export, args, dst, top=True) or last
         elif isinstance(step, Write):
             ops.append((2, operand(step.at), step.data))
-        else:
+        elif isinstance(step, Read):
             ops.append((3, operand(step.at), operand(step.length), reads[step.name]))
+        else:  # to_workload turns a core module's invoke steps into calls before anything runs
+            raise ConfigError(f"recipe {step.where}: an invoke step left unconverted")
     if ops:
         ops.append((6, 0, 0))
     if len(slots) + count[0] > 255:
