@@ -657,6 +657,18 @@ def workloads(ctx: click.Context) -> None:
     click.echo("Any other module: --workload path/to/module.wasm (or .wat), with --entry, --args and --expect.")
 
 
+@workloads.command("recipe")
+@click.argument("spec")
+def workloads_recipe(spec: str) -> None:
+    """Print the request recipe (YAML) that makes the same request as workload SPEC, to edit and pass to --recipe
+    (e.g. middleware:request=auth-missing,headers=20: the call and the policy's answer in WAVE)."""
+    import yaml
+
+    from wasmlab.workloads import as_recipe
+
+    click.echo(yaml.safe_dump(as_recipe(spec), sort_keys=False, width=1 << 16, allow_unicode=True), nl=False)
+
+
 @workloads.command("fetch")
 @click.argument("names", nargs=-1)
 @click.option("--large", is_flag=True, help="Also the large modules (yosys: 69 MB, compiles in tens of seconds).")

@@ -187,3 +187,47 @@ def test_component_steps_are_calls_in_wave_and_core_invoke_steps_take_integers(t
         runtime.handle(0)
     with pytest.raises(ConfigError, match=r"recipe steps\[0\].expect: a core module's calls are checked through expect.result"):
         load_workload(write_recipe(tmp_path, core, {"steps": [{"invoke": "add(40)", "expect": 40}]}, "core2"))
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from wasmlab.workloads import as_recipe, middleware  # noqa: E402
+from wasmlab.workloads.wave import format_call, format_value  # noqa: E402
+
+_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=20)
+
+
+@settings(max_examples=150, deadline=None)
+@given(method=_text, path=_text, headers=st.lists(st.tuples(_text, _text), max_size=4), body=st.binary(max_size=24),
+       status=st.none() | st.integers(0, 65535))
+def test_wave_written_by_the_lab_reads_back_as_the_same_values(method, path, headers, body, status):
+    signatures = middleware.signatures()
+    request = signatures["on-request"]
+    (_, shape), = request.params
+    value = {"method": method, "path": path, "headers": headers, "body": body}
+    name, trees = parse_call(format_call("on-request", (value,), request.params))
+    assert name == "on-request" and typed(trees[0], shape) == value  # quotes, backslashes, control characters included
+    action = request.result
+    for case in (Case("continue"), Case("reject", status or 0),
+                 Case("modify", {"set-headers": headers, "remove-headers": [h for h, _ in headers], "status": status})):
+        assert typed(parse_value(format_value(case, action)), action) == case
+
+
+def test_the_middlewares_own_requests_are_recipes_and_print_as_one(tmp_path):
+    for request in middleware.REQUESTS:
+        recipe = as_recipe(f"middleware:request={request},headers=3,body=40")
+        assert recipe == {"module": "middleware", **middleware.request_recipe(request, 3, 40)}
+        path = tmp_path / f"{request}.yaml"
+        path.write_text(yaml.safe_dump(recipe))
+        from_recipe, built_in = load_workload(str(path)), middleware.middleware(request, 3, 40)
+        assert (from_recipe.entry, from_recipe.args, from_recipe.expected) == (built_in.entry, built_in.args, built_in.expected)
+    seed = tmp_path / "seed.yaml"
+    seed.write_text(yaml.safe_dump(as_recipe("seed")))
+    with serving([load_workload(str(seed))], "lean", "pooled+cached") as runtime:
+        runtime.handle(0)
+    command = tmp_path / "hello.wat"
+    command.write_text('(module (import "wasi_snapshot_preview1" "proc_exit" (func (param i32))) (memory (export "memory") 1) '
+                       '(func (export "_start")))')
+    with pytest.raises(ConfigError, match="is a WASI command or a library with host imports; allowed: a workload whose request is one call"):
+        as_recipe(str(command))

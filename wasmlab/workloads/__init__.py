@@ -19,7 +19,8 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from wasmlab.errors import ConfigError, allowed
 from wasmlab.workloads import catalog, hostile, middleware, synthetic
@@ -182,6 +183,34 @@ def load_workload(spec: str, **overrides: int) -> Workload:
         if isinstance(parameters[key].default, int) and not isinstance(value, int):
             raise ConfigError(f"workload {name!r} parameter {key}={value!r} is not an integer")
     return entry.make(**kwargs)
+
+
+def as_recipe(spec: str) -> dict[str, Any]:
+    """The request recipe (YAML data) that makes the same request as workload ``spec``: a starting point to edit.
+
+    The middleware's requests are recipes already (:func:`wasmlab.workloads.middleware.request_recipe`); a component's
+    call is written in WAVE, a core module's as an integer call.  Workloads whose requests need more than a call (WASI
+    commands, drivers, recipes themselves) are one line: their recipe is written by hand."""
+    from wasmlab.workloads.wave import format_call, format_value
+
+    workload = load_workload(spec)
+    module = spec if not spec.endswith((".wasm", ".wat")) else str(Path(spec).resolve())
+    if workload.recipe is not None or workload.driver or workload.wasi or workload.host_imports:
+        raise ConfigError(f"workload {spec!r} is {'a recipe' if workload.recipe is not None else 'a WASI command or a library with host imports'}; "
+                          f"allowed: a workload whose request is one call (write this one's recipe by hand: see data/recipes/)")
+    if workload.component:
+        if "request" in workload.parameters:
+            name, _ = parse_spec(spec)
+            return {"module": name, **middleware.request_recipe(**workload.parameters)}
+        signature = workload.signature
+        recipe: dict[str, Any] = {"module": module, "invoke": format_call(workload.entry, workload.args, signature.params)}
+        if workload.expected is not None and signature.result is not None:
+            recipe["expect"] = {"result": format_value(workload.expected, signature.result)}
+        return recipe
+    recipe = {"module": module, "invoke": f"{workload.entry}({', '.join(str(int(a)) for a in workload.args)})"}
+    if workload.expected is not None:
+        recipe["expect"] = {"result": int(workload.expected)}
+    return recipe
 
 
 def recipe_workload(recipe: Recipe) -> Workload:

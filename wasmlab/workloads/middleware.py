@@ -14,7 +14,10 @@ returning continue / reject(status) / modify(headers, status)) with the same pol
     componentize-py version; never committed.
 
 A request is one call of one attach point with one of :data:`REQUESTS`; its expected action is
-computed by the policy in Python, so a guest that skips work or decides differently is caught.
+computed by the policy in Python, so a guest that skips work or decides differently is caught.  Each
+request is a recipe in WAVE (:func:`request_recipe`: ``invoke: 'on-request({method: "GET", ...})'`` and
+``expect: {result: ...}``), parsed and typed by the component's own types like any recipe's, so the lab's
+own requests take the path a user's do (``wasmlab workloads recipe middleware:request=public`` prints it).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from wasmlab.errors import ConfigError, allowed
 from wasmlab.workloads.catalog import cache_dir
 from wasmlab.workloads.model import Workload
 from wasmlab.workloads.signature import Case, Signature
+from wasmlab.workloads.wave import format_call, format_value, parse_call, parse_value, typed, typed_args
 
 GUEST_DIR = Path(__file__).parent / "guests" / "middleware"
 WIT_DIR = GUEST_DIR / "wit"
@@ -184,11 +188,22 @@ def build_py_component(force: bool = False) -> Path:
     return out
 
 
-def middleware_workload(name: str, wasm: bytes, request: str, headers: int, body: int, provenance: str,
-                        wasi: bool = False) -> Workload:
+def request_recipe(request: str = "auth-ok", headers: int = 8, body: int = 512) -> dict[str, Any]:
+    """The middleware request as a recipe's request: the call in WAVE and the policy's action in WAVE."""
     entry, args, expected = request_call(request, headers, body)
     signature = signatures()[entry]
-    signature.check_args(args, f"middleware {entry}")
+    assert signature.result is not None  # every attach point returns an action
+    return {"invoke": format_call(entry, args, signature.params), "expect": {"result": format_value(expected, signature.result)}}
+
+
+def middleware_workload(name: str, wasm: bytes, request: str, headers: int, body: int, provenance: str,
+                        wasi: bool = False) -> Workload:
+    recipe = request_recipe(request, headers, body)
+    entry, trees = parse_call(recipe["invoke"], f"middleware {request}")
+    signature = signatures()[entry]
+    assert signature.result is not None
+    args = typed_args(trees, signature.params, entry, f"middleware {request}")
+    expected = typed(parse_value(recipe["expect"]["result"]), signature.result, f"middleware {request} expect.result")
     label = name if (request, headers, body) == ("auth-ok", 8, 512) else f"{name}:request={request},headers={headers},body={body}"
     return Workload(
         name=label, wasm=wasm, entry=entry, params=tuple(s.wit for _, s in signature.params),

@@ -202,3 +202,60 @@ def typed_args(trees: Sequence[Any], params: Sequence[tuple[str, Shape]], name: 
         raise ConfigError(f"{where}: {name} takes {len(params)} argument(s) ({', '.join(n for n, _ in params) or 'none'}), "
                           f"the call gives {len(trees)}")
     return tuple(typed(tree, shape, f"{where} argument {pname!r}") for tree, (pname, shape) in zip(trees, params))
+
+
+_QUOTED = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\"}
+
+
+def _quote(text: str, quote: str) -> str:
+    """``text`` as a WAVE string or char literal: the escapes :func:`_unquote` reads, other control characters as \\u{hex}."""
+    out = []
+    for ch in text:
+        if ch in _QUOTED:
+            out.append(_QUOTED[ch])
+        elif ch == quote:
+            out.append("\\" + quote)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{{{ord(ch):x}}}")
+        else:
+            out.append(ch)
+    return quote + "".join(out) + quote
+
+
+def _label(name: str) -> str:
+    """A field, case or enum name as a WAVE label (``%`` before a name that is also a keyword of WAVE's values)."""
+    return f"%{name}" if name in ("true", "false", "none", "some", "ok", "err", "inf", "nan") else name
+
+
+def format_value(value: Any, shape: Shape) -> str:
+    """The lab's plain ``value`` of ``shape`` written in WAVE, so that ``typed(parse_value(text), shape) == value``."""
+    if isinstance(shape, _Scalar):
+        if shape.wit == "bool":
+            return "true" if value else "false"
+        if shape.wit == "char":
+            return _quote(str(value), "'")
+        if shape.wit in ("f32", "f64"):
+            number = float(value)
+            return "nan" if number != number else "inf" if number == float("inf") else "-inf" if number == float("-inf") else repr(number)
+        return str(int(value))
+    if isinstance(shape, StringShape):
+        return _quote(str(value), '"')
+    if isinstance(shape, ListShape):
+        return "[" + ", ".join(format_value(item, shape.element) for item in value) + "]"
+    if isinstance(shape, TupleShape):
+        return "(" + ", ".join(format_value(item, s) for item, s in zip(value, shape.elements)) + ")"
+    if isinstance(shape, RecordShape):
+        return "{" + ", ".join(f"{_label(name)}: {format_value(value[name], s)}" for name, s in shape.fields) + "}"
+    if isinstance(shape, OptionShape):
+        return "none" if value is None else f"some({format_value(value, shape.payload)})"
+    if isinstance(shape, VariantShape):
+        payload = shape.cases[value.tag]
+        return _label(value.tag) if payload is None else f"{_label(value.tag)}({format_value(value.value, payload)})"
+    if isinstance(shape, EnumShape):
+        return _label(str(value))
+    raise ConfigError(f"values of {shape.wit} cannot be written in WAVE here")
+
+
+def format_call(name: str, args: Sequence[Any], params: Sequence[tuple[str, Shape]]) -> str:
+    """``name(args)`` in WAVE, as ``wasmtime run --invoke`` and a recipe's ``invoke:`` take it."""
+    return f"{name}(" + ", ".join(format_value(value, shape) for value, (_, shape) in zip(args, params)) + ")"
