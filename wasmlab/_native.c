@@ -95,11 +95,43 @@ typedef union wasmtime_val_raw {
     X(wasm_trap_delete, void, (wasm_trap_t *)) \
     X(wasm_byte_vec_delete, void, (wasm_byte_vec_t *))
 
+typedef struct wasi_config wasi_config_t;
+
+/* The WASI functions, resolved only when a WASI workload is added (Library.enable_wasi): their prototypes are those of
+ * the library wasmtime-py loaded (wasi_config_preopen_dir took directory and file permissions in some releases, a
+ * bool in 50), so other releases' libraries never get here.  NARGS(...) below is checked against wasmtime._bindings. */
+#define WASMLAB_WASI_FUNCTIONS(X) \
+    X(wasi_config_new, wasi_config_t *, (void), 0) \
+    X(wasi_config_set_argv, bool, (wasi_config_t *, size_t, const char **), 3) \
+    X(wasi_config_set_env, bool, (wasi_config_t *, size_t, const char **, const char **), 4) \
+    X(wasi_config_set_stdin_file, bool, (wasi_config_t *, const char *), 2) \
+    X(wasi_config_set_stdout_file, bool, (wasi_config_t *, const char *), 2) \
+    X(wasi_config_set_stderr_file, bool, (wasi_config_t *, const char *), 2) \
+    X(wasi_config_preopen_dir, bool, (wasi_config_t *, const char *, const char *, bool), 4) \
+    X(wasi_config_delete, void, (wasi_config_t *), 1) \
+    X(wasmtime_context_set_wasi, wasmtime_error_t *, (wasmtime_context_t *, wasi_config_t *), 2) \
+    X(wasmtime_linker_instantiate, wasmtime_error_t *, (const wasmtime_linker_t *, wasmtime_context_t *, const wasmtime_module_t *, wasmtime_instance_t *, wasm_trap_t **), 5)
+
 typedef struct {
 #define DECLARE(name, ret, args) ret (*name) args;
     WASMLAB_FUNCTIONS(DECLARE)
 #undef DECLARE
+#define DECLARE_WASI(name, ret, args, n) ret (*name) args;
+    WASMLAB_WASI_FUNCTIONS(DECLARE_WASI)
+#undef DECLARE_WASI
+    int wasi_resolved;
 } Api;
+
+static const char *const WASI_FUNCTION_NAMES[] = {
+#define NAME_WASI(name, ret, args, n) #name,
+    WASMLAB_WASI_FUNCTIONS(NAME_WASI)
+#undef NAME_WASI
+};
+static const int WASI_FUNCTION_NARGS[] = {
+#define NARGS_WASI(name, ret, args, n) n,
+    WASMLAB_WASI_FUNCTIONS(NARGS_WASI)
+#undef NARGS_WASI
+};
 
 static const char *const FUNCTION_NAMES[] = {
 #define NAME(name, ret, args) #name,
@@ -178,6 +210,35 @@ static void Library_dealloc(Library *self) {
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* enable_wasi(): resolve the WASI functions (a LookupError naming one the library lacks). */
+static PyObject *Library_enable_wasi(Library *self, PyObject *unused) {
+    if (self->api.wasi_resolved)
+        Py_RETURN_NONE;
+    void **slots = (void **)&self->api.wasi_config_new;
+    for (size_t i = 0; i < sizeof(WASI_FUNCTION_NAMES) / sizeof(WASI_FUNCTION_NAMES[0]); i++) {
+        void *symbol = dlsym(self->handle, WASI_FUNCTION_NAMES[i]);
+        if (symbol == NULL) {
+            PyErr_Format(PyExc_LookupError, "libwasmtime %S has no function %s (needed for WASI on the native call path)",
+                         self->path, WASI_FUNCTION_NAMES[i]);
+            return NULL;
+        }
+        slots[i] = symbol;
+    }
+    self->api.wasi_resolved = 1;
+    Py_RETURN_NONE;
+}
+
+/* wasi_functions() -> {name: number of parameters declared}, to check against wasmtime._bindings. */
+static PyObject *Library_wasi_functions(PyObject *cls, PyObject *unused) {
+    PyObject *out = PyDict_New();
+    for (size_t i = 0; out != NULL && i < sizeof(WASI_FUNCTION_NAMES) / sizeof(WASI_FUNCTION_NAMES[0]); i++) {
+        PyObject *n = PyLong_FromLong(WASI_FUNCTION_NARGS[i]);
+        if (n == NULL || PyDict_SetItemString(out, WASI_FUNCTION_NAMES[i], n) < 0) { Py_XDECREF(n); Py_DECREF(out); return NULL; }
+        Py_DECREF(n);
+    }
+    return out;
+}
+
 static PyObject *Library_functions(PyObject *cls, PyObject *unused) {
     PyObject *names = PyTuple_New(sizeof(FUNCTION_NAMES) / sizeof(FUNCTION_NAMES[0]));
     if (names == NULL)
@@ -189,6 +250,8 @@ static PyObject *Library_functions(PyObject *cls, PyObject *unused) {
 
 static PyMethodDef Library_methods[] = {
     {"functions", (PyCFunction)Library_functions, METH_NOARGS | METH_CLASS, "The C API functions the driver resolves, by name."},
+    {"wasi_functions", (PyCFunction)Library_wasi_functions, METH_NOARGS | METH_CLASS, "The WASI functions and their declared arity."},
+    {"enable_wasi", (PyCFunction)Library_enable_wasi, METH_NOARGS, "Resolve the WASI functions (wasmtime-py's library only)."},
     {NULL},
 };
 
@@ -463,7 +526,39 @@ typedef struct {
     int learned;
     int64_t expected;
     Program *program;      /* a recipe's steps instead of one call of `entry`, or NULL */
+    int linked;            /* instantiated through the driver's linker (WASI, host functions) */
+    struct WasiSpec *wasi; /* a WASI context per request, or NULL */
 } Workload;
+
+/* A WASI guest's context, built for every request: argv, environment, stdin from a file, stdout and stderr to files
+ * (read back after the store is gone and compared with the first request's, which Python checks), read-only
+ * preopened directories, and the exit status that means success. */
+typedef struct WasiSpec {
+    int argc;
+    char **argv;
+    int envc;
+    char **env_names, **env_values;
+    char *stdin_path, *stdout_path, *stderr_path;
+    int npreopens;
+    char **hosts, **guests;
+    int expected_exit;
+    int compare_output;   /* each request's stdout and stderr must equal the first request's */
+    int learned;
+    uint8_t *first_out[2];
+    size_t first_len[2];
+} WasiSpec;
+
+static void wasi_free(WasiSpec *w) {
+    if (w == NULL)
+        return;
+    for (int i = 0; i < w->argc; i++) free(w->argv[i]);
+    for (int i = 0; i < w->envc; i++) { free(w->env_names[i]); free(w->env_values[i]); }
+    for (int i = 0; i < w->npreopens; i++) { free(w->hosts[i]); free(w->guests[i]); }
+    free(w->argv); free(w->env_names); free(w->env_values); free(w->hosts); free(w->guests);
+    free(w->stdin_path); free(w->stdout_path); free(w->stderr_path);
+    free(w->first_out[0]); free(w->first_out[1]);
+    free(w);
+}
 
 typedef struct {
     uint8_t sha256[32];
@@ -627,12 +722,91 @@ static int compile(Driver *d, const Workload *w, wasmtime_module_t **module, was
     return 0;
 }
 
-static wasmtime_error_t *instantiate(Driver *d, wasmtime_context_t *context, wasmtime_module_t *module,
+static void remember_text(Driver *d, const char *text);
+
+static wasmtime_error_t *instantiate(Driver *d, Workload *w, wasmtime_context_t *context, wasmtime_module_t *module,
                                      wasmtime_instance_pre_t *pre, wasmtime_instance_t *instance, wasm_trap_t **trap) {
     const Api *api = &d->library->api;
     if (pre != NULL)
         return api->wasmtime_instance_pre_instantiate(pre, context, instance, trap);
+    if (w->linked)
+        return api->wasmtime_linker_instantiate(d->linker, context, module, instance, trap);
     return api->wasmtime_instance_new(context, module, NULL, 0, instance, trap);
+}
+
+/* This request's WASI context into the store (the context owns the config from then on); an error message or NULL. */
+static const char *set_wasi(Driver *d, WasiSpec *spec, wasmtime_context_t *context) {
+    const Api *api = &d->library->api;
+    wasi_config_t *config = api->wasi_config_new();
+    if (!api->wasi_config_set_argv(config, (size_t)spec->argc, (const char **)spec->argv) ||
+        (spec->envc && !api->wasi_config_set_env(config, (size_t)spec->envc, (const char **)spec->env_names,
+                                                 (const char **)spec->env_values)) ||
+        (spec->stdin_path && !api->wasi_config_set_stdin_file(config, spec->stdin_path)) ||
+        !api->wasi_config_set_stdout_file(config, spec->stdout_path) || !api->wasi_config_set_stderr_file(config, spec->stderr_path)) {
+        api->wasi_config_delete(config);
+        return "the WASI context could not be built (argv, environment, or a stdio file)";
+    }
+    for (int i = 0; i < spec->npreopens; i++) {
+        if (!api->wasi_config_preopen_dir(config, spec->hosts[i], spec->guests[i], false)) {
+            api->wasi_config_delete(config);
+            return "a preopened directory could not be opened";
+        }
+    }
+    wasmtime_error_t *err = api->wasmtime_context_set_wasi(context, config);
+    if (err != NULL) {
+        api->wasmtime_error_delete(err);
+        return "wasmtime_context_set_wasi failed";
+    }
+    return NULL;
+}
+
+/* The whole of a file (stdout or stderr of the request that just ended); NULL and *len 0 when it is empty or missing. */
+static uint8_t *read_file(const char *path, size_t *len) {
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    uint8_t *data = NULL;
+    size_t cap = 0;
+    for (;;) {
+        if (*len == cap) {
+            cap = cap ? 2 * cap : 4096;
+            uint8_t *grown = realloc(data, cap);
+            if (grown == NULL) { free(data); fclose(f); *len = 0; return NULL; }
+            data = grown;
+        }
+        size_t got = fread(data + *len, 1, cap - *len, f);
+        if (got == 0) break;
+        *len += got;
+    }
+    fclose(f);
+    return data;
+}
+
+/* A WASI request's stdout and stderr against the first request's (kept when it is the first): OUT_OK or OUT_MISMATCH. */
+static int compare_output(Driver *d, WasiSpec *spec) {
+    const char *paths[2] = {spec->stdout_path, spec->stderr_path};
+    for (int k = 0; k < 2; k++) {
+        size_t len;
+        uint8_t *data = read_file(paths[k], &len);
+        if (!spec->learned) {
+            free(spec->first_out[k]);
+            spec->first_out[k] = data;
+            spec->first_len[k] = len;
+            continue;
+        }
+        int same = len == spec->first_len[k] && (len == 0 || memcmp(data, spec->first_out[k], len) == 0);
+        free(data);
+        if (!same) {
+            char message[160];
+            snprintf(message, sizeof message, "the %s (%zu bytes) differs from the first request's (%zu bytes)",
+                     k == 0 ? "stdout" : "stderr", len, spec->first_len[k]);
+            remember_text(d, message);
+            return OUT_MISMATCH;
+        }
+    }
+    spec->learned = 1;
+    return OUT_OK;
 }
 
 /* One whole request; returns its outcome and writes its detail and, after a trap, the guest's memory size. */
@@ -791,7 +965,15 @@ static int serve(Driver *d, Workload *w, int64_t *stamps, int64_t *detail, int64
 
     wasmtime_instance_t instance;
     wasm_trap_t *trap = NULL;
-    wasmtime_error_t *err = instantiate(d, context, module, pre, &instance, &trap);
+    if (w->wasi != NULL) {
+        const char *problem = set_wasi(d, w->wasi, context);
+        if (problem != NULL) {
+            remember_text(d, problem);
+            outcome = OUT_ERROR;
+            goto done;
+        }
+    }
+    wasmtime_error_t *err = instantiate(d, w, context, module, pre, &instance, &trap);
     if (err != NULL && d->wait_ns >= 0) {
         /* The `wait` policy: a pool with no free slot is tried again until one frees or the budget is spent. */
         int64_t began = now_ns();
@@ -801,7 +983,7 @@ static int serve(Driver *d, Workload *w, int64_t *stamps, int64_t *detail, int64
             if (!waited) { d->waits++; waited = 1; }
             struct timespec pause = {0, 20000};
             nanosleep(&pause, NULL);
-            err = instantiate(d, context, module, pre, &instance, &trap);
+            err = instantiate(d, w, context, module, pre, &instance, &trap);
         }
         d->wait_total_ns += (uint64_t)(now_ns() - began);
     }
@@ -866,6 +1048,20 @@ done:
     api->wasmtime_store_delete(store);
     if (!cached)
         release(d, module, pre);
+    if (w->wasi != NULL) {
+        /* A WASI exit with the expected status is the request's normal end; ending without one when one is expected is not. */
+        if (outcome == OUT_EXIT && *detail == w->wasi->expected_exit) {
+            outcome = OUT_OK;
+            *detail = 0;
+        } else if (outcome == OUT_OK && w->wasi->expected_exit != 0) {
+            char message[96];
+            snprintf(message, sizeof message, "returned without exiting, expected exit %d", w->wasi->expected_exit);
+            remember_text(d, message);
+            outcome = OUT_MISMATCH;
+        }
+        if (outcome == OUT_OK && w->wasi->compare_output)
+            outcome = compare_output(d, w->wasi);
+    }
     if (stamps) {
         stamps[6] = now_ns();
         for (int k = 2; k < 6; k++) /* phases a failed request did not reach end where it ended */
@@ -902,6 +1098,7 @@ static void Driver_clear(Driver *d) {
         free(d->workloads[i].wasm);
         free(d->workloads[i].entry);
         program_free(d->workloads[i].program);
+        wasi_free(d->workloads[i].wasi);
     }
     free(d->workloads);
     d->workloads = NULL;
@@ -953,13 +1150,12 @@ static int Driver_init(Driver *self, PyObject *args, PyObject *kwds) {
             return -1;
         self->limited = 1;
     }
-    if (pre) {
-        if (linker) {
-            self->linker = (wasmtime_linker_t *)(uintptr_t)linker;
-        } else {
-            self->linker = self->library->api.wasmtime_linker_new(self->engine);
-            self->own_linker = 1;
-        }
+    if (linker) {
+        /* The lab's core linker (WASI and host functions defined): borrowed, alive as long as the runtime. */
+        self->linker = (wasmtime_linker_t *)(uintptr_t)linker;
+    } else if (pre) {
+        self->linker = self->library->api.wasmtime_linker_new(self->engine);
+        self->own_linker = 1;
     }
     self->capacity = capacity;
     if (capacity > 0) {
@@ -1235,6 +1431,109 @@ static Workload *workload_at(Driver *self, PyObject *arg) {
     return &self->workloads[index];
 }
 
+static char *copy_string(PyObject *item) {
+    const char *text = PyBytes_Check(item) ? PyBytes_AS_STRING(item) : NULL;
+    if (text == NULL) {
+        PyErr_SetString(PyExc_TypeError, "WASI strings and paths are bytes");
+        return NULL;
+    }
+    char *out = strdup(text);
+    if (out == NULL)
+        PyErr_NoMemory();
+    return out;
+}
+
+/* A tuple of bytes as a NULL-terminated array of copies (its length in *n); NULL with an exception set. */
+static char **copy_strings(PyObject *items, int *n) {
+    if (!PyTuple_Check(items)) {
+        PyErr_SetString(PyExc_TypeError, "expected a tuple of bytes");
+        return NULL;
+    }
+    *n = (int)PyTuple_GET_SIZE(items);
+    char **out = calloc((size_t)*n + 1, sizeof(char *));
+    if (out == NULL) { PyErr_NoMemory(); return NULL; }
+    for (int i = 0; i < *n; i++) {
+        out[i] = copy_string(PyTuple_GET_ITEM(items, i));
+        if (out[i] == NULL) {
+            for (int j = 0; j < i; j++) free(out[j]);
+            free(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+/* set_wasi(i, argv, env_names, env_values, stdin, stdout, stderr, hosts, guests, expected_exit, compare_output):
+ * workload i gets a WASI context per request (every string bytes; stdin None for none; the paths are the files this
+ * driver's requests read and write), instantiated through the driver's linker. */
+static PyObject *Driver_set_wasi(Driver *self, PyObject *args) {
+    PyObject *index, *argv, *names, *values, *stdin_path, *stdout_path, *stderr_path, *hosts, *guests;
+    int expected_exit, compare;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOip", &index, &argv, &names, &values, &stdin_path, &stdout_path, &stderr_path, &hosts,
+                          &guests, &expected_exit, &compare))
+        return NULL;
+    Workload *w = workload_at(self, index);
+    if (w == NULL)
+        return NULL;
+    if (!self->library->api.wasi_resolved) {
+        PyErr_SetString(PyExc_RuntimeError, "call Library.enable_wasi() first");
+        return NULL;
+    }
+    if (self->linker == NULL) {
+        PyErr_SetString(PyExc_ValueError, "a WASI workload needs the driver to be made with a linker that defines WASI");
+        return NULL;
+    }
+    WasiSpec *spec = calloc(1, sizeof(WasiSpec));
+    if (spec == NULL)
+        return PyErr_NoMemory();
+    int nvalues = 0, nguests = 0;
+    spec->argv = copy_strings(argv, &spec->argc);
+    spec->env_names = spec->argv ? copy_strings(names, &spec->envc) : NULL;
+    spec->env_values = spec->env_names ? copy_strings(values, &nvalues) : NULL;
+    spec->hosts = spec->env_values ? copy_strings(hosts, &spec->npreopens) : NULL;
+    spec->guests = spec->hosts ? copy_strings(guests, &nguests) : NULL;
+    spec->stdout_path = spec->guests ? copy_string(stdout_path) : NULL;
+    spec->stderr_path = spec->stdout_path ? copy_string(stderr_path) : NULL;
+    spec->stdin_path = spec->stderr_path && stdin_path != Py_None ? copy_string(stdin_path) : NULL;
+    if (spec->stderr_path == NULL || (stdin_path != Py_None && spec->stdin_path == NULL) || nvalues != spec->envc ||
+        nguests != spec->npreopens) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "env names and values, and preopen hosts and guests, must pair up");
+        wasi_free(spec);
+        return NULL;
+    }
+    spec->expected_exit = expected_exit;
+    spec->compare_output = compare;
+    wasi_free(w->wasi);
+    w->wasi = spec;
+    w->linked = 1;
+    Py_RETURN_NONE;
+}
+
+/* first_output(i) -> (stdout, stderr) of workload i's first request, or None before it: what later ones must equal. */
+static PyObject *Driver_first_output(Driver *self, PyObject *arg) {
+    Workload *w = workload_at(self, arg);
+    if (w == NULL)
+        return NULL;
+    if (w->wasi == NULL || !w->wasi->learned)
+        Py_RETURN_NONE;
+    return Py_BuildValue("(y#y#)", (const char *)(w->wasi->first_out[0] ? (char *)w->wasi->first_out[0] : ""), (Py_ssize_t)w->wasi->first_len[0],
+                         (const char *)(w->wasi->first_out[1] ? (char *)w->wasi->first_out[1] : ""), (Py_ssize_t)w->wasi->first_len[1]);
+}
+
+/* set_linked(i): workload i (host functions, no WASI) is instantiated through the driver's linker. */
+static PyObject *Driver_set_linked(Driver *self, PyObject *arg) {
+    Workload *w = workload_at(self, arg);
+    if (w == NULL)
+        return NULL;
+    if (self->linker == NULL) {
+        PyErr_SetString(PyExc_ValueError, "a linked workload needs the driver to be made with a linker");
+        return NULL;
+    }
+    w->linked = 1;
+    Py_RETURN_NONE;
+}
+
 /* first_reads(i) -> tuple of bytes, or None before workload i's first request: what every later request is compared with. */
 static PyObject *Driver_first_reads(Driver *self, PyObject *arg) {
     Workload *w = workload_at(self, arg);
@@ -1404,6 +1703,9 @@ static PyMethodDef Driver_methods[] = {
     {"add_recipe", (PyCFunction)(void (*)(void))Driver_add_recipe, METH_VARARGS | METH_KEYWORDS,
      "Add a recipe's steps, flattened into ops (see the source), with its memory's name, reads, last result's kind and check."},
     {"first_reads", (PyCFunction)Driver_first_reads, METH_O, "The first request's reads of recipe workload i (None before it)."},
+    {"set_wasi", (PyCFunction)Driver_set_wasi, METH_VARARGS, "Give workload i a WASI context per request."},
+    {"first_output", (PyCFunction)Driver_first_output, METH_O, "The first request's stdout and stderr of WASI workload i."},
+    {"set_linked", (PyCFunction)Driver_set_linked, METH_O, "Instantiate workload i through the driver's linker."},
     {"run", (PyCFunction)(void (*)(void))Driver_run, METH_VARARGS | METH_KEYWORDS, "Serve a block of requests (see the source)."},
     {"take_stats", (PyCFunction)Driver_take_stats, METH_NOARGS, "Cache and pool-wait counters since the last call, then zeroed."},
     {"cached", (PyCFunction)Driver_cached, METH_NOARGS, "How many compiled modules the cache holds."},

@@ -509,7 +509,6 @@ def releases_run(versions: str, workload: str, variants: str, requests: int, rep
         raise ConfigError("--requests, --repeats, --slots and --cache-size must be >= 1 and --warmup >= 0")
     chosen = rel.resolve([v for v in versions.split(",") if v.strip()])
     names = [v.strip() for v in variants.split(",") if v.strip()]
-    load_workload_check(workload)
     with tqdm(total=len(chosen) * repeats, desc="releases", unit="child", file=sys.stderr, disable=None, leave=False) as bar:
         def progress(version: str, repetition: int) -> None:
             bar.set_postfix_str(f"{version} rep {repetition + 1}/{repeats}")
@@ -537,17 +536,6 @@ def releases_run(versions: str, workload: str, variants: str, requests: int, rep
                    + ", ".join(f"{version} {entry['library_sha256'][:16]}" for version, entry in metadata["releases"].items()))
     if (table["status"].isin(["crash", "failed"])).any():
         sys.exit(1)
-
-
-def load_workload_check(spec: str) -> None:
-    """A workload the release driver can serve (a core module without imports), or one line."""
-    from wasmlab.host.callpaths.native import refusal
-    from wasmlab.workloads import load_workload
-
-    workload = load_workload(spec)
-    reason = "it is a component" if workload.component else refusal(workload)
-    if reason:
-        raise ConfigError(f"releases run: {reason}")
 
 
 @main.command()

@@ -11,16 +11,18 @@ import wasmtime
 from wasmtime import _bindings as ffi
 
 from tests.conftest import small_pool_engine
+from tests.workloads.recipe_guests import serving
 from wasmlab import _native, capi
 from wasmlab.config import CacheConfig, Limits
 from wasmlab.errors import ConfigError, ResultMismatch
 from wasmlab.host.callpaths import native
 from wasmlab.host.engine import EnginePool
-from wasmlab.host.outcomes import classify
+from wasmlab.host.outcomes import NativeFailure, classify
 from wasmlab.host.runtime import build_runtimes
 from wasmlab.host.variant import NAMED_VARIANTS
 from wasmlab.measure import scenario as scenarios
 from wasmlab.workloads import load_workload
+from wasmlab.workloads.model import Workload
 
 SYNTHETIC = ["seed", "compile-heavy:functions=20", "data-heavy:kib=64", "dirty-memory:kib=64", "fresh"]
 
@@ -158,12 +160,21 @@ def test_a_native_block_releases_the_gil():
     runtime.close()
 
 
-@pytest.mark.parametrize("spec,reason", [
-    ("wasi-exit", "is a WASI command"),
-])
-def test_what_the_native_path_cannot_serve_yet_is_refused_in_one_line(spec, reason):
-    with pytest.raises(ConfigError, match=reason):
-        build_runtimes(["cached"], small_pool_engine(2), CacheConfig(), [load_workload(spec)], call_path="native")
+def test_a_wasi_command_that_exits_is_the_same_outcome_in_c_as_on_the_lean_path():
+    kinds = {}
+    for path in ("lean", "native"):
+        with serving([load_workload("wasi-exit")], path, "pooled+cached") as runtime:
+            with pytest.raises(wasmtime.WasmtimeError) as info:
+                runtime.handle(0)
+            kinds[path] = classify(info.value)
+    assert kinds == {"lean": "exit(3)", "native": "exit(3)"}
+
+
+def test_what_the_native_path_cannot_serve_is_refused_in_one_line(tmp_path):
+    (tmp_path / "w.wat").write_text('(module (memory (export "memory") 1) (func (export "_start")))')
+    (tmp_path / "w.yaml").write_text("module: w.wat\nwasi: {dirs: [{guest: /out, writable: true}]}\n")
+    with pytest.raises(ConfigError, match="needs a fresh writable directory per request, which the native path does not make in C"):
+        build_runtimes(["cached"], small_pool_engine(2), CacheConfig(), [load_workload(str(tmp_path / "w.yaml"))], call_path="native")
 
 
 def test_a_cache_policy_the_driver_lacks_is_refused():
@@ -202,3 +213,62 @@ def test_the_library_is_wasmtime_pys_own():
     assert native.library() is native.library()
     assert capi.library_handle() == wasmtime._ffi.dll._handle
     assert np.dtype(np.int64).itemsize == 8
+
+
+def test_the_wasi_functions_the_driver_declares_take_what_wasmtime_pys_declarations_take():
+    for name, nargs in _native.Library.wasi_functions().items():
+        assert len(getattr(ffi, f"_{name}").argtypes) == nargs, name
+
+
+# Echoes stdin to stdout (an argv-free cat of up to 64 bytes), then exits with argv's count: output and exit are the answer.
+ECHO = """(module
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "args_sizes_get" (func $args (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 100)) (i32.store (i32.const 4) (i32.const 64))
+    (drop (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (i32.store (i32.const 4) (i32.load (i32.const 8)))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (drop (call $args (i32.const 16) (i32.const 20)))
+    (call $exit (i32.load (i32.const 16)))))"""
+
+# Writes 8 random bytes (WASI random_get) to stdout: the output differs on every request.
+RANDOM = """(module
+  (import "wasi_snapshot_preview1" "random_get" (func $random (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (drop (call $random (i32.const 100) (i32.const 8)))
+    (i32.store (i32.const 0) (i32.const 100)) (i32.store (i32.const 4) (i32.const 8))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"""
+
+
+def wasi(wat: str, **fields) -> Workload:
+    from wasmlab.workloads.model import wasi_command
+
+    return wasi_command("guest", bytes(wasmtime.wat2wasm(wat)), **fields)
+
+
+def test_a_wasi_command_runs_in_c_with_its_stdin_argv_and_exit_and_every_output_checked():
+    command = wasi(ECHO, argv=("echo", "a", "b"), stdin=b"hello from stdin", stdout="^hello from stdin$", expected_exit=3)
+    for variant in ("cached", "pooled+cached", "pooled+cached+pre"):
+        with serving([command], "native", variant) as runtime:
+            for _ in range(3):
+                runtime.handle(0)
+            failures: list = []
+            runtime.block([0] * 200, [0] * 200, failures)
+            assert not failures
+    # The exit status is checked in C, the first output against the pattern here, every later output against the first in C.
+    with serving([wasi(ECHO, argv=("echo",), stdin=b"x", expected_exit=3)], "native", "cached") as runtime:
+        with pytest.raises(NativeFailure, match="exited with status 1"):
+            runtime.handle(0)
+    with serving([wasi(ECHO, argv=("echo", "a", "b"), stdin=b"hello", stdout="^bye", expected_exit=3)], "native", "cached") as runtime:
+        with pytest.raises(ResultMismatch, match="stdout does not match '\\^bye'"):
+            runtime.handle(0)
+    with serving([wasi(RANDOM, argv=("random",))], "native", "pooled+cached") as runtime:
+        runtime.handle(0)
+        with pytest.raises(ResultMismatch, match=r"the stdout \(8 bytes\) differs from the first request's"):
+            runtime.handle(0)

@@ -20,10 +20,12 @@ import pandas as pd
 
 from wasmlab.config import PoolConfig
 from wasmlab.errors import ConfigError
+from wasmlab.host.callpaths.native import refusal
 from wasmlab.host.releases import Release, fetched, version_key
 from wasmlab.host.variant import parse_variant
 from wasmlab.measure import metadata as md
 from wasmlab.measure.stats import PAIRED_METHOD, geometric_mean, paired_ratio
+from wasmlab.workloads import load_workload
 
 # The oldest release whose C API matches the driver's declarations: ``wasmtime_func_call_unchecked`` took its
 # length in 0.38 and returned a ``wasmtime_error_t*`` from 3.0 on.  An older library is refused before it is opened.
@@ -65,6 +67,10 @@ def run_releases(releases: Sequence[Release], workload: str, variants: Sequence[
         if release.major < OLDEST_MAJOR:
             raise ConfigError(f"release {release.version} is older than {OLDEST_MAJOR}.0, whose C API the native driver declares; "
                               f"allowed: releases {OLDEST_MAJOR}.0 and later")
+    served = load_workload(workload)
+    reason = "it is a component" if served.component else refusal(served, linked=False)
+    if reason:
+        raise ConfigError(f"releases run: {reason}")
     libraries = {r.version: fetched(r) for r in releases}  # one line for a release not fetched, before anything runs
     knobs = pooling_knobs(slots, dict(pool or {}))
     run = md.new_run()

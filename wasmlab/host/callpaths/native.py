@@ -8,14 +8,22 @@ limits, instantiate (from an ``InstancePre`` for ``pre``), look the export up, c
 the store.  A block of requests is one call into C, which times each request with ``CLOCK_MONOTONIC``
 (``perf_counter_ns``'s clock), so the figure has no Python in it: lean minus native is the binding's share.
 
-Served: core modules without imports whose export takes and returns i32/i64.  Refused, each with one line:
-WASI commands and modules with host imports (the C loop sets up no WASI context or host functions yet),
-library-style modules, disk artifacts, and cache policies other than ``lru``.
+Served: core modules whose export takes and returns i32/i64, recipes, and WASI guests: the C loop builds each
+request's WASI context (argv, environment, stdin from a file, stdout and stderr to files, read-only preopened
+directories) and instantiates through the lab's core linker, which also holds a recipe's host-function stubs.
+A WASI request's stdout and stderr must equal the first request's byte for byte (compared in C; the first
+request's are checked against the expectations here), and its exit status must be the expected one.
+Refused, each with one line: writable directories (a fresh copy per request is not made in C), library-style
+modules, disk artifacts, and cache policies other than ``lru``.
 """
 
 from __future__ import annotations
 
+import re
+import shutil
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,20 +58,19 @@ def library() -> _native.Library:
     return _LIBRARY
 
 
-def refusal(workload: Workload) -> str | None:
-    """Why the native path cannot serve ``workload`` yet (one line), or ``None``."""
+def refusal(workload: Workload, linked: bool = True) -> str | None:
+    """Why the native path cannot serve ``workload`` (one line), or ``None``.  ``linked`` False: a driver without the
+    lab's linker (another release's library, whose WASI functions have other prototypes) serves no WASI or imports."""
     if workload.driver:
         return f"workload {workload.name!r} is library-style (driven through wasmtime-py's objects); allowed call path: api"
-    if workload.steps and workload.wasi:
-        return (f"workload {workload.name!r} is a recipe for a WASI guest; the native path does not build WASI contexts yet; "
-                f"allowed call paths: lean, api")
-    if workload.recipe is not None and (workload.recipe.dirs or workload.recipe.env or workload.recipe.expect.files):
-        return f"workload {workload.name!r} needs a WASI context the native path does not build yet; allowed call paths: lean, api"
-    if workload.wasi:
-        return (f"workload {workload.name!r} is a WASI command; the native path does not build WASI contexts yet "
-                f"(wasi_config per request); allowed call paths: lean, api")
-    if workload.linked:
-        return f"workload {workload.name!r} imports host functions, which the native path does not define yet; allowed call paths: lean, api"
+    recipe = workload.recipe
+    if recipe is not None and (any(d.writable for d in recipe.dirs) or recipe.expect.files):
+        return (f"workload {workload.name!r} needs a fresh writable directory per request, which the native path does not "
+                f"make in C; allowed call paths: lean, api")
+    if workload.wasi and not linked:
+        return f"workload {workload.name!r} is a WASI guest; another release's library is driven without WASI; allowed: wasmtime-py's own"
+    if workload.linked and not linked:
+        return f"workload {workload.name!r} imports host functions; another release's library is driven without a linker"
     kinds = [*workload.params, *workload.results]
     if any(k not in _KINDS for k in kinds) or len(workload.results) > 1 or len(workload.params) >= 16:
         return (f"workload {workload.name!r}: export {workload.entry!r} takes {list(workload.params)} and returns {list(workload.results)}; "
@@ -146,6 +153,45 @@ def recipe_ops(recipe: Recipe) -> tuple[list[tuple[Any, ...]], int, str]:
     return ops, len(reads), last
 
 
+class WasiFiles:
+    """A WASI guest's stdio files for one driver (stdin written once; stdout and stderr rewritten by every request), and
+    the check of the first request's output against the workload's expectations (later ones must equal it, in C)."""
+
+    def __init__(self, workload: Workload) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="wasmlab-native-wasi-"))
+        self.stdin = None
+        if workload.stdin is not None:
+            self.stdin = self.folder / "stdin"
+            self.stdin.write_bytes(workload.stdin)
+        self.stdout, self.stderr = self.folder / "stdout", self.folder / "stderr"
+        self.name = workload.name
+        self.patterns = [(n, re.compile(p)) for n, p in (("stdout", workload.stdout_pattern), ("stderr", workload.stderr_pattern)) if p]
+        self.verified = not self.patterns
+
+    def arguments(self, workload: Workload) -> tuple[Any, ...]:
+        """``Driver.set_wasi``'s arguments after the index."""
+        recipe = workload.recipe
+        env = tuple(recipe.env) if recipe is not None else ()
+        preopens = list(workload.preopens)
+        if recipe is not None:
+            preopens += [(d.host, d.guest) for d in recipe.dirs if d.host and not d.writable and (d.host, d.guest) not in preopens]
+        return (tuple(a.encode() for a in (workload.argv or (workload.name,))), tuple(k.encode() for k, _ in env),
+                tuple(v.encode() for _, v in env), None if self.stdin is None else str(self.stdin).encode(), str(self.stdout).encode(),
+                str(self.stderr).encode(), tuple(h.encode() for h, _ in preopens), tuple(g.encode() for _, g in preopens),
+                workload.expected_exit, True)
+
+    def verify(self, stdout: bytes, stderr: bytes) -> None:
+        """The first request's output against the workload's patterns (each later request's equals it, compared in C)."""
+        for name, pattern in self.patterns:
+            text = (stdout if name == "stdout" else stderr).decode(errors="replace")
+            if not pattern.search(text):
+                raise ResultMismatch(f"workload {self.name!r}: {name} does not match {pattern.pattern!r}: {text.strip().splitlines()[:1]}")
+        self.verified = True
+
+    def close(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 def add_workload(driver: _native.Driver, workload: Workload) -> int:
     """``workload`` added to ``driver`` (a core module :func:`refusal` accepts), checked as the lean path checks it
     (:func:`~wasmlab.host.callpaths.base.expectation`); its index in the driver."""
@@ -189,15 +235,33 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
     if limits.store_limited:
         limiter = tuple(-1 if v is None else v for v in
                         (limits.memory_bytes, limits.table_elements, limits.instances, limits.tables, limits.memories))
+    linked = [i for i, w in enumerate(workloads) if not w.component and w.linked]
+    if any(workloads[i].wasi for i in linked):
+        try:
+            library().enable_wasi()
+        except LookupError as exc:
+            raise ConfigError(f"call path 'native': {exc}") from None
+    if linked and parts.linkers.core is None:
+        raise ConfigError(f"call path 'native': workload {workloads[linked[0]].name!r} imports WASI or host functions, but no core linker was built")
     driver = _native.Driver(
         library(), capi.address(parts.engine.ptr()), cache_capacity=capacity, pre=parts.pre,
-        linker=capi.address(parts.linkers.core.ptr()) if parts.pre and parts.linkers.core is not None else 0,
+        linker=capi.address(parts.linkers.core.ptr()) if (parts.pre or linked) and parts.linkers.core is not None else 0,
         fuel=-1 if limits.fuel is None else limits.fuel, epoch_ticks=parts.store.deadline_ticks, limiter=limiter,
         wait_ns=int(parts.waiting.timeout_ms * 1e6) if parts.waiting.policy == "wait" else -1,
     )
     parts.cleanup.append(driver.close)
     served = {i: add_workload(driver, w) for i, w in enumerate(workloads) if not w.component}
     has_result = {i: bool(workloads[i].results) or workloads[i].steps for i in served}
+    # WASI guests: one folder of stdio files per driver (a driver serves one thread), removed with the runtime.
+    outputs: dict[int, WasiFiles] = {}
+    for i in linked:
+        w = workloads[i]
+        if w.wasi:
+            files = outputs[i] = WasiFiles(w)
+            parts.cleanup.append(files.close)
+            driver.set_wasi(served[i], *files.arguments(w))
+        else:
+            driver.set_linked(served[i])
     # A recipe's reads: the first request's are checked against expect here, every later one equals them byte for
     # byte (compared in C), so each request is verified without leaving C.
     unverified = {i: w.recipe for i, w in enumerate(workloads) if w.steps and (w.recipe.expect.bytes or not w.recipe.expect.anything)}
@@ -221,6 +285,8 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
         """The lab's own error for an outcome that stops the variant (raised), or the request's failure."""
         w = workloads[index]
         if outcome == _native.OUT_MISMATCH:
+            if (w.wasi or w.steps) and message:  # output, reads or an exit compared in C: the loop said what differed
+                raise ResultMismatch(f"workload {w.name!r}: {message}")
             expected = driver.expectation(served[index])
             if w.check == "first-result":
                 raise ResultMismatch(f"workload {w.name!r} returned {detail!r}, but its first request returned {expected!r}: the "
@@ -244,6 +310,10 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
         absorb()
         for i in [i for i in unverified if i in set(indices)]:
             verify_reads(i)
+        for i in [i for i in outputs if not outputs[i].verified and i in set(indices)]:
+            first = driver.first_output(served[i])
+            if first is not None:
+                outputs[i].verify(*first)
         return int(wall), message or "", records
 
     def verify_reads(index: int) -> None:
