@@ -103,7 +103,10 @@ def test_a_failing_point_is_recorded_and_the_sweep_goes_on(lab):
     assert manifest["points"][failed_id]["status"] == "failed"
     for status in manifest["points"].values():
         if status["status"] == "ok":
-            assert status["non_measurement_s"] < 10, status  # kernel start, imports and plots per point
+            # Kernel start, imports and plots: accounted as the point's time the harness did not time (no bound on
+            # seconds here: this shared machine's speed is not the lab's to assert).
+            assert 0 < status["measure_s"] and 0 < status["non_measurement_s"] < status["wall_s"], status
+            assert status["non_measurement_s"] == pytest.approx(status["wall_s"] - status["measure_s"], abs=1e-6)
     # One point after another: none was measured beside another.
     assert all(status["overlapped_by"] == [] for status in manifest["points"].values())
     assert "none; each of 2 points ran alone on its host" in describe_overlap(manifest)
