@@ -44,3 +44,9 @@ def test_sharing_modes_parse_and_refuse_a_bad_mode():
     assert sharing_modes(["shared/per-worker", "per-worker/per-worker"]) == [("shared", "per-worker"), ("per-worker", "per-worker")]
     with pytest.raises(ConfigError, match="pool/cache mode 'shared' is not allowed"):
         sharing_modes(["shared"])
+
+
+@pytest.mark.parametrize("path", sorted(notebook.notebooks_folder().glob("*.ipynb")), ids=lambda p: p.stem)
+def test_the_parameters_a_kernel_reads_are_the_ones_papermill_reads(path):
+    """The kernel reads its parameters cell without papermill; the sweep runner validates specs with papermill."""
+    assert notebook.declared_parameters(path.stem) == list(notebook.notebook_parameters(path))
