@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from wasmlab.errors import WasmlabError
 from wasmlab.storage import atomic_write, check_writable, write_json
+
+if TYPE_CHECKING:  # pandas (~0.6 s to import) is loaded where results are read, not by every command that imports this
+    import pandas as pd
 
 SUMMARY = "summary.parquet"
 SAMPLES = "samples.parquet"
@@ -78,6 +79,8 @@ def load_run(folder: Path) -> dict[str, Any]:
     if not (folder / METADATA).is_file():
         # save_measurement writes metadata.json last: without it the save was interrupted.
         raise WasmlabError(f"{str(folder)!r} is an incomplete run folder (no {METADATA}: its save was interrupted); run it again")
+    import pandas as pd
+
     metadata = read_metadata(folder) or {}
     out: dict[str, Any] = {"summary": pd.read_parquet(folder / SUMMARY), "metadata": metadata}
     for name, file in (("samples", SAMPLES), ("phases", PHASES)):

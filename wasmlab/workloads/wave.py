@@ -10,6 +10,7 @@ or does not fit its type, is one line naming the column: ``WAVE value at column 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,8 +51,11 @@ NUMBER: /-?(0x[0-9a-fA-F]+|\d+(\.\d+)?([eE][+-]?\d+)?)/ | "nan" | "inf" | "-inf"
 %ignore WS
 """
 
-_CALL = Lark(GRAMMAR, start="call", parser="lalr", propagate_positions=True)
-_VALUE = Lark(GRAMMAR, start="value", parser="lalr", propagate_positions=True)
+@functools.cache
+def _parser(start: str) -> Lark:
+    """The LALR parser for one start symbol, built on first use: building both costs ~0.3 s, which every process
+    importing the host (each CLI call, each notebook kernel) paid whether it read WAVE or not."""
+    return Lark(GRAMMAR, start=start, parser="lalr", propagate_positions=True)
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'"}
 
 
@@ -76,12 +80,12 @@ def _parse(parser: Lark, text: str, where: str) -> Any:
 
 def parse_value(text: str, where: str = "WAVE value") -> Any:
     """The syntax tree of one WAVE value (typed later by :func:`typed`)."""
-    return _parse(_VALUE, text, where)
+    return _parse(_parser("value"), text, where)
 
 
 def parse_call(text: str, where: str = "WAVE call") -> tuple[str, list[Any]]:
     """``name(arg, ...)`` as the function's name and its argument trees."""
-    tree = _parse(_CALL, text, where)
+    tree = _parse(_parser("call"), text, where)
     name, *args = tree.children
     return str(name).lstrip("%"), [a for a in args if a is not None]
 
