@@ -172,9 +172,11 @@ def test_overlap_is_found_from_each_points_host_and_times():
 
 # What each notebook must write at smoke sizes: file -> required columns (None: a figure).
 SMOKE_OUTPUTS = {
-    "smoke-00": {"comparison.parquet": ["run", "variant", "mean_us", "speedup"], "comparison.png": None},
-    "smoke-01": {"summary.parquet": ["variant", "latency_us_p50", "latency_us_p99", "wasmtime_version"],
-                 "samples.parquet": ["latency_ns"], "variants.parquet": ["speedup", "speedup_ci_low"], "latency_speedup.png": None},
+    "smoke-00": {"comparison.parquet": ["run", "variant", "mean_us", "p50_us", "p99_us", "speedup"],
+                 "summary.parquet": ["variant", "latency_us_mean", "call_path"], "comparison.png": None},
+    "smoke-01": {"summary.parquet": ["variant", "latency_us_p50", "latency_us_p99", "wasmtime_version", "parameters_json"],
+                 "samples.parquet": ["variant", "latency_ns"], "variants.parquet": ["variant", "latency_us_mean", "speedup", "speedup_ci_low"],
+                 "phases.parquet": ["variant", "phase", "duration_ns"], "latency_speedup.png": None, "phases.png": None},
     "smoke-02": {"summary.parquet": ["experiment", "slots", "live", "vmsize_mib_reserved_by_pool", "pool_exhausted",
                                      "kib_dirtied", "keep_resident_bytes", "minor_faults_per_request", "drop_store_us_p50", "run_id"],
                  "pool_price.png": None, "keep_resident.png": None},
@@ -217,6 +219,7 @@ def smoke(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.xdist_group("smoke")  # one worker runs the smoke sweep, once
 @pytest.mark.notebook
 @pytest.mark.parametrize("name", sorted(SMOKE_OUTPUTS))
 def test_every_notebook_runs_in_the_smoke_sweep_and_writes_its_results(smoke, name):
@@ -239,6 +242,7 @@ def test_every_shipped_spec_is_valid():
             assert spec.points()
 
 
+@pytest.mark.xdist_group("smoke")  # one worker runs the smoke sweep, once
 @pytest.mark.notebook
 def test_report_executes_the_summary_and_exports_html(smoke):
     done = subprocess.run([sys.executable, "-m", "wasmlab.cli", "report", str(smoke / "smoke-01")], capture_output=True, text=True, timeout=300)
@@ -304,14 +308,15 @@ def test_a_point_without_a_harness_run_is_not_reported_as_all_overhead(tmp_path)
 
 
 def test_a_recipe_is_a_workload_of_a_sweep_like_any_other(lab):
-    """A grid over a catalog workload and two recipes (a component in WAVE, a real library module from npm)."""
+    """A grid's workload axis over two recipes (a component in WAVE, a real library module from npm), taken as it
+    takes catalog workloads."""
     recipes = [str(ROOT / "data" / "recipes" / "middleware-reject.yaml"), str(ROOT / "data" / "recipes" / "hash-wasm-sha256.yaml")]
     path = write_spec(lab, f"name: s\nnotebook: 01_seed_reproduction.ipynb\nparameters: {json.dumps({**TINY, 'variants': 'baseline,pooled+cached'})}\n"
-                           f"grid: {{workload: {json.dumps(['seed', *recipes])}}}\n")
+                           f"grid: {{workload: {json.dumps(recipes)}}}\n")
     outcome = sweep.run_sweep(sweep.load_spec(path, lab / "out"), progress=False)
     assert not outcome.failed, outcome.failed
     table = pd.read_parquet(lab / "out" / "results.parquet")
-    assert set(table["param_workload"]) == {"seed", *recipes} and (table["status"] == "ok").all()
+    assert set(table["param_workload"]) == set(recipes) and (table["status"] == "ok").all()
     assert set(table.loc[table["param_workload"] == recipes[1], "workload_kind"]) == {"recipe"}
 
 

@@ -192,6 +192,7 @@ def test_concurrency_reports_each_thread_count_with_its_kernel_counts():
     assert data["metadata"]["parameters"]["pool"]["linear_memory_keep_resident"] == 65536
 
 
+@pytest.mark.timing
 def test_open_loop_latency_counts_from_each_requests_due_time():
     """Offered far beyond what one worker serves, requests queue: p99 grows far beyond the service time."""
     done = wasmlab("concurrency", "--threads", "1", "--call-path", "native", "--requests", "3000", "--warmup", "50", "--repeats", "1",

@@ -128,6 +128,7 @@ def test_a_pool_exhausted_by_concurrency_is_counted_or_waited_for(exhaustion):
         runtime.close()
 
 
+@pytest.mark.timing
 def test_a_native_block_releases_the_gil():
     """While one thread serves a long native block, this thread keeps running Python at a good part of its own
     rate.  Holding the GIL, the block would be one C call this thread could not interrupt: it would run for at

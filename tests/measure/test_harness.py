@@ -52,6 +52,7 @@ def test_a_failing_variant_does_not_lose_the_others():
     assert set(ok["variant"]) == {"cached", "baseline"} and len(ok) == 4
 
 
+@pytest.mark.timing
 def test_pooled_cached_is_at_least_10x_faster_than_baseline_side_by_side(seed_workload):
     """The seed's reviewer asked for a threshold: here ~70x on this machine, asserted at 10x for noisy CI."""
     runtimes = build_runtimes(["baseline", "pooled+cached"], small_pool_engine(20), CacheConfig(), [seed_workload])
@@ -91,6 +92,7 @@ def test_the_c_calls_of_a_request_are_counted_per_variant_and_path():
     assert plain.variants(None)["crossings_per_request"].iloc[0] == 6
 
 
+@pytest.mark.timing
 def test_the_c_calls_of_a_request_are_costed_at_their_own_arities():
     m = scenarios.run(scenarios.Scenario(variants=("pooled+cached", "cached@api"), requests=20, repeats=1, warmup=3, slots=2))
     cost = m.variants(None).set_index("variant")["dispatch_ns_per_request"]
@@ -99,6 +101,7 @@ def test_the_c_calls_of_a_request_are_costed_at_their_own_arities():
     assert cost["cached@api"] > cost["pooled+cached"]
 
 
+@pytest.mark.timing
 def test_a_call_with_more_arguments_costs_more_to_dispatch():
     """Measured side by side: a six-argument call (instantiate) against a one-argument one (the store's context)."""
     probe = (capi.instance_new, (None, None, None, ctypes.c_size_t(0), ctypes.byref(capi.instance_t()), ctypes.byref(capi.trap_slot())))

@@ -116,6 +116,7 @@ def test_artifacts_are_reused_and_never_loaded_from_another_configuration(tmp_pa
     assert instance.exports(s)["run"](s, 41) == 42
 
 
+@pytest.mark.timing
 def test_loading_a_big_modules_artifact_is_at_least_50x_faster_than_compiling_it(tmp_path):
     """nextpnr-ice40 (2.2 MB of code) compiles in over a second here; measured side by side."""
     workload = load_workload("nextpnr-ice40")
