@@ -22,11 +22,10 @@ demo: venv
 	$(BIN)/wasmlab sweep notebooks/sweeps/seed.yaml --no-resume
 	$(BIN)/wasmlab report data/results/seed
 
-# Two passes: everything that asserts nothing about time on both cores at once (pytest-xdist; the smoke
-# sweep's tests kept on one worker, which runs its fixture once), then the timing tests alone, so no ratio,
-# deadline or latency target is measured beside another test.
+# Two passes: everything that asserts nothing about time on both cores at once (pytest-xdist), then the
+# tests marked timing alone, so no ratio, deadline or latency target is measured beside another test.
 test: venv components lint
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -m "not browser and not timing"
+	$(BIN)/python -m pytest -q -n 2 -m "not browser and not timing"
 	$(BIN)/python -m pytest -q -m "timing and not browser"
 
 # The linter and the type checker, clean on the whole package (configured in pyproject.toml).

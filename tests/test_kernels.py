@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import nbformat
-import papermill
 import pytest
 
 from wasmlab.kernels import execute_notebook
@@ -13,6 +11,8 @@ WARNING = "Kernel is running over TCP without encryption"
 
 @pytest.fixture
 def tiny(tmp_path):
+    import nbformat  # imported where used: nbformat's import costs seconds in every pytest worker's collection
+
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}), nbformat.v4.new_code_cell("print(x * 2)")]
@@ -30,5 +30,7 @@ def test_a_notebook_runs_with_its_parameters_and_no_tcp_warning(tiny, tmp_path, 
 
 @pytest.mark.notebook
 def test_the_check_sees_the_warning_of_a_default_tcp_kernel(tiny, tmp_path, capfd):
+    import papermill
+
     papermill.execute_notebook(str(tiny), str(tmp_path / "tcp.ipynb"), parameters={"x": 1}, progress_bar=False)
     assert WARNING in capfd.readouterr().err

@@ -206,45 +206,41 @@ def _run_smoke_spec(spec: sweep.Spec) -> dict[str, str]:
     return sweep.run_sweep(spec, progress=False).failed
 
 
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory) -> Path:
-    """Every notebook at smoke sizes, two specs at a time (one per core): timings do not matter here, outputs do."""
+def _smoke_outputs_missing(smoke: Path, name: str) -> list[str]:
+    """What notebook ``name``'s points of the smoke sweep failed to write (empty: everything, with its columns)."""
+    points = list((smoke / name / "points").iterdir())
+    missing = [] if points else [f"{name}: no points"]
+    for point in points:
+        for file, columns in SMOKE_OUTPUTS[name].items():
+            target = point / "results" / file
+            if not (target.is_file() and target.stat().st_size > 0):
+                missing.append(f"{name}: {file}")
+            elif columns:
+                frame = pd.read_parquet(target)
+                lacking = set(columns) - set(frame.columns)
+                if len(frame) == 0 or lacking:
+                    missing.append(f"{name}: {file} has {len(frame)} rows, lacks {sorted(lacking)}")
+    if not (smoke / name / "results.csv").is_file():
+        missing.append(f"{name}: results.csv")
+    return missing
+
+
+@pytest.mark.notebook
+def test_every_notebook_runs_in_the_smoke_sweep_writes_its_results_and_the_report_exports_html(tmp_path):
+    """Every notebook at smoke sizes, two specs at a time (one per core; timings do not matter here, outputs do),
+    then ``wasmlab report`` on one of them.  One test, not one per notebook: the sweep runs once whichever pytest
+    worker takes it (pytest-xdist's groups do not hold on pytest 9.2, pytest-dev/pytest-xdist#1386)."""
     from concurrent.futures import ProcessPoolExecutor
 
-    out = tmp_path_factory.mktemp("smoke")
-    specs = sweep.load_specs(ROOT / "notebooks" / "sweeps" / "smoke.yaml", out)
+    smoke = tmp_path / "smoke"
+    specs = sweep.load_specs(ROOT / "notebooks" / "sweeps" / "smoke.yaml", smoke)
+    assert sorted(spec.name for spec in specs) == sorted(SMOKE_OUTPUTS)
     with ProcessPoolExecutor(max_workers=2) as pool:
-        for spec, failed in zip(specs, pool.map(_run_smoke_spec, specs), strict=True):
-            assert not failed, (spec.name, failed)
-    return out
+        failed = {spec.name: f for spec, f in zip(specs, pool.map(_run_smoke_spec, specs), strict=True) if f}
+    assert not failed
+    missing = [line for name in sorted(SMOKE_OUTPUTS) for line in _smoke_outputs_missing(smoke, name)]
+    assert not missing
 
-
-@pytest.mark.xdist_group("smoke")  # one worker runs the smoke sweep, once
-@pytest.mark.notebook
-@pytest.mark.parametrize("name", sorted(SMOKE_OUTPUTS))
-def test_every_notebook_runs_in_the_smoke_sweep_and_writes_its_results(smoke, name):
-    points = list((smoke / name / "points").iterdir())
-    assert points
-    for point in points:
-        results = point / "results"
-        for file, columns in SMOKE_OUTPUTS[name].items():
-            target = results / file
-            assert target.is_file() and target.stat().st_size > 0, (name, file)
-            if columns:
-                frame = pd.read_parquet(target)
-                assert len(frame) > 0 and set(columns) <= set(frame.columns), (name, file, set(columns) - set(frame.columns))
-    assert (smoke / name / "results.csv").is_file()
-
-
-def test_every_shipped_spec_is_valid():
-    for path in sorted((ROOT / "notebooks" / "sweeps").glob("*.yaml")):
-        for spec in sweep.load_specs(path):
-            assert spec.points()
-
-
-@pytest.mark.xdist_group("smoke")  # one worker runs the smoke sweep, once
-@pytest.mark.notebook
-def test_report_executes_the_summary_and_exports_html(smoke):
     done = subprocess.run([sys.executable, "-m", "wasmlab.cli", "report", str(smoke / "smoke-01")], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "without encryption" not in done.stderr + done.stdout  # the lab's kernels talk over IPC
@@ -254,6 +250,12 @@ def test_report_executes_the_summary_and_exports_html(smoke):
     assert text.count("data:image/png;base64") >= 1 and "Sweep summary" in text and "Traceback" not in text
     assert "Seed table (slots=" in done.stdout and "Pooled + Cached" in done.stdout
     assert (smoke / "smoke-01" / "report" / "speedups.png").is_file()
+
+
+def test_every_shipped_spec_is_valid():
+    for path in sorted((ROOT / "notebooks" / "sweeps").glob("*.yaml")):
+        for spec in sweep.load_specs(path):
+            assert spec.points()
 
 
 def test_compare_lists_differing_metadata_first_and_ratios(tmp_path):

@@ -7,8 +7,6 @@ import pytest
 from tests.e2e.test_cli import wasmlab
 
 GiB = 1 << 30
-# The advice is measured against a 20 µs target: measured alone, not beside other tests.
-pytestmark = pytest.mark.timing
 QUICK = ("--budget-s", "6", "--requests", "1000", "--repeats", "2")
 
 
@@ -20,6 +18,7 @@ def advice(tmp_path_factory):
     return done, plot
 
 
+@pytest.mark.timing  # advice measured against a 20 µs target: alone, not beside other tests
 def test_the_advice_carries_flags_and_measured_figures_within_the_budget(advice):
     done, plot = advice
     # A shared two-core machine can be too slow for 20 µs; then the advisor must say so in one line, with exit status 1.
@@ -39,6 +38,7 @@ def test_the_advice_carries_flags_and_measured_figures_within_the_budget(advice)
     assert plot.stat().st_size > 10_000
 
 
+@pytest.mark.timing  # advice measured against a 20 µs target: alone, not beside other tests
 def test_its_flags_run_unchanged_in_concurrency_and_reproduce_with_the_same_reservation(advice):
     done, _ = advice
     if done.returncode != 0:

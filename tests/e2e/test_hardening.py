@@ -30,8 +30,8 @@ WASMLAB = [sys.executable, "-m", "wasmlab.cli"]
 BUDGET = ["--deadline-ms", "50", "--memory-limit", "4MiB"]
 
 
-@pytest.mark.timing
-@pytest.mark.parametrize("guest", sorted(HOSTILE))
+# Only the deadline's guest is timed (50 ms honoured within half again); the others count outcomes.
+@pytest.mark.parametrize("guest", [pytest.param(g, marks=pytest.mark.timing) if g == "infinite-loop" else g for g in sorted(HOSTILE)])
 def test_every_hostile_guest_ends_with_its_outcome_counted_within_budget(guest):
     """Both Python call paths in one run (variants ``X`` and ``X@api``): one process start per guest."""
     requests, repeats = 10, 2

@@ -2,9 +2,7 @@
 
 from pathlib import Path
 
-import nbformat
 import pandas as pd
-import papermill
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,6 +27,8 @@ def test_every_notebook_has_a_smoke_run():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebooks_are_committed_clean_with_a_parameters_cell(path):
+    import nbformat  # imported where used: nbformat's import costs seconds in every pytest worker's collection
+
     nb = nbformat.read(path, as_version=4)
     assert any("parameters" in c.metadata.get("tags", []) for c in nb.cells)
     assert all(not c.get("outputs") and not c.get("execution_count") for c in nb.cells if c.cell_type == "code")
@@ -38,6 +38,9 @@ def test_notebooks_are_committed_clean_with_a_parameters_cell(path):
 @pytest.mark.notebook
 @pytest.mark.parametrize("name, parameters, expected", SMOKE, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(SMOKE)])
 def test_notebook_runs_under_papermill_and_writes_its_results(name, parameters, expected, tmp_path):
+    import nbformat
+    import papermill
+
     out = tmp_path / "results"
     papermill.execute_notebook(
         str(ROOT / "notebooks" / name),

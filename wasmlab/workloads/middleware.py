@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -178,7 +179,7 @@ def build_py_component(force: bool = False) -> Path:
                               "allowed: `pip install -e .` (it is a dependency of wasmlab)")
         tool = Path(found)
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_suffix(".partial")
+    partial = out.with_suffix(f".{os.getpid()}.partial")  # two processes building at once each write their own
     command = [str(tool), "-d", str(WIT_DIR), "-w", WORLD, "componentize", "-p", str(GUEST_DIR), "app", "-o", str(partial)]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
