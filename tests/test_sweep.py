@@ -67,19 +67,6 @@ def test_bad_spec_on_the_command_line_is_one_line_and_status_2(lab):
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
 
 
-def test_every_notebook_parameter_is_visible_to_papermill():
-    """papermill silently drops a parameter line it cannot parse (e.g. '=' inside a value)."""
-    import re
-
-    import nbformat
-
-    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
-        cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-        declared = set(re.findall(r"^(\w+)\s*[:=]", cell.source, flags=re.M))
-        assert set(sweep.notebook_parameters(path)) == declared, path.name
-
-
 def test_grid_times_zip_times_replicates(lab):
     path = write_spec(lab, "name: s\nnotebook: 01_seed_reproduction.ipynb\ngrid: {slots: [1, 2, 3]}\n"
                            "zip: {cache_size: [4, 8], requests: [10, 20]}\nreplicates: 2\n")

@@ -48,5 +48,7 @@ def test_sharing_modes_parse_and_refuse_a_bad_mode():
 
 @pytest.mark.parametrize("path", sorted(notebook.notebooks_folder().glob("*.ipynb")), ids=lambda p: p.stem)
 def test_the_parameters_a_kernel_reads_are_the_ones_papermill_reads(path):
-    """The kernel reads its parameters cell without papermill; the sweep runner validates specs with papermill."""
+    """The kernel reads its parameters cell with ast, the sweep runner with papermill: they must agree, name for name
+    and in order.  This is also the check that papermill sees every parameter: it silently drops a line it cannot
+    parse (e.g. '=' inside a value), which ast reads."""
     assert notebook.declared_parameters(path.stem) == list(notebook.notebook_parameters(path))
