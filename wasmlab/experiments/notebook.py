@@ -57,7 +57,12 @@ def declared_parameters(name: str) -> list[str]:
     source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
     names: list[str] = []
     for statement in ast.parse(source).body:
-        targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target] if isinstance(statement, ast.AnnAssign) else []
+        if isinstance(statement, ast.Assign):
+            targets = statement.targets
+        elif isinstance(statement, ast.AnnAssign):
+            targets = [statement.target]
+        else:
+            continue
         names += [t.id for t in targets if isinstance(t, ast.Name) and t.id not in names]
     return names
 

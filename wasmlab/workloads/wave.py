@@ -51,11 +51,14 @@ NUMBER: /-?(0x[0-9a-fA-F]+|\d+(\.\d+)?([eE][+-]?\d+)?)/ | "nan" | "inf" | "-inf"
 %ignore WS
 """
 
+
 @functools.cache
 def _parser(start: str) -> Lark:
     """The LALR parser for one start symbol, built on first use: building both costs ~0.3 s, which every process
     importing the host (each CLI call, each notebook kernel) paid whether it read WAVE or not."""
     return Lark(GRAMMAR, start=start, parser="lalr", propagate_positions=True)
+
+
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'"}
 
 
