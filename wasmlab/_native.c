@@ -15,19 +15,24 @@
  * request's nanoseconds (CLOCK_MONOTONIC, the clock of Python's perf_counter_ns) and outcome go to a
  * buffer the caller owns; in phased mode the same loop also writes a stamp at each phase boundary.
  */
-#define _GNU_SOURCE /* memmem */
+#define _GNU_SOURCE /* memmem, nftw */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---- The wasmtime C API, as far as the loop uses it (wasmtime 50) ---- */
 
@@ -530,9 +535,14 @@ typedef struct {
     struct WasiSpec *wasi; /* a WASI context per request, or NULL */
 } Workload;
 
+/* What a WASI request leaves behind and later requests must repeat byte for byte: stdout, stderr, and the files it
+ * wrote into its writable directories (one listing of them all, see snapshot_dir). */
+enum { OUT_STDOUT, OUT_STDERR, OUT_FILES, OUTPUTS };
+
 /* A WASI guest's context, built for every request: argv, environment, stdin from a file, stdout and stderr to files
  * (read back after the store is gone and compared with the first request's, which Python checks), read-only
- * preopened directories, and the exit status that means success. */
+ * preopened directories, writable ones made fresh for every request (empty, or a copy of a host directory), and the
+ * exit status that means success. */
 typedef struct WasiSpec {
     int argc;
     char **argv;
@@ -541,11 +551,15 @@ typedef struct WasiSpec {
     char *stdin_path, *stdout_path, *stderr_path;
     int npreopens;
     char **hosts, **guests;
+    int nwritable;
+    char **wfolders;      /* where this driver's requests get each writable directory (made anew every request) */
+    char **wsources;      /* what each is a copy of; an empty string for an empty directory */
+    char **wguests;       /* its path in the guest */
     int expected_exit;
-    int compare_output;   /* each request's stdout and stderr must equal the first request's */
+    int compare_output;   /* each request's outputs must equal the first request's */
     int learned;
-    uint8_t *first_out[2];
-    size_t first_len[2];
+    uint8_t *first_out[OUTPUTS];
+    size_t first_len[OUTPUTS];
 } WasiSpec;
 
 static void wasi_free(WasiSpec *w) {
@@ -554,9 +568,11 @@ static void wasi_free(WasiSpec *w) {
     for (int i = 0; i < w->argc; i++) free(w->argv[i]);
     for (int i = 0; i < w->envc; i++) { free(w->env_names[i]); free(w->env_values[i]); }
     for (int i = 0; i < w->npreopens; i++) { free(w->hosts[i]); free(w->guests[i]); }
+    for (int i = 0; i < w->nwritable; i++) { free(w->wfolders[i]); free(w->wsources[i]); free(w->wguests[i]); }
     free(w->argv); free(w->env_names); free(w->env_values); free(w->hosts); free(w->guests);
+    free(w->wfolders); free(w->wsources); free(w->wguests);
     free(w->stdin_path); free(w->stdout_path); free(w->stderr_path);
-    free(w->first_out[0]); free(w->first_out[1]);
+    for (int k = 0; k < OUTPUTS; k++) free(w->first_out[k]);
     free(w);
 }
 
@@ -734,33 +750,7 @@ static wasmtime_error_t *instantiate(Driver *d, Workload *w, wasmtime_context_t 
     return api->wasmtime_instance_new(context, module, NULL, 0, instance, trap);
 }
 
-/* This request's WASI context into the store (the context owns the config from then on); an error message or NULL. */
-static const char *set_wasi(Driver *d, WasiSpec *spec, wasmtime_context_t *context) {
-    const Api *api = &d->library->api;
-    wasi_config_t *config = api->wasi_config_new();
-    if (!api->wasi_config_set_argv(config, (size_t)spec->argc, (const char **)spec->argv) ||
-        (spec->envc && !api->wasi_config_set_env(config, (size_t)spec->envc, (const char **)spec->env_names,
-                                                 (const char **)spec->env_values)) ||
-        (spec->stdin_path && !api->wasi_config_set_stdin_file(config, spec->stdin_path)) ||
-        !api->wasi_config_set_stdout_file(config, spec->stdout_path) || !api->wasi_config_set_stderr_file(config, spec->stderr_path)) {
-        api->wasi_config_delete(config);
-        return "the WASI context could not be built (argv, environment, or a stdio file)";
-    }
-    for (int i = 0; i < spec->npreopens; i++) {
-        if (!api->wasi_config_preopen_dir(config, spec->hosts[i], spec->guests[i], false)) {
-            api->wasi_config_delete(config);
-            return "a preopened directory could not be opened";
-        }
-    }
-    wasmtime_error_t *err = api->wasmtime_context_set_wasi(context, config);
-    if (err != NULL) {
-        api->wasmtime_error_delete(err);
-        return "wasmtime_context_set_wasi failed";
-    }
-    return NULL;
-}
-
-/* The whole of a file (stdout or stderr of the request that just ended); NULL and *len 0 when it is empty or missing. */
+/* The whole of a file (stdout, stderr or a written file of the request that just ended); NULL and *len 0 when it is empty or missing. */
 static uint8_t *read_file(const char *path, size_t *len) {
     *len = 0;
     FILE *f = fopen(path, "rb");
@@ -783,12 +773,282 @@ static uint8_t *read_file(const char *path, size_t *len) {
     return data;
 }
 
-/* A WASI request's stdout and stderr against the first request's (kept when it is the first): OUT_OK or OUT_MISMATCH. */
+/* The file tree a writable directory starts each request with.  Every helper returns 0, or -1 with errno set. */
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    return remove(path);
+}
+
+/* `path` and everything under it gone (nothing there is fine). */
+static int remove_tree(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? 0 : -1;
+    return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A copy of the regular file `from` at `to`, with its permission bits. */
+static int copy_file(const char *from, const char *to, mode_t mode) {
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return -1;
+    int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 07777);
+    if (out < 0) {
+        int e = errno;
+        close(in);
+        errno = e;
+        return -1;
+    }
+    char chunk[65536];
+    ssize_t got;
+    int status = 0;
+    while (status == 0 && (got = read(in, chunk, sizeof chunk)) != 0) {
+        if (got < 0) {
+            if (errno != EINTR) status = -1;
+            continue;
+        }
+        for (ssize_t done = 0; status == 0 && done < got;) {
+            ssize_t put = write(out, chunk + done, (size_t)(got - done));
+            if (put >= 0) done += put;
+            else if (errno != EINTR) status = -1;
+        }
+    }
+    int e = errno;
+    close(in);
+    if (close(out) != 0 && status == 0) { status = -1; e = errno; }
+    errno = e;
+    return status;
+}
+
+/* `to` made as a copy of the directory `from`: its files, subdirectories and symbolic links (anything else refused). */
+static int copy_tree(const char *from, const char *to) {
+    struct stat st;
+    if (stat(from, &st) != 0 || mkdir(to, st.st_mode & 07777) != 0)
+        return -1;
+    DIR *dir = opendir(from);
+    if (dir == NULL)
+        return -1;
+    int status = 0;
+    struct dirent *entry;
+    char source[PATH_MAX], target[PATH_MAX];
+    while (status == 0 && (entry = readdir(dir)) != NULL) {
+        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
+            continue;
+        if (snprintf(source, sizeof source, "%s/%s", from, entry->d_name) >= (int)sizeof source ||
+            snprintf(target, sizeof target, "%s/%s", to, entry->d_name) >= (int)sizeof target) {
+            errno = ENAMETOOLONG;
+            status = -1;
+        } else if (lstat(source, &st) != 0) {
+            status = -1;
+        } else if (S_ISDIR(st.st_mode)) {
+            status = copy_tree(source, target);
+        } else if (S_ISREG(st.st_mode)) {
+            status = copy_file(source, target, st.st_mode);
+        } else if (S_ISLNK(st.st_mode)) {
+            char link[PATH_MAX];
+            ssize_t n = readlink(source, link, sizeof link - 1);
+            if (n < 0) {
+                status = -1;
+            } else {
+                link[n] = 0;
+                status = symlink(link, target);
+            }
+        } else {
+            errno = ENOTSUP;
+            status = -1;
+        }
+    }
+    int e = errno;
+    closedir(dir);
+    errno = e;
+    return status;
+}
+
+/* A request's writable directory as it must start: empty (`source` "") or a copy of `source`, whatever the last
+ * request left there gone first. */
+static int fresh_dir(const char *folder, const char *source) {
+    if (remove_tree(folder) != 0)
+        return -1;
+    return source[0] ? copy_tree(source, folder) : mkdir(folder, 0700);
+}
+
+/* A growing byte buffer (the listing of a request's written files). */
+typedef struct {
+    uint8_t *data;
+    size_t len, cap;
+    int failed;
+} Buffer;
+
+static void buffer_add(Buffer *b, const void *data, size_t n) {
+    if (b->failed || n == 0)
+        return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n) cap *= 2;
+        uint8_t *grown = realloc(b->data, cap);
+        if (grown == NULL) { b->failed = 1; return; }
+        b->data = grown;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, data, n);
+    b->len += n;
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b) {
+    return strcmp((*a)->d_name, (*b)->d_name);  /* not alphasort: strcoll would make the order depend on the locale */
+}
+
+/* Everything under `host` appended to `b` as records in name order, depth first, each: a type byte ('d' directory,
+ * 'f' file, 'l' symbolic link), the guest path ending in NUL, a uint64 length (native order) and that many bytes (the
+ * file's contents or the link's target; none for a directory).  Python reads the same records (native.parse_files). */
+static int snapshot_dir(Buffer *b, const char *host, const char *guest) {
+    struct dirent **names;
+    int n = scandir(host, &names, NULL, by_name);
+    if (n < 0)
+        return -1;
+    int status = 0;
+    char path[PATH_MAX], inside[PATH_MAX];
+    for (int i = 0; i < n; i++) {
+        const char *name = names[i]->d_name;
+        struct stat st;
+        if (status != 0 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+            continue;
+        if (snprintf(path, sizeof path, "%s/%s", host, name) >= (int)sizeof path ||
+            snprintf(inside, sizeof inside, "%s/%s", strcmp(guest, "/") == 0 ? "" : guest, name) >= (int)sizeof inside) {
+            errno = ENAMETOOLONG;
+            status = -1;
+            continue;
+        }
+        if (lstat(path, &st) != 0) { status = -1; continue; }
+        char type = S_ISDIR(st.st_mode) ? 'd' : S_ISLNK(st.st_mode) ? 'l' : 'f';
+        uint8_t *contents = NULL;
+        size_t len = 0;
+        char link[PATH_MAX];
+        if (type == 'f') {
+            contents = read_file(path, &len);
+            if (contents == NULL && st.st_size > 0) { status = -1; continue; }
+        } else if (type == 'l') {
+            ssize_t got = readlink(path, link, sizeof link);
+            if (got < 0) { status = -1; continue; }
+            contents = (uint8_t *)link;
+            len = (size_t)got;
+        }
+        uint64_t size = len;
+        buffer_add(b, &type, 1);
+        buffer_add(b, inside, strlen(inside) + 1);
+        buffer_add(b, &size, sizeof size);
+        buffer_add(b, contents, len);
+        if (type == 'f') free(contents);
+        if (type == 'd') status = snapshot_dir(b, path, inside);
+    }
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+    return b->failed ? (errno = ENOMEM, -1) : status;
+}
+
+/* One record of a listing at `*at` (advanced past it): 1, or 0 at the end. */
+static int next_record(const uint8_t *data, size_t len, size_t *at, char *type, const char **path, uint64_t *size, const uint8_t **contents) {
+    if (*at >= len)
+        return 0;
+    *type = (char)data[*at];
+    *path = (const char *)data + *at + 1;
+    size_t after = *at + 1 + strlen(*path) + 1;
+    memcpy(size, data + after, sizeof *size);
+    *contents = data + after + sizeof *size;
+    *at = after + sizeof *size + *size;
+    return 1;
+}
+
+/* Where this request's listing `now` first differs from the first request's `first`, in words. */
+static void describe_difference(const uint8_t *now, size_t now_len, const uint8_t *first, size_t first_len, char *out, size_t size) {
+    size_t a = 0, b = 0;
+    for (;;) {
+        char ta, tb;
+        const char *pa, *pb;
+        uint64_t la, lb;
+        const uint8_t *ca, *cb;
+        int more_a = next_record(now, now_len, &a, &ta, &pa, &la, &ca), more_b = next_record(first, first_len, &b, &tb, &pb, &lb, &cb);
+        if (!more_a && !more_b) {
+            snprintf(out, size, "the written files differ from the first request's");
+        } else if (!more_b) {
+            snprintf(out, size, "the request wrote %s, which the first request did not", pa);
+        } else if (!more_a) {
+            snprintf(out, size, "the request did not write %s, which the first request did", pb);
+        } else if (strcmp(pa, pb) != 0) {
+            snprintf(out, size, "the written files differ from the first request's: %s where the first request has %s", pa, pb);
+        } else if (ta != tb || la != lb || memcmp(ca, cb, la) != 0) {
+            snprintf(out, size, "the written %s (%llu bytes) differs from the first request's (%llu bytes)", pa,
+                     (unsigned long long)la, (unsigned long long)lb);
+        } else {
+            continue;
+        }
+        return;
+    }
+}
+
+/* This request's WASI context into the store (the context owns the config from then on), its writable directories
+ * made fresh first: 0, or -1 with what went wrong in `problem`. */
+static int set_wasi(Driver *d, WasiSpec *spec, wasmtime_context_t *context, char *problem, size_t size) {
+    const Api *api = &d->library->api;
+    for (int i = 0; i < spec->nwritable; i++) {
+        if (fresh_dir(spec->wfolders[i], spec->wsources[i]) != 0) {
+            snprintf(problem, size, "the writable directory %s could not be made fresh%s%s: %s", spec->wguests[i],
+                     spec->wsources[i][0] ? " from " : "", spec->wsources[i], strerror(errno));
+            return -1;
+        }
+    }
+    wasi_config_t *config = api->wasi_config_new();
+    if (!api->wasi_config_set_argv(config, (size_t)spec->argc, (const char **)spec->argv) ||
+        (spec->envc && !api->wasi_config_set_env(config, (size_t)spec->envc, (const char **)spec->env_names,
+                                                 (const char **)spec->env_values)) ||
+        (spec->stdin_path && !api->wasi_config_set_stdin_file(config, spec->stdin_path)) ||
+        !api->wasi_config_set_stdout_file(config, spec->stdout_path) || !api->wasi_config_set_stderr_file(config, spec->stderr_path)) {
+        api->wasi_config_delete(config);
+        snprintf(problem, size, "the WASI context could not be built (argv, environment, or a stdio file)");
+        return -1;
+    }
+    for (int i = 0; i < spec->npreopens + spec->nwritable; i++) {
+        int writable = i >= spec->npreopens;
+        const char *host = writable ? spec->wfolders[i - spec->npreopens] : spec->hosts[i];
+        const char *guest = writable ? spec->wguests[i - spec->npreopens] : spec->guests[i];
+        if (!api->wasi_config_preopen_dir(config, host, guest, writable)) {
+            api->wasi_config_delete(config);
+            snprintf(problem, size, "the directory %s could not be preopened at %s", host, guest);
+            return -1;
+        }
+    }
+    wasmtime_error_t *err = api->wasmtime_context_set_wasi(context, config);
+    if (err != NULL) {
+        api->wasmtime_error_delete(err);
+        snprintf(problem, size, "wasmtime_context_set_wasi failed");
+        return -1;
+    }
+    return 0;
+}
+
+/* A WASI request's outputs (stdout, stderr, the listing of its writable directories) against the first request's,
+ * kept when it is the first: OUT_OK, OUT_MISMATCH, or OUT_ERROR when the written files cannot be read back. */
 static int compare_output(Driver *d, WasiSpec *spec) {
-    const char *paths[2] = {spec->stdout_path, spec->stderr_path};
-    for (int k = 0; k < 2; k++) {
-        size_t len;
-        uint8_t *data = read_file(paths[k], &len);
+    for (int k = 0; k < OUTPUTS; k++) {
+        size_t len = 0;
+        uint8_t *data;
+        if (k == OUT_FILES) {
+            Buffer listing = {0};
+            for (int i = 0; i < spec->nwritable; i++) {
+                if (snapshot_dir(&listing, spec->wfolders[i], spec->wguests[i]) != 0) {
+                    char message[PATH_MAX + 96];
+                    snprintf(message, sizeof message, "what the request wrote under %s could not be read back: %s", spec->wguests[i],
+                             strerror(errno));
+                    remember_text(d, message);
+                    free(listing.data);
+                    return OUT_ERROR;
+                }
+            }
+            data = listing.data;
+            len = listing.len;
+        } else {
+            data = read_file(k == OUT_STDOUT ? spec->stdout_path : spec->stderr_path, &len);
+        }
         if (!spec->learned) {
             free(spec->first_out[k]);
             spec->first_out[k] = data;
@@ -796,11 +1056,14 @@ static int compare_output(Driver *d, WasiSpec *spec) {
             continue;
         }
         int same = len == spec->first_len[k] && (len == 0 || memcmp(data, spec->first_out[k], len) == 0);
+        char message[2 * PATH_MAX + 96];
+        if (!same && k == OUT_FILES)
+            describe_difference(data, len, spec->first_out[k], spec->first_len[k], message, sizeof message);
+        else if (!same)
+            snprintf(message, sizeof message, "the %s (%zu bytes) differs from the first request's (%zu bytes)",
+                     k == OUT_STDOUT ? "stdout" : "stderr", len, spec->first_len[k]);
         free(data);
         if (!same) {
-            char message[160];
-            snprintf(message, sizeof message, "the %s (%zu bytes) differs from the first request's (%zu bytes)",
-                     k == 0 ? "stdout" : "stderr", len, spec->first_len[k]);
             remember_text(d, message);
             return OUT_MISMATCH;
         }
@@ -961,18 +1224,19 @@ static int serve(Driver *d, Workload *w, int64_t *stamps, int64_t *detail, int64
     }
     if (d->epoch_ticks)
         api->wasmtime_context_set_epoch_deadline(context, d->epoch_ticks);
-    if (stamps) stamps[2] = now_ns();
-
-    wasmtime_instance_t instance;
-    wasm_trap_t *trap = NULL;
     if (w->wasi != NULL) {
-        const char *problem = set_wasi(d, w->wasi, context);
-        if (problem != NULL) {
+        /* Its WASI context (and fresh writable directories) belong to the new store, as on the lean path. */
+        char problem[PATH_MAX + 160];
+        if (set_wasi(d, w->wasi, context, problem, sizeof problem) != 0) {
             remember_text(d, problem);
             outcome = OUT_ERROR;
             goto done;
         }
     }
+    if (stamps) stamps[2] = now_ns();
+
+    wasmtime_instance_t instance;
+    wasm_trap_t *trap = NULL;
     wasmtime_error_t *err = instantiate(d, w, context, module, pre, &instance, &trap);
     if (err != NULL && d->wait_ns >= 0) {
         /* The `wait` policy: a pool with no free slot is tried again until one frees or the budget is spent. */
@@ -1451,26 +1715,30 @@ static char **copy_strings(PyObject *items, int *n) {
     }
     *n = (int)PyTuple_GET_SIZE(items);
     char **out = calloc((size_t)*n + 1, sizeof(char *));
-    if (out == NULL) { PyErr_NoMemory(); return NULL; }
+    if (out == NULL) { *n = 0; PyErr_NoMemory(); return NULL; }
     for (int i = 0; i < *n; i++) {
         out[i] = copy_string(PyTuple_GET_ITEM(items, i));
         if (out[i] == NULL) {
             for (int j = 0; j < i; j++) free(out[j]);
             free(out);
+            *n = 0; /* so that a half-built owner frees nothing of these */
             return NULL;
         }
     }
     return out;
 }
 
-/* set_wasi(i, argv, env_names, env_values, stdin, stdout, stderr, hosts, guests, expected_exit, compare_output):
+/* set_wasi(i, argv, env_names, env_values, stdin, stdout, stderr, hosts, guests, expected_exit, compare_output
+ *          [, writable_folders, writable_sources, writable_guests]):
  * workload i gets a WASI context per request (every string bytes; stdin None for none; the paths are the files this
- * driver's requests read and write), instantiated through the driver's linker. */
+ * driver's requests read and write; each writable directory is made anew in its folder for every request, empty for
+ * an empty source or a copy of it), instantiated through the driver's linker. */
 static PyObject *Driver_set_wasi(Driver *self, PyObject *args) {
     PyObject *index, *argv, *names, *values, *stdin_path, *stdout_path, *stderr_path, *hosts, *guests;
+    PyObject *wfolders = NULL, *wsources = NULL, *wguests = NULL;
     int expected_exit, compare;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOip", &index, &argv, &names, &values, &stdin_path, &stdout_path, &stderr_path, &hosts,
-                          &guests, &expected_exit, &compare))
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOip|OOO", &index, &argv, &names, &values, &stdin_path, &stdout_path, &stderr_path, &hosts,
+                          &guests, &expected_exit, &compare, &wfolders, &wsources, &wguests))
         return NULL;
     Workload *w = workload_at(self, index);
     if (w == NULL)
@@ -1486,19 +1754,29 @@ static PyObject *Driver_set_wasi(Driver *self, PyObject *args) {
     WasiSpec *spec = calloc(1, sizeof(WasiSpec));
     if (spec == NULL)
         return PyErr_NoMemory();
-    int nvalues = 0, nguests = 0;
+    PyObject *none = PyTuple_New(0); /* the writable directories' default: none */
+    if (none == NULL) {
+        free(spec);
+        return NULL;
+    }
+    int nvalues = 0, nguests = 0, nsources = 0, nwguests = 0;
     spec->argv = copy_strings(argv, &spec->argc);
     spec->env_names = spec->argv ? copy_strings(names, &spec->envc) : NULL;
     spec->env_values = spec->env_names ? copy_strings(values, &nvalues) : NULL;
     spec->hosts = spec->env_values ? copy_strings(hosts, &spec->npreopens) : NULL;
     spec->guests = spec->hosts ? copy_strings(guests, &nguests) : NULL;
-    spec->stdout_path = spec->guests ? copy_string(stdout_path) : NULL;
+    spec->wfolders = spec->guests ? copy_strings(wfolders ? wfolders : none, &spec->nwritable) : NULL;
+    spec->wsources = spec->wfolders ? copy_strings(wsources ? wsources : none, &nsources) : NULL;
+    spec->wguests = spec->wsources ? copy_strings(wguests ? wguests : none, &nwguests) : NULL;
+    spec->stdout_path = spec->wguests ? copy_string(stdout_path) : NULL;
     spec->stderr_path = spec->stdout_path ? copy_string(stderr_path) : NULL;
     spec->stdin_path = spec->stderr_path && stdin_path != Py_None ? copy_string(stdin_path) : NULL;
+    Py_DECREF(none);
     if (spec->stderr_path == NULL || (stdin_path != Py_None && spec->stdin_path == NULL) || nvalues != spec->envc ||
-        nguests != spec->npreopens) {
+        nguests != spec->npreopens || nsources != spec->nwritable || nwguests != spec->nwritable) {
         if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_ValueError, "env names and values, and preopen hosts and guests, must pair up");
+            PyErr_SetString(PyExc_ValueError, "env names and values, preopen hosts and guests, and writable folders, sources "
+                                              "and guests must pair up");
         wasi_free(spec);
         return NULL;
     }
@@ -1510,15 +1788,17 @@ static PyObject *Driver_set_wasi(Driver *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* first_output(i) -> (stdout, stderr) of workload i's first request, or None before it: what later ones must equal. */
+/* first_output(i) -> (stdout, stderr, files) of workload i's first request, or None before it: what later ones must
+ * equal (files: the listing of its writable directories, records as snapshot_dir writes them). */
 static PyObject *Driver_first_output(Driver *self, PyObject *arg) {
     Workload *w = workload_at(self, arg);
     if (w == NULL)
         return NULL;
     if (w->wasi == NULL || !w->wasi->learned)
         Py_RETURN_NONE;
-    return Py_BuildValue("(y#y#)", (const char *)(w->wasi->first_out[0] ? (char *)w->wasi->first_out[0] : ""), (Py_ssize_t)w->wasi->first_len[0],
-                         (const char *)(w->wasi->first_out[1] ? (char *)w->wasi->first_out[1] : ""), (Py_ssize_t)w->wasi->first_len[1]);
+#define OUTPUT(k) (const char *)(w->wasi->first_out[k] ? (char *)w->wasi->first_out[k] : ""), (Py_ssize_t)w->wasi->first_len[k]
+    return Py_BuildValue("(y#y#y#)", OUTPUT(OUT_STDOUT), OUTPUT(OUT_STDERR), OUTPUT(OUT_FILES));
+#undef OUTPUT
 }
 
 /* set_linked(i): workload i (host functions, no WASI) is instantiated through the driver's linker. */
@@ -1704,7 +1984,7 @@ static PyMethodDef Driver_methods[] = {
      "Add a recipe's steps, flattened into ops (see the source), with its memory's name, reads, last result's kind and check."},
     {"first_reads", (PyCFunction)Driver_first_reads, METH_O, "The first request's reads of recipe workload i (None before it)."},
     {"set_wasi", (PyCFunction)Driver_set_wasi, METH_VARARGS, "Give workload i a WASI context per request."},
-    {"first_output", (PyCFunction)Driver_first_output, METH_O, "The first request's stdout and stderr of WASI workload i."},
+    {"first_output", (PyCFunction)Driver_first_output, METH_O, "The first request's stdout, stderr and written files of WASI workload i."},
     {"set_linked", (PyCFunction)Driver_set_linked, METH_O, "Instantiate workload i through the driver's linker."},
     {"run", (PyCFunction)(void (*)(void))Driver_run, METH_VARARGS | METH_KEYWORDS, "Serve a block of requests (see the source)."},
     {"take_stats", (PyCFunction)Driver_take_stats, METH_NOARGS, "Cache and pool-wait counters since the last call, then zeroed."},

@@ -38,11 +38,12 @@ def test_shortcuts_check_a_commands_exit_code_and_the_file_it_writes(tmp_path):
     (tmp_path / "writer.wat").write_text(WRITER)
     digest = hashlib.sha256(b"rendered\n").hexdigest()
     done = wasmlab("reproduce", "--workload", str(tmp_path / "writer.wat"), "--dir", "::/out:rw",
-                   "--expect-file", f"/out/result.txt=sha256:{digest}", "--variants", "cached,pooled+cached", *SMALL)
+                   "--expect-file", f"/out/result.txt=sha256:{digest}", "--variants", "cached,pooled+cached", "--call-path", "all", *SMALL)
     assert done.returncode == 0, done.stderr
+    assert {"pooled+cached", "pooled+cached@api", "pooled+cached@native"} <= set(json.loads(done.stdout)["variants"])
     wrong = wasmlab("reproduce", "--workload", str(tmp_path / "writer.wat"), "--dir", "::/out:rw",
-                    "--expect-file", "/out/result.txt=regex:^drawn", "--variants", "cached", *SMALL[:-2])
-    assert wrong.returncode == 1 and "/out/result.txt does not match" in wrong.stdout
+                    "--expect-file", "/out/result.txt=regex:^drawn", "--variants", "cached", "--call-path", "lean,native", *SMALL[:-2])
+    assert wrong.returncode == 1 and wrong.stdout.count("/out/result.txt does not match") == 2, wrong.stdout
 
 
 def test_bad_shortcuts_and_recipes_are_one_line_and_exit_2(tmp_path):

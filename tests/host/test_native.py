@@ -171,13 +171,6 @@ def test_a_wasi_command_that_exits_is_the_same_outcome_in_c_as_on_the_lean_path(
     assert kinds == {"lean": "exit(3)", "native": "exit(3)"}
 
 
-def test_what_the_native_path_cannot_serve_is_refused_in_one_line(tmp_path):
-    (tmp_path / "w.wat").write_text('(module (memory (export "memory") 1) (func (export "_start")))')
-    (tmp_path / "w.yaml").write_text("module: w.wat\nwasi: {dirs: [{guest: /out, writable: true}]}\n")
-    with pytest.raises(ConfigError, match="needs a fresh writable directory per request, which the native path does not make in C"):
-        build_runtimes(["cached"], small_pool_engine(2), CacheConfig(), [load_workload(str(tmp_path / "w.yaml"))], call_path="native")
-
-
 def test_a_cache_policy_the_driver_lacks_is_refused():
     with pytest.raises(ConfigError, match="cache policy 'lfu' is not implemented in C; allowed: lru"):
         build_runtimes(["cached"], small_pool_engine(2), CacheConfig(policy="lfu"), [load_workload("seed")], call_path="native")

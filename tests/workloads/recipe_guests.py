@@ -34,6 +34,18 @@ WRITER = """(module
     (drop (call $fd_write (i32.load (i32.const 0)) (i32.const 8) (i32.const 1) (i32.const 16)))
     (drop (call $fd_close (i32.load (i32.const 0))))))"""
 
+# The writer appending to /out/result.txt (O_CREAT, FDFLAGS_APPEND) instead of replacing it: what it leaves shows
+# whether its directory started fresh (a reused one would grow with every request).
+APPENDER = WRITER.replace("(i32.const 10) (i32.const 9)", "(i32.const 10) (i32.const 1)").replace(
+    "(i64.const 0x1fffffff) (i32.const 0) (i32.const 0)", "(i64.const 0x1fffffff) (i32.const 1) (i32.const 0)")
+
+# The writer writing nine random bytes (random_get) instead of "rendered\n": a file that differs on every request.
+RANDOM_WRITER = WRITER.replace(
+    '(import "wasi_snapshot_preview1" "proc_exit"',
+    '(import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))\n'
+    '  (import "wasi_snapshot_preview1" "proc_exit"').replace(
+    "(i32.store (i32.const 8) (i32.const 64))", "(drop (call $random_get (i32.const 64) (i32.const 9))) (i32.store (i32.const 8) (i32.const 64))")
+
 # A reactor: nothing works before _initialize; malloc hands out guest memory; init_argv takes argc and an array of
 # pointers to NUL-terminated strings, as QuickJS's qjs_init_argv does; argv_total returns their total length.
 REACTOR = """(module

@@ -5,7 +5,7 @@ import hashlib
 import pytest
 import wasmtime
 
-from tests.workloads.recipe_guests import EXIT_CODE, LIBRARY, REACTOR, WRITER, serving, write_recipe
+from tests.workloads.recipe_guests import APPENDER, EXIT_CODE, LIBRARY, RANDOM_WRITER, REACTOR, WRITER, serving, write_recipe
 from wasmlab.config import CacheConfig, EngineConfig
 from wasmlab.errors import ConfigError, ResultMismatch
 from wasmlab.host.outcomes import NativeFailure
@@ -36,9 +36,6 @@ SHAPES = {
 }
 
 
-# Shapes the native path refuses: a fresh writable directory per request is not made in C.
-NATIVE_REFUSED = ("writer",)
-
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))
 @pytest.mark.parametrize("call_path", ["lean", "api", "native"])
@@ -46,10 +43,6 @@ def test_each_request_shape_is_served_and_verified_on_every_request(tmp_path, sh
     wat, body = SHAPES[shape]
     workload = load_workload(recipe(tmp_path, wat, body))
     dry_run(workload)
-    if call_path == "native" and shape in NATIVE_REFUSED:
-        with pytest.raises(ConfigError, match="call path 'native': workload 'guest' needs a fresh writable directory per request"):
-            build_runtimes(["cached"], EngineConfig(), CacheConfig(), [workload], call_path)
-        return
     runtimes = build_runtimes(["cached", "pooled+cached"], EngineConfig(), CacheConfig(), [workload], call_path)
     try:
         for runtime in runtimes.values():
@@ -73,8 +66,6 @@ def test_each_request_shape_is_served_and_verified_on_every_request(tmp_path, sh
 @pytest.mark.parametrize("call_path", ["lean", "api", "native"])
 def test_a_wrong_expectation_fails_the_request(tmp_path, shape, change, message, call_path):
     wat, body = SHAPES[shape]
-    if call_path == "native" and shape in NATIVE_REFUSED:
-        pytest.skip("writable directories are refused on the native path (the test above)")
     workload = load_workload(recipe(tmp_path, wat, {**body, **change}))
     with serving([workload], call_path, "pooled+cached") as runtime:
         # A command that exits otherwise than expected ends as wasmtime's exit (the outcome "exit"), the rest as a mismatch.
@@ -85,6 +76,56 @@ def test_a_wrong_expectation_fails_the_request(tmp_path, shape, change, message,
             return
         with pytest.raises(wasmtime.ExitTrap if shape == "exit-code" else ResultMismatch, match=message):
             runtime.handle(0)
+
+
+@pytest.mark.parametrize("call_path", ["lean", "api", "native"])
+def test_a_writable_copy_is_fresh_for_every_request_and_leaves_its_source_alone(tmp_path, call_path):
+    """The guest appends to a file its directory starts with: only a fresh copy per request gives the same file every time."""
+    (tmp_path / "seed").mkdir()
+    (tmp_path / "seed" / "result.txt").write_bytes(b"seed\n")
+    (tmp_path / "seed" / "nested").mkdir()
+    (tmp_path / "seed" / "nested" / "kept.bin").write_bytes(bytes(range(256)))
+    body = {"wasi": {"dirs": [{"host": "seed", "guest": "/out", "writable": True}]},
+            "expect": {"files": {"/out/result.txt": {"sha256": hashlib.sha256(b"seed\nrendered\n").hexdigest()}}}}
+    workload = load_workload(recipe(tmp_path, APPENDER, body))
+    with serving([workload], call_path, "pooled+cached") as runtime:
+        for _ in range(3):
+            runtime.handle(0)
+        if runtime.block is not None:
+            failures: list = []
+            runtime.block([0] * 50, [0] * 50, failures)
+            assert not failures
+    assert (tmp_path / "seed" / "result.txt").read_bytes() == b"seed\n"
+    assert sorted(p.name for p in (tmp_path / "seed").rglob("*")) == ["kept.bin", "nested", "result.txt"]
+
+
+@pytest.mark.parametrize("call_path", ["lean", "api", "native"])
+def test_without_expectations_files_that_change_between_requests_fail(tmp_path, call_path):
+    workload = load_workload(recipe(tmp_path, RANDOM_WRITER, {"wasi": {"dirs": [{"guest": "/out", "writable": True}]}}))
+    assert workload.check == "first-result"
+    with serving([workload], call_path, "pooled+cached") as runtime:
+        runtime.handle(0)
+        with pytest.raises(ResultMismatch, match="written /out/result.txt .*differs from the first request's"):
+            runtime.handle(0)
+
+
+@pytest.mark.parametrize("wrong", [False, True])
+def test_the_native_path_checks_every_file_the_first_request_left_even_nested_or_empty(tmp_path, wrong):
+    """The first request's files reach Python as the C driver lists them; each named one is checked, however deep."""
+    (tmp_path / "seed" / "deep").mkdir(parents=True)
+    (tmp_path / "seed" / "deep" / "a.bin").write_bytes(b"\0" * 70000)
+    (tmp_path / "seed" / "z.txt").write_bytes(b"")
+    digest = hashlib.sha256(b"\1" if wrong else b"\0" * 70000).hexdigest()
+    body = {"wasi": {"dirs": [{"host": "seed", "guest": "/out", "writable": True}]},
+            "expect": {"files": {"/out/deep/a.bin": {"sha256": digest}, "/out/z.txt": {"sha256": hashlib.sha256(b"").hexdigest()},
+                                 "/out/result.txt": {"regex": "^rendered$"}}}}
+    with serving([load_workload(recipe(tmp_path, WRITER, body))], "native", "cached") as runtime:
+        if wrong:
+            with pytest.raises(ResultMismatch, match="/out/deep/a.bin has sha256 "):
+                runtime.handle(0)
+        else:
+            for _ in range(3):
+                runtime.handle(0)
 
 
 REACTOR_STEPS = SHAPES["reactor"][1]["steps"]

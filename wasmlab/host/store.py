@@ -66,6 +66,32 @@ class EpochTicker:
                 self._running.pop(id(self.engine), None)
 
 
+def check_files(name: str, expected: dict[str, tuple[str, str]], read: Callable[[str], bytes | None]) -> None:
+    """Raise :class:`ResultMismatch` unless every file a recipe's ``expect.files`` names was written (``read`` gives its
+    contents, or ``None``) with the digest or the text it must have."""
+    for guest_path, (kind, value) in expected.items():
+        data = read(guest_path)
+        if data is None:
+            raise ResultMismatch(f"workload {name!r}: the request wrote no file {guest_path}")
+        if kind == "sha256" and hashlib.sha256(data).hexdigest() != value:
+            raise ResultMismatch(f"workload {name!r}: {guest_path} has sha256 {hashlib.sha256(data).hexdigest()[:16]}..., "
+                                 f"expected {value[:16]}...")
+        if kind == "regex" and not re.search(value, data.decode(errors="replace")):
+            raise ResultMismatch(f"workload {name!r}: {guest_path} does not match {value!r}")
+
+
+def tree_difference(tree: dict[str, str], first: dict[str, str]) -> str:
+    """Where the files a request wrote (guest path -> what is there) first differ from the first request's, in words."""
+    for path in sorted(tree.keys() | first.keys()):
+        if path not in first:
+            return f"the request wrote {path}, which the first request did not"
+        if path not in tree:
+            return f"the request did not write {path}, which the first request did"
+        if tree[path] != first[path]:
+            return f"the written {path} differs from the first request's ({tree[path][:12]} vs {first[path][:12]})"
+    return "the written files differ from the first request's"
+
+
 class WasiIO:
     """A WASI command's context for each request: its argv, stdin from a file written once, and
     stdout/stderr captured to files that are checked after the store is dropped."""
@@ -91,6 +117,7 @@ class WasiIO:
         # A command checked against its first request: the digest of that request's stdout, once known.
         self.first_result = workload.check == "first-result"
         self.stdout_digest: str | None = None
+        self.first_tree: dict[str, str] | None = None
 
     def config(self) -> wasmtime.WasiConfig:
         wasi = wasmtime.WasiConfig()
@@ -127,16 +154,7 @@ class WasiIO:
             if not pattern.search(text):
                 raise ResultMismatch(f"workload {self.name!r}: {name} does not match {pattern.pattern!r}: "
                                      f"{text.strip().splitlines()[:1]}")
-        for guest_path, (kind, value) in self.files.items():
-            host = self.written(guest_path)
-            if host is None or not host.is_file():
-                raise ResultMismatch(f"workload {self.name!r}: the request wrote no file {guest_path}")
-            data = host.read_bytes()
-            if kind == "sha256" and hashlib.sha256(data).hexdigest() != value:
-                raise ResultMismatch(f"workload {self.name!r}: {guest_path} has sha256 {hashlib.sha256(data).hexdigest()[:16]}..., "
-                                     f"expected {value[:16]}...")
-            if kind == "regex" and not re.search(value, data.decode(errors="replace")):
-                raise ResultMismatch(f"workload {self.name!r}: {guest_path} does not match {value!r}")
+        check_files(self.name, self.files, self.read_written)
         if self.first_result:
             digest = hashlib.sha256(Path(self.stdout).read_bytes()).hexdigest()
             if self.stdout_digest is None:
@@ -144,6 +162,28 @@ class WasiIO:
             elif digest != self.stdout_digest:
                 raise ResultMismatch(f"workload {self.name!r}: stdout (sha256 {digest[:12]}) differs from the first request's "
                                      f"(sha256 {self.stdout_digest[:12]}): the output changed between requests")
+            if self.writable:  # what it wrote is part of its outcome too
+                tree = self.written_tree()
+                if self.first_tree is None:
+                    self.first_tree = tree
+                elif tree != self.first_tree:
+                    raise ResultMismatch(f"workload {self.name!r}: {tree_difference(tree, self.first_tree)}")
+
+    def read_written(self, guest_path: str) -> bytes | None:
+        """The contents of a file this request wrote, or ``None`` when it wrote none there."""
+        host = self.written(guest_path)
+        return host.read_bytes() if host is not None and host.is_file() else None
+
+    def written_tree(self) -> dict[str, str]:
+        """Every entry this request left in its writable directories: guest path -> the file's sha256, a directory's
+        ``dir`` or a link's ``link:TARGET``."""
+        tree = {}
+        for guest, _, folder in self.writable:
+            for path in sorted(folder.rglob("*")):
+                inside = f"{guest.rstrip('/')}/{path.relative_to(folder).as_posix()}"
+                tree[inside] = (f"link:{path.readlink()}" if path.is_symlink() else "dir" if path.is_dir()
+                                else hashlib.sha256(path.read_bytes()).hexdigest())
+        return tree
 
     def close(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -10,17 +10,20 @@ the store.  A block of requests is one call into C, which times each request wit
 
 Served: core modules whose export takes and returns i32/i64, recipes, and WASI guests: the C loop builds each
 request's WASI context (argv, environment, stdin from a file, stdout and stderr to files, read-only preopened
-directories) and instantiates through the lab's core linker, which also holds a recipe's host-function stubs.
-A WASI request's stdout and stderr must equal the first request's byte for byte (compared in C; the first
-request's are checked against the expectations here), and its exit status must be the expected one.
-Refused, each with one line: writable directories (a fresh copy per request is not made in C), library-style
-modules, disk artifacts, and cache policies other than ``lru``.
+directories, writable ones made fresh for every request: empty, or a copy of a host directory) and instantiates
+through the lab's core linker, which also holds a recipe's host-function stubs.  A WASI request's stdout, stderr
+and the files it wrote must equal the first request's byte for byte (compared in C; the first request's are
+checked against the expectations here), and its exit status must be the expected one.  That is stricter than the
+lean path, which checks each request against the expectations where there are some: a guest whose output varies
+(a timestamp) passes there and fails here, and the failure names what differed.
+Refused, each with one line: library-style modules, disk artifacts, and cache policies other than ``lru``.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
+import struct
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +37,7 @@ from wasmlab.host.callpaths.base import FirstResult, Handlers, RequestParts, exp
 from wasmlab.host.modules import CompileError
 from wasmlab.host.outcomes import NativeFailure
 from wasmlab.host.recipes import Outcome, checker
+from wasmlab.host.store import check_files
 from wasmlab.workloads.model import Workload
 from wasmlab.workloads.recipe import Call, Expr, PtrArray, Read, Recipe, Write
 
@@ -63,10 +67,6 @@ def refusal(workload: Workload, linked: bool = True) -> str | None:
     lab's linker (another release's library, whose WASI functions have other prototypes) serves no WASI or imports."""
     if workload.driver:
         return f"workload {workload.name!r} is library-style (driven through wasmtime-py's objects); allowed call path: api"
-    recipe = workload.recipe
-    if recipe is not None and (any(d.writable for d in recipe.dirs) or recipe.expect.files):
-        return (f"workload {workload.name!r} needs a fresh writable directory per request, which the native path does not "
-                f"make in C; allowed call paths: lean, api")
     if workload.wasi and not linked:
         return f"workload {workload.name!r} is a WASI guest; another release's library is driven without WASI; allowed: wasmtime-py's own"
     if workload.linked and not linked:
@@ -153,9 +153,26 @@ def recipe_ops(recipe: Recipe) -> tuple[list[tuple[Any, ...]], int, str]:
     return ops, len(reads), last
 
 
+def parse_files(listing: bytes) -> dict[str, bytes]:
+    """The files in the C driver's listing of a request's writable directories (``snapshot_dir`` in ``_native.c``:
+    records of a type byte, the guest path ending in NUL, a native uint64 length and the contents): guest path ->
+    contents, files only."""
+    files, at = {}, 0
+    while at < len(listing):
+        kind = listing[at:at + 1]
+        end = listing.index(b"\0", at + 1)
+        (size,) = struct.unpack_from("=Q", listing, end + 1)
+        start = end + 1 + struct.calcsize("=Q")
+        if kind == b"f":
+            files[listing[at + 1:end].decode(errors="surrogateescape")] = listing[start:start + size]
+        at = start + size
+    return files
+
+
 class WasiFiles:
-    """A WASI guest's stdio files for one driver (stdin written once; stdout and stderr rewritten by every request), and
-    the check of the first request's output against the workload's expectations (later ones must equal it, in C)."""
+    """A WASI guest's files for one driver (stdin written once; stdout and stderr rewritten by every request; a folder
+    per writable directory, made anew by every request in C), and the check of the first request's output against the
+    workload's expectations (later ones must equal it, in C)."""
 
     def __init__(self, workload: Workload) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="wasmlab-native-wasi-"))
@@ -166,7 +183,12 @@ class WasiFiles:
         self.stdout, self.stderr = self.folder / "stdout", self.folder / "stderr"
         self.name = workload.name
         self.patterns = [(n, re.compile(p)) for n, p in (("stdout", workload.stdout_pattern), ("stderr", workload.stderr_pattern)) if p]
-        self.verified = not self.patterns
+        recipe = workload.recipe
+        # (this driver's folder for it, the host directory it copies or "" for an empty one, its guest path)
+        self.writable = [(self.folder / f"rw{i}", d.host or "", d.guest) for i, d in enumerate(recipe.dirs if recipe is not None else ())
+                         if d.writable]
+        self.files = dict(recipe.expect.files) if recipe is not None else {}
+        self.verified = not self.patterns and not self.files
 
     def arguments(self, workload: Workload) -> tuple[Any, ...]:
         """``Driver.set_wasi``'s arguments after the index."""
@@ -178,14 +200,17 @@ class WasiFiles:
         return (tuple(a.encode() for a in (workload.argv or (workload.name,))), tuple(k.encode() for k, _ in env),
                 tuple(v.encode() for _, v in env), None if self.stdin is None else str(self.stdin).encode(), str(self.stdout).encode(),
                 str(self.stderr).encode(), tuple(h.encode() for h, _ in preopens), tuple(g.encode() for _, g in preopens),
-                workload.expected_exit, True)
+                workload.expected_exit, True, tuple(str(f).encode() for f, _, _ in self.writable),
+                tuple(s.encode() for _, s, _ in self.writable), tuple(g.encode() for _, _, g in self.writable))
 
-    def verify(self, stdout: bytes, stderr: bytes) -> None:
-        """The first request's output against the workload's patterns (each later request's equals it, compared in C)."""
+    def verify(self, stdout: bytes, stderr: bytes, listing: bytes) -> None:
+        """The first request's output and written files against the workload's expectations (each later request's
+        equal them, compared in C)."""
         for name, pattern in self.patterns:
             text = (stdout if name == "stdout" else stderr).decode(errors="replace")
             if not pattern.search(text):
                 raise ResultMismatch(f"workload {self.name!r}: {name} does not match {pattern.pattern!r}: {text.strip().splitlines()[:1]}")
+        check_files(self.name, self.files, parse_files(listing).get)
         self.verified = True
 
     def close(self) -> None:
