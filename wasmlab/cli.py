@@ -180,11 +180,7 @@ def reproduce(
     no_save: bool,
 ) -> None:
     """Reproduce the seed's table: baseline vs pooled+cached (and the other variants), side by side."""
-    from tqdm import tqdm
-
-    from wasmlab.measure.results import save_measurement
     from wasmlab.measure.scenario import Scenario, run
-    from wasmlab.report import text as report
     from wasmlab.storage import check_writable
 
     if fmt not in ("table", "json"):
@@ -225,6 +221,12 @@ def reproduce(
         raise ConfigError("--child-address-space applies only with --isolate")
     if out is not None and not no_save:
         check_writable(out)
+    # Imported once the input is known good: a bad flag is answered without loading pandas and the plotting stack.
+    from tqdm import tqdm
+
+    from wasmlab.measure.results import save_measurement
+    from wasmlab.report import text as report
+
     blocks = repeats * len(scenario.variants)
     with tqdm(total=blocks, desc="measuring", unit="block", file=sys.stderr, disable=None, leave=False) as bar:
 

@@ -136,7 +136,7 @@ class WasiIO:
             if source is None:
                 folder.mkdir()
             else:
-                shutil.copytree(source, folder)
+                shutil.copytree(source, folder, symlinks=True)  # links stay links, as the C loop copies them
             wasi.preopen_dir(str(folder), guest, fs_mutable=True)
         return wasi
 

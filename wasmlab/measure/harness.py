@@ -26,10 +26,9 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import psutil
 
 from wasmlab.config import MiB
@@ -45,6 +44,9 @@ from wasmlab.measure.measurement import Measurement
 from wasmlab.measure.stats import LATENCY_STATISTICS, describe_ns
 from wasmlab.measure.traces import Trace
 from wasmlab.workloads.model import Workload
+
+if TYPE_CHECKING:  # pandas (~0.6 s to import) is loaded where tables are built, not by every command that imports this
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,8 @@ def measure(
     ``parameters`` (the knobs that built the runtimes) are stored with the results.
     ``progress(variant, repetition, repeats)`` is called before each timed block.
     """
+    import pandas as pd
+
     if not runtimes:
         raise ConfigError("no runtimes to measure")
     indices = list(trace.indices)
@@ -353,6 +357,8 @@ class _Block:
 def _phased_block(runtime: Runtime, indices: list[int], repetition: int, first: int = 0, manage_gc: bool = True) -> pd.DataFrame:
     """Each request with a timestamp between phases; long format: one row per request and phase.  ``first`` is the
     trace position of ``indices[0]``; ``manage_gc`` False when the caller already turned the cyclic GC off."""
+    import pandas as pd
+
     n = len(indices)
     stamps = np.empty((n, len(PHASES) + 1), dtype=np.int64)
     row = [0] * (len(PHASES) + 1)
@@ -402,6 +408,8 @@ def _phased_block(runtime: Runtime, indices: list[int], repetition: int, first: 
 def _step_rows(runtime: Runtime, steps: list[tuple[int, int, list[int]]], repetition: int, first: int) -> pd.DataFrame:
     """A recipe's steps as rows of the phase table: phase ``call`` (they are what the call phase does), ``step``
     naming each (``2. call malloc``), so that a table of phases leaves them out and a table of steps reads them."""
+    import pandas as pd
+
     rows = []
     for position, index, stamps in steps:
         labels = runtime.workloads[index].step_labels
@@ -413,10 +421,14 @@ def _step_rows(runtime: Runtime, steps: list[tuple[int, int, list[int]]], repeti
 
 
 def _empty_samples() -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in (("variant", "object"), ("repetition", "int64"), ("request_index", "int32"), ("workload_index", "int32"), ("latency_ns", "int64"), ("outcome", "object"))})
 
 
 def _empty_phases() -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in (("variant", "object"), ("call_path", "object"), ("repetition", "int64"), ("request_index", "int32"), ("phase", "object"), ("step", "object"), ("duration_ns", "int64"))})
 
 

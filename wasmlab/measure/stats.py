@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas (~0.6 s to import) is loaded where tables are built, not by every command that imports this
+    import pandas as pd
 
 PERCENTILES = (50, 90, 99)
 LATENCY_STATISTICS = ("mean", "std", "min", "max", *(f"p{p}" for p in PERCENTILES))
@@ -123,6 +126,8 @@ def variant_table(summary: pd.DataFrame, samples: pd.DataFrame | None, reference
     means, the geometric mean of the per-repetition total times, and the speedup over ``reference`` (the
     ratio of those totals, paired by repetition: :data:`PAIRED_METHOD`).
     """
+    import pandas as pd
+
     ok = summary[summary["status"] == "ok"]
     rows = []
     for variant, group in ok.groupby("variant", sort=False):

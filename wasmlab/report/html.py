@@ -14,13 +14,13 @@ SUMMARY_NOTEBOOK = project_root(Path(__file__).resolve().parent) / "notebooks" /
 
 def build(results_dir: str | Path, notebook: Path = SUMMARY_NOTEBOOK) -> Path:
     """Run the summary notebook on ``results_dir`` and write ``report/report.html`` (figures embedded)."""
-    import nbformat
-    from nbconvert import HTMLExporter
-
     from wasmlab.report.sweeps import load_sweep
 
     folder = Path(results_dir)
     load_sweep(folder)  # fails early, with a clear message, on a folder that is not a finished sweep
+    import nbformat
+    from nbconvert import HTMLExporter  # ~3 s to import: only once the folder is known to be a sweep
+
     if not notebook.is_file():
         raise WasmlabError(f"{notebook} not found: wasmlab report needs the repository's notebooks/ folder")
     out = folder / "report"

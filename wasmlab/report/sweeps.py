@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
 
 from wasmlab.errors import WasmlabError
 from wasmlab.measure.stats import geometric_mean, paired_by_repetition, per_repetition
+
+if TYPE_CHECKING:  # the plotting stack (~3 s to import) is loaded by the figures, not by reading a sweep back
+    import matplotlib.pyplot as plt
 
 
 def load_sweep(results_dir: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -56,6 +57,9 @@ def point_label(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
 
 def speedup_figure(speedups: pd.DataFrame, varying: list[str], reference: str = "baseline") -> plt.Figure:
     """Speedup over ``reference`` per point and variant, with 95% intervals."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
     data = speedups[speedups["variant"] != reference].assign(point=lambda d: point_label(d, varying))
     points = list(dict.fromkeys(data["point"]))
     variants = list(dict.fromkeys(data["variant"]))
@@ -76,6 +80,9 @@ def speedup_figure(speedups: pd.DataFrame, varying: list[str], reference: str = 
 def heatmap_figure(table: pd.DataFrame, rows: str, columns: str, variant: str = "pooled+cached",
                    value: str = "latency_us_p50") -> plt.Figure:
     """``value`` of ``variant`` (median over repetitions) over two varying parameters."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
     data = table[(table["variant"] == variant) & (table["status"] == "ok")]
     pivot = data.pivot_table(index=rows, columns=columns, values=value, aggfunc="median")
     # The colour range spans at least the points' own 95% intervals, so that noise does not look like an effect.
@@ -105,6 +112,9 @@ def mean_half_width(values: pd.Series, confidence: float = 0.95) -> float:
 
 def hit_rate_figure(table: pd.DataFrame, size_column: str) -> plt.Figure:
     """Cache hit rate vs cache size, per policy."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
     data = table[table["status"] == "ok"]
     fig, ax = plt.subplots(figsize=(7, 4))
     sns.lineplot(data=data, x=size_column, y="cache_hit_rate", hue="cache_policy", marker="o", ax=ax)
