@@ -562,15 +562,20 @@ typedef struct WasiSpec {
     size_t first_len[OUTPUTS];
 } WasiSpec;
 
+/* A NULL-terminated array of strings (copy_strings') and the strings in it; NULL is fine.  Freed up to its NULL, not
+ * by a count: set_wasi frees a spec whose lists did not pair up, and a count would then run past a shorter list. */
+static void free_strings(char **list) {
+    if (list == NULL)
+        return;
+    for (char **item = list; *item != NULL; item++) free(*item);
+    free(list);
+}
+
 static void wasi_free(WasiSpec *w) {
     if (w == NULL)
         return;
-    for (int i = 0; i < w->argc; i++) free(w->argv[i]);
-    for (int i = 0; i < w->envc; i++) { free(w->env_names[i]); free(w->env_values[i]); }
-    for (int i = 0; i < w->npreopens; i++) { free(w->hosts[i]); free(w->guests[i]); }
-    for (int i = 0; i < w->nwritable; i++) { free(w->wfolders[i]); free(w->wsources[i]); free(w->wguests[i]); }
-    free(w->argv); free(w->env_names); free(w->env_values); free(w->hosts); free(w->guests);
-    free(w->wfolders); free(w->wsources); free(w->wguests);
+    char **lists[] = {w->argv, w->env_names, w->env_values, w->hosts, w->guests, w->wfolders, w->wsources, w->wguests};
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) free_strings(lists[i]);
     free(w->stdin_path); free(w->stdout_path); free(w->stderr_path);
     for (int k = 0; k < OUTPUTS; k++) free(w->first_out[k]);
     free(w);
@@ -1715,13 +1720,11 @@ static char **copy_strings(PyObject *items, int *n) {
     }
     *n = (int)PyTuple_GET_SIZE(items);
     char **out = calloc((size_t)*n + 1, sizeof(char *));
-    if (out == NULL) { *n = 0; PyErr_NoMemory(); return NULL; }
+    if (out == NULL) { PyErr_NoMemory(); return NULL; }
     for (int i = 0; i < *n; i++) {
         out[i] = copy_string(PyTuple_GET_ITEM(items, i));
         if (out[i] == NULL) {
-            for (int j = 0; j < i; j++) free(out[j]);
-            free(out);
-            *n = 0; /* so that a half-built owner frees nothing of these */
+            free_strings(out);  /* the copies so far: the rest of the array is still NULL */
             return NULL;
         }
     }

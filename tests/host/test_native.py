@@ -266,3 +266,27 @@ def test_a_wasi_command_runs_in_c_with_its_stdin_argv_and_exit_and_every_output_
         runtime.handle(0)
         with pytest.raises(ResultMismatch, match=r"the stdout \(8 bytes\) differs from the first request's"):
             runtime.handle(0)
+
+
+@pytest.mark.parametrize("lists", [
+    {"env_names": tuple(b"N%d" % i for i in range(16)), "env_values": ()},
+    {"hosts": (b"/tmp",) * 16, "guests": (b"/a",)},
+    {"writable": (tuple(b"/tmp/w%d" % i for i in range(16)), (b"",), (b"/out",))},
+], ids=["env", "preopens", "writable"])
+def test_set_wasi_refuses_lists_that_do_not_pair_up_and_frees_what_it_copied(lists):
+    """The refusal frees the half-built context: each list by its own end, not by its partner's length (freed by the
+    longer list's count, the short list's entries past its end are whatever the heap holds there)."""
+    engine = wasmtime.Engine()
+    linker = wasmtime.Linker(engine)
+    linker.define_wasi()
+    native.library().enable_wasi()
+    driver = _native.Driver(native.library(), capi.address(engine.ptr()), cache_capacity=1, pre=False,
+                            linker=capi.address(linker.ptr()))
+    try:
+        index = driver.add_workload(load_workload("seed").wasm, b"\0" * 32, b"run", (41,), "i", "i")
+        writable = lists.get("writable", ((), (), ()))
+        with pytest.raises(ValueError, match="must pair up"):
+            driver.set_wasi(index, (b"guest",), lists.get("env_names", ()), lists.get("env_values", ()), None, b"/dev/null",
+                            b"/dev/null", lists.get("hosts", ()), lists.get("guests", ()), 0, True, *writable)
+    finally:
+        driver.close()
