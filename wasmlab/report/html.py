@@ -18,11 +18,11 @@ def build(results_dir: str | Path, notebook: Path = SUMMARY_NOTEBOOK) -> Path:
 
     folder = Path(results_dir)
     load_sweep(folder)  # fails early, with a clear message, on a folder that is not a finished sweep
-    import nbformat
-    from nbconvert import HTMLExporter  # ~3 s to import: only once the folder is known to be a sweep
-
     if not notebook.is_file():
         raise WasmlabError(f"{notebook} not found: wasmlab report needs the repository's notebooks/ folder")
+    import nbformat
+    from nbconvert import HTMLExporter  # ~3 s to import: only once the input is known to be good
+
     out = folder / "report"
     if out.exists():
         shutil.rmtree(out)  # generated entirely here: no stale figure from an earlier report survives
