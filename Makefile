@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint test-browser browser-deps lab bench components clean
+.PHONY: venv demo test lint check test-browser browser-deps lab bench components clean
 
 venv: $(STAMP)
 
@@ -28,10 +28,17 @@ test: venv components lint
 	$(BIN)/python -m pytest -q -n 2 -m "not browser and not timing"
 	$(BIN)/python -m pytest -q -m "timing and not browser"
 
-# The linter and the type checker, clean on the whole package (configured in pyproject.toml).
+# The linter, the type checker and the duplicate-code check, clean on the whole package (configured in
+# pyproject.toml; the same three run as pre-commit hooks, .pre-commit-config.yaml).
 lint: venv
 	$(BIN)/ruff check
 	$(BIN)/mypy
+	$(BIN)/pylint --disable=all --enable=duplicate-code --min-similarity-lines=10 --score=n wasmlab
+
+# The fast loop while editing: lint, then the tests that start no notebook, browser or end-to-end process
+# and assert nothing about time, on both cores.
+check: venv components lint
+	$(BIN)/python -m pytest -q -n 2 -p no:cacheprovider -m "not notebook and not browser and not timing" --ignore=tests/e2e
 
 # The real modules from PyPI (downloaded, SHA-256 checked) and the componentize-py middleware
 # (built from wasmlab/workloads/guests/middleware, ~18 MB, about 5 s), and the libraries of two other

@@ -70,3 +70,17 @@ def test_ci_runs_the_readme_test_command():
 ])
 def test_the_ci_check_fails_without_make_test(script: str, runs: bool):
     assert (["make", "test"] in commands(script)) is runs
+
+
+def test_pre_commit_hooks_are_the_projects_own_tools():
+    """Each hook runs a tool the venv installs (no hook repository fetched), and the three checks are there."""
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    hooks = [hook for repo in config["repos"] for hook in repo["hooks"]]
+    assert {repo["repo"] for repo in config["repos"]} == {"local"}
+    assert {hook["id"] for hook in hooks} == {"ruff", "mypy", "duplicate-code"}
+    dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
+    declared = {re.split(r"[<>=\[]", requirement)[0].lower() for requirement in dev}
+    for hook in hooks:
+        tool = shlex.split(hook["entry"])[0]
+        assert tool.startswith(".venv/bin/"), hook
+        assert tool.removeprefix(".venv/bin/") in declared, f"{tool} is not in the dev extra"
