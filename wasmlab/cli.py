@@ -426,7 +426,7 @@ def advise_command(workloads: tuple[str, ...], concurrent: int, p99_us: float, r
     Exit status 1 when nothing meets the goal (one line names the binding constraint)."""
     from tqdm import tqdm
 
-    from wasmlab.experiments.advisor.advice import Infeasible
+    from wasmlab.errors import Infeasible
     from wasmlab.experiments.advisor.goal import Effort, goal_from
     from wasmlab.experiments.advisor.search import advise
 

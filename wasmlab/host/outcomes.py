@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import wasmtime
 
+from wasmlab.errors import NativeFailure, PoolExhausted
 from wasmlab.workloads.model import WASM_PAGE
 
 OK = "ok"
@@ -22,32 +23,6 @@ _TRAP_KINDS = {
 # ``classify``).  The lab's own errors (a module that does not compile, a missing export, a wrong
 # result) stop the variant instead.
 REQUEST_FAILURES = (wasmtime.Trap, wasmtime.WasmtimeError)
-
-
-class PoolExhausted(wasmtime.WasmtimeError):
-    """No pool slot was free (after waiting, under the ``wait`` policy)."""
-
-    def __init__(self, message: str, waited_ns: int = 0) -> None:
-        self.message_text = message
-        self.waited_ns = waited_ns
-
-    def __str__(self) -> str:
-        return self.message_text
-
-
-class NativeFailure(wasmtime.WasmtimeError):
-    """A request of the native call path that failed, as its C loop recorded it: ``kind`` is ``trap`` (with
-    wasmtime's ``trap_code`` and the guest's memory size, when it exports one), ``exit(N)``, ``pool_exhausted``,
-    ``oom`` or ``error``; ``message`` is the first failure's message of its block."""
-
-    def __init__(self, kind: str, message: str, trap_code: int | None = None, memory_bytes: int | None = None) -> None:
-        self.kind = kind
-        self.message_text = message
-        self.trap_code = trap_code
-        self.memory_bytes = memory_bytes
-
-    def __str__(self) -> str:
-        return self.message_text
 
 
 def _native_outcome(exc: NativeFailure, memory_limit: int | None) -> str:

@@ -32,10 +32,8 @@ from typing import Any
 import numpy as np
 
 from wasmlab import _native, capi
-from wasmlab.errors import ConfigError, ResultMismatch
+from wasmlab.errors import CompileError, ConfigError, NativeFailure, ResultMismatch
 from wasmlab.host.callpaths.base import FirstResult, Handlers, RequestParts, expectation, mismatch
-from wasmlab.host.modules import CompileError
-from wasmlab.host.outcomes import NativeFailure
 from wasmlab.host.recipes import Outcome, checker
 from wasmlab.host.store import check_files
 from wasmlab.workloads.model import Workload
