@@ -611,7 +611,7 @@ def compare(results_a: Path, results_b: Path) -> None:
 @click.argument("wasm")
 def inspect_command(wasm: str) -> None:
     """What a module (a path, or a catalog name) needs from a pool, and which presets it fits."""
-    from wasmlab.experiments.inspect import inspect
+    from wasmlab.experiments.pool_fit import inspect
     from wasmlab.workloads import load_workload
 
     click.echo(inspect(load_workload(wasm)).render())

@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from wasmlab.errors import ConfigError, SpecError
-from wasmlab.kernels import execute_notebook
+from wasmlab.jupyter_kernels import execute_notebook
 from wasmlab.measure import metadata as md
 from wasmlab.measure.results import read_metadata, write_parquet
 from wasmlab.storage import atomic_write, write_json

@@ -36,7 +36,7 @@ from wasmlab.errors import ConfigError, WasmlabError
 from wasmlab.host.callpaths import PHASES
 from wasmlab.host.outcomes import KINDS, OK, REQUEST_FAILURES, classify, first_line, kind_of
 from wasmlab.host.runtime import Runtime
-from wasmlab.measure import kernel, order
+from wasmlab.measure import linux_counters, order
 from wasmlab.measure import metadata as md
 from wasmlab.measure.calibrate import Crossings, cache_lookup_ns, calibrate, count_crossings, timed_loop
 from wasmlab.measure.hygiene import Hygiene, pin
@@ -282,7 +282,7 @@ class _Block:
         self.outcomes = [OK] * n
         self.failures: list[tuple[int, BaseException]] = []
         self.wall_ns = 0
-        self.kernel = kernel.ZERO
+        self.kernel = linux_counters.ZERO
         self.rss0, self.vms0 = _memory()
         # A guest that fails every request (a hostile one) has no warm state to restore.
         self.expects_ok = all(expected_kind(w) == OK for w in runtime.workloads)
@@ -307,13 +307,13 @@ class _Block:
             self._rewarm(self.indices[start], rewarm)
         out = [0] * (stop - start)
         failures: list[tuple[int, BaseException]] = []
-        before = kernel.counts()
+        before = linux_counters.counts()
         runtime = self.runtime
         if runtime.block is not None:  # the path times its own requests (the native loop, in C)
             self.wall_ns += runtime.block(self.indices[start:stop], out, failures)
         else:
             self.wall_ns += timed_loop(runtime.handle, self.indices[start:stop], out, failures)
-        self.kernel += kernel.counts() - before
+        self.kernel += linux_counters.counts() - before
         self.samples[start:stop] = out
         self.failures.extend((start + k, exc) for k, exc in failures)
 
