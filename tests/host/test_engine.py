@@ -2,8 +2,10 @@ import pytest
 import wasmtime
 
 from tests.conftest import small_pool_engine
+from wasmlab import _native
 from wasmlab.config import EngineConfig
 from wasmlab.host.engine import build_engine
+from wasmlab.host.outcomes import classify, failure_kind
 from wasmlab.workloads import load_workload
 
 
@@ -17,8 +19,11 @@ def test_pool_of_s_slots_refuses_instance_s_plus_one_until_one_is_released(seed_
         wasmtime.Instance(store, module, ())
         live.append(store)
     extra = wasmtime.Store(engine)
-    with pytest.raises(wasmtime.WasmtimeError, match=f"maximum concurrent limit of {slots} for core instances reached"):
+    with pytest.raises(wasmtime.WasmtimeError, match=f"maximum concurrent limit of {slots} for core instances reached") as refused:
         wasmtime.Instance(extra, module, ())
+    # One place recognises it, from wasmtime's exception, its message or the C driver's code for it.
+    assert failure_kind(refused.value) == failure_kind(str(refused.value)) == classify(refused.value) == "pool_exhausted"
+    assert failure_kind(_native.ERROR_POOL_EXHAUSTED) == "pool_exhausted" and failure_kind(_native.ERROR_OTHER) == "error"
     live.pop().close()
     wasmtime.Instance(extra, module, ())  # the released slot serves the next instance
 

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import wasmtime
 
+from wasmlab import _native
 from wasmlab.errors import NativeFailure, PoolExhausted
 from wasmlab.workloads.model import WASM_PAGE
 
 OK = "ok"
 # Fixed kinds counted in their own columns; exit codes are reported as ``exit(N)``.
 KINDS = ("ok", "trap", "timeout", "fuel", "oom", "stack", "exit", "pool_exhausted", "error", "crash")
+# wasmtime's words when a pool has no free slot ("maximum concurrent limit of 4 for core instances reached"), read
+# here only (``failure_kind``).  The C driver's request loop matches the same words to count a request at C speed
+# and hands the result over as ``_native.ERROR_POOL_EXHAUSTED``, which ``failure_kind`` also reads.
 POOL_EXHAUSTED = "maximum concurrent limit"
+# The C driver's error codes (a request that failed without a trap or an exit), as outcome kinds.
+NATIVE_ERROR_KINDS = {_native.ERROR_POOL_EXHAUSTED: "pool_exhausted", _native.ERROR_MEMORY_LIMIT: "oom", _native.ERROR_OTHER: "error"}
 
 _TRAP_KINDS = {
     wasmtime.TrapCode.STACK_OVERFLOW: "stack",
@@ -61,13 +67,24 @@ def classify(exc: BaseException, memory_limit: int | None = None) -> str:
         if memory is not None and memory_limit is not None and memory + WASM_PAGE > memory_limit:
             return "oom"
         return "trap"
-    text = str(exc)
-    if isinstance(exc, PoolExhausted) or POOL_EXHAUSTED in text:
+    kind = failure_kind(exc)
+    if kind == "error" and ("wasm trap" in str(exc) or "unreachable" in str(exc)):
+        return "trap"
+    return kind
+
+
+def failure_kind(failure: BaseException | str | int) -> str:
+    """``pool_exhausted``, ``oom`` or ``error`` for a failure that is neither a trap nor an exit: an exception,
+    wasmtime's message, or the C driver's error code.  The one place that recognises pool exhaustion."""
+    if isinstance(failure, int):
+        return NATIVE_ERROR_KINDS.get(failure, "error")
+    if isinstance(failure, PoolExhausted):
+        return "pool_exhausted"
+    text = str(failure)
+    if POOL_EXHAUSTED in text:
         return "pool_exhausted"
     if "memory" in text and ("limit" in text or "exceeds" in text):
         return "oom"
-    if "wasm trap" in text or "unreachable" in text:
-        return "trap"
     return "error"
 
 
