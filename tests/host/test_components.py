@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from wasmlab.config import CacheConfig, EngineConfig, PoolConfig
 from wasmlab.errors import ConfigError, ResultMismatch
 from wasmlab.experiments.components import component_call_costs
-from wasmlab.experiments.inspect import inspect
+from wasmlab.experiments.pool_fit import inspect
 from wasmlab.host.callpaths.api_component import api_args as _api_args
 from wasmlab.host.component_values import PreparedArgs, ResultSlot
 from wasmlab.host.pool_sizing import size_pool_for_components

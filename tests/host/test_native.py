@@ -14,10 +14,10 @@ from tests.conftest import small_pool_engine
 from tests.workloads.recipe_guests import serving
 from wasmlab import _native, capi
 from wasmlab.config import CacheConfig, Limits
-from wasmlab.errors import ConfigError, ResultMismatch
+from wasmlab.errors import ConfigError, NativeFailure, ResultMismatch
 from wasmlab.host.callpaths import native
 from wasmlab.host.engine import EnginePool
-from wasmlab.host.outcomes import NativeFailure, classify
+from wasmlab.host.outcomes import classify
 from wasmlab.host.runtime import build_runtimes
 from wasmlab.host.variant import NAMED_VARIANTS
 from wasmlab.measure import scenario as scenarios

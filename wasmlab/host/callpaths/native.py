@@ -32,10 +32,9 @@ from typing import Any
 import numpy as np
 
 from wasmlab import _native, capi
-from wasmlab.errors import ConfigError, ResultMismatch
+from wasmlab.errors import CompileError, ConfigError, NativeFailure, ResultMismatch
 from wasmlab.host.callpaths.base import FirstResult, Handlers, RequestParts, expectation, mismatch
-from wasmlab.host.modules import CompileError
-from wasmlab.host.outcomes import NativeFailure
+from wasmlab.host.outcomes import failure_kind
 from wasmlab.host.recipes import Outcome, checker
 from wasmlab.host.store import check_files
 from wasmlab.workloads.model import Workload
@@ -43,7 +42,6 @@ from wasmlab.workloads.recipe import Call, Expr, PtrArray, Read, Recipe, Write
 
 NAME = "native"
 _KINDS = {"i32": "i", "i64": "I"}
-_ERROR_KINDS = {_native.ERROR_POOL_EXHAUSTED: "pool_exhausted", _native.ERROR_MEMORY_LIMIT: "oom", _native.ERROR_OTHER: "error"}
 # Outcomes after which a variant cannot go on (the Python paths raise the lab's own error for them).
 _STOPS = (_native.OUT_MISMATCH, _native.OUT_NO_EXPORT, _native.OUT_COMPILE_ERROR)
 _LIBRARY: _native.Library | None = None
@@ -325,7 +323,7 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
             return NativeFailure("trap", message, None if detail < 0 else detail, None if memory < 0 else memory)
         if outcome == _native.OUT_EXIT:
             return NativeFailure(f"exit({detail})", message or f"exited with status {detail}")
-        return NativeFailure(_ERROR_KINDS.get(detail, "error"), message)
+        return NativeFailure(failure_kind(int(detail)), message)
 
     def run(indices: Sequence[int], stamps: np.ndarray | None = None, due: np.ndarray | None = None,
             steps: np.ndarray | None = None) -> tuple[int, str, np.ndarray]:
