@@ -1,4 +1,4 @@
-"""Types of the C extension ``wasmlab._native`` (its source: ``wasmlab/_native.c``)."""
+"""Types of the C extension ``wasmlab._native`` (its source: ``wasmlab/native/``)."""
 
 from typing import Any
 

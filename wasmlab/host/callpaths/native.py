@@ -1,4 +1,4 @@
-"""The native call path for core modules: the whole request loop in C (``wasmlab/_native.c``), GIL released.
+"""The native call path for core modules: the whole request loop in C (``wasmlab/native/``), GIL released.
 
 The same libwasmtime that wasmtime-py loaded (its functions resolved by ``dlsym`` on wasmtime-py's own
 handle), the same engine (a pooling one for pooled variants), and per request the same steps as the lean
@@ -152,7 +152,7 @@ def recipe_ops(recipe: Recipe) -> tuple[list[tuple[Any, ...]], int, str]:
 
 
 def parse_files(listing: bytes) -> dict[str, bytes]:
-    """The files in the C driver's listing of a request's writable directories (``snapshot_dir`` in ``_native.c``:
+    """The files in the C driver's listing of a request's writable directories (``snapshot_dir`` in ``native/directories.c``:
     records of a type byte, the guest path ending in NUL, a native uint64 length and the contents): guest path ->
     contents, files only."""
     files, at = {}, 0
