@@ -127,6 +127,7 @@ def test_lean_component_path_is_at_least_10x_faster_than_wasmtime_py_for_the_mid
     assert row["median_ratio"] >= 10, row
 
 
+@pytest.mark.timing  # two call costs compared side by side: measured alone, not beside another test
 def test_the_call_costs_split_the_binding_from_the_guest():
     rows = {r["part"]: r["us_per_call"] for r in component_call_costs("middleware", calls=30, repeats=3)}
     api, lean = rows["api call (wasmtime-py)"], rows["lean call (args built once, result read)"]
