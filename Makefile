@@ -37,8 +37,8 @@ test: venv components lint
 # stderr, where the sanitizers write, uncaptured, so a report that ends the process is seen.
 SANITIZE_DIR := build/sanitize
 SANITIZE_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -g
-NATIVE_GLUE := $(addprefix wasmlab/native/,module.c library_type.c driver_type.c driver_inputs.c)
-NATIVE_CORE := $(filter-out $(NATIVE_GLUE),$(wildcard wasmlab/native/*.c))
+# The core: every C file of the driver but the Python glue (the files that include glue.h, and through it Python.h).
+NATIVE_CORE = $(shell grep -L '"glue.h"' wasmlab/native/*.c)
 SANITIZE_ENV := UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
 test-sanitize: venv

@@ -1,11 +1,32 @@
-/* What a Driver serves, read from Python: a core module's call, a recipe's program, a WASI context. */
+/* What a Driver serves, read from Python: a RequestPlan and the structures in it (wasmlab/host/native_boundary.py), by
+ * attribute name, each refused if its version is not BOUNDARY_VERSION. */
 #include "glue.h"
 
 #include "program.h"
 
-/* The kind a one-letter code names: 'i' i32, 'I' i64, anything else none. */
-static uint8_t kind_of(char code) {
-    return code == 'I' ? KIND_I64 : code == 'i' ? KIND_I32 : KIND_NONE;
+/* ---- Reading the structures ---- */
+
+/* obj's `version` is this glue's: 0, or -1 with a one-line ValueError naming both. */
+static int versioned(PyObject *obj, const char *what) {
+    PyObject *value = PyObject_GetAttrString(obj, "version");
+    long version = value ? PyLong_AsLong(value) : -1;
+    Py_XDECREF(value);
+    if (PyErr_Occurred())
+        return -1;
+    if (version != BOUNDARY_VERSION) {
+        PyErr_Format(PyExc_ValueError, "%s version %ld; this build of wasmlab._native reads version %d (rebuild the one that is "
+                     "stale: pip install -e .)", what, version, BOUNDARY_VERSION);
+        return -1;
+    }
+    return 0;
+}
+
+/* obj.name as a C integer: 0, or -1 with an exception set. */
+static int int_attr(PyObject *obj, const char *name, long long *out) {
+    PyObject *value = PyObject_GetAttrString(obj, name);
+    *out = value ? PyLong_AsLongLong(value) : -1;
+    Py_XDECREF(value);
+    return PyErr_Occurred() ? -1 : 0;
 }
 
 /* A copy of `len` bytes with a NUL after them; NULL with MemoryError set. */
@@ -18,86 +39,40 @@ static void *copy_bytes(const void *data, size_t len) {
     return out;
 }
 
-/* The call's arguments and their kinds into `w`: 0, or -1 with an exception set. */
-static int arguments_of(Workload *w, PyObject *values, const char *kinds) {
-    Py_ssize_t nargs = PyTuple_GET_SIZE(values);
-    w->nargs = (int)nargs;
-    for (Py_ssize_t i = 0; i < nargs; i++) {
-        w->args[i] = PyLong_AsLongLong(PyTuple_GET_ITEM(values, i));
-        if (w->args[i] == -1 && PyErr_Occurred())
-            return -1;
-        if (kinds[i] != 'i' && kinds[i] != 'I') {
-            PyErr_Format(PyExc_ValueError, "argument kind %c; allowed: i (i32), I (i64)", kinds[i]);
-            return -1;
-        }
-        w->arg_kinds[i] = kind_of(kinds[i]);
-    }
-    w->nslots = (size_t)(nargs > 1 ? nargs : 1);
-    return 0;
-}
-
-/* The workload filled and added (its index), or -1 with an exception set (nothing kept). */
-static int add(DriverObject *self, Py_buffer *wasm, Py_buffer *sha, const char *entry, size_t entry_len, PyObject *values,
-               const char *kinds, const char *result_kind, int check, long long expected, Program *program) {
-    Workload w;
-    memset(&w, 0, sizeof w);
-    w.program = program;
-    w.wasm = copy_bytes(wasm->buf, (size_t)wasm->len);
-    w.entry = w.wasm ? copy_bytes(entry, entry_len) : NULL;
-    if (w.entry == NULL || arguments_of(&w, values, kinds) < 0) {
-        workload_free(&w);
-        return -1;
-    }
-    w.wasm_len = (size_t)wasm->len;
-    memcpy(w.sha256, sha->buf, 32);
-    w.entry_len = entry_len;
-    w.result_kind = kind_of(result_kind[0]);
-    w.check = check;
-    w.expected = expected;
-    int index = driver_add(&self->core, &w);
-    if (index < 0) {
-        workload_free(&w);
-        PyErr_NoMemory();
-    }
-    return index;
-}
-
-/* The checks every added workload passes: 0, or -1 with an exception set. */
-static int addable(DriverObject *self, Py_buffer *sha, Py_ssize_t nargs, const char *kinds, const char *result_kind) {
-    if (sha->len != 32) {
-        PyErr_Format(PyExc_ValueError, "sha256 is %zd bytes; allowed: 32", sha->len);
-        return -1;
-    }
-    if (nargs >= MAX_SLOTS || (Py_ssize_t)strlen(kinds) != nargs || strlen(result_kind) > 1) {
-        PyErr_Format(PyExc_ValueError, "%zd arguments of kinds %s; allowed: fewer than %d, one kind each", nargs, kinds, MAX_SLOTS);
-        return -1;
-    }
-    if (self->busy) {
-        PyErr_SetString(PyExc_RuntimeError, "the driver is serving a block");
-        return -1;
-    }
-    return 0;
-}
-
-PyObject *Driver_add_workload(DriverObject *self, PyObject *args, PyObject *kwds) {
-    static char *keywords[] = {"wasm", "sha256", "entry", "args", "arg_kinds", "result_kind", "check", "expected", NULL};
-    Py_buffer wasm, sha, entry;
-    PyObject *values;
-    const char *kinds, *result_kind;
-    int check = CHECK_NONE;
-    long long expected = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*y*y*O!ss|iL", keywords, &wasm, &sha, &entry, &PyTuple_Type, &values,
-                                     &kinds, &result_kind, &check, &expected))
+/* A copy of the bytes object `item` (NUL-terminated, its length in *len if asked); NULL with an exception set. */
+static char *copy_of(PyObject *item, size_t *len, const char *what) {
+    if (!PyBytes_Check(item)) {
+        PyErr_Format(PyExc_TypeError, "%s is %s; allowed: bytes", what, Py_TYPE(item)->tp_name);
         return NULL;
-    PyObject *result = NULL;
-    if (addable(self, &sha, PyTuple_GET_SIZE(values), kinds, result_kind) == 0) {
-        int index = add(self, &wasm, &sha, entry.buf, (size_t)entry.len, values, kinds, result_kind, check, expected, NULL);
-        result = index < 0 ? NULL : PyLong_FromLong(index);
     }
-    PyBuffer_Release(&wasm);
-    PyBuffer_Release(&sha);
-    PyBuffer_Release(&entry);
-    return result;
+    if (len != NULL)
+        *len = (size_t)PyBytes_GET_SIZE(item);
+    return copy_bytes(PyBytes_AS_STRING(item), (size_t)PyBytes_GET_SIZE(item));
+}
+
+/* A copy of the bytes attribute obj.name: as copy_of. */
+static char *bytes_attr(PyObject *obj, const char *name, size_t *len) {
+    PyObject *value = PyObject_GetAttrString(obj, name);
+    char *out = value ? copy_of(value, len, name) : NULL;
+    Py_XDECREF(value);
+    return out;
+}
+
+/* The str attribute obj.name (its UTF-8 copied into `out` of `size`): 0, or -1 with an exception set. */
+static int str_attr(PyObject *obj, const char *name, char *out, size_t size) {
+    PyObject *value = PyObject_GetAttrString(obj, name);
+    const char *text = value ? PyUnicode_AsUTF8(value) : NULL;
+    if (text != NULL && strlen(text) >= size)
+        PyErr_Format(PyExc_ValueError, "%s %R is too long; allowed: fewer than %zu characters", name, value, size);
+    else if (text != NULL)
+        memcpy(out, text, strlen(text) + 1);
+    Py_XDECREF(value);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+/* The kind a one-letter code names: 'i' i32, 'I' i64, anything else none. */
+static uint8_t kind_of(char code) {
+    return code == 'I' ? KIND_I64 : code == 'i' ? KIND_I32 : KIND_NONE;
 }
 
 /* ---- A recipe's program ---- */
@@ -114,87 +89,86 @@ static int operand_of(PyObject *item, Operand *out) {
     return 0;
 }
 
-/* (1, export, ((slot, offset), ...), kinds, result kind, dst, top): 0, or -1 with an exception set. */
-static int call_of(PyObject *t, Op *op, Py_ssize_t k) {
-    Py_buffer name;
-    PyObject *args;
-    const char *kinds, *rkind;
-    int code;
-    if (!PyArg_ParseTuple(t, "iy*O!ssii", &code, &name, &PyTuple_Type, &args, &kinds, &rkind, &op->dst, &op->top))
+/* The operand attribute obj.name: 0, or -1 with an exception set. */
+static int operand_attr(PyObject *obj, const char *name, Operand *out) {
+    PyObject *value = PyObject_GetAttrString(obj, name);
+    int status = value ? operand_of(value, out) : -1;
+    Py_XDECREF(value);
+    return status;
+}
+
+/* A CallOp: its export, operands and their kinds, result kind, slot and whether it is a step of its own. */
+static int call_of(PyObject *call, Op *op, Py_ssize_t k) {
+    char kinds[MAX_SLOTS + 1], result_kind[2];
+    long long dst, top;
+    op->name = bytes_attr(call, "export", &op->name_len);
+    if (op->name == NULL || str_attr(call, "kinds", kinds, sizeof kinds) < 0 || str_attr(call, "result_kind", result_kind, sizeof result_kind) < 0 ||
+        int_attr(call, "dst", &dst) < 0 || int_attr(call, "top", &top) < 0)
         return -1;
-    op->name = copy_bytes(name.buf, (size_t)name.len);
-    op->name_len = (size_t)name.len;
-    PyBuffer_Release(&name);
-    if (op->name == NULL)
+    PyObject *args = PyObject_GetAttrString(call, "args");
+    if (args == NULL)
         return -1;
-    Py_ssize_t nargs = PyTuple_GET_SIZE(args);
-    if (nargs >= MAX_SLOTS || (Py_ssize_t)strlen(kinds) != nargs) {
-        PyErr_Format(PyExc_ValueError, "op %zd: %zd arguments of kinds %s; allowed: fewer than %d", k, nargs, kinds, MAX_SLOTS);
-        return -1;
+    Py_ssize_t nargs = PyTuple_Check(args) ? PyTuple_GET_SIZE(args) : -1;
+    int status = 0;
+    if (nargs < 0 || nargs >= MAX_SLOTS || (Py_ssize_t)strlen(kinds) != nargs) {
+        PyErr_Format(PyExc_ValueError, "op %zd: %zd arguments of kinds %s; allowed: a tuple of fewer than %d, one kind each", k, nargs,
+                     kinds, MAX_SLOTS);
+        status = -1;
     }
-    op->nargs = (int)nargs;
-    for (Py_ssize_t i = 0; i < nargs; i++) {
-        if (operand_of(PyTuple_GET_ITEM(args, i), &op->args[i]) < 0)
-            return -1;
+    for (Py_ssize_t i = 0; status == 0 && i < nargs; i++) {
+        status = operand_of(PyTuple_GET_ITEM(args, i), &op->args[i]);
         op->arg_kinds[i] = kinds[i] == 'I' ? KIND_I64 : KIND_I32;
     }
-    op->result_kind = kind_of(rkind[0]);
+    Py_DECREF(args);
+    op->nargs = (int)nargs;
+    op->result_kind = kind_of(result_kind[0]);
     op->nslots = (size_t)(nargs > 1 ? nargs : 1);
-    return 0;
+    op->dst = (int)dst;
+    op->top = top != 0;
+    return status;
 }
 
-/* (2, at, data) a write; (3, at, length, read) a read; (4, at, dst) a u32 load; (5, at, value) a u32 store. */
-static int memory_op_of(PyObject *t, Op *op, Py_ssize_t k, int nreads) {
-    PyObject *at, *other;
-    int code;
-    if (op->op == OP_WRITE) {
-        Py_buffer data;
-        if (!PyArg_ParseTuple(t, "iOy*", &code, &at, &data))
-            return -1;
-        op->data = copy_bytes(data.buf, (size_t)data.len);
-        op->len = (size_t)data.len;
-        PyBuffer_Release(&data);
-        return op->data == NULL ? -1 : operand_of(at, &op->at);
-    }
-    int parsed = op->op == OP_READ ? PyArg_ParseTuple(t, "iOOi", &code, &at, &other, &op->read)
-                                   : PyArg_ParseTuple(t, "iOO", &code, &at, &other);
-    if (!parsed || operand_of(at, &op->at) < 0)
+/* A WriteOp, ReadOp, LoadOp or StoreOp: 0, or -1 with an exception set. */
+static int memory_op_of(PyObject *obj, Op *op, Py_ssize_t k, int nreads) {
+    if (operand_attr(obj, "at", &op->at) < 0)
         return -1;
-    if (op->op == OP_READ) {
-        if (operand_of(other, &op->value) < 0)
-            return -1;
-        if (op->read < 0 || op->read >= nreads) {
-            PyErr_Format(PyExc_ValueError, "op %zd reads into %d; allowed: 0..%d", k, op->read, nreads - 1);
-            return -1;
-        }
-        return 0;
+    if (op->op == OP_WRITE) {
+        op->data = (uint8_t *)bytes_attr(obj, "data", &op->len);
+        return op->data == NULL ? -1 : 0;
     }
     if (op->op == OP_STORE32)
-        return operand_of(other, &op->value);
-    op->dst = (int)PyLong_AsLong(other);
-    if (op->dst < 0 || op->dst >= MAX_VALUES) {
-        PyErr_Format(PyExc_ValueError, "op %zd: bad slot", k);
+        return operand_attr(obj, "value", &op->value);
+    long long number;
+    if (op->op == OP_LOAD) {
+        if (int_attr(obj, "dst", &number) < 0)
+            return -1;
+        op->dst = (int)number;
+        if (number < 0 || number >= MAX_VALUES) { PyErr_Format(PyExc_ValueError, "op %zd: bad slot", k); return -1; }
+        return 0;
+    }
+    if (operand_attr(obj, "length", &op->value) < 0 || int_attr(obj, "read", &number) < 0)
+        return -1;
+    op->read = (int)number;
+    if (number < 0 || number >= nreads) {
+        PyErr_Format(PyExc_ValueError, "op %zd reads into %lld; allowed: 0..%d", k, number, nreads - 1);
         return -1;
     }
     return 0;
 }
 
-/* Op k of a recipe from its tuple: 0, or -1 with an exception set. */
-static int op_of(PyObject *t, Op *op, Py_ssize_t k, int nreads) {
+/* Op k of a recipe (its class's `code` says which): 0, or -1 with an exception set. */
+static int op_of(PyObject *obj, Op *op, Py_ssize_t k, int nreads) {
+    long long code;
     op->dst = -1;
-    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) < 3) {
-        PyErr_Format(PyExc_ValueError, "op %zd is not a tuple of at least 3", k);
+    if (int_attr(obj, "code", &code) < 0)
         return -1;
-    }
-    op->op = (int)PyLong_AsLong(PyTuple_GET_ITEM(t, 0));
+    op->op = (int)code;
     int status = 0;
-    if (op->op == OP_STAMP)
-        status = 0; /* nothing to parse: (6, 0, 0) */
-    else if (op->op == OP_CALL)
-        status = call_of(t, op, k);
+    if (op->op == OP_CALL)
+        status = call_of(obj, op, k);
     else if (op->op >= OP_WRITE && op->op <= OP_STORE32)
-        status = memory_op_of(t, op, k, nreads);
-    else {
+        status = memory_op_of(obj, op, k, nreads);
+    else if (op->op != OP_STAMP) {
         PyErr_Format(PyExc_ValueError, "op %zd: code %d; allowed: 1 call, 2 write, 3 read, 4 load, 5 store32, 6 stamp", k, op->op);
         return -1;
     }
@@ -205,139 +179,204 @@ static int op_of(PyObject *t, Op *op, Py_ssize_t k, int nreads) {
     return status;
 }
 
-/* The program of a recipe's ops (a list of tuples, see op_of): NULL with an exception set. */
-static Program *program_of(PyObject *ops, Py_buffer *memory, int nreads) {
-    Py_ssize_t nops = PyList_GET_SIZE(ops);
-    Program *p = program_new((int)nops, memory->buf, (size_t)memory->len, nreads);
-    if (p == NULL)
-        return (Program *)PyErr_NoMemory();
-    for (Py_ssize_t k = 0; k < nops; k++) {
+/* A RecipeProgram: NULL with an exception set. */
+static Program *program_of(PyObject *recipe) {
+    long long nreads;
+    size_t memory_len;
+    if (versioned(recipe, "RecipeProgram") < 0 || int_attr(recipe, "nreads", &nreads) < 0)
+        return NULL;
+    char *memory = bytes_attr(recipe, "memory", &memory_len);
+    PyObject *ops = memory ? PyObject_GetAttrString(recipe, "ops") : NULL;
+    PyObject *sequence = ops ? PySequence_Fast(ops, "a RecipeProgram's ops are a sequence") : NULL;
+    Py_ssize_t nops = sequence ? PySequence_Fast_GET_SIZE(sequence) : 0;
+    Program *p = sequence ? program_new((int)nops, memory, memory_len, (int)nreads) : NULL;
+    if (sequence != NULL && p == NULL)
+        PyErr_NoMemory();
+    for (Py_ssize_t k = 0; p != NULL && k < nops; k++) {
         p->nops = (int)k + 1;
-        if (op_of(PyList_GET_ITEM(ops, k), &p->ops[k], k, nreads) < 0) {
+        if (op_of(PySequence_Fast_GET_ITEM(sequence, k), &p->ops[k], k, (int)nreads) < 0) {
             program_free(p);
-            return NULL;
+            p = NULL;
         }
     }
+    Py_XDECREF(sequence);
+    Py_XDECREF(ops);
+    free(memory);
     return p;
-}
-
-/* add_recipe(wasm, sha256, ops, memory, nreads, result_kind, check, expected) -> index: a recipe's steps (see program_of),
- * a workload whose one "call" is the program. */
-PyObject *Driver_add_recipe(DriverObject *self, PyObject *args, PyObject *kwds) {
-    static char *keywords[] = {"wasm", "sha256", "ops", "memory", "nreads", "result_kind", "check", "expected", NULL};
-    PyObject *ops;
-    Py_buffer memory, wasm, sha;
-    int nreads, check;
-    const char *result_kind;
-    long long expected;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*y*O!y*isiL", keywords, &wasm, &sha, &PyList_Type, &ops, &memory, &nreads,
-                                     &result_kind, &check, &expected))
-        return NULL;
-    PyObject *result = NULL;
-    Program *program = program_of(ops, &memory, nreads);
-    PyObject *none = PyTuple_New(0);
-    if (program != NULL && none != NULL && addable(self, &sha, 0, "", result_kind) == 0) {
-        int index = add(self, &wasm, &sha, "(recipe)", 8, none, "", result_kind, check, expected, program);
-        result = index < 0 ? NULL : PyLong_FromLong(index);
-    } else {
-        program_free(program);
-    }
-    Py_XDECREF(none);
-    PyBuffer_Release(&wasm);
-    PyBuffer_Release(&sha);
-    PyBuffer_Release(&memory);
-    return result;
 }
 
 /* ---- A WASI context ---- */
 
-static char *copy_string(PyObject *item) {
-    const char *text = PyBytes_Check(item) ? PyBytes_AS_STRING(item) : NULL;
-    if (text == NULL) {
-        PyErr_SetString(PyExc_TypeError, "WASI strings and paths are bytes");
-        return NULL;
-    }
-    char *out = strdup(text);
-    if (out == NULL)
+/* Column `column` of a tuple of `width`-tuples of bytes (width 0: a tuple of bytes) as a NULL-terminated array of copies,
+ * its length in *n; NULL with an exception set (the copies made so far freed up to the array's NULL). */
+static char **column_of(PyObject *spec, const char *name, int width, int column, int *n) {
+    PyObject *items = PyObject_GetAttrString(spec, name);
+    char **out = NULL;
+    if (items != NULL && !PyTuple_Check(items))
+        PyErr_Format(PyExc_TypeError, "WasiSpec.%s is %s; allowed: a tuple", name, Py_TYPE(items)->tp_name);
+    else if (items != NULL && (out = calloc((size_t)PyTuple_GET_SIZE(items) + 1, sizeof(char *))) == NULL)
         PyErr_NoMemory();
-    return out;
-}
-
-/* A tuple of bytes as a NULL-terminated array of copies (its length in *n); NULL with an exception set. */
-static char **copy_strings(PyObject *items, int *n) {
-    if (!PyTuple_Check(items)) {
-        PyErr_SetString(PyExc_TypeError, "expected a tuple of bytes");
-        return NULL;
-    }
-    *n = (int)PyTuple_GET_SIZE(items);
-    char **out = calloc((size_t)*n + 1, sizeof(char *));
-    if (out == NULL) { PyErr_NoMemory(); return NULL; }
-    for (int i = 0; i < *n; i++) {
-        out[i] = copy_string(PyTuple_GET_ITEM(items, i));
+    *n = out ? (int)PyTuple_GET_SIZE(items) : 0;
+    for (int i = 0; out != NULL && i < *n; i++) {
+        PyObject *item = PyTuple_GET_ITEM(items, i);
+        if (width && (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != width)) {
+            PyErr_Format(PyExc_ValueError, "WasiSpec.%s[%d] must pair up: a tuple of %d bytes", name, i, width);
+        } else {
+            out[i] = copy_of(width ? PyTuple_GET_ITEM(item, column) : item, NULL, name);
+        }
         if (out[i] == NULL) {
             free_strings(out);  /* the copies so far: the rest of the array is still NULL */
-            return NULL;
+            out = NULL;
         }
     }
+    Py_XDECREF(items);
     return out;
 }
 
-/* set_wasi(i, argv, env_names, env_values, stdin, stdout, stderr, hosts, guests, expected_exit, compare_output
- *          [, writable_folders, writable_sources, writable_guests]):
- * workload i gets a WASI context per request (every string bytes; stdin None for none; the paths are the files this
- * driver's requests read and write; each writable directory is made anew in its folder for every request, empty for
- * an empty source or a copy of it), instantiated through the driver's linker. */
-PyObject *Driver_set_wasi(DriverObject *self, PyObject *args) {
-    PyObject *index, *argv, *names, *values, *stdin_path, *stdout_path, *stderr_path, *hosts, *guests;
-    PyObject *wfolders = NULL, *wsources = NULL, *wguests = NULL;
-    int expected_exit, compare;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOip|OOO", &index, &argv, &names, &values, &stdin_path, &stdout_path, &stderr_path, &hosts,
-                          &guests, &expected_exit, &compare, &wfolders, &wsources, &wguests))
+/* The spec's lists: 0, or -1 with an exception set (what was built is left for wasi_free). */
+static int wasi_lists_of(PyObject *obj, WasiSpec *spec) {
+    int n;
+    if ((spec->argv = column_of(obj, "argv", 0, 0, &spec->argc)) == NULL ||
+        (spec->env_names = column_of(obj, "env", 2, 0, &spec->envc)) == NULL ||
+        (spec->env_values = column_of(obj, "env", 2, 1, &n)) == NULL ||
+        (spec->hosts = column_of(obj, "preopens", 2, 0, &spec->npreopens)) == NULL ||
+        (spec->guests = column_of(obj, "preopens", 2, 1, &n)) == NULL ||
+        (spec->wfolders = column_of(obj, "writable", 3, 0, &spec->nwritable)) == NULL ||
+        (spec->wsources = column_of(obj, "writable", 3, 1, &n)) == NULL ||
+        (spec->wguests = column_of(obj, "writable", 3, 2, &n)) == NULL)
+        return -1;
+    return 0;
+}
+
+/* A WasiSpec, with the exit status that means success: NULL with an exception set. */
+static WasiSpec *wasi_of(PyObject *obj, int expected_exit) {
+    if (versioned(obj, "WasiSpec") < 0)
         return NULL;
-    Workload *w = workload_at(self, index);
-    if (w == NULL)
-        return NULL;
-    if (!self->library->api.wasi_resolved) {
-        PyErr_SetString(PyExc_RuntimeError, "call Library.enable_wasi() first");
-        return NULL;
-    }
-    if (self->core.linker == NULL) {
-        PyErr_SetString(PyExc_ValueError, "a WASI workload needs the driver to be made with a linker that defines WASI");
-        return NULL;
-    }
     WasiSpec *spec = calloc(1, sizeof(WasiSpec));
     if (spec == NULL)
-        return PyErr_NoMemory();
-    PyObject *none = PyTuple_New(0); /* the writable directories' default: none */
-    if (none == NULL) {
-        free(spec);
-        return NULL;
-    }
-    int nvalues = 0, nguests = 0, nsources = 0, nwguests = 0;
-    spec->argv = copy_strings(argv, &spec->argc);
-    spec->env_names = spec->argv ? copy_strings(names, &spec->envc) : NULL;
-    spec->env_values = spec->env_names ? copy_strings(values, &nvalues) : NULL;
-    spec->hosts = spec->env_values ? copy_strings(hosts, &spec->npreopens) : NULL;
-    spec->guests = spec->hosts ? copy_strings(guests, &nguests) : NULL;
-    spec->wfolders = spec->guests ? copy_strings(wfolders ? wfolders : none, &spec->nwritable) : NULL;
-    spec->wsources = spec->wfolders ? copy_strings(wsources ? wsources : none, &nsources) : NULL;
-    spec->wguests = spec->wsources ? copy_strings(wguests ? wguests : none, &nwguests) : NULL;
-    spec->stdout_path = spec->wguests ? copy_string(stdout_path) : NULL;
-    spec->stderr_path = spec->stdout_path ? copy_string(stderr_path) : NULL;
-    spec->stdin_path = spec->stderr_path && stdin_path != Py_None ? copy_string(stdin_path) : NULL;
-    Py_DECREF(none);
-    if (spec->stderr_path == NULL || (stdin_path != Py_None && spec->stdin_path == NULL) || nvalues != spec->envc ||
-        nguests != spec->npreopens || nsources != spec->nwritable || nwguests != spec->nwritable) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_ValueError, "env names and values, preopen hosts and guests, and writable folders, sources "
-                                              "and guests must pair up");
+        return (WasiSpec *)PyErr_NoMemory();
+    PyObject *stdin_path = PyObject_GetAttrString(obj, "stdin");
+    long long compare = 0;
+    if (stdin_path == NULL || wasi_lists_of(obj, spec) < 0 || (spec->stdout_path = bytes_attr(obj, "stdout", NULL)) == NULL ||
+        (spec->stderr_path = bytes_attr(obj, "stderr", NULL)) == NULL ||
+        (stdin_path != Py_None && (spec->stdin_path = copy_of(stdin_path, NULL, "stdin")) == NULL) ||
+        int_attr(obj, "compare_output", &compare) < 0) {
+        Py_XDECREF(stdin_path);
         wasi_free(spec);
         return NULL;
     }
+    Py_DECREF(stdin_path);
     spec->expected_exit = expected_exit;
-    spec->compare_output = compare;
-    wasi_free(w->wasi);
-    w->wasi = spec;
-    w->linked = 1;
-    Py_RETURN_NONE;
+    spec->compare_output = compare != 0;
+    return spec;
+}
+
+/* ---- The plan ---- */
+
+/* The plan's call (entry, arguments and their kinds, result kind) into `w`: 0, or -1 with an exception set. */
+static int call_into(PyObject *plan, Workload *w) {
+    char kinds[MAX_SLOTS + 1], result_kind[2];
+    if ((w->entry = bytes_attr(plan, "entry", &w->entry_len)) == NULL || str_attr(plan, "arg_kinds", kinds, sizeof kinds) < 0 ||
+        str_attr(plan, "result_kind", result_kind, sizeof result_kind) < 0)
+        return -1;
+    PyObject *args = PyObject_GetAttrString(plan, "args");
+    if (args == NULL)
+        return -1;
+    Py_ssize_t nargs = PyTuple_Check(args) ? PyTuple_GET_SIZE(args) : -1;
+    int status = 0;
+    if (nargs < 0 || nargs >= MAX_SLOTS || (Py_ssize_t)strlen(kinds) != nargs) {
+        PyErr_Format(PyExc_ValueError, "%zd arguments of kinds %s; allowed: a tuple of fewer than %d, one kind each", nargs, kinds,
+                     MAX_SLOTS);
+        status = -1;
+    }
+    for (Py_ssize_t i = 0; status == 0 && i < nargs; i++) {
+        w->args[i] = PyLong_AsLongLong(PyTuple_GET_ITEM(args, i));
+        if (w->args[i] == -1 && PyErr_Occurred()) {
+            status = -1;
+        } else if (kinds[i] != 'i' && kinds[i] != 'I') {
+            PyErr_Format(PyExc_ValueError, "argument kind %c; allowed: i (i32), I (i64)", kinds[i]);
+            status = -1;
+        }
+        w->arg_kinds[i] = kind_of(kinds[i]);
+    }
+    Py_DECREF(args);
+    w->nargs = status == 0 ? (int)nargs : 0;
+    w->nslots = (size_t)(nargs > 1 ? nargs : 1);
+    w->result_kind = kind_of(result_kind[0]);
+    return status;
+}
+
+/* The plan's ResultCheck into `w`, its exit status into *exit_status: 0, or -1 with an exception set. */
+static int check_into(PyObject *plan, Workload *w, long long *exit_status) {
+    PyObject *check = PyObject_GetAttrString(plan, "check");
+    long long mode = 0, expected = 0;
+    int status = check == NULL || versioned(check, "ResultCheck") < 0 || int_attr(check, "mode", &mode) < 0 ||
+                 int_attr(check, "expected", &expected) < 0 || int_attr(check, "exit_status", exit_status) < 0 ? -1 : 0;
+    Py_XDECREF(check);
+    if (status == 0 && (mode < CHECK_NONE || mode > CHECK_FIRST)) {
+        PyErr_Format(PyExc_ValueError, "ResultCheck.mode %lld; allowed: %d none, %d expected, %d first", mode, CHECK_NONE,
+                     CHECK_EXPECTED, CHECK_FIRST);
+        status = -1;
+    }
+    w->check = (int)mode;
+    w->expected = expected;
+    return status;
+}
+
+/* The plan's module (bytes and SHA-256) into `w`: 0, or -1 with an exception set. */
+static int module_into(PyObject *plan, Workload *w) {
+    size_t sha_len = 0;
+    char *sha = bytes_attr(plan, "sha256", &sha_len);
+    if (sha != NULL && sha_len != 32)
+        PyErr_Format(PyExc_ValueError, "sha256 is %zu bytes; allowed: 32", sha_len);
+    else if (sha != NULL)
+        memcpy(w->sha256, sha, 32);
+    free(sha);
+    if (PyErr_Occurred() || (w->wasm = (uint8_t *)bytes_attr(plan, "wasm", &w->wasm_len)) == NULL)
+        return -1;
+    return 0;
+}
+
+/* The plan's program, WASI context and linking into `w`: 0, or -1 with an exception set. */
+static int extras_into(DriverObject *self, PyObject *plan, Workload *w, long long exit_status) {
+    PyObject *program = PyObject_GetAttrString(plan, "program"), *wasi = PyObject_GetAttrString(plan, "wasi");
+    long long linked = 0;
+    if (program != NULL && wasi != NULL && int_attr(plan, "linked", &linked) == 0) {
+        if (program != Py_None)
+            w->program = program_of(program);
+        if (PyErr_Occurred())
+            ; /* the program's error stands */
+        else if (wasi != Py_None && !self->library->api.wasi_resolved)
+            PyErr_SetString(PyExc_RuntimeError, "call Library.enable_wasi() first");
+        else if ((wasi != Py_None || linked) && self->core.linker == NULL)
+            PyErr_SetString(PyExc_ValueError, "a WASI or linked workload needs the driver to be made with a linker");
+        else if (!PyErr_Occurred() && wasi != Py_None)
+            w->wasi = wasi_of(wasi, (int)exit_status);
+        w->linked = wasi != Py_None || linked;
+    }
+    Py_XDECREF(program);
+    Py_XDECREF(wasi);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+/* add(plan) -> index: the RequestPlan read into a new workload (nothing kept if any part is refused). */
+PyObject *Driver_add(DriverObject *self, PyObject *plan) {
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "the driver is serving a block");
+        return NULL;
+    }
+    Workload w;
+    memset(&w, 0, sizeof w);
+    long long exit_status = 0;
+    if (versioned(plan, "RequestPlan") < 0 || module_into(plan, &w) < 0 || call_into(plan, &w) < 0 ||
+        check_into(plan, &w, &exit_status) < 0 || extras_into(self, plan, &w, exit_status) < 0) {
+        workload_free(&w);
+        return NULL;
+    }
+    int index = driver_add(&self->core, &w);
+    if (index < 0) {
+        workload_free(&w);
+        return PyErr_NoMemory();
+    }
+    return PyLong_FromLong(index);
 }

@@ -93,19 +93,6 @@ static PyObject *Driver_first_output(DriverObject *self, PyObject *arg) {
 #undef OUTPUT
 }
 
-/* set_linked(i): workload i (host functions, no WASI) is instantiated through the driver's linker. */
-static PyObject *Driver_set_linked(DriverObject *self, PyObject *arg) {
-    Workload *w = workload_at(self, arg);
-    if (w == NULL)
-        return NULL;
-    if (self->core.linker == NULL) {
-        PyErr_SetString(PyExc_ValueError, "a linked workload needs the driver to be made with a linker");
-        return NULL;
-    }
-    w->linked = 1;
-    Py_RETURN_NONE;
-}
-
 /* first_reads(i) -> tuple of bytes, or None before workload i's first request: what every later request is compared with. */
 static PyObject *Driver_first_reads(DriverObject *self, PyObject *arg) {
     Workload *w = workload_at(self, arg);
@@ -242,15 +229,10 @@ static PyObject *Driver_close(DriverObject *self, PyObject *unused) {
 }
 
 static PyMethodDef Driver_methods[] = {
-    {"add_workload", (PyCFunction)(void (*)(void))Driver_add_workload, METH_VARARGS | METH_KEYWORDS,
-     "Add a core module to serve: its bytes, SHA-256, export, arguments and their kinds ('i' i32, 'I' i64), the result's kind "
-     "('' none), the check (0 none, 1 expected, 2 the first result) and the expected value; returns its index."},
-    {"add_recipe", (PyCFunction)(void (*)(void))Driver_add_recipe, METH_VARARGS | METH_KEYWORDS,
-     "Add a recipe's steps, flattened into ops (see the source), with its memory's name, reads, last result's kind and check."},
+    {"add", (PyCFunction)Driver_add, METH_O,
+     "Add what to serve: a wasmlab.host.native_boundary.RequestPlan (its version must be BOUNDARY_VERSION); returns its index."},
     {"first_reads", (PyCFunction)Driver_first_reads, METH_O, "The first request's reads of recipe workload i (None before it)."},
-    {"set_wasi", (PyCFunction)Driver_set_wasi, METH_VARARGS, "Give workload i a WASI context per request."},
     {"first_output", (PyCFunction)Driver_first_output, METH_O, "The first request's stdout, stderr and written files of WASI workload i."},
-    {"set_linked", (PyCFunction)Driver_set_linked, METH_O, "Instantiate workload i through the driver's linker."},
     {"run", (PyCFunction)(void (*)(void))Driver_run, METH_VARARGS | METH_KEYWORDS, "Serve a block of requests (see the source)."},
     {"take_stats", (PyCFunction)Driver_take_stats, METH_NOARGS, "Cache and pool-wait counters since the last call, then zeroed."},
     {"cached", (PyCFunction)Driver_cached, METH_NOARGS, "How many compiled modules the cache holds."},

@@ -6,6 +6,9 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+/* The version of the structures the glue reads (wasmlab/host/native_boundary.py's BOUNDARY_VERSION): both change together. */
+#define BOUNDARY_VERSION 1
+
 #include "engine.h"
 #include "library.h"
 #include "request_loop.h"
@@ -37,10 +40,8 @@ extern PyTypeObject LibraryType;
 extern PyTypeObject EngineType;
 extern PyTypeObject DriverType;
 
-/* driver_inputs.c: what a Driver serves, read from Python. */
-PyObject *Driver_add_workload(DriverObject *self, PyObject *args, PyObject *kwds);
-PyObject *Driver_add_recipe(DriverObject *self, PyObject *args, PyObject *kwds);
-PyObject *Driver_set_wasi(DriverObject *self, PyObject *args);
+/* driver_inputs.c: add(plan) -> index, a RequestPlan (wasmlab.host.native_boundary) read into a Workload. */
+PyObject *Driver_add(DriverObject *self, PyObject *plan);
 /* The workload a Python index names, or NULL with IndexError (or the conversion's error) set. */
 Workload *workload_at(DriverObject *self, PyObject *arg);
 

@@ -14,7 +14,8 @@
  *   module.c           this module (its constants, layout(), monotonic_ns())
  *   library_type.c     the Library and Engine types
  *   driver_type.c      the Driver type (run a block with the GIL released)
- *   driver_inputs.c    what a Driver serves, read from Python
+ *   driver_inputs.c    what a Driver serves: a RequestPlan (wasmlab/host/native_boundary.py) read by attribute, its
+ *                      version checked against BOUNDARY_VERSION
  */
 #include "glue.h"
 
@@ -60,6 +61,7 @@ PyMODINIT_FUNC PyInit__native(void) {
         {"OUT_MISMATCH", OUT_MISMATCH}, {"OUT_NO_EXPORT", OUT_NO_EXPORT}, {"OUT_COMPILE_ERROR", OUT_COMPILE_ERROR},
         {"CHECK_NONE", CHECK_NONE}, {"CHECK_EXPECTED", CHECK_EXPECTED}, {"CHECK_FIRST", CHECK_FIRST},
         {"RECORD_WORDS", RECORD_WORDS}, {"STAMPS", STAMPS}, {"STEP_STAMPS", STEP_STAMPS},
+        {"BOUNDARY_VERSION", BOUNDARY_VERSION},
         {"ERROR_OTHER", ERROR_OTHER}, {"ERROR_POOL_EXHAUSTED", ERROR_POOL_EXHAUSTED}, {"ERROR_MEMORY_LIMIT", ERROR_MEMORY_LIMIT},
     };
     for (size_t i = 0; i < sizeof(constants) / sizeof(constants[0]); i++)
