@@ -7,7 +7,7 @@ loading its own library) and the advisor's trials (one child serving candidate a
 
 :class:`Child` starts ``python -m wasmlab.measure.child MODULE:FUNCTION`` (a new interpreter: no state of the
 parent's wasmtime), sends each request over a pipe of its own (pickled, length-prefixed; the child's stdout
-and stderr stay free for whatever the runtime prints) and reads back an :class:`Outcome`: ``ok`` with the
+and stderr stay free for whatever the runtime prints) and reads back a :class:`Reply`: ``ok`` with the
 function's result, ``error`` with the Python error on one line, or ``crash`` with the signal or exit status and
 the last lines the child printed on stderr.  After a crash (or a timeout) the next request starts a new child.
 """
@@ -39,7 +39,7 @@ CRASH_LINES = 20
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Reply:
     """How one request to a child ended: ``ok`` (``result``), ``error`` or ``crash`` (``message``, one line)."""
 
     status: str
@@ -107,8 +107,8 @@ class Child:
         self._replies = parent_reads
         self.started += 1
 
-    def call(self, request: Any) -> Outcome:
-        """Send ``request`` to the child (started if there is none) and wait for its outcome."""
+    def call(self, request: Any) -> Reply:
+        """Send ``request`` to the child (started if there is none) and wait for its reply."""
         if self._process is None:
             self._start()
         assert self._requests is not None
@@ -125,9 +125,9 @@ class Child:
             return self._crashed("")
         status, *rest = pickle.loads(reply)
         if status == "ok":
-            return Outcome("ok", result=rest[0])
+            return Reply("ok", result=rest[0])
         error_type, lab_error, message = rest
-        return Outcome("error", message=message, error_type=error_type, lab_error=lab_error)
+        return Reply("error", message=message, error_type=error_type, lab_error=lab_error)
 
     def _read(self, deadline: float) -> bytes | None:
         header = self._read_exactly(_LENGTH.size, deadline)
@@ -147,8 +147,8 @@ class Child:
             left -= len(chunk)
         return b"".join(chunks)
 
-    def _crashed(self, reason: str, kill: bool = False) -> Outcome:
-        """The outcome of a child that died (or was killed after ``reason``), which is then let go."""
+    def _crashed(self, reason: str, kill: bool = False) -> Reply:
+        """The reply for a child that died (or was killed after ``reason``), which is then let go."""
         process = self._process
         assert process is not None and self._stderr is not None
         if kill:
@@ -159,11 +159,11 @@ class Child:
         self._discard()
         self.crashes += 1
         if reason:
-            return Outcome("crash", message=reason, stderr=stderr)
+            return Reply("crash", message=reason, stderr=stderr)
         if code < 0:
             name = signal.Signals(-code).name
-            return Outcome("crash", message=f"crash ({name}): {crash_line(stderr)}", error_type=name, stderr=stderr)
-        return Outcome("crash", message=f"exit status {code}: {crash_line(stderr)}", stderr=stderr)
+            return Reply("crash", message=f"crash ({name}): {crash_line(stderr)}", error_type=name, stderr=stderr)
+        return Reply("crash", message=f"exit status {code}: {crash_line(stderr)}", stderr=stderr)
 
     def _discard(self) -> None:
         if self._requests is not None:
@@ -202,7 +202,7 @@ class Child:
         self.close()
 
 
-def call_once(target: str, request: Any, **options: Any) -> Outcome:
+def call_once(target: str, request: Any, **options: Any) -> Reply:
     """``request`` served by a child of its own, which then ends."""
     with Child(target, **options) as child:
         return child.call(request)

@@ -20,7 +20,7 @@ import pandas as pd
 from wasmlab.errors import WasmlabError
 from wasmlab.host.outcomes import KINDS
 from wasmlab.host.variant import parse_variant
-from wasmlab.measure.child import Outcome, call_once
+from wasmlab.measure.child import Reply, call_once
 from wasmlab.measure.measurement import Measurement
 
 CHILD_TIMEOUT_S = 3600
@@ -34,14 +34,14 @@ def measure_variant(request: dict[str, Any]) -> None:
     save_measurement(scenarios.run(scenarios.Scenario.from_dict(request["scenario"])), Path(request["out_dir"]))
 
 
-def _failed_row(scenario: Any, variant: str, outcome: Outcome) -> tuple[str, dict[str, Any]]:
+def _failed_row(scenario: Any, variant: str, reply: Reply) -> tuple[str, dict[str, Any]]:
     """The error of a variant whose child crashed or stopped with an error, and its row of the summary."""
     parsed = parse_variant(variant)
-    if outcome.status == "crash":
-        status, message = "crash", outcome.message
+    if reply.status == "crash":
+        status, message = "crash", reply.message
     else:
         status = "error"
-        message = outcome.message if outcome.lab_error else f"{outcome.error_type}: {outcome.message}"
+        message = reply.message if reply.lab_error else f"{reply.error_type}: {reply.message}"
     return message, {
         "variant": parsed.name, "allocator": parsed.allocator, "instantiation": parsed.instantiation,
         "call_path": parsed.call_path or scenario.call_path, "repetition": 0, "status": status, "error": message,
@@ -62,14 +62,14 @@ def run_isolated(scenario: Any, progress: Callable[[str, int, int], None] | None
     for variant in scenario.variants:
         single = dataclasses.replace(scenario, variants=(variant,))
         with tempfile.TemporaryDirectory(prefix="wasmlab-isolate-") as tmp:
-            outcome = call_once("wasmlab.measure.isolate:measure_variant", {"scenario": single.to_dict(), "out_dir": tmp},
+            reply = call_once("wasmlab.measure.isolate:measure_variant", {"scenario": single.to_dict(), "out_dir": tmp},
                                 timeout_s=CHILD_TIMEOUT_S, address_space=address_space)
-            if outcome.ok and (Path(tmp) / "summary.parquet").is_file():
+            if reply.ok and (Path(tmp) / "summary.parquet").is_file():
                 part = Measurement.load(tmp)
                 parts.append(part)
                 errors.update(part.errors)
             else:
-                errors[variant], row = _failed_row(scenario, variant, outcome)
+                errors[variant], row = _failed_row(scenario, variant, reply)
                 failed_rows.append(row)
         if progress is not None:
             for rep in range(scenario.repeats):

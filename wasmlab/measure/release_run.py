@@ -40,10 +40,10 @@ def pooling_knobs(slots: int, pool: dict[str, Any]) -> dict[str, int]:
 def run_child(job: dict[str, Any], timeout_s: float = 600.0) -> list[dict[str, Any]]:
     """One child's rows (:func:`wasmlab.measure.release_child.run_job` in a child of its own, which loads the
     release's library); a child that dies, or stops with an error, is one row per variant with status ``crash``."""
-    outcome = call_once("wasmlab.measure.release_child:run_job", job, timeout_s=timeout_s)
-    if outcome.ok:  # numpy's scalars become Python's numbers, so that the rows write as JSON and Parquet alike
-        return list(json.loads(json.dumps(outcome.result, default=float)))
-    reason = outcome.message if outcome.status == "crash" else f"{outcome.error_type}: {outcome.message}"
+    reply = call_once("wasmlab.measure.release_child:run_job", job, timeout_s=timeout_s)
+    if reply.ok:  # numpy's scalars become Python's numbers, so that the rows write as JSON and Parquet alike
+        return list(json.loads(json.dumps(reply.result, default=float)))
+    reason = reply.message if reply.status == "crash" else f"{reply.error_type}: {reply.message}"
     return [{"release": job["release"], "library_sha256": job["library_sha256"], "variant": name, "repetition": job["repetition"],
              "status": "crash", "error": reason if reason.startswith("crash") else f"crash: {reason}"} for name in job["variants"]]
 
