@@ -124,3 +124,18 @@ def test_a_module_a_release_cannot_compile_is_unsupported_with_its_reason(tmp_pa
     assert compiles["30.0.0"]["status"] == "unsupported"
     assert "exceptions proposal not enabled" in compiles["30.0.0"]["error"]
     assert "has no function wasmtime_config_wasm_exceptions_set" in compiles["30.0.0"]["error"]
+
+
+def test_a_release_that_aborts_is_a_crash_row_and_the_next_child_runs():
+    """wasmtime aborts (a Rust panic) when a pool cannot reserve its address space: that child's rows say crash,
+    with the signal, and the run goes on with the next child."""
+    from wasmlab.measure.release_run import pooling_knobs, run_child
+
+    release = rel.load_manifest()["50.0.1"]
+    job = {"release": release.version, "library": str(rel.fetched(release)), "library_sha256": release.library_sha256,
+           "workload": "seed", "variants": ["pooled+cached"], "requests": 20, "warmup": 2, "cache_size": 4, "repetition": 0,
+           "pooling": pooling_knobs(100_000, {})}  # 100,000 memories of 4 GiB each: more than the address space
+    crashed = run_child(job)
+    assert [row["status"] for row in crashed] == ["crash"] and crashed[0]["error"].startswith("crash (SIGABRT): "), crashed
+    served = run_child({**job, "pooling": pooling_knobs(4, {})})
+    assert [row["status"] for row in served] == ["ok"] and served[0]["latency_us_mean"] > 0

@@ -8,7 +8,7 @@ module                              notebook
 :mod:`~.instantiation_breakdown`    ``04_instantiation_breakdown``: compile to drop, per setting
 :mod:`~.concurrency`                ``06_concurrency``: worker threads sharing pools and caches
 :mod:`~.components`                 ``07_components``: one component call split into its parts
-:mod:`~.inspect`                    ``wasmlab inspect``: what a module needs from a pool
+:mod:`~.pool_fit`                   ``wasmlab inspect``: what a module needs from a pool, which presets fit
 :mod:`~.notebook`                   every notebook's set-up: parameters, results folder, figures
 =================================== =======================================================
 

@@ -2,23 +2,14 @@
 
 wasmtime's C API aborts the whole process in some situations (a Rust panic: a pool that cannot
 reserve its address space, a component's WASI call in a store without a WASI context).  Here a
-child that dies by a signal becomes the outcome ``crash`` with the lines it printed last; a
-child that stops with the lab's own error is reported as that error; the other variants'
+child (:mod:`wasmlab.measure.child`) that dies by a signal becomes the outcome ``crash`` with the lines
+it printed last; a child that stops with an error is reported as that error; the other variants'
 figures are kept.  The price: variants no longer share a process, so they are not interleaved.
-
-Run as ``python -m wasmlab.measure.isolate OUT_DIR`` the module is the child: it reads a scenario as
-JSON on stdin, measures it and saves the measurement into ``OUT_DIR``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import resource
-import signal
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -29,28 +20,33 @@ import pandas as pd
 from wasmlab.errors import WasmlabError
 from wasmlab.host.outcomes import KINDS
 from wasmlab.host.variant import parse_variant
+from wasmlab.measure.child import Reply, call_once
 from wasmlab.measure.measurement import Measurement
 
 CHILD_TIMEOUT_S = 3600
 
 
-def _crash_line(stderr: str) -> str:
-    """The informative lines of a dying child's stderr: Rust's panic message and its last cause."""
-    lines = [line.strip() for line in stderr.strip().splitlines() if line.strip() and not line.strip().startswith("note:")]
-    if not lines:
-        return "(nothing on stderr)"
-    panic = next((lines[i + 1] for i, line in enumerate(lines[:-1]) if "panicked at" in line), None)
-    last = lines[-1]
-    return f"{panic} ... {last}" if panic and panic != last else last
+def measure_variant(request: dict[str, Any]) -> None:
+    """In the child: measure ``request["scenario"]`` (one variant) and save it into ``request["out_dir"]``."""
+    from wasmlab.measure import scenario as scenarios
+    from wasmlab.measure.results import save_measurement
+
+    save_measurement(scenarios.run(scenarios.Scenario.from_dict(request["scenario"])), Path(request["out_dir"]))
 
 
-def _limit_address_space(limit: int | None) -> Callable[[], None] | None:
-    if limit is None:
-        return None
-
-    def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    return apply
+def _failed_row(scenario: Any, variant: str, reply: Reply) -> tuple[str, dict[str, Any]]:
+    """The error of a variant whose child crashed or stopped with an error, and its row of the summary."""
+    parsed = parse_variant(variant)
+    if reply.status == "crash":
+        status, message = "crash", reply.message
+    else:
+        status = "error"
+        message = reply.message if reply.lab_error else f"{reply.error_type}: {reply.message}"
+    return message, {
+        "variant": parsed.name, "allocator": parsed.allocator, "instantiation": parsed.instantiation,
+        "call_path": parsed.call_path or scenario.call_path, "repetition": 0, "status": status, "error": message,
+        **{f"outcome_{kind}": 0 for kind in KINDS}, "outcome_crash": 1 if status == "crash" else 0,
+    }
 
 
 def run_isolated(scenario: Any, progress: Callable[[str, int, int], None] | None = None,
@@ -66,28 +62,15 @@ def run_isolated(scenario: Any, progress: Callable[[str, int, int], None] | None
     for variant in scenario.variants:
         single = dataclasses.replace(scenario, variants=(variant,))
         with tempfile.TemporaryDirectory(prefix="wasmlab-isolate-") as tmp:
-            env = {**os.environ, "RUST_BACKTRACE": "0"}
-            child = subprocess.run(
-                [sys.executable, "-m", "wasmlab.measure.isolate", tmp], input=json.dumps(single.to_dict()), capture_output=True,
-                text=True, env=env, timeout=CHILD_TIMEOUT_S, preexec_fn=_limit_address_space(address_space),
-            )
-            if child.returncode == 0 and (Path(tmp) / "summary.parquet").is_file():
+            reply = call_once("wasmlab.measure.isolate:measure_variant", {"scenario": single.to_dict(), "out_dir": tmp},
+                                timeout_s=CHILD_TIMEOUT_S, address_space=address_space)
+            if reply.ok and (Path(tmp) / "summary.parquet").is_file():
                 part = Measurement.load(tmp)
                 parts.append(part)
                 errors.update(part.errors)
             else:
-                parsed = parse_variant(variant)
-                if child.returncode < 0:
-                    name = signal.Signals(-child.returncode).name
-                    status, message = "crash", f"crash ({name}): {_crash_line(child.stderr)}"
-                else:
-                    status, message = "error", _crash_line(child.stderr).removeprefix("wasmlab: error: ")
-                errors[variant] = message
-                failed_rows.append({
-                    "variant": parsed.name, "allocator": parsed.allocator, "instantiation": parsed.instantiation,
-                    "call_path": parsed.call_path or scenario.call_path, "repetition": 0, "status": status, "error": message,
-                    **{f"outcome_{kind}": 0 for kind in KINDS}, "outcome_crash": 1 if status == "crash" else 0,
-                })
+                errors[variant], row = _failed_row(scenario, variant, reply)
+                failed_rows.append(row)
         if progress is not None:
             for rep in range(scenario.repeats):
                 progress(variant, rep, scenario.repeats)
@@ -130,20 +113,3 @@ def aggregate_children(children: list[dict[str, Any]]) -> dict[str, Any]:
         "children_calibration": [{key: c.get(key) for key in _MEDIAN} for c in children],
     })
     return out
-
-
-def _child(out_dir: str) -> int:
-    from wasmlab.measure import scenario as scenarios
-    from wasmlab.measure.results import save_measurement
-
-    try:
-        scenario = scenarios.Scenario.from_dict(json.loads(sys.stdin.read()))
-        save_measurement(scenarios.run(scenario), Path(out_dir))
-    except (WasmlabError, ValueError) as exc:
-        print(f"wasmlab: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_child(sys.argv[1]))

@@ -1,19 +1,18 @@
-"""One repetition of one wasmtime release, in a child process of its own (``python -m wasmlab.measure.release_child``).
+"""One repetition of one wasmtime release, in a child process of its own (:func:`run_job`, served by
+:mod:`wasmlab.measure.child` for :func:`wasmlab.measure.release_run.run_child`).
 
-The job comes as JSON on stdin: the release's version, its library's path and SHA-256, the workload spec,
+The job is a dict: the release's version, its library's path and SHA-256, the workload spec,
 the variants in the order to run them, requests, warm-up, pool knobs and cache size.  The library is opened
 with ``dlopen`` by the native driver (``wasmlab._native.Library``); engines are made through that library's
 own functions (``wasmlab._native.Engine``), so nothing of the installed wasmtime-py is used for the request.
 A variant the release cannot serve (pooling before 32.0.0, which lacks its functions) is reported ``unsupported`` with
-the missing function.  One JSON line on stdout: a row per variant.  A release that aborts takes only this
-process down; the parent records it as a crash.
+the missing function.  The result: a row per variant.  A release that aborts takes only this process down; the
+parent records it as a crash.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import sys
 from typing import Any
 
 import numpy as np
@@ -158,11 +157,3 @@ def first_line(text: str) -> str:
             return causes[0]
     return lines[0] if lines else text
 
-
-def main() -> None:
-    job = json.loads(sys.stdin.read())
-    print(json.dumps({"rows": run_job(job)}, default=float))
-
-
-if __name__ == "__main__":
-    main()

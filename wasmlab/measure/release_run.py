@@ -11,8 +11,6 @@ a change only where the interval excludes no change.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,6 +22,7 @@ from wasmlab.host.callpaths.native import refusal
 from wasmlab.host.releases import Release, fetched, version_key
 from wasmlab.host.variant import parse_variant
 from wasmlab.measure import metadata as md
+from wasmlab.measure.child import call_once
 from wasmlab.measure.stats import PAIRED_METHOD, geometric_mean, paired_ratio
 from wasmlab.workloads import load_workload
 
@@ -39,19 +38,14 @@ def pooling_knobs(slots: int, pool: dict[str, Any]) -> dict[str, int]:
 
 
 def run_child(job: dict[str, Any], timeout_s: float = 600.0) -> list[dict[str, Any]]:
-    """One child's rows; a child that dies or prints nothing usable is one row per variant with status ``crash``."""
-    try:
-        done = subprocess.run([sys.executable, "-m", "wasmlab.measure.release_child"], input=json.dumps(job), capture_output=True,
-                              text=True, timeout=timeout_s)
-        if done.returncode == 0:
-            return list(json.loads(done.stdout.strip().splitlines()[-1])["rows"])
-        reason = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-    except subprocess.TimeoutExpired:
-        reason = f"no answer within {timeout_s:.0f} s"
-    except (ValueError, IndexError, KeyError):
-        reason = "the child printed no result"
+    """One child's rows (:func:`wasmlab.measure.release_child.run_job` in a child of its own, which loads the
+    release's library); a child that dies, or stops with an error, is one row per variant with status ``crash``."""
+    reply = call_once("wasmlab.measure.release_child:run_job", job, timeout_s=timeout_s)
+    if reply.ok:  # numpy's scalars become Python's numbers, so that the rows write as JSON and Parquet alike
+        return list(json.loads(json.dumps(reply.result, default=float)))
+    reason = reply.message if reply.status == "crash" else f"{reply.error_type}: {reply.message}"
     return [{"release": job["release"], "library_sha256": job["library_sha256"], "variant": name, "repetition": job["repetition"],
-             "status": "crash", "error": f"crash: {reason}"} for name in job["variants"]]
+             "status": "crash", "error": reason if reason.startswith("crash") else f"crash: {reason}"} for name in job["variants"]]
 
 
 def run_releases(releases: Sequence[Release], workload: str, variants: Sequence[str], requests: int, repeats: int, warmup: int = 200,

@@ -1,23 +1,20 @@
 """One candidate measured under the concurrency, in a child process of its own making.
 
-The child is started once (``spawn``: no state of the parent's wasmtime) and serves every candidate in turn,
-so a wasmtime abort (a pool that cannot be mapped, a crash) costs that candidate only: the runner records
-it as ``crash`` and starts a new child.  Each candidate runs through
+The child (:class:`wasmlab.measure.child.Child`: a new interpreter, no state of the parent's wasmtime) is started
+once and serves every candidate in turn, so a wasmtime abort (a pool that cannot be mapped, a crash) costs that
+candidate only: the runner records it as ``crash`` and the next candidate gets a new child.  Each candidate runs through
 :func:`~wasmlab.experiments.concurrency.from_scenario`, the very path ``wasmlab concurrency`` and its flags take.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from wasmlab.errors import WasmlabError
 from wasmlab.experiments.advisor.needs import ServingNeeds
 from wasmlab.experiments.advisor.space import Candidate
+from wasmlab.measure.child import Child
 
 # The columns of a measured candidate, beside the candidate's own fields.
 MEASURED = ("latency_us_p50", "latency_us_p99", "throughput_rps", "rss_bytes", "rss_held_bytes", "address_space_bytes",
@@ -56,14 +53,13 @@ class TrialRunner:
 
     def __init__(self, needs: ServingNeeds, load: Load) -> None:
         self.needs, self.load = needs, load
-        self._executor: ProcessPoolExecutor | None = None
-        self.crashes = 0
+        self._child = Child("wasmlab.experiments.advisor.trials:run_candidate")
         self.measured = 0
 
-    def _pool(self) -> ProcessPoolExecutor:
-        if self._executor is None:
-            self._executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        return self._executor
+    @property
+    def crashes(self) -> int:
+        """Candidates whose child wasmtime took down."""
+        return self._child.crashes
 
     def task(self, candidate: Candidate, threads: int | None = None, requests: int | None = None, seed: int = 0,
              exhaustion: str = "fail") -> dict[str, Any]:
@@ -81,16 +77,16 @@ class TrialRunner:
         started = time.perf_counter()
         row: dict[str, Any] = {**asdict(candidate), "variant": candidate.variant, "label": candidate.label(self.needs),
                                "threads": task["threads"]}
-        try:
-            result = self._pool().submit(run_candidate, task).result()
-        except BrokenProcessPool:
-            # wasmtime aborted the child: this candidate's outcome, not the advisor's end.
-            self.crashes += 1
-            self._executor = None
-            return {**row, "outcome": "crash", "error": "the child process died (a wasmtime abort)",
+        answer = self._child.call(task)
+        if answer.status == "crash":
+            # wasmtime aborted the child: this candidate's outcome, not the advisor's end (the next one gets a new child).
+            return {**row, "outcome": "crash", "error": f"the child process died (a wasmtime abort): {answer.message}",
                     "elapsed_s": time.perf_counter() - started}
-        except WasmlabError as exc:
-            return {**row, "outcome": "refused", "error": str(exc), "elapsed_s": time.perf_counter() - started}
+        if answer.status == "error":
+            if not answer.lab_error:  # a bug, not a refusal: stop, as it would have in this process
+                raise RuntimeError(f"a trial of {candidate.variant} failed: {answer.error_type}: {answer.message}")
+            return {**row, "outcome": "refused", "error": answer.message, "elapsed_s": time.perf_counter() - started}
+        result = answer.result
         self.measured += 1
         outcome = "ok" if result.get("failed_requests", 0) == 0 else "failed"
         return {**row, **{k: result.get(k) for k in MEASURED}, "outcome": outcome,
@@ -101,6 +97,4 @@ class TrialRunner:
         self.measure(candidate, requests=200)
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(cancel_futures=True)
-            self._executor = None
+        self._child.close()
