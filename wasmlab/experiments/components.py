@@ -20,7 +20,7 @@ from wasmlab.errors import ConfigError, allowed
 from wasmlab.host.callpaths import lean_component
 from wasmlab.host.callpaths.api_component import api_args
 from wasmlab.measure.calibrate import per_call_ns
-from wasmlab.workloads import load_workload
+from wasmlab.workloads import introspect, load_workload
 
 # The parts of one call this experiment times, in the order of its table.
 API_CALL = "api call (wasmtime-py)"
@@ -39,8 +39,8 @@ def component_call_costs(workload: str, calls: int = 200, repeats: int = 5) -> l
     w = load_workload(workload)
     if not w.component or w.signature is None:
         raise allowed(workload, "workload for component call costs", ["a component (e.g. middleware, middleware-py)"])
-    engine = wasmtime.Engine()
-    component = wc.Component(engine, w.wasm)
+    engine = introspect.engine()  # one instance in one store: a default engine, as every type question uses
+    component = introspect.component_types(w.wasm).component
     linker = wc.Linker(engine)
     if w.wasi:
         linker.add_wasip2()

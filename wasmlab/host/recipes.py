@@ -22,6 +22,7 @@ import wasmtime
 
 from wasmlab import capi
 from wasmlab.errors import ConfigError, ResultMismatch
+from wasmlab.workloads import introspect
 from wasmlab.workloads.recipe import Call, Expr, PtrArray, Read, Recipe, Write
 
 
@@ -254,7 +255,7 @@ def dry_run(workload: Any) -> None:
 
     if not workload.steps:
         return
-    engine = wasmtime.Engine()
+    engine = introspect.engine()  # a default engine: the dry run needs none of a variant's settings
     store = wasmtime.Store(engine)
     io = WasiIO(workload) if workload.wasi else None
     try:
@@ -263,7 +264,7 @@ def dry_run(workload: Any) -> None:
         linker = wasmtime.Linker(engine)
         if workload.wasi:
             linker.define_wasi()
-        module = wasmtime.Module(engine, workload.wasm)
+        module = introspect.core_module(workload.wasm)
         if workload.recipe.imports:
             from wasmlab.host.linking import define_stubs
 

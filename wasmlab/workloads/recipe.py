@@ -37,6 +37,7 @@ import wasmtime
 import yaml
 
 from wasmlab.errors import ConfigError, allowed
+from wasmlab.workloads import introspect
 from wasmlab.workloads.model import Workload
 
 RECIPE_KEYS = ("module", "name", "wasi", "imports", "steps", "invoke", "expect", "allocator", "memory", "driver", "input")
@@ -518,10 +519,9 @@ def component_recipe_workload(recipe: Recipe, wasm: bytes) -> Workload:
     else:
         raise ConfigError(f"recipe invoke: missing; {recipe.module} is a component: allowed: invoke: 'export(args in WAVE)' "
                           f"or invoke: steps")
-    engine = wasmtime.Engine()
-    component = wasmtime.component.Component(engine, wasm)
-    exports = component.type.exports(engine)
-    functions = sorted(n for n, e in exports.items() if isinstance(getattr(e, "ty", None), wasmtime.component.FuncType))
+    types = introspect.component_types(wasm)
+    exports = types.exports
+    functions = sorted(types.functions)
     calls = []
     for k, step in enumerate(steps):
         where = f"recipe {step.where}"
@@ -563,9 +563,9 @@ def invoked_call(text: str) -> Call:
 def check_module(recipe: Recipe, wasm: bytes) -> wasmtime.Module:
     """Every export the steps call exists with the arity they call it with (integers only, at most one result);
     the memory and the allocator they need exist; the module imports nothing but WASI."""
-    module = wasmtime.Module(wasmtime.Engine(), wasm)
-    functions = {e.name: e.type for e in module.exports if isinstance(e.type, wasmtime.FuncType)}
-    memories = {e.name for e in module.exports if isinstance(e.type, wasmtime.MemoryType)}
+    module = introspect.core_module(wasm)
+    functions = introspect.function_exports(module)
+    memories = introspect.memory_exports(module)
     exported = sorted(functions) or ["(no function exports)"]
     calls = recipe.calls
     if recipe.needs_allocator:
@@ -587,7 +587,7 @@ def check_module(recipe: Recipe, wasm: bytes) -> wasmtime.Module:
             raise ConfigError(f"recipe {call.where}.as: export {call.export!r} returns nothing to name")
     if recipe.uses_memory and recipe.memory not in memories:
         raise allowed(recipe.memory, "recipe memory: exported memory", sorted(memories) or ["(no memory exports)"])
-    imports = [(i.module, str(i.name)) for i in module.imports]
+    imports = introspect.core_imports(module)
     unknown = [(m, n) for m, n in imports if m != "wasi_snapshot_preview1" and f"{m}.{n}" not in recipe.imports]
     if unknown:
         m, n = unknown[0]
@@ -628,7 +628,7 @@ def to_workload(recipe: Recipe, wasm: bytes) -> Workload:
         recipe = dataclasses.replace(recipe, steps=(invoked_call(recipe.invoke),), invoke=None,
                                      expect=dataclasses.replace(recipe.expect, result=result))
     module = check_module(recipe, wasm)
-    functions = {e.name: e.type for e in module.exports if isinstance(e.type, wasmtime.FuncType)}
+    functions = introspect.function_exports(module)
     called = {c.export for c in recipe.calls} | ({recipe.allocator} if recipe.needs_allocator else set())
     recipe = dataclasses.replace(recipe, signatures={name: (tuple(str(p) for p in functions[name].params),
                                                             tuple(str(r) for r in functions[name].results)) for name in called})
