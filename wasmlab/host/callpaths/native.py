@@ -33,7 +33,7 @@ import numpy as np
 
 from wasmlab import _native, capi
 from wasmlab.errors import ConfigError, ResultMismatch
-from wasmlab.host.callpaths.base import FirstResult, Handlers, RequestParts, expectation, mismatch
+from wasmlab.host.callpaths.base import FirstResult, Handlers, RequestParts, mismatch
 from wasmlab.host.modules import CompileError
 from wasmlab.host.outcomes import NativeFailure
 from wasmlab.host.recipes import Outcome, checker
@@ -182,12 +182,12 @@ class WasiFiles:
             self.stdin.write_bytes(workload.stdin)
         self.stdout, self.stderr = self.folder / "stdout", self.folder / "stderr"
         self.name = workload.name
-        self.patterns = [(n, re.compile(p)) for n, p in (("stdout", workload.stdout_pattern), ("stderr", workload.stderr_pattern)) if p]
+        self.patterns = [(n, re.compile(p)) for n, p in (("stdout", workload.expectation.stdout_match), ("stderr", workload.expectation.stderr_match)) if p]
         recipe = workload.recipe
         # (this driver's folder for it, the host directory it copies or "" for an empty one, its guest path)
         self.writable = [(self.folder / f"rw{i}", d.host or "", d.guest) for i, d in enumerate(recipe.dirs if recipe is not None else ())
                          if d.writable]
-        self.files = dict(recipe.expect.files) if recipe is not None else {}
+        self.files = workload.expectation.files
         self.verified = not self.patterns and not self.files
 
     def arguments(self, workload: Workload) -> tuple[Any, ...]:
@@ -200,7 +200,7 @@ class WasiFiles:
         return (tuple(a.encode() for a in (workload.argv or (workload.name,))), tuple(k.encode() for k, _ in env),
                 tuple(v.encode() for _, v in env), None if self.stdin is None else str(self.stdin).encode(), str(self.stdout).encode(),
                 str(self.stderr).encode(), tuple(h.encode() for h, _ in preopens), tuple(g.encode() for _, g in preopens),
-                workload.expected_exit, True, tuple(str(f).encode() for f, _, _ in self.writable),
+                workload.expectation.exit or 0, True, tuple(str(f).encode() for f, _, _ in self.writable),
                 tuple(s.encode() for _, s, _ in self.writable), tuple(g.encode() for _, _, g in self.writable))
 
     def verify(self, stdout: bytes, stderr: bytes, listing: bytes) -> None:
@@ -223,12 +223,12 @@ def add_workload(driver: _native.Driver, workload: Workload) -> int:
     if workload.steps:
         recipe = workload.recipe
         ops, nreads, last = recipe_ops(recipe)
-        result = recipe.expect.result
+        result = workload.expectation.result.value
         check = (_native.CHECK_EXPECTED if isinstance(result, int) else
-                 _native.CHECK_FIRST if not recipe.expect.anything and last else _native.CHECK_NONE)
+                 _native.CHECK_FIRST if workload.expectation.same_as_first and last else _native.CHECK_NONE)
         return driver.add_recipe(workload.wasm, bytes.fromhex(workload.sha256), ops, recipe.memory.encode(), nreads, last, check,
                                  result if isinstance(result, int) else 0)
-    expected = expectation(workload)
+    expected = workload.expectation.compared_with()
     check = (_native.CHECK_NONE if expected is None else _native.CHECK_FIRST if isinstance(expected, FirstResult)
              else _native.CHECK_EXPECTED)
     return driver.add_workload(workload.wasm, bytes.fromhex(workload.sha256), workload.entry.encode(), tuple(int(a) for a in workload.args),
@@ -289,7 +289,7 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
             driver.set_linked(served[i])
     # A recipe's reads: the first request's are checked against expect here, every later one equals them byte for
     # byte (compared in C), so each request is verified without leaving C.
-    unverified = {i: w.recipe for i, w in enumerate(workloads) if w.steps and (w.recipe.expect.bytes or not w.recipe.expect.anything)}
+    unverified = {i: w.recipe for i, w in enumerate(workloads) if w.steps and (w.expectation.reads or w.expectation.same_as_first)}
     # How many steps of each recipe the C loop stamps in phased mode (the first STEP_STAMPS - 1).
     step_counts = {i: min(len(w.recipe.steps), _native.STEP_STAMPS - 1) for i, w in enumerate(workloads) if w.steps}
     to_driver = np.full(len(workloads), -1, dtype=np.int32)
@@ -313,7 +313,7 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
             if (w.wasi or w.steps) and message:  # output, reads or an exit compared in C: the loop said what differed
                 raise ResultMismatch(f"workload {w.name!r}: {message}")
             expected = driver.expectation(served[index])
-            if w.check == "first-result":
+            if w.expectation.same_as_first:
                 raise ResultMismatch(f"workload {w.name!r} returned {detail!r}, but its first request returned {expected!r}: the "
                                      f"result changed between requests (give --expect to check a value, or --no-check to measure unchecked)")
             raise mismatch(w.name, detail, expected)
@@ -350,8 +350,8 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
         del unverified[index]
         names = read_names(recipe)
         # The result was compared in C (CHECK_EXPECTED); here the bytes are.
-        checker(recipe)(Outcome(reads=dict(zip(names, first, strict=True)),
-                                result=recipe.expect.result if isinstance(recipe.expect.result, int) else None))
+        expected = workloads[index].expectation.result.value
+        checker(workloads[index])(Outcome(reads=dict(zip(names, first, strict=True)), result=expected if isinstance(expected, int) else None))
 
     def failures_of(indices: Sequence[int], records: np.ndarray, message: str, which: np.ndarray) -> list[tuple[int, NativeFailure]]:
         """The failures of the records at positions ``which``; one that stops the variant is raised."""
