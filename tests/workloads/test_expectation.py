@@ -12,12 +12,13 @@ import dataclasses
 import pytest
 import wasmtime
 
-from tests.workloads.recipe_guests import serving, write_recipe
+from tests.workloads.recipe_guests import EXIT_CODE, serving, write_recipe
 from wasmlab.errors import ResultMismatch
 from wasmlab.workloads import load_workload, model
 from wasmlab.workloads.components import component_workload
 from wasmlab.workloads.expectation import FirstResult
 from wasmlab.workloads.files import from_path
+from wasmlab.workloads.model import wasi_command
 
 CORE_PATHS = ["lean", "api", "native"]
 COMPONENT_PATHS = ["lean", "api"]
@@ -161,3 +162,20 @@ def test_an_earlier_calls_result_that_changes_is_caught_on_the_second_request(ca
         assert runtime.handle(0) == 7
         with pytest.raises(ResultMismatch, match=r"workload 'clock \(call now\)' returned .* but its first request returned"):
             runtime.handle(0)
+
+
+@pytest.mark.parametrize("call_path", ["lean", "api"])
+def test_the_exit_status_is_checked_by_the_expectation_on_every_path(call_path):
+    wasm = bytes(wasmtime.wat2wasm(EXIT_CODE))
+    exits_10 = wasi_command("sat", wasm, ("sat",), stdout="sat", expected_exit=10)
+    assert exits_10.expectation.exit == 10 and exits_10.expectation.exit_ok(10) and not exits_10.expectation.exit_ok(None)
+    wrong = wasi_command("sat", wasm, ("sat",), expected_exit=3)
+    with serving([exits_10, wrong], call_path) as runtime:
+        for _ in range(2):
+            assert runtime.handle(0) is None
+        with pytest.raises(wasmtime.ExitTrap, match="exit status 10"):
+            runtime.handle(1)
+    returns = dataclasses.replace(load_workload("seed"), expected_exit=10)  # run returns 42 normally
+    with serving([returns], call_path) as runtime, pytest.raises(ResultMismatch, match="returned 'exit 0', expected 'exit 10'"):
+        runtime.handle(0)
+

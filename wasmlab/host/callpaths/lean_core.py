@@ -178,6 +178,18 @@ def compile_request(namespace: dict[str, object], phased: bool, get_module: str 
     return handle
 
 
+def bind_steps(s: LeanSlots, w: Workload, instance_ref: Any, step_stamps: list[int]) -> None:
+    """A recipe's steps on the request's instance through the C API, the check of their outcome, and the list its
+    phased requests stamp."""
+    arity, returns = arities(w.recipe)
+    target = RawTarget(w.recipe, arity, returns)
+    recipe: Recipe = w.recipe
+
+    def steps(context: capi.Ptr, stamps: list[int] | None) -> Outcome:
+        return run_steps(recipe, target.bind(context, instance_ref), stamps)
+    s.steps, s.check_outcome, s.step_stamps = steps, checker(w), step_stamps
+
+
 def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
     """Handlers for the core modules among ``workloads`` (indices of components are not served)."""
     drivers = sorted({w.driver for w in workloads if w.driver})
@@ -267,13 +279,6 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
     stepped = [s for i, s in slots.items() if workloads[i].steps]
     call = "plain" if not stepped else "steps" if len(stepped) == len(slots) else "mixed"
     for i, s in slots.items():
-        w = workloads[i]
-        if w.steps:
-            arity, returns = arities(w.recipe)
-            target = RawTarget(w.recipe, arity, returns)
-
-            def steps(context: capi.Ptr, stamps: list[int] | None, recipe: Recipe = w.recipe, target: RawTarget = target) -> Outcome:
-                return run_steps(recipe, target.bind(context, instance_ref), stamps)
-            s.steps, s.check_outcome = steps, checker(w)
-            s.step_stamps = parts.step_stamps.setdefault(i, [])
+        if workloads[i].steps:
+            bind_steps(s, workloads[i], instance_ref, parts.step_stamps.setdefault(i, []))
     return Handlers(compile_request(namespace, False, get_module, call), compile_request(namespace, True, get_module, call))
