@@ -5,11 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint test-browser browser-deps lab bench components clean
+.PHONY: venv demo test test-sanitize lint check test-browser browser-deps lab bench components clean
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml setup.py wasmlab/_native.c
+$(STAMP): pyproject.toml setup.py $(wildcard wasmlab/native/*.c wasmlab/native/*.h)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "wasmlab needs Python >= 3.11, found " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -28,10 +28,43 @@ test: venv components lint
 	$(BIN)/python -m pytest -q -n 2 -m "not browser and not timing"
 	$(BIN)/python -m pytest -q -m "timing and not browser"
 
-# The linter and the type checker, clean on the whole package (configured in pyproject.toml).
+# The C driver (wasmlab/native/) under AddressSanitizer and UndefinedBehaviorSanitizer: the extension is built with
+# them into build/sanitize/ (WASMLAB_NATIVE_CFLAGS; the normal build is untouched) and imported in its place by the
+# tests/native/sanitized.py plugin, with the sanitizer runtimes preloaded into the Python interpreter (it is not built
+# with them).  Leak detection is off for the Python run: CPython's own allocations (interned strings, the objects alive
+# at exit) make leak reports that are not the driver's.  It is on for tests/native/core_main.c, the core served from C
+# alone with no CPython in the process.  Any report fails the target (halt_on_error); --capture=sys leaves the C
+# stderr, where the sanitizers write, uncaptured, so a report that ends the process is seen.
+SANITIZE_DIR := build/sanitize
+SANITIZE_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -g
+# The core: every C file of the driver but the Python glue (the files that include glue.h, and through it Python.h).
+NATIVE_CORE = $(shell grep -L '"glue.h"' wasmlab/native/*.c)
+SANITIZE_ENV := UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+
+test-sanitize: venv
+	rm -rf $(SANITIZE_DIR)
+	WASMLAB_NATIVE_CFLAGS="$(SANITIZE_FLAGS)" $(BIN)/python setup.py -q build_ext --build-lib $(SANITIZE_DIR)/lib \
+		--build-temp $(SANITIZE_DIR)/temp
+	cc -O1 $(SANITIZE_FLAGS) -Wall -Wextra -Wno-unused-parameter -Iwasmlab/native -o $(SANITIZE_DIR)/core_main \
+		tests/native/core_main.c $(NATIVE_CORE) -ldl
+	$(SANITIZE_ENV) ASAN_OPTIONS=detect_leaks=1 $(SANITIZE_DIR)/core_main \
+		"$$($(BIN)/python -c 'import wasmtime._ffi; print(wasmtime._ffi.dll._name)')" 2000
+	LD_PRELOAD="$$(cc -print-file-name=libasan.so) $$(cc -print-file-name=libubsan.so)" $(SANITIZE_ENV) \
+		ASAN_OPTIONS=detect_leaks=0 WASMLAB_NATIVE_BUILD=$(SANITIZE_DIR)/lib/wasmlab \
+		$(BIN)/python -m pytest -q --capture=sys -p tests.native.sanitized -m "not timing and not browser" \
+		tests/host/test_native.py tests/workloads/test_fresh.py
+
+# The linter, the type checker and the duplicate-code check, clean on the whole package (configured in
+# pyproject.toml; the same three run as pre-commit hooks, .pre-commit-config.yaml).
 lint: venv
 	$(BIN)/ruff check
 	$(BIN)/mypy
+	$(BIN)/pylint --disable=all --enable=duplicate-code --min-similarity-lines=10 --score=n wasmlab
+
+# The fast loop while editing: lint, then the tests that start no notebook, browser or end-to-end process
+# and assert nothing about time, on both cores.
+check: venv components lint
+	$(BIN)/python -m pytest -q -n 2 -p no:cacheprovider -m "not notebook and not browser and not timing" --ignore=tests/e2e
 
 # The real modules from PyPI (downloaded, SHA-256 checked) and the componentize-py middleware
 # (built from wasmlab/workloads/guests/middleware, ~18 MB, about 5 s), and the libraries of two other

@@ -6,7 +6,7 @@
  * wasmtime_store_new, wasmtime_store_context, wasmtime_instance_new, wasmtime_instance_export_get,
  * wasmtime_func_call_unchecked and wasmtime_store_delete, the result checked.  It dlopens the libwasmtime
  * it is given (wasmtime-py's wheel ships one) and declares what it calls itself, sharing no code with the
- * lab's driver (wasmlab/_native.c), so it checks it independently.
+ * lab's driver (wasmlab/native/), so it checks it independently.
  *
  *   cc -O2 -o bare_loop benchmarks/bare_loop.c -ldl
  *   ./bare_loop LIBWASMTIME [requests=1000] [repeats=5] [warmup=200]

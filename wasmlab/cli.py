@@ -426,7 +426,7 @@ def advise_command(workloads: tuple[str, ...], concurrent: int, p99_us: float, r
     Exit status 1 when nothing meets the goal (one line names the binding constraint)."""
     from tqdm import tqdm
 
-    from wasmlab.experiments.advisor.advice import Infeasible
+    from wasmlab.errors import Infeasible
     from wasmlab.experiments.advisor.goal import Effort, goal_from
     from wasmlab.experiments.advisor.search import advise
 
@@ -611,7 +611,7 @@ def compare(results_a: Path, results_b: Path) -> None:
 @click.argument("wasm")
 def inspect_command(wasm: str) -> None:
     """What a module (a path, or a catalog name) needs from a pool, and which presets it fits."""
-    from wasmlab.experiments.inspect import inspect
+    from wasmlab.experiments.pool_fit import inspect
     from wasmlab.workloads import load_workload
 
     click.echo(inspect(load_workload(wasm)).render())

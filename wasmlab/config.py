@@ -26,6 +26,10 @@ WASMTIME_DEFAULT_RESERVATION = 4 * GiB
 COMPILERS = ("cranelift", "winch")
 OPT_LEVELS = ("none", "speed", "speed_and_size")
 CACHE_POLICIES = ("none", "clear-when-full", "lru", "lfu", "fifo", "rr", "ttl")
+# The pool totals ``slots`` stands for, as wasmtime's ``PoolingAllocationConfig`` names them: every pooled
+# engine the lab makes (in-process, a release's child, the advisor's code to paste) gets them from
+# ``PoolConfig.totals``, so none can leave one out.
+SLOT_TOTALS = ("total_core_instances", "total_memories", "total_tables", "total_stacks", "total_component_instances")
 
 
 def _check_int(owner: str, name: str, value: Any, minimum: int, optional: bool = False) -> None:
@@ -73,6 +77,9 @@ class _DictMixin:
         return dataclasses.replace(self, **changes)
 
 
+DEFAULT_SLOTS = 20  # pool slots when a preset or flag does not say
+
+
 @dataclass(frozen=True)
 class PoolConfig(_DictMixin):
     """Knobs of wasmtime's pooling instance allocator.
@@ -83,7 +90,7 @@ class PoolConfig(_DictMixin):
     of 1000 alone reserves about 2 GiB of address space.
     """
 
-    slots: int = 20
+    slots: int = DEFAULT_SLOTS
     total_core_instances: int | None = None
     total_memories: int | None = None
     total_tables: int | None = None
@@ -120,6 +127,16 @@ class PoolConfig(_DictMixin):
         """The effective value of a ``total_*`` knob: its own value, or ``slots``."""
         value = getattr(self, total)
         return self.slots if value is None else value
+
+    def totals(self) -> dict[str, int]:
+        """Every pool total of :data:`SLOT_TOTALS`: its own value, or ``slots``."""
+        return {name: self.resolved(name) for name in SLOT_TOTALS}
+
+    def settings(self) -> dict[str, int]:
+        """What a host sets on wasmtime's ``PoolingAllocationConfig``: the totals, then every other knob that is
+        given (``None`` is wasmtime's default, left unset).  Keys are the setters' names."""
+        knobs = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "slots" and f.name not in SLOT_TOTALS}
+        return {**self.totals(), **{name: value for name, value in knobs.items() if value is not None}}
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,14 @@
-"""Exceptions the lab raises on purpose: each message names the bad value and what is allowed."""
+"""Every exception the lab defines, in one module (as papermill keeps its own): each message names the bad
+value and what is allowed.
+
+Two of them subclass ``wasmtime.WasmtimeError`` on purpose: :class:`PoolExhausted` and :class:`NativeFailure`
+are request failures, counted per request like wasmtime's own errors (``host.outcomes.REQUEST_FAILURES``),
+not errors that stop a variant.
+"""
 
 from __future__ import annotations
+
+import wasmtime
 
 
 class WasmlabError(Exception):
@@ -11,8 +19,50 @@ class ConfigError(WasmlabError, ValueError):
     """A knob, name or parameter is out of range or unknown."""
 
 
+class SpecError(ConfigError):
+    """A sweep spec is invalid; the message starts with the spec file and names the key."""
+
+
+class RecipeError(ConfigError):
+    """A step that cannot run as written (a write past the memory's end, an export of another kind)."""
+
+
 class ResultMismatch(WasmlabError):
     """A guest returned something other than its expected value: the request did not do its work."""
+
+
+class CompileError(WasmlabError):
+    """A module could not be compiled for this runtime's engine: the variant cannot run at all."""
+
+
+class Infeasible(WasmlabError):
+    """No candidate can meet the goal; the message is the one line naming the binding constraint."""
+
+
+class PoolExhausted(wasmtime.WasmtimeError):
+    """No pool slot was free (after waiting, under the ``wait`` policy)."""
+
+    def __init__(self, message: str, waited_ns: int = 0) -> None:
+        self.message_text = message
+        self.waited_ns = waited_ns
+
+    def __str__(self) -> str:
+        return self.message_text
+
+
+class NativeFailure(wasmtime.WasmtimeError):
+    """A request of the native call path that failed, as its C loop recorded it: ``kind`` is ``trap`` (with
+    wasmtime's ``trap_code`` and the guest's memory size, when it exports one), ``exit(N)``, ``pool_exhausted``,
+    ``oom`` or ``error``; ``message`` is the first failure's message of its block."""
+
+    def __init__(self, kind: str, message: str, trap_code: int | None = None, memory_bytes: int | None = None) -> None:
+        self.kind = kind
+        self.message_text = message
+        self.trap_code = trap_code
+        self.memory_bytes = memory_bytes
+
+    def __str__(self) -> str:
+        return self.message_text
 
 
 def allowed(value: object, what: str, choices: object) -> ConfigError:

@@ -20,12 +20,12 @@ from typing import Any
 
 import pandas as pd
 
-from wasmlab.errors import ConfigError
-from wasmlab.kernels import execute_notebook
+from wasmlab.errors import ConfigError, SpecError
+from wasmlab.jupyter_kernels import execute_notebook
 from wasmlab.measure import metadata as md
-from wasmlab.measure.results import read_metadata, write_parquet
+from wasmlab.measure.results import read_metadata, read_table, write_parquet
 from wasmlab.storage import atomic_write, write_json
-from wasmlab.sweep_spec import OUTPUT_PARAMETER, Point, Spec, SpecError, load_spec, load_specs, notebook_parameters
+from wasmlab.sweep_spec import OUTPUT_PARAMETER, Point, Spec, load_spec, load_specs, notebook_parameters
 
 __all__ = ["OUTPUT_PARAMETER", "Point", "Spec", "SpecError", "SweepOutcome", "collect", "dry_run", "is_finished", "load_spec", "overlaps",
            "load_specs", "notebook_parameters", "read_status", "run_point", "run_sweep"]
@@ -256,7 +256,7 @@ def collect(spec: Spec, points: Iterable[Point] | None = None) -> pd.DataFrame:
         if not summary.is_file():
             continue
         read_metadata(folder / RESULTS)  # refuses a point written in another results format
-        frame = pd.read_parquet(summary)
+        frame = read_table(summary)
         frame.insert(0, "point_id", point.point_id)
         frame.insert(1, "replicate", point.replicate)
         for i, (key, value) in enumerate(point.parameters.items()):

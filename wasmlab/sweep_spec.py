@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from wasmlab.errors import ConfigError
+from wasmlab.errors import ConfigError, SpecError
 from wasmlab.experiments.notebook import notebook_parameters
 from wasmlab.host.releases import fetched, resolve
 from wasmlab.storage import project_root
@@ -48,10 +48,6 @@ RESULTS = "results"
 # Injected by the runner: every sweepable notebook must declare it.
 OUTPUT_PARAMETER = "output_dir"
 _TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
-
-
-class SpecError(ConfigError):
-    """A sweep spec is invalid; the message starts with the spec file and names the key."""
 
 
 @dataclass(frozen=True)

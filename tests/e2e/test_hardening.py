@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from tests.conftest import small_pool_engine
 from wasmlab.config import CacheConfig, EngineConfig, Limits, PoolConfig
-from wasmlab.errors import ConfigError
+from wasmlab.errors import ConfigError, PoolExhausted
 from wasmlab.host.engine import build_engine
-from wasmlab.host.outcomes import PoolExhausted, classify
+from wasmlab.host.outcomes import classify
 from wasmlab.host.runtime import Runtime, build_runtimes
 from wasmlab.host.variant import parse_variant
 from wasmlab.measure import traces

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from wasmlab.config import CacheConfig, EngineConfig, PoolConfig
 from wasmlab.errors import ConfigError, ResultMismatch
 from wasmlab.experiments.components import component_call_costs
-from wasmlab.experiments.inspect import inspect
+from wasmlab.experiments.pool_fit import inspect
 from wasmlab.host.callpaths.api_component import api_args as _api_args
 from wasmlab.host.component_values import PreparedArgs, ResultSlot
 from wasmlab.host.pool_sizing import size_pool_for_components
@@ -127,6 +127,7 @@ def test_lean_component_path_is_at_least_10x_faster_than_wasmtime_py_for_the_mid
     assert row["median_ratio"] >= 10, row
 
 
+@pytest.mark.timing  # two call costs compared side by side: measured alone, not beside another test
 def test_the_call_costs_split_the_binding_from_the_guest():
     rows = {r["part"]: r["us_per_call"] for r in component_call_costs("middleware", calls=30, repeats=3)}
     api, lean = rows["api call (wasmtime-py)"], rows["lean call (args built once, result read)"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import threading
+import types
 
 import numpy as np
 import pytest
@@ -14,10 +16,11 @@ from tests.conftest import small_pool_engine
 from tests.workloads.recipe_guests import serving
 from wasmlab import _native, capi
 from wasmlab.config import CacheConfig, Limits
-from wasmlab.errors import ConfigError, ResultMismatch
+from wasmlab.errors import ConfigError, NativeFailure, ResultMismatch
+from wasmlab.host import native_boundary as boundary
 from wasmlab.host.callpaths import native
 from wasmlab.host.engine import EnginePool
-from wasmlab.host.outcomes import NativeFailure, classify
+from wasmlab.host.outcomes import classify
 from wasmlab.host.runtime import build_runtimes
 from wasmlab.host.variant import NAMED_VARIANTS
 from wasmlab.measure import scenario as scenarios
@@ -268,25 +271,69 @@ def test_a_wasi_command_runs_in_c_with_its_stdin_argv_and_exit_and_every_output_
             runtime.handle(0)
 
 
-@pytest.mark.parametrize("lists", [
-    {"env_names": tuple(b"N%d" % i for i in range(16)), "env_values": ()},
-    {"hosts": (b"/tmp",) * 16, "guests": (b"/a",)},
-    {"writable": (tuple(b"/tmp/w%d" % i for i in range(16)), (b"",), (b"/out",))},
-], ids=["env", "preopens", "writable"])
-def test_set_wasi_refuses_lists_that_do_not_pair_up_and_frees_what_it_copied(lists):
-    """The refusal frees the half-built context: each list by its own end, not by its partner's length (freed by the
-    longer list's count, the short list's entries past its end are whatever the heap holds there)."""
+def seed_plan(**fields) -> boundary.RequestPlan:
+    seed = load_workload("seed")
+    return boundary.RequestPlan(seed.wasm, b"\0" * 32, boundary.ResultCheck(_native.CHECK_EXPECTED, 42), entry=b"run", args=(41,),
+                                arg_kinds="i", result_kind="i", **fields)
+
+
+@pytest.fixture
+def wasi_driver():
+    """A driver on a default engine with a linker that defines WASI."""
     engine = wasmtime.Engine()
     linker = wasmtime.Linker(engine)
     linker.define_wasi()
     native.library().enable_wasi()
     driver = _native.Driver(native.library(), capi.address(engine.ptr()), cache_capacity=1, pre=False,
                             linker=capi.address(linker.ptr()))
-    try:
-        index = driver.add_workload(load_workload("seed").wasm, b"\0" * 32, b"run", (41,), "i", "i")
-        writable = lists.get("writable", ((), (), ()))
-        with pytest.raises(ValueError, match="must pair up"):
-            driver.set_wasi(index, (b"guest",), lists.get("env_names", ()), lists.get("env_values", ()), None, b"/dev/null",
-                            b"/dev/null", lists.get("hosts", ()), lists.get("guests", ()), 0, True, *writable)
-    finally:
-        driver.close()
+    yield driver
+    driver.close()
+
+
+@pytest.mark.parametrize("lists", [
+    {"env": tuple((b"N%d" % i, b"v") for i in range(15)) + ((b"N15",),)},
+    {"preopens": ((b"/tmp", b"/a"),) * 15 + ((b"/tmp",),)},
+    {"writable": tuple((b"/tmp/w%d" % i, b"", b"/out") for i in range(15)) + ((b"/tmp/w15", b""),)},
+], ids=["env", "preopens", "writable"])
+def test_a_wasi_spec_whose_entries_do_not_pair_up_is_refused_and_what_it_copied_is_freed(wasi_driver, lists):
+    """The refusal frees the half-built context: each list by its own end, not by its partner's length (freed by the
+    longer list's count, the short list's entries past its end are whatever the heap holds there; make test-sanitize
+    runs this under ASan)."""
+    spec = boundary.WasiSpec(**{"argv": (b"guest",), "env": (), "stdin": None, "stdout": b"/dev/null", "stderr": b"/dev/null", **lists})
+    with pytest.raises(ValueError, match=r"WasiSpec\.\w+\[15\] must pair up"):
+        wasi_driver.add(seed_plan(wasi=spec))
+
+
+def test_the_driver_reads_a_plan_by_name_and_serves_it(wasi_driver):
+    index = wasi_driver.add(seed_plan())
+    records = np.zeros((3, _native.RECORD_WORDS), dtype=np.int64)
+    wasi_driver.run(np.array([index] * 3, dtype=np.int32), records)
+    assert records[:, 1].tolist() == [_native.OUT_OK] * 3 and records[:, 2].tolist() == [42] * 3
+    with pytest.raises(ValueError, match="sha256 is 3 bytes; allowed: 32"):
+        wasi_driver.add(dataclasses.replace(seed_plan(), sha256=b"abc"))
+    with pytest.raises(AttributeError, match="has no attribute .version."):
+        wasi_driver.add(object())
+
+
+@pytest.mark.parametrize("where", ["plan", "check", "wasi", "program"])
+def test_a_structure_of_another_boundary_version_is_refused_in_one_line_naming_both(wasi_driver, where):
+    spec = boundary.WasiSpec(argv=(b"guest",), env=(), stdin=None, stdout=b"/dev/null", stderr=b"/dev/null")
+    program = boundary.RecipeProgram((boundary.StepEnd(),), b"memory", 0)
+    stale = boundary.BOUNDARY_VERSION + 1
+    plan = {"plan": dataclasses.replace(seed_plan(), version=stale),
+            "check": dataclasses.replace(seed_plan(), check=boundary.ResultCheck(0, version=stale)),
+            "wasi": seed_plan(wasi=dataclasses.replace(spec, version=stale)),
+            "program": seed_plan(program=dataclasses.replace(program, version=stale))}[where]
+    name = {"plan": "RequestPlan", "check": "ResultCheck", "wasi": "WasiSpec", "program": "RecipeProgram"}[where]
+    with pytest.raises(ValueError, match=rf"^{name} version {stale}; this build of wasmlab._native reads version "
+                                         rf"{boundary.BOUNDARY_VERSION} \(rebuild the one that is stale: pip install -e \.\)$"):
+        wasi_driver.add(plan)
+
+
+def test_an_extension_built_for_another_boundary_version_is_one_line():
+    assert _native.BOUNDARY_VERSION == boundary.BOUNDARY_VERSION
+    boundary.check_version(_native)
+    for stale in (types.SimpleNamespace(BOUNDARY_VERSION=0), types.SimpleNamespace()):
+        with pytest.raises(ConfigError, match=r"^wasmlab._native reads boundary version (0|None), wasmlab.host.native_boundary "
+                                              r"writes version 1: the extension is a stale build \(rebuild it: pip install -e \.\)$"):
+            boundary.check_version(stale)  # type: ignore[arg-type]

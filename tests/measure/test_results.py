@@ -9,7 +9,7 @@ import pytest
 from wasmlab.errors import WasmlabError
 from wasmlab.measure import scenario as scenarios
 from wasmlab.measure.measurement import Measurement
-from wasmlab.measure.results import FORMAT_VERSION, METADATA, load_run, save_measurement
+from wasmlab.measure.results import FORMAT_VERSION, METADATA, SUMMARY, TABLE_VERSION_KEY, load_run, save_measurement
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +53,39 @@ def test_compare_refuses_a_run_of_another_format_too(saved, tmp_path):
     assert len(load_table(saved)) == 2
     with pytest.raises(WasmlabError, match="results format version 99"):
         load_table(tmp_path)
+
+
+def test_every_table_carries_the_format_version_and_a_table_of_another_is_refused_naming_both(saved, tmp_path):
+    import pyarrow.parquet as pq
+
+    from wasmlab.report.compare import load_table
+
+    assert pq.read_schema(saved / SUMMARY).metadata[TABLE_VERSION_KEY] == str(FORMAT_VERSION).encode()
+    for file in saved.iterdir():
+        (tmp_path / file.name).write_bytes(file.read_bytes())
+    table = pq.read_table(saved / SUMMARY)
+    pq.write_table(table.replace_schema_metadata({**table.schema.metadata, TABLE_VERSION_KEY: b"99"}), tmp_path / SUMMARY)
+    both = rf"summary.parquet' has results format version 99; allowed: 1 \(this wasmlab writes {FORMAT_VERSION}\)"
+    with pytest.raises(WasmlabError, match=both):
+        Measurement.load(tmp_path)
+    with pytest.raises(WasmlabError, match=both):
+        load_table(tmp_path / SUMMARY)  # a table copied out of its folder still says what it is
+
+
+def test_a_measurement_is_an_immutable_record_of_its_format(saved):
+    import dataclasses
+
+    loaded = Measurement.load(saved)
+    assert loaded.format_version == FORMAT_VERSION and "format_version" not in loaded.metadata
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        loaded.metadata = {}
+    with pytest.raises(TypeError):
+        loaded.metadata["run_id"] = "changed"
+    with pytest.raises(TypeError):
+        loaded.errors["baseline"] = "changed"
+    annotated = loaded.annotated({"note": "a"}, {"note": "b"})
+    assert annotated.metadata["note"] == "a" and set(annotated.summary["note"]) == {"b"}
+    assert "note" not in loaded.metadata and "note" not in loaded.summary  # the original is left as it was
 
 
 def test_isolated_children_are_aggregated_not_just_the_first():

@@ -150,7 +150,7 @@ def test_two_disk_caches_in_one_variant_are_refused():
 
 
 def test_inspect_finds_exact_pool_requirements_and_names_the_knob_a_preset_lacks(tmp_path):
-    from wasmlab.experiments.inspect import inspect
+    from wasmlab.experiments.pool_fit import inspect
     from wasmlab.workloads import from_path
 
     path = tmp_path / "bigtable.wat"
@@ -165,7 +165,7 @@ def test_inspect_finds_exact_pool_requirements_and_names_the_knob_a_preset_lacks
 
 
 def test_inspect_of_a_real_wasi_command_is_confirmed():
-    from wasmlab.experiments.inspect import inspect
+    from wasmlab.experiments.pool_fit import inspect
 
     result = inspect(load_workload("icepll"))
     assert result.confirmed and result.requirements["max_memory_size"] > 0
@@ -183,7 +183,7 @@ def test_inspect_finds_the_memory_a_request_grows_to_and_a_pool_of_that_size_ser
     """The guest starts with 1 page and grows to 5 while serving: instantiation alone would suggest
     1 page.  A pool of the found size serves it; one page less refuses the growth."""
     from wasmlab.config import PoolConfig
-    from wasmlab.experiments.inspect import inspect
+    from wasmlab.experiments.pool_fit import inspect
     from wasmlab.host.outcomes import REQUEST_FAILURES
     from wasmlab.workloads import from_path
 
@@ -211,7 +211,7 @@ def test_inspect_finds_the_memory_a_request_grows_to_and_a_pool_of_that_size_ser
 def test_a_preset_whose_memory_fits_instantiation_but_not_a_request_is_told_to_raise_it(monkeypatch, tmp_path):
     from wasmlab.config import CacheConfig as Cache
     from wasmlab.config import PoolConfig, Preset
-    from wasmlab.experiments import inspect as inspection
+    from wasmlab.experiments import pool_fit as inspection
 
     tight = Preset(name="tight", description="3 pages per memory", pool=PoolConfig(slots=1, max_memory_size=3 * 65536), cache=Cache())
     # Too small even to instantiate a 1-page guest: the raise is still to what serving needs.

@@ -7,9 +7,8 @@ import wasmtime
 
 from tests.workloads.recipe_guests import APPENDER, EXIT_CODE, LIBRARY, RANDOM_WRITER, REACTOR, WRITER, serving, write_recipe
 from wasmlab.config import CacheConfig, EngineConfig
-from wasmlab.errors import ConfigError, ResultMismatch
-from wasmlab.host.outcomes import NativeFailure
-from wasmlab.host.recipes import RecipeError, dry_run
+from wasmlab.errors import ConfigError, NativeFailure, RecipeError, ResultMismatch
+from wasmlab.host.recipes import dry_run
 from wasmlab.host.runtime import build_runtimes
 from wasmlab.workloads import load_workload
 

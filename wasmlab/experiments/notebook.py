@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Image
+from matplotlib.figure import Figure
 
 from wasmlab.errors import ConfigError
 from wasmlab.experiments import tidy
@@ -80,7 +80,7 @@ class NotebookRun:
         """``rows`` as a table with this run's metadata and parameters in every row."""
         return tidy(rows, self.parameters, self.run)
 
-    def figure(self, fig: plt.Figure, filename: str) -> Image:
+    def figure(self, fig: Figure, filename: str) -> Image:
         """Save ``fig`` as a PNG in the results folder and return it for ``display``."""
         return Image(filename=str(save_figure(fig, self.folder / filename)))
 

@@ -17,9 +17,6 @@ from wasmlab import capi
 from wasmlab.config import WASMTIME_DEFAULT_RESERVATION, EngineConfig, GiB, MiB, PoolConfig
 from wasmlab.errors import ConfigError
 
-# ``total_*`` knobs are resolved through ``PoolConfig.resolved`` so that ``slots`` fills in what is not given.
-_POOL_TOTALS = ("total_core_instances", "total_memories", "total_tables", "total_stacks", "total_component_instances")
-
 
 class PoolingAllocation:
     """A ``wasmtime_pooling_allocation_config_t`` built from a ``PoolConfig``.
@@ -30,10 +27,8 @@ class PoolingAllocation:
 
     def __init__(self, pool: PoolConfig) -> None:
         self._ptr: Any = capi.pooling_config_new()
-        for name, setter in capi.POOLING_SETTERS.items():
-            value = pool.resolved(name) if name in _POOL_TOTALS else getattr(pool, name)
-            if value is not None:
-                setter(self._ptr, value)
+        for name, value in pool.settings().items():
+            capi.POOLING_SETTERS[name](self._ptr, value)
 
     def apply(self, config: wasmtime.Config) -> None:
         """Make ``config`` use the pooling allocator with these limits."""

@@ -14,7 +14,7 @@ from typing import Any
 import wasmtime
 import wasmtime.component
 
-from wasmlab.errors import ConfigError, WasmlabError, allowed
+from wasmlab.errors import CompileError, ConfigError, allowed
 from wasmlab.host.artifacts import ArtifactStore
 from wasmlab.host.cache import ModuleCache
 from wasmlab.host.linking import Linkers
@@ -22,10 +22,6 @@ from wasmlab.workloads.model import Workload
 from wasmlab.workloads.signature import Signature
 
 Module = wasmtime.Module | wasmtime.component.Component
-
-
-class CompileError(WasmlabError):
-    """A module could not be compiled for this runtime's engine: the variant cannot run at all."""
 
 
 @dataclass

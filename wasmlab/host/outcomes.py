@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import wasmtime
 
+from wasmlab import _native
+from wasmlab.errors import NativeFailure, PoolExhausted
 from wasmlab.workloads.model import WASM_PAGE
 
 OK = "ok"
 # Fixed kinds counted in their own columns; exit codes are reported as ``exit(N)``.
 KINDS = ("ok", "trap", "timeout", "fuel", "oom", "stack", "exit", "pool_exhausted", "error", "crash")
+# wasmtime's words when a pool has no free slot ("maximum concurrent limit of 4 for core instances reached"), read
+# here only (``failure_kind``).  The C driver's request loop matches the same words to count a request at C speed
+# and hands the result over as ``_native.ERROR_POOL_EXHAUSTED``, which ``failure_kind`` also reads.
 POOL_EXHAUSTED = "maximum concurrent limit"
+# The C driver's error codes (a request that failed without a trap or an exit), as outcome kinds.
+NATIVE_ERROR_KINDS = {_native.ERROR_POOL_EXHAUSTED: "pool_exhausted", _native.ERROR_MEMORY_LIMIT: "oom", _native.ERROR_OTHER: "error"}
 
 _TRAP_KINDS = {
     wasmtime.TrapCode.STACK_OVERFLOW: "stack",
@@ -22,32 +29,6 @@ _TRAP_KINDS = {
 # ``classify``).  The lab's own errors (a module that does not compile, a missing export, a wrong
 # result) stop the variant instead.
 REQUEST_FAILURES = (wasmtime.Trap, wasmtime.WasmtimeError)
-
-
-class PoolExhausted(wasmtime.WasmtimeError):
-    """No pool slot was free (after waiting, under the ``wait`` policy)."""
-
-    def __init__(self, message: str, waited_ns: int = 0) -> None:
-        self.message_text = message
-        self.waited_ns = waited_ns
-
-    def __str__(self) -> str:
-        return self.message_text
-
-
-class NativeFailure(wasmtime.WasmtimeError):
-    """A request of the native call path that failed, as its C loop recorded it: ``kind`` is ``trap`` (with
-    wasmtime's ``trap_code`` and the guest's memory size, when it exports one), ``exit(N)``, ``pool_exhausted``,
-    ``oom`` or ``error``; ``message`` is the first failure's message of its block."""
-
-    def __init__(self, kind: str, message: str, trap_code: int | None = None, memory_bytes: int | None = None) -> None:
-        self.kind = kind
-        self.message_text = message
-        self.trap_code = trap_code
-        self.memory_bytes = memory_bytes
-
-    def __str__(self) -> str:
-        return self.message_text
 
 
 def _native_outcome(exc: NativeFailure, memory_limit: int | None) -> str:
@@ -86,13 +67,24 @@ def classify(exc: BaseException, memory_limit: int | None = None) -> str:
         if memory is not None and memory_limit is not None and memory + WASM_PAGE > memory_limit:
             return "oom"
         return "trap"
-    text = str(exc)
-    if isinstance(exc, PoolExhausted) or POOL_EXHAUSTED in text:
+    kind = failure_kind(exc)
+    if kind == "error" and ("wasm trap" in str(exc) or "unreachable" in str(exc)):
+        return "trap"
+    return kind
+
+
+def failure_kind(failure: BaseException | str | int) -> str:
+    """``pool_exhausted``, ``oom`` or ``error`` for a failure that is neither a trap nor an exit: an exception,
+    wasmtime's message, or the C driver's error code.  The one place that recognises pool exhaustion."""
+    if isinstance(failure, int):
+        return NATIVE_ERROR_KINDS.get(failure, "error")
+    if isinstance(failure, PoolExhausted):
+        return "pool_exhausted"
+    text = str(failure)
+    if POOL_EXHAUSTED in text:
         return "pool_exhausted"
     if "memory" in text and ("limit" in text or "exceeds" in text):
         return "oom"
-    if "wasm trap" in text or "unreachable" in text:
-        return "trap"
     return "error"
 
 

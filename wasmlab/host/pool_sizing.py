@@ -3,7 +3,7 @@
 Each requirement is the smallest value of a pool knob that wasmtime accepts for the module,
 with every other knob generous.  Deserializing a compiled module into a pooling engine runs
 wasmtime's own check of the module against the pool's limits (a few ms, no recompiling), so
-the search is exact.  ``wasmlab inspect`` (:mod:`wasmlab.experiments.inspect`) confirms the result
+the search is exact.  ``wasmlab inspect`` (:mod:`wasmlab.experiments.pool_fit`) confirms the result
 by instantiation and measures what serving needs beyond it.
 """
 

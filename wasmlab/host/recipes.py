@@ -22,14 +22,10 @@ from typing import Any, Protocol
 import wasmtime
 
 from wasmlab import capi
-from wasmlab.errors import ConfigError, ResultMismatch
+from wasmlab.errors import RecipeError, ResultMismatch
 from wasmlab.workloads import introspect
 from wasmlab.workloads.expectation import Expectation
 from wasmlab.workloads.recipe import Call, Expr, PtrArray, Read, Recipe, Write
-
-
-class RecipeError(ConfigError):
-    """A step that cannot run as written (a write past the memory's end, an export of another kind)."""
 
 
 class StepTarget(Protocol):

@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 import wasmtime
 
-from wasmlab.host.outcomes import PoolExhausted, classify
+from wasmlab.errors import PoolExhausted
+from wasmlab.host.outcomes import classify
 
 
 class SlotWait:

@@ -33,14 +33,14 @@ import psutil
 
 from wasmlab.config import MiB
 from wasmlab.errors import ConfigError, WasmlabError
-from wasmlab.host.callpaths import PHASES
 from wasmlab.host.outcomes import KINDS, OK, REQUEST_FAILURES, classify, first_line, kind_of
 from wasmlab.host.runtime import Runtime
-from wasmlab.measure import kernel, order
+from wasmlab.measure import linux_counters, order
 from wasmlab.measure import metadata as md
 from wasmlab.measure.calibrate import Crossings, cache_lookup_ns, calibrate, count_crossings, timed_loop
 from wasmlab.measure.hygiene import Hygiene, pin
 from wasmlab.measure.measurement import Measurement
+from wasmlab.measure.phased import empty_phases, phased_block
 from wasmlab.measure.stats import LATENCY_STATISTICS, describe_ns
 from wasmlab.measure.traces import Trace
 from wasmlab.workloads.model import Workload
@@ -139,111 +139,126 @@ def measure(
     if not runtimes:
         raise ConfigError("no runtimes to measure")
     indices = list(trace.indices)
-    names = list(runtimes)
     run = md.new_run()
     previous_affinity = pin(config.cpu)
-    errors: dict[str, str] = {}
-    rows: list[dict[str, Any]] = []
-    sample_frames: list[pd.DataFrame] = []
-    phase_frames: list[pd.DataFrame] = []
+    got = _Collected(runtimes, indices, config)
     try:
         calibration = calibrate(next(iter(runtimes.values())).engine)
         hygiene = Hygiene()
-        lookups: dict[str, float] = {}
-        crossings: dict[str, Crossings | None] = {}
-        for name in names:
-            try:
-                _warm_up(runtimes[name], indices, config.warmup)
-                lookups[name] = cache_lookup_ns(runtimes[name], indices[0])
-                crossings[name] = count_crossings(runtimes[name], indices[0])
-            except WasmlabError as exc:
-                errors[name] = first_line(exc)
-                rows.append({**_runtime_columns(runtimes[name]), "repetition": 0, "status": "error", "error": errors[name]})
-        schedule = order.orders(names, config.repeats)
-        parts = slices(len(indices), rounds_for(indices, config.rounds))
+        got.warm_up()
+        schedule = order.orders(list(runtimes), config.repeats)
         for rep in range(config.repeats):
-            sequence = [name for name in schedule[rep] if name not in errors]
-            blocks: dict[str, _Block] = {}
-            gc.collect()
-            gc.disable()  # for the whole repetition: a collection would land in one variant's slice
-            try:
-                for start, stop in parts:
-                    for name in sequence:
-                        if name in errors:
-                            continue
-                        runtime = runtimes[name]
-                        if name not in blocks:
-                            if progress is not None:
-                                progress(name, rep, config.repeats)
-                            blocks[name] = _Block(runtime, indices)
-                        try:
-                            blocks[name].serve(start, stop, rewarm=REWARM_PER_SLICE if len(parts) > 1 else 0)
-                            if config.phases:
-                                # Right after the timed slice, the same requests phased: both see the machine in one state.
-                                phase_frames.append(_phased_block(runtime, indices[start:stop], rep, first=start, manage_gc=False))
-                        except WasmlabError as exc:
-                            errors[name] = first_line(exc)
-                            rows.append({**_runtime_columns(runtime), "repetition": rep, "status": "error", "error": errors[name]})
-            finally:
-                gc.enable()
-            for position, name in enumerate(sequence):
-                if name in errors or name not in blocks:
-                    continue
-                runtime = runtimes[name]
-                block = blocks[name]
-                rows.append({**block.summary(), "repetition": rep, "position": position, "status": "ok", "error": "",
-                             "rounds": len(parts), "cache_lookup_ns": lookups.get(name, float("nan")),
-                             **_crossing_columns(crossings.get(name))})
-                if config.keep_samples:
-                    sample_frames.append(
-                        pd.DataFrame(
-                            {
-                                "variant": name,
-                                "repetition": rep,
-                                "request_index": np.arange(len(indices), dtype=np.int32),
-                                "workload_index": np.asarray(indices, dtype=np.int32),
-                                "latency_ns": np.asarray(block.samples, dtype=np.int64),
-                                "outcome": pd.Categorical(block.outcomes),
-                            }
-                        )
-                    )
+            sequence = [name for name in schedule[rep] if name not in got.errors]
+            got.record(rep, sequence, got.serve(rep, sequence, progress))
         hygiene_info = hygiene.finish()
     finally:
         for runtime in runtimes.values():
             runtime.close()
         if previous_affinity is not None:
             os.sched_setaffinity(0, previous_affinity)
+    meta = {**run, **calibration, **hygiene_info, **trace.describe(), **_run_columns(config, len(runtimes), got),
+            "parameters": dict(parameters or {})}
+    _warn_if_busy(meta)
+    return Measurement(
+        summary=_with_metadata(pd.DataFrame(got.rows), meta),
+        samples=_with_run(pd.concat(got.samples, ignore_index=True) if got.samples else _empty_samples(), run),
+        phases=_with_run(pd.concat(got.phases, ignore_index=True) if got.phases else empty_phases(), run),
+        metadata=meta,
+        errors=got.errors,
+    )
 
-    meta = {
-        **run,
-        **calibration,
-        **hygiene_info,
-        **trace.describe(),
-        "requests": len(indices),
-        "warmup": config.warmup,
-        "repeats": config.repeats,
-        "phases": config.phases,
-        "cpu_pinned": config.cpu if config.cpu is not None else -1,
-        "gc_disabled_in_timed_loops": True,
-        "variant_order": order.describe(len(names), config.repeats),
-        "rounds": len(slices(len(indices), rounds_for(indices, config.rounds))),
-        "rewarm_per_slice": REWARM_PER_SLICE if len(slices(len(indices), rounds_for(indices, config.rounds))) > 1 else 0,
-        "parameters": dict(parameters or {}),
-    }
+
+class _Collected:
+    """One run's variants served repetition by repetition, and what they gave: summary rows, sample and phase
+    tables, and the variants that failed (each recorded once with its error, then left out)."""
+
+    def __init__(self, runtimes: Mapping[str, Runtime], indices: list[int], config: MeasureConfig) -> None:
+        self.runtimes, self.indices, self.config = runtimes, indices, config
+        self.parts = slices(len(indices), rounds_for(indices, config.rounds))
+        self.rows: list[dict[str, Any]] = []
+        self.samples: list[pd.DataFrame] = []
+        self.phases: list[pd.DataFrame] = []
+        self.errors: dict[str, str] = {}
+        self.lookups: dict[str, float] = {}
+        self.crossings: dict[str, Crossings | None] = {}
+
+    def fail(self, name: str, repetition: int, exc: WasmlabError) -> None:
+        self.errors[name] = first_line(exc)
+        self.rows.append({**_runtime_columns(self.runtimes[name]), "repetition": repetition, "status": "error", "error": self.errors[name]})
+
+    def warm_up(self) -> None:
+        """Every variant's untimed requests, then its cache lookup and C calls counted (outside every timed block)."""
+        first = self.indices[0]
+        for name, runtime in self.runtimes.items():
+            try:
+                _warm_up(runtime, self.indices, self.config.warmup)
+                self.lookups[name] = cache_lookup_ns(runtime, first)
+                self.crossings[name] = count_crossings(runtime, first)
+            except WasmlabError as exc:
+                self.fail(name, 0, exc)
+
+    def serve(self, rep: int, sequence: list[str], progress: Callable[[str, int, int], None] | None) -> dict[str, _Block]:
+        """One repetition: round by round, each variant of ``sequence`` serves its slice, the cyclic GC off throughout
+        (a collection would land in one variant's slice); in phased mode the same requests phased right after."""
+        blocks: dict[str, _Block] = {}
+        rewarm = REWARM_PER_SLICE if len(self.parts) > 1 else 0
+        gc.collect()
+        gc.disable()
+        try:
+            for start, stop in self.parts:
+                for name in sequence:
+                    if name in self.errors:
+                        continue
+                    runtime = self.runtimes[name]
+                    if name not in blocks:
+                        if progress is not None:
+                            progress(name, rep, self.config.repeats)
+                        blocks[name] = _Block(runtime, self.indices)
+                    try:
+                        blocks[name].serve(start, stop, rewarm=rewarm)
+                        if self.config.phases:
+                            # Right after the timed slice: both see the machine in one state.
+                            self.phases.append(phased_block(runtime, self.indices[start:stop], rep, first=start, manage_gc=False))
+                    except WasmlabError as exc:
+                        self.fail(name, rep, exc)
+        finally:
+            gc.enable()
+        return blocks
+
+    def record(self, rep: int, sequence: list[str], blocks: dict[str, _Block]) -> None:
+        """The summary row (and the samples) of each variant that served the whole repetition."""
+        import pandas as pd
+
+        for position, name in enumerate(sequence):
+            if name in self.errors or name not in blocks:
+                continue
+            block = blocks[name]
+            self.rows.append({**block.summary(), "repetition": rep, "position": position, "status": "ok", "error": "",
+                              "rounds": len(self.parts), "cache_lookup_ns": self.lookups.get(name, float("nan")),
+                              **_crossing_columns(self.crossings.get(name))})
+            if self.config.keep_samples:
+                self.samples.append(pd.DataFrame({
+                    "variant": name, "repetition": rep, "request_index": np.arange(len(self.indices), dtype=np.int32),
+                    "workload_index": np.asarray(self.indices, dtype=np.int32),
+                    "latency_ns": np.asarray(block.samples, dtype=np.int64), "outcome": pd.Categorical(block.outcomes)}))
+
+
+def _run_columns(config: MeasureConfig, variants: int, got: _Collected) -> dict[str, Any]:
+    """How the run was taken, for its metadata."""
+    return {"requests": len(got.indices), "warmup": config.warmup, "repeats": config.repeats, "phases": config.phases,
+            "cpu_pinned": config.cpu if config.cpu is not None else -1, "gc_disabled_in_timed_loops": True,
+            "variant_order": order.describe(variants, config.repeats), "rounds": len(got.parts),
+            "rewarm_per_slice": REWARM_PER_SLICE if len(got.parts) > 1 else 0}
+
+
+def _warn_if_busy(meta: Mapping[str, Any]) -> None:
     if meta["machine_busy"]:
         warnings.warn(
             f"the machine was busy during this run: other processes used {meta['other_cpu_cores']:.2f} cores "
             f"(load average {meta['loadavg_1m_before']:.2f} -> {meta['loadavg_1m_after']:.2f}); figures may be noisy",
             RuntimeWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    return Measurement(
-        summary=_with_metadata(pd.DataFrame(rows), meta),
-        samples=_with_run(pd.concat(sample_frames, ignore_index=True) if sample_frames else _empty_samples(), run),
-        phases=_with_run(pd.concat(phase_frames, ignore_index=True) if phase_frames else _empty_phases(), run),
-        metadata=meta,
-        errors=errors,
-    )
 
 
 def _crossing_columns(crossings: Crossings | None) -> dict[str, float]:
@@ -282,7 +297,7 @@ class _Block:
         self.outcomes = [OK] * n
         self.failures: list[tuple[int, BaseException]] = []
         self.wall_ns = 0
-        self.kernel = kernel.ZERO
+        self.kernel = linux_counters.ZERO
         self.rss0, self.vms0 = _memory()
         # A guest that fails every request (a hostile one) has no warm state to restore.
         self.expects_ok = all(expected_kind(w) == OK for w in runtime.workloads)
@@ -307,13 +322,13 @@ class _Block:
             self._rewarm(self.indices[start], rewarm)
         out = [0] * (stop - start)
         failures: list[tuple[int, BaseException]] = []
-        before = kernel.counts()
+        before = linux_counters.counts()
         runtime = self.runtime
         if runtime.block is not None:  # the path times its own requests (the native loop, in C)
             self.wall_ns += runtime.block(self.indices[start:stop], out, failures)
         else:
             self.wall_ns += timed_loop(runtime.handle, self.indices[start:stop], out, failures)
-        self.kernel += kernel.counts() - before
+        self.kernel += linux_counters.counts() - before
         self.samples[start:stop] = out
         self.failures.extend((start + k, exc) for k, exc in failures)
 
@@ -354,82 +369,10 @@ class _Block:
         }
 
 
-def _phased_block(runtime: Runtime, indices: list[int], repetition: int, first: int = 0, manage_gc: bool = True) -> pd.DataFrame:
-    """Each request with a timestamp between phases; long format: one row per request and phase.  ``first`` is the
-    trace position of ``indices[0]``; ``manage_gc`` False when the caller already turned the cyclic GC off."""
-    import pandas as pd
-
-    n = len(indices)
-    stamps = np.empty((n, len(PHASES) + 1), dtype=np.int64)
-    row = [0] * (len(PHASES) + 1)
-    handle = runtime.handle_phased
-    ok = np.ones(n, dtype=bool)
-    step_stamps = runtime.step_stamps
-    steps: list[tuple[int, int, list[int]]] = []  # (position in block, workload index, the request's step stamps)
-    was_enabled = gc.isenabled()
-    if manage_gc:
-        gc.collect()
-    gc.disable()
-    try:
-        if runtime.block_phased is not None:  # the path stamps inside its own loop (native: in C), one call for the block
-            served, block_steps = runtime.block_phased(indices, stamps)
-            ok = np.asarray(served, dtype=bool)
-            steps = [(i, index, block_steps[i]) for i, index in enumerate(indices) if ok[i] and block_steps[i]]
-        else:
-            for i, index in enumerate(indices):
-                try:
-                    handle(index, row)
-                except REQUEST_FAILURES:
-                    ok[i] = False  # its phases are incomplete: left out of the phase table
-                    continue
-                stamps[i] = row
-                if index in step_stamps:
-                    steps.append((i, index, step_stamps[index][:]))
-    finally:
-        if was_enabled:
-            gc.enable()
-    stamps, request_ids = stamps[ok], np.arange(first, first + n, dtype=np.int32)[ok]
-    n = int(ok.sum())
-    durations = np.diff(stamps, axis=1)
-    frame = pd.DataFrame(
-        {
-            "variant": runtime.variant.name,
-            "call_path": runtime.call_path,
-            "repetition": repetition,
-            "request_index": np.repeat(request_ids, len(PHASES)),
-            "phase": np.tile(np.array(PHASES), n),
-            "step": "",
-            "duration_ns": durations.reshape(-1),
-        }
-    )
-    return pd.concat([frame, _step_rows(runtime, steps, repetition, first)], ignore_index=True) if steps else frame
-
-
-def _step_rows(runtime: Runtime, steps: list[tuple[int, int, list[int]]], repetition: int, first: int) -> pd.DataFrame:
-    """A recipe's steps as rows of the phase table: phase ``call`` (they are what the call phase does), ``step``
-    naming each (``2. call malloc``), so that a table of phases leaves them out and a table of steps reads them."""
-    import pandas as pd
-
-    rows = []
-    for position, index, stamps in steps:
-        labels = runtime.workloads[index].step_labels
-        for label, (start, end) in zip(labels, zip(stamps, stamps[1:])):
-            rows.append((first + position, label, end - start))
-    return pd.DataFrame({"variant": runtime.variant.name, "call_path": runtime.call_path, "repetition": repetition,
-                         "request_index": np.array([r[0] for r in rows], dtype=np.int32), "phase": "call",
-                         "step": [r[1] for r in rows], "duration_ns": np.array([r[2] for r in rows], dtype=np.int64)})
-
-
 def _empty_samples() -> pd.DataFrame:
     import pandas as pd
 
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in (("variant", "object"), ("repetition", "int64"), ("request_index", "int32"), ("workload_index", "int32"), ("latency_ns", "int64"), ("outcome", "object"))})
-
-
-def _empty_phases() -> pd.DataFrame:
-    import pandas as pd
-
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in (("variant", "object"), ("call_path", "object"), ("repetition", "int64"), ("request_index", "int32"), ("phase", "object"), ("step", "object"), ("duration_ns", "int64"))})
 
 
 def _with_run(frame: pd.DataFrame, run: Mapping[str, Any]) -> pd.DataFrame:

@@ -93,7 +93,7 @@ def run_isolated(scenario: Any, progress: Callable[[str, int, int], None] | None
                 progress(variant, rep, scenario.repeats)
     if not parts:
         raise WasmlabError("every variant failed in isolation: " + "; ".join(f"{v}: {e}" for v, e in errors.items()))
-    metadata = {**parts[0].metadata, **aggregate_children([p.metadata for p in parts]),
+    metadata = {**parts[0].metadata, **aggregate_children([dict(p.metadata) for p in parts]),
                 "variant_order": "one child process per variant (--isolate), not interleaved", "isolated": True}
     summary = pd.concat([p.summary for p in parts] + [pd.DataFrame(failed_rows)], ignore_index=True)
     for column in ("run_id", "timestamp", "variant_order"):

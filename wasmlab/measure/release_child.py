@@ -22,7 +22,7 @@ from wasmlab import _native
 from wasmlab.host.callpaths import PHASES
 from wasmlab.host.callpaths.native import add_workload
 from wasmlab.host.variant import parse_variant
-from wasmlab.measure import kernel
+from wasmlab.measure import linux_counters
 from wasmlab.measure.stats import describe_ns
 from wasmlab.workloads import load_workload
 
@@ -67,9 +67,9 @@ def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
         driver.take_stats()
         n = job["requests"]
         records = np.zeros((n, _native.RECORD_WORDS), dtype=np.int64)
-        start = kernel.counts()
+        start = linux_counters.counts()
         wall, message = driver.run(np.zeros(n, dtype=np.int32), records)
-        spent = kernel.counts() - start
+        spent = linux_counters.counts() - start
         stats = driver.take_stats()
         outcomes = records[:, 1]
         ok = outcomes == _native.OUT_OK

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from wasmlab.config import PoolConfig
+from wasmlab.config import DEFAULT_SLOTS, PoolConfig
 from wasmlab.errors import ConfigError
 from wasmlab.host.callpaths.native import refusal
 from wasmlab.host.releases import Release, fetched, version_key
@@ -30,14 +30,12 @@ from wasmlab.workloads import load_workload
 # The oldest release whose C API matches the driver's declarations: ``wasmtime_func_call_unchecked`` took its
 # length in 0.38 and returned a ``wasmtime_error_t*`` from 3.0 on.  An older library is refused before it is opened.
 OLDEST_MAJOR = 3
-# The pool knobs every pooled engine gets from ``slots`` (the lab's shorthand), as the C setters name them.
-SLOT_KNOBS = ("total_core_instances", "total_memories", "total_tables", "total_stacks")
 
 
 def pooling_knobs(slots: int, pool: dict[str, Any]) -> dict[str, int]:
-    """The pooling setters' values for ``slots`` and the extra knobs (validated as a ``PoolConfig``)."""
-    PoolConfig(slots=slots, **pool)  # one-line errors for an unknown knob or a bad value
-    return {**{name: slots for name in SLOT_KNOBS}, **{k: int(v) for k, v in pool.items() if v is not None}}
+    """The pooling setters' values for ``slots`` and the extra knobs, as the in-process engine sets them
+    (``PoolConfig.settings``; a ``PoolConfig`` also names an unknown knob or a bad value in one line)."""
+    return PoolConfig(slots=slots, **pool).settings()
 
 
 def run_child(job: dict[str, Any], timeout_s: float = 600.0) -> list[dict[str, Any]]:
@@ -57,7 +55,7 @@ def run_child(job: dict[str, Any], timeout_s: float = 600.0) -> list[dict[str, A
 
 
 def run_releases(releases: Sequence[Release], workload: str, variants: Sequence[str], requests: int, repeats: int, warmup: int = 200,
-                 slots: int = 20, pool: dict[str, Any] | None = None, cache_size: int = 16,
+                 slots: int = DEFAULT_SLOTS, pool: dict[str, Any] | None = None, cache_size: int = 16,
                  progress: Callable[[str, int], None] | None = None, compile_workloads: Sequence[str] = (),
                  compile_repeats: int = 3) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Every release x variant x repetition (see the module docstring), plus the compile time of each of

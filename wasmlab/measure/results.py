@@ -2,8 +2,9 @@
 
 A run folder holds ``summary.parquet`` (one row per variant and repetition, metadata in columns),
 ``samples.parquet`` (one row per timed request), ``phases.parquet`` (phased mode only) and
-``metadata.json``, written last.  ``metadata.json`` carries ``format_version``: a folder written by
-another format is refused on load with one line instead of being misread.
+``metadata.json``, written last.  ``metadata.json`` carries ``format_version``, and so does every table
+(in its Parquet schema's metadata, so that a table copied out of its folder still says what it is): a folder
+or table written by another format is refused on load with one line instead of being misread.
 """
 
 from __future__ import annotations
@@ -26,10 +27,31 @@ METADATA = "metadata.json"
 # Folders written before the version was recorded have this same layout, so a missing version reads as 1.
 FORMAT_VERSION = 1
 READABLE_VERSIONS = (1,)
+# The key of the format version in a Parquet table's schema metadata.
+TABLE_VERSION_KEY = b"wasmlab_format_version"
 
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
-    return atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+    """``frame`` as a Parquet table at ``path`` (written atomically), tagged with this wasmlab's format version."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), TABLE_VERSION_KEY: str(FORMAT_VERSION).encode()})
+    return atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A Parquet table, its format version checked (a table without one was written before versions were recorded)."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    tagged = (pq.read_schema(path).metadata or {}).get(TABLE_VERSION_KEY)
+    version: object = 1
+    if tagged is not None:
+        version = int(tagged) if tagged.isdigit() else tagged.decode(errors="replace")
+    check_format({"format_version": version}, repr(str(path)))
+    return pd.read_parquet(path)
 
 
 def save_measurement(measurement: Any, folder: Path) -> Path:
@@ -82,7 +104,7 @@ def load_run(folder: Path) -> dict[str, Any]:
     import pandas as pd
 
     metadata = read_metadata(folder) or {}
-    out: dict[str, Any] = {"summary": pd.read_parquet(folder / SUMMARY), "metadata": metadata}
+    out: dict[str, Any] = {"summary": read_table(folder / SUMMARY), "metadata": metadata}
     for name, file in (("samples", SAMPLES), ("phases", PHASES)):
-        out[name] = pd.read_parquet(folder / file) if (folder / file).is_file() else pd.DataFrame()
+        out[name] = read_table(folder / file) if (folder / file).is_file() else pd.DataFrame()
     return out

@@ -302,9 +302,4 @@ def run(scenario: Scenario, progress: Callable[[str, int, int], None] | None = N
     first = workloads[0].describe()
     if len(workloads) > 1:
         first["workload"] = f"{len(workloads)} distinct modules like {scenario.workload}"
-    for key, value in first.items():
-        measurement.summary[key] = value
-        measurement.metadata[key] = value
-    measurement.metadata["preset"] = scenario.preset
-    measurement.summary["preset"] = scenario.preset or "none"
-    return measurement
+    return measurement.annotated({**first, "preset": scenario.preset}, {**first, "preset": scenario.preset or "none"})

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from wasmlab.errors import WasmlabError
-from wasmlab.measure.results import read_metadata
+from wasmlab.measure.results import read_metadata, read_table
 from wasmlab.measure.stats import UNPAIRED_METHOD, geometric_mean, unpaired_ratio
 
 METADATA = ("wasmtime_version", "python_version", "cpu_model", "cpu_count", "platform", "hostname", "git_commit",
@@ -55,7 +56,7 @@ def load_table(path: str | Path) -> pd.DataFrame:
     for candidate in (path, path / "results.parquet", path / "summary.parquet"):
         if candidate.is_file() and candidate.suffix == ".parquet":
             read_metadata(candidate.parent)  # a run folder of another results format is refused, not misread
-            table = pd.read_parquet(candidate)
+            table = read_table(candidate)
             if "variant" not in table or "latency_us_mean" not in table:
                 raise WasmlabError(f"{str(candidate)!r} has no variant latencies to compare; allowed: a table from wasmlab reproduce or a sweep of 01/05")
             return table[table["status"] == "ok"] if "status" in table else table
@@ -77,7 +78,7 @@ def metadata_differences(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["metadata", "A", "B"])
 
 
-def _flatten(data: dict, prefix: str = "") -> dict[str, str]:
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
     flat: dict[str, str] = {}
     for key, value in data.items():
         if isinstance(value, dict):

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 from wasmlab.errors import WasmlabError
-from wasmlab.kernels import execute_notebook
+from wasmlab.jupyter_kernels import execute_notebook
 from wasmlab.storage import atomic_write, project_root
 
 SUMMARY_NOTEBOOK = project_root(Path(__file__).resolve().parent) / "notebooks" / "99_summary.ipynb"

@@ -8,13 +8,20 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+from matplotlib.figure import Figure
 
 from wasmlab.host.releases import version_key
 from wasmlab.measure.measurement import Measurement
 from wasmlab.storage import save_figure
 
 
-def latency_and_speedup(measurement: Measurement, reference: str = "baseline") -> plt.Figure:
+def figure_of(grid: sns.FacetGrid) -> Figure:
+    """The matplotlib figure of a seaborn grid, typed (seaborn ships no type information)."""
+    figure: Figure = grid.figure
+    return figure
+
+
+def latency_and_speedup(measurement: Measurement, reference: str = "baseline") -> Figure:
     """Left: per-request latency per variant (log scale).  Right: speedup over ``reference`` with its 95% CI."""
     samples = measurement.samples.assign(latency_us=lambda d: d["latency_ns"] / 1000)
     table = measurement.variants(reference)
@@ -47,7 +54,7 @@ def latency_and_speedup(measurement: Measurement, reference: str = "baseline") -
     return fig
 
 
-def phases(measurement: Measurement) -> plt.Figure:
+def phases(measurement: Measurement) -> Figure:
     """Median time of each phase of a request, per variant, on a log scale (compile would hide the rest)."""
     data = measurement.phase_rows().groupby(["variant", "phase"], sort=False)["duration_ns"].median().div(1000).rename("median_us").reset_index()
     fig, ax = plt.subplots(figsize=(10, 5))
@@ -60,16 +67,16 @@ def phases(measurement: Measurement) -> plt.Figure:
     return fig
 
 
-def save(fig: plt.Figure, path: Path) -> Path:
+def save(fig: Figure, path: Path) -> Path:
     """Write ``fig`` as PNG (150 dpi) and close it."""
     return save_figure(fig, path)
 
 
-def _caption(fig: plt.Figure, text: str) -> None:
+def _caption(fig: Figure, text: str) -> None:
     fig.text(0.01, 0.005, text, fontsize=7, color="#555555", ha="left", va="bottom")
 
 
-def pool_price(capacity: pd.DataFrame) -> plt.Figure:
+def pool_price(capacity: pd.DataFrame) -> Figure:
     """Left: address space a pool reserves vs its slots.  Right: requests refused for want of a slot."""
     data = capacity.assign(config=lambda d: "max_memory " + d["max_memory_size"].map(_size) + ", reservation " + d["memory_reservation"].map(_size))
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
@@ -84,7 +91,7 @@ def pool_price(capacity: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def keep_resident(costs: pd.DataFrame) -> plt.Figure:
+def keep_resident(costs: pd.DataFrame) -> Figure:
     """Latency, page faults and store-drop time vs KiB dirtied per request, per keep-resident setting."""
     data = costs.assign(keep_resident=lambda d: d["keep_resident_bytes"].map(_size))
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
@@ -99,7 +106,7 @@ def keep_resident(costs: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def cache_policies(summary: pd.DataFrame) -> plt.Figure:
+def cache_policies(summary: pd.DataFrame) -> Figure:
     """Hit rate, p99 and compile share vs cache size, per policy (columns: distribution)."""
     melted = summary.melt(
         id_vars=["distribution", "policy", "cache_size"], value_vars=["cache_hit_rate", "latency_us_p99", "compile_share"],
@@ -111,10 +118,10 @@ def cache_policies(summary: pd.DataFrame) -> plt.Figure:
     for (metric, _), ax in grid.axes_dict.items():
         if metric == "latency_us_p99":
             ax.set_yscale("log")
-    return grid.figure
+    return figure_of(grid)
 
 
-def latency_over_time(samples: pd.DataFrame, window: int = 50) -> plt.Figure:
+def latency_over_time(samples: pd.DataFrame, window: int = 50) -> Figure:
     """Per-request latency over the trace (rolling max and mean), one line per policy: a cache
     cleared whole when full shows as bursts of recompiles.  (A rolling median would flip between
     the hit and the miss level whenever the hit rate is near one half.)"""
@@ -131,10 +138,10 @@ def latency_over_time(samples: pd.DataFrame, window: int = 50) -> plt.Figure:
     grid = sns.relplot(data=frame, x="request", y="latency_us", hue="policy", row="statistic", col="distribution", kind="line",
                        height=2.8, aspect=2.0, linewidth=0.8)
     grid.set(yscale="log", ylabel="µs (log)")
-    return grid.figure
+    return figure_of(grid)
 
 
-def breakdown(rows: pd.DataFrame) -> plt.Figure:
+def breakdown(rows: pd.DataFrame) -> Figure:
     """Median µs per operation and setting, per workload, log scale."""
     data = rows.assign(step=lambda d: d["operation"] + " · " + d["setting"])
     grid = sns.catplot(data=data, x="median_us", y="step", col="workload", kind="bar", height=4.5, aspect=1.0,
@@ -146,10 +153,10 @@ def breakdown(rows: pd.DataFrame) -> plt.Figure:
         refused = data[(data["workload"] == workload) & data["median_us"].isna()]
         for row in refused.itertuples():
             ax.text(ax.get_xlim()[0], steps.index(row.step), "  not supported", va="center", fontsize=8, color="#a13b3b")
-    return grid.figure
+    return figure_of(grid)
 
 
-def binding(table: pd.DataFrame) -> plt.Figure:
+def binding(table: pd.DataFrame) -> Figure:
     """Mean µs per request on the lean and the api path, per variant, with the ratio."""
     fig, ax = plt.subplots(figsize=(10, 0.55 * len(table) + 1.5))
     melted = table.melt(id_vars=["variant"], value_vars=["lean_us_mean", "api_us_mean"], var_name="path", value_name="us")
@@ -162,7 +169,7 @@ def binding(table: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def concurrency(rows: pd.DataFrame) -> plt.Figure:
+def concurrency(rows: pd.DataFrame) -> Figure:
     """Throughput and p99 vs worker threads, per pool/cache sharing mode."""
     data = rows.assign(mode=lambda d: "pool " + d["pool_mode"] + " / cache " + d["cache_mode"])
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
@@ -174,7 +181,7 @@ def concurrency(rows: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def concurrency_paths(rows: pd.DataFrame) -> plt.Figure:
+def concurrency_paths(rows: pd.DataFrame) -> Figure:
     """Throughput against worker threads per call path and keep-resident setting, one panel per pool mode, and
     the TLB shootdowns per request beside it: where the GIL caps the Python host, where wasmtime stops scaling."""
     data = rows.assign(setting=lambda d: d["call_path"] + ", keep-resident "
@@ -192,7 +199,7 @@ def concurrency_paths(rows: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def latency_vs_load(rows: pd.DataFrame, p99_bound_us: float | None = None) -> plt.Figure:
+def latency_vs_load(rows: pd.DataFrame, p99_bound_us: float | None = None) -> Figure:
     """Open-loop latency percentiles against offered load, per variant (latency counted from each request's due time)."""
     long = rows.melt(id_vars=["variant", "offered_rps"], value_vars=["latency_us_p50", "latency_us_p99"], var_name="percentile",
                      value_name="latency_us")
@@ -208,7 +215,7 @@ def latency_vs_load(rows: pd.DataFrame, p99_bound_us: float | None = None) -> pl
     return fig
 
 
-def releases(runs: pd.DataFrame, compiles: pd.DataFrame) -> plt.Figure:
+def releases(runs: pd.DataFrame, compiles: pd.DataFrame) -> Figure:
     """Across wasmtime releases: per-request latency per variant (each repetition a point, the line through their
     medians), compile time per module, pooled instantiate and drop, faults per request, and the address space the
     same pool reserves (the VmSize its engine adds); unsupported variants are simply absent."""
@@ -252,7 +259,7 @@ def _size(value: float) -> str:
     return f"{value} B"
 
 
-def exhaustion(rows: pd.DataFrame) -> plt.Figure:
+def exhaustion(rows: pd.DataFrame) -> Figure:
     """Per exhaustion policy and thread count (more threads than pool slots): requests refused,
     time spent waiting for a slot, and throughput."""
     data = rows.assign(refused=lambda d: d["outcome_pool_exhausted"] / (d["outcome_ok"] + d["outcome_pool_exhausted"]))
@@ -265,7 +272,7 @@ def exhaustion(rows: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def component_call_costs(rows: pd.DataFrame) -> plt.Figure:
+def component_call_costs(rows: pd.DataFrame) -> Figure:
     """Per component request: µs per call of wasmtime-py's call and of the lean call, and the parts
     of wasmtime-py's call (what the binding converts) beside the lean call (wasmtime and the guest)."""
     data = rows.assign(request=lambda d: d["workload"].astype(str).str.replace(":", "\n", n=1, regex=False))
@@ -278,10 +285,10 @@ def component_call_costs(rows: pd.DataFrame) -> plt.Figure:
         ax.set_xlim(right=data["us_per_call"].max() * 5)
     grid.figure.suptitle(f"one call on a held instance ({int(rows['calls'].iloc[0])} calls x "
                          f"{int(rows['repeats'].iloc[0])} batches)", x=0.7, y=1.02)
-    return grid.figure
+    return figure_of(grid)
 
 
-def payload_scaling(rows: pd.DataFrame) -> plt.Figure:
+def payload_scaling(rows: pd.DataFrame) -> Figure:
     """wasmtime-py's call and the lean call vs the request's header count and body size."""
     parts = {"api call (wasmtime-py)": "api (wasmtime-py)", "lean call (args built once, result read)": "lean"}
     data = rows[rows["part"].isin(parts)].assign(path=lambda d: d["part"].map(parts))
@@ -297,7 +304,7 @@ def payload_scaling(rows: pd.DataFrame) -> plt.Figure:
 
 
 def advisor_front(runs: pd.DataFrame, p99_target_us: float, recommended: Mapping[str, float] | None = None,
-                  address_space_budget: int | None = None, caption: str = "") -> plt.Figure:
+                  address_space_budget: int | None = None, caption: str = "") -> Figure:
     """The advisor's candidates: p99 against resident memory and against reserved address space, the p99/RSS Pareto
     front joined, the target as a line, the recommendation (its medians: ``latency_us_p99``, ``rss_bytes``,
     ``address_space_bytes``) starred.  ``runs`` has ``allocator``, ``stage``, those three columns and ``on_front``."""

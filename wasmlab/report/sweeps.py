@@ -12,7 +12,7 @@ from wasmlab.errors import WasmlabError
 from wasmlab.measure.stats import geometric_mean, paired_by_repetition, per_repetition
 
 if TYPE_CHECKING:  # the plotting stack (~3 s to import) is loaded by the figures, not by reading a sweep back
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
 
 def load_sweep(results_dir: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -55,7 +55,7 @@ def point_label(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
     return frame[columns].astype(str).apply(lambda r: ", ".join(f"{c.removeprefix('param_')}={v}" for c, v in r.items()), axis=1)
 
 
-def speedup_figure(speedups: pd.DataFrame, varying: list[str], reference: str = "baseline") -> plt.Figure:
+def speedup_figure(speedups: pd.DataFrame, varying: list[str], reference: str = "baseline") -> Figure:
     """Speedup over ``reference`` per point and variant, with 95% intervals."""
     import matplotlib.pyplot as plt
     import seaborn as sns
@@ -78,7 +78,7 @@ def speedup_figure(speedups: pd.DataFrame, varying: list[str], reference: str = 
 
 
 def heatmap_figure(table: pd.DataFrame, rows: str, columns: str, variant: str = "pooled+cached",
-                   value: str = "latency_us_p50") -> plt.Figure:
+                   value: str = "latency_us_p50") -> Figure:
     """``value`` of ``variant`` (median over repetitions) over two varying parameters."""
     import matplotlib.pyplot as plt
     import seaborn as sns
@@ -110,7 +110,7 @@ def mean_half_width(values: pd.Series, confidence: float = 0.95) -> float:
     return float(stats.t.ppf(0.5 + confidence / 2, x.size - 1) * x.std(ddof=1) / (x.size ** 0.5))
 
 
-def hit_rate_figure(table: pd.DataFrame, size_column: str) -> plt.Figure:
+def hit_rate_figure(table: pd.DataFrame, size_column: str) -> Figure:
     """Cache hit rate vs cache size, per policy."""
     import matplotlib.pyplot as plt
     import seaborn as sns
@@ -156,10 +156,10 @@ def failed_points(manifest: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame({"point": list(failed), "error": list(failed.values())})
 
 
-def standard_figures(table: pd.DataFrame, varying: list[str]) -> dict[str, plt.Figure]:
+def standard_figures(table: pd.DataFrame, varying: list[str]) -> dict[str, Figure]:
     """The figures a sweep's report shows beyond speedups, by file name: a heatmap when two parameters
     vary, and hit-rate curves when the cache size varies and hit rates differ."""
-    figures: dict[str, plt.Figure] = {}
+    figures: dict[str, Figure] = {}
     if "variant" in table and len(varying) >= 2:
         figures["heatmap.png"] = heatmap_figure(table, varying[0], varying[1])
     if "cache_policy" in table and "param_cache_size" in varying:

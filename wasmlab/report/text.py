@@ -129,7 +129,7 @@ def api_over_lean(measurement: Measurement, composition: str = OPTIMIZED) -> dic
     return path_ratio(measurement, "api", "lean", composition)
 
 
-def native_over_lean(measurement: Measurement, composition: str = OPTIMIZED) -> dict[str, float] | None:
+def native_over_lean(measurement: Measurement, composition: str = OPTIMIZED) -> dict[str, Any] | None:
     """native/lean for ``composition`` in the same run (below 1: the native path is faster); ``None`` unless both ran."""
     return path_ratio(measurement, "native", "lean", composition)
 
@@ -179,7 +179,8 @@ def _dispatch(measurement: Measurement) -> str:
         return native_text
     probed = all(row.get("dispatch_ns_per_request", float("nan")) == row.get("dispatch_ns_per_request", float("nan"))
                  for row in counted)
-    cost = (lambda row: row["dispatch_ns_per_request"]) if probed else (lambda row: row["crossings_per_request"] * crossing)
+    def cost(row: dict[str, Any]) -> float:
+        return float(row["dispatch_ns_per_request"] if probed else row["crossings_per_request"] * crossing)
     shown = ", ".join(f"{row['variant']} {int(row['crossings_per_request'])} (~{cost(row) / 1000:.2f} µs)" for row in counted)
     how = "each call probed at its own arity and types" if probed else "at the one-argument probe's cost"
     return f"; C calls per request, counted: {shown}, {how}{native_text}"
@@ -256,7 +257,7 @@ def variants_table(measurement: Measurement) -> str:
     if "speedup" in table:
         columns["speedup"] = "speedup"
     shown = table[list(columns)].rename(columns=columns)
-    return shown.to_string(index=False, float_format=lambda v: f"{v:.2f}" if abs(v) < 1000 else f"{v:.0f}")
+    return str(shown.to_string(index=False, float_format=lambda v: f"{v:.2f}" if abs(v) < 1000 else f"{v:.0f}"))
 
 
 def provenance(measurement: Measurement) -> str:
@@ -351,12 +352,12 @@ def phases_table(measurement: Measurement) -> str:
         return ""
     shown = medians.copy()
     shown["stamps add"] = [f"{v:+.0%}" for v in shown["stamps add"]]
-    text = ("Median µs per phase (the phased requests run the same code as the timed ones, with a timer stamp at each "
+    text: str = ("Median µs per phase (the phased requests run the same code as the timed ones, with a timer stamp at each "
             "boundary; 'sum' is the sum of the phase medians, beside the unphased p50 of the same variant):\n"
             + shown.to_string(float_format=lambda v: f"{v:.2f}"))
     steps = step_medians(measurement)
     if not steps.empty:
         text += ("\nMedian µs per recipe step (stamped inside the call phase; 'sum' beside the call phase's median: the "
                  "rest is the work around the steps, the step interpreter's and, on the api path, wasmtime-py building "
-                 "the new instance's exports):\n" + steps.T.to_string(float_format=lambda v: f"{v:.2f}"))
+                 "the new instance's exports):\n" + str(steps.T.to_string(float_format=lambda v: f"{v:.2f}")))
     return text

@@ -3,7 +3,7 @@
 import pytest
 
 from wasmlab.config import GiB, MiB
-from wasmlab.experiments.advisor.advice import Infeasible
+from wasmlab.errors import Infeasible
 from wasmlab.experiments.advisor.goal import Effort, Goal
 from wasmlab.experiments.advisor.needs import serving_needs
 from wasmlab.experiments.advisor.search import advise, feasible_shapes

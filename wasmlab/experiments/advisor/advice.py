@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from wasmlab.errors import WasmlabError
 from wasmlab.experiments.advisor.goal import Effort, Goal
 from wasmlab.experiments.advisor.needs import ServingNeeds
 from wasmlab.experiments.advisor.space import WASMTIME_DEFAULTS, Candidate, SearchSpace, layout_sizes, size
@@ -19,10 +18,6 @@ if TYPE_CHECKING:
     from wasmlab.experiments.advisor.trials import TrialRunner
 
 FORMAT_VERSION = 1
-
-
-class Infeasible(WasmlabError):
-    """No candidate can meet the goal; the message is the one line naming the binding constraint."""
 
 
 def _median(values: Sequence[Any]) -> float:

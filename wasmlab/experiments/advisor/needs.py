@@ -1,7 +1,7 @@
 """What serving the guests needs from a pool: ``inspect``'s requirements, with the memory a request grows to.
 
 Instantiation is not serving: a guest that grows its memory while it runs needs ``max_memory_size`` of what
-it grows to, found by running real requests under a store memory limit (:func:`~wasmlab.experiments.inspect.inspect`).
+it grows to, found by running real requests under a store memory limit (:func:`~wasmlab.experiments.pool_fit.inspect`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from wasmlab.errors import ConfigError
-from wasmlab.experiments.inspect import inspect
+from wasmlab.experiments.pool_fit import inspect
 from wasmlab.workloads import load_workload
 from wasmlab.workloads.model import WASM_PAGE
 

@@ -18,7 +18,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from wasmlab.config import MiB
-from wasmlab.experiments.advisor.advice import Advice, Effect, Infeasible, Summary, pareto, summarize
+from wasmlab.errors import Infeasible
+from wasmlab.experiments.advisor.advice import Advice, Effect, Summary, pareto, summarize
 from wasmlab.experiments.advisor.goal import Effort, Goal
 from wasmlab.experiments.advisor.needs import ServingNeeds, serving_needs
 from wasmlab.experiments.advisor.snippets import all_snippets, release_symbols

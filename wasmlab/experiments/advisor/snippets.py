@@ -12,6 +12,7 @@ import ctypes
 from collections.abc import Callable
 from pathlib import Path
 
+from wasmlab.config import PoolConfig
 from wasmlab.errors import ConfigError
 from wasmlab.experiments.advisor.needs import ServingNeeds
 from wasmlab.experiments.advisor.space import Candidate
@@ -36,11 +37,11 @@ SPIN_FIXED = "max_memory_size 4 GiB, linear_memory_keep_resident 2 MiB, table_ke
 
 
 def pool_settings(candidate: Candidate, needs: ServingNeeds) -> dict[str, int]:
-    """Every pool setting a host needs for this candidate: the totals of ``slots`` spelled out, then the knobs."""
+    """Every pool setting a host needs for this candidate, as the measured engine had them (``PoolConfig.settings``):
+    the totals of ``slots`` spelled out, then the knobs."""
     if not candidate.pooled:
         return {}
-    totals = {name: candidate.slots for name in ("total_core_instances", "total_memories", "total_tables", "total_stacks")}
-    return {**totals, **candidate.pool_knobs(needs)}
+    return PoolConfig(slots=candidate.slots, **candidate.pool_knobs(needs)).settings()
 
 
 def exported_symbols(library: Path) -> Callable[[str], bool]:
@@ -113,7 +114,7 @@ def spin(candidate: Candidate, needs: ServingNeeds) -> str:
     """Spin's environment for what it lets a user set, and what it does not."""
     if not candidate.pooled:
         return "SPIN_WASMTIME_POOLING=0 spin up   # the on-demand allocator"
-    pool = pool_settings(candidate, needs) | {"total_component_instances": candidate.slots}
+    pool = pool_settings(candidate, needs)
     variables = ["SPIN_WASMTIME_POOLING=1"] + [f"{var}={pool[k]}" for k, var in SPIN_VARIABLES.items() if k in pool]
     unset = [k for k in candidate.pool_knobs(needs) if k not in SPIN_VARIABLES] + list(candidate.engine_knobs(needs))
     note = f"\n# Spin fixes {SPIN_FIXED}; not settable there: {', '.join(unset)}" if unset else ""

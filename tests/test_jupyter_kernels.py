@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wasmlab.kernels import execute_notebook
+from wasmlab.jupyter_kernels import execute_notebook
 
 WARNING = "Kernel is running over TCP without encryption"
 

@@ -1,0 +1,151 @@
+"""The boundary between Python and the C driver (``wasmlab._native``): the named structures a ``Driver`` reads by
+attribute, and the version both sides agree on.
+
+A workload reaches C as one :class:`RequestPlan` (``Driver.add(plan)``): the module and what one request does with it
+(an export called with fixed arguments, or a recipe's :class:`RecipeProgram`), how its result is checked
+(:class:`ResultCheck`) and, for a WASI guest, its context (:class:`WasiSpec`).  Every structure carries ``version``;
+the C glue (``wasmlab/native/driver_inputs.c``) refuses one of another version in one line naming both, and
+:func:`check_version` refuses an extension built for another version (a stale build) when the library is loaded.
+Change a structure here and in the glue together, and bump :data:`BOUNDARY_VERSION` in both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+from typing import ClassVar
+
+from wasmlab.errors import ConfigError
+
+BOUNDARY_VERSION = 1
+
+Operand = tuple[int, int]
+"""A value the C loop computes: the value in slot ``[0]`` plus the offset ``[1]``; slot -1: the literal offset."""
+
+
+def check_version(native: ModuleType) -> None:
+    """``native`` (the loaded ``wasmlab._native``) reads this module's structures, or a one-line ConfigError."""
+    theirs = getattr(native, "BOUNDARY_VERSION", None)
+    if theirs != BOUNDARY_VERSION:
+        raise ConfigError(f"wasmlab._native reads boundary version {theirs}, wasmlab.host.native_boundary writes version "
+                          f"{BOUNDARY_VERSION}: the extension is a stale build (rebuild it: pip install -e .)")
+
+
+@dataclass(frozen=True)
+class ResultCheck:
+    """What C checks each request against: ``mode`` (``_native.CHECK_NONE``, ``CHECK_EXPECTED`` the value
+    ``expected``, ``CHECK_FIRST`` the first request's result) and, for a WASI guest, the exit status that means success."""
+
+    mode: int
+    expected: int = 0
+    exit_status: int = 0
+    version: int = BOUNDARY_VERSION
+
+
+@dataclass(frozen=True)
+class WasiSpec:
+    """A WASI guest's context, built by C for every request: every string and path bytes; stdin ``None`` for none;
+    stdout and stderr the files this driver's requests write; ``preopens`` (host, guest) read-only directories;
+    ``writable`` (folder, source, guest): a directory made anew in ``folder`` for every request, empty for an empty
+    ``source`` or a copy of it.  ``compare_output``: each request's outputs must equal the first request's."""
+
+    argv: tuple[bytes, ...]
+    env: tuple[tuple[bytes, bytes], ...]
+    stdin: bytes | None
+    stdout: bytes
+    stderr: bytes
+    preopens: tuple[tuple[bytes, bytes], ...] = ()
+    writable: tuple[tuple[bytes, bytes, bytes], ...] = ()
+    compare_output: bool = True
+    version: int = BOUNDARY_VERSION
+
+
+@dataclass(frozen=True)
+class CallOp:
+    """Call ``export`` with ``args`` (each of its kind: 'i' i32, 'I' i64); its result (kind ``result_kind``, '' none)
+    into value slot ``dst`` (-1 none); ``top``: a step of its own, whose result is the request's."""
+
+    code: ClassVar[int] = 1
+    export: bytes
+    args: tuple[Operand, ...]
+    kinds: str
+    result_kind: str
+    dst: int = -1
+    top: bool = False
+
+
+@dataclass(frozen=True)
+class WriteOp:
+    """Write ``data`` into the memory at ``at``."""
+
+    code: ClassVar[int] = 2
+    at: Operand
+    data: bytes
+
+
+@dataclass(frozen=True)
+class ReadOp:
+    """Read ``length`` bytes at ``at`` as read number ``read`` (every request's equal the first request's)."""
+
+    code: ClassVar[int] = 3
+    at: Operand
+    length: Operand
+    read: int
+
+
+@dataclass(frozen=True)
+class LoadOp:
+    """The u32 at ``at`` into value slot ``dst``."""
+
+    code: ClassVar[int] = 4
+    at: Operand
+    dst: int
+
+
+@dataclass(frozen=True)
+class StoreOp:
+    """The u32 ``value`` stored at ``at``."""
+
+    code: ClassVar[int] = 5
+    at: Operand
+    value: Operand
+
+
+@dataclass(frozen=True)
+class StepEnd:
+    """A recipe step ended: a phased request stamps here (its steps' times)."""
+
+    code: ClassVar[int] = 6
+
+
+Op = CallOp | WriteOp | ReadOp | LoadOp | StoreOp | StepEnd
+
+
+@dataclass(frozen=True)
+class RecipeProgram:
+    """A recipe's steps flattened into ops on integer value slots (at most 256), on the exported memory ``memory``,
+    with ``nreads`` numbered reads."""
+
+    ops: tuple[Op, ...]
+    memory: bytes
+    nreads: int
+    version: int = BOUNDARY_VERSION
+
+
+@dataclass(frozen=True)
+class RequestPlan:
+    """One workload as C serves it: ``wasm`` (its SHA-256 the cache key), and per request either ``entry`` called with
+    ``args`` of ``arg_kinds`` returning ``result_kind`` ('i' i32, 'I' i64, '' none), or ``program``; its result checked by
+    ``check``; instantiated through the driver's linker when ``linked`` (host functions) or ``wasi`` is given."""
+
+    wasm: bytes
+    sha256: bytes
+    check: ResultCheck
+    entry: bytes = b"(recipe)"
+    args: tuple[int, ...] = ()
+    arg_kinds: str = ""
+    result_kind: str = ""
+    program: RecipeProgram | None = None
+    wasi: WasiSpec | None = None
+    linked: bool = False
+    version: int = BOUNDARY_VERSION

@@ -1,0 +1,48 @@
+/* The Python side of the driver: the extension's types over the core (request_loop.h and the rest, none of which include
+ * Python.h).  Only the glue files (module.c, library_type.c, driver_type.c, driver_inputs.c) include this header. */
+#ifndef WASMLAB_GLUE_H
+#define WASMLAB_GLUE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/* The version of the structures the glue reads (wasmlab/host/native_boundary.py's BOUNDARY_VERSION): both change together. */
+#define BOUNDARY_VERSION 1
+
+#include "engine.h"
+#include "library.h"
+#include "request_loop.h"
+
+typedef struct {
+    PyObject_HEAD
+    void *handle;
+    int owned; /* opened here or borrowed from wasmtime-py; either way it stays mapped (see Library_dealloc) */
+    Api api;
+    PyObject *path;
+} LibraryObject;
+
+typedef struct {
+    PyObject_HEAD
+    LibraryObject *library;
+    wasm_engine_t *engine;
+    engine_delete_fn engine_delete;
+} EngineObject;
+
+typedef struct {
+    PyObject_HEAD
+    Driver core;
+    LibraryObject *library; /* whose Api core.api points into: kept alive while the driver is */
+    PyObject *engine_owner; /* an Engine object whose engine this driver uses, kept alive while the driver is */
+    int busy;
+} DriverObject;
+
+extern PyTypeObject LibraryType;
+extern PyTypeObject EngineType;
+extern PyTypeObject DriverType;
+
+/* driver_inputs.c: add(plan) -> index, a RequestPlan (wasmlab.host.native_boundary) read into a Workload. */
+PyObject *Driver_add(DriverObject *self, PyObject *plan);
+/* The workload a Python index names, or NULL with IndexError (or the conversion's error) set. */
+Workload *workload_at(DriverObject *self, PyObject *arg);
+
+#endif
