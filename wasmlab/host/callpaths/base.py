@@ -16,7 +16,7 @@ from wasmlab.host.linking import Linkers
 from wasmlab.host.modules import ModuleSource
 from wasmlab.host.store import StoreSetup
 from wasmlab.host.waiting import SlotWait
-from wasmlab.workloads.expectation import FirstResult
+from wasmlab.workloads.expectation import FirstResult as FirstResult  # re-exported: the paths learn into it here
 from wasmlab.workloads.model import Workload
 
 # Timestamps a phased request records: start, then the end of each phase.
@@ -68,12 +68,6 @@ class Binder(Protocol):
 
 def mismatch(name: str, got: object, expected: object) -> ResultMismatch:
     return ResultMismatch(f"workload {name!r} returned {got!r}, expected {expected!r}: the request did not do its work")
-
-
-def expectation(workload: Workload) -> object:
-    """What a request's result is compared with (``Workload.expectation.compared_with()``): the expected value, a
-    :class:`FirstResult`, or ``None`` (unchecked).  Kept for callers that still import it from here."""
-    return workload.expectation.compared_with()
 
 
 def learned_or_mismatch(name: str, result: object, expected: object, first_result: bool) -> object:
