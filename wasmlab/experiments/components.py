@@ -9,7 +9,7 @@ with the same prebuilt trees, and wasmtime-py's ``Func`` with :func:`~wasmlab.ho
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import wasmtime
@@ -20,46 +20,50 @@ from wasmlab.errors import ConfigError, allowed
 from wasmlab.host.callpaths import lean_component
 from wasmlab.host.callpaths.api_component import api_args
 from wasmlab.measure.calibrate import per_call_ns
-from wasmlab.workloads import load_workload
+from wasmlab.workloads import introspect, load_workload
+from wasmlab.workloads.model import Workload
 
 # The parts of one call this experiment times, in the order of its table.
 API_CALL = "api call (wasmtime-py)"
 LEAN_CALL = "lean call (args built once, result read)"
 
 
-def component_call_costs(workload: str, calls: int = 200, repeats: int = 5) -> list[dict[str, Any]]:
-    """Per part of one component call, µs per call (the median over ``repeats`` batches of ``calls`` calls).
+class HeldComponent:
+    """One instance of a component workload in one store on a default engine, its entry looked up both ways: as
+    wasmtime-py's ``Func`` (with :func:`api_args`) and as a raw function with the lean path's prebuilt trees."""
 
-    ``lean call`` is wasmtime's work plus the guest's (canonical ABI copies into and out of guest
-    memory, the guest's own code); everything wasmtime-py's call costs beyond it is the binding.
-    The two conversions of a result are timed on a clone of a held result, and the clone's own cost
-    is measured and subtracted (the rows say so).  Every call's result is checked against the
-    workload's expected value first, on both paths.
-    """
-    w = load_workload(workload)
-    if not w.component or w.signature is None:
-        raise allowed(workload, "workload for component call costs", ["a component (e.g. middleware, middleware-py)"])
-    engine = wasmtime.Engine()
-    component = wc.Component(engine, w.wasm)
-    linker = wc.Linker(engine)
-    if w.wasi:
-        linker.add_wasip2()
-    store = wasmtime.Store(engine)
-    if w.wasi:
-        store.set_wasi(wasmtime.WasiConfig())
-    instance = linker.instantiate(store, component)
-    func = instance.get_func(store, w.entry)
-    index = component.get_export_index(w.entry)
-    if func is None or index is None:
-        raise ConfigError(f"component {w.name} has no function export {w.entry!r}")
-    signature = w.signature
-    arguments = api_args(w)
-    slots = lean_component.ComponentSlots(w)
-    raw_func = capi.component_func_t()
-    raw_func_ref = ctypes.byref(raw_func)
-    context = store._context()
-    capi.typed_component_instance_get_func(ctypes.byref(instance._instance), context, index.ptr(), raw_func_ref)
-    trap = capi.trap_slot()
+    def __init__(self, w: Workload) -> None:
+        engine = introspect.engine()  # one instance in one store: a default engine, as every type question uses
+        component = introspect.component_types(w.wasm).component
+        linker = wc.Linker(engine)
+        if w.wasi:
+            linker.add_wasip2()
+        self.store = wasmtime.Store(engine)
+        if w.wasi:
+            self.store.set_wasi(wasmtime.WasiConfig())
+        instance = linker.instantiate(self.store, component)
+        func = instance.get_func(self.store, w.entry)
+        index = component.get_export_index(w.entry)
+        if func is None or index is None:
+            raise ConfigError(f"component {w.name} has no function export {w.entry!r}")
+        self.func = func
+        self.arguments = api_args(w)
+        self.slots = lean_component.ComponentSlots(w)
+        self.raw_func = capi.component_func_t()
+        self.raw_func_ref = ctypes.byref(self.raw_func)
+        self.context = self.store._context()
+        capi.typed_component_instance_get_func(ctypes.byref(instance._instance), self.context, index.ptr(), self.raw_func_ref)
+        self.trap = capi.trap_slot()
+
+    def close(self) -> None:
+        self.slots.args.close()
+        self.store.close()
+
+
+def call_actions(held: HeldComponent) -> dict[str, Callable[[], Any]]:
+    """The whole calls and wasmtime-py's per-call work before the call, each as an action to time."""
+    store, func, arguments, slots = held.store, held.func, held.arguments, held.slots
+    raw_func_ref, context, trap = held.raw_func_ref, held.context, held.trap
 
     def lean_call_only() -> None:
         lean_component.call(raw_func_ref, context, slots, trap)
@@ -73,9 +77,7 @@ def component_call_costs(workload: str, calls: int = 200, repeats: int = 5) -> l
     def api_call() -> Any:
         return func(store, *arguments)
 
-    func_type = func.type(store)
-    param_types = [t for _, t in func_type.params]
-    result_type = func_type.result
+    param_types = [t for _, t in func.type(store).params]
 
     def api_type_reflection() -> None:
         ty = func.type(store)
@@ -89,10 +91,15 @@ def component_call_costs(workload: str, calls: int = 200, repeats: int = 5) -> l
         for i in range(len(param_types)):
             capi.component_val_delete(ctypes.byref(scratch[i]))
 
-    kept = capi.component_val_t()
-    err = capi.component_func_call(raw_func_ref, context, slots.args.array, slots.args.size, ctypes.byref(kept), slots.result.count)
-    if err:
-        capi.raise_failure(err, trap)
+    return {"lean_call_only": lean_call_only, "lean_call": lean_call, "api_call": api_call,
+            "api_type_reflection": api_type_reflection, "api_argument_conversion": api_argument_conversion}
+
+
+def result_actions(held: HeldComponent, w: Workload, kept: Any) -> dict[str, Callable[[], None]]:
+    """The two conversions of a result (wasmtime-py's and the lean path's), each timed on a clone of the held result
+    ``kept``, and the clone alone (its cost is subtracted)."""
+    result_type = held.func.type(held.store).result
+    signature = w.signature
     copy = capi.component_val_t()
 
     def clone_only() -> None:
@@ -110,29 +117,57 @@ def component_call_costs(workload: str, calls: int = 200, repeats: int = 5) -> l
             signature.result.lift(copy)
         capi.component_val_delete(ctypes.byref(copy))
 
-    api_result = api_call()
-    checked = {"api": signature.result.from_api(api_result) if signature.result else None, "lean": lean_call()}
-    if w.expected is not None and not (checked["lean"] == w.expected == checked["api"]):
-        raise ConfigError(f"{w.name}: the two call paths disagree with the expected result: {checked} vs {w.expected!r}")
+    return {"clone_only": clone_only, "api_result_conversion": api_result_conversion, "lean_result_lift": lean_result_lift}
+
+
+def held_result(held: HeldComponent) -> Any:
+    """One raw call's result, kept (not freed) for the conversions to be timed on its clones."""
+    slots = held.slots
+    kept = capi.component_val_t()
+    err = capi.component_func_call(held.raw_func_ref, held.context, slots.args.array, slots.args.size, ctypes.byref(kept), slots.result.count)
+    if err:
+        capi.raise_failure(err, held.trap)
+    return kept
+
+
+def component_call_costs(workload: str, calls: int = 200, repeats: int = 5) -> list[dict[str, Any]]:
+    """Per part of one component call, µs per call (the median over ``repeats`` batches of ``calls`` calls).
+
+    ``lean call`` is wasmtime's work plus the guest's (canonical ABI copies into and out of guest
+    memory, the guest's own code); everything wasmtime-py's call costs beyond it is the binding.
+    The two conversions of a result are timed on a clone of a held result, and the clone's own cost
+    is measured and subtracted (the rows say so).  Every call's result is checked against the
+    workload's expected value first, on both paths.
+    """
+    w = load_workload(workload)
+    if not w.component or w.signature is None:
+        raise allowed(workload, "workload for component call costs", ["a component (e.g. middleware, middleware-py)"])
+    held = HeldComponent(w)
+    calls_of = call_actions(held)
+    kept = held_result(held)
+    results_of = result_actions(held, w, kept)
+    expected = w.expectation.result.value
+    api_result = calls_of["api_call"]()
+    checked = {"api": w.signature.result.from_api(api_result) if w.signature.result else None, "lean": calls_of["lean_call"]()}
+    if expected is not None and not (checked["lean"] == expected == checked["api"]):
+        raise ConfigError(f"{w.name}: the two call paths disagree with the expected result: {checked} vs {expected!r}")
 
     def us(action: Any) -> float:
         return per_call_ns(action, calls, repeats) / 1000
 
-    clone_us = us(clone_only)
+    clone_us = us(results_of["clone_only"])
+    subtracted = f"timed on a clone of a held result, minus the clone's {clone_us:.2f} µs"
     parts = {
-        API_CALL: (us(api_call), ""),
-        LEAN_CALL: (us(lean_call), ""),
-        "lean call without reading the result": (us(lean_call_only), ""),
-        "api: function type read back": (us(api_type_reflection), ""),
-        "api: arguments converted to C values": (us(api_argument_conversion), ""),
-        "api: result converted from C values": (max(us(api_result_conversion) - clone_us, 0.0),
-                                                f"timed on a clone of a held result, minus the clone's {clone_us:.2f} µs"),
-        "lean: result read": (max(us(lean_result_lift) - clone_us, 0.0),
-                              f"timed on a clone of a held result, minus the clone's {clone_us:.2f} µs"),
+        API_CALL: (us(calls_of["api_call"]), ""),
+        LEAN_CALL: (us(calls_of["lean_call"]), ""),
+        "lean call without reading the result": (us(calls_of["lean_call_only"]), ""),
+        "api: function type read back": (us(calls_of["api_type_reflection"]), ""),
+        "api: arguments converted to C values": (us(calls_of["api_argument_conversion"]), ""),
+        "api: result converted from C values": (max(us(results_of["api_result_conversion"]) - clone_us, 0.0), subtracted),
+        "lean: result read": (max(us(results_of["lean_result_lift"]) - clone_us, 0.0), subtracted),
     }
     capi.component_val_delete(ctypes.byref(kept))
-    slots.args.close()
-    store.close()
+    held.close()
     base = {"workload": w.name, "entry": w.entry, "component_bytes": w.size_bytes, "calls": calls, "repeats": repeats,
             "clone_us_subtracted": clone_us, **{f"request_{k}": v for k, v in w.parameters.items()}}
     api_us = parts[API_CALL][0]

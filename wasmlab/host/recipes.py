@@ -4,7 +4,8 @@
 through a :class:`StepTarget`: :class:`ApiTarget` (wasmtime-py's ``Func`` and ``Memory`` objects, the api
 path) or :class:`RawTarget` (the C API through :mod:`wasmlab.capi`, raw values and a pointer to the memory's
 bytes, the lean path).  A request's outcome (its exit code, the last call's result, a digest per read) is
-checked against the recipe's ``expect`` or, without one, against the first request's.
+checked against the workload's :class:`~wasmlab.workloads.expectation.Expectation` (the recipe's ``expect`` or,
+without one, the first request's).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import wasmtime
 
 from wasmlab import capi
 from wasmlab.errors import RecipeError, ResultMismatch
+from wasmlab.workloads import introspect
+from wasmlab.workloads.expectation import Expectation
 from wasmlab.workloads.recipe import Call, Expr, PtrArray, Read, Recipe, Write
 
 
@@ -212,32 +215,33 @@ def arities(recipe: Recipe) -> tuple[dict[str, tuple[int, bool]], dict[str, bool
     return out, {name: bool(results) for name, (_, results) in recipe.signatures.items()}
 
 
-def checker(recipe: Recipe) -> Callable[[Outcome], None]:
-    """Checks one request's outcome: against ``expect`` where the recipe has one, else against the first request's."""
-    expect = recipe.expect
+def checker(workload: Any) -> Callable[[Outcome], None]:
+    """Checks one request's outcome of a recipe's steps against the workload's expectation: the recipe's ``expect``
+    where it has one, else the first request's outcome."""
+    expectation: Expectation = workload.expectation
+    label = f"recipe {workload.recipe.name!r}"
+    expected_result = expectation.result.value
     first: list[tuple[Any, ...]] = []
 
     def check(outcome: Outcome) -> None:
-        if expect.exit is not None and (outcome.exit or 0) != expect.exit:
-            raise ResultMismatch(f"recipe {recipe.name!r}: exit {outcome.exit or 0}, expected exit {expect.exit}")
-        if expect.exit is None and expect.anything and outcome.exit not in (None, 0):
-            raise ResultMismatch(f"recipe {recipe.name!r}: exit {outcome.exit}, expected exit 0")
-        if expect.result is not None and outcome.result != expect.result:
-            raise ResultMismatch(f"recipe {recipe.name!r}: result {outcome.result}, expected {expect.result}")
-        for name, (kind, value) in expect.bytes.items():
+        if not expectation.exit_ok(outcome.exit):
+            raise ResultMismatch(f"{label}: exit {outcome.exit or 0}, expected exit {expectation.exit}")
+        if expected_result is not None and outcome.result != expected_result:
+            raise ResultMismatch(f"{label}: result {outcome.result}, expected {expected_result}")
+        for name, (kind, value) in expectation.reads.items():
             data = outcome.reads.get(name, b"")
             got = hashlib.sha256(data).hexdigest() if kind == "sha256" else data.hex() if kind == "hex" else data.decode(errors="replace")
             if kind == "regex":
                 if not re.search(value, got):
-                    raise ResultMismatch(f"recipe {recipe.name!r}: bytes {name!r} do not match {value!r}: {got[:64]!r}")
+                    raise ResultMismatch(f"{label}: bytes {name!r} do not match {value!r}: {got[:64]!r}")
             elif got != (value.lower() if kind in ("sha256", "hex") else value):
-                raise ResultMismatch(f"recipe {recipe.name!r}: bytes {name!r} {kind} {got[:64]!r}, expected {value[:64]!r}")
-        if not expect.anything:
+                raise ResultMismatch(f"{label}: bytes {name!r} {kind} {got[:64]!r}, expected {value[:64]!r}")
+        if expectation.same_as_first:
             seen = outcome.fingerprint()
             if not first:
                 first.append(seen)
             elif seen != first[0]:
-                raise ResultMismatch(f"recipe {recipe.name!r}: outcome {seen} differs from the first request's {first[0]}")
+                raise ResultMismatch(f"{label}: outcome {seen} differs from the first request's {first[0]}")
     return check
 
 
@@ -250,7 +254,7 @@ def dry_run(workload: Any) -> None:
 
     if not workload.steps:
         return
-    engine = wasmtime.Engine()
+    engine = introspect.engine()  # a default engine: the dry run needs none of a variant's settings
     store = wasmtime.Store(engine)
     io = WasiIO(workload) if workload.wasi else None
     try:
@@ -259,7 +263,7 @@ def dry_run(workload: Any) -> None:
         linker = wasmtime.Linker(engine)
         if workload.wasi:
             linker.define_wasi()
-        module = wasmtime.Module(engine, workload.wasm)
+        module = introspect.core_module(workload.wasm)
         if workload.recipe.imports:
             from wasmlab.host.linking import define_stubs
 

@@ -16,7 +16,7 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import wasmtime
@@ -66,8 +66,8 @@ class EpochTicker:
                 self._running.pop(id(self.engine), None)
 
 
-def check_files(name: str, expected: dict[str, tuple[str, str]], read: Callable[[str], bytes | None]) -> None:
-    """Raise :class:`ResultMismatch` unless every file a recipe's ``expect.files`` names was written (``read`` gives its
+def check_files(name: str, expected: Mapping[str, tuple[str, str]], read: Callable[[str], bytes | None]) -> None:
+    """Raise :class:`ResultMismatch` unless every file ``expected`` names (an ``Expectation.files``) was written (``read`` gives its
     contents, or ``None``) with the digest or the text it must have."""
     for guest_path, (kind, value) in expected.items():
         data = read(guest_path)
@@ -104,8 +104,9 @@ class WasiIO:
             self.stdin = str(self.folder / "stdin")
             Path(self.stdin).write_bytes(workload.stdin)
         self.stdout, self.stderr = str(self.folder / "stdout"), str(self.folder / "stderr")
+        expectation = workload.expectation
         self.patterns = [(name, path, re.compile(p)) for name, path, p in
-                         (("stdout", self.stdout, workload.stdout_pattern), ("stderr", self.stderr, workload.stderr_pattern)) if p]
+                         (("stdout", self.stdout, expectation.stdout_match), ("stderr", self.stderr, expectation.stderr_match)) if p]
         self.name = workload.name
         self.preopens = workload.preopens
         recipe = workload.recipe
@@ -113,9 +114,9 @@ class WasiIO:
         # Writable directories, fresh for every request: (guest path, host folder to copy or None, this request's folder).
         self.writable = [(d.guest, d.host, self.folder / f"rw{i}") for i, d in enumerate(recipe.dirs if recipe is not None else ())
                          if d.writable]
-        self.files = dict(recipe.expect.files) if recipe is not None else {}
+        self.files = expectation.files
         # A command checked against its first request: the digest of that request's stdout, once known.
-        self.first_result = workload.check == "first-result"
+        self.first_result = expectation.same_as_first
         self.stdout_digest: str | None = None
         self.first_tree: dict[str, str] | None = None
 

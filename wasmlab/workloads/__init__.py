@@ -5,7 +5,10 @@ generators (:mod:`~wasmlab.workloads.synthetic`), hostile guests (:mod:`~wasmlab
 files by path (:mod:`~wasmlab.workloads.files`), real modules pinned from PyPI
 (:mod:`~wasmlab.workloads.catalog`), components (:mod:`~wasmlab.workloads.components`,
 :mod:`~wasmlab.workloads.middleware`), the component value model (:mod:`~wasmlab.workloads.signature`)
-and the host functions and drivers some guests need (:mod:`~wasmlab.workloads.hostfuncs`).
+the host functions and drivers some guests need (:mod:`~wasmlab.workloads.hostfuncs`), request recipes
+(:mod:`~wasmlab.workloads.recipe`), what a request is checked against, built once per workload
+(:mod:`~wasmlab.workloads.expectation`), and the one engine that reads a module's types
+(:mod:`~wasmlab.workloads.introspect`).
 It sits below the host: it may import only :mod:`wasmlab.errors`, :mod:`wasmlab.config`,
 :mod:`wasmlab.storage`, :mod:`wasmlab.capi` and itself.
 

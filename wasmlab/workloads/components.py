@@ -8,7 +8,7 @@ import wasmtime
 import wasmtime.component
 
 from wasmlab.errors import ConfigError, allowed
-from wasmlab.workloads import middleware
+from wasmlab.workloads import introspect, middleware
 from wasmlab.workloads.model import COMPONENT_INT_TYPES, Workload
 from wasmlab.workloads.signature import Signature
 
@@ -19,19 +19,17 @@ def component_workload(name: str, wasm: bytes, entry: str | None = "run", args: 
     ``wasmlab.workloads.signature``); the result is checked when ``expected`` is given.  A component
     exporting the middleware world gets the middleware's requests; one importing ``wasi:*`` gets
     WASI preview 2 and a context in every store."""
-    engine = wasmtime.Engine()
     try:
-        component = wasmtime.component.Component(engine, wasm)
+        types = introspect.component_types(wasm)
     except wasmtime.WasmtimeError as exc:
         raise ConfigError(f"component {name} does not compile: {str(exc).splitlines()[0]}") from None
-    exports = component.type.exports(engine)
-    wasi = any(i.startswith("wasi:") for i in component.type.imports(engine))
+    exports, wasi = types.exports, types.imports_wasi
     if middleware.is_middleware(exports) and entry in (None, "run") and args is None:
         return middleware.middleware_workload(name, wasm, "auth-ok", 8, 512, provenance, wasi=wasi)
     entry = entry or "run"
     func_type = getattr(exports.get(entry), "ty", None)
     if func_type is None or not isinstance(func_type, wasmtime.component.FuncType):
-        names = sorted(n for n, e in exports.items() if isinstance(getattr(e, "ty", None), wasmtime.component.FuncType))
+        names = sorted(types.functions)
         raise allowed(entry, f"function export of component {name}", names or ["(no function exports)"])
     signature = Signature.of(func_type)
     if args is None:

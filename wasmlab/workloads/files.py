@@ -7,6 +7,7 @@ from pathlib import Path
 import wasmtime
 
 from wasmlab.errors import ConfigError, allowed
+from wasmlab.workloads import introspect
 from wasmlab.workloads.components import component_workload
 from wasmlab.workloads.hostfuncs import host_function_sets
 from wasmlab.workloads.model import COMPONENT_VERSION, CORE_VERSION, VALUE_TYPES, WASM_MAGIC, Workload
@@ -41,12 +42,11 @@ def from_path(path: str | Path, entry: str | None = None, args: tuple[int, ...] 
         return component_workload(path.name, data, entry or "run", args, expected, provenance=f"file {path.name}")
     if data[4:8] != CORE_VERSION:
         raise ConfigError(f"workload file {str(path)!r} is WebAssembly of an unknown version; allowed: a core module or a component")
-    engine = wasmtime.Engine()
     try:
-        module = wasmtime.Module(engine, data)
+        module = introspect.core_module(data)
     except wasmtime.WasmtimeError as exc:
         raise ConfigError(f"workload file {str(path)!r} is not a valid module: {str(exc).splitlines()[0]}") from None
-    functions = {e.name: e.type for e in module.exports if isinstance(e.type, wasmtime.FuncType)}
+    functions = introspect.function_exports(module)
     name = entry or ("run" if "run" in functions else "_start" if "_start" in functions else None)
     if name is None or name not in functions:
         raise allowed(entry or "run or _start", f"export of {path.name}", sorted(functions) or ["(no function exports)"])
@@ -58,7 +58,7 @@ def from_path(path: str | Path, entry: str | None = None, args: tuple[int, ...] 
     call_args = tuple(args) if args is not None else (0,) * len(params)
     if len(call_args) != len(params):
         raise ConfigError(f"export {name!r} of {path.name} takes {len(params)} argument(s), got {len(call_args)}: {list(call_args)}")
-    imports = [(i.module, i.name) for i in module.imports]
+    imports = introspect.core_imports(module)
     wasi = any(m == "wasi_snapshot_preview1" for m, _ in imports)
     installed = host_function_sets()
     host_sets = sorted({m for m, _ in imports if m in installed})

@@ -28,6 +28,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ import wasmtime
 import wasmtime.component
 
 from wasmlab.errors import ConfigError, allowed
+from wasmlab.workloads import introspect
 from wasmlab.workloads.catalog import cache_dir
 from wasmlab.workloads.model import Workload
 from wasmlab.workloads.signature import Case, Signature
@@ -128,8 +130,7 @@ def wat_component() -> bytes:
 @cache
 def signatures() -> dict[str, Signature]:
     """Each attach point's signature, read from the hand-written component (both guests share the WIT)."""
-    engine = wasmtime.Engine()
-    exports = wasmtime.component.Component(engine, wat_component()).type.exports(engine)
+    exports = introspect.component_types(wat_component()).exports
     found = {}
     for name in ("on-request", "on-response"):
         ty = exports[name].ty
@@ -231,7 +232,7 @@ def middleware_py(request: str = "auth-ok", headers: int = 8, body: int = 512) -
                                f"(app.py, policy.py, wit/middleware.wit)", wasi=True)
 
 
-def is_middleware(exports: dict[str, Any]) -> bool:
+def is_middleware(exports: Mapping[str, Any]) -> bool:
     """Whether a component's exports are the middleware world's (so a file by path gets its requests)."""
     sigs = signatures()
     for name, signature in sigs.items():

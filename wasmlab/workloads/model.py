@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wasmlab.errors import ConfigError, allowed
+from wasmlab.workloads.expectation import Expectation, expectation_of
 
 WASM_PAGE = 65536
 VALUE_TYPES = ("i32", "i64")
@@ -78,6 +79,11 @@ class Workload:
     recipe: Any = field(default=None, compare=False, repr=False)
     # Components: the calls a request makes, in order, before the call of ``entry`` (a recipe's invoke steps).
     before: tuple[ComponentCall, ...] = ()
+    # Everything a request is checked against, gathered once from the fields above (wasmlab.workloads.expectation):
+    # what every call path reads, so none reaches into the fields or the recipe's expect itself.  Always built by
+    # __post_init__; a value passed in is replaced, so that a copy with changed fields (dataclasses.replace, or
+    # Workload(**{**w.__dict__, ...})) gets the expectation of its own fields.
+    expectation: Expectation = field(default=Expectation(), compare=False, repr=False)
 
     @property
     def captures_output(self) -> bool:
@@ -125,6 +131,7 @@ class Workload:
             raise ConfigError(f"workload {self.name!r} returns nothing, so it cannot expect {self.expected!r}")
         if not self.sha256:
             object.__setattr__(self, "sha256", hashlib.sha256(self.wasm).hexdigest())
+        object.__setattr__(self, "expectation", expectation_of(self))
 
     @property
     def size_bytes(self) -> int:

@@ -17,7 +17,7 @@ import wasmtime
 import wasmtime.component
 
 from wasmlab.errors import ConfigError
-from wasmlab.host.callpaths.base import FirstResult, Handlers, RequestParts, api_handlers, expectation, learned_or_mismatch
+from wasmlab.host.callpaths.base import FirstResult, Handlers, RequestParts, api_handlers, learned_or_mismatch
 from wasmlab.host.modules import Compiled
 from wasmlab.workloads.model import Workload
 
@@ -31,7 +31,7 @@ def api_args(w: Workload) -> tuple[Any, ...]:
 
 def api_expected(w: Workload) -> tuple[bool, Any]:
     """Whether the result is checked, and the expectation as wasmtime-py returns values (or a ``FirstResult``)."""
-    value = expectation(w)
+    value = w.expectation.compared_with()
     if value is None:
         return False, None
     if isinstance(value, FirstResult) or w.signature is None or w.signature.result is None:
@@ -54,10 +54,11 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
     new_store = parts.store.api_store
     args = {i: api_args(w) for i, w in enumerate(workloads) if w.component}
     expected = {i: api_expected(w) for i, w in enumerate(workloads) if w.component}
-    # Per workload, its earlier calls: (export, arguments as wasmtime-py takes them, [expectation], its shapes).
+    # Per workload, its earlier calls: (export, arguments as wasmtime-py takes them, [expectation], its shapes, whether
+    # it is the first request's result, the call's name).
     earlier = {i: [(c.entry, tuple(shape.to_api(v) for (_, shape), v in zip(c.signature.params, c.args)),
-                    [FirstResult() if c.expected is None or c.signature.result is None else c.signature.result.to_api(c.expected)],
-                    c.signature, c.expected is None) for c in w.before]
+                    [FirstResult() if e.same_as_first or c.signature.result is None else c.signature.result.to_api(e.value)],
+                    c.signature, e.same_as_first, e.name) for c, e in zip(w.before, w.expectation.before, strict=True)]
                for i, w in enumerate(workloads) if w.component and w.before}
     step_stamps = {i: parts.step_stamps.setdefault(i, []) for i in earlier}
 
@@ -82,7 +83,7 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
                 expected[index] = (True, result)
                 return
             plain = w.signature.result.from_api if w.signature is not None and w.signature.result is not None else (lambda v: v)
-            learned_or_mismatch(w.name, plain(result), plain(value), w.check == "first-result")
+            learned_or_mismatch(w.name, plain(result), plain(value), w.expectation.same_as_first)
 
     def call(store: wasmtime.Store, instance: wasmtime.component.Instance, func: wasmtime.component.Func, index: int,
              stamps: list[int] | None = None) -> object:
@@ -90,14 +91,13 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
             if stamps is not None:
                 stamps.clear()
                 stamps.append(time.perf_counter_ns())
-            for entry, values, box, signature, learned in earlier[index]:
+            for entry, values, box, signature, learned, name in earlier[index]:
                 target = instance.get_func(store, entry)
                 if target is None:
                     raise ConfigError(f"workload {workloads[index].name!r}: component export {entry!r} is not a function")
                 result = target(store, *values)
                 if signature.result is not None and result != box[0]:
                     plain = signature.result.from_api
-                    name = f"{workloads[index].name} (call {entry})"
                     box[0] = (result if isinstance(box[0], FirstResult)
                               else learned_or_mismatch(name, plain(result), plain(box[0]), learned))
                 if stamps is not None:

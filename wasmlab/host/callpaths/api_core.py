@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import wasmtime
 
 from wasmlab.errors import ConfigError, ResultMismatch
-from wasmlab.host.callpaths.base import Handlers, RequestParts, api_handlers, expectation, learned_or_mismatch, mismatch
+from wasmlab.host.callpaths.base import Handlers, RequestParts, api_handlers, learned_or_mismatch, mismatch
 from wasmlab.host.modules import Compiled
 from wasmlab.host.recipes import ApiTarget, Outcome, checker, run_steps
 from wasmlab.host.store import WasiIO
@@ -34,6 +34,8 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
     parts.cleanup.extend(io.close for io in ios.values())
     new_store = parts.store.api_store
     drivers = {w.driver: driver(w.driver) for w in workloads if w.driver}
+    # A guest expected to exit with a status other than 0 fails when it returns normally.
+    returning_fails = {i: not w.expectation.exit_ok(None) for i, w in enumerate(workloads)}
 
     def instantiate(store: wasmtime.Store, compiled: Compiled, w: Workload) -> wasmtime.Instance:
         def attempt() -> wasmtime.Instance:
@@ -66,13 +68,14 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
             return run_steps(w.recipe, ApiTarget(store, instance, w.recipe), stamps)
         if func is None:
             output = drivers[w.driver](store, instance, w.driver_input)
-            if w.stdout_pattern and not re.search(w.stdout_pattern, output.decode(errors="replace")):
-                raise ResultMismatch(f"workload {w.name!r}: output does not match {w.stdout_pattern!r}: {output[:80]!r}")
+            pattern = w.expectation.stdout_match
+            if pattern and not re.search(pattern, output.decode(errors="replace")):
+                raise ResultMismatch(f"workload {w.name!r}: output does not match {pattern!r}: {output[:80]!r}")
             return None
         try:
             result = func(store, *w.args)
         except wasmtime.ExitTrap as exc:
-            if exc.code == w.expected_exit:
+            if w.expectation.exit_ok(exc.code):
                 return None
             raise
         except wasmtime.Trap as exc:
@@ -80,12 +83,12 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
             # read by outcomes.classify: a trap at the memory limit is an out-of-memory
             exc.wasmlab_memory_bytes = memory.data_len(store) if isinstance(memory, wasmtime.Memory) else None  # type: ignore[attr-defined]
             raise
-        if w.expected_exit:
-            raise mismatch(w.name, "exit 0", f"exit {w.expected_exit}")
+        if returning_fails[index]:
+            raise mismatch(w.name, "exit 0", f"exit {w.expectation.exit}")
         return result
 
-    expected = {i: expectation(w) for i, w in enumerate(workloads) if not w.component}
-    recipe_checks = {i: checker(w.recipe) for i, w in enumerate(workloads) if w.steps}
+    expected = {i: w.expectation.compared_with() for i, w in enumerate(workloads) if not w.component}
+    recipe_checks = {i: checker(w) for i, w in enumerate(workloads) if w.steps}
 
     def check(index: int, w: Workload, result: object) -> None:
         io = ios.get(index)
@@ -96,7 +99,7 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
             recipe_checks[index](result)
             return
         if expected[index] is not None and result != expected[index]:
-            expected[index] = learned_or_mismatch(w.name, result, expected[index], w.check == "first-result")
+            expected[index] = learned_or_mismatch(w.name, result, expected[index], w.expectation.same_as_first)
 
     step_stamps = {i: parts.step_stamps.setdefault(i, []) for i, w in enumerate(workloads) if w.steps}
     return api_handlers(workloads, get, lambda index, w: new_store(engine, w, ios.get(index)), instantiate, lookup, call, check,

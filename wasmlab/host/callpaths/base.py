@@ -1,5 +1,6 @@
 """What every call-path strategy shares: the phases a phased request stamps, the handler types, the
-parts a strategy binds (:class:`RequestParts`) and the result-mismatch error."""
+parts a strategy binds (:class:`RequestParts`) and the result-mismatch error.  What a request is checked against is
+the workload's :class:`~wasmlab.workloads.expectation.Expectation`; learning the first request's result is here."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from wasmlab.host.linking import Linkers
 from wasmlab.host.modules import ModuleSource
 from wasmlab.host.store import StoreSetup
 from wasmlab.host.waiting import SlotWait
+from wasmlab.workloads.expectation import FirstResult as FirstResult  # re-exported: the paths learn into it here
 from wasmlab.workloads.model import Workload
 
 # Timestamps a phased request records: start, then the end of each phase.
@@ -66,32 +68,6 @@ class Binder(Protocol):
 
 def mismatch(name: str, got: object, expected: object) -> ResultMismatch:
     return ResultMismatch(f"workload {name!r} returned {got!r}, expected {expected!r}: the request did not do its work")
-
-
-class FirstResult:
-    """The expectation of a workload checked against its first result, before that result is known.
-
-    It is unequal to every value, so the hot path's one comparison (``result != expected``) sends the
-    first request to :func:`learned_or_mismatch`, which records the result; no request pays for it after.
-    """
-
-    def __eq__(self, other: object) -> bool:
-        return False
-
-    def __ne__(self, other: object) -> bool:
-        return True
-
-    __hash__ = object.__hash__
-
-    def __repr__(self) -> str:
-        return "the first request's result"
-
-
-def expectation(workload: Workload) -> object:
-    """What a request's result is compared with: the expected value, a :class:`FirstResult`, or ``None`` (unchecked)."""
-    if workload.check == "first-result" and workload.results:
-        return FirstResult()
-    return workload.expected if workload.check == "expected" else None
 
 
 def learned_or_mismatch(name: str, result: object, expected: object, first_result: bool) -> object:

@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import ctypes
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import wasmtime
 
 from wasmlab import capi
 from wasmlab.errors import ConfigError
-from wasmlab.host.callpaths.base import FirstResult, Handlers, RequestParts, expectation, learned_or_mismatch
+from wasmlab.host.callpaths.base import Handlers, RequestParts, learned_or_mismatch
 from wasmlab.host.component_values import PreparedArgs, ResultSlot
 from wasmlab.host.modules import Compiled
+from wasmlab.workloads.expectation import CallExpectation
 from wasmlab.workloads.model import ComponentCall, Workload
 
 
@@ -39,11 +40,12 @@ class ComponentSlots:
         self.wasi = workload.wasi
         self.args = PreparedArgs(workload.signature, workload.args)
         self.result = ResultSlot(workload.signature.result)
-        self.expected = expectation(workload)
+        expectation = workload.expectation
+        self.expected = expectation.compared_with()
         self.checked = self.expected is not None
-        self.first_result = workload.check == "first-result"
+        self.first_result = expectation.same_as_first
         self.workload_name = workload.name
-        self.before = [EarlierCall(workload.name, call) for call in workload.before]
+        self.before = [EarlierCall(call, expected) for call, expected in zip(workload.before, expectation.before, strict=True)]
         # Filled by phased requests only: a stamp before the first call and after each (bound by ``bind``).
         self.step_stamps: list[int] | None = None
 
@@ -51,14 +53,14 @@ class ComponentSlots:
 class EarlierCall:
     """A call a request makes before its entry's, with its arguments built once and its own result slot."""
 
-    def __init__(self, workload_name: str, call: ComponentCall) -> None:
+    def __init__(self, call: ComponentCall, expectation: CallExpectation) -> None:
         self.entry = call.entry
         self.args = PreparedArgs(call.signature, call.args)
         self.result = ResultSlot(call.signature.result)
-        self.returns = call.signature.result is not None
-        self.first_result = call.expected is None
-        self.expected: object = FirstResult() if self.first_result and self.returns else call.expected
-        self.name = f"{workload_name} (call {call.entry})"
+        self.returns = expectation.returns
+        self.first_result = expectation.same_as_first
+        self.expected: object = expectation.target()
+        self.name = expectation.name
 
     def check(self) -> None:
         """The call's result (the caller's copy, read after the store is gone) against what it must return."""
@@ -75,31 +77,39 @@ def call(func_ref: Any, context: Any, c: ComponentSlots | EarlierCall, trap: Any
         capi.raise_failure(err, trap)
 
 
-def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
-    """Handlers for the components among ``workloads``."""
+class Reused:
+    """The C values every request of one runtime reuses: the instance, the entry's function, an earlier call's
+    function (so that the entry's stays looked up) and the trap slot."""
+
+    def __init__(self) -> None:
+        self.instance = capi.component_instance_t()
+        self.instance_ref = ctypes.byref(self.instance)
+        self.func = capi.component_func_t()
+        self.func_ref = ctypes.byref(self.func)
+        self.earlier = capi.component_func_t()
+        self.earlier_ref = ctypes.byref(self.earlier)
+        self.trap = capi.trap_slot()
+
+
+def refuse(parts: RequestParts) -> None:
+    """One line when the runtime cannot serve components on this path."""
     if parts.pre:
         raise ConfigError(f"variant {parts.label!r} pre-instantiates, but wasmtime-py 50 has no InstancePre for components; "
                           f"allowed: a variant without 'pre'")
     if parts.linkers.component is None:
         raise ConfigError("components need a component linker")
-    clock = time.perf_counter_ns
+
+
+def store_steps(parts: RequestParts, reused: Reused) -> tuple[Callable[[ComponentSlots], tuple[capi.Ptr, capi.Ptr]],
+                                                              Callable[[Compiled, capi.Ptr], None]]:
+    """A request's new store (limits, and a WASI context for a guest importing WASI) and its instantiation through the
+    component linker (retried under the ``wait`` policy)."""
+    assert parts.linkers.component is not None  # refused before
     engine_ptr = parts.engine.ptr()
-    cache_get, compile_ = parts.modules.cache.get, parts.modules.compile
     retry = parts.waiting.retry
-    workloads = list(workloads)
-    slots = {i: ComponentSlots(w) for i, w in enumerate(workloads) if w.component}
     linker_ptr = parts.linkers.component.ptr()
     setup = parts.store.raw()
-    instance = capi.component_instance_t()
-    instance_ref = ctypes.byref(instance)
-    func = capi.component_func_t()
-    func_ref = ctypes.byref(func)
-    earlier = capi.component_func_t()  # an earlier call's function, so that the entry's stays looked up
-    earlier_ref = ctypes.byref(earlier)
-    trap = capi.trap_slot()
-    for i, c in slots.items():
-        if c.before:
-            c.step_stamps = parts.step_stamps.setdefault(i, [])
+    instance_ref, trap = reused.instance_ref, reused.trap
 
     def try_instantiate(compiled: Compiled, context: capi.Ptr) -> None:
         err = capi.component_linker_instantiate(linker_ptr, context, compiled.module_ptr, instance_ref)
@@ -127,6 +137,16 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
             raise
         return store, context
 
+    return new_store, instantiate
+
+
+def call_steps(reused: Reused) -> tuple[Callable[[Compiled, capi.Ptr, ComponentSlots], None],
+                                        Callable[[Compiled, capi.Ptr, ComponentSlots, list[int] | None], None],
+                                        Callable[[ComponentSlots], object]]:
+    """Looking the entry up by its export index, the calls before the entry's, and the check of the results."""
+    clock = time.perf_counter_ns
+    instance_ref, func_ref, earlier_ref, trap = reused.instance_ref, reused.func_ref, reused.earlier_ref, reused.trap
+
     def lookup(compiled: Compiled, context: capi.Ptr, c: ComponentSlots) -> None:
         if not capi.component_instance_get_func(instance_ref, context, compiled.export_index(c.entry), func_ref):
             raise ConfigError(f"workload {c.workload_name!r}: component export {c.entry!r} is not a function")
@@ -148,6 +168,24 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
         if c.checked and result != c.expected:
             c.expected = learned_or_mismatch(c.workload_name, result, c.expected, c.first_result)
         return result
+
+    return lookup, call_earlier, checked
+
+
+def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
+    """Handlers for the components among ``workloads``."""
+    refuse(parts)
+    clock = time.perf_counter_ns
+    cache_get, compile_ = parts.modules.cache.get, parts.modules.compile
+    workloads = list(workloads)
+    slots = {i: ComponentSlots(w) for i, w in enumerate(workloads) if w.component}
+    for i, c in slots.items():
+        if c.before:
+            c.step_stamps = parts.step_stamps.setdefault(i, [])
+    reused = Reused()
+    func_ref, trap = reused.func_ref, reused.trap
+    new_store, instantiate = store_steps(parts, reused)
+    lookup, call_earlier, checked = call_steps(reused)
 
     def handle(index: int) -> object:
         c = slots[index]

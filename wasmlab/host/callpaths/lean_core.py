@@ -25,10 +25,11 @@ import wasmtime
 
 from wasmlab import capi
 from wasmlab.errors import ConfigError
-from wasmlab.host.callpaths.base import Handlers, RequestParts, expectation, learned_or_mismatch, mismatch
+from wasmlab.host.callpaths.base import Handlers, RequestParts, learned_or_mismatch, mismatch
 from wasmlab.host.modules import Compiled
 from wasmlab.host.recipes import Outcome, RawTarget, arities, checker, run_steps
 from wasmlab.host.store import WasiIO
+from wasmlab.workloads.expectation import Expectation
 from wasmlab.workloads.model import Workload
 from wasmlab.workloads.recipe import Recipe
 
@@ -55,13 +56,17 @@ class LeanSlots:
         self.arg_words = tuple((2 * i, value) for i, value in enumerate(workload.args))
         self.has_result = bool(workload.results)
         self.result_words = self.words64 if workload.results[:1] == ("i64",) else self.words32
-        self.expected = expectation(workload)
-        self.first_result = workload.check == "first-result"
+        expectation = workload.expectation
+        self.expectation = expectation
+        self.expected = expectation.compared_with()
+        self.first_result = expectation.same_as_first
         self.workload_name = workload.name
         self.wasi = workload.wasi
         self.linked = workload.linked
         self.io = WasiIO(workload) if workload.captures_output else None
-        self.expected_exit = workload.expected_exit
+        # A guest expected to exit with a status other than 0 fails when it returns normally.
+        self.expected_exit = expectation.exit
+        self.returning_fails = not expectation.exit_ok(None)
         # Whether a new store needs more than creating: a WASI context (or host imports) here, and
         # per-store limits, which ``bind`` adds once it knows them.  A plain request skips ``prepare``.
         self.prepares = workload.linked
@@ -120,9 +125,9 @@ CALL_PLAIN = """        @3
             words[i] = value
         err = call_unchecked(context, func_ref, s.raw, s.nraw, trap_ref)
         if err or trap:
-            call_failed(context, err, s.expected_exit)
+            call_failed(context, err, s.expectation)
             result = None
-        elif s.expected_exit:
+        elif s.returning_fails:
             raise mismatch(s.workload_name, "exit 0", f"exit {s.expected_exit}")
         else:
             result = s.result_words[0] if s.has_result else None"""
@@ -171,6 +176,18 @@ def compile_request(namespace: dict[str, object], phased: bool, get_module: str 
     exec(compile("\n".join(lines), f"<wasmlab lean request{' (phased)' if phased else ''}>", "exec"), scope)
     handle: Callable[..., object] = scope["handle"]
     return handle
+
+
+def bind_steps(s: LeanSlots, w: Workload, instance_ref: Any, step_stamps: list[int]) -> None:
+    """A recipe's steps on the request's instance through the C API, the check of their outcome, and the list its
+    phased requests stamp."""
+    arity, returns = arities(w.recipe)
+    target = RawTarget(w.recipe, arity, returns)
+    recipe: Recipe = w.recipe
+
+    def steps(context: capi.Ptr, stamps: list[int] | None) -> Outcome:
+        return run_steps(recipe, target.bind(context, instance_ref), stamps)
+    s.steps, s.check_outcome, s.step_stamps = steps, checker(w), step_stamps
 
 
 def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
@@ -226,12 +243,12 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
             return int(capi.memory_data_size(context, ctypes.byref(memory_extern, capi.EXTERN_OF_OFFSET)))
         return None
 
-    def call_failed(context: capi.Ptr, err: capi.Ptr | None, expected_exit: int = 0) -> None:
+    def call_failed(context: capi.Ptr, err: capi.Ptr | None, expectation: Expectation) -> None:
         """A call that trapped or exited: the expected exit is a normal end, anything else is raised."""
         try:
             raise_failure(err, trap)
         except wasmtime.ExitTrap as exc:
-            if exc.code == expected_exit:
+            if expectation.exit_ok(exc.code):
                 return None
             raise
         except wasmtime.Trap as exc:
@@ -262,13 +279,6 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
     stepped = [s for i, s in slots.items() if workloads[i].steps]
     call = "plain" if not stepped else "steps" if len(stepped) == len(slots) else "mixed"
     for i, s in slots.items():
-        w = workloads[i]
-        if w.steps:
-            arity, returns = arities(w.recipe)
-            target = RawTarget(w.recipe, arity, returns)
-
-            def steps(context: capi.Ptr, stamps: list[int] | None, recipe: Recipe = w.recipe, target: RawTarget = target) -> Outcome:
-                return run_steps(recipe, target.bind(context, instance_ref), stamps)
-            s.steps, s.check_outcome = steps, checker(w.recipe)
-            s.step_stamps = parts.step_stamps.setdefault(i, [])
+        if workloads[i].steps:
+            bind_steps(s, workloads[i], instance_ref, parts.step_stamps.setdefault(i, []))
     return Handlers(compile_request(namespace, False, get_module, call), compile_request(namespace, True, get_module, call))

@@ -34,7 +34,7 @@ import numpy as np
 from wasmlab import _native, capi
 from wasmlab.errors import CompileError, ConfigError, NativeFailure, ResultMismatch
 from wasmlab.host import native_boundary as boundary
-from wasmlab.host.callpaths.base import FirstResult, Handlers, RequestParts, expectation, mismatch
+from wasmlab.host.callpaths.base import FirstResult, Handlers, RequestParts, mismatch
 from wasmlab.host.outcomes import failure_kind
 from wasmlab.host.recipes import Outcome, checker
 from wasmlab.host.store import check_files
@@ -188,12 +188,12 @@ class WasiFiles:
             self.stdin.write_bytes(workload.stdin)
         self.stdout, self.stderr = self.folder / "stdout", self.folder / "stderr"
         self.name = workload.name
-        self.patterns = [(n, re.compile(p)) for n, p in (("stdout", workload.stdout_pattern), ("stderr", workload.stderr_pattern)) if p]
+        self.patterns = [(n, re.compile(p)) for n, p in (("stdout", workload.expectation.stdout_match), ("stderr", workload.expectation.stderr_match)) if p]
         recipe = workload.recipe
         # (this driver's folder for it, the host directory it copies or "" for an empty one, its guest path)
         self.writable = [(self.folder / f"rw{i}", d.host or "", d.guest) for i, d in enumerate(recipe.dirs if recipe is not None else ())
                          if d.writable]
-        self.files = dict(recipe.expect.files) if recipe is not None else {}
+        self.files = workload.expectation.files
         self.verified = not self.patterns and not self.files
 
     def spec(self, workload: Workload) -> boundary.WasiSpec:
@@ -226,24 +226,24 @@ class WasiFiles:
 def add_workload(driver: _native.Driver, workload: Workload, wasi: boundary.WasiSpec | None = None, linked: bool = False) -> int:
     """``workload`` added to ``driver`` (a core module :func:`refusal` accepts) as one
     :class:`~wasmlab.host.native_boundary.RequestPlan`, checked as the lean path checks it
-    (:func:`~wasmlab.host.callpaths.base.expectation`), with its WASI context or through the driver's linker if given;
+    (its :class:`~wasmlab.workloads.expectation.Expectation`), with its WASI context or through the driver's linker if given;
     its index in the driver."""
     sha256 = bytes.fromhex(workload.sha256)
     if workload.steps:
         recipe = workload.recipe
         ops, nreads, last = recipe_ops(recipe)
-        result = recipe.expect.result
+        result = workload.expectation.result.value
         check = (_native.CHECK_EXPECTED if isinstance(result, int) else
-                 _native.CHECK_FIRST if not recipe.expect.anything and last else _native.CHECK_NONE)
-        expected = boundary.ResultCheck(check, result if isinstance(result, int) else 0, workload.expected_exit)
+                 _native.CHECK_FIRST if workload.expectation.same_as_first and last else _native.CHECK_NONE)
+        expected = boundary.ResultCheck(check, result if isinstance(result, int) else 0, workload.expectation.exit or 0)
         program = boundary.RecipeProgram(tuple(ops), recipe.memory.encode(), nreads)
         return driver.add(boundary.RequestPlan(workload.wasm, sha256, expected, result_kind=last, program=program, wasi=wasi,
                                                linked=linked))
-    value = expectation(workload)
+    value = workload.expectation.compared_with()
     check = (_native.CHECK_NONE if value is None else _native.CHECK_FIRST if isinstance(value, FirstResult)
              else _native.CHECK_EXPECTED)
     expected = boundary.ResultCheck(check, int(value) if check == _native.CHECK_EXPECTED else 0,  # type: ignore[call-overload]
-                                    workload.expected_exit)
+                                    workload.expectation.exit or 0)
     return driver.add(boundary.RequestPlan(workload.wasm, sha256, expected, entry=workload.entry.encode(),
                                            args=tuple(int(a) for a in workload.args), arg_kinds="".join(_KINDS[k] for k in workload.params),
                                            result_kind="".join(_KINDS[k] for k in workload.results), wasi=wasi, linked=linked))
@@ -312,7 +312,7 @@ class NativeServer:
         self.has_result = {i: bool(workloads[i].results) or workloads[i].steps for i in self.served}
         # A recipe's reads: the first request's are checked against expect here, every later one equals them byte for
         # byte (compared in C), so each request is verified without leaving C.
-        self.unverified = {i: w.recipe for i, w in enumerate(workloads) if w.steps and (w.recipe.expect.bytes or not w.recipe.expect.anything)}
+        self.unverified = {i: w.recipe for i, w in enumerate(workloads) if w.steps and (w.expectation.reads or w.expectation.same_as_first)}
         # How many steps of each recipe the C loop stamps in phased mode (the first STEP_STAMPS - 1).
         self.step_counts = {i: min(len(w.recipe.steps), _native.STEP_STAMPS - 1) for i, w in enumerate(workloads) if w.steps}
         self.to_driver = np.full(len(workloads), -1, dtype=np.int32)
@@ -339,7 +339,7 @@ class NativeServer:
             if (w.wasi or w.steps) and message:  # output, reads or an exit compared in C: the loop said what differed
                 raise ResultMismatch(f"workload {w.name!r}: {message}")
             expected = self.driver.expectation(self.served[index])
-            if w.check == "first-result":
+            if w.expectation.same_as_first:
                 raise ResultMismatch(f"workload {w.name!r} returned {detail!r}, but its first request returned {expected!r}: the "
                                      f"result changed between requests (give --expect to check a value, or --no-check to measure unchecked)")
             raise mismatch(w.name, detail, expected)
@@ -377,8 +377,8 @@ class NativeServer:
         del self.unverified[index]
         names = read_names(recipe)
         # The result was compared in C (CHECK_EXPECTED); here the bytes are.
-        checker(recipe)(Outcome(reads=dict(zip(names, first, strict=True)),
-                                result=recipe.expect.result if isinstance(recipe.expect.result, int) else None))
+        expected = self.workloads[index].expectation.result.value
+        checker(self.workloads[index])(Outcome(reads=dict(zip(names, first, strict=True)), result=expected if isinstance(expected, int) else None))
 
     def failures_of(self, indices: Sequence[int], records: np.ndarray, message: str, which: np.ndarray) -> list[tuple[int, NativeFailure]]:
         """The failures of the records at positions ``which``; one that stops the variant is raised."""

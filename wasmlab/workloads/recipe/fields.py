@@ -1,0 +1,53 @@
+"""The checks every section of a recipe shares: a mapping of known keys, an integer, a set of digest checks.
+Each failure is one line naming the recipe key and what is allowed."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from wasmlab.errors import ConfigError, allowed
+
+
+def mapping(data: Any, where: str, keys: Sequence[str]) -> Mapping[str, Any]:
+    """``data`` as a mapping whose keys are all among ``keys``."""
+    label = f"recipe {where}" if where else "recipe"
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{label}: {data!r} is not a mapping; allowed: keys {', '.join(keys)}")
+    for key in data:
+        if key not in keys:
+            raise allowed(key, f"{label} key", keys)
+    return data
+
+
+def integer(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"recipe {where}: {value!r} is not an integer")
+    return value
+
+
+def digest_checks(data: Any, where: str, kinds: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """``{name: {kind: value}}`` with one kind of ``kinds`` each: name -> (kind, value), sha256 in lower case."""
+    out = {}
+    for key, spec in mapping(data, where, list(data) if isinstance(data, Mapping) else []).items():
+        spec = mapping(spec, f"{where}.{key}", kinds)
+        if len(spec) != 1:
+            raise ConfigError(f"recipe {where}.{key}: give exactly one of {', '.join(kinds)}")
+        (kind, value), = spec.items()
+        if not isinstance(value, str):
+            raise ConfigError(f"recipe {where}.{key}.{kind}: {value!r} is not a string")
+        if kind == "sha256" and not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+            raise ConfigError(f"recipe {where}.{key}.sha256: {value!r} is not 64 hexadecimal digits")
+        if kind == "regex":
+            regex(value, f"{where}.{key}.regex")
+        out[str(key)] = (kind, value.lower() if kind == "sha256" else value)
+    return out
+
+
+def regex(value: str, where: str) -> None:
+    """One line when ``value`` is not a regular expression."""
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ConfigError(f"recipe {where}: {value!r} is not a regular expression ({exc})") from None

@@ -1,0 +1,195 @@
+"""A recipe's YAML parsed section by section, every key checked: one line naming the key when one is wrong.
+
+:func:`parse` dispatches: the module, its WASI context, the steps, what the request must end with, the stubbed
+imports, a single WAVE ``invoke``, and the plain options; each section is one function, and the checks that
+join two sections (a byte check needs a read step, a file check a writable directory) sit with the later one."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import yaml
+
+from wasmlab.errors import ConfigError
+from wasmlab.workloads.recipe import steps as step_parsers
+from wasmlab.workloads.recipe.fields import digest_checks, integer, mapping, regex
+from wasmlab.workloads.recipe.model import (
+    DIGESTS,
+    DIR_KEYS,
+    EXPECT_KEYS,
+    FILE_CHECKS,
+    RECIPE_KEYS,
+    WASI_KEYS,
+    Call,
+    Dir,
+    Expect,
+    Invoke,
+    Read,
+    Recipe,
+    Step,
+)
+
+OPTIONS = ("allocator", "memory", "driver", "input")
+
+
+class WasiContext(NamedTuple):
+    """The ``wasi:`` section, as the :class:`Recipe` fields it fills."""
+
+    argv: tuple[str, ...]
+    stdin: bytes | None
+    env: tuple[tuple[str, str], ...]
+    dirs: tuple[Dir, ...]
+
+
+class Options(NamedTuple):
+    """The plain strings of a recipe."""
+
+    allocator: str
+    memory: str
+    driver: str
+    input: str
+
+
+def module_section(data: Mapping[str, Any], base: Path) -> tuple[str, Path | None]:
+    """``module:`` as written, and its path when it names a file (else a catalog name)."""
+    module = data.get("module")
+    if not isinstance(module, str) or not module:
+        raise ConfigError("recipe module: missing; allowed: a path relative to the recipe (.wasm, .wat) or a catalog name")
+    return module, (base / module) if module.endswith((".wasm", ".wat")) or "/" in module else None
+
+
+def wasi_section(data: Any, base: Path) -> WasiContext:
+    """``wasi:``: argv, stdin (read now), environment and directories, as the :class:`Recipe` fields they fill."""
+    wasi = mapping(data or {}, "wasi", WASI_KEYS)
+    argv = wasi.get("argv", [])
+    if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+        raise ConfigError(f"recipe wasi.argv: {argv!r} is not a list of strings")
+    stdin = None
+    if "stdin" in wasi:
+        stdin_path = base / str(wasi["stdin"])
+        try:
+            stdin = stdin_path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"recipe wasi.stdin: {str(stdin_path)!r} cannot be read ({exc.strerror})") from None
+    env = mapping(wasi.get("env") or {}, "wasi.env", list(wasi.get("env") or {}))
+    dirs = tuple(directory(entry, f"wasi.dirs[{i}]", base) for i, entry in enumerate(wasi.get("dirs") or []))
+    return WasiContext(tuple(argv), stdin, tuple((str(k), str(v)) for k, v in env.items()), dirs)
+
+
+def directory(data: Any, where: str, base: Path) -> Dir:
+    """One ``wasi.dirs`` entry: read-only from the host or a package resource, or writable (fresh, or a host copy)."""
+    entry = mapping(data, where, DIR_KEYS)
+    guest, host, writable, resource = entry.get("guest"), entry.get("host"), entry.get("writable", False), entry.get("resource")
+    if resource is not None and (host is not None or writable or not isinstance(resource, str)):
+        raise ConfigError(f"recipe {where}.resource: {resource!r}; allowed: a folder of the module's package, read-only, "
+                          f"without host:")
+    if not isinstance(guest, str) or not guest.startswith("/"):
+        raise ConfigError(f"recipe {where}.guest: {guest!r} is not an absolute guest path such as /out")
+    if not isinstance(writable, bool):
+        raise ConfigError(f"recipe {where}.writable: {writable!r} is not true or false")
+    if host is None and not writable and resource is None:
+        raise ConfigError(f"recipe {where}: a read-only directory needs host:; allowed: host: DIR, or writable: true for a fresh one")
+    resolved = None
+    if host is not None:
+        resolved = base / str(host)
+        if not resolved.is_dir():
+            raise ConfigError(f"recipe {where}.host: {str(resolved)!r} is not a directory")
+    return Dir(guest.rstrip("/") or "/", str(resolved) if resolved else None, writable, resource)
+
+
+def expect_section(data: Any, steps: Sequence[Step], dirs: Sequence[Dir]) -> Expect:
+    """``expect:``: exit, output patterns, the last call's result, digests of reads and of written files."""
+    expect_data = mapping(data or {}, "expect", EXPECT_KEYS)
+    read_names = {s.name for s in steps if isinstance(s, Read)}
+    byte_checks = digest_checks(expect_data.get("bytes") or {}, "expect.bytes", DIGESTS)
+    for name in byte_checks:
+        if name not in read_names:
+            raise ConfigError(f"recipe expect.bytes.{name}: no step reads {name!r}; allowed: "
+                              + (", ".join(sorted(read_names)) if read_names else "names of read steps"))
+    file_checks = digest_checks(expect_data.get("files") or {}, "expect.files", FILE_CHECKS)
+    for guest_path in file_checks:
+        if not any(guest_path.startswith(d.guest + "/") and d.writable for d in dirs):
+            raise ConfigError(f"recipe expect.files.{guest_path}: not inside a writable directory; allowed: paths under "
+                              + (", ".join(d.guest for d in dirs if d.writable) or "a wasi.dirs entry with writable: true"))
+    for key in ("stdout_match", "stderr_match"):
+        if key in expect_data:
+            regex(str(expect_data[key]), f"expect.{key}")
+    return Expect(
+        exit=integer(expect_data["exit"], "expect.exit") if "exit" in expect_data else None,
+        stdout_match=str(expect_data["stdout_match"]) if "stdout_match" in expect_data else None,
+        stderr_match=str(expect_data["stderr_match"]) if "stderr_match" in expect_data else None,
+        result=(expect_data["result"] if isinstance(expect_data.get("result"), str)
+                else integer(expect_data["result"], "expect.result") if "result" in expect_data else None),
+        bytes=byte_checks, files=file_checks)
+
+
+def imports_section(data: Any) -> dict[str, int]:
+    """``imports:``: MODULE.NAME -> the constant the stub returns."""
+    stubs = mapping(data or {}, "imports", list(data or {}))
+    for key, value in stubs.items():
+        if not isinstance(key, str) or "." not in key:
+            raise ConfigError(f"recipe imports: {key!r} is not MODULE.NAME (e.g. env.host_interrupt)")
+        integer(value, f"imports.{key}")
+    return dict(stubs)
+
+
+def invoke_section(invoke: Any, steps: Sequence[Step]) -> str | None:
+    """``invoke:``: one call in WAVE, its syntax checked now (its types once the module's are known)."""
+    if invoke is None:
+        return None
+    if not isinstance(invoke, str):
+        raise ConfigError(f"recipe invoke: {invoke!r} is not a call in WAVE such as 'handle({{method: \"GET\"}})'")
+    if steps:
+        raise ConfigError("recipe invoke: a single call in WAVE; allowed: invoke or steps, not both")
+    from wasmlab.workloads.wave import parse_call
+
+    parse_call(invoke, "recipe invoke")
+    return invoke
+
+
+def options_section(data: Mapping[str, Any], steps: Sequence[Step]) -> Options:
+    """The plain strings: the allocator and memory the steps use, a plugin driver and its input."""
+    for key in OPTIONS:
+        if key in data and not isinstance(data[key], str):
+            raise ConfigError(f"recipe {key}: {data[key]!r} is not a string")
+    if data.get("driver") and steps:
+        raise ConfigError("recipe driver: a driver runs the whole request; allowed: driver or steps, not both")
+    if data.get("driver"):
+        from wasmlab.workloads.hostfuncs import driver
+
+        driver(str(data["driver"]))  # an unknown driver is one line now, not at the first request
+    return Options(str(data.get("allocator", "malloc")), str(data.get("memory", "memory")), str(data.get("driver", "")),
+                   str(data.get("input", "")))
+
+
+def parse(data: Any, source: str = "recipe", base: Path | None = None) -> Recipe:
+    """A :class:`Recipe` from its YAML data, every key checked (one line naming the key when one is wrong)."""
+    base = base or Path.cwd()
+    data = mapping(data, "", RECIPE_KEYS)
+    module, path = module_section(data, base)
+    wasi = wasi_section(data.get("wasi"), base)
+    steps = tuple(step_parsers.steps(data.get("steps") or [], base))
+    expect = expect_section(data.get("expect"), steps, wasi.dirs)
+    imports = imports_section(data.get("imports"))
+    invoke = invoke_section(data.get("invoke"), steps)
+    if expect.result is not None and not any(isinstance(s, (Call, Invoke)) for s in steps) and invoke is None:
+        raise ConfigError("recipe expect.result: no call step; allowed: expect.exit or stdout_match for a plain command")
+    options = options_section(data, steps)
+    return Recipe(source=source, module=module, module_path=path, name=str(data.get("name") or Path(module).stem),
+                  argv=wasi.argv, stdin=wasi.stdin, env=wasi.env, dirs=wasi.dirs, steps=steps, expect=expect,
+                  allocator=options.allocator, memory=options.memory, wasi=bool(data.get("wasi")), driver=options.driver,
+                  input=options.input, invoke=invoke, imports=imports)
+
+
+def load(path: str | Path) -> Recipe:
+    """The recipe in YAML file ``path`` (paths inside it are relative to its folder)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"recipe {str(path)!r} cannot be read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"recipe {str(path)!r} is not YAML: {str(exc).splitlines()[0]}") from None
+    return parse(data, str(path), path.parent)
