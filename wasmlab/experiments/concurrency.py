@@ -4,13 +4,16 @@ throughput, tail latency and outcomes."""
 from __future__ import annotations
 
 import gc
+import itertools
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import wasmtime
 
 from wasmlab.config import WASMTIME_DEFAULT_RESERVATION, CacheConfig, EngineConfig, Limits, PoolConfig
@@ -270,6 +273,81 @@ def from_scenario(threads: int, scenario: Scenario, variant: str, workloads: Seq
                        pool_slots=scenario.slots if pool_mode == "shared" else None, exhaustion=limits.exhaustion,
                        wait_timeout_ms=limits.wait_timeout_ms, call_path=call_path, engine=engine_config, cache=cache_config,
                        rate=rate, seed=seed, trace=trace, zipf_s=zipf_s)
+
+
+@dataclass(frozen=True)
+class Load:
+    """What ``wasmlab concurrency`` varies on top of a Scenario: worker counts, pool sharing, call paths, offered rates
+    (``None``: closed loop), and the workloads of a multi-tenant host (empty: the scenario's one)."""
+
+    threads: tuple[int, ...] = (1, 2)
+    pool_mode: str = "shared"
+    call_paths: tuple[str, ...] = ("native",)
+    rates: tuple[float | None, ...] = (None,)
+    workloads: tuple[str, ...] = ()
+
+
+def configurations(scenario: Scenario, load: Load) -> list[tuple[str, str, int, float | None]]:
+    """(call path, variant, threads, offered rate) of every run of one repetition."""
+    from wasmlab.host.variant import parse_variant
+
+    names = [parse_variant(v).name for v in scenario.variants]
+    return list(itertools.product(load.call_paths, names, load.threads, load.rates))
+
+
+@dataclass
+class ServedLoad:
+    """Every run (one row per configuration and repetition), their medians per configuration, and the run's metadata."""
+
+    runs: pd.DataFrame
+    summary: pd.DataFrame
+    metadata: dict[str, Any]
+
+
+def run_load(scenario: Scenario, load: Load, progress: Callable[[], None] | None = None) -> ServedLoad:
+    """Every variant of ``scenario`` under every configuration of ``load``, ``scenario.repeats`` times in rotation
+    (so that drift of the machine does not line up with one configuration); requests and warm-up are per worker."""
+    from wasmlab.host.variant import parse_variant
+    from wasmlab.measure import metadata as md
+
+    names = [parse_variant(v).name for v in scenario.variants]
+    every = configurations(scenario, load)
+    rows = []
+    run = md.new_run()
+    for repetition in range(scenario.repeats):
+        shift = repetition % len(every)
+        for path, name, count, rate in every[shift:] + every[:shift]:
+            result = from_scenario(count, scenario, name, load.workloads or None, load.pool_mode, path,
+                                   requests_per_thread=scenario.requests, warmup=scenario.warmup, rate=rate,
+                                   seed=scenario.seed + repetition, trace=scenario.trace, zipf_s=scenario.zipf_s)
+            rows.append({**result, "repetition": repetition})
+            if progress is not None:
+                progress()
+    runs = pd.DataFrame(rows)
+    open_loop = load.rates != (None,)
+    metadata = {**run, **md.machine(), "parameters": load_parameters(scenario, load, names),
+                "statistic": f"median over {scenario.repeats} runs of each configuration (min and max beside throughput and p99)"}
+    return ServedLoad(runs, medians(runs, open_loop), metadata)
+
+
+def load_parameters(scenario: Scenario, load: Load, names: list[str]) -> dict[str, Any]:
+    trace = f"zipf:s={scenario.zipf_s:g}" if scenario.trace == "zipf" and scenario.zipf_s != 1.1 else scenario.trace
+    return {"threads": list(load.threads), "pool_mode": load.pool_mode, "call_paths": list(load.call_paths),
+            "workload": ",".join(load.workloads or (scenario.workload,)), "trace": trace, "variants": names,
+            "requests_per_thread": scenario.requests, "warmup": scenario.warmup, "repeats": scenario.repeats,
+            "preset": scenario.preset or "none", "pool": scenario.engine_config().pool.to_dict(),
+            "exhaustion": scenario.limits_config().exhaustion, "rates": list(load.rates), "seed": scenario.seed}
+
+
+def medians(runs: pd.DataFrame, open_loop: bool) -> pd.DataFrame:
+    """The median of each numeric column per configuration, with min and max beside throughput and p99."""
+    keys = ["call_path", "variant", "threads", "offered_rps"] if open_loop else ["call_path", "variant", "threads"]
+    numeric = [c for c in runs.columns if c not in keys and c != "repetition" and pd.api.types.is_numeric_dtype(runs[c])]
+    summary = runs.groupby(keys, sort=False)[numeric].median().reset_index()
+    for column in ("throughput_rps", "latency_us_p99"):
+        spread = runs.groupby(keys, sort=False)[column].agg(["min", "max"]).reset_index(drop=True)
+        summary[f"{column}_min"], summary[f"{column}_max"] = spread["min"], spread["max"]
+    return summary
 
 
 def memory_footprint(before: footprint.Footprint, built: footprint.Footprint, served: footprint.Footprint,
