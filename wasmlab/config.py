@@ -73,6 +73,9 @@ class _DictMixin:
         return dataclasses.replace(self, **changes)
 
 
+DEFAULT_SLOTS = 20  # pool slots when a preset or flag does not say
+
+
 @dataclass(frozen=True)
 class PoolConfig(_DictMixin):
     """Knobs of wasmtime's pooling instance allocator.

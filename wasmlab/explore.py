@@ -20,7 +20,7 @@ import seaborn as sns
 import wasmtime
 from IPython.display import Image
 
-from wasmlab.config import CACHE_POLICIES, parse_size
+from wasmlab.config import CACHE_POLICIES, DEFAULT_SLOTS, parse_size
 from wasmlab.errors import WasmlabError
 from wasmlab.host.callpaths import call_paths
 from wasmlab.host.variant import NAMED_VARIANTS
@@ -90,7 +90,7 @@ class Explorer:
         self.workload = widgets.Combobox(value="seed", options=list(WORKLOADS), description="workload", ensure_option=False, style=style)
         self.variant = widgets.Dropdown(options=list(NAMED_VARIANTS), value=variant, description="variant", style=style)
         self.call_path = widgets.ToggleButtons(options=list(call_paths()), value="lean", description="call path", style=style)
-        self.slots = widgets.IntText(value=20, description="pool slots", style=style)
+        self.slots = widgets.IntText(value=DEFAULT_SLOTS, description="pool slots", style=style)
         self.max_memory_size = widgets.Text(value="default", description="max memory size", style=style,
                                             placeholder="default, 65536, 10MiB")
         self.cache_policy = widgets.Dropdown(options=list(CACHE_POLICIES), value="lru", description="cache policy", style=style)
@@ -160,8 +160,8 @@ class Explorer:
             failed = "; ".join(f"{v}: {e.splitlines()[0]}" for v, e in measurement.errors.items())
             self.error.value = error_html("error", failed)
         label = (
-            f"#{len(self.runs) + 1} {scenario.call_path}, slots {scenario.slots}, "
-            f"{scenario.cache_policy}/{scenario.cache_size}, {scenario.workload}"
+            f"#{len(self.runs) + 1} {scenario.call_path}, slots {scenario.pool.slots}, "
+            f"{scenario.cache.policy}/{scenario.cache.size}, {scenario.workload.spec}"
         )
         self.runs.append((label, measurement))
         self.refresh()

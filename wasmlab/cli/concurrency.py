@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,6 +23,9 @@ from wasmlab.cli.options import (
     workload_options,
 )
 from wasmlab.errors import ConfigError
+
+if TYPE_CHECKING:
+    from wasmlab.measure.scenario import Scenario
 
 
 @click.command("concurrency")
@@ -44,13 +47,14 @@ from wasmlab.errors import ConfigError
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the open-loop arrivals.")
 @format_option()
 @takes_scenario
-def concurrency_command(scenario: Any, threads: tuple[int, ...], pool_mode: str, call_paths: str, workloads: tuple[str, ...],
+def concurrency_command(scenario: Scenario, threads: tuple[int, ...], pool_mode: str, call_paths: str,
                         rate: tuple[float, ...] | None, p99_bound_us: float | None, fmt: str) -> None:
     """Worker threads serving requests at once on one engine (shared pool) or one each: throughput, p50/p99, outcomes,
     and the kernel's work (faults, context switches, TLB shootdowns) per thread count; --rate for open-loop load."""
     from tqdm import tqdm
 
-    from wasmlab.experiments.concurrency import Load, configurations, run_load, saturation
+    from wasmlab.experiments.concurrency import saturation
+    from wasmlab.experiments.concurrency_load import Load, configurations, run_load
     from wasmlab.measure.scenario import expand_call_paths
 
     if any(t < 1 for t in threads):
@@ -60,7 +64,7 @@ def concurrency_command(scenario: Any, threads: tuple[int, ...], pool_mode: str,
         raise ConfigError("--rate needs --call-path native: a Python loop cannot keep a schedule of microseconds")
     if p99_bound_us is not None and not rate:
         raise ConfigError("--p99-bound-us applies only with --rate")
-    load = Load(threads, pool_mode, paths, tuple(rate) if rate else (None,), workloads)
+    load = Load(threads, pool_mode, paths, tuple(rate) if rate else (None,))
     with tqdm(total=len(configurations(scenario, load)) * scenario.repeats, desc="concurrency", unit="run", file=sys.stderr, disable=None,
               leave=False) as bar:
         served = run_load(scenario, load, lambda: bar.update(1))

@@ -231,8 +231,9 @@ def scenario_from(flags: dict[str, Any], fixed: dict[str, Any] | None = None) ->
     from wasmlab.measure.scenario import Scenario
 
     given = {name: flags.pop(name) for name in SCENARIO_FLAGS if name in flags}
-    if flags.get("workloads"):
-        given["workload"] = flags["workloads"][0]  # the first of several (its engine and pool are every tenant's)
+    if "workloads" in flags:  # several: a multi-tenant host
+        workloads = flags.pop("workloads")
+        given["workload"], given["tenants"] = workloads[0], workloads if len(workloads) > 1 else ()
     limits = {key: given.pop(flag) for flag, key in LIMIT_FLAGS.items() if given.get(flag) is not None}
     for flag in LIMIT_FLAGS:
         given.pop(flag, None)

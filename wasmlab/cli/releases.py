@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from wasmlab.cli.options import NAMES, format_option, measurement_options, options, scenario_with, workload_options
 from wasmlab.errors import ConfigError
+
+if TYPE_CHECKING:
+    from wasmlab.measure.scenario import Scenario
 
 
 @click.group()
@@ -36,9 +39,10 @@ def releases_fetch(versions: tuple[str, ...], all_since: int | None) -> None:
 
 def release_pool_options() -> Any:
     from wasmlab.cli.options import KeyValue
+    from wasmlab.config import DEFAULT_SLOTS
 
     return options(
-        click.option("--slots", default=20, show_default=True, type=int, help="Pool slots of pooled variants."),
+        click.option("--slots", default=DEFAULT_SLOTS, show_default=True, type=int, help="Pool slots of pooled variants."),
         click.option("--pool", "pool_knobs", multiple=True, type=KeyValue(), metavar="KEY=VALUE",
                      help="Any pool knob, e.g. linear_memory_keep_resident=64KiB."),
         click.option("--cache-size", default=16, show_default=True, type=int, help="Compiled modules a cached variant keeps."),
@@ -54,7 +58,7 @@ def release_pool_options() -> Any:
 @click.option("--compile", "compile_specs", multiple=True, metavar="WORKLOAD", help="Also time compiling this module on each release.")
 @format_option()
 @scenario_with(preset=None)  # a release's child builds its pool from wasmlab's defaults, the slots and the knobs
-def releases_run(scenario: Any, versions: tuple[str, ...], compile_specs: tuple[str, ...], fmt: str) -> None:
+def releases_run(scenario: Scenario, versions: tuple[str, ...], compile_specs: tuple[str, ...], fmt: str) -> None:
     """The same scenario on each release's library through the native driver, one child process per release and repetition."""
     from tqdm import tqdm
 

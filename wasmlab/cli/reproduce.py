@@ -6,7 +6,7 @@ import json
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -30,6 +30,9 @@ from wasmlab.errors import ConfigError, WasmlabError
 # Errors that are findings of a measurement, not bad input: reported with the results, exit status 1.
 MEASURED_FAILURES = ("ResultMismatch",)
 ALL_VARIANTS = "baseline,cached,pooled,pooled+cached,pooled+cached+pre"
+
+if TYPE_CHECKING:
+    from wasmlab.measure.scenario import Scenario
 
 
 def limit_options() -> Any:
@@ -92,7 +95,7 @@ def module_by_path_options() -> Any:
 @out_option("data/results/reproduce/RUN_ID")
 @click.option("--no-save", is_flag=True, help="Do not write result files.")
 @takes_scenario
-def reproduce(scenario: Any, isolate: bool, child_address_space: int | None, fmt: str, out: Path | None, no_save: bool) -> None:
+def reproduce(scenario: Scenario, isolate: bool, child_address_space: int | None, fmt: str, out: Path | None, no_save: bool) -> None:
     """Reproduce the seed's table: baseline vs pooled+cached (and the other variants), side by side."""
     from wasmlab.storage import check_writable
 
@@ -110,10 +113,10 @@ def reproduce(scenario: Any, isolate: bool, child_address_space: int | None, fmt
         from wasmlab.measure.results import save_measurement
 
         folder = save_measurement(measurement, out or DEFAULT_RESULTS / "reproduce" / measurement.metadata["run_id"])
-    show(measurement, fmt, folder, scenario.phases)
+    show(measurement, fmt, folder, scenario.measurement.phases)
 
 
-def measure(scenario: Any, isolate: bool, child_address_space: int | None) -> Any:
+def measure(scenario: Scenario, isolate: bool, child_address_space: int | None) -> Any:
     """Every variant of ``scenario`` measured, with a progress bar on stderr."""
     # Imported once the input is known good: a bad flag is answered without loading pandas and the plotting stack.
     from tqdm import tqdm

@@ -68,10 +68,11 @@ def scenario_across_releases(releases: Sequence[str], scenario: Scenario, compil
                              compile_repeats: int = 3, progress: Callable[[str, int], None] | None = None) -> AcrossReleases:
     """``scenario`` (its workload, variants, requests, repetitions, warm-up, slots, pool knobs and cache size) and the
     compile time of ``compile_workloads`` on each of ``releases`` (versions or majors of the manifest)."""
-    slots = scenario.slots if scenario.slots is not None else scenario.engine_config().pool.slots
-    cache_size = scenario.cache_size if scenario.cache_size is not None else scenario.cache_config().size
-    table, metadata = run_releases(resolve(releases), scenario.workload, scenario.variants, scenario.requests, scenario.repeats,
-                                   scenario.warmup, slots, dict(scenario.pool), cache_size, progress,
+    pool, m = scenario.pool, scenario.measurement
+    slots = pool.slots if pool.slots is not None else scenario.engine_config().pool.slots
+    cache_size = scenario.cache.size if scenario.cache.size is not None else scenario.cache_config().size
+    table, metadata = run_releases(resolve(releases), scenario.workload.spec, scenario.variants, m.requests, m.repeats,
+                                   m.warmup, slots, dict(pool.knobs), cache_size, progress,
                                    compile_workloads=compile_workloads, compile_repeats=compile_repeats)
     served, compiled = requests_of(table), compiles_of(table)
     steps = pd.concat([changes(served), changes(compiled, "compile_us_p50")], ignore_index=True)
