@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from wasmlab.cli.options import CallPaths, Size, format_option
+from wasmlab.cli.options import CallPaths, Size, format_option, takes_scenario
 from wasmlab.errors import ConfigError
+
+if TYPE_CHECKING:
+    from wasmlab.measure.scenario import Scenario
 
 
 @click.command("advise")
@@ -30,33 +33,32 @@ from wasmlab.errors import ConfigError
 @click.option("--target-release", default=None, help="wasmtime release the Rust snippet is for [default: the installed one].")
 @click.option("--plot", "plot_file", type=click.Path(path_type=Path), default=None, help="Write the Pareto plot here (PNG).")
 @format_option()
-def advise_command(workloads: tuple[str, ...], concurrent: int, p99_us: float, rss_budget: int | None, address_space: int | None,
-                   call_path: str, trace: str, budget_s: float, requests: int, repeats: int, seed: int, target_release: str | None,
-                   plot_file: Path | None, fmt: str) -> None:
+@takes_scenario
+def advise_command(scenario: Scenario, concurrent: int, p99_us: float, rss_budget: int | None, address_space: int | None,
+                   budget_s: float, target_release: str | None, plot_file: Path | None, fmt: str) -> None:
     """The pool and engine settings that meet a p99 target at a concurrency within memory budgets, measured: a search
     over the knobs, the front re-measured, each knob's effect against wasmtime's default, and the settings as code.
     Exit status 1 when nothing meets the goal (one line names the binding constraint)."""
     from tqdm import tqdm
 
     from wasmlab.experiments.advisor.advice import Infeasible
-    from wasmlab.experiments.advisor.goal import Effort, goal_from
+    from wasmlab.experiments.advisor.goal import effort_of, goal_of
     from wasmlab.experiments.advisor.search import advise
 
-    if budget_s <= 0 or requests < 1 or repeats < 1:
-        raise ConfigError(f"--budget-s {budget_s:g}, --requests {requests}, --repeats {repeats}: allowed: a budget > 0, counts >= 1")
-    goal = goal_from(workloads, concurrent, p99_us, rss_budget, address_space, call_path, trace)
+    if budget_s <= 0:
+        raise ConfigError(f"--budget-s {budget_s:g} is out of range; allowed: a budget > 0")
+    goal = goal_of(scenario, concurrent, p99_us, rss_budget, address_space)
     with tqdm(desc="advise: candidates measured", unit="run", file=sys.stderr, disable=None, leave=False) as bar:
         def progress(stage: str, row: dict[str, Any]) -> None:
             bar.set_postfix_str(f"{stage}: p99 {row.get('latency_us_p99') or float('nan'):.1f} µs")
             bar.update(1)
         try:
-            advice = advise(goal, Effort(budget_s=budget_s, requests=requests, repeats=repeats, seed=seed), progress,
-                            target_release=target_release)
+            advice = advise(goal, effort_of(scenario, budget_s), progress, target_release=target_release)
         except Infeasible as exc:
             click.echo(f"wasmlab: advise: {exc}", err=True)
             sys.exit(1)
     if plot_file is not None:
-        plot(advice, goal, requests, plot_file)
+        plot(advice, goal, scenario.measurement.requests, plot_file)
     click.echo(json.dumps(advice.to_json(), indent=2, default=str) if fmt == "json" else advice.render())
     if not advice.feasible:
         click.echo(f"wasmlab: advise: {advice.reason}", err=True)
