@@ -160,8 +160,8 @@ class Explorer:
             failed = "; ".join(f"{v}: {e.splitlines()[0]}" for v, e in measurement.errors.items())
             self.error.value = error_html("error", failed)
         label = (
-            f"#{len(self.runs) + 1} {scenario.call_path}, slots {scenario.slots}, "
-            f"{scenario.cache_policy}/{scenario.cache_size}, {scenario.workload}"
+            f"#{len(self.runs) + 1} {scenario.call_path}, slots {scenario.pool.slots}, "
+            f"{scenario.cache.policy}/{scenario.cache.size}, {scenario.workload.spec}"
         )
         self.runs.append((label, measurement))
         self.refresh()

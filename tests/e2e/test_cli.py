@@ -218,3 +218,40 @@ def test_open_loop_latency_counts_from_each_requests_due_time():
 def test_concurrency_bad_input_is_one_line(args, message):
     done = wasmlab("concurrency", *args, "--requests", "10", "--repeats", "1")
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_help_lists_the_allowed_values_of_each_choice():
+    from click.testing import CliRunner
+
+    from wasmlab.cli import main
+
+    reproduce = CliRunner().invoke(main, ["reproduce", "--help"]).stdout
+    for listed in ("[table|json]", "[seed|spin|wasmtime-serve|none]", "[clear-when-full|fifo|lfu|lru|none|rr|ttl]", "[fail|wait]",
+                   "[lean|api|native|both|all|A,B]"):
+        assert listed in reproduce, listed
+    concurrency = CliRunner().invoke(main, ["concurrency", "--help"]).stdout
+    assert "[shared|per-worker]" in concurrency and "[native|lean|native,lean]" in concurrency
+
+
+def test_the_cli_pool_modes_are_the_experiments():
+    """The CLI lists pool modes without importing the experiment (and numpy, wasmtime) to answer --help."""
+    from wasmlab.cli.options import POOL_MODES
+    from wasmlab.experiments.concurrency import POOL_MODES as EXPERIMENT_POOL_MODES
+
+    assert POOL_MODES == EXPERIMENT_POOL_MODES
+
+
+def test_a_size_a_list_and_a_knob_are_read_alike_by_every_command():
+    from click.testing import CliRunner
+
+    from wasmlab.cli import main
+
+    for arguments, message in ((["reproduce", "--memory-limit", "lots"], "--memory-limit 'lots' is not a size"),
+                               (["advise", "--concurrency", "2", "--p99-us", "9", "--rss-budget", "lots"], "--rss-budget 'lots' is not a size"),
+                               (["concurrency", "--rate", "1,x"], "--rate 'x' is not a number"),
+                               (["releases", "run", "--releases", "50", "--pool", "nonsense"], "--pool 'nonsense' is not KEY=VALUE"),
+                               (["concurrency", "--pool", "slots=0"], "pool.slots = 0 is out of range")):
+        done = CliRunner().invoke(main, arguments)
+        lines = done.stderr.strip().splitlines()
+        assert done.exit_code == 2 and len(lines) == 1 and lines[0].startswith("wasmlab: error: "), done.stderr
+        assert message in lines[0], (arguments, lines[0])

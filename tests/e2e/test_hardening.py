@@ -152,9 +152,13 @@ def test_wait_gives_up_after_its_timeout():
 
 def test_threads_sharing_one_slot_fail_or_wait_as_told():
     from wasmlab.experiments.concurrency import concurrency
+    from wasmlab.measure.scenario import Scenario
 
-    fail = concurrency(2, "shared", "shared", requests_per_thread=3000, pool_slots=1, exhaustion="fail")
-    wait = concurrency(2, "shared", "shared", requests_per_thread=3000, pool_slots=1, exhaustion="wait", wait_timeout_ms=1000)
+    def one_slot(**limits):
+        return Scenario(variants=("pooled+cached",), preset=None, slots=1, requests=3000, warmup=50, limits=limits)
+
+    fail = concurrency(one_slot(exhaustion="fail"), 2, "shared")
+    wait = concurrency(one_slot(exhaustion="wait", wait_timeout_ms=1000), 2, "shared")
     assert fail["outcome_pool_exhausted"] > 0 and fail["outcome_ok"] + fail["outcome_pool_exhausted"] == 6000
     # Refused requests are never throughput: it counts the served ones, and the refused are reported beside them.
     assert fail["served_requests"] == fail["outcome_ok"] and fail["failed_requests"] == fail["outcome_pool_exhausted"]

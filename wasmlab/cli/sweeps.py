@@ -1,0 +1,75 @@
+"""``wasmlab sweep``, ``wasmlab report`` and ``wasmlab compare``: sweeps run, summarised and compared."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("spec_file", metavar="SPEC", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Results folder [default: the spec's, or data/results/<name>].")
+@click.option("--workers", type=int, default=1, show_default=True, help="Points run at once on a local Dask cluster (disturbs timings).")
+@click.option("--scheduler", default=None, metavar="ADDRESS", help="Submit points to this Dask distributed scheduler.")
+@click.option("--resume/--no-resume", default=True, show_default=True, help="Skip points that already finished.")
+@click.option("--dry-run", is_flag=True, help="List the points and whether each would run.")
+def sweep(spec_file: Path, out: Path | None, workers: int, scheduler: str | None, resume: bool, dry_run: bool) -> None:
+    """Run a sweep spec: one papermill execution of its notebook per grid point, then one results table."""
+    from wasmlab import sweep as sweeps
+    from wasmlab.storage import check_writable
+
+    specs = sweeps.load_specs(spec_file, out)
+    if dry_run:
+        for spec in specs:
+            for line in sweeps.dry_run(spec):
+                click.echo(f"{spec.name}  {line}")
+        return
+    failures = 0
+    for spec in specs:
+        check_writable(spec.out)
+        outcome = sweeps.run_sweep(spec, resume=resume, workers=workers, scheduler=scheduler)
+        total = len(spec.points())
+        ok = sum(1 for s in outcome.statuses.values() if s.get("status") == "ok")
+        overheads = [s["non_measurement_s"] for s in outcome.statuses.values() if "non_measurement_s" in s]
+        click.echo(f"{spec.name}: {total} points, {ok} ok ({len(outcome.skipped)} already finished), {len(outcome.failed)} failed")
+        if overheads:
+            click.echo(f"  per point, time outside the measurement (kernel start, imports, plots): max {max(overheads):.1f} s, "
+                       f"median {sorted(overheads)[len(overheads) // 2]:.1f} s")
+        else:
+            papermill = [s["papermill_overhead_s"] for s in outcome.statuses.values() if "papermill_overhead_s" in s]
+            if papermill:
+                click.echo(f"  per point, papermill's own time (kernel start, notebook I/O): max {max(papermill):.1f} s")
+        for point_id, error in outcome.failed.items():
+            click.echo(f"  FAILED {point_id}: {error} (see {spec.out / 'points' / point_id / 'executed.ipynb'})")
+        click.echo(f"  Results: {outcome.results or '(no finished point)'}")
+        click.echo(f"  Manifest: {outcome.manifest}")
+        failures += len(outcome.failed)
+    if failures:
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("results_dir", type=click.Path(path_type=Path))
+def report(results_dir: Path) -> None:
+    """Execute notebooks/99_summary.ipynb on a sweep's results and export it to HTML; print the path."""
+    from wasmlab.report import html as htmlreport
+
+    path = htmlreport.build(results_dir)
+    summary = htmlreport.text_summary(results_dir)
+    if summary:
+        click.echo(summary)
+        click.echo()
+    click.echo(f"Report: {path}")
+
+
+@click.command()
+@click.argument("results_a", metavar="A[@RELEASE]", type=click.Path(path_type=Path))
+@click.argument("results_b", metavar="B[@RELEASE]", type=click.Path(path_type=Path))
+def compare(results_a: Path, results_b: Path) -> None:
+    """Compare two results tables (runs, sweeps, machines, versions), or two releases of a run across releases
+    (RUN@40 RUN@50): B / A per variant, with 95% CIs."""
+    from wasmlab.report import compare as comparing
+
+    click.echo(comparing.render(results_a, results_b))
