@@ -26,6 +26,7 @@ from wasmlab.host import linking
 from wasmlab.host.engine import EnginePool
 from wasmlab.host.runtime import build_runtimes
 from wasmlab.host.variant import NAMED_VARIANTS
+from wasmlab.workloads import load_workload
 from wasmlab.workloads.model import Workload
 
 PATHS = ("lean", "api", "native")
@@ -136,5 +137,33 @@ def test_no_path_or_variant_reuses_an_instance(path):
                 assert ok.all(), name
             assert [runtime.handle(0) for _ in range(5)] == [7] * 5, name
             assert [runtime.handle_phased(0, [0] * 8) for _ in range(5)] == [7] * 5, name
+        finally:
+            runtime.close()
+
+
+@pytest.mark.timeout(60)
+def test_each_native_request_s_recorded_time_covers_its_phases_and_its_store_delete():
+    """Phased native blocks on every variant: each request's stamps (store creation .. store delete .. judged) are in
+    order and inside its recorded time, and requests do not overlap.  Then the store delete must be inside its phase:
+    a guest that dirties 512 KiB makes the delete (unmapping or decommitting that memory) the heaviest step, so the
+    median gap between one request's end and the next one's start (the loop's bookkeeping: a few stores to memory)
+    stays far below the median store-delete phase.  A loop that deletes the store after the request's end stamp moves
+    that work into the gap and the delete phase to nothing: both medians flip by orders of magnitude."""
+    workload = load_workload("dirty-memory:kib=512")
+    n = 60
+    for name, runtime in runtimes("native", workload).items():
+        try:
+            stamps = np.zeros((n, _native.STAMPS), dtype=np.int64)
+            server = runtime.block_phased.__self__  # the NativeServer: its run() gives the recorded times as well
+            _, message, records = server.run([0] * n, stamps)
+            assert (records[:, 1] == _native.OUT_OK).all(), (name, message)
+            start, end = stamps[:, 0], stamps[:, 0] + records[:, 0]
+            assert (np.diff(stamps, axis=1) >= 0).all(), name  # phases in order, none negative
+            assert (stamps[:, 1] >= start).all() and (stamps[:, -1] <= end).all(), name  # every phase inside the request
+            assert (stamps[:, -1] - stamps[:, 1] <= records[:, 0]).all(), name  # the phases sum to at most the recorded time
+            assert (start[1:] >= end[:-1]).all(), name  # no request starts before the previous one ended
+            delete = stamps[:, 6] - stamps[:, 5]  # store delete (and, uncached, the module's release): phase 6
+            gap = start[1:] - end[:-1]
+            assert np.median(gap) * 4 < np.median(delete), (name, int(np.median(gap)), int(np.median(delete)))
         finally:
             runtime.close()
