@@ -183,6 +183,31 @@ static void serve_counted(Driver *d, void *handle) {
     expect(counted_calls == 3, "calls of the counting host function", counted_calls, 3);
 }
 
+/* An instance reused across requests must fail here: "run" marks its memory and a global and traps if it finds either
+ * mark (tests/host/test_cheats.py's MARKED); a fresh instance returns 7. */
+static const uint8_t MARKED[] = {
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7f, 0x03, 0x02, 0x01, 0x00, 0x05,
+    0x03, 0x01, 0x00, 0x01, 0x06, 0x06, 0x01, 0x7f, 0x01, 0x41, 0x00, 0x0b, 0x07, 0x10, 0x02, 0x06, 0x6d, 0x65, 0x6d, 0x6f,
+    0x72, 0x79, 0x02, 0x00, 0x03, 0x72, 0x75, 0x6e, 0x00, 0x00, 0x0a, 0x1f, 0x01, 0x1d, 0x00, 0x23, 0x00, 0x41, 0x80, 0x08,
+    0x28, 0x02, 0x00, 0x72, 0x04, 0x40, 0x00, 0x0b, 0x41, 0x01, 0x24, 0x00, 0x41, 0x80, 0x08, 0x41, 0x01, 0x36, 0x02, 0x00,
+    0x41, 0x07, 0x0b,
+};
+
+/* 8 requests of "run", more than the pool's 4 slots: every one must find a fresh instance. */
+static void serve_marked(Driver *d) {
+    Workload w = call("run", KIND_I32, 0, 0, 0, CHECK_EXPECTED, 7);
+    free(w.wasm);
+    w.wasm = malloc(sizeof MARKED);
+    memcpy(w.wasm, MARKED, sizeof MARKED);
+    w.wasm_len = sizeof MARKED;
+    memset(w.sha256, 0x33, sizeof w.sha256);
+    int index = driver_add(d, &w);
+    const int32_t cycle[] = {index};
+    const int fresh[] = {OUT_OK};
+    const int64_t seven[] = {7};
+    serve(d, cycle, 1, fresh, seven, 8);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s LIBWASMTIME [REQUESTS]\n", argv[0]);
@@ -217,6 +242,7 @@ int main(int argc, char **argv) {
         expect(d.cache.misses == compiles, "compiles", (long long)d.cache.misses, (long long)compiles);
         if (drivers[k].pre)
             serve_counted(&d, handle);
+        serve_marked(&d);
         driver_clear(&d);
     }
     engine_delete(engine);
