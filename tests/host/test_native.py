@@ -107,6 +107,10 @@ def _two_threads(runtimes, requests):
     return failures
 
 
+# A loop that keeps one instance never frees its slot: the other thread then waits or fails on every request; bounded
+# here so such a cheat fails in 30 s (an honest run takes well under a second) instead of holding the suite for
+# 3000 requests x the 1 s wait budget.
+@pytest.mark.timeout(30)
 @pytest.mark.parametrize("exhaustion", ["fail", "wait"])
 def test_a_pool_exhausted_by_concurrency_is_counted_or_waited_for(exhaustion):
     """Two threads on one engine whose pool has one slot: under fail the loser's requests are pool_exhausted,

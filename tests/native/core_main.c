@@ -120,6 +120,94 @@ static void serve_everything(Driver *d, size_t n) {
     serve(d, absent, 2, missing, results, 2);
 }
 
+/* A loop that checks only a workload's first result must fail here: "counted" asks the host which request it is and
+ * answers 42, except 41 at the third.  (module (import "core" "next" (func $next (result i32)))
+ *   (func (export "counted") (result i32) (if (result i32) (i32.eq (call $next) (i32.const 3)) (then (i32.const 41)) (else (i32.const 42))))) */
+static const uint8_t COUNTED[] = {
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7f, 0x02, 0x0d, 0x01, 0x04, 0x63,
+    0x6f, 0x72, 0x65, 0x04, 0x6e, 0x65, 0x78, 0x74, 0x00, 0x00, 0x03, 0x02, 0x01, 0x00, 0x07, 0x0b, 0x01, 0x07, 0x63, 0x6f,
+    0x75, 0x6e, 0x74, 0x65, 0x64, 0x00, 0x01, 0x0a, 0x11, 0x01, 0x0f, 0x00, 0x10, 0x00, 0x41, 0x03, 0x46, 0x04, 0x7f, 0x41,
+    0x29, 0x05, 0x41, 0x2a, 0x0b, 0x0b,
+};
+
+/* wasm.h's and wasmtime's linker functions the driver itself does not need, declared here as the library exports them. */
+typedef struct { size_t size; void **data; } valtype_vec;
+typedef void *(*valtype_new_fn)(uint8_t);
+typedef void (*valtype_vec_new_fn)(valtype_vec *, size_t, void *const *);
+typedef void *(*functype_new_fn)(valtype_vec *, valtype_vec *);
+typedef void (*functype_delete_fn)(void *);
+typedef wasm_trap_t *(*unchecked_fn)(void *, void *, wasmtime_val_raw_t *, size_t);
+typedef wasmtime_error_t *(*define_fn)(wasmtime_linker_t *, const char *, size_t, const char *, size_t, const void *, unchecked_fn, void *,
+                                       void (*)(void *));
+
+static int32_t counted_calls;
+
+static wasm_trap_t *count_call(void *env, void *caller, wasmtime_val_raw_t *values, size_t n) {
+    values[0].i32 = ++counted_calls;
+    return NULL;
+}
+
+/* core.next defined on the driver's own linker (the InstancePre driver's), then 5 requests of "counted": requests 1
+ * and 2 are right, request 3 must stop the block with a mismatch, after exactly 3 calls. */
+static void serve_counted(Driver *d, void *handle) {
+    valtype_new_fn valtype_new = (valtype_new_fn)dlsym(handle, "wasm_valtype_new");
+    valtype_vec_new_fn vec_new = (valtype_vec_new_fn)dlsym(handle, "wasm_valtype_vec_new");
+    functype_new_fn functype_new = (functype_new_fn)dlsym(handle, "wasm_functype_new");
+    functype_delete_fn functype_delete = (functype_delete_fn)dlsym(handle, "wasm_functype_delete");
+    define_fn define = (define_fn)dlsym(handle, "wasmtime_linker_define_func_unchecked");
+    if (!valtype_new || !vec_new || !functype_new || !functype_delete || !define || d->linker == NULL) {
+        expect(0, "linker functions found", 0, 1);
+        return;
+    }
+    void *i32 = valtype_new(0 /* WASM_I32 */);
+    valtype_vec params = {0, NULL}, results;
+    vec_new(&results, 1, &i32);
+    void *type = functype_new(&params, &results);
+    wasmtime_error_t *err = define(d->linker, "core", 4, "next", 4, type, count_call, NULL, NULL);
+    functype_delete(type);
+    expect(err == NULL, "core.next defined", err != NULL, 0);
+    if (err != NULL)
+        return;
+    Workload w = call("counted", KIND_I32, 0, 0, 0, CHECK_EXPECTED, 42);
+    free(w.wasm);
+    w.wasm = malloc(sizeof COUNTED);
+    memcpy(w.wasm, COUNTED, sizeof COUNTED);
+    w.wasm_len = sizeof COUNTED;
+    memset(w.sha256, 0x77, sizeof w.sha256);
+    int index = driver_add(d, &w);
+    const int32_t cycle[] = {index, index, index, index, index};
+    const int outcomes[] = {OUT_OK, OUT_OK, OUT_MISMATCH, -1, -1};
+    const int64_t details[] = {42, 42, 41, 0, 0};
+    counted_calls = 0;
+    serve(d, cycle, 5, outcomes, details, 5);
+    expect(counted_calls == 3, "calls of the counting host function", counted_calls, 3);
+}
+
+/* An instance reused across requests must fail here: "run" marks its memory and a global and traps if it finds either
+ * mark (tests/host/test_cheats.py's MARKED); a fresh instance returns 7. */
+static const uint8_t MARKED[] = {
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7f, 0x03, 0x02, 0x01, 0x00, 0x05,
+    0x03, 0x01, 0x00, 0x01, 0x06, 0x06, 0x01, 0x7f, 0x01, 0x41, 0x00, 0x0b, 0x07, 0x10, 0x02, 0x06, 0x6d, 0x65, 0x6d, 0x6f,
+    0x72, 0x79, 0x02, 0x00, 0x03, 0x72, 0x75, 0x6e, 0x00, 0x00, 0x0a, 0x1f, 0x01, 0x1d, 0x00, 0x23, 0x00, 0x41, 0x80, 0x08,
+    0x28, 0x02, 0x00, 0x72, 0x04, 0x40, 0x00, 0x0b, 0x41, 0x01, 0x24, 0x00, 0x41, 0x80, 0x08, 0x41, 0x01, 0x36, 0x02, 0x00,
+    0x41, 0x07, 0x0b,
+};
+
+/* 8 requests of "run", more than the pool's 4 slots: every one must find a fresh instance. */
+static void serve_marked(Driver *d) {
+    Workload w = call("run", KIND_I32, 0, 0, 0, CHECK_EXPECTED, 7);
+    free(w.wasm);
+    w.wasm = malloc(sizeof MARKED);
+    memcpy(w.wasm, MARKED, sizeof MARKED);
+    w.wasm_len = sizeof MARKED;
+    memset(w.sha256, 0x33, sizeof w.sha256);
+    int index = driver_add(d, &w);
+    const int32_t cycle[] = {index};
+    const int fresh[] = {OUT_OK};
+    const int64_t seven[] = {7};
+    serve(d, cycle, 1, fresh, seven, 8);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s LIBWASMTIME [REQUESTS]\n", argv[0]);
@@ -152,6 +240,9 @@ int main(int argc, char **argv) {
         serve_everything(&d, drivers[k].requests);
         uint64_t compiles = drivers[k].capacity ? 1 : drivers[k].requests + 2;
         expect(d.cache.misses == compiles, "compiles", (long long)d.cache.misses, (long long)compiles);
+        if (drivers[k].pre)
+            serve_counted(&d, handle);
+        serve_marked(&d);
         driver_clear(&d);
     }
     engine_delete(engine);

@@ -271,7 +271,9 @@ def check_servable(parts: RequestParts, workloads: Sequence[Workload]) -> None:
 def make_driver(parts: RequestParts, workloads: Sequence[Workload], linked: list[int]) -> _native.Driver:
     """The C driver on ``parts.engine`` with the variant's cache, InstancePre, linker, store limits and slot-wait policy
     (``linked``: the indices of workloads instantiated through the lab's core linker)."""
-    if any(workloads[i].wasi for i in linked):
+    # wasmtime_linker_instantiate is among the functions resolved with WASI's: any linked workload needs it, not only a
+    # WASI one (a guest importing only host functions called a NULL pointer on the variants without InstancePre).
+    if linked:
         try:
             library().enable_wasi()
         except LookupError as exc:
