@@ -28,7 +28,7 @@ from typing import Any
 import wasmtime
 from wasmtime import _bindings as ffi
 from wasmtime import _ffi
-from wasmtime._ffi import dll
+from wasmtime._ffi import dll as dll  # re-exported: the advisor asks it which functions a library has
 
 
 class Ptr(ctypes.c_void_p):
@@ -58,7 +58,8 @@ def _fast(name: str, restype: Any, *argtypes: Any) -> Callable[..., Any]:
 
 def _typed(name: str) -> Callable[..., Any]:
     TYPED.add(name)
-    return getattr(ffi, name)
+    function: Callable[..., Any] = getattr(ffi, name)
+    return function
 
 
 P = ctypes.POINTER

@@ -61,7 +61,7 @@ class _DictMixin:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Any:
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:

@@ -19,6 +19,7 @@ import pandas as pd
 import seaborn as sns
 import wasmtime
 from IPython.display import Image
+from matplotlib.figure import Figure
 
 from wasmlab.config import CACHE_POLICIES, DEFAULT_SLOTS, parse_size
 from wasmlab.errors import WasmlabError
@@ -53,7 +54,7 @@ def comparison_table(runs: list[tuple[str, Measurement]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["run", "variant", "mean_us", "p50_us", "p99_us", "speedup"])
 
 
-def comparison_figure(runs: list[tuple[str, Measurement]]) -> plt.Figure:
+def comparison_figure(runs: list[tuple[str, Measurement]]) -> Figure:
     """Latency per request of every measured (run, variant), log scale."""
     frames = [
         m.samples.assign(series=lambda d, label=label: label + " · " + d["variant"], latency_us=lambda d: d["latency_ns"] / 1000)
@@ -75,7 +76,7 @@ def error_html(kind: str, message: str) -> str:
     return f"<span style='color:#b00020'>wasmlab: {kind}: {html.escape(message)}</span>"
 
 
-def _png(fig: plt.Figure) -> bytes:
+def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)

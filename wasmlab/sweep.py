@@ -21,11 +21,12 @@ from typing import Any
 import pandas as pd
 
 from wasmlab.errors import ConfigError, SpecError
+from wasmlab.experiments.notebook import notebook_parameters
 from wasmlab.jupyter_kernels import execute_notebook
 from wasmlab.measure import metadata as md
 from wasmlab.measure.results import read_metadata, read_table, write_parquet
 from wasmlab.storage import atomic_write, write_json
-from wasmlab.sweep_spec import OUTPUT_PARAMETER, Point, Spec, load_spec, load_specs, notebook_parameters
+from wasmlab.sweep_spec import OUTPUT_PARAMETER, Point, Spec, load_spec, load_specs
 
 __all__ = ["OUTPUT_PARAMETER", "Point", "Spec", "SpecError", "SweepOutcome", "collect", "dry_run", "is_finished", "load_spec", "overlaps",
            "load_specs", "notebook_parameters", "read_status", "run_point", "run_sweep"]

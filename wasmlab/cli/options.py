@@ -26,7 +26,7 @@ def _flag(param: click.Parameter | None) -> str:
     return (param.opts[0] if param is not None and param.opts else "value") if not isinstance(param, click.Argument) else str(param.name)
 
 
-class Choice(click.Choice):
+class Choice(click.Choice[str]):
     """``click.Choice`` (so ``--help`` lists the values) that refuses a bad one in the lab's words."""
 
     def __init__(self, choices: Sequence[str], what: str) -> None:
@@ -39,7 +39,7 @@ class Choice(click.Choice):
         return value
 
 
-class Size(click.ParamType):
+class Size(click.ParamType[int, Any]):
     """A size in bytes: ``65536``, ``64KiB``, ``8GiB`` (binary units; KB/MB/GB are decimal)."""
 
     name = "size"
@@ -48,7 +48,7 @@ class Size(click.ParamType):
         return parse_size(value, _flag(param))
 
 
-class CommaList(click.ParamType):
+class CommaList(click.ParamType[tuple[Any, ...], Any]):
     """``1,2,4`` as a tuple of ``item`` values; ``bad`` says, with ``{flag}``, ``{item}`` and ``{text}``, what a bad item is."""
 
     name = "list"
@@ -77,7 +77,7 @@ RATES = CommaList(float, NUMBERS, empty_ok=False)
 NAMES = CommaList()
 
 
-class CallPaths(click.ParamType):
+class CallPaths(click.ParamType[str, Any]):
     """One call path, a comma list of them (``native,lean``), ``both`` or ``all``; ``--help`` lists the paths."""
 
     name = "call-path"
@@ -102,7 +102,7 @@ class CallPaths(click.ParamType):
         return str(value)
 
 
-class KeyValue(click.ParamType):
+class KeyValue(click.ParamType[tuple[str, Any], Any]):
     """``KEY=VALUE``: a knob and its value (true/false, a size such as 64KiB, an integer, else the text)."""
 
     name = "KEY=VALUE"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
-from wasmlab.cli.options import NAMES, format_option, measurement_options, options, scenario_with, workload_options
+from wasmlab.cli.options import NAMES, F, format_option, measurement_options, options, scenario_with, workload_options
 from wasmlab.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def releases_fetch(versions: tuple[str, ...], all_since: int | None) -> None:
         click.echo(f"{release.version}: {path} (sha256 {release.library_sha256[:12]})")
 
 
-def release_pool_options() -> Any:
+def release_pool_options() -> Callable[[F], F]:
     from wasmlab.cli.options import KeyValue
     from wasmlab.config import DEFAULT_SLOTS
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ from wasmlab.cli.group import DEFAULT_RESULTS
 from wasmlab.cli.options import (
     INTEGERS,
     CallPaths,
+    F,
     Size,
     cache_options,
     exhaustion_options,
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
     from wasmlab.measure.scenario import Scenario
 
 
-def limit_options() -> Any:
+def limit_options() -> Callable[[F], F]:
     """What one request may use: fuel, wall time, memory, stack."""
     return options(
         click.option("--fuel", type=int, default=None, help="Fuel per request (stops runaway guests deterministically)."),
@@ -45,7 +47,7 @@ def limit_options() -> Any:
     )
 
 
-def module_by_path_options() -> Any:
+def module_by_path_options() -> Callable[[F], F]:
     """What to call in a module given by path, with which WASI context, and what it must return."""
     return options(
         click.option("--entry", default=None, help="Export to call, for a module given by path [default: run, else _start]."),

@@ -311,7 +311,7 @@ def close_all(runtimes: Iterable[Runtime]) -> None:
         runtime.close()
 
 
-def from_scenario(threads: int, scenario: Scenario, variant: str, workloads: Sequence[str] | None = None, pool_mode: str = "shared",
+def from_scenario(threads: int, scenario: Scenario, variant: str, workloads: Sequence[str] | None = None, pool_mode: str = "shared",  # noqa: PLR0913 - the advisor's trial entry point: its arguments cross a process boundary as plain values
                   call_path: str = "native", requests_per_thread: int = 500, warmup: int = 50, rate: float | None = None,
                   seed: int = 0, trace: str = "repeat", zipf_s: float = 1.1) -> dict[str, Any]:
     """:func:`concurrency` with the workloads, trace and counts per worker given beside ``scenario`` (the advisor's trials)."""

@@ -55,7 +55,7 @@ class CacheStats:
 def _counting(base: type) -> type:
     """Subclass a cachetools cache so that every eviction it makes is counted."""
 
-    class Counting(base):
+    class Counting(base):  # type: ignore[misc]  # a cachetools class, untyped (no stubs), chosen at run time
         def __init__(self, *args: Any, on_evict: Callable[[], None], **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._on_evict = on_evict
@@ -77,7 +77,7 @@ def _counting(base: type) -> type:
     return Counting
 
 
-class _ClearWhenFull(dict):
+class _ClearWhenFull(dict[Hashable, Any]):
     """The seed's replaced strategy: a map that is cleared whole when it is full."""
 
     def __init__(self, maxsize: int, on_evict: Callable[[], None]) -> None:
@@ -93,7 +93,7 @@ class _ClearWhenFull(dict):
         super().__setitem__(key, value)
 
 
-class _NoCache(dict):
+class _NoCache(dict[Hashable, Any]):
     """Keeps nothing: every lookup misses."""
 
     maxsize = 0
@@ -131,8 +131,11 @@ class ModuleCache(Generic[V]):
         if config.policy == "clear-when-full":
             return _ClearWhenFull(config.size, self._evicted)
         if config.policy == "ttl":
-            return _counting(cachetools.TTLCache)(config.size, config.ttl_seconds, timer=clock, on_evict=self._evicted)
-        return _counting(_CACHETOOLS[config.policy])(config.size, on_evict=self._evicted)
+            timed: MutableMapping[Hashable, V] = _counting(cachetools.TTLCache)(config.size, config.ttl_seconds, timer=clock,
+                                                                                  on_evict=self._evicted)
+            return timed
+        bounded: MutableMapping[Hashable, V] = _counting(_CACHETOOLS[config.policy])(config.size, on_evict=self._evicted)
+        return bounded
 
     def get(self, key: Hashable, build: Callable[[A], V], arg: A) -> V:
         """The cached value for ``key``, or ``build(arg)``'s result (then cached).

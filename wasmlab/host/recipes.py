@@ -51,7 +51,7 @@ class Outcome:
         return (self.exit, self.result, tuple(sorted((k, hashlib.sha256(v).hexdigest()) for k, v in self.reads.items())))
 
 
-def run_steps(recipe: Recipe, target: StepTarget, stamps: list[int] | None = None) -> Outcome:
+def run_steps(recipe: Recipe, target: StepTarget, stamps: list[int] | None = None) -> Outcome:  # noqa: C901 - the step interpreter: one branch per recipe op, kept in one loop because it runs inside the timed call
     """Every step of ``recipe`` on ``target``, in order; a WASI exit ends the request (its code is the outcome's).
 
     With ``stamps`` (phased requests only), it is refilled with a ``perf_counter_ns`` stamp before the first step
@@ -175,7 +175,7 @@ class RawTarget:
         if self.recipe.uses_memory:
             name, size = self.names[self.recipe.memory]
             if not (capi.instance_export_get(context, instance_ref, name, size, ctypes.byref(self.memory_extern))
-                    and self.memory_extern.kind == capi.EXTERN_MEMORY):
+                    and self.memory_extern.kind == capi.EXTERN_MEMORY):  # type: ignore[comparison-overlap]  # ctypes reads a c_uint8 field as int
                 raise RecipeError(f"recipe memory: the module exports no memory named {self.recipe.memory!r}")
         return self
 

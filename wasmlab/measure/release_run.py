@@ -48,7 +48,7 @@ def run_child(job: dict[str, Any], timeout_s: float = 600.0) -> list[dict[str, A
              "status": "crash", "error": reason if reason.startswith("crash") else f"crash: {reason}"} for name in job["variants"]]
 
 
-def run_releases(releases: Sequence[Release], workload: str, variants: Sequence[str], requests: int, repeats: int, warmup: int = 200,
+def run_releases(releases: Sequence[Release], workload: str, variants: Sequence[str], requests: int, repeats: int, warmup: int = 200,  # noqa: PLR0913 - run in a child per release: its arguments cross a process boundary as plain values
                  slots: int = DEFAULT_SLOTS, pool: dict[str, Any] | None = None, cache_size: int = 16,
                  progress: Callable[[str, int], None] | None = None, compile_workloads: Sequence[str] = (),
                  compile_repeats: int = 3) -> tuple[pd.DataFrame, dict[str, Any]]:

@@ -90,7 +90,7 @@ def _body(size: int) -> bytes:
     return (pattern * (size // len(pattern) + 1))[:size]
 
 
-def _action(decision: tuple) -> Case:
+def _action(decision: tuple[Any, ...]) -> Case:
     if decision[0] == "reject":
         return Case("reject", decision[1])
     if decision[0] == "modify":

@@ -376,7 +376,7 @@ class EnumShape(Shape):
         return _get_bytes(src.of.enumeration).decode()
 
 
-def shape_of(ty: Any) -> Shape:
+def shape_of(ty: Any) -> Shape:  # noqa: PLR0911 - a dispatcher with one branch per component value type
     """The shape of a wasmtime-py component value type; flags, resources, futures and streams are refused."""
     if type(ty) in _SCALARS:
         return _SCALARS[type(ty)]()

@@ -122,7 +122,7 @@ def _describe(node: Any) -> str:
     return repr(str(node))
 
 
-def typed(node: Any, shape: Shape, where: str = "WAVE value") -> Any:
+def typed(node: Any, shape: Shape, where: str = "WAVE value") -> Any:  # noqa: C901, PLR0911, PLR0912, PLR0915 - a dispatcher with one branch per component value type
     """The plain value of WAVE tree ``node`` for ``shape``; one line with the column when it does not fit."""
     kind = node.data if isinstance(node, Tree) else None
     if isinstance(shape, _Scalar):
@@ -234,7 +234,7 @@ def _label(name: str) -> str:
     return f"%{name}" if name in ("true", "false", "none", "some", "ok", "err", "inf", "nan") else name
 
 
-def format_value(value: Any, shape: Shape) -> str:
+def format_value(value: Any, shape: Shape) -> str:  # noqa: PLR0911 - a dispatcher with one branch per component value type
     """The lab's plain ``value`` of ``shape`` written in WAVE, so that ``typed(parse_value(text), shape) == value``."""
     if isinstance(shape, _Scalar):
         if shape.wit == "bool":

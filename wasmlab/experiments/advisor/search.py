@@ -101,7 +101,7 @@ def starting_points(space: SearchSpace, pooled: list[tuple[int, str]], on_demand
     return points
 
 
-def advise(goal: Goal, effort: Effort | None = None, progress: Callable[[str, dict[str, Any]], None] | None = None,
+def advise(goal: Goal, effort: Effort | None = None, progress: Callable[[str, dict[str, Any]], None] | None = None,  # noqa: PLR0915 - the search's phases in the order they run (debt: phases as steps)
            needs: ServingNeeds | None = None, target_release: str | None = None) -> Advice:
     """Search, confirm and explain; an :class:`Advice` (``feasible`` False with the binding constraint when none fits).
 

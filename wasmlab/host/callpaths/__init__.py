@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from wasmlab.errors import ConfigError, allowed
 from wasmlab.host.callpaths import api_component, api_core, lean_component, lean_core, native
 from wasmlab.host.callpaths.base import PHASES, Binder, BlockServer, Handler, Handlers, PhasedBlockServer, PhasedHandler, RequestParts
+from wasmlab.workloads.model import Workload
 
 __all__ = ["PHASES", "BlockServer", "PhasedBlockServer", "CallPath", "Handler", "Handlers", "PhasedHandler", "RequestParts", "REGISTRY", "bind",
            "call_paths", "check_call_path", "register"]
@@ -63,7 +64,7 @@ def check_call_path(name: str) -> str:
     return name
 
 
-def bind(name: str, parts: RequestParts, workloads: Sequence) -> Handlers:
+def bind(name: str, parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
     """The handlers of call path ``name`` for ``workloads``: one strategy's own closures when every
     workload is of one kind, else a closure that picks by the workload's kind."""
     path = REGISTRY[check_call_path(name)]

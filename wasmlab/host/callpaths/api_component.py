@@ -39,7 +39,7 @@ def api_expected(w: Workload) -> tuple[bool, Any]:
     return True, w.signature.result.to_api(value)
 
 
-def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
+def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:  # noqa: C901 - one closure per request shape, chosen once at bind time so a request branches on nothing
     """Handlers for the components among ``workloads``."""
     if parts.pre:
         raise ConfigError(f"variant {parts.label!r} pre-instantiates, but wasmtime-py 50 has no InstancePre for components; "

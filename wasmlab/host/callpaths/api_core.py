@@ -22,7 +22,7 @@ from wasmlab.workloads.hostfuncs import driver
 from wasmlab.workloads.model import Workload
 
 
-def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
+def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:  # noqa: C901 - one closure per request shape, chosen once at bind time so a request branches on nothing
     """Handlers for the core modules among ``workloads``."""
     get = parts.modules.get
     retry = parts.waiting.retry

@@ -190,7 +190,7 @@ def bind_steps(s: LeanSlots, w: Workload, instance_ref: Any, step_stamps: list[i
     s.steps, s.check_outcome, s.step_stamps = steps, checker(w), step_stamps
 
 
-def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
+def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:  # noqa: C901, PLR0915 - one closure per request shape, chosen once at bind time so a request branches on nothing
     """Handlers for the core modules among ``workloads`` (indices of components are not served)."""
     drivers = sorted({w.driver for w in workloads if w.driver})
     if drivers:
@@ -239,7 +239,7 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
 
     def memory_bytes(context: capi.Ptr) -> int | None:
         if (capi.instance_export_get(context, instance_ref, _MEMORY, _MEMORY_NAME_LEN, ctypes.byref(memory_extern))
-                and memory_extern.kind == capi.EXTERN_MEMORY):
+                and memory_extern.kind == capi.EXTERN_MEMORY):  # type: ignore[comparison-overlap]  # ctypes reads a c_uint8 field as int
             return int(capi.memory_data_size(context, ctypes.byref(memory_extern, capi.EXTERN_OF_OFFSET)))
         return None
 
