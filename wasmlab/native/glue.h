@@ -9,6 +9,7 @@
 /* The version of the structures the glue reads (wasmlab/host/native_boundary.py's BOUNDARY_VERSION): both change together. */
 #define BOUNDARY_VERSION 1
 
+#include "component_api.h"
 #include "engine.h"
 #include "library.h"
 #include "request_loop.h"
@@ -19,6 +20,8 @@ typedef struct {
     int owned; /* opened here or borrowed from wasmtime-py; either way it stays mapped (see Library_dealloc) */
     Api api;
     PyObject *path;
+    ComponentApi components;       /* resolved when the library has them all */
+    const char *component_missing; /* else the first one it lacks */
 } LibraryObject;
 
 typedef struct {
