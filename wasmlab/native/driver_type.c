@@ -229,6 +229,7 @@ static PyObject *Driver_close(DriverObject *self, PyObject *unused) {
 }
 
 static PyMethodDef Driver_methods[] = {
+    {"add_component", (PyCFunction)Driver_add_component, METH_O, "add_component(plan) -> index: a ComponentPlan to serve."},
     {"add", (PyCFunction)Driver_add, METH_O,
      "Add what to serve: a wasmlab.host.native_boundary.RequestPlan (its version must be BOUNDARY_VERSION); returns its index."},
     {"first_reads", (PyCFunction)Driver_first_reads, METH_O, "The first request's reads of recipe workload i (None before it)."},

@@ -48,4 +48,14 @@ PyObject *Driver_add(DriverObject *self, PyObject *plan);
 /* The workload a Python index names, or NULL with IndexError (or the conversion's error) set. */
 Workload *workload_at(DriverObject *self, PyObject *arg);
 
+/* driver_inputs.c's readers, shared with component_inputs.c: obj.version is BOUNDARY_VERSION (0, or -1 with a
+ * ValueError); obj.name as an integer; a NUL-terminated copy of a bytes object (NULL with an exception set). */
+int versioned(PyObject *obj, const char *what);
+int int_attr(PyObject *obj, const char *name, long long *out);
+char *copy_of(PyObject *item, size_t *len, const char *what);
+
+/* component_inputs.c: add_component(plan) -> index, a ComponentPlan (wasmlab.host.native_boundary) read into a
+ * Workload whose component call C serves. */
+PyObject *Driver_add_component(DriverObject *self, PyObject *plan);
+
 #endif

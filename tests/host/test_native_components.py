@@ -1,0 +1,101 @@
+"""Components on the native call path (issue 25's first slice): the lab's middleware served by the C loop on every
+variant with every result compared in C, a wrong expectation (at the top of the value tree or deep inside it) failing
+every native variant at the first request, and what this slice refuses in one line."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from wasmlab import _native, capi
+from wasmlab.config import CacheConfig, EngineConfig, PoolConfig
+from wasmlab.errors import ConfigError, ResultMismatch
+from wasmlab.host import native_boundary as boundary
+from wasmlab.host.callpaths.native_component import ComponentServer, plan
+from wasmlab.host.runtime import build_runtimes
+from wasmlab.measure import scenario as scenarios
+from wasmlab.workloads import load_workload, middleware
+from wasmlab.workloads.signature import Case
+
+VARIANTS = ("baseline", "cached", "pooled+cached")
+POOL = EngineConfig(pool=PoolConfig(slots=2, max_memory_size=1 << 20), memory_reservation=1 << 20)
+
+
+def with_expected(spec: str, expected: object):
+    w = load_workload(spec)
+    return dataclasses.replace(w, expected=expected)
+
+
+@pytest.mark.parametrize("request_name", list(middleware.REQUESTS))
+def test_every_middleware_request_is_served_on_the_native_path_by_every_variant(request_name):
+    m = scenarios.run(scenarios.Scenario(workload=f"middleware:request={request_name},headers=4,body=64", requests=20, repeats=1,
+                                         warmup=2, slots=2, call_path="native,lean", variants=VARIANTS))
+    assert not m.errors, m.errors
+    table = m.variants(None)
+    assert len(table) == 6 and (table["outcome_ok"] == 20).all()
+
+
+def test_the_native_path_serves_many_requests_with_the_checked_answer():
+    w = load_workload("middleware")
+    runtime = build_runtimes(["pooled+cached"], POOL, CacheConfig(), [w], "native")["pooled+cached"]
+    for _ in range(300):
+        runtime.handle(0)  # each compared in C with the expected tree; a difference raises
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_a_wrong_expected_action_fails_every_native_variant_at_the_first_request(variant):
+    wrong = with_expected("middleware:request=auth-missing", Case("reject", 403))
+    runtime = build_runtimes([variant], POOL, CacheConfig(), [wrong], "native")[variant]
+    with pytest.raises(ResultMismatch, match="differs from the expected value"):
+        runtime.handle(0)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_a_difference_deep_in_the_result_tree_is_caught(variant):
+    right = load_workload("middleware").expected
+    payload = dict(right.value)
+    payload["set-headers"] = [(payload["set-headers"][0][0], "4b4224eebccafced")]  # one character of a nested string
+    wrong = with_expected("middleware", Case(right.tag, payload))
+    runtime = build_runtimes([variant], POOL, CacheConfig(), [wrong], "native")[variant]
+    with pytest.raises(ResultMismatch, match="differs from the expected value"):
+        runtime.handle(0)
+
+
+def test_a_mismatch_in_a_block_stops_it_at_the_first_request():
+    wrong = with_expected("middleware:request=auth-missing", Case("reject", 403))
+    runtime = build_runtimes(["pooled+cached"], POOL, CacheConfig(), [wrong], "native")["pooled+cached"]
+    server = ComponentServer(runtime.parts, [wrong])
+    _, message, records = server.run([0, 0, 0])
+    assert records[0, 1] == _native.OUT_MISMATCH and (records[1:, 1] == -1).all() and "expected value" in message
+
+
+def test_pre_is_refused_on_components_with_the_reason():
+    with pytest.raises(ConfigError, match="no InstancePre for components"):
+        build_runtimes(["pooled+cached+pre"], POOL, CacheConfig(), [load_workload("middleware")], "native")
+
+
+def test_the_plan_lowers_the_arguments_and_the_expectation_once_as_value_trees():
+    w = load_workload("middleware")
+    p = plan(w)
+    assert p.check == _native.CHECK_EXPECTED and p.returns and p.entry == b"on-request"
+    assert p.expected is not None and p.expected.kind == 16 and p.expected.text == b"modify"  # a variant
+    assert len(p.args) == 1 and p.args[0].kind == 14  # the request record
+    first = dataclasses.replace(w, check="first-result")
+    assert plan(first).check == _native.CHECK_FIRST and plan(first).expected is None
+
+
+def test_value_trees_keep_float_bits_and_scalars_unsigned():
+    for shape_kind, value, bits in (("f32", -0.0, 0x8000_0000), ("s32", -1, 0xFFFF_FFFF_FFFF_FFFF)):
+        slot = capi.component_val_t()
+        slot.kind = {"f32": 9, "s32": 5}[shape_kind]
+        setattr(slot.of, shape_kind, value)
+        tree = boundary.value_tree(slot)
+        assert tree.number == bits
+
+
+def test_a_first_result_check_learns_in_c_and_holds():
+    w = dataclasses.replace(load_workload("middleware"), check="first-result")
+    runtime = build_runtimes(["cached"], EngineConfig(), CacheConfig(), [w], "native")["cached"]
+    for _ in range(20):
+        runtime.handle(0)
