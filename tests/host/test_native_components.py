@@ -99,3 +99,17 @@ def test_a_first_result_check_learns_in_c_and_holds():
     runtime = build_runtimes(["cached"], EngineConfig(), CacheConfig(), [w], "native")["cached"]
     for _ in range(20):
         runtime.handle(0)
+
+
+@pytest.mark.parametrize("k", [2, 7])
+def test_a_block_fails_at_the_request_whose_result_differs(k):
+    # Each request is a fresh instance, so a guest cannot change its answer between requests without host state; a
+    # request of another workload whose expectation is wrong, at position k of the block, stands in for it: the C loop
+    # checks every request, not the first only.
+    right = load_workload("middleware:request=auth-missing")
+    wrong = with_expected("middleware:request=auth-missing", Case("reject", 403))
+    runtime = build_runtimes(["pooled+cached"], POOL, CacheConfig(), [right, wrong], "native")["pooled+cached"]
+    server = ComponentServer(runtime.parts, [right, wrong])
+    _, _, records = server.run([0] * (k - 1) + [1] + [0] * 3)
+    assert (records[:k - 1, 1] == _native.OUT_OK).all()
+    assert records[k - 1, 1] == _native.OUT_MISMATCH and (records[k:, 1] == -1).all()
