@@ -113,3 +113,72 @@ def test_a_block_fails_at_the_request_whose_result_differs(k):
     _, _, records = server.run([0] * (k - 1) + [1] + [0] * 3)
     assert (records[:k - 1, 1] == _native.OUT_OK).all()
     assert records[k - 1, 1] == _native.OUT_MISMATCH and (records[k:, 1] == -1).all()
+
+
+# A component written in the text format: core functions lifted as component exports, to reach the C loop directly.
+SMALL = """(component
+  (core module $m
+    (func (export "trap") (result i32) unreachable)
+    (func (export "neg0") (result f32) f32.const -0.0)
+    (func (export "seven") (result i32) i32.const 7))
+  (core instance $i (instantiate $m))
+  (func (export "trap") (result u32) (canon lift (core func $i "trap")))
+  (func (export "neg0") (result f32) (canon lift (core func $i "neg0")))
+  (func (export "seven") (result u32) (canon lift (core func $i "seven"))))"""
+
+
+@pytest.fixture(scope="module")
+def small_driver():
+    import hashlib
+
+    import wasmtime
+
+    from wasmlab.host.callpaths.native import library
+
+    wasm = bytes(wasmtime.wat2wasm(SMALL))
+    engine = wasmtime.Engine()
+    driver = _native.Driver(library(), capi.address(engine.ptr()), cache_capacity=4)
+
+    def add(entry: bytes, check: int, expected: boundary.ComponentValue | None = None) -> int:
+        return driver.add_component(boundary.ComponentPlan(wasm, hashlib.sha256(wasm).digest(), entry, (), True, check, expected))
+
+    yield driver, add, engine
+    driver.close()
+
+
+def serve(driver, index: int, n: int):
+    import numpy as np
+
+    records = np.zeros((n, _native.RECORD_WORDS), dtype=np.int64)
+    _, message = driver.run(np.full(n, index, dtype=np.int32), records, None, None, None)
+    return records[:, 1].tolist(), message
+
+
+def test_a_native_component_run_survives_1000_trapping_requests(small_driver):
+    driver, add, _ = small_driver
+    outcomes, message = serve(driver, add(b"trap", _native.CHECK_NONE), 1000)
+    assert outcomes == [_native.OUT_TRAP] * 1000 and "unreachable" in message
+    assert serve(driver, add(b"seven", _native.CHECK_EXPECTED, boundary.ComponentValue(6, 7)), 5)[0] == [_native.OUT_OK] * 5
+
+
+def test_floats_are_compared_by_their_bits(small_driver):
+    driver, add, _ = small_driver
+    # -0.0 == 0.0 in Python; in C the bits differ, so the check fails at the first request and the block stops.
+    assert serve(driver, add(b"neg0", _native.CHECK_EXPECTED, boundary.ComponentValue(9, 0)), 3)[0] == [_native.OUT_MISMATCH, -1, -1]
+    assert serve(driver, add(b"neg0", _native.CHECK_EXPECTED, boundary.ComponentValue(9, 0x8000_0000)), 3)[0] == [_native.OUT_OK] * 3
+
+
+def test_a_missing_export_and_a_wrong_kind_stop_the_block(small_driver):
+    driver, add, _ = small_driver
+    assert serve(driver, add(b"absent", _native.CHECK_NONE), 2)[0] == [_native.OUT_NO_EXPORT, -1]
+    assert serve(driver, add(b"seven", _native.CHECK_EXPECTED, boundary.ComponentValue(5, 7)), 2)[0] == [_native.OUT_MISMATCH, -1]
+
+
+def test_a_malformed_value_tree_is_refused_in_one_line(small_driver):
+    _, add, _ = small_driver
+    with pytest.raises(ValueError, match="kind 99"):
+        add(b"seven", _native.CHECK_EXPECTED, boundary.ComponentValue(99))
+    with pytest.raises(ValueError, match="as many names as items"):
+        add(b"seven", _native.CHECK_EXPECTED, boundary.ComponentValue(14, items=(boundary.ComponentValue(0),)))
+    with pytest.raises(ValueError, match="version"):
+        add(b"seven", _native.CHECK_EXPECTED, boundary.ComponentValue(6, 7, version=0))

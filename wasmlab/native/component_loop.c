@@ -156,8 +156,10 @@ static int compile_component(Driver *d, const Workload *w, ComponentEntry *out) 
     return OUT_OK;
 }
 
-/* The compiled component: a cache hit (same bytes, same entry) or compiled, and cached when the driver caches. */
-static int component_of(Driver *d, const Workload *w, ComponentEntry *out) {
+/* The compiled component: a cache hit (same bytes, same entry) or compiled, and cached when the driver caches and its
+ * cache has room (*temporary: this request frees it).  Not LRU yet: a full cache keeps what it holds. */
+static int component_of(Driver *d, const Workload *w, ComponentEntry *out, int *temporary) {
+    *temporary = 0;
     for (int i = 0; d->cache.capacity > 0 && i < d->ncomponents; i++) {
         ComponentEntry *e = &d->components[i];
         if (memcmp(e->sha256, w->sha256, 32) == 0 && strcmp(e->entry, w->component->entry) == 0) {
@@ -168,15 +170,16 @@ static int component_of(Driver *d, const Workload *w, ComponentEntry *out) {
     }
     d->cache.misses++;
     int outcome = compile_component(d, w, out);
-    if (outcome != OUT_OK || d->cache.capacity == 0)
+    if (outcome != OUT_OK)
         return outcome;
-    ComponentEntry *grown = realloc(d->components, sizeof(ComponentEntry) * (size_t)(d->ncomponents + 1));
-    if (grown != NULL) {
-        d->components = grown;
-        d->components[d->ncomponents++] = *out;
+    ComponentEntry *grown = d->ncomponents < d->cache.capacity
+        ? realloc(d->components, sizeof(ComponentEntry) * (size_t)(d->ncomponents + 1)) : NULL;
+    if (grown == NULL) {
+        *temporary = 1; /* uncached, full, or out of memory: served once and freed */
         return OUT_OK;
     }
-    d->cache.capacity = 0; /* out of memory: served uncached from here on, this one freed after its request */
+    d->components = grown;
+    d->components[d->ncomponents++] = *out;
     return OUT_OK;
 }
 
@@ -237,8 +240,9 @@ int component_serve(Driver *d, Workload *w, int64_t *stamps, int64_t *detail) {
     const ComponentApi *capi = d->component_api;
     ComponentCall *c = w->component;
     ComponentEntry e;
+    int temporary = 0;
     *detail = 0;
-    int outcome = component_of(d, w, &e);
+    int outcome = component_of(d, w, &e, &temporary);
     if (outcome != OUT_OK)
         return outcome;
     if (stamps) stamps[1] = now_ns();
@@ -251,7 +255,7 @@ int component_serve(Driver *d, Workload *w, int64_t *stamps, int64_t *detail) {
     if (outcome == OUT_OK)
         outcome = call_in_store(d, c, context, &e, &result, stamps, detail);
     api->wasmtime_store_delete(store);
-    if (d->cache.capacity == 0) {
+    if (temporary) {
         capi->wasmtime_component_export_index_delete(e.index);
         capi->wasmtime_component_delete(e.component);
     }
