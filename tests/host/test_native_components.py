@@ -124,7 +124,9 @@ SMALL = """(component
   (core instance $i (instantiate $m))
   (func (export "trap") (result u32) (canon lift (core func $i "trap")))
   (func (export "neg0") (result f32) (canon lift (core func $i "neg0")))
-  (func (export "seven") (result u32) (canon lift (core func $i "seven"))))"""
+  (func $seven (export "seven") (result u32) (canon lift (core func $i "seven")))
+  (instance $api (export "seven" (func $seven)))
+  (export "pkg:ns/iface@1.0.0" (instance $api)))"""
 
 
 @pytest.fixture(scope="module")
@@ -182,3 +184,11 @@ def test_a_malformed_value_tree_is_refused_in_one_line(small_driver):
         add(b"seven", _native.CHECK_EXPECTED, boundary.ComponentValue(14, items=(boundary.ComponentValue(0),)))
     with pytest.raises(ValueError, match="version"):
         add(b"seven", _native.CHECK_EXPECTED, boundary.ComponentValue(6, 7, version=0))
+
+
+def test_a_function_inside_an_exported_interface_is_found_by_its_parent_index(small_driver):
+    driver, add, _ = small_driver
+    seven = boundary.ComponentValue(6, 7)
+    assert serve(driver, add(b"pkg:ns/iface@1.0.0#seven", _native.CHECK_EXPECTED, seven), 3)[0] == [_native.OUT_OK] * 3
+    assert serve(driver, add(b"pkg:ns/iface@1.0.0#absent", _native.CHECK_NONE), 1)[0] == [_native.OUT_NO_EXPORT]
+    assert serve(driver, add(b"pkg:ns/nothing#seven", _native.CHECK_NONE), 1)[0] == [_native.OUT_NO_EXPORT]

@@ -8,8 +8,9 @@ request's result), post_return, the result freed, the store deleted.  The engine
 on the lean path.  The same C driver and block loop as core modules serve it (:class:`~wasmlab.host.callpaths.native.
 NativeServer`), so its records and timings are the same words.
 
-Refused, each in one line: ``pre`` (the component C API has no InstancePre), components importing WASI, requests of
-several calls, and interface exports (``INTERFACE#FUNCTION``); not yet served here.
+An entry named ``INTERFACE#FUNCTION`` is found inside the exported interface (its export index the parent's).
+Refused, each in one line: ``pre`` (the component C API has no InstancePre), components importing WASI and requests
+of several calls; not yet served here.
 """
 
 from __future__ import annotations
@@ -44,8 +45,6 @@ def refusal(workload: Workload) -> str | None:
         return f"workload {workload.name!r} is a component importing WASI; the native path does not give components WASI yet"
     if workload.before:
         return f"workload {workload.name!r} makes several calls per request; the native path makes one per component request yet"
-    if "#" in workload.entry:
-        return f"workload {workload.name!r}: interface export {workload.entry!r} is not found by the native path yet"
     if workload.signature is None:
         return f"workload {workload.name!r} is a component without a signature"
     return None
