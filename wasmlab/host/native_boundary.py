@@ -173,7 +173,8 @@ class ComponentValue:
 class ComponentPlan:
     """One component workload as C serves it (``Driver.add_component(plan)``): ``component`` (its SHA-256 the cache
     key), per request ``entry`` called with ``args``; when ``returns``, its result checked by ``check``
-    (``_native.CHECK_*``) against ``expected`` (``CHECK_EXPECTED``) or the first request's result (``CHECK_FIRST``)."""
+    (``_native.CHECK_*``) against ``expected`` (``CHECK_EXPECTED``) or the first request's result (``CHECK_FIRST``);
+    ``wasi``: each store gets a WASI p2 context and the linker WASI p2 (a component importing ``wasi:*``)."""
 
     component: bytes
     sha256: bytes
@@ -182,6 +183,7 @@ class ComponentPlan:
     returns: bool
     check: int
     expected: ComponentValue | None = None
+    wasi: bool = False
     version: int = BOUNDARY_VERSION
 
 

@@ -157,10 +157,11 @@ static int plan_into(PyObject *plan, Workload *w, ComponentCall *c) {
         PyErr_SetString(PyExc_TypeError, "ComponentPlan.args is a tuple");
     ok = args != NULL && PyTuple_Check(args) && items_from(args, &c->args, &c->nargs, 0) == 0;
     Py_XDECREF(args);
-    long long returns = 0, check = 0;
-    if (!ok || int_attr(plan, "returns", &returns) < 0 || int_attr(plan, "check", &check) < 0)
+    long long returns = 0, check = 0, wasi = 0;
+    if (!ok || int_attr(plan, "returns", &returns) < 0 || int_attr(plan, "check", &check) < 0 || int_attr(plan, "wasi", &wasi) < 0)
         return -1;
     c->returns = returns != 0;
+    c->wasi = wasi != 0;
     c->check = (int)check;
     if (check != CHECK_EXPECTED)
         return 0;
@@ -194,9 +195,15 @@ PyObject *Driver_add_component(DriverObject *self, PyObject *plan) {
         workload_free(&w);
         return NULL;
     }
-    if (component_driver_ready(&self->core, &library->components) < 0) {
+    if (c->wasi && !library->api.wasi_resolved) {
         workload_free(&w);
-        PyErr_SetString(PyExc_RuntimeError, "wasmtime_component_linker_new failed");
+        PyErr_SetString(PyExc_LookupError, "a WASI component needs the library's WASI functions (Library.enable_wasi())");
+        return NULL;
+    }
+    if (component_driver_ready(&self->core, &library->components, c->wasi) < 0) {
+        workload_free(&w);
+        PyErr_Format(PyExc_RuntimeError, "the component linker: %s",
+                     self->core.has_message ? self->core.first_message : "wasmtime_component_linker_new failed");
         return NULL;
     }
     int index = driver_add(&self->core, &w);

@@ -111,11 +111,21 @@ void component_call_free(ComponentCall *c) {
 
 /* ---- The driver's linker and cache ---- */
 
-int component_driver_ready(Driver *d, const ComponentApi *capi) {
+int component_driver_ready(Driver *d, const ComponentApi *capi, int wasi) {
     d->component_api = capi;
     if (d->component_linker == NULL)
         d->component_linker = capi->wasmtime_component_linker_new(d->engine);
-    return d->component_linker != NULL ? 0 : -1;
+    if (d->component_linker == NULL)
+        return -1;
+    if (wasi && !d->component_wasip2) {
+        wasmtime_error_t *err = capi->wasmtime_component_linker_add_wasip2(d->component_linker);
+        if (err != NULL) {
+            (void)driver_drop_error(d, err, "wasmtime_component_linker_add_wasip2: ");
+            return -1;
+        }
+        d->component_wasip2 = 1;
+    }
+    return 0;
 }
 
 void component_driver_clear(Driver *d) {
@@ -132,6 +142,7 @@ void component_driver_clear(Driver *d) {
     if (d->component_linker != NULL)
         capi->wasmtime_component_linker_delete(d->component_linker);
     d->component_linker = NULL;
+    d->component_wasip2 = 0;
 }
 
 /* Compiled and its entry's export index found: OUT_OK, OUT_COMPILE_ERROR or OUT_NO_EXPORT (message kept). */
@@ -262,6 +273,14 @@ int component_serve(Driver *d, Workload *w, int64_t *stamps, int64_t *detail) {
     wasmtime_component_val_t result;
     memset(&result, 0, sizeof result); /* a result slot must start zeroed */
     outcome = driver_store_ready(d, w, store, context, detail);
+    if (outcome == OUT_OK && c->wasi) {
+        /* Without a WASI context wasmtime aborts the process at the guest's first WASI call. */
+        wasmtime_error_t *err = api->wasmtime_context_set_wasi(context, api->wasi_config_new());
+        if (err != NULL) {
+            *detail = driver_drop_error(d, err, "WasmtimeError: ");
+            outcome = OUT_ERROR;
+        }
+    }
     if (stamps) stamps[2] = now_ns();
     if (outcome == OUT_OK)
         outcome = call_in_store(d, c, context, &e, &result, stamps, detail);

@@ -22,6 +22,7 @@ typedef struct ComponentCall {
     int returns;
     int check;                        /* CHECK_NONE, CHECK_EXPECTED or CHECK_FIRST */
     int learned;                      /* expected holds a first result (wasmtime's memory) */
+    int wasi;                         /* a WASI p2 context on each store (the component imports wasi:*) */
     wasmtime_component_val_t expected;
 } ComponentCall;
 
@@ -42,8 +43,9 @@ int cvalue_equal(const wasmtime_component_val_t *a, const wasmtime_component_val
 /* What a component workload holds, freed (NULL: nothing). */
 void component_call_free(ComponentCall *c);
 
-/* The driver's component linker (made on first use) and cache: 0, or -1 (no linker). */
-int component_driver_ready(Driver *d, const ComponentApi *capi);
+/* The driver's component linker (made on first use; WASI p2 added to it once when `wasi`): 0, or -1 (no linker, or
+ * WASI p2 could not be added: the message kept as the driver's first). */
+int component_driver_ready(Driver *d, const ComponentApi *capi, int wasi);
 
 /* Every cached component and the component linker freed. */
 void component_driver_clear(Driver *d);

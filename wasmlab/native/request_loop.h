@@ -68,6 +68,7 @@ typedef struct {
      * compiled components with their export indices, cached when the driver caches. */
     const void *component_api;
     void *component_linker;
+    int component_wasip2;  /* WASI p2 added to the component linker */
     ComponentEntry *components;
     int ncomponents;
 } Driver;

@@ -9,8 +9,9 @@ on the lean path.  The same C driver and block loop as core modules serve it (:c
 NativeServer`), so its records and timings are the same words.
 
 An entry named ``INTERFACE#FUNCTION`` is found inside the exported interface (its export index the parent's).
-Refused, each in one line: ``pre`` (the component C API has no InstancePre), components importing WASI and requests
-of several calls; not yet served here.
+A component importing ``wasi:*`` gets WASI p2 on the linker and a default WASI context on each store (no stdio or
+files yet).  Refused, each in one line: ``pre`` (the component C API has no InstancePre) and requests of several
+calls; not yet served here.
 """
 
 from __future__ import annotations
@@ -41,8 +42,6 @@ def lowered(shape: object, value: object) -> boundary.ComponentValue:
 
 def refusal(workload: Workload) -> str | None:
     """Why this slice of the native path cannot serve component ``workload`` (one line), or ``None``."""
-    if workload.wasi:
-        return f"workload {workload.name!r} is a component importing WASI; the native path does not give components WASI yet"
     if workload.before:
         return f"workload {workload.name!r} makes several calls per request; the native path makes one per component request yet"
     if workload.signature is None:
@@ -62,7 +61,7 @@ def plan(workload: Workload) -> boundary.ComponentPlan:
     else:
         check, expected = _native.CHECK_EXPECTED, lowered(signature.result, value)
     return boundary.ComponentPlan(workload.wasm, bytes.fromhex(workload.sha256), workload.entry.encode(), args,
-                                  signature.result is not None, check, expected)
+                                  signature.result is not None, check, expected, wasi=bool(workload.wasi))
 
 
 class ComponentServer(NativeServer):
@@ -103,6 +102,11 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
     if reason:
         raise ConfigError(f"call path 'native': {reason}")
     workloads = list(workloads)
+    if any(w.component and w.wasi for w in workloads):
+        try:
+            library().enable_wasi()
+        except LookupError as exc:
+            raise ConfigError(f"call path 'native': {exc}") from None
     for w in workloads:
         reason = refusal(w) if w.component else None
         if reason:
