@@ -101,6 +101,8 @@ void component_call_free(ComponentCall *c) {
         return;
     for (size_t i = 0; i < c->nargs; i++) cvalue_free(&c->args[i]);
     free(c->args);
+    if (c->has_differing)
+        c->capi->wasmtime_component_val_delete(&c->differing);
     if (c->learned)
         c->capi->wasmtime_component_val_delete(&c->expected);
     else
@@ -249,7 +251,12 @@ static int judge(Driver *d, ComponentCall *c, wasmtime_component_val_t *result, 
         if (!cvalue_equal(result, &c->expected)) {
             driver_remember_text(d, c->check == CHECK_FIRST ? "the result differs from the first request's"
                                                             : "the result differs from the expected value");
-            outcome = OUT_MISMATCH;
+            const ComponentApi *capi = d->component_api;
+            if (c->has_differing)
+                capi->wasmtime_component_val_delete(&c->differing);
+            c->differing = *result; /* kept (the block stops here), for the failure to name what came back */
+            c->has_differing = 1;
+            return OUT_MISMATCH;
         }
     }
     if (c->returns)

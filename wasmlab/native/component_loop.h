@@ -24,6 +24,8 @@ typedef struct ComponentCall {
     int learned;                      /* expected holds a first result (wasmtime's memory) */
     int wasi;                         /* a WASI p2 context on each store (the component imports wasi:*) */
     wasmtime_component_val_t expected;
+    int has_differing;                /* the last result that did not match, kept (wasmtime's) so Python can name it */
+    wasmtime_component_val_t differing;
 } ComponentCall;
 
 /* One compiled component in the driver's cache, with its entry's export index. */

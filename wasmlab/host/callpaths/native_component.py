@@ -25,7 +25,7 @@ import numpy as np
 from wasmlab import _native, capi
 from wasmlab.errors import ConfigError, NativeFailure, ResultMismatch
 from wasmlab.host import native_boundary as boundary
-from wasmlab.host.callpaths.base import FirstResult, Handlers, RequestParts, expectation
+from wasmlab.host.callpaths.base import FirstResult, Handlers, RequestParts, expectation, mismatch
 from wasmlab.host.callpaths.native import NativeServer, library, make_driver
 from wasmlab.workloads.model import Workload
 
@@ -86,8 +86,15 @@ class ComponentServer(NativeServer):
     def failure(self, index: int, outcome: int, detail: int, memory: int, message: str) -> NativeFailure:
         w = self.workloads[index]
         if outcome == _native.OUT_MISMATCH:
-            expected = "its first request's" if w.check == "first-result" else repr(w.expected)
-            raise ResultMismatch(f"workload {w.name!r}: {message} (expected {expected})")
+            address = self.driver.differing(self.served[index])
+            if address is None or w.signature.result is None:
+                raise ResultMismatch(f"workload {w.name!r}: {message}")
+            # Lifted only now, once, to name it: the checks compared trees in C.
+            got = w.signature.result.lift(ctypes.cast(address, ctypes.POINTER(capi.component_val_t)).contents)
+            if w.check == "first-result":
+                raise ResultMismatch(f"workload {w.name!r} returned {got!r}, which differs from its first request's result: "
+                                     f"the result changed between requests (give --expect to check a value, or --no-check)")
+            raise mismatch(w.name, got, w.expected)
         if outcome == _native.OUT_NO_EXPORT:
             raise ConfigError(f"workload {w.name!r}: component export {w.entry!r}: {message}")
         return super().failure(index, outcome, detail, memory, message)
