@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 FOLDER = Path(__file__).resolve().parents[2] / "wasmlab" / "native"
-GLUE = {"glue.h", "module.c", "library_type.c", "driver_type.c", "driver_inputs.c"}
+GLUE = {"glue.h", "module.c", "library_type.c", "driver_type.c", "driver_inputs.c", "component_inputs.c"}
 SOURCES = sorted(FOLDER.glob("*.[ch]"))
 # A definition starts at column 0 with a name and its parameters (perhaps over several lines) and opens its body with a
 # "{" ending a line; a declaration ends with ";" instead.  Its body ends at a "}" in column 0.

@@ -3,7 +3,8 @@ attribute, and the version both sides agree on.
 
 A workload reaches C as one :class:`RequestPlan` (``Driver.add(plan)``): the module and what one request does with it
 (an export called with fixed arguments, or a recipe's :class:`RecipeProgram`), how its result is checked
-(:class:`ResultCheck`) and, for a WASI guest, its context (:class:`WasiSpec`).  Every structure carries ``version``;
+(:class:`ResultCheck`) and, for a WASI guest, its context (:class:`WasiSpec`).  A component reaches C as a
+:class:`ComponentPlan` (``Driver.add_component(plan)``) with its values as :class:`ComponentValue` trees.  Every structure carries ``version``;
 the C glue (``wasmlab/native/driver_inputs.c``) refuses one of another version in one line naming both, and
 :func:`check_version` refuses an extension built for another version (a stale build) when the library is loaded.
 Change a structure here and in the glue together, and bump :data:`BOUNDARY_VERSION` in both.
@@ -11,9 +12,11 @@ Change a structure here and in the glue together, and bump :data:`BOUNDARY_VERSI
 
 from __future__ import annotations
 
+import ctypes
+import struct
 from dataclasses import dataclass
 from types import ModuleType
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from wasmlab.errors import ConfigError
 
@@ -149,3 +152,76 @@ class RequestPlan:
     wasi: WasiSpec | None = None
     linked: bool = False
     version: int = BOUNDARY_VERSION
+
+
+@dataclass(frozen=True)
+class ComponentValue:
+    """A component value tree as C builds it (``wasmtime_component_val_t``): ``kind`` a wasmtime component value kind;
+    ``number`` a bool, an integer's bits (unsigned), a char's code point, a float's bits, or a result's ``is_ok``; ``text``
+    a string, an enum case or a variant's case; ``items`` a list's, tuple's or record's values, or the payload of a
+    variant, option or result (empty: none); ``names`` a record's field names or the flags set."""
+
+    kind: int
+    number: int = 0
+    text: bytes = b""
+    items: tuple[ComponentValue, ...] = ()
+    names: tuple[bytes, ...] = ()
+    version: int = BOUNDARY_VERSION
+
+
+@dataclass(frozen=True)
+class ComponentPlan:
+    """One component workload as C serves it (``Driver.add_component(plan)``): ``component`` (its SHA-256 the cache
+    key), per request ``entry`` called with ``args``; when ``returns``, its result checked by ``check``
+    (``_native.CHECK_*``) against ``expected`` (``CHECK_EXPECTED``) or the first request's result (``CHECK_FIRST``);
+    ``wasi``: each store gets a WASI p2 context and the linker WASI p2 (a component importing ``wasi:*``)."""
+
+    component: bytes
+    sha256: bytes
+    entry: bytes
+    args: tuple[ComponentValue, ...]
+    returns: bool
+    check: int
+    expected: ComponentValue | None = None
+    wasi: bool = False
+    version: int = BOUNDARY_VERSION
+
+
+# The component value kinds (wasmtime/component/val.h), as the tree conversion reads them.
+_SCALARS = {0: "boolean", 1: "s8", 2: "u8", 3: "s16", 4: "u16", 5: "s32", 6: "u32", 7: "s64", 8: "u64", 11: "character"}
+_FLOATS = {9: ("f32", "<f", "<I"), 10: ("f64", "<d", "<Q")}
+
+
+def _text(vec: Any) -> bytes:
+    return ctypes.string_at(ctypes.cast(vec.data, ctypes.c_void_p), vec.size) if vec.size else b""
+
+
+def _payload(pointer: Any) -> tuple[ComponentValue, ...]:
+    return (value_tree(pointer.contents),) if pointer else ()
+
+
+def value_tree(val: Any) -> ComponentValue:
+    """The C value ``val`` (a ``wasmtime._bindings.wasmtime_component_val_t``, as the lab's shapes lower a typed value
+    into one) as a :class:`ComponentValue` tree, read without freeing it."""
+    kind, of = int(val.kind), val.of
+    if kind in _SCALARS:
+        return ComponentValue(kind, int(getattr(of, _SCALARS[kind])) & 0xFFFF_FFFF_FFFF_FFFF)
+    if kind in _FLOATS:
+        field, as_float, as_bits = _FLOATS[kind]
+        return ComponentValue(kind, struct.unpack(as_bits, struct.pack(as_float, getattr(of, field)))[0])
+    if kind in (12, 17):  # string, enum
+        return ComponentValue(kind, text=_text(of.string))
+    if kind in (13, 15):  # list, tuple
+        return ComponentValue(kind, items=tuple(value_tree(of.list.data[i]) for i in range(of.list.size)))
+    if kind == 14:
+        entries = [of.record.data[i] for i in range(of.record.size)]
+        return ComponentValue(kind, items=tuple(value_tree(e.val) for e in entries), names=tuple(_text(e.name) for e in entries))
+    if kind == 16:
+        return ComponentValue(kind, text=_text(of.variant.discriminant), items=_payload(of.variant.val))
+    if kind == 18:
+        return ComponentValue(kind, items=_payload(of.option))
+    if kind == 19:
+        return ComponentValue(kind, int(bool(of.result.is_ok)), items=_payload(of.result.val))
+    if kind == 20:
+        return ComponentValue(kind, names=tuple(_text(of.flags.data[i]) for i in range(of.flags.size)))
+    raise ConfigError(f"component value kind {kind} (a resource or a map) cannot be checked on the native path")

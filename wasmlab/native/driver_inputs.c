@@ -7,7 +7,7 @@
 /* ---- Reading the structures ---- */
 
 /* obj's `version` is this glue's: 0, or -1 with a one-line ValueError naming both. */
-static int versioned(PyObject *obj, const char *what) {
+int versioned(PyObject *obj, const char *what) {
     PyObject *value = PyObject_GetAttrString(obj, "version");
     long version = value ? PyLong_AsLong(value) : -1;
     Py_XDECREF(value);
@@ -22,7 +22,7 @@ static int versioned(PyObject *obj, const char *what) {
 }
 
 /* obj.name as a C integer: 0, or -1 with an exception set. */
-static int int_attr(PyObject *obj, const char *name, long long *out) {
+int int_attr(PyObject *obj, const char *name, long long *out) {
     PyObject *value = PyObject_GetAttrString(obj, name);
     *out = value ? PyLong_AsLongLong(value) : -1;
     Py_XDECREF(value);
@@ -40,7 +40,7 @@ static void *copy_bytes(const void *data, size_t len) {
 }
 
 /* A copy of the bytes object `item` (NUL-terminated, its length in *len if asked); NULL with an exception set. */
-static char *copy_of(PyObject *item, size_t *len, const char *what) {
+char *copy_of(PyObject *item, size_t *len, const char *what) {
     if (!PyBytes_Check(item)) {
         PyErr_Format(PyExc_TypeError, "%s is %s; allowed: bytes", what, Py_TYPE(item)->tp_name);
         return NULL;

@@ -2,6 +2,8 @@
  * runs.  What it serves is added in driver_inputs.c. */
 #include "glue.h"
 
+#include "component_loop.h"
+
 #include "program.h"
 
 /* The engine argument: an Engine of the same library (kept alive), or a wasm_engine_t address.  NULL with an exception set. */
@@ -215,6 +217,17 @@ static PyObject *Driver_expectation(DriverObject *self, PyObject *arg) {
     return PyLong_FromLongLong(w->expected);
 }
 
+/* differing(index) -> the address of the component result that last failed its check (a wasmtime_component_val_t the
+ * driver owns until the workload's next mismatch or the driver's close), or None. */
+static PyObject *Driver_differing(DriverObject *self, PyObject *arg) {
+    const Workload *w = workload_at(self, arg);
+    if (w == NULL)
+        return NULL;
+    if (w->component == NULL || !w->component->has_differing)
+        Py_RETURN_NONE;
+    return PyLong_FromVoidPtr(&w->component->differing);
+}
+
 static PyObject *Driver_cached(DriverObject *self, PyObject *unused) {
     return PyLong_FromLong(self->core.cache.count);
 }
@@ -229,6 +242,8 @@ static PyObject *Driver_close(DriverObject *self, PyObject *unused) {
 }
 
 static PyMethodDef Driver_methods[] = {
+    {"add_component", (PyCFunction)Driver_add_component, METH_O, "add_component(plan) -> index: a ComponentPlan to serve."},
+    {"differing", (PyCFunction)Driver_differing, METH_O, "The address of a component's last mismatching result, or None."},
     {"add", (PyCFunction)Driver_add, METH_O,
      "Add what to serve: a wasmlab.host.native_boundary.RequestPlan (its version must be BOUNDARY_VERSION); returns its index."},
     {"first_reads", (PyCFunction)Driver_first_reads, METH_O, "The first request's reads of recipe workload i (None before it)."},

@@ -9,6 +9,7 @@
 /* The version of the structures the glue reads (wasmlab/host/native_boundary.py's BOUNDARY_VERSION): both change together. */
 #define BOUNDARY_VERSION 1
 
+#include "component_api.h"
 #include "engine.h"
 #include "library.h"
 #include "request_loop.h"
@@ -19,6 +20,8 @@ typedef struct {
     int owned; /* opened here or borrowed from wasmtime-py; either way it stays mapped (see Library_dealloc) */
     Api api;
     PyObject *path;
+    ComponentApi components;       /* resolved when the library has them all */
+    const char *component_missing; /* else the first one it lacks */
 } LibraryObject;
 
 typedef struct {
@@ -44,5 +47,15 @@ extern PyTypeObject DriverType;
 PyObject *Driver_add(DriverObject *self, PyObject *plan);
 /* The workload a Python index names, or NULL with IndexError (or the conversion's error) set. */
 Workload *workload_at(DriverObject *self, PyObject *arg);
+
+/* driver_inputs.c's readers, shared with component_inputs.c: obj.version is BOUNDARY_VERSION (0, or -1 with a
+ * ValueError); obj.name as an integer; a NUL-terminated copy of a bytes object (NULL with an exception set). */
+int versioned(PyObject *obj, const char *what);
+int int_attr(PyObject *obj, const char *name, long long *out);
+char *copy_of(PyObject *item, size_t *len, const char *what);
+
+/* component_inputs.c: add_component(plan) -> index, a ComponentPlan (wasmlab.host.native_boundary) read into a
+ * Workload whose component call C serves. */
+PyObject *Driver_add_component(DriverObject *self, PyObject *plan);
 
 #endif

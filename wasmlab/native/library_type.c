@@ -38,6 +38,8 @@ static int Library_init(LibraryObject *self, PyObject *args, PyObject *kwds) {
         PyErr_Format(PyExc_LookupError, "libwasmtime %S has no function %s (needed by the native call path)", self->path, missing);
         return -1;
     }
+    /* Optional: a library without the component functions still serves core modules. */
+    self->component_missing = component_api_resolve(self->handle, &self->components);
     return 0;
 }
 
@@ -78,7 +80,25 @@ static PyObject *Library_functions(PyObject *cls, PyObject *unused) {
     return names;
 }
 
+/* component_functions() -> the component C API functions the driver resolves, by name. */
+static PyObject *Library_component_functions(PyObject *cls, PyObject *unused) {
+    PyObject *names = PyTuple_New((Py_ssize_t)COMPONENT_FUNCTION_COUNT);
+    for (size_t i = 0; names != NULL && i < COMPONENT_FUNCTION_COUNT; i++)
+        PyTuple_SET_ITEM(names, i, PyUnicode_FromString(COMPONENT_FUNCTION_NAMES[i]));
+    return names;
+}
+
+/* component_refusal() -> None when this library serves components, else the one line saying why not. */
+static PyObject *Library_component_refusal(LibraryObject *self, PyObject *unused) {
+    if (self->components.resolved)
+        Py_RETURN_NONE;
+    return PyUnicode_FromFormat("libwasmtime %S has no function %s: it serves no components", self->path, self->component_missing);
+}
+
 static PyMethodDef Library_methods[] = {
+    {"component_functions", (PyCFunction)Library_component_functions, METH_NOARGS | METH_CLASS,
+     "The component C API functions the driver resolves, by name."},
+    {"component_refusal", (PyCFunction)Library_component_refusal, METH_NOARGS, "None, or why this library serves no components."},
     {"functions", (PyCFunction)Library_functions, METH_NOARGS | METH_CLASS, "The C API functions the driver resolves, by name."},
     {"wasi_functions", (PyCFunction)Library_wasi_functions, METH_NOARGS | METH_CLASS, "The WASI functions and their declared arity."},
     {"enable_wasi", (PyCFunction)Library_enable_wasi, METH_NOARGS, "Resolve the WASI functions (wasmtime-py's library only)."},

@@ -29,11 +29,24 @@ static PyObject *layout(PyObject *module, PyObject *unused) {
                          (Py_ssize_t)sizeof(wasmtime_val_raw_t), "wasm_byte_vec_t", (Py_ssize_t)sizeof(wasm_byte_vec_t));
 }
 
+/* The component value structs' sizes and offsets as component_api.h declares them (checked against wasmtime._bindings). */
+static PyObject *component_layout(PyObject *module, PyObject *unused) {
+    return Py_BuildValue("{s:n,s:n,s:n,s:n,s:n,s:n,s:n,s:n}", "wasmtime_component_val_t", (Py_ssize_t)sizeof(wasmtime_component_val_t),
+                         "wasmtime_component_val_t.of", (Py_ssize_t)offsetof(wasmtime_component_val_t, of),
+                         "wasmtime_component_valrecord_entry_t", (Py_ssize_t)sizeof(wasmtime_component_valrecord_entry_t),
+                         "wasmtime_component_valvariant_t", (Py_ssize_t)sizeof(wasmtime_component_valvariant_t),
+                         "wasmtime_component_valresult_t", (Py_ssize_t)sizeof(wasmtime_component_valresult_t),
+                         "wasmtime_component_func_t", (Py_ssize_t)sizeof(wasmtime_component_func_t),
+                         "wasmtime_component_instance_t", (Py_ssize_t)sizeof(wasmtime_component_instance_t),
+                         "wasmtime_component_valunion_t", (Py_ssize_t)sizeof(wasmtime_component_valunion_t));
+}
+
 static PyObject *monotonic_ns(PyObject *module, PyObject *unused) {
     return PyLong_FromLongLong(now_ns());
 }
 
 static PyMethodDef module_methods[] = {
+    {"component_layout", component_layout, METH_NOARGS, "Sizes and offsets of the component value structs as declared here."},
     {"layout", layout, METH_NOARGS, "Sizes and offsets of the C API structs as this module declares them."},
     {"monotonic_ns", monotonic_ns, METH_NOARGS, "The driver's clock (CLOCK_MONOTONIC), in ns."},
     {NULL},

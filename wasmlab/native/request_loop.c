@@ -2,6 +2,7 @@
  * compiler sees the whole per-request path, as it did when the driver was one file. */
 #define _GNU_SOURCE /* memmem */
 #include "request_loop.h"
+#include "component_loop.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -34,11 +35,13 @@ void workload_free(Workload *w) {
     free(w->entry);
     program_free(w->program);
     wasi_free(w->wasi);
+    component_call_free(w->component);
     memset(w, 0, sizeof *w);
 }
 
 void driver_clear(Driver *d) {
     cache_clear(&d->cache, d->api);
+    component_driver_clear(d);
     if (d->own_linker && d->linker != NULL && d->api != NULL)
         d->api->wasmtime_linker_delete(d->linker);
     d->linker = NULL;
@@ -309,6 +312,10 @@ static inline int judge_result(Workload *w, int outcome, int64_t detail) {
 /* One whole request; returns its outcome and writes its detail and, after a trap, the guest's memory size. */
 static int serve(Driver *d, Workload *w, int64_t *stamps, int64_t *detail, int64_t *memory_bytes) {
     const Api *api = d->api;
+    if (w->component != NULL) {
+        *memory_bytes = -1;
+        return component_serve(d, w, stamps, detail);
+    }
     wasmtime_module_t *module = NULL;
     wasmtime_instance_pre_t *pre = NULL;
     *detail = 0;
@@ -336,6 +343,10 @@ static int serve(Driver *d, Workload *w, int64_t *stamps, int64_t *detail, int64
     outcome = judge_result(w, outcome, *detail);
     if (stamps) stamps[7] = now_ns();
     return outcome;
+}
+
+int driver_store_ready(Driver *d, const Workload *w, wasmtime_store_t *store, wasmtime_context_t *context, int64_t *detail) {
+    return store_ready(d, w, store, context, detail);
 }
 
 /* Open loop: request i is due at block start + due; its latency counts from then, so time spent queued behind a slow

@@ -18,6 +18,8 @@
 #include "wasmtime_api.h"
 
 typedef struct Program Program;
+typedef struct ComponentCall ComponentCall;
+typedef struct ComponentEntry ComponentEntry;
 
 /* One thing a driver serves: a core module's export called with fixed arguments, or a recipe's program. */
 typedef struct {
@@ -37,6 +39,7 @@ typedef struct {
     Program *program;      /* a recipe's steps instead of one call of `entry`, or NULL */
     int linked;            /* instantiated through the driver's linker (WASI, host functions) */
     WasiSpec *wasi;        /* a WASI context per request, or NULL */
+    ComponentCall *component; /* a component's call instead (component_loop.h), or NULL */
 } Workload;
 
 typedef struct {
@@ -61,6 +64,13 @@ typedef struct {
     int has_message;
     /* The current request's step stamps (STEP_STAMPS words) in a phased block that asked for them, else NULL. */
     int64_t *steps;
+    /* Components (component_loop.h): the functions, the linker (made with the first component workload) and the
+     * compiled components with their export indices, cached when the driver caches. */
+    const void *component_api;
+    void *component_linker;
+    int component_wasip2;  /* WASI p2 added to the component linker */
+    ComponentEntry *components;
+    int ncomponents;
 } Driver;
 
 /* A block of requests: `n` workload indices (each checked by the caller), RECORD_WORDS int64 per request written (ns,
@@ -92,6 +102,10 @@ void workload_free(Workload *w);
  * result that does not match, a missing export, a module that does not compile): the rest get outcome -1.  The first
  * failure's message: first_message when has_message. */
 int64_t driver_serve_block(Driver *d, const Block *block);
+
+/* A new store's limits, fuel, epoch deadline and WASI context, as every request gets them (shared with components):
+ * OUT_OK or OUT_ERROR. */
+int driver_store_ready(Driver *d, const Workload *w, wasmtime_store_t *store, wasmtime_context_t *context, int64_t *detail);
 
 /* The failure paths, shared with the recipe programs: a message kept if it is the block's first. */
 void driver_remember_text(Driver *d, const char *text);

@@ -5,7 +5,7 @@ path     core modules                                 components
 ======== ============================================ =============================================
 ``lean`` :mod:`~wasmlab.host.callpaths.lean_core`         :mod:`~wasmlab.host.callpaths.lean_component`
 ``api``  :mod:`~wasmlab.host.callpaths.api_core`          :mod:`~wasmlab.host.callpaths.api_component`
-``native`` :mod:`~wasmlab.host.callpaths.native`          (not yet)
+``native`` :mod:`~wasmlab.host.callpaths.native`          :mod:`~wasmlab.host.callpaths.native_component`
 ======== ============================================ =============================================
 
 A strategy is a :class:`~wasmlab.host.callpaths.base.Binder`: it binds a runtime's workloads once and
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from wasmlab.errors import ConfigError, allowed
-from wasmlab.host.callpaths import api_component, api_core, lean_component, lean_core, native
+from wasmlab.host.callpaths import api_component, api_core, lean_component, lean_core, native, native_component
 from wasmlab.host.callpaths.base import PHASES, Binder, BlockServer, Handler, Handlers, PhasedBlockServer, PhasedHandler, RequestParts
 from wasmlab.workloads.model import Workload
 
@@ -49,7 +49,8 @@ def register(path: CallPath) -> None:
 register(CallPath("lean", "the C calls wasmtime-py makes, issued directly with buffers prepared once", lean_core.bind,
                   lean_component.bind))
 register(CallPath("api", "wasmtime-py's high-level objects, as a Python host writes them", api_core.bind, api_component.bind))
-register(CallPath("native", "the whole request loop in C over the same libwasmtime, the GIL released", native.bind, None))
+register(CallPath("native", "the whole request loop in C over the same libwasmtime, the GIL released", native.bind,
+                  native_component.bind))
 
 
 def call_paths() -> tuple[str, ...]:

@@ -1,0 +1,130 @@
+"""The native call path for components (issue 25): the whole component request in C (``wasmlab/native/component_loop.c``).
+
+Per request, as the lean component path does it: the compiled component (compiled per request, or from the C driver's
+cache keyed by SHA-256, its export index looked up once), a new store with the per-store limits, a new instance through
+the driver's component linker, the export called with argument trees built once, the result compared in C on every
+request with the expectation tree (the workload's expected value, lowered once through its signature, or the first
+request's result), post_return, the result freed, the store deleted.  The engine (and its pools) is the variant's, as
+on the lean path.  The same C driver and block loop as core modules serve it (:class:`~wasmlab.host.callpaths.native.
+NativeServer`), so its records and timings are the same words.
+
+An entry named ``INTERFACE#FUNCTION`` is found inside the exported interface (its export index the parent's).
+A component importing ``wasi:*`` gets WASI p2 on the linker and a default WASI context on each store (no stdio or
+files yet).  Refused, each in one line: ``pre`` (the component C API has no InstancePre) and requests of several
+calls; not yet served here.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+from collections.abc import Sequence
+
+import numpy as np
+
+from wasmlab import _native, capi
+from wasmlab.errors import ConfigError, NativeFailure, ResultMismatch
+from wasmlab.host import native_boundary as boundary
+from wasmlab.host.callpaths.base import FirstResult, Handlers, RequestParts, expectation, mismatch
+from wasmlab.host.callpaths.native import NativeServer, library, make_driver
+from wasmlab.workloads.model import Workload
+
+
+def lowered(shape: object, value: object) -> boundary.ComponentValue:
+    """``value`` lowered through the workload's ``shape`` (as the lean path lowers it) and read as a boundary tree."""
+    slot = capi.component_val_t()
+    shape.lower(value, slot)  # type: ignore[attr-defined]
+    try:
+        return boundary.value_tree(slot)
+    finally:
+        capi.component_val_delete(ctypes.byref(slot))
+
+
+def refusal(workload: Workload) -> str | None:
+    """Why this slice of the native path cannot serve component ``workload`` (one line), or ``None``."""
+    if workload.before:
+        return f"workload {workload.name!r} makes several calls per request; the native path makes one per component request yet"
+    if workload.signature is None:
+        return f"workload {workload.name!r} is a component without a signature"
+    return None
+
+
+def plan(workload: Workload) -> boundary.ComponentPlan:
+    """``workload`` as C serves it, checked as the lean path checks it (:func:`~wasmlab.host.callpaths.base.expectation`)."""
+    signature = workload.signature
+    args = tuple(lowered(shape, value) for (_, shape), value in zip(signature.params, workload.args))
+    value = expectation(workload) if signature.result is not None else None
+    if value is None:
+        check, expected = _native.CHECK_NONE, None
+    elif isinstance(value, FirstResult):
+        check, expected = _native.CHECK_FIRST, None
+    else:
+        check, expected = _native.CHECK_EXPECTED, lowered(signature.result, value)
+    return boundary.ComponentPlan(workload.wasm, bytes.fromhex(workload.sha256), workload.entry.encode(), args,
+                                  signature.result is not None, check, expected, wasi=bool(workload.wasi))
+
+
+class ComponentServer(NativeServer):
+    """One C driver serving the components of one runtime: the core server's block loop and records, with component
+    plans added instead of request plans."""
+
+    def __init__(self, parts: RequestParts, workloads: list[Workload]) -> None:  # pylint: disable=super-init-not-called
+        self.parts, self.workloads = parts, workloads
+        self.driver = make_driver(parts, [], [])
+        parts.cleanup.append(self.driver.close)
+        self.outputs = {}
+        self.served = {i: self.driver.add_component(plan(w)) for i, w in enumerate(workloads) if w.component}
+        # The result is checked in C; the handlers return none (lifting it into Python is the cost this path avoids).
+        self.has_result = {i: False for i in self.served}
+        self.unverified = {}
+        self.step_counts = {}
+        self.to_driver = np.full(len(workloads), -1, dtype=np.int32)
+        for i, d in self.served.items():
+            self.to_driver[i] = d
+        self.lateness = []
+
+    def failure(self, index: int, outcome: int, detail: int, memory: int, message: str) -> NativeFailure:
+        w = self.workloads[index]
+        if outcome == _native.OUT_MISMATCH:
+            address = self.driver.differing(self.served[index])
+            if address is None or w.signature.result is None:
+                raise ResultMismatch(f"workload {w.name!r}: {message}")
+            # Lifted only now, once, to name it: the checks compared trees in C.
+            got = w.signature.result.lift(ctypes.cast(address, ctypes.POINTER(capi.component_val_t)).contents)
+            if w.check == "first-result":
+                raise ResultMismatch(f"workload {w.name!r} returned {got!r}, which differs from its first request's result: "
+                                     f"the result changed between requests (give --expect to check a value, or --no-check)")
+            raise mismatch(w.name, got, w.expected)
+        if outcome == _native.OUT_NO_EXPORT:
+            raise ConfigError(f"workload {w.name!r}: component export {w.entry!r}: {message}")
+        return super().failure(index, outcome, detail, memory, message)
+
+
+def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
+    """Handlers for the components among ``workloads``, served by one C driver on ``parts.engine``."""
+    if parts.pre:
+        raise ConfigError(f"call path 'native': variant {parts.label!r} pre-instantiates, but the component C API has no "
+                          f"InstancePre for components; allowed: a variant without 'pre'")
+    reason = library().component_refusal()
+    if reason:
+        raise ConfigError(f"call path 'native': {reason}")
+    workloads = list(workloads)
+    if any(w.component and w.wasi for w in workloads):
+        try:
+            library().enable_wasi()
+        except LookupError as exc:
+            raise ConfigError(f"call path 'native': {exc}") from None
+    for w in workloads:
+        reason = refusal(w) if w.component else None
+        if reason:
+            raise ConfigError(f"call path 'native': {reason}")
+    modules = parts.modules
+    if modules.artifacts is not None:
+        raise ConfigError(f"call path 'native': variant {parts.label!r} loads compiled artifacts from disk; the native path "
+                          f"compiles in memory (allowed: variants without 'disk')")
+    if modules.cache.capacity and modules.cache.config.policy != "lru":
+        raise ConfigError(f"call path 'native': cache policy {modules.cache.config.policy!r} is not implemented in C; allowed: lru")
+    server = ComponentServer(parts, workloads)
+    block = functools.partial(server.block)
+    block.lateness = server.lateness  # type: ignore[attr-defined]
+    return Handlers(server.handle, server.handle_phased, block, server.block_phased)

@@ -1,0 +1,89 @@
+/*
+ * The wasmtime component C API, as far as the driver uses it (wasmtime 50): the value types and the functions, declared
+ * as wasmtime's own headers declare them (crates/c-api/include/wasmtime/component/{component,linker,instance,func,val}.h).
+ * Kept apart from wasmtime_api.h because they are optional: they are resolved by name (component_api.c) into a
+ * ComponentApi, and a library without them still serves core modules; it serves no components and says so in one line.
+ * tests/native/test_component_header.py checks every row of the table below against wasmtime._bindings and the value
+ * structs' sizes (module.c's component_layout()) against its ctypes structures.
+ */
+#ifndef WASMLAB_COMPONENT_API_H
+#define WASMLAB_COMPONENT_API_H
+
+#include "wasmtime_api.h"
+
+typedef struct wasmtime_component_t wasmtime_component_t;
+typedef struct wasmtime_component_linker_t wasmtime_component_linker_t;
+typedef struct wasmtime_component_export_index_t wasmtime_component_export_index_t;
+
+typedef struct { uint64_t store_id; uint32_t __private; } wasmtime_component_instance_t;
+typedef struct {
+    struct { uint64_t store_id; uint32_t __private1; };
+    uint32_t __private2;
+    void *__private3;
+} wasmtime_component_func_t;
+
+/* The value kinds (wasmtime/component/val.h). */
+enum {
+    CVAL_BOOL, CVAL_S8, CVAL_U8, CVAL_S16, CVAL_U16, CVAL_S32, CVAL_U32, CVAL_S64, CVAL_U64, CVAL_F32, CVAL_F64, CVAL_CHAR,
+    CVAL_STRING, CVAL_LIST, CVAL_RECORD, CVAL_TUPLE, CVAL_VARIANT, CVAL_ENUM, CVAL_OPTION, CVAL_RESULT, CVAL_FLAGS,
+    CVAL_RESOURCE,
+};
+
+typedef struct wasmtime_component_val wasmtime_component_val_t;
+typedef struct wasmtime_component_valrecord_entry wasmtime_component_valrecord_entry_t;
+typedef struct { size_t size; wasmtime_component_val_t *data; } wasmtime_component_vallist_t;
+typedef struct { size_t size; wasmtime_component_valrecord_entry_t *data; } wasmtime_component_valrecord_t;
+typedef struct { size_t size; wasmtime_component_val_t *data; } wasmtime_component_valtuple_t;
+typedef struct { size_t size; wasm_byte_vec_t *data; } wasmtime_component_valflags_t;
+typedef struct { wasm_byte_vec_t discriminant; wasmtime_component_val_t *val; } wasmtime_component_valvariant_t;
+typedef struct { bool is_ok; wasmtime_component_val_t *val; } wasmtime_component_valresult_t;
+typedef struct { size_t size; void *data; } wasmtime_component_valmap_t;
+typedef union {
+    bool boolean;
+    int8_t s8; uint8_t u8; int16_t s16; uint16_t u16; int32_t s32; uint32_t u32; int64_t s64; uint64_t u64;
+    float f32; double f64; uint32_t character;
+    wasm_byte_vec_t string;
+    wasmtime_component_vallist_t list;
+    wasmtime_component_valrecord_t record;
+    wasmtime_component_valtuple_t tuple;
+    wasmtime_component_valvariant_t variant;
+    wasm_byte_vec_t enumeration;
+    wasmtime_component_val_t *option;
+    wasmtime_component_valresult_t result;
+    wasmtime_component_valflags_t flags;
+    wasmtime_component_valmap_t map;
+    void *resource;
+} wasmtime_component_valunion_t;
+struct wasmtime_component_val { uint8_t kind; wasmtime_component_valunion_t of; };
+struct wasmtime_component_valrecord_entry { wasm_byte_vec_t name; wasmtime_component_val_t val; };
+
+/* The component functions, resolved together (all or none): X(name, return type, (parameter types)). */
+#define WASMLAB_COMPONENT_FUNCTIONS(X) \
+    X(wasmtime_component_new, wasmtime_error_t *, (const wasm_engine_t *, const uint8_t *, size_t, wasmtime_component_t **)) \
+    X(wasmtime_component_delete, void, (wasmtime_component_t *)) \
+    X(wasmtime_component_get_export_index, wasmtime_component_export_index_t *, (const wasmtime_component_t *, const wasmtime_component_export_index_t *, const char *, size_t)) \
+    X(wasmtime_component_export_index_delete, void, (wasmtime_component_export_index_t *)) \
+    X(wasmtime_component_linker_new, wasmtime_component_linker_t *, (const wasm_engine_t *)) \
+    X(wasmtime_component_linker_delete, void, (wasmtime_component_linker_t *)) \
+    X(wasmtime_component_linker_add_wasip2, wasmtime_error_t *, (wasmtime_component_linker_t *)) \
+    X(wasmtime_component_linker_instantiate, wasmtime_error_t *, (const wasmtime_component_linker_t *, wasmtime_context_t *, const wasmtime_component_t *, wasmtime_component_instance_t *)) \
+    X(wasmtime_component_instance_get_func, bool, (const wasmtime_component_instance_t *, wasmtime_context_t *, const wasmtime_component_export_index_t *, wasmtime_component_func_t *)) \
+    X(wasmtime_component_func_call, wasmtime_error_t *, (const wasmtime_component_func_t *, wasmtime_context_t *, const wasmtime_component_val_t *, size_t, wasmtime_component_val_t *, size_t)) \
+    X(wasmtime_component_func_post_return, wasmtime_error_t *, (const wasmtime_component_func_t *, wasmtime_context_t *)) \
+    X(wasmtime_component_val_delete, void, (wasmtime_component_val_t *))
+
+typedef struct {
+#define DECLARE_COMPONENT(name, ret, args) ret (*name) args;
+    WASMLAB_COMPONENT_FUNCTIONS(DECLARE_COMPONENT)
+#undef DECLARE_COMPONENT
+    int resolved;
+} ComponentApi;
+
+extern const char *const COMPONENT_FUNCTION_NAMES[];
+extern const size_t COMPONENT_FUNCTION_COUNT;
+
+/* The component functions into `api`: NULL (api->resolved set), or the name of the first one the library lacks (the
+ * library then serves no components). */
+const char *component_api_resolve(void *handle, ComponentApi *api);
+
+#endif

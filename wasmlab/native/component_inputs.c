@@ -1,0 +1,215 @@
+/* What a Driver serves for a component, read from Python: a ComponentPlan and its ComponentValue trees
+ * (wasmlab/host/native_boundary.py), by attribute name, each refused if its version is not BOUNDARY_VERSION.  The trees
+ * are built here once, in memory of our own (malloc), and freed by cvalue_free (component_loop.c). */
+#include "glue.h"
+
+#include "component_loop.h"
+
+#define MAX_DEPTH 64 /* a deeper tree is refused rather than risking the C stack on a hostile value */
+
+static int value_from(PyObject *obj, wasmtime_component_val_t *out, int depth);
+
+static int name_from(PyObject *item, wasm_byte_vec_t *out) {
+    size_t len = 0;
+    char *data = copy_of(item, &len, "a component value's name");
+    if (data == NULL)
+        return -1;
+    out->size = len;
+    out->data = data;
+    return 0;
+}
+
+/* obj.name, which must be a tuple: a new reference, or NULL with an exception set. */
+static PyObject *tuple_attr(PyObject *obj, const char *name) {
+    PyObject *value = PyObject_GetAttrString(obj, name);
+    if (value != NULL && !PyTuple_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "ComponentValue.%s is %s; allowed: tuple", name, Py_TYPE(value)->tp_name);
+        Py_CLEAR(value);
+    }
+    return value;
+}
+
+/* A zeroed array of `n` values (at least one slot, so that an empty list has a non-NULL pointer): NULL on no memory. */
+static void *zeroed(size_t n, size_t size) {
+    void *out = calloc(n ? n : 1, size);
+    if (out == NULL)
+        PyErr_NoMemory();
+    return out;
+}
+
+/* The tuple's values into a new array; its size set first so that a partial tree frees cleanly. */
+static int items_from(PyObject *items, wasmtime_component_val_t **data, size_t *size, int depth) {
+    size_t n = (size_t)PyTuple_GET_SIZE(items);
+    if ((*data = zeroed(n, sizeof **data)) == NULL)
+        return -1;
+    *size = n;
+    for (size_t i = 0; i < n; i++)
+        if (value_from(PyTuple_GET_ITEM(items, (Py_ssize_t)i), &(*data)[i], depth + 1) < 0) return -1;
+    return 0;
+}
+
+/* A variant's, option's or result's payload: NULL for none, else one value of its own. */
+static int payload_from(PyObject *items, wasmtime_component_val_t **out, int depth) {
+    *out = NULL;
+    if (PyTuple_GET_SIZE(items) == 0)
+        return 0;
+    if ((*out = zeroed(1, sizeof **out)) == NULL)
+        return -1;
+    return value_from(PyTuple_GET_ITEM(items, 0), *out, depth + 1);
+}
+
+static int record_from(PyObject *items, PyObject *names, wasmtime_component_valrecord_t *out, int depth) {
+    size_t n = (size_t)PyTuple_GET_SIZE(items);
+    if ((size_t)PyTuple_GET_SIZE(names) != n) {
+        PyErr_SetString(PyExc_ValueError, "a record ComponentValue has as many names as items");
+        return -1;
+    }
+    if ((out->data = zeroed(n, sizeof *out->data)) == NULL)
+        return -1;
+    out->size = n;
+    for (size_t i = 0; i < n; i++)
+        if (name_from(PyTuple_GET_ITEM(names, (Py_ssize_t)i), &out->data[i].name) < 0 ||
+            value_from(PyTuple_GET_ITEM(items, (Py_ssize_t)i), &out->data[i].val, depth + 1) < 0) return -1;
+    return 0;
+}
+
+static int flags_from(PyObject *names, wasmtime_component_valflags_t *out) {
+    size_t n = (size_t)PyTuple_GET_SIZE(names);
+    if ((out->data = zeroed(n, sizeof *out->data)) == NULL)
+        return -1;
+    out->size = n;
+    for (size_t i = 0; i < n; i++)
+        if (name_from(PyTuple_GET_ITEM(names, (Py_ssize_t)i), &out->data[i]) < 0) return -1;
+    return 0;
+}
+
+/* The parts of one value into `out` by its kind (scalars from their bits). */
+static int fill(wasmtime_component_val_t *out, unsigned long long bits, PyObject *text, PyObject *items, PyObject *names, int depth) {
+    wasmtime_component_valunion_t *of = &out->of;
+    switch (out->kind) {
+    case CVAL_BOOL: of->boolean = bits != 0; return 0;
+    case CVAL_S8: case CVAL_U8: of->u8 = (uint8_t)bits; return 0;
+    case CVAL_S16: case CVAL_U16: of->u16 = (uint16_t)bits; return 0;
+    case CVAL_S32: case CVAL_U32: case CVAL_CHAR: case CVAL_F32: of->u32 = (uint32_t)bits; return 0;
+    case CVAL_S64: case CVAL_U64: case CVAL_F64: of->u64 = (uint64_t)bits; return 0;
+    case CVAL_STRING: case CVAL_ENUM: return name_from(text, &of->string);
+    case CVAL_LIST: case CVAL_TUPLE: return items_from(items, &of->list.data, &of->list.size, depth);
+    case CVAL_RECORD: return record_from(items, names, &of->record, depth);
+    case CVAL_FLAGS: return flags_from(names, &of->flags);
+    case CVAL_VARIANT:
+        return name_from(text, &of->variant.discriminant) < 0 ? -1 : payload_from(items, &of->variant.val, depth);
+    case CVAL_OPTION: return payload_from(items, &of->option, depth);
+    case CVAL_RESULT: of->result.is_ok = bits != 0; return payload_from(items, &of->result.val, depth);
+    default:
+        PyErr_Format(PyExc_ValueError, "ComponentValue kind %d cannot be built on the native path", (int)out->kind);
+        return -1;
+    }
+}
+
+static int value_from(PyObject *obj, wasmtime_component_val_t *out, int depth) {
+    memset(out, 0, sizeof *out);
+    if (depth > MAX_DEPTH) {
+        PyErr_Format(PyExc_ValueError, "a ComponentValue nested deeper than %d", MAX_DEPTH);
+        return -1;
+    }
+    long long kind = 0;
+    if (versioned(obj, "ComponentValue") < 0 || int_attr(obj, "kind", &kind) < 0)
+        return -1;
+    PyObject *number = PyObject_GetAttrString(obj, "number");
+    unsigned long long bits = number ? PyLong_AsUnsignedLongLong(number) : 0;
+    Py_XDECREF(number);
+    if (PyErr_Occurred())
+        return -1;
+    PyObject *text = PyObject_GetAttrString(obj, "text"), *items = tuple_attr(obj, "items"), *names = tuple_attr(obj, "names");
+    int rc = -1;
+    if (text != NULL && items != NULL && names != NULL && kind >= 0 && kind <= CVAL_FLAGS) {
+        out->kind = (uint8_t)kind;
+        rc = fill(out, bits, text, items, names, depth);
+    } else if (!PyErr_Occurred()) {
+        PyErr_Format(PyExc_ValueError, "ComponentValue kind %lld is not a component value kind", kind);
+    }
+    Py_XDECREF(text);
+    Py_XDECREF(items);
+    Py_XDECREF(names);
+    return rc;
+}
+
+/* The plan's component, entry, arguments and check into `w` and its call `c`: 0, or -1 with an exception set. */
+static int plan_into(PyObject *plan, Workload *w, ComponentCall *c) {
+    PyObject *v = PyObject_GetAttrString(plan, "component");
+    w->wasm = v ? (uint8_t *)copy_of(v, &w->wasm_len, "ComponentPlan.component") : NULL;
+    Py_XDECREF(v);
+    if (w->wasm == NULL)
+        return -1;
+    v = PyObject_GetAttrString(plan, "sha256");
+    int ok = v != NULL && PyBytes_Check(v) && PyBytes_GET_SIZE(v) == 32;
+    if (ok) memcpy(w->sha256, PyBytes_AS_STRING(v), 32);
+    Py_XDECREF(v);
+    if (!ok) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "ComponentPlan.sha256 is 32 bytes");
+        return -1;
+    }
+    v = PyObject_GetAttrString(plan, "entry");
+    c->entry = v ? copy_of(v, &c->entry_len, "ComponentPlan.entry") : NULL;
+    Py_XDECREF(v);
+    PyObject *args = c->entry ? PyObject_GetAttrString(plan, "args") : NULL;
+    if (args != NULL && !PyTuple_Check(args))
+        PyErr_SetString(PyExc_TypeError, "ComponentPlan.args is a tuple");
+    ok = args != NULL && PyTuple_Check(args) && items_from(args, &c->args, &c->nargs, 0) == 0;
+    Py_XDECREF(args);
+    long long returns = 0, check = 0, wasi = 0;
+    if (!ok || int_attr(plan, "returns", &returns) < 0 || int_attr(plan, "check", &check) < 0 || int_attr(plan, "wasi", &wasi) < 0)
+        return -1;
+    c->returns = returns != 0;
+    c->wasi = wasi != 0;
+    c->check = (int)check;
+    if (check != CHECK_EXPECTED)
+        return 0;
+    v = PyObject_GetAttrString(plan, "expected");
+    ok = v != NULL && value_from(v, &c->expected, 0) == 0;
+    Py_XDECREF(v);
+    return ok ? 0 : -1;
+}
+
+PyObject *Driver_add_component(DriverObject *self, PyObject *plan) {
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "the driver is serving a block");
+        return NULL;
+    }
+    LibraryObject *library = self->library;
+    if (!library->components.resolved) {
+        PyErr_Format(PyExc_LookupError, "libwasmtime %S has no function %s: it serves no components", library->path,
+                     library->component_missing);
+        return NULL;
+    }
+    if (versioned(plan, "ComponentPlan") < 0)
+        return NULL;
+    Workload w;
+    memset(&w, 0, sizeof w);
+    ComponentCall *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return PyErr_NoMemory();
+    c->capi = &library->components;
+    w.component = c;
+    if (plan_into(plan, &w, c) < 0) {
+        workload_free(&w);
+        return NULL;
+    }
+    if (c->wasi && !library->api.wasi_resolved) {
+        workload_free(&w);
+        PyErr_SetString(PyExc_LookupError, "a WASI component needs the library's WASI functions (Library.enable_wasi())");
+        return NULL;
+    }
+    if (component_driver_ready(&self->core, &library->components, c->wasi) < 0) {
+        workload_free(&w);
+        PyErr_Format(PyExc_RuntimeError, "the component linker: %s",
+                     self->core.has_message ? self->core.first_message : "wasmtime_component_linker_new failed");
+        return NULL;
+    }
+    int index = driver_add(&self->core, &w);
+    if (index < 0) {
+        workload_free(&w);
+        return PyErr_NoMemory();
+    }
+    return PyLong_FromLong(index);
+}
