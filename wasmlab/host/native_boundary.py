@@ -200,7 +200,7 @@ def _payload(pointer: Any) -> tuple[ComponentValue, ...]:
     return (value_tree(pointer.contents),) if pointer else ()
 
 
-def value_tree(val: Any) -> ComponentValue:
+def value_tree(val: Any) -> ComponentValue:  # noqa: PLR0911 - a dispatcher with one branch per component value kind
     """The C value ``val`` (a ``wasmtime._bindings.wasmtime_component_val_t``, as the lab's shapes lower a typed value
     into one) as a :class:`ComponentValue` tree, read without freeing it."""
     kind, of = int(val.kind), val.of

@@ -25,7 +25,7 @@ import numpy as np
 from wasmlab import _native, capi
 from wasmlab.errors import ConfigError, NativeFailure, ResultMismatch
 from wasmlab.host import native_boundary as boundary
-from wasmlab.host.callpaths.base import FirstResult, Handlers, RequestParts, expectation, mismatch
+from wasmlab.host.callpaths.base import FirstResult, Handlers, RequestParts, mismatch
 from wasmlab.host.callpaths.native import NativeServer, library, make_driver
 from wasmlab.workloads.model import Workload
 
@@ -50,10 +50,10 @@ def refusal(workload: Workload) -> str | None:
 
 
 def plan(workload: Workload) -> boundary.ComponentPlan:
-    """``workload`` as C serves it, checked as the lean path checks it (:func:`~wasmlab.host.callpaths.base.expectation`)."""
+    """``workload`` as C serves it, checked as the lean path checks it (``Workload.expectation``)."""
     signature = workload.signature
     args = tuple(lowered(shape, value) for (_, shape), value in zip(signature.params, workload.args))
-    value = expectation(workload) if signature.result is not None else None
+    value = workload.expectation.compared_with() if signature.result is not None else None
     if value is None:
         check, expected = _native.CHECK_NONE, None
     elif isinstance(value, FirstResult):
