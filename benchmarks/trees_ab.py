@@ -9,7 +9,7 @@ an older commit goes in a git worktree:
     git worktree add /tmp/before HEAD~5 && (cd /tmp/before && python setup.py build_ext --inplace)
     python benchmarks/trees_ab.py /tmp/before . --rounds 6 [--format json]
 
-The figure compared is each variant's mean per-request latency over all timed requests of the run.
+The figure compared is each variant's median (``--statistic mean``: mean) per-request latency over the run's timed requests.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from wasmlab.measure.stats import PAIRED_METHOD, paired_ratio
 VARIANTS = ("pooled+cached", "pooled+cached@native")  # the first on the lean path, which carries no suffix
 
 
-def run_tree(tree: Path, requests: int, repeats: int) -> dict[str, float]:
-    """One ``reproduce`` of ``tree``: per variant, the mean latency in µs."""
+def run_tree(tree: Path, requests: int, repeats: int, statistic: str) -> dict[str, float]:
+    """One ``reproduce`` of ``tree``: per variant, its latency ``statistic`` in µs."""
     command = [sys.executable, "-m", "wasmlab.cli", "reproduce", "--variants", "pooled+cached", "--call-path", "native,lean",
                "--requests", str(requests), "--repeats", str(repeats), "--no-save", "--format", "json"]
     environment = {**os.environ, "PYTHONPATH": str(tree)}
@@ -35,7 +35,7 @@ def run_tree(tree: Path, requests: int, repeats: int) -> dict[str, float]:
     if done.returncode != 0:
         raise SystemExit(f"{tree}: reproduce exited {done.returncode}: {done.stderr.strip().splitlines()[-1:]}")
     variants = json.loads(done.stdout)["variants"]
-    return {name: float(variants[name]["latency_us_mean"]) for name in VARIANTS}
+    return {name: float(variants[name][f"latency_us_{statistic}"]) for name in VARIANTS}
 
 
 def main() -> None:
@@ -46,14 +46,17 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--format", choices=("table", "json"), default="table")
+    # The median by default: this machine moves between a fast and a slow state for seconds at a time, and a run that
+    # straddles a switch moves its mean far more than its median.
+    parser.add_argument("--statistic", choices=("p50", "mean"), default="p50")
     options = parser.parse_args()
     trees = {"before": options.before.resolve(), "after": options.after.resolve()}
     figures: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
     for round_index in range(options.rounds):
         order = ("before", "after") if round_index % 2 == 0 else ("after", "before")
         for side in order:
-            figures[side].append(run_tree(trees[side], options.requests, options.repeats))
-    report: dict[str, object] = {"method": PAIRED_METHOD.replace("repetition", "round"), "rounds": options.rounds, "requests": options.requests, "repeats": options.repeats}
+            figures[side].append(run_tree(trees[side], options.requests, options.repeats, options.statistic))
+    report: dict[str, object] = {"statistic": options.statistic, "method": PAIRED_METHOD.replace("repetition", "round"), "rounds": options.rounds, "requests": options.requests, "repeats": options.repeats}
     for variant in VARIANTS:
         before = [row[variant] for row in figures["before"]]
         after = [row[variant] for row in figures["after"]]
@@ -63,7 +66,7 @@ def main() -> None:
     if options.format == "json":
         print(json.dumps(report, indent=2))
         return
-    print(f"after/before of each run's mean latency, {options.rounds} rounds of {options.requests} x {options.repeats} requests "
+    print(f"after/before of each run's latency {options.statistic}, {options.rounds} rounds of {options.requests} x {options.repeats} requests "
           "per tree (geometric mean over rounds of each round's ratio, 95% Student-t interval on the log ratios)")
     for variant in VARIANTS:
         row = report[variant]
