@@ -206,10 +206,5 @@ PyObject *Driver_add_component(DriverObject *self, PyObject *plan) {
                      self->core.has_message ? self->core.first_message : "wasmtime_component_linker_new failed");
         return NULL;
     }
-    int index = driver_add(&self->core, &w);
-    if (index < 0) {
-        workload_free(&w);
-        return PyErr_NoMemory();
-    }
-    return PyLong_FromLong(index);
+    return added(self, &w);
 }

@@ -373,9 +373,15 @@ PyObject *Driver_add(DriverObject *self, PyObject *plan) {
         workload_free(&w);
         return NULL;
     }
-    int index = driver_add(&self->core, &w);
+    return added(self, &w);
+}
+
+/* The driver takes ``w`` (its index, as a Python int), or ``w`` is freed and the error set: one ending for every kind of
+ * workload the glue reads. */
+PyObject *added(DriverObject *self, Workload *w) {
+    int index = driver_add(&self->core, w);
     if (index < 0) {
-        workload_free(&w);
+        workload_free(w);
         return PyErr_NoMemory();
     }
     return PyLong_FromLong(index);

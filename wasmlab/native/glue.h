@@ -45,6 +45,7 @@ extern PyTypeObject DriverType;
 
 /* driver_inputs.c: add(plan) -> index, a RequestPlan (wasmlab.host.native_boundary) read into a Workload. */
 PyObject *Driver_add(DriverObject *self, PyObject *plan);
+PyObject *added(DriverObject *self, Workload *w);
 /* The workload a Python index names, or NULL with IndexError (or the conversion's error) set. */
 Workload *workload_at(DriverObject *self, PyObject *arg);
 

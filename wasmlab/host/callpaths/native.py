@@ -249,6 +249,16 @@ def add_workload(driver: _native.Driver, workload: Workload, wasi: boundary.Wasi
                                            result_kind="".join(_KINDS[k] for k in workload.results), wasi=wasi, linked=linked))
 
 
+def check_variant(parts: RequestParts) -> None:
+    """The variant's choices that the C driver implements (core modules and components alike), or a one-line ConfigError."""
+    modules = parts.modules
+    if modules.artifacts is not None:
+        raise ConfigError(f"call path 'native': variant {parts.label!r} loads compiled artifacts from disk; the native path "
+                          f"compiles in memory (allowed: variants without 'disk')")
+    if modules.cache.capacity and modules.cache.config.policy != "lru":
+        raise ConfigError(f"call path 'native': cache policy {modules.cache.config.policy!r} is not implemented in C; allowed: lru")
+
+
 def check_servable(parts: RequestParts, workloads: Sequence[Workload]) -> None:
     """The native path serves these workloads on this variant, or a one-line ConfigError; each export checked against
     its declared signature once per process (a wrong one would make an unchecked call unsafe)."""
@@ -256,15 +266,10 @@ def check_servable(parts: RequestParts, workloads: Sequence[Workload]) -> None:
         reason = refusal(w) if not w.component else None
         if reason:
             raise ConfigError(f"call path 'native': {reason}")
-    modules = parts.modules
-    if modules.artifacts is not None:
-        raise ConfigError(f"call path 'native': variant {parts.label!r} loads compiled artifacts from disk; the native path "
-                          f"compiles in memory (allowed: variants without 'disk')")
-    if modules.cache.capacity and modules.cache.config.policy != "lru":
-        raise ConfigError(f"call path 'native': cache policy {modules.cache.config.policy!r} is not implemented in C; allowed: lru")
+    check_variant(parts)
     for w in workloads:
         if not w.component and w.sha256 not in _CHECKED:
-            modules.compile(w)  # the lab's export check
+            parts.modules.compile(w)  # the lab's export check
             _CHECKED.add(w.sha256)
 
 

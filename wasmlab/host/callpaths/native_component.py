@@ -26,7 +26,7 @@ from wasmlab import _native, capi
 from wasmlab.errors import ConfigError, NativeFailure, ResultMismatch
 from wasmlab.host import native_boundary as boundary
 from wasmlab.host.callpaths.base import FirstResult, Handlers, RequestParts, mismatch
-from wasmlab.host.callpaths.native import NativeServer, library, make_driver
+from wasmlab.host.callpaths.native import NativeServer, check_variant, library, make_driver
 from wasmlab.workloads.model import Workload
 
 
@@ -118,12 +118,7 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
         reason = refusal(w) if w.component else None
         if reason:
             raise ConfigError(f"call path 'native': {reason}")
-    modules = parts.modules
-    if modules.artifacts is not None:
-        raise ConfigError(f"call path 'native': variant {parts.label!r} loads compiled artifacts from disk; the native path "
-                          f"compiles in memory (allowed: variants without 'disk')")
-    if modules.cache.capacity and modules.cache.config.policy != "lru":
-        raise ConfigError(f"call path 'native': cache policy {modules.cache.config.policy!r} is not implemented in C; allowed: lru")
+    check_variant(parts)
     server = ComponentServer(parts, workloads)
     block = functools.partial(server.block)
     block.lateness = server.lateness  # type: ignore[attr-defined]
