@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "clock.h"
+#include "failures.h"
+#include "store_setup.h"
 
 /* ---- Value trees ---- */
 
@@ -279,7 +281,7 @@ int component_serve(Driver *d, Workload *w, int64_t *stamps, int64_t *detail) {
     wasmtime_context_t *context = api->wasmtime_store_context(store);
     wasmtime_component_val_t result;
     memset(&result, 0, sizeof result); /* a result slot must start zeroed */
-    outcome = driver_store_ready(d, w, store, context, detail);
+    outcome = store_ready(d, w, store, context, detail);
     if (outcome == OUT_OK && c->wasi) {
         /* Without a WASI context wasmtime aborts the process at the guest's first WASI call. */
         wasmtime_error_t *err = api->wasmtime_context_set_wasi(context, api->wasi_config_new());

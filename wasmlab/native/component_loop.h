@@ -9,7 +9,7 @@
 #define WASMLAB_COMPONENT_LOOP_H
 
 #include "component_api.h"
-#include "request_loop.h"
+#include "driver.h"
 
 /* What one component workload calls and checks.  Trees built here (arguments, a given expectation) are malloc'd and
  * freed by cvalue_free; a learned expectation is wasmtime's (a first result) and freed by wasmtime_component_val_delete. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "failures.h"
 
 Program *program_new(int capacity, const char *memory, size_t memory_len, int nreads) {
     Program *p = calloc(1, sizeof *p);

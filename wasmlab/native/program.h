@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "outcomes.h"
-#include "request_loop.h"
+#include "driver.h"
 
 enum { OP_CALL = 1, OP_WRITE = 2, OP_READ = 3, OP_LOAD = 4, OP_STORE32 = 5, OP_STAMP = 6 }; /* OP_STAMP: a step ends */
 #define MAX_VALUES 256

@@ -1,6 +1,5 @@
 /* The request loop: see request_loop.h.  serve() and its steps are in this one file (and cache_find inline) so the
  * compiler sees the whole per-request path, as it did when the driver was one file. */
-#define _GNU_SOURCE /* memmem */
 #include "request_loop.h"
 #include "component_loop.h"
 
@@ -11,7 +10,9 @@
 #include <time.h>
 
 #include "clock.h"
+#include "failures.h"
 #include "program.h"
+#include "store_setup.h"
 
 int driver_init(Driver *d, const Api *api, wasm_engine_t *engine, int capacity, int pre, wasmtime_linker_t *linker) {
     memset(d, 0, sizeof *d);
@@ -61,59 +62,6 @@ int driver_add(Driver *d, const Workload *w) {
     return d->nworkloads++;
 }
 
-/* ---- Failures: what kind, and the block's first message ---- */
-
-static void remember_bytes(Driver *d, const char *prefix, wasm_byte_vec_t *message) {
-    if (d->has_message)
-        return;
-    int length = (int)(message->size < MESSAGE_BYTES - 64 ? message->size : MESSAGE_BYTES - 64);
-    snprintf(d->first_message, MESSAGE_BYTES, "%s%.*s", prefix, length, message->data ? message->data : "");
-    d->has_message = 1;
-}
-
-void driver_remember_text(Driver *d, const char *text) {
-    if (d->has_message)
-        return;
-    snprintf(d->first_message, MESSAGE_BYTES, "%.*s", MESSAGE_BYTES - 1, text);
-    d->has_message = 1;
-}
-
-static int contains(const wasm_byte_vec_t *message, const char *text) {
-    return message->data != NULL && memmem(message->data, message->size, text, strlen(text)) != NULL;
-}
-
-/* What kind of error it is, by wasmtime's message (as outcomes.classify reads it in Python); the message is kept if it is
- * the block's first failure and `keep`; the error is not deleted. */
-static int error_kind(Driver *d, wasmtime_error_t *err, const char *prefix, int keep) {
-    const Api *api = d->api;
-    wasm_byte_vec_t message = {0, NULL};
-    api->wasmtime_error_message(err, &message);
-    int kind = contains(&message, "maximum concurrent limit") ? ERROR_POOL_EXHAUSTED
-             : contains(&message, "memory") && (contains(&message, "limit") || contains(&message, "exceeds")) ? ERROR_MEMORY_LIMIT
-             : ERROR_OTHER;
-    if (keep)
-        remember_bytes(d, prefix, &message);
-    api->wasm_byte_vec_delete(&message);
-    return kind;
-}
-
-int driver_drop_error(Driver *d, wasmtime_error_t *err, const char *prefix) {
-    int kind = error_kind(d, err, prefix, 1);
-    d->api->wasmtime_error_delete(err);
-    return kind;
-}
-
-void driver_drop_trap(Driver *d, wasm_trap_t *trap, int64_t *code) {
-    const Api *api = d->api;
-    uint32_t value = 0; /* wasmtime_trap_code_t is a uint8_t; a wider slot costs nothing and fears no older release */
-    *code = api->wasmtime_trap_code(trap, (uint8_t *)&value) ? (int64_t)(value & 0xff) : -1;
-    wasm_byte_vec_t message = {0, NULL};
-    api->wasm_trap_message(trap, &message);
-    remember_bytes(d, "Trap: ", &message);
-    api->wasm_byte_vec_delete(&message);
-    api->wasm_trap_delete(trap);
-}
-
 /* ---- One request, step by step ---- */
 
 static int compile(Driver *d, const Workload *w, wasmtime_module_t **module, wasmtime_instance_pre_t **pre) {
@@ -156,31 +104,6 @@ static inline int module_of(Driver *d, const Workload *w, wasmtime_module_t **mo
     return 0;
 }
 
-/* The new store's limits, fuel, epoch deadline and WASI context (with fresh writable directories, as on the lean path):
- * OUT_OK or OUT_ERROR. */
-static inline int store_ready(Driver *d, const Workload *w, wasmtime_store_t *store, wasmtime_context_t *context, int64_t *detail) {
-    const Api *api = d->api;
-    if (d->limited)
-        api->wasmtime_store_limiter(store, d->limiter[0], d->limiter[1], d->limiter[2], d->limiter[3], d->limiter[4]);
-    if (d->fuel >= 0) {
-        wasmtime_error_t *err = api->wasmtime_context_set_fuel(context, (uint64_t)d->fuel);
-        if (err != NULL) {
-            *detail = driver_drop_error(d, err, "WasmtimeError: ");
-            return OUT_ERROR;
-        }
-    }
-    if (d->epoch_ticks)
-        api->wasmtime_context_set_epoch_deadline(context, d->epoch_ticks);
-    if (w->wasi != NULL) {
-        char problem[PATH_MAX + 160];
-        if (wasi_context_set(api, w->wasi, context, problem, sizeof problem) != 0) {
-            driver_remember_text(d, problem);
-            return OUT_ERROR;
-        }
-    }
-    return OUT_OK;
-}
-
 static inline wasmtime_error_t *instantiate(Driver *d, const Workload *w, wasmtime_context_t *context, wasmtime_module_t *module,
                                             wasmtime_instance_pre_t *pre, wasmtime_instance_t *instance, wasm_trap_t **trap) {
     const Api *api = d->api;
@@ -197,7 +120,7 @@ static wasmtime_error_t *wait_for_a_slot(Driver *d, const Workload *w, wasmtime_
                                          wasmtime_error_t *err) {
     int64_t began = now_ns();
     int waited = 0;
-    while (err != NULL && error_kind(d, err, "", 0) == ERROR_POOL_EXHAUSTED && now_ns() - began < d->wait_ns) {
+    while (err != NULL && driver_error_kind(d, err, "", 0) == ERROR_POOL_EXHAUSTED && now_ns() - began < d->wait_ns) {
         d->api->wasmtime_error_delete(err);
         if (!waited) { d->waits++; waited = 1; }
         struct timespec pause = {0, 20000};
@@ -343,10 +266,6 @@ static int serve(Driver *d, Workload *w, int64_t *stamps, int64_t *detail, int64
     outcome = judge_result(w, outcome, *detail);
     if (stamps) stamps[7] = now_ns();
     return outcome;
-}
-
-int driver_store_ready(Driver *d, const Workload *w, wasmtime_store_t *store, wasmtime_context_t *context, int64_t *detail) {
-    return store_ready(d, w, store, context, detail);
 }
 
 /* Open loop: request i is due at block start + due; its latency counts from then, so time spent queued behind a slow

@@ -1,0 +1,19 @@
+/*
+ * A request's failure paths, shared by the request loop, the recipe programs and the component loop: the block's first
+ * message kept, an error's kind read from wasmtime's message (as outcomes.failure_kind reads it in Python), a trap's code.
+ */
+#ifndef WASMLAB_FAILURES_H
+#define WASMLAB_FAILURES_H
+
+#include "driver.h"
+
+/* A message kept if it is the block's first. */
+void driver_remember_text(Driver *d, const char *text);
+/* Keeps the error's message (if first), deletes the error, and returns its kind (ERROR_*). */
+int driver_drop_error(Driver *d, wasmtime_error_t *err, const char *prefix);
+/* Keeps the trap's message (if first), its code into *code (-1 none), and deletes it. */
+void driver_drop_trap(Driver *d, wasm_trap_t *trap, int64_t *code);
+/* The error's kind (ERROR_*); its message kept if the block's first and `keep`; the error is not deleted. */
+int driver_error_kind(Driver *d, wasmtime_error_t *err, const char *prefix, int keep);
+
+#endif
