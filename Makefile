@@ -61,10 +61,10 @@ lint: venv
 	$(BIN)/mypy
 	$(BIN)/pylint --disable=all --enable=duplicate-code --min-similarity-lines=10 --score=n wasmlab
 
-# The fast loop while editing: lint, then the tests that start no notebook, browser or end-to-end process
-# and assert nothing about time, on both cores.
+# The fast loop while editing (48 s on this 2-core machine): lint, then the tests that start no notebook, browser, end-to-end or other
+# slow process and assert nothing about time, on both cores.  make test runs them all.
 check: venv components lint
-	$(BIN)/python -m pytest -q -n 2 -p no:cacheprovider -m "not notebook and not browser and not timing" --ignore=tests/e2e
+	$(BIN)/python -m pytest -q -n 2 -p no:cacheprovider -m "not notebook and not browser and not timing and not slow" --ignore=tests/e2e
 
 # The real modules from PyPI (downloaded, SHA-256 checked) and the componentize-py middleware
 # (built from wasmlab/workloads/guests/middleware, ~18 MB, about 5 s), and the libraries of two other

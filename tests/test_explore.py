@@ -1,3 +1,5 @@
+import pytest
+
 from wasmlab.explore import Explorer, comparison_table
 
 
@@ -53,6 +55,7 @@ def test_clear_empties_the_comparison():
     assert explorer.runs == [] and "No runs yet" in explorer.table.value and not explorer.figure.outputs
 
 
+@pytest.mark.slow  # the advisor's measured search
 def test_the_advisor_form_shows_a_measured_recommendation_and_its_front():
     from wasmlab.explore import AdvisorForm
 

@@ -18,6 +18,9 @@ from wasmlab import sweep
 from wasmlab.errors import ConfigError
 from wasmlab.report.sweeps import describe_overlap
 
+# Every sweep here executes notebooks through papermill or starts processes: make check leaves the module to make test.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"requests": 20, "repeats": 1, "warmup": 2, "phases": False}
 

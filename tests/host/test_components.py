@@ -176,6 +176,7 @@ def middleware_py():
     return load_workload("middleware-py")
 
 
+@pytest.mark.slow  # the 18 MB componentize-py guest: compiles for seconds
 def test_the_componentize_py_middleware_serves_pooled_requests_with_a_wasi_context_on_both_paths(middleware_py):
     assert middleware_py.wasi and middleware_py.size_bytes > 10 << 20
     # One variant and one request shape: every compilation of this 18 MB component costs seconds.  Every result is
@@ -189,6 +190,7 @@ def test_the_componentize_py_middleware_serves_pooled_requests_with_a_wasi_conte
     assert m.metadata["workload_check"] == "expected"
 
 
+@pytest.mark.slow  # the 18 MB componentize-py guest: compiles for seconds
 def test_a_pool_is_sized_per_component_and_inspect_confirms_it(middleware_py):
     result = inspect(middleware_py)
     needs = result.requirements

@@ -195,6 +195,7 @@ def test_a_function_inside_an_exported_interface_is_found_by_its_parent_index(sm
     assert serve(driver, add(b"pkg:ns/nothing#seven", _native.CHECK_NONE), 1)[0] == [_native.OUT_NO_EXPORT]
 
 
+@pytest.mark.slow  # the 18 MB componentize-py guest: compiles for seconds
 def test_the_componentize_py_middleware_gets_wasi_p2_on_the_native_path():
     # CPython inside, importing wasi:*: without WASI p2 on the linker and a context on each store it cannot instantiate
     # (or wasmtime aborts at its first WASI call).  One compile (10-18 s), then every request checked in C.

@@ -73,6 +73,7 @@ def wasmlab(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "wasmlab.cli", *args], capture_output=True, text=True, cwd=ROOT, timeout=600)
 
 
+@pytest.mark.slow  # a child per release
 def test_the_same_scenario_runs_on_two_releases_each_result_tagged_with_its_library():
     """The smoke point of the releases sweep: 30 has no pooling functions, 50 has every one (make components fetches both)."""
     manifest = rel.load_manifest()

@@ -42,6 +42,7 @@ def test_a_module_whose_sha256_does_not_match_is_refused(tmp_path):
         catalog.fetch(wrong, tmp_path)
 
 
+@pytest.mark.slow  # every real guest at full size: seconds each, left to make test
 @pytest.mark.parametrize("name", sorted(name for name, entry in catalog.load_manifest().items() if not entry.large))
 def test_every_catalog_module_serves_verified_requests(name):
     scenario = scenarios.Scenario(workload=name, variants=("pooled+cached", "cached@api"), requests=5, repeats=1, warmup=1, slots=2)
