@@ -341,3 +341,14 @@ def test_an_extension_built_for_another_boundary_version_is_one_line():
         with pytest.raises(ConfigError, match=r"^wasmlab._native reads boundary version (0|None), wasmlab.host.native_boundary "
                                               r"writes version 1: the extension is a stale build \(rebuild it: pip install -e \.\)$"):
             boundary.check_version(stale)  # type: ignore[arg-type]
+
+
+def test_wasmtime_failure_messages_are_read_in_one_place():
+    """The Python paths' failures and the C loop's come from one reading of wasmtime's words (failures.c)."""
+    from wasmlab.host.outcomes import failure_kind
+
+    assert failure_kind("maximum concurrent limit of 4 for core instances reached") == "pool_exhausted"
+    assert failure_kind("memory minimum size of 2 pages exceeds memory limits") == "oom"
+    assert failure_kind("failed to find export `run`") == "error"
+    assert _native.error_kind_of("maximum concurrent limit of 1 for memories reached") == _native.ERROR_POOL_EXHAUSTED
+    assert failure_kind(_native.ERROR_MEMORY_LIMIT) == "oom"

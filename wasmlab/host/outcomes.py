@@ -11,11 +11,9 @@ from wasmlab.workloads.model import WASM_PAGE
 OK = "ok"
 # Fixed kinds counted in their own columns; exit codes are reported as ``exit(N)``.
 KINDS = ("ok", "trap", "timeout", "fuel", "oom", "stack", "exit", "pool_exhausted", "error", "crash")
-# wasmtime's words when a pool has no free slot ("maximum concurrent limit of 4 for core instances reached"), read
-# here only (``failure_kind``).  The C driver's request loop matches the same words to count a request at C speed
-# and hands the result over as ``_native.ERROR_POOL_EXHAUSTED``, which ``failure_kind`` also reads.
-POOL_EXHAUSTED = "maximum concurrent limit"
-# The C driver's error codes (a request that failed without a trap or an exit), as outcome kinds.
+# The C driver's error codes (a request that failed without a trap or an exit), as outcome kinds.  wasmtime's words
+# for a pool with no free slot or a memory limit are read in one place, the C driver's failures.c: its request loop
+# counts them at C speed, and ``failure_kind`` asks it (``_native.error_kind_of``) for the Python paths' failures.
 NATIVE_ERROR_KINDS = {_native.ERROR_POOL_EXHAUSTED: "pool_exhausted", _native.ERROR_MEMORY_LIMIT: "oom", _native.ERROR_OTHER: "error"}
 
 _TRAP_KINDS = {
@@ -80,12 +78,7 @@ def failure_kind(failure: BaseException | str | int) -> str:
         return NATIVE_ERROR_KINDS.get(failure, "error")
     if isinstance(failure, PoolExhausted):
         return "pool_exhausted"
-    text = str(failure)
-    if POOL_EXHAUSTED in text:
-        return "pool_exhausted"
-    if "memory" in text and ("limit" in text or "exceeds" in text):
-        return "oom"
-    return "error"
+    return NATIVE_ERROR_KINDS.get(_native.error_kind_of(str(failure)), "error")
 
 
 def kind_of(outcome: str) -> str:

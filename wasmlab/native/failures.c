@@ -20,17 +20,23 @@ void driver_remember_text(Driver *d, const char *text) {
     d->has_message = 1;
 }
 
-static int contains(const wasm_byte_vec_t *message, const char *text) {
-    return message->data != NULL && memmem(message->data, message->size, text, strlen(text)) != NULL;
+static int contains(const char *data, size_t size, const char *text) {
+    return data != NULL && memmem(data, size, text, strlen(text)) != NULL;
+}
+
+int message_kind(const char *data, size_t size) {
+    if (contains(data, size, "maximum concurrent limit"))
+        return ERROR_POOL_EXHAUSTED;
+    if (contains(data, size, "memory") && (contains(data, size, "limit") || contains(data, size, "exceeds")))
+        return ERROR_MEMORY_LIMIT;
+    return ERROR_OTHER;
 }
 
 int driver_error_kind(Driver *d, wasmtime_error_t *err, const char *prefix, int keep) {
     const Api *api = d->api;
     wasm_byte_vec_t message = {0, NULL};
     api->wasmtime_error_message(err, &message);
-    int kind = contains(&message, "maximum concurrent limit") ? ERROR_POOL_EXHAUSTED
-             : contains(&message, "memory") && (contains(&message, "limit") || contains(&message, "exceeds")) ? ERROR_MEMORY_LIMIT
-             : ERROR_OTHER;
+    int kind = message_kind(message.data, message.size);
     if (keep)
         remember_bytes(d, prefix, &message);
     api->wasm_byte_vec_delete(&message);

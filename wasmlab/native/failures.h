@@ -7,6 +7,10 @@
 
 #include "driver.h"
 
+/* What kind of failure wasmtime's message names (ERROR_*): a pool with no free slot ("maximum concurrent limit of 4 for core
+ * instances reached"), a memory limit, or another error.  The one place these words are read: Python's
+ * outcomes.failure_kind asks it through _native.error_kind_of. */
+int message_kind(const char *data, size_t size);
 /* A message kept if it is the block's first. */
 void driver_remember_text(Driver *d, const char *text);
 /* Keeps the error's message (if first), deletes the error, and returns its kind (ERROR_*). */

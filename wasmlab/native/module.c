@@ -20,6 +20,7 @@
 #include "glue.h"
 
 #include "clock.h"
+#include "failures.h"
 
 static PyObject *layout(PyObject *module, PyObject *unused) {
     return Py_BuildValue("{s:n,s:n,s:n,s:n,s:n,s:n,s:n}", "wasmtime_instance_t", (Py_ssize_t)sizeof(wasmtime_instance_t),
@@ -41,6 +42,15 @@ static PyObject *component_layout(PyObject *module, PyObject *unused) {
                          "wasmtime_component_valunion_t", (Py_ssize_t)sizeof(wasmtime_component_valunion_t));
 }
 
+/* failures.c's reading of a wasmtime message, for the Python call paths' failures. */
+static PyObject *error_kind_of(PyObject *module, PyObject *arg) {
+    Py_ssize_t size = 0;
+    const char *text = PyUnicode_AsUTF8AndSize(arg, &size);
+    if (text == NULL)
+        return NULL;
+    return PyLong_FromLong(message_kind(text, (size_t)size));
+}
+
 static PyObject *monotonic_ns(PyObject *module, PyObject *unused) {
     return PyLong_FromLongLong(now_ns());
 }
@@ -49,6 +59,7 @@ static PyMethodDef module_methods[] = {
     {"component_layout", component_layout, METH_NOARGS, "Sizes and offsets of the component value structs as declared here."},
     {"layout", layout, METH_NOARGS, "Sizes and offsets of the C API structs as this module declares them."},
     {"monotonic_ns", monotonic_ns, METH_NOARGS, "The driver's clock (CLOCK_MONOTONIC), in ns."},
+    {"error_kind_of", error_kind_of, METH_O, "The ERROR_* kind of a wasmtime error message (pool exhausted, memory limit, other)."},
     {NULL},
 };
 
