@@ -141,6 +141,7 @@ def test_no_path_or_variant_reuses_an_instance(path):
             runtime.close()
 
 
+@pytest.mark.timing  # besides its inequalities, compares the gap between requests with the store delete (a ~1000x margin): run alone
 @pytest.mark.timeout(60)
 def test_each_native_request_s_recorded_time_covers_its_phases_and_its_store_delete():
     """Phased native blocks on every variant: each request's stamps (store creation .. store delete .. judged) are in
