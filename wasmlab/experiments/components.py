@@ -12,6 +12,7 @@ import ctypes
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import pandas as pd
 import wasmtime
 import wasmtime.component as wc
 
@@ -20,6 +21,10 @@ from wasmlab.errors import ConfigError, allowed
 from wasmlab.host.callpaths import lean_component
 from wasmlab.host.callpaths.api_component import api_args
 from wasmlab.measure.calibrate import per_call_ns
+from wasmlab.measure.measurement import Measurement
+from wasmlab.measure.scenario import Scenario
+from wasmlab.measure.scenario import run as run_scenario
+from wasmlab.measure.stats import paired_by_repetition
 from wasmlab.workloads import introspect, load_workload
 from wasmlab.workloads.model import Workload
 
@@ -178,3 +183,30 @@ def component_call_costs(workload: str, calls: int = 200, repeats: int = 5) -> l
 def payload_grid(header_counts: Sequence[int], body_sizes: Sequence[int]) -> list[str]:
     """Hand-written middleware requests with each number of headers and each body size."""
     return [f"middleware:request=auth-ok,headers={h},body={b}" for h in header_counts for b in body_sizes]
+
+
+def request_shapes(specs: Sequence[str], variant: str = "pooled+cached", call_paths: str = "native,lean,api",
+                   requests: int = 300, repeats: int = 3, warmup: int = 30, slots: int = 4) -> tuple[pd.DataFrame, list[Measurement]]:
+    """Whole requests of each middleware request shape in ``specs`` on each call path, one run per shape (the paths
+    interleaved in it): per shape and path, the pooled p50/p99 and mean, and the path's ratio to the native path
+    (per-repetition medians paired by repetition, with its 95% interval: ``report.text.path_table``)."""
+    rows, runs = [], []
+    for spec in specs:
+        measurement = run_scenario(Scenario(workload=spec, variants=variant, call_path=call_paths, requests=requests,
+                                            repeats=repeats, warmup=warmup, slots=slots))
+        runs.append(measurement)
+        parameters = load_workload(spec).parameters
+        table = measurement.variants(None)
+        served = table[table["variant"].str.split("@").str[0] == variant]
+        labels = dict(zip(served["call_path"], served["variant"], strict=True))
+        ok = measurement.summary[measurement.summary["status"] == "ok"]
+        for _, row in served.iterrows():
+            path = str(row["call_path"])
+            # Each path's median per repetition over the native path's in the same repetition (the paths interleave).
+            ratio = (paired_by_repetition(ok, labels[path], labels["native"], "latency_us_p50").as_tuple()
+                     if "native" in labels else (float("nan"),) * 3)
+            rows.append({"workload": spec, **{f"request_{k}": v for k, v in parameters.items()}, "call_path": path,
+                         "p50_us": row["latency_us_p50"], "p99_us": row["latency_us_p99"], "mean_us": row["latency_us_mean"],
+                         "repetitions": row["repetitions"], "requests": row["requests"], "over_native": ratio[0],
+                         "over_native_low": ratio[1], "over_native_high": ratio[2]})
+    return pd.DataFrame(rows), runs

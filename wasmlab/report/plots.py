@@ -332,3 +332,31 @@ def advisor_front(runs: pd.DataFrame, p99_target_us: float, recommended: Mapping
     if caption:
         _caption(fig, caption)
     return fig
+
+
+def request_shapes(rows: pd.DataFrame) -> Figure:
+    """Whole component requests by shape: left, the p50 of each call path (colour) and header count (line style) against
+    the body size (log); right, each path's p50 over the native path's with its 95% interval (paired by repetition)."""
+    data = rows.assign(headers=lambda d: d["request_headers"].astype(str) + " headers")
+    palette = dict(zip(("native", "lean", "api"), sns.color_palette("colorblind", 3), strict=True))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4))
+    sns.lineplot(data=data, x="request_body", y="p50_us", hue="call_path", style="headers", marker="o", palette=palette, ax=left)
+    left.set(yscale="log", xlabel="request body bytes", ylabel="p50 µs per request (log)")
+    left.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    styles = dict(zip(data["headers"].unique(), ("-", "--", ":", "-."), strict=False))
+    for (path, headers), group in data[data["call_path"] != "native"].groupby(["call_path", "headers"], sort=False):
+        right.errorbar(group["request_body"], group["over_native"],
+                       yerr=[group["over_native"] - group["over_native_low"], group["over_native_high"] - group["over_native"]],
+                       marker="o", capsize=3, color=palette.get(str(path)), linestyle=styles.get(str(headers), "-"),
+                       label=f"{path}, {headers}")
+    right.axhline(1.0, color="grey", linewidth=0.8)
+    right.set(yscale="log", xlabel="request body bytes", ylabel="p50 over the native path's (log)")
+    right.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    first = rows.iloc[0]
+    repetitions = int(first["repetitions"])
+    interval = ("95% interval: Student-t on the log ratios over repetitions" if repetitions > 1
+                else "one repetition: no interval")
+    _caption(fig, f"{repetitions} repetition(s) x {int(first['requests']) // repetitions} requests per path and shape, "
+                  f"paths interleaved in each run; ratios of per-repetition medians, paired by repetition; {interval}")
+    fig.tight_layout()
+    return fig
