@@ -95,6 +95,29 @@ def test_the_same_scenario_runs_on_two_releases_each_result_tagged_with_its_libr
         (0, 0, "30.0.0"), (0, 1, "50.0.1"), (1, 0, "50.0.1"), (1, 1, "30.0.0")]
 
 
+@pytest.mark.slow  # a child per release
+def test_a_component_runs_on_releases_whose_c_api_serves_components_and_is_refused_in_one_line_elsewhere():
+    """30 has no component C API; 50 serves the middleware on the native driver, its result tree compared in C on every
+    request; pre-instantiation is unsupported for components on every release (the component C API has no InstancePre)."""
+    manifest = rel.load_manifest()
+    for version in ("30.0.0", "50.0.1"):
+        rel.fetched(manifest[version])
+    done = wasmlab("releases", "run", "--releases", "30,50", "--workload", "middleware", "--variants",
+                   "baseline,pooled+cached,pooled+cached+pre", "--requests", "30", "--repeats", "1", "--warmup", "3",
+                   "--slots", "4", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    results = {(r["release"], r["variant"]): r for r in data["results"]}
+    runs = {(r["release"], r["variant"]): r for r in data["runs"]}
+    for variant in ("baseline", "pooled+cached"):
+        assert results["50.0.1", variant]["status"] == "ok" and runs["50.0.1", variant]["outcome_ok"] == 30
+        refused = results["30.0.0", variant]
+        assert refused["status"] == "unsupported" and "has no function wasmtime_component_new" in refused["error"]
+        assert "\n" not in refused["error"] and "/" not in refused["error"].partition("release 30.0.0: ")[2]
+    assert results["50.0.1", "pooled+cached+pre"]["status"] == "unsupported"
+    assert "no InstancePre for components" in results["50.0.1", "pooled+cached+pre"]["error"]
+
+
 def test_a_release_not_in_the_manifest_is_one_line():
     done = wasmlab("releases", "run", "--releases", "30,99")
     assert done.returncode == 2 and "release '99' is not in the manifest" in done.stderr and "Traceback" not in done.stderr

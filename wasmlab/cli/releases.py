@@ -52,7 +52,7 @@ def release_pool_options() -> Callable[[F], F]:
 
 @releases.command("run")
 @click.option("--releases", "versions", required=True, type=NAMES, help="Comma-separated releases (versions or majors), e.g. 30,40,50.")
-@workload_options(variants="baseline,pooled+cached", workload_help="Workload spec (core modules without imports).")
+@workload_options(variants="baseline,pooled+cached", workload_help="Workload spec: a core module (without imports) or a component (on releases whose C API serves components).")
 @measurement_options((500, "Requests per variant, release and repetition."),
                      (3, "Repetitions; each runs every release once, order rotated."), (200, "Untimed requests per variant first."))
 @release_pool_options()

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from wasmlab import _native
-from wasmlab.host.callpaths import PHASES
+from wasmlab.host.callpaths import PHASES, native_component
 from wasmlab.host.callpaths.native import add_workload
 from wasmlab.host.variant import parse_variant
 from wasmlab.measure import linux_counters
@@ -44,11 +44,15 @@ def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     base = {"release": job["release"], "library_sha256": job["library_sha256"], "workload": workload.name,
             "repetition": job["repetition"], "requests": job["requests"], "warmup": job["warmup"]}
+    unserved = component_refusal(library, job, bool(workload.wasi)) if workload.component else None
     for position, name in enumerate(job["variants"]):
         variant = parse_variant(name)
         row: dict[str, Any] = {**base, "kind": "request", "variant": variant.name, "position": position}
         if variant.disk or variant.wasmtime_cache:
             rows.append({**row, "status": "unsupported", "error": "the native driver compiles in memory (no disk or wtcache)"})
+            continue
+        if unserved or (workload.component and variant.pre):
+            rows.append({**row, "status": "unsupported", "error": unserved or "the component C API has no InstancePre for components"})
             continue
         kind = "pooled" if variant.pooled else "on-demand"
         try:
@@ -60,7 +64,10 @@ def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
         except LookupError as exc:
             rows.append({**row, "status": "unsupported", "error": str(exc).replace(job["library"], f"of release {job['release']}")})
             continue
-        add_workload(driver, workload)
+        if workload.component:
+            driver.add_component(native_component.plan(workload))
+        else:
+            add_workload(driver, workload)
         warm = np.zeros(max(job["warmup"], 1), dtype=np.int32)
         driver.run(warm, np.zeros((warm.size, _native.RECORD_WORDS), dtype=np.int64))
         driver.take_stats()
@@ -75,7 +82,7 @@ def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
         phases = _phase_medians(driver, min(n, 500))
         driver.close()
         rows.append({
-            **row, "status": "ok" if ok.all() else "failed", "error": message or "",
+            **row, "status": "ok" if ok.all() else "failed", "error": first_line(message or ""),
             **(describe_ns(records[ok, 0]) if ok.any() else {}),
             "total_ms": float(records[:, 0].sum()) / 1e6, "wall_ms": wall / 1e6, "outcome_ok": int(ok.sum()),
             "failed_requests": int((~ok).sum()), "compile_ms_total": stats["compile_ns"] / 1e6,
@@ -84,6 +91,21 @@ def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
         })
     rows.extend(compile_rows(job, library, engines, base))
     return rows
+
+
+def component_refusal(library: Any, job: dict[str, Any], wasi: bool) -> str | None:
+    """Why the job's release's library cannot serve a component on the native driver (its component C API, or the WASI
+    functions a component importing ``wasi:*`` needs, missing), or ``None``."""
+    reason: str | None = library.component_refusal()
+    if not reason and wasi:
+        try:
+            library.enable_wasi()
+        except LookupError as exc:
+            reason = str(exc)
+    if not reason:
+        return None
+    path = "libwasmtime " + job["library"]
+    return f"release {job['release']}: " + reason.replace(path, "its library")
 
 
 def _phase_medians(driver: Any, n: int) -> dict[str, float]:

@@ -18,7 +18,9 @@ import pandas as pd
 
 from wasmlab.config import DEFAULT_SLOTS, PoolConfig
 from wasmlab.errors import ConfigError
+from wasmlab.host.callpaths import native_component
 from wasmlab.host.callpaths.native import refusal
+from wasmlab.host.pool_sizing import size_pool_for_components
 from wasmlab.host.releases import Release, fetched, version_key
 from wasmlab.host.variant import parse_variant
 from wasmlab.measure import metadata as md
@@ -60,11 +62,18 @@ def run_releases(releases: Sequence[Release], workload: str, variants: Sequence[
             raise ConfigError(f"release {release.version} is older than {OLDEST_MAJOR}.0, whose C API the native driver declares; "
                               f"allowed: releases {OLDEST_MAJOR}.0 and later")
     served = load_workload(workload)
-    reason = "it is a component" if served.component else refusal(served, linked=False)
+    reason = native_component.refusal(served) if served.component else refusal(served, linked=False)
     if reason:
         raise ConfigError(f"releases run: {reason}")
     libraries = {r.version: fetched(r) for r in releases}  # one line for a release not fetched, before anything runs
     knobs = pooling_knobs(slots, dict(pool or {}))
+    if served.component:  # the pool sized for the component itself, as the in-process engines size it
+        knobs = size_pool_for_components(PoolConfig(slots=slots, **dict(pool or {})), [served]).settings()
+        # Except the instance sizes: each release lays its instances out anew (44 and 47 need more than 50 for the
+        # middleware), so what 50's wasmtime-py measured would refuse them; each release keeps its default unless given.
+        for knob in ("max_component_instance_size", "max_core_instance_size"):
+            if knob not in (pool or {}):
+                knobs.pop(knob, None)
     run = md.new_run()
     rows: list[dict[str, Any]] = []
     order = list(releases)
