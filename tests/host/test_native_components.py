@@ -78,12 +78,12 @@ def test_pre_is_refused_on_components_with_the_reason():
 
 def test_the_plan_lowers_the_arguments_and_the_expectation_once_as_value_trees():
     w = load_workload("middleware")
-    p = plan(w)
+    (p,) = plan(w).calls
     assert p.check == _native.CHECK_EXPECTED and p.returns and p.entry == b"on-request"
     assert p.expected is not None and p.expected.kind == 16 and p.expected.text == b"modify"  # a variant
     assert len(p.args) == 1 and p.args[0].kind == 14  # the request record
-    first = dataclasses.replace(w, check="first-result")
-    assert plan(first).check == _native.CHECK_FIRST and plan(first).expected is None
+    (first,) = plan(dataclasses.replace(w, check="first-result")).calls
+    assert first.check == _native.CHECK_FIRST and first.expected is None
 
 
 def test_value_trees_keep_float_bits_and_scalars_unsigned():
@@ -143,7 +143,8 @@ def small_driver():
     driver = _native.Driver(library(), capi.address(engine.ptr()), cache_capacity=4)
 
     def add(entry: bytes, check: int, expected: boundary.ComponentValue | None = None) -> int:
-        return driver.add_component(boundary.ComponentPlan(wasm, hashlib.sha256(wasm).digest(), entry, (), True, check, expected))
+        call = boundary.ComponentCallPlan(entry, (), True, check, expected)
+        return driver.add_component(boundary.ComponentPlan(wasm, hashlib.sha256(wasm).digest(), (call,)))
 
     yield driver, add, engine
     driver.close()
