@@ -206,3 +206,106 @@ def test_the_componentize_py_middleware_gets_wasi_p2_on_the_native_path():
     runtime = build_runtimes(["cached"], EngineConfig(), CacheConfig(), [w], "native")["cached"]
     for _ in range(3):
         runtime.handle(0)
+
+
+# A request of several calls in one instance (a recipe's invoke steps): set writes the instance's memory, bump adds one
+# to it, get reads it back; 6 from bump and get holds only when all three calls reach the same instance.
+MEMORY = """(component
+  (core module $m
+    (memory 1)
+    (func (export "set") (param i32) (i32.store (i32.const 64) (local.get 0)))
+    (func (export "bump") (result i32)
+      (i32.store (i32.const 64) (i32.add (i32.load (i32.const 64)) (i32.const 1))) (i32.load (i32.const 64)))
+    (func (export "get") (result i32) (i32.load (i32.const 64))))
+  (core instance $i (instantiate $m))
+  (func (export "set") (param "v" u32) (canon lift (core func $i "set")))
+  (func (export "bump") (result u32) (canon lift (core func $i "bump")))
+  (func (export "get") (result u32) (canon lift (core func $i "get"))))"""
+
+STEPS = {"steps": [{"invoke": "set(5)"}, {"invoke": "bump()", "expect": 6}, {"invoke": "get()"}], "expect": {"result": 6}}
+
+
+def memory_recipe(tmp_path, body=None, name="memory"):
+    from tests.workloads.recipe_guests import write_recipe
+
+    return load_workload(write_recipe(tmp_path, MEMORY, body or STEPS, name))
+
+
+@pytest.mark.parametrize("call_path", ["native", "lean"])
+def test_a_request_of_several_calls_is_served_in_one_instance_with_every_call_checked(tmp_path, call_path):
+    from tests.workloads.recipe_guests import serving
+
+    w = memory_recipe(tmp_path)
+    assert [c.entry for c in w.before] == ["set", "bump"] and w.entry == "get"
+    calls = plan(w).calls
+    assert [(c.entry, c.returns, c.check) for c in calls] == [
+        (b"set", False, _native.CHECK_NONE), (b"bump", True, _native.CHECK_EXPECTED), (b"get", True, _native.CHECK_EXPECTED)]
+    assert calls[0].args == (boundary.ComponentValue(6, 5),) and calls[1].expected == boundary.ComponentValue(6, 6)
+    for variant in VARIANTS:
+        with serving([w], call_path, variant) as runtime:
+            for _ in range(30):
+                runtime.handle(0)  # native: compared in C, none lifted; lean: 6 compared in Python
+            if runtime.block is not None:
+                failures: list = []
+                runtime.block([0] * 100, [0] * 100, failures)
+                assert failures == [], (variant, failures[:1])
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_a_wrong_expectation_at_the_second_call_fails_naming_that_call_and_the_request(tmp_path, variant):
+    from tests.workloads.recipe_guests import serving
+
+    body = {**STEPS, "steps": [STEPS["steps"][0], {"invoke": "bump()", "expect": 7}, STEPS["steps"][2]]}
+    w = memory_recipe(tmp_path, body, "wrong")
+    with serving([w], "native", variant) as runtime:
+        with pytest.raises(ResultMismatch, match=r"'wrong \(call bump\)' returned 6, expected 7.*\(request 1, call 2 of 3\)$"):
+            runtime.handle(0)
+    # The last call's expectation is the recipe's expect.result: checked too, and named as the workload.
+    w = memory_recipe(tmp_path, {**STEPS, "expect": {"result": 5}}, "last")
+    with serving([w], "native", variant) as runtime:
+        server = runtime.block.func.__self__
+        _, message, records = server.run([0, 0, 0])
+        assert records[:, 1].tolist() == [_native.OUT_MISMATCH, -1, -1]
+        assert message == "request 1, call 3 of 3 (get): the result differs from the expected value"
+        with pytest.raises(ResultMismatch, match=r"'last' returned 6, expected 5.*\(request 2, call 3 of 3\)$"):
+            runtime.handle(0)
+
+
+def test_calls_checked_against_the_first_request_learn_in_c_and_hold(tmp_path):
+    from tests.workloads.recipe_guests import serving
+
+    body = {"steps": [{"invoke": "set(5)"}, {"invoke": "bump()"}, {"invoke": "get()"}]}
+    w = memory_recipe(tmp_path, body, "first")
+    assert [c.check for c in plan(w).calls] == [_native.CHECK_NONE, _native.CHECK_FIRST, _native.CHECK_FIRST]
+    with serving([w], "native", "pooled+cached") as runtime:
+        failures: list = []
+        runtime.block([0] * 50, [0] * 50, failures)
+        assert failures == []
+
+
+def test_phased_requests_stamp_each_call_inside_the_call_phase(tmp_path):
+    import numpy as np
+
+    from tests.workloads.recipe_guests import serving
+
+    w = memory_recipe(tmp_path)
+    with serving([w], "native", "pooled+cached") as runtime:
+        stamps = [0] * 8
+        runtime.handle_phased(0, stamps)
+        steps = runtime.step_stamps[0]
+        assert len(steps) == 4 and steps == sorted(steps) and stamps[4] <= steps[0] and steps[-1] <= stamps[5]
+        block_stamps = np.zeros((5, _native.STAMPS), dtype=np.int64)
+        ok, per_request = runtime.block_phased([0] * 5, block_stamps)
+        assert ok.all() and all(len(s) == 4 and s == sorted(s) for s in per_request)
+        assert all(p[4] <= s[0] and s[-1] <= p[5] for p, s in zip(block_stamps.tolist(), per_request))
+
+
+def test_native_and_lean_serve_the_same_recipe_of_several_calls(tmp_path):
+    from tests.workloads.recipe_guests import write_recipe
+
+    path = write_recipe(tmp_path, MEMORY, STEPS, "memory")
+    m = scenarios.run(scenarios.Scenario(workload=path, requests=200, repeats=1, warmup=10, slots=2,
+                                         call_path="native,lean", variants=("cached", "pooled+cached")))
+    assert not m.errors, m.errors
+    table = m.variants(None)
+    assert len(table) == 4 and (table["outcome_ok"] == 200).all()
