@@ -16,7 +16,6 @@ API has no InstancePre) on every component call path (lean, api, native).
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
