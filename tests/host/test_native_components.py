@@ -309,3 +309,16 @@ def test_native_and_lean_serve_the_same_recipe_of_several_calls(tmp_path):
     assert not m.errors, m.errors
     table = m.variants(None)
     assert len(table) == 4 and (table["outcome_ok"] == 200).all()
+
+
+def test_a_cached_component_serves_workloads_of_other_calls_with_their_own_export_indices(tmp_path):
+    from tests.workloads.recipe_guests import serving
+
+    # The same bytes called as [set, bump, get] and as [get]: one compiled copy each, keyed by the bytes and the calls'
+    # exports (a key of the bytes alone would hand the second workload the first one's indices: set called with none).
+    steps, alone = memory_recipe(tmp_path), memory_recipe(tmp_path, {"invoke": "get()", "expect": {"result": 0}}, "alone")
+    assert steps.sha256 == alone.sha256
+    with serving([steps, alone], "native", "cached") as runtime:
+        failures: list = []
+        runtime.block([0, 1, 0, 1, 1, 0], [0] * 6, failures)
+        assert failures == []
