@@ -188,6 +188,27 @@ def test_a_malformed_value_tree_is_refused_in_one_line(small_driver):
         add(b"seven", _native.CHECK_EXPECTED, boundary.ComponentValue(6, 7, version=0))
 
 
+def test_a_component_plan_of_another_version_or_of_no_calls_is_refused_in_one_line(small_driver):
+    import hashlib
+
+    driver, _, _ = small_driver
+    wasm = bytes(wasmtime_wat2wasm(SMALL))
+    stale = boundary.ComponentCallPlan(b"seven", (), True, _native.CHECK_NONE, version=boundary.BOUNDARY_VERSION + 1)
+    with pytest.raises(ValueError, match=rf"^ComponentCallPlan version {boundary.BOUNDARY_VERSION + 1}; this build"):
+        driver.add_component(boundary.ComponentPlan(wasm, hashlib.sha256(wasm).digest(), (stale,)))
+    with pytest.raises(ValueError, match="^ComponentPlan.calls is empty"):
+        driver.add_component(boundary.ComponentPlan(wasm, hashlib.sha256(wasm).digest(), ()))
+    odd = boundary.ComponentCallPlan(b"seven", (), True, 9)
+    with pytest.raises(ValueError, match="^ComponentCallPlan.check 9; allowed: CHECK_NONE, CHECK_EXPECTED, CHECK_FIRST$"):
+        driver.add_component(boundary.ComponentPlan(wasm, hashlib.sha256(wasm).digest(), (odd,)))
+
+
+def wasmtime_wat2wasm(text: str) -> bytes:
+    import wasmtime
+
+    return bytes(wasmtime.wat2wasm(text))
+
+
 def test_a_function_inside_an_exported_interface_is_found_by_its_parent_index(small_driver):
     driver, add, _ = small_driver
     seven = boundary.ComponentValue(6, 7)
