@@ -1,6 +1,7 @@
-"""Components on the native call path (issue 25's first slice): the lab's middleware served by the C loop on every
-variant with every result compared in C, a wrong expectation (at the top of the value tree or deep inside it) failing
-every native variant at the first request, and what this slice refuses in one line."""
+"""Components on the native call path (issue 25): the lab's middleware served by the C loop on every variant with every
+result compared in C, a wrong expectation (at the top of the value tree or deep inside it) failing every native variant
+at the first request, requests of several calls (a recipe's invoke steps) made in one instance with every call checked
+and stamped, and what the path refuses in one line."""
 
 from __future__ import annotations
 

@@ -219,7 +219,8 @@ static PyObject *Driver_expectation(DriverObject *self, PyObject *arg) {
 
 /* differing(index) -> (address, call, request): the component result that last failed its check (a
  * wasmtime_component_val_t the driver owns until the workload's next mismatch or the driver's close), the index of the
- * call that returned it among the request's calls, and the number of the request (from 1); or None. */
+ * call that returned it among the request's calls, and the workload's request it came from (counted from 1 on this
+ * driver, warm-up included); or None. */
 static PyObject *Driver_differing(DriverObject *self, PyObject *arg) {
     const Workload *w = workload_at(self, arg);
     if (w == NULL)
