@@ -119,8 +119,8 @@ class ComponentServer(NativeServer):
                 raise ResultMismatch(f"workload {name!r} returned {got!r}, which differs from its first request's result{where}: "
                                      f"the result changed between requests (give --expect to check a value, or --no-check)")
             raise ResultMismatch(f"{mismatch(name, got, expected)}{where}")
-        if outcome == _native.OUT_NO_EXPORT:
-            raise ConfigError(f"workload {w.name!r}: component export {w.entry!r}: {message}")
+        if outcome == _native.OUT_NO_EXPORT:  # the message names the call (which of several, and its export)
+            raise ConfigError(f"workload {w.name!r}: {message}" if w.before else f"workload {w.name!r}: component export {w.entry!r}: {message}")
         return super().failure(index, outcome, detail, memory, message)
 
 
