@@ -344,3 +344,16 @@ def test_a_cached_component_serves_workloads_of_other_calls_with_their_own_expor
         failures: list = []
         runtime.block([0, 1, 0, 1, 1, 0], [0] * 6, failures)
         assert failures == []
+
+
+def test_a_trap_in_one_of_several_calls_is_a_failed_request_naming_that_call(tmp_path):
+    from tests.workloads.recipe_guests import serving, write_recipe
+
+    trapping = MEMORY.replace('(func (export "get") (result i32) (i32.load (i32.const 64)))',
+                              '(func (export "get") (result i32) unreachable)')
+    w = load_workload(write_recipe(tmp_path, trapping, STEPS, "trapping"))
+    with serving([w], "native", "pooled+cached") as runtime:
+        failures: list = []
+        runtime.block([0] * 3, [0] * 3, failures)  # a trap fails its request, not the variant: all three served
+        assert [k for k, _ in failures] == [0, 1, 2]
+        assert failures[0][1].kind == "trap" and str(failures[0][1]).startswith("call 3 of 3 (get): ")

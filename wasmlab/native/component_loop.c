@@ -213,7 +213,9 @@ static int calls_in_store(Driver *d, ComponentCall *c, wasmtime_context_t *conte
         if (err == NULL)
             err = capi->wasmtime_component_func_post_return(&c->funcs[k], context);
         if (err != NULL) {
-            (void)driver_drop_error(d, err, "");
+            char prefix[160] = ""; /* of several calls, the one that failed is named */
+            if (c->ncalls > 1) snprintf(prefix, sizeof prefix, "call %zu of %zu (%.80s): ", k + 1, c->ncalls, s->entry);
+            (void)driver_drop_error(d, err, prefix);
             *detail = -1;
             return OUT_TRAP; /* a guest trap comes back as an error from the component C API */
         }
