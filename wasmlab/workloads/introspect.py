@@ -105,16 +105,17 @@ class ComponentTypes:
             raise ConfigError(f"{what}: function {name!r} is ambiguous; allowed: one of its full names, {', '.join(named)}")
         raise allowed(name, f"{what}: function", sorted(functions) or ["(no function exports)"])
 
+    def written(self, full: str) -> str:
+        """How a resolved full name is written so that :meth:`resolve` gives it back: an interface's function by its
+        full name; a top-level ``f`` as ``f``, or ``#f`` when an interface has an ``f`` too (``f`` would be ambiguous)."""
+        if SEPARATOR in full or sum(f.rpartition(SEPARATOR)[2] == full for f in self.functions) == 1:
+            return full
+        return f"{SEPARATOR}{full}"
+
     @property
     def imports_wasi(self) -> bool:
         """Whether the component imports WASI (preview 2): its stores need a WASI context."""
         return any(name.startswith("wasi:") for name in self.imports)
-
-
-def qualified(full: str) -> str:
-    """A resolved full name written so that it resolves to itself again: a top-level ``f`` as ``#f`` (a bare ``f``
-    would be ambiguous when an interface has an ``f`` too)."""
-    return full if SEPARATOR in full else f"{SEPARATOR}{full}"
 
 
 def functions_of(exports: Mapping[str, Any], on: wasmtime.Engine, prefix: str = "") -> dict[str, wasmtime.component.FuncType]:

@@ -61,7 +61,7 @@ def component_recipe_workload(recipe: Recipe, wasm: bytes) -> Workload:
     types = introspect.component_types(wasm)
     calls = [typed_invocation(recipe, step, k == len(steps) - 1, types) for k, step in enumerate(steps)]
     last = calls[-1]
-    workload = component_workload(recipe.name, wasm, introspect.qualified(last.entry), last.args, last.expected, provenance=f"recipe {recipe.source}: {recipe.module}")
+    workload = component_workload(recipe.name, wasm, types.written(last.entry), last.args, last.expected, provenance=f"recipe {recipe.source}: {recipe.module}")
     workload = dataclasses.replace(workload, before=tuple(calls[:-1]))
     if last.expected is None and last.signature.result is not None:
         return dataclasses.replace(workload, check="first-result")
