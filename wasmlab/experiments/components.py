@@ -19,7 +19,7 @@ import wasmtime.component as wc
 from wasmlab import capi
 from wasmlab.errors import ConfigError, allowed
 from wasmlab.host.callpaths import lean_component
-from wasmlab.host.callpaths.api_component import api_args
+from wasmlab.host.callpaths.api_component import api_args, api_func
 from wasmlab.measure.calibrate import per_call_ns
 from wasmlab.measure.measurement import Measurement
 from wasmlab.measure.scenario import Scenario
@@ -47,8 +47,8 @@ class HeldComponent:
         if w.wasi:
             self.store.set_wasi(wasmtime.WasiConfig())
         instance = linker.instantiate(self.store, component)
-        func = instance.get_func(self.store, w.entry)
-        index = component.get_export_index(w.entry)
+        func = api_func(self.store, instance, w.entry)  # a full name: INTERFACE#FUNCTION is found inside the interface
+        index = introspect.export_index(component, w.entry)
         if func is None or index is None:
             raise ConfigError(f"component {w.name} has no function export {w.entry!r}")
         self.func = func

@@ -48,24 +48,23 @@ void component_call_free(ComponentCall *c) {
     free(c);
 }
 
-/* The export index of `entry` in `component` (INTERFACE#FUNCTION: the function found inside the exported interface,
- * whose index is its parent), or NULL. */
+/* The export index of `entry` in `component`, or NULL.  INTERFACE#FUNCTION (and OUTER#INNER#FUNCTION): each name is
+ * found inside the interface before it, whose index is its parent; the top level has none. */
 static wasmtime_component_export_index_t *export_index(const ComponentApi *capi, const wasmtime_component_t *component,
                                                        const char *entry, size_t entry_len) {
-    const char *hash = memchr(entry, '#', entry_len), *name = entry;
-    size_t len = entry_len;
-    wasmtime_component_export_index_t *parent = NULL;
-    if (hash != NULL) {
-        parent = capi->wasmtime_component_get_export_index(component, NULL, entry, (size_t)(hash - entry));
-        if (parent == NULL)
-            return NULL;
+    const char *name = entry, *end = entry + entry_len;
+    wasmtime_component_export_index_t *index = NULL;
+    for (;;) {
+        const char *hash = memchr(name, '#', (size_t)(end - name));
+        size_t len = (size_t)((hash != NULL ? hash : end) - name);
+        wasmtime_component_export_index_t *next = capi->wasmtime_component_get_export_index(component, index, name, len);
+        if (index != NULL)
+            capi->wasmtime_component_export_index_delete(index);
+        index = next;
+        if (index == NULL || hash == NULL)
+            return index;
         name = hash + 1;
-        len = entry_len - (size_t)(hash - entry) - 1;
     }
-    wasmtime_component_export_index_t *index = capi->wasmtime_component_get_export_index(component, parent, name, len);
-    if (parent != NULL)
-        capi->wasmtime_component_export_index_delete(parent);
-    return index;
 }
 
 /* A compiled component and its export indices freed. */

@@ -39,7 +39,7 @@ def from_path(path: str | Path, entry: str | None = None, args: tuple[int, ...] 
     if data[:4] != WASM_MAGIC:
         raise ConfigError(f"workload file {str(path)!r} is not WebAssembly (it does not start with \\0asm); allowed: a .wasm or .wat file")
     if data[4:8] == COMPONENT_VERSION:
-        return component_workload(path.name, data, entry or "run", args, expected, provenance=f"file {path.name}")
+        return component_workload(path.name, data, entry, args, expected, provenance=f"file {path.name}")
     if data[4:8] != CORE_VERSION:
         raise ConfigError(f"workload file {str(path)!r} is WebAssembly of an unknown version; allowed: a core module or a component")
     try:

@@ -5,7 +5,8 @@ Each distinct request's ``wasmtime_component_val_t`` trees are built once
 is read back per call, after the store is dropped (it is the caller's copy).  A request: get the
 compiled component, new store (with a WASI context for guests importing WASI preview 2: without
 one wasmtime aborts the process at the first WASI call), instantiate through the component
-linker, look the function up by its export index (looked up once per component), call, drop, check.
+linker, look the function up by its export index (looked up once per component; a function inside an exported
+interface, ``INTERFACE#FUNCTION``, through the interface's index as its parent: ``Compiled.export_index``), call, drop, check.
 A request of several calls (a recipe's ``invoke`` steps) makes its earlier calls in the same instance, in order,
 before the entry's, each with its own prebuilt arguments and result slot, each result checked.
 """

@@ -8,7 +8,8 @@ request's result), post_return, the result freed, the store deleted.  The engine
 on the lean path.  The same C driver and block loop as core modules serve it (:class:`~wasmlab.host.callpaths.native.
 NativeServer`), so its records and timings are the same words.
 
-An entry named ``INTERFACE#FUNCTION`` is found inside the exported interface (its export index the parent's).
+An entry named ``INTERFACE#FUNCTION`` (the full name ``ComponentTypes.resolve`` gives, ``OUTER#INNER#FUNCTION`` for an
+interface inside one) is found inside the exported interface, each interface's export index the next name's parent.
 A component importing ``wasi:*`` gets WASI p2 on the linker and a default WASI context on each store (no stdio or
 files yet).  A request of several calls (a recipe's ``invoke`` steps, ``Workload.before``) makes them in order in the
 same instance, each with its own prebuilt arguments and its result compared in C; a mismatch names the call and the
