@@ -156,14 +156,16 @@ static int same_exports(const ComponentCall *a, const ComponentCall *b) {
     return 1;
 }
 
-/* The compiled component: a cache hit (same bytes, same exports) or compiled, and cached when the driver caches and its
- * cache has room (*temporary: this request frees it).  Not LRU yet: a full cache keeps what it holds. */
+/* The compiled component: a cache hit (same bytes, same exports) or compiled and cached when the driver caches, the
+ * least recently used entry evicted when the cache is full (the lab's policy, lru, as module_cache.c keeps core modules;
+ * a linear scan: a cache holds tens of components).  *temporary: uncached (or out of memory), this request frees it. */
 static int component_of(Driver *d, const Workload *w, ComponentEntry *out, int *temporary) {
     *temporary = 0;
     for (int i = 0; d->cache.capacity > 0 && i < d->ncomponents; i++) {
         ComponentEntry *e = &d->components[i];
         if (memcmp(e->sha256, w->sha256, 32) == 0 && same_exports(e->calls, w->component)) {
             d->cache.hits++;
+            e->last_used = ++d->cache.tick;
             *out = *e;
             return OUT_OK;
         }
@@ -172,10 +174,23 @@ static int component_of(Driver *d, const Workload *w, ComponentEntry *out, int *
     int outcome = compile_component(d, w, out);
     if (outcome != OUT_OK)
         return outcome;
-    ComponentEntry *grown = d->ncomponents < d->cache.capacity
-        ? realloc(d->components, sizeof(ComponentEntry) * (size_t)(d->ncomponents + 1)) : NULL;
+    out->last_used = ++d->cache.tick;
+    if (d->cache.capacity <= 0) {
+        *temporary = 1;
+        return OUT_OK;
+    }
+    if (d->ncomponents == d->cache.capacity) {
+        int oldest = 0;
+        for (int i = 1; i < d->ncomponents; i++)
+            if (d->components[i].last_used < d->components[oldest].last_used) oldest = i;
+        entry_free(d->component_api, &d->components[oldest]);
+        d->cache.evictions++;
+        d->components[oldest] = *out;
+        return OUT_OK;
+    }
+    ComponentEntry *grown = realloc(d->components, sizeof(ComponentEntry) * (size_t)(d->ncomponents + 1));
     if (grown == NULL) {
-        *temporary = 1; /* uncached, full, or out of memory: served once and freed */
+        *temporary = 1;
         return OUT_OK;
     }
     d->components = grown;

@@ -50,6 +50,7 @@ typedef struct ComponentEntry {
     const ComponentCall *calls;       /* whose exports the indices are (the key compares their names) */
     wasmtime_component_t *component;
     wasmtime_component_export_index_t **indices;
+    uint64_t last_used;               /* the cache's tick at its last hit or insertion (least recently used evicted) */
 } ComponentEntry;
 
 /* A workload's calls with `ncalls` zeroed steps and room for a request's functions and results: NULL out of memory. */
