@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "clock.h"
 #include "failures.h"
@@ -200,6 +201,24 @@ static int component_of(Driver *d, const Workload *w, ComponentEntry *out, int *
 
 /* ---- One request ---- */
 
+/* The `wait` policy, as request_loop.c's for core modules: a pool with no free slot is tried again every 20 µs until one
+ * frees or the budget is spent.  The last error (NULL: instantiated). */
+static wasmtime_error_t *wait_for_a_slot(Driver *d, wasmtime_context_t *context, const ComponentEntry *e,
+                                         wasmtime_component_instance_t *instance, wasmtime_error_t *err) {
+    const ComponentApi *capi = d->component_api;
+    int64_t began = now_ns();
+    int waited = 0;
+    while (err != NULL && driver_error_kind(d, err, "", 0) == ERROR_POOL_EXHAUSTED && now_ns() - began < d->wait_ns) {
+        d->api->wasmtime_error_delete(err);
+        if (!waited) { d->waits++; waited = 1; }
+        struct timespec pause = {0, 20000};
+        nanosleep(&pause, NULL);
+        err = capi->wasmtime_component_linker_instantiate(d->component_linker, context, e->component, instance);
+    }
+    d->wait_total_ns += (uint64_t)(now_ns() - began);
+    return err;
+}
+
 /* Instantiated, each call's function looked up, then the calls made in order in `context`, each result into its slot:
  * OUT_OK or the first failure's outcome (the calls after it not made). */
 static int calls_in_store(Driver *d, ComponentCall *c, wasmtime_context_t *context, const ComponentEntry *e,
@@ -207,6 +226,8 @@ static int calls_in_store(Driver *d, ComponentCall *c, wasmtime_context_t *conte
     const ComponentApi *capi = d->component_api;
     wasmtime_component_instance_t instance;
     wasmtime_error_t *err = capi->wasmtime_component_linker_instantiate(d->component_linker, context, e->component, &instance);
+    if (err != NULL && d->wait_ns >= 0)
+        err = wait_for_a_slot(d, context, e, &instance, err);
     if (err != NULL) {
         *detail = driver_drop_error(d, err, "");
         return OUT_ERROR;
