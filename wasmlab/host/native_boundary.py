@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from wasmlab.errors import ConfigError
 
-BOUNDARY_VERSION = 1
+BOUNDARY_VERSION = 2
 
 Operand = tuple[int, int]
 """A value the C loop computes: the value in slot ``[0]`` plus the offset ``[1]``; slot -1: the literal offset."""
@@ -174,7 +174,9 @@ class ComponentPlan:
     """One component workload as C serves it (``Driver.add_component(plan)``): ``component`` (its SHA-256 the cache
     key), per request ``entry`` called with ``args``; when ``returns``, its result checked by ``check``
     (``_native.CHECK_*``) against ``expected`` (``CHECK_EXPECTED``) or the first request's result (``CHECK_FIRST``);
-    ``wasi``: each store gets a WASI p2 context and the linker WASI p2 (a component importing ``wasi:*``)."""
+    ``wasi``: each store gets a WASI p2 context and the linker WASI p2 (a component importing ``wasi:*``);
+    ``command``: a component command's WASI context (a core command's :class:`WasiSpec`), its request ended by an exit
+    status (run's ``err`` is 1) that must be ``exit_status``, its outputs checked as a core command's."""
 
     component: bytes
     sha256: bytes
@@ -184,6 +186,8 @@ class ComponentPlan:
     check: int
     expected: ComponentValue | None = None
     wasi: bool = False
+    command: WasiSpec | None = None
+    exit_status: int = 0
     version: int = BOUNDARY_VERSION
 
 

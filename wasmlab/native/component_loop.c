@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "component_command.h"
 #include "failures.h"
 #include "store_setup.h"
 
@@ -232,11 +233,8 @@ static int call_in_store(Driver *d, ComponentCall *c, wasmtime_context_t *contex
     if (err == NULL)
         err = capi->wasmtime_component_func_post_return(&func, context);
     if (stamps) stamps[5] = now_ns();
-    if (err != NULL) {
-        (void)driver_drop_error(d, err, "");
-        *detail = -1;
-        return OUT_TRAP; /* a guest trap comes back as an error from the component C API */
-    }
+    if (err != NULL)
+        return component_call_failed(d, err, detail); /* a trap, or a WASI exit, comes back as an error */
     return OUT_OK;
 }
 
@@ -282,7 +280,7 @@ int component_serve(Driver *d, Workload *w, int64_t *stamps, int64_t *detail) {
     wasmtime_component_val_t result;
     memset(&result, 0, sizeof result); /* a result slot must start zeroed */
     outcome = store_ready(d, w, store, context, detail);
-    if (outcome == OUT_OK && c->wasi) {
+    if (outcome == OUT_OK && c->wasi && w->wasi == NULL) { /* a command's context is set by store_ready */
         /* Without a WASI context wasmtime aborts the process at the guest's first WASI call. */
         wasmtime_error_t *err = api->wasmtime_context_set_wasi(context, api->wasi_config_new());
         if (err != NULL) {
@@ -303,6 +301,8 @@ int component_serve(Driver *d, Workload *w, int64_t *stamps, int64_t *detail) {
         for (int k = 2; k < 6; k++)
             if (stamps[k] == 0) stamps[k] = stamps[6];
     }
+    if (c->command)
+        outcome = component_command_judge(d, w, &result, outcome, detail);
     if (outcome != OUT_OK && c->returns)
         capi->wasmtime_component_val_delete(&result);
     outcome = judge(d, c, &result, outcome);

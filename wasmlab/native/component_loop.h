@@ -23,6 +23,7 @@ typedef struct ComponentCall {
     int check;                        /* CHECK_NONE, CHECK_EXPECTED or CHECK_FIRST */
     int learned;                      /* expected holds a first result (wasmtime's memory) */
     int wasi;                         /* a WASI p2 context on each store (the component imports wasi:*) */
+    int command;                      /* a component command: the workload's WasiSpec is its context (component_command.h) */
     wasmtime_component_val_t expected;
     int has_differing;                /* the last result that did not match, kept (wasmtime's) so Python can name it */
     wasmtime_component_val_t differing;

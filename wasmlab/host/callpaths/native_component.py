@@ -9,8 +9,9 @@ on the lean path.  The same C driver and block loop as core modules serve it (:c
 NativeServer`), so its records and timings are the same words.
 
 An entry named ``INTERFACE#FUNCTION`` is found inside the exported interface (its export index the parent's).
-A component importing ``wasi:*`` gets WASI p2 on the linker and a default WASI context on each store (no stdio or
-files yet).  Refused, each in one line: ``pre`` (the component C API has no InstancePre) and requests of several
+A component importing ``wasi:*`` gets WASI p2 on the linker and a default WASI context on each store; a component
+command (:mod:`wasmlab.workloads.component_command`) gets a core command's context (argv, environment, stdio files,
+directories) and is judged as one, in C: its exit status, and its outputs against the first request's (verified here).  Refused, each in one line: ``pre`` (the component C API has no InstancePre) and requests of several
 calls; not yet served here.
 """
 
@@ -26,7 +27,7 @@ from wasmlab import _native, capi
 from wasmlab.errors import ConfigError, NativeFailure, ResultMismatch
 from wasmlab.host import native_boundary as boundary
 from wasmlab.host.callpaths.base import FirstResult, Handlers, RequestParts, mismatch
-from wasmlab.host.callpaths.native import NativeServer, check_variant, library, make_driver
+from wasmlab.host.callpaths.native import NativeServer, WasiFiles, check_variant, library, make_driver
 from wasmlab.workloads.model import Workload
 
 
@@ -49,8 +50,9 @@ def refusal(workload: Workload) -> str | None:
     return None
 
 
-def plan(workload: Workload) -> boundary.ComponentPlan:
-    """``workload`` as C serves it, checked as the lean path checks it (``Workload.expectation``)."""
+def plan(workload: Workload, files: WasiFiles | None = None) -> boundary.ComponentPlan:
+    """``workload`` as C serves it, checked as the lean path checks it (``Workload.expectation``); a component command
+    with its WASI context on ``files``."""
     signature = workload.signature
     args = tuple(lowered(shape, value) for (_, shape), value in zip(signature.params, workload.args))
     value = workload.expectation.compared_with() if signature.result is not None else None
@@ -61,7 +63,9 @@ def plan(workload: Workload) -> boundary.ComponentPlan:
     else:
         check, expected = _native.CHECK_EXPECTED, lowered(signature.result, value)
     return boundary.ComponentPlan(workload.wasm, bytes.fromhex(workload.sha256), workload.entry.encode(), args,
-                                  signature.result is not None, check, expected, wasi=bool(workload.wasi))
+                                  signature.result is not None, check, expected, wasi=bool(workload.wasi),
+                                  command=files.spec(workload) if files is not None else None,
+                                  exit_status=workload.expectation.exit or 0)
 
 
 class ComponentServer(NativeServer):
@@ -72,8 +76,11 @@ class ComponentServer(NativeServer):
         self.parts, self.workloads = parts, workloads
         self.driver = make_driver(parts, [], [])
         parts.cleanup.append(self.driver.close)
-        self.outputs = {}
-        self.served = {i: self.driver.add_component(plan(w)) for i, w in enumerate(workloads) if w.component}
+        # Component commands: one folder of stdio files per driver, the first request's outputs verified in Python
+        # (NativeServer.run), every later one's compared with them in C.
+        self.outputs = {i: WasiFiles(w) for i, w in enumerate(workloads) if w.command}
+        parts.cleanup.extend(files.close for files in self.outputs.values())
+        self.served = {i: self.driver.add_component(plan(w, self.outputs.get(i))) for i, w in enumerate(workloads) if w.component}
         # The result is checked in C; the handlers return none (lifting it into Python is the cost this path avoids).
         self.has_result = {i: False for i in self.served}
         self.unverified = {}
