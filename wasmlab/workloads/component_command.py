@@ -55,18 +55,20 @@ def exit_status(result: object) -> int:
 
 def command_workload(name: str, wasm: bytes, exports: Mapping[str, Any], provenance: str, *, argv: tuple[str, ...] = (),
                      stdin: bytes | None = None, preopens: tuple[tuple[str, str], ...] = (), stdout_pattern: str | None = None,
-                     stderr_pattern: str | None = None, expected_exit: int | None = None, recipe: Recipe | None = None) -> Workload:
+                     recipe: Recipe | None = None) -> Workload:
     """The component command ``wasm`` (whose ``exports`` :func:`run_entry` recognises) as a workload: each request runs
     ``run`` with the WASI context given (argv, stdin, read-only ``preopens``; a recipe's environment and writable
-    directories), checked by its exit status (``expected_exit``, default 0) and its outputs; without any expectation,
-    each request's outputs must equal the first request's."""
+    directories), checked by its exit status (the recipe's ``expect.exit``, default 0) and its outputs (``stdout_pattern``,
+    the recipe's ``expect``); without any expectation, each request's outputs must equal the first request's."""
     entry = run_entry(exports)
     if entry is None:
         raise ConfigError(f"component {name} exports no {RUN_INTERFACE}VERSION interface with a run function; it is not a command")
     signature = Signature.of(run_function(exports))
     if signature.params:
         raise ConfigError(f"{entry} of component {name} takes parameters ({signature.wit}); allowed: run: func() -> result")
-    anything = expected_exit is not None or bool(stdout_pattern or stderr_pattern) or bool(recipe is not None and recipe.expect.anything)
+    stderr_pattern = recipe.expect.stderr_match if recipe is not None else None
+    expected_exit = recipe.expect.exit if recipe is not None else None
+    anything = bool(stdout_pattern) or bool(recipe is not None and recipe.expect.anything)
     return Workload(name=name, wasm=wasm, entry=entry, params=(), results=(signature.result.wit,) if signature.result else (),
                     args=(), expected=None, kind="component", provenance=provenance, wasi=True, argv=argv, stdin=stdin,
                     stdout_pattern=stdout_pattern, stderr_pattern=stderr_pattern, expected_exit=expected_exit or 0,
@@ -83,5 +85,4 @@ def recipe_command(recipe: Recipe, wasm: bytes, exports: Mapping[str, Any]) -> W
                           f"allowed: expect.exit, expect.stdout_match, expect.stderr_match, expect.files")
     preopens = tuple((d.host, d.guest) for d in recipe.dirs if d.host and not d.writable)
     return command_workload(recipe.name, wasm, exports, f"recipe {recipe.source}: {recipe.module}", argv=recipe.argv,
-                            stdin=recipe.stdin, preopens=preopens, stdout_pattern=expect.stdout_match,
-                            stderr_pattern=expect.stderr_match, expected_exit=expect.exit, recipe=recipe)
+                            stdin=recipe.stdin, preopens=preopens, stdout_pattern=expect.stdout_match, recipe=recipe)
