@@ -111,7 +111,7 @@ def test_a_wrong_expected_value_fails_the_request_and_a_bad_call_is_refused_befo
         with pytest.raises(ResultMismatch, match="returned 'allow', expected 'deny'"):
             runtime.handle(0)
     for body, message in (({"invoke": "decide(medium)"}, "the name medium is not a case of enum {low, high}"),
-                          ({"invoke": "judge(low)"}, "function export of verdict.wat 'judge' is not allowed; allowed: decide, length, score"),
+                          ({"invoke": "judge(low)"}, "recipe invoke: verdict.wat: function 'judge' is not allowed; allowed: decide, length, score"),
                           ({"invoke": "decide(low, high)"}, "decide takes 1 argument(s) (l), the call gives 2"),
                           ({"invoke": "decide(low)", "expect": {"result": "maybe"}}, "recipe expect.result at column 1"),
                           ({}, "recipe invoke: missing")):

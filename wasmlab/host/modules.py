@@ -18,6 +18,7 @@ from wasmlab.errors import CompileError, ConfigError, allowed
 from wasmlab.host.artifacts import ArtifactStore
 from wasmlab.host.cache import ModuleCache
 from wasmlab.host.linking import Linkers
+from wasmlab.workloads import introspect
 from wasmlab.workloads.model import Workload
 from wasmlab.workloads.signature import Signature
 
@@ -53,10 +54,11 @@ class Compiled:
         return self.module
 
     def export_index(self, name: str) -> Any:
-        """A component export's index pointer (valid in every store of the engine), looked up once."""
+        """A component function's index pointer (valid in every store of the engine), looked up once; ``name`` is
+        its full name (``f``, ``INTERFACE#f``: found inside the interface, whose index is its parent)."""
         pointer = self._export_pointers.get(name)
         if pointer is None:
-            index = self.component.get_export_index(name)
+            index = introspect.export_index(self.component, name)
             if index is None:
                 raise ConfigError(f"component has no export {name!r}")
             self._export_indexes[name] = index  # keeps the pointer valid
@@ -84,8 +86,8 @@ def check_core_export(module: wasmtime.Module, workload: Workload) -> None:
 
 def check_component_export(component: wasmtime.component.Component, engine: wasmtime.Engine, workload: Workload) -> None:
     """The prebuilt argument trees are only right if the export's type is the workload's signature."""
-    ty = getattr(component.type.exports(engine).get(workload.entry), "ty", None)
-    if not isinstance(ty, wasmtime.component.FuncType):
+    ty = introspect.functions_of(component.type.exports(engine), engine).get(workload.entry)
+    if ty is None:
         raise ConfigError(f"workload {workload.name!r}: component has no function export {workload.entry!r}")
     actual = Signature.of(ty).wit
     if workload.signature is not None and actual != workload.signature.wit:

@@ -161,18 +161,22 @@ static int compile_component(Driver *d, const Workload *w, ComponentEntry *out) 
         return OUT_COMPILE_ERROR;
     }
     const ComponentCall *c = w->component;
-    /* INTERFACE#FUNCTION: the function is found inside the exported interface, whose index is its parent. */
-    const char *hash = memchr(c->entry, '#', c->entry_len), *name = c->entry;
-    size_t len = c->entry_len;
-    wasmtime_component_export_index_t *parent = NULL;
-    if (hash != NULL) {
-        parent = capi->wasmtime_component_get_export_index(out->component, NULL, c->entry, (size_t)(hash - c->entry));
+    /* INTERFACE#FUNCTION (and OUTER#INNER#FUNCTION): each name is found inside the interface before it, whose index is
+     * its parent; the top level has none. */
+    const char *name = c->entry, *end = c->entry + c->entry_len;
+    wasmtime_component_export_index_t *index = NULL;
+    for (;;) {
+        const char *hash = memchr(name, '#', (size_t)(end - name));
+        size_t len = (size_t)((hash != NULL ? hash : end) - name);
+        wasmtime_component_export_index_t *next = capi->wasmtime_component_get_export_index(out->component, index, name, len);
+        if (index != NULL)
+            capi->wasmtime_component_export_index_delete(index);
+        index = next;
+        if (index == NULL || hash == NULL)
+            break;
         name = hash + 1;
-        len = c->entry_len - (size_t)(hash - c->entry) - 1;
     }
-    out->index = hash != NULL && parent == NULL ? NULL : capi->wasmtime_component_get_export_index(out->component, parent, name, len);
-    if (parent != NULL)
-        capi->wasmtime_component_export_index_delete(parent);
+    out->index = index;
     if (out->index == NULL) {
         capi->wasmtime_component_delete(out->component);
         driver_remember_text(d, "component export not found");

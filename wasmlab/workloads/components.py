@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import wasmtime
-import wasmtime.component
 
-from wasmlab.errors import ConfigError, allowed
+from wasmlab.errors import ConfigError
 from wasmlab.workloads import introspect, middleware
 from wasmlab.workloads.model import COMPONENT_INT_TYPES, Workload
 from wasmlab.workloads.signature import Signature
@@ -15,7 +14,8 @@ from wasmlab.workloads.signature import Signature
 
 def component_workload(name: str, wasm: bytes, entry: str | None = "run", args: tuple[Any, ...] | None = None,
                        expected: Any = None, provenance: str = "") -> Workload:
-    """A component and the export ``entry`` each request calls with ``args`` (plain values, see
+    """A component and the function ``entry`` each request calls (a top-level export or ``INTERFACE#FUNCTION``, resolved
+    by :meth:`~wasmlab.workloads.introspect.ComponentTypes.resolve` to its full name) with ``args`` (plain values, see
     ``wasmlab.workloads.signature``); the result is checked when ``expected`` is given.  A component
     exporting the middleware world gets the middleware's requests; one importing ``wasi:*`` gets
     WASI preview 2 and a context in every store."""
@@ -26,12 +26,8 @@ def component_workload(name: str, wasm: bytes, entry: str | None = "run", args: 
     exports, wasi = types.exports, types.imports_wasi
     if middleware.is_middleware(exports) and entry in (None, "run") and args is None:
         return middleware.middleware_workload(name, wasm, "auth-ok", 8, 512, provenance, wasi=wasi)
-    entry = entry or "run"
-    func_type = getattr(exports.get(entry), "ty", None)
-    if func_type is None or not isinstance(func_type, wasmtime.component.FuncType):
-        names = sorted(types.functions)
-        raise allowed(entry, f"function export of component {name}", names or ["(no function exports)"])
-    signature = Signature.of(func_type)
+    entry = types.resolve(entry or "run", f"component {name}")
+    signature = Signature.of(types.functions[entry])
     if args is None:
         if not all(shape.wit in COMPONENT_INT_TYPES for _, shape in signature.params):
             raise ConfigError(f"export {entry!r} of component {name} is {signature.wit}; the lab supplies arguments for integer "

@@ -12,11 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 import wasmtime
 import wasmtime.component
+
+from wasmlab.errors import ConfigError, allowed
+
+# Joins an exported interface's name and a function's inside it (``pkg:ns/iface@1.0.0#on-request``), as wasmtime and
+# WAVE write them; an interface inside an interface adds one more (``outer#inner#f``).  A name never holds one itself.
+SEPARATOR = "#"
 
 
 @cache
@@ -53,15 +59,97 @@ class ComponentTypes:
     exports: Mapping[str, Any]
     imports: Mapping[str, Any]
 
-    @property
+    @cached_property
     def functions(self) -> dict[str, wasmtime.component.FuncType]:
-        """The function exports: name -> type."""
-        return {n: e.ty for n, e in self.exports.items() if isinstance(getattr(e, "ty", None), wasmtime.component.FuncType)}
+        """Every function a caller can reach: the top-level function exports and those inside exported interfaces
+        (nested ones too), by full name (``f``, ``INTERFACE#f``) -> type."""
+        return functions_of(self.exports, engine())
+
+    @cached_property
+    def interfaces(self) -> dict[str, list[str]]:
+        """The exported interfaces (component instances, nested ones by full name) -> the names of their functions."""
+        found: dict[str, list[str]] = {}
+        for full in self.functions:
+            interface, sep, function = full.rpartition(SEPARATOR)
+            if sep:
+                found.setdefault(interface, []).append(function)
+        for name in instances_of(self.exports, engine()):
+            found.setdefault(name, [])
+        return found
+
+    def resolve(self, name: str, what: str) -> str:
+        """The full name of the function ``name`` calls (the one home of the rule): an exact full name; a bare name
+        unique among every function, top-level or in an interface; ``#f`` for a top-level ``f`` that is also in an
+        interface.  Anything else is refused in one line beginning with ``what``: an ambiguous bare name (listing
+        its full names), an interface that is not exported (listing those that are), a function not in its
+        interface (listing the interface's)."""
+        functions = self.functions
+        interface, sep, function = name.rpartition(SEPARATOR)
+        if interface:
+            if name in functions:
+                return name
+            interfaces = self.interfaces
+            if interface not in interfaces:
+                raise allowed(interface, f"{what}: exported interface", sorted(interfaces) or ["(no exported interfaces)"])
+            raise allowed(function, f"{what}: function of interface {interface}", sorted(interfaces[interface]) or ["(none)"])
+        top = sorted(f for f in functions if SEPARATOR not in f)
+        if sep:  # ``#f``: the top-level f, named so when an interface has an f too
+            if function in top:
+                return function
+            raise allowed(name, f"{what}: top-level function", [f"{SEPARATOR}{f}" for f in top] or ["(no top-level functions)"])
+        candidates = sorted(f for f in functions if f.rpartition(SEPARATOR)[2] == name)
+        if len(candidates) == 1:
+            return candidates[0]
+        if candidates:
+            named = sorted(f if SEPARATOR in f else f"{SEPARATOR}{f} (the top level)" for f in candidates)
+            raise ConfigError(f"{what}: function {name!r} is ambiguous; allowed: one of its full names, {', '.join(named)}")
+        raise allowed(name, f"{what}: function", sorted(functions) or ["(no function exports)"])
 
     @property
     def imports_wasi(self) -> bool:
         """Whether the component imports WASI (preview 2): its stores need a WASI context."""
         return any(name.startswith("wasi:") for name in self.imports)
+
+
+def qualified(full: str) -> str:
+    """A resolved full name written so that it resolves to itself again: a top-level ``f`` as ``#f`` (a bare ``f``
+    would be ambiguous when an interface has an ``f`` too)."""
+    return full if SEPARATOR in full else f"{SEPARATOR}{full}"
+
+
+def functions_of(exports: Mapping[str, Any], on: wasmtime.Engine, prefix: str = "") -> dict[str, wasmtime.component.FuncType]:
+    """The functions among a component's (or an exported interface's) ``exports``, walking into exported interfaces
+    (component instances): full name -> type, read on engine ``on``."""
+    found: dict[str, wasmtime.component.FuncType] = {}
+    for name, item in exports.items():
+        ty = item.ty
+        if isinstance(ty, wasmtime.component.FuncType):
+            found[prefix + name] = ty
+        elif isinstance(ty, wasmtime.component.ComponentInstanceType):
+            found.update(functions_of(ty.exports(on), on, f"{prefix}{name}{SEPARATOR}"))
+    return found
+
+
+def instances_of(exports: Mapping[str, Any], on: wasmtime.Engine, prefix: str = "") -> list[str]:
+    """The full names of the exported interfaces (component instances) among ``exports``, nested ones too."""
+    found: list[str] = []
+    for name, item in exports.items():
+        ty = item.ty
+        if isinstance(ty, wasmtime.component.ComponentInstanceType):
+            found.append(prefix + name)
+            found.extend(instances_of(ty.exports(on), on, f"{prefix}{name}{SEPARATOR}"))
+    return found
+
+
+def export_index(component: wasmtime.component.Component, name: str) -> wasmtime.component.ExportIndex | None:
+    """The export index of the function full-named ``name`` (``f``, ``INTERFACE#f``), each interface's index the
+    parent of the next name's (``wasmtime_component_get_export_index``); ``None`` when a part is not exported."""
+    index = None
+    for part in name.split(SEPARATOR):
+        index = component.get_export_index(part, index)
+        if index is None:
+            return None
+    return index
 
 
 def component_types(wasm: bytes) -> ComponentTypes:

@@ -32,7 +32,7 @@ from wasmlab.workloads.signature import (
 )
 
 GRAMMAR = r"""
-call: LABEL "(" [value ("," value)* ","?] ")"
+call: CALLEE "(" [value ("," value)* ","?] ")"
 ?value: record | tuple | list | cased | label | string | char | number
 record: "{" [field ("," field)* ","?] "}"
 field: LABEL ":" value
@@ -44,6 +44,7 @@ string: STRING
 char: CHAR
 number: NUMBER
 LABEL: /%?[a-z][a-z0-9]*(-[a-z0-9]+)*/
+CALLEE: /([^\s()#]*(#%?[a-z][a-z0-9]*(-[a-z0-9]+)*)+|%?[a-z][a-z0-9]*(-[a-z0-9]+)*)/
 STRING: /"(\\.|[^"\\])*"/
 CHAR: /'(\\.|[^'\\])+'/
 NUMBER: /-?(0x[0-9a-fA-F]+|\d+(\.\d+)?([eE][+-]?\d+)?)/ | "nan" | "inf" | "-inf"
@@ -87,10 +88,11 @@ def parse_value(text: str, where: str = "WAVE value") -> Any:
 
 
 def parse_call(text: str, where: str = "WAVE call") -> tuple[str, list[Any]]:
-    """``name(arg, ...)`` as the function's name and its argument trees."""
+    """``name(arg, ...)`` as the function's name and its argument trees; the name may be a function's inside an
+    exported interface, ``pkg:ns/iface@1.0.0#name`` (or ``#name``, the top-level one: see ``ComponentTypes.resolve``)."""
     tree = _parse(_parser("call"), text, where)
     name, *args = tree.children
-    return str(name).lstrip("%"), [a for a in args if a is not None]
+    return "#".join(part.lstrip("%") for part in str(name).split("#")), [a for a in args if a is not None]
 
 
 def _unquote(token: Token, where: str) -> str:

@@ -4,7 +4,8 @@
 element, on every call: what a Python host pays through wasmtime-py.  Values are given to it in
 wasmtime-py's own representation, converted from the workload's plain values once (:func:`api_args`).
 A request of several calls (a recipe's ``invoke`` steps) makes its earlier calls in the same instance first, each
-result checked as the entry's is.
+result checked as the entry's is.  A function inside an exported interface (``INTERFACE#FUNCTION``) is found through
+the interface's export index, per request, as every function is looked up here (:func:`api_func`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from wasmlab.errors import ConfigError
 from wasmlab.host.callpaths.base import FirstResult, Handlers, RequestParts, api_handlers, judge_command, learned_or_mismatch
 from wasmlab.host.modules import Compiled
 from wasmlab.host.store import WasiIO
+from wasmlab.workloads.introspect import SEPARATOR
 from wasmlab.workloads.model import Workload
 
 
@@ -38,6 +40,17 @@ def api_expected(w: Workload) -> tuple[bool, Any]:
     if isinstance(value, FirstResult) or w.signature is None or w.signature.result is None:
         return True, value
     return True, w.signature.result.to_api(value)
+
+
+def api_func(store: wasmtime.Store, instance: wasmtime.component.Instance, entry: str) -> wasmtime.component.Func | None:
+    """The function full-named ``entry`` in ``instance``, looked up per request as a host does it through wasmtime-py:
+    by name, an interface's export index the parent of the next name's (``INTERFACE#FUNCTION``); ``None`` when absent."""
+    index: wasmtime.component.ExportIndex | None = None
+    for part in entry.split(SEPARATOR):
+        index = instance.get_export_index(store, part, index)
+        if index is None:
+            return None
+    return instance.get_func(store, index) if index is not None else None
 
 
 def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:  # noqa: C901 - one closure per request shape, chosen once at bind time so a request branches on nothing
@@ -76,7 +89,7 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:  # noq
             return box[0]
 
     def lookup(store: wasmtime.Store, instance: wasmtime.component.Instance, w: Workload) -> wasmtime.component.Func:
-        func = instance.get_func(store, w.entry)
+        func = api_func(store, instance, w.entry)
         if func is None:
             raise ConfigError(f"workload {w.name!r}: component export {w.entry!r} is not a function")
         return func
@@ -103,7 +116,7 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:  # noq
                 stamps.clear()
                 stamps.append(time.perf_counter_ns())
             for entry, values, box, signature, learned, name in earlier[index]:
-                target = instance.get_func(store, entry)
+                target = api_func(store, instance, entry)
                 if target is None:
                     raise ConfigError(f"workload {workloads[index].name!r}: component export {entry!r} is not a function")
                 result = target(store, *values)

@@ -30,17 +30,17 @@ def component_invocations(recipe: Recipe) -> list[Invoke]:
                       f"or invoke: steps")
 
 
-def typed_invocation(recipe: Recipe, step: Invoke, last: bool, functions: Mapping[str, wasmtime.component.FuncType]) -> ComponentCall:
-    """One call in WAVE typed by its export's shapes: its arguments, and what it must return (its own ``expect``, or for
-    the last call without one the recipe's ``expect.result``; ``None``: the first request's result)."""
+def typed_invocation(recipe: Recipe, step: Invoke, last: bool, types: introspect.ComponentTypes) -> ComponentCall:
+    """One call in WAVE typed by its function's shapes (a top-level export or one inside an exported interface, by the
+    full name it resolves to): its arguments, and what it must return (its own ``expect``, or for the last call
+    without one the recipe's ``expect.result``; ``None``: the first request's result)."""
     from wasmlab.workloads.signature import Signature
     from wasmlab.workloads.wave import parse_call, parse_value, typed, typed_args
 
     where = f"recipe {step.where}"
     name, trees = parse_call(step.text, f"{where}.invoke" if step.where != "invoke" else where)
-    if name not in functions:
-        raise allowed(name, f"{where}: function export of {recipe.module}", sorted(functions) or ["(no function exports)"])
-    signature = Signature.of(functions[name])
+    name = types.resolve(name, f"{where}: {recipe.module}")
+    signature = Signature.of(types.functions[name])
     args = typed_args(trees, signature.params, name, where)
     wave, key = (recipe.expect.result, "expect.result") if last and step.expect is None else (step.expect, f"{step.where}.expect")
     expected = None
@@ -63,10 +63,9 @@ def component_recipe_workload(recipe: Recipe, wasm: bytes) -> Workload:
     if recipe.invoke is None and not recipe.steps and run_entry(types.exports) is not None:
         return recipe_command(recipe, wasm, types.exports)
     steps = component_invocations(recipe)
-    functions = types.functions
-    calls = [typed_invocation(recipe, step, k == len(steps) - 1, functions) for k, step in enumerate(steps)]
+    calls = [typed_invocation(recipe, step, k == len(steps) - 1, types) for k, step in enumerate(steps)]
     last = calls[-1]
-    workload = component_workload(recipe.name, wasm, last.entry, last.args, last.expected, provenance=f"recipe {recipe.source}: {recipe.module}")
+    workload = component_workload(recipe.name, wasm, introspect.qualified(last.entry), last.args, last.expected, provenance=f"recipe {recipe.source}: {recipe.module}")
     workload = dataclasses.replace(workload, before=tuple(calls[:-1]))
     if last.expected is None and last.signature.result is not None:
         return dataclasses.replace(workload, check="first-result")
