@@ -339,7 +339,7 @@ def test_an_extension_built_for_another_boundary_version_is_one_line():
     boundary.check_version(_native)
     for stale in (types.SimpleNamespace(BOUNDARY_VERSION=0), types.SimpleNamespace()):
         with pytest.raises(ConfigError, match=r"^wasmlab._native reads boundary version (0|None), wasmlab.host.native_boundary "
-                                              r"writes version 1: the extension is a stale build \(rebuild it: pip install -e \.\)$"):
+                                              rf"writes version {boundary.BOUNDARY_VERSION}: the extension is a stale build \(rebuild it: pip install -e \.\)$"):
             boundary.check_version(stale)  # type: ignore[arg-type]
 
 
