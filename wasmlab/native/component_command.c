@@ -1,7 +1,6 @@
 /* A component command in C: see component_command.h. */
 #include "component_command.h"
 
-#include "component_loop.h"
 #include "failures.h"
 #include "request_loop.h"
 
@@ -17,10 +16,11 @@ int component_call_failed(Driver *d, wasmtime_error_t *err, int64_t *detail) {
     return OUT_TRAP;
 }
 
-int component_command_judge(Driver *d, Workload *w, const wasmtime_component_val_t *result, int outcome, int64_t *detail) {
-    if (outcome == OUT_OK && w->component->returns && result->kind == CVAL_RESULT && !result->of.result.is_ok) {
+int component_command_judge(Driver *d, WasiSpec *wasi, const wasmtime_component_val_t *result, int returns, int outcome,
+                            int64_t *detail) {
+    if (outcome == OUT_OK && returns && result->kind == CVAL_RESULT && !result->of.result.is_ok) {
         outcome = OUT_EXIT; /* run returned err: exit status 1, as `wasmtime run` reports it */
         *detail = 1;
     }
-    return judge_wasi(d, w->wasi, outcome, detail);
+    return judge_wasi(d, wasi, outcome, detail);
 }

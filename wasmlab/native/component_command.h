@@ -15,8 +15,9 @@
  * (the component C API returns a guest's trap as an error; its message kept) with *detail -1.  The error is deleted. */
 int component_call_failed(Driver *d, wasmtime_error_t *err, int64_t *detail);
 
-/* A command request's end (w->wasi set): run's `result` read as an exit status (err: OUT_EXIT with status 1), then the
- * status and the outputs judged as a core command's.  The result is only read, never freed here. */
-int component_command_judge(Driver *d, Workload *w, const wasmtime_component_val_t *result, int outcome, int64_t *detail);
+/* A command request's end: run's `result` (when `returns`) read as an exit status (err: OUT_EXIT with status 1), then the
+ * status and the outputs judged as a core command's against `wasi`.  The result is only read, never freed here. */
+int component_command_judge(Driver *d, WasiSpec *wasi, const wasmtime_component_val_t *result, int returns, int outcome,
+                            int64_t *detail);
 
 #endif

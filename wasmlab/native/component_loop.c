@@ -306,7 +306,7 @@ int component_serve(Driver *d, Workload *w, int64_t *stamps, int64_t *detail) {
             if (stamps[k] == 0) stamps[k] = stamps[6];
     }
     if (c->command)
-        outcome = component_command_judge(d, w, &result, outcome, detail);
+        outcome = component_command_judge(d, w->wasi, &result, c->returns, outcome, detail);
     if (outcome != OUT_OK && c->returns)
         capi->wasmtime_component_val_delete(&result);
     outcome = judge(d, c, &result, outcome);
