@@ -4,7 +4,8 @@ attribute, and the version both sides agree on.
 A workload reaches C as one :class:`RequestPlan` (``Driver.add(plan)``): the module and what one request does with it
 (an export called with fixed arguments, or a recipe's :class:`RecipeProgram`), how its result is checked
 (:class:`ResultCheck`) and, for a WASI guest, its context (:class:`WasiSpec`).  A component reaches C as a
-:class:`ComponentPlan` (``Driver.add_component(plan)``) with its values as :class:`ComponentValue` trees.  Every structure carries ``version``;
+:class:`ComponentPlan` (``Driver.add_component(plan)``) of :class:`ComponentCallPlan` calls with their values as
+:class:`ComponentValue` trees.  Every structure carries ``version``;
 the C glue (``wasmlab/native/driver_inputs.c``) refuses one of another version in one line naming both, and
 :func:`check_version` refuses an extension built for another version (a stale build) when the library is loaded.
 Change a structure here and in the glue together, and bump :data:`BOUNDARY_VERSION` in both.
@@ -20,7 +21,7 @@ from typing import Any, ClassVar
 
 from wasmlab.errors import ConfigError
 
-BOUNDARY_VERSION = 2
+BOUNDARY_VERSION = 3
 
 Operand = tuple[int, int]
 """A value the C loop computes: the value in slot ``[0]`` plus the offset ``[1]``; slot -1: the literal offset."""
@@ -170,21 +171,31 @@ class ComponentValue:
 
 
 @dataclass(frozen=True)
-class ComponentPlan:
-    """One component workload as C serves it (``Driver.add_component(plan)``): ``component`` (its SHA-256 the cache
-    key), per request ``entry`` called with ``args``; when ``returns``, its result checked by ``check``
-    (``_native.CHECK_*``) against ``expected`` (``CHECK_EXPECTED``) or the first request's result (``CHECK_FIRST``);
-    ``wasi``: each store gets a WASI p2 context and the linker WASI p2 (a component importing ``wasi:*``);
-    ``command``: a component command's WASI context (a core command's :class:`WasiSpec`), its request ended by an exit
-    status (run's ``err`` is 1) that must be ``exit_status``, its outputs checked as a core command's."""
+class ComponentCallPlan:
+    """One call a component request makes: ``entry`` called with ``args``; when ``returns``, its result checked by
+    ``check`` (``_native.CHECK_*``) against ``expected`` (``CHECK_EXPECTED``) or this call's result in the first request
+    (``CHECK_FIRST``)."""
 
-    component: bytes
-    sha256: bytes
     entry: bytes
     args: tuple[ComponentValue, ...]
     returns: bool
     check: int
     expected: ComponentValue | None = None
+    version: int = BOUNDARY_VERSION
+
+
+@dataclass(frozen=True)
+class ComponentPlan:
+    """One component workload as C serves it (``Driver.add_component(plan)``): ``component`` (its SHA-256 and the calls'
+    exports the cache key), and per request ``calls`` made in order in one fresh instance (a recipe's invoke steps; the
+    entry's last), each result checked in C; ``wasi``: each store gets a WASI p2 context and the linker WASI p2 (a
+    component importing ``wasi:*``); ``command``: a component command's WASI context (a core command's
+    :class:`WasiSpec`), its request ended by an exit status (run's ``err`` is 1) that must be ``exit_status``, its
+    outputs checked as a core command's."""
+
+    component: bytes
+    sha256: bytes
+    calls: tuple[ComponentCallPlan, ...]
     wasi: bool = False
     command: WasiSpec | None = None
     exit_status: int = 0

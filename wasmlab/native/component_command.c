@@ -4,14 +4,14 @@
 #include "failures.h"
 #include "request_loop.h"
 
-int component_call_failed(Driver *d, wasmtime_error_t *err, int64_t *detail) {
+int component_call_failed(Driver *d, wasmtime_error_t *err, const char *prefix, int64_t *detail) {
     int status = 0;
     if (d->api->wasmtime_error_exit_status(err, &status)) {
         d->api->wasmtime_error_delete(err);
         *detail = status;
         return OUT_EXIT;
     }
-    (void)driver_drop_error(d, err, "");
+    (void)driver_drop_error(d, err, prefix);
     *detail = -1;
     return OUT_TRAP;
 }

@@ -12,8 +12,9 @@
 #include "driver.h"
 
 /* A component call that failed with `err`: OUT_EXIT with the status in *detail when it is a WASI exit, else OUT_TRAP
- * (the component C API returns a guest's trap as an error; its message kept) with *detail -1.  The error is deleted. */
-int component_call_failed(Driver *d, wasmtime_error_t *err, int64_t *detail);
+ * (the component C API returns a guest's trap as an error; its message kept after `prefix`) with *detail -1.  The error
+ * is deleted. */
+int component_call_failed(Driver *d, wasmtime_error_t *err, const char *prefix, int64_t *detail);
 
 /* A command request's end: run's `result` (when `returns`) read as an exit status (err: OUT_EXIT with status 1), then the
  * status and the outputs judged as a core command's against `wasi`.  The result is only read, never freed here. */

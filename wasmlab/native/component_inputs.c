@@ -1,4 +1,4 @@
-/* What a Driver serves for a component, read from Python: a ComponentPlan and its ComponentValue trees
+/* What a Driver serves for a component, read from Python: a ComponentPlan, its ComponentCallPlans and their ComponentValue trees
  * (wasmlab/host/native_boundary.py), by attribute name, each refused if its version is not BOUNDARY_VERSION.  The trees
  * are built here once, in memory of our own (malloc), and freed by cvalue_free (component_loop.c). */
 #include "glue.h"
@@ -134,8 +134,35 @@ static int value_from(PyObject *obj, wasmtime_component_val_t *out, int depth) {
     return rc;
 }
 
-/* The plan's component, entry, arguments and check into `w` and its call `c`: 0, or -1 with an exception set. */
-static int plan_into(PyObject *plan, Workload *w, ComponentCall *c) {
+/* One ComponentCallPlan into `s`: its entry, argument trees, result and check.  0, or -1 with an exception set. */
+static int call_into(PyObject *call, ComponentStep *s) {
+    if (versioned(call, "ComponentCallPlan") < 0)
+        return -1;
+    PyObject *v = PyObject_GetAttrString(call, "entry");
+    s->entry = v ? copy_of(v, &s->entry_len, "ComponentCallPlan.entry") : NULL;
+    Py_XDECREF(v);
+    PyObject *args = s->entry ? tuple_attr(call, "args") : NULL;
+    int ok = args != NULL && items_from(args, &s->args, &s->nargs, 0) == 0;
+    Py_XDECREF(args);
+    long long returns = 0, check = 0;
+    if (!ok || int_attr(call, "returns", &returns) < 0 || int_attr(call, "check", &check) < 0)
+        return -1;
+    if (check != CHECK_NONE && check != CHECK_EXPECTED && check != CHECK_FIRST) {
+        PyErr_Format(PyExc_ValueError, "ComponentCallPlan.check %lld; allowed: CHECK_NONE, CHECK_EXPECTED, CHECK_FIRST", check);
+        return -1;
+    }
+    s->returns = returns != 0;
+    s->check = (int)check;
+    if (check != CHECK_EXPECTED)
+        return 0;
+    v = PyObject_GetAttrString(call, "expected");
+    ok = v != NULL && value_from(v, &s->expected, 0) == 0;
+    Py_XDECREF(v);
+    return ok ? 0 : -1;
+}
+
+/* The plan's component and its calls into `w` (its ComponentCall made here): 0, or -1 with an exception set. */
+static int plan_into(PyObject *plan, Workload *w, const ComponentApi *capi) {
     PyObject *v = PyObject_GetAttrString(plan, "component");
     w->wasm = v ? (uint8_t *)copy_of(v, &w->wasm_len, "ComponentPlan.component") : NULL;
     Py_XDECREF(v);
@@ -149,26 +176,28 @@ static int plan_into(PyObject *plan, Workload *w, ComponentCall *c) {
         if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "ComponentPlan.sha256 is 32 bytes");
         return -1;
     }
-    v = PyObject_GetAttrString(plan, "entry");
-    c->entry = v ? copy_of(v, &c->entry_len, "ComponentPlan.entry") : NULL;
-    Py_XDECREF(v);
-    PyObject *args = c->entry ? PyObject_GetAttrString(plan, "args") : NULL;
-    if (args != NULL && !PyTuple_Check(args))
-        PyErr_SetString(PyExc_TypeError, "ComponentPlan.args is a tuple");
-    ok = args != NULL && PyTuple_Check(args) && items_from(args, &c->args, &c->nargs, 0) == 0;
-    Py_XDECREF(args);
-    long long returns = 0, check = 0, wasi = 0;
-    if (!ok || int_attr(plan, "returns", &returns) < 0 || int_attr(plan, "check", &check) < 0 || int_attr(plan, "wasi", &wasi) < 0)
+    PyObject *calls = tuple_attr(plan, "calls");
+    if (calls == NULL)
         return -1;
-    c->returns = returns != 0;
-    c->wasi = wasi != 0;
-    c->check = (int)check;
-    if (check != CHECK_EXPECTED)
-        return 0;
-    v = PyObject_GetAttrString(plan, "expected");
-    ok = v != NULL && value_from(v, &c->expected, 0) == 0;
-    Py_XDECREF(v);
-    return ok ? 0 : -1;
+    size_t n = (size_t)PyTuple_GET_SIZE(calls);
+    if (n == 0) {
+        Py_DECREF(calls);
+        PyErr_SetString(PyExc_ValueError, "ComponentPlan.calls is empty; a request makes at least one call");
+        return -1;
+    }
+    if ((w->component = component_call_new(capi, n)) == NULL) {
+        Py_DECREF(calls);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t k = 0; ok && k < n; k++)
+        ok = call_into(PyTuple_GET_ITEM(calls, (Py_ssize_t)k), &w->component->calls[k]) == 0;
+    Py_DECREF(calls);
+    long long wasi = 0;
+    if (!ok || int_attr(plan, "wasi", &wasi) < 0)
+        return -1;
+    w->component->wasi = wasi != 0;
+    return 0;
 }
 
 /* A component command's plan (plan.command a WasiSpec, plan.exit_status) into `w`: its context, the command's run judged
@@ -202,21 +231,17 @@ PyObject *Driver_add_component(DriverObject *self, PyObject *plan) {
         return NULL;
     Workload w;
     memset(&w, 0, sizeof w);
-    ComponentCall *c = calloc(1, sizeof *c);
-    if (c == NULL)
-        return PyErr_NoMemory();
-    c->capi = &library->components;
-    w.component = c;
-    if (plan_into(plan, &w, c) < 0 || command_into(plan, &w, c) < 0) {
+    if (plan_into(plan, &w, &library->components) < 0 || command_into(plan, &w, w.component) < 0) {
         workload_free(&w);
         return NULL;
     }
-    if (c->wasi && !library->api.wasi_resolved) {
+    int wasi = w.component->wasi;
+    if (wasi && !library->api.wasi_resolved) {
         workload_free(&w);
         PyErr_SetString(PyExc_LookupError, "a WASI component needs the library's WASI functions (Library.enable_wasi())");
         return NULL;
     }
-    if (component_driver_ready(&self->core, &library->components, c->wasi) < 0) {
+    if (component_driver_ready(&self->core, &library->components, wasi) < 0) {
         workload_free(&w);
         PyErr_Format(PyExc_RuntimeError, "the component linker: %s",
                      self->core.has_message ? self->core.first_message : "wasmtime_component_linker_new failed");

@@ -1,6 +1,8 @@
 /* A component request in C: see component_loop.h. */
 #include "component_loop.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,109 +11,104 @@
 #include "failures.h"
 #include "store_setup.h"
 
-/* ---- Value trees ---- */
-
-static void free_name(wasm_byte_vec_t *name) {
-    free(name->data);
-}
-
-static void free_payload(wasmtime_component_val_t *inner) {
-    if (inner != NULL) {
-        cvalue_free(inner);
-        free(inner);
+ComponentCall *component_call_new(const ComponentApi *capi, size_t ncalls) {
+    ComponentCall *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    c->capi = capi;
+    c->calls = calloc(ncalls ? ncalls : 1, sizeof *c->calls);
+    c->funcs = calloc(ncalls ? ncalls : 1, sizeof *c->funcs);
+    c->results = calloc(ncalls ? ncalls : 1, sizeof *c->results);
+    if (c->calls == NULL || c->funcs == NULL || c->results == NULL) {
+        component_call_free(c);
+        return NULL;
     }
+    c->ncalls = ncalls;
+    return c;
 }
 
-void cvalue_free(wasmtime_component_val_t *v) {
-    switch (v->kind) {
-    case CVAL_STRING: case CVAL_ENUM: free_name(&v->of.string); break;
-    case CVAL_LIST: case CVAL_TUPLE:
-        for (size_t i = 0; i < v->of.list.size; i++) cvalue_free(&v->of.list.data[i]);
-        free(v->of.list.data);
-        break;
-    case CVAL_RECORD:
-        for (size_t i = 0; i < v->of.record.size; i++) {
-            free_name(&v->of.record.data[i].name);
-            cvalue_free(&v->of.record.data[i].val);
-        }
-        free(v->of.record.data);
-        break;
-    case CVAL_FLAGS:
-        for (size_t i = 0; i < v->of.flags.size; i++) free_name(&v->of.flags.data[i]);
-        free(v->of.flags.data);
-        break;
-    case CVAL_VARIANT:
-        free_name(&v->of.variant.discriminant);
-        free_payload(v->of.variant.val);
-        break;
-    case CVAL_OPTION: free_payload(v->of.option); break;
-    case CVAL_RESULT: free_payload(v->of.result.val); break;
-    default: break;
-    }
-    memset(v, 0, sizeof *v);
-}
-
-static int same_name(const wasm_byte_vec_t *a, const wasm_byte_vec_t *b) {
-    return a->size == b->size && (a->size == 0 || memcmp(a->data, b->data, a->size) == 0);
-}
-
-static int same_optional(const wasmtime_component_val_t *a, const wasmtime_component_val_t *b) {
-    if (a == NULL || b == NULL)
-        return a == b;
-    return cvalue_equal(a, b);
-}
-
-static int same_items(const wasmtime_component_val_t *a, const wasmtime_component_val_t *b, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (!cvalue_equal(&a[i], &b[i])) return 0;
-    return 1;
-}
-
-int cvalue_equal(const wasmtime_component_val_t *a, const wasmtime_component_val_t *b) {
-    if (a->kind != b->kind)
-        return 0;
-    const wasmtime_component_valunion_t *x = &a->of, *y = &b->of;
-    switch (a->kind) {
-    case CVAL_BOOL: return x->boolean == y->boolean;
-    case CVAL_S8: case CVAL_U8: return x->u8 == y->u8;
-    case CVAL_S16: case CVAL_U16: return x->u16 == y->u16;
-    case CVAL_S32: case CVAL_U32: case CVAL_CHAR: case CVAL_F32: return x->u32 == y->u32; /* floats by their bits */
-    case CVAL_S64: case CVAL_U64: case CVAL_F64: return x->u64 == y->u64;
-    case CVAL_STRING: case CVAL_ENUM: return same_name(&x->string, &y->string);
-    case CVAL_LIST: case CVAL_TUPLE:
-        return x->list.size == y->list.size && same_items(x->list.data, y->list.data, x->list.size);
-    case CVAL_RECORD:
-        if (x->record.size != y->record.size) return 0;
-        for (size_t i = 0; i < x->record.size; i++)
-            if (!same_name(&x->record.data[i].name, &y->record.data[i].name) ||
-                !cvalue_equal(&x->record.data[i].val, &y->record.data[i].val)) return 0;
-        return 1;
-    case CVAL_FLAGS:
-        if (x->flags.size != y->flags.size) return 0;
-        for (size_t i = 0; i < x->flags.size; i++)
-            if (!same_name(&x->flags.data[i], &y->flags.data[i])) return 0;
-        return 1;
-    case CVAL_VARIANT:
-        return same_name(&x->variant.discriminant, &y->variant.discriminant) && same_optional(x->variant.val, y->variant.val);
-    case CVAL_OPTION: return same_optional(x->option, y->option);
-    case CVAL_RESULT: return x->result.is_ok == y->result.is_ok && same_optional(x->result.val, y->result.val);
-    default: return 0; /* resources and maps are not compared: never equal */
-    }
+static void step_free(const ComponentApi *capi, ComponentStep *s) {
+    for (size_t i = 0; s->args != NULL && i < s->nargs; i++) cvalue_free(&s->args[i]);
+    free(s->args);
+    if (s->learned)
+        capi->wasmtime_component_val_delete(&s->expected);
+    else
+        cvalue_free(&s->expected);
+    free(s->entry);
 }
 
 void component_call_free(ComponentCall *c) {
     if (c == NULL)
         return;
-    for (size_t i = 0; i < c->nargs; i++) cvalue_free(&c->args[i]);
-    free(c->args);
+    for (size_t k = 0; c->calls != NULL && k < c->ncalls; k++) step_free(c->capi, &c->calls[k]);
     if (c->has_differing)
         c->capi->wasmtime_component_val_delete(&c->differing);
-    if (c->learned)
-        c->capi->wasmtime_component_val_delete(&c->expected);
-    else
-        cvalue_free(&c->expected);
-    free(c->entry);
+    free(c->calls);
+    free(c->funcs);
+    free(c->results);
     free(c);
+}
+
+/* The export index of `entry` in `component`, or NULL.  INTERFACE#FUNCTION (and OUTER#INNER#FUNCTION): each name is
+ * found inside the interface before it, whose index is its parent; the top level has none. */
+static wasmtime_component_export_index_t *export_index(const ComponentApi *capi, const wasmtime_component_t *component,
+                                                       const char *entry, size_t entry_len) {
+    const char *name = entry, *end = entry + entry_len;
+    wasmtime_component_export_index_t *index = NULL;
+    for (;;) {
+        const char *hash = memchr(name, '#', (size_t)(end - name));
+        size_t len = (size_t)((hash != NULL ? hash : end) - name);
+        wasmtime_component_export_index_t *next = capi->wasmtime_component_get_export_index(component, index, name, len);
+        if (index != NULL)
+            capi->wasmtime_component_export_index_delete(index);
+        index = next;
+        if (index == NULL || hash == NULL)
+            return index;
+        name = hash + 1;
+    }
+}
+
+/* A compiled component and its export indices freed. */
+static void entry_free(const ComponentApi *capi, ComponentEntry *e) {
+    for (size_t k = 0; e->indices != NULL && k < e->calls->ncalls; k++)
+        if (e->indices[k] != NULL) capi->wasmtime_component_export_index_delete(e->indices[k]);
+    free(e->indices);
+    capi->wasmtime_component_delete(e->component);
+    memset(e, 0, sizeof *e);
+}
+
+/* Compiled and each call's export index found: OUT_OK, OUT_COMPILE_ERROR or OUT_NO_EXPORT (message kept). */
+static int compile_component(Driver *d, const Workload *w, ComponentEntry *out) {
+    const ComponentApi *capi = d->component_api;
+    const ComponentCall *c = w->component;
+    memset(out, 0, sizeof *out);
+    int64_t start = now_ns();
+    wasmtime_error_t *err = capi->wasmtime_component_new(d->engine, w->wasm, w->wasm_len, &out->component);
+    d->compile_ns += (uint64_t)(now_ns() - start);
+    if (err != NULL) {
+        (void)driver_drop_error(d, err, "CompileError: ");
+        return OUT_COMPILE_ERROR;
+    }
+    out->calls = c;
+    out->indices = calloc(c->ncalls ? c->ncalls : 1, sizeof *out->indices);
+    for (size_t k = 0; out->indices != NULL && k < c->ncalls; k++) {
+        const ComponentStep *s = &c->calls[k];
+        out->indices[k] = export_index(capi, out->component, s->entry, s->entry_len);
+        if (out->indices[k] == NULL) {
+            char message[160];
+            snprintf(message, sizeof message, "call %zu (%.100s): component export not found", k + 1, s->entry);
+            driver_remember_text(d, message);
+            entry_free(capi, out);
+            return OUT_NO_EXPORT;
+        }
+    }
+    if (out->indices == NULL) {
+        entry_free(capi, out);
+        driver_remember_text(d, "out of memory for the export indices");
+        return OUT_ERROR;
+    }
+    memcpy(out->sha256, w->sha256, 32);
+    return OUT_OK;
 }
 
 /* ---- The driver's linker and cache ---- */
@@ -137,10 +134,8 @@ void component_driver_clear(Driver *d) {
     const ComponentApi *capi = d->component_api;
     if (capi == NULL)
         return;
-    for (int i = 0; i < d->ncomponents; i++) {
-        capi->wasmtime_component_export_index_delete(d->components[i].index);
-        capi->wasmtime_component_delete(d->components[i].component);
-    }
+    for (int i = 0; i < d->ncomponents; i++)
+        entry_free(capi, &d->components[i]);
     free(d->components);
     d->components = NULL;
     d->ncomponents = 0;
@@ -150,50 +145,25 @@ void component_driver_clear(Driver *d) {
     d->component_wasip2 = 0;
 }
 
-/* Compiled and its entry's export index found: OUT_OK, OUT_COMPILE_ERROR or OUT_NO_EXPORT (message kept). */
-static int compile_component(Driver *d, const Workload *w, ComponentEntry *out) {
-    const ComponentApi *capi = d->component_api;
-    int64_t start = now_ns();
-    wasmtime_error_t *err = capi->wasmtime_component_new(d->engine, w->wasm, w->wasm_len, &out->component);
-    d->compile_ns += (uint64_t)(now_ns() - start);
-    if (err != NULL) {
-        (void)driver_drop_error(d, err, "CompileError: ");
-        return OUT_COMPILE_ERROR;
-    }
-    const ComponentCall *c = w->component;
-    /* INTERFACE#FUNCTION (and OUTER#INNER#FUNCTION): each name is found inside the interface before it, whose index is
-     * its parent; the top level has none. */
-    const char *name = c->entry, *end = c->entry + c->entry_len;
-    wasmtime_component_export_index_t *index = NULL;
-    for (;;) {
-        const char *hash = memchr(name, '#', (size_t)(end - name));
-        size_t len = (size_t)((hash != NULL ? hash : end) - name);
-        wasmtime_component_export_index_t *next = capi->wasmtime_component_get_export_index(out->component, index, name, len);
-        if (index != NULL)
-            capi->wasmtime_component_export_index_delete(index);
-        index = next;
-        if (index == NULL || hash == NULL)
-            break;
-        name = hash + 1;
-    }
-    out->index = index;
-    if (out->index == NULL) {
-        capi->wasmtime_component_delete(out->component);
-        driver_remember_text(d, "component export not found");
-        return OUT_NO_EXPORT;
-    }
-    memcpy(out->sha256, w->sha256, 32);
-    out->entry = c->entry;
-    return OUT_OK;
+/* Whether two workloads call the same exports in the same order (a cached component's indices serve both). */
+static int same_exports(const ComponentCall *a, const ComponentCall *b) {
+    if (a == b)
+        return 1;
+    if (a->ncalls != b->ncalls)
+        return 0;
+    for (size_t k = 0; k < a->ncalls; k++)
+        if (a->calls[k].entry_len != b->calls[k].entry_len ||
+            memcmp(a->calls[k].entry, b->calls[k].entry, a->calls[k].entry_len) != 0) return 0;
+    return 1;
 }
 
-/* The compiled component: a cache hit (same bytes, same entry) or compiled, and cached when the driver caches and its
+/* The compiled component: a cache hit (same bytes, same exports) or compiled, and cached when the driver caches and its
  * cache has room (*temporary: this request frees it).  Not LRU yet: a full cache keeps what it holds. */
 static int component_of(Driver *d, const Workload *w, ComponentEntry *out, int *temporary) {
     *temporary = 0;
     for (int i = 0; d->cache.capacity > 0 && i < d->ncomponents; i++) {
         ComponentEntry *e = &d->components[i];
-        if (memcmp(e->sha256, w->sha256, 32) == 0 && strcmp(e->entry, w->component->entry) == 0) {
+        if (memcmp(e->sha256, w->sha256, 32) == 0 && same_exports(e->calls, w->component)) {
             d->cache.hits++;
             *out = *e;
             return OUT_OK;
@@ -216,9 +186,10 @@ static int component_of(Driver *d, const Workload *w, ComponentEntry *out, int *
 
 /* ---- One request ---- */
 
-/* Instantiated, looked up and called in `context`: OUT_OK (the result in *result) or the failure's outcome. */
-static int call_in_store(Driver *d, ComponentCall *c, wasmtime_context_t *context, const ComponentEntry *e,
-                         wasmtime_component_val_t *result, int64_t *stamps, int64_t *detail) {
+/* Instantiated, each call's function looked up, then the calls made in order in `context`, each result into its slot:
+ * OUT_OK or the first failure's outcome (the calls after it not made). */
+static int calls_in_store(Driver *d, ComponentCall *c, wasmtime_context_t *context, const ComponentEntry *e,
+                          int64_t *stamps, int64_t *detail) {
     const ComponentApi *capi = d->component_api;
     wasmtime_component_instance_t instance;
     wasmtime_error_t *err = capi->wasmtime_component_linker_instantiate(d->component_linker, context, e->component, &instance);
@@ -227,45 +198,74 @@ static int call_in_store(Driver *d, ComponentCall *c, wasmtime_context_t *contex
         return OUT_ERROR;
     }
     if (stamps) stamps[3] = now_ns();
-    wasmtime_component_func_t func;
-    if (!capi->wasmtime_component_instance_get_func(&instance, context, e->index, &func)) {
-        driver_remember_text(d, "component export is not a function");
-        return OUT_NO_EXPORT;
+    for (size_t k = 0; k < c->ncalls; k++) {
+        if (!capi->wasmtime_component_instance_get_func(&instance, context, e->indices[k], &c->funcs[k])) {
+            driver_remember_text(d, "component export is not a function");
+            return OUT_NO_EXPORT;
+        }
     }
     if (stamps) stamps[4] = now_ns();
-    err = capi->wasmtime_component_func_call(&func, context, c->args, c->nargs, result, c->returns ? 1 : 0);
-    if (err == NULL)
-        err = capi->wasmtime_component_func_post_return(&func, context);
+    int64_t *steps = d->steps; /* a phased request of several calls: a stamp before the first call and after each */
+    if (steps) steps[0] = now_ns();
+    for (size_t k = 0; k < c->ncalls; k++) {
+        ComponentStep *s = &c->calls[k];
+        err = capi->wasmtime_component_func_call(&c->funcs[k], context, s->args, s->nargs, &c->results[k], s->returns ? 1 : 0);
+        if (err == NULL)
+            err = capi->wasmtime_component_func_post_return(&c->funcs[k], context);
+        if (err != NULL) {
+            char prefix[160] = ""; /* of several calls, the one that failed is named */
+            if (c->ncalls > 1) snprintf(prefix, sizeof prefix, "call %zu of %zu (%.80s): ", k + 1, c->ncalls, s->entry);
+            return component_call_failed(d, err, prefix, detail); /* a trap, or a WASI exit, comes back as an error */
+        }
+        if (steps && k + 1 < STEP_STAMPS) steps[k + 1] = now_ns();
+    }
     if (stamps) stamps[5] = now_ns();
-    if (err != NULL)
-        return component_call_failed(d, err, detail); /* a trap, or a WASI exit, comes back as an error */
     return OUT_OK;
 }
 
-/* The result against the expectation (or learned as it on the first request); the result freed unless kept. */
-static int judge(Driver *d, ComponentCall *c, wasmtime_component_val_t *result, int outcome) {
-    if (outcome != OUT_OK)
-        return outcome; /* whatever a failed call left in the slot was freed with the request */
-    if (c->returns && c->check != CHECK_NONE) {
-        if (c->check == CHECK_FIRST && !c->learned) {
-            c->expected = *result; /* kept: the caller owns a result, freed with the workload */
-            c->learned = 1;
-            return outcome;
-        }
-        if (!cvalue_equal(result, &c->expected)) {
-            driver_remember_text(d, c->check == CHECK_FIRST ? "the result differs from the first request's"
-                                                            : "the result differs from the expected value");
-            const ComponentApi *capi = d->component_api;
+/* Call k's result against its expectation (or learned as it on the first request): 1 when it holds (the result then
+ * kept as the expectation, or left for the caller to free), 0 when it differs. */
+static int step_holds(ComponentStep *s, wasmtime_component_val_t *result, int *kept) {
+    *kept = 0;
+    if (!s->returns || s->check == CHECK_NONE)
+        return 1;
+    if (s->check == CHECK_FIRST && !s->learned) {
+        s->expected = *result; /* kept: the caller owns a result, freed with the workload */
+        s->learned = 1;
+        *kept = 1;
+        return 1;
+    }
+    return cvalue_equal(result, &s->expected);
+}
+
+/* Every call's result against its expectation, in order, after the store is gone (the results are the caller's); each
+ * freed unless kept.  The first that differs ends the request as OUT_MISMATCH, kept with its call and request number. */
+static int judge(Driver *d, ComponentCall *c, int outcome) {
+    const ComponentApi *capi = d->component_api;
+    int differs = 0;
+    for (size_t k = 0; k < c->ncalls; k++) {
+        ComponentStep *s = &c->calls[k];
+        int kept = 0;
+        if (outcome == OUT_OK && !differs && !step_holds(s, &c->results[k], &kept)) {
+            differs = 1;
+            char message[200];
+            snprintf(message, sizeof message, "request %" PRIu64 ", call %zu of %zu (%.80s): the result differs from %s",
+                     c->requests, k + 1, c->ncalls, s->entry, s->check == CHECK_FIRST ? "the first request's" : "the expected value");
+            driver_remember_text(d, message);
             if (c->has_differing)
                 capi->wasmtime_component_val_delete(&c->differing);
-            c->differing = *result; /* kept (the block stops here), for the failure to name what came back */
+            c->differing = c->results[k]; /* kept (the block stops here), for the failure to name what came back */
             c->has_differing = 1;
-            return OUT_MISMATCH;
+            c->differing_call = k;
+            c->differing_request = c->requests;
+            kept = 1;
         }
+        /* A failed request's slots hold what its calls left (zeroed where none ran): freed all the same. */
+        if (s->returns && !kept)
+            capi->wasmtime_component_val_delete(&c->results[k]);
+        memset(&c->results[k], 0, sizeof c->results[k]); /* a result slot must start zeroed */
     }
-    if (c->returns)
-        ((const ComponentApi *)d->component_api)->wasmtime_component_val_delete(result);
-    return outcome;
+    return differs ? OUT_MISMATCH : outcome;
 }
 
 int component_serve(Driver *d, Workload *w, int64_t *stamps, int64_t *detail) {
@@ -275,14 +275,13 @@ int component_serve(Driver *d, Workload *w, int64_t *stamps, int64_t *detail) {
     ComponentEntry e;
     int temporary = 0;
     *detail = 0;
+    c->requests++;
     int outcome = component_of(d, w, &e, &temporary);
     if (outcome != OUT_OK)
         return outcome;
     if (stamps) stamps[1] = now_ns();
     wasmtime_store_t *store = api->wasmtime_store_new(d->engine, NULL, NULL);
     wasmtime_context_t *context = api->wasmtime_store_context(store);
-    wasmtime_component_val_t result;
-    memset(&result, 0, sizeof result); /* a result slot must start zeroed */
     outcome = store_ready(d, w, store, context, detail);
     if (outcome == OUT_OK && c->wasi && w->wasi == NULL) { /* a command's context is set by store_ready */
         /* Without a WASI context wasmtime aborts the process at the guest's first WASI call. */
@@ -294,22 +293,18 @@ int component_serve(Driver *d, Workload *w, int64_t *stamps, int64_t *detail) {
     }
     if (stamps) stamps[2] = now_ns();
     if (outcome == OUT_OK)
-        outcome = call_in_store(d, c, context, &e, &result, stamps, detail);
+        outcome = calls_in_store(d, c, context, &e, stamps, detail);
     api->wasmtime_store_delete(store);
-    if (temporary) {
-        capi->wasmtime_component_export_index_delete(e.index);
-        capi->wasmtime_component_delete(e.component);
-    }
+    if (temporary)
+        entry_free(capi, &e);
     if (stamps) {
         stamps[6] = now_ns();
         for (int k = 2; k < 6; k++)
             if (stamps[k] == 0) stamps[k] = stamps[6];
     }
     if (c->command)
-        outcome = component_command_judge(d, w->wasi, &result, c->returns, outcome, detail);
-    if (outcome != OUT_OK && c->returns)
-        capi->wasmtime_component_val_delete(&result);
-    outcome = judge(d, c, &result, outcome);
+        outcome = component_command_judge(d, w->wasi, &c->results[c->ncalls - 1], c->calls[c->ncalls - 1].returns, outcome, detail);
+    outcome = judge(d, c, outcome);
     if (stamps) stamps[7] = now_ns();
     return outcome;
 }

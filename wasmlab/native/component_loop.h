@@ -1,20 +1,22 @@
 /*
  * A component request in C (issue 25): per request the compiled component (compiled per request, or from the driver's
- * component cache keyed by SHA-256, with its export index looked up once), a fresh store, a fresh instance through the
- * driver's component linker, the export called with an argument tree built once, its result compared with the
- * expectation tree (recursively, floats by their bits) on every request, post_return, the result freed, the store
- * deleted.  No Python here: component_inputs.c builds the trees from the boundary's ComponentValue structures.
+ * component cache keyed by SHA-256 and the calls' exports, with each call's export index looked up once per compiled
+ * component), a fresh store, a fresh instance through the driver's component linker, then each of the request's calls
+ * in order in that instance (a recipe's invoke steps; the entry's last), each with its argument trees built once, each
+ * result compared with its expectation (component_values.c) on every request, post_return, the results freed, the
+ * store deleted.  No Python here: component_inputs.c builds the trees from the boundary's structures.
  */
 #ifndef WASMLAB_COMPONENT_LOOP_H
 #define WASMLAB_COMPONENT_LOOP_H
 
 #include "component_api.h"
+#include "component_values.h"
 #include "driver.h"
 
-/* What one component workload calls and checks.  Trees built here (arguments, a given expectation) are malloc'd and
- * freed by cvalue_free; a learned expectation is wasmtime's (a first result) and freed by wasmtime_component_val_delete. */
-typedef struct ComponentCall {
-    const ComponentApi *capi;
+/* One call of a request: its export, its argument trees and its check.  Trees built here (arguments, a given
+ * expectation) are malloc'd and freed by cvalue_free; a learned expectation is wasmtime's (a first result) and freed by
+ * wasmtime_component_val_delete. */
+typedef struct ComponentStep {
     char *entry;
     size_t entry_len;
     wasmtime_component_val_t *args;
@@ -22,26 +24,37 @@ typedef struct ComponentCall {
     int returns;
     int check;                        /* CHECK_NONE, CHECK_EXPECTED or CHECK_FIRST */
     int learned;                      /* expected holds a first result (wasmtime's memory) */
+    wasmtime_component_val_t expected;
+} ComponentStep;
+
+/* What one component workload calls and checks: its calls in order (the last is the entry), with room for one
+ * request's functions and results (allocated once, so a request allocates nothing), and the last result that did not
+ * match, kept (wasmtime's) with the call and the request it came from so that Python can name them. */
+typedef struct ComponentCall {
+    const ComponentApi *capi;
     int wasi;                         /* a WASI p2 context on each store (the component imports wasi:*) */
     int command;                      /* a component command: the workload's WasiSpec is its context (component_command.h) */
-    wasmtime_component_val_t expected;
-    int has_differing;                /* the last result that did not match, kept (wasmtime's) so Python can name it */
+    size_t ncalls;
+    ComponentStep *calls;
+    wasmtime_component_func_t *funcs; /* per request: each call's function in this request's store */
+    wasmtime_component_val_t *results;/* per request: each call's result slot, zeroed before the calls */
+    uint64_t requests;                /* requests served so far (the current one's number, from 1) */
+    int has_differing;
+    size_t differing_call;
+    uint64_t differing_request;
     wasmtime_component_val_t differing;
 } ComponentCall;
 
-/* One compiled component in the driver's cache, with its entry's export index. */
+/* One compiled component in the driver's cache, with the export index of each of its workload's calls. */
 typedef struct ComponentEntry {
     uint8_t sha256[32];
-    const char *entry;
+    const ComponentCall *calls;       /* whose exports the indices are (the key compares their names) */
     wasmtime_component_t *component;
-    wasmtime_component_export_index_t *index;
+    wasmtime_component_export_index_t **indices;
 } ComponentEntry;
 
-/* The children of a tree built here freed (the value itself is the caller's slot) and the value zeroed. */
-void cvalue_free(wasmtime_component_val_t *v);
-
-/* 1 when `a` and `b` are the same value (kinds, names, items; floats by their bits), else 0. */
-int cvalue_equal(const wasmtime_component_val_t *a, const wasmtime_component_val_t *b);
+/* A workload's calls with `ncalls` zeroed steps and room for a request's functions and results: NULL out of memory. */
+ComponentCall *component_call_new(const ComponentApi *capi, size_t ncalls);
 
 /* What a component workload holds, freed (NULL: nothing). */
 void component_call_free(ComponentCall *c);
@@ -53,7 +66,8 @@ int component_driver_ready(Driver *d, const ComponentApi *capi, int wasi);
 /* Every cached component and the component linker freed. */
 void component_driver_clear(Driver *d);
 
-/* One whole component request, as serve() does a core one: its outcome (OUT_*), *detail written. */
+/* One whole component request, as serve() does a core one: its outcome (OUT_*), *detail written.  In a phased block
+ * (d->steps) a stamp before the first call and after each. */
 int component_serve(Driver *d, Workload *w, int64_t *stamps, int64_t *detail);
 
 #endif

@@ -217,15 +217,19 @@ static PyObject *Driver_expectation(DriverObject *self, PyObject *arg) {
     return PyLong_FromLongLong(w->expected);
 }
 
-/* differing(index) -> the address of the component result that last failed its check (a wasmtime_component_val_t the
- * driver owns until the workload's next mismatch or the driver's close), or None. */
+/* differing(index) -> (address, call, request): the component result that last failed its check (a
+ * wasmtime_component_val_t the driver owns until the workload's next mismatch or the driver's close), the index of the
+ * call that returned it among the request's calls, and the workload's request it came from (counted from 1 on this
+ * driver, warm-up included); or None. */
 static PyObject *Driver_differing(DriverObject *self, PyObject *arg) {
     const Workload *w = workload_at(self, arg);
     if (w == NULL)
         return NULL;
-    if (w->component == NULL || !w->component->has_differing)
+    const ComponentCall *c = w->component;
+    if (c == NULL || !c->has_differing)
         Py_RETURN_NONE;
-    return PyLong_FromVoidPtr(&w->component->differing);
+    return Py_BuildValue("(NnK)", PyLong_FromVoidPtr((void *)&c->differing), (Py_ssize_t)c->differing_call,
+                         (unsigned long long)c->differing_request);
 }
 
 static PyObject *Driver_cached(DriverObject *self, PyObject *unused) {
@@ -243,7 +247,7 @@ static PyObject *Driver_close(DriverObject *self, PyObject *unused) {
 
 static PyMethodDef Driver_methods[] = {
     {"add_component", (PyCFunction)Driver_add_component, METH_O, "add_component(plan) -> index: a ComponentPlan to serve."},
-    {"differing", (PyCFunction)Driver_differing, METH_O, "The address of a component's last mismatching result, or None."},
+    {"differing", (PyCFunction)Driver_differing, METH_O, "(address, call, request) of a component's last mismatching result, or None."},
     {"add", (PyCFunction)Driver_add, METH_O,
      "Add what to serve: a wasmlab.host.native_boundary.RequestPlan (its version must be BOUNDARY_VERSION); returns its index."},
     {"first_reads", (PyCFunction)Driver_first_reads, METH_O, "The first request's reads of recipe workload i (None before it)."},

@@ -11,8 +11,11 @@ NativeServer`), so its records and timings are the same words.
 An entry named ``INTERFACE#FUNCTION`` is found inside the exported interface (its export index the parent's).
 A component importing ``wasi:*`` gets WASI p2 on the linker and a default WASI context on each store; a component
 command (:mod:`wasmlab.workloads.component_command`) gets a core command's context (argv, environment, stdio files,
-directories) and is judged as one, in C: its exit status, and its outputs against the first request's (verified here).  Refused, each in one line: ``pre`` (the component C API has no InstancePre) and requests of several
-calls; not yet served here.
+directories) and is judged as one, in C: its exit status, and its outputs against the first request's (verified here).
+A request of several calls (a recipe's ``invoke`` steps, ``Workload.before``) makes them in order in the
+same instance, each with its own prebuilt arguments and its result compared in C; a mismatch names the call and the
+request, and ``--phases`` stamps each call as a step.  Refused in one line: ``pre`` (the component C API has no
+InstancePre).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from wasmlab.host import native_boundary as boundary
 from wasmlab.host.callpaths.base import FirstResult, Handlers, RequestParts, mismatch
 from wasmlab.host.callpaths.native import NativeServer, WasiFiles, check_variant, library, make_driver
 from wasmlab.workloads.model import Workload
+from wasmlab.workloads.signature import Signature
 
 
 def lowered(shape: object, value: object) -> boundary.ComponentValue:
@@ -43,29 +47,42 @@ def lowered(shape: object, value: object) -> boundary.ComponentValue:
 
 def refusal(workload: Workload) -> str | None:
     """Why this slice of the native path cannot serve component ``workload`` (one line), or ``None``."""
-    if workload.before:
-        return f"workload {workload.name!r} makes several calls per request; the native path makes one per component request yet"
     if workload.signature is None:
         return f"workload {workload.name!r} is a component without a signature"
     return None
 
 
-def plan(workload: Workload, files: WasiFiles | None = None) -> boundary.ComponentPlan:
-    """``workload`` as C serves it, checked as the lean path checks it (``Workload.expectation``); a component command
-    with its WASI context on ``files``."""
-    signature = workload.signature
-    args = tuple(lowered(shape, value) for (_, shape), value in zip(signature.params, workload.args))
-    value = workload.expectation.compared_with() if signature.result is not None else None
-    if value is None:
+def call_plan(entry: str, signature: Signature, args: Sequence[object], target: object) -> boundary.ComponentCallPlan:
+    """One call as C makes it: its arguments lowered through ``signature``, its result checked against ``target`` (what
+    the lean path compares it with: a value, a :class:`FirstResult`, or ``None`` for no check)."""
+    lowered_args = tuple(lowered(shape, value) for (_, shape), value in zip(signature.params, args, strict=True))
+    returns = signature.result is not None
+    if target is None or not returns:
         check, expected = _native.CHECK_NONE, None
-    elif isinstance(value, FirstResult):
+    elif isinstance(target, FirstResult):
         check, expected = _native.CHECK_FIRST, None
     else:
-        check, expected = _native.CHECK_EXPECTED, lowered(signature.result, value)
-    return boundary.ComponentPlan(workload.wasm, bytes.fromhex(workload.sha256), workload.entry.encode(), args,
-                                  signature.result is not None, check, expected, wasi=bool(workload.wasi),
+        check, expected = _native.CHECK_EXPECTED, lowered(signature.result, target)
+    return boundary.ComponentCallPlan(entry.encode(), lowered_args, returns, check, expected)
+
+
+def plan(workload: Workload, files: WasiFiles | None = None) -> boundary.ComponentPlan:
+    """``workload`` as C serves it: its earlier calls (``Workload.before``) then its entry's, each checked as the lean
+    path checks it (``Workload.expectation``: ``before`` per earlier call, ``compared_with()`` for the entry's)."""
+    expectation = workload.expectation
+    calls = [call_plan(c.entry, c.signature, c.args, e.target()) for c, e in zip(workload.before, expectation.before, strict=True)]
+    calls.append(call_plan(workload.entry, workload.signature, workload.args, expectation.compared_with()))
+    return boundary.ComponentPlan(workload.wasm, bytes.fromhex(workload.sha256), tuple(calls), wasi=bool(workload.wasi),
                                   command=files.spec(workload) if files is not None else None,
                                   exit_status=workload.expectation.exit or 0)
+
+
+def differing_call(workload: Workload, call: int) -> tuple[str, Signature, object]:
+    """The name, signature and expected value of call ``call`` (0-based) of a request of ``workload``."""
+    if call < len(workload.before):
+        earlier = workload.before[call]
+        return workload.expectation.before[call].name, earlier.signature, earlier.expected
+    return workload.name, workload.signature, workload.expected
 
 
 class ComponentServer(NativeServer):
@@ -84,7 +101,9 @@ class ComponentServer(NativeServer):
         # The result is checked in C; the handlers return none (lifting it into Python is the cost this path avoids).
         self.has_result = {i: False for i in self.served}
         self.unverified = {}
-        self.step_counts = {}
+        # A request of several calls stamps each in phased mode (the first STEP_STAMPS - 1), as a recipe's steps.
+        self.step_counts = {i: min(len(w.before) + 1, _native.STEP_STAMPS - 1) for i, w in enumerate(workloads)
+                            if w.component and w.before}
         self.to_driver = np.full(len(workloads), -1, dtype=np.int32)
         for i, d in self.served.items():
             self.to_driver[i] = d
@@ -93,17 +112,22 @@ class ComponentServer(NativeServer):
     def failure(self, index: int, outcome: int, detail: int, memory: int, message: str) -> NativeFailure:
         w = self.workloads[index]
         if outcome == _native.OUT_MISMATCH:
-            address = self.driver.differing(self.served[index])
-            if address is None or w.signature.result is None:
+            differing = self.driver.differing(self.served[index])
+            if differing is None:
+                raise ResultMismatch(f"workload {w.name!r}: {message}")
+            address, call, request = differing
+            name, signature, expected = differing_call(w, call)
+            if signature.result is None:
                 raise ResultMismatch(f"workload {w.name!r}: {message}")
             # Lifted only now, once, to name it: the checks compared trees in C.
-            got = w.signature.result.lift(ctypes.cast(address, ctypes.POINTER(capi.component_val_t)).contents)
-            if w.check == "first-result":
-                raise ResultMismatch(f"workload {w.name!r} returned {got!r}, which differs from its first request's result: "
+            got = signature.result.lift(ctypes.cast(address, ctypes.POINTER(capi.component_val_t)).contents)
+            where = f" (request {request}, call {call + 1} of {len(w.before) + 1})" if w.before else ""
+            if expected is None or (w.check == "first-result" and call == len(w.before)):
+                raise ResultMismatch(f"workload {name!r} returned {got!r}, which differs from its first request's result{where}: "
                                      f"the result changed between requests (give --expect to check a value, or --no-check)")
-            raise mismatch(w.name, got, w.expected)
-        if outcome == _native.OUT_NO_EXPORT:
-            raise ConfigError(f"workload {w.name!r}: component export {w.entry!r}: {message}")
+            raise ResultMismatch(f"{mismatch(name, got, expected)}{where}")
+        if outcome == _native.OUT_NO_EXPORT:  # the message names the call (which of several, and its export)
+            raise ConfigError(f"workload {w.name!r}: {message}" if w.before else f"workload {w.name!r}: component export {w.entry!r}: {message}")
         return super().failure(index, outcome, detail, memory, message)
 
 
