@@ -6,6 +6,7 @@ status) checked against expect.exit."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -25,10 +26,17 @@ V = "0.2.0"  # the WASI p2 version it imports and exports (wasmtime 50 links any
 
 def command_wat(ending: str = "ok") -> str:
     """A WASI p2 component command in the component text format: prints hello, its arguments after argv[0], its
-    environment (K=V) and its preopened directories' names to stdout, one a line, and warn to stderr; then ends as
+    environment (K=V) and its preopened directories' names to stdout, one a line, warn to stderr, and echoes up to 64
+    bytes of its stdin to stdout; then ends as
     ``ending`` says: ok (run returns ok), err (run returns err), exit (wasi:cli/exit with err), random (ok, after 8
-    random bytes on stdout)."""
-    tail = {"ok": "i32.const 0", "err": "i32.const 1", "exit": "i32.const 1 call $exit i32.const 0", "random": "i32.const 0"}[ending]
+    random bytes on stdout), file (ok, after writing a file into its first preopened directory)."""
+    tail = {"ok": "i32.const 0", "err": "i32.const 1", "exit": "i32.const 1 call $exit i32.const 0", "random": "i32.const 0",
+            "file": "i32.const 0"}[ending]
+    # ``file``: written\n into out.txt of its first preopened directory (create, truncate; open for writing), or err.
+    file = ("i32.const 144 i32.load i32.load i32.const 0 i32.const 48 i32.const 7 i32.const 9 i32.const 2 i32.const 200 call $open-at "
+            "i32.const 200 i32.load8_u if i32.const 1 return end "
+            "i32.const 204 i32.load i32.const 56 i32.const 8 i64.const 0 i32.const 216 call $fwrite "
+            "i32.const 216 i32.load8_u if i32.const 1 return end" if ending == "file" else "")
     # ``random``: 8 random bytes after the lines, so that no two requests print the same stdout.
     random = ("i64.const 8 i32.const 152 call $random local.get $os i32.const 152 i32.load i32.const 152 i32.load offset=4 call $w"
               if ending == "random" else "")
@@ -39,11 +47,19 @@ def command_wat(ending: str = "ok") -> str:
     (alias outer 1 $error (type $e0))
     (export "error" (type $err (eq $e0)))
     (export "output-stream" (type $os (sub resource)))
+    (export "input-stream" (type $is (sub resource)))
     (type $se (variant (case "last-operation-failed" (own $err)) (case "closed")))
     (export "stream-error" (type $se2 (eq $se)))
     (export "[method]output-stream.blocking-write-and-flush"
-      (func (param "self" (borrow $os)) (param "contents" (list u8)) (result (result (error $se2)))))))
+      (func (param "self" (borrow $os)) (param "contents" (list u8)) (result (result (error $se2)))))
+    (export "[method]input-stream.blocking-read"
+      (func (param "self" (borrow $is)) (param "len" u64) (result (result (list u8) (error $se2)))))))
   (alias export $streams "output-stream" (type $output-stream))
+  (alias export $streams "input-stream" (type $input-stream))
+  (import "wasi:cli/stdin@{V}" (instance $stdin
+    (alias outer 1 $input-stream (type $is0))
+    (export "input-stream" (type $is (eq $is0)))
+    (export "get-stdin" (func (result (own $is))))))
   (import "wasi:cli/stdout@{V}" (instance $stdout
     (alias outer 1 $output-stream (type $os0))
     (export "output-stream" (type $os (eq $os0)))
@@ -57,7 +73,20 @@ def command_wat(ending: str = "ok") -> str:
     (export "get-environment" (func (result (list (tuple string string)))))))
   (import "wasi:cli/exit@{V}" (instance $exit (export "exit" (func (param "status" (result))))))
   (import "wasi:random/random@{V}" (instance $random (export "get-random-bytes" (func (param "len" u64) (result (list u8))))))
-  (import "wasi:filesystem/types@{V}" (instance $fstypes (export "descriptor" (type (sub resource)))))
+  (import "wasi:filesystem/types@{V}" (instance $fstypes
+    (export "descriptor" (type $d (sub resource)))
+    (type $ec (enum "access" "would-block" "already" "bad-descriptor" "busy" "deadlock" "quota" "exist" "file-too-large" "illegal-byte-sequence" "in-progress" "interrupted" "invalid" "io" "is-directory" "loop" "too-many-links" "message-size" "name-too-long" "no-device" "no-entry" "no-lock" "insufficient-memory" "insufficient-space" "not-directory" "not-empty" "not-recoverable" "unsupported" "no-tty" "no-such-device" "overflow" "not-permitted" "pipe" "read-only" "invalid-seek" "text-file-busy" "cross-device"))
+    (export "error-code" (type $ec2 (eq $ec)))
+    (type $pf (flags "symlink-follow"))
+    (export "path-flags" (type $pf2 (eq $pf)))
+    (type $of (flags "create" "directory" "exclusive" "truncate"))
+    (export "open-flags" (type $of2 (eq $of)))
+    (type $df (flags "read" "write" "file-integrity-sync" "data-integrity-sync" "requested-write-sync" "mutate-directory"))
+    (export "descriptor-flags" (type $df2 (eq $df)))
+    (export "[method]descriptor.open-at" (func (param "self" (borrow $d)) (param "path-flags" $pf2) (param "path" string)
+      (param "open-flags" $of2) (param "flags" $df2) (result (result (own $d) (error $ec2)))))
+    (export "[method]descriptor.write" (func (param "self" (borrow $d)) (param "buffer" (list u8)) (param "offset" u64)
+      (result (result u64 (error $ec2)))))))
   (alias export $fstypes "descriptor" (type $descriptor))
   (import "wasi:filesystem/preopens@{V}" (instance $preopens
     (alias outer 1 $descriptor (type $d0))
@@ -73,27 +102,37 @@ def command_wat(ending: str = "ok") -> str:
       local.get $p))
   (core instance $libc (instantiate $libc))
   (core func $get-stdout (canon lower (func $stdout "get-stdout")))
+  (core func $get-stdin (canon lower (func $stdin "get-stdin")))
+  (core func $read (canon lower (func $streams "[method]input-stream.blocking-read") (memory (core memory $libc "mem")) (realloc (core func $libc "realloc"))))
   (core func $get-stderr (canon lower (func $stderr "get-stderr")))
   (core func $write (canon lower (func $streams "[method]output-stream.blocking-write-and-flush") (memory (core memory $libc "mem"))))
   (core func $get-args (canon lower (func $env "get-arguments") (memory (core memory $libc "mem")) (realloc (core func $libc "realloc"))))
   (core func $get-env (canon lower (func $env "get-environment") (memory (core memory $libc "mem")) (realloc (core func $libc "realloc"))))
   (core func $get-dirs (canon lower (func $preopens "get-directories") (memory (core memory $libc "mem")) (realloc (core func $libc "realloc"))))
   (core func $exit (canon lower (func $exit "exit")))
+  (core func $open-at (canon lower (func $fstypes "[method]descriptor.open-at") (memory (core memory $libc "mem"))))
+  (core func $fwrite (canon lower (func $fstypes "[method]descriptor.write") (memory (core memory $libc "mem"))))
   (core func $random (canon lower (func $random "get-random-bytes") (memory (core memory $libc "mem")) (realloc (core func $libc "realloc"))))
 
   (core module $main
     (import "libc" "mem" (memory 1))
     (import "host" "get-stdout" (func $get-stdout (result i32)))
     (import "host" "get-stderr" (func $get-stderr (result i32)))
+    (import "host" "get-stdin" (func $get-stdin (result i32)))
+    (import "host" "read" (func $read (param i32 i64 i32)))
     (import "host" "write" (func $write (param i32 i32 i32 i32)))
     (import "host" "get-args" (func $get-args (param i32)))
     (import "host" "get-env" (func $get-env (param i32)))
     (import "host" "get-dirs" (func $get-dirs (param i32)))
     (import "host" "exit" (func $exit (param i32)))
     (import "host" "random" (func $random (param i64 i32)))
+    (import "host" "open-at" (func $open-at (param i32 i32 i32 i32 i32 i32 i32)))
+    (import "host" "fwrite" (func $fwrite (param i32 i32 i32 i64 i32)))
     (data (i32.const 16) "hello\\n")
     (data (i32.const 32) "\\n=")
     (data (i32.const 40) "warn\\n")
+    (data (i32.const 48) "out.txt")
+    (data (i32.const 56) "written\\n")
     (func $w (param $os i32) (param $p i32) (param $n i32)
       local.get $os local.get $p local.get $n i32.const 64 call $write)
     ;; strings at `off` in each `stride`-byte element of the list at `ret` (its ptr, len), from element `from`: a line each
@@ -124,14 +163,20 @@ def command_wat(ending: str = "ok") -> str:
       i32.const 144 call $get-dirs
       local.get $os i32.const 144 i32.const 12 i32.const 4 i32.const 0 call $lines
       call $get-stderr i32.const 40 i32.const 5 call $w
+      ;; up to 64 bytes of stdin echoed to stdout (none when stdin is empty: the read ends closed)
+      call $get-stdin i64.const 64 i32.const 232 call $read
+      i32.const 232 i32.load8_u i32.eqz if local.get $os i32.const 236 i32.load i32.const 240 i32.load call $w end
       {random}
+      {file}
       {tail}))
   (core instance $main (instantiate $main
     (with "libc" (instance $libc))
     (with "host" (instance
       (export "get-stdout" (func $get-stdout)) (export "get-stderr" (func $get-stderr)) (export "write" (func $write))
+      (export "get-stdin" (func $get-stdin)) (export "read" (func $read))
       (export "get-args" (func $get-args)) (export "get-env" (func $get-env)) (export "get-dirs" (func $get-dirs))
-      (export "exit" (func $exit)) (export "random" (func $random))))))
+      (export "exit" (func $exit)) (export "random" (func $random))
+      (export "open-at" (func $open-at)) (export "fwrite" (func $fwrite))))))
   (func $run (result (result)) (canon lift (core func $main "run")))
   (instance $run (export "run" (func $run)))
   (export "wasi:cli/run@{V}" (instance $run)))"""
@@ -226,6 +271,41 @@ def test_returning_ok_when_an_exit_is_expected_is_a_mismatch(tmp_path, path):
     rt = runtime(path, write_command(tmp_path, "ok", {"exit": 1}))
     try:
         with pytest.raises(ResultMismatch, match="exit"):
+            rt.handle(0)
+    finally:
+        rt.close()
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize(("digest_of", "fails"), [(b"written\n", False), (b"written!\n", True)])
+def test_the_files_a_command_writes_into_a_fresh_writable_directory_are_checked(tmp_path, path, digest_of, fails):
+    (tmp_path / "file.wasm").write_bytes(wasmtime.wat2wasm(command_wat("file")))
+    recipe = tmp_path / "file.yaml"
+    recipe.write_text(yaml.safe_dump({"module": "file.wasm", "wasi": {"dirs": [{"guest": "/out", "writable": True}]},
+                                      "expect": {"stdout_match": "^hello\n/out\n$",
+                                                 "files": {"/out/out.txt": {"sha256": hashlib.sha256(digest_of).hexdigest()}}}}))
+    rt = runtime(path, recipe)
+    try:
+        if fails:
+            with pytest.raises(ResultMismatch, match="out.txt has sha256"):
+                rt.handle(0)
+        else:
+            for _ in range(5):  # made fresh for every request: the guest's create-and-write finds it empty each time
+                rt.handle(0)
+    finally:
+        rt.close()
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_stdin_reaches_the_command(tmp_path, path):
+    (tmp_path / "input.txt").write_bytes(b"from stdin\n")
+    recipe = write_command(tmp_path, expect={"stdout_match": "^hello\na1\nb2\nK=v\n/sb\nfrom stdin\n$"})
+    data = yaml.safe_load(recipe.read_text())
+    data["wasi"]["stdin"] = "input.txt"
+    recipe.write_text(yaml.safe_dump(data))
+    rt = runtime(path, recipe)
+    try:
+        for _ in range(5):
             rt.handle(0)
     finally:
         rt.close()
