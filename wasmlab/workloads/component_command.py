@@ -35,7 +35,7 @@ def run_entry(exports: Mapping[str, Any]) -> str | None:
         if name.startswith(RUN_INTERFACE) and isinstance(ty, wasmtime.component.ComponentInstanceType):
             inner = getattr(ty.exports(introspect.engine()).get(RUN_FUNCTION), "ty", None)
             if isinstance(inner, wasmtime.component.FuncType):
-                return f"{name}#{RUN_FUNCTION}"
+                return f"{name}{introspect.SEPARATOR}{RUN_FUNCTION}"
     return None
 
 
@@ -43,9 +43,7 @@ def run_function(exports: Mapping[str, Any]) -> wasmtime.component.FuncType:
     """The type of the command's ``run`` (a component :func:`run_entry` names)."""
     entry = run_entry(exports)
     assert entry is not None
-    interface = entry.rpartition("#")[0]
-    ty: wasmtime.component.FuncType = exports[interface].ty.exports(introspect.engine())[RUN_FUNCTION].ty
-    return ty
+    return introspect.functions_of(exports, introspect.engine())[entry]
 
 
 def exit_status(result: object) -> int:
