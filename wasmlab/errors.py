@@ -1,8 +1,8 @@
 """Every exception the lab defines, in one module (as papermill keeps its own): each message names the bad
 value and what is allowed.
 
-Two of them subclass ``wasmtime.WasmtimeError`` on purpose: :class:`PoolExhausted` and :class:`NativeFailure`
-are request failures, counted per request like wasmtime's own errors (``host.outcomes.REQUEST_FAILURES``),
+Three of them subclass ``wasmtime.WasmtimeError`` on purpose: :class:`PoolExhausted`, :class:`NativeFailure` and
+:class:`CommandExit` are request failures, counted per request like wasmtime's own errors (``host.outcomes.REQUEST_FAILURES``),
 not errors that stop a variant.
 """
 
@@ -60,6 +60,18 @@ class NativeFailure(wasmtime.WasmtimeError):
         self.message_text = message
         self.trap_code = trap_code
         self.memory_bytes = memory_bytes
+
+    def __str__(self) -> str:
+        return self.message_text
+
+
+class CommandExit(wasmtime.WasmtimeError):
+    """A component command whose ``run`` returned ``err`` (exit status ``code``, 1, as ``wasmtime run`` reports it) where
+    another status was expected: the request's outcome is ``exit(code)``, as a core command's ``proc_exit`` would be."""
+
+    def __init__(self, code: int, message: str) -> None:
+        self.code = code
+        self.message_text = message
 
     def __str__(self) -> str:
         return self.message_text

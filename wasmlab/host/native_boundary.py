@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from wasmlab.errors import ConfigError
 
-BOUNDARY_VERSION = 2
+BOUNDARY_VERSION = 3
 
 Operand = tuple[int, int]
 """A value the C loop computes: the value in slot ``[0]`` plus the offset ``[1]``; slot -1: the literal offset."""
@@ -189,12 +189,16 @@ class ComponentPlan:
     """One component workload as C serves it (``Driver.add_component(plan)``): ``component`` (its SHA-256 and the calls'
     exports the cache key), and per request ``calls`` made in order in one fresh instance (a recipe's invoke steps; the
     entry's last), each result checked in C; ``wasi``: each store gets a WASI p2 context and the linker WASI p2 (a
-    component importing ``wasi:*``)."""
+    component importing ``wasi:*``); ``command``: a component command's WASI context (a core command's
+    :class:`WasiSpec`), its request ended by an exit status (run's ``err`` is 1) that must be ``exit_status``, its
+    outputs checked as a core command's."""
 
     component: bytes
     sha256: bytes
     calls: tuple[ComponentCallPlan, ...]
     wasi: bool = False
+    command: WasiSpec | None = None
+    exit_status: int = 0
     version: int = BOUNDARY_VERSION
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import wasmtime
 
 from wasmlab import _native
-from wasmlab.errors import NativeFailure, PoolExhausted
+from wasmlab.errors import CommandExit, NativeFailure, PoolExhausted
 from wasmlab.workloads.model import WASM_PAGE
 
 OK = "ok"
@@ -55,7 +55,7 @@ def classify(exc: BaseException, memory_limit: int | None = None) -> str:
     """
     if isinstance(exc, NativeFailure):
         return _native_outcome(exc, memory_limit)
-    if isinstance(exc, wasmtime.ExitTrap):
+    if isinstance(exc, (wasmtime.ExitTrap, CommandExit)):
         return OK if exc.code == 0 else f"exit({exc.code})"
     if isinstance(exc, wasmtime.Trap):
         kind = _TRAP_KINDS.get(exc.trap_code) if exc.trap_code is not None else None

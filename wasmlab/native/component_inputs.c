@@ -200,6 +200,22 @@ static int plan_into(PyObject *plan, Workload *w, const ComponentApi *capi) {
     return 0;
 }
 
+/* A component command's plan (plan.command a WasiSpec, plan.exit_status) into `w`: its context, the command's run judged
+ * by its exit status and outputs.  0 (None: not a command), or -1 with an exception set. */
+static int command_into(PyObject *plan, Workload *w, ComponentCall *c) {
+    PyObject *spec = PyObject_GetAttrString(plan, "command");
+    long long exit_status = 0;
+    int status = spec == NULL || int_attr(plan, "exit_status", &exit_status) < 0 ? -1 : 0;
+    if (status == 0 && spec != Py_None) {
+        w->wasi = wasi_of(spec, (int)exit_status);
+        c->command = 1;
+        c->wasi = 1;
+        status = w->wasi == NULL ? -1 : 0;
+    }
+    Py_XDECREF(spec);
+    return status;
+}
+
 PyObject *Driver_add_component(DriverObject *self, PyObject *plan) {
     if (self->busy) {
         PyErr_SetString(PyExc_RuntimeError, "the driver is serving a block");
@@ -215,7 +231,7 @@ PyObject *Driver_add_component(DriverObject *self, PyObject *plan) {
         return NULL;
     Workload w;
     memset(&w, 0, sizeof w);
-    if (plan_into(plan, &w, &library->components) < 0) {
+    if (plan_into(plan, &w, &library->components) < 0 || command_into(plan, &w, w.component) < 0) {
         workload_free(&w);
         return NULL;
     }

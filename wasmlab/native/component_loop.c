@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "component_command.h"
 #include "failures.h"
 #include "store_setup.h"
 
@@ -250,9 +251,7 @@ static int calls_in_store(Driver *d, ComponentCall *c, wasmtime_context_t *conte
         if (err != NULL) {
             char prefix[160] = ""; /* of several calls, the one that failed is named */
             if (c->ncalls > 1) snprintf(prefix, sizeof prefix, "call %zu of %zu (%.80s): ", k + 1, c->ncalls, s->entry);
-            (void)driver_drop_error(d, err, prefix);
-            *detail = -1;
-            return OUT_TRAP; /* a guest trap comes back as an error from the component C API */
+            return component_call_failed(d, err, prefix, detail); /* a trap, or a WASI exit, comes back as an error */
         }
         if (steps && k + 1 < STEP_STAMPS) steps[k + 1] = now_ns();
     }
@@ -320,7 +319,7 @@ int component_serve(Driver *d, Workload *w, int64_t *stamps, int64_t *detail) {
     wasmtime_store_t *store = api->wasmtime_store_new(d->engine, NULL, NULL);
     wasmtime_context_t *context = api->wasmtime_store_context(store);
     outcome = store_ready(d, w, store, context, detail);
-    if (outcome == OUT_OK && c->wasi) {
+    if (outcome == OUT_OK && c->wasi && w->wasi == NULL) { /* a command's context is set by store_ready */
         /* Without a WASI context wasmtime aborts the process at the guest's first WASI call. */
         wasmtime_error_t *err = api->wasmtime_context_set_wasi(context, api->wasi_config_new());
         if (err != NULL) {
@@ -339,6 +338,8 @@ int component_serve(Driver *d, Workload *w, int64_t *stamps, int64_t *detail) {
         for (int k = 2; k < 6; k++)
             if (stamps[k] == 0) stamps[k] = stamps[6];
     }
+    if (c->command)
+        outcome = component_command_judge(d, w->wasi, &c->results[c->ncalls - 1], c->calls[c->ncalls - 1].returns, outcome, detail);
     outcome = judge(d, c, outcome);
     if (stamps) stamps[7] = now_ns();
     return outcome;

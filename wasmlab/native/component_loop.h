@@ -33,6 +33,7 @@ typedef struct ComponentStep {
 typedef struct ComponentCall {
     const ComponentApi *capi;
     int wasi;                         /* a WASI p2 context on each store (the component imports wasi:*) */
+    int command;                      /* a component command: the workload's WasiSpec is its context (component_command.h) */
     size_t ncalls;
     ComponentStep *calls;
     wasmtime_component_func_t *funcs; /* per request: each call's function in this request's store */

@@ -248,8 +248,8 @@ static int wasi_lists_of(PyObject *obj, WasiSpec *spec) {
     return 0;
 }
 
-/* A WasiSpec, with the exit status that means success: NULL with an exception set. */
-static WasiSpec *wasi_of(PyObject *obj, int expected_exit) {
+/* See glue.h. */
+WasiSpec *wasi_of(PyObject *obj, int expected_exit) {
     if (versioned(obj, "WasiSpec") < 0)
         return NULL;
     WasiSpec *spec = calloc(1, sizeof(WasiSpec));

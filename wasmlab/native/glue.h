@@ -7,7 +7,7 @@
 #include <Python.h>
 
 /* The version of the structures the glue reads (wasmlab/host/native_boundary.py's BOUNDARY_VERSION): both change together. */
-#define BOUNDARY_VERSION 2
+#define BOUNDARY_VERSION 3
 
 #include "component_api.h"
 #include "engine.h"
@@ -54,6 +54,9 @@ Workload *workload_at(DriverObject *self, PyObject *arg);
 int versioned(PyObject *obj, const char *what);
 int int_attr(PyObject *obj, const char *name, long long *out);
 char *copy_of(PyObject *item, size_t *len, const char *what);
+/* A WasiSpec read into a new spec (a core command's, or a component command's), with the exit status that means success:
+ * NULL with an exception set. */
+WasiSpec *wasi_of(PyObject *obj, int expected_exit);
 
 /* component_inputs.c: add_component(plan) -> index, a ComponentPlan (wasmlab.host.native_boundary) read into a
  * Workload whose component call C serves. */

@@ -199,9 +199,8 @@ static inline int run_in_store(Driver *d, const Workload *w, wasmtime_context_t 
     return outcome;
 }
 
-/* A WASI exit with the expected status is the request's normal end; ending without one when one is expected is not; then
- * its outputs against the first request's. */
-static int judge_wasi(Driver *d, WasiSpec *wasi, int outcome, int64_t *detail) {
+/* See request_loop.h (a component command's end is judged here too). */
+int judge_wasi(Driver *d, WasiSpec *wasi, int outcome, int64_t *detail) {
     if (outcome == OUT_EXIT && *detail == wasi->expected_exit) {
         outcome = OUT_OK;
         *detail = 0;

@@ -24,6 +24,10 @@ int driver_add(Driver *d, const Workload *w);
 /* What a workload holds, freed. */
 void workload_free(Workload *w);
 
+/* A WASI request's end (core or component command): an exit with the expected status is its normal end, ending without
+ * one when one is expected is a mismatch; then its outputs against the first request's.  The outcome. */
+int judge_wasi(Driver *d, WasiSpec *wasi, int outcome, int64_t *detail);
+
 /* The block served; its wall ns.  A block stops at the first request whose outcome means the variant cannot go on (a
  * result that does not match, a missing export, a module that does not compile): the rest get outcome -1.  The first
  * failure's message: first_message when has_message. */

@@ -78,6 +78,9 @@ class Expectation:
     # The request is a recipe's steps: its outcome (exit, last result, reads) is checked as a whole
     # (wasmlab.host.recipes.checker), not one call's result.
     steps: bool = False
+    # A component command: its run's result is not compared as a value; the exit status it means is (exit_ok), and
+    # its outputs are.
+    command: bool = False
 
     @property
     def same_as_first(self) -> bool:
@@ -91,8 +94,8 @@ class Expectation:
 
     def compared_with(self) -> object:
         """What one call's result is compared with on the hot path: the expected value, a fresh :class:`FirstResult`,
-        or ``None`` (not compared: unchecked, or a recipe's steps, checked as a whole)."""
-        return None if self.steps else self.result.target()
+        or ``None`` (not compared: unchecked, a recipe's steps, checked as a whole, or a command, checked by its exit status)."""
+        return None if self.steps or self.command else self.result.target()
 
 
 def expectation_of(workload: Any) -> Expectation:
@@ -114,4 +117,5 @@ def expectation_of(workload: Any) -> Expectation:
                                    name=f"{workload.name} (call {call.entry})") for call in workload.before)
     return Expectation(check=workload.check, result=result, before=before, exit=exit_status, stdout_match=workload.stdout_pattern,
                        stderr_match=workload.stderr_pattern, files=dict(recipe.expect.files) if recipe is not None else {},
-                       reads=dict(recipe.expect.bytes) if recipe is not None else {}, outcome=workload.expected_outcome, steps=steps)
+                       reads=dict(recipe.expect.bytes) if recipe is not None else {}, outcome=workload.expected_outcome, steps=steps,
+                       command=workload.command)

@@ -8,6 +8,7 @@ import wasmtime
 
 from wasmlab.errors import ConfigError, allowed
 from wasmlab.workloads import introspect
+from wasmlab.workloads.component_command import command_workload, run_entry
 from wasmlab.workloads.components import component_workload
 from wasmlab.workloads.hostfuncs import host_function_sets
 from wasmlab.workloads.model import COMPONENT_VERSION, CORE_VERSION, VALUE_TYPES, WASM_MAGIC, Workload
@@ -27,18 +28,35 @@ def read_module(path: Path) -> bytes:
     return data
 
 
+def check_preopens(preopens: tuple[tuple[str, str], ...]) -> None:
+    """Every preopened host directory exists, or one line naming it."""
+    for host, _ in preopens:
+        if not Path(host).is_dir():
+            raise ConfigError(f"preopened directory {host!r} is not a directory; allowed: an existing host directory")
+
+
 def from_path(path: str | Path, entry: str | None = None, args: tuple[int, ...] | None = None,
               expected: int | None = None, argv: tuple[str, ...] = (), stdin: bytes | None = None,
               preopens: tuple[tuple[str, str], ...] = (), stdout_pattern: str | None = None) -> Workload:
     """A workload from a ``.wasm`` (or ``.wat``) file: the export ``entry`` (default ``run``, else
     ``_start``) called with ``args`` (default zeros); its result is checked only if ``expected`` is given.
-    A WASI command gets ``argv``, ``stdin`` and read-only ``preopens`` (host path, guest path), and its
-    stdout must match ``stdout_pattern`` (a regular expression) when one is given."""
+    A WASI command (a core one, or a component exporting ``wasi:cli/run`` given without ``entry``) gets ``argv``,
+    ``stdin`` and read-only ``preopens`` (host path, guest path), and its stdout must match ``stdout_pattern`` (a
+    regular expression) when one is given."""
     path = Path(path)
     data = read_module(path)
     if data[:4] != WASM_MAGIC:
         raise ConfigError(f"workload file {str(path)!r} is not WebAssembly (it does not start with \\0asm); allowed: a .wasm or .wat file")
     if data[4:8] == COMPONENT_VERSION:
+        if entry is None and args is None and expected is None:
+            try:
+                exports = introspect.component_types(data).exports
+            except wasmtime.WasmtimeError as exc:
+                raise ConfigError(f"workload file {str(path)!r} is not a valid component: {str(exc).splitlines()[0]}") from None
+            if run_entry(exports) is not None:
+                check_preopens(preopens)
+                return command_workload(path.name, data, exports, f"file {path.name}", argv=tuple(argv), stdin=stdin,
+                                        preopens=tuple(preopens), stdout_pattern=stdout_pattern)
         return component_workload(path.name, data, entry, args, expected, provenance=f"file {path.name}")
     if data[4:8] != CORE_VERSION:
         raise ConfigError(f"workload file {str(path)!r} is WebAssembly of an unknown version; allowed: a core module or a component")
@@ -69,9 +87,7 @@ def from_path(path: str | Path, entry: str | None = None, args: tuple[int, ...] 
                           f" and the host-function sets {', '.join(sorted(installed))}")
     if (argv or stdin is not None or preopens or stdout_pattern) and not wasi:
         raise ConfigError(f"{path.name} does not import WASI, so argv, stdin and preopened directories do not apply")
-    for host, _ in preopens:
-        if not Path(host).is_dir():
-            raise ConfigError(f"preopened directory {host!r} is not a directory; allowed: an existing host directory")
+    check_preopens(preopens)
     return Workload(
         name=path.name, wasm=data, entry=name, params=params, results=results, args=call_args, expected=expected,
         kind="wasi-command" if wasi else "core", provenance=f"file {path.name}", wasi=wasi, host_imports=",".join(host_sets),

@@ -79,6 +79,9 @@ class Workload:
     recipe: Any = field(default=None, compare=False, repr=False)
     # Components: the calls a request makes, in order, before the call of ``entry`` (a recipe's invoke steps).
     before: tuple[ComponentCall, ...] = ()
+    # A component command (wasmlab.workloads.component_command): ``entry`` is its wasi:cli/run function, and a request
+    # ends with an exit status (run's ok 0, err 1, or wasi:cli/exit's) and outputs, checked as a core command's.
+    command: bool = False
     # Everything a request is checked against, gathered once from the fields above (wasmlab.workloads.expectation):
     # what every call path reads, so none reaches into the fields or the recipe's expect itself.  Always built by
     # __post_init__; a value passed in is replaced, so that a copy with changed fields (dataclasses.replace, or
@@ -89,7 +92,7 @@ class Workload:
     def captures_output(self) -> bool:
         return not self.driver and bool(self.argv or self.stdin is not None or self.stdout_pattern or self.stderr_pattern
                                         or self.preopens or (self.check == "first-result" and self.wasi and not self.results)
-                                        or (self.recipe is not None and self.wasi))
+                                        or (self.recipe is not None and self.wasi) or self.command)
 
     @property
     def steps(self) -> bool:

@@ -18,8 +18,9 @@ import wasmtime
 import wasmtime.component
 
 from wasmlab.errors import ConfigError
-from wasmlab.host.callpaths.base import FirstResult, Handlers, RequestParts, api_handlers, learned_or_mismatch
+from wasmlab.host.callpaths.base import FirstResult, Handlers, RequestParts, api_handlers, judge_command, learned_or_mismatch
 from wasmlab.host.modules import Compiled
+from wasmlab.host.store import WasiIO
 from wasmlab.workloads.introspect import SEPARATOR
 from wasmlab.workloads.model import Workload
 
@@ -74,6 +75,10 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:  # noq
                     c.signature, e.same_as_first, e.name) for c, e in zip(w.before, w.expectation.before, strict=True)]
                for i, w in enumerate(workloads) if w.component and w.before}
     step_stamps = {i: parts.step_stamps.setdefault(i, []) for i in earlier}
+    # Component commands: a WASI context per store (argv, environment, stdio files, directories), the outputs and the
+    # exit status checked after each request.
+    ios = {i: WasiIO(w) for i, w in enumerate(workloads) if w.command}
+    parts.cleanup.extend(io.close for io in ios.values())
 
     def instantiate(store: wasmtime.Store, compiled: Compiled) -> wasmtime.component.Instance:
         try:
@@ -90,6 +95,12 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:  # noq
         return func
 
     def check(index: int, w: Workload, result: object) -> None:
+        io = ios.get(index)
+        if io is not None:  # a command: its exit status (wasi:cli/exit's trap, or run's result), then its outputs
+            exited = result if isinstance(result, wasmtime.ExitTrap) else None
+            judge_command(w.name, w.expectation, None if exited else result, exited)
+            io.check()
+            return
         has_expected, value = expected[index]
         if has_expected and result != value:
             if isinstance(value, FirstResult):
@@ -115,10 +126,15 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:  # noq
                               else learned_or_mismatch(name, plain(result), plain(box[0]), learned))
                 if stamps is not None:
                     stamps.append(time.perf_counter_ns())
-        result = func(store, *args[index])
+        try:
+            result = func(store, *args[index])
+        except wasmtime.ExitTrap as exc:
+            if index not in ios:
+                raise
+            result = exc  # a command's wasi:cli/exit: judged in check, once the store is gone
         if stamps is not None and index in earlier:
             stamps.append(time.perf_counter_ns())
         return result
 
-    return api_handlers(workloads, get, lambda index, w: new_store(engine, w, None), lambda store, compiled, w: instantiate(store, compiled),
+    return api_handlers(workloads, get, lambda index, w: new_store(engine, w, ios.get(index)), lambda store, compiled, w: instantiate(store, compiled),
                         lookup, call, check, step_stamps)

@@ -11,11 +11,13 @@ from typing import Any, NamedTuple, Protocol
 
 import wasmtime
 
-from wasmlab.errors import ResultMismatch
+from wasmlab.errors import CommandExit, ResultMismatch
 from wasmlab.host.linking import Linkers
 from wasmlab.host.modules import ModuleSource
 from wasmlab.host.store import StoreSetup
 from wasmlab.host.waiting import SlotWait
+from wasmlab.workloads.component_command import exit_status
+from wasmlab.workloads.expectation import Expectation
 from wasmlab.workloads.expectation import FirstResult as FirstResult  # re-exported: the paths learn into it here
 from wasmlab.workloads.model import Workload
 
@@ -79,6 +81,23 @@ def learned_or_mismatch(name: str, result: object, expected: object, first_resul
         raise ResultMismatch(f"workload {name!r} returned {result!r}, but its first request returned {expected!r}: the result "
                              f"changed between requests (give --expect to check a value, or --no-check to measure unchecked)")
     raise mismatch(name, result, expected)
+
+
+def judge_command(name: str, expectation: Expectation, result: object, exited: wasmtime.ExitTrap | None) -> None:
+    """A component command's end on a Python path, judged as a core command's (the C loop's component_command.c does the
+    same): ``exited`` (wasi:cli/exit's trap) with an unexpected status raised as it is; else ``run``'s ``result`` read as
+    a status (ok 0, err 1): err where another is expected a :class:`~wasmlab.errors.CommandExit`, ok where an exit is
+    expected a mismatch."""
+    if exited is not None:
+        if not expectation.exit_ok(exited.code):
+            raise exited
+        return
+    status = exit_status(result)
+    if expectation.exit_ok(status):
+        return
+    if status == 0:
+        raise mismatch(name, "exit 0", f"exit {expectation.exit}")
+    raise CommandExit(status, f"workload {name!r}: run returned err (exit status {status}), expected exit {expectation.exit}")
 
 
 def api_handlers(workloads: Sequence[Workload], get: Callable[[Workload], Any], new_store: Callable[[int, Workload], Any],

@@ -22,9 +22,10 @@ import wasmtime
 
 from wasmlab import capi
 from wasmlab.errors import ConfigError
-from wasmlab.host.callpaths.base import Handlers, RequestParts, learned_or_mismatch
+from wasmlab.host.callpaths.base import Handlers, RequestParts, judge_command, learned_or_mismatch
 from wasmlab.host.component_values import PreparedArgs, ResultSlot
 from wasmlab.host.modules import Compiled
+from wasmlab.host.store import WasiIO
 from wasmlab.workloads.expectation import CallExpectation
 from wasmlab.workloads.model import ComponentCall, Workload
 
@@ -47,6 +48,11 @@ class ComponentSlots:
         self.first_result = expectation.same_as_first
         self.workload_name = workload.name
         self.before = [EarlierCall(call, expected) for call, expected in zip(workload.before, expectation.before, strict=True)]
+        # A component command: its WASI context (argv, environment, stdio files, directories) per store, its outputs
+        # and exit status checked after each request; the exit trap of its last request, if it exited.
+        self.expectation = expectation
+        self.io = WasiIO(workload) if workload.command else None
+        self.exited: wasmtime.ExitTrap | None = None
         # Filled by phased requests only: a stamp before the first call and after each (bound by ``bind``).
         self.step_stamps: list[int] | None = None
 
@@ -75,7 +81,12 @@ def call(func_ref: Any, context: Any, c: ComponentSlots | EarlierCall, trap: Any
     args, result = c.args, c.result
     err = capi.component_func_call(func_ref, context, args.array, args.size, result.ref, result.count)
     if err:
-        capi.raise_failure(err, trap)
+        try:
+            capi.raise_failure(err, trap)
+        except wasmtime.ExitTrap as exc:
+            if not isinstance(c, ComponentSlots) or c.io is None:
+                raise
+            c.exited = exc  # a command's wasi:cli/exit: judged once the store is gone
 
 
 class Reused:
@@ -130,7 +141,7 @@ def store_steps(parts: RequestParts, reused: Reused) -> tuple[Callable[[Componen
             if setup is not None:
                 setup(store, context)
             if c.wasi:
-                err = capi.context_set_wasi(context, capi.wasi_config_new())
+                err = capi.context_set_wasi(context, c.io.config()._consume() if c.io is not None else capi.wasi_config_new())
                 if err:
                     capi.raise_failure(err, trap)
         except BaseException:
@@ -166,6 +177,10 @@ def call_steps(reused: Reused) -> tuple[Callable[[Compiled, capi.Ptr, ComponentS
         for b in c.before:
             b.check()
         result = c.result.take()
+        if c.io is not None:  # a command: its exit status, then its outputs
+            exited, c.exited = c.exited, None
+            judge_command(c.workload_name, c.expectation, result, exited)
+            c.io.check()
         if c.checked and result != c.expected:
             c.expected = learned_or_mismatch(c.workload_name, result, c.expected, c.first_result)
         return result
@@ -180,6 +195,7 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
     cache_get, compile_ = parts.modules.cache.get, parts.modules.compile
     workloads = list(workloads)
     slots = {i: ComponentSlots(w) for i, w in enumerate(workloads) if w.component}
+    parts.cleanup.extend(c.io.close for c in slots.values() if c.io is not None)
     for i, c in slots.items():
         if c.before:
             c.step_stamps = parts.step_stamps.setdefault(i, [])

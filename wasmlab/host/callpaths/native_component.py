@@ -10,8 +10,10 @@ NativeServer`), so its records and timings are the same words.
 
 An entry named ``INTERFACE#FUNCTION`` (the full name ``ComponentTypes.resolve`` gives, ``OUTER#INNER#FUNCTION`` for an
 interface inside one) is found inside the exported interface, each interface's export index the next name's parent.
-A component importing ``wasi:*`` gets WASI p2 on the linker and a default WASI context on each store (no stdio or
-files yet).  A request of several calls (a recipe's ``invoke`` steps, ``Workload.before``) makes them in order in the
+A component importing ``wasi:*`` gets WASI p2 on the linker and a default WASI context on each store; a component
+command (:mod:`wasmlab.workloads.component_command`) gets a core command's context (argv, environment, stdio files,
+directories) and is judged as one, in C: its exit status, and its outputs against the first request's (verified here).
+A request of several calls (a recipe's ``invoke`` steps, ``Workload.before``) makes them in order in the
 same instance, each with its own prebuilt arguments and its result compared in C; a mismatch names the call and the
 request, and ``--phases`` stamps each call as a step.  Refused in one line: ``pre`` (the component C API has no
 InstancePre).
@@ -29,7 +31,7 @@ from wasmlab import _native, capi
 from wasmlab.errors import ConfigError, NativeFailure, ResultMismatch
 from wasmlab.host import native_boundary as boundary
 from wasmlab.host.callpaths.base import FirstResult, Handlers, RequestParts, mismatch
-from wasmlab.host.callpaths.native import NativeServer, check_variant, library, make_driver
+from wasmlab.host.callpaths.native import NativeServer, WasiFiles, check_variant, library, make_driver
 from wasmlab.workloads.model import Workload
 from wasmlab.workloads.signature import Signature
 
@@ -65,13 +67,15 @@ def call_plan(entry: str, signature: Signature, args: Sequence[object], target: 
     return boundary.ComponentCallPlan(entry.encode(), lowered_args, returns, check, expected)
 
 
-def plan(workload: Workload) -> boundary.ComponentPlan:
+def plan(workload: Workload, files: WasiFiles | None = None) -> boundary.ComponentPlan:
     """``workload`` as C serves it: its earlier calls (``Workload.before``) then its entry's, each checked as the lean
     path checks it (``Workload.expectation``: ``before`` per earlier call, ``compared_with()`` for the entry's)."""
     expectation = workload.expectation
     calls = [call_plan(c.entry, c.signature, c.args, e.target()) for c, e in zip(workload.before, expectation.before, strict=True)]
     calls.append(call_plan(workload.entry, workload.signature, workload.args, expectation.compared_with()))
-    return boundary.ComponentPlan(workload.wasm, bytes.fromhex(workload.sha256), tuple(calls), wasi=bool(workload.wasi))
+    return boundary.ComponentPlan(workload.wasm, bytes.fromhex(workload.sha256), tuple(calls), wasi=bool(workload.wasi),
+                                  command=files.spec(workload) if files is not None else None,
+                                  exit_status=workload.expectation.exit or 0)
 
 
 def differing_call(workload: Workload, call: int) -> tuple[str, Signature, object]:
@@ -90,8 +94,11 @@ class ComponentServer(NativeServer):
         self.parts, self.workloads = parts, workloads
         self.driver = make_driver(parts, [], [])
         parts.cleanup.append(self.driver.close)
-        self.outputs = {}
-        self.served = {i: self.driver.add_component(plan(w)) for i, w in enumerate(workloads) if w.component}
+        # Component commands: one folder of stdio files per driver, the first request's outputs verified in Python
+        # (NativeServer.run), every later one's compared with them in C.
+        self.outputs = {i: WasiFiles(w) for i, w in enumerate(workloads) if w.command}
+        parts.cleanup.extend(files.close for files in self.outputs.values())
+        self.served = {i: self.driver.add_component(plan(w, self.outputs.get(i))) for i, w in enumerate(workloads) if w.component}
         # The result is checked in C; the handlers return none (lifting it into Python is the cost this path avoids).
         self.has_result = {i: False for i in self.served}
         self.unverified = {}

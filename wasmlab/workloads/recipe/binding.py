@@ -54,11 +54,15 @@ def typed_invocation(recipe: Recipe, step: Invoke, last: bool, types: introspect
 def component_recipe_workload(recipe: Recipe, wasm: bytes) -> Workload:
     """A component driven by ``invoke`` or by ``invoke:`` steps (WAVE): the calls of one request, in order, in one
     instance, their arguments and expected results typed by each export's own types.  The last call is the
-    workload's entry; the calls before it are its ``before`` calls."""
+    workload's entry; the calls before it are its ``before`` calls.  A component command (``wasi:cli/run``) named
+    without either runs as a command (:mod:`wasmlab.workloads.component_command`)."""
+    from wasmlab.workloads.component_command import recipe_command, run_entry
     from wasmlab.workloads.components import component_workload
 
-    steps = component_invocations(recipe)
     types = introspect.component_types(wasm)
+    if recipe.invoke is None and not recipe.steps and run_entry(types.exports) is not None:
+        return recipe_command(recipe, wasm, types.exports)
+    steps = component_invocations(recipe)
     calls = [typed_invocation(recipe, step, k == len(steps) - 1, types) for k, step in enumerate(steps)]
     last = calls[-1]
     workload = component_workload(recipe.name, wasm, types.written(last.entry), last.args, last.expected, provenance=f"recipe {recipe.source}: {recipe.module}")
