@@ -117,10 +117,14 @@ def _path_table(measurement: Measurement, numerator: str, denominator: str) -> p
 
 def path_ratio(measurement: Measurement, numerator: str, denominator: str, composition: str = OPTIMIZED) -> dict[str, float] | None:
     """``numerator``/``denominator`` call paths for ``composition`` in this run (a :func:`path_table` row);
-    ``None`` unless the run served it on both."""
+    ``None`` unless the run served it on both (with requests that succeeded: a path whose every request failed has no
+    figure to compare)."""
     table = path_table(measurement, numerator, denominator)
     rows = table[table["variant"] == composition]
-    return None if rows.empty else {k: _clean(v) for k, v in rows.iloc[0].to_dict().items()}
+    if rows.empty:
+        return None
+    row = {k: _clean(v) for k, v in rows.iloc[0].to_dict().items()}
+    return None if row["ratio"] is None or row["median_ratio"] is None else row
 
 
 def api_over_lean(measurement: Measurement, composition: str = OPTIMIZED) -> dict[str, float] | None:
