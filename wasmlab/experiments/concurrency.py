@@ -21,6 +21,7 @@ from wasmlab.host.cache import LockedModuleCache
 from wasmlab.host.engine import DEFAULT_GUARD, build_engine
 from wasmlab.host.modules import Compiled
 from wasmlab.host.outcomes import REQUEST_FAILURES, classify
+from wasmlab.host.pool_sizing import sized_for
 from wasmlab.host.runtime import Runtime
 from wasmlab.host.variant import Variant, engine_config_for, parse_variant
 from wasmlab.measure import footprint, linux_counters
@@ -152,7 +153,9 @@ class Plan:
                    m.requests, chosen.seed)
 
     def engine_config(self, slots: int) -> EngineConfig:
-        return engine_config_for(self.variant, self.base.replace(pool=self.base.pool.replace(slots=slots)), self.limits)
+        """The variant's engine with ``slots`` slots, its pool sized for the components served (as ``reproduce``'s)."""
+        return sized_for(engine_config_for(self.variant, self.base.replace(pool=self.base.pool.replace(slots=slots)), self.limits),
+                         self.workloads)
 
 
 @dataclass
