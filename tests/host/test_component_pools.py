@@ -13,12 +13,13 @@ from click.testing import CliRunner
 
 from tests.conftest import small_pool_engine
 from wasmlab.cli import main
-from wasmlab.config import CacheConfig, Limits, PoolConfig
+from wasmlab.config import CacheConfig, EngineConfig, Limits, PoolConfig
 from wasmlab.errors import ConfigError
 from wasmlab.host.engine import EnginePool
 from wasmlab.host.outcomes import classify
 from wasmlab.host.pool_sizing import requirements, sized_for
 from wasmlab.host.runtime import Runtime, build_runtimes
+from wasmlab.workloads import load_workload
 from wasmlab.workloads.components import component_seed, component_workload
 from wasmlab.workloads.model import Workload
 
@@ -156,3 +157,17 @@ def test_the_command_refuses_a_too_small_pool_for_a_component_on_every_call_path
     assert done.exit_code == 2 and len(lines) == 1, done.stderr
     assert "pool.max_core_instances_per_component = 1" in lines[0] and "needs 2" in lines[0]
     assert not (tmp_path / "data").exists()  # refused before anything ran
+
+
+def test_a_component_whose_memory_grows_is_served_by_a_pool_sized_for_it():
+    """The pool sized for a component leaves max_memory_size at wasmtime's own: sized to what instantiation needs (64 KiB),
+    every request of the middleware with a 64 KiB body (its memory grows to 128 KiB) trapped."""
+    workload = load_workload("middleware:request=auth-ok,headers=4,body=65536")
+    runtime = build_runtimes(["pooled+cached"], EngineConfig(allocator="pooling", pool=PoolConfig(slots=1, total_stacks=1)),
+                             CacheConfig(), [workload], "native")["pooled+cached"]
+    try:
+        failures: list[tuple[int, BaseException]] = []
+        runtime.block([0] * 20, [0] * 20, failures)
+        assert failures == [], failures[:1]
+    finally:
+        runtime.close()

@@ -120,7 +120,7 @@ def inspect(workload: Workload) -> Inspection:
             if not accepts(serialized, limits, component):
                 raises.append((knob, needed))
         presets[name] = raises
-    request_memory = memory_a_request_reaches(workload, serialized, needs["max_memory_size"]) if not component else None
+    request_memory = memory_a_request_reaches(workload, serialized, needs["max_memory_size"])
     if request_memory is not None:
         for name, preset in PRESETS.items():
             limit = preset.pool.max_memory_size
@@ -138,13 +138,14 @@ def memory_a_request_reaches(workload: Workload, serialized: bytes, initial: int
     ``None`` for a guest that is not expected to succeed, or that fails even without a limit.
     Runs about 16 real requests on the api path (the store limiter lives there).
     """
-    if workload.component or workload.expected_outcome != "ok":
+    if workload.expected_outcome != "ok":
         return None
     runtime = build_runtimes(["cached"], EngineConfig(memory_reservation=PROBE_LAYOUT["memory_reservation"], memory_guard_size=PROBE_LAYOUT["memory_guard_size"]), CacheConfig(), [workload], call_path="api",
                              limits=Limits(memory_bytes=upper))["cached"]
     try:
         # Compiled already for the probes, with this memory layout: no second compilation.
-        module = wasmtime.Module.deserialize(runtime.engine, serialized)
+        module = (wasmtime.component.Component.deserialize(runtime.engine, serialized) if workload.component
+                  else wasmtime.Module.deserialize(runtime.engine, serialized))
         runtime.cache.get(workload.sha256, lambda _: Compiled(module, None), workload)
 
         def serves(limit: int) -> bool:

@@ -141,7 +141,7 @@ def check_component_fits(pool: PoolConfig, workload: Workload, needs: dict[str, 
 
 def size_pool_for_components(pool: PoolConfig, workloads: list[Workload]) -> PoolConfig:
     """``pool`` with room for ``slots`` concurrent instances of each component in ``workloads``: per-component and
-    per-module limits left unset raised to what the largest needs, and each total left to ``slots`` multiplied by the
+    per-module limits left unset (but the memory size) raised to what the largest needs, and each total left to ``slots`` multiplied by the
     core instances, memories and tables one component instance holds.  A limit the user set too small is refused
     (:func:`check_component_fits`), not raised behind their back."""
     components = [w for w in workloads if w.component]
@@ -151,8 +151,10 @@ def size_pool_for_components(pool: PoolConfig, workloads: list[Workload]) -> Poo
     for workload, need in zip(components, needs):
         check_component_fits(pool, workload, need)
     changes: dict[str, int] = {}
+    # max_memory_size stays wasmtime's (4 GiB) when unset: instantiation's size would trap every request whose memory
+    # grows (the middleware with a 64 KiB body grows from 64 to 128 KiB).
     for knob in (*COMPONENT_KNOBS, *CORE_KNOBS_OF_COMPONENTS):
-        if getattr(pool, knob) is None:
+        if getattr(pool, knob) is None and knob != "max_memory_size":
             changes[knob] = max(1, *(n[knob] for n in needs))
     for per_component, total in PER_COMPONENT_TOTALS.items():
         if getattr(pool, total) is None:
