@@ -107,6 +107,21 @@ def requirements(workload: Workload, serialized: bytes | None = None) -> dict[st
     return dict(_NEEDS[workload.sha256])
 
 
+# wasmtime's default for both instance sizes (PoolingAllocationConfig, 1 MiB).
+DEFAULT_INSTANCE_SIZE = 1 * MiB
+# An instance's size depends on engine settings the probes hold fixed (copy-on-write off took the middleware's core
+# instance from 433 to 492 bytes): a size limit the lab sets gets this factor of headroom over the probed size.
+INSTANCE_SIZE_HEADROOM = 2
+SIZE_KNOBS = ("max_core_instance_size", "max_component_instance_size")
+
+
+def instance_size_limit(needed: int) -> int | None:
+    """The limit a pool gets for instances of ``needed`` bytes (the probed size): ``None`` (wasmtime's 1 MiB) when that
+    holds it with the headroom, else the headroom over it in whole pages of 4 KiB."""
+    wanted = needed * INSTANCE_SIZE_HEADROOM
+    return None if wanted <= DEFAULT_INSTANCE_SIZE else -(-wanted // 4096) * 4096
+
+
 # The knobs a component's own needs set, besides COMPONENT_KNOBS: those of the core modules inside it.
 CORE_KNOBS_OF_COMPONENTS = ("max_memory_size", "table_elements", "max_core_instance_size", "max_memories_per_module",
                             "max_tables_per_module")
@@ -141,7 +156,7 @@ def check_component_fits(pool: PoolConfig, workload: Workload, needs: dict[str, 
 
 def size_pool_for_components(pool: PoolConfig, workloads: list[Workload]) -> PoolConfig:
     """``pool`` with room for ``slots`` concurrent instances of each component in ``workloads``: per-component and
-    per-module limits left unset (but the memory size) raised to what the largest needs, and each total left to ``slots`` multiplied by the
+    per-module limits left unset (but the memory size) raised to what the largest needs (sizes with headroom), and each total left to ``slots`` multiplied by the
     core instances, memories and tables one component instance holds.  A limit the user set too small is refused
     (:func:`check_component_fits`), not raised behind their back."""
     components = [w for w in workloads if w.component]
@@ -152,10 +167,14 @@ def size_pool_for_components(pool: PoolConfig, workloads: list[Workload]) -> Poo
         check_component_fits(pool, workload, need)
     changes: dict[str, int] = {}
     # max_memory_size stays wasmtime's (4 GiB) when unset: instantiation's size would trap every request whose memory
-    # grows (the middleware with a 64 KiB body grows from 64 to 128 KiB).
+    # grows (the middleware with a 64 KiB body grows from 64 to 128 KiB).  Counts are exact; sizes get headroom.
     for knob in (*COMPONENT_KNOBS, *CORE_KNOBS_OF_COMPONENTS):
-        if getattr(pool, knob) is None and knob != "max_memory_size":
-            changes[knob] = max(1, *(n[knob] for n in needs))
+        if getattr(pool, knob) is not None or knob == "max_memory_size":
+            continue
+        needed = max(1, *(n[knob] for n in needs))
+        limit = instance_size_limit(needed) if knob in SIZE_KNOBS else needed
+        if limit is not None:
+            changes[knob] = limit
     for per_component, total in PER_COMPONENT_TOTALS.items():
         if getattr(pool, total) is None:
             changes[total] = pool.slots * max(1, *(n[per_component] for n in needs))

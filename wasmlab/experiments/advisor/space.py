@@ -14,7 +14,7 @@ from typing import Any
 from wasmlab.config import WASMTIME_DEFAULT_RESERVATION, EngineConfig, GiB, KiB, MiB, PoolConfig
 from wasmlab.experiments.advisor.needs import ServingNeeds
 from wasmlab.host.engine import DEFAULT_GUARD, STACK_SLOT_BYTES, pool_reservation_bytes
-from wasmlab.host.pool_sizing import PER_COMPONENT_TOTALS
+from wasmlab.host.pool_sizing import PER_COMPONENT_TOTALS, instance_size_limit
 from wasmlab.workloads.model import WASM_PAGE
 
 # Memory layouts: (memory_reservation, memory_guard_size); None keeps wasmtime's default.  A reservation of
@@ -29,8 +29,6 @@ WASMTIME_DEFAULTS: dict[str, Any] = {
 # wasmtime's PoolingAllocationConfig defaults for limits the guest may need raised.
 DEFAULT_MAX_MEMORIES_PER_MODULE = 1
 DEFAULT_MAX_TABLES_PER_MODULE = 1
-DEFAULT_MAX_CORE_INSTANCE_SIZE = 1 * MiB
-DEFAULT_MAX_COMPONENT_INSTANCE_SIZE = 1 * MiB
 TABLE_ELEMENT_BYTES = 8  # a funcref slot on 64-bit hosts
 
 
@@ -87,8 +85,9 @@ class Candidate:
         knobs: dict[str, int] = {"max_memory_size": round_up(needs.max_memory_size, WASM_PAGE)}
         if needs.table_elements > 0:
             knobs["table_elements"] = needs.table_elements
-        if needs.max_core_instance_size > DEFAULT_MAX_CORE_INSTANCE_SIZE:
-            knobs["max_core_instance_size"] = round_up(needs.max_core_instance_size, 4 * KiB)
+        core_size = instance_size_limit(needs.max_core_instance_size)
+        if core_size is not None:
+            knobs["max_core_instance_size"] = core_size
         if needs.max_memories_per_module > DEFAULT_MAX_MEMORIES_PER_MODULE:
             knobs["max_memories_per_module"] = needs.max_memories_per_module
         if needs.max_tables_per_module > DEFAULT_MAX_TABLES_PER_MODULE:
@@ -169,15 +168,16 @@ class Candidate:
 
 def component_knobs(slots: int, needs: ServingNeeds) -> dict[str, int]:
     """A pool's limits for the components among the guests: what one instance holds, stated (wasmtime's defaults for
-    these changed between releases: 20, then unlimited), its component instance size if above wasmtime's 1 MiB, and
+    these changed between releases: 20, then unlimited), its component instance size where wasmtime's 1 MiB is short, and
     each total that ``slots`` concurrent instances take, where it is more than ``slots``."""
     if not needs.components:
         return {}
     knobs = {"max_core_instances_per_component": needs.max_core_instances_per_component,
              "max_memories_per_component": needs.max_memories_per_component,
              "max_tables_per_component": needs.max_tables_per_component}
-    if needs.max_component_instance_size > DEFAULT_MAX_COMPONENT_INSTANCE_SIZE:
-        knobs["max_component_instance_size"] = round_up(needs.max_component_instance_size, 4 * KiB)
+    component_size = instance_size_limit(needs.max_component_instance_size)
+    if component_size is not None:
+        knobs["max_component_instance_size"] = component_size
     for per_component, total in PER_COMPONENT_TOTALS.items():
         if knobs[per_component] > 1:
             knobs[total] = slots * knobs[per_component]
