@@ -4,9 +4,10 @@ The requirements come from :func:`wasmlab.host.pool_sizing.requirements` (wasmti
 compiled module against a pool's limits).  They are then confirmed: a pool sized exactly to every
 requirement instantiates the module, and one step below any requirement is refused.
 
-Instantiation is not serving: a guest may grow its memory while it runs.  For a core module or
-WASI command expected to succeed, the memory one request reaches is found too, by running real
-requests under a store memory limit and bisecting the smallest limit that still serves one.
+Instantiation is not serving: a guest may grow its memory while it runs.  For a guest (core module,
+WASI command or component) expected to succeed, the memory one request reaches is found too, by running
+real requests under a store memory limit and bisecting the smallest limit that still serves one.  A
+component's imports and function exports are listed beside what one instance of it holds.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import wasmtime.component
 
 from wasmlab.config import PRESETS, CacheConfig, EngineConfig, Limits, MiB
 from wasmlab.errors import ConfigError, WasmlabError
+from wasmlab.host.component_surface import ComponentSurface, surface
 from wasmlab.host.linking import Linkers
 from wasmlab.host.modules import Compiled
 from wasmlab.host.outcomes import REQUEST_FAILURES
@@ -48,26 +50,33 @@ class Inspection:
     presets: dict[str, list[tuple[str, int]]]
     # Components: how many instances of it each preset's pool totals hold at once.
     concurrent: dict[str, int] | None = None
-    # The linear memory one request grows to (None: not measured, e.g. for components).
+    # The linear memory one request grows to (None: not measured, e.g. for a guest not expected to succeed).
     request_memory: int | None = None
+    # Components: what they import and the functions they export.
+    surface: ComponentSurface | None = None
 
     def render(self) -> str:
         w = self.workload
         imports = ("wasi preview 2" if w.component else "wasi_snapshot_preview1") if w.wasi else "none"
+        if self.surface is not None:
+            imports = self.surface.import_line() + (": each store gets a WASI context" if self.surface.wasi else "")
         lines = [f"{w.name}: {w.kind}, {w.size_bytes} B, entry {w.entry}, imports {imports}",
+                 *(f"  exports {name}: {wit}" for name, wit in (self.surface.functions if self.surface else ())),
                  "Needs from a pooling allocator (confirmed: a pool sized exactly to these instantiates it; one step less is refused):"
                  if self.confirmed else "Needs from a pooling allocator (NOT confirmed by instantiation):"]
         for knob, value in self.requirements.items():
             shown = f"{value} B ({value // WASM_PAGE} pages)" if knob == "max_memory_size" else f"{value}"
             lines.append(f"  {knob:<32} >= {shown}")
+        lines.append("  (instance sizes as wasmtime reports them with copy-on-write on: other engine settings move them by some"
+                     " bytes, so wasmlab's pools give them 2x headroom)")
         if self.request_memory is not None:
             lines.append(f"  serving one request grows its memory to {self.request_memory} B ({self.request_memory // WASM_PAGE} pages):"
                          f" max_memory_size must be at least that (found by running requests under a store memory limit)")
         if w.component:
             per = ", ".join(f"{self.requirements[k]} {t.removeprefix('total_').replace('_', ' ')}"
                             for k, t in PER_COMPONENT_TOTALS.items())
-            lines.append(f"  per concurrent request (one component instance): {per} in the pool's totals;"
-                         f" wasmlab sizes its pools so (slots x these)")
+            lines.append(f"  per concurrent request (one component instance of {self.requirements['max_component_instance_size']} B):"
+                         f" {per} and 1 component instance in the pool's totals; wasmlab sizes its pools so (slots x these)")
         lines.append("Presets:")
         for name, raises in self.presets.items():
             if not raises:
@@ -91,6 +100,7 @@ def inspect(workload: Workload) -> Inspection:
     if component:
         exact.update({total: 2 * max(1, needs[per]) for per, total in PER_COMPONENT_TOTALS.items()})
     engine = probe_engine(exact, slots=2)
+    component_surface = None
     store = wasmtime.Store(engine)
     if workload.wasi:
         store.set_wasi(wasmtime.WasiConfig())
@@ -98,7 +108,9 @@ def inspect(workload: Workload) -> Inspection:
         linker = wasmtime.component.Linker(engine)
         if workload.wasi:
             linker.add_wasip2()
-        linker.instantiate(store, wasmtime.component.Component.deserialize(engine, serialized))
+        compiled = wasmtime.component.Component.deserialize(engine, serialized)
+        linker.instantiate(store, compiled)
+        component_surface = surface(compiled, engine)
     else:
         core_linker = Linkers(engine, [workload]).core or wasmtime.Linker(engine)
         core_linker.instantiate(store, wasmtime.Module.deserialize(engine, serialized))
@@ -128,7 +140,7 @@ def inspect(workload: Workload) -> Inspection:
                 # Raise it to what serving needs, not only to what instantiation needs.
                 presets[name] = [(k, v) for k, v in presets[name] if k != "max_memory_size"] + [("max_memory_size", request_memory)]
     concurrent = {name: concurrent_instances(preset.pool, requirements_) for name, preset in PRESETS.items()} if component else None
-    return Inspection(workload, requirements_, confirmed, presets, concurrent, request_memory)
+    return Inspection(workload, requirements_, confirmed, presets, concurrent, request_memory, component_surface)
 
 
 def memory_a_request_reaches(workload: Workload, serialized: bytes, initial: int, upper: int = 4096 * MiB) -> int | None:
