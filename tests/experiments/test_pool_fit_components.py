@@ -46,3 +46,16 @@ def test_inspect_gives_a_component_the_memory_its_request_grows_to():
     assert result.requirements["max_memory_size"] == 64 * 1024 and result.request_memory == 128 * 1024
     # A preset whose max_memory_size is below it is told to raise it to what serving needs.
     assert "serving one request grows its memory to 131072 B" in result.render()
+
+
+def test_a_component_import_the_lab_cannot_satisfy_is_one_line_for_inspect_and_advise(tmp_path):
+    wat = ('(component (import "host-log" (func (param "msg" u32))) (core module $m (func (export "f") (param i32) (result i32)'
+           ' local.get 0)) (core instance $i (instantiate $m)) (func (export "run") (param "x" u32) (result u32)'
+           ' (canon lift (core func $i "f"))))')
+    (tmp_path / "imports.wat").write_text(wat)
+    for command in (["inspect", str(tmp_path / "imports.wat")],
+                    ["advise", "--workload", str(tmp_path / "imports.wat"), "--concurrency", "2", "--p99-us", "100"]):
+        done = CliRunner().invoke(main, command)
+        lines = done.stderr.strip().splitlines()
+        assert done.exit_code == 2 and len(lines) == 1, done.output
+        assert "component 'imports.wat' has an import the lab cannot satisfy: component imports function `host-log`" in lines[0]

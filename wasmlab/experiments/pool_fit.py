@@ -87,6 +87,32 @@ class Inspection:
         return "\n".join(lines)
 
 
+def instantiate_once(workload: Workload, serialized: bytes, engine: wasmtime.Engine) -> ComponentSurface | None:
+    """Instantiate ``workload`` (compiled as ``serialized``) once on ``engine``, as the call paths link it; a component's
+    imports and function exports.  An import the lab cannot satisfy is one line, as at a request's first compilation."""
+    store = wasmtime.Store(engine)
+    if workload.wasi:
+        store.set_wasi(wasmtime.WasiConfig())
+    try:
+        if workload.component:
+            linker = wasmtime.component.Linker(engine)
+            if workload.wasi:
+                linker.add_wasip2()
+            compiled = wasmtime.component.Component.deserialize(engine, serialized)
+            linker.instantiate(store, compiled)
+            return surface(compiled, engine)
+        core_linker = Linkers(engine, [workload]).core or wasmtime.Linker(engine)
+        core_linker.instantiate(store, wasmtime.Module.deserialize(engine, serialized))
+        return None
+    except wasmtime.WasmtimeError as exc:
+        text = " ".join(str(exc).split())
+        if "import" in text:
+            raise ConfigError(f"{workload.kind} {workload.name!r} has an import the lab cannot satisfy: {text}") from None
+        raise
+    finally:
+        store.close()
+
+
 def inspect(workload: Workload) -> Inspection:
     """Find, confirm and compare with the presets what ``workload`` needs from a pool."""
     component = workload.component
@@ -99,22 +125,7 @@ def inspect(workload: Workload) -> Inspection:
     exact = dict(needs)
     if component:
         exact.update({total: 2 * max(1, needs[per]) for per, total in PER_COMPONENT_TOTALS.items()})
-    engine = probe_engine(exact, slots=2)
-    component_surface = None
-    store = wasmtime.Store(engine)
-    if workload.wasi:
-        store.set_wasi(wasmtime.WasiConfig())
-    if component:
-        linker = wasmtime.component.Linker(engine)
-        if workload.wasi:
-            linker.add_wasip2()
-        compiled = wasmtime.component.Component.deserialize(engine, serialized)
-        linker.instantiate(store, compiled)
-        component_surface = surface(compiled, engine)
-    else:
-        core_linker = Linkers(engine, [workload]).core or wasmtime.Linker(engine)
-        core_linker.instantiate(store, wasmtime.Module.deserialize(engine, serialized))
-    store.close()
+    component_surface = instantiate_once(workload, serialized, probe_engine(exact, slots=2))
     confirmed = all(
         not accepts(serialized, {**exact, knob: needs[knob] - knobs[knob][1]}, component)
         for knob in needs if needs[knob] > 0
