@@ -185,3 +185,4 @@ def test_a_pool_sized_for_a_component_holds_it_whatever_the_engines_copy_on_writ
         assert failures == [], failures[:1]
     finally:
         runtime.close()
+
