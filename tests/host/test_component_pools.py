@@ -92,7 +92,7 @@ def test_an_exhausted_pool_fails_component_requests_as_pool_exhausted_and_frees_
 @pytest.mark.parametrize("call_path", ["lean", pytest.param("native", marks=pytest.mark.xfail(
     strict=True, reason="the native component loop has no slot wait yet (component_loop.c call_in_store)"))])
 def test_an_exhausted_pool_under_wait_serves_once_the_slot_frees(call_path):
-    """Under ``--exhaustion wait`` a component request waits for the held slot (freed after 50 ms), as a core one does."""
+    """Under ``--exhaustion wait`` a component request waits for the held slot (freed after 200 ms), as a core one does."""
     workload = two_instances()
     runtime = build_runtimes(["pooled+cached"], small_pool_engine(1), CacheConfig(), [workload], call_path,
                              limits=Limits(exhaustion="wait", wait_timeout_ms=5000.0))["pooled+cached"]
@@ -100,7 +100,7 @@ def test_an_exhausted_pool_under_wait_serves_once_the_slot_frees(call_path):
         # Compiled first: the first compilation's import check instantiates once, in a slot of its own.
         runtime.handle(0)
         store = held_instance(runtime, workload)
-        threading.Timer(0.05, store.close).start()
+        threading.Timer(0.2, store.close).start()
         for _ in range(20):
             runtime.handle(0)  # raises the request's failure
         assert runtime.pool_waits > 0
