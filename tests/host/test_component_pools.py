@@ -41,9 +41,8 @@ def two_instances(entry: str = "run") -> Workload:
     return component_workload(f"two-instances-{entry}", wasm, entry, (41,), 42 if entry == "run" else None)
 
 
-def native(workloads: list[Workload], slots: int = 2, **limits: object) -> Runtime:
-    return build_runtimes(["pooled+cached"], small_pool_engine(slots), CacheConfig(), workloads, "native",
-                          limits=Limits(**limits))["pooled+cached"]  # type: ignore[arg-type]
+def native(workloads: list[Workload], slots: int = 2) -> Runtime:
+    return build_runtimes(["pooled+cached"], small_pool_engine(slots), CacheConfig(), workloads, "native")["pooled+cached"]
 
 
 def test_a_native_component_run_survives_1000_trapping_requests_and_then_serves():
