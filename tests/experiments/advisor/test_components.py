@@ -41,11 +41,13 @@ def test_a_components_instance_sizes_the_pools_totals_in_the_flags_and_every_sni
     release, has_symbol = release_symbols()
     code = rust(candidate, needs, release, has_symbol)
     assert ".total_core_instances(6)" in code and ".max_core_instances_per_component(2)" in code
-    assert ".total_component_instances(3)" in code
+    assert ".total_component_instances(3)" in code and ".max_component_instance_size(1048576)" in code
     serve = wasmtime_serve(candidate, needs)
     assert "-O pooling-total-core-instances=6" in serve and "-O pooling-max-core-instances-per-component=2" in serve
+    assert "-O pooling-max-component-instance-size=1048576" in serve
     env = spin(candidate, needs)
     assert "SPIN_WASMTIME_CORE_INSTANCE_COUNT=2" in env and "SPIN_WASMTIME_INSTANCE_COUNT=3" in env
+    assert "SPIN_WASMTIME_INSTANCE_SIZE=1048576" in env
     # Spin has no variable for the total: the note says so rather than leaving it out silently.
     assert re.search(r"not settable there: .*total_core_instances", env)
     # The component C API has no InstancePre: the search never proposes it.

@@ -14,7 +14,7 @@ from typing import Any
 from wasmlab.config import WASMTIME_DEFAULT_RESERVATION, EngineConfig, GiB, KiB, MiB, PoolConfig
 from wasmlab.experiments.advisor.needs import ServingNeeds
 from wasmlab.host.engine import DEFAULT_GUARD, STACK_SLOT_BYTES, pool_reservation_bytes
-from wasmlab.host.pool_sizing import PER_COMPONENT_TOTALS, instance_size_limit
+from wasmlab.host.pool_sizing import DEFAULT_INSTANCE_SIZE, PER_COMPONENT_TOTALS, instance_size_limit
 from wasmlab.workloads.model import WASM_PAGE
 
 # Memory layouts: (memory_reservation, memory_guard_size); None keeps wasmtime's default.  A reservation of
@@ -168,16 +168,15 @@ class Candidate:
 
 def component_knobs(slots: int, needs: ServingNeeds) -> dict[str, int]:
     """A pool's limits for the components among the guests: what one instance holds, stated (wasmtime's defaults for
-    these changed between releases: 20, then unlimited), its component instance size where wasmtime's 1 MiB is short, and
+    these changed between releases: 20, then unlimited), its component instance size, and
     each total that ``slots`` concurrent instances take, where it is more than ``slots``."""
     if not needs.components:
         return {}
     knobs = {"max_core_instances_per_component": needs.max_core_instances_per_component,
              "max_memories_per_component": needs.max_memories_per_component,
              "max_tables_per_component": needs.max_tables_per_component}
-    component_size = instance_size_limit(needs.max_component_instance_size)
-    if component_size is not None:
-        knobs["max_component_instance_size"] = component_size
+    # Stated too (wasmtime's 1 MiB, or more where the component needs it): a host author sizing for components looks for it.
+    knobs["max_component_instance_size"] = instance_size_limit(needs.max_component_instance_size) or DEFAULT_INSTANCE_SIZE
     for per_component, total in PER_COMPONENT_TOTALS.items():
         if knobs[per_component] > 1:
             knobs[total] = slots * knobs[per_component]
