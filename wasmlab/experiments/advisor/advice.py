@@ -311,7 +311,8 @@ class Advice:
                      f"{size(self.needs.instantiation_memory)}), found by running requests under a store memory limit")
         n = self.needs
         if n.components:
-            lines.append(f"Components ({', '.join(n.components)}): one instance holds {n.max_core_instances_per_component} core "
+            lines.append(f"Components ({', '.join(n.components)}): one instance holds {'at most ' if len(n.components) > 1 else ''}"
+                         f"{n.max_core_instances_per_component} core "
                          f"instance(s), {n.max_memories_per_component} memory(ies), {n.max_tables_per_component} table(s) and "
                          f"{size(n.max_component_instance_size)} of component instance (asked of wasmtime); the pool's totals are "
                          f"slots x these")
