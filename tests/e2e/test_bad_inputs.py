@@ -64,6 +64,9 @@ BAD_INPUTS = [
     ("an import the lab cannot satisfy", [*R, "--workload", "imports.wasm"], "imports.wasm imports env::clock, which the lab cannot satisfy"),
     ("a component import the lab cannot satisfy", [*R, "--workload", "component.wasm", "--args", "1"],
      "component 'component.wasm' has an import the lab cannot satisfy: component imports function `host-log`"),
+    ("a pool knob too small for a component", [*R, "--workload", "middleware", "--pool", "max_core_instances_per_component=0"],
+     "pool.max_core_instances_per_component = 0 is too small for component 'middleware', which needs 1; allowed: "
+     "--pool max_core_instances_per_component=1 or more"),
     ("an unknown middleware request", [*R, "--workload", "middleware:request=bogus"],
      "middleware request 'bogus' is not allowed; allowed: auth-missing, auth-ok, public, response-200, response-500"),
     ("a middleware parameter that is not an integer", [*R, "--workload", "middleware:headers=many"],

@@ -21,6 +21,7 @@ from wasmlab.host.cache import LockedModuleCache
 from wasmlab.host.engine import DEFAULT_GUARD, build_engine
 from wasmlab.host.modules import Compiled
 from wasmlab.host.outcomes import REQUEST_FAILURES, classify
+from wasmlab.host.pool_sizing import sized_for
 from wasmlab.host.runtime import Runtime
 from wasmlab.host.variant import Variant, engine_config_for, parse_variant
 from wasmlab.measure import footprint, linux_counters
@@ -152,7 +153,9 @@ class Plan:
                    m.requests, chosen.seed)
 
     def engine_config(self, slots: int) -> EngineConfig:
-        return engine_config_for(self.variant, self.base.replace(pool=self.base.pool.replace(slots=slots)), self.limits)
+        """The variant's engine with ``slots`` slots, its pool sized for the components served (as ``reproduce``'s)."""
+        return sized_for(engine_config_for(self.variant, self.base.replace(pool=self.base.pool.replace(slots=slots)), self.limits),
+                         self.workloads)
 
 
 @dataclass
@@ -287,7 +290,8 @@ def result_row(plan: Plan, served: Served, counters: dict[str, Any]) -> dict[str
         "open_loop": rate is not None,
         "generator_lateness_us_p99": float(np.percentile(lateness, 99)) / 1000 if lateness.size else float("nan"),
         "wall_ms": wall / 1e6,
-        **(describe_ns(ok_ns) if ok_ns.size else {}),
+        # No request served (a guest that always traps): the latency columns are there, empty, for the table.
+        **(describe_ns(ok_ns) if ok_ns.size else dict.fromkeys(describe_ns(np.zeros(1, dtype=np.int64)), float("nan"))),
         "failed_latency_us_p50": float(np.median(refused)) / 1000 if refused.size else float("nan"),
         "cache_misses": counters["cache_misses"],
         **served.kernel.per_request(threads * requests),

@@ -4,9 +4,10 @@ The requirements come from :func:`wasmlab.host.pool_sizing.requirements` (wasmti
 compiled module against a pool's limits).  They are then confirmed: a pool sized exactly to every
 requirement instantiates the module, and one step below any requirement is refused.
 
-Instantiation is not serving: a guest may grow its memory while it runs.  For a core module or
-WASI command expected to succeed, the memory one request reaches is found too, by running real
-requests under a store memory limit and bisecting the smallest limit that still serves one.
+Instantiation is not serving: a guest may grow its memory while it runs.  For a guest (core module,
+WASI command or component) expected to succeed, the memory one request reaches is found too, by running
+real requests under a store memory limit and bisecting the smallest limit that still serves one.  A
+component's imports and function exports are listed beside what one instance of it holds.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import wasmtime.component
 
 from wasmlab.config import PRESETS, CacheConfig, EngineConfig, Limits, MiB
 from wasmlab.errors import ConfigError, WasmlabError
+from wasmlab.host.component_surface import ComponentSurface, surface
 from wasmlab.host.linking import Linkers
 from wasmlab.host.modules import Compiled
 from wasmlab.host.outcomes import REQUEST_FAILURES
@@ -48,26 +50,33 @@ class Inspection:
     presets: dict[str, list[tuple[str, int]]]
     # Components: how many instances of it each preset's pool totals hold at once.
     concurrent: dict[str, int] | None = None
-    # The linear memory one request grows to (None: not measured, e.g. for components).
+    # The linear memory one request grows to (None: not measured, e.g. for a guest not expected to succeed).
     request_memory: int | None = None
+    # Components: what they import and the functions they export.
+    surface: ComponentSurface | None = None
 
     def render(self) -> str:
         w = self.workload
         imports = ("wasi preview 2" if w.component else "wasi_snapshot_preview1") if w.wasi else "none"
+        if self.surface is not None:
+            imports = self.surface.import_line() + (": each store gets a WASI context" if self.surface.wasi else "")
         lines = [f"{w.name}: {w.kind}, {w.size_bytes} B, entry {w.entry}, imports {imports}",
+                 *(f"  exports {name}: {wit}" for name, wit in (self.surface.functions if self.surface else ())),
                  "Needs from a pooling allocator (confirmed: a pool sized exactly to these instantiates it; one step less is refused):"
                  if self.confirmed else "Needs from a pooling allocator (NOT confirmed by instantiation):"]
         for knob, value in self.requirements.items():
             shown = f"{value} B ({value // WASM_PAGE} pages)" if knob == "max_memory_size" else f"{value}"
             lines.append(f"  {knob:<32} >= {shown}")
+        lines.append("  (instance sizes as wasmtime reports them with copy-on-write on: other engine settings move them by some"
+                     " bytes, so wasmlab's pools give them 2x headroom)")
         if self.request_memory is not None:
             lines.append(f"  serving one request grows its memory to {self.request_memory} B ({self.request_memory // WASM_PAGE} pages):"
                          f" max_memory_size must be at least that (found by running requests under a store memory limit)")
         if w.component:
             per = ", ".join(f"{self.requirements[k]} {t.removeprefix('total_').replace('_', ' ')}"
                             for k, t in PER_COMPONENT_TOTALS.items())
-            lines.append(f"  per concurrent request (one component instance): {per} in the pool's totals;"
-                         f" wasmlab sizes its pools so (slots x these)")
+            lines.append(f"  per concurrent request (one component instance of {self.requirements['max_component_instance_size']} B):"
+                         f" {per} and 1 component instance in the pool's totals; wasmlab sizes its pools so (slots x these)")
         lines.append("Presets:")
         for name, raises in self.presets.items():
             if not raises:
@@ -76,6 +85,32 @@ class Inspection:
             else:
                 lines.append(f"  {name}: does not fit; raise " + ", ".join(f"--pool {k}={v}" for k, v in raises))
         return "\n".join(lines)
+
+
+def instantiate_once(workload: Workload, serialized: bytes, engine: wasmtime.Engine) -> ComponentSurface | None:
+    """Instantiate ``workload`` (compiled as ``serialized``) once on ``engine``, as the call paths link it; a component's
+    imports and function exports.  An import the lab cannot satisfy is one line, as at a request's first compilation."""
+    store = wasmtime.Store(engine)
+    if workload.wasi:
+        store.set_wasi(wasmtime.WasiConfig())
+    try:
+        if workload.component:
+            linker = wasmtime.component.Linker(engine)
+            if workload.wasi:
+                linker.add_wasip2()
+            compiled = wasmtime.component.Component.deserialize(engine, serialized)
+            linker.instantiate(store, compiled)
+            return surface(compiled, engine)
+        core_linker = Linkers(engine, [workload]).core or wasmtime.Linker(engine)
+        core_linker.instantiate(store, wasmtime.Module.deserialize(engine, serialized))
+        return None
+    except wasmtime.WasmtimeError as exc:
+        text = " ".join(str(exc).split())
+        if "import" in text:
+            raise ConfigError(f"{workload.kind} {workload.name!r} has an import the lab cannot satisfy: {text}") from None
+        raise
+    finally:
+        store.close()
 
 
 def inspect(workload: Workload) -> Inspection:
@@ -90,19 +125,7 @@ def inspect(workload: Workload) -> Inspection:
     exact = dict(needs)
     if component:
         exact.update({total: 2 * max(1, needs[per]) for per, total in PER_COMPONENT_TOTALS.items()})
-    engine = probe_engine(exact, slots=2)
-    store = wasmtime.Store(engine)
-    if workload.wasi:
-        store.set_wasi(wasmtime.WasiConfig())
-    if component:
-        linker = wasmtime.component.Linker(engine)
-        if workload.wasi:
-            linker.add_wasip2()
-        linker.instantiate(store, wasmtime.component.Component.deserialize(engine, serialized))
-    else:
-        core_linker = Linkers(engine, [workload]).core or wasmtime.Linker(engine)
-        core_linker.instantiate(store, wasmtime.Module.deserialize(engine, serialized))
-    store.close()
+    component_surface = instantiate_once(workload, serialized, probe_engine(exact, slots=2))
     confirmed = all(
         not accepts(serialized, {**exact, knob: needs[knob] - knobs[knob][1]}, component)
         for knob in needs if needs[knob] > 0
@@ -120,7 +143,7 @@ def inspect(workload: Workload) -> Inspection:
             if not accepts(serialized, limits, component):
                 raises.append((knob, needed))
         presets[name] = raises
-    request_memory = memory_a_request_reaches(workload, serialized, needs["max_memory_size"]) if not component else None
+    request_memory = memory_a_request_reaches(workload, serialized, needs["max_memory_size"])
     if request_memory is not None:
         for name, preset in PRESETS.items():
             limit = preset.pool.max_memory_size
@@ -128,7 +151,7 @@ def inspect(workload: Workload) -> Inspection:
                 # Raise it to what serving needs, not only to what instantiation needs.
                 presets[name] = [(k, v) for k, v in presets[name] if k != "max_memory_size"] + [("max_memory_size", request_memory)]
     concurrent = {name: concurrent_instances(preset.pool, requirements_) for name, preset in PRESETS.items()} if component else None
-    return Inspection(workload, requirements_, confirmed, presets, concurrent, request_memory)
+    return Inspection(workload, requirements_, confirmed, presets, concurrent, request_memory, component_surface)
 
 
 def memory_a_request_reaches(workload: Workload, serialized: bytes, initial: int, upper: int = 4096 * MiB) -> int | None:
@@ -138,13 +161,14 @@ def memory_a_request_reaches(workload: Workload, serialized: bytes, initial: int
     ``None`` for a guest that is not expected to succeed, or that fails even without a limit.
     Runs about 16 real requests on the api path (the store limiter lives there).
     """
-    if workload.component or workload.expected_outcome != "ok":
+    if workload.expected_outcome != "ok":
         return None
     runtime = build_runtimes(["cached"], EngineConfig(memory_reservation=PROBE_LAYOUT["memory_reservation"], memory_guard_size=PROBE_LAYOUT["memory_guard_size"]), CacheConfig(), [workload], call_path="api",
                              limits=Limits(memory_bytes=upper))["cached"]
     try:
         # Compiled already for the probes, with this memory layout: no second compilation.
-        module = wasmtime.Module.deserialize(runtime.engine, serialized)
+        module = (wasmtime.component.Component.deserialize(runtime.engine, serialized) if workload.component
+                  else wasmtime.Module.deserialize(runtime.engine, serialized))
         runtime.cache.get(workload.sha256, lambda _: Compiled(module, None), workload)
 
         def serves(limit: int) -> bool:

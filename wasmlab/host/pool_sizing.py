@@ -9,7 +9,7 @@ by instantiation and measures what serving needs beyond it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import wasmtime
 import wasmtime.component
@@ -107,27 +107,88 @@ def requirements(workload: Workload, serialized: bytes | None = None) -> dict[st
     return dict(_NEEDS[workload.sha256])
 
 
+# wasmtime's default for both instance sizes (PoolingAllocationConfig, 1 MiB).
+DEFAULT_INSTANCE_SIZE = 1 * MiB
+# An instance's size depends on engine settings the probes hold fixed (copy-on-write off took the middleware's core
+# instance from 433 to 492 bytes): a size limit the lab sets gets this factor of headroom over the probed size.
+INSTANCE_SIZE_HEADROOM = 2
+SIZE_KNOBS = ("max_core_instance_size", "max_component_instance_size")
+
+
+def instance_size_limit(needed: int) -> int | None:
+    """The limit a pool gets for instances of ``needed`` bytes (the probed size): ``None`` (wasmtime's 1 MiB) when that
+    holds it with the headroom, else the headroom over it in whole pages of 4 KiB."""
+    wanted = needed * INSTANCE_SIZE_HEADROOM
+    return None if wanted <= DEFAULT_INSTANCE_SIZE else -(-wanted // 4096) * 4096
+
+
+# The knobs a component's own needs set, besides COMPONENT_KNOBS: those of the core modules inside it.
+CORE_KNOBS_OF_COMPONENTS = ("max_memory_size", "table_elements", "max_core_instance_size", "max_memories_per_module",
+                            "max_tables_per_module")
+
+
+def shortfalls(pool: PoolConfig, needs: dict[str, int]) -> list[tuple[str, int, int]]:
+    """(knob, configured, needed) for every knob set in ``pool`` below what a component with ``needs`` needs: a
+    per-component or per-module limit wasmtime would refuse it by, or a total that cannot hold one instance of it."""
+    short = []
+    for knob in (*COMPONENT_KNOBS, *CORE_KNOBS_OF_COMPONENTS):
+        value = getattr(pool, knob)
+        if value is not None and value < needs[knob]:
+            short.append((knob, value, needs[knob]))
+    for per_component, total in PER_COMPONENT_TOTALS.items():
+        value = getattr(pool, total)
+        if value is not None and value < needs[per_component]:
+            short.append((total, value, needs[per_component]))
+    if pool.total_component_instances == 0:
+        short.append(("total_component_instances", 0, 1))
+    return short
+
+
+def check_component_fits(pool: PoolConfig, workload: Workload, needs: dict[str, int]) -> None:
+    """One line naming the first knob of ``pool`` that cannot serve ``workload`` and the value it needs, instead of
+    wasmtime's error at compilation (on every call path) or a pool exhausted on every request (a total too small)."""
+    short = shortfalls(pool, needs)
+    if short:
+        knob, value, needed = short[0]
+        raise ConfigError(f"pool.{knob} = {value} is too small for component {workload.name!r}, which needs {needed}; "
+                          f"allowed: --pool {knob}={needed} or more (or leave it unset: wasmlab sizes it for the component)")
+
+
 def size_pool_for_components(pool: PoolConfig, workloads: list[Workload]) -> PoolConfig:
-    """``pool`` with room for ``slots`` concurrent instances of each component in ``workloads``:
-    per-component limits raised to what the largest needs, and each total that the user left to
-    ``slots`` multiplied by the core instances, memories and tables one component instance holds."""
+    """``pool`` with room for ``slots`` concurrent instances of each component in ``workloads``: per-component and
+    per-module limits left unset (but the memory size) raised to what the largest needs (sizes with headroom), and each total left to ``slots`` multiplied by the
+    core instances, memories and tables one component instance holds.  A limit the user set too small is refused
+    (:func:`check_component_fits`), not raised behind their back."""
     components = [w for w in workloads if w.component]
     if not components:
         return pool
     needs = [requirements(w) for w in components]
+    for workload, need in zip(components, needs):
+        check_component_fits(pool, workload, need)
     changes: dict[str, int] = {}
-    for knob in (*COMPONENT_KNOBS, "max_memory_size", "table_elements", "max_core_instance_size",
-                 "max_memories_per_module", "max_tables_per_module"):
-        needed = max(n[knob] for n in needs)
-        current = getattr(pool, knob)
-        if current is None or current < needed:
-            changes[knob] = max(needed, 1)
+    # max_memory_size stays wasmtime's (4 GiB) when unset: instantiation's size would trap every request whose memory
+    # grows (the middleware with a 64 KiB body grows from 64 to 128 KiB).  Counts are exact; sizes get headroom.
+    for knob in (*COMPONENT_KNOBS, *CORE_KNOBS_OF_COMPONENTS):
+        if getattr(pool, knob) is not None or knob == "max_memory_size":
+            continue
+        needed = max(1, *(n[knob] for n in needs))
+        limit = instance_size_limit(needed) if knob in SIZE_KNOBS else needed
+        if limit is not None:
+            changes[knob] = limit
     for per_component, total in PER_COMPONENT_TOTALS.items():
         if getattr(pool, total) is None:
-            changes[total] = pool.slots * max(1, max(n[per_component] for n in needs))
+            changes[total] = pool.slots * max(1, *(n[per_component] for n in needs))
     if pool.total_component_instances is None:
         changes["total_component_instances"] = pool.slots
     return pool.replace(**changes)
+
+
+def sized_for(config: EngineConfig, workloads: Sequence[Workload]) -> EngineConfig:
+    """``config`` with its pool sized for the components among ``workloads`` (:func:`size_pool_for_components`): what
+    every engine that serves them gets, whichever command or call path builds it."""
+    if not config.pooled or not any(w.component for w in workloads):
+        return config
+    return config.replace(pool=size_pool_for_components(config.pool, list(workloads)))
 
 
 def smallest(accepts: Callable[[int], bool], step: int, upper: int) -> int:

@@ -25,7 +25,7 @@ from wasmlab.host.cache import ModuleCache
 from wasmlab.host.engine import EnginePool
 from wasmlab.host.linking import Linkers
 from wasmlab.host.modules import Compiled, ModuleSource
-from wasmlab.host.pool_sizing import size_pool_for_components
+from wasmlab.host.pool_sizing import sized_for
 from wasmlab.host.store import StoreSetup
 from wasmlab.host.variant import NAMED_VARIANTS, Variant, engine_config_for, parse_variant
 from wasmlab.host.waiting import SlotWait
@@ -125,9 +125,7 @@ def build_runtimes(variants: Sequence[str], engine: EngineConfig, cache: CacheCo
     engines = engines or EnginePool()
     runtimes = {}
     for v in parsed:
-        config = engine_config_for(v, engine, limits)
-        if config.pooled and any(w.component for w in workloads):
-            config = config.replace(pool=size_pool_for_components(config.pool, list(workloads)))
+        config = sized_for(engine_config_for(v, engine, limits), workloads)
         engine_object = engines.get(config)
         artifacts = ArtifactStore(artifact_dir or default_artifact_folder(), engine_object, config) if v.disk else None
         runtimes[v.name] = Runtime(v, engine_object, cache, workloads, v.call_path or call_path, limits=limits,

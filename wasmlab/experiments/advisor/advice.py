@@ -309,6 +309,13 @@ class Advice:
                      f"{g.call_path} path" + (f", {budgets}" if budgets else "") + (f", trace {g.trace_spec}" if len(g.workloads) > 1 else ""))
         lines.append(f"Serving needs max_memory_size {size(self.needs.max_memory_size)} (instantiation alone: "
                      f"{size(self.needs.instantiation_memory)}), found by running requests under a store memory limit")
+        n = self.needs
+        if n.components:
+            lines.append(f"Components ({', '.join(n.components)}): one instance holds {'at most ' if len(n.components) > 1 else ''}"
+                         f"{n.max_core_instances_per_component} core "
+                         f"instance(s), {n.max_memories_per_component} memory(ies), {n.max_tables_per_component} table(s) and "
+                         f"{size(n.max_component_instance_size)} of component instance (asked of wasmtime); the pool's totals are "
+                         f"slots x these")
         best = self.recommended
         if best is None:
             lines.append(f"No recommendation: {self.reason}")

@@ -2,6 +2,8 @@
 
 Instantiation is not serving: a guest that grows its memory while it runs needs ``max_memory_size`` of what
 it grows to, found by running real requests under a store memory limit (:func:`~wasmlab.experiments.pool_fit.inspect`).
+A component adds what one instance of it holds, transitively: core instances, memories and tables (each concurrent
+request takes that many from the pool's totals) and the size of its component instance; all asked of wasmtime.
 """
 
 from __future__ import annotations
@@ -29,22 +31,26 @@ class ServingNeeds:
     max_tables_per_module: int
     # Guests whose serving memory could not be measured (not expected to succeed): their instantiation size is used.
     unmeasured: tuple[str, ...] = ()
+    # The components among the guests, and the most any one instance of them holds (0 without components).
+    components: tuple[str, ...] = ()
+    max_core_instances_per_component: int = 0
+    max_memories_per_component: int = 0
+    max_tables_per_component: int = 0
+    max_component_instance_size: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def serving_needs(specs: Sequence[str]) -> ServingNeeds:
-    """Inspect every workload in ``specs`` and combine what they need (components are refused: see below)."""
+    """Inspect every workload in ``specs`` (core modules, WASI commands, components) and combine what they need."""
     if not specs:
         raise ConfigError("no workload given; allowed: one or more --workload specs")
-    found = []
-    for spec in specs:
-        workload = load_workload(spec)
-        if workload.component:
-            # concurrency() sizes no component pools yet, and the native path serves core modules only.
-            raise ConfigError(f"workload {spec!r} is a component; allowed for advise: core modules and WASI commands")
-        found.append(inspect(workload))
+    found = [inspect(load_workload(spec)) for spec in specs]
+    components = [i for i in found if i.workload.component]
+
+    def most(knob: str) -> int:
+        return max((i.requirements[knob] for i in components), default=0)
     serving = [i.request_memory if i.request_memory is not None else i.requirements["max_memory_size"] for i in found]
     return ServingNeeds(
         workloads=tuple(i.workload.name for i in found),
@@ -55,4 +61,9 @@ def serving_needs(specs: Sequence[str]) -> ServingNeeds:
         max_memories_per_module=max(i.requirements["max_memories_per_module"] for i in found),
         max_tables_per_module=max(i.requirements["max_tables_per_module"] for i in found),
         unmeasured=tuple(i.workload.name for i in found if i.request_memory is None),
+        components=tuple(i.workload.name for i in components),
+        max_core_instances_per_component=most("max_core_instances_per_component"),
+        max_memories_per_component=most("max_memories_per_component"),
+        max_tables_per_component=most("max_tables_per_component"),
+        max_component_instance_size=most("max_component_instance_size"),
     )

@@ -51,10 +51,11 @@ def feasible_shapes(goal: Goal, needs: ServingNeeds, space: SearchSpace) -> tupl
 
 def address_space_refusal(goal: Goal, needs: ServingNeeds) -> str:
     """The one line for a budget no candidate fits, naming one slot's tightest address space."""
-    slot = smallest_pool_slot(needs)
+    slot, memories = smallest_pool_slot(needs), max(1, needs.max_memories_per_component)
+    memory = f"{memories} x {size(needs.max_memory_size)}" if memories > 1 else size(needs.max_memory_size)
     return (f"address space {size(goal.address_space or 0)} is below what {goal.concurrency} concurrent request(s) reserve at the "
-            f"tightest layout: a pool slot takes {size(slot)} ({size(needs.max_memory_size)} of memory serving needs, no guard, "
-            f"a {size(slot - needs.max_memory_size)} stack slot) and an on-demand instance at least {size(needs.max_memory_size)}")
+            f"tightest layout: a pool slot takes {size(slot)} ({memory} of memory serving needs, no guard, "
+            f"a {size(slot - memories * needs.max_memory_size)} stack slot) and an on-demand instance at least {size(needs.max_memory_size)}")
 
 
 def _sampler(goal: Goal, seed: int) -> Any:
@@ -72,7 +73,7 @@ def propose(trial: Any, space: SearchSpace, pooled: list[tuple[int, str]], on_de
     allocator = trial.suggest_categorical("allocator", allocators)
     cache = trial.suggest_categorical("cache_size", list(space.cache_sizes)) if modules > 1 else 1
     cow = trial.suggest_categorical("cow", [True, False])
-    pre = trial.suggest_categorical("pre", [False, True])
+    pre = trial.suggest_categorical("pre", list(space.pre))
     if allocator == "on-demand":
         layout = trial.suggest_categorical("on_demand_layout", on_demand)
         return Candidate("on-demand", 0, layout, cow=cow, pre=pre, cache_size=cache)

@@ -26,13 +26,23 @@ SERVE_OPTIONS = {
     "max_memories_per_module": "pooling-max-memories-per-module", "max_tables_per_module": "pooling-max-tables-per-module",
     "linear_memory_keep_resident": "pooling-memory-keep-resident", "table_keep_resident": "pooling-table-keep-resident",
     "max_unused_warm_slots": "pooling-max-unused-warm-slots", "decommit_batch_size": "pooling-decommit-batch-size",
+    "max_core_instances_per_component": "pooling-max-core-instances-per-component",
+    "max_memories_per_component": "pooling-max-memories-per-component",
+    "max_tables_per_component": "pooling-max-tables-per-component",
+    "max_component_instance_size": "pooling-max-component-instance-size",
 }
 ENGINE_SERVE_OPTIONS = {"memory_reservation": "memory-reservation", "memory_guard_size": "memory-guard-size",
                         "memory_init_cow": "memory-init-cow"}
 # Spin reads these variables for its pool (crates/core/src/lib.rs); the rest of its pool is fixed in code.
+# Its total_core_instances is wasmtime's default (1000), not a variable: a component of N core instances serves at most
+# 1000 // N requests at once there, whatever SPIN_WASMTIME_INSTANCE_COUNT says.
 SPIN_VARIABLES = {"total_component_instances": "SPIN_WASMTIME_INSTANCE_COUNT", "total_memories": "SPIN_WASMTIME_TOTAL_MEMORIES",
                   "total_tables": "SPIN_WASMTIME_TOTAL_TABLES", "max_core_instance_size": "SPIN_WASMTIME_CORE_INSTANCE_SIZE",
-                  "table_elements": "SPIN_WASMTIME_INSTANCE_TABLE_ELEMENTS"}
+                  "table_elements": "SPIN_WASMTIME_INSTANCE_TABLE_ELEMENTS",
+                  "max_component_instance_size": "SPIN_WASMTIME_INSTANCE_SIZE",
+                  "max_core_instances_per_component": "SPIN_WASMTIME_CORE_INSTANCE_COUNT",
+                  "max_memories_per_component": "SPIN_WASMTIME_INSTANCE_MEMORIES",
+                  "max_tables_per_component": "SPIN_WASMTIME_INSTANCE_TABLES"}
 SPIN_FIXED = "max_memory_size 4 GiB, linear_memory_keep_resident 2 MiB, table_keep_resident 512 KiB and wasmtime's memory layout"
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from wasmlab.config import WASMTIME_DEFAULT_RESERVATION, EngineConfig, GiB, KiB, MiB, PoolConfig
 from wasmlab.experiments.advisor.needs import ServingNeeds
 from wasmlab.host.engine import DEFAULT_GUARD, STACK_SLOT_BYTES, pool_reservation_bytes
+from wasmlab.host.pool_sizing import DEFAULT_INSTANCE_SIZE, PER_COMPONENT_TOTALS, instance_size_limit
 from wasmlab.workloads.model import WASM_PAGE
 
 # Memory layouts: (memory_reservation, memory_guard_size); None keeps wasmtime's default.  A reservation of
@@ -28,7 +29,6 @@ WASMTIME_DEFAULTS: dict[str, Any] = {
 # wasmtime's PoolingAllocationConfig defaults for limits the guest may need raised.
 DEFAULT_MAX_MEMORIES_PER_MODULE = 1
 DEFAULT_MAX_TABLES_PER_MODULE = 1
-DEFAULT_MAX_CORE_INSTANCE_SIZE = 1 * MiB
 TABLE_ELEMENT_BYTES = 8  # a funcref slot on 64-bit hosts
 
 
@@ -85,14 +85,16 @@ class Candidate:
         knobs: dict[str, int] = {"max_memory_size": round_up(needs.max_memory_size, WASM_PAGE)}
         if needs.table_elements > 0:
             knobs["table_elements"] = needs.table_elements
-        if needs.max_core_instance_size > DEFAULT_MAX_CORE_INSTANCE_SIZE:
-            knobs["max_core_instance_size"] = round_up(needs.max_core_instance_size, 4 * KiB)
+        core_size = instance_size_limit(needs.max_core_instance_size)
+        if core_size is not None:
+            knobs["max_core_instance_size"] = core_size
         if needs.max_memories_per_module > DEFAULT_MAX_MEMORIES_PER_MODULE:
             knobs["max_memories_per_module"] = needs.max_memories_per_module
         if needs.max_tables_per_module > DEFAULT_MAX_TABLES_PER_MODULE:
             knobs["max_tables_per_module"] = needs.max_tables_per_module
         if not self.pooled:
             return knobs
+        knobs.update(component_knobs(self.slots, needs))
         if self.keep_resident:
             knobs["linear_memory_keep_resident"] = self.keep_resident
         if self.table_keep_resident:
@@ -164,6 +166,23 @@ class Candidate:
         return ", ".join(parts)
 
 
+def component_knobs(slots: int, needs: ServingNeeds) -> dict[str, int]:
+    """A pool's limits for the components among the guests: what one instance holds, stated (wasmtime's defaults for
+    these changed between releases: 20, then unlimited), its component instance size, and
+    each total that ``slots`` concurrent instances take, where it is more than ``slots``."""
+    if not needs.components:
+        return {}
+    knobs = {"max_core_instances_per_component": needs.max_core_instances_per_component,
+             "max_memories_per_component": needs.max_memories_per_component,
+             "max_tables_per_component": needs.max_tables_per_component}
+    # Stated too (wasmtime's 1 MiB, or more where the component needs it): a host author sizing for components looks for it.
+    knobs["max_component_instance_size"] = instance_size_limit(needs.max_component_instance_size) or DEFAULT_INSTANCE_SIZE
+    for per_component, total in PER_COMPONENT_TOTALS.items():
+        if knobs[per_component] > 1:
+            knobs[total] = slots * knobs[per_component]
+    return knobs
+
+
 def size(n: int) -> str:
     """Bytes for people: ``128 KiB``, ``4 GiB``, ``1.06 GiB``."""
     for unit, name in ((GiB, "GiB"), (MiB, "MiB"), (KiB, "KiB")):
@@ -183,6 +202,7 @@ class SearchSpace:
     table_keep_resident: tuple[int, ...]
     decommit_batch: tuple[str, ...]
     cache_sizes: tuple[int, ...]
+    pre: tuple[bool, ...] = (False, True)  # InstancePre: core modules only (the component C API has none)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -197,9 +217,11 @@ def search_space(needs: ServingNeeds, threads: int, modules: int) -> SearchSpace
     tables = (0, round_up(needs.table_elements * TABLE_ELEMENT_BYTES, 4 * KiB)) if needs.table_elements else (0,)
     caches = sorted({modules, max(1, modules // 2), 1}, reverse=True)
     return SearchSpace(slots=tuple(sorted({threads, 2 * threads, 4 * threads})), layouts=LAYOUTS, keep_resident=tuple(keep[:5]),
-                       table_keep_resident=tables, decommit_batch=("1", "slots"), cache_sizes=tuple(caches))
+                       table_keep_resident=tables, decommit_batch=("1", "slots"), cache_sizes=tuple(caches),
+                       pre=(False,) if needs.components else (False, True))
 
 
 def smallest_pool_slot(needs: ServingNeeds) -> int:
-    """The address space of one pool slot at its tightest (memory of what serving needs, no guard, one stack slot)."""
-    return round_up(needs.max_memory_size, WASM_PAGE) + STACK_SLOT_BYTES
+    """The address space one concurrent request takes from a pool at its tightest: a memory of what serving needs (one
+    for each memory a component instance holds), no guard, and one stack slot."""
+    return max(1, needs.max_memories_per_component) * round_up(needs.max_memory_size, WASM_PAGE) + STACK_SLOT_BYTES
