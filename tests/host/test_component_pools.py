@@ -85,11 +85,7 @@ def test_an_exhausted_pool_fails_component_requests_as_pool_exhausted_and_frees_
         runtime.close()
 
 
-# The native component loop (wasmlab/native/component_loop.c, call_in_store) does not retry an instantiation that found
-# the pool exhausted, as the core loop's wait_for_a_slot does: under `wait` its requests fail as under `fail`.  Strict,
-# so the mark must go when the C loop waits.
-@pytest.mark.parametrize("call_path", ["lean", pytest.param("native", marks=pytest.mark.xfail(
-    strict=True, reason="the native component loop has no slot wait yet (component_loop.c call_in_store)"))])
+@pytest.mark.parametrize("call_path", ["lean", "native"])
 def test_an_exhausted_pool_under_wait_serves_once_the_slot_frees(call_path):
     """Under ``--exhaustion wait`` a component request waits for the held slot (freed after 200 ms), as a core one does."""
     workload = two_instances()
