@@ -22,16 +22,16 @@ BAD = [
      f"exported interface 'pkg:ns/nothing@1.0.0' is not allowed; allowed: {IFACE}, pkg:ns/outer@1.0.0, pkg:ns/outer@1.0.0#inner"),
     ("a function not in its interface", [*C, "--entry", f"{IFACE}#absent"],
      f"component interfaces.wasm: function of interface {IFACE} 'absent' is not allowed; allowed: echo, seven, sum, swap"),
-    ("an ambiguous bare name in --invoke", [*C, "--invoke", "seven()"],
-     f"function 'seven' is ambiguous; allowed: one of its full names, #seven (the top level), {IFACE}#seven"),
-    ("an ambiguous bare name in --entry", [*C, "--entry", "seven", "--expect", "7"],
-     f"component interfaces.wasm: function 'seven' is ambiguous; allowed: one of its full names, #seven (the top level), {IFACE}#seven"),
+    ("an ambiguous bare name in --invoke", [*C, "--invoke", "sum({x: 1, y: 2})"],
+     f"function 'sum' is ambiguous; allowed: one of its full names, {IFACE}#sum, pkg:ns/outer@1.0.0#inner#sum"),
+    ("an ambiguous bare name in --entry", [*C, "--entry", "sum", "--expect", "7"],
+     f"component interfaces.wasm: function 'sum' is ambiguous; allowed: one of its full names, {IFACE}#sum, pkg:ns/outer@1.0.0#inner#sum"),
     ("a record field of the wrong type", [*C, "--invoke", f"{IFACE}#sum({{x: 1, y: \"two\"}})"],
      "recipe invoke argument 'p' at column 34: the string \"two\" is not a u32"),
     ("an expected record field out of range", [*C, "--invoke", "swap({x: 1, y: 2})", "--expect-value", "{x: 2, y: -1}"],
      "recipe expect.result at column 11: -1 is out of range for u32; allowed: 0..4294967295"),
-    ("a record function named by --entry", [*C, "--entry", "sum"], "allowed: one of those, or the call in WAVE (--invoke "
-                                                                   f"'{IFACE}#sum(...)')"),
+    ("a record function named by --entry", [*C, "--entry", "swap"], "allowed: one of those, or the call in WAVE (--invoke "
+                                                                    f"'{IFACE}#swap(...)')"),
     ("--entry run on a middleware component", [*R, "--workload", "mw.wasm", "--entry", "run"],
      "component mw.wasm: function 'run' is not allowed; allowed: on-request, on-response"),
 ]

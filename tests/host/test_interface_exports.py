@@ -49,7 +49,7 @@ INTERFACES_WAT = r"""(component
     (canon lift (core func $i "echo") (memory (core memory $i "memory")) (realloc (core func $i "realloc"))))
   (instance $api (export "seven" (func $eight)) (export "sum" (func $sum)) (export "swap" (func $swap)) (export "echo" (func $echo)))
   (export "pkg:ns/iface@1.0.0" (instance $api))
-  (instance $inner (export "deep" (func $seven)))
+  (instance $inner (export "deep" (func $seven)) (export "sum" (func $sum)))
   (instance $outer (export "inner" (instance $inner)))
   (export "pkg:ns/outer@1.0.0" (instance $outer)))"""
 
@@ -81,20 +81,20 @@ def run(component: Path, variants: tuple[str, ...] = ("cached", "pooled+cached")
 
 def test_the_functions_include_those_inside_interfaces_and_nested_interfaces(types):
     assert set(types.functions) == {"seven", f"{IFACE}#seven", f"{IFACE}#sum", f"{IFACE}#swap", f"{IFACE}#echo",
-                                    "pkg:ns/outer@1.0.0#inner#deep"}
+                                    "pkg:ns/outer@1.0.0#inner#deep", "pkg:ns/outer@1.0.0#inner#sum"}
     assert sorted(types.interfaces[IFACE]) == ["echo", "seven", "sum", "swap"]
-    assert types.interfaces["pkg:ns/outer@1.0.0"] == [] and types.interfaces["pkg:ns/outer@1.0.0#inner"] == ["deep"]
+    assert types.interfaces["pkg:ns/outer@1.0.0"] == [] and types.interfaces["pkg:ns/outer@1.0.0#inner"] == ["deep", "sum"]
 
 
-@pytest.mark.parametrize("name, full", [(f"{IFACE}#sum", f"{IFACE}#sum"), ("sum", f"{IFACE}#sum"), ("deep", "pkg:ns/outer@1.0.0#inner#deep"),
-                                        (f"{IFACE}#seven", f"{IFACE}#seven"), ("#seven", "seven")])
+@pytest.mark.parametrize("name, full", [(f"{IFACE}#sum", f"{IFACE}#sum"), ("swap", f"{IFACE}#swap"), ("deep", "pkg:ns/outer@1.0.0#inner#deep"),
+                                        (f"{IFACE}#seven", f"{IFACE}#seven"), ("#seven", "seven"), ("seven", "seven")])
 def test_a_name_resolves_to_its_full_name(types, name, full):
     assert types.resolve(name, "x") == full
     assert types.resolve(types.written(full), "x") == full  # how a resolved name is written resolves to it again
 
 
 @pytest.mark.parametrize("name, message", [
-    ("seven", f"x: function 'seven' is ambiguous; allowed: one of its full names, #seven (the top level), {IFACE}#seven"),
+    ("sum", f"x: function 'sum' is ambiguous; allowed: one of its full names, {IFACE}#sum, pkg:ns/outer@1.0.0#inner#sum"),
     ("pkg:ns/nothing@1.0.0#sum", f"x: exported interface 'pkg:ns/nothing@1.0.0' is not allowed; allowed: {IFACE}, pkg:ns/outer@1.0.0, "
                                  "pkg:ns/outer@1.0.0#inner"),
     (f"{IFACE}#absent", f"x: function of interface {IFACE} 'absent' is not allowed; allowed: echo, seven, sum, swap"),
@@ -109,8 +109,8 @@ def test_a_name_that_does_not_resolve_is_refused_in_one_line(types, name, messag
 
 # (the call in WAVE, what it returns in WAVE): a record in, a record out, a string both ways, the two `seven`s, a nested
 # interface's function.
-CALLS = [("sum({x: 3, y: 4})", "7"), (f"{IFACE}#swap({{x: 3, y: 4}})", "{x: 4, y: 3}"), ('echo("héllo, wörld")', '"héllo, wörld"'),
-         (f"{IFACE}#seven()", "8"), ("#seven()", "7"), ("pkg:ns/outer@1.0.0#inner#deep()", "7")]
+CALLS = [(f"{IFACE}#sum({{x: 3, y: 4}})", "7"), ("pkg:ns/outer@1.0.0#inner#sum({x: 3, y: 5})", "8"), (f"{IFACE}#swap({{x: 3, y: 4}})", "{x: 4, y: 3}"), ('echo("héllo, wörld")', '"héllo, wörld"'),
+         (f"{IFACE}#seven()", "8"), ("#seven()", "7"), ("seven()", "7"), ("pkg:ns/outer@1.0.0#inner#deep()", "7")]
 
 
 @pytest.mark.parametrize("call, result", CALLS, ids=[c for c, _ in CALLS])
@@ -130,7 +130,7 @@ def test_a_wrong_expected_value_fails_every_path_and_every_native_variant(compon
 
 
 @pytest.mark.parametrize("entry, full, result", [(f"{IFACE}#seven", f"{IFACE}#seven", 8), ("deep", "pkg:ns/outer@1.0.0#inner#deep", 7),
-                                                 ("#seven", "seven", 7)])
+                                                 ("#seven", "seven", 7), ("seven", "seven", 7)])
 def test_the_entry_names_an_interface_function_and_is_honoured_on_every_path(component, entry, full, result):
     scenario = scenarios.Scenario(workload=str(component), entry=entry, expect=result)
     assert [w.entry for w in scenario.workload.build()] == [full]
@@ -141,7 +141,7 @@ def test_the_entry_names_an_interface_function_and_is_honoured_on_every_path(com
 
 def test_a_recipes_earlier_invoke_steps_call_interface_functions(component, tmp_path):
     recipe = tmp_path / "calls.yaml"
-    recipe.write_text(f"module: {component}\nsteps:\n  - invoke: 'sum({{x: 1, y: 2}})'\n    expect: 3\n"
+    recipe.write_text(f"module: {component}\nsteps:\n  - invoke: '{IFACE}#sum({{x: 1, y: 2}})'\n    expect: 3\n"
                       f"  - invoke: '{IFACE}#swap({{x: 1, y: 2}})'\n    expect: '{{x: 2, y: 1}}'\n"
                       f"  - invoke: '#seven()'\n  - invoke: 'echo(\"a\")'\nexpect:\n  result: '\"a\"'\n")
     w = load_workload(str(recipe))

@@ -78,11 +78,12 @@ class ComponentTypes:
         return found
 
     def resolve(self, name: str, what: str) -> str:
-        """The full name of the function ``name`` calls (the one home of the rule): an exact full name; a bare name
-        unique among every function, top-level or in an interface; ``#f`` for a top-level ``f`` that is also in an
-        interface.  Anything else is refused in one line beginning with ``what``: an ambiguous bare name (listing
-        its full names), an interface that is not exported (listing those that are), a function not in its
-        interface (listing the interface's)."""
+        """The full name of the function ``name`` calls (the one home of the rule): an exact full name (a top-level
+        ``f`` is its own full name, and wins over an interface's ``f``, as a file's exact path would); a bare name
+        unique among the interfaces' functions; ``#f``, the top-level ``f`` said explicitly.  Anything else is refused
+        in one line beginning with ``what``: a bare name found in several interfaces (listing its full names), an
+        interface that is not exported (listing those that are), a function not in its interface (listing the
+        interface's)."""
         functions = self.functions
         interface, sep, function = name.rpartition(SEPARATOR)
         if interface:
@@ -97,20 +98,19 @@ class ComponentTypes:
             if function in top:
                 return function
             raise allowed(name, f"{what}: top-level function", [f"{SEPARATOR}{f}" for f in top] or ["(no top-level functions)"])
+        if name in top:
+            return name
         candidates = sorted(f for f in functions if f.rpartition(SEPARATOR)[2] == name)
         if len(candidates) == 1:
             return candidates[0]
         if candidates:
-            named = sorted(f if SEPARATOR in f else f"{SEPARATOR}{f} (the top level)" for f in candidates)
-            raise ConfigError(f"{what}: function {name!r} is ambiguous; allowed: one of its full names, {', '.join(named)}")
+            raise ConfigError(f"{what}: function {name!r} is ambiguous; allowed: one of its full names, {', '.join(candidates)}")
         raise allowed(name, f"{what}: function", sorted(functions) or ["(no function exports)"])
 
     def written(self, full: str) -> str:
-        """How a resolved full name is written so that :meth:`resolve` gives it back: an interface's function by its
-        full name; a top-level ``f`` as ``f``, or ``#f`` when an interface has an ``f`` too (``f`` would be ambiguous)."""
-        if SEPARATOR in full or sum(f.rpartition(SEPARATOR)[2] == full for f in self.functions) == 1:
-            return full
-        return f"{SEPARATOR}{full}"
+        """How a resolved full name is written so that :meth:`resolve` gives it back: its full name (a top-level ``f``
+        as ``f``, which resolves to itself first)."""
+        return full
 
     @property
     def imports_wasi(self) -> bool:
