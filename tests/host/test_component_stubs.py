@@ -1,0 +1,164 @@
+"""Component imports stubbed by a recipe (issue 25): ``imports:`` names a component function import as
+``INSTANCE#FUNCTION`` (a top-level one by its bare name) with a WAVE constant as its result (``null``: none); the stub
+is a host function returning it, on the lean, api and native paths (every variant without ``pre``).  The component
+below answers with what its imports return, so a stub that is not honoured (its constant ignored, zero returned)
+fails every path; bad stubs are one line, exit 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import wasmtime
+from click.testing import CliRunner
+
+from wasmlab.cli import main
+from wasmlab.errors import ConfigError
+from wasmlab.host.component_stubs import merged
+from wasmlab.measure import scenario as scenarios
+from wasmlab.workloads import load_workload
+
+HOST = "pkg:ns/host@1.0.0"
+# Written for these tests in the component text format.  It imports an instance holding a u32-returning `get`, a
+# string-returning `name`, a record-returning `point` and a `note` without a result, and a top-level `log` without one.
+# `run` answers get() + 1 (calling `note` and `log` first), `len` the length of name(), `sum` point's x + y.
+STUBBED_WAT = r"""(component
+  (import "pkg:ns/host@1.0.0" (instance $host
+    (type $point' (record (field "x" u32) (field "y" u32)))
+    (export "point-type" (type $point (eq $point')))
+    (export "get" (func (result u32)))
+    (export "name" (func (result string)))
+    (export "point" (func (result $point)))
+    (export "note" (func (param "x" u32)))))
+  (import "log" (func $log (param "x" u32)))
+  (core module $mem
+    (memory (export "memory") 1)
+    (global $bump (mut i32) (i32.const 1024))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (local $p i32)
+      (local.set $p (global.get $bump))
+      (global.set $bump (i32.add (global.get $bump) (local.get 3)))
+      (local.get $p)))
+  (core instance $mi (instantiate $mem))
+  (core func $get (canon lower (func $host "get")))
+  (core func $name (canon lower (func $host "name") (memory (core memory $mi "memory")) (realloc (core func $mi "realloc"))))
+  (core func $point (canon lower (func $host "point") (memory (core memory $mi "memory"))))
+  (core func $note (canon lower (func $host "note")))
+  (core func $log (canon lower (func $log)))
+  (core module $m
+    (import "mem" "memory" (memory 1))
+    (import "host" "get" (func $get (result i32)))
+    (import "host" "name" (func $name (param i32)))
+    (import "host" "point" (func $point (param i32)))
+    (import "host" "note" (func $note (param i32)))
+    (import "host" "log" (func $log (param i32)))
+    (func (export "run") (result i32)
+      (call $note (i32.const 1))
+      (call $log (i32.const 2))
+      (i32.add (call $get) (i32.const 1)))
+    (func (export "len") (result i32) (call $name (i32.const 64)) (i32.load (i32.const 68)))
+    (func (export "sum") (result i32) (call $point (i32.const 80)) (i32.add (i32.load (i32.const 80)) (i32.load (i32.const 84)))))
+  (core instance $i (instantiate $m
+    (with "mem" (instance $mi))
+    (with "host" (instance (export "get" (func $get)) (export "name" (func $name)) (export "point" (func $point))
+                           (export "note" (func $note)) (export "log" (func $log))))))
+  (func (export "run") (result u32) (canon lift (core func $i "run")))
+  (func (export "len") (result u32) (canon lift (core func $i "len")))
+  (func (export "sum") (result u32) (canon lift (core func $i "sum"))))"""
+
+PATHS = "lean,api,native"
+VARIANTS = ("baseline", "cached", "pooled", "pooled+cached")
+STUBS = {f"{HOST}#get": "41", f"{HOST}#name": "'\"hello\"'", f"{HOST}#point": "'{x: 3, y: 4}'", f"{HOST}#note": "null",
+         "log": "null"}
+
+
+@pytest.fixture(scope="module")
+def component(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("stubs") / "stubbed.wasm"
+    path.write_bytes(bytes(wasmtime.wat2wasm(STUBBED_WAT)))
+    return path
+
+
+def recipe(folder: Path, component: Path, invoke: str = "run()", expect: str = "42", **changed: str | None) -> Path:
+    """A recipe calling ``invoke`` with the stubs above (``changed``: replaced, ``None`` left out)."""
+    stubs = {**STUBS, **changed}
+    lines = "".join(f"  {name}: {value}\n" for name, value in stubs.items() if value is not None)
+    path = folder / "stubbed.yaml"
+    path.write_text(f"module: {component}\ninvoke: {invoke}\nimports:\n{lines}expect:\n  result: {expect}\n")
+    return path
+
+
+def run(path: Path, variants: tuple[str, ...] = VARIANTS, requests: int = 10) -> scenarios.Measurement:
+    return scenarios.run(scenarios.Scenario(recipe=str(path), requests=requests, repeats=1, warmup=1, slots=2, call_path=PATHS,
+                                            variants=variants))
+
+
+def every(variants: tuple[str, ...]) -> set[str]:
+    return {f"{v}{suffix}" for v in variants for suffix in ("", "@api", "@native")}
+
+
+def test_the_recipe_binds_each_stub_to_its_import_typed_by_its_result(component, tmp_path):
+    w = load_workload(str(recipe(tmp_path, component)))
+    assert [(s.name, s.value) for s in w.stubs] == [
+        ("log", None), (f"{HOST}#get", 41), (f"{HOST}#name", "hello"), (f"{HOST}#note", None), (f"{HOST}#point", {"x": 3, "y": 4})]
+    assert w.stubs[1].instance == (HOST,) and w.stubs[1].function == "get" and w.stubs[0].instance == ()
+
+
+@pytest.mark.parametrize("invoke, expect", [("run()", "42"), ("len()", "5"), ("sum()", "7")])
+def test_a_stubbed_import_answers_its_constant_on_every_path_and_variant(component, tmp_path, invoke, expect):
+    """41 + 1 through a u32, "hello" through a string, {x: 3, y: 4} through a record: each variant without pre."""
+    m = run(recipe(tmp_path, component, invoke, expect))
+    assert not m.errors, dict(m.errors)
+    table = m.variants(None)
+    assert len(table) == 12 and (table["outcome_ok"] == 10).all()
+
+
+@pytest.mark.parametrize("invoke, stub, value, expect", [("run()", f"{HOST}#get", "40", "42"),
+                                                         ("len()", f"{HOST}#name", "'\"hell\"'", "5"),
+                                                         ("sum()", f"{HOST}#point", "'{x: 3, y: 3}'", "7")])
+def test_a_stub_that_answers_otherwise_is_a_mismatch_on_every_path(component, tmp_path, invoke, stub, value, expect):
+    m = run(recipe(tmp_path, component, invoke, expect, **{stub: value}), ("cached", "pooled+cached"), requests=3)
+    assert set(m.errors) == every(("cached", "pooled+cached")), dict(m.errors)
+    assert all(e.startswith("ResultMismatch: ") for e in m.errors.values()), dict(m.errors)
+
+
+def test_a_runtime_serving_two_workloads_defines_a_shared_stub_once_and_refuses_two_constants(component, tmp_path):
+    first = load_workload(str(recipe(tmp_path, component)))
+    again = load_workload(str(recipe(tmp_path, component)))
+    assert [s.name for s in merged([first, again])] == [s.name for s in first.stubs]
+    other = load_workload(str(recipe(tmp_path, component, **{f"{HOST}#get": "40"})))
+    with pytest.raises(ConfigError, match=f"recipe imports.{HOST}#get: workloads 'stubbed' and 'stubbed' stub it differently"):
+        merged([first, other])
+
+
+BAD_STUBS = [
+    ("a stub of an import the component does not have", {f"{HOST}#gets": "41"},
+     f"recipe imports: function import of {{}} '{HOST}#gets' is not allowed; allowed: log, {HOST}#get, {HOST}#name, "
+     f"{HOST}#note, {HOST}#point"),
+    ("a constant that does not fit the result", {f"{HOST}#get": "'\"x\"'"}, f"recipe imports.{HOST}#get"),
+    ("a record missing a field", {f"{HOST}#point": "'{x: 3}'"}, f"recipe imports.{HOST}#point"),
+    ("null for a function with a result", {f"{HOST}#get": "null"},
+     f"recipe imports.{HOST}#get: null, but {HOST}#get returns u32; allowed: a WAVE value of that type"),
+    ("a constant for a function without one", {"log": "1"}, "recipe imports.log: 1, but log returns nothing; allowed: null"),
+    ("a function import left unstubbed", {f"{HOST}#note": None},
+     f"recipe imports: {{}} imports function {HOST}#note, which nothing defines; allowed: WASI p2 imports, or a stub"),
+    ("a stub of a WASI import", {"wasi:cli/environment@0.2.0#get-environment": "'[]'"},
+     "recipe imports.wasi:cli/environment@0.2.0#get-environment: WASI imports are satisfied by WASI p2, not stubbed"),
+]
+
+
+@pytest.mark.parametrize("what, changed, message", BAD_STUBS, ids=[row[0] for row in BAD_STUBS])
+def test_a_bad_stub_is_one_line_and_status_2(component, tmp_path, what, changed, message):
+    path = recipe(tmp_path, component, **changed)
+    done = CliRunner().invoke(main, ["reproduce", "--recipe", str(path), "--requests", "2", "--repeats", "1", "--warmup", "1",
+                                     "--out", str(tmp_path / "out")], catch_exceptions=True)
+    assert done.exception is None or isinstance(done.exception, SystemExit), repr(done.exception)
+    lines = done.stderr.strip().splitlines()
+    assert done.exit_code == 2 and len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert message.format(component) in lines[0], lines[0]
+
+
+def test_a_component_with_an_import_and_no_stub_names_the_recipe_key(component, tmp_path):
+    done = CliRunner().invoke(main, ["reproduce", "--workload", str(component), "--entry", "run", "--requests", "2", "--repeats",
+                                     "1", "--warmup", "1", "--out", str(tmp_path / "out")], catch_exceptions=True)
+    assert done.exit_code == 2 and "has an import the lab cannot satisfy" in done.stderr and "imports:" in done.stderr, done.stderr
