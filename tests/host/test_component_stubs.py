@@ -162,3 +162,43 @@ def test_a_component_with_an_import_and_no_stub_names_the_recipe_key(component, 
     done = CliRunner().invoke(main, ["reproduce", "--workload", str(component), "--entry", "run", "--requests", "2", "--repeats",
                                      "1", "--warmup", "1", "--out", str(tmp_path / "out")], catch_exceptions=True)
     assert done.exit_code == 2 and "has an import the lab cannot satisfy" in done.stderr and "imports:" in done.stderr, done.stderr
+
+
+def test_the_native_driver_defines_the_stubs_once_and_refuses_a_stale_or_malformed_stub(component, tmp_path):
+    """The C glue directly: the stubs of the first plan are defined on the driver's linker, a later plan's (the same,
+    merged) are not defined again (wasmtime would refuse a second definition), and each stub is checked in one line."""
+    import dataclasses
+    import hashlib
+
+    import numpy as np
+
+    from wasmlab import _native, capi
+    from wasmlab.host import native_boundary as boundary
+    from wasmlab.host.callpaths.native import library
+    from wasmlab.host.callpaths.native_component import plan, stub_plans
+
+    w = load_workload(str(recipe(tmp_path, component)))
+    stubs = stub_plans(merged([w]))
+    engine = wasmtime.Engine()
+    driver = _native.Driver(library(), capi.address(engine.ptr()), cache_capacity=4)
+    try:
+        stale = (dataclasses.replace(stubs[0], version=boundary.BOUNDARY_VERSION + 1), *stubs[1:])
+        with pytest.raises(ValueError, match=rf"^ComponentStubPlan version {boundary.BOUNDARY_VERSION + 1}; this build"):
+            driver.add_component(plan(w, None, stale))
+        odd = (dataclasses.replace(stubs[1], result=boundary.ComponentValue(99)), *stubs[2:])
+        with pytest.raises(ValueError, match="kind 99"):
+            driver.add_component(plan(w, None, odd))
+        first, again = driver.add_component(plan(w, None, stubs)), driver.add_component(plan(w, None, stubs))
+        records = np.zeros((4, _native.RECORD_WORDS), dtype=np.int64)
+        driver.run(np.array([first, again, first, again], dtype=np.int32), records, None, None, None)
+        assert records[:, 1].tolist() == [_native.OUT_OK] * 4
+    finally:
+        driver.close()
+    bare = _native.Driver(library(), capi.address(engine.ptr()), cache_capacity=4)
+    try:  # without its stubs the component cannot be instantiated: the request fails, it does not answer 42
+        records = np.zeros((1, _native.RECORD_WORDS), dtype=np.int64)
+        index = bare.add_component(boundary.ComponentPlan(w.wasm, hashlib.sha256(w.wasm).digest(), plan(w).calls))
+        _, message = bare.run(np.array([index], dtype=np.int32), records, None, None, None)
+        assert records[0, 1] == _native.OUT_ERROR and "pkg:ns/host@1.0.0" in message, message
+    finally:
+        bare.close()
