@@ -59,7 +59,6 @@ def component_recipe_workload(recipe: Recipe, wasm: bytes) -> Workload:
     without either runs as a command (:mod:`wasmlab.workloads.component_command`)."""
     from wasmlab.workloads.component_command import recipe_command, run_entry
     from wasmlab.workloads.components import component_workload
-
     from wasmlab.workloads.recipe.component_imports import component_stubs
 
     types = introspect.component_types(wasm)
