@@ -77,7 +77,13 @@ typedef wasmtime_error_t *wasmtime_component_func_callback_fn(void *, wasmtime_c
     X(wasmtime_component_instance_get_func, bool, (const wasmtime_component_instance_t *, wasmtime_context_t *, const wasmtime_component_export_index_t *, wasmtime_component_func_t *)) \
     X(wasmtime_component_func_call, wasmtime_error_t *, (const wasmtime_component_func_t *, wasmtime_context_t *, const wasmtime_component_val_t *, size_t, wasmtime_component_val_t *, size_t)) \
     X(wasmtime_component_func_post_return, wasmtime_error_t *, (const wasmtime_component_func_t *, wasmtime_context_t *)) \
-    X(wasmtime_component_val_delete, void, (wasmtime_component_val_t *)) \
+    X(wasmtime_component_val_delete, void, (wasmtime_component_val_t *))
+
+/* The functions a recipe's stubs of component imports need (component_stubs.c), resolved together but apart from the
+ * above: a library without them still serves components, only not stubbed ones.  wasmtime_component_val_clone came
+ * with wasmtime 39 (absent from 35 and 38, present from 40), as did the function type among the callback's
+ * parameters (wasmtime PR #11944), so a library with all of these calls the callback as declared below. */
+#define WASMLAB_COMPONENT_STUB_FUNCTIONS(X) \
     X(wasmtime_component_val_clone, void, (const wasmtime_component_val_t *, wasmtime_component_val_t *)) \
     X(wasmtime_component_linker_root, wasmtime_component_linker_instance_t *, (wasmtime_component_linker_t *)) \
     X(wasmtime_component_linker_instance_add_instance, wasmtime_error_t *, (wasmtime_component_linker_instance_t *, const char *, size_t, wasmtime_component_linker_instance_t **)) \
@@ -87,15 +93,19 @@ typedef wasmtime_error_t *wasmtime_component_func_callback_fn(void *, wasmtime_c
 typedef struct {
 #define DECLARE_COMPONENT(name, ret, args) ret (*name) args;
     WASMLAB_COMPONENT_FUNCTIONS(DECLARE_COMPONENT)
+    WASMLAB_COMPONENT_STUB_FUNCTIONS(DECLARE_COMPONENT)
 #undef DECLARE_COMPONENT
     int resolved;
+    const char *stubs_missing;        /* NULL: the stub functions resolved; else the first one the library lacks */
 } ComponentApi;
 
+/* Every component function by name, the required ones first (COMPONENT_REQUIRED_COUNT of them), then the stubs'. */
 extern const char *const COMPONENT_FUNCTION_NAMES[];
 extern const size_t COMPONENT_FUNCTION_COUNT;
+extern const size_t COMPONENT_REQUIRED_COUNT;
 
-/* The component functions into `api`: NULL (api->resolved set), or the name of the first one the library lacks (the
- * library then serves no components). */
+/* The component functions into `api`: NULL (api->resolved set), or the name of the first required one the library
+ * lacks (the library then serves no components).  A stub function it lacks is named in api->stubs_missing. */
 const char *component_api_resolve(void *handle, ComponentApi *api);
 
 #endif

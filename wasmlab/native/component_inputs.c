@@ -254,6 +254,12 @@ static int stubs_into(PyObject *plan, Driver *d, const ComponentApi *capi) {
     if (items == NULL)
         return -1;
     size_t n = (size_t)PyTuple_GET_SIZE(items);
+    if (n > 0 && capi->stubs_missing != NULL) {
+        Py_DECREF(items);
+        PyErr_Format(PyExc_LookupError, "this libwasmtime has no function %s: it serves no stubs of component imports",
+                     capi->stubs_missing);
+        return -1;
+    }
     ComponentStub *stubs = n ? zeroed(n, sizeof *stubs) : NULL;
     int ok = n == 0 || stubs != NULL;
     for (size_t k = 0; ok && k < n; k++)

@@ -166,7 +166,10 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
         if reason:
             raise ConfigError(f"call path 'native': {reason}")
     check_variant(parts)
-    server = ComponentServer(parts, workloads)
+    try:
+        server = ComponentServer(parts, workloads)
+    except LookupError as exc:  # a library without the functions a recipe's stubs of component imports need
+        raise ConfigError(f"call path 'native': {exc}") from None
     block = functools.partial(server.block)
     block.lateness = server.lateness  # type: ignore[attr-defined]
     return Handlers(server.handle, server.handle_phased, block, server.block_phased)
