@@ -202,3 +202,79 @@ def test_the_native_driver_defines_the_stubs_once_and_refuses_a_stale_or_malform
         assert records[0, 1] == _native.OUT_ERROR and "pkg:ns/host@1.0.0" in message, message
     finally:
         bare.close()
+
+
+# A component command (exports wasi:cli/run) that imports WASI p2 beside a `bench` instance, as sightglass's component
+# benchmarks do: run returns ok only when bench.start() answers 7 and the command got two arguments (WASI's own
+# get-arguments, served by WASI p2 on the same linker as the stubs).
+BENCH_WAT = r"""(component
+  (import "bench" (instance $bench (export "start" (func (result u32))) (export "end" (func))))
+  (import "wasi:cli/environment@0.2.0" (instance $env (export "get-arguments" (func (result (list string))))))
+  (core module $libc
+    (memory (export "mem") 1)
+    (global $next (mut i32) (i32.const 4096))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32) (local $p i32)
+      global.get $next local.set $p
+      global.get $next local.get 3 i32.add i32.const 7 i32.add i32.const -8 i32.and global.set $next
+      local.get $p))
+  (core instance $libc (instantiate $libc))
+  (core func $start (canon lower (func $bench "start")))
+  (core func $end (canon lower (func $bench "end")))
+  (core func $get-args (canon lower (func $env "get-arguments") (memory (core memory $libc "mem")) (realloc (core func $libc "realloc"))))
+  (core module $main
+    (import "libc" "mem" (memory 1))
+    (import "host" "start" (func $start (result i32)))
+    (import "host" "end" (func $end))
+    (import "host" "get-args" (func $get-args (param i32)))
+    (func (export "run") (result i32) (local $ok i32)
+      call $start i32.const 7 i32.eq local.set $ok
+      i32.const 128 call $get-args
+      call $end
+      local.get $ok i32.const 128 i32.load offset=4 i32.const 2 i32.eq i32.and i32.eqz))
+  (core instance $main (instantiate $main
+    (with "libc" (instance $libc))
+    (with "host" (instance (export "start" (func $start)) (export "end" (func $end)) (export "get-args" (func $get-args))))))
+  (func $run (result (result)) (canon lift (core func $main "run")))
+  (instance $run (export "run" (func $run)))
+  (export "wasi:cli/run@0.2.0" (instance $run)))"""
+
+
+def bench_recipe(folder: Path, start: str | None) -> Path:
+    (folder / "bench.wasm").write_bytes(bytes(wasmtime.wat2wasm(BENCH_WAT)))
+    stubs = "" if start is None else f"  bench#start: {start}\n"
+    path = folder / "bench.yaml"
+    path.write_text(f"module: bench.wasm\nwasi: {{argv: [bench, x]}}\nimports:\n{stubs}  bench#end: null\nexpect: {{exit: 0}}\n")
+    return path
+
+
+def test_a_component_command_with_wasi_and_a_stubbed_bench_instance_runs_on_every_path(tmp_path):
+    w = load_workload(str(bench_recipe(tmp_path, "7")))
+    assert w.command and w.wasi and [s.name for s in w.stubs] == ["bench#end", "bench#start"]
+    m = run(bench_recipe(tmp_path, "7"), ("cached", "pooled+cached"))
+    assert not m.errors and (m.variants(None)["outcome_ok"] == 10).all(), dict(m.errors)
+    m = run(bench_recipe(tmp_path, "8"), ("pooled+cached",), requests=3)  # run returns err: the exit status 1 fails each path
+    table = m.variants(None)
+    assert len(table) == 3 and (table["outcome_ok"] == 0).all() and (table["outcome_exit"] + table["failed_requests"] > 0).all()
+    with pytest.raises(ConfigError, match="imports function bench#start, which nothing defines"):
+        load_workload(str(bench_recipe(tmp_path, None)))
+
+
+def test_a_release_without_the_stub_functions_serves_components_but_refuses_stubs_in_one_line(component, tmp_path):
+    """wasmtime 38 has the component C API but no wasmtime_component_val_clone (and calls a host function without its
+    type): it still serves components, and a plan with stubs is refused naming the function."""
+    from wasmlab import _native
+    from wasmlab.host.callpaths.native_component import plan, stub_plans
+
+    library_path = Path(__file__).resolve().parents[2] / "data" / "workloads" / "cache" / "releases" / "38.0.0" / "_libwasmtime.so"
+    if not library_path.exists():
+        pytest.skip("release 38.0.0 is not fetched (wasmlab releases fetch 38)")
+    library = _native.Library(path=str(library_path))
+    assert library.component_refusal() is None
+    w = load_workload(str(recipe(tmp_path, component)))
+    driver = _native.Driver(library, _native.Engine(library, None), cache_capacity=4)
+    try:
+        with pytest.raises(LookupError, match="^this libwasmtime has no function wasmtime_component_val_clone: it serves no "
+                                              "stubs of component imports$"):
+            driver.add_component(plan(w, None, stub_plans(merged([w]))))
+    finally:
+        driver.close()
