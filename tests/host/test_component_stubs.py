@@ -278,3 +278,10 @@ def test_a_release_without_the_stub_functions_serves_components_but_refuses_stub
             driver.add_component(plan(w, None, stub_plans(merged([w]))))
     finally:
         driver.close()
+
+
+def test_inspect_instantiates_a_stubbed_component_through_the_runtimes_linker(component, tmp_path):
+    from wasmlab.experiments.pool_fit import inspect
+
+    found = inspect(load_workload(str(recipe(tmp_path, component))))
+    assert found.requirements["max_memories_per_component"] == 1 and not found.presets["seed"]

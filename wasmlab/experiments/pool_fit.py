@@ -94,10 +94,9 @@ def inspect(workload: Workload) -> Inspection:
     store = wasmtime.Store(engine)
     if workload.wasi:
         store.set_wasi(wasmtime.WasiConfig())
-    if component:
-        linker = wasmtime.component.Linker(engine)
-        if workload.wasi:
-            linker.add_wasip2()
+    if component:  # the runtime's own component linker: WASI p2 and a recipe's stubs of the component's imports
+        linker = Linkers(engine, [workload]).component
+        assert linker is not None  # a component workload always gets one
         linker.instantiate(store, wasmtime.component.Component.deserialize(engine, serialized))
     else:
         core_linker = Linkers(engine, [workload]).core or wasmtime.Linker(engine)
