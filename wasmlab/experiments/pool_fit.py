@@ -94,10 +94,9 @@ def instantiate_once(workload: Workload, serialized: bytes, engine: wasmtime.Eng
     if workload.wasi:
         store.set_wasi(wasmtime.WasiConfig())
     try:
-        if workload.component:
-            linker = wasmtime.component.Linker(engine)
-            if workload.wasi:
-                linker.add_wasip2()
+        if workload.component:  # the runtime's own component linker: WASI p2 and a recipe's stubs of its imports
+            linker = Linkers(engine, [workload]).component
+            assert linker is not None  # a component workload always gets one
             compiled = wasmtime.component.Component.deserialize(engine, serialized)
             linker.instantiate(store, compiled)
             return surface(compiled, engine)

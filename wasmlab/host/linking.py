@@ -1,5 +1,5 @@
 """The linkers a runtime's guests need: a core linker (WASI preview 1, the lab's host functions, and
-``InstancePre``), a component linker (WASI preview 2); each built only when some workload needs it."""
+``InstancePre``), a component linker (WASI preview 2, a recipe's stubs of component imports); each built only when some workload needs it."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import wasmtime
 import wasmtime.component
 
+from wasmlab.host.component_stubs import define as define_component_stubs
+from wasmlab.host.component_stubs import merged
 from wasmlab.workloads.hostfuncs import define as define_host_functions
 from wasmlab.workloads.model import Workload
 
@@ -21,6 +23,7 @@ class Linkers:
             self.component = wasmtime.component.Linker(engine)
             if any(w.component and w.wasi for w in workloads):
                 self.component.add_wasip2()
+            define_component_stubs(self.component, merged(workloads))
         self.core: wasmtime.Linker | None = None
         if pre or any(w.linked for w in workloads):
             self.core = wasmtime.Linker(engine)

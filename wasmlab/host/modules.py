@@ -153,7 +153,12 @@ class ModuleSource:
         except wasmtime.WasmtimeError as exc:
             text = " ".join(str(exc).split())
             if "import" in text:
-                raise ConfigError(f"component {workload.name!r} has an import the lab cannot satisfy: {text}") from None
+                from wasmlab.workloads.recipe.component_imports import function_imports
+
+                stubbable = ", ".join(sorted(function_imports(introspect.component_types(workload.wasm)))) or "none"
+                raise ConfigError(f"component {workload.name!r} has an import the lab cannot satisfy: {text}; allowed: WASI p2 "
+                                  f"imports, or a recipe's imports: stubbing its function imports ({stubbable}) with WAVE "
+                                  f"constants") from None
             raise
         finally:
             store.close()

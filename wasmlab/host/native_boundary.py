@@ -5,7 +5,7 @@ A workload reaches C as one :class:`RequestPlan` (``Driver.add(plan)``): the mod
 (an export called with fixed arguments, or a recipe's :class:`RecipeProgram`), how its result is checked
 (:class:`ResultCheck`) and, for a WASI guest, its context (:class:`WasiSpec`).  A component reaches C as a
 :class:`ComponentPlan` (``Driver.add_component(plan)``) of :class:`ComponentCallPlan` calls with their values as
-:class:`ComponentValue` trees.  Every structure carries ``version``;
+:class:`ComponentValue` trees, and the stubs of its imports as :class:`ComponentStubPlan`.  Every structure carries ``version``;
 the C glue (``wasmlab/native/driver_inputs.c``) refuses one of another version in one line naming both, and
 :func:`check_version` refuses an extension built for another version (a stale build) when the library is loaded.
 Change a structure here and in the glue together, and bump :data:`BOUNDARY_VERSION` in both.
@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from wasmlab.errors import ConfigError
 
-BOUNDARY_VERSION = 3
+BOUNDARY_VERSION = 4
 
 Operand = tuple[int, int]
 """A value the C loop computes: the value in slot ``[0]`` plus the offset ``[1]``; slot -1: the literal offset."""
@@ -185,13 +185,26 @@ class ComponentCallPlan:
 
 
 @dataclass(frozen=True)
+class ComponentStubPlan:
+    """A stubbed component function import, defined on the driver's component linker: ``name`` in the imported
+    instances ``instance`` (outermost first; empty: a top-level import), returning ``result`` (``None``: nothing)
+    whatever its arguments."""
+
+    instance: tuple[bytes, ...]
+    name: bytes
+    result: ComponentValue | None = None
+    version: int = BOUNDARY_VERSION
+
+
+@dataclass(frozen=True)
 class ComponentPlan:
     """One component workload as C serves it (``Driver.add_component(plan)``): ``component`` (its SHA-256 and the calls'
     exports the cache key), and per request ``calls`` made in order in one fresh instance (a recipe's invoke steps; the
     entry's last), each result checked in C; ``wasi``: each store gets a WASI p2 context and the linker WASI p2 (a
     component importing ``wasi:*``); ``command``: a component command's WASI context (a core command's
     :class:`WasiSpec`), its request ended by an exit status (run's ``err`` is 1) that must be ``exit_status``, its
-    outputs checked as a core command's."""
+    outputs checked as a core command's.  ``stubs``: the runtime's stubs of component imports, merged (the same in every
+    plan of one driver), defined on the driver's linker with its first plan."""
 
     component: bytes
     sha256: bytes
@@ -199,6 +212,7 @@ class ComponentPlan:
     wasi: bool = False
     command: WasiSpec | None = None
     exit_status: int = 0
+    stubs: tuple[ComponentStubPlan, ...] = ()
     version: int = BOUNDARY_VERSION
 
 

@@ -6,17 +6,29 @@
 const char *const COMPONENT_FUNCTION_NAMES[] = {
 #define NAME_COMPONENT(name, ret, args) #name,
     WASMLAB_COMPONENT_FUNCTIONS(NAME_COMPONENT)
+    WASMLAB_COMPONENT_STUB_FUNCTIONS(NAME_COMPONENT)
 #undef NAME_COMPONENT
 };
 const size_t COMPONENT_FUNCTION_COUNT = sizeof COMPONENT_FUNCTION_NAMES / sizeof COMPONENT_FUNCTION_NAMES[0];
 
+static const char *const REQUIRED_NAMES[] = {
+#define NAME_COMPONENT(name, ret, args) #name,
+    WASMLAB_COMPONENT_FUNCTIONS(NAME_COMPONENT)
+#undef NAME_COMPONENT
+};
+const size_t COMPONENT_REQUIRED_COUNT = sizeof REQUIRED_NAMES / sizeof REQUIRED_NAMES[0];
+
 const char *component_api_resolve(void *handle, ComponentApi *api) {
-    /* The fields are the table's function pointers in order: filled one by one, and marked resolved only when all are. */
+    /* The fields are the table's function pointers in order (the required ones, then the stubs'): filled one by one;
+     * resolved only when every required one is, the stubs' usable only when each of theirs is. */
     void **slots = (void **)api;
+    api->stubs_missing = NULL;
     for (size_t i = 0; i < COMPONENT_FUNCTION_COUNT; i++) {
         void *symbol = dlsym(handle, COMPONENT_FUNCTION_NAMES[i]);
-        if (symbol == NULL)
+        if (symbol == NULL && i < COMPONENT_REQUIRED_COUNT)
             return COMPONENT_FUNCTION_NAMES[i];
+        if (symbol == NULL && api->stubs_missing == NULL)
+            api->stubs_missing = COMPONENT_FUNCTION_NAMES[i];
         slots[i] = symbol;
     }
     api->resolved = 1;

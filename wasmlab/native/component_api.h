@@ -14,6 +14,8 @@
 typedef struct wasmtime_component_t wasmtime_component_t;
 typedef struct wasmtime_component_linker_t wasmtime_component_linker_t;
 typedef struct wasmtime_component_export_index_t wasmtime_component_export_index_t;
+typedef struct wasmtime_component_linker_instance_t wasmtime_component_linker_instance_t;
+typedef struct wasmtime_component_func_type_t wasmtime_component_func_type_t;
 
 typedef struct { uint64_t store_id; uint32_t __private; } wasmtime_component_instance_t;
 typedef struct {
@@ -57,6 +59,11 @@ typedef union {
 struct wasmtime_component_val { uint8_t kind; wasmtime_component_valunion_t of; };
 struct wasmtime_component_valrecord_entry { wasm_byte_vec_t name; wasmtime_component_val_t val; };
 
+/* A host function of a component linker (wasmtime 50's wasmtime_component_func_callback_t, as a function type so that
+ * the table below writes the pointer): data, the caller's context, the function's type, arguments, result slots. */
+typedef wasmtime_error_t *wasmtime_component_func_callback_fn(void *, wasmtime_context_t *, const wasmtime_component_func_type_t *,
+                                                              const wasmtime_component_val_t *, size_t, wasmtime_component_val_t *, size_t);
+
 /* The component functions, resolved together (all or none): X(name, return type, (parameter types)). */
 #define WASMLAB_COMPONENT_FUNCTIONS(X) \
     X(wasmtime_component_new, wasmtime_error_t *, (const wasm_engine_t *, const uint8_t *, size_t, wasmtime_component_t **)) \
@@ -72,18 +79,33 @@ struct wasmtime_component_valrecord_entry { wasm_byte_vec_t name; wasmtime_compo
     X(wasmtime_component_func_post_return, wasmtime_error_t *, (const wasmtime_component_func_t *, wasmtime_context_t *)) \
     X(wasmtime_component_val_delete, void, (wasmtime_component_val_t *))
 
+/* The functions a recipe's stubs of component imports need (component_stubs.c), resolved together but apart from the
+ * above: a library without them still serves components, only not stubbed ones.  wasmtime_component_val_clone came
+ * with wasmtime 39 (absent from 35 and 38, present from 40), as did the function type among the callback's
+ * parameters (wasmtime PR #11944), so a library with all of these calls the callback as declared below. */
+#define WASMLAB_COMPONENT_STUB_FUNCTIONS(X) \
+    X(wasmtime_component_val_clone, void, (const wasmtime_component_val_t *, wasmtime_component_val_t *)) \
+    X(wasmtime_component_linker_root, wasmtime_component_linker_instance_t *, (wasmtime_component_linker_t *)) \
+    X(wasmtime_component_linker_instance_add_instance, wasmtime_error_t *, (wasmtime_component_linker_instance_t *, const char *, size_t, wasmtime_component_linker_instance_t **)) \
+    X(wasmtime_component_linker_instance_add_func, wasmtime_error_t *, (wasmtime_component_linker_instance_t *, const char *, size_t, wasmtime_component_func_callback_fn *, void *, void (*)(void *))) \
+    X(wasmtime_component_linker_instance_delete, void, (wasmtime_component_linker_instance_t *))
+
 typedef struct {
 #define DECLARE_COMPONENT(name, ret, args) ret (*name) args;
     WASMLAB_COMPONENT_FUNCTIONS(DECLARE_COMPONENT)
+    WASMLAB_COMPONENT_STUB_FUNCTIONS(DECLARE_COMPONENT)
 #undef DECLARE_COMPONENT
     int resolved;
+    const char *stubs_missing;        /* NULL: the stub functions resolved; else the first one the library lacks */
 } ComponentApi;
 
+/* Every component function by name, the required ones first (COMPONENT_REQUIRED_COUNT of them), then the stubs'. */
 extern const char *const COMPONENT_FUNCTION_NAMES[];
 extern const size_t COMPONENT_FUNCTION_COUNT;
+extern const size_t COMPONENT_REQUIRED_COUNT;
 
-/* The component functions into `api`: NULL (api->resolved set), or the name of the first one the library lacks (the
- * library then serves no components). */
+/* The component functions into `api`: NULL (api->resolved set), or the name of the first required one the library
+ * lacks (the library then serves no components).  A stub function it lacks is named in api->stubs_missing. */
 const char *component_api_resolve(void *handle, ComponentApi *api);
 
 #endif

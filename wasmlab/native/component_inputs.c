@@ -4,6 +4,7 @@
 #include "glue.h"
 
 #include "component_loop.h"
+#include "component_stubs.h"
 
 #define MAX_DEPTH 64 /* a deeper tree is refused rather than risking the C stack on a hostile value */
 
@@ -216,6 +217,62 @@ static int command_into(PyObject *plan, Workload *w, ComponentCall *c) {
     return status;
 }
 
+/* One ComponentStubPlan into `s`: its instances, name and constant.  0, or -1 with an exception set (what was read is
+ * freed with the stubs). */
+static int stub_from(PyObject *obj, ComponentStub *s) {
+    if (versioned(obj, "ComponentStubPlan") < 0)
+        return -1;
+    PyObject *v = PyObject_GetAttrString(obj, "name");
+    s->name = v ? copy_of(v, &s->name_len, "ComponentStubPlan.name") : NULL;
+    Py_XDECREF(v);
+    PyObject *path = s->name ? tuple_attr(obj, "instance") : NULL;
+    if (path == NULL)
+        return -1;
+    size_t depth = (size_t)PyTuple_GET_SIZE(path);
+    s->instance = zeroed(depth, sizeof *s->instance);
+    s->instance_len = s->instance ? zeroed(depth, sizeof *s->instance_len) : NULL;
+    int ok = s->instance_len != NULL;
+    if (ok) s->depth = depth;
+    for (size_t i = 0; ok && i < depth; i++)
+        ok = (s->instance[i] = copy_of(PyTuple_GET_ITEM(path, (Py_ssize_t)i), &s->instance_len[i], "ComponentStubPlan.instance")) != NULL;
+    Py_DECREF(path);
+    v = ok ? PyObject_GetAttrString(obj, "result") : NULL;
+    if (v == NULL)
+        return -1;
+    s->returns = v != Py_None;
+    ok = v == Py_None || value_from(v, &s->result, 0) == 0;
+    Py_DECREF(v);
+    return ok ? 0 : -1;
+}
+
+/* plan.stubs defined on the driver's component linker, unless it has them (every plan of a driver carries the same):
+ * 0, or -1 with an exception set. */
+static int stubs_into(PyObject *plan, Driver *d, const ComponentApi *capi) {
+    if (d->component_stubs)
+        return 0;
+    PyObject *items = tuple_attr(plan, "stubs");
+    if (items == NULL)
+        return -1;
+    size_t n = (size_t)PyTuple_GET_SIZE(items);
+    if (n > 0 && capi->stubs_missing != NULL) {
+        Py_DECREF(items);
+        PyErr_Format(PyExc_LookupError, "this libwasmtime has no function %s: it serves no stubs of component imports",
+                     capi->stubs_missing);
+        return -1;
+    }
+    ComponentStub *stubs = n ? zeroed(n, sizeof *stubs) : NULL;
+    int ok = n == 0 || stubs != NULL;
+    for (size_t k = 0; ok && k < n; k++)
+        ok = stub_from(PyTuple_GET_ITEM(items, (Py_ssize_t)k), &stubs[k]) == 0;
+    Py_DECREF(items);
+    if (ok && component_stubs_define(d, capi, stubs, n) < 0) {
+        PyErr_Format(PyExc_RuntimeError, "the component linker's stubs: %s", d->has_message ? d->first_message : "not defined");
+        ok = 0;
+    }
+    component_stubs_free(stubs, n);
+    return ok ? 0 : -1;
+}
+
 PyObject *Driver_add_component(DriverObject *self, PyObject *plan) {
     if (self->busy) {
         PyErr_SetString(PyExc_RuntimeError, "the driver is serving a block");
@@ -245,6 +302,10 @@ PyObject *Driver_add_component(DriverObject *self, PyObject *plan) {
         workload_free(&w);
         PyErr_Format(PyExc_RuntimeError, "the component linker: %s",
                      self->core.has_message ? self->core.first_message : "wasmtime_component_linker_new failed");
+        return NULL;
+    }
+    if (stubs_into(plan, &self->core, &library->components) < 0) {
+        workload_free(&w);
         return NULL;
     }
     return added(self, &w);

@@ -144,6 +144,7 @@ void component_driver_clear(Driver *d) {
         capi->wasmtime_component_linker_delete(d->component_linker);
     d->component_linker = NULL;
     d->component_wasip2 = 0;
+    d->component_stubs = 0; /* their constants went with the linker (its functions' finalizers) */
 }
 
 /* Whether two workloads call the same exports in the same order (a cached component's indices serve both). */

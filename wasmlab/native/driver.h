@@ -66,6 +66,7 @@ typedef struct {
     const void *component_api;
     void *component_linker;
     int component_wasip2;  /* WASI p2 added to the component linker */
+    int component_stubs;   /* a recipe's stubs of component imports defined on it (component_stubs.h) */
     ComponentEntry *components;
     int ncomponents;
 } Driver;

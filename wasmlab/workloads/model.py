@@ -40,6 +40,26 @@ class ComponentCall:
 
 
 @dataclass(frozen=True)
+class ComponentStub:
+    """A component function import a recipe stubs (``imports:``): ``name`` its full name (``INSTANCE#FUNCTION``, an
+    instance inside an imported instance ``OUTER#INNER#FUNCTION``, a top-level import's bare name), its shapes (a
+    ``Signature``) and the plain value every call of it returns (``None`` for a function without a result)."""
+
+    name: str
+    signature: Any = field(compare=False, repr=False)
+    value: Any = None
+
+    @property
+    def instance(self) -> tuple[str, ...]:
+        """The imported instances it sits in, outermost first (empty: a top-level function import)."""
+        return tuple(self.name.split("#")[:-1])
+
+    @property
+    def function(self) -> str:
+        return self.name.split("#")[-1]
+
+
+@dataclass(frozen=True)
 class Workload:
     """A module and how to call it: ``entry(*args)`` must return ``expected``."""
 
@@ -82,6 +102,9 @@ class Workload:
     # A component command (wasmlab.workloads.component_command): ``entry`` is its wasi:cli/run function, and a request
     # ends with an exit status (run's ok 0, err 1, or wasi:cli/exit's) and outputs, checked as a core command's.
     command: bool = False
+    # Components: the function imports a recipe stubs, each defined on the component linker as a host function that
+    # returns its constant (the arguments ignored).
+    stubs: tuple[ComponentStub, ...] = ()
     # Everything a request is checked against, gathered once from the fields above (wasmlab.workloads.expectation):
     # what every call path reads, so none reaches into the fields or the recipe's expect itself.  Always built by
     # __post_init__; a value passed in is replaced, so that a copy with changed fields (dataclasses.replace, or

@@ -13,6 +13,8 @@ interface inside one) is found inside the exported interface, each interface's e
 A component importing ``wasi:*`` gets WASI p2 on the linker and a default WASI context on each store; a component
 command (:mod:`wasmlab.workloads.component_command`) gets a core command's context (argv, environment, stdio files,
 directories) and is judged as one, in C: its exit status, and its outputs against the first request's (verified here).
+A recipe's stubs of component imports are host functions on the driver's linker (``wasmlab/native/component_stubs.c``),
+each returning its constant, lowered here once.
 A request of several calls (a recipe's ``invoke`` steps, ``Workload.before``) makes them in order in the
 same instance, each with its own prebuilt arguments and its result compared in C; a mismatch names the call and the
 request, and ``--phases`` stamps each call as a step.  Refused in one line: ``pre`` (the component C API has no
@@ -32,7 +34,8 @@ from wasmlab.errors import ConfigError, NativeFailure, ResultMismatch
 from wasmlab.host import native_boundary as boundary
 from wasmlab.host.callpaths.base import FirstResult, Handlers, RequestParts, mismatch
 from wasmlab.host.callpaths.native import NativeServer, WasiFiles, check_variant, library, make_driver
-from wasmlab.workloads.model import Workload
+from wasmlab.host.component_stubs import merged
+from wasmlab.workloads.model import ComponentStub, Workload
 from wasmlab.workloads.signature import Signature
 
 
@@ -67,15 +70,25 @@ def call_plan(entry: str, signature: Signature, args: Sequence[object], target: 
     return boundary.ComponentCallPlan(entry.encode(), lowered_args, returns, check, expected)
 
 
-def plan(workload: Workload, files: WasiFiles | None = None) -> boundary.ComponentPlan:
+def stub_plans(stubs: Sequence[ComponentStub]) -> tuple[boundary.ComponentStubPlan, ...]:
+    """The stubs of component imports (merged, in order: :func:`wasmlab.host.component_stubs.merged`) as C defines them,
+    each constant lowered through its import's result shape."""
+    return tuple(boundary.ComponentStubPlan(tuple(n.encode() for n in s.instance), s.function.encode(),
+                                            lowered(s.signature.result, s.value) if s.signature.result is not None else None)
+                 for s in stubs)
+
+
+def plan(workload: Workload, files: WasiFiles | None = None,
+         stubs: tuple[boundary.ComponentStubPlan, ...] = ()) -> boundary.ComponentPlan:
     """``workload`` as C serves it: its earlier calls (``Workload.before``) then its entry's, each checked as the lean
-    path checks it (``Workload.expectation``: ``before`` per earlier call, ``compared_with()`` for the entry's)."""
+    path checks it (``Workload.expectation``: ``before`` per earlier call, ``compared_with()`` for the entry's); ``stubs``
+    the runtime's stubs of component imports (:func:`stub_plans`)."""
     expectation = workload.expectation
     calls = [call_plan(c.entry, c.signature, c.args, e.target()) for c, e in zip(workload.before, expectation.before, strict=True)]
     calls.append(call_plan(workload.entry, workload.signature, workload.args, expectation.compared_with()))
     return boundary.ComponentPlan(workload.wasm, bytes.fromhex(workload.sha256), tuple(calls), wasi=bool(workload.wasi),
                                   command=files.spec(workload) if files is not None else None,
-                                  exit_status=workload.expectation.exit or 0)
+                                  exit_status=workload.expectation.exit or 0, stubs=stubs)
 
 
 def differing_call(workload: Workload, call: int) -> tuple[str, Signature, object]:
@@ -98,7 +111,9 @@ class ComponentServer(NativeServer):
         # (NativeServer.run), every later one's compared with them in C.
         self.outputs = {i: WasiFiles(w) for i, w in enumerate(workloads) if w.command}
         parts.cleanup.extend(files.close for files in self.outputs.values())
-        self.served = {i: self.driver.add_component(plan(w, self.outputs.get(i))) for i, w in enumerate(workloads) if w.component}
+        # A recipe's stubs of component imports: every workload's merged, defined once on the driver's linker.
+        stubs = stub_plans(merged(workloads))
+        self.served = {i: self.driver.add_component(plan(w, self.outputs.get(i), stubs)) for i, w in enumerate(workloads) if w.component}
         # The result is checked in C; the handlers return none (lifting it into Python is the cost this path avoids).
         self.has_result = {i: False for i in self.served}
         self.unverified = {}
@@ -151,7 +166,10 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
         if reason:
             raise ConfigError(f"call path 'native': {reason}")
     check_variant(parts)
-    server = ComponentServer(parts, workloads)
+    try:
+        server = ComponentServer(parts, workloads)
+    except LookupError as exc:  # a library without the functions a recipe's stubs of component imports need
+        raise ConfigError(f"call path 'native': {exc}") from None
     block = functools.partial(server.block)
     block.lateness = server.lateness  # type: ignore[attr-defined]
     return Handlers(server.handle, server.handle_phased, block, server.block_phased)

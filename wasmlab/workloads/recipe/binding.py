@@ -13,6 +13,7 @@ import wasmtime.component
 from wasmlab.errors import ConfigError, allowed
 from wasmlab.workloads import introspect
 from wasmlab.workloads.model import COMPONENT_VERSION, ComponentCall, Workload
+from wasmlab.workloads.recipe.fields import integer
 from wasmlab.workloads.recipe.model import Call, Expr, Invoke, Recipe
 
 
@@ -58,15 +59,17 @@ def component_recipe_workload(recipe: Recipe, wasm: bytes) -> Workload:
     without either runs as a command (:mod:`wasmlab.workloads.component_command`)."""
     from wasmlab.workloads.component_command import recipe_command, run_entry
     from wasmlab.workloads.components import component_workload
+    from wasmlab.workloads.recipe.component_imports import component_stubs
 
     types = introspect.component_types(wasm)
+    stubs = component_stubs(recipe, types)
     if recipe.invoke is None and not recipe.steps and run_entry(types.exports) is not None:
-        return recipe_command(recipe, wasm, types.exports)
+        return dataclasses.replace(recipe_command(recipe, wasm, types.exports), stubs=stubs)
     steps = component_invocations(recipe)
     calls = [typed_invocation(recipe, step, k == len(steps) - 1, types) for k, step in enumerate(steps)]
     last = calls[-1]
     workload = component_workload(recipe.name, wasm, types.written(last.entry), last.args, last.expected, provenance=f"recipe {recipe.source}: {recipe.module}")
-    workload = dataclasses.replace(workload, before=tuple(calls[:-1]))
+    workload = dataclasses.replace(workload, before=tuple(calls[:-1]), stubs=stubs)
     if last.expected is None and last.signature.result is not None:
         return dataclasses.replace(workload, check="first-result")
     return workload
@@ -110,7 +113,11 @@ def check_calls(recipe: Recipe, functions: Mapping[str, wasmtime.FuncType]) -> N
 
 
 def check_imports(recipe: Recipe, imports: list[tuple[str, str]]) -> None:
-    """The module imports nothing but WASI and the recipe's stubs, and every stub is of an import."""
+    """The module imports nothing but WASI and the recipe's stubs, and every stub is of an import and an integer."""
+    for key, value in recipe.imports.items():
+        if "." not in key:
+            raise ConfigError(f"recipe imports: {key!r} is not MODULE.NAME (e.g. env.host_interrupt)")
+        integer(value, f"imports.{key}")
     unknown = [(m, n) for m, n in imports if m != "wasi_snapshot_preview1" and f"{m}.{n}" not in recipe.imports]
     if unknown:
         m, n = unknown[0]

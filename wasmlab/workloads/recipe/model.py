@@ -140,8 +140,9 @@ class Recipe:
     input: str = ""
     # One call in WAVE (``name(args)``): a component's export with typed arguments, or a core export with integers.
     invoke: str | None = None
-    # Host functions the guest imports that the recipe stubs: "module.name" -> the constant each returns.
-    imports: Mapping[str, int] = field(default_factory=dict)
+    # Host functions the guest imports that the recipe stubs: a core module's "module.name" -> the integer each returns;
+    # a component's "INSTANCE#FUNCTION" -> a WAVE constant (None: a function without a result), typed when bound.
+    imports: Mapping[str, Any] = field(default_factory=dict)
     # The types of the exports the steps call, (params, results) by name: read once from the module when the recipe
     # is checked against it (to_workload), so the call paths need not compile the module again to learn them.
     signatures: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)

@@ -125,13 +125,18 @@ def expect_section(data: Any, steps: Sequence[Step], dirs: Sequence[Dir]) -> Exp
         bytes=byte_checks, files=file_checks)
 
 
-def imports_section(data: Any) -> dict[str, int]:
-    """``imports:``: MODULE.NAME -> the constant the stub returns."""
+def imports_section(data: Any) -> dict[str, Any]:
+    """``imports:``: an import -> what its stub returns, as written.  A core module's are ``MODULE.NAME: INTEGER``; a
+    component's ``INSTANCE#FUNCTION`` (or a top-level import's bare name) with a WAVE constant, ``null`` for a function
+    without a result.  Which it is depends on the module, so the values are checked when the recipe is bound to it."""
     stubs = mapping(data or {}, "imports", list(data or {}))
     for key, value in stubs.items():
-        if not isinstance(key, str) or "." not in key:
-            raise ConfigError(f"recipe imports: {key!r} is not MODULE.NAME (e.g. env.host_interrupt)")
-        integer(value, f"imports.{key}")
+        if not isinstance(key, str) or not key:
+            raise ConfigError(f"recipe imports: {key!r} is not an import; allowed: MODULE.NAME (a core module's, e.g. "
+                              f"env.host_interrupt) or INSTANCE#FUNCTION (a component's, e.g. bench#start)")
+        if value is not None and not isinstance(value, (int, float, str)):
+            raise ConfigError(f"recipe imports.{key}: {value!r} is not a constant; allowed: an integer, or for a component's "
+                              f"import a WAVE value or null")
     return dict(stubs)
 
 
