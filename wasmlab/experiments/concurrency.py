@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import wasmtime
 
-from wasmlab.config import WASMTIME_DEFAULT_RESERVATION, CacheConfig, EngineConfig, Limits
+from wasmlab.config import WASMTIME_DEFAULT_RESERVATION, CacheConfig, EngineConfig, Limits, check_threads
 from wasmlab.errors import ConfigError, allowed
 from wasmlab.host.cache import LockedModuleCache
 from wasmlab.host.engine import DEFAULT_GUARD, build_engine
@@ -107,8 +107,7 @@ def check_modes(threads: int, pool_mode: str, cache_mode: str, call_path: str, r
         raise ConfigError(f"rate = {rate} needs call path 'native': a Python loop cannot keep a schedule of microseconds")
     if rate is not None and not rate > 0:
         raise ConfigError(f"rate = {rate} is out of range; allowed: requests per second > 0")
-    if threads < 1:
-        raise ConfigError(f"threads = {threads} is out of range; allowed: an integer >= 1")
+    check_threads(threads)
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wasmlab.config import CacheConfig, EngineConfig, Limits, PoolConfig, get_preset
+from wasmlab.config import CacheConfig, EngineConfig, Limits, PoolConfig, check_samples_fit, get_preset
 from wasmlab.errors import ConfigError, allowed
 from wasmlab.host.callpaths import call_paths
-from wasmlab.host.engine import EnginePool
+from wasmlab.host.engine import EnginePool, preflight
 from wasmlab.host.recipes import dry_run
 from wasmlab.host.runtime import Runtime, build_runtimes
 from wasmlab.host.variant import NAMED_VARIANTS, parse_variant
@@ -125,9 +125,18 @@ class Scenario:
         if isinstance(requests, bool) or not isinstance(requests, int) or requests < 1:
             raise ConfigError(f"requests = {requests!r} is out of range; allowed: an integer >= 1")
         self.limits_config()
-        self.engine_config()
+        measure = self.measure_config()
+        # Before a trace or a sample is made: every request of every repetition and variant is kept until saved.
+        count = len(self.variants)
+        # The refusal names the larger factor: the one a user most likely mistyped.
+        what, value = ("requests", requests) if requests >= measure.repeats else ("repeats", measure.repeats)
+        check_samples_fit(what, value, requests * measure.repeats * count,
+                          f"{requests:,} requests x {measure.repeats:,} repeats x {count} variants")
+        engine = self.engine_config()
+        if any(parse_variant(v).pooled for v in self.variants):
+            # A pool reserves its address space when its engine is made; wasmtime aborts the process if it cannot.
+            preflight(engine.replace(allocator="pooling"))
         self.cache_config()
-        self.measure_config()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Scenario:
