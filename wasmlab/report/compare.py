@@ -63,6 +63,12 @@ def load_table(path: str | Path) -> pd.DataFrame:
     raise WasmlabError(f"{str(path)!r} is not a results table; allowed: a .parquet file, or a folder with results.parquet or summary.parquet")
 
 
+def _identity(table: pd.DataFrame) -> str:
+    """What a table holds, shortly: its workloads and variants."""
+    parts = [f"{key} {', '.join(sorted(map(str, table[key].unique())))[:60]}" for key in ("workload", "variant") if key in table]
+    return "; ".join(parts) or "no rows"
+
+
 def metadata_differences(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     """Metadata columns whose values differ between the two tables."""
     rows = []
@@ -143,7 +149,9 @@ def render(a_path: str | Path, b_path: str | Path) -> str:
     lines.append("")
     table = compare(a, b)
     if table.empty:
-        lines.append("No (workload, variant, call path, parameters) appears in both tables.")
+        # Nothing to compare is an answer the user did not ask for: refused like a bad input, not printed as a result.
+        raise WasmlabError(f"{str(a_path)!r} and {str(b_path)!r} have no (workload, variant, call path, parameters) in common "
+                           f"(A: {_identity(a)}; B: {_identity(b)}); allowed: two runs of the same workload and variants")
     else:
         lines.append(f"B / A of the per-repetition mean latencies: {UNPAIRED_METHOD}; significant when the CI excludes 1:")
         lines.append(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
