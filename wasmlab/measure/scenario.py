@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from wasmlab.config import CacheConfig, EngineConfig, Limits, PoolConfig, check_samples_fit, get_preset
-from wasmlab.errors import ConfigError, allowed
+from wasmlab.errors import ConfigError, Interrupted, allowed
 from wasmlab.host.callpaths import call_paths
 from wasmlab.host.engine import EnginePool, preflight
 from wasmlab.host.recipes import dry_run
@@ -241,8 +241,13 @@ def run(scenario: Scenario, progress: Callable[[str, int, int], None] | None = N
         "cache_config": scenario.cache_config().to_dict(),
         "limits_config": scenario.limits_config().to_dict(),
     }
-    measurement = measure(runtimes, trace, scenario.measure_config(), parameters, progress)
     first = workloads[0].describe()
     if len(workloads) > 1:
         first["workload"] = f"{len(workloads)} distinct modules like {scenario.workload.spec}"
+    try:
+        measurement = measure(runtimes, trace, scenario.measure_config(), parameters, progress)
+    except Interrupted as stop:
+        if stop.partial is not None:  # the finished repetitions, described like a whole run
+            stop.partial = stop.partial.annotated({**first, "preset": scenario.preset}, {**first, "preset": scenario.preset or "none"})
+        raise
     return measurement.annotated({**first, "preset": scenario.preset}, {**first, "preset": scenario.preset or "none"})
