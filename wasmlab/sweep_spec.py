@@ -187,8 +187,10 @@ def load_specs(path: str | Path, out: str | Path | None = None) -> list[Spec]:
     if not documents:
         raise SpecError(f"{path}: empty; a sweep spec is a mapping with keys {', '.join(SPEC_KEYS)}")
     specs = []
+    # Absolute: each point's notebook runs in the notebook's folder, where a relative --out would name another place.
+    out = None if out is None else Path(out).resolve()
     for data in documents:
-        target = None if out is None else (Path(out) if len(documents) == 1 else Path(out) / str(data.get("name", "")))
+        target = None if out is None else (out if len(documents) == 1 else out / str(data.get("name", "")))
         specs.append(_validate(path, data, target))
     names = [s.name for s in specs]
     if len(set(names)) != len(names):

@@ -57,8 +57,11 @@ def sweep(spec_file: Path, out: Path | None, workers: int, scheduler: str | None
 def report(results_dir: Path) -> None:
     """Execute notebooks/99_summary.ipynb on a sweep's results and export it to HTML; print the path."""
     from wasmlab.report import html as htmlreport
+    from wasmlab.report.sweeps import partial_note
 
     path = htmlreport.build(results_dir)
+    if note := partial_note(results_dir):
+        click.echo(note)
     summary = htmlreport.text_summary(results_dir)
     if summary:
         click.echo(summary)
