@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import psutil
 
 from wasmlab.errors import ConfigError, Interrupted, SpecError, signal_name
 from wasmlab.experiments.notebook import notebook_parameters
@@ -154,14 +155,19 @@ class SweepOutcome:
 
 @contextlib.contextmanager
 def _stopping_kernels() -> Iterator[None]:
-    """While points run here: SIGINT and SIGTERM mark the process as stopping (so that the point's kernel is killed,
-    not asked to stop mid-cell) before they interrupt it."""
+    """While points run here: SIGINT and SIGTERM kill the point's kernel and mark the process as stopping (so that
+    its manager kills rather than asks it to stop mid-cell) before they interrupt it."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def stop(signum: int, frame: Any) -> None:
         STOPPING.set()
+        # The point's kernel (this process's only children here) ends now, even one still starting, which its
+        # manager cannot stop yet: left alive, it would fail on sockets already removed and print a traceback.
+        for child in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                child.kill()
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}

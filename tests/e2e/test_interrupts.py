@@ -7,6 +7,7 @@ under way: the signal is sent once the bar shows a later repetition than the fir
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import pty
 import select
@@ -18,6 +19,7 @@ import termios
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from wasmlab.errors import Interrupted
@@ -171,3 +173,42 @@ def test_a_child_dies_with_its_parent_even_when_the_parent_is_killed(tmp_path):
         assert not alive, f"child {child} outlived its killed parent"
     finally:
         parent.kill()
+
+
+@pytest.mark.slow  # papermill starts a kernel per point (~3 s each)
+@pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupted_sweep_keeps_its_finished_points_and_resumes(tmp_path, sent):
+    """A relative --out on purpose: the points' notebooks run in the notebooks folder, and must still write under it."""
+    (tmp_path / "notebooks" / "sweeps").mkdir(parents=True)
+    (tmp_path / "notebooks" / "01_seed_reproduction.ipynb").write_bytes((ROOT / "notebooks" / "01_seed_reproduction.ipynb").read_bytes())
+    spec = tmp_path / "notebooks" / "sweeps" / "s.yaml"
+    spec.write_text('name: s\nnotebook: 01_seed_reproduction.ipynb\nparameters: {requests: 20, repeats: 1, warmup: 2, phases: false}\n'
+                    'grid: {slots: [1, 2, 3]}\n')
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [*WASMLAB, "sweep", "notebooks/sweeps/s.yaml", "--out", "out"]
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("points/*/status.json")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    # The next point under way: its folder (with papermill's temporary notebook) exists before its kernel is done.
+    while len(list(out.glob("points/*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(sent)
+    _, stderr = process.communicate(timeout=120)
+    last = stderr.strip().splitlines()[-1]
+    assert process.returncode == 130, stderr
+    assert last.startswith(f"wasmlab: interrupted ({sent.name}) after ") and "of 3 points; kept in " in last, last
+    assert last.endswith("run the same command again to resume (finished points are skipped)")
+    assert "Traceback" not in stderr and "ZMQError" not in stderr, stderr
+    finished = sorted(p.parent.name for p in out.glob("points/*/status.json"))
+    assert sorted(p.name for p in out.glob("points/*")) == finished  # the point under way is gone, temporary notebook too
+    assert not list(out.rglob(".tmp-*")) and not list((tmp_path / "notebooks").glob("out"))
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["partial"] is True and manifest["points_planned"] == 3 and manifest["interrupted_by"] == sent.name
+    assert sorted(set(pd.read_parquet(out / "results.parquet")["point_id"])) == finished
+    report = subprocess.run([*WASMLAB, "report", "out"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0 and report.stdout.startswith("Partial sweep: interrupted"), report.stderr
+    again = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and f"{len(finished)} already finished" in again.stdout, again.stderr
+    assert "partial" not in json.loads((out / "manifest.json").read_text())
