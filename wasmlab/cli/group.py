@@ -36,6 +36,14 @@ class LabGroup(click.Group):
                 raise
             click.echo(f"wasmlab: error: {exc}", err=True)
             ctx.exit(2)
+        except click.UsageError as exc:
+            # click's own refusals (a flag's type, an unknown flag, a missing argument) in the lab's one line, instead
+            # of the usage, a hint and the error on four lines.
+            if ctx.params.get("debug"):
+                raise
+            where = f" (see wasmlab {exc.ctx.info_name} --help)" if exc.ctx is not None and exc.ctx.info_name != ctx.info_name else ""
+            click.echo(f"wasmlab: error: {exc.format_message()}{where}", err=True)
+            ctx.exit(2)
         except KeyboardInterrupt as exc:
             if ctx.params.get("debug"):
                 raise
