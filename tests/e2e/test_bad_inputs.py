@@ -51,7 +51,10 @@ def _files(tmp: Path) -> None:
     for name, text in recipes.items():
         (tmp / name).write_text(text)
     specs = {"spec-tab.yaml": "name: s\n\tnotebook: x\n", "spec-noname.yaml": "notebook: 01_seed_reproduction.ipynb\n",
-             "spec-reps.yaml": "name: s\nnotebook: 01_seed_reproduction.ipynb\nreplicates: many\n", "spec-empty.yaml": ""}
+             "spec-reps.yaml": "name: s\nnotebook: 01_seed_reproduction.ipynb\nreplicates: many\n", "spec-empty.yaml": "",
+             "spec-huge.yaml": "name: s\nnotebook: 01_seed_reproduction.ipynb\nparameters: {requests: 1000000000000}\n",
+             "spec-slots.yaml": "name: s\nnotebook: 01_seed_reproduction.ipynb\ngrid: {slots: [2, 0]}\n",
+             "spec-preset.yaml": "name: s\nnotebook: 01_seed_reproduction.ipynb\nparameters: {preset: nginx}\n"}
     for name, text in specs.items():
         (tmp / "notebooks" / "sweeps" / name).write_text(text)
     import pandas as pd
@@ -158,6 +161,12 @@ BAD_INPUTS = [
      "replicates: 'many' is out of range; allowed: an integer >= 1"),
     ("an empty sweep spec", ["sweep", "notebooks/sweeps/spec-empty.yaml"], "empty; a sweep spec is a mapping"),
     ("a sweep spec that does not exist", ["sweep", "missing.yaml"], "missing.yaml: no such sweep spec"),
+    # A point's Scenario values are checked as a command's flags are, before the first point runs.
+    ("a sweep point with more requests than memory can record", ["sweep", "notebooks/sweeps/spec-huge.yaml"],
+     "requests = 1000000000000 is out of range: 1,000,000,000,000 requests x 5 repeats x 5 variants"),
+    ("a sweep grid with zero slots", ["sweep", "notebooks/sweeps/spec-slots.yaml"],
+     "pool.slots = 0 is out of range; allowed: an integer >= 1"),
+    ("a sweep spec with an unknown preset", ["sweep", "notebooks/sweeps/spec-preset.yaml"], "preset 'nginx' is not allowed; allowed: seed, spin"),
     ("a pool mode that does not exist", ["concurrency", "--pool-mode", "both"], "pool mode 'both' is not allowed; allowed: per-worker, shared"),
     ("a thread count that is not a number", ["concurrency", "--threads", "abc"], "--threads 'abc' is not a number"),
 ]
