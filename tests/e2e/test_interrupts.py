@@ -212,3 +212,22 @@ def test_an_interrupted_sweep_keeps_its_finished_points_and_resumes(tmp_path, se
     again = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and f"{len(finished)} already finished" in again.stdout, again.stderr
     assert "partial" not in json.loads((out / "manifest.json").read_text())
+
+
+def test_an_interrupted_concurrency_run_waits_for_its_workers_instead_of_closing_their_drivers_under_them():
+    """The workers serve blocks in C that cannot be stopped half-way: an interrupt (here a timer's, raised in the main
+    thread as SIGINT's is) waits for them, then goes on up; closing a driver under a block raised "the driver is
+    serving a block" with a traceback.  (The serving starts ~0.1 s in and lasts ~2 s here.)"""
+    from wasmlab.experiments.concurrency import concurrency
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.5)
+        with pytest.raises(KeyboardInterrupt):
+            concurrency(Scenario(requests=300_000, warmup=10, variants=("pooled+cached",)), 2, call_path="native")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

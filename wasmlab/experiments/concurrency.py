@@ -200,12 +200,17 @@ def serve(plan: Plan, runtimes: list[Runtime]) -> Served:
     barrier = threading.Barrier(plan.threads + 1)
     errors: list[BaseException] = []
 
+    # Set by each worker as it ends: after an interrupted join, Thread.is_alive() may say False of a running thread.
+    ended = [threading.Event() for _ in range(plan.threads)]
+
     def worker(i: int) -> None:
         try:
             failed[i] = work(runtimes[i], plan, plan.sequences[i], samples[i], outcomes[i], schedules[i], barrier)
         except BaseException as exc:  # noqa: BLE001 - reported to the caller below
             errors.append(exc)
             barrier.abort()
+        finally:
+            ended[i].set()
 
     workers = [threading.Thread(target=worker, args=(i,)) for i in range(plan.threads)]
     for t in workers:
@@ -224,9 +229,17 @@ def serve(plan: Plan, runtimes: list[Runtime]) -> Served:
         for t in workers:
             t.join()
         raise (errors[0] if errors else RuntimeError("a worker failed before starting")) from None
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM: a worker's block in C cannot be stopped half-way, and its runtime cannot be closed under
+        # it; the workers finish their blocks, then the interrupt goes on up (barrier aborted for those still waiting).
+        barrier.abort()
+        for event in ended:
+            event.wait()
+        raise
     finally:
         gc.enable()
-        close_all(runtimes)
+        if all(event.is_set() for event in ended):  # a second Ctrl-C while waiting leaves them to the process's exit
+            close_all(runtimes)
     if errors:
         raise errors[0]
     return Served(samples, failed, sum(outcomes, Counter()), wall, spent, served_footprint)
