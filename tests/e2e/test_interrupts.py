@@ -231,3 +231,23 @@ def test_an_interrupted_concurrency_run_waits_for_its_workers_instead_of_closing
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def test_an_interrupted_isolated_run_keeps_the_variants_whose_children_finished():
+    """--isolate: one child per variant; the interrupt comes once the first child's variant is in (from the progress
+    callback, where a signal handler would raise it), so the second variant's child never starts."""
+    from wasmlab.measure.isolate import run_isolated
+
+    scenario = Scenario(variants=("cached", "pooled+cached"), requests=30, repeats=2, warmup=2, slots=2)
+
+    def stop_after_first(variant: str, repetition: int, total: int) -> None:
+        raise KeyboardInterrupt("SIGINT")
+
+    with pytest.raises(Interrupted) as stopped:
+        run_isolated(scenario, stop_after_first)
+    stop = stopped.value
+    assert (stop.done, stop.planned, stop.unit) == (1, 2, "variants")
+    kept = stop.partial
+    assert kept.metadata["partial"] and kept.metadata["variants_planned"] == 2 and kept.metadata["isolated"]
+    assert set(kept.summary["variant"]) == {"cached"} and bool(kept.summary["partial"].all())
+    assert len(kept.samples) == 2 * 30
