@@ -84,7 +84,7 @@ class Interrupted(KeyboardInterrupt):
         head = f"interrupted ({self.signal_name})"
         if self.partial is None and not self.kept:
             return f"{head} before the first of {self.planned} {self.unit} finished; nothing to keep{self.resume}"
-        where = f"kept in {self.kept} (marked partial)" if self.kept else "not saved (--no-save)"
+        where = f"kept in {self.kept} (marked partial)" if self.kept else "not saved"
         return f"{head} after {self.done} of {self.planned} {self.unit}; {where}{self.resume}"
 
 

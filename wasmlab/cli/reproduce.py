@@ -133,8 +133,11 @@ def keep_partial(stop: Interrupted, out: Path | None, created: bool, no_save: bo
         folder = save_measurement(partial, out or DEFAULT_RESULTS / "reproduce" / partial.metadata["run_id"])
         stop.kept = f"{folder}/"
         stop.resume = "; run the command again for a whole run"
-    elif out is not None and created and out.is_dir() and not any(out.iterdir()):
-        out.rmdir()
+    else:
+        if stop.partial is not None:
+            stop.resume = " (--no-save)"
+        if out is not None and created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
 
 
 def measure(scenario: Scenario, isolate: bool, child_address_space: int | None) -> Any:
