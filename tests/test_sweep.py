@@ -80,15 +80,16 @@ def test_grid_times_zip_times_replicates(lab):
 
 
 def test_a_failing_point_is_recorded_and_the_sweep_goes_on(lab):
-    path = write_spec(lab, f"name: s\nnotebook: 01_seed_reproduction.ipynb\nparameters: {json.dumps(TINY)}\ngrid: {{slots: [-1, 2]}}\n")
+    # A workload that is not there fails in its point's kernel (a bad slots value is refused before any point runs).
+    path = write_spec(lab, f"name: s\nnotebook: 01_seed_reproduction.ipynb\nparameters: {json.dumps(TINY)}\ngrid: {{workload: [nope, seed]}}\n")
     spec = sweep.load_spec(path, lab / "out")
     outcome = sweep.run_sweep(spec, progress=False)
     assert len(outcome.failed) == 1
     (failed_id, error), = outcome.failed.items()
-    assert "pool.slots = -1 is out of range" in error
+    assert "workload 'nope' is not allowed" in error
     assert (lab / "out" / "points" / failed_id / "executed.ipynb").is_file()
     table = pd.read_parquet(lab / "out" / "results.parquet")
-    assert set(table["param_slots"]) == {2} and (table["status"] == "ok").all()
+    assert set(table["param_workload"]) == {"seed"} and (table["status"] == "ok").all()
     manifest = json.loads((lab / "out" / "manifest.json").read_text())
     assert manifest["points"][failed_id]["status"] == "failed"
     for status in manifest["points"].values():

@@ -305,6 +305,61 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+# What the machine can hold, checked before a trace, a sample buffer or a pool is made: a value past these
+# would end in a MemoryError or a Rust panic (wasmtime's C API aborts the process when a pool cannot be
+# reserved) instead of one line.
+# x86-64 and aarch64 Linux give a process 2**47 bytes of user address space (4-level page tables); a pool
+# reserves every slot's memory inside it up front, whatever RLIMIT_AS says.
+USER_ADDRESS_SPACE = 1 << 47
+# Bytes one recorded request costs until its repetition is stored: its latency in a Python list (8-byte
+# pointer + 32-byte int), its outcome (8), and its row of the samples table (latency 8, indices 4 + 4,
+# repetition 8, variant 8, outcome 1): 73, rounded up to 80 (pandas' copies while concatenating come on top,
+# hence the fraction below).
+BYTES_PER_SAMPLE = 80
+# Recorded samples may take at most this share of the memory available when the run starts (the rest is
+# the guests', the engines' and pandas' copies).
+SAMPLE_MEMORY_SHARE = 0.5
+# Worker threads of one concurrency run: each takes a stack (8 MiB of address space), its own stores and a
+# sample list; past a thousand on a machine of a few cores the figures measure the kernel's scheduler, not the host.
+MAX_THREADS = 1024
+
+
+def memory_available() -> int:
+    """Bytes of memory available to new allocations (``MemAvailable`` of ``/proc/meminfo``; without it, the
+    physical memory)."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * KiB
+    except OSError:
+        pass
+    import os
+
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def check_samples_fit(what: str, value: int, samples: int, how: str) -> None:
+    """Refuse ``value`` of ``what`` when the ``samples`` it makes the run record (``how`` says the product) would
+    not fit :data:`SAMPLE_MEMORY_SHARE` of the memory available, naming the largest value that would."""
+    budget = int(memory_available() * SAMPLE_MEMORY_SHARE)
+    need = samples * BYTES_PER_SAMPLE
+    if need > budget:
+        per_unit = max(1, samples // max(1, value))
+        most = max(0, budget // (per_unit * BYTES_PER_SAMPLE))
+        raise ConfigError(
+            f"{what} = {value} is out of range: {how} x {BYTES_PER_SAMPLE} bytes per recorded request = {need / GiB:,.1f} GiB, "
+            f"more than {SAMPLE_MEMORY_SHARE:.0%} of the {budget / SAMPLE_MEMORY_SHARE / GiB:,.1f} GiB of memory available; "
+            f"allowed: {what} <= {most:,} here"
+        )
+
+
+def check_threads(threads: int, what: str = "threads") -> None:
+    """Refuse a worker-thread count below 1 or above :data:`MAX_THREADS`."""
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= MAX_THREADS:
+        raise ConfigError(f"{what} = {threads!r} is out of range; allowed: an integer from 1 to {MAX_THREADS}")
+
+
 def get_preset(name: str) -> Preset:
     """Look a preset up by name, with a clear error for unknown names."""
     try:

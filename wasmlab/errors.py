@@ -8,6 +8,8 @@ not errors that stop a variant.
 
 from __future__ import annotations
 
+from typing import Any
+
 import wasmtime
 
 
@@ -75,6 +77,32 @@ class CommandExit(wasmtime.WasmtimeError):
 
     def __str__(self) -> str:
         return self.message_text
+
+
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by SIGINT or SIGTERM, with what it finished: ``partial`` (a record marked partial in its
+    metadata, or ``None`` when nothing finished), ``done`` of ``planned`` ``unit`` (repetitions, variants, points).
+    A ``KeyboardInterrupt``, so that no ``except Exception`` on the way up swallows it; the command that keeps the
+    partial record sets ``kept`` (where it went) and ``resume`` (how to go on, where a run can)."""
+
+    def __init__(self, signal_name: str = "SIGINT", partial: Any = None, done: int = 0, planned: int = 0,
+                 unit: str = "repetitions") -> None:
+        super().__init__(signal_name)
+        self.signal_name, self.partial, self.done, self.planned, self.unit = signal_name, partial, done, planned, unit
+        self.kept = ""
+        self.resume = ""
+
+    def __str__(self) -> str:
+        head = f"interrupted ({self.signal_name})"
+        if self.partial is None and not self.kept:
+            return f"{head} before the first of {self.planned} {self.unit} finished; nothing to keep{self.resume}"
+        where = f"kept in {self.kept} (marked partial)" if self.kept else "not saved"
+        return f"{head} after {self.done} of {self.planned} {self.unit}; {where}{self.resume}"
+
+
+def signal_name(exc: BaseException) -> str:
+    """The signal a ``KeyboardInterrupt`` stands for: the CLI raises ``KeyboardInterrupt("SIGTERM")`` on SIGTERM."""
+    return exc.signal_name if isinstance(exc, Interrupted) else (str(exc) if str(exc).startswith("SIG") else "SIGINT")
 
 
 def allowed(value: object, what: str, choices: object) -> ConfigError:

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 import weakref
 from pathlib import Path
 from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
+
+# Set by a process that is being interrupted: its kernels are then killed at shutdown (see IPCKernelManager).
+STOPPING = threading.Event()
 
 
 class IPCKernelManager(AsyncKernelManager):
@@ -30,6 +34,11 @@ class IPCKernelManager(AsyncKernelManager):
         kwargs.setdefault("transport", "ipc")
         kwargs.setdefault("ip", str(Path(self._socket_folder) / "kernel"))
         super().__init__(**kwargs)
+
+    async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:  # type: ignore[override]
+        # After Ctrl-C or SIGTERM the kernel is killed, not asked to stop: asked mid-cell, it answers on sockets already
+        # closed and prints a ZMQ traceback, and its cell's results are dropped with its point anyway.
+        await self._async_shutdown_kernel(now=now or STOPPING.is_set(), restart=restart)
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         # The coroutine behind both cleanup_resources and shutdown_kernel in jupyter_client 8.

@@ -8,21 +8,25 @@ the same command skips it, so a killed sweep loses no finished point and runs no
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import signal
 import sys
+import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import psutil
 
-from wasmlab.errors import ConfigError, SpecError
+from wasmlab.errors import ConfigError, Interrupted, SpecError, signal_name
 from wasmlab.experiments.notebook import notebook_parameters
-from wasmlab.jupyter_kernels import execute_notebook
+from wasmlab.jupyter_kernels import STOPPING, execute_notebook
 from wasmlab.measure import metadata as md
 from wasmlab.measure.results import read_metadata, read_table, write_parquet
 from wasmlab.storage import atomic_write, write_json
@@ -149,6 +153,32 @@ class SweepOutcome:
         return {pid: s.get("error", "") for pid, s in self.statuses.items() if s.get("status") != "ok"}
 
 
+@contextlib.contextmanager
+def _stopping_kernels() -> Iterator[None]:
+    """While points run here: SIGINT and SIGTERM kill the point's kernel and mark the process as stopping (so that
+    its manager kills rather than asks it to stop mid-cell) before they interrupt it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        STOPPING.set()
+        # The point's kernel (this process's only children here) ends now, even one still starting, which its
+        # manager cannot stop yet: left alive, it would fail on sockets already removed and print a traceback.
+        for child in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                child.kill()
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        STOPPING.clear()
+
+
 def _executor(workers: int, scheduler: str | None) -> tuple[Any, Callable[[], None]] | None:
     """A Dask client for ``--scheduler`` or ``--workers > 1``; ``None`` runs points here, one by one."""
     if scheduler is None and workers <= 1:
@@ -192,30 +222,7 @@ def run_sweep(
         echo(f"note: {workers} workers on one machine disturb each other's timings; use 1 for figures you quote")
     statuses: dict[str, dict[str, Any]] = {}
     bar = tqdm(total=len(points), initial=len(skipped), desc=spec.name, unit="point", disable=not progress, file=sys.stderr)
-    executor = _executor(workers, scheduler)
-    try:
-        if executor is None:
-            for point in todo:
-                bar.set_postfix_str(_short(point.parameters, spec))
-                statuses[point.point_id] = run_point(str(spec.notebook), point, str(out))
-                bar.update(1)
-        else:
-            from dask.distributed import as_completed
-
-            client, _ = executor
-            futures = {client.submit(run_point, str(spec.notebook), p, str(out), pure=False): p for p in todo}
-            for future in as_completed(futures):
-                point = futures[future]
-                try:
-                    statuses[point.point_id] = future.result()
-                except Exception as exc:  # noqa: BLE001 - a lost worker fails its point, not the sweep
-                    statuses[point.point_id] = {"status": "failed", "error": _one_line(exc), "parameters": _jsonable(point.parameters)}
-                bar.set_postfix_str(_short(point.parameters, spec))
-                bar.update(1)
-    finally:
-        bar.close()
-        if executor is not None:
-            executor[1]()
+    stopped_by = _run_points(spec, todo, statuses, bar, workers, scheduler)
     for pid in skipped:
         statuses[pid] = read_status(next(p for p in points if p.point_id == pid).folder(out)) or {}
     overlapped = overlaps(statuses)
@@ -234,11 +241,63 @@ def run_sweep(
             "executor": scheduler or ("local" if workers <= 1 else f"LocalCluster({workers})"),
             "points": {p.point_id: {**statuses.get(p.point_id, {}), "skipped_as_finished": p.point_id in skipped,
                                     **({"overlapped_by": overlapped[p.point_id]} if p.point_id in overlapped else {})}
-                       for p in points},
+                       for p in points if p.point_id in statuses},
+            **({"partial": True, "interrupted_by": stopped_by, "points_planned": len(points)} if stopped_by else {}),
         },
         out / "manifest.json",
     )
+    if stopped_by:
+        done = sum(1 for status in statuses.values() if status.get("status") == "ok")
+        stop = Interrupted(stopped_by, results, done, len(points), "points")
+        stop.kept = f"{out}/" if results is not None else ""
+        stop.resume = "; run the same command again to resume (finished points are skipped)"
+        raise stop
     return SweepOutcome(spec, statuses, skipped, results, manifest)
+
+
+def _run_points(spec: Spec, todo: list[Point], statuses: dict[str, dict[str, Any]], bar: Any, workers: int,
+                scheduler: str | None) -> str:
+    """Run ``todo`` here or on Dask, each point's status into ``statuses``; the signal that stopped them, or ``""``."""
+    out = spec.out
+    executor, stopped_by = None, ""
+    try:
+        executor = _executor(workers, scheduler)
+        if executor is None:
+            with _stopping_kernels():
+                for point in todo:
+                    bar.set_postfix_str(_short(point.parameters, spec))
+                    statuses[point.point_id] = run_point(str(spec.notebook), point, str(out))
+                    bar.update(1)
+        else:
+            from dask.distributed import as_completed
+
+            client, _ = executor
+            futures = {client.submit(run_point, str(spec.notebook), p, str(out), pure=False): p for p in todo}
+            for future in as_completed(futures):
+                point = futures[future]
+                try:
+                    statuses[point.point_id] = future.result()
+                except Exception as exc:  # noqa: BLE001 - a lost worker fails its point, not the sweep
+                    statuses[point.point_id] = {"status": "failed", "error": _one_line(exc), "parameters": _jsonable(point.parameters)}
+                bar.set_postfix_str(_short(point.parameters, spec))
+                bar.update(1)
+    except KeyboardInterrupt as exc:
+        # Ctrl-C or SIGTERM: the finished points stay (each wrote its status last) and are collected below, marked
+        # partial; a point under way is removed whole, its temporary notebook with it, so a rerun runs it afresh.
+        stopped_by = signal_name(exc)
+    finally:
+        bar.close()
+        if executor is not None:
+            executor[1]()
+    if stopped_by:
+        for point in todo:
+            if point.point_id in statuses or not point.folder(out).exists():
+                continue
+            if is_finished(point, out):  # finished on a Dask worker before its answer was read
+                statuses[point.point_id] = read_status(point.folder(out)) or {}
+            else:
+                shutil.rmtree(point.folder(out), ignore_errors=True)
+    return stopped_by
 
 
 def _short(parameters: Mapping[str, Any], spec: Spec) -> str:

@@ -88,6 +88,8 @@ class Spec:
                 fetched(release)
             except ConfigError as exc:
                 raise _fail(self.path, RELEASE_AXIS, str(exc)) from None
+        for point in self.points():
+            check_point(self.path, point)
 
     def points(self) -> list[Point]:
         """The grid (Cartesian product of ``grid`` axes, times the zipped axes together), times replicates."""
@@ -135,6 +137,22 @@ def _point_id(varying: Mapping[str, Any], replicate: int, replicates: int) -> st
     readable = "".join(c if c.isalnum() or c in "=-_.+" else "_" for c in readable)[:80]
     suffix = f"-r{replicate}" if replicates > 1 else ""
     return f"{readable}{suffix}-{digest}"
+
+
+def check_point(path: Path, point: Point) -> None:
+    """A point's values of the Scenario's own parameters (requests, slots, preset, variants...) checked as every
+    command checks them (ranges, what memory and the address space can hold), so that a sweep refuses a bad value
+    with one line before its first point runs instead of failing that point in its kernel."""
+    from wasmlab.measure.scenario import TOP, Scenario
+    from wasmlab.measure.settings import FLAT
+
+    given = {key: value for key, value in point.parameters.items() if key in FLAT or key in TOP}
+    if not given:
+        return
+    try:
+        Scenario.from_dict(given)
+    except (ConfigError, TypeError) as exc:
+        raise SpecError(f"{path}: point {point.point_id}: {exc}") from None
 
 
 def _fail(path: Path, key: str, message: str) -> SpecError:
@@ -187,8 +205,10 @@ def load_specs(path: str | Path, out: str | Path | None = None) -> list[Spec]:
     if not documents:
         raise SpecError(f"{path}: empty; a sweep spec is a mapping with keys {', '.join(SPEC_KEYS)}")
     specs = []
+    # Absolute: each point's notebook runs in the notebook's folder, where a relative --out would name another place.
+    out = None if out is None else Path(out).resolve()
     for data in documents:
-        target = None if out is None else (Path(out) if len(documents) == 1 else Path(out) / str(data.get("name", "")))
+        target = None if out is None else (out if len(documents) == 1 else out / str(data.get("name", "")))
         specs.append(_validate(path, data, target))
     names = [s.name for s in specs]
     if len(set(names)) != len(names):

@@ -45,6 +45,25 @@ def _files(tmp: Path) -> None:
     (tmp / "notebooks" / "sweeps" / "spec-param.yaml").write_text("name: s\nnotebook: 01_seed_reproduction.ipynb\nparameters: {slotz: 4}\n")
     (tmp / "a-file").write_text("x")
     (tmp / "empty-folder").mkdir()
+    (tmp / "bad.wat").write_text('(module\n  (func (export "run") (result i32)\n    i32.const 1\n    i32.bogus))\n')
+    recipes = {"missing-key.yaml": "modul: seed.wasm\n", "list.yaml": "- module: seed.wasm\n", "not-yaml.yaml": "module: [unclosed\n",
+               "bad-step.yaml": "module: seed.wasm\nsteps:\n  - frobnicate: 1\n"}
+    for name, text in recipes.items():
+        (tmp / name).write_text(text)
+    specs = {"spec-tab.yaml": "name: s\n\tnotebook: x\n", "spec-noname.yaml": "notebook: 01_seed_reproduction.ipynb\n",
+             "spec-reps.yaml": "name: s\nnotebook: 01_seed_reproduction.ipynb\nreplicates: many\n", "spec-empty.yaml": "",
+             "spec-huge.yaml": "name: s\nnotebook: 01_seed_reproduction.ipynb\nparameters: {requests: 1000000000000}\n",
+             "spec-slots.yaml": "name: s\nnotebook: 01_seed_reproduction.ipynb\ngrid: {slots: [2, 0]}\n",
+             "spec-preset.yaml": "name: s\nnotebook: 01_seed_reproduction.ipynb\nparameters: {preset: nginx}\n"}
+    for name, text in specs.items():
+        (tmp / "notebooks" / "sweeps" / name).write_text(text)
+    import pandas as pd
+
+    # Two runs with nothing in common (another workload, another variant), as compare reads them.
+    for name, workload, variant in (("run-a", "seed", "cached"), ("run-b", "trap", "pooled")):
+        (tmp / name).mkdir()
+        pd.DataFrame({"workload": [workload], "variant": [variant], "call_path": ["lean"], "status": ["ok"],
+                      "latency_us_mean": [5.0]}).to_parquet(tmp / name / "summary.parquet")
 
 
 def _small_address_space() -> None:
@@ -95,6 +114,64 @@ BAD_INPUTS = [
     ("a sweep spec with an unknown parameter", ["sweep", "notebooks/sweeps/spec-param.yaml"], "parameters.slotz: the notebook has no parameter 'slotz'"),
     ("a folder that is not a results table, to compare", ["compare", "empty-folder", "empty-folder"], "'empty-folder' is not a results table"),
     ("a folder that is not a sweep, to report on", ["report", "empty-folder"], "'empty-folder' is not a finished sweep folder"),
+    # Values the machine cannot hold: refused before a trace, a sample buffer or a pool is made (a MemoryError or a
+    # Rust panic before).
+    ("more requests than memory can record", [*R, "--requests", "1000000000000"],
+     "requests = 1000000000000 is out of range: 1,000,000,000,000 requests x 1 repeats x 5 variants x 80 bytes per recorded request"),
+    ("more repetitions than memory can record", [*R, "--repeats", "100000000000"],
+     "repeats = 100000000000 is out of range: 20 requests x 100,000,000,000 repeats x 5 variants x 80 bytes per recorded request"),
+    ("a pool larger than the 47-bit user address space", [*R, "--slots", "100000000"],
+     "a pool of 100000000 memories reserves at least 403320312.5 GiB of address space"),
+    ("a million worker threads", ["concurrency", "--threads", "1000000"], "threads = 1000000 is out of range; allowed: an integer from 1 to 1024"),
+    ("more requests per worker than memory can record", ["concurrency", "--threads", "1024", "--requests", "10000000"],
+     "requests = 10000000 is out of range: 10,000,000 requests x 1024 threads x 80 bytes per recorded request"),
+    ("an offered rate that is not finite", ["concurrency", "--rate", "inf"], "rate = inf is out of range; allowed: a finite number of requests per second > 0"),
+    ("a negative p99 bound", ["concurrency", "--rate", "100", "--p99-bound-us", "-1"], "Invalid value for '--p99-bound-us': -1.0 is not in the range x>0"),
+    ("zero sweep workers", ["sweep", "notebooks/sweeps/spec-key.yaml", "--workers", "0"], "--workers 0 is out of range; allowed: 1 to 1024 points at once"),
+    ("two runs with nothing in common, to compare", ["compare", "run-a", "run-b"],
+     "'run-a' and 'run-b' have no (workload, variant, call path, parameters) in common"),
+    ("a directory as the workload", [*R, "--workload", "empty-folder"], "workload 'empty-folder' is a directory; allowed: a .wasm or .wat file"),
+    ("a WAT syntax error", [*R, "--workload", "bad.wat"], "workload file 'bad.wat' is not valid WAT at line 4, column 5: unknown operator"),
+    # What users mistype, each tried: click's own refusals come in the same one line.
+    ("a count that is not an integer", [*R, "--requests", "1e6"], "Invalid value for '--requests': '1e6' is not a valid integer"),
+    ("a misspelt flag", [*R, "--slotz", "3"], "No such option '--slotz'"),
+    ("a missing argument", ["compare", "empty-folder"], "Missing argument 'B[@RELEASE]'"),
+    ("a negative warm-up", [*R, "--warmup", "-1"], "warmup = -1 is out of range; allowed: an integer >= 0"),
+    ("zero fuel", [*R, "--fuel", "0"], "limits.fuel = 0 is out of range; allowed: an integer >= 1"),
+    ("a deadline of zero", [*R, "--deadline-ms", "0"], "limits.deadline_ms = 0.0 is out of range; allowed: a number > 0"),
+    ("a negative size", [*R, "--memory-limit", "-1KiB"], "--memory-limit '-1KiB' is not a size"),
+    ("a stack smaller than a page", [*R, "--max-wasm-stack", "100"], "limits.max_wasm_stack = 100 is out of range; allowed: an integer >= 4096"),
+    ("an unknown compiler", [*R, "--engine", "compiler=llvm"], "engine.compiler 'llvm' is not allowed; allowed: cranelift, winch"),
+    ("an engine knob without a value", [*R, "--engine", "foo"], "--engine 'foo' is not KEY=VALUE"),
+    ("a pool knob that is not a number", [*R, "--pool", "total_memories=abc"], "pool.total_memories = 'abc' is not an integer"),
+    ("an unknown exhaustion policy", [*R, "--exhaustion", "later"], "limits.exhaustion 'later' is not allowed; allowed: fail, wait"),
+    ("a workload parameter without a value", [*R, "--workload", "dirty-memory:kib"], "workload spec 'dirty-memory:kib': 'kib' is not key=value"),
+    ("a negative workload parameter", [*R, "--workload", "dirty-memory:kib=-5"], "dirty-memory kib = -5 is out of range; allowed: an integer >= 1"),
+    ("a stdin file that does not exist", [*R, "--workload", "wasi.wasm", "--stdin", "missing.txt"],
+     "stdin file 'missing.txt' cannot be read (No such file or directory)"),
+    ("a stdout pattern that is not a regular expression", [*R, "--workload", "wasi.wasm", "--stdout-match", "("],
+     "stdout pattern '(' is not a regular expression"),
+    ("an --invoke call that is not WAVE", [*R, "--workload", "seed.wasm", "--invoke", "run("], "recipe invoke at column 4: cannot read '('"),
+    ("a recipe file that does not exist", [*R, "--recipe", "missing.yaml"], "recipe 'missing.yaml' cannot be read (No such file or directory)"),
+    ("a recipe that is not YAML", [*R, "--recipe", "not-yaml.yaml"], "recipe 'not-yaml.yaml' is not YAML"),
+    ("a recipe that is a list", [*R, "--recipe", "list.yaml"], "is not a mapping; allowed: keys module"),
+    ("a recipe with a misspelt key", [*R, "--recipe", "missing-key.yaml"], "recipe key 'modul' is not allowed"),
+    ("a recipe step of no known kind", [*R, "--recipe", "bad-step.yaml"],
+     "recipe steps[0]: {'frobnicate': 1} is not a step; allowed: a mapping with one of call, write, read, invoke"),
+    ("a sweep spec that is not YAML", ["sweep", "notebooks/sweeps/spec-tab.yaml"], "notebooks/sweeps/spec-tab.yaml: not valid YAML"),
+    ("a sweep spec without a name", ["sweep", "notebooks/sweeps/spec-noname.yaml"], "name: required, a non-empty string"),
+    ("a sweep spec whose replicates are not a number", ["sweep", "notebooks/sweeps/spec-reps.yaml"],
+     "replicates: 'many' is out of range; allowed: an integer >= 1"),
+    ("an empty sweep spec", ["sweep", "notebooks/sweeps/spec-empty.yaml"], "empty; a sweep spec is a mapping"),
+    ("a sweep spec that does not exist", ["sweep", "missing.yaml"], "missing.yaml: no such sweep spec"),
+    # A point's Scenario values are checked as a command's flags are, before the first point runs.
+    ("a sweep point with more requests than memory can record", ["sweep", "notebooks/sweeps/spec-huge.yaml"],
+     "requests = 1000000000000 is out of range: 1,000,000,000,000 requests x 5 repeats x 5 variants"),
+    ("a sweep grid with zero slots", ["sweep", "notebooks/sweeps/spec-slots.yaml"],
+     "pool.slots = 0 is out of range; allowed: an integer >= 1"),
+    ("a sweep spec with an unknown preset", ["sweep", "notebooks/sweeps/spec-preset.yaml"], "preset 'nginx' is not allowed; allowed: seed, spin"),
+    ("a pool mode that does not exist", ["concurrency", "--pool-mode", "both"], "pool mode 'both' is not allowed; allowed: per-worker, shared"),
+    ("a thread count that is not a number", ["concurrency", "--threads", "abc"], "--threads 'abc' is not a number"),
 ]
 
 

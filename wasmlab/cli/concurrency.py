@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 @cache_options()
 @exhaustion_options()
 @click.option("--rate", default=None, type=RATES, help="Open-loop load (native): comma-separated offered requests/s in all, Poisson arrivals.")
-@click.option("--p99-bound-us", type=float, default=None, help="With --rate: report the lowest rate whose p99 exceeds this.")
+@click.option("--p99-bound-us", type=click.FloatRange(min=0, min_open=True), default=None, help="With --rate: report the lowest rate whose p99 exceeds this.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the open-loop arrivals.")
 @format_option()
 @takes_scenario

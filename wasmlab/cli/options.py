@@ -48,6 +48,23 @@ class Size(click.ParamType[int, Any]):
         return parse_size(value, _flag(param))
 
 
+class Workers(click.ParamType[int, Any]):
+    """Points a sweep runs at once: 1 (in this process's order) up to :data:`~wasmlab.config.MAX_THREADS`."""
+
+    name = "integer"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        from wasmlab.config import MAX_THREADS
+
+        try:
+            count = int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{_flag(param)} {value!r} is not an integer; allowed: 1 to {MAX_THREADS}") from None
+        if not 1 <= count <= MAX_THREADS:
+            raise ConfigError(f"{_flag(param)} {count} is out of range; allowed: 1 to {MAX_THREADS} points at once")
+        return count
+
+
 class CommaList(click.ParamType[tuple[Any, ...], Any]):
     """``1,2,4`` as a tuple of ``item`` values; ``bad`` says, with ``{flag}``, ``{item}`` and ``{text}``, what a bad item is."""
 

@@ -27,7 +27,7 @@ from wasmlab.cli.options import (
     takes_scenario,
     workload_options,
 )
-from wasmlab.errors import ConfigError, WasmlabError
+from wasmlab.errors import ConfigError, Interrupted, WasmlabError
 
 # Errors that are findings of a measurement, not bad input: reported with the results, exit status 1.
 MEASURED_FAILURES = ("ResultMismatch",)
@@ -103,9 +103,14 @@ def reproduce(scenario: Scenario, isolate: bool, child_address_space: int | None
 
     if child_address_space and not isolate:
         raise ConfigError("--child-address-space applies only with --isolate")
+    created = out is not None and not out.exists()
     if out is not None and not no_save:
         check_writable(out)
-    measurement = measure(scenario, isolate, child_address_space)
+    try:
+        measurement = measure(scenario, isolate, child_address_space)
+    except Interrupted as stop:
+        keep_partial(stop, out, created, no_save)
+        raise
     measured_failures = all(e.startswith(MEASURED_FAILURES) for e in measurement.errors.values())
     if measurement.errors and not (measurement.summary["status"] == "ok").any() and not measured_failures:
         # Nothing ran at all (every variant refused its module, say): one line, like a bad input.
@@ -116,6 +121,23 @@ def reproduce(scenario: Scenario, isolate: bool, child_address_space: int | None
 
         folder = save_measurement(measurement, out or DEFAULT_RESULTS / "reproduce" / measurement.metadata["run_id"])
     show(measurement, fmt, folder, scenario.measurement.phases)
+
+
+def keep_partial(stop: Interrupted, out: Path | None, created: bool, no_save: bool) -> None:
+    """On an interrupt: the finished repetitions saved as a partial run (``stop.kept`` says where), or the results
+    folder this command made removed again when nothing finished."""
+    if stop.partial is not None and not no_save:
+        from wasmlab.measure.results import save_measurement
+
+        partial: Any = stop.partial
+        folder = save_measurement(partial, out or DEFAULT_RESULTS / "reproduce" / partial.metadata["run_id"])
+        stop.kept = f"{folder}/"
+        stop.resume = "; run the command again for a whole run"
+    else:
+        if stop.partial is not None:
+            stop.resume = " (--no-save)"
+        if out is not None and created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
 
 
 def measure(scenario: Scenario, isolate: bool, child_address_space: int | None) -> Any:

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import click
 
+from wasmlab.cli.options import Workers
+
 
 @click.command()
 @click.argument("spec_file", metavar="SPEC", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Results folder [default: the spec's, or data/results/<name>].")
-@click.option("--workers", type=int, default=1, show_default=True, help="Points run at once on a local Dask cluster (disturbs timings).")
+@click.option("--workers", type=Workers(), default=1, show_default=True, help="Points run at once on a local Dask cluster (disturbs timings).")
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="Submit points to this Dask distributed scheduler.")
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Skip points that already finished.")
 @click.option("--dry-run", is_flag=True, help="List the points and whether each would run.")
@@ -55,8 +57,11 @@ def sweep(spec_file: Path, out: Path | None, workers: int, scheduler: str | None
 def report(results_dir: Path) -> None:
     """Execute notebooks/99_summary.ipynb on a sweep's results and export it to HTML; print the path."""
     from wasmlab.report import html as htmlreport
+    from wasmlab.report.sweeps import partial_note
 
     path = htmlreport.build(results_dir)
+    if note := partial_note(results_dir):
+        click.echo(note)
     summary = htmlreport.text_summary(results_dir)
     if summary:
         click.echo(summary)

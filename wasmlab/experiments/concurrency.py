@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import wasmtime
 
-from wasmlab.config import WASMTIME_DEFAULT_RESERVATION, CacheConfig, EngineConfig, Limits
+from wasmlab.config import WASMTIME_DEFAULT_RESERVATION, CacheConfig, EngineConfig, Limits, check_threads
 from wasmlab.errors import ConfigError, allowed
 from wasmlab.host.cache import LockedModuleCache
 from wasmlab.host.engine import DEFAULT_GUARD, build_engine
@@ -108,8 +108,7 @@ def check_modes(threads: int, pool_mode: str, cache_mode: str, call_path: str, r
         raise ConfigError(f"rate = {rate} needs call path 'native': a Python loop cannot keep a schedule of microseconds")
     if rate is not None and not rate > 0:
         raise ConfigError(f"rate = {rate} is out of range; allowed: requests per second > 0")
-    if threads < 1:
-        raise ConfigError(f"threads = {threads} is out of range; allowed: an integer >= 1")
+    check_threads(threads)
 
 
 @dataclass(frozen=True)
@@ -204,12 +203,17 @@ def serve(plan: Plan, runtimes: list[Runtime]) -> Served:
     barrier = threading.Barrier(plan.threads + 1)
     errors: list[BaseException] = []
 
+    # Set by each worker as it ends: after an interrupted join, Thread.is_alive() may say False of a running thread.
+    ended = [threading.Event() for _ in range(plan.threads)]
+
     def worker(i: int) -> None:
         try:
             failed[i] = work(runtimes[i], plan, plan.sequences[i], samples[i], outcomes[i], schedules[i], barrier)
         except BaseException as exc:  # noqa: BLE001 - reported to the caller below
             errors.append(exc)
             barrier.abort()
+        finally:
+            ended[i].set()
 
     workers = [threading.Thread(target=worker, args=(i,)) for i in range(plan.threads)]
     for t in workers:
@@ -228,9 +232,17 @@ def serve(plan: Plan, runtimes: list[Runtime]) -> Served:
         for t in workers:
             t.join()
         raise (errors[0] if errors else RuntimeError("a worker failed before starting")) from None
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM: a worker's block in C cannot be stopped half-way, and its runtime cannot be closed under
+        # it; the workers finish their blocks, then the interrupt goes on up (barrier aborted for those still waiting).
+        barrier.abort()
+        for event in ended:
+            event.wait()
+        raise
     finally:
         gc.enable()
-        close_all(runtimes)
+        if all(event.is_set() for event in ended):  # a second Ctrl-C while waiting leaves them to the process's exit
+            close_all(runtimes)
     if errors:
         raise errors[0]
     return Served(samples, failed, sum(outcomes, Counter()), wall, spent, served_footprint)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
+from wasmlab.config import check_samples_fit, check_threads
+from wasmlab.errors import ConfigError
 from wasmlab.experiments.concurrency import concurrency
 from wasmlab.host.variant import parse_variant
 from wasmlab.measure.scenario import Scenario
@@ -25,6 +28,14 @@ class Load:
     pool_mode: str = "shared"
     call_paths: tuple[str, ...] = ("native",)
     rates: tuple[float | None, ...] = (None,)
+
+    def __post_init__(self) -> None:
+        # Checked before any engine, pool or sample list is made for the first configuration.
+        for count in self.threads:
+            check_threads(count)
+        for rate in self.rates:
+            if rate is not None and not (math.isfinite(rate) and rate > 0):
+                raise ConfigError(f"rate = {rate} is out of range; allowed: a finite number of requests per second > 0")
 
 
 def configurations(scenario: Scenario, load: Load) -> list[tuple[str, str, int, float | None]]:
@@ -47,6 +58,9 @@ def run_load(scenario: Scenario, load: Load, progress: Callable[[], None] | None
     (so that drift of the machine does not line up with one configuration); requests and warm-up are per worker."""
     from wasmlab.measure import metadata as md
 
+    most = max(load.threads)
+    # Each worker keeps a latency per request for the whole run.
+    check_samples_fit("requests", scenario.requests, scenario.requests * most, f"{scenario.requests:,} requests x {most} threads")
     every, rows, run = configurations(scenario, load), [], md.new_run()
     for repetition in range(scenario.repeats):
         shift = repetition % len(every)

@@ -14,7 +14,7 @@ from typing import Any
 import wasmtime
 
 from wasmlab import capi
-from wasmlab.config import WASMTIME_DEFAULT_RESERVATION, EngineConfig, GiB, MiB, PoolConfig
+from wasmlab.config import USER_ADDRESS_SPACE, WASMTIME_DEFAULT_RESERVATION, EngineConfig, GiB, MiB, PoolConfig
 from wasmlab.errors import ConfigError
 
 
@@ -94,11 +94,12 @@ def pool_reservation_bytes(engine: EngineConfig) -> int:
     return pool.resolved("total_memories") * (reservation + guard) + pool.resolved("total_stacks") * STACK_SLOT_BYTES
 
 
-def address_space_left() -> int | None:
-    """Bytes of address space this process may still map under ``RLIMIT_AS``; ``None`` if unlimited."""
+def address_space_left() -> int:
+    """Bytes of address space this process may still map: under ``RLIMIT_AS``, or in the user address space."""
     soft, _ = resource.getrlimit(resource.RLIMIT_AS)
     if soft == resource.RLIM_INFINITY:
-        return None
+        # No limit set: the user address space itself (2**47 bytes on x86-64 and aarch64 Linux) still bounds a pool.
+        soft = USER_ADDRESS_SPACE
     try:
         with open("/proc/self/status") as status:
             for line in status:
@@ -116,11 +117,13 @@ def preflight(engine: EngineConfig) -> None:
     if not engine.pooled or not engine.preflight:
         return
     left = address_space_left()
+    limited = resource.getrlimit(resource.RLIMIT_AS)[0] != resource.RLIM_INFINITY
+    limit = "RLIMIT_AS" if limited else "the 47-bit user address space"
     need = pool_reservation_bytes(engine)
-    if left is not None and need > left:
+    if need > left:
         raise ConfigError(
             f"a pool of {engine.pool.resolved('total_memories')} memories reserves at least {need / GiB:.1f} GiB of address space, "
-            f"but this process may map only {max(left, 0) / GiB:.1f} GiB more (RLIMIT_AS); allowed: fewer slots, or a smaller "
+            f"but this process may map only {max(left, 0) / GiB:.1f} GiB more ({limit}); allowed: fewer slots, or a smaller "
             f"reservation (e.g. --engine memory_reservation=1MiB --engine memory_guard_size=64KiB --pool max_memory_size=1MiB)"
         )
 

@@ -14,6 +14,7 @@ the last lines the child printed on stderr.  After a crash (or a timeout) the ne
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import os
 import pickle
@@ -24,6 +25,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -64,12 +66,21 @@ def crash_line(stderr: str) -> str:
     return f"{panic} ... {last}" if panic and panic != last else last
 
 
-def _limit_address_space(limit: int | None) -> Callable[[], None] | None:
-    if limit is None:
-        return None
+# prctl(2)'s option that sends the child a signal when the thread that started it ends.
+_PR_SET_PDEATHSIG = 1
+
+
+def _in_child(limit: int | None) -> Callable[[], None]:
+    """What runs in the child before it execs: its address-space limit, and, when started from the main thread (the
+    one that lives as long as the process), SIGKILL on the parent's death, so no child outlives a killed parent."""
+    tie = threading.current_thread() is threading.main_thread() and sys.platform == "linux"
 
     def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        if limit is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        if tie:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
     return apply
 
 
@@ -100,7 +111,7 @@ class Child:
         self._process = subprocess.Popen(
             [sys.executable, "-m", "wasmlab.measure.child", self.target, str(child_reads), str(child_writes)],
             pass_fds=(child_reads, child_writes), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr,
-            env=self.env, preexec_fn=_limit_address_space(self.address_space))
+            env=self.env, preexec_fn=_in_child(self.address_space))
         os.close(child_reads)
         os.close(child_writes)
         self._requests = os.fdopen(parent_writes, "wb")
@@ -121,6 +132,10 @@ class Child:
             reply = None
         except TimeoutError:
             return self._crashed(f"no answer within {self.timeout_s:.0f} s", kill=True)
+        except KeyboardInterrupt:
+            # Ctrl-C or SIGTERM in the parent: the child's answer will not be read, so it ends now, not after its request.
+            self.kill()
+            raise
         if reply is None:
             return self._crashed("")
         status, *rest = pickle.loads(reply)
@@ -177,6 +192,13 @@ class Child:
             self._stderr.close()
         self._process, self._requests, self._replies, self._stderr = None, None, -1, None
 
+    def kill(self) -> None:
+        """End the child at once (SIGKILL) and let it go."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._discard()
+
     def close(self) -> None:
         """End the child: its requests pipe closes, it returns, and is waited for."""
         process = self._process
@@ -223,5 +245,8 @@ def _serve(target: str, requests: IO[bytes], replies: IO[bytes]) -> None:
 
 
 if __name__ == "__main__":
+    # A Ctrl-C at the terminal reaches the whole process group: the parent decides (it keeps what finished and ends
+    # this child), so the child does not die half-way with a traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     with os.fdopen(int(sys.argv[2]), "rb") as _requests, os.fdopen(int(sys.argv[3]), "wb") as _replies:
         _serve(sys.argv[1], _requests, _replies)

@@ -32,7 +32,7 @@ import numpy as np
 import psutil
 
 from wasmlab.config import MiB
-from wasmlab.errors import ConfigError, WasmlabError
+from wasmlab.errors import ConfigError, Interrupted, WasmlabError, signal_name
 from wasmlab.host.outcomes import KINDS, OK, REQUEST_FAILURES, classify, first_line, kind_of
 from wasmlab.host.runtime import Runtime
 from wasmlab.measure import linux_counters, order
@@ -142,6 +142,7 @@ def measure(
     run = md.new_run()
     previous_affinity = pin(config.cpu)
     got = _Collected(runtimes, indices, config)
+    done, stopped_by = 0, ""
     try:
         calibration = calibrate(next(iter(runtimes.values())).engine)
         hygiene = Hygiene()
@@ -150,7 +151,14 @@ def measure(
         for rep in range(config.repeats):
             sequence = [name for name in schedule[rep] if name not in got.errors]
             got.record(rep, sequence, got.serve(rep, sequence, progress))
+            done = rep + 1
         hygiene_info = hygiene.finish()
+    except KeyboardInterrupt as exc:
+        # Ctrl-C or SIGTERM: the finished repetitions are a result of their own (pyperf keeps what it measured too);
+        # the one under way is dropped whole, so every kept repetition has every variant's full trace.
+        if done == 0:
+            raise Interrupted(signal_name(exc), None, 0, config.repeats) from None
+        stopped_by, hygiene_info = signal_name(exc), hygiene.finish()
     finally:
         for runtime in runtimes.values():
             runtime.close()
@@ -158,14 +166,21 @@ def measure(
             os.sched_setaffinity(0, previous_affinity)
     meta = {**run, **calibration, **hygiene_info, **trace.describe(), **_run_columns(config, len(runtimes), got),
             "parameters": dict(parameters or {})}
+    phases = pd.concat(got.phases, ignore_index=True) if got.phases else empty_phases()
+    if stopped_by:
+        meta.update({"partial": True, "repeats": done, "repeats_planned": config.repeats, "interrupted_by": stopped_by})
+        phases = phases[phases["repetition"] < done] if "repetition" in phases else phases
     _warn_if_busy(meta)
-    return Measurement(
+    measurement = Measurement(
         summary=_with_metadata(pd.DataFrame(got.rows), meta),
         samples=_with_run(pd.concat(got.samples, ignore_index=True) if got.samples else _empty_samples(), run),
-        phases=_with_run(pd.concat(got.phases, ignore_index=True) if got.phases else empty_phases(), run),
+        phases=_with_run(phases, run),
         metadata=meta,
         errors=got.errors,
     )
+    if stopped_by:
+        raise Interrupted(stopped_by, measurement, done, config.repeats)
+    return measurement
 
 
 class _Collected:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from wasmlab.errors import WasmlabError
+from wasmlab.errors import Interrupted, WasmlabError, signal_name
 from wasmlab.host.outcomes import KINDS
 from wasmlab.host.variant import parse_variant
 from wasmlab.measure.child import Reply, call_once
@@ -59,27 +59,39 @@ def run_isolated(scenario: Any, progress: Callable[[str, int, int], None] | None
     parts: list[Measurement] = []
     failed_rows: list[dict[str, Any]] = []
     errors: dict[str, str] = {}
-    for variant in scenario.variants:
-        single = dataclasses.replace(scenario, variants=(variant,))
-        with tempfile.TemporaryDirectory(prefix="wasmlab-isolate-") as tmp:
-            reply = call_once("wasmlab.measure.isolate:measure_variant", {"scenario": single.to_dict(), "out_dir": tmp},
-                                timeout_s=CHILD_TIMEOUT_S, address_space=address_space)
-            if reply.ok and (Path(tmp) / "summary.parquet").is_file():
-                part = Measurement.load(tmp)
-                parts.append(part)
-                errors.update(part.errors)
-            else:
-                errors[variant], row = _failed_row(scenario, variant, reply)
-                failed_rows.append(row)
-        if progress is not None:
-            for rep in range(scenario.repeats):
-                progress(variant, rep, scenario.repeats)
+    try:
+        for variant in scenario.variants:
+            single = dataclasses.replace(scenario, variants=(variant,))
+            with tempfile.TemporaryDirectory(prefix="wasmlab-isolate-") as tmp:
+                reply = call_once("wasmlab.measure.isolate:measure_variant", {"scenario": single.to_dict(), "out_dir": tmp},
+                                  timeout_s=CHILD_TIMEOUT_S, address_space=address_space)
+                if reply.ok and (Path(tmp) / "summary.parquet").is_file():
+                    part = Measurement.load(tmp)
+                    parts.append(part)
+                    errors.update(part.errors)
+                else:
+                    errors[variant], row = _failed_row(scenario, variant, reply)
+                    failed_rows.append(row)
+            if progress is not None:
+                for rep in range(scenario.repeats):
+                    progress(variant, rep, scenario.repeats)
+    except KeyboardInterrupt as exc:
+        # The child under way was ended by Child.call; the variants whose children finished are kept, whole.
+        done = len(parts) + len(failed_rows)
+        partial = _merged(parts, failed_rows, errors, {"partial": True, "variants_planned": len(scenario.variants),
+                                                       "interrupted_by": signal_name(exc)}) if parts else None
+        raise Interrupted(signal_name(exc), partial, done, len(scenario.variants), "variants") from None
     if not parts:
         raise WasmlabError("every variant failed in isolation: " + "; ".join(f"{v}: {e}" for v, e in errors.items()))
+    return _merged(parts, failed_rows, errors, {})
+
+
+def _merged(parts: list[Measurement], failed_rows: list[dict[str, Any]], errors: dict[str, str], extra: dict[str, Any]) -> Measurement:
+    """One record of the children's records, the failed variants' rows and ``extra`` metadata."""
     metadata = {**parts[0].metadata, **aggregate_children([dict(p.metadata) for p in parts]),
-                "variant_order": "one child process per variant (--isolate), not interleaved", "isolated": True}
+                "variant_order": "one child process per variant (--isolate), not interleaved", "isolated": True, **extra}
     summary = pd.concat([p.summary for p in parts] + [pd.DataFrame(failed_rows)], ignore_index=True)
-    for column in ("run_id", "timestamp", "variant_order"):
+    for column in ("run_id", "timestamp", "variant_order", *extra):
         summary[column] = metadata[column]
     return Measurement(
         summary=summary,

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wasmlab.config import CacheConfig, EngineConfig, Limits, PoolConfig, get_preset
-from wasmlab.errors import ConfigError, allowed
+from wasmlab.config import CacheConfig, EngineConfig, Limits, PoolConfig, check_samples_fit, get_preset
+from wasmlab.errors import ConfigError, Interrupted, allowed
 from wasmlab.host.callpaths import call_paths
-from wasmlab.host.engine import EnginePool
+from wasmlab.host.engine import EnginePool, preflight
 from wasmlab.host.recipes import dry_run
 from wasmlab.host.runtime import Runtime, build_runtimes
 from wasmlab.host.variant import NAMED_VARIANTS, parse_variant
@@ -125,9 +125,18 @@ class Scenario:
         if isinstance(requests, bool) or not isinstance(requests, int) or requests < 1:
             raise ConfigError(f"requests = {requests!r} is out of range; allowed: an integer >= 1")
         self.limits_config()
-        self.engine_config()
+        measure = self.measure_config()
+        # Before a trace or a sample is made: every request of every repetition and variant is kept until saved.
+        count = len(self.variants)
+        # The refusal names the larger factor: the one a user most likely mistyped.
+        what, value = ("requests", requests) if requests >= measure.repeats else ("repeats", measure.repeats)
+        check_samples_fit(what, value, requests * measure.repeats * count,
+                          f"{requests:,} requests x {measure.repeats:,} repeats x {count} variants")
+        engine = self.engine_config()
+        if any(parse_variant(v).pooled for v in self.variants):
+            # A pool reserves its address space when its engine is made; wasmtime aborts the process if it cannot.
+            preflight(engine.replace(allocator="pooling"))
         self.cache_config()
-        self.measure_config()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Scenario:
@@ -232,8 +241,13 @@ def run(scenario: Scenario, progress: Callable[[str, int, int], None] | None = N
         "cache_config": scenario.cache_config().to_dict(),
         "limits_config": scenario.limits_config().to_dict(),
     }
-    measurement = measure(runtimes, trace, scenario.measure_config(), parameters, progress)
     first = workloads[0].describe()
     if len(workloads) > 1:
         first["workload"] = f"{len(workloads)} distinct modules like {scenario.workload.spec}"
+    try:
+        measurement = measure(runtimes, trace, scenario.measure_config(), parameters, progress)
+    except Interrupted as stop:
+        if stop.partial is not None:  # the finished repetitions, described like a whole run
+            stop.partial = stop.partial.annotated({**first, "preset": scenario.preset}, {**first, "preset": scenario.preset or "none"})
+        raise
     return measurement.annotated({**first, "preset": scenario.preset}, {**first, "preset": scenario.preset or "none"})

@@ -63,6 +63,22 @@ def load_table(path: str | Path) -> pd.DataFrame:
     raise WasmlabError(f"{str(path)!r} is not a results table; allowed: a .parquet file, or a folder with results.parquet or summary.parquet")
 
 
+def _partial_note(table: pd.DataFrame) -> str:
+    """`` (partial: ...)`` for a run interrupted before all its repetitions finished (its metadata says ``partial``)."""
+    if "partial" not in table or not table["partial"].fillna(False).astype(bool).any():
+        return ""
+    unit = "variants" if "variants_planned" in table else "repetitions"
+    planned = table[f"{unit}_planned" if unit == "variants" else "repeats_planned"].dropna().max()
+    done = table["variant" if unit == "variants" else "repetition"].nunique()
+    return f"  (partial: interrupted after {done} of {int(planned)} {unit})"
+
+
+def _identity(table: pd.DataFrame) -> str:
+    """What a table holds, shortly: its workloads and variants."""
+    parts = [f"{key} {', '.join(sorted(map(str, table[key].unique())))[:60]}" for key in ("workload", "variant") if key in table]
+    return "; ".join(parts) or "no rows"
+
+
 def metadata_differences(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     """Metadata columns whose values differ between the two tables."""
     rows = []
@@ -135,7 +151,7 @@ def compare(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
 def render(a_path: str | Path, b_path: str | Path) -> str:
     """The text ``wasmlab compare`` prints."""
     a, b = load_table(a_path), load_table(b_path)
-    lines = [f"A: {a_path}", f"B: {b_path}", ""]
+    lines = [f"A: {a_path}{_partial_note(a)}", f"B: {b_path}{_partial_note(b)}", ""]
     diffs = metadata_differences(a, b)
     lines.append("Metadata that differs:" if not diffs.empty else "Metadata that differs: none")
     if not diffs.empty:
@@ -143,7 +159,9 @@ def render(a_path: str | Path, b_path: str | Path) -> str:
     lines.append("")
     table = compare(a, b)
     if table.empty:
-        lines.append("No (workload, variant, call path, parameters) appears in both tables.")
+        # Nothing to compare is an answer the user did not ask for: refused like a bad input, not printed as a result.
+        raise WasmlabError(f"{str(a_path)!r} and {str(b_path)!r} have no (workload, variant, call path, parameters) in common "
+                           f"(A: {_identity(a)}; B: {_identity(b)}); allowed: two runs of the same workload and variants")
     else:
         lines.append(f"B / A of the per-repetition mean latencies: {UNPAIRED_METHOD}; significant when the CI excludes 1:")
         lines.append(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))

@@ -24,6 +24,16 @@ def load_sweep(results_dir: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     return pd.read_parquet(table_path), json.loads(manifest_path.read_text())
 
 
+def partial_note(results_dir: str | Path) -> str:
+    """One line when the sweep was interrupted (its manifest says ``partial``), else nothing."""
+    _, manifest = load_sweep(results_dir)
+    if not manifest.get("partial"):
+        return ""
+    done = sum(1 for status in manifest.get("points", {}).values() if status.get("status") == "ok")
+    return (f"Partial sweep: interrupted ({manifest.get('interrupted_by', 'SIGINT')}) with {done} of {manifest.get('points_planned', '?')} "
+            f"points finished; running the sweep again resumes it")
+
+
 def varying_parameters(table: pd.DataFrame) -> list[str]:
     """The ``param_*`` columns that take more than one value across the sweep."""
     return [c for c in table.columns if c.startswith("param_") and table[c].astype(str).nunique() > 1]

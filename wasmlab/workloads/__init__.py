@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from wasmlab.errors import ConfigError, allowed
 from wasmlab.workloads import catalog, hostile, middleware, synthetic
 from wasmlab.workloads.components import component_seed
-from wasmlab.workloads.files import from_path
+from wasmlab.workloads.files import directory_error, from_path
 from wasmlab.workloads.model import WASM_PAGE, Workload, wasi_command
 
 if TYPE_CHECKING:
@@ -168,6 +168,8 @@ def load_workload(spec: str, **overrides: int) -> Workload:
     if spec.endswith((".wasm", ".wat")) or "/" in spec:
         return from_path(spec)
     entries = registry()
+    if spec not in entries and Path(spec).is_dir():
+        raise directory_error(spec)
     if spec in entries and entries[spec].fetched:
         return entries[spec].make()
     name, kwargs = parse_spec(spec)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import wasmtime
@@ -16,6 +17,8 @@ from wasmlab.workloads.model import COMPONENT_VERSION, CORE_VERSION, VALUE_TYPES
 
 def read_module(path: Path) -> bytes:
     """A module file's bytes, a ``.wat`` file assembled; one line when it cannot be read or assembled."""
+    if path.is_dir():
+        raise directory_error(str(path))
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -24,7 +27,7 @@ def read_module(path: Path) -> bytes:
         try:
             data = bytes(wasmtime.wat2wasm(data.decode()))
         except (wasmtime.WasmtimeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"workload file {str(path)!r} is not valid WAT: {str(exc).splitlines()[0]}") from None
+            raise ConfigError(f"workload file {str(path)!r} is not valid WAT{wat_position(str(exc))}: {str(exc).splitlines()[0]}") from None
     return data
 
 
@@ -33,6 +36,22 @@ def check_preopens(preopens: tuple[tuple[str, str], ...]) -> None:
     for host, _ in preopens:
         if not Path(host).is_dir():
             raise ConfigError(f"preopened directory {host!r} is not a directory; allowed: an existing host directory")
+
+
+# wat2wasm's pointer to the error: `` --> <anon>:4:5`` on the line after the message.
+_WAT_POSITION = re.compile(r"-->\s*[^\n]*?:(\d+):(\d+)")
+
+
+def wat_position(message: str) -> str:
+    """`` at line L, column C`` from a wat2wasm error (its multi-line caret drawing left out), or nothing."""
+    found = _WAT_POSITION.search(message)
+    return f" at line {found.group(1)}, column {found.group(2)}" if found else ""
+
+
+def directory_error(spec: str) -> ConfigError:
+    """The one line for a directory given where a workload file belongs."""
+    return ConfigError(f"workload {spec!r} is a directory; allowed: a .wasm or .wat file, a recipe (.yaml), or a catalog name "
+                       f"(wasmlab workloads lists them)")
 
 
 def from_path(path: str | Path, entry: str | None = None, args: tuple[int, ...] | None = None,
