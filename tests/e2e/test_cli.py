@@ -255,3 +255,20 @@ def test_a_size_a_list_and_a_knob_are_read_alike_by_every_command():
         lines = done.stderr.strip().splitlines()
         assert done.exit_code == 2 and len(lines) == 1 and lines[0].startswith("wasmlab: error: "), done.stderr
         assert message in lines[0], (arguments, lines[0])
+
+
+def test_reproduce_serves_a_component_on_the_native_path_unless_a_call_path_is_given():
+    """The seed's table for a component is a native host's; an explicit --call-path is honoured as given."""
+    import json
+
+    from click.testing import CliRunner
+
+    from wasmlab.cli import main
+
+    args = ["reproduce", "--requests", "10", "--repeats", "1", "--warmup", "1", "--variants", "pooled+cached", "--no-save",
+            "--format", "json"]
+    for workload, extra, path in (("component-seed", [], "native"), ("component-seed", ["--call-path", "lean"], "lean"),
+                                  ("seed", [], "lean")):
+        done = CliRunner().invoke(main, [*args, "--workload", workload, *extra])
+        assert done.exit_code == 0, done.output
+        assert json.loads(done.stdout)["call_path"] == path, (workload, extra)
