@@ -36,6 +36,7 @@ from wasmlab.host.callpaths.base import FirstResult, Handlers, RequestParts, mis
 from wasmlab.host.callpaths.native import NativeServer, WasiFiles, check_variant, library, make_driver
 from wasmlab.host.component_stubs import merged
 from wasmlab.workloads.model import ComponentStub, Workload
+from wasmlab.workloads.recipe.component_imports import unsatisfied_import
 from wasmlab.workloads.signature import Signature
 
 
@@ -165,6 +166,11 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
         reason = refusal(w) if w.component else None
         if reason:
             raise ConfigError(f"call path 'native': {reason}")
+        # The lean and api paths find an unsatisfiable import at their first compilation; the C loop would fail each
+        # request instead, so it is said here, once, in the same words.
+        unsatisfied = unsatisfied_import(w) if w.component else None
+        if unsatisfied:
+            raise ConfigError(unsatisfied)
     check_variant(parts)
     try:
         server = ComponentServer(parts, workloads)

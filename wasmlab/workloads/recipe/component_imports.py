@@ -14,7 +14,7 @@ import wasmtime.component
 
 from wasmlab.errors import ConfigError, allowed
 from wasmlab.workloads import introspect
-from wasmlab.workloads.model import ComponentStub
+from wasmlab.workloads.model import ComponentStub, Workload
 from wasmlab.workloads.recipe.model import Recipe
 
 WASI_PREFIX = "wasi:"
@@ -66,3 +66,15 @@ def component_stubs(recipe: Recipe, types: introspect.ComponentTypes) -> tuple[C
         raise ConfigError(f"recipe imports: {recipe.module} imports function {missing[0]}, which nothing defines; allowed: "
                           f"WASI p2 imports, or a stub under the recipe's imports: (e.g. imports: {{{missing[0]}: ...}})")
     return tuple(sorted(stubs, key=lambda s: (s.instance, s.function)))
+
+
+def unsatisfied_import(workload: Workload) -> str | None:
+    """The one line for a component whose function imports its stubs leave undefined (WASI p2's are the lab's), or
+    ``None``: said before anything is compiled for requests, on a path whose loop would otherwise fail each request."""
+    functions = function_imports(introspect.component_types(workload.wasm))
+    missing = sorted(set(functions) - {s.name for s in workload.stubs})
+    if not missing:
+        return None
+    return (f"component {workload.name!r} has an import the lab cannot satisfy: component imports function `{missing[0]}`, "
+            f"which nothing defines; allowed: WASI p2 imports, or a recipe's imports: stubbing its function imports "
+            f"({', '.join(sorted(functions))}) with WAVE constants")
