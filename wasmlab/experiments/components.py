@@ -212,14 +212,19 @@ def request_shapes(specs: Sequence[str], variant: str = "pooled+cached", call_pa
     return pd.DataFrame(rows), runs
 
 
-def beside_core(specs: Sequence[str], variant: str = "pooled+cached", call_path: str = "native", requests: int = 300,
+# The seed as a core module, lifted as a component (exported at the top and inside an interface), then the smallest WASI
+# command as a core module and as a WASI p2 component command.
+BESIDE_CORE = ("seed", "component-seed", "component-seed:export=interface", "hello", "hello:kind=component")
+
+
+def beside_core(specs: Sequence[str] = BESIDE_CORE, variant: str = "pooled+cached", call_path: str = "native", requests: int = 300,
                 repeats: int = 3, warmup: int = 30, slots: int = 4) -> tuple[pd.DataFrame, list[Measurement]]:
-    """What each workload in ``specs`` costs per request on one path and variant, one run each (the first is the
+    """What each workload in ``specs`` (empty: :data:`BESIDE_CORE`) costs per request on one path and variant, one run each (the first is the
     reference: a core module beside its component forms, a core command beside a component command): the pooled p50
     and p99, the lowest and highest per-repetition p50 (how much it moved between repetitions), and its p50 over the
     first's.  The runs are separate, so the ratios carry no paired interval; the spread of the p50s says how sure."""
     rows, runs = [], []
-    for spec in specs:
+    for spec in specs or BESIDE_CORE:
         measurement = run_scenario(Scenario(workload=spec, variants=variant, call_path=call_path, requests=requests,
                                             repeats=repeats, warmup=warmup, slots=slots))
         runs.append(measurement)

@@ -79,10 +79,13 @@ def test_a_component_candidates_flags_serve_every_request_at_its_concurrency(two
 def test_advise_recommends_a_pool_for_the_middleware_component():
     advice = advise(Goal(("middleware",), 2, 5000.0), Effort(budget_s=4, requests=300, repeats=2))
     assert advice.feasible and advice.recommended is not None, advice.reason
-    # Every candidate measured, pooled ones among them (wasmtime's defaults are anchors), served every request.
+    # Pooled candidates among those measured (wasmtime's defaults are anchors).  A candidate may fail requests (one that
+    # batches decommits with as many slots as workers can find no free slot under load): then it is not the one
+    # recommended, whose every run served every request.
     measured = [r for r in advice.rows if r.get("stage") != "exhaustion"]
     assert any(r["allocator"] == "pooling" for r in measured)
-    assert all(r["outcome"] == "ok" and r["failed_requests"] == 0 for r in measured), [r.get("error") for r in measured]
+    chosen = [r for r in measured if r["label"] == advice.recommended.label]
+    assert chosen and all(r["outcome"] == "ok" and r["failed_requests"] == 0 for r in chosen), chosen
     if advice.recommended.candidate.pooled:
         assert "max_core_instances_per_component=1" in advice.flags
     assert "Components (middleware): one instance holds 1 core instance(s)" in advice.render()
