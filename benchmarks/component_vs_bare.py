@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -28,6 +27,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from c_main import call_main
 from wasmtime._ffi import dll
 
 from wasmlab.config import PRESETS, EngineConfig
@@ -49,25 +49,14 @@ def build_bare_loop(folder: Path) -> Callable[[int, int], float]:
     subprocess.run([compiler, "-O2", "-shared", "-fPIC", "-Dmain=bare_component_main", "-o", str(library),
                     str(HERE / "bare_component_loop.c"), "-ldl"], check=True)
     loop = ctypes.CDLL(str(library))
-    loop.bare_component_main.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)]
-    libc = ctypes.CDLL(None)
 
     def run(requests: int, warmup: int) -> float:
-        with tempfile.TemporaryFile() as captured:
-            saved = os.dup(1)
-            os.dup2(captured.fileno(), 1)
-            try:
-                words = [b"bare_component_loop", dll._name.encode(), str(MIDDLEWARE_WAT).encode(), str(requests).encode(),
-                         b"1", str(warmup).encode()]
-                status = loop.bare_component_main(len(words), (ctypes.c_char_p * len(words))(*words))
-                libc.fflush(None)
-            finally:
-                os.dup2(saved, 1)
-                os.close(saved)
-            if status != 0:
-                raise SystemExit(f"the bare component loop failed (status {status}); see its stderr")
-            captured.seek(0)
-            return float(json.loads(captured.read().decode().strip().splitlines()[-1])["per_repetition"][0]["p50_us"])
+        words = [b"bare_component_loop", dll._name.encode(), str(MIDDLEWARE_WAT).encode(), str(requests).encode(),
+                 b"1", str(warmup).encode()]
+        status, printed = call_main(loop.bare_component_main, words)
+        if status != 0:
+            raise SystemExit(f"the bare component loop failed (status {status}); see its stderr")
+        return float(json.loads(printed.strip().splitlines()[-1])["per_repetition"][0]["p50_us"])
     return run
 
 

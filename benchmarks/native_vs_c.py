@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -33,6 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import bare_loop  # noqa: E402 - a sibling script, not a package
+from c_main import call_main  # noqa: E402 - a sibling script
 from wasmtime._ffi import dll  # noqa: E402
 
 from wasmlab.config import PRESETS, EngineConfig  # noqa: E402
@@ -55,22 +55,11 @@ def build_c_loop(folder: Path, shared: bool = False) -> Path:
 def in_process_runner(library: Path) -> Callable[[int, int], float]:
     """``run(requests, warmup)``: the C loop's mean µs, run by calling its ``main`` in this process."""
     loop = ctypes.CDLL(str(library))
-    loop.bare_loop_main.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)]
-    libc = ctypes.CDLL(None)
 
     def run(requests: int, warmup: int) -> float:
-        with tempfile.TemporaryFile() as captured:
-            saved = os.dup(1)
-            os.dup2(captured.fileno(), 1)
-            try:
-                argv = (ctypes.c_char_p * 5)(b"bare_loop", dll._name.encode(), str(requests).encode(), b"1", str(warmup).encode())
-                loop.bare_loop_main(5, argv)
-                libc.fflush(None)
-            finally:
-                os.dup2(saved, 1)
-                os.close(saved)
-            captured.seek(0)
-            return float(json.loads(captured.read().decode().strip().splitlines()[-1])["per_repetition"][0]["mean_us"])
+        words = [b"bare_loop", dll._name.encode(), str(requests).encode(), b"1", str(warmup).encode()]
+        _, printed = call_main(loop.bare_loop_main, words)
+        return float(json.loads(printed.strip().splitlines()[-1])["per_repetition"][0]["mean_us"])
     return run
 
 

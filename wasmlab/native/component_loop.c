@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "clock.h"
 #include "component_command.h"
@@ -210,13 +209,8 @@ static wasmtime_error_t *wait_for_a_slot(Driver *d, wasmtime_context_t *context,
     const ComponentApi *capi = d->component_api;
     int64_t began = now_ns();
     int waited = 0;
-    while (err != NULL && driver_error_kind(d, err, "", 0) == ERROR_POOL_EXHAUSTED && now_ns() - began < d->wait_ns) {
-        d->api->wasmtime_error_delete(err);
-        if (!waited) { d->waits++; waited = 1; }
-        struct timespec pause = {0, 20000};
-        nanosleep(&pause, NULL);
+    while (driver_slot_retry(d, &err, began, &waited))
         err = capi->wasmtime_component_linker_instantiate(d->component_linker, context, e->component, instance);
-    }
     d->wait_total_ns += (uint64_t)(now_ns() - began);
     return err;
 }

@@ -4,6 +4,9 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+
+#include "clock.h"
 
 static void remember_bytes(Driver *d, const char *prefix, wasm_byte_vec_t *message) {
     if (d->has_message)
@@ -58,4 +61,15 @@ void driver_drop_trap(Driver *d, wasm_trap_t *trap, int64_t *code) {
     remember_bytes(d, "Trap: ", &message);
     api->wasm_byte_vec_delete(&message);
     api->wasm_trap_delete(trap);
+}
+
+int driver_slot_retry(Driver *d, wasmtime_error_t **err, int64_t began, int *waited) {
+    if (*err == NULL || driver_error_kind(d, *err, "", 0) != ERROR_POOL_EXHAUSTED || now_ns() - began >= d->wait_ns)
+        return 0;
+    d->api->wasmtime_error_delete(*err);
+    *err = NULL;
+    if (!*waited) { d->waits++; *waited = 1; }
+    struct timespec pause = {0, 20000};
+    nanosleep(&pause, NULL);
+    return 1;
 }

@@ -20,4 +20,9 @@ void driver_drop_trap(Driver *d, wasm_trap_t *trap, int64_t *code);
 /* The error's kind (ERROR_*); its message kept if the block's first and `keep`; the error is not deleted. */
 int driver_error_kind(Driver *d, wasmtime_error_t *err, const char *prefix, int keep);
 
+/* The `wait` policy's step, for the core and the component loops alike: when `*err` says the pool had no free slot and the
+ * budget (d->wait_ns from `began`) is not spent, the error is deleted, the wait counted once per request (`*waited`),
+ * 20 µs slept, and 1 returned: instantiate again.  Otherwise 0, `*err` left as it is. */
+int driver_slot_retry(Driver *d, wasmtime_error_t **err, int64_t began, int *waited);
+
 #endif

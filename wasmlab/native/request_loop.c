@@ -120,13 +120,8 @@ static wasmtime_error_t *wait_for_a_slot(Driver *d, const Workload *w, wasmtime_
                                          wasmtime_error_t *err) {
     int64_t began = now_ns();
     int waited = 0;
-    while (err != NULL && driver_error_kind(d, err, "", 0) == ERROR_POOL_EXHAUSTED && now_ns() - began < d->wait_ns) {
-        d->api->wasmtime_error_delete(err);
-        if (!waited) { d->waits++; waited = 1; }
-        struct timespec pause = {0, 20000};
-        nanosleep(&pause, NULL);
+    while (driver_slot_retry(d, &err, began, &waited))
         err = instantiate(d, w, context, module, pre, instance, trap);
-    }
     d->wait_total_ns += (uint64_t)(now_ns() - began);
     return err;
 }
