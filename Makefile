@@ -72,7 +72,7 @@ check: venv components lint
 # wasmtime releases (their wasmtime-py wheels, both digests checked); cached under data/workloads/cache/.
 components: venv
 	$(BIN)/wasmlab workloads fetch
-	$(BIN)/wasmlab releases fetch 30 50
+	$(BIN)/wasmlab releases fetch 30 38 50
 
 # JupyterLab driven in headless Chromium.  Debian's chromium comes from apt (root, or sudo);
 # Playwright for Python drives it from the dev extra, with no browser download.

@@ -15,6 +15,7 @@ import wasmtime
 import wasmtime.component
 
 from wasmlab.errors import ConfigError
+from wasmlab.workloads import introspect
 from wasmlab.workloads.signature import Signature
 
 # What each kind of item is called in a listing.
@@ -61,12 +62,6 @@ def wit_of(func: wasmtime.component.FuncType) -> str:
 def surface(component: wasmtime.component.Component, engine: wasmtime.Engine) -> ComponentSurface:
     """The imports and function exports of ``component`` (compiled on ``engine``)."""
     imports = tuple((name, kind_of(item.ty)) for name, item in component.type.imports(engine).items())
-    functions: list[tuple[str, str]] = []
-    for name, item in component.type.exports(engine).items():
-        ty = item.ty
-        if isinstance(ty, wasmtime.component.FuncType):
-            functions.append((name, wit_of(ty)))
-        elif isinstance(ty, wasmtime.component.ComponentInstanceType):
-            functions += [(f"{name}#{inner}", wit_of(f.ty)) for inner, f in ty.exports(engine).items()
-                          if isinstance(f.ty, wasmtime.component.FuncType)]
-    return ComponentSurface(imports, tuple(functions))
+    # The same names the resolver takes (INTERFACE#FUNCTION, OUTER#INNER#FUNCTION for an interface inside one).
+    functions = introspect.functions_of(component.type.exports(engine), engine)
+    return ComponentSurface(imports, tuple((name, wit_of(ty)) for name, ty in functions.items()))

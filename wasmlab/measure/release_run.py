@@ -68,12 +68,9 @@ def run_releases(releases: Sequence[Release], workload: str, variants: Sequence[
     libraries = {r.version: fetched(r) for r in releases}  # one line for a release not fetched, before anything runs
     knobs = pooling_knobs(slots, dict(pool or {}))
     if served.component:  # the pool sized for the component itself, as the in-process engines size it
+        # Instance sizes under wasmtime's 1 MiB default stay unset (pool_sizing.instance_size_limit), so each release
+        # keeps its own default: releases lay instances out anew (44 and 47 need more than 50 for the middleware).
         knobs = size_pool_for_components(PoolConfig(slots=slots, **dict(pool or {})), [served]).settings()
-        # Except the instance sizes: each release lays its instances out anew (44 and 47 need more than 50 for the
-        # middleware), so what 50's wasmtime-py measured would refuse them; each release keeps its default unless given.
-        for knob in ("max_component_instance_size", "max_core_instance_size"):
-            if knob not in (pool or {}):
-                knobs.pop(knob, None)
     run = md.new_run()
     rows: list[dict[str, Any]] = []
     order = list(releases)

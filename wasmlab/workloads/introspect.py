@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cache, cached_property, lru_cache
 from typing import Any
 
 import wasmtime
@@ -107,11 +107,6 @@ class ComponentTypes:
             raise ConfigError(f"{what}: function {name!r} is ambiguous; allowed: one of its full names, {', '.join(candidates)}")
         raise allowed(name, f"{what}: function", sorted(functions) or ["(no function exports)"])
 
-    def written(self, full: str) -> str:
-        """How a resolved full name is written so that :meth:`resolve` gives it back: its full name (a top-level ``f``
-        as ``f``, which resolves to itself first)."""
-        return full
-
     @property
     def imports_wasi(self) -> bool:
         """Whether the component imports WASI (preview 2): its stores need a WASI context."""
@@ -153,8 +148,11 @@ def export_index(component: wasmtime.component.Component, name: str) -> wasmtime
     return index
 
 
+@lru_cache(maxsize=16)
 def component_types(wasm: bytes) -> ComponentTypes:
     """``wasm`` compiled as a component on :func:`engine`, and its exports and imports (raises
-    ``wasmtime.WasmtimeError`` when it is not a valid component)."""
+    ``wasmtime.WasmtimeError`` when it is not a valid component).  Kept for the last 16 components read: a workload's
+    types are asked for when it is made, bound to a recipe, checked for unstubbed imports and inspected, and compiling
+    a large component (componentize-py's, 18 MB) takes seconds each time."""
     component = wasmtime.component.Component(engine(), wasm)
     return ComponentTypes(component, component.type.exports(engine()), component.type.imports(engine()))

@@ -114,7 +114,11 @@ class ComponentServer(NativeServer):
         parts.cleanup.extend(files.close for files in self.outputs.values())
         # A recipe's stubs of component imports: every workload's merged, defined once on the driver's linker.
         stubs = stub_plans(merged(workloads))
-        self.served = {i: self.driver.add_component(plan(w, self.outputs.get(i), stubs)) for i, w in enumerate(workloads) if w.component}
+        try:
+            self.served = {i: self.driver.add_component(plan(w, self.outputs.get(i), stubs))
+                           for i, w in enumerate(workloads) if w.component}
+        except RuntimeError as exc:  # the driver's component linker, or a stub on it, refused by wasmtime
+            raise ConfigError(f"call path 'native': {exc}") from None
         # The result is checked in C; the handlers return none (lifting it into Python is the cost this path avoids).
         self.has_result = {i: False for i in self.served}
         self.unverified = {}

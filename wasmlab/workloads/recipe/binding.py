@@ -68,7 +68,7 @@ def component_recipe_workload(recipe: Recipe, wasm: bytes) -> Workload:
     steps = component_invocations(recipe)
     calls = [typed_invocation(recipe, step, k == len(steps) - 1, types) for k, step in enumerate(steps)]
     last = calls[-1]
-    workload = component_workload(recipe.name, wasm, types.written(last.entry), last.args, last.expected, provenance=f"recipe {recipe.source}: {recipe.module}")
+    workload = component_workload(recipe.name, wasm, last.entry, last.args, last.expected, provenance=f"recipe {recipe.source}: {recipe.module}")
     workload = dataclasses.replace(workload, before=tuple(calls[:-1]), stubs=stubs)
     if last.expected is None and last.signature.result is not None:
         return dataclasses.replace(workload, check="first-result")
