@@ -59,3 +59,10 @@ def test_a_component_import_the_lab_cannot_satisfy_is_one_line_for_inspect_and_a
         lines = done.stderr.strip().splitlines()
         assert done.exit_code == 2 and len(lines) == 1, done.output
         assert "component 'imports.wat' has an import the lab cannot satisfy: component imports function `host-log`" in lines[0]
+
+
+def test_inspect_lists_the_functions_of_an_interface_inside_an_interface(tmp_path):
+    from tests.host.test_interface_exports import write_component
+
+    workload = component_workload("interfaces", write_component(tmp_path).read_bytes(), "seven", (), 7)
+    assert "exports pkg:ns/outer@1.0.0#inner#deep: func() -> u32" in inspect(workload).render()
