@@ -139,9 +139,7 @@ static int value_from(PyObject *obj, wasmtime_component_val_t *out, int depth) {
 static int call_into(PyObject *call, ComponentStep *s) {
     if (versioned(call, "ComponentCallPlan") < 0)
         return -1;
-    PyObject *v = PyObject_GetAttrString(call, "entry");
-    s->entry = v ? copy_of(v, &s->entry_len, "ComponentCallPlan.entry") : NULL;
-    Py_XDECREF(v);
+    s->entry = bytes_attr_as(call, "entry", &s->entry_len, "ComponentCallPlan.entry");
     PyObject *args = s->entry ? tuple_attr(call, "args") : NULL;
     int ok = args != NULL && items_from(args, &s->args, &s->nargs, 0) == 0;
     Py_XDECREF(args);
@@ -156,7 +154,7 @@ static int call_into(PyObject *call, ComponentStep *s) {
     s->check = (int)check;
     if (check != CHECK_EXPECTED)
         return 0;
-    v = PyObject_GetAttrString(call, "expected");
+    PyObject *v = PyObject_GetAttrString(call, "expected");
     ok = v != NULL && value_from(v, &s->expected, 0) == 0;
     Py_XDECREF(v);
     return ok ? 0 : -1;
@@ -164,12 +162,10 @@ static int call_into(PyObject *call, ComponentStep *s) {
 
 /* The plan's component and its calls into `w` (its ComponentCall made here): 0, or -1 with an exception set. */
 static int plan_into(PyObject *plan, Workload *w, const ComponentApi *capi) {
-    PyObject *v = PyObject_GetAttrString(plan, "component");
-    w->wasm = v ? (uint8_t *)copy_of(v, &w->wasm_len, "ComponentPlan.component") : NULL;
-    Py_XDECREF(v);
+    w->wasm = (uint8_t *)bytes_attr_as(plan, "component", &w->wasm_len, "ComponentPlan.component");
     if (w->wasm == NULL)
         return -1;
-    v = PyObject_GetAttrString(plan, "sha256");
+    PyObject *v = PyObject_GetAttrString(plan, "sha256");
     int ok = v != NULL && PyBytes_Check(v) && PyBytes_GET_SIZE(v) == 32;
     if (ok) memcpy(w->sha256, PyBytes_AS_STRING(v), 32);
     Py_XDECREF(v);
@@ -222,9 +218,7 @@ static int command_into(PyObject *plan, Workload *w, ComponentCall *c) {
 static int stub_from(PyObject *obj, ComponentStub *s) {
     if (versioned(obj, "ComponentStubPlan") < 0)
         return -1;
-    PyObject *v = PyObject_GetAttrString(obj, "name");
-    s->name = v ? copy_of(v, &s->name_len, "ComponentStubPlan.name") : NULL;
-    Py_XDECREF(v);
+    s->name = bytes_attr_as(obj, "name", &s->name_len, "ComponentStubPlan.name");
     PyObject *path = s->name ? tuple_attr(obj, "instance") : NULL;
     if (path == NULL)
         return -1;
@@ -236,7 +230,7 @@ static int stub_from(PyObject *obj, ComponentStub *s) {
     for (size_t i = 0; ok && i < depth; i++)
         ok = (s->instance[i] = copy_of(PyTuple_GET_ITEM(path, (Py_ssize_t)i), &s->instance_len[i], "ComponentStubPlan.instance")) != NULL;
     Py_DECREF(path);
-    v = ok ? PyObject_GetAttrString(obj, "result") : NULL;
+    PyObject *v = ok ? PyObject_GetAttrString(obj, "result") : NULL;
     if (v == NULL)
         return -1;
     s->returns = v != Py_None;

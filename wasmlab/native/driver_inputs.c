@@ -50,12 +50,16 @@ char *copy_of(PyObject *item, size_t *len, const char *what) {
     return copy_bytes(PyBytes_AS_STRING(item), (size_t)PyBytes_GET_SIZE(item));
 }
 
-/* A copy of the bytes attribute obj.name: as copy_of. */
-static char *bytes_attr(PyObject *obj, const char *name, size_t *len) {
+char *bytes_attr_as(PyObject *obj, const char *name, size_t *len, const char *what) {
     PyObject *value = PyObject_GetAttrString(obj, name);
-    char *out = value ? copy_of(value, len, name) : NULL;
+    char *out = value ? copy_of(value, len, what) : NULL;
     Py_XDECREF(value);
     return out;
+}
+
+/* A copy of the bytes attribute obj.name, named by its attribute in an error: as copy_of. */
+static char *bytes_attr(PyObject *obj, const char *name, size_t *len) {
+    return bytes_attr_as(obj, name, len, name);
 }
 
 /* The str attribute obj.name (its UTF-8 copied into `out` of `size`): 0, or -1 with an exception set. */

@@ -54,6 +54,8 @@ Workload *workload_at(DriverObject *self, PyObject *arg);
 int versioned(PyObject *obj, const char *what);
 int int_attr(PyObject *obj, const char *name, long long *out);
 char *copy_of(PyObject *item, size_t *len, const char *what);
+/* A copy of the bytes attribute obj.name, `what` naming it in an error: as copy_of. */
+char *bytes_attr_as(PyObject *obj, const char *name, size_t *len, const char *what);
 /* A WasiSpec read into a new spec (a core command's, or a component command's), with the exit status that means success:
  * NULL with an exception set. */
 WasiSpec *wasi_of(PyObject *obj, int expected_exit);
