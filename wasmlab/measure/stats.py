@@ -121,10 +121,62 @@ def paired_by_repetition(summary: pd.DataFrame, numerator: str, denominator: str
     return paired_ratio(a.loc[common].to_numpy(), b.loc[common].to_numpy())
 
 
+# Each call path's speedup is against the reference composition served on that same path: ``pooled+cached@native``
+# over ``baseline@native``.  Against the lean baseline it would fold the binding's cost into the pooling claim; the
+# paths' ratio to one another is reported on its own (report.text.path_table).
+def call_path_of(summary: pd.DataFrame) -> dict[str, str]:
+    """Each variant's call path: its ``call_path`` column (results since the lab ran several paths), else the
+    ``@path`` suffix of its name, else ``""`` (the run's one path)."""
+    paths: dict[str, str] = {}
+    for variant, group in summary.groupby("variant", sort=False):
+        named = group["call_path"].dropna().astype(str).tolist() if "call_path" in group else []
+        paths[str(variant)] = named[0] if named else str(variant).partition("@")[2]
+    return paths
+
+
+def own_references(summary: pd.DataFrame, reference: str) -> dict[str, tuple[str | None, str]]:
+    """Per variant: the variant of composition ``reference`` (its name without ``@path``) on the same call path,
+    and ``""``; or ``None`` and why there is none (the speedup is then absent, never taken against another path).
+    Where a path has two such variants (``baseline`` and ``baseline@lean``), the one with the same suffix wins."""
+    composition = reference.partition("@")[0]
+    paths = call_path_of(summary)
+    finished = set(summary.loc[summary["status"] == "ok", "variant"])
+    found: dict[str, tuple[str | None, str]] = {}
+    for variant, path in paths.items():
+        mine = [v for v, p in paths.items() if p == path and v.partition("@")[0] == composition]
+        same_suffix = [v for v in mine if v.partition("@")[1:] == variant.partition("@")[1:]]
+        ranked = [v for v in same_suffix + mine if v in finished]
+        where = f"the {path} path" if path else "its call path"
+        if ranked:
+            found[variant] = (ranked[0], "")
+        elif mine:
+            found[variant] = (None, f"{mine[0]} did not finish, so {where} has no {composition} to compare against")
+        else:
+            found[variant] = (None, f"no {composition} on {where} in this run")
+    return found
+
+
+def speedup_columns(summary: pd.DataFrame, variants: Sequence[str], reference: str) -> dict[str, list[object]]:
+    """The ``speedup*`` columns for ``variants``: each over :func:`own_references`'s variant, paired by repetition
+    (:data:`PAIRED_METHOD`), with ``speedup_over`` naming that variant and ``speedup_note`` why a speedup is absent."""
+    references = own_references(summary, reference)
+    columns: dict[str, list[object]] = {name: [] for name in ("speedup", "speedup_ci_low", "speedup_ci_high",
+                                                             "speedup_repetitions", "speedup_over", "speedup_note")}
+    for variant in variants:
+        over, note = references.get(variant, (None, f"{variant} is not in the run"))
+        ratio = (paired_by_repetition(summary, over, variant) if over is not None
+                 else Ratio(float("nan"), float("nan"), float("nan"), 0, PAIRED_METHOD))
+        for name, value in (("speedup", ratio.point), ("speedup_ci_low", ratio.low), ("speedup_ci_high", ratio.high),
+                            ("speedup_repetitions", ratio.repetitions), ("speedup_over", over or ""), ("speedup_note", note)):
+            columns[name].append(value)
+    return columns
+
+
 def variant_table(summary: pd.DataFrame, samples: pd.DataFrame | None, reference: str | None = None) -> pd.DataFrame:
     """One row per variant: pooled percentiles over every timed request, the spread of the per-repetition
-    means, the geometric mean of the per-repetition total times, and the speedup over ``reference`` (the
-    ratio of those totals, paired by repetition: :data:`PAIRED_METHOD`).
+    means, the geometric mean of the per-repetition total times, and the speedup over the ``reference`` composition
+    on the variant's own call path (the ratio of those totals, paired by repetition: :data:`PAIRED_METHOD`;
+    ``speedup_over`` names it, ``speedup_note`` says why a path without one has no speedup).
     """
     import pandas as pd
 
@@ -161,10 +213,8 @@ def variant_table(summary: pd.DataFrame, samples: pd.DataFrame | None, reference
             row["first_failure"] = failures[0] if failures else ""
         rows.append(row)
     table = pd.DataFrame(rows)
-    if reference is not None and not table.empty and reference in set(table["variant"]):
-        ratios = [paired_by_repetition(summary, reference, variant) for variant in table["variant"]]
-        table["speedup"] = [r.point for r in ratios]
-        table["speedup_ci_low"] = [r.low for r in ratios]
-        table["speedup_ci_high"] = [r.high for r in ratios]
-        table["speedup_repetitions"] = [r.repetitions for r in ratios]
+    if reference is not None and not table.empty:
+        columns = speedup_columns(summary, list(table["variant"]), reference)
+        if any(columns["speedup_over"]):  # no path served the reference: no speedup column at all, as before paths
+            table = table.assign(**columns)
     return table

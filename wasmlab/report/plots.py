@@ -8,6 +8,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from wasmlab.host.releases import version_key
@@ -22,7 +23,9 @@ def figure_of(grid: sns.FacetGrid) -> Figure:
 
 
 def latency_and_speedup(measurement: Measurement, reference: str = "baseline") -> Figure:
-    """Left: per-request latency per variant (log scale).  Right: speedup over ``reference`` with its 95% CI."""
+    """Left: per-request latency per variant (log scale).  Right: each variant's speedup over ``reference`` on its own
+    call path (``pooled+cached@native`` over ``baseline@native``) with its 95% CI, that reference named on its bar; a
+    path without one says so where its bar would be."""
     samples = measurement.samples.assign(latency_us=lambda d: d["latency_ns"] / 1000)
     table = measurement.variants(reference)
     order = list(table["variant"])
@@ -32,26 +35,40 @@ def latency_and_speedup(measurement: Measurement, reference: str = "baseline") -
                   palette="viridis", legend=False, k_depth="proportion")
     left.set_xlabel("latency per request (µs, log scale)")
     left.set_ylabel("")
+    paths = list(dict.fromkeys(measurement.summary["call_path"])) if "call_path" in measurement.summary else []
+    paths_shown = " and ".join(paths) or str(meta["parameters"].get("call_path"))
     if "speedup" in table:
-        sns.barplot(data=table, x="speedup", y="variant", order=order, ax=right, hue="variant", palette="viridis", legend=False)
-        # One repetition has no interval (nan): the bars stand without error bars then.
-        low = table["speedup_ci_low"].fillna(table["speedup"])
-        high = table["speedup_ci_high"].fillna(table["speedup"])
-        right.errorbar(table["speedup"], range(len(order)), xerr=[table["speedup"] - low, high - table["speedup"]],
-                       fmt="none", ecolor="black", capsize=3)
-        for i, (value, top) in enumerate(zip(table["speedup"], high)):
-            right.text(max(value, top), i, f"  {value:.1f}x", va="center")
-        right.set_xlim(0, float(high.max()) * 1.25)
-        right.set_xlabel(f"speedup over {reference} (ratio of geometric-mean totals, 95% CI over repetitions)")
+        _speedup_bars(right, table)
+        whose = "its own call path's" if len(paths) > 1 else "the"
+        right.set_xlabel(f"speedup over {whose} {reference.partition('@')[0]}\n(ratio of geometric-mean totals, 95% CI over repetitions)")
         right.set_ylabel("")
         right.set_yticklabels([])
     fig.suptitle(
         f"{meta.get('workload', '')}: {meta['requests']} requests x {meta['repeats']} reps, warm-up {meta['warmup']}, "
-        f"{meta['parameters'].get('call_path')} path - wasmtime {meta['wasmtime_version']}, {meta['cpu_model']}",
+        f"{paths_shown} path - wasmtime {meta['wasmtime_version']}, {meta['cpu_model']}",
         fontsize=9,
     )
     fig.tight_layout()
     return fig
+
+
+def _speedup_bars(ax: Axes, table: pd.DataFrame) -> None:
+    """Bars of ``table``'s speedups with their intervals, each labelled with the variant it is over."""
+    sns.barplot(data=table, x="speedup", y="variant", order=list(table["variant"]), ax=ax, hue="variant", palette="viridis",
+                legend=False)
+    # One repetition has no interval (nan): the bars stand without error bars then.
+    low = table["speedup_ci_low"].fillna(table["speedup"])
+    high = table["speedup_ci_high"].fillna(table["speedup"])
+    measured = table["speedup"].notna()
+    positions = [i for i, ok in enumerate(measured) if ok]
+    ax.errorbar(table["speedup"][measured], positions, xerr=[(table["speedup"] - low)[measured], (high - table["speedup"])[measured]],
+                fmt="none", ecolor="black", capsize=3)
+    for i, row in enumerate(table.to_dict("records")):
+        if row["speedup_over"]:
+            ax.text(max(row["speedup"], high.iloc[i]), i, f"  {row['speedup']:.1f}x over {row['speedup_over']}", va="center", fontsize=8)
+        else:  # never a bar against another path's reference: the reason instead
+            ax.text(0, i, f"  no speedup: {row['speedup_note']}", va="center", fontsize=8)
+    ax.set_xlim(0, float(high.max(skipna=True) if measured.any() else 1.0) * 2.0)
 
 
 def phases(measurement: Measurement) -> Figure:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from wasmlab.errors import WasmlabError
-from wasmlab.measure.stats import geometric_mean, paired_by_repetition, per_repetition
+from wasmlab.measure.stats import geometric_mean, per_repetition, speedup_columns
 
 if TYPE_CHECKING:  # the plotting stack (~3 s to import) is loaded by the figures, not by reading a sweep back
     from matplotlib.figure import Figure
@@ -40,21 +40,26 @@ def varying_parameters(table: pd.DataFrame) -> list[str]:
 
 
 def point_speedups(results_dir: str | Path, reference: str = "baseline") -> pd.DataFrame:
-    """Per point and variant: the speedup over ``reference`` from that point's own repetitions (the ratio
-    of geometric-mean total times, paired by repetition, with its 95% interval: ``stats.PAIRED_METHOD``)."""
+    """Per point and variant: the speedup over ``reference`` on the variant's own call path (``stats.own_references``:
+    ``pooled+cached@native`` over ``baseline@native``) from that point's own repetitions (the ratio of geometric-mean
+    total times, paired by repetition, with its 95% interval: ``stats.PAIRED_METHOD``); ``speedup_over`` names that
+    reference, ``speedup_note`` says why a path without one has no speedup (nan)."""
     table, _ = load_sweep(Path(results_dir))
     if "variant" not in table or "total_ms" not in table:
         return pd.DataFrame()
     params = [c for c in table.columns if c.startswith("param_")]
     rows = []
     for point_id, point_rows in table.groupby("point_id", sort=False):
-        if reference not in set(point_rows["variant"]):
+        variants = list(dict.fromkeys(point_rows["variant"]))
+        columns = speedup_columns(point_rows, variants, reference)
+        if not any(columns["speedup_over"]):
             continue
         fixed = point_rows.iloc[0][params].to_dict()
-        for variant in dict.fromkeys(point_rows["variant"]):
-            ratio = paired_by_repetition(point_rows, reference, variant)
-            rows.append({"point_id": point_id, "variant": variant, "speedup": ratio.point, "ci95_low": ratio.low,
-                         "ci95_high": ratio.high, "repetitions": ratio.repetitions,
+        for i, variant in enumerate(variants):
+            rows.append({"point_id": point_id, "variant": variant, "speedup": columns["speedup"][i],
+                         "ci95_low": columns["speedup_ci_low"][i], "ci95_high": columns["speedup_ci_high"][i],
+                         "repetitions": columns["speedup_repetitions"][i], "speedup_over": columns["speedup_over"][i],
+                         "speedup_note": columns["speedup_note"][i],
                          "latency_us_mean": geometric_mean(per_repetition(point_rows, variant, "latency_us_mean")), **fixed})
     return pd.DataFrame(rows)
 
@@ -70,7 +75,9 @@ def speedup_figure(speedups: pd.DataFrame, varying: list[str], reference: str = 
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    data = speedups[speedups["variant"] != reference].assign(point=lambda d: point_label(d, varying))
+    # A reference's own row (1x) is left out; a variant whose path has no reference has no bar (nan) and says why below.
+    own = speedups["speedup_over"] if "speedup_over" in speedups else pd.Series(reference, index=speedups.index)
+    data = speedups[speedups["variant"] != own].assign(point=lambda d: point_label(d, varying))
     points = list(dict.fromkeys(data["point"]))
     variants = list(dict.fromkeys(data["variant"]))
     fig, ax = plt.subplots(figsize=(11, 0.35 * len(points) * len(variants) + 1.8))
@@ -82,7 +89,12 @@ def speedup_figure(speedups: pd.DataFrame, varying: list[str], reference: str = 
         low, high = part["ci95_low"].fillna(part["speedup"]), part["ci95_high"].fillna(part["speedup"])
         ax.errorbar(part["speedup"], offsets, xerr=[part["speedup"] - low, high - part["speedup"]],
                     fmt="none", ecolor="black", capsize=2, linewidth=0.8)
-    ax.set(xlabel=f"speedup over {reference} (geometric mean over repetitions, 95% CI over repetitions)", ylabel="")
+    references = sorted({str(v) for v in data.get("speedup_over", pd.Series(dtype=str)) if v}) or [reference]
+    whose = f"its own call path's {reference.partition('@')[0]} ({', '.join(references)})" if len(references) > 1 else references[0]
+    ax.set(xlabel=f"speedup over {whose} (geometric mean over repetitions, 95% CI over repetitions)", ylabel="")
+    notes = sorted({f"{row.variant}: {row.speedup_note}" for row in data.itertuples() if getattr(row, "speedup_note", "")})
+    if notes:
+        ax.set_title("no speedup for " + "; ".join(notes), fontsize=8)
     fig.tight_layout()
     return fig
 

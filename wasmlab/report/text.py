@@ -23,6 +23,8 @@ CHECK_WORDS = {"expected": "every result checked against the workload's expected
 # What the headline speedup is: exactly baseline_total_ms / optimized_total_ms of the JSON and the seed table.
 SPEEDUP_STATISTIC = ("ratio of the geometric means over repetitions of each repetition's total time "
                      "(= geometric mean of the per-repetition speedups); " + PAIRED_METHOD)
+# Said wherever a speedup is shown: each variant's is over the reference of its own call path (stats.own_references).
+SPEEDUP_OVER = "each variant's speedup is over the baseline of its own call path (an @native row over baseline@native)"
 
 
 def _pick(table: pd.DataFrame, variant: str) -> dict[str, Any] | None:
@@ -41,6 +43,7 @@ def headline(measurement: Measurement) -> dict[str, Any]:
         "speedup": best["speedup"] if base and best else None,
         "speedup_ci95": [_clean(best["speedup_ci_low"]), _clean(best["speedup_ci_high"])] if base and best else None,
         "speedup_statistic": SPEEDUP_STATISTIC,
+        "speedup_over": best["speedup_over"] if base and best else None,
         "speedup_repetitions": best["speedup_repetitions"] if base and best else None,
         "baseline_total_ms": base["total_ms_per_repetition"] if base else None,
         "optimized_total_ms": best["total_ms_per_repetition"] if best else None,
@@ -58,6 +61,9 @@ def headline(measurement: Measurement) -> dict[str, Any]:
                             for variant in dict.fromkeys(measurement.summary["variant"])},
         "api_over_lean": api_over_lean(measurement),
         "native_over_lean": native_over_lean(measurement),
+        "path_ratios": {name: {row["variant"]: {k: _clean(v) for k, v in row.items() if k != "variant"}
+                               for row in table.to_dict("records")}
+                        for name, table in path_ratios(measurement).items()} or None,
         "phases_us_p50": {variant: {phase: _clean(v) for phase, v in row.items() if phase not in ("sum", "unphased p50", "stamps add")}
                           for variant, row in phase_medians(measurement).iterrows()} or None,
         "steps_us_p50": {variant: {step: _clean(v) for step, v in row.items() if step not in ("sum", "call phase")}
@@ -125,6 +131,17 @@ def path_ratio(measurement: Measurement, numerator: str, denominator: str, compo
         return None
     row = {k: _clean(v) for k, v in rows.iloc[0].to_dict().items()}
     return None if row["ratio"] is None or row["median_ratio"] is None else row
+
+
+def path_ratios(measurement: Measurement) -> dict[str, pd.DataFrame]:
+    """Every other call path of the run over the lean path (else over the run's first path), per composition served on
+    both: ``{"native_over_lean": path_table(native, lean), "api_over_lean": ...}``; empty for a run of one path."""
+    paths = list(dict.fromkeys(measurement.summary["call_path"])) if "call_path" in measurement.summary else []
+    if len(paths) < 2:
+        return {}
+    under = "lean" if "lean" in paths else str(measurement.metadata.get("parameters", {}).get("call_path") or paths[0])
+    tables = {f"{path}_over_{under}": path_table(measurement, path, under) for path in paths if path != under}
+    return {name: table for name, table in tables.items() if not table.empty}
 
 
 def api_over_lean(measurement: Measurement, composition: str = OPTIMIZED) -> dict[str, float] | None:
@@ -227,16 +244,29 @@ def seed_table(measurement: Measurement) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in rows]
     repetitions = int(best["speedup_repetitions"])
-    lines.append(f"(total time: geometric mean over {repetitions} repetitions of {requests} requests each; speedup: the ratio of "
-                 f"those totals, 95% CI from the spread of the {repetitions} per-repetition ratios (Student t); latency: over every "
-                 f"timed request)")
+    path = best.get("call_path") or measurement.metadata["parameters"].get("call_path")
+    lines.append(f"(total time: geometric mean over {repetitions} repetitions of {requests} requests each; speedup: {OPTIMIZED} over "
+                 f"{best['speedup_over']}, both on the {path} path, the ratio of those totals, 95% CI from the spread of the "
+                 f"{repetitions} per-repetition ratios (Student t); latency: over every timed request)")
     native = native_over_lean(measurement)
     if native:
         interval = (f"95% CI {native['ci95_low']:.2f}-{native['ci95_high']:.2f}" if native["ci95_low"] is not None
                     else "one repetition: no interval")
         lines.append(f"Native path: {OPTIMIZED}@native {native['native_us_mean']:.2f} µs per request against {native['lean_us_mean']:.2f} µs "
-                     f"on the lean path above: native/lean {native['ratio']:.2f} ({interval}), paired by repetition")
+                     f"on the lean path above: native_over_lean {native['ratio']:.2f} ({interval}), paired by repetition"
+                     + _speedup_words(_pick(table, f"{OPTIMIZED}@native")))
     return "\n".join(lines)
+
+
+def _speedup_words(row: dict[str, Any] | None) -> str:
+    """'; its speedup over baseline@native 120.3x (95% CI ...)', or why it has none."""
+    if not row or "speedup" not in row:
+        return ""
+    if not row["speedup_over"]:
+        return f"; no speedup: {row['speedup_note']}"
+    ci = (f"95% CI {row['speedup_ci_low']:.1f}-{row['speedup_ci_high']:.1f}" if not math.isnan(row["speedup_ci_low"])
+          else "one repetition: no interval")
+    return f"; its speedup over {row['speedup_over']} {row['speedup']:.1f}x ({ci})"
 
 
 def variants_table(measurement: Measurement) -> str:
@@ -260,8 +290,28 @@ def variants_table(measurement: Measurement) -> str:
     }
     if "speedup" in table:
         columns["speedup"] = "speedup"
+        columns["speedup_over"] = "over"
     shown = table[list(columns)].rename(columns=columns)
-    return str(shown.to_string(index=False, float_format=lambda v: f"{v:.2f}" if abs(v) < 1000 else f"{v:.0f}"))
+    if "over" in shown:
+        shown["over"] = shown["over"].replace("", "-")
+    lines = [str(shown.to_string(index=False, float_format=lambda v: f"{v:.2f}" if abs(v) < 1000 else f"{v:.0f}"))]
+    if "speedup" in table:
+        lines.append(f"(speedup: {SPEEDUP_OVER}, the ratio of geometric-mean total times paired by repetition)")
+        lines += [f"No speedup for {row['variant']}: {row['speedup_note']}" for row in table.to_dict("records") if row["speedup_note"]]
+    lines += [_path_ratio_lines(name, ratios) for name, ratios in path_ratios(measurement).items()]
+    return "\n".join(lines)
+
+
+def _path_ratio_lines(name: str, ratios: pd.DataFrame) -> str:
+    """A path ratio per composition, by per-repetition means and medians with their intervals."""
+    def interval(low: float, high: float) -> str:
+        return f"{low:.2f}-{high:.2f}" if low == low and high == high else "one repetition: no interval"
+    numerator, denominator = name.split("_over_")
+    rows = [f"  {row['variant']}: {row[f'{numerator}_us_mean']:.2f} / {row[f'{denominator}_us_mean']:.2f} µs, {row['ratio']:.2f} "
+            f"({interval(row['ci95_low'], row['ci95_high'])}) by means, {row['median_ratio']:.2f} "
+            f"({interval(row['median_ci95_low'], row['median_ci95_high'])}) by medians" for row in ratios.to_dict("records")]
+    return (f"{name} per composition ({numerator}/{denominator} of the per-repetition mean and median latency, same run, paired by "
+            f"repetition, 95% Student-t CI):\n" + "\n".join(rows))
 
 
 def provenance(measurement: Measurement) -> str:
@@ -293,7 +343,7 @@ def provenance(measurement: Measurement) -> str:
         lines.append(
             f"Binding: {ratio['variant']} through the api path is {ratio['median_ratio']:.2f}x slower than through the lean path "
             f"by per-repetition medians ({interval(ratio['median_ci95_low'], ratio['median_ci95_high'])}), {ratio['ratio']:.2f}x by "
-            f"per-repetition means ({interval(ratio['ci95_low'], ratio['ci95_high'])}), same run, paired by repetition"
+            f"per-repetition means ({interval(ratio['ci95_low'], ratio['ci95_high'])}), same run, paired by repetition (api_over_lean)"
         )
     native = native_over_lean(measurement)
     if native:
@@ -305,7 +355,7 @@ def provenance(measurement: Measurement) -> str:
         lookup_text = (f", of which the lab's Python cache lookup is {lookup / 1000:.2f} µs" if lookup is not None and lookup == lookup
                        and native["variant"] == OPTIMIZED else "")
         lines.append(
-            f"Native: {native['variant']} {native_us:.2f} µs per request in C against {lean_us:.2f} µs through the lean path: native/lean "
+            f"Native: {native['variant']} {native_us:.2f} µs per request in C against {lean_us:.2f} µs through the lean path: native_over_lean "
             f"{native['ratio']:.2f} by per-repetition means ({interval(native['ci95_low'], native['ci95_high'])}), "
             f"{native['median_ratio']:.2f} by medians ({interval(native['median_ci95_low'], native['median_ci95_high'])}), same run; "
             f"the binding's share of the lean figure (lean minus native) is {share}{lookup_text}"
