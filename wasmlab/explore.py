@@ -36,7 +36,8 @@ _TABLE_STYLE = "<style>.wasmlab-table th, .wasmlab-table td {padding: 2px 12px; 
 
 
 def comparison_table(runs: list[tuple[str, Measurement]]) -> pd.DataFrame:
-    """One row per (run, variant): mean, p50, p99 in µs and the speedup over that run's baseline."""
+    """One row per (run, variant): mean, p50, p99 in µs and the speedup over the baseline of that variant's own call path
+    in that run (``over`` names it)."""
     rows = []
     for label, measurement in runs:
         table = measurement.variants(REFERENCE)
@@ -49,9 +50,10 @@ def comparison_table(runs: list[tuple[str, Measurement]]) -> pd.DataFrame:
                     "p50_us": row["latency_us_p50"],
                     "p99_us": row["latency_us_p99"],
                     "speedup": row.get("speedup", float("nan")),
+                    "over": row.get("speedup_over") or "",
                 }
             )
-    return pd.DataFrame(rows, columns=["run", "variant", "mean_us", "p50_us", "p99_us", "speedup"])
+    return pd.DataFrame(rows, columns=["run", "variant", "mean_us", "p50_us", "p99_us", "speedup", "over"])
 
 
 def comparison_figure(runs: list[tuple[str, Measurement]]) -> Figure:
@@ -184,7 +186,7 @@ class Explorer:
             return
         table = comparison_table(self.runs)
         formatted = table.assign(speedup=table["speedup"].map(lambda v: f"{v:.1f}x")).rename(
-            columns={"mean_us": "mean µs", "p50_us": "p50 µs", "p99_us": "p99 µs", "speedup": "speedup over baseline"}
+            columns={"mean_us": "mean µs", "p50_us": "p50 µs", "p99_us": "p99 µs", "speedup": "speedup", "over": "over (its path's baseline)"}
         )
         self.table.value = _TABLE_STYLE + formatted.to_html(index=False, float_format=lambda v: f"{v:.2f}", border=0)
         self.figure.append_display_data(Image(data=_png(comparison_figure(self.runs)), format="png"))
