@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,8 +12,7 @@ from typing import Any
 import pandas as pd
 
 from wasmlab.config import check_samples_fit, check_threads
-from wasmlab.errors import ConfigError
-from wasmlab.experiments.concurrency import concurrency
+from wasmlab.experiments.concurrency import check_rate, concurrency
 from wasmlab.host.variant import parse_variant
 from wasmlab.measure.scenario import Scenario
 
@@ -34,8 +32,7 @@ class Load:
         for count in self.threads:
             check_threads(count)
         for rate in self.rates:
-            if rate is not None and not (math.isfinite(rate) and rate > 0):
-                raise ConfigError(f"rate = {rate} is out of range; allowed: a finite number of requests per second > 0")
+            check_rate(rate)
 
 
 def configurations(scenario: Scenario, load: Load) -> list[tuple[str, str, int, float | None]]:
