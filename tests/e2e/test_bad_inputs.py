@@ -172,6 +172,7 @@ BAD_INPUTS = [
     ("a sweep spec with an unknown preset", ["sweep", "notebooks/sweeps/spec-preset.yaml"], "preset 'nginx' is not allowed; allowed: seed, spin"),
     ("a pool mode that does not exist", ["concurrency", "--pool-mode", "both"], "pool mode 'both' is not allowed; allowed: per-worker, shared"),
     ("a thread count that is not a number", ["concurrency", "--threads", "abc"], "--threads 'abc' is not a number"),
+    ("an offered rate that is not a number", ["concurrency", "--rate", "nan"], "rate = nan is out of range; allowed: a finite number of requests per second > 0"),
 ]
 
 

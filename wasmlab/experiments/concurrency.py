@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import threading
-import time
-from collections import Counter
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,15 +15,14 @@ import wasmtime
 
 from wasmlab.config import WASMTIME_DEFAULT_RESERVATION, CacheConfig, EngineConfig, Limits, check_threads
 from wasmlab.errors import ConfigError, allowed
+from wasmlab.experiments.concurrency_serve import Served, serve, throughput_rps
 from wasmlab.host.cache import LockedModuleCache
 from wasmlab.host.engine import DEFAULT_GUARD, build_engine
 from wasmlab.host.modules import Compiled
-from wasmlab.host.outcomes import REQUEST_FAILURES, classify
 from wasmlab.host.pool_sizing import sized_for
 from wasmlab.host.runtime import Runtime
 from wasmlab.host.variant import Variant, engine_config_for, parse_variant
-from wasmlab.measure import footprint, linux_counters
-from wasmlab.measure.calibrate import timed_loop
+from wasmlab.measure import footprint
 from wasmlab.measure.scenario import Scenario
 from wasmlab.measure.stats import describe_ns
 from wasmlab.measure.traces import make_trace
@@ -106,9 +103,14 @@ def check_modes(threads: int, pool_mode: str, cache_mode: str, call_path: str, r
                           "worker; allowed: per-worker")
     if rate is not None and call_path != "native":
         raise ConfigError(f"rate = {rate} needs call path 'native': a Python loop cannot keep a schedule of microseconds")
-    if rate is not None and not rate > 0:
-        raise ConfigError(f"rate = {rate} is out of range; allowed: requests per second > 0")
+    check_rate(rate)
     check_threads(threads)
+
+
+def check_rate(rate: float | None) -> None:
+    """One line for an offered rate that is not a finite number of requests per second above 0 (nan and inf included)."""
+    if rate is not None and not (math.isfinite(rate) and rate > 0):
+        raise ConfigError(f"rate = {rate} is out of range; allowed: a finite number of requests per second > 0")
 
 
 @dataclass(frozen=True)
@@ -179,98 +181,6 @@ def build(plan: Plan) -> Built:
     return Built(runtimes, shared_cache)
 
 
-@dataclass
-class Served:
-    """What the workers did: each request's latency, the failed ones, outcomes, wall time, the kernel's counts."""
-
-    samples: list[list[int]]
-    failed: list[set[int]]
-    outcomes: Counter[str]
-    wall_ns: int
-    kernel: Any
-    footprint: footprint.Footprint
-
-
-def serve(plan: Plan, runtimes: list[Runtime]) -> Served:
-    """Every worker warms up, waits at a barrier, then serves its requests; the runtimes are closed after."""
-    samples = [[0] * plan.requests for _ in range(plan.threads)]
-    outcomes: list[Counter[str]] = [Counter() for _ in range(plan.threads)]
-    failed: list[set[int]] = [set() for _ in range(plan.threads)]
-    rng = np.random.default_rng(plan.seed)
-    # Open loop: each worker's requests are due at the cumulative sum of exponential gaps (Poisson arrivals).
-    schedules = ([np.cumsum(rng.exponential(1e9 * plan.threads / plan.rate, plan.requests)).astype(np.int64)
-                  for _ in range(plan.threads)] if plan.rate is not None else [None] * plan.threads)
-    barrier = threading.Barrier(plan.threads + 1)
-    errors: list[BaseException] = []
-
-    # Set by each worker as it ends: after an interrupted join, Thread.is_alive() may say False of a running thread.
-    ended = [threading.Event() for _ in range(plan.threads)]
-
-    def worker(i: int) -> None:
-        try:
-            failed[i] = work(runtimes[i], plan, plan.sequences[i], samples[i], outcomes[i], schedules[i], barrier)
-        except BaseException as exc:  # noqa: BLE001 - reported to the caller below
-            errors.append(exc)
-            barrier.abort()
-        finally:
-            ended[i].set()
-
-    workers = [threading.Thread(target=worker, args=(i,)) for i in range(plan.threads)]
-    for t in workers:
-        t.start()
-    gc.disable()
-    try:
-        barrier.wait()
-        counted = linux_counters.counts()
-        start = time.perf_counter_ns()
-        for t in workers:
-            t.join()
-        wall = time.perf_counter_ns() - start
-        spent = linux_counters.counts() - counted
-        served_footprint = footprint.now()
-    except threading.BrokenBarrierError:
-        for t in workers:
-            t.join()
-        raise (errors[0] if errors else RuntimeError("a worker failed before starting")) from None
-    except KeyboardInterrupt:
-        # Ctrl-C or SIGTERM: a worker's block in C cannot be stopped half-way, and its runtime cannot be closed under
-        # it; the workers finish their blocks, then the interrupt goes on up (barrier aborted for those still waiting).
-        barrier.abort()
-        for event in ended:
-            event.wait()
-        raise
-    finally:
-        gc.enable()
-        if all(event.is_set() for event in ended):  # a second Ctrl-C while waiting leaves them to the process's exit
-            close_all(runtimes)
-    if errors:
-        raise errors[0]
-    return Served(samples, failed, sum(outcomes, Counter()), wall, spent, served_footprint)
-
-
-def work(runtime: Runtime, plan: Plan, indices: list[int], out: list[int], counts: Counter[str], schedule: Any,
-         barrier: threading.Barrier) -> set[int]:
-    """One worker: warm up untimed, wait for the others, serve ``indices`` into ``out``; the failed requests."""
-    handle, block = runtime.handle, runtime.block
-    if block is not None:
-        block(plan.warm_indices, [0] * len(plan.warm_indices), [])
-    else:
-        for k in plan.warm_indices:
-            try:
-                handle(k)
-            except REQUEST_FAILURES:
-                pass
-    barrier.wait()
-    failures: list[tuple[int, BaseException]] = []
-    if block is not None:
-        block(indices, out, failures, *([schedule] if schedule is not None else []))
-    else:
-        timed_loop(handle, indices, out, failures)
-    counts.update(classify(exc, runtime.memory_limit) for _, exc in failures)
-    counts["ok"] += plan.requests - len(failures)
-    return {k for k, _ in failures}
-
-
 def result_row(plan: Plan, served: Served, counters: dict[str, Any]) -> dict[str, Any]:
     """The run as one row: outcomes, throughput and latency of the served requests (failures beside them), the kernel's counts."""
     threads, requests, rate = plan.threads, plan.requests, plan.rate
@@ -297,7 +207,7 @@ def result_row(plan: Plan, served: Served, counters: dict[str, Any]) -> dict[str
         "requests": threads * requests,
         "served_requests": int(ok_ns.size),
         "failed_requests": int(refused.size),
-        "throughput_rps": ok_ns.size / (wall / 1e9),
+        "throughput_rps": throughput_rps(int(ok_ns.size), served.spans),
         "offered_rps": rate if rate is not None else threads * requests / (wall / 1e9),
         "open_loop": rate is not None,
         "generator_lateness_us_p99": float(np.percentile(lateness, 99)) / 1000 if lateness.size else float("nan"),
@@ -320,11 +230,6 @@ def settle_process() -> None:
     if not _SETTLED:
         wasmtime.Module(wasmtime.Engine(), load_workload("compile-heavy:functions=8").wasm)
         _SETTLED.append(True)
-
-
-def close_all(runtimes: Iterable[Runtime]) -> None:
-    for runtime in runtimes:
-        runtime.close()
 
 
 def from_scenario(threads: int, scenario: Scenario, variant: str, workloads: Sequence[str] | None = None, pool_mode: str = "shared",  # noqa: PLR0913 - the advisor's trial entry point: its arguments cross a process boundary as plain values

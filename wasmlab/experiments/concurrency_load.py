@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from wasmlab.config import check_samples_fit, check_threads
-from wasmlab.errors import ConfigError
-from wasmlab.experiments.concurrency import concurrency
+from wasmlab.errors import Interrupted, signal_name
+from wasmlab.experiments.concurrency import check_rate, concurrency
 from wasmlab.host.variant import parse_variant
 from wasmlab.measure.scenario import Scenario
 
@@ -34,14 +35,19 @@ class Load:
         for count in self.threads:
             check_threads(count)
         for rate in self.rates:
-            if rate is not None and not (math.isfinite(rate) and rate > 0):
-                raise ConfigError(f"rate = {rate} is out of range; allowed: a finite number of requests per second > 0")
+            check_rate(rate)
 
 
 def configurations(scenario: Scenario, load: Load) -> list[tuple[str, str, int, float | None]]:
     """(call path, variant, threads, offered rate) of every run of one repetition."""
     names = [parse_variant(v).name for v in scenario.variants]
     return list(itertools.product(load.call_paths, names, load.threads, load.rates))
+
+
+UNIT = "configuration runs"  # what an interrupted run counts: one thread count x call path x variant x rate x repetition
+METHOD = ("throughput: served requests over the wall of the same requests (the earliest worker's first request start to the "
+          "latest worker's last request end, each worker stamping its own); latency: each request's, timed by its worker "
+          "(in C on the native path); kernel counters read once every worker is warm and after all ended")
 
 
 @dataclass
@@ -52,25 +58,61 @@ class ServedLoad:
     summary: pd.DataFrame
     metadata: dict[str, Any]
 
+    def save(self, folder: Path) -> Path:
+        """``folder/summary.parquet`` (every run, the run's metadata in columns, as ``reproduce``'s summary: what
+        ``wasmlab compare`` reads) and ``folder/metadata.json`` last, both written atomically; the folder."""
+        from wasmlab.measure.results import SUMMARY, write_metadata, write_parquet
+
+        flat = {k: v for k, v in self.metadata.items() if k != "parameters" and k not in self.runs}
+        # What tells one configuration from another, as compare's parameters; closed loop, the offered rate is the
+        # measured throughput, not a knob.
+        knobs = ("threads", "pool_mode", "offered_rps") if bool(self.runs["open_loop"].any()) else ("threads", "pool_mode")
+        params = {f"param_{k}": self.runs[k] for k in knobs}
+        table = self.runs.assign(**flat, **params, parameters_json=json.dumps(self.metadata["parameters"], sort_keys=True, default=str))
+        write_parquet(table, Path(folder) / SUMMARY)
+        write_metadata(self.metadata, Path(folder))
+        return Path(folder)
+
 
 def run_load(scenario: Scenario, load: Load, progress: Callable[[], None] | None = None) -> ServedLoad:
     """Every variant of ``scenario`` under every configuration of ``load``, ``scenario.repeats`` times in rotation
-    (so that drift of the machine does not line up with one configuration); requests and warm-up are per worker."""
+    (so that drift of the machine does not line up with one configuration); requests and warm-up are per worker.
+
+    On SIGINT or SIGTERM the finished runs are kept: :class:`Interrupted` carries them (marked partial) or ``None``."""
     from wasmlab.measure import metadata as md
+    from wasmlab.measure.hygiene import Hygiene
 
     most = max(load.threads)
     # Each worker keeps a latency per request for the whole run.
     check_samples_fit("requests", scenario.requests, scenario.requests * most, f"{scenario.requests:,} requests x {most} threads")
-    every, rows, run = configurations(scenario, load), [], md.new_run()
-    for repetition in range(scenario.repeats):
-        shift = repetition % len(every)
-        seeded = dataclasses.replace(scenario, workload=dataclasses.replace(scenario.workload, seed=scenario.workload.seed + repetition))
-        for path, name, count, rate in every[shift:] + every[:shift]:
-            rows.append({**concurrency(seeded, count, load.pool_mode, path, rate, variant=name), "repetition": repetition})
-            if progress is not None:
-                progress()
+    every, rows = configurations(scenario, load), []
+    planned = len(every) * scenario.repeats
+    try:
+        run, hygiene = md.new_run(), Hygiene()
+        for repetition in range(scenario.repeats):
+            shift = repetition % len(every)
+            seeded = dataclasses.replace(scenario, workload=dataclasses.replace(scenario.workload, seed=scenario.workload.seed + repetition))
+            for path, name, count, rate in every[shift:] + every[:shift]:
+                rows.append({**concurrency(seeded, count, load.pool_mode, path, rate, variant=name), "repetition": repetition})
+                if progress is not None:
+                    progress()
+    except KeyboardInterrupt as exc:
+        # The run under way is dropped whole (a worker's block cannot stop half-way; serve waited for it).
+        stopped_by = signal_name(exc)
+        if not rows:
+            raise Interrupted(stopped_by, None, 0, planned, UNIT) from None
+        partial = {"partial": True, "runs_finished": len(rows), "runs_planned": planned, "interrupted_by": stopped_by}
+        raise Interrupted(stopped_by, served_load(rows, scenario, load, {**run, **hygiene.finish(), **partial}),
+                          len(rows), planned, UNIT) from None
+    return served_load(rows, scenario, load, {**run, **hygiene.finish(), "runs_finished": len(rows), "runs_planned": planned})
+
+
+def served_load(rows: list[dict[str, Any]], scenario: Scenario, load: Load, run: dict[str, Any]) -> ServedLoad:
+    """The runs as a table, their medians, and the metadata saying how they were measured."""
     runs = pd.DataFrame(rows)
-    metadata = {**run, **md.machine(), "parameters": load_parameters(scenario, load),
+    metadata = {**run, "parameters": load_parameters(scenario, load), "workload": ",".join(scenario.workload.specs()),
+                "requests": scenario.requests, "warmup": scenario.measurement.warmup, "repeats": scenario.repeats,
+                "preset": scenario.preset or "none", "method": METHOD,
                 "statistic": f"median over {scenario.repeats} runs of each configuration (min and max beside throughput and p99)"}
     return ServedLoad(runs, medians(runs, load.rates != (None,)), metadata)
 

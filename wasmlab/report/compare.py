@@ -67,6 +67,8 @@ def _partial_note(table: pd.DataFrame) -> str:
     """`` (partial: ...)`` for a run interrupted before all its repetitions finished (its metadata says ``partial``)."""
     if "partial" not in table or not table["partial"].fillna(False).astype(bool).any():
         return ""
+    if "runs_planned" in table:  # wasmlab concurrency: one row per finished configuration run
+        return f"  (partial: interrupted after {len(table)} of {int(table['runs_planned'].max())} configuration runs)"
     unit = "variants" if "variants_planned" in table else "repetitions"
     planned = table[f"{unit}_planned" if unit == "variants" else "repeats_planned"].dropna().max()
     done = table["variant" if unit == "variants" else "repetition"].nunique()

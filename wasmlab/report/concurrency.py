@@ -25,4 +25,23 @@ def concurrency_text(served: Any, open_loop: bool) -> str:
             f"pool {parameters['pool_mode']} ({pool}), exhaustion {parameters['exhaustion']}; "
             f"{metadata['cpu_model']}, {metadata['cpu_count']} cores, wasmtime {metadata['wasmtime_version']}; "
             f"TLB shootdowns are machine-wide; RSS is the peak resident memory added while serving, reserved the address space "
-            f"the engines and pools added (measured, VmSize), plus one live instance's reservation per worker on demand")
+            f"the engines and pools added (measured, VmSize), plus one live instance's reservation per worker on demand; "
+            f"throughput over the wall of the served requests, from each worker's own first start to last end"
+            f"{load_note(metadata)}{partial_note(metadata)}")
+
+
+def load_note(metadata: dict[str, Any]) -> str:
+    """The machine's load across the run, and a warning when other processes took CPU time (as ``reproduce`` says)."""
+    if "loadavg_1m_before" not in metadata:
+        return ""
+    busy = "\nWARNING: the machine was busy during this run; figures may be noisy" if metadata.get("machine_busy") else ""
+    return (f"; load {metadata['loadavg_1m_before']:.2f} -> {metadata['loadavg_1m_after']:.2f}, "
+            f"other processes {metadata['other_cpu_cores']:.2f} cores{busy}")
+
+
+def partial_note(metadata: dict[str, Any]) -> str:
+    """A line for a run stopped by SIGINT or SIGTERM: the medians are of the runs that finished."""
+    if not metadata.get("partial"):
+        return ""
+    return (f"\nPartial: interrupted ({metadata['interrupted_by']}) after {metadata['runs_finished']} of "
+            f"{metadata['runs_planned']} configuration runs; the medians are of the finished runs")
