@@ -116,7 +116,7 @@ def reproduce(scenario: Scenario, isolate: bool, child_address_space: int | None
     measured_failures = all(e.startswith(MEASURED_FAILURES) for e in measurement.errors.values())
     if measurement.errors and not (measurement.summary["status"] == "ok").any() and not measured_failures:
         # Nothing ran at all (every variant refused its module, say): one line, like a bad input.
-        raise WasmlabError(next(iter(measurement.errors.values())))
+        raise nothing_ran(next(iter(measurement.errors.values())))
     folder = None
     if not no_save:
         from wasmlab.measure.results import save_measurement
@@ -136,6 +136,19 @@ def native_for_components(scenario: Scenario) -> Scenario:
 
     return Scenario(workload=scenario.workload, variants=scenario.variants, call_path="native", preset=scenario.preset,
                     engine=scenario.engine, pool=scenario.pool, cache=scenario.cache, measurement=scenario.measurement)
+
+
+def nothing_ran(error: str) -> WasmlabError:
+    """A run in which no variant served a request, as the one line of a bad input: a bad input met while measuring
+    (an import the lab cannot satisfy, found at a lean path's first compilation) in the words it has when met before
+    (on the native path), without the class name a variant's error is recorded with (``ConfigError: ...``)."""
+    from wasmlab import errors
+
+    kind, colon, text = error.partition(": ")
+    found = getattr(errors, kind, None) if colon else None
+    if isinstance(found, type) and issubclass(found, ConfigError):
+        return found(text)
+    return WasmlabError(error)
 
 
 def keep_partial(stop: Interrupted, out: Path | None, created: bool, no_save: bool) -> None:
