@@ -81,7 +81,7 @@ def module_by_path_options() -> Callable[[F], F]:
               help="Slices of each repetition: in each, every variant serves its next slice of requests (at least 25 each).")
 @pool_options("Pool slots (core instances, memories, tables, stacks).")
 @cache_options()
-@click.option("--call-path", default="lean", type=CallPaths(),
+@click.option("--call-path", default=None, type=CallPaths(),
               help="lean (prepared C calls), api (wasmtime-py objects), native (the loop in C), a comma list (native,lean), "
                    "both (lean,api) or all: every variant on each, side by side [default: lean; native for components, "
                    "as the seed's gateway serves its middleware component from a native host].")
@@ -104,7 +104,6 @@ def reproduce(scenario: Scenario, isolate: bool, child_address_space: int | None
 
     if child_address_space and not isolate:
         raise ConfigError("--child-address-space applies only with --isolate")
-    scenario = native_for_components(scenario)
     created = out is not None and not out.exists()
     if out is not None and not no_save:
         check_writable(out)
@@ -123,19 +122,6 @@ def reproduce(scenario: Scenario, isolate: bool, child_address_space: int | None
 
         folder = save_measurement(measurement, out or DEFAULT_RESULTS / "reproduce" / measurement.metadata["run_id"])
     show(measurement, fmt, folder, scenario.measurement.phases)
-
-
-def native_for_components(scenario: Scenario) -> Scenario:
-    """``scenario`` on the native path when ``--call-path`` was not given and every workload is a component: the seed's
-    table for a component is the gateway's (a host in native code), not the Python binding's."""
-    if click.get_current_context().get_parameter_source("call_path") is not click.core.ParameterSource.DEFAULT:
-        return scenario
-    if not all(w.component for w in scenario.workload.build()):
-        return scenario
-    from wasmlab.measure.scenario import Scenario
-
-    return Scenario(workload=scenario.workload, variants=scenario.variants, call_path="native", preset=scenario.preset,
-                    engine=scenario.engine, pool=scenario.pool, cache=scenario.cache, measurement=scenario.measurement)
 
 
 def nothing_ran(error: str) -> WasmlabError:
