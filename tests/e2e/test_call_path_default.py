@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from tests.workloads.recipe_guests import LIBRARY, write_recipe
+from tests.workloads.test_drivers import installed_plugin  # noqa: F401  (a fixture: an installed driver plugin)
 from wasmlab.cli import main
 from wasmlab.measure.settings import WorkloadSettings
 
@@ -47,3 +49,14 @@ def test_a_variant_whose_child_failed_records_the_path_its_siblings_ran(tmp_path
     summary = pd.read_parquet(out / "summary.parquet")
     assert list(summary[summary["variant"] == "pooled+cached"]["status"]) in (["crash"], ["error"]), done.output
     assert set(summary["call_path"]) == {"native"}, summary[["variant", "call_path"]]
+
+
+@pytest.mark.usefixtures("installed_plugin")
+def test_a_driver_served_through_the_api_path_records_api(tmp_path: Path) -> None:
+    """A plugin driver's module goes through wasmtime-py's objects whatever path was asked: the metadata says so too."""
+    from wasmlab.measure.scenario import Scenario, run
+
+    path = write_recipe(tmp_path, LIBRARY, {"driver": "xor", "input": "hi", "expect": {"stdout_match": "^hi$"}}, "library")
+    measurement = run(Scenario(workload=path, variants=("cached",), requests=3, repeats=1, warmup=1))
+    assert not measurement.errors, measurement.errors
+    assert measurement.metadata["parameters"]["call_path"] == "api" and set(measurement.summary["call_path"]) == {"api"}
