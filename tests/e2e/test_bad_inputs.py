@@ -80,7 +80,7 @@ BAD_INPUTS = [
     ("the wrong number of arguments", [*R, "--workload", "seed.wasm", "--args", "1,2"], "export 'run' of seed.wasm takes 1 argument(s), got 2"),
     ("an argument that is not an integer", [*R, "--workload", "seed.wasm", "--args", "abc"], "--args 'abc' is not a list of integers"),
     ("an export of a type the lab cannot call", [*R, "--workload", "float.wasm"], "type of export 'run' of float.wasm 'f32' is not allowed; allowed: i32, i64"),
-    ("an import the lab cannot satisfy", [*R, "--workload", "imports.wasm"], "imports.wasm imports env::clock, which the lab cannot satisfy"),
+    ("an import the lab cannot satisfy", [*R, "--workload", "imports.wasm"], "module 'imports.wasm' has an import the lab cannot satisfy: module imports `env::clock`, which nothing defines"),
     ("a component import the lab cannot satisfy", [*R, "--workload", "component.wasm", "--args", "1"],
      "component 'component.wasm' has an import the lab cannot satisfy: component imports function `host-log`"),
     ("a pool knob too small for a component", [*R, "--workload", "middleware", "--pool", "max_core_instances_per_component=0"],

@@ -13,6 +13,8 @@ import pytest
 import wasmtime
 import yaml
 
+from tests.host.component_guests import LIBC, WASI_STREAMS, wasi_environment
+from tests.host.component_guests import WASI_V as V
 from wasmlab.config import CacheConfig, EngineConfig, PoolConfig
 from wasmlab.errors import ResultMismatch
 from wasmlab.host.outcomes import classify
@@ -22,7 +24,6 @@ from wasmlab.workloads.files import from_path
 
 PATHS = ("lean", "api", "native")
 POOL = EngineConfig(pool=PoolConfig(slots=2, max_memory_size=1 << 20), memory_reservation=1 << 20)
-V = "0.2.0"  # the WASI p2 version it imports and exports (wasmtime 50 links any 0.2.x)
 
 def command_wat(ending: str = "ok") -> str:
     """A WASI p2 component command in the component text format: prints hello, its arguments after argv[0], its
@@ -41,21 +42,7 @@ def command_wat(ending: str = "ok") -> str:
     random = ("i64.const 8 i32.const 152 call $random local.get $os i32.const 152 i32.load i32.const 152 i32.load offset=4 call $w"
               if ending == "random" else "")
     return f"""(component
-  (import "wasi:io/error@{V}" (instance $ioerr (export "error" (type (sub resource)))))
-  (alias export $ioerr "error" (type $error))
-  (import "wasi:io/streams@{V}" (instance $streams
-    (alias outer 1 $error (type $e0))
-    (export "error" (type $err (eq $e0)))
-    (export "output-stream" (type $os (sub resource)))
-    (export "input-stream" (type $is (sub resource)))
-    (type $se (variant (case "last-operation-failed" (own $err)) (case "closed")))
-    (export "stream-error" (type $se2 (eq $se)))
-    (export "[method]output-stream.blocking-write-and-flush"
-      (func (param "self" (borrow $os)) (param "contents" (list u8)) (result (result (error $se2)))))
-    (export "[method]input-stream.blocking-read"
-      (func (param "self" (borrow $is)) (param "len" u64) (result (result (list u8) (error $se2)))))))
-  (alias export $streams "output-stream" (type $output-stream))
-  (alias export $streams "input-stream" (type $input-stream))
+  {WASI_STREAMS}
   (import "wasi:cli/stdin@{V}" (instance $stdin
     (alias outer 1 $input-stream (type $is0))
     (export "input-stream" (type $is (eq $is0)))
@@ -68,9 +55,7 @@ def command_wat(ending: str = "ok") -> str:
     (alias outer 1 $output-stream (type $os0))
     (export "output-stream" (type $os (eq $os0)))
     (export "get-stderr" (func (result (own $os))))))
-  (import "wasi:cli/environment@{V}" (instance $env
-    (export "get-arguments" (func (result (list string))))
-    (export "get-environment" (func (result (list (tuple string string)))))))
+  {wasi_environment()}
   (import "wasi:cli/exit@{V}" (instance $exit (export "exit" (func (param "status" (result))))))
   (import "wasi:random/random@{V}" (instance $random (export "get-random-bytes" (func (param "len" u64) (result (list u8))))))
   (import "wasi:filesystem/types@{V}" (instance $fstypes
@@ -93,14 +78,7 @@ def command_wat(ending: str = "ok") -> str:
     (export "descriptor" (type $d (eq $d0)))
     (export "get-directories" (func (result (list (tuple (own $d) string)))))))
 
-  (core module $libc
-    (memory (export "mem") 1)
-    (global $next (mut i32) (i32.const 4096))
-    (func (export "realloc") (param i32 i32 i32 i32) (result i32) (local $p i32)
-      global.get $next local.set $p
-      global.get $next local.get 3 i32.add i32.const 7 i32.add i32.const -8 i32.and global.set $next
-      local.get $p))
-  (core instance $libc (instantiate $libc))
+  {LIBC}
   (core func $get-stdout (canon lower (func $stdout "get-stdout")))
   (core func $get-stdin (canon lower (func $stdin "get-stdin")))
   (core func $read (canon lower (func $streams "[method]input-stream.blocking-read") (memory (core memory $libc "mem")) (realloc (core func $libc "realloc"))))

@@ -12,6 +12,7 @@ import pytest
 import wasmtime
 from click.testing import CliRunner
 
+from tests.host.component_guests import BUMP_REALLOC, LIBC, wasi_environment
 from wasmlab.cli import main
 from wasmlab.errors import ConfigError
 from wasmlab.host.component_stubs import merged
@@ -22,7 +23,7 @@ HOST = "pkg:ns/host@1.0.0"
 # Written for these tests in the component text format.  It imports an instance holding a u32-returning `get`, a
 # string-returning `name`, a record-returning `point` and a `note` without a result, and a top-level `log` without one.
 # `run` answers get() + 1 (calling `note` and `log` first), `len` the length of name(), `sum` point's x + y.
-STUBBED_WAT = r"""(component
+STUBBED_WAT = f"""(component
   (import "pkg:ns/host@1.0.0" (instance $host
     (type $point' (record (field "x" u32) (field "y" u32)))
     (export "point-type" (type $point (eq $point')))
@@ -33,12 +34,7 @@ STUBBED_WAT = r"""(component
   (import "log" (func $log (param "x" u32)))
   (core module $mem
     (memory (export "memory") 1)
-    (global $bump (mut i32) (i32.const 1024))
-    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
-      (local $p i32)
-      (local.set $p (global.get $bump))
-      (global.set $bump (i32.add (global.get $bump) (local.get 3)))
-      (local.get $p)))
+    {BUMP_REALLOC})
   (core instance $mi (instantiate $mem))
   (core func $get (canon lower (func $host "get")))
   (core func $name (canon lower (func $host "name") (memory (core memory $mi "memory")) (realloc (core func $mi "realloc"))))
@@ -207,17 +203,10 @@ def test_the_native_driver_defines_the_stubs_once_and_refuses_a_stale_or_malform
 # A component command (exports wasi:cli/run) that imports WASI p2 beside a `bench` instance, as sightglass's component
 # benchmarks do: run returns ok only when bench.start() answers 7 and the command got two arguments (WASI's own
 # get-arguments, served by WASI p2 on the same linker as the stubs).
-BENCH_WAT = r"""(component
+BENCH_WAT = f"""(component
   (import "bench" (instance $bench (export "start" (func (result u32))) (export "end" (func))))
-  (import "wasi:cli/environment@0.2.0" (instance $env (export "get-arguments" (func (result (list string))))))
-  (core module $libc
-    (memory (export "mem") 1)
-    (global $next (mut i32) (i32.const 4096))
-    (func (export "realloc") (param i32 i32 i32 i32) (result i32) (local $p i32)
-      global.get $next local.set $p
-      global.get $next local.get 3 i32.add i32.const 7 i32.add i32.const -8 i32.and global.set $next
-      local.get $p))
-  (core instance $libc (instantiate $libc))
+  {wasi_environment(environment=False)}
+  {LIBC}
   (core func $start (canon lower (func $bench "start")))
   (core func $end (canon lower (func $bench "end")))
   (core func $get-args (canon lower (func $env "get-arguments") (memory (core memory $libc "mem")) (realloc (core func $libc "realloc"))))

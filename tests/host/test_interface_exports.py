@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import wasmtime
 
+from tests.host.component_guests import BUMP_REALLOC
 from wasmlab.errors import ConfigError
 from wasmlab.measure import scenario as scenarios
 from wasmlab.workloads import introspect, load_workload
@@ -18,15 +19,10 @@ IFACE = "pkg:ns/iface@1.0.0"
 # Written for these tests in the component text format.  The interface holds a record-taking, a record-returning and
 # a string-echoing function (lifted and lowered through memory and realloc), and a `seven` that answers 8, so a call
 # that reaches the top-level `seven` (7) instead is caught; `deep` sits in an interface inside an interface.
-INTERFACES_WAT = r"""(component
+INTERFACES_WAT = f"""(component
   (core module $m
     (memory (export "memory") 1)
-    (global $bump (mut i32) (i32.const 1024))
-    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
-      (local $p i32)
-      (local.set $p (global.get $bump))
-      (global.set $bump (i32.add (global.get $bump) (local.get 3)))
-      (local.get $p))
+    {BUMP_REALLOC}
     (func (export "seven") (result i32) i32.const 7)
     (func (export "eight") (result i32) i32.const 8)
     (func (export "sum") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1)))

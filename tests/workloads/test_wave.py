@@ -6,6 +6,7 @@ import wasmtime
 import wasmtime.component as wc
 import yaml
 
+from tests.host.component_guests import BUMP_REALLOC
 from tests.workloads.recipe_guests import serving, write_recipe
 from wasmlab.config import CacheConfig, EngineConfig
 from wasmlab.errors import ConfigError, ResultMismatch
@@ -16,14 +17,10 @@ from wasmlab.workloads.signature import Case, Signature
 from wasmlab.workloads.wave import parse_call, parse_value, typed
 
 # A world of its own: a record with an option field, two enums, a string (lowered through realloc into memory).
-VERDICT = """(component
+VERDICT = f"""(component
   (core module $m
     (memory (export "memory") 1)
-    (global $heap (mut i32) (i32.const 1024))
-    (func (export "realloc") (param i32 i32 i32 i32) (result i32) (local $at i32)
-      (local.set $at (global.get $heap))
-      (global.set $heap (i32.add (global.get $heap) (local.get 3)))
-      (local.get $at))
+    {BUMP_REALLOC}
     (func (export "score") (param i32 i32 i32) (result i32)
       (i32.add (local.get 0) (select (local.get 2) (i32.const 0) (local.get 1))))
     (func (export "decide") (param i32) (result i32) (local.get 0))

@@ -81,7 +81,7 @@ def module_by_path_options() -> Callable[[F], F]:
               help="Slices of each repetition: in each, every variant serves its next slice of requests (at least 25 each).")
 @pool_options("Pool slots (core instances, memories, tables, stacks).")
 @cache_options()
-@click.option("--call-path", default="lean", type=CallPaths(),
+@click.option("--call-path", default=None, type=CallPaths(),
               help="lean (prepared C calls), api (wasmtime-py objects), native (the loop in C), a comma list (native,lean), "
                    "both (lean,api) or all: every variant on each, side by side [default: lean; native for components, "
                    "as the seed's gateway serves its middleware component from a native host].")
@@ -104,7 +104,6 @@ def reproduce(scenario: Scenario, isolate: bool, child_address_space: int | None
 
     if child_address_space and not isolate:
         raise ConfigError("--child-address-space applies only with --isolate")
-    scenario = native_for_components(scenario)
     created = out is not None and not out.exists()
     if out is not None and not no_save:
         check_writable(out)
@@ -116,7 +115,7 @@ def reproduce(scenario: Scenario, isolate: bool, child_address_space: int | None
     measured_failures = all(e.startswith(MEASURED_FAILURES) for e in measurement.errors.values())
     if measurement.errors and not (measurement.summary["status"] == "ok").any() and not measured_failures:
         # Nothing ran at all (every variant refused its module, say): one line, like a bad input.
-        raise WasmlabError(next(iter(measurement.errors.values())))
+        raise nothing_ran(next(iter(measurement.errors.values())))
     folder = None
     if not no_save:
         from wasmlab.measure.results import save_measurement
@@ -125,17 +124,17 @@ def reproduce(scenario: Scenario, isolate: bool, child_address_space: int | None
     show(measurement, fmt, folder, scenario.measurement.phases)
 
 
-def native_for_components(scenario: Scenario) -> Scenario:
-    """``scenario`` on the native path when ``--call-path`` was not given and every workload is a component: the seed's
-    table for a component is the gateway's (a host in native code), not the Python binding's."""
-    if click.get_current_context().get_parameter_source("call_path") is not click.core.ParameterSource.DEFAULT:
-        return scenario
-    if not all(w.component for w in scenario.workload.build()):
-        return scenario
-    from wasmlab.measure.scenario import Scenario
+def nothing_ran(error: str) -> WasmlabError:
+    """A run in which no variant served a request, as the one line of a bad input: a bad input met while measuring
+    (an import the lab cannot satisfy, found at a lean path's first compilation) in the words it has when met before
+    (on the native path), without the class name a variant's error is recorded with (``ConfigError: ...``)."""
+    from wasmlab import errors
 
-    return Scenario(workload=scenario.workload, variants=scenario.variants, call_path="native", preset=scenario.preset,
-                    engine=scenario.engine, pool=scenario.pool, cache=scenario.cache, measurement=scenario.measurement)
+    kind, colon, text = error.partition(": ")
+    found = getattr(errors, kind, None) if colon else None
+    if isinstance(found, type) and issubclass(found, ConfigError):
+        return found(text)
+    return WasmlabError(error)
 
 
 def keep_partial(stop: Interrupted, out: Path | None, created: bool, no_save: bool) -> None:

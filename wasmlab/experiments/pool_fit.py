@@ -38,6 +38,8 @@ from wasmlab.host.pool_sizing import (
 )
 from wasmlab.host.runtime import build_runtimes
 from wasmlab.workloads.model import WASM_PAGE, Workload
+from wasmlab.workloads.recipe.component_imports import import_refused
+from wasmlab.workloads.unsatisfied_import import core_refusal
 
 
 @dataclass
@@ -106,7 +108,7 @@ def instantiate_once(workload: Workload, serialized: bytes, engine: wasmtime.Eng
     except wasmtime.WasmtimeError as exc:
         text = " ".join(str(exc).split())
         if "import" in text:
-            raise ConfigError(f"{workload.kind} {workload.name!r} has an import the lab cannot satisfy: {text}") from None
+            raise (import_refused(workload, text) if workload.component else core_refusal(workload.name, text)) from None
         raise
     finally:
         store.close()

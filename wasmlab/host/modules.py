@@ -20,6 +20,7 @@ from wasmlab.host.cache import ModuleCache
 from wasmlab.host.linking import Linkers
 from wasmlab.workloads import introspect
 from wasmlab.workloads.model import Workload
+from wasmlab.workloads.recipe.component_imports import import_refused
 from wasmlab.workloads.signature import Signature
 
 Module = wasmtime.Module | wasmtime.component.Component
@@ -153,12 +154,7 @@ class ModuleSource:
         except wasmtime.WasmtimeError as exc:
             text = " ".join(str(exc).split())
             if "import" in text:
-                from wasmlab.workloads.recipe.component_imports import function_imports
-
-                stubbable = ", ".join(sorted(function_imports(introspect.component_types(workload.wasm)))) or "none"
-                raise ConfigError(f"component {workload.name!r} has an import the lab cannot satisfy: {text}; allowed: WASI p2 "
-                                  f"imports, or a recipe's imports: stubbing its function imports ({stubbable}) with WAVE "
-                                  f"constants") from None
+                raise import_refused(workload, text) from None
             raise
         finally:
             store.close()

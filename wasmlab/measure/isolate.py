@@ -22,6 +22,7 @@ from wasmlab.host.outcomes import KINDS
 from wasmlab.host.variant import parse_variant
 from wasmlab.measure.child import Reply, call_once
 from wasmlab.measure.measurement import Measurement
+from wasmlab.measure.scenario import BY_KIND
 
 CHILD_TIMEOUT_S = 3600
 
@@ -90,6 +91,9 @@ def _merged(parts: list[Measurement], failed_rows: list[dict[str, Any]], errors:
     """One record of the children's records, the failed variants' rows and ``extra`` metadata."""
     metadata = {**parts[0].metadata, **aggregate_children([dict(p.metadata) for p in parts]),
                 "variant_order": "one child process per variant (--isolate), not interleaved", "isolated": True, **extra}
+    # A variant whose child failed has not said which path its workloads' kind chose (BY_KIND): the one the others ran.
+    ran = metadata.get("parameters", {}).get("call_path")
+    failed_rows = [{**row, "call_path": ran} if row["call_path"] == BY_KIND else row for row in failed_rows]
     summary = pd.concat([p.summary for p in parts] + [pd.DataFrame(failed_rows)], ignore_index=True)
     for column in ("run_id", "timestamp", "variant_order", *extra):
         summary[column] = metadata[column]

@@ -41,12 +41,19 @@ DEFAULT_VARIANTS = NAMED_VARIANTS
 
 # Names for lists of call paths: ``both`` is the lean and api paths side by side, ``all`` every registered path.
 CALL_PATH_LISTS = {"both": ("lean", "api")}
+# The path a workload's kind is served on, decided when its workloads are built (``Scenario.call_path_for``): native
+# for components, as the seed's gateway serves its middleware component from a native host; lean for core modules.
+# ``wasmlab reproduce``'s default; every result records the path that ran instead.
+BY_KIND = "by-kind"
 
 
 def expand_call_paths(spec: str) -> tuple[str, ...]:
-    """The call paths ``spec`` names: one path, a comma list (``native,lean``), ``both`` (lean and api) or ``all``."""
+    """The call paths ``spec`` names: one path, a comma list (``native,lean``), ``both`` (lean and api), ``all``, or
+    :data:`BY_KIND` (one path, decided by the workloads)."""
     if spec == "all":
         return call_paths()
+    if spec == BY_KIND:
+        return (BY_KIND,)
     if spec in CALL_PATH_LISTS:
         return CALL_PATH_LISTS[spec]
     paths = tuple(dict.fromkeys(p.strip() for p in spec.split(",") if p.strip()))
@@ -79,11 +86,12 @@ class Scenario:
     measurement: MeasurementSettings
 
     def __init__(self, workload: WorkloadSettings | str = "seed", variants: Sequence[str] | str = DEFAULT_VARIANTS,
-                 call_path: str = "lean", preset: str | None = "seed", engine: EngineSettings | Mapping[str, Any] | None = None,
+                 call_path: str | None = "lean", preset: str | None = "seed", engine: EngineSettings | Mapping[str, Any] | None = None,
                  pool: PoolSettings | Mapping[str, Any] | None = None, cache: CacheSettings | None = None,
                  measurement: MeasurementSettings | None = None, **flat: Any) -> None:
         """The parts, or any part's fields by their flat names (``requests=20``, ``slots=2``; ``workload`` as a spec,
-        ``pool`` and ``engine`` as mappings of knobs): the form sweeps, notebooks and stored parameters use."""
+        ``pool`` and ``engine`` as mappings of knobs): the form sweeps, notebooks and stored parameters use.
+        ``call_path`` None is :data:`BY_KIND` (``--call-path`` not given)."""
         for name, value in (("workload", workload), ("pool", pool), ("engine", engine)):
             if isinstance(value, (str, Mapping)):
                 flat[name] = value if isinstance(value, str) else dict(value)
@@ -99,7 +107,7 @@ class Scenario:
             base = given[part] or kind()
             object.__setattr__(self, part, dataclasses.replace(base, **changes[part]) if changes[part] else base)
         object.__setattr__(self, "preset", preset)
-        object.__setattr__(self, "call_path", call_path)
+        object.__setattr__(self, "call_path", BY_KIND if call_path is None else call_path)
         object.__setattr__(self, "variants", variants)
         self._settle()
 
@@ -217,17 +225,22 @@ class Scenario:
             if w.expected_outcome == "timeout" and limits.fuel is None and limits.deadline_ms is None:
                 raise ConfigError(f"workload {w.name!r} never returns, so it needs a budget; allowed: set a deadline "
                                   f"(--deadline-ms) or fuel (--fuel)")
-        call_path = self.call_path
         variants = self.variants
         if any(w.component for w in workloads) and {v.partition("@")[0] for v in variants} == set(DEFAULT_VARIANTS):
             # wasmtime-py 50 has no component InstancePre: the default list leaves pre out (asking for it is an error).
             variants = tuple(v for v in variants if not parse_variant(v).pre)
+        artifacts = self.engine.artifact_dir
+        return build_runtimes(variants, self.engine_config(), self.cache_config(), workloads, self.call_path_for(workloads),
+                              engines, limits, Path(artifacts) if artifacts else None)
+
+    def call_path_for(self, workloads: Sequence[Workload]) -> str:
+        """The path the variants without one of their own (``@native``) are served on, for these built workloads."""
         if any(w.driver for w in workloads):
             # Library-style modules go through wasmtime-py's objects: every result says call_path api.
-            call_path = "api"
-        artifacts = self.engine.artifact_dir
-        return build_runtimes(variants, self.engine_config(), self.cache_config(), workloads, call_path, engines, limits,
-                              Path(artifacts) if artifacts else None)
+            return "api"
+        if self.call_path == BY_KIND:
+            return "native" if all(w.component for w in workloads) else "lean"
+        return self.call_path
 
 
 def run(scenario: Scenario, progress: Callable[[str, int, int], None] | None = None) -> Measurement:
@@ -237,6 +250,7 @@ def run(scenario: Scenario, progress: Callable[[str, int, int], None] | None = N
     workloads = next(iter(runtimes.values())).workloads
     parameters = {
         **scenario.to_dict(),
+        "call_path": scenario.call_path_for(workloads),  # the one that ran, not BY_KIND
         "engine_config": scenario.engine_config().to_dict(),
         "cache_config": scenario.cache_config().to_dict(),
         "limits_config": scenario.limits_config().to_dict(),

@@ -13,6 +13,7 @@ from wasmlab.workloads.component_command import command_workload, run_entry
 from wasmlab.workloads.components import component_workload
 from wasmlab.workloads.hostfuncs import host_function_sets
 from wasmlab.workloads.model import COMPONENT_VERSION, CORE_VERSION, VALUE_TYPES, WASM_MAGIC, Workload
+from wasmlab.workloads.unsatisfied_import import core_import
 
 
 def read_module(path: Path) -> bytes:
@@ -101,9 +102,7 @@ def from_path(path: str | Path, entry: str | None = None, args: tuple[int, ...] 
     host_sets = sorted({m for m, _ in imports if m in installed})
     unknown = [(m, n) for m, n in imports if m != "wasi_snapshot_preview1" and m not in installed]
     if unknown:
-        m, n = unknown[0]
-        raise ConfigError(f"{path.name} imports {m}::{n}, which the lab cannot satisfy; allowed: wasi_snapshot_preview1 imports"
-                          f" and the host-function sets {', '.join(sorted(installed))}")
+        raise core_import(path.name, *unknown[0])
     if (argv or stdin is not None or preopens or stdout_pattern) and not wasi:
         raise ConfigError(f"{path.name} does not import WASI, so argv, stdin and preopened directories do not apply")
     check_preopens(preopens)

@@ -16,6 +16,7 @@ from wasmlab.errors import ConfigError, allowed
 from wasmlab.workloads import introspect
 from wasmlab.workloads.model import ComponentStub, Workload
 from wasmlab.workloads.recipe.model import Recipe
+from wasmlab.workloads.unsatisfied_import import component_import
 
 WASI_PREFIX = "wasi:"
 
@@ -68,13 +69,22 @@ def component_stubs(recipe: Recipe, types: introspect.ComponentTypes) -> tuple[C
     return tuple(sorted(stubs, key=lambda s: (s.instance, s.function)))
 
 
+def unstubbed(workload: Workload) -> tuple[list[str], str | None]:
+    """The component's function imports a recipe may stub, and the first of them its stubs leave undefined (or None)."""
+    functions = sorted(function_imports(introspect.component_types(workload.wasm)))
+    missing = sorted(set(functions) - {s.name for s in workload.stubs})
+    return functions, missing[0] if missing else None
+
+
 def unsatisfied_import(workload: Workload) -> str | None:
     """The one line for a component whose function imports its stubs leave undefined (WASI p2's are the lab's), or
     ``None``: said before anything is compiled for requests, on a path whose loop would otherwise fail each request."""
-    functions = function_imports(introspect.component_types(workload.wasm))
-    missing = sorted(set(functions) - {s.name for s in workload.stubs})
-    if not missing:
-        return None
-    return (f"component {workload.name!r} has an import the lab cannot satisfy: component imports function `{missing[0]}`, "
-            f"which nothing defines; allowed: WASI p2 imports, or a recipe's imports: stubbing its function imports "
-            f"({', '.join(sorted(functions))}) with WAVE constants")
+    functions, missing = unstubbed(workload)
+    return str(component_import(workload.name, functions, missing)) if missing else None
+
+
+def import_refused(workload: Workload, refusal: str) -> ConfigError:
+    """The one line for a component wasmtime would not instantiate for an import (``refusal``, its words): the function
+    import no stub defines when there is one, worded as :func:`unsatisfied_import` words it, else wasmtime's import."""
+    functions, missing = unstubbed(workload)
+    return component_import(workload.name, functions, missing, refusal)
