@@ -41,12 +41,16 @@ def pooling_knobs(slots: int, pool: dict[str, Any]) -> dict[str, int]:
 
 def run_child(job: dict[str, Any], timeout_s: float = 600.0) -> list[dict[str, Any]]:
     """One child's rows (:func:`wasmlab.measure.release_child.run_job` in a child of its own, which loads the
-    release's library); a child that dies, or stops with an error, is one row per variant with status ``crash``."""
+    release's library); a child that dies, or stops with an error, is one row per variant with status ``crash``,
+    whose ``library_sha256`` is empty (no child reported one).  A child's refusal (the lab's own error: a library
+    whose digest is not the manifest's) is raised here as that one line."""
     reply = call_once("wasmlab.measure.release_child:run_job", job, timeout_s=timeout_s)
+    if reply.status == "error" and reply.lab_error:
+        raise ConfigError(reply.message)
     if reply.ok:  # numpy's scalars become Python's numbers, so that the rows write as JSON and Parquet alike
         return list(json.loads(json.dumps(reply.result, default=float)))
     reason = reply.message if reply.status == "crash" else f"{reply.error_type}: {reply.message}"
-    return [{"release": job["release"], "library_sha256": job["library_sha256"], "variant": name, "repetition": job["repetition"],
+    return [{"release": job["release"], "library_sha256": "", "variant": name, "repetition": job["repetition"],
              "status": "crash", "error": reason if reason.startswith("crash") else f"crash: {reason}"} for name in job["variants"]]
 
 
@@ -81,8 +85,7 @@ def run_releases(releases: Sequence[Release], workload: str, variants: Sequence[
                 progress(release.version, repetition)
             # The variants' order is rotated too, inside each child.
             turn = repetition % len(names)
-            job = {"release": release.version, "library": str(libraries[release.version]), "library_sha256": release.library_sha256,
-                   "workload": workload, "variants": names[turn:] + names[:turn], "requests": requests, "warmup": warmup,
+            job = {"release": release.version, "library": str(libraries[release.version]), "workload": workload, "variants": names[turn:] + names[:turn], "requests": requests, "warmup": warmup,
                    "pooling": knobs, "cache_size": cache_size, "repetition": repetition, "compile": list(compile_workloads),
                    "compile_repeats": compile_repeats}
             for row in run_child(job):
@@ -111,7 +114,8 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (release, variant), group in requests_of(table).groupby(["release", "variant"], sort=False):
         ok = group[group["status"] == "ok"]
-        row: dict[str, Any] = {"release": release, "library_sha256": str(group["library_sha256"].iloc[0]), "variant": variant,
+        digests = [d for d in group["library_sha256"] if d]  # as the children computed it (a crashed child reported none)
+        row: dict[str, Any] = {"release": release, "library_sha256": digests[0] if digests else "", "variant": variant,
                                "repetitions": len(ok),
                                "status": "ok" if len(ok) == len(group) else str(group["status"].iloc[0]),
                                "error": "" if len(ok) == len(group) else str(group.loc[group["status"] != "ok", "error"].iloc[0])}
