@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from wasmlab.config import DEFAULT_SLOTS, PoolConfig
-from wasmlab.errors import ConfigError
+from wasmlab.errors import ConfigError, Interrupted, signal_name
 from wasmlab.host.callpaths import native_component
 from wasmlab.host.callpaths.native import refusal
 from wasmlab.host.pool_sizing import size_pool_for_components
@@ -76,26 +76,47 @@ def run_releases(releases: Sequence[Release], workload: str, variants: Sequence[
         # keeps its own default: releases lay instances out anew (44 and 47 need more than 50 for the middleware).
         knobs = size_pool_for_components(PoolConfig(slots=slots, **dict(pool or {})), [served]).settings()
     run = md.new_run()
-    rows: list[dict[str, Any]] = []
-    order = list(releases)
-    for repetition in range(repeats):
-        shift = repetition % len(order)
-        for position, release in enumerate(order[shift:] + order[:shift]):
-            if progress is not None:
-                progress(release.version, repetition)
-            # The variants' order is rotated too, inside each child.
-            turn = repetition % len(names)
-            job = {"release": release.version, "library": str(libraries[release.version]), "workload": workload, "variants": names[turn:] + names[:turn], "requests": requests, "warmup": warmup,
-                   "pooling": knobs, "cache_size": cache_size, "repetition": repetition, "compile": list(compile_workloads),
-                   "compile_repeats": compile_repeats}
-            for row in run_child(job):
-                rows.append({**row, "release_position": position, "run_id": run["run_id"]})
     metadata = {**run, **md.machine(), "releases": {r.version: {"wheel": r.wheel, "wheel_sha256": r.wheel_sha256,
                                                                 "library_sha256": r.library_sha256} for r in releases},
                 "workload": workload, "variants": names, "requests": requests, "repeats": repeats, "warmup": warmup,
                 "pooling": knobs, "cache_size": cache_size, "order": "releases rotated by repetition, one child process each",
                 "ratio_method": PAIRED_METHOD}
+    rows: list[dict[str, Any]] = []
+    order, children = list(releases), 0
+    try:
+        for repetition in range(repeats):
+            shift = repetition % len(order)
+            for position, release in enumerate(order[shift:] + order[:shift]):
+                if progress is not None:
+                    progress(release.version, repetition)
+                # The variants' order is rotated too, inside each child.
+                turn = repetition % len(names)
+                job = {"release": release.version, "library": str(libraries[release.version]), "workload": workload,
+                       "variants": names[turn:] + names[:turn], "requests": requests, "warmup": warmup, "pooling": knobs,
+                       "cache_size": cache_size, "repetition": repetition, "compile": list(compile_workloads),
+                       "compile_repeats": compile_repeats}
+                # A child's rows are kept whole or not at all: an interrupt during its run leaves none of them.
+                finished = [{**row, "release_position": position, "run_id": run["run_id"]} for row in run_child(job)]
+                rows.extend(finished)
+                children += 1
+    except KeyboardInterrupt as exc:
+        raise interrupted(signal_name(exc), rows, metadata, children, repeats * len(order)) from None
     return pd.DataFrame(rows), metadata
+
+
+# What an interrupted run across releases counts as done: each child is one release's repetition.
+UNIT = "children (one per release and repetition)"
+
+
+def interrupted(stopped_by: str, rows: list[dict[str, Any]], metadata: dict[str, Any], done: int, planned: int) -> Interrupted:
+    """The interrupt of a run across releases, with the finished children's rows and metadata marked partial (every row
+    too, so that a release selected out of the table, ``RUN@50``, still says it is partial)."""
+    if not rows:
+        return Interrupted(stopped_by, None, 0, planned, UNIT)
+    marks = {"partial": True, "repeats_planned": metadata["repeats"], "interrupted_by": stopped_by}
+    table = pd.DataFrame([{**row, **marks} for row in rows])
+    kept = {**metadata, **marks, "repeats": int(table["repetition"].nunique()), "children_planned": planned, "children_done": done}
+    return Interrupted(stopped_by, (table, kept), done, planned, UNIT)
 
 
 def requests_of(table: pd.DataFrame) -> pd.DataFrame:
