@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import os
 import shutil
 import signal
 import sys
@@ -179,23 +181,73 @@ def _stopping_kernels() -> Iterator[None]:
         STOPPING.clear()
 
 
-def _executor(workers: int, scheduler: str | None) -> tuple[Any, Callable[[], None]] | None:
-    """A Dask client for ``--scheduler`` or ``--workers > 1``; ``None`` runs points here, one by one."""
-    if scheduler is None and workers <= 1:
+class _Dask:
+    """A Dask client for ``--scheduler`` or ``--workers > 1``, and, for a local cluster, the PIDs of its worker
+    processes, so that an interrupt leaves none of them (nor the kernels they started) running."""
+
+    def __init__(self, workers: int, scheduler: str | None) -> None:
+        from dask.distributed import Client, LocalCluster
+
+        self.cluster = None if scheduler is not None else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                                        dashboard_address=None, silence_logs=logging.ERROR)
+        self.client = Client(scheduler if scheduler is not None else self.cluster)
+        self.workers: list[int] = list(self.client.run(os.getpid).values()) if self.cluster is not None else []
+        self.futures: list[Any] = []
+
+    def close(self, stopping: bool) -> None:
+        """Close the client (and the local cluster).  When ``stopping``, the points under way are abandoned first:
+        their tasks cancelled and their kernels killed, so that no kernel writes into a point folder after it is removed,
+        and after the cluster closes, whatever of its processes is still there is killed and waited for."""
+        if not stopping:
+            self.client.close()
+            if self.cluster is not None:
+                self.cluster.close()
+            return
+        with contextlib.suppress(Exception):
+            self.client.cancel(self.futures)
+        # The workers are frozen first, so that none starts another kernel or logs its kernel's death; then the kernels
+        # and the workers are killed (their points are removed whole, and none may write into a point folder after).
+        workers = [p for p in map(_process, self.workers) if p is not None]
+        for worker in workers:
+            with contextlib.suppress(psutil.Error):
+                worker.suspend()
+        _kill(_kernels_of(self.workers) + workers)
+        with contextlib.suppress(Exception):
+            self.client.close()
+        if self.cluster is not None:
+            with contextlib.suppress(Exception):
+                self.cluster.close(timeout=20)
+        # A kernel outlives its worker (reparented, it exits only once it notices, printing so): found again, after the
+        # cluster is gone, by the worker's PID jupyter_client gives every kernel it starts.
+        _kill(_kernels_of(self.workers))
+
+
+def _kernels_of(workers: list[int]) -> list[psutil.Process]:
+    """The processes ``workers`` started (their children, or kernels whose ``JPY_PARENT_PID`` names one of them)."""
+    if not workers:
+        return []
+    names = {str(pid) for pid in workers}
+    found = []
+    for process in psutil.process_iter(["ppid", "environ"]):
+        environ = process.info["environ"] or {}
+        if process.info["ppid"] in workers or environ.get("JPY_PARENT_PID") in names:
+            found.append(process)
+    return found
+
+
+def _process(pid: int) -> psutil.Process | None:
+    try:
+        return psutil.Process(pid)
+    except psutil.Error:
         return None
-    from dask.distributed import Client, LocalCluster
 
-    if scheduler is not None:
-        client = Client(scheduler)
-        return client, client.close
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-    client = Client(cluster)
 
-    def close() -> None:
-        client.close()
-        cluster.close()
-
-    return client, close
+def _kill(processes: list[psutil.Process]) -> None:
+    """SIGKILL each of ``processes`` still running, and wait for them."""
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(processes, timeout=10)
 
 
 def run_sweep(
@@ -259,10 +311,10 @@ def _run_points(spec: Spec, todo: list[Point], statuses: dict[str, dict[str, Any
                 scheduler: str | None) -> str:
     """Run ``todo`` here or on Dask, each point's status into ``statuses``; the signal that stopped them, or ``""``."""
     out = spec.out
-    executor, stopped_by = None, ""
+    dask: _Dask | None = None
+    stopped_by = ""
     try:
-        executor = _executor(workers, scheduler)
-        if executor is None:
+        if scheduler is None and workers <= 1:
             with _stopping_kernels():
                 for point in todo:
                     bar.set_postfix_str(_short(point.parameters, spec))
@@ -271,8 +323,9 @@ def _run_points(spec: Spec, todo: list[Point], statuses: dict[str, dict[str, Any
         else:
             from dask.distributed import as_completed
 
-            client, _ = executor
-            futures = {client.submit(run_point, str(spec.notebook), p, str(out), pure=False): p for p in todo}
+            dask = _Dask(workers, scheduler)
+            futures = {dask.client.submit(run_point, str(spec.notebook), p, str(out), pure=False): p for p in todo}
+            dask.futures = list(futures)
             for future in as_completed(futures):
                 point = futures[future]
                 try:
@@ -287,16 +340,18 @@ def _run_points(spec: Spec, todo: list[Point], statuses: dict[str, dict[str, Any
         stopped_by = signal_name(exc)
     finally:
         bar.close()
-        if executor is not None:
-            executor[1]()
+        if dask is not None:
+            dask.close(stopping=bool(stopped_by))
     if stopped_by:
         for point in todo:
             if point.point_id in statuses or not point.folder(out).exists():
                 continue
             if is_finished(point, out):  # finished on a Dask worker before its answer was read
                 statuses[point.point_id] = read_status(point.folder(out)) or {}
-            else:
+            elif dask is None or dask.cluster is not None:
                 shutil.rmtree(point.folder(out), ignore_errors=True)
+            # A remote scheduler's worker goes on with its point (a cancelled task runs to its end): its folder is left
+            # to it, whole when it finishes, and cleared by the point itself when a rerun runs it again.
     return stopped_by
 
 

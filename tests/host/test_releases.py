@@ -80,7 +80,7 @@ def test_the_same_scenario_runs_on_two_releases_each_result_tagged_with_its_libr
     for version in ("30.0.0", "50.0.1"):
         rel.fetched(manifest[version])  # fetched by `make components`
     done = wasmlab("releases", "run", "--releases", "30,50", "--workload", "seed", "--variants", "baseline,pooled+cached",
-                   "--requests", "50", "--repeats", "2", "--warmup", "5", "--slots", "4", "--format", "json")
+                   "--requests", "50", "--repeats", "2", "--warmup", "5", "--slots", "4", "--format", "json", "--no-save")
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     results = {(r["release"], r["variant"]): r for r in data["results"]}
@@ -104,7 +104,7 @@ def test_a_component_runs_on_releases_whose_c_api_serves_components_and_is_refus
         rel.fetched(manifest[version])
     done = wasmlab("releases", "run", "--releases", "30,50", "--workload", "middleware", "--variants",
                    "baseline,pooled+cached,pooled+cached+pre", "--requests", "30", "--repeats", "1", "--warmup", "3",
-                   "--slots", "4", "--format", "json")
+                   "--slots", "4", "--format", "json", "--no-save")
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     results = {(r["release"], r["variant"]): r for r in data["results"]}
@@ -141,7 +141,7 @@ def test_a_module_a_release_cannot_compile_is_unsupported_with_its_reason(tmp_pa
     path = tmp_path / "throws.wat"
     path.write_text(THROWS)
     done = wasmlab("releases", "run", "--releases", "30,50", "--workload", "seed", "--variants", "baseline", "--requests", "5",
-                   "--repeats", "1", "--warmup", "1", "--compile", str(path), "--format", "json")
+                   "--repeats", "1", "--warmup", "1", "--compile", str(path), "--format", "json", "--no-save")
     assert done.returncode == 0, done.stderr
     compiles = {row["release"]: row for row in json.loads(done.stdout)["compiles"]}
     assert compiles["50.0.1"]["status"] == "ok" and compiles["50.0.1"]["compile_us_p50"] > 0
@@ -156,10 +156,57 @@ def test_a_release_that_aborts_is_a_crash_row_and_the_next_child_runs():
     from wasmlab.measure.release_run import pooling_knobs, run_child
 
     release = rel.load_manifest()["50.0.1"]
-    job = {"release": release.version, "library": str(rel.fetched(release)), "library_sha256": release.library_sha256,
-           "workload": "seed", "variants": ["pooled+cached"], "requests": 20, "warmup": 2, "cache_size": 4, "repetition": 0,
+    job = {"release": release.version, "library": str(rel.fetched(release)), "workload": "seed", "variants": ["pooled+cached"], "requests": 20, "warmup": 2, "cache_size": 4, "repetition": 0,
            "pooling": pooling_knobs(100_000, {})}  # 100,000 memories of 4 GiB each: more than the address space
     crashed = run_child(job)
     assert [row["status"] for row in crashed] == ["crash"] and crashed[0]["error"].startswith("crash (SIGABRT): "), crashed
     served = run_child({**job, "pooling": pooling_knobs(4, {})})
     assert [row["status"] for row in served] == ["ok"] and served[0]["latency_us_mean"] > 0
+
+
+def tampered_copy(release: rel.Release, folder: Path) -> Path:
+    """A copy of ``release``'s real library with one byte flipped in the middle (still an ELF file dlopen would open)."""
+    data = bytearray(rel.fetched(release).read_bytes())
+    data[len(data) // 2] ^= 0x01
+    copy = folder / "_libwasmtime.so"
+    copy.write_bytes(bytes(data))
+    return copy
+
+
+def test_the_child_hashes_the_library_it_opens_refuses_another_and_records_its_own_digest(tmp_path):
+    """The job names the file the child opens; the child hashes that very file against the manifest's pin (not a
+    digest the job carries), so a library altered after the parent's check is refused in one line, not loaded."""
+    from wasmlab.measure.release_run import pooling_knobs, run_child
+
+    release = rel.load_manifest()["38.0.0"]
+    tampered = tampered_copy(release, tmp_path)
+    job = {"release": release.version, "library": str(tampered), "workload": "seed", "variants": ["baseline"], "requests": 5,
+           "warmup": 1, "cache_size": 4, "repetition": 0, "pooling": pooling_knobs(4, {})}
+    actual = hashlib.sha256(tampered.read_bytes()).hexdigest()
+    with pytest.raises(ConfigError) as refused:
+        run_child(job)
+    assert str(refused.value) == (f"release 38.0.0: library {tampered} has SHA-256 {actual}, but the manifest pins "
+                                  f"{release.library_sha256}; refusing to load it")
+    real = rel.fetched(release)
+    rows = run_child({**job, "library": str(real)})
+    assert [row["status"] for row in rows] == ["ok"], rows
+    assert rows[0]["library_sha256"] == hashlib.sha256(real.read_bytes()).hexdigest() == release.library_sha256
+
+
+def test_a_library_altered_after_the_parents_check_stops_the_command_with_one_line(tmp_path, monkeypatch):
+    """The parent's check passes (its ``fetched`` answers with the altered copy, as if the file changed after the
+    check); the child refuses the file and the command ends with that one line and exit status 2."""
+    from click.testing import CliRunner
+
+    from wasmlab.cli import main
+    from wasmlab.measure import release_run
+
+    release = rel.load_manifest()["38.0.0"]
+    tampered = tampered_copy(release, tmp_path)
+    monkeypatch.setattr(release_run, "fetched", lambda r: tampered)
+    done = CliRunner().invoke(main, ["releases", "run", "--releases", "38", "--variants", "baseline", "--requests", "5",
+                                     "--repeats", "1", "--warmup", "1", "--out", str(tmp_path / "run")])
+    assert done.exit_code == 2, done.output
+    lines = done.output.strip().splitlines()
+    assert lines[-1].startswith(f"wasmlab: error: release 38.0.0: library {tampered} has SHA-256 ") and "Traceback" not in done.output
+    assert lines[-1].endswith(f"but the manifest pins {release.library_sha256}; refusing to load it")

@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from wasmlab.cli.options import NAMES, F, format_option, measurement_options, options, scenario_with, workload_options
-from wasmlab.errors import ConfigError
+from wasmlab.cli.group import DEFAULT_RESULTS
+from wasmlab.cli.options import NAMES, F, format_option, measurement_options, options, out_option, scenario_with, workload_options
+from wasmlab.errors import ConfigError, Interrupted
 
 if TYPE_CHECKING:
+    from wasmlab.experiments.releases import AcrossReleases
     from wasmlab.measure.scenario import Scenario
 
 
@@ -58,22 +61,58 @@ def release_pool_options() -> Callable[[F], F]:
 @release_pool_options()
 @click.option("--compile", "compile_specs", multiple=True, metavar="WORKLOAD", help="Also time compiling this module on each release.")
 @format_option()
+@out_option("data/results/releases/RUN_ID")
+@click.option("--no-save", is_flag=True, help="Do not write result files.")
 @scenario_with(preset=None)  # a release's child builds its pool from wasmlab's defaults, the slots and the knobs
-def releases_run(scenario: Scenario, versions: tuple[str, ...], compile_specs: tuple[str, ...], fmt: str) -> None:
-    """The same scenario on each release's library through the native driver, one child process per release and repetition."""
+def releases_run(scenario: Scenario, versions: tuple[str, ...], compile_specs: tuple[str, ...], fmt: str, out: Path | None,
+                 no_save: bool) -> None:
+    """The same scenario on each release's library through the native driver, one child process per release and repetition;
+    on Ctrl-C or SIGTERM the children that finished are kept, marked partial."""
+    from wasmlab.storage import check_writable
+
+    created = out is not None and not out.exists()
+    if out is not None and not no_save:
+        check_writable(out)
+    try:
+        across = measure(scenario, list(versions), compile_specs)
+    except Interrupted as stop:
+        keep_partial(stop, out, created, no_save)
+        raise
+    folder = None if no_save else across.save(out or DEFAULT_RESULTS / "releases" / across.metadata["run_id"])
+    if fmt == "json":
+        click.echo(json.dumps({**across.to_json(), "results_dir": str(folder) if folder else None}, indent=2, default=str))
+    else:
+        click.echo(across.render())
+        if folder:
+            click.echo(f"Results: {folder}/ (summary.parquet, compiles.parquet, changes.parquet, metadata.json)")
+    if across.failed:
+        sys.exit(1)
+
+
+def measure(scenario: Scenario, versions: list[str], compile_specs: tuple[str, ...]) -> AcrossReleases:
+    """Every release's children, with a progress bar on stderr that names the release and repetition under way."""
     from tqdm import tqdm
 
     from wasmlab.experiments.releases import scenario_across_releases
 
-    chosen, repeats = list(versions), scenario.repeats
-    with tqdm(total=len(chosen) * repeats, desc="releases", unit="child", file=sys.stderr, disable=None, leave=False) as bar:
+    repeats = scenario.repeats
+    with tqdm(total=len(versions) * repeats, desc="releases", unit="child", file=sys.stderr, disable=None, leave=False) as bar:
         def progress(version: str, repetition: int) -> None:
             bar.set_postfix_str(f"{version} rep {repetition + 1}/{repeats}")
             bar.update(1)
-        across = scenario_across_releases(chosen, scenario, compile_workloads=compile_specs, progress=progress)
-    if fmt == "json":
-        click.echo(json.dumps(across.to_json(), indent=2, default=str))
-    else:
-        click.echo(across.render())
-    if across.failed:
-        sys.exit(1)
+        return scenario_across_releases(versions, scenario, compile_workloads=compile_specs, progress=progress)
+
+
+def keep_partial(stop: Interrupted, out: Path | None, created: bool, no_save: bool) -> None:
+    """On an interrupt: the finished children saved as a partial run (``stop.kept`` says where), or the results folder
+    this command made removed again when none finished."""
+    if stop.partial is not None and not no_save:
+        partial: AcrossReleases = stop.partial
+        folder = partial.save(out or DEFAULT_RESULTS / "releases" / partial.metadata["run_id"])
+        stop.kept = f"{folder}/"
+        stop.resume = "; run the command again for a whole run"
+        return
+    if stop.partial is not None:
+        stop.resume = " (--no-save)"
+    if out is not None and created and out.is_dir() and not any(out.iterdir()):
+        out.rmdir()

@@ -6,13 +6,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from wasmlab.errors import Interrupted
 from wasmlab.host.releases import resolve
 from wasmlab.measure.release_run import changes, compile_summary, compiles_of, requests_of, run_releases, summary
+from wasmlab.measure.results import SUMMARY, write_metadata, write_parquet
 from wasmlab.measure.scenario import Scenario
+from wasmlab.storage import check_writable
 
 SHOWN = ("release", "variant", "status", "latency_us_mean", "latency_us_p50", "latency_us_p99", "compile_us_per_miss",
          "minor_faults_per_request", "vmsize_mib_reserved_by_engine", "error")
@@ -38,6 +42,22 @@ class AcrossReleases:
     def failed(self) -> bool:
         """Whether a child crashed or a variant failed on some release."""
         return bool(self.table["status"].isin(["crash", "failed"]).any())
+
+    @property
+    def partial(self) -> bool:
+        """Whether the run was interrupted before every child ran."""
+        return bool(self.metadata.get("partial"))
+
+    def save(self, folder: Path) -> Path:
+        """The run folder notebook 08 writes, which ``wasmlab compare RUN@A RUN@B`` reads: every child's served rows
+        (``summary.parquet``), compile timings, changes, and ``metadata.json`` last (a folder without it is an
+        interrupted save)."""
+        folder = check_writable(Path(folder))
+        write_parquet(self.runs, folder / SUMMARY)
+        write_parquet(self.compile_runs, folder / "compiles.parquet")
+        write_parquet(self.changes, folder / "changes.parquet")
+        write_metadata(self.metadata, folder)
+        return folder
 
     def to_json(self) -> dict[str, Any]:
         def records(frame: pd.DataFrame) -> Any:
@@ -71,9 +91,19 @@ def scenario_across_releases(releases: Sequence[str], scenario: Scenario, compil
     pool, m = scenario.pool, scenario.measurement
     slots = pool.slots if pool.slots is not None else scenario.engine_config().pool.slots
     cache_size = scenario.cache.size if scenario.cache.size is not None else scenario.cache_config().size
-    table, metadata = run_releases(resolve(releases), scenario.workload.spec, scenario.variants, m.requests, m.repeats,
-                                   m.warmup, slots, dict(pool.knobs), cache_size, progress,
-                                   compile_workloads=compile_workloads, compile_repeats=compile_repeats)
+    try:
+        table, metadata = run_releases(resolve(releases), scenario.workload.spec, scenario.variants, m.requests, m.repeats,
+                                       m.warmup, slots, dict(pool.knobs), cache_size, progress,
+                                       compile_workloads=compile_workloads, compile_repeats=compile_repeats)
+    except Interrupted as stop:
+        if stop.partial is not None:  # the finished children, summarised like a whole run
+            stop.partial = assembled(*stop.partial)
+        raise
+    return assembled(table, metadata)
+
+
+def assembled(table: pd.DataFrame, metadata: dict[str, Any]) -> AcrossReleases:
+    """Every child's rows with their summaries and the changes between consecutive releases."""
     served, compiled = requests_of(table), compiles_of(table)
     steps = pd.concat([changes(served), changes(compiled, "compile_us_p50")], ignore_index=True)
     return AcrossReleases(served, compiled, summary(table), compile_summary(table), steps, metadata, table)

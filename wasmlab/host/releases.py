@@ -91,12 +91,32 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of the file at ``path``, read in chunks (a library is tens of MiB)."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def verified_digest(version: str, path: Path, manifest: dict[str, Release] | None = None) -> str:
+    """The SHA-256 of ``path`` when it is the one the manifest pins for release ``version``; otherwise one line refusing it.
+
+    The release's child calls this on the very path it then opens: the parent's check (:func:`fetched`) happened in
+    another process, earlier, and the file may have changed (or the job may name another file) since."""
+    manifest = manifest if manifest is not None else load_manifest()
+    if version not in manifest:
+        raise ConfigError(f"release {version!r} is not in the manifest ({manifest_path().name}); allowed: {', '.join(manifest)}")
+    actual, pinned = file_sha256(path), manifest[version].library_sha256
+    if actual != pinned:
+        raise ConfigError(f"release {version}: library {path} has SHA-256 {actual}, but the manifest pins {pinned}; refusing to load it")
+    return actual
+
+
 def fetched(release: Release, cache: Path | None = None) -> Path:
     """The verified library of ``release``; one line saying how to fetch it when it is missing or altered."""
     path = library_path(release, cache)
     if not path.is_file():
         raise ConfigError(f"release {release.version} is not fetched; run: wasmlab releases fetch {release.version}")
-    if _sha256(path.read_bytes()) != release.library_sha256:
+    if file_sha256(path) != release.library_sha256:
         raise ConfigError(f"{path} does not have the SHA-256 the manifest pins for release {release.version}; "
                           f"run: wasmlab releases fetch {release.version}")
     return path

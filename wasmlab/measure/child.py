@@ -14,6 +14,7 @@ the last lines the child printed on stderr.  After a crash (or a timeout) the ne
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib
 import os
@@ -27,7 +28,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -84,6 +85,27 @@ def _in_child(limit: int | None) -> Callable[[], None]:
     return apply
 
 
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM noted, not acted on, inside the block, then sent again to this process.
+
+    With a preexec_fn, Popen runs Python's at-fork handlers (logging's among them), and a KeyboardInterrupt raised in
+    one is swallowed ("Exception ignored"): a Ctrl-C landing in the fork was lost and the run went on.  (Blocking the
+    signals would not do: another thread, tqdm's monitor say, takes them and the main thread still raises in the handler.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals are handled in the main thread: nothing raises in this one
+        return
+    noted: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: noted.append(signum)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for signum in dict.fromkeys(noted):
+            os.kill(os.getpid(), signum)
+
+
 class Child:
     """A child process running ``target`` (``"module:function"``, called with one request, returning a picklable
     result) for request after request; replaced after a crash.  ``address_space`` limits the child's
@@ -108,22 +130,23 @@ class Child:
         parent_reads, child_writes = os.pipe()
         # stderr goes to a file, not a pipe: a chatty child cannot block on it, and its last lines outlive it.
         self._stderr = tempfile.TemporaryFile(prefix="wasmlab-child-")
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "wasmlab.measure.child", self.target, str(child_reads), str(child_writes)],
-            pass_fds=(child_reads, child_writes), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr,
-            env=self.env, preexec_fn=_in_child(self.address_space))
-        os.close(child_reads)
-        os.close(child_writes)
-        self._requests = os.fdopen(parent_writes, "wb")
-        self._replies = parent_reads
-        self.started += 1
+        with _signals_deferred():  # raised once the child is wired, so that killing it lets every descriptor go
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "wasmlab.measure.child", self.target, str(child_reads), str(child_writes)],
+                pass_fds=(child_reads, child_writes), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr,
+                env=self.env, preexec_fn=_in_child(self.address_space))
+            os.close(child_reads)
+            os.close(child_writes)
+            self._requests = os.fdopen(parent_writes, "wb")
+            self._replies = parent_reads
+            self.started += 1
 
     def call(self, request: Any) -> Reply:
         """Send ``request`` to the child (started if there is none) and wait for its reply."""
-        if self._process is None:
-            self._start()
-        assert self._requests is not None
         try:
+            if self._process is None:
+                self._start()
+            assert self._requests is not None
             payload = pickle.dumps(request)
             self._requests.write(_LENGTH.pack(len(payload)) + payload)
             self._requests.flush()

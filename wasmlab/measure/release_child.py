@@ -1,8 +1,10 @@
 """One repetition of one wasmtime release, in a child process of its own (:func:`run_job`, served by
 :mod:`wasmlab.measure.child` for :func:`wasmlab.measure.release_run.run_child`).
 
-The job is a dict: the release's version, its library's path and SHA-256, the workload spec,
-the variants in the order to run them, requests, warm-up, pool knobs and cache size.  The library is opened
+The job is a dict: the release's version, its library's path, the workload spec, the variants in the order to
+run them, requests, warm-up, pool knobs and cache size.  Before the library is opened, this process hashes the
+very path it opens and refuses (a :class:`~wasmlab.errors.ConfigError`, one line) a file whose SHA-256 is not the
+manifest's pin for the release; every row carries the digest computed here.  The library is opened
 with ``dlopen`` by the native driver (``wasmlab._native.Library``); engines are made through that library's
 own functions (``wasmlab._native.Engine``), so nothing of the installed wasmtime-py is used for the request.
 A variant the release cannot serve (pooling before 32.0.0, which lacks its functions) is reported ``unsupported`` with
@@ -20,6 +22,7 @@ import numpy as np
 from wasmlab import _native
 from wasmlab.host.callpaths import PHASES, native_component
 from wasmlab.host.callpaths.native import add_workload
+from wasmlab.host.releases import verified_digest
 from wasmlab.host.variant import parse_variant
 from wasmlab.measure import linux_counters
 from wasmlab.measure.stats import describe_ns
@@ -36,13 +39,15 @@ def _vmsize_mib() -> float:
 
 def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
     """The rows of one release's repetition (see the module docstring)."""
-    library = _native.Library(path=job["library"])
+    path = job["library"]
+    digest = verified_digest(job["release"], path)  # the file about to be opened, hashed in the process that opens it
+    library = _native.Library(path=path)
     workload = load_workload(job["workload"])
     pooling = {name: int(value) for name, value in job["pooling"].items()}
     engines: dict[str, Any] = {}
     reserved: dict[str, float] = {}
     rows = []
-    base = {"release": job["release"], "library_sha256": job["library_sha256"], "workload": workload.name,
+    base = {"release": job["release"], "library_sha256": digest, "workload": workload.name,
             "repetition": job["repetition"], "requests": job["requests"], "warmup": job["warmup"]}
     unserved = component_refusal(library, job, bool(workload.wasi)) if workload.component else None
     for position, name in enumerate(job["variants"]):

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from wasmlab.config import DEFAULT_SLOTS, PoolConfig
-from wasmlab.errors import ConfigError
+from wasmlab.errors import ConfigError, Interrupted, signal_name
 from wasmlab.host.callpaths import native_component
 from wasmlab.host.callpaths.native import refusal
 from wasmlab.host.pool_sizing import size_pool_for_components
@@ -41,12 +41,16 @@ def pooling_knobs(slots: int, pool: dict[str, Any]) -> dict[str, int]:
 
 def run_child(job: dict[str, Any], timeout_s: float = 600.0) -> list[dict[str, Any]]:
     """One child's rows (:func:`wasmlab.measure.release_child.run_job` in a child of its own, which loads the
-    release's library); a child that dies, or stops with an error, is one row per variant with status ``crash``."""
+    release's library); a child that dies, or stops with an error, is one row per variant with status ``crash``,
+    whose ``library_sha256`` is empty (no child reported one).  A child's refusal (the lab's own error: a library
+    whose digest is not the manifest's) is raised here as that one line."""
     reply = call_once("wasmlab.measure.release_child:run_job", job, timeout_s=timeout_s)
+    if reply.status == "error" and reply.lab_error:
+        raise ConfigError(reply.message)
     if reply.ok:  # numpy's scalars become Python's numbers, so that the rows write as JSON and Parquet alike
         return list(json.loads(json.dumps(reply.result, default=float)))
     reason = reply.message if reply.status == "crash" else f"{reply.error_type}: {reply.message}"
-    return [{"release": job["release"], "library_sha256": job["library_sha256"], "variant": name, "repetition": job["repetition"],
+    return [{"release": job["release"], "library_sha256": "", "variant": name, "repetition": job["repetition"],
              "status": "crash", "error": reason if reason.startswith("crash") else f"crash: {reason}"} for name in job["variants"]]
 
 
@@ -72,27 +76,47 @@ def run_releases(releases: Sequence[Release], workload: str, variants: Sequence[
         # keeps its own default: releases lay instances out anew (44 and 47 need more than 50 for the middleware).
         knobs = size_pool_for_components(PoolConfig(slots=slots, **dict(pool or {})), [served]).settings()
     run = md.new_run()
-    rows: list[dict[str, Any]] = []
-    order = list(releases)
-    for repetition in range(repeats):
-        shift = repetition % len(order)
-        for position, release in enumerate(order[shift:] + order[:shift]):
-            if progress is not None:
-                progress(release.version, repetition)
-            # The variants' order is rotated too, inside each child.
-            turn = repetition % len(names)
-            job = {"release": release.version, "library": str(libraries[release.version]), "library_sha256": release.library_sha256,
-                   "workload": workload, "variants": names[turn:] + names[:turn], "requests": requests, "warmup": warmup,
-                   "pooling": knobs, "cache_size": cache_size, "repetition": repetition, "compile": list(compile_workloads),
-                   "compile_repeats": compile_repeats}
-            for row in run_child(job):
-                rows.append({**row, "release_position": position, "run_id": run["run_id"]})
     metadata = {**run, **md.machine(), "releases": {r.version: {"wheel": r.wheel, "wheel_sha256": r.wheel_sha256,
                                                                 "library_sha256": r.library_sha256} for r in releases},
                 "workload": workload, "variants": names, "requests": requests, "repeats": repeats, "warmup": warmup,
                 "pooling": knobs, "cache_size": cache_size, "order": "releases rotated by repetition, one child process each",
                 "ratio_method": PAIRED_METHOD}
+    rows: list[dict[str, Any]] = []
+    order, children = list(releases), 0
+    try:
+        for repetition in range(repeats):
+            shift = repetition % len(order)
+            for position, release in enumerate(order[shift:] + order[:shift]):
+                if progress is not None:
+                    progress(release.version, repetition)
+                # The variants' order is rotated too, inside each child.
+                turn = repetition % len(names)
+                job = {"release": release.version, "library": str(libraries[release.version]), "workload": workload,
+                       "variants": names[turn:] + names[:turn], "requests": requests, "warmup": warmup, "pooling": knobs,
+                       "cache_size": cache_size, "repetition": repetition, "compile": list(compile_workloads),
+                       "compile_repeats": compile_repeats}
+                # A child's rows are kept whole or not at all: an interrupt during its run leaves none of them.
+                finished = [{**row, "release_position": position, "run_id": run["run_id"]} for row in run_child(job)]
+                rows.extend(finished)
+                children += 1
+    except KeyboardInterrupt as exc:
+        raise interrupted(signal_name(exc), rows, metadata, children, repeats * len(order)) from None
     return pd.DataFrame(rows), metadata
+
+
+# What an interrupted run across releases counts as done: each child is one release's repetition.
+UNIT = "children (one per release and repetition)"
+
+
+def interrupted(stopped_by: str, rows: list[dict[str, Any]], metadata: dict[str, Any], done: int, planned: int) -> Interrupted:
+    """The interrupt of a run across releases, with the finished children's rows and metadata marked partial (every row
+    too, so that a release selected out of the table, ``RUN@50``, still says it is partial)."""
+    if not rows:
+        return Interrupted(stopped_by, None, 0, planned, UNIT)
+    marks = {"partial": True, "repeats_planned": metadata["repeats"], "interrupted_by": stopped_by}
+    table = pd.DataFrame([{**row, **marks} for row in rows])
+    kept = {**metadata, **marks, "repeats": int(table["repetition"].nunique()), "children_planned": planned, "children_done": done}
+    return Interrupted(stopped_by, (table, kept), done, planned, UNIT)
 
 
 def requests_of(table: pd.DataFrame) -> pd.DataFrame:
@@ -111,7 +135,8 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (release, variant), group in requests_of(table).groupby(["release", "variant"], sort=False):
         ok = group[group["status"] == "ok"]
-        row: dict[str, Any] = {"release": release, "library_sha256": str(group["library_sha256"].iloc[0]), "variant": variant,
+        digests = [d for d in group["library_sha256"] if d]  # as the children computed it (a crashed child reported none)
+        row: dict[str, Any] = {"release": release, "library_sha256": digests[0] if digests else "", "variant": variant,
                                "repetitions": len(ok),
                                "status": "ok" if len(ok) == len(group) else str(group["status"].iloc[0]),
                                "error": "" if len(ok) == len(group) else str(group.loc[group["status"] != "ok", "error"].iloc[0])}
