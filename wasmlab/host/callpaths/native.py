@@ -26,6 +26,7 @@ import re
 import shutil
 import struct
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -338,6 +339,8 @@ class NativeServer:
         cache.stats.compile_ns += stats["compile_ns"]
         waiting.waits += stats["waits"]
         waiting.wait_ns += stats["wait_ns"]
+        self.parts.output_checks += stats["output_checks"]
+        self.parts.output_check_ns += stats["output_check_ns"]
 
     def failure(self, index: int, outcome: int, detail: int, memory: int, message: str) -> NativeFailure:
         """The lab's own error for an outcome that stops the variant (raised), or the request's failure."""
@@ -372,7 +375,11 @@ class NativeServer:
         for i in [i for i in self.outputs if not self.outputs[i].verified and i in set(indices)]:
             first = self.driver.first_output(self.served[i])
             if first is not None:
-                self.outputs[i].verify(*first)
+                began = time.perf_counter_ns()
+                try:
+                    self.outputs[i].verify(*first)
+                finally:  # the first request's check against the expectations is the output check's cost too
+                    self.parts.output_check_ns += time.perf_counter_ns() - began
         return int(wall), message or "", records
 
     def verify_reads(self, index: int) -> None:
