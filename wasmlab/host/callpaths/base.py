@@ -26,6 +26,8 @@ from wasmlab.workloads.model import Workload
 PHASES = ("get_module", "new_store", "instantiate", "export_lookup", "call", "drop_store", "read_output")
 
 Handler = Callable[[int], object]
+# A workload's output check: raises ResultMismatch unless the request that just ended left what it must (WasiIO.check).
+OutputCheck = Callable[[], None]
 PhasedHandler = Callable[[int, list[int]], object]
 # Serves a whole block and times each request itself: (indices, ns out, failures out) -> the block's wall ns.
 BlockServer = Callable[..., int]
@@ -42,6 +44,10 @@ class Handlers(NamedTuple):
     handle_phased: PhasedHandler
     block: BlockServer | None = None
     block_phased: PhasedBlockServer | None = None
+    # A Python path's request without its output check, and the output checks by workload index (``checked_block``):
+    # what a runtime serving core and component workloads together builds its block server from.
+    serve: Handler | None = None
+    checks: Mapping[int, OutputCheck] | None = None
 
 
 @dataclass
@@ -103,10 +109,6 @@ def judge_command(name: str, expectation: Expectation, result: object, exited: w
     if status == 0:
         raise mismatch(name, "exit 0", f"exit {expectation.exit}")
     raise CommandExit(status, f"workload {name!r}: run returned err (exit status {status}), expected exit {expectation.exit}")
-
-
-# A workload's output check: raises ResultMismatch unless the request that just ended left what it must (WasiIO.check).
-OutputCheck = Callable[[], None]
 
 
 def checking(serve: Handler, checks: Mapping[int, OutputCheck]) -> Handler:
@@ -216,4 +218,4 @@ def api_handlers(workloads: Sequence[Workload], get: Callable[[Workload], Any], 
         stamps[7] = clock()
         return result
 
-    return Handlers(checking(serve, checks), handle_phased, checked_block(serve, checks, parts))
+    return Handlers(checking(serve, checks), handle_phased, checked_block(serve, checks, parts), None, serve, checks)

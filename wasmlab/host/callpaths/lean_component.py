@@ -249,4 +249,4 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
 
     # A command's outputs: checked after each request, outside its recorded time in the block server.
     checks = {i: c.io.check for i, c in slots.items() if c.io is not None}
-    return Handlers(checking(serve, checks), handle_phased, checked_block(serve, checks, parts))
+    return Handlers(checking(serve, checks), handle_phased, checked_block(serve, checks, parts), None, serve, checks)

@@ -292,4 +292,4 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:  # noq
     checks = {i: s.io.check for i, s in slots.items() if s.io is not None}
     serve = compile_request(namespace, False, get_module, call, check_output=False)
     return Handlers(compile_request(namespace, False, get_module, call), compile_request(namespace, True, get_module, call),
-                    checked_block(serve, checks, parts))
+                    checked_block(serve, checks, parts), None, serve, checks)
