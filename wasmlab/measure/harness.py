@@ -312,6 +312,7 @@ class _Block:
         self.outcomes = [OK] * n
         self.failures: list[tuple[int, BaseException]] = []
         self.wall_ns = 0
+        self.output_checks = self.output_check_ns = 0  # the lab's output checks, made outside the requests' time
         self.kernel = linux_counters.ZERO
         self.rss0, self.vms0 = _memory()
         # A guest that fails every request (a hostile one) has no warm state to restore.
@@ -339,8 +340,12 @@ class _Block:
         failures: list[tuple[int, BaseException]] = []
         before = linux_counters.counts()
         runtime = self.runtime
-        if runtime.block is not None:  # the path times its own requests (the native loop, in C)
+        if runtime.block is not None:  # the path times its own requests (the native loop, in C; WASI output checked apart)
+            parts = runtime.parts
+            checks, check_ns = parts.output_checks, parts.output_check_ns
             self.wall_ns += runtime.block(self.indices[start:stop], out, failures)
+            self.output_checks += parts.output_checks - checks
+            self.output_check_ns += parts.output_check_ns - check_ns
         else:
             self.wall_ns += timed_loop(runtime.handle, self.indices[start:stop], out, failures)
         self.kernel += linux_counters.counts() - before
@@ -381,6 +386,8 @@ class _Block:
             "first_failure": first_line(self.failures[0][1]) if self.failures else "",
             "pool_waits": runtime.pool_waits - self.waits_before,
             "pool_wait_ms": (runtime.pool_wait_ns - self.wait_ns_before) / 1e6,
+            # What the lab's check of WASI outputs costs, outside the latency above (nan: no output checked).
+            "output_check_ns_per_request": self.output_check_ns / self.output_checks if self.output_checks else float("nan"),
         }
 
 

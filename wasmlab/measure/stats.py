@@ -202,7 +202,8 @@ def variant_table(summary: pd.DataFrame, samples: pd.DataFrame | None, reference
         row["total_ms_per_repetition"] = geometric_mean(group["total_ms"])
         row["throughput_rps"] = float(group["throughput_rps"].median())
         row["minor_faults_per_request"] = float(group["minor_faults_per_request"].median())
-        for c in ("cache_hit_rate", "compile_ms_total", "cache_lookup_ns", "crossings_per_request", "dispatch_ns_per_request"):
+        for c in ("cache_hit_rate", "compile_ms_total", "cache_lookup_ns", "crossings_per_request", "dispatch_ns_per_request",
+                  "output_check_ns_per_request"):
             if c in group:  # cache_lookup_ns: recorded since results format 1's second revision of the harness
                 row[c] = float(group[c].median())
         for c in group.columns:

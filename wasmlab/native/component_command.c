@@ -22,5 +22,5 @@ int component_command_judge(Driver *d, WasiSpec *wasi, const wasmtime_component_
         outcome = OUT_EXIT; /* run returned err: exit status 1, as `wasmtime run` reports it */
         *detail = 1;
     }
-    return judge_wasi(d, wasi, outcome, detail);
+    return judge_exit(d, wasi, outcome, detail);
 }

@@ -55,8 +55,9 @@ typedef struct {
     int64_t wait_ns;
     Workload *workloads;
     int nworkloads;
-    /* Counters since they were last taken (the cache keeps its own). */
-    uint64_t compile_ns, waits, wait_total_ns;
+    /* Counters since they were last taken (the cache keeps its own); check_ns and checks: the lab's output checks of WASI
+     * requests, made outside the requests' recorded time. */
+    uint64_t compile_ns, waits, wait_total_ns, check_ns, checks;
     char first_message[MESSAGE_BYTES];
     int has_message;
     /* The current request's step stamps (STEP_STAMPS words) in a phased block that asked for them, else NULL. */

@@ -25,10 +25,12 @@ int driver_add(Driver *d, const Workload *w);
 void workload_free(Workload *w);
 
 /* A WASI request's end (core or component command): an exit with the expected status is its normal end, ending without
- * one when one is expected is a mismatch; then its outputs against the first request's.  The outcome. */
-int judge_wasi(Driver *d, WasiSpec *wasi, int outcome, int64_t *detail);
+ * one when one is expected is a mismatch.  The outcome.  Its outputs are checked by the block loop, outside the
+ * request's recorded time. */
+int judge_exit(Driver *d, const WasiSpec *wasi, int outcome, int64_t *detail);
 
-/* The block served; its wall ns.  A block stops at the first request whose outcome means the variant cannot go on (a
+/* The block served; its wall ns, less the lab's output checks (each request's stdout, stderr and written files against
+ * the first request's, made after the request's recorded time has ended and counted in d->check_ns and d->checks).  A block stops at the first request whose outcome means the variant cannot go on (a
  * result that does not match, a missing export, a module that does not compile): the rest get outcome -1.  The first
  * failure's message: first_message when has_message. */
 int64_t driver_serve_block(Driver *d, const Block *block);

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from wasmlab.errors import ConfigError, allowed
 from wasmlab.host.callpaths import api_component, api_core, lean_component, lean_core, native, native_component
-from wasmlab.host.callpaths.base import PHASES, Binder, BlockServer, Handler, Handlers, PhasedBlockServer, PhasedHandler, RequestParts
+from wasmlab.host.callpaths.base import PHASES, Binder, BlockServer, Handler, Handlers, PhasedBlockServer, PhasedHandler, RequestParts, checked_block
 from wasmlab.workloads.model import Workload
 
 __all__ = ["PHASES", "BlockServer", "PhasedBlockServer", "CallPath", "Handler", "Handlers", "PhasedHandler", "RequestParts", "REGISTRY", "bind",
@@ -79,12 +79,20 @@ def bind(name: str, parts: RequestParts, workloads: Sequence[Workload]) -> Handl
         bound[kind] = binder(parts, workloads)
     if len(bound) == 1:
         return Handlers(*next(iter(bound.values())))
-    (core_handle, core_phased, *_), (component_handle, component_phased, *_) = bound["core"], bound["component"]
+    core, component = bound["core"], bound["component"]
     is_component = [w.component for w in workloads]
 
     def handle(index: int) -> object:
-        return (component_handle if is_component[index] else core_handle)(index)
+        return (component.handle if is_component[index] else core.handle)(index)
 
     def handle_phased(index: int, stamps: list[int]) -> object:
-        return (component_phased if is_component[index] else core_phased)(index, stamps)
-    return Handlers(handle, handle_phased)
+        return (component.handle_phased if is_component[index] else core.handle_phased)(index, stamps)
+    if core.serve is None or component.serve is None:
+        return Handlers(handle, handle_phased)
+    core_serve, component_serve = core.serve, component.serve
+
+    def serve(index: int) -> object:
+        return (component_serve if is_component[index] else core_serve)(index)
+    # Both kinds' output checks outside the requests' time, as each kind's own block server makes them.
+    checks = {**(core.checks or {}), **(component.checks or {})}
+    return Handlers(handle, handle_phased, checked_block(serve, checks, parts), None, serve, checks)

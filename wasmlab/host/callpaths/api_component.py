@@ -96,10 +96,9 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:  # noq
 
     def check(index: int, w: Workload, result: object) -> None:
         io = ios.get(index)
-        if io is not None:  # a command: its exit status (wasi:cli/exit's trap, or run's result), then its outputs
+        if io is not None:  # a command: its exit status (wasi:cli/exit's trap, or run's result); its outputs in ``checks``
             exited = result if isinstance(result, wasmtime.ExitTrap) else None
             judge_command(w.name, w.expectation, None if exited else result, exited)
-            io.check()
             return
         has_expected, value = expected[index]
         if has_expected and result != value:
@@ -137,4 +136,4 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:  # noq
         return result
 
     return api_handlers(workloads, get, lambda index, w: new_store(engine, w, ios.get(index)), lambda store, compiled, w: instantiate(store, compiled),
-                        lookup, call, check, step_stamps)
+                        lookup, call, check, parts, {i: io.check for i, io in ios.items()}, step_stamps)

@@ -91,9 +91,6 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:  # noq
     recipe_checks = {i: checker(w) for i, w in enumerate(workloads) if w.steps}
 
     def check(index: int, w: Workload, result: object) -> None:
-        io = ios.get(index)
-        if io is not None:
-            io.check()
         if index in recipe_checks:
             assert isinstance(result, Outcome)
             recipe_checks[index](result)
@@ -103,4 +100,4 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:  # noq
 
     step_stamps = {i: parts.step_stamps.setdefault(i, []) for i, w in enumerate(workloads) if w.steps}
     return api_handlers(workloads, get, lambda index, w: new_store(engine, w, ios.get(index)), instantiate, lookup, call, check,
-                        step_stamps)
+                        parts, {i: io.check for i, io in ios.items()}, step_stamps)

@@ -5,7 +5,7 @@ the workload's :class:`~wasmlab.workloads.expectation.Expectation`; learning the
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
@@ -14,6 +14,7 @@ import wasmtime
 from wasmlab.errors import CommandExit, ResultMismatch
 from wasmlab.host.linking import Linkers
 from wasmlab.host.modules import ModuleSource
+from wasmlab.host.outcomes import REQUEST_FAILURES
 from wasmlab.host.store import StoreSetup
 from wasmlab.host.waiting import SlotWait
 from wasmlab.workloads.component_command import exit_status
@@ -25,6 +26,8 @@ from wasmlab.workloads.model import Workload
 PHASES = ("get_module", "new_store", "instantiate", "export_lookup", "call", "drop_store", "read_output")
 
 Handler = Callable[[int], object]
+# A workload's output check: raises ResultMismatch unless the request that just ended left what it must (WasiIO.check).
+OutputCheck = Callable[[], None]
 PhasedHandler = Callable[[int, list[int]], object]
 # Serves a whole block and times each request itself: (indices, ns out, failures out) -> the block's wall ns.
 BlockServer = Callable[..., int]
@@ -41,6 +44,10 @@ class Handlers(NamedTuple):
     handle_phased: PhasedHandler
     block: BlockServer | None = None
     block_phased: PhasedBlockServer | None = None
+    # A Python path's request without its output check, and the output checks by workload index (``checked_block``):
+    # what a runtime serving core and component workloads together builds its block server from.
+    serve: Handler | None = None
+    checks: Mapping[int, OutputCheck] | None = None
 
 
 @dataclass
@@ -59,6 +66,10 @@ class RequestParts:
     # Per workload index with recipe steps: the stamps of the last phased request's steps (start, then after each
     # step that ran), filled by the phased handlers only; read by the harness after each phased request.
     step_stamps: dict[int, list[int]] = field(default_factory=dict)
+    # The lab's checks of WASI requests' outputs made by the block servers, outside each request's recorded time: how many,
+    # and their ns in all (read by the harness around each timed block, so the check's cost is a figure of its own).
+    output_checks: int = 0
+    output_check_ns: int = 0
 
 
 class Binder(Protocol):
@@ -100,18 +111,78 @@ def judge_command(name: str, expectation: Expectation, result: object, exited: w
     raise CommandExit(status, f"workload {name!r}: run returned err (exit status {status}), expected exit {expectation.exit}")
 
 
+def checking(serve: Handler, checks: Mapping[int, OutputCheck]) -> Handler:
+    """``serve`` followed by the workload's output check, for callers that time nothing (warm-up, tests, the explorer);
+    ``serve`` itself when no workload's output is checked."""
+    if not checks:
+        return serve
+
+    def handle(index: int) -> object:
+        result = serve(index)
+        check = checks.get(index)
+        if check is not None:
+            check()
+        return result
+    return handle
+
+
+def checked_block(serve: Handler, checks: Mapping[int, OutputCheck], parts: RequestParts) -> BlockServer | None:
+    """A block server for a Python path whose workloads' outputs the lab checks (WASI stdout, stderr, written files), or
+    ``None`` when none is (the harness's timed loop then times ``handle``).  Each request is timed as the harness's timed
+    loop times it, but without its output check: reading the captured output back and comparing it with the expectation
+    is the lab's work, not the host's (the guest's writes are in its call).  The check runs right after the request's
+    time ends, on every request, its ns counted in ``parts`` and left out of the block's wall ns, so throughput
+    describes the requests alone."""
+    if not checks:
+        return None
+    clock = time.perf_counter_ns
+
+    def block(indices: Sequence[int], out: list[int], failures: list[tuple[int, BaseException]] | None = None) -> int:
+        i = checked = checking_ns = 0
+        start = clock()
+        try:
+            for index in indices:
+                t0 = clock()
+                try:
+                    serve(index)
+                except REQUEST_FAILURES as exc:
+                    out[i] = clock() - t0
+                    if failures is None:
+                        raise
+                    failures.append((i, exc))
+                    i += 1
+                    continue
+                t1 = clock()
+                out[i] = t1 - t0
+                i += 1
+                check = checks.get(index)
+                if check is not None:
+                    try:
+                        check()
+                    finally:
+                        checking_ns += clock() - t1
+                        checked += 1
+        finally:
+            parts.output_checks += checked
+            parts.output_check_ns += checking_ns
+        return clock() - start - checking_ns
+    return block
+
+
 def api_handlers(workloads: Sequence[Workload], get: Callable[[Workload], Any], new_store: Callable[[int, Workload], Any],
                  instantiate: Callable[[Any, Any, Workload], Any], lookup: Callable[[Any, Any, Workload], Any],
-                 call: Callable[..., object], check: Callable[[int, Workload, object], None],
-                 step_stamps: dict[int, list[int]] | None = None) -> Handlers:
+                 call: Callable[..., object], check: Callable[[int, Workload, object], None], parts: RequestParts,
+                 checks: Mapping[int, OutputCheck], step_stamps: dict[int, list[int]] | None = None) -> Handlers:
     """The request handlers of a path built on wasmtime-py's objects, from its pieces: a store per request
     (closed whatever happens), instantiate, look the export up, call, check after the store is gone.
+    ``checks`` are the workloads' output checks: made after ``handle``'s request, in the phased twin's read_output phase,
+    and outside each request's time in the block server (:func:`checked_block`).
     The phased twin runs the same pieces with a stamp after each, and hands ``call`` the step stamps of a
     workload in ``step_stamps`` (a recipe's: ``call(store, instance, target, index, stamps)``)."""
     clock = time.perf_counter_ns
     steps = step_stamps or {}
 
-    def handle(index: int) -> object:
+    def serve(index: int) -> object:
         w = workloads[index]
         compiled = get(w)
         store = new_store(index, w)
@@ -141,8 +212,10 @@ def api_handlers(workloads: Sequence[Workload], get: Callable[[Workload], Any], 
             store.close()
         stamps[6] = clock()
         check(index, w, result)
+        output = checks.get(index)
+        if output is not None:
+            output()
         stamps[7] = clock()
         return result
 
-    return Handlers(handle, handle_phased)
-
+    return Handlers(checking(serve, checks), handle_phased, checked_block(serve, checks, parts), None, serve, checks)

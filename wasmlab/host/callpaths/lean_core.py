@@ -25,7 +25,7 @@ import wasmtime
 
 from wasmlab import capi
 from wasmlab.errors import ConfigError
-from wasmlab.host.callpaths.base import Handlers, RequestParts, learned_or_mismatch, mismatch
+from wasmlab.host.callpaths.base import Handlers, RequestParts, checked_block, learned_or_mismatch, mismatch
 from wasmlab.host.modules import Compiled
 from wasmlab.host.recipes import Outcome, RawTarget, arities, checker, run_steps
 from wasmlab.host.store import WasiIO
@@ -105,9 +105,7 @@ def handle(index{stamps}):
     finally:
         store_delete(store)
     @6
-    if s.io is not None:
-        s.io.check()
-{check_steps}    if s.expected is not None and result != s.expected:
+{check_output}{check_steps}    if s.expected is not None and result != s.expected:
         s.expected = learned_or_mismatch(s.workload_name, result, s.expected, s.first_result)
     @7
     return result
@@ -157,13 +155,23 @@ GET_MODULE = {
 }
 
 
-def compile_request(namespace: dict[str, object], phased: bool, get_module: str = "locked", call: str = "plain") -> Callable[..., object]:
+# A WASI guest's output check (stdout, stderr, written files), in the request for the handlers that time nothing or stamp
+# it as read_output; the block server (``checked_block``) serves without it and checks after the request's time.
+CHECK_OUTPUT = """    if s.io is not None:
+        s.io.check()
+"""
+
+
+def compile_request(namespace: dict[str, object], phased: bool, get_module: str = "locked", call: str = "plain",
+                    check_output: bool = True) -> Callable[..., object]:
     """The request handler built from :data:`REQUEST` over ``namespace`` (its closure's names), with stamps
-    when ``phased``, getting its module as :data:`GET_MODULE` ``[get_module]`` does and calling as :data:`CALL` ``[call]``."""
+    when ``phased``, getting its module as :data:`GET_MODULE` ``[get_module]`` does, calling as :data:`CALL` ``[call]``,
+    and checking a WASI guest's output (:data:`CHECK_OUTPUT`) when ``check_output``."""
     lines = []
     source = REQUEST.format(stamps=", stamps" if phased else "", get_module=GET_MODULE[get_module], call="{call}",
-                            check_steps="{check_steps}")
+                            check_output="{check_output}", check_steps="{check_steps}")
     source = source.replace("{call}", CALL[call]).replace("{check_steps}", CHECK_STEPS[call])
+    source = source.replace("{check_output}", CHECK_OUTPUT if check_output else "")
     source = source.replace("{step_stamps}", "s.step_stamps" if phased else "None")  # only a phased request stamps its steps
     for line in source.splitlines():
         marker = line.strip()
@@ -281,4 +289,7 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:  # noq
     for i, s in slots.items():
         if workloads[i].steps:
             bind_steps(s, workloads[i], instance_ref, parts.step_stamps.setdefault(i, []))
-    return Handlers(compile_request(namespace, False, get_module, call), compile_request(namespace, True, get_module, call))
+    checks = {i: s.io.check for i, s in slots.items() if s.io is not None}
+    serve = compile_request(namespace, False, get_module, call, check_output=False)
+    return Handlers(compile_request(namespace, False, get_module, call), compile_request(namespace, True, get_module, call),
+                    checked_block(serve, checks, parts), None, serve, checks)

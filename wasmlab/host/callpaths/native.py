@@ -11,11 +11,11 @@ the store.  A block of requests is one call into C, which times each request wit
 Served: core modules whose export takes and returns i32/i64, recipes, and WASI guests: the C loop builds each
 request's WASI context (argv, environment, stdin from a file, stdout and stderr to files, read-only preopened
 directories, writable ones made fresh for every request: empty, or a copy of a host directory) and instantiates
-through the lab's core linker, which also holds a recipe's host-function stubs.  A WASI request's stdout, stderr
-and the files it wrote must equal the first request's byte for byte (compared in C; the first request's are
-checked against the expectations here), and its exit status must be the expected one.  That is stricter than the
-lean path, which checks each request against the expectations where there are some: a guest whose output varies
-(a timestamp) passes there and fails here, and the failure names what differed.
+through the lab's core linker, which also holds a recipe's host-function stubs.  A WASI request's exit status must be
+the expected one, and its stdout, stderr and written files equal the first request's byte for byte (compared in C after
+the request's recorded time, the check's own ns counted apart; the first request's are checked against the expectations
+here, once per run, uncounted).  Stricter than the lean path, which checks each request against the expectations where
+there are some: a guest whose output varies (a timestamp) passes there and fails here, and the failure names what differed.
 Refused, each with one line: library-style modules, disk artifacts, and cache policies other than ``lru``.
 """
 
@@ -338,6 +338,8 @@ class NativeServer:
         cache.stats.compile_ns += stats["compile_ns"]
         waiting.waits += stats["waits"]
         waiting.wait_ns += stats["wait_ns"]
+        self.parts.output_checks += stats["output_checks"]
+        self.parts.output_check_ns += stats["output_check_ns"]
 
     def failure(self, index: int, outcome: int, detail: int, memory: int, message: str) -> NativeFailure:
         """The lab's own error for an outcome that stops the variant (raised), or the request's failure."""
@@ -362,8 +364,7 @@ class NativeServer:
 
     def run(self, indices: Sequence[int], stamps: np.ndarray | None = None, due: np.ndarray | None = None,
             steps: np.ndarray | None = None) -> tuple[int, str, np.ndarray]:
-        """One C call serving ``indices``: its wall ns, the first failure's message and the records (then its counters
-        absorbed and the first request's reads and outputs verified)."""
+        """One C call serving ``indices``: its wall ns, first failure's message and records (counters absorbed, first reads and outputs verified)."""
         records = np.zeros((len(indices), _native.RECORD_WORDS), dtype=np.int64)
         wall, message = self.driver.run(self.to_driver[np.asarray(indices, dtype=np.intp)], records, stamps, due, steps)
         self.absorb()
