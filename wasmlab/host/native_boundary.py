@@ -21,7 +21,9 @@ from typing import Any, ClassVar
 
 from wasmlab.errors import ConfigError
 
-BOUNDARY_VERSION = 4
+# 5: the driver's take_stats counts the WASI output checks it runs after each request's end stamp (output_checks,
+# output_check_ns), which the native path reads.
+BOUNDARY_VERSION = 5
 
 Operand = tuple[int, int]
 """A value the C loop computes: the value in slot ``[0]`` plus the offset ``[1]``; slot -1: the literal offset."""

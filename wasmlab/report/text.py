@@ -336,6 +336,12 @@ def provenance(measurement: Measurement) -> str:
                      f"({lookup / best['latency_us_mean']:.0%}) is the lab's own compiled-module lookup (a "
                      f"{_policy_of(measurement, OPTIMIZED)} hit, "
                      f"timed on its own after warm-up)")
+    checked = [row for row in measurement.variants(REFERENCE).to_dict("records")
+               if not math.isnan(float(row.get("output_check_ns_per_request", math.nan)))]
+    if checked:  # a WASI command's outputs: read back and compared after each request's recorded time, not in it
+        shown = ", ".join(f"{row['variant']} {row['output_check_ns_per_request'] / 1000:.2f} µs" for row in checked)
+        lines.append(f"Output check: reading back and comparing each request's stdout, stderr and files, per request: {shown}; "
+                     "timed on its own after each request, not in its latency")
     ratio = api_over_lean(measurement)
     if ratio:
         def interval(low: float | None, high: float | None) -> str:
