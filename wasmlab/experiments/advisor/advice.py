@@ -15,6 +15,7 @@ from wasmlab.experiments.advisor.needs import ServingNeeds
 from wasmlab.experiments.advisor.space import WASMTIME_DEFAULTS, Candidate, SearchSpace, layout_sizes, size
 
 if TYPE_CHECKING:
+    from wasmlab.experiments.advisor.claim import Claim
     from wasmlab.experiments.advisor.trials import TrialRunner
 
 FORMAT_VERSION = 1
@@ -201,6 +202,7 @@ class Advice:
     snippets: dict[str, str] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
     warning: str | None = None  # the recommendation met the target in confirmation but not in every later run
+    claim: Claim | None = None  # the recommendation's own fresh runs: the figures stated and the command that re-measures them
 
     @classmethod
     def infeasible(cls, goal: Goal, needs: ServingNeeds, space: SearchSpace, summaries: dict[Candidate, Summary],
@@ -227,6 +229,12 @@ class Advice:
                       f"address space {_bytes(closest.address_space_bytes)}")
         return cls(goal, needs, space, False, None, [], None, list(summaries.values()), rows, elapsed_s, runner.crashes,
                    effort, reason, closest)
+
+    @property
+    def confirm_requests(self) -> int:
+        from wasmlab.experiments.advisor.claim import confirm_requests
+
+        return confirm_requests(self.effort)
 
     @property
     def flags(self) -> list[str]:
@@ -268,6 +276,7 @@ class Advice:
             "goal": asdict(self.goal),
             "needs": self.needs.to_dict(),
             "flags": self.flags,
+            "claim": self.claim.to_dict() if self.claim else None,
             "p99_us": best.p99_us if best else None,
             "p99_us_worst": best.p99_us_worst if best else None,
             "p50_us": best.p50_us if best else None,
@@ -320,12 +329,16 @@ class Advice:
         if best is None:
             lines.append(f"No recommendation: {self.reason}")
         else:
+            claim = self.claim
+            p99 = claim.p99_text() if claim else f"p99 {_p99_text(best)}"
             lines += [f"Recommended: {best.label}",
-                      f"  measured: p99 {best.p99_us:.1f} µs (worst of {best.runs} runs {best.p99_us_worst:.1f}), p50 {best.p50_us:.1f} µs, "
-                      f"{best.throughput_rps:,.0f} req/s, RSS {_bytes(best.rss_bytes)}, reserved address space "
-                      f"{_bytes(best.address_space_bytes)}, {best.faults_per_request:.1f} faults/request",
+                      f"  measured: {p99}, p50 {best.p50_us:.1f} µs, {best.throughput_rps:,.0f} req/s, RSS {_bytes(best.rss_bytes)}, "
+                      f"reserved address space {_bytes(best.address_space_bytes)}, {best.faults_per_request:.1f} faults/request"
+                      + (" (medians of the same runs)" if claim else ""),
+                      *([f"  re-measure: {claim.command_text}"] if claim else []),
                       *([f"  note: {self.warning}"] if self.warning else []),
-                      "Why each setting:"]
+                      f"Why each setting (p99: median (range) of {self.effort.repeats} runs x {2 * self.effort.requests:,} requests per "
+                      f"worker each, in rotation):"]
             lines += [f"  {e.line}" for e in self.effects]
             exhaustion = self.exhaustion_line()
             if exhaustion:
@@ -334,11 +347,14 @@ class Advice:
             for name, code in self.snippets.items():
                 lines += [f"{name}:", *(f"  {line}" for line in code.splitlines())]
         screened = sum(1 for r in self.rows if r.get("stage") == "screen")
-        lines.append(f"Measured: {screened} candidates screened ({self.effort.requests} requests per worker each), "
+        lines.append(f"Measured: {screened} candidates screened ({self.effort.requests:,} requests per worker each), "
                      f"{len(self.summaries)} confirmed with {self.effort.repeats} runs each in rotation "
-                     f"({2 * self.effort.requests} requests per worker), each knob's effect against its default in rotation; "
-                     f"p99 is the median over runs and the target counts as met only if the worst run's p99 meets it; "
+                     f"({self.confirm_requests:,} requests per worker), each knob's effect against its default in rotation; "
+                     f"the target counts as met only if the worst run's p99 meets it; the claim from fresh runs after the choice; "
                      f"{self.elapsed_s:.0f} s" + (f", {self.crashes} child crash(es)" if self.crashes else "")
                      + (f"; {self.metadata.get('cpu_model')}, {self.metadata.get('cpu_count')} cores, wasmtime "
-                        f"{self.metadata.get('wasmtime_version')}" if self.metadata else ""))
+                        f"{self.metadata.get('wasmtime_version')}" if self.metadata else "")
+                     + (f"; load {self.metadata['loadavg_1m_before']:.2f} -> {self.metadata['loadavg_1m_after']:.2f}, other "
+                        f"processes {self.metadata['other_cpu_cores']:.2f} cores (a shared machine moves tails)"
+                        if "other_cpu_cores" in self.metadata else ""))
         return "\n".join(lines)
