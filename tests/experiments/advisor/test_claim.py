@@ -4,11 +4,11 @@ and a ``wasmlab concurrency`` command that measures it the same way."""
 from dataclasses import asdict
 
 from wasmlab.cli.concurrency import concurrency_command
-from wasmlab.experiments.advisor.advice import summarize
-from wasmlab.experiments.advisor.claim import CLAIM_RUNS, TAIL_SAMPLES, Claim, confirm_requests, measure_claim, recheck_command
-from wasmlab.experiments.advisor.goal import Effort, Goal
+from wasmlab.experiments.advisor.claim import CLAIM_RUNS, Claim, measure_claim, recheck_command
+from wasmlab.experiments.advisor.goal import TAIL_SAMPLES, Effort, Goal, confirm_requests
 from wasmlab.experiments.advisor.needs import serving_needs
 from wasmlab.experiments.advisor.space import Candidate
+from wasmlab.experiments.advisor.summary import summarize
 from wasmlab.experiments.advisor.trials import Load, TrialRunner
 
 GOAL = Goal(("seed",), 2, 20.0)

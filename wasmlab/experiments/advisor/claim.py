@@ -21,24 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from wasmlab.experiments.advisor.advice import Summary, summarize
-from wasmlab.experiments.advisor.goal import Effort, Goal
+from wasmlab.experiments.advisor.goal import Effort, Goal, confirm_requests
 from wasmlab.experiments.advisor.space import Candidate
+from wasmlab.experiments.advisor.summary import Summary, summarize
 from wasmlab.experiments.advisor.trials import TrialRunner
 
-# A p99 is the 1% tail: at 10,000 requests per worker a run's p99 rests on at least 100 requests above it per worker,
-# so the tail's rank is known to about 1/sqrt(100) = 10% (a binomial count); at the screening's 2,000 it is the 20th
-# worst request, 22% either way, before any picking among candidates.
-TAIL_SAMPLES = 100
-TAIL_REQUESTS = int(TAIL_SAMPLES / 0.01)
 # Runs the claim rests on (or --repeats, if more): 5 makes the worst run a 97% upper bound of the median run.
 CLAIM_RUNS = 5
-
-
-def confirm_requests(effort: Effort) -> int:
-    """Requests per worker in each confirmation and claim run: twice the screening's, and never below
-    :data:`TAIL_REQUESTS`."""
-    return max(2 * effort.requests, TAIL_REQUESTS)
 
 
 def claim_runs(effort: Effort) -> int:

@@ -4,7 +4,7 @@
    target and the budgets as constraints, so it spends its trials where the front is); each is measured once,
    short.  Layouts and slot counts whose address space visibly exceeds the budget are never proposed.
 2. **Confirm**: the screened front and the fastest feasible candidates are measured again, ``repeats`` times each in
-   rotation, each run long enough for its p99 (:func:`~.claim.confirm_requests`); a candidate meets the target only if
+   rotation, each run long enough for its p99 (:func:`~.goal.confirm_requests`); a candidate meets the target only if
    its *worst* repetition's p99 does.
 3. **Explain**: the recommendation again beside itself with one knob at a time back at wasmtime's default, in
    rotation, so each line says what that knob measurably did; and the pool under twice as many workers as slots, to
@@ -22,9 +22,9 @@ from typing import Any
 
 from wasmlab.config import MiB
 from wasmlab.errors import Infeasible, Interrupted, signal_name
-from wasmlab.experiments.advisor.advice import Advice, Effect, Summary, pareto, summarize
-from wasmlab.experiments.advisor.claim import Claim, confirm_requests, measure_claim
-from wasmlab.experiments.advisor.goal import Effort, Goal
+from wasmlab.experiments.advisor.advice import Advice, Effect, pareto
+from wasmlab.experiments.advisor.claim import Claim, measure_claim
+from wasmlab.experiments.advisor.goal import Effort, Goal, confirm_requests
 from wasmlab.experiments.advisor.needs import ServingNeeds, serving_needs
 from wasmlab.experiments.advisor.record import TrialLog
 from wasmlab.experiments.advisor.snippets import all_snippets, release_symbols
@@ -36,6 +36,7 @@ from wasmlab.experiments.advisor.space import (
     size,
     smallest_pool_slot,
 )
+from wasmlab.experiments.advisor.summary import Summary, summarize
 from wasmlab.experiments.advisor.trials import Load, TrialRunner
 from wasmlab.measure import metadata as md
 from wasmlab.measure.hygiene import Hygiene
@@ -144,7 +145,7 @@ def _advise(goal: Goal, effort: Effort, report: Callable[[str, dict[str, Any]], 
     try:
         log.stage = "screen"
         seen = screen(goal, effort, space, pooled, on_demand, runner, rows, report, started)
-        # 2. Confirm the front: fresh runs, each long enough for its p99 (claim.confirm_requests).
+        # 2. Confirm the front: fresh runs, each long enough for its p99 (goal.confirm_requests).
         log.stage = "confirm"
         finalists = pick_finalists(goal, list(seen.values()))
         confirmed = measure_in_rotation(runner, finalists, effort, "confirm", rows, report, confirm_requests(effort))
