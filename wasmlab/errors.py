@@ -94,10 +94,11 @@ class Interrupted(KeyboardInterrupt):
 
     def __str__(self) -> str:
         head = f"interrupted ({self.signal_name})"
+        of = f" of {self.planned}" if self.planned else ""  # 0: a run whose count is not planned (the advisor's trials)
         if self.partial is None and not self.kept:
-            return f"{head} before the first of {self.planned} {self.unit} finished; nothing to keep{self.resume}"
+            return f"{head} before the first{of} {self.unit} finished; nothing to keep{self.resume}"
         where = f"kept in {self.kept} (marked partial)" if self.kept else "not saved"
-        return f"{head} after {self.done} of {self.planned} {self.unit}; {where}{self.resume}"
+        return f"{head} after {self.done}{of} {self.unit}; {where}{self.resume}"
 
 
 def signal_name(exc: BaseException) -> str:

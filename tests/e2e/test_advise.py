@@ -12,9 +12,10 @@ QUICK = ("--budget-s", "6", "--requests", "1000", "--repeats", "2")
 
 @pytest.fixture(scope="module")
 def advice(tmp_path_factory):
-    plot = tmp_path_factory.mktemp("advise") / "front.png"
+    folder = tmp_path_factory.mktemp("advise")
+    plot = folder / "front.png"
     done = wasmlab("advise", "--workload", "dirty-memory:kib=64", "--concurrency", "2", "--p99-us", "20", "--address-space", "8GiB",
-                   "--format", "json", "--plot", str(plot), *QUICK)
+                   "--format", "json", "--plot", str(plot), "--out", str(folder / "out"), *QUICK)
     return done, plot
 
 
@@ -36,6 +37,13 @@ def test_the_advice_carries_flags_and_measured_figures_within_the_budget(advice)
     assert any(f.startswith("memory_reservation=") for f in data["flags"])
     assert data["format_version"] == 1 and data["metadata"]["wasmtime_version"].startswith("50.")
     assert plot.stat().st_size > 10_000
+    # The claim comes from its own runs, after the choice: the worst of them, their median beside it.
+    claimed = [r["latency_us_p99"] for r in data["runs"] if r["stage"] == "claim"]
+    assert len(claimed) == data["claim"]["runs"] == 5 and data["claim"]["p99_us"] == max(claimed) == data["p99_us_worst"]
+    assert data["p99_us"] == sorted(claimed)[2] and data["runs"][-1]["stage"] == "exhaustion"
+    kept = plot.parent / "out"
+    assert json.loads((kept / "metadata.json").read_text())["partial"] is False
+    assert json.loads((kept / "advice.json").read_text())["claim"] == data["claim"]
 
 
 @pytest.mark.timing  # advice measured against a 20 µs target: alone, not beside other tests

@@ -1,9 +1,10 @@
 """The advisor's decisions on figures of known truth: the front, the pick among ties, which knobs earn their place."""
 
-from wasmlab.experiments.advisor.advice import Effect, pareto, summarize
+from wasmlab.experiments.advisor.advice import Effect, pareto
 from wasmlab.experiments.advisor.goal import Goal
 from wasmlab.experiments.advisor.search import choose, kept_for_effect, pick_finalists
 from wasmlab.experiments.advisor.space import Candidate
+from wasmlab.experiments.advisor.summary import summarize
 
 GOAL = Goal(("seed",), 2, 20.0, address_space=1 << 30)
 

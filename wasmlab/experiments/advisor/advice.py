@@ -8,63 +8,16 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from wasmlab.experiments.advisor.goal import Effort, Goal
+from wasmlab.experiments.advisor.goal import Effort, Goal, confirm_requests
 from wasmlab.experiments.advisor.needs import ServingNeeds
 from wasmlab.experiments.advisor.space import WASMTIME_DEFAULTS, Candidate, SearchSpace, layout_sizes, size
+from wasmlab.experiments.advisor.summary import Summary
 
 if TYPE_CHECKING:
+    from wasmlab.experiments.advisor.claim import Claim
     from wasmlab.experiments.advisor.trials import TrialRunner
 
 FORMAT_VERSION = 1
-
-
-def _median(values: Sequence[Any]) -> float:
-    kept = [float(v) for v in values if v is not None and v == v]
-    return float(np.median(kept)) if kept else float("nan")
-
-
-@dataclass(frozen=True)
-class Summary:
-    """One candidate over its runs: medians, the worst p99, and whether it meets the goal."""
-
-    candidate: Candidate
-    label: str
-    runs: int
-    p99_us: float
-    p99_us_worst: float
-    p99_us_best: float
-    p50_us: float
-    throughput_rps: float
-    rss_bytes: float
-    rss_held_bytes: float
-    address_space_bytes: float
-    faults_per_request: float
-    tlb_shootdowns_per_request: float
-    outcomes: tuple[str, ...]
-    meets_target: bool
-    within_budgets: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["candidate"] = asdict(self.candidate)
-        data["variant"] = self.candidate.variant
-        return data
-
-
-def summarize(goal: Goal, candidate: Candidate, runs: Sequence[dict[str, Any]]) -> Summary:
-    """Medians over ``runs``; the target counts as met only if every run served every request and the worst p99 met it."""
-    ok = [r for r in runs if r["outcome"] == "ok"]
-    worst = max((r["latency_us_p99"] for r in ok), default=float("nan"))
-    rss, address = _median([r["rss_bytes"] for r in ok]), _median([r["address_space_bytes"] for r in ok])
-    within = bool(ok) and (goal.rss_budget is None or rss <= goal.rss_budget) and (goal.address_space is None or address <= goal.address_space)
-    best = min((r["latency_us_p99"] for r in ok), default=float("nan"))
-    return Summary(candidate, runs[0]["label"] if runs else "", len(runs), _median([r["latency_us_p99"] for r in ok]), worst, best,
-                   _median([r["latency_us_p50"] for r in ok]), _median([r["throughput_rps"] for r in ok]), rss,
-                   _median([r["rss_held_bytes"] for r in ok]), address, _median([r["minor_faults_per_request"] for r in ok]),
-                   _median([r["tlb_shootdowns_per_request"] for r in ok]), tuple(r["outcome"] for r in runs),
-                   len(ok) == len(runs) and bool(ok) and worst <= goal.p99_us, within)
 
 
 def pareto(points: Sequence[tuple[float, float]]) -> list[int]:
@@ -201,6 +154,7 @@ class Advice:
     snippets: dict[str, str] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
     warning: str | None = None  # the recommendation met the target in confirmation but not in every later run
+    claim: Claim | None = None  # the recommendation's own fresh runs: the figures stated and the command that re-measures them
 
     @classmethod
     def infeasible(cls, goal: Goal, needs: ServingNeeds, space: SearchSpace, summaries: dict[Candidate, Summary],
@@ -227,6 +181,10 @@ class Advice:
                       f"address space {_bytes(closest.address_space_bytes)}")
         return cls(goal, needs, space, False, None, [], None, list(summaries.values()), rows, elapsed_s, runner.crashes,
                    effort, reason, closest)
+
+    @property
+    def confirm_requests(self) -> int:
+        return confirm_requests(self.effort)
 
     @property
     def flags(self) -> list[str]:
@@ -268,6 +226,7 @@ class Advice:
             "goal": asdict(self.goal),
             "needs": self.needs.to_dict(),
             "flags": self.flags,
+            "claim": self.claim.to_dict() if self.claim else None,
             "p99_us": best.p99_us if best else None,
             "p99_us_worst": best.p99_us_worst if best else None,
             "p50_us": best.p50_us if best else None,
@@ -320,12 +279,16 @@ class Advice:
         if best is None:
             lines.append(f"No recommendation: {self.reason}")
         else:
+            claim = self.claim
+            p99 = claim.p99_text() if claim else f"p99 {_p99_text(best)}"
             lines += [f"Recommended: {best.label}",
-                      f"  measured: p99 {best.p99_us:.1f} µs (worst of {best.runs} runs {best.p99_us_worst:.1f}), p50 {best.p50_us:.1f} µs, "
-                      f"{best.throughput_rps:,.0f} req/s, RSS {_bytes(best.rss_bytes)}, reserved address space "
-                      f"{_bytes(best.address_space_bytes)}, {best.faults_per_request:.1f} faults/request",
+                      f"  measured: {p99}, p50 {best.p50_us:.1f} µs, {best.throughput_rps:,.0f} req/s, RSS {_bytes(best.rss_bytes)}, "
+                      f"reserved address space {_bytes(best.address_space_bytes)}, {best.faults_per_request:.1f} faults/request"
+                      + (" (medians of the same runs)" if claim else ""),
+                      *([f"  re-measure: {claim.command_text}"] if claim else []),
                       *([f"  note: {self.warning}"] if self.warning else []),
-                      "Why each setting:"]
+                      f"Why each setting (p99: median (range) of {self.effort.repeats} runs x {2 * self.effort.requests:,} requests per "
+                      f"worker each, in rotation):"]
             lines += [f"  {e.line}" for e in self.effects]
             exhaustion = self.exhaustion_line()
             if exhaustion:
@@ -334,11 +297,14 @@ class Advice:
             for name, code in self.snippets.items():
                 lines += [f"{name}:", *(f"  {line}" for line in code.splitlines())]
         screened = sum(1 for r in self.rows if r.get("stage") == "screen")
-        lines.append(f"Measured: {screened} candidates screened ({self.effort.requests} requests per worker each), "
+        lines.append(f"Measured: {screened} candidates screened ({self.effort.requests:,} requests per worker each), "
                      f"{len(self.summaries)} confirmed with {self.effort.repeats} runs each in rotation "
-                     f"({2 * self.effort.requests} requests per worker), each knob's effect against its default in rotation; "
-                     f"p99 is the median over runs and the target counts as met only if the worst run's p99 meets it; "
+                     f"({self.confirm_requests:,} requests per worker), each knob's effect against its default in rotation; "
+                     f"the target counts as met only if the worst run's p99 meets it; the claim from fresh runs after the choice; "
                      f"{self.elapsed_s:.0f} s" + (f", {self.crashes} child crash(es)" if self.crashes else "")
                      + (f"; {self.metadata.get('cpu_model')}, {self.metadata.get('cpu_count')} cores, wasmtime "
-                        f"{self.metadata.get('wasmtime_version')}" if self.metadata else ""))
+                        f"{self.metadata.get('wasmtime_version')}" if self.metadata else "")
+                     + (f"; load {self.metadata['loadavg_1m_before']:.2f} -> {self.metadata['loadavg_1m_after']:.2f}, other "
+                        f"processes {self.metadata['other_cpu_cores']:.2f} cores (a shared machine moves tails)"
+                        if "other_cpu_cores" in self.metadata else ""))
         return "\n".join(lines)

@@ -70,6 +70,19 @@ class Effort:
     max_trials: int = 200
 
 
+# A p99 is the 1% tail: at 10,000 requests per worker a run's p99 rests on at least 100 requests above it per worker,
+# so the tail's rank is known to about 1/sqrt(100) = 10% (a binomial count); at the screening's 2,000 it is the 20th
+# worst request, 22% either way, before any picking among candidates.
+TAIL_SAMPLES = 100
+TAIL_REQUESTS = int(TAIL_SAMPLES / 0.01)
+
+
+def confirm_requests(effort: Effort) -> int:
+    """Requests per worker in each confirmation and claim run: twice the screening's, and never below
+    :data:`TAIL_REQUESTS`."""
+    return max(2 * effort.requests, TAIL_REQUESTS)
+
+
 def goal_from(workloads: list[str] | tuple[str, ...], concurrency: int, p99_us: float, rss_budget: str | int | None = None,
               address_space: str | int | None = None, call_path: str = "native", trace: str = "repeat") -> Goal:
     """A :class:`Goal` from what a command line or a notebook's parameters give: sizes as ``"8GiB"`` (empty: no budget),

@@ -4,10 +4,13 @@
    target and the budgets as constraints, so it spends its trials where the front is); each is measured once,
    short.  Layouts and slot counts whose address space visibly exceeds the budget are never proposed.
 2. **Confirm**: the screened front and the fastest feasible candidates are measured again, ``repeats`` times each in
-   rotation and longer; a candidate meets the target only if its *worst* repetition's p99 does.
+   rotation, each run long enough for its p99 (:func:`~.goal.confirm_requests`); a candidate meets the target only if
+   its *worst* repetition's p99 does.
 3. **Explain**: the recommendation again beside itself with one knob at a time back at wasmtime's default, in
    rotation, so each line says what that knob measurably did; and the pool under twice as many workers as slots, to
    show what exhaustion does.
+4. **Claim**: the recommendation measured afresh (:mod:`~.claim`): the figures stated, how, and the command that
+   measures them again.
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from wasmlab.config import MiB
-from wasmlab.errors import Infeasible
-from wasmlab.experiments.advisor.advice import Advice, Effect, Summary, pareto, summarize
-from wasmlab.experiments.advisor.goal import Effort, Goal
+from wasmlab.errors import Infeasible, Interrupted, signal_name
+from wasmlab.experiments.advisor.advice import Advice, Effect, pareto
+from wasmlab.experiments.advisor.claim import Claim, measure_claim
+from wasmlab.experiments.advisor.goal import Effort, Goal, confirm_requests
 from wasmlab.experiments.advisor.needs import ServingNeeds, serving_needs
+from wasmlab.experiments.advisor.record import TrialLog
 from wasmlab.experiments.advisor.snippets import all_snippets, release_symbols
 from wasmlab.experiments.advisor.space import (
     WASMTIME_DEFAULTS,
@@ -31,8 +36,10 @@ from wasmlab.experiments.advisor.space import (
     size,
     smallest_pool_slot,
 )
+from wasmlab.experiments.advisor.summary import Summary, summarize
 from wasmlab.experiments.advisor.trials import Load, TrialRunner
 from wasmlab.measure import metadata as md
+from wasmlab.measure.hygiene import Hygiene
 
 # Share of the time budget the screening may use; the rest goes to confirming and explaining.
 SCREEN_SHARE = 0.5
@@ -102,19 +109,32 @@ def starting_points(space: SearchSpace, pooled: list[tuple[int, str]], on_demand
     return points
 
 
-def advise(goal: Goal, effort: Effort | None = None, progress: Callable[[str, dict[str, Any]], None] | None = None,  # noqa: PLR0915 - the search's phases in the order they run (debt: phases as steps)
+def advise(goal: Goal, effort: Effort | None = None, progress: Callable[[str, dict[str, Any]], None] | None = None,
            needs: ServingNeeds | None = None, target_release: str | None = None) -> Advice:
-    """Search, confirm and explain; an :class:`Advice` (``feasible`` False with the binding constraint when none fits).
+    """Search, confirm, explain and claim; an :class:`Advice` (``feasible`` False with the binding constraint when none fits).
 
     ``target_release`` is the wasmtime release the Rust snippet is written for (default: the installed one, which
-    is also the one measured); its library must export every method the snippet names.
+    is also the one measured); its library must export every method the snippet names.  An interrupt (SIGINT,
+    SIGTERM) raises :class:`~wasmlab.errors.Interrupted` holding the :class:`TrialLog` of the trials finished so far.
     """
-    import optuna
-
     effort = effort or Effort()
-    started = time.perf_counter()
+    hygiene = Hygiene()
     release, has_symbol = release_symbols(target_release)
-    metadata = {**md.new_run(), **md.machine(), "target_release": release}
+    log = TrialLog(goal, effort, {**md.new_run(), **md.machine(), "target_release": release})
+    try:
+        advice = _advise(goal, effort, progress or (lambda stage, row: None), needs, (release, has_symbol), log)
+    except KeyboardInterrupt as exc:
+        log.metadata.update(hygiene.finish())
+        stop = Interrupted(signal_name(exc), log if log.rows else None, len(log.rows), 0, "trials")
+        stop.resume = f"; stopped in the {log.stage} stage"
+        raise stop from None
+    advice.metadata.update(hygiene.finish())
+    return advice
+
+
+def _advise(goal: Goal, effort: Effort, report: Callable[[str, dict[str, Any]], None], needs: ServingNeeds | None,
+            release: tuple[str, Callable[[str], bool]], log: TrialLog) -> Advice:
+    started, rows = time.perf_counter(), log.rows
     needs = needs or serving_needs(goal.workloads)
     space = search_space(needs, goal.concurrency, len(goal.workloads))
     pooled, on_demand = feasible_shapes(goal, needs, space)
@@ -122,53 +142,25 @@ def advise(goal: Goal, effort: Effort | None = None, progress: Callable[[str, di
         raise Infeasible(address_space_refusal(goal, needs))
     load = Load(goal.concurrency, goal.call_path, goal.workloads, goal.trace, goal.zipf_s, effort.requests)
     runner = TrialRunner(needs, load)
-    report = progress or (lambda stage, row: None)
-    rows: list[dict[str, Any]] = []
     try:
-        # 1. Screen.
-        study = optuna.create_study(directions=["minimize", "minimize"], sampler=_sampler(goal, effort.seed))
-        anchors = starting_points(space, pooled, on_demand, goal)
-        for point in anchors:
-            study.enqueue_trial(point, skip_if_exists=True)
-        seen: dict[Candidate, dict[str, Any]] = {}
-        runner.warm(propose(optuna.trial.FixedTrial(anchors[0]), space, pooled, on_demand, len(goal.workloads)))
-        deadline = started + effort.budget_s * SCREEN_SHARE
-        repeats_in_a_row = 0
-        # The anchors (wasmtime's defaults) are measured however short the budget, so a slow machine or a tight
-        # budget still gets an answer measured against the defaults instead of "0 candidates".
-        while (len(seen) < len(anchors) or time.perf_counter() < deadline) and len(seen) < effort.max_trials \
-                and repeats_in_a_row < 40:
-            trial = study.ask()
-            candidate = propose(trial, space, pooled, on_demand, len(goal.workloads))
-            if candidate in seen:
-                repeats_in_a_row += 1
-                row = seen[candidate]
-            else:
-                repeats_in_a_row = 0
-                row = {**runner.measure(candidate, seed=len(seen)), "stage": "screen"}
-                seen[candidate] = row
-                rows.append(row)
-                report("screen", row)
-            if row["outcome"] != "ok":
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                continue
-            for name, value in goal.violations(row).items():
-                trial.set_constraint(name, value)
-            study.tell(trial, [row["latency_us_p99"], row["rss_bytes"] / MiB])
-        # 2. Confirm the front.
+        log.stage = "screen"
+        seen = screen(goal, effort, space, pooled, on_demand, runner, rows, report, started)
+        # 2. Confirm the front: fresh runs, each long enough for its p99 (goal.confirm_requests).
+        log.stage = "confirm"
         finalists = pick_finalists(goal, list(seen.values()))
-        confirmed = measure_in_rotation(runner, finalists, effort, "confirm", rows, report)
+        confirmed = measure_in_rotation(runner, finalists, effort, "confirm", rows, report, confirm_requests(effort))
         summaries = {c: summarize(goal, c, runs) for c, runs in confirmed.items()}
         meeting = [s for s in summaries.values() if s.meets_target and s.within_budgets]
         if not meeting:
             advice = Advice.infeasible(goal, needs, space, summaries, rows, runner, time.perf_counter() - started, pooled, on_demand,
                                        effort)
-            advice.metadata = metadata
+            advice.metadata = log.metadata
             return advice
         # 3. Explain: each knob back at its default, beside the recommendation, in rotation.  A knob whose effect is
         # within the runs' spread (and saves no memory) goes back to its default: fewer settings to paste, and the
         # simpler candidate is measured (and explained) again before it is recommended.  The explanation's runs are
         # new runs of the recommendation too: if one of them misses the target, the next candidate is tried once.
+        log.stage = "explain"
         attempts: list[tuple[Candidate, Summary, list[Effect]]] = []
         remaining = list(meeting)
         while remaining and len(attempts) < 2:
@@ -179,23 +171,76 @@ def advise(goal: Goal, effort: Effort | None = None, progress: Callable[[str, di
             if attempts[-1][1].meets_target:
                 break
         chosen, final, lines = next((a for a in attempts if a[1].meets_target), attempts[0])
-        best = final
-        warning = None if final.meets_target else (
-            f"{sum(1 for r in final.outcomes if r == 'ok')} runs of the recommendation, the worst {final.p99_us_worst:.1f} µs: "
-            f"not every run met {goal.p99_us:g} µs (nor did the next candidate's); the target is at the edge of what this "
-            f"machine holds")
+        # 4. Claim: the figures stated come from runs made after the choice, for nothing else (no winner's curse).
+        log.stage = "claim"
+        claim = measure_claim(runner, chosen, goal, effort, chosen.flags(needs, goal.call_path, goal.workloads, goal.trace_spec),
+                              rows, report)
+        log.stage = "exhaustion"
         exhaustion = None
-        if best.candidate.pooled:
-            exhaustion = {**runner.measure(best.candidate, threads=2 * best.candidate.slots, requests=max(500, effort.requests // 4)),
+        if chosen.pooled:
+            exhaustion = {**runner.measure(chosen, threads=2 * chosen.slots, requests=max(500, effort.requests // 4)),
                           "stage": "exhaustion"}
             rows.append(exhaustion)
             report("exhaustion", exhaustion)
-        return Advice(goal=goal, needs=needs, space=space, feasible=True, recommended=final, effects=lines,
+        measured = f"measured: {claim.p99_text()} at {goal.concurrency} concurrent request(s)\nre-measure: {claim.command_text}"
+        return Advice(goal=goal, needs=needs, space=space, feasible=True, recommended=claim.summary, effects=lines,
                       exhaustion=exhaustion, summaries=list(summaries.values()), rows=rows,
                       elapsed_s=time.perf_counter() - started, crashes=runner.crashes, effort=effort,
-                      snippets=all_snippets(best.candidate, needs, release, has_symbol), metadata=metadata, warning=warning)
+                      snippets=all_snippets(chosen, needs, *release, measured=measured), metadata=log.metadata,
+                      warning=edge_warning(goal, final, claim), claim=claim)
     finally:
         runner.close()
+
+
+def screen(goal: Goal, effort: Effort, space: SearchSpace, pooled: list[tuple[int, str]], on_demand: list[str], runner: TrialRunner,
+           rows: list[dict[str, Any]], report: Callable[[str, dict[str, Any]], None], started: float) -> dict[Candidate, dict[str, Any]]:
+    """1. Screen: Optuna's candidates, each measured once and short, until the screening's share of the budget is spent;
+    each candidate's row."""
+    import optuna
+
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=_sampler(goal, effort.seed))
+    anchors = starting_points(space, pooled, on_demand, goal)
+    for point in anchors:
+        study.enqueue_trial(point, skip_if_exists=True)
+    seen: dict[Candidate, dict[str, Any]] = {}
+    runner.warm(propose(optuna.trial.FixedTrial(anchors[0]), space, pooled, on_demand, len(goal.workloads)))
+    deadline = started + effort.budget_s * SCREEN_SHARE
+    repeats_in_a_row = 0
+    # The anchors (wasmtime's defaults) are measured however short the budget, so a slow machine or a tight
+    # budget still gets an answer measured against the defaults instead of "0 candidates".
+    while (len(seen) < len(anchors) or time.perf_counter() < deadline) and len(seen) < effort.max_trials \
+            and repeats_in_a_row < 40:
+        trial = study.ask()
+        candidate = propose(trial, space, pooled, on_demand, len(goal.workloads))
+        if candidate in seen:
+            repeats_in_a_row += 1
+            row = seen[candidate]
+        else:
+            repeats_in_a_row = 0
+            row = {**runner.measure(candidate, seed=len(seen)), "stage": "screen"}
+            seen[candidate] = row
+            rows.append(row)
+            report("screen", row)
+        if row["outcome"] != "ok":
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            continue
+        for name, value in goal.violations(row).items():
+            trial.set_constraint(name, value)
+        study.tell(trial, [row["latency_us_p99"], row["rss_bytes"] / MiB])
+    return seen
+
+
+def edge_warning(goal: Goal, final: Summary, claim: Claim) -> str | None:
+    """A note when the recommendation met the goal in confirmation but not in every later run: the explanation's, or the
+    claim's (then the claim, the worst run, is over the target)."""
+    if not final.meets_target:
+        return (f"{sum(1 for r in final.outcomes if r == 'ok')} runs of the recommendation, the worst {final.p99_us_worst:.1f} µs: "
+                f"not every run met {goal.p99_us:g} µs (nor did the next candidate's); the target is at the edge of what this "
+                f"machine holds")
+    if not claim.summary.meets_target or not claim.summary.within_budgets:
+        return (f"the claim's runs ({claim.how}) did not all meet the goal (worst p99 {claim.p99_us:.1f} µs against "
+                f"{goal.p99_us:g} µs); the goal is at the edge of what this machine holds")
+    return None
 
 
 # The fields one explained knob reverts (slots also bounds the decommit batch).
@@ -284,8 +329,9 @@ def candidate_of(row: dict[str, Any]) -> Candidate:
 
 
 def measure_in_rotation(runner: TrialRunner, candidates: list[Candidate], effort: Effort, stage: str, rows: list[dict[str, Any]],
-                        report: Callable[[str, dict[str, Any]], None]) -> dict[Candidate, list[dict[str, Any]]]:
-    """Each candidate ``effort.repeats`` times, the order rotated by repetition (drift of the machine spread over all)."""
+                        report: Callable[[str, dict[str, Any]], None], requests: int | None = None) -> dict[Candidate, list[dict[str, Any]]]:
+    """Each candidate ``effort.repeats`` times, the order rotated by repetition (drift of the machine spread over all),
+    ``requests`` per worker in each run (default: twice the screening's)."""
     runs: dict[Candidate, list[dict[str, Any]]] = {c: [] for c in candidates}
     order = list(dict.fromkeys(candidates))
     if not order:
@@ -293,7 +339,7 @@ def measure_in_rotation(runner: TrialRunner, candidates: list[Candidate], effort
     for repetition in range(effort.repeats):
         shift = repetition % len(order)
         for candidate in order[shift:] + order[:shift]:
-            row = {**runner.measure(candidate, requests=effort.requests * 2, seed=1000 + repetition), "stage": stage,
+            row = {**runner.measure(candidate, requests=requests or effort.requests * 2, seed=1000 + repetition), "stage": stage,
                    "repetition": repetition}
             runs[candidate].append(row)
             rows.append(row)

@@ -75,13 +75,15 @@ def release_symbols(version: str | None = None) -> tuple[str, Callable[[str], bo
     return release.version, exported_symbols(releases.fetched(release))
 
 
-def rust(candidate: Candidate, needs: ServingNeeds, release: str, has_symbol: Callable[[str], bool]) -> str:
-    """Rust for wasmtime ``release``: a ``Config`` with the pooling allocator and memory layout of ``candidate``."""
+def rust(candidate: Candidate, needs: ServingNeeds, release: str, has_symbol: Callable[[str], bool], measured: str = "") -> str:
+    """Rust for wasmtime ``release``: a ``Config`` with the pooling allocator and memory layout of ``candidate``;
+    ``measured`` (lines: what was measured with it, how, the command that measures it again) goes in its comment."""
     engine = candidate.engine_knobs(needs)
     for name in engine:
         if not has_symbol(f"wasmtime_config_{name}_set"):
             raise ConfigError(f"wasmtime {release} has no Config::{name}; allowed: a release whose C API exports wasmtime_config_{name}_set")
     lines = [f"// wasmtime {release}: what `wasmlab advise` measured for {', '.join(needs.workloads)}",
+             *(f"// {line}" for line in measured.splitlines()),
              "let mut config = wasmtime::Config::new();"]
     for name, value in engine.items():
         lines.append(f"config.{name}({str(value).lower()});")
@@ -114,9 +116,11 @@ def wasmtime_serve(candidate: Candidate, needs: ServingNeeds) -> str:
     return "wasmtime serve " + " ".join(f"-O {o}" for o in options) + " COMPONENT.wasm"
 
 
-def all_snippets(candidate: Candidate, needs: ServingNeeds, release: str, has_symbol: Callable[[str], bool]) -> dict[str, str]:
-    """The recommendation for each kind of host: Rust (checked against ``release``), ``wasmtime serve`` and Spin."""
-    return {"rust": rust(candidate, needs, release, has_symbol), "wasmtime_serve": wasmtime_serve(candidate, needs),
+def all_snippets(candidate: Candidate, needs: ServingNeeds, release: str, has_symbol: Callable[[str], bool],
+                 measured: str = "") -> dict[str, str]:
+    """The recommendation for each kind of host: Rust (checked against ``release``, ``measured`` in its comment),
+    ``wasmtime serve`` and Spin."""
+    return {"rust": rust(candidate, needs, release, has_symbol, measured), "wasmtime_serve": wasmtime_serve(candidate, needs),
             "spin": spin(candidate, needs)}
 
 

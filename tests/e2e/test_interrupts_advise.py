@@ -1,0 +1,83 @@
+"""Ctrl-C (SIGINT) and SIGTERM keep the advisor's finished trials: one line, exit status 130, ``--out``'s trials and
+metadata marked ``partial`` with the signal and the stage under way; without ``--out`` the line says how many trials
+were measured and how to keep them.
+
+As in ``test_interrupts.py``, the real command runs with its stderr on a pseudo-terminal, and the signal is sent once
+its progress bar shows the trials it must keep (no blind sleep)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import signal
+import time
+
+import pandas as pd
+import pytest
+
+from tests.e2e.test_interrupts import _last_line, _on_a_terminal, _read
+from wasmlab.experiments.advisor.record import STAGES, TRIALS
+
+GOAL = ["advise", "--workload", "dirty-memory:kib=64", "--concurrency", "2", "--p99-us", "50", "--address-space", "8GiB",
+        "--requests", "1000"]
+BAR = re.compile(rb"candidates measured: (\d+)run \[[^\]]*?(\w+): p99")
+
+
+def _read_until_bar(master: int, trials: int, stage: str, timeout: float = 180.0) -> bytes:
+    """What the terminal shows, until the bar counts at least ``trials`` trials, the last in ``stage``."""
+    seen, deadline = b"", time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        shown = [(int(m.group(1)), m.group(2).decode()) for m in BAR.finditer(seen)]
+        if shown and shown[-1][0] >= trials and shown[-1][1] == stage:
+            break
+        if select.select([master], [], [], 0.5)[0]:
+            try:
+                seen += os.read(master, 65536)
+            except OSError:
+                break
+    return seen
+
+
+def _interrupt(arguments: list[str], cwd, sent: signal.Signals, trials: int, stage: str) -> tuple[int, str, bytes]:
+    process, master = _on_a_terminal(arguments, cwd)
+    try:
+        shown = _read_until_bar(master, trials, stage)
+        assert BAR.search(shown), shown[-500:]
+        process.send_signal(sent)
+        out, _ = process.communicate(timeout=120)
+        shown += _read(master)
+    finally:
+        process.kill()
+        os.close(master)
+    return process.returncode, _last_line(shown), shown + out
+
+
+@pytest.mark.parametrize("sent, stage, budget", [(signal.SIGTERM, "screen", "60"), (signal.SIGINT, "confirm", "2")],
+                         ids=["SIGTERM-screening", "SIGINT-confirming"])
+def test_an_interrupted_advise_keeps_its_finished_trials_marked_partial(tmp_path, sent, stage, budget):
+    code, line, shown = _interrupt([*GOAL, "--budget-s", budget, "--out", "out"], tmp_path, sent, 3, stage)
+    assert code == 130, (code, shown[-800:])
+    assert line.startswith(f"wasmlab: interrupted ({sent.name}) after ") and " trials; kept in out/ (marked partial); " in line, line
+    assert b"Traceback" not in shown and b"Aborted!" not in shown
+    done = int(line.split(" after ")[1].split(" ")[0])
+    table = pd.read_parquet(tmp_path / "out" / TRIALS)
+    meta = json.loads((tmp_path / "out" / "metadata.json").read_text())
+    assert len(table) == done >= 3 and meta["trials"] == done
+    assert meta["partial"] is True and meta["interrupted_by"] == sent.name and line.endswith(f"stopped in the {meta['stage']} stage")
+    # The stage under way is the bar's, or the next one if the signal came as it began; never before a kept trial's.
+    assert STAGES.index(stage) <= STAGES.index(meta["stage"]) <= STAGES.index(stage) + 1
+    assert STAGES.index(table["stage"].iloc[-1]) <= STAGES.index(meta["stage"])
+    for column in ("stage", "allocator", "slots", "layout", "keep_resident", "latency_us_p50", "latency_us_p99", "throughput_rps",
+                   "rss_bytes", "outcome"):
+        assert column in table, column
+    assert meta["goal"]["p99_us"] == 50 and meta["wasmtime_version"] and meta["cpu_model"]
+
+
+def test_an_interrupt_without_out_says_how_many_trials_and_how_to_keep_them(tmp_path):
+    code, line, shown = _interrupt([*GOAL, "--budget-s", "60"], tmp_path, signal.SIGINT, 3, "screen")
+    assert code == 130, (code, shown[-800:])
+    assert re.fullmatch(r"wasmlab: interrupted \(SIGINT\) after \d+ trials; not saved; stopped in the screen stage; "
+                        r"give --out DIR to keep the trials measured", line), line
+    assert int(line.split(" after ")[1].split(" ")[0]) >= 3 and list(tmp_path.iterdir()) == []
