@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -24,7 +24,6 @@ from wasmlab.measure import footprint, linux_counters
 from wasmlab.measure.calibrate import timed_loop
 
 if TYPE_CHECKING:
-    from wasmlab.experiments.concurrency import Plan
     from wasmlab.host.runtime import Runtime
 
 Span = tuple[int, int]  # a worker's first request start and last request end, perf_counter_ns
@@ -38,6 +37,24 @@ def wall_ns(spans: Sequence[Span]) -> int:
 def throughput_rps(served: int, spans: Sequence[Span]) -> float:
     """Served requests per second over the wall time of the same requests."""
     return served / (wall_ns(spans) / 1e9)
+
+
+class Plan(Protocol):
+    """What serving needs of a concurrency run's plan (experiments.concurrency.Plan has it); a protocol, so this module
+    does not import the one that imports it."""
+
+    @property
+    def threads(self) -> int: ...
+    @property
+    def requests(self) -> int: ...
+    @property
+    def rate(self) -> float | None: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def sequences(self) -> list[list[int]]: ...
+    @property
+    def warm_indices(self) -> list[int]: ...
 
 
 @dataclass
