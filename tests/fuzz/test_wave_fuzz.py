@@ -5,22 +5,18 @@ accepts or one line naming the column; every well-typed value of every supported
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
+from tests.fuzz.budget import fuzz
 from tests.fuzz.guests import signatures
-from tests.fuzz.values import values, same
+from tests.fuzz.values import same, values
 from wasmlab.errors import ConfigError
 from wasmlab.workloads.wave import format_call, format_value, parse_call, parse_value, typed
 
 SIGNATURES = signatures()
 SHAPES = {name: sig.params[0][1] for name, sig in SIGNATURES.items()}
 
-
-def fuzz(examples: int) -> settings:
-    """A modest number of examples, no deadline (two shared cores), no example database left in the checkout."""
-    return settings(max_examples=examples, deadline=None, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 NUMBERS = st.sampled_from(["0", "-1", "255", "256", "-129", "4294967296", "18446744073709551616", "-9223372036854775809",
                            "0x10", "0xFFFFFFFFFFFFFFFFF", "1.5", "1e400", "-0", "nan", "inf", "-inf", "007", "1e3"]) | \
