@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import wasmtime
 import yaml
+from click.testing import CliRunner
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -19,6 +20,7 @@ from tests.fuzz.guests import component_wat, signatures
 from tests.fuzz.test_wave_fuzz import NEAR_WAVE
 from tests.fuzz.values import values
 from tests.workloads.recipe_guests import EXIT_CODE, LIBRARY, REACTOR, serving
+from wasmlab.cli import main
 from wasmlab.errors import ConfigError, WasmlabError
 from wasmlab.host.recipes import dry_run
 from wasmlab.workloads import load_workload
@@ -155,3 +157,20 @@ def test_a_random_recipe_is_a_workload_or_one_line(folder, recipe, serve):
 @example(text="wasi: 5\nmodule: reactor.wat\nsteps: [{call: _initialize}]\n")
 def test_random_yaml_text_is_a_workload_or_one_line(folder, text):
     workload_or_one_line(folder, text, serve=False)
+
+
+@fuzz(25)
+@given(recipe=RECIPES, call_path=st.sampled_from(["lean", "native"]))
+@example(recipe={"module": "reactor.wat", "imports": [0]}, call_path="lean")
+def test_wasmlab_reproduce_of_a_random_recipe_exits_0_or_2_with_one_line(folder, recipe, call_path):
+    """Through the CLI: measured (exit 0), its variants failed in the table (exit 1, a result or a trap named on stdout),
+    or refused in exactly one stderr line (exit 2); never a traceback."""
+    path = folder / f"cli{next(_serial)}.yaml"
+    path.write_text(yaml.safe_dump(recipe, allow_unicode=True))
+    done = CliRunner().invoke(main, ["reproduce", "--workload", str(path), "--requests", "3", "--repeats", "1", "--warmup", "1",
+                                     "--no-save", "--variants", "cached", "--call-path", call_path, "--format", "json"])
+    assert done.exception is None or isinstance(done.exception, SystemExit), repr(done.exception)
+    assert done.exit_code in (0, 1, 2), (done.exit_code, done.stderr)
+    assert "Traceback" not in done.stderr + done.stdout
+    if done.exit_code == 2:
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
