@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,9 @@ EXECUTED = "executed.ipynb"
 RESULTS = "results"
 # Injected by the runner: every sweepable notebook must declare it.
 OUTPUT_PARAMETER = "output_dir"
+# More points than a sweep could run (each is a notebook execution): refused before points() lists them, which would
+# hang or run out of memory on a grid of billions.
+MAX_POINTS = 100_000
 _TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
 
 
@@ -208,7 +212,8 @@ def load_specs(path: str | Path, out: str | Path | None = None) -> list[Spec]:
     # Absolute: each point's notebook runs in the notebook's folder, where a relative --out would name another place.
     out = None if out is None else Path(out).resolve()
     for data in documents:
-        target = None if out is None else (out if len(documents) == 1 else out / str(data.get("name", "")))
+        named = data.get("name", "") if isinstance(data, dict) else ""
+        target = None if out is None else (out if len(documents) == 1 else out / str(named))
         specs.append(_validate(path, data, target))
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
@@ -274,7 +279,12 @@ def _validate(path: Path, data: Any, out: Path | None) -> Spec:  # noqa: C901, P
     replicates = data.get("replicates", 1)
     if isinstance(replicates, bool) or not isinstance(replicates, int) or replicates < 1:
         raise _fail(path, "replicates", f"{replicates!r} is out of range; allowed: an integer >= 1")
+    count = math.prod(len(v) for v in grid.values()) * (len(next(iter(zipped.values()))) if zipped else 1) * replicates
+    if count > MAX_POINTS:
+        raise _fail(path, "grid", f"grid x zip x replicates make {count} points; allowed: at most {MAX_POINTS}")
     name = data["name"]
+    if "out" in data and data["out"] is not None and not isinstance(data["out"], str):
+        raise _fail(path, "out", f"{data['out']!r}; allowed: a folder path")
     target = Path(out) if out else (Path(data["out"]) if data.get("out") else project_root(path.parent) / "data" / "results" / name)
     return Spec(
         path=path,

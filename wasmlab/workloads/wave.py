@@ -11,6 +11,7 @@ or does not fit its type, is one line naming the column: ``WAVE value at column 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -95,15 +96,23 @@ def parse_call(text: str, where: str = "WAVE call") -> tuple[str, list[Any]]:
     return "#".join(part.lstrip("%") for part in str(name).split("#")), [a for a in args if a is not None]
 
 
+_UNICODE = re.compile(r"u\{([0-9a-fA-F]{1,6})\}")
+
+
 def _unquote(token: Token, where: str) -> str:
     body, out, i = str(token)[1:-1], [], 0
     while i < len(body):
         if body[i] == "\\":
             nxt = body[i + 1]
-            if nxt == "u" and body[i + 2] == "{":
-                end = body.index("}", i)
-                out.append(chr(int(body[i + 3:end], 16)))
-                i = end + 1
+            if nxt == "u":
+                # A Unicode scalar value only: a surrogate (or a code point past U+10FFFF) cannot be encoded as UTF-8.
+                code = _UNICODE.match(body, i + 1)
+                scalar = int(code[1], 16) if code else -1
+                if not (0 <= scalar <= 0x10FFFF and not 0xD800 <= scalar <= 0xDFFF):
+                    raise _fail(where, token, f"{body[i:i + 12]!r} is not a WAVE unicode escape; allowed: \\u{{hex}} of a "
+                                              f"Unicode scalar value (0..10ffff, not d800..dfff)")
+                out.append(chr(scalar))
+                i = code.end() if code else i
                 continue
             if nxt not in _ESCAPES:
                 raise _fail(where, token, f"\\{nxt} is not a WAVE escape; allowed: \\n \\t \\r \\\\ \\\" \\' \\u{{hex}}")
@@ -139,7 +148,10 @@ def typed(node: Any, shape: Shape, where: str = "WAVE value") -> Any:  # noqa: C
         elif kind == "number":
             text = str(node.children[0])
             if shape.wit in ("f32", "f64"):
-                return float(text)
+                try:
+                    return float(text)
+                except ValueError:  # 0x10: WAVE writes floats in decimal
+                    raise _fail(where, node, f"{text} is not a {shape.wit}; allowed: a decimal number, nan, inf or -inf") from None
             try:
                 value = int(text, 0)
             except ValueError:

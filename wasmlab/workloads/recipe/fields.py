@@ -10,11 +10,14 @@ from typing import Any
 from wasmlab.errors import ConfigError, allowed
 
 
-def mapping(data: Any, where: str, keys: Sequence[str]) -> Mapping[str, Any]:
-    """``data`` as a mapping whose keys are all among ``keys``."""
+def mapping(data: Any, where: str, keys: Sequence[str] | None = None) -> Mapping[str, Any]:
+    """``data`` as a mapping whose keys are all among ``keys`` (``None``: keys of the user's own choosing)."""
     label = f"recipe {where}" if where else "recipe"
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{label}: {data!r} is not a mapping; allowed: keys {', '.join(keys)}")
+        raise ConfigError(f"{label}: {data!r} is not a mapping; allowed: "
+                          + (f"keys {', '.join(keys)}" if keys is not None else "NAME: VALUE entries"))
+    if keys is None:
+        return data
     for key in data:
         if key not in keys:
             raise allowed(key, f"{label} key", keys)
@@ -30,7 +33,7 @@ def integer(value: Any, where: str) -> int:
 def digest_checks(data: Any, where: str, kinds: Sequence[str]) -> dict[str, tuple[str, str]]:
     """``{name: {kind: value}}`` with one kind of ``kinds`` each: name -> (kind, value), sha256 in lower case."""
     out = {}
-    for key, spec in mapping(data, where, list(data) if isinstance(data, Mapping) else []).items():
+    for key, spec in mapping(data, where).items():
         spec = mapping(spec, f"{where}.{key}", kinds)
         if len(spec) != 1:
             raise ConfigError(f"recipe {where}.{key}: give exactly one of {', '.join(kinds)}")

@@ -73,7 +73,9 @@ def wasi_section(data: Any, base: Path) -> WasiContext:
             stdin = stdin_path.read_bytes()
         except OSError as exc:
             raise ConfigError(f"recipe wasi.stdin: {str(stdin_path)!r} cannot be read ({exc.strerror})") from None
-    env = mapping(wasi.get("env") or {}, "wasi.env", list(wasi.get("env") or {}))
+    env = mapping(wasi.get("env") or {}, "wasi.env")
+    if not isinstance(wasi.get("dirs") or [], list):
+        raise ConfigError(f"recipe wasi.dirs: {wasi['dirs']!r} is not a list of directories (guest:, host:, writable:)")
     dirs = tuple(directory(entry, f"wasi.dirs[{i}]", base) for i, entry in enumerate(wasi.get("dirs") or []))
     return WasiContext(tuple(argv), stdin, tuple((str(k), str(v)) for k, v in env.items()), dirs)
 
@@ -129,7 +131,7 @@ def imports_section(data: Any) -> dict[str, Any]:
     """``imports:``: an import -> what its stub returns, as written.  A core module's are ``MODULE.NAME: INTEGER``; a
     component's ``INSTANCE#FUNCTION`` (or a top-level import's bare name) with a WAVE constant, ``null`` for a function
     without a result.  Which it is depends on the module, so the values are checked when the recipe is bound to it."""
-    stubs = mapping(data or {}, "imports", list(data or {}))
+    stubs = mapping(data or {}, "imports")
     for key, value in stubs.items():
         if not isinstance(key, str) or not key:
             raise ConfigError(f"recipe imports: {key!r} is not an import; allowed: MODULE.NAME (a core module's, e.g. "

@@ -16,6 +16,9 @@ from wasmlab.workloads.recipe.model import WRITE_SOURCES, Arg, Call, Expr, Invok
 NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 EXPR = re.compile(rf"\s*(?:(?P<name>{NAME})\s*(?:(?P<sign>[+-])\s*(?P<offset>0x[0-9a-fA-F]+|\d+))?|(?P<int>-?(?:0x[0-9a-fA-F]+|\d+)))\s*")
 STEP_KINDS = ("call", "write", "read", "invoke")
+# A repeated write is built in host memory before it is written: no more than a 32-bit guest memory (4 GiB) can hold,
+# so that a typo of a count is one line instead of a host allocation of terabytes.
+MAX_REPEAT = 1 << 32
 
 
 def expression(value: Any, where: str, names: set[str]) -> Expr:
@@ -102,8 +105,8 @@ def write_data(data: Mapping[str, Any], where: str, base: Path) -> bytes:
             raise ConfigError(f"recipe {where}.file: {str(path)!r} cannot be read ({exc.strerror})") from None
     spec = mapping(value, f"{where}.repeat", ("byte", "count"))
     byte, count = integer(spec.get("byte"), f"{where}.repeat.byte"), integer(spec.get("count"), f"{where}.repeat.count")
-    if not 0 <= byte <= 255 or count < 0:
-        raise ConfigError(f"recipe {where}.repeat: byte {byte}, count {count}; allowed: a byte 0..255 and a count >= 0")
+    if not 0 <= byte <= 255 or not 0 <= count <= MAX_REPEAT:
+        raise ConfigError(f"recipe {where}.repeat: byte {byte}, count {count}; allowed: a byte 0..255 and a count 0..{MAX_REPEAT}")
     return bytes([byte]) * count
 
 
