@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import wasmtime
@@ -265,6 +265,12 @@ def as_json(about: dict[str, Any], done: Sequence[Series], wall: float, partial:
                         "samples": {"requests": s.requests, "rss": s.rss, "heap": s.heap}} for s in done]}
 
 
+def refuse(message: str) -> NoReturn:
+    """A bad flag: one line naming it and what is allowed, exit 2 (argparse's own errors print a usage line first)."""
+    print(f"long_run_memory: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[Plan]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1_000_000, help="requests per ok series")
@@ -278,13 +284,13 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[Plan]]:
     args = parser.parse_args(argv)
     for name in ("requests", "failures", "chunks"):
         if getattr(args, name) < 10:
-            parser.error(f"--{name} {getattr(args, name)} is out of range; allowed: an integer >= 10")
+            refuse(f"--{name} {getattr(args, name)} is out of range; allowed: an integer >= 10")
     if not args.threshold > 0:
-        parser.error(f"--threshold {args.threshold} is out of range; allowed: a number > 0 (bytes per request)")
+        refuse(f"--threshold {args.threshold} is out of range; allowed: a number > 0 (bytes per request)")
     names = [p.name for p in plans(10, 10)]
     unknown = [n for n in args.only.split(",") if n and n not in names]
     if unknown:
-        parser.error(f"--only names series {unknown[0]!r}; allowed: {', '.join(names)}")
+        refuse(f"--only names series {unknown[0]!r}; allowed: {', '.join(names)}")
     return args, [p for p in plans(args.requests, args.failures) if not args.only or p.name in args.only.split(",")]
 
 
