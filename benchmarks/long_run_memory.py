@@ -45,6 +45,7 @@ import wasmtime
 from scipy.stats import theilslopes
 
 from wasmlab.errors import ConfigError
+from wasmlab.host.callpaths import BlockServer
 from wasmlab.host.outcomes import classify
 from wasmlab.host.runtime import Runtime
 from wasmlab.measure.metadata import machine
@@ -183,34 +184,43 @@ def slot_held(runtime: Runtime, hold: bool) -> Iterator[None]:
         store.close()
 
 
+def serve_chunk(block: BlockServer, memory_limit: int, indices: list[int], out: list[int], outcomes: collections.Counter[str]) -> None:
+    """One block through the C loop, each request's outcome counted: a request the loop did not time (its ns left 0)
+    was not served, and counts as nothing."""
+    failures: list[tuple[int, BaseException]] = []
+    out[:len(indices)] = [0] * len(indices)
+    block(indices, out, failures)
+    outcomes.update(classify(f, memory_limit) for _, f in failures)
+    outcomes["ok"] += len(indices) - out[:len(indices)].count(0) - len(failures)
+
+
 def serve(plan: Plan, chunks: int) -> Series:
     """``plan`` served in ``chunks`` blocks, memory sampled before the first and after each; every outcome checked."""
     runtime = plan.scenario().build_runtimes()[plan.variant]
     series = Series(plan.name, plan.expect)
-    if runtime.block is None:
-        raise SystemExit(f"{plan.name}: the runtime serves no blocks (not the native path)")
     size = -(-plan.count // chunks)
     indices, out = [0] * size, [0] * size
-    failures: list[tuple[int, BaseException]] = []
     gc.freeze()
     began = time.perf_counter()
     try:
+        block = runtime.block
+        if block is None:
+            raise SystemExit(f"{plan.name}: the runtime serves no blocks (not the native path)")
         with slot_held(runtime, plan.hold_slot):
             series.sample(0)
             served = 0
             while served < plan.count:
                 n = min(size, plan.count - served)
-                runtime.block(indices[:n] if n < size else indices, out, failures)
-                failed = collections.Counter(classify(f, runtime.memory_limit) for _, f in failures)
-                series.outcomes.update({**failed, "ok": n - len(failures)} if n > len(failures) else failed)
-                failures.clear()
+                serve_chunk(block, runtime.memory_limit, indices[:n] if n < size else indices, out, series.outcomes)
                 served += n
                 series.sample(served)
     finally:
         runtime.close()
     series.wall_s = time.perf_counter() - began
-    if set(series.outcomes) != {plan.expect}:
-        raise SystemExit(f"{plan.name}: outcomes {dict(series.outcomes)}; every request must end {plan.expect!r}")
+    outcomes = +series.outcomes  # zero counts dropped
+    if set(outcomes) != {plan.expect} or outcomes[plan.expect] != plan.count:
+        raise SystemExit(f"{plan.name}: outcomes {dict(outcomes)} of {plan.count:,} requests; every request must end {plan.expect!r}")
+    series.outcomes = outcomes
     return series
 
 

@@ -125,6 +125,9 @@ def test_the_baselines_and_the_json_record_each_outcome_and_sample(tmp_path: Pat
         assert series["samples"]["requests"] == list(range(0, 501, 50))
         assert len(series["samples"]["rss"]) == len(series["samples"]["heap"]) == 11
         assert set(series["fits"]) == {"rss", "heap"}
+        # Read from the process, not made up: a Python process with wasmtime loaded holds tens of MiB.
+        assert all(50 * MiB < v < 4096 * MiB for v in series["samples"]["rss"])
+        assert all(MiB < v < series["samples"]["rss"][k] for k, v in enumerate(series["samples"]["heap"]))
 
 
 def test_a_bad_size_is_one_line_and_exit_2() -> None:
