@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -134,3 +135,23 @@ def test_a_bad_size_is_one_line_and_exit_2() -> None:
     done = run("--chunks", "3")
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].endswith("--chunks 3 is out of range; allowed: an integer >= 10")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_keeps_the_finished_series_marked_partial_in_one_line(tmp_path: Path, signal_number: int) -> None:
+    """The signal is sent once the first series' row is printed (no blind sleep), while the seed baseline runs."""
+    out = tmp_path / "partial.json"
+    process = subprocess.Popen([sys.executable, str(SCRIPT), "--requests", "20000", "--chunks", "100", "--out", str(out),
+                                "--only", "seed pooled+cached,seed baseline"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("seed pooled+cached "):
+            break
+    process.send_signal(signal_number)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    name = "SIGTERM" if signal_number == signal.SIGTERM else "SIGINT"
+    assert stderr.strip() == f"long_run_memory: stopped by {name}; 1 of 2 series finished (partial); kept in {out}"
+    kept = json.loads(out.read_text())
+    assert kept["partial"] is True and [s["name"] for s in kept["series"]] == ["seed pooled+cached"]
