@@ -343,6 +343,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
     print(table(done))
+    print(f"(flat: the slope's 95% upper bound below {args.threshold:g} B/request after the first {WARMUP_FRACTION:.0%} of requests, in RSS "
+          f"and in malloc's bytes in use; for RSS at least 2 pages over the fitted requests)")
     growing = [s.name for s in done if not s.flat]
     print(f"Verdict: {'GROWTH in ' + ', '.join(growing) if growing else 'every series flat'}; wall time {wall:.0f} s"
           f"{'; plot ' + str(args.plot) if args.plot else ''}")
