@@ -136,13 +136,26 @@ class Series:
     outcomes: collections.Counter[str] = field(default_factory=collections.Counter)
     wall_s: float = 0.0
     fits: dict[str, Fit] = field(default_factory=dict)
+    taken: int = 0
+
+    def reserve(self, samples: int) -> None:
+        """Room for every sample, made before the first: lists that grew while sampling were the script's own growth
+        (three lists reallocated at 76 samples showed as 2.4 KiB more malloc in use at 76% of every failure series)."""
+        self.requests, self.rss, self.heap = [0] * samples, [0] * samples, [0] * samples
+        self.taken = 0
 
     def sample(self, served: int) -> None:
         gc.collect()  # Python's own garbage is not the driver's growth (cheap: what existed before the series is frozen)
-        self.requests.append(served)
-        self.rss.append(rss_bytes())
+        k = self.taken
+        self.requests[k], self.rss[k] = served, rss_bytes()
         if HEAP_IN_USE is not None:
-            self.heap.append(HEAP_IN_USE())
+            self.heap[k] = HEAP_IN_USE()
+        self.taken += 1
+
+    def trim(self) -> None:
+        """The samples taken, no room left over."""
+        self.requests, self.rss = self.requests[:self.taken], self.rss[:self.taken]
+        self.heap = self.heap[:self.taken] if HEAP_IN_USE is not None else []
 
     def judge(self, threshold: float) -> None:
         self.fits["rss"] = verdict(self.requests, self.rss, threshold, PAGE)
@@ -198,6 +211,7 @@ def serve(plan: Plan, chunks: int) -> Series:
     """``plan`` served in ``chunks`` blocks, memory sampled before the first and after each; every outcome checked."""
     runtime = plan.scenario().build_runtimes()[plan.variant]
     series = Series(plan.name, plan.expect)
+    series.reserve(chunks + 1)
     size = -(-plan.count // chunks)
     indices, out = [0] * size, [0] * size
     gc.freeze()
@@ -216,6 +230,7 @@ def serve(plan: Plan, chunks: int) -> Series:
                 series.sample(served)
     finally:
         runtime.close()
+    series.trim()
     series.wall_s = time.perf_counter() - began
     outcomes = +series.outcomes  # zero counts dropped
     if set(outcomes) != {plan.expect} or outcomes[plan.expect] != plan.count:
@@ -256,12 +271,13 @@ def plot(series: Sequence[Series], path: Path) -> None:
     import matplotlib.pyplot as plt
     figure, axes = plt.subplots(len(series), 1, figsize=(8, 2.2 * len(series)), squeeze=False)
     for ax, s in zip(axes[:, 0], series, strict=True):
-        ax.plot(s.requests, np.asarray(s.rss) / MiB, label="RSS")
+        # Change since the series began, each view from its own start: a leak is a slope, whatever the process held before.
+        ax.plot(s.requests, (np.asarray(s.rss) - s.rss[0]) / 1024, label=f"RSS (from {s.rss[0] / MiB:.1f} MiB)")
         if s.heap:
-            ax.plot(s.requests, np.asarray(s.heap) / MiB, label="malloc in use")
+            ax.plot(s.requests, (np.asarray(s.heap) - s.heap[0]) / 1024, label=f"malloc in use (from {s.heap[0] / MiB:.1f} MiB)")
         ax.axvline(WARMUP_FRACTION * s.requests[-1], color="grey", linestyle=":")
         ax.set_title(f"{s.name}: {'flat' if s.flat else 'grows'} (RSS {s.fits['rss'].slope:+.3f} B/request)", fontsize=9)
-        ax.set_ylabel("MiB")
+        ax.set_ylabel("KiB since start")
         ax.legend(fontsize=7)
     axes[-1, 0].set_xlabel("requests served")
     figure.tight_layout()
