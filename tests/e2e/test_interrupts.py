@@ -6,80 +6,33 @@ under way: the signal is sent once the bar shows a later repetition than the fir
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import pty
-import select
 import signal
-import struct
 import subprocess
 import sys
-import termios
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from tests.e2e.terminal import ROOT, WASMLAB, interrupted, running, shows
 from wasmlab.errors import Interrupted
 from wasmlab.measure.child import Child
 from wasmlab.measure.measurement import Measurement
 from wasmlab.measure.scenario import Scenario, run
-
-ROOT = Path(__file__).resolve().parents[2]
-WASMLAB = [sys.executable, "-m", "wasmlab.cli"]
-
-
-def _on_a_terminal(arguments: list[str], cwd: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """The command with stdout piped and stderr on a pseudo-terminal 200 columns wide (tqdm draws nothing at width 0)."""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 200, 0, 0))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
-    process = subprocess.Popen([*WASMLAB, *arguments], cwd=cwd, stdout=subprocess.PIPE, stderr=slave, env=env)
-    os.close(slave)
-    return process, master
-
-
-def _read(master: int, until: bytes = b"", timeout: float = 60.0) -> bytes:
-    """What the terminal shows, until ``until`` appears (or, without it, until the command closes it)."""
-    seen, deadline = b"", time.monotonic() + timeout
-    while (not until or until not in seen) and time.monotonic() < deadline:
-        if select.select([master], [], [], 0.5)[0]:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # the command ended: its side of the terminal is closed
-                break
-            if not chunk:
-                break
-            seen += chunk
-    return seen
-
-
-def _last_line(shown: bytes) -> str:
-    # The bar redraws itself with carriage returns and clears its line before the command's last line.
-    return shown.decode(errors="replace").replace("\r\n", "\n").split("\n")[-2].split("\r")[-1]
-
 
 REPRODUCE = ["reproduce", "--variants", "cached,pooled+cached", "--repeats", "30", "--warmup", "10", "--format", "json"]
 
 
 @pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupted_reproduce_keeps_its_finished_repetitions_as_a_partial_run(tmp_path, sent):
-    process, master = _on_a_terminal([*REPRODUCE, "--requests", "5000", "--out", "run"], tmp_path)
-    try:
-        shown = _read(master, until=b" rep 3/30")  # the third repetition is under way: two are finished
-        assert b" rep 3/30" in shown, shown[-500:]
-        process.send_signal(sent)
-        out, _ = process.communicate(timeout=60)
-        shown += _read(master)
-    finally:
-        process.kill()
-        os.close(master)
-    line = _last_line(shown)
-    assert process.returncode == 130, (process.returncode, shown[-800:])
+    ended = interrupted([*REPRODUCE, "--requests", "5000", "--out", "run"], tmp_path, sent,
+                        shows(b" rep 3/30"))  # the third repetition is under way: two are finished
+    line, shown = ended.line, ended.shown
+    assert ended.status == 130, (ended.status, shown[-800:])
     assert line.startswith(f"wasmlab: interrupted ({sent.name}) after ") and "of 30 repetitions; kept in " in line, line
-    assert b"Traceback" not in shown and b"Aborted!" not in shown and out == b""
+    assert b"Traceback" not in shown and b"Aborted!" not in shown and ended.out == b""
     done = int(line.split(" after ")[1].split(" of ")[0])
     kept = Measurement.load(tmp_path / "run")
     assert 2 <= done < 30
@@ -95,18 +48,9 @@ def test_an_interrupted_reproduce_keeps_its_finished_repetitions_as_a_partial_ru
 
 def test_an_interrupt_before_the_first_repetition_ends_leaves_no_empty_results_folder(tmp_path):
     # Each repetition far longer than it takes to see it start: the signal lands inside the first.
-    process, master = _on_a_terminal([*REPRODUCE, "--requests", "400000", "--out", "run"], tmp_path)
-    try:
-        shown = _read(master, until=b" rep 1/30")
-        assert b" rep 1/30" in shown, shown[-500:]
-        process.send_signal(signal.SIGINT)
-        process.communicate(timeout=60)
-        shown += _read(master)
-    finally:
-        process.kill()
-        os.close(master)
-    assert process.returncode == 130, shown[-800:]
-    assert _last_line(shown) == "wasmlab: interrupted (SIGINT) before the first of 30 repetitions finished; nothing to keep"
+    ended = interrupted([*REPRODUCE, "--requests", "400000", "--out", "run"], tmp_path, signal.SIGINT, shows(b" rep 1/30"))
+    assert ended.status == 130, ended.shown[-800:]
+    assert ended.line == "wasmlab: interrupted (SIGINT) before the first of 30 repetitions finished; nothing to keep"
     assert not (tmp_path / "run").exists()
 
 
@@ -148,14 +92,6 @@ def test_an_interrupted_child_is_killed_at_once_not_left_to_finish():
         signal.signal(signal.SIGALRM, previous)
 
 
-def _running(pid: int) -> bool:
-    """Whether ``pid`` is a live process (not gone, not a zombie waiting to be reaped)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-
-
 def test_a_child_dies_with_its_parent_even_when_the_parent_is_killed(tmp_path):
     parent = subprocess.Popen(
         [sys.executable, "-c", "import sys; from wasmlab.measure.child import Child; c = Child('time:sleep'); c._start(); "
@@ -167,9 +103,9 @@ def test_a_child_dies_with_its_parent_even_when_the_parent_is_killed(tmp_path):
         parent.kill()  # SIGKILL: no handler of the parent's runs
         parent.wait()
         deadline = time.monotonic() + 20
-        while _running(child) and time.monotonic() < deadline:
+        while running(child) and time.monotonic() < deadline:
             time.sleep(0.05)
-        alive = _running(child)
+        alive = running(child)
         assert not alive, f"child {child} outlived its killed parent"
     finally:
         parent.kill()

@@ -8,16 +8,14 @@ its progress bar shows the trials it must keep (no blind sleep)."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import select
 import signal
-import time
+from collections.abc import Callable
 
 import pandas as pd
 import pytest
 
-from tests.e2e.test_interrupts import _last_line, _on_a_terminal, _read
+from tests.e2e.terminal import interrupted, read
 from wasmlab.experiments.advisor.record import STAGES, TRIALS
 
 GOAL = ["advise", "--workload", "dirty-memory:kib=64", "--concurrency", "2", "--p99-us", "50", "--address-space", "8GiB",
@@ -25,33 +23,22 @@ GOAL = ["advise", "--workload", "dirty-memory:kib=64", "--concurrency", "2", "--
 BAR = re.compile(rb"candidates measured: (\d+)run \[[^\]]*?(\w+): p99")
 
 
-def _read_until_bar(master: int, trials: int, stage: str, timeout: float = 180.0) -> bytes:
-    """What the terminal shows, until the bar counts at least ``trials`` trials, the last in ``stage``."""
-    seen, deadline = b"", time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def _bar_shows(trials: int, stage: str) -> Callable[[int], bytes]:
+    """A wait until the bar counts at least ``trials`` trials, the last in ``stage``."""
+    def reached(seen: bytes) -> bool:
         shown = [(int(m.group(1)), m.group(2).decode()) for m in BAR.finditer(seen)]
-        if shown and shown[-1][0] >= trials and shown[-1][1] == stage:
-            break
-        if select.select([master], [], [], 0.5)[0]:
-            try:
-                seen += os.read(master, 65536)
-            except OSError:
-                break
-    return seen
+        return bool(shown) and shown[-1][0] >= trials and shown[-1][1] == stage
+
+    def wait(master: int) -> bytes:
+        shown = read(master, timeout=180, done=reached)
+        assert BAR.search(shown), shown[-500:]
+        return shown
+    return wait
 
 
 def _interrupt(arguments: list[str], cwd, sent: signal.Signals, trials: int, stage: str) -> tuple[int, str, bytes]:
-    process, master = _on_a_terminal(arguments, cwd)
-    try:
-        shown = _read_until_bar(master, trials, stage)
-        assert BAR.search(shown), shown[-500:]
-        process.send_signal(sent)
-        out, _ = process.communicate(timeout=120)
-        shown += _read(master)
-    finally:
-        process.kill()
-        os.close(master)
-    return process.returncode, _last_line(shown), shown + out
+    ended = interrupted(arguments, cwd, sent, _bar_shows(trials, stage))
+    return ended.status, ended.line, ended.shown + ended.out
 
 
 @pytest.mark.parametrize("sent, stage, budget", [(signal.SIGTERM, "screen", "60"), (signal.SIGINT, "confirm", "2")],

@@ -8,39 +8,30 @@ progress bar shows the first configuration run finished (no blind sleep)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from tests.e2e.test_interrupts import _last_line, _on_a_terminal, _read
+from tests.e2e.terminal import interrupted, last_line, shows
 from wasmlab.cli import main
 
 # Four runs of ~0.4 s to seconds each on a busy machine: the signal lands in a later run than the first.
 CONCURRENCY = ["concurrency", "--threads", "1", "--call-path", "native", "--repeats", "4", "--warmup", "10"]
 
 
-def _interrupted_after(arguments: list[str], cwd: object, shown_first: bytes, sent: signal.Signals) -> tuple[int, bytes, bytes]:
+def _interrupted_after(arguments: list[str], cwd: Path, shown_first: bytes, sent: signal.Signals) -> tuple[int, bytes, bytes]:
     """Run the command, send ``sent`` once the terminal shows ``shown_first``; its status, stdout and terminal."""
-    process, master = _on_a_terminal(arguments, cwd)  # type: ignore[arg-type]
-    try:
-        shown = _read(master, until=shown_first)
-        assert shown_first in shown, shown[-500:]
-        process.send_signal(sent)
-        out, _ = process.communicate(timeout=120)
-        shown += _read(master)
-    finally:
-        process.kill()
-        os.close(master)
-    return process.returncode, out, shown
+    ended = interrupted(arguments, cwd, sent, shows(shown_first))
+    return ended.status, ended.out, ended.shown
 
 
 @pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupted_concurrency_run_keeps_its_finished_configuration_runs_marked_partial(tmp_path, monkeypatch, sent):
     status, out, shown = _interrupted_after([*CONCURRENCY, "--requests", "200000", "--out", "run"], tmp_path, b"| 1/4 [", sent)
-    line = _last_line(shown)
+    line = last_line(shown)
     assert status == 130, (status, shown[-800:])
     assert line.startswith(f"wasmlab: interrupted ({sent.name}) after ") and line.endswith(" of 4 configuration runs; kept in run/ (marked partial)"), line
     assert b"Traceback" not in shown and out == b""
@@ -62,7 +53,7 @@ def test_an_interrupted_concurrency_run_keeps_its_finished_configuration_runs_ma
 
 def test_without_out_an_interrupted_concurrency_run_prints_its_finished_runs_table_first(tmp_path):
     status, out, shown = _interrupted_after([*CONCURRENCY, "--requests", "200000"], tmp_path, b"| 1/4 [", signal.SIGINT)
-    line = _last_line(shown)
+    line = last_line(shown)
     assert status == 130, (status, shown[-800:])
     assert line.startswith("wasmlab: interrupted (SIGINT) after ") and line.endswith(
         " of 4 configuration runs; not saved (their table is above; --out DIR keeps them)"), line
@@ -77,5 +68,5 @@ def test_an_interrupt_before_the_first_configuration_run_ends_writes_nothing(tmp
     status, out, shown = _interrupted_after([*CONCURRENCY, "--requests", "1000000", "--out", "run"], tmp_path, b"| 0/4 [", signal.SIGINT)
     assert status == 130, shown[-800:]
     # A signal that lands while the bar is being drawn leaves the bar on the line, ahead of the command's own line.
-    assert _last_line(shown).endswith("wasmlab: interrupted (SIGINT) before the first of 4 configuration runs finished; nothing to keep")
+    assert last_line(shown).endswith("wasmlab: interrupted (SIGINT) before the first of 4 configuration runs finished; nothing to keep")
     assert out == b"" and not (tmp_path / "run").exists()

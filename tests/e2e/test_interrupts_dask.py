@@ -15,7 +15,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from tests.e2e.test_interrupts import ROOT, WASMLAB, _running
+from tests.e2e.terminal import ROOT, WASMLAB, running
 
 pytestmark = pytest.mark.slow  # papermill starts a kernel per point (~3 s each), on two Dask workers
 
@@ -66,9 +66,9 @@ def test_an_interrupted_dask_sweep_keeps_its_finished_points_leaves_no_process_a
     assert len([p for p in seen if "wasmlab.cli" not in seen[p]]) >= 2  # the cluster's worker processes were there to see
     # multiprocessing's resource tracker ends by itself once its parent's pipe closes: it is given a moment; nothing else.
     deadline = time.monotonic() + 5
-    while any(_running(pid) for pid, line in seen.items() if "resource_tracker" in line) and time.monotonic() < deadline:
+    while any(running(pid) for pid, line in seen.items() if "resource_tracker" in line) and time.monotonic() < deadline:
         time.sleep(0.05)
-    left = {pid: line for pid, line in seen.items() if _running(pid)}
+    left = {pid: line for pid, line in seen.items() if running(pid)}
     assert not left, f"left running after the sweep ended: {left}"
     assert "Parent appears to have exited" not in stderr  # a kernel that outlived its worker says so when it notices
 

@@ -15,7 +15,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from tests.e2e.test_interrupts import ROOT, WASMLAB, _last_line, _on_a_terminal, _read, _running
+from tests.e2e.terminal import ROOT, WASMLAB, interrupted, running, shows
 from wasmlab.host import releases as rel
 from wasmlab.measure.results import read_metadata
 
@@ -39,22 +39,14 @@ def _children(pid: int) -> list[int]:
 
 @pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupted_releases_run_keeps_its_finished_children_as_a_partial_run(tmp_path, sent):
-    process, master = _on_a_terminal([*RUN, "--requests", "300", "--out", "run"], tmp_path)
-    try:
-        shown = _read(master, until=b" rep 2/5", timeout=120)  # the second repetition is under way: two children finished
-        assert b" rep 2/5" in shown, shown[-500:]
-        children = _children(process.pid)  # the child under way (if it has started yet)
-        process.send_signal(sent)
-        out, _ = process.communicate(timeout=60)
-        shown += _read(master)
-    finally:
-        process.kill()
-        os.close(master)
-    line = _last_line(shown)
-    assert process.returncode == 130, (process.returncode, shown[-800:])
+    ended = interrupted([*RUN, "--requests", "300", "--out", "run"], tmp_path, sent,
+                        shows(b" rep 2/5", timeout=120),  # the second repetition is under way: two children finished
+                        before=lambda process: _children(process.pid), timeout=60)  # the child under way, if started yet
+    line, shown, children = ended.line, ended.shown, ended.before
+    assert ended.status == 130, (ended.status, shown[-800:])
     assert line.startswith(f"wasmlab: interrupted ({sent.name}) after ") and f"{PLANNED}; kept in run/ (marked partial)" in line, line
-    assert b"Traceback" not in shown and out == b""
-    assert not [pid for pid in children if _running(pid)]
+    assert b"Traceback" not in shown and ended.out == b""
+    assert not [pid for pid in children if running(pid)]
     done = int(line.split(" after ")[1].split(" of ")[0])
     assert 2 <= done < 10
     metadata = read_metadata(tmp_path / "run")
@@ -75,18 +67,10 @@ def test_an_interrupted_releases_run_keeps_its_finished_children_as_a_partial_ru
 
 def test_an_interrupt_before_the_first_child_finishes_keeps_nothing_and_no_empty_folder(tmp_path):
     # The first child serves far longer than it takes to see it start: the signal lands inside it.
-    process, master = _on_a_terminal([*RUN, "--requests", "200000", "--out", "run"], tmp_path)
-    try:
-        shown = _read(master, until=b" rep 1/5", timeout=120)
-        assert b" rep 1/5" in shown, shown[-500:]
-        process.send_signal(signal.SIGINT)
-        process.communicate(timeout=60)
-        shown += _read(master)
-    finally:
-        process.kill()
-        os.close(master)
-    assert process.returncode == 130, shown[-800:]
-    assert _last_line(shown) == f"wasmlab: interrupted (SIGINT) before the first {PLANNED} finished; nothing to keep"
+    ended = interrupted([*RUN, "--requests", "200000", "--out", "run"], tmp_path, signal.SIGINT, shows(b" rep 1/5", timeout=120),
+                        timeout=60)
+    assert ended.status == 130, ended.shown[-800:]
+    assert ended.line == f"wasmlab: interrupted (SIGINT) before the first {PLANNED} finished; nothing to keep"
     assert not (tmp_path / "run").exists()
 
 

@@ -7,6 +7,8 @@ status) checked against expect.exit."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ from tests.host.component_guests import WASI_V as V
 from wasmlab.config import CacheConfig, EngineConfig, PoolConfig
 from wasmlab.errors import ResultMismatch
 from wasmlab.host.outcomes import classify
-from wasmlab.host.runtime import build_runtimes
+from wasmlab.host.runtime import Runtime, build_runtimes
 from wasmlab.workloads import load_workload
 from wasmlab.workloads.files import from_path
 
@@ -172,8 +174,14 @@ def write_command(folder: Path, ending: str = "ok", expect: dict[str, object] | 
     return path
 
 
-def runtime(path: str, recipe: Path):
-    return build_runtimes(["pooled+cached"], POOL, CacheConfig(), [load_workload(str(recipe))], path)["pooled+cached"]
+@contextmanager
+def runtime(path: str, recipe: Path) -> Iterator[Runtime]:
+    """The recipe's pooled+cached runtime on ``path``, closed after."""
+    rt = build_runtimes(["pooled+cached"], POOL, CacheConfig(), [load_workload(str(recipe))], path)["pooled+cached"]
+    try:
+        yield rt
+    finally:
+        rt.close()
 
 
 EXACT = {"stdout_match": "^hello\na1\nb2\nK=v\n/sb\n$", "stderr_match": "^warn\n$"}
@@ -190,68 +198,50 @@ def test_a_component_command_is_recognised_by_its_wasi_cli_run_export(tmp_path):
 
 @pytest.mark.parametrize("path", PATHS)
 def test_argv_env_and_preopens_reach_the_command_and_its_outputs_are_checked_on_every_request(tmp_path, path):
-    rt = runtime(path, write_command(tmp_path, expect=EXACT))
-    try:
+    with runtime(path, write_command(tmp_path, expect=EXACT)) as rt:
         for _ in range(50):  # every request's stdout and stderr match the exact text (argv[1:], K=v, the preopen's name)
             rt.handle(0)
-    finally:
-        rt.close()
 
 
 @pytest.mark.parametrize("path", PATHS)
 def test_a_wrong_expected_stdout_fails_every_path(tmp_path, path):
-    rt = runtime(path, write_command(tmp_path, expect={"stdout_match": "^hello\na1\nb2\nK=w\n"}))
-    try:
+    with runtime(path, write_command(tmp_path, expect={"stdout_match": "^hello\na1\nb2\nK=w\n"})) as rt:
         with pytest.raises(ResultMismatch, match="stdout does not match"):
             rt.handle(0)
-    finally:
-        rt.close()
 
 
 @pytest.mark.parametrize("path", PATHS)
 def test_a_stdout_that_changes_between_requests_fails_every_path(tmp_path, path):
     # No expectation: every request's outputs must equal the first request's (compared in C on the native path).
-    rt = runtime(path, write_command(tmp_path, "random"))
-    try:
+    with runtime(path, write_command(tmp_path, "random")) as rt:
         rt.handle(0)
         with pytest.raises(ResultMismatch, match="stdout"):
             for _ in range(3):
                 rt.handle(0)
-    finally:
-        rt.close()
 
 
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("ending", ["err", "exit"])
 def test_a_non_zero_exit_is_the_normal_end_when_expect_exit_says_so(tmp_path, path, ending):
-    rt = runtime(path, write_command(tmp_path, ending, {"exit": 1, **EXACT}))
-    try:
+    with runtime(path, write_command(tmp_path, ending, {"exit": 1, **EXACT})) as rt:
         for _ in range(5):
             rt.handle(0)
-    finally:
-        rt.close()
 
 
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("ending", ["err", "exit"])
 def test_an_unexpected_exit_status_is_the_request_failure_exit_1(tmp_path, path, ending):
-    rt = runtime(path, write_command(tmp_path, ending, EXACT))
-    try:
+    with runtime(path, write_command(tmp_path, ending, EXACT)) as rt:
         with pytest.raises(wasmtime.WasmtimeError) as caught:
             rt.handle(0)
         assert classify(caught.value) == "exit(1)"
-    finally:
-        rt.close()
 
 
 @pytest.mark.parametrize("path", PATHS)
 def test_returning_ok_when_an_exit_is_expected_is_a_mismatch(tmp_path, path):
-    rt = runtime(path, write_command(tmp_path, "ok", {"exit": 1}))
-    try:
+    with runtime(path, write_command(tmp_path, "ok", {"exit": 1})) as rt:
         with pytest.raises(ResultMismatch, match="exit"):
             rt.handle(0)
-    finally:
-        rt.close()
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -262,16 +252,13 @@ def test_the_files_a_command_writes_into_a_fresh_writable_directory_are_checked(
     recipe.write_text(yaml.safe_dump({"module": "file.wasm", "wasi": {"dirs": [{"guest": "/out", "writable": True}]},
                                       "expect": {"stdout_match": "^hello\n/out\n$",
                                                  "files": {"/out/out.txt": {"sha256": hashlib.sha256(digest_of).hexdigest()}}}}))
-    rt = runtime(path, recipe)
-    try:
+    with runtime(path, recipe) as rt:
         if fails:
             with pytest.raises(ResultMismatch, match="out.txt has sha256"):
                 rt.handle(0)
         else:
             for _ in range(5):  # made fresh for every request: the guest's create-and-write finds it empty each time
                 rt.handle(0)
-    finally:
-        rt.close()
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -281,9 +268,6 @@ def test_stdin_reaches_the_command(tmp_path, path):
     data = yaml.safe_load(recipe.read_text())
     data["wasi"]["stdin"] = "input.txt"
     recipe.write_text(yaml.safe_dump(data))
-    rt = runtime(path, recipe)
-    try:
+    with runtime(path, recipe) as rt:
         for _ in range(5):
             rt.handle(0)
-    finally:
-        rt.close()

@@ -157,23 +157,19 @@ def test_the_command_refuses_a_too_small_pool_for_a_component_on_every_call_path
 def test_a_component_whose_memory_grows_is_served_by_a_pool_sized_for_it():
     """The pool sized for a component leaves max_memory_size at wasmtime's own: sized to what instantiation needs (64 KiB),
     every request of the middleware with a 64 KiB body (its memory grows to 128 KiB) trapped."""
-    workload = load_workload("middleware:request=auth-ok,headers=4,body=65536")
-    runtime = build_runtimes(["pooled+cached"], EngineConfig(allocator="pooling", pool=PoolConfig(slots=1, total_stacks=1)),
-                             CacheConfig(), [workload], "native")["pooled+cached"]
-    try:
-        failures: list[tuple[int, BaseException]] = []
-        runtime.block([0] * 20, [0] * 20, failures)
-        assert failures == [], failures[:1]
-    finally:
-        runtime.close()
+    _serves_20_requests_ok("middleware:request=auth-ok,headers=4,body=65536",
+                           EngineConfig(allocator="pooling", pool=PoolConfig(slots=1, total_stacks=1)))
 
 
 def test_a_pool_sized_for_a_component_holds_it_whatever_the_engines_copy_on_write():
     """The probes measure instance sizes with copy-on-write on; off, the middleware's core instance is 492 bytes instead of
     433: a pool sized to the probed bytes refused it at compilation, so sizes get headroom."""
-    workload = load_workload("middleware")
-    config = EngineConfig(allocator="pooling", pool=PoolConfig(slots=1, total_stacks=1), memory_init_cow=False)
-    runtime = build_runtimes(["pooled+cached"], config, CacheConfig(), [workload], "native")["pooled+cached"]
+    _serves_20_requests_ok("middleware", EngineConfig(allocator="pooling", pool=PoolConfig(slots=1, total_stacks=1), memory_init_cow=False))
+
+
+def _serves_20_requests_ok(spec: str, config: EngineConfig) -> None:
+    """pooled+cached on the native path, its pool sized for the workload from ``config``, serves 20 requests, none failing."""
+    runtime = build_runtimes(["pooled+cached"], config, CacheConfig(), [load_workload(spec)], "native")["pooled+cached"]
     try:
         failures: list[tuple[int, BaseException]] = []
         runtime.block([0] * 20, [0] * 20, failures)
