@@ -47,14 +47,19 @@ def _files(tmp: Path) -> None:
     (tmp / "empty-folder").mkdir()
     (tmp / "bad.wat").write_text('(module\n  (func (export "run") (result i32)\n    i32.const 1\n    i32.bogus))\n')
     recipes = {"missing-key.yaml": "modul: seed.wasm\n", "list.yaml": "- module: seed.wasm\n", "not-yaml.yaml": "module: [unclosed\n",
-               "bad-step.yaml": "module: seed.wasm\nsteps:\n  - frobnicate: 1\n"}
+               "bad-step.yaml": "module: seed.wasm\nsteps:\n  - frobnicate: 1\n",
+               "imports-list.yaml": "module: seed.wasm\nimports: [1]\nsteps:\n  - invoke: run(1)\n",
+               "repeat-huge.yaml": "module: seed.wasm\nsteps:\n  - write: {at: 0, repeat: {byte: 1, count: 1099511627776}}\n"}
     for name, text in recipes.items():
         (tmp / name).write_text(text)
     specs = {"spec-tab.yaml": "name: s\n\tnotebook: x\n", "spec-noname.yaml": "notebook: 01_seed_reproduction.ipynb\n",
              "spec-reps.yaml": "name: s\nnotebook: 01_seed_reproduction.ipynb\nreplicates: many\n", "spec-empty.yaml": "",
              "spec-huge.yaml": "name: s\nnotebook: 01_seed_reproduction.ipynb\nparameters: {requests: 1000000000000}\n",
              "spec-slots.yaml": "name: s\nnotebook: 01_seed_reproduction.ipynb\ngrid: {slots: [2, 0]}\n",
-             "spec-preset.yaml": "name: s\nnotebook: 01_seed_reproduction.ipynb\nparameters: {preset: nginx}\n"}
+             "spec-preset.yaml": "name: s\nnotebook: 01_seed_reproduction.ipynb\nparameters: {preset: nginx}\n",
+             "spec-points.yaml": "name: s\nnotebook: 01_seed_reproduction.ipynb\nreplicates: 1000\ngrid: {slots: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], "
+                                 "requests: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]}\n",
+             "spec-out.yaml": "name: s\nnotebook: 01_seed_reproduction.ipynb\nout: 7\n"}
     for name, text in specs.items():
         (tmp / "notebooks" / "sweeps" / name).write_text(text)
     import pandas as pd
@@ -158,6 +163,14 @@ BAD_INPUTS = [
     ("a recipe with a misspelt key", [*R, "--recipe", "missing-key.yaml"], "recipe key 'modul' is not allowed"),
     ("a recipe step of no known kind", [*R, "--recipe", "bad-step.yaml"],
      "recipe steps[0]: {'frobnicate': 1} is not a step; allowed: a mapping with one of call, write, read, invoke"),
+    # Found by the fuzz tests (tests/fuzz/): each was an IndexError, a TypeError, a MemoryError or a hang before.
+    ("a hex float in WAVE", [*R, "--workload", "seed.wasm", "--invoke", "run(0x1p4)"], "recipe invoke at column 8: cannot read 'p4)'"),
+    ("recipe imports that are not a mapping", [*R, "--recipe", "imports-list.yaml"], "recipe imports: [1] is not a mapping; allowed: NAME: VALUE entries"),
+    ("a recipe write repeated past 4 GiB", [*R, "--recipe", "repeat-huge.yaml"],
+     "recipe steps[0].write.repeat: byte 1, count 1099511627776; allowed: a byte 0..255 and a count 0..4294967296"),
+    ("a sweep of more points than a sweep can list", ["sweep", "notebooks/sweeps/spec-points.yaml"],
+     "grid: grid x zip x replicates make 120000 points; allowed: at most 100000"),
+    ("a sweep output folder that is not a path", ["sweep", "notebooks/sweeps/spec-out.yaml"], "out: 7; allowed: a folder path"),
     ("a sweep spec that is not YAML", ["sweep", "notebooks/sweeps/spec-tab.yaml"], "notebooks/sweeps/spec-tab.yaml: not valid YAML"),
     ("a sweep spec without a name", ["sweep", "notebooks/sweeps/spec-noname.yaml"], "name: required, a non-empty string"),
     ("a sweep spec whose replicates are not a number", ["sweep", "notebooks/sweeps/spec-reps.yaml"],
