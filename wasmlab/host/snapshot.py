@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import wasmtime
+
 from wasmlab.errors import ConfigError
 from wasmlab.host.variant import Variant
 from wasmlab.storage import atomic_write, write_json
@@ -32,6 +34,7 @@ from wasmlab.workloads.catalog import cache_dir
 from wasmlab.workloads.model import Workload
 
 TOOL = "wizer"
+COMPILE_REPEATS = 3
 
 
 @dataclass(frozen=True)
@@ -46,11 +49,16 @@ class Snapshot:
     wizer_ms: float  # the time Wizer took when the snapshot was made (read back on a cache hit)
     cached: bool  # found in the cache rather than made by this process
     key: str
+    # Compile times on a default engine, median of COMPILE_REPEATS each, taken when the runtime is built (outside any
+    # request): what a host pays once per module, and what the snapshot's data segment adds to it.
+    module_compile_ms: float = float("nan")
+    snapshot_compile_ms: float = float("nan")
 
     def columns(self) -> dict[str, Any]:
         """The snapshot's columns of a summary row."""
         return {"snapshot_init": self.init, "snapshot_bytes": self.snapshot_bytes, "snapshot_module_bytes": self.module_bytes,
-                "snapshot_wizer_ms": self.wizer_ms, "snapshot_cached": self.cached, "snapshot_key": self.key}
+                "snapshot_wizer_ms": self.wizer_ms, "snapshot_cached": self.cached, "snapshot_key": self.key,
+                "snapshot_module_compile_ms": self.module_compile_ms, "snapshot_compile_ms": self.snapshot_compile_ms}
 
 
 def snapshots_dir(cache: Path | None = None) -> Path:
@@ -90,6 +98,24 @@ def _run_wizer(wizer: Path, workload: Workload, output: Path) -> float:
     return took
 
 
+def compile_ms(wasm: bytes, repeats: int = COMPILE_REPEATS) -> float:
+    """The median time to compile ``wasm`` on a default engine (a fresh one, so no cache of any kind answers)."""
+    import statistics
+
+    engine = wasmtime.Engine()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter_ns()
+        wasmtime.Module(engine, wasm)
+        times.append((time.perf_counter_ns() - start) / 1e6)
+    return statistics.median(times)
+
+
+def with_compile_times(snapshot: Snapshot, workload: Workload) -> Snapshot:
+    return dataclasses.replace(snapshot, module_compile_ms=compile_ms(workload.wasm),
+                               snapshot_compile_ms=compile_ms(snapshot.path.read_bytes()))
+
+
 def take(workload: Workload, cache: Path | None = None) -> Snapshot:
     """The snapshot of ``workload`` after its start-up ran: from the cache, or made now with Wizer and cached."""
     wizer = tools.installed(TOOL, cache)
@@ -127,5 +153,5 @@ def served(workloads: list[Workload], variant: Variant, cache: Path | None = Non
         return workloads, []
     for workload in workloads:
         check_snapshottable(workload, variant)
-    snapshots = [take(w, cache) for w in workloads]
+    snapshots = [with_compile_times(take(w, cache), w) for w in workloads]
     return [from_snapshot(w, s) for w, s in zip(workloads, snapshots, strict=True)], snapshots
