@@ -116,11 +116,12 @@ def with_compile_times(snapshot: Snapshot, workload: Workload) -> Snapshot:
                                snapshot_compile_ms=compile_ms(snapshot.path.read_bytes()))
 
 
-def take(workload: Workload, cache: Path | None = None) -> Snapshot:
-    """The snapshot of ``workload`` after its start-up ran: from the cache, or made now with Wizer and cached."""
-    wizer = tools.installed(TOOL, cache)
+def take(workload: Workload, folder: Path | None = None) -> Snapshot:
+    """The snapshot of ``workload`` after its start-up ran: from ``folder`` (default: the workloads cache's
+    ``snapshots/``), or made now with the installed Wizer and kept there."""
+    wizer = tools.installed(TOOL)
     key = snapshot_key(workload.sha256, workload.init, tools.tool(TOOL).sha256)
-    folder = snapshots_dir(cache)
+    folder = folder or snapshots_dir()
     path, record = folder / f"{key[:40]}.wasm", folder / f"{key[:40]}.json"
     if path.is_file() and record.is_file():
         made = json.loads(record.read_text())
@@ -147,11 +148,11 @@ def from_snapshot(workload: Workload, snapshot: Snapshot) -> Workload:
                                provenance=f"{workload.provenance}; served from its Wizer snapshot (init {workload.init} run once)")
 
 
-def served(workloads: list[Workload], variant: Variant, cache: Path | None = None) -> tuple[list[Workload], list[Snapshot]]:
+def served(workloads: list[Workload], variant: Variant, folder: Path | None = None) -> tuple[list[Workload], list[Snapshot]]:
     """What ``variant`` serves for ``workloads``: each as it is, or, for a ``+snapshot`` variant, from its snapshot."""
     if not variant.snapshot:
         return workloads, []
     for workload in workloads:
         check_snapshottable(workload, variant)
-    snapshots = [with_compile_times(take(w, cache), w) for w in workloads]
+    snapshots = [with_compile_times(take(w, folder), w) for w in workloads]
     return [from_snapshot(w, s) for w, s in zip(workloads, snapshots, strict=True)], snapshots
