@@ -78,3 +78,26 @@ def test_a_manifest_tool_with_an_unknown_key_is_refused(tmp_path):
     manifest.write_text("tools:\n  wizer:\n    package: x\n    url: https://example.invalid/wizer\n")
     with pytest.raises(ConfigError, match="manifest tools.wizer: key 'url' is not allowed"):
         tools.load_tools(manifest)
+
+
+@pytest.mark.parametrize("installed, message", [
+    (None, "tool wizer (@bytecodealliance/wizer-linux-x64@10.0.0) is not installed; allowed: install it with `wasmlab workloads fetch wizer`"),
+    (b"#!/bin/sh\nexit 0\n", "but the manifest pins bd74fcd8677c5c511f8a7b053965d774bf0534109638a8e1b015d6190d26cb6e; refusing to run it"),
+])
+def test_snapshot_without_a_verified_wizer_is_one_line_and_exit_2(tmp_path, monkeypatch, installed, message):
+    """The bad input as a user meets it: +snapshot when Wizer is missing or is not the pinned binary."""
+    from click.testing import CliRunner
+
+    from wasmlab.cli import main
+
+    monkeypatch.setattr(tools, "cache_dir", lambda: tmp_path)
+    if installed is not None:
+        target = tools.tool_path(tools.tool("wizer"), tmp_path)
+        target.parent.mkdir(parents=True)
+        target.write_bytes(installed)
+    monkeypatch.chdir(tmp_path)
+    done = CliRunner().invoke(main, ["reproduce", "--workload", "startup-heavy:kib=4", "--variants", "pooled+cached+snapshot",
+                                     "--requests", "20", "--repeats", "1", "--warmup", "1", "--no-save"])
+    lines = done.stderr.strip().splitlines()
+    assert done.exit_code == 2 and len(lines) == 1 and lines[0].startswith("wasmlab: error: tool wizer"), done.stderr
+    assert message in lines[0] and "Traceback" not in done.stderr

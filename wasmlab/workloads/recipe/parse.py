@@ -16,9 +16,9 @@ from wasmlab.errors import ConfigError
 from wasmlab.workloads.recipe import steps as step_parsers
 from wasmlab.workloads.recipe.fields import digest_checks, integer, mapping, regex
 from wasmlab.workloads.recipe.model import (
+    DEFAULT_INIT,
     DIGESTS,
     DIR_KEYS,
-    DEFAULT_INIT,
     EXPECT_KEYS,
     FILE_CHECKS,
     RECIPE_KEYS,
