@@ -2,8 +2,8 @@
 
 ``startup-heavy:kib=K`` is generated from WAT.  Its start-up function, ``wizer.initialize``, writes K KiB of tables
 (word ``i`` is ``i * 2654435761``, mod 2**32) and counts its own calls in a global; its request, ``run(x)``, reads
-the whole table back into a checksum and returns ``checksum + x``, or -1 unless the start-up ran exactly once in
-this instance's history.  So a request that skipped the start-up (an empty table), a snapshot taken before it ran
+the table back into a checksum, one word per 64-byte cache line (so every page of it), and returns ``checksum + x``,
+or -1 unless the start-up ran exactly once in this instance's history.  So a request that skipped the start-up (an empty table), a snapshot taken before it ran
 (the count 0) and a snapshot whose start-up is called again (the count 2) all return a wrong result, which every
 request checks.  Served as a recipe: its first step calls the start-up, the second ``run(41)``.
 """
@@ -22,18 +22,21 @@ from wasmlab.workloads.recipe.model import Call, Expect, Expr, Recipe
 # The largest table, 64 MiB: enough to make start-up dominate, small enough for a pool slot's memory.
 MAX_KIB = 65536
 ARG = 41
+# The request reads one word in STRIDE (one per 64-byte cache line): every page of the table, a sixteenth of its work.
+STRIDE = 16
 MULTIPLIER = 2654435761
 
 
 def checksum(kib: int, arg: int = ARG) -> int:
     """What ``run(arg)`` returns after the start-up wrote ``kib`` KiB: the words folded as the guest folds them
-    (``sum = rotl(sum, 1) ^ word``, so word ``i`` of ``n`` ends rotated by ``n - 1 - i``), plus ``arg``, as a signed i32."""
+    (``sum = rotl(sum, 1) ^ word`` over every STRIDE-th word, so the k-th of ``m`` read ends rotated by ``m - 1 - k``),
+    plus ``arg``, as a signed i32."""
     import numpy as np
 
-    n = kib * 256
-    i = np.arange(n, dtype=np.uint64)
+    i = np.arange(0, kib * 256, STRIDE, dtype=np.uint64)
     words = (i * MULTIPLIER) & 0xFFFFFFFF
-    shift = (n - 1 - i) % 32
+    k = np.arange(i.size, dtype=np.uint64)
+    shift = (i.size - 1 - k) % 32
     rotated = ((words << shift) | (words >> (32 - shift))) & 0xFFFFFFFF
     total = (int(np.bitwise_xor.reduce(rotated)) + arg) & 0xFFFFFFFF
     return total - (1 << 32) if total >= 1 << 31 else total
@@ -63,7 +66,7 @@ def startup_wat(kib: int) -> str:
       local.get $sum i32.const 1 i32.rotl
       local.get $i i32.const 2 i32.shl i32.load
       i32.xor local.set $sum
-      local.get $i i32.const 1 i32.add local.set $i
+      local.get $i i32.const {STRIDE} i32.add local.set $i
       br $read))
     local.get $sum local.get $x i32.add))"""
 
