@@ -49,7 +49,9 @@ def _files(tmp: Path) -> None:
     recipes = {"missing-key.yaml": "modul: seed.wasm\n", "list.yaml": "- module: seed.wasm\n", "not-yaml.yaml": "module: [unclosed\n",
                "bad-step.yaml": "module: seed.wasm\nsteps:\n  - frobnicate: 1\n",
                "imports-list.yaml": "module: seed.wasm\nimports: [1]\nsteps:\n  - invoke: run(1)\n",
-               "repeat-huge.yaml": "module: seed.wasm\nsteps:\n  - write: {at: 0, repeat: {byte: 1, count: 1099511627776}}\n"}
+               "repeat-huge.yaml": "module: seed.wasm\nsteps:\n  - write: {at: 0, repeat: {byte: 1, count: 1099511627776}}\n",
+               "init-args.yaml": "module: seed.wasm\ninit: run\n", "init-number.yaml": "module: seed.wasm\ninit: 42\n",
+               "init-missing.yaml": "module: seed.wasm\ninit: setup\n"}
     for name, text in recipes.items():
         (tmp / name).write_text(text)
     specs = {"spec-tab.yaml": "name: s\n\tnotebook: x\n", "spec-noname.yaml": "notebook: 01_seed_reproduction.ipynb\n",
@@ -168,6 +170,19 @@ BAD_INPUTS = [
     ("recipe imports that are not a mapping", [*R, "--recipe", "imports-list.yaml"], "recipe imports: [1] is not a mapping; allowed: NAME: VALUE entries"),
     ("a recipe write repeated past 4 GiB", [*R, "--recipe", "repeat-huge.yaml"],
      "recipe steps[0].write.repeat: byte 1, count 1099511627776; allowed: a byte 0..255 and a count 0..4294967296"),
+    # Snapshots (+snapshot, a recipe's init:): what has nothing to snapshot, and a start-up the lab cannot call.
+    ("a snapshot of a module without a start-up export", [*R, "--workload", "seed", "--variants", "pooled+cached+snapshot"],
+     "variant 'pooled+cached+snapshot': workload 'seed' has no start-up export to snapshot; allowed: +snapshot for a module exporting "
+     "wizer.initialize, or a recipe naming its start-up (init: EXPORT)"),
+    ("a snapshot of a component", [*R, "--workload", "component-seed", "--variants", "pooled+cached+snapshot"],
+     "variant 'pooled+cached+snapshot': workload 'component-seed' is a component; allowed: +snapshot for a core module with a start-up "
+     "export (Wizer snapshots core modules)"),
+    ("an init that takes arguments", [*R, "--recipe", "init-args.yaml"],
+     "recipe init: export 'run' takes 1 argument(s) and returns 1 value(s); allowed: a start-up function that takes no arguments and "
+     "returns nothing"),
+    ("an init that is not an export name", [*R, "--recipe", "init-number.yaml"],
+     "recipe init: 42 is not an export name; allowed: the name of the module's start-up function, e.g. init: wizer.initialize"),
+    ("an init naming no export", [*R, "--recipe", "init-missing.yaml"], "recipe init: export 'setup' is not allowed; allowed: run"),
     ("a sweep of more points than a sweep can list", ["sweep", "notebooks/sweeps/spec-points.yaml"],
      "grid: grid x zip x replicates make 120000 points; allowed: at most 100000"),
     ("a sweep output folder that is not a path", ["sweep", "notebooks/sweeps/spec-out.yaml"], "out: 7; allowed: a folder path"),

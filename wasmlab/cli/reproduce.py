@@ -180,10 +180,14 @@ def measure(scenario: Scenario, isolate: bool, child_address_space: int | None) 
 
 def show(measurement: Any, fmt: str, folder: Path | None, phases: bool) -> None:
     """The headline as JSON, or the seed's table, the variants, the phases and how it was measured; exit 1 on errors."""
+    from wasmlab.report import snapshots
     from wasmlab.report import text as report
 
     if fmt == "json":
         data = report.headline(measurement)
+        found = snapshots.summary(measurement)
+        if found:
+            data["snapshots"] = found
         data["results_dir"] = str(folder) if folder else None
         click.echo(json.dumps(data, indent=2, default=str))
     else:
@@ -193,6 +197,10 @@ def show(measurement: Any, fmt: str, folder: Path | None, phases: bool) -> None:
         if phases:
             click.echo()
             click.echo(report.phases_table(measurement))
+        snapshot_lines = snapshots.table(measurement)
+        if snapshot_lines:
+            click.echo()
+            click.echo(snapshot_lines)
         click.echo()
         click.echo(report.provenance(measurement))
         if folder:

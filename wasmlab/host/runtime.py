@@ -18,7 +18,7 @@ import wasmtime
 
 from wasmlab.config import CacheConfig, EngineConfig, Limits
 from wasmlab.errors import ConfigError
-from wasmlab.host import callpaths
+from wasmlab.host import callpaths, snapshot
 from wasmlab.host.artifacts import ArtifactStore
 from wasmlab.host.artifacts import default_folder as default_artifact_folder
 from wasmlab.host.cache import ModuleCache
@@ -51,7 +51,8 @@ class Runtime:
         self.variant = variant
         self.engine = engine
         self.call_path = callpaths.check_call_path(call_path)
-        self.workloads = list(workloads)
+        # A +snapshot variant serves each workload from its Wizer snapshot, its start-up step left out (wasmlab.host.snapshot).
+        self.workloads, self.snapshots = snapshot.served(list(workloads), variant)
         # The memory size at which a guest's growth fails: store limiter, pool, or wasm32's 4 GiB.
         bounds = [b for b in (limits.memory_bytes, memory_limit) if b is not None]
         self.memory_limit = min(bounds) if bounds else WASM32_MEMORY
@@ -76,6 +77,11 @@ class Runtime:
         except BaseException:
             self.close()
             raise
+
+    @property
+    def snapshot_columns(self) -> dict[str, object]:
+        """A +snapshot variant's snapshot figures for its summary rows (its first workload's); empty for the others."""
+        return self.snapshots[0].columns() if self.snapshots else {}
 
     @property
     def limits(self) -> Limits:

@@ -3,7 +3,8 @@
 ``baseline`` compiles on every request with the on-demand allocator; ``pooled`` takes memories and
 instances from the pooling allocator; ``cached`` keeps compiled modules in memory; ``disk`` loads
 compiled artifacts from disk; ``wtcache`` uses wasmtime's own compilation cache; ``pre`` makes an
-``InstancePre`` once per module.  A suffix ``@lean`` or ``@api`` (any registered call path) pins the
+``InstancePre`` once per module; ``snapshot`` serves a module with a start-up function (``init``) from its Wizer
+snapshot instead of calling the start-up on every request (:mod:`wasmlab.host.snapshot`).  A suffix ``@lean`` or ``@api`` (any registered call path) pins the
 variant to a call path whatever the run's default is, so paths can be measured side by side.
 """
 
@@ -17,7 +18,7 @@ from wasmlab.host.callpaths import check_call_path
 
 NAMED_VARIANTS = ("baseline", "cached", "pooled", "pooled+cached", "pooled+cached+pre")
 # The canonical order of a variant's tokens (and so of its name).
-TOKENS = ("pooled", "cached", "disk", "wtcache", "pre")
+TOKENS = ("pooled", "cached", "disk", "wtcache", "pre", "snapshot")
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Variant:
     call_path: str | None = None
     disk: bool = False
     wasmtime_cache: bool = False
+    snapshot: bool = False
 
     @property
     def allocator(self) -> str:
@@ -56,12 +58,12 @@ def parse_variant(name: str) -> Variant:
         return Variant("baseline" + suffix, False, False, False, path or None)
     tokens = composition.split("+")
     if not composition or any(t not in TOKENS for t in tokens) or len(set(tokens)) != len(tokens):
-        raise allowed(name, "variant", NAMED_VARIANTS + ("any '+'-joined combination of pooled, cached, disk, wtcache, pre, optionally @lean or @api",))
+        raise allowed(name, "variant", NAMED_VARIANTS + ("any '+'-joined combination of pooled, cached, disk, wtcache, pre, snapshot, optionally @lean or @api",))
     if "disk" in tokens and "wtcache" in tokens:
         raise ConfigError(f"variant {name!r} combines two disk caches; allowed: disk (the lab's artifacts) or wtcache (wasmtime's), not both")
     canonical = "+".join(t for t in TOKENS if t in tokens)
     return Variant(canonical + suffix, "pooled" in tokens, "cached" in tokens, "pre" in tokens, path or None,
-                   "disk" in tokens, "wtcache" in tokens)
+                   "disk" in tokens, "wtcache" in tokens, "snapshot" in tokens)
 
 
 def engine_config_for(variant: Variant, base: EngineConfig, limits: Limits = Limits()) -> EngineConfig:

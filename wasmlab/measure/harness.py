@@ -119,6 +119,7 @@ def _runtime_columns(runtime: Runtime) -> dict[str, Any]:
         "cache_policy": cache.config.policy,
         "cache_size": cache.config.size if cache.config.policy != "none" else 0,
         "call_path": runtime.call_path,
+        **runtime.snapshot_columns,
     }
 
 

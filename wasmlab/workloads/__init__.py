@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wasmlab.errors import ConfigError, allowed
-from wasmlab.workloads import catalog, hello, hostile, middleware, synthetic
+from wasmlab.workloads import catalog, hello, hostile, middleware, startup, synthetic
 from wasmlab.workloads.components import INTERFACE, component_seed
 from wasmlab.workloads.files import directory_error, from_path
 from wasmlab.workloads.model import WASM_PAGE, Workload, wasi_command
@@ -135,6 +135,7 @@ def registry() -> dict[str, Entry]:
         _synthetic("data-heavy", synthetic.data_heavy),
         _synthetic("dirty-memory", synthetic.dirty_memory),
         _synthetic("fresh", synthetic.fresh),
+        _synthetic("startup-heavy", startup.startup_heavy),
         *(_hostile(name, make) for name, make in hostile.HOSTILE.items()),
         Entry("component-seed", "component", component_seed, _component_seed_line),
         Entry("middleware", "component", middleware.middleware, _middleware_line),

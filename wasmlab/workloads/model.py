@@ -105,6 +105,9 @@ class Workload:
     # Components: the function imports a recipe stubs, each defined on the component linker as a host function that
     # returns its constant (the arguments ignored).
     stubs: tuple[ComponentStub, ...] = ()
+    # A core module's start-up export (a recipe's ``init:``): the first step of every request, on its fresh instance, unless
+    # the variant serves the module's Wizer snapshot (+snapshot, wasmlab.host.snapshot), taken after it ran.
+    init: str = ""
     # Everything a request is checked against, gathered once from the fields above (wasmlab.workloads.expectation):
     # what every call path reads, so none reaches into the fields or the recipe's expect itself.  Always built by
     # __post_init__; a value passed in is replaced, so that a copy with changed fields (dataclasses.replace, or

@@ -14,7 +14,7 @@ from wasmlab.errors import ConfigError, allowed
 from wasmlab.workloads import introspect
 from wasmlab.workloads.model import COMPONENT_VERSION, ComponentCall, Workload
 from wasmlab.workloads.recipe.fields import integer
-from wasmlab.workloads.recipe.model import Call, Expr, Invoke, Recipe
+from wasmlab.workloads.recipe.model import DEFAULT_INIT, Call, Expr, Invoke, Recipe
 
 
 def component_invocations(recipe: Recipe) -> list[Invoke]:
@@ -168,19 +168,48 @@ def core_steps(recipe: Recipe) -> Recipe:
     return recipe
 
 
+def with_init(recipe: Recipe, functions: Mapping[str, wasmtime.FuncType]) -> Recipe:
+    """``recipe`` with its start-up call as its first step: the export ``init:`` names, else ``wizer.initialize`` when the
+    module exports it (else no start-up).  A recipe without steps gets its plain call (``_start`` or ``run``) as the step
+    after it.  The start-up takes nothing and returns nothing: what it leaves is in the instance's memory and globals,
+    which is what a snapshot keeps."""
+    name = recipe.init
+    if name is None and DEFAULT_INIT not in functions:
+        return recipe
+    name = name or DEFAULT_INIT
+    if recipe.driver:
+        if recipe.init is None:
+            return recipe
+        raise ConfigError("recipe init: a driver runs the whole request; allowed: init with steps or a plain call, not a driver")
+    if name not in functions:
+        raise allowed(name, "recipe init: export", sorted(functions) or ["(no function exports)"])
+    t = functions[name]
+    if t.params or t.results:
+        raise ConfigError(f"recipe init: export {name!r} takes {len(t.params)} argument(s) and returns {len(t.results)} value(s); "
+                          f"allowed: a start-up function that takes no arguments and returns nothing")
+    steps = recipe.steps
+    if not steps:
+        entry = "_start" if "_start" in functions else "run"
+        steps = (Call(entry, tuple(Expr(offset=0) for _ in functions[entry].params), None, entry),)
+    return dataclasses.replace(recipe, init=name, steps=(Call(name, (), None, "init"), *steps))
+
+
 def to_workload(recipe: Recipe, wasm: bytes) -> Workload:
     """The workload that serves ``recipe`` with its module ``wasm`` (checked against the module first; the registry,
     :func:`wasmlab.workloads.recipe_workload`, resolves a catalog name or a path to ``wasm``)."""
     if wasm[4:8] == COMPONENT_VERSION:
+        if recipe.init is not None:
+            raise ConfigError(f"recipe init: {recipe.module} is a component; allowed: init for a core module (Wizer snapshots core modules)")
         return component_recipe_workload(recipe, wasm)
     recipe = core_steps(recipe)
     module = check_module(recipe, wasm)
     functions = introspect.function_exports(module)
+    recipe = with_init(recipe, functions)
     called = {c.export for c in recipe.calls} | ({recipe.allocator} if recipe.needs_allocator else set())
     recipe = dataclasses.replace(recipe, signatures={name: (tuple(str(p) for p in functions[name].params),
                                                             tuple(str(r) for r in functions[name].results)) for name in called})
     wasi = recipe.wasi or any(m == "wasi_snapshot_preview1" for m, _ in introspect.core_imports(module))
-    return core_workload(recipe, wasm, functions, wasi)
+    return dataclasses.replace(core_workload(recipe, wasm, functions, wasi), init=recipe.init or "")
 
 
 def core_workload(recipe: Recipe, wasm: bytes, functions: Mapping[str, wasmtime.FuncType], wasi: bool) -> Workload:

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-RECIPE_KEYS = ("module", "name", "wasi", "imports", "steps", "invoke", "expect", "allocator", "memory", "driver", "input")
+RECIPE_KEYS = ("module", "name", "wasi", "imports", "steps", "invoke", "expect", "allocator", "memory", "driver", "input", "init")
+# The start-up export a recipe's ``init:`` names when it says none: Wizer's own default.
+DEFAULT_INIT = "wizer.initialize"
 WASI_KEYS = ("argv", "stdin", "env", "dirs")
 DIR_KEYS = ("host", "guest", "writable", "resource")
 EXPECT_KEYS = ("exit", "stdout_match", "stderr_match", "result", "bytes", "files")
@@ -146,6 +148,10 @@ class Recipe:
     # The types of the exports the steps call, (params, results) by name: read once from the module when the recipe
     # is checked against it (to_workload), so the call paths need not compile the module again to learn them.
     signatures: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)
+    # The module's start-up function (``init:``): called first on every request's fresh instance (the first step, once
+    # bound), unless the variant serves the module's Wizer snapshot (+snapshot), taken after it ran.  ``None``: as
+    # written, none named (the default, wizer.initialize, applies when the module exports it).
+    init: str | None = None
 
     @property
     def step_labels(self) -> tuple[str, ...]:

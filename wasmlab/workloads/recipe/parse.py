@@ -16,6 +16,7 @@ from wasmlab.errors import ConfigError
 from wasmlab.workloads.recipe import steps as step_parsers
 from wasmlab.workloads.recipe.fields import digest_checks, integer, mapping, regex
 from wasmlab.workloads.recipe.model import (
+    DEFAULT_INIT,
     DIGESTS,
     DIR_KEYS,
     EXPECT_KEYS,
@@ -156,6 +157,17 @@ def invoke_section(invoke: Any, steps: Sequence[Step]) -> str | None:
     return invoke
 
 
+def init_section(data: Mapping[str, Any]) -> str | None:
+    """``init:``: the export name of the module's start-up function (its checks against the module come when bound)."""
+    if "init" not in data:
+        return None
+    init = data["init"]
+    if not isinstance(init, str) or not init.strip() or init != init.strip():
+        raise ConfigError(f"recipe init: {init!r} is not an export name; allowed: the name of the module's start-up "
+                          f"function, e.g. init: {DEFAULT_INIT}")
+    return init
+
+
 def options_section(data: Mapping[str, Any], steps: Sequence[Step]) -> Options:
     """The plain strings: the allocator and memory the steps use, a plugin driver and its input."""
     for key in OPTIONS:
@@ -187,7 +199,7 @@ def parse(data: Any, source: str = "recipe", base: Path | None = None) -> Recipe
     return Recipe(source=source, module=module, module_path=path, name=str(data.get("name") or Path(module).stem),
                   argv=wasi.argv, stdin=wasi.stdin, env=wasi.env, dirs=wasi.dirs, steps=steps, expect=expect,
                   allocator=options.allocator, memory=options.memory, wasi=bool(data.get("wasi")), driver=options.driver,
-                  input=options.input, invoke=invoke, imports=imports)
+                  input=options.input, invoke=invoke, imports=imports, init=init_section(data))
 
 
 def load(path: str | Path) -> Recipe:
