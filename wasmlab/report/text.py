@@ -13,6 +13,7 @@ import pandas as pd
 
 from wasmlab.measure.measurement import Measurement
 from wasmlab.measure.stats import PAIRED_METHOD, geometric_mean, paired_by_repetition, per_repetition
+from wasmlab.report.reuse_text import reuse_json
 
 REFERENCE = "baseline"
 OPTIMIZED = "pooled+cached"
@@ -68,6 +69,7 @@ def headline(measurement: Measurement) -> dict[str, Any]:
                           for variant, row in phase_medians(measurement).iterrows()} or None,
         "steps_us_p50": {variant: {step: _clean(v) for step, v in row.items() if step not in ("sum", "call phase")}
                          for variant, row in step_medians(measurement).iterrows()} or None,
+        "reuse": reuse_json(measurement),  # instance reuse: what the carried-over check sees (None: no variant reused)
         "errors": measurement.errors,
         "unexpected_outcomes": unexpected_outcomes(measurement),
         "harness": {k: meta[k] for k in ("timer_overhead_ns", "harness_overhead_ns", "crossing_ns")},

@@ -72,7 +72,8 @@ def bind(name: str, parts: RequestParts, workloads: Sequence[Workload]) -> Handl
     path = REGISTRY[check_call_path(name)]
     if parts.reuse > 1:
         reuse.check_reusable(parts.label, workloads)
-        parts.ledger = reuse.ReuseLedger(parts.reuse)
+        # One ledger per runtime, whoever binds again (the crossing counter rebinds the lean path with counted calls).
+        parts.ledger = parts.ledger or reuse.ReuseLedger(parts.reuse)
         if name != native.NAME:  # the native path reuses instances in its C loop
             return reuse.bind(name, parts, workloads)
     kinds = {"component" if w.component else "core" for w in workloads}

@@ -29,13 +29,6 @@ from wasmlab.host.callpaths.base import Handlers, RequestParts, learned_or_misma
 from wasmlab.host.outcomes import REQUEST_FAILURES
 from wasmlab.workloads.model import Workload
 
-# What the carried-over check compares, and what it cannot see: said beside the figure in JSON and tables.
-REUSE_CHECK = ("each reused request's return value (or its failure) compared with a fresh instance's result for the same "
-               "request (the workload's first request on a fresh instance); it sees state that changes a result: memory, "
-               "globals or tables the guest reads back into its return value; it cannot see timing, nor state the guest "
-               "keeps but never reports (memory it does not read back), nor another tenant's view of it")
-
-
 @dataclass
 class ReuseLedger:
     """Per request a reuse server served since the last :meth:`take`: on a fresh instance, and carrying state over."""
