@@ -29,6 +29,7 @@ from wasmlab.host.callpaths.base import Handlers, RequestParts, learned_or_misma
 from wasmlab.host.outcomes import REQUEST_FAILURES
 from wasmlab.workloads.model import Workload
 
+
 @dataclass
 class ReuseLedger:
     """Per request a reuse server served since the last :meth:`take`: on a fresh instance, and carrying state over."""
