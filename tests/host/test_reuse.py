@@ -224,3 +224,10 @@ def test_concurrency_counts_the_carried_over_requests():
     scenario = scenarios.Scenario(workload="fresh", variants=("pooled+cached+reuse8",), requests=32, repeats=1, warmup=8, slots=4)
     row = concurrency(scenario, 1, call_path="native")
     assert (row["reused_requests"], row["carried_over_requests"]) == (28, 28)
+
+
+def test_a_sweep_point_takes_a_reuse_variant_and_refuses_a_bad_one():
+    """Sweeps check their points as a Scenario (sweep_spec.check_point): the choice is accepted there as everywhere."""
+    assert scenarios.Scenario.from_dict({"variants": "pooled+cached+reuse16", "slots": 2}).variants == ("pooled+cached+reuse16",)
+    with pytest.raises(ConfigError, match="'reuse0' is not a reuse setting"):
+        scenarios.Scenario.from_dict({"variants": "pooled+cached+reuse0", "slots": 2})
