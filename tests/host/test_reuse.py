@@ -28,6 +28,7 @@ from wasmlab.host.variant import parse_variant
 from wasmlab.measure import scenario as scenarios
 from wasmlab.measure.reuse_figures import REUSE_CHECK
 from wasmlab.report.reuse_text import reuse_json, reuse_table
+from wasmlab.report.text import provenance
 from wasmlab.workloads import load_workload
 from wasmlab.workloads.model import Workload
 
@@ -210,6 +211,7 @@ def test_the_reuse_table_and_json_say_what_the_check_sees(measured):
     text = reuse_table(measured)
     for words in ("carried over", "p50 first µs", "p50 reused µs", "It cannot see: timing", "fails the variant"):
         assert words in text
+    assert "counted, not failed" in provenance(measured)
     data = reuse_json(measured)
     assert data is not None and "return values" in data["check_sees"] and data["check_cannot_see"]
 
