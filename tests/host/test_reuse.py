@@ -30,7 +30,7 @@ from wasmlab.measure.reuse_figures import REUSE_CHECK
 from wasmlab.report.reuse_text import reuse_json, reuse_table
 from wasmlab.report.text import provenance
 from wasmlab.workloads import load_workload
-from wasmlab.workloads.model import Workload
+from wasmlab.workloads.model import Workload, wasi_command
 
 PATHS = ("lean", "api", "native")
 
@@ -42,6 +42,20 @@ MARKED = """(module
     (if (global.get $seen) (then unreachable))
     (global.set $seen (i32.const 1))
     (i32.const 7)))"""
+
+
+# A WASI command that prints how many times its instance ran _start: "1" on a fresh instance, more on a reused one.
+COUNTING = """(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $runs (mut i32) (i32.const 0))
+  (func (export "_start")
+    (global.set $runs (i32.add (global.get $runs) (i32.const 1)))
+    (i32.store8 (i32.const 16) (i32.add (i32.const 48) (i32.rem_u (global.get $runs) (i32.const 10))))
+    (i32.store8 (i32.const 17) (i32.const 10))
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 2))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"""
 
 
 def guest(name: str, wat: str, expected: int) -> Workload:
@@ -87,12 +101,13 @@ def test_a_bad_reuse_setting_is_refused_in_one_line(token):
     assert "\n" not in message and "reuseN with N an integer from 1" in message and "reuse" in message
 
 
-@pytest.mark.parametrize("spec, kind", [("hello", "a WASI command"), ("component-seed", "a component")])
-def test_what_reuse_does_not_serve_is_refused_in_one_line(spec, kind):
+@pytest.mark.parametrize("spec, path, kind", [("component-seed", "lean", "a component"), ("component-seed", "native", "a component"),
+                                              ("hello", "native", "a WASI command")])
+def test_what_reuse_does_not_serve_is_refused_in_one_line(spec, path, kind):
     workload = load_workload(spec)
-    assert kind in (refusal(workload) or "")
+    assert kind in (refusal(workload, native=path == "native") or "")
     with pytest.raises(ConfigError, match=f"variant 'pooled\\+cached\\+reuse4'.*{kind}"):
-        runtime("lean", workload, "pooled+cached+reuse4")
+        runtime(path, workload, "pooled+cached+reuse4")
 
 
 @pytest.mark.parametrize("clash", [{"phases": True}, {"limits": {"fuel": 10_000}}, {"limits": {"deadline_ms": 50.0}}])
@@ -175,6 +190,36 @@ def test_a_reused_request_that_fails_where_a_fresh_one_succeeded_is_carried_over
         assert [k for k, _ in failures] == [1, 3, 5, 7]
     finally:
         rt.close()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("path", ["lean", "api"])
+def test_a_wasi_command_is_reused_with_each_requests_output_checked(path):
+    """hello prints the same line on every request: reused, nothing is carried over, and every output is checked."""
+    rt = runtime(path, load_workload("hello"), "pooled+cached+reuse4")
+    try:
+        fresh, carried, failures = serve(rt, 12)
+        assert failures == [] and fresh == [True, False, False, False] * 3 and not any(carried)
+        assert rt.parts.output_checks == 12
+    finally:
+        rt.close()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("path", ["lean", "api"])
+def test_a_wasi_command_that_prints_its_own_state_shows_it_on_every_reused_request(path):
+    counting = wasi_command("counting", bytes(wasmtime.wat2wasm(COUNTING)), ("counting",), stdout="^1\n$")
+    rt = runtime(path, counting, "pooled+cached+reuse4")
+    try:
+        fresh, carried, failures = serve(rt, 8)
+        assert failures == [] and fresh == [True, False, False, False] * 2 and carried == [not f for f in fresh]
+    finally:
+        rt.close()
+    plain = runtime(path, counting, "pooled+cached")  # without reuse, every request prints 1
+    try:
+        assert [plain.handle(0) for _ in range(3)] == [None] * 3
+    finally:
+        plain.close()
 
 
 # ---- measured and reported ----

@@ -71,7 +71,7 @@ def bind(name: str, parts: RequestParts, workloads: Sequence[Workload]) -> Handl
     the reuse server of :mod:`~wasmlab.host.callpaths.reuse` on a Python path."""
     path = REGISTRY[check_call_path(name)]
     if parts.reuse > 1:
-        reuse.check_reusable(parts.label, workloads)
+        reuse.check_reusable(parts.label, workloads, native=name == native.NAME)
         # One ledger per runtime, whoever binds again (the crossing counter rebinds the lean path with counted calls).
         parts.ledger = parts.ledger or reuse.ReuseLedger(parts.reuse)
         if name != native.NAME:  # the native path reuses instances in its C loop
