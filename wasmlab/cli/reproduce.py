@@ -182,6 +182,7 @@ def show(measurement: Any, fmt: str, folder: Path | None, phases: bool) -> None:
     """The headline as JSON, or the seed's table, the variants, the phases and how it was measured; exit 1 on errors."""
     from wasmlab.report import snapshots
     from wasmlab.report import text as report
+    from wasmlab.report.reuse_text import reuse_table
 
     if fmt == "json":
         data = report.headline(measurement)
@@ -194,6 +195,10 @@ def show(measurement: Any, fmt: str, folder: Path | None, phases: bool) -> None:
         click.echo(report.seed_table(measurement))
         click.echo()
         click.echo(report.variants_table(measurement))
+        reuse = reuse_table(measurement)
+        if reuse:
+            click.echo()
+            click.echo(reuse)
         if phases:
             click.echo()
             click.echo(report.phases_table(measurement))

@@ -74,7 +74,8 @@ def concurrency(scenario: Scenario, threads: int, pool_mode: str = "shared", cal
     counters = {"late": [lag for r in built.runtimes if r.block is not None for lag in getattr(r.block, "lateness", [])],
                 "pool_waits": sum(r.pool_waits for r in built.runtimes), "pool_wait_ns": sum(r.pool_wait_ns for r in built.runtimes),
                 "cache_misses": (sum(r.cache.stats.misses for r in built.runtimes) if built.shared_cache is None
-                                 else built.shared_cache.stats.misses)}
+                                 else built.shared_cache.stats.misses),
+                "reuse": [r.parts.ledger.take() for r in built.runtimes if r.parts.ledger is not None]}
     # What the engines, pools and caches held shows when they are gone: drop them and look again, before anything
     # else is allocated here (the sample arrays below would hide the pages the pool gave back).
     built.runtimes.clear()
@@ -218,6 +219,9 @@ def result_row(plan: Plan, served: Served, counters: dict[str, Any]) -> dict[str
         "cache_misses": counters["cache_misses"],
         **served.kernel.per_request(threads * requests),
         "keep_resident_bytes": plan.base.pool.linear_memory_keep_resident or 0,
+        # Instance reuse (+reuseN): the workers' reused requests and those whose results carried state over.
+        **({"reused_requests": sum(fresh.count(False) for fresh, _ in counters["reuse"]),
+            "carried_over_requests": sum(carried.count(True) for _, carried in counters["reuse"])} if counters["reuse"] else {}),
     }
 
 

@@ -142,6 +142,8 @@ def work(runtime: Runtime, plan: Plan, indices: list[int], out: list[int], count
                 handle(k)
             except REQUEST_FAILURES:
                 pass
+    if runtime.parts.ledger is not None:
+        runtime.parts.ledger.take()  # instance reuse: the warm-up's instances are not the timed block's
     barrier.wait()
     failures: list[tuple[int, BaseException]] = []
     # The span is the block's own wall (from its first request's start to its last's end, in C or in the timed loop),

@@ -67,7 +67,8 @@ class Runtime:
         self.modules = ModuleSource(engine, self.cache, linkers, artifacts if variant.disk else None, variant.pre, variant.name)
         self.store = StoreSetup(engine, limits)
         self.waiting = SlotWait(limits.exhaustion, limits.wait_timeout_ms)
-        self.parts = callpaths.RequestParts(engine, self.modules, self.store, self.waiting, linkers, variant.pre, variant.name)
+        self.parts = callpaths.RequestParts(engine, self.modules, self.store, self.waiting, linkers, variant.pre, variant.name,
+                                            reuse=variant.reuse)
         try:
             handlers = callpaths.bind(self.call_path, self.parts, self.workloads)
             self.handle, self.handle_phased = handlers.handle, handlers.handle_phased

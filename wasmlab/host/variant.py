@@ -4,7 +4,9 @@
 instances from the pooling allocator; ``cached`` keeps compiled modules in memory; ``disk`` loads
 compiled artifacts from disk; ``wtcache`` uses wasmtime's own compilation cache; ``pre`` makes an
 ``InstancePre`` once per module; ``snapshot`` serves a module with a start-up function (``init``) from its Wizer
-snapshot instead of calling the start-up on every request (:mod:`wasmlab.host.snapshot`).  A suffix ``@lean`` or ``@api`` (any registered call path) pins the
+snapshot instead of calling the start-up on every request (:mod:`wasmlab.host.snapshot`); ``reuseN`` (N >= 1) lets an
+instance, with its store, serve N requests in a row before it is dropped and a fresh one made (``reuse1``, the
+default, is a fresh instance per request).  A suffix ``@lean`` or ``@api`` (any registered call path) pins the
 variant to a call path whatever the run's default is, so paths can be measured side by side.
 """
 
@@ -33,6 +35,8 @@ class Variant:
     disk: bool = False
     wasmtime_cache: bool = False
     snapshot: bool = False
+    # How many requests in a row one instance (and its store) serves: 1 is a fresh instance per request.
+    reuse: int = 1
 
     @property
     def allocator(self) -> str:
@@ -48,22 +52,44 @@ class Variant:
         return self.name.partition("@")[0]
 
 
+REUSE = "reuse"
+
+
+def reuse_of(name: str, tokens: list[str]) -> tuple[list[str], int]:
+    """``tokens`` without their ``reuseN`` token, and N (1 without one); a bad N is one line."""
+    found = [t for t in tokens if t.startswith(REUSE)]
+    if not found:
+        return tokens, 1
+    digits = found[0][len(REUSE):]
+    if len(found) > 1 or not digits.isascii() or not digits.isdigit() or int(digits) < 1 or int(digits) > MAX_REUSE:
+        raise ConfigError(f"variant {name!r}: {'+'.join(found)!r} is not a reuse setting; allowed: reuseN with N an integer "
+                          f"from 1 (a fresh instance per request) to {MAX_REUSE}")
+    return [t for t in tokens if t != found[0]], int(digits)
+
+
+# The most requests one instance may serve: past it, a run is one instance, and the choice says nothing more.
+MAX_REUSE = 1_000_000
+
+
 def parse_variant(name: str) -> Variant:
-    """``baseline`` or a ``+``-joined combination of :data:`TOKENS`, optionally ``@<call path>``."""
+    """``baseline`` or a ``+``-joined combination of :data:`TOKENS`, optionally ``+reuseN``, optionally ``@<call path>``."""
     composition, at, path = name.partition("@")
     if at:
         check_call_path(path)
     suffix = f"@{path}" if at else ""
-    if composition == "baseline":
-        return Variant("baseline" + suffix, False, False, False, path or None)
-    tokens = composition.split("+")
+    tokens, reuse = reuse_of(name, composition.split("+"))
+    reuse_suffix = f"+{REUSE}{reuse}" if reuse > 1 else ""
+    if tokens == ["baseline"]:
+        return Variant("baseline" + reuse_suffix + suffix, False, False, False, path or None, reuse=reuse)
+    composition = "+".join(tokens)
     if not composition or any(t not in TOKENS for t in tokens) or len(set(tokens)) != len(tokens):
-        raise allowed(name, "variant", NAMED_VARIANTS + ("any '+'-joined combination of pooled, cached, disk, wtcache, pre, snapshot, optionally @lean or @api",))
+        raise allowed(name, "variant", NAMED_VARIANTS + ("any '+'-joined combination of pooled, cached, disk, wtcache, pre, "
+                                                         "snapshot, optionally +reuseN, optionally @lean or @api",))
     if "disk" in tokens and "wtcache" in tokens:
         raise ConfigError(f"variant {name!r} combines two disk caches; allowed: disk (the lab's artifacts) or wtcache (wasmtime's), not both")
     canonical = "+".join(t for t in TOKENS if t in tokens)
-    return Variant(canonical + suffix, "pooled" in tokens, "cached" in tokens, "pre" in tokens, path or None,
-                   "disk" in tokens, "wtcache" in tokens, "snapshot" in tokens)
+    return Variant(canonical + reuse_suffix + suffix, "pooled" in tokens, "cached" in tokens, "pre" in tokens, path or None,
+                   "disk" in tokens, "wtcache" in tokens, snapshot="snapshot" in tokens, reuse=reuse)
 
 
 def engine_config_for(variant: Variant, base: EngineConfig, limits: Limits = Limits()) -> EngineConfig:

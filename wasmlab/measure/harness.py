@@ -41,6 +41,7 @@ from wasmlab.measure.calibrate import Crossings, cache_lookup_ns, calibrate, cou
 from wasmlab.measure.hygiene import Hygiene, pin
 from wasmlab.measure.measurement import Measurement
 from wasmlab.measure.phased import empty_phases, phased_block
+from wasmlab.measure.reuse_figures import block_columns
 from wasmlab.measure.stats import LATENCY_STATISTICS, describe_ns
 from wasmlab.measure.traces import Trace
 from wasmlab.workloads.model import Workload
@@ -256,7 +257,8 @@ class _Collected:
                 self.samples.append(pd.DataFrame({
                     "variant": name, "repetition": rep, "request_index": np.arange(len(self.indices), dtype=np.int32),
                     "workload_index": np.asarray(self.indices, dtype=np.int32),
-                    "latency_ns": np.asarray(block.samples, dtype=np.int64), "outcome": pd.Categorical(block.outcomes)}))
+                    "latency_ns": np.asarray(block.samples, dtype=np.int64), "outcome": pd.Categorical(block.outcomes),
+                    "fresh_instance": np.asarray(block.fresh, dtype=bool), "carried_over": np.asarray(block.carried, dtype=bool)}))
 
 
 def _run_columns(config: MeasureConfig, variants: int, got: _Collected) -> dict[str, Any]:
@@ -311,6 +313,10 @@ class _Block:
         n = len(indices)
         self.samples = [0] * n
         self.outcomes = [OK] * n
+        # Instance reuse: whether each request ran on a fresh instance, and whether it carried state over (from the
+        # runtime's ledger; without reuse every request is on a fresh instance).
+        self.ledger = runtime.parts.ledger
+        self.fresh, self.carried = [True] * n, [False] * n
         self.failures: list[tuple[int, BaseException]] = []
         self.wall_ns = 0
         self.output_checks = self.output_check_ns = 0  # the lab's output checks, made outside the requests' time
@@ -339,6 +345,8 @@ class _Block:
             self._rewarm(self.indices[start], rewarm)
         out = [0] * (stop - start)
         failures: list[tuple[int, BaseException]] = []
+        if self.ledger is not None:
+            self.ledger.take()  # what warm-up and rewarm requests recorded is not this slice's
         before = linux_counters.counts()
         runtime = self.runtime
         if runtime.block is not None:  # the path times its own requests (the native loop, in C; WASI output checked apart)
@@ -351,6 +359,9 @@ class _Block:
             self.wall_ns += timed_loop(runtime.handle, self.indices[start:stop], out, failures)
         self.kernel += linux_counters.counts() - before
         self.samples[start:stop] = out
+        if self.ledger is not None:
+            fresh, carried = self.ledger.take()
+            self.fresh[start:start + len(fresh)], self.carried[start:start + len(carried)] = fresh, carried
         self.failures.extend((start + k, exc) for k, exc in failures)
 
     def summary(self) -> dict[str, Any]:
@@ -376,6 +387,8 @@ class _Block:
             "total_ms": sum(samples) / 1e6,
             "wall_ms": self.wall_ns / 1e6,
             "throughput_rps": len(served) / (self.wall_ns / 1e9),
+            **block_columns(runtime.variant.reuse, samples, [kind_of(outcomes[k]) == expected[k] for k in range(n)], self.fresh,
+                            self.carried),
             **self.kernel.per_request(n),
             "rss_mib_before": self.rss0,
             "rss_mib_after": rss1,
@@ -395,7 +408,7 @@ class _Block:
 def _empty_samples() -> pd.DataFrame:
     import pandas as pd
 
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in (("variant", "object"), ("repetition", "int64"), ("request_index", "int32"), ("workload_index", "int32"), ("latency_ns", "int64"), ("outcome", "object"))})
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in (("variant", "object"), ("repetition", "int64"), ("request_index", "int32"), ("workload_index", "int32"), ("latency_ns", "int64"), ("outcome", "object"), ("fresh_instance", "bool"), ("carried_over", "bool"))})
 
 
 def _with_run(frame: pd.DataFrame, run: Mapping[str, Any]) -> pd.DataFrame:

@@ -72,6 +72,20 @@ ORDER = ("workload", "variants", "call_path", "requests", "repeats", "warmup", "
 TOP = ("variants", "call_path", "preset")
 
 
+def refuse_reuse_with(variants: Sequence[str], phases: bool, limits: Limits) -> None:
+    """A one-line ConfigError when a variant reuses instances (+reuseN) with what reuse does not serve: phase timing
+    (a reused request has no instantiation to time), or a per-request budget (fuel and an epoch deadline are set per
+    store, and a kept store would carry one request's spent budget into the next)."""
+    reusing = [v for v in variants if parse_variant(v).reuse > 1]
+    if not reusing:
+        return
+    clash = ("--phases" if phases else f"--fuel {limits.fuel}" if limits.fuel is not None else
+             f"--deadline-ms {limits.deadline_ms:g}" if limits.deadline_ms is not None else None)
+    if clash:
+        raise ConfigError(f"variant {reusing[0]!r} reuses instances, which {clash} cannot be combined with; allowed: "
+                          f"{clash.split()[0]} with variants without +reuseN, or +reuseN without {clash.split()[0]}")
+
+
 @dataclass(frozen=True, init=False)
 class Scenario:
     """Everything that defines one side-by-side comparison of variants."""
@@ -130,6 +144,7 @@ class Scenario:
         for v in self.variants:
             parse_variant(v)
         requests = self.measurement.requests
+        refuse_reuse_with(self.variants, self.measurement.phases, self.limits_config())
         if isinstance(requests, bool) or not isinstance(requests, int) or requests < 1:
             raise ConfigError(f"requests = {requests!r} is out of range; allowed: an integer >= 1")
         self.limits_config()

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from wasmlab.measure.reuse_figures import variant_columns
+
 if TYPE_CHECKING:  # pandas (~0.6 s to import) is loaded where tables are built, not by every command that imports this
     import pandas as pd
 
@@ -194,7 +196,9 @@ def variant_table(summary: pd.DataFrame, samples: pd.DataFrame | None, reference
                 served = mine[mine["outcome"].astype(str).str.split("(").str[0] == expected]
                 mine = served if not served.empty else mine
             row.update(describe_ns(mine["latency_ns"].to_numpy()))
+            row.update(variant_columns(group, mine))
         else:
+            row.update(variant_columns(group, None))
             row.update({c: float(group[c].median()) for c in group.columns if c.startswith("latency_us_")})
         row["mean_us_rep_min"] = float(group["latency_us_mean"].min())
         row["mean_us_rep_max"] = float(group["latency_us_mean"].max())

@@ -18,6 +18,16 @@ typedef struct Program Program;
 typedef struct ComponentCall ComponentCall;
 typedef struct ComponentEntry ComponentEntry;
 
+/* Instance reuse (Driver.reuse > 1): the store and instance a workload's requests run in until `served` reaches the
+ * driver's reuse, with the module (and InstancePre) they came from. */
+typedef struct {
+    wasmtime_store_t *store;
+    wasmtime_instance_t instance;
+    wasmtime_module_t *module;
+    wasmtime_instance_pre_t *pre;
+    int served;
+} KeptInstance;
+
 /* One thing a driver serves: a core module's export called with fixed arguments, or a recipe's program. */
 typedef struct {
     uint8_t *wasm;
@@ -37,6 +47,9 @@ typedef struct {
     int linked;            /* instantiated through the driver's linker (WASI, host functions) */
     WasiSpec *wasi;        /* a WASI context per request, or NULL */
     ComponentCall *component; /* a component's call instead (component_loop.h), or NULL */
+    KeptInstance kept;     /* instance reuse: the live instance, store NULL when none */
+    int has_reference;     /* instance reuse: the first fresh instance's result, what reused requests are compared with */
+    int64_t reference;
 } Workload;
 
 typedef struct {
@@ -51,6 +64,8 @@ typedef struct {
     uint64_t epoch_ticks;
     int limited;
     int64_t limiter[5];
+    /* How many requests in a row one instance serves (1: a fresh instance per request, the lab's default). */
+    int reuse;
     /* Pool exhaustion: fail (wait_ns < 0) or retry for at most wait_ns. */
     int64_t wait_ns;
     Workload *workloads;
@@ -73,7 +88,7 @@ typedef struct {
 } Driver;
 
 /* A block of requests: `n` workload indices (each checked by the caller), RECORD_WORDS int64 per request written (ns,
- * outcome, detail, memory bytes, the open-loop generator's lateness); optional: STAMPS per request, each request's due
+ * outcome, detail, memory bytes, the open-loop generator's lateness, fresh instance, carried over); optional: STAMPS per request, each request's due
  * time in ns after the block's start (open-loop load), STEP_STAMPS per request for a recipe's steps. */
 typedef struct {
     const int32_t *which;

@@ -29,20 +29,25 @@ static wasm_engine_t *engine_argument(DriverObject *self, PyObject *library, PyO
 
 static int Driver_init(DriverObject *self, PyObject *args, PyObject *kwds) {
     static char *keywords[] = {"library", "engine", "cache_capacity", "pre", "linker", "fuel", "epoch_ticks", "limiter",
-                               "wait_ns", NULL};
+                               "wait_ns", "reuse", NULL};
     PyObject *library, *engine_object;
     unsigned long long linker = 0, epoch_ticks = 0;
     int capacity = 0, pre = 0;
     long long fuel = -1, wait_ns = -1;
+    int reuse = 1;
     PyObject *limiter = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O|ipKLKOL", keywords, &LibraryType, &library, &engine_object, &capacity,
-                                     &pre, &linker, &fuel, &epoch_ticks, &limiter, &wait_ns))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O|ipKLKOLi", keywords, &LibraryType, &library, &engine_object, &capacity,
+                                     &pre, &linker, &fuel, &epoch_ticks, &limiter, &wait_ns, &reuse))
         return -1;
     wasm_engine_t *engine = engine_argument(self, library, engine_object);
     if (engine == NULL)
         return -1;
     if (capacity < 0 || capacity > (1 << 20)) {
         PyErr_Format(PyExc_ValueError, "cache_capacity = %d is out of range; allowed: 0 to 1048576", capacity);
+        return -1;
+    }
+    if (reuse < 1) {
+        PyErr_Format(PyExc_ValueError, "reuse = %d is out of range; allowed: an integer >= 1", reuse);
         return -1;
     }
     int64_t limits[5];
@@ -57,6 +62,7 @@ static int Driver_init(DriverObject *self, PyObject *args, PyObject *kwds) {
     self->core.fuel = fuel;
     self->core.epoch_ticks = epoch_ticks;
     self->core.wait_ns = wait_ns;
+    self->core.reuse = reuse;
     if (limiter != Py_None) {
         memcpy(self->core.limiter, limits, sizeof limits);
         self->core.limited = 1;
@@ -144,7 +150,7 @@ static int block_of(DriverObject *self, Views *v, Block *block) {
         (v->have_schedule && v->schedule.len < n * (Py_ssize_t)sizeof(int64_t)) ||
         (v->have_steps && v->steps.len < n * STEP_STAMPS * (Py_ssize_t)sizeof(int64_t))) {
         PyErr_SetString(PyExc_ValueError,
-                        "indices must be int32 and records (5 int64 per request), stamps (8), schedule (1) and steps (65) large enough");
+                        "indices must be int32 and records (7 int64 per request), stamps (8), schedule (1) and steps (65) large enough");
         return -1;
     }
     const int32_t *which = (const int32_t *)v->indices.buf;
@@ -165,8 +171,8 @@ static int block_of(DriverObject *self, Views *v, Block *block) {
 
 /* run(indices, records, stamps=None, schedule=None, steps=None) -> (wall_ns, first failure's message or None)
  *
- * indices: int32 buffer of workload indices, one per request; records: int64 buffer of 5 words per request (ns, outcome,
- * detail, memory bytes, the open-loop generator's lateness); stamps: int64 buffer of 8 per request, or None; schedule:
+ * indices: int32 buffer of workload indices, one per request; records: int64 buffer of 7 words per request (ns, outcome,
+ * detail, memory bytes, the open-loop generator's lateness, fresh instance, carried over); stamps: int64 buffer of 8 per request, or None; schedule:
  * int64 buffer of each request's due time in ns after the block's start (open-loop load), or None (each starts when the
  * last ends); steps: int64 buffer of STEP_STAMPS per request for a recipe's step stamps (phased mode), or None.  The GIL
  * is released while the block runs (driver_serve_block: where a block stops, and what it writes). */

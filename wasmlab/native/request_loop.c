@@ -19,6 +19,7 @@ int driver_init(Driver *d, const Api *api, wasm_engine_t *engine, int capacity, 
     d->api = api;
     d->engine = engine;
     d->pre = pre;
+    d->reuse = 1;
     d->fuel = -1;
     d->wait_ns = -1;
     if (linker != NULL) {
@@ -41,6 +42,7 @@ void workload_free(Workload *w) {
 }
 
 void driver_clear(Driver *d) {
+    driver_drop_kept(d); /* before the modules the kept instances came from */
     cache_clear(&d->cache, d->api);
     component_driver_clear(d);
     if (d->own_linker && d->linker != NULL && d->api != NULL)
@@ -272,6 +274,83 @@ static int serve(Driver *d, Workload *w, int64_t *stamps, int64_t *detail, int64
     return outcome;
 }
 
+/* ---- Instance reuse ---- */
+
+/* The workload's kept instance dropped (its store deleted, its module released when nothing caches it). */
+static void drop_kept(Driver *d, Workload *w) {
+    KeptInstance *k = &w->kept;
+    if (k->store != NULL)
+        d->api->wasmtime_store_delete(k->store);
+    if (k->module != NULL && d->cache.capacity == 0)
+        release_module(d->api, k->module, k->pre);
+    memset(k, 0, sizeof *k);
+}
+
+void driver_drop_kept(Driver *d) {
+    for (int i = 0; i < d->nworkloads; i++)
+        drop_kept(d, &d->workloads[i]);
+}
+
+/* A fresh instance kept for the workload's next requests: its module, a new store made ready, instantiated (the `wait`
+ * policy's retries included).  OUT_OK, or how it failed (nothing kept then). */
+static int keep_fresh_instance(Driver *d, Workload *w, int64_t *detail) {
+    KeptInstance *k = &w->kept;
+    if (module_of(d, w, &k->module, &k->pre) < 0) {
+        memset(k, 0, sizeof *k);
+        return OUT_COMPILE_ERROR;
+    }
+    k->store = d->api->wasmtime_store_new(d->engine, NULL, NULL);
+    wasmtime_context_t *context = d->api->wasmtime_store_context(k->store);
+    int outcome = store_ready(d, w, k->store, context, detail);
+    if (outcome == OUT_OK) {
+        wasm_trap_t *trap = NULL;
+        wasmtime_error_t *err = instantiate(d, w, context, k->module, k->pre, &k->instance, &trap);
+        if (err != NULL && d->wait_ns >= 0)
+            err = wait_for_a_slot(d, w, context, k->module, k->pre, &k->instance, &trap, err);
+        if (err != NULL) {
+            *detail = driver_drop_error(d, err, "WasmtimeError: ");
+            outcome = OUT_ERROR;
+        } else if (trap != NULL) {
+            driver_drop_trap(d, trap, detail);
+            outcome = OUT_TRAP;
+        }
+    }
+    if (outcome != OUT_OK)
+        drop_kept(d, w);
+    return outcome;
+}
+
+/* One request on the workload's kept instance (a fresh one made first when there is none); the instance is dropped
+ * in the request that is its `reuse`-th, or after any request that did not end ok (a trap may leave it half-updated).
+ * A request on a fresh instance is checked as serve() checks it and its result is the workload's fresh reference; a
+ * reused request's result is compared with that reference and a difference is carried-over state, counted in
+ * *carried, not a failure: what reuse costs in isolation is measured, not refused.  The outcome. */
+static int serve_reused(Driver *d, Workload *w, int64_t *detail, int64_t *memory_bytes, int64_t *fresh, int64_t *carried) {
+    *detail = 0;
+    *memory_bytes = -1;
+    *carried = 0;
+    *fresh = w->kept.store == NULL;
+    if (*fresh) {
+        int made = keep_fresh_instance(d, w, detail);
+        if (made != OUT_OK)
+            return made;
+    }
+    wasmtime_context_t *context = d->api->wasmtime_store_context(w->kept.store);
+    int outcome = call_entry(d, w, context, &w->kept.instance, NULL, detail, memory_bytes);
+    if (++w->kept.served >= d->reuse || outcome != OUT_OK)
+        drop_kept(d, w);
+    if (*fresh) {
+        outcome = judge_result(w, outcome, *detail);
+        if (outcome == OUT_OK && !w->has_reference && w->result_kind != KIND_NONE) {
+            w->reference = *detail;
+            w->has_reference = 1;
+        }
+        return outcome;
+    }
+    *carried = w->has_reference && (outcome != OUT_OK || *detail != w->reference);
+    return outcome;
+}
+
 /* Open loop: request i is due at block start + due; its latency counts from then, so time spent queued behind a slow
  * request is part of it (no coordinated omission).  Sleep while more than 2 ms from due (a wake-up can be late by far
  * more than a request takes), spin after.  Returns the generator's own lateness: how long after it could have started
@@ -307,7 +386,10 @@ int64_t driver_serve_block(Driver *d, const Block *b) {
         d->steps = b->steps ? b->steps + i * STEP_STAMPS : NULL;
         if (d->steps) memset(d->steps, 0, sizeof(int64_t) * STEP_STAMPS);
         Workload *w = &d->workloads[b->which[i]];
-        int outcome = serve(d, w, phase, &row[2], &row[3]);
+        row[5] = 1;
+        row[6] = 0;
+        int outcome = d->reuse > 1 && w->component == NULL ? serve_reused(d, w, &row[2], &row[3], &row[5], &row[6])
+                                                           : serve(d, w, phase, &row[2], &row[3]);
         previous_end = now_ns();
         row[0] = previous_end - t0;
         uint64_t checked_ns = d->check_ns;
@@ -325,5 +407,9 @@ int64_t driver_serve_block(Driver *d, const Block *b) {
         }
     }
     d->steps = NULL;
-    return now_ns() - block_start - checking;
+    int64_t wall = now_ns() - block_start - checking;
+    /* No instance outlives its block: the next block's first request of each workload is a fresh instance, and no pool
+     * slot is held while other variants run.  Dropping a partly used instance here is outside every request's time. */
+    driver_drop_kept(d);
+    return wall;
 }

@@ -18,6 +18,9 @@ int driver_init(Driver *d, const Api *api, wasm_engine_t *engine, int capacity, 
 /* Every cached module, workload and own linker freed (the driver can take workloads again). */
 void driver_clear(Driver *d);
 
+/* Every workload's kept instance (instance reuse) dropped. */
+void driver_drop_kept(Driver *d);
+
 /* `w` (its buffers now the driver's) appended: its index, or -1 out of memory (nothing taken). */
 int driver_add(Driver *d, const Workload *w);
 

@@ -6,6 +6,7 @@ from typing import Any
 
 COLUMNS = {"call_path": "path", "variant": "variant", "threads": "threads", "offered_rps": "offered/s", "throughput_rps": "req/s",
            "latency_us_p50": "p50 µs", "latency_us_p99": "p99 µs", "outcome_ok": "ok", "failed_requests": "failed",
+           "reused_requests": "reused", "carried_over_requests": "carried over",
            "minor_faults_per_request": "faults/req", "voluntary_switches_per_request": "vcsw/req",
            "involuntary_switches_per_request": "ivcsw/req", "tlb_shootdowns_per_request": "TLB/req",
            "rss_mib": "RSS MiB", "address_space_mib": "reserved MiB"}

@@ -13,6 +13,7 @@ import pandas as pd
 
 from wasmlab.measure.measurement import Measurement
 from wasmlab.measure.stats import PAIRED_METHOD, geometric_mean, paired_by_repetition, per_repetition
+from wasmlab.report.reuse_text import reuse_json, reusing
 
 REFERENCE = "baseline"
 OPTIMIZED = "pooled+cached"
@@ -68,6 +69,7 @@ def headline(measurement: Measurement) -> dict[str, Any]:
                           for variant, row in phase_medians(measurement).iterrows()} or None,
         "steps_us_p50": {variant: {step: _clean(v) for step, v in row.items() if step not in ("sum", "call phase")}
                          for variant, row in step_medians(measurement).iterrows()} or None,
+        "reuse": reuse_json(measurement),  # instance reuse: what the carried-over check sees (None: no variant reused)
         "errors": measurement.errors,
         "unexpected_outcomes": unexpected_outcomes(measurement),
         "harness": {k: meta[k] for k in ("timer_overhead_ns", "harness_overhead_ns", "crossing_ns")},
@@ -321,7 +323,8 @@ def provenance(measurement: Measurement) -> str:
         f"Measured: workload {m.get('workload', '?')} ({m.get('workload_bytes', '?')} B), {m['requests']} requests x "
         f"{m['repeats']} repetitions after {m['warmup']} warm-up per variant, variants {m['variant_order']}, "
         f"call path {' and '.join(dict.fromkeys(measurement.summary['call_path']))}, cyclic GC off in timed loops, "
-        f"preset {m.get('preset')}; {CHECK_WORDS[str(m.get('workload_check', 'expected'))]}",
+        f"preset {m.get('preset')}; {CHECK_WORDS[str(m.get('workload_check', 'expected'))]}"
+        + ("; a reused instance's result compared with a fresh instance's and counted, not failed" if reusing(measurement) else ""),
         f"Harness: a perf_counter_ns pair {m['timer_overhead_ns']:.0f} ns; timed loop around a no-op "
         f"{m['harness_overhead_ns']:.0f} ns/request; one C call {m['crossing_ns']:.0f} ns{_dispatch(measurement)}",
         f"Machine: {m['cpu_model']}, {m['cpu_count']} cores, Python {m['python_version']}, wasmtime "

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from wasmlab.errors import ConfigError, allowed
-from wasmlab.host.callpaths import api_component, api_core, lean_component, lean_core, native, native_component
+from wasmlab.host.callpaths import api_component, api_core, lean_component, lean_core, native, native_component, reuse
 from wasmlab.host.callpaths.base import PHASES, Binder, BlockServer, Handler, Handlers, PhasedBlockServer, PhasedHandler, RequestParts, checked_block
 from wasmlab.workloads.model import Workload
 
@@ -67,8 +67,15 @@ def check_call_path(name: str) -> str:
 
 def bind(name: str, parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
     """The handlers of call path ``name`` for ``workloads``: one strategy's own closures when every
-    workload is of one kind, else a closure that picks by the workload's kind."""
+    workload is of one kind, else a closure that picks by the workload's kind; with instance reuse (``parts.reuse`` > 1),
+    the reuse server of :mod:`~wasmlab.host.callpaths.reuse` on a Python path."""
     path = REGISTRY[check_call_path(name)]
+    if parts.reuse > 1:
+        reuse.check_reusable(parts.label, workloads, native=name == native.NAME)
+        # One ledger per runtime, whoever binds again (the crossing counter rebinds the lean path with counted calls).
+        parts.ledger = parts.ledger or reuse.ReuseLedger(parts.reuse)
+        if name != native.NAME:  # the native path reuses instances in its C loop
+            return reuse.bind(name, parts, workloads)
     kinds = {"component" if w.component else "core" for w in workloads}
     bound: dict[str, Handlers] = {}
     for kind in sorted(kinds):

@@ -70,6 +70,10 @@ class RequestParts:
     # and their ns in all (read by the harness around each timed block, so the check's cost is a figure of its own).
     output_checks: int = 0
     output_check_ns: int = 0
+    # Instance reuse (a variant's +reuseN): how many requests in a row one instance serves, and, when above 1, the
+    # ledger the strategy records each timed request's instance in (a reuse.ReuseLedger: fresh, carried over).
+    reuse: int = 1
+    ledger: Any = None
 
 
 class Binder(Protocol):

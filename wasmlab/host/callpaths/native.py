@@ -294,7 +294,7 @@ def make_driver(parts: RequestParts, workloads: Sequence[Workload], linked: list
         library(), capi.address(parts.engine.ptr()), cache_capacity=parts.modules.cache.capacity, pre=parts.pre,
         linker=capi.address(parts.linkers.core.ptr()) if (parts.pre or linked) and parts.linkers.core is not None else 0,
         fuel=-1 if limits.fuel is None else limits.fuel, epoch_ticks=parts.store.deadline_ticks, limiter=limiter,
-        wait_ns=int(parts.waiting.timeout_ms * 1e6) if parts.waiting.policy == "wait" else -1,
+        wait_ns=int(parts.waiting.timeout_ms * 1e6) if parts.waiting.policy == "wait" else -1, reuse=parts.reuse,
     )
 
 
@@ -392,7 +392,7 @@ class NativeServer:
         """The failures of the records at positions ``which``; one that stops the variant is raised."""
         found = []
         for k in which.tolist():
-            _, outcome, detail, memory, _ = (int(v) for v in records[k])
+            _, outcome, detail, memory = (int(v) for v in records[k, :4])
             found.append((k, self.failure(indices[k], outcome, detail, memory, message)))
         return found
 
@@ -406,6 +406,8 @@ class NativeServer:
         out[:len(indices)] = records[:, 0].tolist()
         if schedule is not None:
             self.lateness.append(records[:, 4].copy())
+        if self.parts.ledger is not None:  # instance reuse: each request's instance, fresh or reused, and carried-over state
+            self.parts.ledger.extend(records[:, 5], records[:, 6])
         failures.extend(self.failures_of(indices, records, message, np.flatnonzero(records[:, 1] != _native.OUT_OK)))
         return wall
 
