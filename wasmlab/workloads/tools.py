@@ -22,7 +22,7 @@ import yaml
 
 from wasmlab.errors import ConfigError, WasmlabError
 from wasmlab.storage import atomic_write
-from wasmlab.workloads.catalog import cache_dir, manifest_path
+from wasmlab.workloads.catalog import cache_dir, manifest_path, sha256_of
 
 TOOL_KEYS = ("registry", "package", "version", "archive", "archive_sha256", "member", "sha256", "license", "source", "description")
 
@@ -64,14 +64,6 @@ def tool(name: str) -> Tool:
     if name not in tools:
         raise ConfigError(f"tool {name!r} is not in the manifest; allowed: {', '.join(sorted(tools)) or '(none)'}")
     return tools[name]
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def tool_path(entry: Tool, cache: Path | None = None) -> Path:
