@@ -42,3 +42,12 @@ def test_a_name_plus_an_offset_past_64_bits_is_past_the_memory_s_end(tmp_path, c
     spec = write_recipe(tmp_path, LIBRARY, {"steps": [{"call": "get_buffer", "as": "b"}, {"write": {"at": f"b+{(1 << 63) - 1}", "text": "x"}}]})
     with pytest.raises((RecipeError, NativeFailure), match=r"steps\[1\].*past the memory's end"):
         requests(spec, call_path, 1)
+
+
+@pytest.mark.parametrize("last", [1, 2, 4096])
+def test_a_memory_step_past_the_end_is_an_error_not_the_last_call_s_result_read_as_a_kind(tmp_path, last):
+    # The request's detail held transform's result (1, 2): Python read it as ERROR_POOL_EXHAUSTED or ERROR_MEMORY_LIMIT.
+    spec = write_recipe(tmp_path, LIBRARY, {"steps": [{"call": "transform", "args": [last]}, {"write": {"at": 65535, "text": "ab"}}]})
+    with pytest.raises(NativeFailure) as failure:
+        requests(spec, "native", 1)
+    assert failure.value.kind == "error" and "2 bytes at 65535 run past the memory's end" in str(failure.value)

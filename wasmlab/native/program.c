@@ -198,6 +198,9 @@ int program_run(Driver *d, Program *p, wasmtime_context_t *context, wasmtime_ins
         } else {
             outcome = run_memory_op(&run, op);
         }
+        if (outcome == OUT_ERROR && op->op != OP_CALL)
+            *detail = ERROR_OTHER; /* a memory step that could not run (a call's error has its kind already): not the
+                                    * last result, which Python would read as a pool's or a memory limit's error */
         if (outcome != OUT_OK)
             return outcome;
     }
