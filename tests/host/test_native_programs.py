@@ -25,6 +25,16 @@ def requests(spec: str, call_path: str, n: int = 3) -> list[object]:
         return [runtime.handle(0) for _ in range(n)]
 
 
+@pytest.mark.parametrize("call_path", PATHS)
+def test_a_name_read_twice_keeps_its_later_read_on_every_request(tmp_path, call_path):
+    # transform(3) writes "ZZZ" at 32768: the two reads of x differ ("ZZ", then "Z\0"), and x is the later.  The native
+    # path numbered reads by name, so the second request compared the first read with the second's bytes: a mismatch.
+    spec = write_recipe(tmp_path, LIBRARY, {"steps": [
+        {"call": "transform", "args": [3]}, {"read": {"at": 32768, "length": 2, "as": "x"}},
+        {"read": {"at": 32770, "length": 2, "as": "x"}}], "expect": {"bytes": {"x": {"hex": "5a00"}}}})
+    assert len(requests(spec, call_path)) == 3
+
+
 @pytest.mark.parametrize("where", [{"call": "transform", "args": [1 << 64]}, {"call": "transform", "args": ["0x10000000000000000"]},
                                    {"write": {"at": -(1 << 63) - 1, "text": "x"}}])
 def test_an_integer_past_64_bits_is_refused_in_one_line(tmp_path, where):

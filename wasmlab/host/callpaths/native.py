@@ -80,8 +80,9 @@ def refusal(workload: Workload, linked: bool = True) -> str | None:
 
 
 def read_names(recipe: Recipe) -> list[str]:
-    """The names a recipe reads into, each once, in the order the driver numbers its reads."""
-    return list(dict.fromkeys(s.name for s in recipe.steps if isinstance(s, Read)))
+    """The name each read step reads into, in the order the driver numbers its reads: one read per step, so a name read
+    twice is two reads (the later is the one a request's outcome keeps, as on the Python paths)."""
+    return [s.name for s in recipe.steps if isinstance(s, Read)]
 
 
 class _Flattener:
@@ -138,7 +139,7 @@ def recipe_ops(recipe: Recipe) -> tuple[list[boundary.Op], int, str]:
     as :func:`read_names` orders them.  Returns the ops, the number of reads and the kind of the last call's result
     (what expect.result is compared with)."""
     flat = _Flattener(recipe)
-    reads = {name: k for k, name in enumerate(read_names(recipe))}
+    reads = 0
     last = ""
     for step in recipe.steps:
         if flat.ops:
@@ -152,14 +153,15 @@ def recipe_ops(recipe: Recipe) -> tuple[list[boundary.Op], int, str]:
         elif isinstance(step, Write):
             flat.ops.append(boundary.WriteOp(flat.operand(step.at), step.data))
         elif isinstance(step, Read):
-            flat.ops.append(boundary.ReadOp(flat.operand(step.at), flat.operand(step.length), reads[step.name]))
+            flat.ops.append(boundary.ReadOp(flat.operand(step.at), flat.operand(step.length), reads))
+            reads += 1
         else:  # to_workload turns a core module's invoke steps into calls before anything runs
             raise ConfigError(f"recipe {step.where}: an invoke step left unconverted")
     if flat.ops:
         flat.ops.append(boundary.StepEnd())
     if len(flat.slots) + flat.temporaries > 255:
         raise ConfigError(f"recipe {recipe.source}: {len(flat.slots) + flat.temporaries} values; the native path holds 255")
-    return flat.ops, len(reads), last
+    return flat.ops, reads, last
 
 
 def parse_files(listing: bytes) -> dict[str, bytes]:
@@ -387,7 +389,8 @@ class NativeServer:
             return
         del self.unverified[index]
         names = read_names(recipe)
-        # The result was compared in C (CHECK_EXPECTED); here the bytes are.
+        # The result was compared in C (CHECK_EXPECTED); here the bytes are (a name read twice: its later read, as a
+        # request's outcome keeps it).
         expected = self.workloads[index].expectation.result.value
         checker(self.workloads[index])(Outcome(reads=dict(zip(names, first, strict=True)), result=expected if isinstance(expected, int) else None))
 
