@@ -35,6 +35,23 @@ def test_a_name_read_twice_keeps_its_later_read_on_every_request(tmp_path, call_
     assert len(requests(spec, call_path)) == 3
 
 
+@pytest.mark.parametrize("call_path", PATHS)
+def test_an_expected_result_when_the_last_call_returns_nothing_is_a_mismatch(tmp_path, call_path):
+    # malloc returns 1024, then _initialize returns nothing: the request's result is None, which 1024 is not (the native
+    # path compared the earlier call's result, or nothing at all, and passed).
+    spec = write_recipe(tmp_path, REACTOR, {"steps": [{"call": "_initialize"}, {"call": "malloc", "args": [8]}, {"call": "_initialize"}],
+                                            "expect": {"result": 1024}})
+    with pytest.raises(ResultMismatch, match="None"):
+        requests(spec, call_path)
+
+
+@pytest.mark.parametrize("call_path", PATHS)
+def test_the_result_of_a_recipe_whose_last_call_returns_nothing_is_none(tmp_path, call_path):
+    spec = write_recipe(tmp_path, REACTOR, {"steps": [{"call": "_initialize"}, {"call": "malloc", "args": [8]}, {"call": "_initialize"}]})
+    results = requests(spec, call_path)
+    assert [getattr(r, "result", r) for r in results] == [None] * 3
+
+
 @pytest.mark.parametrize("where", [{"call": "transform", "args": [1 << 64]}, {"call": "transform", "args": ["0x10000000000000000"]},
                                    {"write": {"at": -(1 << 63) - 1, "text": "x"}}])
 def test_an_integer_past_64_bits_is_refused_in_one_line(tmp_path, where):

@@ -136,8 +136,8 @@ class _Flattener:
 def recipe_ops(recipe: Recipe) -> tuple[list[boundary.Op], int, str]:
     """A recipe's steps flattened into the C driver's ops: nested calls, ``{load: ...}`` and pointer arrays become ops of
     their own writing temporary value slots; every operand is (slot, offset), slot -1 a literal; reads are numbered
-    as :func:`read_names` orders them.  Returns the ops, the number of reads and the kind of the last call's result
-    (what expect.result is compared with)."""
+    as :func:`read_names` orders them.  Returns the ops, the number of reads and the kind of the last call step's result
+    ('' when it returns nothing: expect.result is compared with that call's result, as on the Python paths)."""
     flat = _Flattener(recipe)
     reads = 0
     last = ""
@@ -149,7 +149,7 @@ def recipe_ops(recipe: Recipe) -> tuple[list[boundary.Op], int, str]:
             dst = -1
             if step.name is not None:
                 dst = flat.slots.setdefault(step.name, len(flat.slots))
-            last = flat.call(step.export, args, dst, top=True) or last
+            last = flat.call(step.export, args, dst, top=True)
         elif isinstance(step, Write):
             flat.ops.append(boundary.WriteOp(flat.operand(step.at), step.data))
         elif isinstance(step, Read):
@@ -321,7 +321,9 @@ class NativeServer:
                 parts.cleanup.append(self.outputs[i].close)
         self.served = {i: add_workload(self.driver, w, self.outputs[i].spec(w) if i in self.outputs else None, i in linked)
                        for i, w in enumerate(workloads) if not w.component}
-        self.has_result = {i: bool(workloads[i].results) or workloads[i].steps for i in self.served}
+        # A recipe's result is its last call step's (None when that call returns nothing, as on the lean path).
+        self.has_result = {i: bool(recipe_ops(workloads[i].recipe)[2]) if workloads[i].steps else bool(workloads[i].results)
+                           for i in self.served}
         # A recipe's reads: the first request's are checked against expect here, every later one equals them byte for
         # byte (compared in C), so each request is verified without leaving C.
         self.unverified = {i: w.recipe for i, w in enumerate(workloads) if w.steps and (w.expectation.reads or w.expectation.same_as_first)}
