@@ -78,3 +78,30 @@ def test_a_memory_step_past_the_end_is_an_error_not_the_last_call_s_result_read_
     with pytest.raises(NativeFailure) as failure:
         requests(spec, "native", 1)
     assert failure.value.kind == "error" and "2 bytes at 65535 run past the memory's end" in str(failure.value)
+
+
+def test_the_glue_refuses_an_op_reading_a_value_slot_no_earlier_op_writes():
+    wasm = bytes(wasmtime.wat2wasm(LIBRARY))
+    engine = wasmtime.Engine()
+    driver = _native.Driver(library(), capi.address(engine.ptr()), cache_capacity=2)
+
+    def add(ops: tuple[boundary.Op, ...], nreads: int = 0) -> int:
+        program = boundary.RecipeProgram(ops, b"memory", nreads)
+        return driver.add(boundary.RequestPlan(wasm, hashlib.sha256(wasm).digest(), boundary.ResultCheck(0), program=program))
+
+    try:
+        get_output = boundary.CallOp(b"get_output", (), "", "i", 3, True)
+        add((get_output, boundary.WriteOp((3, 0), b"x")))  # slot 3 written first: accepted
+        with pytest.raises(ValueError, match="^op 0 reads value slot 3, which no earlier op writes$"):
+            add((boundary.WriteOp((3, 0), b"x"), get_output))
+        with pytest.raises(ValueError, match="^op 1 reads value slot 4, which no earlier op writes$"):
+            add((get_output, boundary.CallOp(b"transform", ((4, 0),), "i", "i", 4, True)))  # its own result is not yet written
+        with pytest.raises(ValueError, match="value slot -2; allowed: -1"):
+            add((boundary.WriteOp((-2, 0), b"x"),))
+        with pytest.raises(TypeError, match="^an operand is list; allowed: a \\(slot, offset\\) tuple"):
+            add((boundary.WriteOp([-1, 0], b"x"),))  # type: ignore[arg-type]
+        for nreads in (-1, 2):
+            with pytest.raises(ValueError, match=f"^RecipeProgram.nreads {nreads} of 1 ops; allowed: 0..1$"):
+                add((boundary.ReadOp((-1, 0), (-1, 1), 0),), nreads)
+    finally:
+        driver.close()
