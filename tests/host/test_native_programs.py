@@ -80,6 +80,35 @@ def test_a_memory_step_past_the_end_is_an_error_not_the_last_call_s_result_read_
     assert failure.value.kind == "error" and "2 bytes at 65535 run past the memory's end" in str(failure.value)
 
 
+@pytest.mark.parametrize("call_path", PATHS)
+def test_a_load_past_the_end_names_its_step(tmp_path, call_path):
+    spec = write_recipe(tmp_path, LIBRARY, {"steps": [{"call": "get_buffer"}, {"read": {"at": {"load": 65533}, "length": 1, "as": "x"}}]})
+    with pytest.raises((RecipeError, NativeFailure), match=r"steps\[1\].*4 bytes at 65533 run past the memory's end"):
+        requests(spec, call_path, 1)
+
+
+# A command that writes "a\r\nb" to stdout.
+CARRIAGE_RETURN = """(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "a\\0d\\0ab")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 4))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"""
+
+
+@pytest.mark.parametrize("call_path", PATHS)
+@pytest.mark.parametrize(("pattern", "matches"), [("^a\r\nb$", True), ("^a\nb$", False)])
+def test_a_stdout_pattern_sees_a_carriage_return_on_every_path(tmp_path, call_path, pattern, matches):
+    # The lean path read stdout with universal newlines ("a\nb"), the native path as bytes ("a\r\nb").
+    spec = write_recipe(tmp_path, CARRIAGE_RETURN, {"wasi": {"argv": ["cr"]}, "expect": {"stdout_match": pattern}})
+    if matches:
+        requests(spec, call_path, 2)
+    else:
+        with pytest.raises(ResultMismatch, match="stdout does not match"):
+            requests(spec, call_path, 2)
+
+
 def test_the_glue_refuses_an_op_reading_a_value_slot_no_earlier_op_writes():
     wasm = bytes(wasmtime.wat2wasm(LIBRARY))
     engine = wasmtime.Engine()
