@@ -49,7 +49,8 @@ def _files(tmp: Path) -> None:
     recipes = {"missing-key.yaml": "modul: seed.wasm\n", "list.yaml": "- module: seed.wasm\n", "not-yaml.yaml": "module: [unclosed\n",
                "bad-step.yaml": "module: seed.wasm\nsteps:\n  - frobnicate: 1\n",
                "imports-list.yaml": "module: seed.wasm\nimports: [1]\nsteps:\n  - invoke: run(1)\n",
-               "repeat-huge.yaml": "module: seed.wasm\nsteps:\n  - write: {at: 0, repeat: {byte: 1, count: 1099511627776}}\n"}
+               "repeat-huge.yaml": "module: seed.wasm\nsteps:\n  - write: {at: 0, repeat: {byte: 1, count: 1099511627776}}\n",
+               "int-huge.yaml": "module: seed.wasm\nsteps:\n  - call: run\n    args: [18446744073709551616]\n"}
     for name, text in recipes.items():
         (tmp / name).write_text(text)
     specs = {"spec-tab.yaml": "name: s\n\tnotebook: x\n", "spec-noname.yaml": "notebook: 01_seed_reproduction.ipynb\n",
@@ -168,6 +169,8 @@ BAD_INPUTS = [
     ("recipe imports that are not a mapping", [*R, "--recipe", "imports-list.yaml"], "recipe imports: [1] is not a mapping; allowed: NAME: VALUE entries"),
     ("a recipe write repeated past 4 GiB", [*R, "--recipe", "repeat-huge.yaml"],
      "recipe steps[0].write.repeat: byte 1, count 1099511627776; allowed: a byte 0..255 and a count 0..4294967296"),
+    ("a recipe integer past 64 bits", [*R, "--recipe", "int-huge.yaml"],
+     "recipe steps[0].args[0]: 18446744073709551616 does not fit in 64 bits; allowed: -9223372036854775808..9223372036854775807"),
     ("a sweep of more points than a sweep can list", ["sweep", "notebooks/sweeps/spec-points.yaml"],
      "grid: grid x zip x replicates make 120000 points; allowed: at most 100000"),
     ("a sweep output folder that is not a path", ["sweep", "notebooks/sweeps/spec-out.yaml"], "out: 7; allowed: a folder path"),
