@@ -43,7 +43,6 @@ from wasmlab.workloads.recipe import Call, Expr, PtrArray, Read, Recipe, Write
 
 NAME = "native"
 _KINDS = {"i32": "i", "i64": "I"}
-INT64_MAX = (1 << 63) - 1
 # Outcomes after which a variant cannot go on (the Python paths raise the lab's own error for them).
 _STOPS = (_native.OUT_MISMATCH, _native.OUT_NO_EXPORT, _native.OUT_COMPILE_ERROR)
 _LIBRARY: _native.Library | None = None
@@ -80,8 +79,7 @@ def refusal(workload: Workload, linked: bool = True) -> str | None:
 
 
 def read_names(recipe: Recipe) -> list[str]:
-    """The name each read step reads into, in the order the driver numbers its reads: one read per step, so a name read
-    twice is two reads (the later is the one a request's outcome keeps, as on the Python paths)."""
+    """Each read step's name, in the order the driver numbers its reads: a name read twice is two reads (the later kept)."""
     return [s.name for s in recipe.steps if isinstance(s, Read)]
 
 
@@ -126,7 +124,7 @@ class _Flattener:
             slot = self.temp()
             self.call(self.recipe.allocator, [(-1, 4 * len(arg.items))], slot)
             at = (slot, 0)
-        if at[1] + 4 * len(arg.items) > INT64_MAX:
+        if at[1] + 4 * len(arg.items) >= 1 << 63:
             raise ConfigError(f"recipe {self.recipe.source}: a ptr_array at offset {at[1]} runs past 64 bits")
         for i, item in enumerate(arg.items):
             self.ops.append(boundary.StoreOp((at[0], at[1] + 4 * i), self.operand(item)))
@@ -229,10 +227,8 @@ class WasiFiles:
 
 
 def add_workload(driver: _native.Driver, workload: Workload, wasi: boundary.WasiSpec | None = None, linked: bool = False) -> int:
-    """``workload`` added to ``driver`` (a core module :func:`refusal` accepts) as one
-    :class:`~wasmlab.host.native_boundary.RequestPlan`, checked as the lean path checks it
-    (its :class:`~wasmlab.workloads.expectation.Expectation`), with its WASI context or through the driver's linker if given;
-    its index in the driver."""
+    """``workload`` (a core module :func:`refusal` accepts) added to ``driver`` as one RequestPlan, checked as the lean path
+    checks it (its Expectation), with its WASI context or through the driver's linker if given: its index in the driver."""
     sha256 = bytes.fromhex(workload.sha256)
     if workload.steps:
         recipe = workload.recipe
@@ -321,9 +317,8 @@ class NativeServer:
                 parts.cleanup.append(self.outputs[i].close)
         self.served = {i: add_workload(self.driver, w, self.outputs[i].spec(w) if i in self.outputs else None, i in linked)
                        for i, w in enumerate(workloads) if not w.component}
-        # A recipe's result is its last call step's (None when that call returns nothing, as on the lean path).
-        self.has_result = {i: bool(recipe_ops(workloads[i].recipe)[2]) if workloads[i].steps else bool(workloads[i].results)
-                           for i in self.served}
+        # A recipe's result is its last call step's: None when that call returns nothing, as on the lean path.
+        self.has_result = {i: bool(recipe_ops(w.recipe)[2] if w.steps else w.results) for i, w in enumerate(workloads) if i in self.served}
         # A recipe's reads: the first request's are checked against expect here, every later one equals them byte for
         # byte (compared in C), so each request is verified without leaving C.
         self.unverified = {i: w.recipe for i, w in enumerate(workloads) if w.steps and (w.expectation.reads or w.expectation.same_as_first)}
@@ -391,8 +386,7 @@ class NativeServer:
             return
         del self.unverified[index]
         names = read_names(recipe)
-        # The result was compared in C (CHECK_EXPECTED); here the bytes are (a name read twice: its later read, as a
-        # request's outcome keeps it).
+        # The result was compared in C (CHECK_EXPECTED); here the bytes are (a name read twice: its later read).
         expected = self.workloads[index].expectation.result.value
         checker(self.workloads[index])(Outcome(reads=dict(zip(names, first, strict=True)), result=expected if isinstance(expected, int) else None))
 
