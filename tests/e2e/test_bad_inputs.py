@@ -51,7 +51,8 @@ def _files(tmp: Path) -> None:
                "imports-list.yaml": "module: seed.wasm\nimports: [1]\nsteps:\n  - invoke: run(1)\n",
                "repeat-huge.yaml": "module: seed.wasm\nsteps:\n  - write: {at: 0, repeat: {byte: 1, count: 1099511627776}}\n",
                "init-args.yaml": "module: seed.wasm\ninit: run\n", "init-number.yaml": "module: seed.wasm\ninit: 42\n",
-               "init-missing.yaml": "module: seed.wasm\ninit: setup\n"}
+               "init-missing.yaml": "module: seed.wasm\ninit: setup\n",
+               "int-huge.yaml": "module: seed.wasm\nsteps:\n  - call: run\n    args: [18446744073709551616]\n"}
     for name, text in recipes.items():
         (tmp / name).write_text(text)
     specs = {"spec-tab.yaml": "name: s\n\tnotebook: x\n", "spec-noname.yaml": "notebook: 01_seed_reproduction.ipynb\n",
@@ -189,6 +190,8 @@ BAD_INPUTS = [
     ("an init that is not an export name", [*R, "--recipe", "init-number.yaml"],
      "recipe init: 42 is not an export name; allowed: the name of the module's start-up function, e.g. init: wizer.initialize"),
     ("an init naming no export", [*R, "--recipe", "init-missing.yaml"], "recipe init: export 'setup' is not allowed; allowed: run"),
+    ("a recipe integer past 64 bits", [*R, "--recipe", "int-huge.yaml"],
+     "recipe steps[0].args[0]: 18446744073709551616 does not fit in 64 bits; allowed: -9223372036854775808..9223372036854775807"),
     ("a sweep of more points than a sweep can list", ["sweep", "notebooks/sweeps/spec-points.yaml"],
      "grid: grid x zip x replicates make 120000 points; allowed: at most 100000"),
     ("a sweep output folder that is not a path", ["sweep", "notebooks/sweeps/spec-out.yaml"], "out: 7; allowed: a folder path"),

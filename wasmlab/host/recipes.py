@@ -58,11 +58,12 @@ def run_steps(recipe: Recipe, target: StepTarget, stamps: list[int] | None = Non
     and after each step that ran, so that ``--phases`` can time every step; without, nothing is stamped."""
     values: dict[str, int] = {}
     outcome = Outcome()
+    running = ["steps"]  # the step running, for a load past the memory's end to name it as any other step's problem does
 
     def value(expr: Expr) -> int:
         if expr.load is not None:
             at = value(expr.load)
-            bounded(at, 4, "load")
+            bounded(at, 4, f"{running[0]}.load")
             return int(struct.unpack("<I", target.read(at, 4))[0]) + expr.offset
         if expr.call is not None:
             result = call(expr.call)
@@ -97,6 +98,7 @@ def run_steps(recipe: Recipe, target: StepTarget, stamps: list[int] | None = Non
         stamps.append(time.perf_counter_ns())
     try:
         for step in recipe.steps:
+            running[0] = step.where
             if isinstance(step, Call):
                 result = call(step)
                 if step.name is not None:

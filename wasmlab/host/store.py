@@ -151,7 +151,9 @@ class WasiIO:
     def check(self) -> None:
         """Raise :class:`ResultMismatch` unless the captured output matches the workload's patterns."""
         for name, path, pattern in self.patterns:
-            text = Path(path).read_text(errors="replace")
+            # Bytes decoded as the native path decodes them: read_text's universal newlines would turn \r into \n, so a
+            # pattern would match a command's output on one path and not on the other.
+            text = Path(path).read_bytes().decode(errors="replace")
             if not pattern.search(text):
                 raise ResultMismatch(f"workload {self.name!r}: {name} does not match {pattern.pattern!r}: "
                                      f"{text.strip().splitlines()[:1]}")

@@ -83,11 +83,15 @@ static uint8_t kind_of(char code) {
 
 static int operand_of(PyObject *item, Operand *out) {
     long long offset;
+    if (!PyTuple_Check(item)) { /* PyArg_ParseTuple takes a tuple on trust: anything else is a SystemError, not a refusal */
+        PyErr_Format(PyExc_TypeError, "an operand is %s; allowed: a (slot, offset) tuple of two integers", Py_TYPE(item)->tp_name);
+        return -1;
+    }
     if (!PyArg_ParseTuple(item, "iL", &out->slot, &offset))
         return -1;
     out->offset = offset;
-    if (out->slot >= MAX_VALUES) {
-        PyErr_Format(PyExc_ValueError, "value slot %d; allowed: fewer than %d", out->slot, MAX_VALUES);
+    if (out->slot < -1 || out->slot >= MAX_VALUES) {
+        PyErr_Format(PyExc_ValueError, "value slot %d; allowed: -1 (a literal) or 0..%d", out->slot, MAX_VALUES - 1);
         return -1;
     }
     return 0;
@@ -183,6 +187,27 @@ static int op_of(PyObject *obj, Op *op, Py_ssize_t k, int nreads) {
     return status;
 }
 
+/* Op k reads only value slots an earlier op wrote (`written`), then marks the slot it writes: 0, or -1 with a ValueError
+ * (an unwritten slot would be read uninitialised on every request). */
+static int slots_written(const Op *op, Py_ssize_t k, uint8_t *written) {
+    const Operand *used[MAX_SLOTS + 2];
+    int n = 0;
+    if (op->op == OP_CALL)
+        for (int i = 0; i < op->nargs; i++) used[n++] = &op->args[i];
+    else if (op->op != OP_STAMP)
+        used[n++] = &op->at;
+    if (op->op == OP_READ || op->op == OP_STORE32)
+        used[n++] = &op->value;
+    for (int i = 0; i < n; i++)
+        if (used[i]->slot >= 0 && !written[used[i]->slot]) {
+            PyErr_Format(PyExc_ValueError, "op %zd reads value slot %d, which no earlier op writes", k, used[i]->slot);
+            return -1;
+        }
+    if (op->dst >= 0)
+        written[op->dst] = 1;
+    return 0;
+}
+
 /* A RecipeProgram: NULL with an exception set. */
 static Program *program_of(PyObject *recipe) {
     long long nreads;
@@ -193,12 +218,18 @@ static Program *program_of(PyObject *recipe) {
     PyObject *ops = memory ? PyObject_GetAttrString(recipe, "ops") : NULL;
     PyObject *sequence = ops ? PySequence_Fast(ops, "a RecipeProgram's ops are a sequence") : NULL;
     Py_ssize_t nops = sequence ? PySequence_Fast_GET_SIZE(sequence) : 0;
+    if (sequence != NULL && (nreads < 0 || nreads > nops || nops > INT_MAX)) { /* a read per read op, at most */
+        PyErr_Format(PyExc_ValueError, "RecipeProgram.nreads %lld of %zd ops; allowed: 0..%zd", nreads, nops, nops);
+        Py_CLEAR(sequence);
+    }
     Program *p = sequence ? program_new((int)nops, memory, memory_len, (int)nreads) : NULL;
     if (sequence != NULL && p == NULL)
         PyErr_NoMemory();
+    uint8_t written[MAX_VALUES] = {0};
     for (Py_ssize_t k = 0; p != NULL && k < nops; k++) {
         p->nops = (int)k + 1;
-        if (op_of(PySequence_Fast_GET_ITEM(sequence, k), &p->ops[k], k, (int)nreads) < 0) {
+        if (op_of(PySequence_Fast_GET_ITEM(sequence, k), &p->ops[k], k, (int)nreads) < 0 ||
+            slots_written(&p->ops[k], k, written) < 0) {
             program_free(p);
             p = NULL;
         }

@@ -56,17 +56,35 @@ typedef struct {
     int64_t values[MAX_VALUES];
 } Run;
 
+/* An operand's value as a call's argument: the sum wraps in 64 bits (as the Python paths truncate an argument), never
+ * signed overflow. */
 static inline int64_t value_of(const Run *run, Operand o) {
-    return o.slot < 0 ? o.offset : run->values[o.slot] + o.offset;
+    return o.slot < 0 ? o.offset : (int64_t)((uint64_t)run->values[o.slot] + (uint64_t)o.offset);
 }
 
-/* The memory's bytes at `addr` if `n` of them lie inside it; NULL (the problem remembered) if not. */
-static uint8_t *bounded(Run *run, int64_t addr, int64_t n, const char *what) {
+/* An operand's value as an address or a length: 1 with it in *out, or 0 when the sum leaves 64 bits (the Python paths
+ * compute it exactly and find it past the memory's end). */
+static inline int exact_value_of(const Run *run, Operand o, int64_t *out) {
+    if (o.slot < 0) {
+        *out = o.offset;
+        return 1;
+    }
+    return !__builtin_add_overflow(run->values[o.slot], o.offset, out);
+}
+
+/* The memory's bytes at `at` if the `length` bytes there lie inside it; NULL (the problem remembered) if not. */
+static uint8_t *bounded(Run *run, Operand at, Operand length, const char *what) {
     size_t size = run->has_memory ? run->api->wasmtime_memory_data_size(run->context, &run->memory.of.memory) : 0;
-    if (!run->has_memory || addr < 0 || n < 0 || (uint64_t)addr + (uint64_t)n > size) {
-        char message[160];
-        snprintf(message, sizeof message, "recipe steps[%d] (%s): %lld bytes at %lld run past the memory's end (%zu bytes)",
-                 run->current, what, (long long)n, (long long)addr, size);
+    int64_t addr = 0, n = 0;
+    int exact = exact_value_of(run, at, &addr) && exact_value_of(run, length, &n);
+    if (!run->has_memory || !exact || addr < 0 || n < 0 || (uint64_t)addr + (uint64_t)n > size) {
+        char message[192];
+        if (exact)
+            snprintf(message, sizeof message, "recipe steps[%d] (%s): %lld bytes at %lld run past the memory's end (%zu bytes)",
+                     run->current, what, (long long)n, (long long)addr, size);
+        else
+            snprintf(message, sizeof message, "recipe steps[%d] (%s): an address or length past 64 bits, past the memory's "
+                     "end (%zu bytes)", run->current, what, size);
         driver_remember_text(run->d, message);
         return NULL;
     }
@@ -106,18 +124,18 @@ static int run_call(Run *run, const Op *op, wasmtime_instance_t *instance, int64
     int64_t result = op->result_kind == KIND_I64 ? raw[0].i64 : op->result_kind == KIND_I32 ? (int64_t)raw[0].i32 : 0;
     if (op->dst >= 0)
         run->values[op->dst] = result;
-    if (op->result_kind != KIND_NONE && op->top)
-        *detail = result;
+    if (op->top)
+        *detail = result; /* 0 for a call that returns nothing: it is still the last call's, and nothing is checked */
     return OUT_OK;
 }
 
 /* An OP_READ: the first request's bytes kept, every later request's compared with them. */
 static int run_read(Run *run, const Op *op) {
     Program *p = run->p;
-    int64_t n = value_of(run, op->value);
-    const uint8_t *bytes = bounded(run, value_of(run, op->at), n, "read");
+    const uint8_t *bytes = bounded(run, op->at, op->value, "read");
     if (bytes == NULL)
         return OUT_ERROR;
+    int64_t n = value_of(run, op->value); /* bounded: inside the memory */
     if (!p->learned) {
         free(p->first[op->read]);
         p->first[op->read] = malloc((size_t)n ? (size_t)n : 1);
@@ -137,9 +155,8 @@ static int run_read(Run *run, const Op *op) {
 
 /* An OP_WRITE, OP_LOAD or OP_STORE32: OUT_OK, or OUT_ERROR past the memory's end. */
 static int run_memory_op(Run *run, const Op *op) {
-    int64_t at = value_of(run, op->at);
-    uint8_t *bytes = bounded(run, at, op->op == OP_WRITE ? (int64_t)op->len : 4,
-                             op->op == OP_WRITE ? "write" : op->op == OP_LOAD ? "load" : "store");
+    Operand length = {-1, op->op == OP_WRITE ? (int64_t)op->len : 4};
+    uint8_t *bytes = bounded(run, op->at, length, op->op == OP_WRITE ? "write" : op->op == OP_LOAD ? "load" : "store");
     if (bytes == NULL)
         return OUT_ERROR;
     if (op->op == OP_WRITE) {
@@ -181,6 +198,9 @@ int program_run(Driver *d, Program *p, wasmtime_context_t *context, wasmtime_ins
         } else {
             outcome = run_memory_op(&run, op);
         }
+        if (outcome == OUT_ERROR && op->op != OP_CALL)
+            *detail = ERROR_OTHER; /* a memory step that could not run (a call's error has its kind already): not the
+                                    * last result, which Python would read as a pool's or a memory limit's error */
         if (outcome != OUT_OK)
             return outcome;
     }

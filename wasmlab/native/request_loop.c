@@ -226,10 +226,19 @@ static int check_outputs(Driver *d, WasiSpec *wasi, int outcome) {
     return outcome;
 }
 
-/* The result against the expected value, or learned from the first request. */
-static inline int judge_result(Workload *w, int outcome, int64_t detail) {
-    if (outcome != OUT_OK || w->check == CHECK_NONE || w->result_kind == KIND_NONE)
+/* The result against the expected value, or learned from the first request.  An expected value when the call (a recipe's
+ * last call step) returns nothing is a mismatch on every request, as on the Python paths (result None). */
+static inline int judge_result(Driver *d, Workload *w, int outcome, int64_t detail) {
+    if (outcome != OUT_OK || w->check == CHECK_NONE)
         return outcome;
+    if (w->result_kind == KIND_NONE) {
+        if (w->check != CHECK_EXPECTED)
+            return outcome;
+        char message[96];
+        snprintf(message, sizeof message, "result None (the last call returns nothing), expected %lld", (long long)w->expected);
+        driver_remember_text(d, message);
+        return OUT_MISMATCH;
+    }
     if (w->check == CHECK_FIRST && !w->learned) {
         w->expected = detail;
         w->learned = 1;
@@ -269,7 +278,7 @@ static int serve(Driver *d, Workload *w, int64_t *stamps, int64_t *detail, int64
         for (int k = 2; k < 6; k++) /* phases a failed request did not reach end where it ended */
             if (stamps[k] == 0) stamps[k] = stamps[6];
     }
-    outcome = judge_result(w, outcome, *detail);
+    outcome = judge_result(d, w, outcome, *detail);
     if (stamps) stamps[7] = now_ns();
     return outcome;
 }

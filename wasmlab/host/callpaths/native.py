@@ -79,8 +79,8 @@ def refusal(workload: Workload, linked: bool = True) -> str | None:
 
 
 def read_names(recipe: Recipe) -> list[str]:
-    """The names a recipe reads into, each once, in the order the driver numbers its reads."""
-    return list(dict.fromkeys(s.name for s in recipe.steps if isinstance(s, Read)))
+    """Each read step's name, in the order the driver numbers its reads: a name read twice is two reads (the later kept)."""
+    return [s.name for s in recipe.steps if isinstance(s, Read)]
 
 
 class _Flattener:
@@ -124,6 +124,8 @@ class _Flattener:
             slot = self.temp()
             self.call(self.recipe.allocator, [(-1, 4 * len(arg.items))], slot)
             at = (slot, 0)
+        if at[1] + 4 * len(arg.items) >= 1 << 63:
+            raise ConfigError(f"recipe {self.recipe.source}: a ptr_array at offset {at[1]} runs past 64 bits")
         for i, item in enumerate(arg.items):
             self.ops.append(boundary.StoreOp((at[0], at[1] + 4 * i), self.operand(item)))
         return at
@@ -132,10 +134,10 @@ class _Flattener:
 def recipe_ops(recipe: Recipe) -> tuple[list[boundary.Op], int, str]:
     """A recipe's steps flattened into the C driver's ops: nested calls, ``{load: ...}`` and pointer arrays become ops of
     their own writing temporary value slots; every operand is (slot, offset), slot -1 a literal; reads are numbered
-    as :func:`read_names` orders them.  Returns the ops, the number of reads and the kind of the last call's result
-    (what expect.result is compared with)."""
+    as :func:`read_names` orders them.  Returns the ops, the number of reads and the kind of the last call step's result
+    ('' when it returns nothing: expect.result is compared with that call's result, as on the Python paths)."""
     flat = _Flattener(recipe)
-    reads = {name: k for k, name in enumerate(read_names(recipe))}
+    reads = 0
     last = ""
     for step in recipe.steps:
         if flat.ops:
@@ -145,18 +147,19 @@ def recipe_ops(recipe: Recipe) -> tuple[list[boundary.Op], int, str]:
             dst = -1
             if step.name is not None:
                 dst = flat.slots.setdefault(step.name, len(flat.slots))
-            last = flat.call(step.export, args, dst, top=True) or last
+            last = flat.call(step.export, args, dst, top=True)
         elif isinstance(step, Write):
             flat.ops.append(boundary.WriteOp(flat.operand(step.at), step.data))
         elif isinstance(step, Read):
-            flat.ops.append(boundary.ReadOp(flat.operand(step.at), flat.operand(step.length), reads[step.name]))
+            flat.ops.append(boundary.ReadOp(flat.operand(step.at), flat.operand(step.length), reads))
+            reads += 1
         else:  # to_workload turns a core module's invoke steps into calls before anything runs
             raise ConfigError(f"recipe {step.where}: an invoke step left unconverted")
     if flat.ops:
         flat.ops.append(boundary.StepEnd())
     if len(flat.slots) + flat.temporaries > 255:
         raise ConfigError(f"recipe {recipe.source}: {len(flat.slots) + flat.temporaries} values; the native path holds 255")
-    return flat.ops, len(reads), last
+    return flat.ops, reads, last
 
 
 def parse_files(listing: bytes) -> dict[str, bytes]:
@@ -224,10 +227,8 @@ class WasiFiles:
 
 
 def add_workload(driver: _native.Driver, workload: Workload, wasi: boundary.WasiSpec | None = None, linked: bool = False) -> int:
-    """``workload`` added to ``driver`` (a core module :func:`refusal` accepts) as one
-    :class:`~wasmlab.host.native_boundary.RequestPlan`, checked as the lean path checks it
-    (its :class:`~wasmlab.workloads.expectation.Expectation`), with its WASI context or through the driver's linker if given;
-    its index in the driver."""
+    """``workload`` (a core module :func:`refusal` accepts) added to ``driver`` as one RequestPlan, checked as the lean path
+    checks it (its Expectation), with its WASI context or through the driver's linker if given: its index in the driver."""
     sha256 = bytes.fromhex(workload.sha256)
     if workload.steps:
         recipe = workload.recipe
@@ -316,7 +317,8 @@ class NativeServer:
                 parts.cleanup.append(self.outputs[i].close)
         self.served = {i: add_workload(self.driver, w, self.outputs[i].spec(w) if i in self.outputs else None, i in linked)
                        for i, w in enumerate(workloads) if not w.component}
-        self.has_result = {i: bool(workloads[i].results) or workloads[i].steps for i in self.served}
+        # A recipe's result is its last call step's: None when that call returns nothing, as on the lean path.
+        self.has_result = {i: bool(recipe_ops(w.recipe)[2] if w.steps else w.results) for i, w in enumerate(workloads) if i in self.served}
         # A recipe's reads: the first request's are checked against expect here, every later one equals them byte for
         # byte (compared in C), so each request is verified without leaving C.
         self.unverified = {i: w.recipe for i, w in enumerate(workloads) if w.steps and (w.expectation.reads or w.expectation.same_as_first)}
@@ -384,7 +386,7 @@ class NativeServer:
             return
         del self.unverified[index]
         names = read_names(recipe)
-        # The result was compared in C (CHECK_EXPECTED); here the bytes are.
+        # The result was compared in C (CHECK_EXPECTED); here the bytes are (a name read twice: its later read).
         expected = self.workloads[index].expectation.result.value
         checker(self.workloads[index])(Outcome(reads=dict(zip(names, first, strict=True)), result=expected if isinstance(expected, int) else None))
 

@@ -30,6 +30,19 @@ def integer(value: Any, where: str) -> int:
     return value
 
 
+# A literal, an offset or an expected result is a 64-bit signed integer, as the values the steps compute are (an i64
+# result, an address): the native path computes in 64 bits, so a wider one would mean one thing there and another on
+# the Python paths (which truncated it in a call's argument and refused it as an address).
+INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+def int64(value: int, where: str) -> int:
+    """``value`` if a 64-bit signed integer can hold it, else a one-line ConfigError naming it and the range allowed."""
+    if not INT64[0] <= value <= INT64[1]:
+        raise ConfigError(f"recipe {where}: {value} does not fit in 64 bits; allowed: {INT64[0]}..{INT64[1]}")
+    return value
+
+
 def digest_checks(data: Any, where: str, kinds: Sequence[str]) -> dict[str, tuple[str, str]]:
     """``{name: {kind: value}}`` with one kind of ``kinds`` each: name -> (kind, value), sha256 in lower case."""
     out = {}

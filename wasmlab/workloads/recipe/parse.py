@@ -14,7 +14,7 @@ import yaml
 
 from wasmlab.errors import ConfigError
 from wasmlab.workloads.recipe import steps as step_parsers
-from wasmlab.workloads.recipe.fields import digest_checks, integer, mapping, regex
+from wasmlab.workloads.recipe.fields import digest_checks, int64, integer, mapping, regex
 from wasmlab.workloads.recipe.model import (
     DEFAULT_INIT,
     DIGESTS,
@@ -124,7 +124,7 @@ def expect_section(data: Any, steps: Sequence[Step], dirs: Sequence[Dir]) -> Exp
         stdout_match=str(expect_data["stdout_match"]) if "stdout_match" in expect_data else None,
         stderr_match=str(expect_data["stderr_match"]) if "stderr_match" in expect_data else None,
         result=(expect_data["result"] if isinstance(expect_data.get("result"), str)
-                else integer(expect_data["result"], "expect.result") if "result" in expect_data else None),
+                else int64(integer(expect_data["result"], "expect.result"), "expect.result") if "result" in expect_data else None),
         bytes=byte_checks, files=file_checks)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from wasmlab.errors import ConfigError
-from wasmlab.workloads.recipe.fields import integer, mapping
+from wasmlab.workloads.recipe.fields import int64, integer, mapping
 from wasmlab.workloads.recipe.model import WRITE_SOURCES, Arg, Call, Expr, Invoke, PtrArray, Read, Step, Write
 
 NAME = r"[A-Za-z_][A-Za-z0-9_]*"
@@ -19,13 +19,11 @@ STEP_KINDS = ("call", "write", "read", "invoke")
 # A repeated write is built in host memory before it is written: no more than a 32-bit guest memory (4 GiB) can hold,
 # so that a typo of a count is one line instead of a host allocation of terabytes.
 MAX_REPEAT = 1 << 32
-
-
 def expression(value: Any, where: str, names: set[str]) -> Expr:
     if isinstance(value, bool):
         raise ConfigError(f"recipe {where}: {value!r} is not an integer, a name or NAME+N")
     if isinstance(value, int):
-        return Expr(offset=value)
+        return Expr(offset=int64(value, where))
     if isinstance(value, Mapping) and "call" in value:
         return Expr(call=call(value, where, names, nested=True))
     if isinstance(value, Mapping) and "load" in value:
@@ -34,13 +32,13 @@ def expression(value: Any, where: str, names: set[str]) -> Expr:
     if not isinstance(value, str) or not (match := EXPR.fullmatch(value)):
         raise ConfigError(f"recipe {where}: {value!r} is not an integer, a name, NAME+N, NAME-N, {{call: EXPORT}} or {{load: EXPR}}")
     if match["int"] is not None:
-        return Expr(offset=int(match["int"], 0))
+        return Expr(offset=int64(int(match["int"], 0), where))
     name = match["name"]
     if name not in names:
         raise ConfigError(f"recipe {where}: name {name!r} is never set before this step; allowed: "
                           + (", ".join(sorted(names)) if names else "a name set by an earlier step's `as`"))
     offset = int(match["offset"], 0) if match["offset"] else 0
-    return Expr(name=name, offset=-offset if match["sign"] == "-" else offset)
+    return Expr(name=name, offset=int64(-offset if match["sign"] == "-" else offset, where))
 
 
 def argument(value: Any, where: str, names: set[str]) -> Arg:
