@@ -349,7 +349,7 @@ static int serve_reused(Driver *d, Workload *w, int64_t *detail, int64_t *memory
     if (++w->kept.served >= d->reuse || outcome != OUT_OK)
         drop_kept(d, w);
     if (*fresh) {
-        outcome = judge_result(w, outcome, *detail);
+        outcome = judge_result(d, w, outcome, *detail);
         if (outcome == OUT_OK && !w->has_reference && w->result_kind != KIND_NONE) {
             w->reference = *detail;
             w->has_reference = 1;
