@@ -1,22 +1,21 @@
 """The native call path for core modules: the whole request loop in C (``wasmlab/native/``), GIL released.
 
-The same libwasmtime that wasmtime-py loaded (its functions resolved by ``dlsym`` on wasmtime-py's own
-handle), the same engine (a pooling one for pooled variants), and per request the same steps as the lean
-path: get the compiled module (compiled per request, or a hit in the C driver's own hash table keyed by
-the module's SHA-256 for cached variants, LRU like the lab's default), a new store with the per-store
-limits, instantiate (from an ``InstancePre`` for ``pre``), look the export up, call, check the result, delete
-the store.  A block of requests is one call into C, which times each request with ``CLOCK_MONOTONIC``
-(``perf_counter_ns``'s clock), so the figure has no Python in it: lean minus native is the binding's share.
+The same libwasmtime that wasmtime-py loaded (resolved by ``dlsym`` on its handle), the same engine (a pooling one for
+pooled variants), and per request the same steps as the lean path: get the compiled module (compiled per request, or a
+hit in the C driver's LRU keyed by the module's SHA-256), a new store with the per-store limits, instantiate (from an
+``InstancePre`` for ``pre``), look the export up, call, check the result, delete the store. A block of requests is one
+call into C, which times each request with ``CLOCK_MONOTONIC`` (no Python in the figure: lean minus native is the
+binding's share).
 
-Served: core modules whose export takes and returns i32/i64, recipes, and WASI guests: the C loop builds each
-request's WASI context (argv, environment, stdin from a file, stdout and stderr to files, read-only preopened
-directories, writable ones made fresh for every request: empty, or a copy of a host directory) and instantiates
-through the lab's core linker, which also holds a recipe's host-function stubs.  A WASI request's exit status must be
-the expected one, and its stdout, stderr and written files equal the first request's byte for byte (compared in C after
-the request's recorded time, the check's own ns counted apart; the first request's are checked against the expectations
-here, once per run, uncounted).  Stricter than the lean path, which checks each request against the expectations where
-there are some: a guest whose output varies (a timestamp) passes there and fails here, and the failure names what differed.
-Refused, each with one line: library-style modules, disk artifacts, and cache policies other than ``lru``.
+Served: core modules whose export takes and returns i32/i64, recipes, and WASI guests: the C loop builds each request's
+WASI context (argv, environment, stdin from a file, stdout and stderr to files, read-only preopened directories,
+writable ones made fresh for every request: empty, or a copy of a host directory) and instantiates through the lab's
+core linker, which also holds a recipe's host-function stubs. A WASI request's exit status must be the expected one, and
+its stdout, stderr and written files equal the first request's byte for byte (compared in C after the request's recorded
+time, the check's own ns counted apart; the first request's are checked against the expectations here, once per run,
+uncounted). Stricter than the lean path: a guest whose output varies (a timestamp) passes there and fails here, naming
+what differed. With ``+reuseN`` the kept instance serves N requests (``serve_reused`` in ``request_loop.c``). Refused,
+each with one line: library-style modules, disk artifacts, and cache policies other than ``lru``.
 """
 
 from __future__ import annotations
