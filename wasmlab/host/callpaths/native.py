@@ -318,8 +318,7 @@ class NativeServer:
                        for i, w in enumerate(workloads) if not w.component}
         # A recipe's result is its last call step's: None when that call returns nothing, as on the lean path.
         self.has_result = {i: bool(recipe_ops(w.recipe)[2] if w.steps else w.results) for i, w in enumerate(workloads) if i in self.served}
-        # A recipe's reads: the first request's are checked against expect here, every later one equals them byte for
-        # byte (compared in C), so each request is verified without leaving C.
+        # A recipe's reads: the first request's checked against expect here, every later one against them in C.
         self.unverified = {i: w.recipe for i, w in enumerate(workloads) if w.steps and (w.expectation.reads or w.expectation.same_as_first)}
         # How many steps of each recipe the C loop stamps in phased mode (the first STEP_STAMPS - 1).
         self.step_counts = {i: min(len(w.recipe.steps), _native.STEP_STAMPS - 1) for i, w in enumerate(workloads) if w.steps}
