@@ -230,7 +230,8 @@ def workload_options(default: str = "seed", variants: str = "pooled+cached", mul
         click.option("--workload", "workloads" if multiple else "workload", multiple=multiple, default=(default,) if multiple else default,
                      show_default=True, help=workload_help),
         click.option("--variants", default=variants, show_default=True, type=NAMES,
-                     help="Comma-separated variants: baseline or '+'-joined pooled, cached, pre."),
+                     help="Comma-separated variants: baseline or '+'-joined pooled, cached, pre, disk, wtcache, snapshot; "
+                          "+reuseN (an instance serves N requests); @lean, @api or @native pins a call path."),
     )
 
 
