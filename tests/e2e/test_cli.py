@@ -272,3 +272,25 @@ def test_reproduce_serves_a_component_on_the_native_path_unless_a_call_path_is_g
         done = CliRunner().invoke(main, [*args, "--workload", workload, *extra])
         assert done.exit_code == 0, done.output
         assert json.loads(done.stdout)["call_path"] == path, (workload, extra)
+
+
+def test_version_names_the_lab_and_the_wasmtime_binding():
+    from importlib.metadata import version
+
+    from wasmlab import __version__
+
+    done = wasmlab("--version")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"wasmlab {__version__} (wasmtime-py {version('wasmtime')})"
+
+
+@pytest.mark.parametrize("command", [(), ("reproduce",), ("releases", "run")])
+def test_h_is_help_everywhere(command):
+    short, long = wasmlab(*command, "-h"), wasmlab(*command, "--help")
+    assert short.returncode == long.returncode == 0 and short.stdout == long.stdout and "Usage: wasmlab" in short.stdout
+
+
+def test_the_command_list_gives_each_command_s_first_sentence_uncut():
+    listing = wasmlab("--help").stdout.split("Commands:")[1]
+    assert "..." not in listing
+    assert "with 95% CIs." in " ".join(listing.split())  # the end of compare's first sentence, past click's cut

@@ -2,4 +2,4 @@
 
 from wasmlab.cli import main
 
-main()
+main(prog_name="wasmlab")  # its usage lines name the command a user types

@@ -27,6 +27,18 @@ class LabGroup(click.Group):
     """Turns the lab's own errors into one line and exit status 2, and an interrupt (SIGINT or SIGTERM) into one line
     and exit status 130 (instead of click's "Aborted!"); ``--debug`` shows the traceback."""
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Each command with the whole first sentence of its help, wrapped, where click cuts it at the terminal's width."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                text = " ".join((command.short_help or command.help or "").split("\n\n")[0].split())
+                rows.append((name, text.split(". ")[0].rstrip(".") + "."))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
     def invoke(self, ctx: click.Context) -> Any:
         previous = signal.signal(signal.SIGTERM, _terminated) if threading.current_thread() is threading.main_thread() else None
         try:
@@ -54,7 +66,24 @@ class LabGroup(click.Group):
                 signal.signal(signal.SIGTERM, previous)
 
 
-@click.group(cls=LabGroup)
+def _show_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from importlib.metadata import version
+
+    from wasmlab import __version__
+    # The binding's version names the libwasmtime it ships, which every figure depends on.
+    click.echo(f"wasmlab {__version__} (wasmtime-py {version('wasmtime')})")
+    ctx.exit()
+
+
+# -h beside --help in every command.
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+@click.group(cls=LabGroup, context_settings=CONTEXT)
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_show_version,
+              help="Show wasmlab's version and the wasmtime binding's, and exit.")
 @click.option("--debug", is_flag=True, help="Show Python tracebacks for errors.")
 def main(debug: bool) -> None:
     """Measure what a WebAssembly host pays per request, and what pooling and caching save."""
