@@ -13,20 +13,14 @@ from collections.abc import Iterator
 import wasmtime
 import wasmtime.component as wc
 
-from tests.fuzz.guests import EXPORTS, PAD, TYPES
+from tests.fuzz.guests import EXPORTS, HEAP, PAD, TYPES
 from wasmlab.host.native_boundary import ComponentValue
 from wasmlab.workloads.signature import Signature
 
 # The spilled arguments start with the value, laid out as the result is: the core function returns their address (the
 # result's), or for a one-byte enum (a result of one flat value) the byte itself.
-_CORE = """(core module $m
-    (memory (export "memory") 4)
-    (global $heap (mut i32) (i32.const 1024))
-    (func (export "realloc") (param i32 i32 i32 i32) (result i32) (local $at i32)
-      (local.set $at (i32.and (i32.add (global.get $heap) (i32.sub (local.get 2) (i32.const 1)))
-                              (i32.sub (i32.const 0) (local.get 2))))
-      (global.set $heap (i32.add (local.get $at) (local.get 3)))
-      (local.get $at))
+_CORE = f"""(core module $m
+{HEAP}
     (func (export "echo") (param $args i32) (result i32) (local.get $args))
     (func (export "echo-byte") (param $args i32) (result i32) (i32.load8_u (local.get $args))))"""
 ONE_BYTE = {"take-level"}

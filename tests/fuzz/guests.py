@@ -29,14 +29,18 @@ EXPORTS = {
     "take-strings": "(list string)",
 }
 
-_CORE = """(core module $m
-    (memory (export "memory") 4)
+# A memory and a realloc that hands it out upward from 1024 at the alignment asked, never freeing: the heap's top is
+# $heap, so a guest can walk everything the canonical ABI wrote.
+HEAP = '''    (memory (export "memory") 4)
     (global $heap (mut i32) (i32.const 1024))
     (func (export "realloc") (param i32 i32 i32 i32) (result i32) (local $at i32)
       (local.set $at (i32.and (i32.add (global.get $heap) (i32.sub (local.get 2) (i32.const 1)))
                               (i32.sub (i32.const 0) (local.get 2))))
       (global.set $heap (i32.add (local.get $at) (local.get 3)))
-      (local.get $at))
+      (local.get $at))'''
+
+_CORE = f"""(core module $m
+{HEAP}
     (func (export "sum") (param $args i32) (result i32) (local $i i32) (local $acc i32)
       (local.set $i (i32.const 1024))
       (block (loop (br_if 1 (i32.ge_u (local.get $i) (global.get $heap)))
