@@ -10,7 +10,10 @@ Cheats each test is built to catch (each planted once and seen to fail, see the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import wasmtime
@@ -64,9 +67,15 @@ def guest(name: str, wat: str, expected: int) -> Workload:
                     sha256=hashlib.sha256(wasm).hexdigest())
 
 
-def runtime(path: str, workload: Workload, variant: str = "pooled+cached+reuse16"):
-    return build_runtimes([variant], small_pool_engine(4), CacheConfig(), [workload], call_path=path, engines=EnginePool())[
+@contextlib.contextmanager
+def runtime(path: str, workload: Workload, variant: str = "pooled+cached+reuse16") -> Iterator[Any]:
+    """The variant's runtime on ``path`` serving ``workload``, closed when the block ends."""
+    rt = build_runtimes([variant], small_pool_engine(4), CacheConfig(), [workload], call_path=path, engines=EnginePool())[
         parse_variant(variant).name]
+    try:
+        yield rt
+    finally:
+        rt.close()
 
 
 def serve(rt, n: int) -> tuple[list[bool], list[bool], list]:
@@ -107,7 +116,8 @@ def test_what_reuse_does_not_serve_is_refused_in_one_line(spec, path, kind):
     workload = load_workload(spec)
     assert kind in (refusal(workload, native=path == "native") or "")
     with pytest.raises(ConfigError, match=f"variant 'pooled\\+cached\\+reuse4'.*{kind}"):
-        runtime(path, workload, "pooled+cached+reuse4")
+        with runtime(path, workload, "pooled+cached+reuse4"):
+            pass
 
 
 @pytest.mark.parametrize("clash", [{"phases": True}, {"limits": {"fuel": 10_000}}, {"limits": {"deadline_ms": 50.0}}])
@@ -128,98 +138,74 @@ def test_the_native_record_and_boundary_changed_together():
 def test_the_fresh_guest_carries_state_into_every_reused_request(path):
     """The stateful guest reports what an earlier request left: with +reuse16 every reused request (15 of every 16)
     is counted, none is a failure; a loop that made a fresh instance each time would count none."""
-    rt = runtime(path, load_workload("fresh"))
-    try:
+    with runtime(path, load_workload("fresh")) as rt:
         fresh, carried, failures = serve(rt, 64)
         assert failures == []
         assert [k for k, f in enumerate(fresh) if f] == [0, 16, 32, 48]
         assert carried == [not f for f in fresh]
-    finally:
-        rt.close()
 
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("path", PATHS)
 def test_a_pure_guest_carries_nothing_over(path):
-    rt = runtime(path, load_workload("seed"))
-    try:
+    with runtime(path, load_workload("seed")) as rt:
         fresh, carried, failures = serve(rt, 40)
         assert failures == [] and fresh.count(False) == 37 and not any(carried)
         assert rt.handle(0) == 42
-    finally:
-        rt.close()
 
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("path", PATHS)
 def test_reuse1_is_a_fresh_instance_per_request(path):
     """+reuse1 is today's loop: no ledger, and the stateful guest passes every request (a reused instance would fail it)."""
-    rt = runtime(path, load_workload("fresh"), "pooled+cached+reuse1")
-    try:
+    with runtime(path, load_workload("fresh"), "pooled+cached+reuse1") as rt:
         assert rt.parts.reuse == 1 and rt.parts.ledger is None
         if rt.block is not None:
             failures: list = []
             rt.block([0] * 20, [0] * 20, failures)
             assert failures == []
         assert [rt.handle(0) for _ in range(5)] == [0] * 5
-    finally:
-        rt.close()
 
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("path", PATHS)
 def test_no_instance_outlives_its_block(path):
     """Each block's first request is on a fresh instance, whatever the block before it left (10 < 16 requests)."""
-    rt = runtime(path, load_workload("fresh"))
-    try:
+    with runtime(path, load_workload("fresh")) as rt:
         for _ in range(3):
             fresh, carried, _ = serve(rt, 10)
             assert fresh == [True] + [False] * 9 and carried == [False] + [True] * 9
         assert rt.handle(0) == 0  # a one-off request is on a fresh instance too
-    finally:
-        rt.close()
 
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("path", PATHS)
 def test_a_reused_request_that_fails_where_a_fresh_one_succeeded_is_carried_over_and_drops_its_instance(path):
-    rt = runtime(path, guest("marked", MARKED, 7), "pooled+cached+reuse4")
-    try:
+    with runtime(path, guest("marked", MARKED, 7), "pooled+cached+reuse4") as rt:
         fresh, carried, failures = serve(rt, 8)
         assert fresh == [True, False] * 4 and carried == [False, True] * 4
         assert [k for k, _ in failures] == [1, 3, 5, 7]
-    finally:
-        rt.close()
 
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("path", ["lean", "api"])
 def test_a_wasi_command_is_reused_with_each_requests_output_checked(path):
     """hello prints the same line on every request: reused, nothing is carried over, and every output is checked."""
-    rt = runtime(path, load_workload("hello"), "pooled+cached+reuse4")
-    try:
+    with runtime(path, load_workload("hello"), "pooled+cached+reuse4") as rt:
         fresh, carried, failures = serve(rt, 12)
         assert failures == [] and fresh == [True, False, False, False] * 3 and not any(carried)
         assert rt.parts.output_checks == 12
-    finally:
-        rt.close()
 
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("path", ["lean", "api"])
 def test_a_wasi_command_that_prints_its_own_state_shows_it_on_every_reused_request(path):
     counting = wasi_command("counting", bytes(wasmtime.wat2wasm(COUNTING)), ("counting",), stdout="^1\n$")
-    rt = runtime(path, counting, "pooled+cached+reuse4")
-    try:
+    with runtime(path, counting, "pooled+cached+reuse4") as rt:
         fresh, carried, failures = serve(rt, 8)
         assert failures == [] and fresh == [True, False, False, False] * 2 and carried == [not f for f in fresh]
-    finally:
-        rt.close()
-    plain = runtime(path, counting, "pooled+cached")  # without reuse, every request prints 1
-    try:
+    with runtime(path, counting, "pooled+cached") as plain:  # without reuse, every request prints 1
         assert [plain.handle(0) for _ in range(3)] == [None] * 3
-    finally:
-        plain.close()
 
 
 # ---- measured and reported ----
