@@ -84,3 +84,17 @@ def test_a_recipe_is_a_workload_of_the_explorer(tmp_path):
     explorer.workload.value = str(Path(__file__).resolve().parents[1] / "data" / "recipes" / "middleware-reject.yaml")
     assert explorer.run() is not None and explorer.error.value == ""
     assert "middleware-reject" in explorer.table.value
+
+
+def test_reuse_is_a_knob_and_the_table_shows_what_reuse_carried_over():
+    explorer = small_explorer()
+    explorer.workload.value = "fresh"  # keeps state: every reused request shows it
+    explorer.reuse.value = 5
+    assert explorer.run() is not None
+    table = comparison_table(explorer.runs)
+    row = table[table["variant"] == "pooled+cached+reuse5"].iloc[0]
+    assert row["carried_over"] == "24 of 24"  # 30 requests in instances of 5: 6 fresh, 24 reused
+    assert table.loc[table["variant"] == "baseline", "carried_over"].tolist() == [""]
+    assert "carried over (reused)" in explorer.table.value
+    explorer.reuse.value = 0
+    assert explorer.run() is None and "reuse0" in explorer.error.value

@@ -51,9 +51,18 @@ def comparison_table(runs: list[tuple[str, Measurement]]) -> pd.DataFrame:
                     "p99_us": row["latency_us_p99"],
                     "speedup": row.get("speedup", float("nan")),
                     "over": row.get("speedup_over") or "",
+                    # Instance reuse's isolation price: reused requests whose results differed from a fresh instance's.
+                    "carried_over": _carried_text(row),
                 }
             )
-    return pd.DataFrame(rows, columns=["run", "variant", "mean_us", "p50_us", "p99_us", "speedup", "over"])
+    return pd.DataFrame(rows, columns=["run", "variant", "mean_us", "p50_us", "p99_us", "speedup", "over", "carried_over"])
+
+
+def _carried_text(row: dict[str, Any]) -> str:
+    reused = row.get("reused_requests")
+    if reused is None or reused != reused or not reused:  # absent, nan, or no request reused
+        return ""
+    return f"{int(row.get('carried_over_requests') or 0)} of {int(reused)}"
 
 
 def comparison_figure(runs: list[tuple[str, Measurement]]) -> Figure:
@@ -98,6 +107,8 @@ class Explorer:
                                             placeholder="default, 65536, 10MiB")
         self.cache_policy = widgets.Dropdown(options=list(CACHE_POLICIES), value="lru", description="cache policy", style=style)
         self.cache_size = widgets.IntText(value=16, description="cache size", style=style)
+        # +reuseN: 1 is a fresh instance per request; N > 1 lets one instance serve N requests in a row.
+        self.reuse = widgets.IntText(value=1, description="requests per instance", style=style)
         self.requests = widgets.IntText(value=requests, description="requests", style=style)
         self.repeats = repeats
         self.warmup = warmup
@@ -118,7 +129,7 @@ class Explorer:
 
     def scenario(self) -> Scenario:
         """The scenario the controls describe; raises the lab's error for a bad knob."""
-        variant = self.variant.value
+        variant = self.variant.value + (f"+reuse{self.reuse.value}" if self.reuse.value != 1 else "")
         pool: dict[str, Any] = {}
         if self.max_memory_size.value.strip().lower() not in ("", "default"):
             pool["max_memory_size"] = parse_size(self.max_memory_size.value, "max memory size")
@@ -186,7 +197,8 @@ class Explorer:
             return
         table = comparison_table(self.runs)
         formatted = table.assign(speedup=table["speedup"].map(lambda v: f"{v:.1f}x")).rename(
-            columns={"mean_us": "mean µs", "p50_us": "p50 µs", "p99_us": "p99 µs", "speedup": "speedup", "over": "over (its path's baseline)"}
+            columns={"mean_us": "mean µs", "p50_us": "p50 µs", "p99_us": "p99 µs", "speedup": "speedup", "over": "over (its path's baseline)",
+                     "carried_over": "carried over (reused)"}
         )
         self.table.value = _TABLE_STYLE + formatted.to_html(index=False, float_format=lambda v: f"{v:.2f}", border=0)
         self.figure.append_display_data(Image(data=_png(comparison_figure(self.runs)), format="png"))
@@ -197,7 +209,7 @@ class Explorer:
         controls = widgets.VBox(
             [
                 self.workload, self.variant, self.call_path, self.slots, self.max_memory_size,
-                self.cache_policy, self.cache_size, self.requests,
+                self.cache_policy, self.cache_size, self.reuse, self.requests,
                 widgets.HBox([self.run_button, self.clear_button, self.progress]),
                 self.error,
             ]
