@@ -108,7 +108,7 @@ class Explorer:
         self.cache_policy = widgets.Dropdown(options=list(CACHE_POLICIES), value="lru", description="cache policy", style=style)
         self.cache_size = widgets.IntText(value=16, description="cache size", style=style)
         # +reuseN: 1 is a fresh instance per request; N > 1 lets one instance serve N requests in a row.
-        self.reuse = widgets.IntText(value=1, description="requests per instance", style=style)
+        self.reuse = widgets.IntText(value=1, description="instance reuse", tooltip="requests each instance serves (+reuseN)", style=style)
         self.requests = widgets.IntText(value=requests, description="requests", style=style)
         self.repeats = repeats
         self.warmup = warmup
