@@ -194,6 +194,11 @@ SMOKE_OUTPUTS = {
     "smoke-09": {"summary.parquet": ["label", "p99_us", "p99_us_worst", "rss_bytes", "address_space_bytes", "recommended"],
                  "runs.parquet": ["stage", "label", "allocator", "latency_us_p99", "rss_bytes", "address_space_bytes", "outcome"],
                  "front.png": None, "metadata.json": None},
+    "smoke-10": {"summary.parquet": ["workload", "reuse", "latency_us_p50", "latency_us_p50_first", "latency_us_p50_reused",
+                                   "reused_requests", "carried_over_requests", "carried_over_share", "speedup_ci_low"],
+                 "snapshots.parquet": ["kib", "call_path", "start_up_p50_us", "snapshot_p50_us", "p50_ratio", "snapshot_faults",
+                                       "snapshot_bytes", "wizer_ms"],
+                 "reuse.png": None, "snapshots.png": None, "metadata.json": None},
 }
 
 
