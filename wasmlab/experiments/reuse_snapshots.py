@@ -14,9 +14,9 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from wasmlab.measure import snapshot_figures
 from wasmlab.measure.measurement import Measurement
 from wasmlab.measure.scenario import Scenario, run
-from wasmlab.report import snapshots
 
 FRESH_EACH_TIME = "pooled+cached"
 
@@ -77,7 +77,7 @@ def snapshot_table(kib_list: Sequence[int], call_paths: Sequence[str] = ("native
             measurement = run(Scenario(workload=f"startup-heavy:kib={kib}", variants=f"{FRESH_EACH_TIME},{FRESH_EACH_TIME}+snapshot",
                                        call_path=path, **counts))
             measurements.append(measurement)
-            for found in snapshots.summary(measurement):
+            for found in snapshot_figures.summary(measurement):
                 rows.append({"kib": kib, "call_path": path, "start_up_p50_us": found["start_up"]["latency_us_p50"],
                              "snapshot_p50_us": found["snapshot"]["latency_us_p50"], "p50_ratio": found["p50_ratio"],
                              "start_up_faults": found["start_up"]["minor_faults_per_request"],
