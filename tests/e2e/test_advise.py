@@ -82,3 +82,17 @@ def test_a_goal_nothing_meets_exits_1_with_one_line_naming_the_constraint(args, 
 def test_bad_input_is_one_line_and_exit_2(args, message):
     done = wasmlab("advise", *args, "--budget-s", "1")
     assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+@pytest.mark.timing  # a p99 of 1.5 µs that only reuse meets: measured alone
+def test_allow_reuse_recommends_reuse_for_a_pure_guest_and_refuses_a_guest_that_carries_state():
+    """seed keeps nothing between requests: reuse meets 1.5 µs and the advice says how many reused requests it checked.
+    fresh returns what an earlier request left: every reuse candidate carries state over, so none is recommended."""
+    pure = wasmlab("advise", "--workload", "seed", "--concurrency", "2", "--p99-us", "1.5", "--allow-reuse", "--format", "json", *QUICK)
+    assert pure.returncode == 0, pure.stderr
+    data = json.loads(pure.stdout)
+    assert data["recommended"]["candidate"]["reuse"] > 1 and data["recommended"]["carried_over_requests"] == 0
+    assert data["recommended"]["reused_requests"] > 0 and any("+reuse" in f for f in data["flags"])
+    stateful = wasmlab("advise", "--workload", "fresh", "--concurrency", "2", "--p99-us", "1.5", "--allow-reuse", *QUICK)
+    assert stateful.returncode == 1 and stateful.stderr.strip().count("\n") == 0, stateful.stderr
+    assert "met only with instance reuse that carried state over" in stateful.stderr

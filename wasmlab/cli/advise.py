@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 @click.option("--call-path", default="native", show_default=True, type=CallPaths(("native", "lean"), "advise", lists=False),
               help="native (C, no GIL) or lean (Python threads).")
 @click.option("--trace", default="repeat", show_default=True, help="Over several workloads: uniform or zipf[:s=1.1].")
+@click.option("--allow-reuse", is_flag=True, help="Let the search try instance reuse (+reuseN: one instance serves N requests); a "
+              "candidate counts only if no reused request's result differed from a fresh instance's. Core modules only.")
 @click.option("--budget-s", type=float, default=60.0, show_default=True, help="Seconds the search may spend (about half screening).")
 @click.option("--requests", type=int, default=2000, show_default=True, help="Requests per worker for each screened candidate (confirmation and claim runs: twice that, at least 10,000).")
 @click.option("--repeats", type=int, default=3, show_default=True, help="Runs of each finalist and of each knob's default, in rotation (the claim's: at least 5).")
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
 @out_option("nothing saved; with it, trials.parquet, advice.json and metadata.json, kept on an interrupt too")
 @takes_scenario
 def advise_command(scenario: Scenario, concurrent: int, p99_us: float, rss_budget: int | None, address_space: int | None,  # noqa: PLR0913 - click passes every flag
-                   budget_s: float, target_release: str | None, plot_file: Path | None, fmt: str, out: Path | None) -> None:
+                   allow_reuse: bool, budget_s: float, target_release: str | None, plot_file: Path | None, fmt: str, out: Path | None) -> None:
     """The pool and engine settings that meet a p99 target at a concurrency within memory budgets, measured: a search
     over the knobs, the front re-measured, each knob's effect against wasmtime's default, and the settings as code.
     Exit status 1 when nothing meets the goal (one line names the binding constraint)."""
@@ -50,7 +52,7 @@ def advise_command(scenario: Scenario, concurrent: int, p99_us: float, rss_budge
 
     if budget_s <= 0:
         raise ConfigError(f"--budget-s {budget_s:g} is out of range; allowed: a budget > 0")
-    goal, effort = goal_of(scenario, concurrent, p99_us, rss_budget, address_space), effort_of(scenario, budget_s)
+    goal, effort = goal_of(scenario, concurrent, p99_us, rss_budget, address_space, allow_reuse), effort_of(scenario, budget_s)
     created = out is not None and not out.exists()
     if out is not None:
         check_writable(out)

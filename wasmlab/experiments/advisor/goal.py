@@ -25,6 +25,9 @@ class Goal:
     call_path: str = "native"
     trace: str = "repeat"
     zipf_s: float = 1.1
+    # Instance reuse may be proposed (+reuseN): the host accepts that one request's state can reach the next, and a
+    # candidate counts only if no reused request's result differed from a fresh instance's (carried over: 0).
+    allow_reuse: bool = False
 
     def __post_init__(self) -> None:
         if self.call_path not in CALL_PATHS:
@@ -84,7 +87,8 @@ def confirm_requests(effort: Effort) -> int:
 
 
 def goal_from(workloads: list[str] | tuple[str, ...], concurrency: int, p99_us: float, rss_budget: str | int | None = None,
-              address_space: str | int | None = None, call_path: str = "native", trace: str = "repeat") -> Goal:
+              address_space: str | int | None = None, call_path: str = "native", trace: str = "repeat",
+              allow_reuse: bool = False) -> Goal:
     """A :class:`Goal` from what a command line or a notebook's parameters give: sizes as ``"8GiB"`` (empty: no budget),
     the trace as ``repeat``, ``uniform`` or ``zipf[:s=S]``."""
     from wasmlab.config import parse_size
@@ -94,14 +98,15 @@ def goal_from(workloads: list[str] | tuple[str, ...], concurrency: int, p99_us: 
     return Goal(tuple(workloads), concurrency, float(p99_us),
                 parse_size(rss_budget, "--rss-budget") if rss_budget not in (None, "") else None,
                 parse_size(address_space, "--address-space") if address_space not in (None, "") else None,
-                call_path, distribution, zipf_s)
+                call_path, distribution, zipf_s, allow_reuse)
 
 
 def goal_of(scenario: Scenario, concurrency: int, p99_us: float, rss_budget: int | None = None,
-            address_space: int | None = None) -> Goal:
+            address_space: int | None = None, allow_reuse: bool = False) -> Goal:
     """The :class:`Goal` for ``scenario``'s workloads (a multi-tenant host's tenants), call path and trace."""
     chosen = scenario.workload
-    return Goal(chosen.specs(), concurrency, float(p99_us), rss_budget, address_space, scenario.call_path, chosen.trace, chosen.zipf_s)
+    return Goal(chosen.specs(), concurrency, float(p99_us), rss_budget, address_space, scenario.call_path, chosen.trace, chosen.zipf_s,
+                allow_reuse)
 
 
 def effort_of(scenario: Scenario, budget_s: float) -> Effort:

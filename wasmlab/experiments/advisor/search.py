@@ -81,9 +81,10 @@ def propose(trial: Any, space: SearchSpace, pooled: list[tuple[int, str]], on_de
     cache = trial.suggest_categorical("cache_size", list(space.cache_sizes)) if modules > 1 else 1
     cow = trial.suggest_categorical("cow", [True, False])
     pre = trial.suggest_categorical("pre", list(space.pre))
+    reuse = trial.suggest_categorical("reuse", list(space.reuse))
     if allocator == "on-demand":
         layout = trial.suggest_categorical("on_demand_layout", on_demand)
-        return Candidate("on-demand", 0, layout, cow=cow, pre=pre, cache_size=cache)
+        return Candidate("on-demand", 0, layout, cow=cow, pre=pre, cache_size=cache, reuse=reuse)
     shape = trial.suggest_categorical("pool_shape", [f"{s}:{layout}" for s, layout in pooled])
     slots_text, _, layout = shape.partition(":")
     slots = int(slots_text)
@@ -91,14 +92,15 @@ def propose(trial: Any, space: SearchSpace, pooled: list[tuple[int, str]], on_de
     table_keep = trial.suggest_categorical("table_keep_resident", list(space.table_keep_resident))
     warm = trial.suggest_categorical("warm_slots", ["default", "0"])
     batch = trial.suggest_categorical("decommit_batch", list(space.decommit_batch))
-    return Candidate("pooling", slots, layout, keep, table_keep, warm, slots if batch == "slots" and slots > 1 else 1, cow, pre, cache)
+    return Candidate("pooling", slots, layout, keep, table_keep, warm, slots if batch == "slots" and slots > 1 else 1, cow, pre, cache,
+                     reuse)
 
 
 def starting_points(space: SearchSpace, pooled: list[tuple[int, str]], on_demand: list[str], goal: Goal) -> list[dict[str, Any]]:
     """Trials Optuna runs first: wasmtime's defaults (pooled at the fewest slots that fit, and on demand), and the pool
     keeping its whole memory resident, so the front has anchors before the sampler takes over."""
     points: list[dict[str, Any]] = []
-    common = {"cow": True, "pre": False, **({"cache_size": space.cache_sizes[0]} if len(goal.workloads) > 1 else {})}
+    common = {"cow": True, "pre": False, "reuse": 1, **({"cache_size": space.cache_sizes[0]} if len(goal.workloads) > 1 else {})}
     if pooled:
         slots, layout = min(pooled, key=lambda p: (p[0], p[1] != "default"))
         pool = {"allocator": "pooling", "pool_shape": f"{slots}:{layout}", "table_keep_resident": 0, "warm_slots": "default",
@@ -136,7 +138,7 @@ def _advise(goal: Goal, effort: Effort, report: Callable[[str, dict[str, Any]], 
             release: tuple[str, Callable[[str], bool]], log: TrialLog) -> Advice:
     started, rows = time.perf_counter(), log.rows
     needs = needs or serving_needs(goal.workloads)
-    space = search_space(needs, goal.concurrency, len(goal.workloads))
+    space = search_space(needs, goal.concurrency, len(goal.workloads), goal.allow_reuse)
     pooled, on_demand = feasible_shapes(goal, needs, space)
     if not pooled and not on_demand:
         raise Infeasible(address_space_refusal(goal, needs))
@@ -247,7 +249,7 @@ def edge_warning(goal: Goal, final: Summary, claim: Claim) -> str | None:
 SIMPLIFIES = {"allocator": ("allocator", "slots", "keep_resident", "table_keep_resident", "warm_slots", "decommit_batch"),
               "slots": ("slots", "decommit_batch"), "layout": ("layout",), "keep_resident": ("keep_resident",),
               "table_keep_resident": ("table_keep_resident",), "warm_slots": ("warm_slots",), "decommit_batch": ("decommit_batch",),
-              "cow": ("cow",), "pre": ("pre",), "cache_size": ("cache_size",)}
+              "cow": ("cow",), "pre": ("pre",), "reuse": ("reuse",), "cache_size": ("cache_size",)}
 
 
 def explained_choice(pick: Summary, earlier: list[dict[str, Any]], goal: Goal, needs: ServingNeeds, pooled: list[tuple[int, str]],
@@ -356,7 +358,8 @@ def reverted(candidate: Candidate, goal: Goal, needs: ServingNeeds, pooled: list
     def allowed(other: Candidate) -> bool:
         return (other.slots, other.layout) in pooled if other.pooled else other.layout in on_demand
     if candidate.pooled:
-        alternative = Candidate("on-demand", 0, candidate.layout, cow=candidate.cow, pre=candidate.pre, cache_size=candidate.cache_size)
+        alternative = Candidate("on-demand", 0, candidate.layout, cow=candidate.cow, pre=candidate.pre, cache_size=candidate.cache_size,
+                                reuse=candidate.reuse)
         if allowed(alternative):
             out["allocator"] = alternative
         if candidate.slots > goal.concurrency and allowed(candidate.replace(slots=goal.concurrency)):
@@ -371,7 +374,7 @@ def reverted(candidate: Candidate, goal: Goal, needs: ServingNeeds, pooled: list
         other = candidate.replace(layout="default")
         if allowed(other):
             out["layout"] = other
-    for knob in ("cow", "pre"):
+    for knob in ("cow", "pre", "reuse"):
         if getattr(candidate, knob) != WASMTIME_DEFAULTS[knob]:
             out[knob] = candidate.replace(**{knob: WASMTIME_DEFAULTS[knob]})
     if len(goal.workloads) > 1 and candidate.cache_size < len(goal.workloads):

@@ -99,6 +99,9 @@ def rust(candidate: Candidate, needs: ServingNeeds, release: str, has_symbol: Ca
         lines[-1] += ";"
         lines.append("config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));")
     lines.append("let engine = wasmtime::Engine::new(&config)?;")
+    if candidate.reuse > 1:
+        lines.append(f"// reuse: keep each Store and its Instance for {candidate.reuse} requests, then drop both and make fresh ones "
+                     "(one request's state reaches the next: the lab counted no result that differed, and cannot see timing)")
     if candidate.pre:
         lines.append("// once per module: let pre = linker.instantiate_pre(&module)?; then per request: pre.instantiate(&mut store)?")
     lines.append(f"// keep compiled modules: an LRU of {candidate.cache_size} per worker (wasmtime::Module is cheap to clone)")

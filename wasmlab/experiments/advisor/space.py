@@ -24,8 +24,10 @@ LAYOUTS = ("default", "no-guard", "tight")
 # wasmtime's defaults for the knobs the advisor changes (PoolingAllocationConfig::default(), Config::new()).
 WASMTIME_DEFAULTS: dict[str, Any] = {
     "allocator": "on-demand", "layout": "default", "keep_resident": 0, "table_keep_resident": 0,
-    "warm_slots": "default", "decommit_batch": 1, "cow": True, "pre": False,
+    "warm_slots": "default", "decommit_batch": 1, "cow": True, "pre": False, "reuse": 1,
 }
+# Requests per instance the search may try with --allow-reuse (1: a fresh instance per request, wasmtime's hosts' way).
+REUSE_CHOICES = (1, 4, 16, 128, 1024)  # past 100, fewer than 1% of requests make an instance: the p99 is a reused one
 # wasmtime's PoolingAllocationConfig defaults for limits the guest may need raised.
 DEFAULT_MAX_MEMORIES_PER_MODULE = 1
 DEFAULT_MAX_TABLES_PER_MODULE = 1
@@ -61,6 +63,7 @@ class Candidate:
     cow: bool = True  # memory_init_cow
     pre: bool = False  # InstancePre per module
     cache_size: int = 1  # compiled modules each worker's cache keeps (LRU)
+    reuse: int = 1  # requests one instance serves in a row (+reuseN); only with --allow-reuse
 
     def __post_init__(self) -> None:
         if self.allocator == "on-demand":
@@ -75,7 +78,7 @@ class Candidate:
 
     @property
     def variant(self) -> str:
-        return ("pooled+" if self.pooled else "") + "cached" + ("+pre" if self.pre else "")
+        return ("pooled+" if self.pooled else "") + "cached" + ("+pre" if self.pre else "") + (f"+reuse{self.reuse}" if self.reuse > 1 else "")
 
     def replace(self, **changes: Any) -> Candidate:
         return dataclasses.replace(self, **changes)
@@ -162,6 +165,8 @@ class Candidate:
             parts.append("no copy-on-write")
         if self.pre:
             parts.append("InstancePre")
+        if self.reuse > 1:
+            parts.append(f"reuse {self.reuse} requests per instance")
         parts.append(f"cache {self.cache_size}")
         return ", ".join(parts)
 
@@ -203,12 +208,13 @@ class SearchSpace:
     decommit_batch: tuple[str, ...]
     cache_sizes: tuple[int, ...]
     pre: tuple[bool, ...] = (False, True)  # InstancePre: core modules only (the component C API has none)
+    reuse: tuple[int, ...] = (1,)  # requests per instance: more than 1 only when the user allows reuse (core modules)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-def search_space(needs: ServingNeeds, threads: int, modules: int) -> SearchSpace:
+def search_space(needs: ServingNeeds, threads: int, modules: int, allow_reuse: bool = False) -> SearchSpace:
     """Slots from the concurrency up, keep-resident sizes up to the whole memory serving needs (pages wasmtime
     would otherwise ``madvise`` away on every request), a table's worth of table keep-resident if there is a table,
     and, for several modules, cache capacities from all of them down to one."""
@@ -218,7 +224,8 @@ def search_space(needs: ServingNeeds, threads: int, modules: int) -> SearchSpace
     caches = sorted({modules, max(1, modules // 2), 1}, reverse=True)
     return SearchSpace(slots=tuple(sorted({threads, 2 * threads, 4 * threads})), layouts=LAYOUTS, keep_resident=tuple(keep[:5]),
                        table_keep_resident=tables, decommit_batch=("1", "slots"), cache_sizes=tuple(caches),
-                       pre=(False,) if needs.components else (False, True))
+                       pre=(False,) if needs.components else (False, True),
+                       reuse=REUSE_CHOICES if allow_reuse and not needs.components else (1,))
 
 
 def smallest_pool_slot(needs: ServingNeeds) -> int:

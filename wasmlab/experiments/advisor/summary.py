@@ -37,6 +37,9 @@ class Summary:
     outcomes: tuple[str, ...]
     meets_target: bool
     within_budgets: bool
+    # Instance reuse's price over the runs: reused requests, and those whose results differed from a fresh instance's.
+    reused_requests: int = 0
+    carried_over_requests: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -46,14 +49,16 @@ class Summary:
 
 
 def summarize(goal: Goal, candidate: Candidate, runs: Sequence[dict[str, Any]]) -> Summary:
-    """Medians over ``runs``; the target counts as met only if every run served every request and the worst p99 met it."""
+    """Medians over ``runs``; the target counts as met only if every run served every request, the worst p99 met it and
+    no reused request carried state over (a reuse candidate that leaks is not a recommendation, however fast)."""
     ok = [r for r in runs if r["outcome"] == "ok"]
     worst = max((r["latency_us_p99"] for r in ok), default=float("nan"))
     rss, address = _median([r["rss_bytes"] for r in ok]), _median([r["address_space_bytes"] for r in ok])
     within = bool(ok) and (goal.rss_budget is None or rss <= goal.rss_budget) and (goal.address_space is None or address <= goal.address_space)
     best = min((r["latency_us_p99"] for r in ok), default=float("nan"))
+    reused, carried = (sum(int(r.get(k) or 0) for r in ok) for k in ("reused_requests", "carried_over_requests"))
     return Summary(candidate, runs[0]["label"] if runs else "", len(runs), _median([r["latency_us_p99"] for r in ok]), worst, best,
                    _median([r["latency_us_p50"] for r in ok]), _median([r["throughput_rps"] for r in ok]), rss,
                    _median([r["rss_held_bytes"] for r in ok]), address, _median([r["minor_faults_per_request"] for r in ok]),
                    _median([r["tlb_shootdowns_per_request"] for r in ok]), tuple(r["outcome"] for r in runs),
-                   len(ok) == len(runs) and bool(ok) and worst <= goal.p99_us, within)
+                   len(ok) == len(runs) and bool(ok) and worst <= goal.p99_us and not carried, within, reused, carried)

@@ -18,7 +18,8 @@ from wasmlab.measure.child import Child
 
 # The columns of a measured candidate, beside the candidate's own fields.
 MEASURED = ("latency_us_p50", "latency_us_p99", "throughput_rps", "rss_bytes", "rss_held_bytes", "address_space_bytes",
-            "minor_faults_per_request", "tlb_shootdowns_per_request", "outcome_ok", "failed_requests", "outcome_pool_exhausted")
+            "minor_faults_per_request", "tlb_shootdowns_per_request", "outcome_ok", "failed_requests", "outcome_pool_exhausted",
+            "reused_requests", "carried_over_requests")
 
 
 @dataclass(frozen=True)
