@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-sanitize lint check test-browser browser-deps lab bench components clean
+.PHONY: venv demo test docs test-sanitize lint check test-browser browser-deps lab bench components clean
 
 venv: $(STAMP)
 
@@ -24,7 +24,7 @@ demo: venv
 
 # Two passes: everything that asserts nothing about time on both cores at once (pytest-xdist), then the
 # tests marked timing alone, so no ratio, deadline or latency target is measured beside another test.
-test: venv components lint
+test: venv components lint docs
 	$(BIN)/python -m pytest -q -n 2 -m "not browser and not timing"
 	$(BIN)/python -m pytest -q -m "timing and not browser"
 
@@ -54,6 +54,13 @@ test-sanitize: venv
 		$(BIN)/python -m pytest -q --capture=sys -p tests.native.sanitized -m "not timing and not browser" \
 		tests/host/test_native.py tests/host/test_native_components.py tests/host/test_cheats.py tests/host/test_component_cheats.py tests/host/test_component_cache.py tests/host/test_component_stubs.py \
 		tests/workloads/test_fresh.py tests/host/test_reuse.py tests/fuzz/test_native_fuzz.py tests/host/test_native_programs.py
+
+# The documentation (mkdocs.yml, docs/) into site/, git-ignored.  --strict turns every warning into a failure: a broken
+# link or anchor, a page missing from the nav, a CLI reference that no longer imports (the validation settings are in
+# mkdocs.yml).  Run as a module so that mkdocs-click imports wasmlab from this tree.  No --quiet: it hides the
+# warnings from --strict too, and a broken link then passes.
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --site-dir site
 
 # The linter, the type checker and the duplicate-code check, clean on the whole package (configured in
 # pyproject.toml; the same three run as pre-commit hooks, .pre-commit-config.yaml).

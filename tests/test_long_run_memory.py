@@ -1,5 +1,5 @@
 """benchmarks/long_run_memory.py: its verdict on series of known truth, and the script itself at smoke size on the real
-native driver (its full-size figures are in the README, not here)."""
+native driver (its full-size figures are in docs/methodology.md, not here)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Every bad input a user can give: one clear line naming the bad value and what is allowed, exit
-status 2, no traceback, and results already on disk left as they were.  README.md's table lists
+status 2, no traceback, and results already on disk left as they were.  docs/bad-inputs.md's table lists
 the same rows (a test below keeps them in step).
 
 The cases run in this process through click's ``CliRunner`` (a process per case cost two minutes on a
@@ -260,9 +260,9 @@ def test_the_real_command_gives_one_line_status_2_and_keeps_earlier_results(work
     assert _digest(workdir) == before
 
 
-def test_the_readme_lists_every_bad_input():
-    readme = (ROOT / "README.md").read_text()
-    table = readme[readme.index("## Bad inputs"):]
+def test_the_docs_list_every_bad_input():
+    page = (ROOT / "docs" / "bad-inputs.md").read_text()
+    table = page[page.index("# Bad inputs"):]
     assert len(BAD_INPUTS) >= 15
     for what, _, message in BAD_INPUTS:
         assert f"| {what} |" in table, what
