@@ -10,6 +10,7 @@ runs (wasmtime, Python, CPU, commit...) is listed first, because it is the first
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,13 @@ import pandas as pd
 from wasmlab.errors import WasmlabError
 from wasmlab.measure.results import read_metadata, read_table
 from wasmlab.measure.stats import UNPAIRED_METHOD, geometric_mean, unpaired_ratio
+from wasmlab.report.gate import Gate
 
 METADATA = ("wasmtime_version", "python_version", "cpu_model", "cpu_count", "platform", "hostname", "git_commit",
             "wasmlab_version", "cachetools_version", "numpy_version", "pandas_version", "preset", "parameters_json",
             "warmup", "repeats", "requests", "machine_busy")
 KEYS = ("workload", "variant", "call_path")
+NO_GATE = Gate()
 
 
 def split_release(path: str | Path) -> tuple[Path, str | None]:
@@ -122,8 +125,8 @@ def _parameter_differences(a: pd.Series, b: pd.Series) -> list[dict[str, str]]:
     return rows
 
 
-def compare(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
-    """One row per (workload, variant, call path, parameters) found in both tables."""
+def compare(a: pd.DataFrame, b: pd.DataFrame, gate: Gate = NO_GATE) -> pd.DataFrame:
+    """One row per (workload, variant, call path, parameters) found in both tables; with a gate, its verdict per row."""
     params = sorted(c for c in a.columns if c.startswith("param_") and c in b.columns)
     keys = [k for k in KEYS if k in a and k in b] + params
     rows = []
@@ -146,27 +149,57 @@ def compare(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
             "repetitions_B": len(group_b),
             "verdict": ("slower" if low > 1 else "faster") if significant else "not significant",
         })
+        if gate.active:
+            row["gate"] = gate.row_verdict(low, high)
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def render(a_path: str | Path, b_path: str | Path) -> str:
-    """The text ``wasmlab compare`` prints."""
+@dataclass(frozen=True)
+class Comparison:
+    """Two results tables compared: what ``wasmlab compare`` prints (as text or JSON) and whether its gate failed."""
+
+    a_path: str
+    b_path: str
+    a: pd.DataFrame
+    b: pd.DataFrame
+    table: pd.DataFrame
+    gate: Gate
+
+    @property
+    def failed(self) -> bool:
+        return self.gate.active and Gate.failed(list(self.table["gate"]))
+
+
+def comparison(a_path: str | Path, b_path: str | Path, gate: Gate = NO_GATE) -> Comparison:
+    """Load and compare two tables; two with nothing in common are refused in one line."""
     a, b = load_table(a_path), load_table(b_path)
-    lines = [f"A: {a_path}{_partial_note(a)}", f"B: {b_path}{_partial_note(b)}", ""]
+    table = compare(a, b, gate)
+    if table.empty:
+        # Nothing to compare is an answer the user did not ask for: refused like a bad input, not printed as a result.
+        raise WasmlabError(f"{str(a_path)!r} and {str(b_path)!r} have no (workload, variant, call path, parameters) in common "
+                           f"(A: {_identity(a)}; B: {_identity(b)}); allowed: two runs of the same workload and variants")
+    return Comparison(str(a_path), str(b_path), a, b, table, gate)
+
+
+def render(a_path: str | Path, b_path: str | Path, gate: Gate = NO_GATE) -> str:
+    """The text ``wasmlab compare`` prints."""
+    return text(comparison(a_path, b_path, gate))
+
+
+def text(result: Comparison) -> str:
+    """A comparison as text: the two tables, the metadata that differs, the ratios, and the gate's verdict last."""
+    a, b, table = result.a, result.b, result.table
+    lines = [f"A: {result.a_path}{_partial_note(a)}", f"B: {result.b_path}{_partial_note(b)}", ""]
     diffs = metadata_differences(a, b)
     lines.append("Metadata that differs:" if not diffs.empty else "Metadata that differs: none")
     if not diffs.empty:
         lines.append(diffs.to_string(index=False))
     lines.append("")
-    table = compare(a, b)
-    if table.empty:
-        # Nothing to compare is an answer the user did not ask for: refused like a bad input, not printed as a result.
-        raise WasmlabError(f"{str(a_path)!r} and {str(b_path)!r} have no (workload, variant, call path, parameters) in common "
-                           f"(A: {_identity(a)}; B: {_identity(b)}); allowed: two runs of the same workload and variants")
-    else:
-        lines.append(f"B / A of the per-repetition mean latencies: {UNPAIRED_METHOD}; significant when the CI excludes 1:")
-        lines.append(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-        if min(table["repetitions_A"].min(), table["repetitions_B"].min()) < 5:
-            lines.append("(fewer than 5 repetitions on a side: the intervals are rough; use --repeats 5 or more for figures you quote)")
+    lines.append(f"B / A of the per-repetition mean latencies: {UNPAIRED_METHOD}; significant when the CI excludes 1:")
+    lines.append(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if min(table["repetitions_A"].min(), table["repetitions_B"].min()) < 5:
+        lines.append("(fewer than 5 repetitions on a side: the intervals are rough; use --repeats 5 or more for figures you quote)")
+    if result.gate.active:
+        lines.append(result.gate.verdict_line(list(table["gate"])))
     return "\n".join(lines)
