@@ -112,3 +112,28 @@ def test_runs_with_nothing_in_common_exit_2_even_with_a_gate(tmp_path):
     save_measurement(Measurement(frame, pd.DataFrame(), pd.DataFrame(), {"run_id": "b"}), b)
     done = invoke(a, b, "--fail-above", "1.2")
     assert done.exit_code == 2 and len(done.output.splitlines()) == 1 and "have no (workload, variant, call path" in done.output
+
+
+def test_json_names_every_matched_row_with_its_ratio_interval_method_and_gate(tmp_path):
+    a = saved_run(tmp_path / "a")
+    b = saved_run(tmp_path / "b", factors={"pooled+cached": 2.0}, noise=tuple(reversed(NOISE)))
+    done = invoke(a, b, "--fail-above", "1.2", "--format", "json")
+    assert done.exit_code == 1, done.output
+    doc = json.loads(done.output)
+    assert doc["format_version"] == 1 and doc["A"]["path"] == str(a) and doc["B"]["path"] == str(b)
+    assert doc["gate"] == {"fail_above": 1.2, "fail_below": None, "verdict": "failed"}
+    rows = {(row["variant"], row["call_path"]): row for row in doc["rows"]}
+    assert set(rows) == {("baseline", "lean"), ("pooled+cached", "lean"), ("pooled+cached@native", "native")}
+    slow = rows[("pooled+cached", "lean")]
+    assert slow["ratio_B_over_A"] == pytest.approx(2.0) and slow["ci95"][0] > 1.2 and slow["gate"].startswith("FAIL")
+    assert slow["A"] == {"latency_us_geomean": pytest.approx(4.0 * compare.geometric_mean(NOISE)), "repetitions": 5}
+    assert "Welch-t" in slow["method"] and slow["workload"] == "seed"
+    assert rows[("baseline", "lean")]["gate"] == "pass" and rows[("baseline", "lean")]["ratio_B_over_A"] == pytest.approx(1.0)
+
+
+def test_json_without_an_interval_says_null_not_nan(tmp_path):
+    a = saved_run(tmp_path / "a", noise=(1.0,))
+    done = invoke(a, a, "--format", "json")
+    assert done.exit_code == 0 and "NaN" not in done.output
+    doc = json.loads(done.output)
+    assert doc["gate"]["verdict"] is None and all(row["ci95"] == [None, None] and row["gate"] is None for row in doc["rows"])

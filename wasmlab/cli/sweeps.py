@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from wasmlab.cli.options import GateRatio, Workers
+from wasmlab.cli.options import GateRatio, Workers, format_option
 
 
 @click.command()
@@ -76,7 +76,8 @@ def report(results_dir: Path) -> None:
               help="Exit 1 when a row's B/A 95% CI lies wholly above RATIO (a slowdown beyond noise), e.g. 1.2.")
 @click.option("--fail-below", type=GateRatio(), default=None, metavar="RATIO",
               help="Exit 1 when a row's B/A 95% CI lies wholly below RATIO, e.g. 0.8.")
-def compare(results_a: Path, results_b: Path, fail_above: float | None, fail_below: float | None) -> None:
+@format_option()
+def compare(results_a: Path, results_b: Path, fail_above: float | None, fail_below: float | None, fmt: str) -> None:
     """Compare two results tables (runs, sweeps, machines, versions), or two releases of a run across releases
     (RUN@40 RUN@50): B / A per variant, with 95% CIs.
     With --fail-above or --fail-below RATIO, a regression gate: exit 1 on a change beyond noise."""
@@ -84,6 +85,11 @@ def compare(results_a: Path, results_b: Path, fail_above: float | None, fail_bel
     from wasmlab.report.gate import Gate
 
     result = comparing.comparison(results_a, results_b, Gate(fail_above, fail_below))
-    click.echo(comparing.text(result))
+    if fmt == "json":
+        from wasmlab.report.compare_json import render_json
+
+        click.echo(render_json(result))
+    else:
+        click.echo(comparing.text(result))
     if result.failed:
         sys.exit(1)

@@ -66,7 +66,7 @@ def load_table(path: str | Path) -> pd.DataFrame:
     raise WasmlabError(f"{str(path)!r} is not a results table; allowed: a .parquet file, or a folder with results.parquet or summary.parquet")
 
 
-def _partial_note(table: pd.DataFrame) -> str:
+def partial_note(table: pd.DataFrame) -> str:
     """`` (partial: ...)`` for a run interrupted before all its repetitions finished (its metadata says ``partial``)."""
     if "partial" not in table or not table["partial"].fillna(False).astype(bool).any():
         return ""
@@ -190,7 +190,7 @@ def render(a_path: str | Path, b_path: str | Path, gate: Gate = NO_GATE) -> str:
 def text(result: Comparison) -> str:
     """A comparison as text: the two tables, the metadata that differs, the ratios, and the gate's verdict last."""
     a, b, table = result.a, result.b, result.table
-    lines = [f"A: {result.a_path}{_partial_note(a)}", f"B: {result.b_path}{_partial_note(b)}", ""]
+    lines = [f"A: {result.a_path}{partial_note(a)}", f"B: {result.b_path}{partial_note(b)}", ""]
     diffs = metadata_differences(a, b)
     lines.append("Metadata that differs:" if not diffs.empty else "Metadata that differs: none")
     if not diffs.empty:
