@@ -58,9 +58,11 @@ def test_native_rows_are_kept_and_matched_with_native(tmp_path):
     b = saved_run(tmp_path / "b", {"pooled+cached@native": (None, 2.0), "pooled+cached": ("lean", 4.0), "baseline": ("lean", 400.0)},
                   factor=2.0, noise=tuple(reversed(NOISE)))
     table = compare.compare(compare.load_table(a), compare.load_table(b))
+    assert compare.comparison(a, b).only_in_b == ("pooled+cached on lean",)  # B's lean row has no counterpart in A
     assert sorted(zip(table["variant"], table["call_path"])) == [("baseline", "lean"), ("pooled+cached", "native")]
     assert table.set_index("call_path").loc["native", "ratio_B_over_A"] == pytest.approx(2.0)
     doc = json.loads(invoke(a, b, "--format", "json", "--fail-above", "1.5").output)
+    assert doc["only_in_A"] == [] and doc["only_in_B"] == ["pooled+cached on lean"]
     assert {(r["variant"], r["call_path"], r["gate"][:4]) for r in doc["rows"]} == {("baseline", "lean", "FAIL"), ("pooled+cached", "native", "FAIL")}
 
 
@@ -87,6 +89,9 @@ def test_a_sweep_against_a_run_matches_the_point_of_the_run_s_parameters(tmp_pat
     done = invoke(a, b, "--fail-above", "1.01", "--fail-below", "0.99")
     assert done.exit_code == 0, done.output
     assert f"Matched: sweep point slots=20-x matched '{run}' by its parameters" in done.output.splitlines()
+    doc = json.loads(invoke(a, b, "--format", "json").output)
+    assert doc["matched"] == f"sweep point slots=20-x matched '{run}' by its parameters"
+    assert [row["point"] for row in doc["rows"]] == [{"requests": 1000, "slots": 20}] * 2
     table = compare.comparison(a, b).table
     assert list(table["param_slots"]) == [20, 20] and table["ratio_B_over_A"].to_numpy() == pytest.approx([1.0, 1.0])
 

@@ -20,7 +20,7 @@ from wasmlab.errors import WasmlabError
 from wasmlab.measure.results import read_metadata, read_table
 from wasmlab.measure.stats import UNPAIRED_METHOD, geometric_mean, unpaired_ratio
 from wasmlab.report.gate import Gate
-from wasmlab.report.matching import CALL_PATH, Aligned, align, parameter_columns, plain
+from wasmlab.report.matching import CALL_PATH, Aligned, align, parameter_columns, plain, unmatched
 
 METADATA = ("wasmtime_version", "python_version", "cpu_model", "cpu_count", "platform", "hostname", "git_commit",
             "wasmlab_version", "cachetools_version", "numpy_version", "pandas_version", "preset", "parameters_json",
@@ -171,6 +171,8 @@ class Comparison:
     table: pd.DataFrame
     gate: Gate
     matched: str = ""  # how a sweep was cut to the point a run matched, if it was
+    only_in_a: tuple[str, ...] = ()
+    only_in_b: tuple[str, ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -187,7 +189,8 @@ def comparison(a_path: str | Path, b_path: str | Path, gate: Gate = NO_GATE) -> 
         raise WasmlabError(f"{str(a_path)!r} and {str(b_path)!r} have no (workload, variant, call path, parameters) in common "
                            f"(A: {_identity(a)}; B: {_identity(b)}); allowed: two runs of the same workload and variants")
     # The matched rows only: a sweep cut to one point is described by that point's metadata, not the whole grid's.
-    return Comparison(str(a_path), str(b_path), aligned.a, aligned.b, table, gate, aligned.note)
+    only_a, only_b = unmatched(aligned)
+    return Comparison(str(a_path), str(b_path), aligned.a, aligned.b, table, gate, aligned.note, tuple(only_a), tuple(only_b))
 
 
 def render(a_path: str | Path, b_path: str | Path, gate: Gate = NO_GATE) -> str:
@@ -209,6 +212,9 @@ def text(result: Comparison) -> str:
     lines.append(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if min(table["repetitions_A"].min(), table["repetitions_B"].min()) < 5:
         lines.append("(fewer than 5 repetitions on a side: the intervals are rough; use --repeats 5 or more for figures you quote)")
+    for side, names in (("A", result.only_in_a), ("B", result.only_in_b)):
+        if names:
+            lines.append(f"Only in {side} (not compared): {', '.join(names)}")
     if result.gate.active:
         lines.append(result.gate.verdict_line(list(table["gate"])))
     return "\n".join(lines)

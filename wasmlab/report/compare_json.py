@@ -52,6 +52,9 @@ def document(result: Comparison) -> dict[str, Any]:
         "format_version": FORMAT_VERSION,
         "A": {"path": result.a_path, "partial": partial_note(result.a).strip() or None},
         "B": {"path": result.b_path, "partial": partial_note(result.b).strip() or None},
+        "matched": result.matched or None,  # which sweep point a run matched, when a sweep was cut to one
+        "only_in_A": list(result.only_in_a),
+        "only_in_B": list(result.only_in_b),
         "confidence": CONFIDENCE,
         "method": UNPAIRED_METHOD,
         "metadata_differences": metadata_differences(result.a, result.b).to_dict(orient="records"),

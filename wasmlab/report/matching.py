@@ -161,3 +161,19 @@ def align(a: pd.DataFrame, b: pd.DataFrame, a_name: str = "A", b_name: str = "B"
         b, a, note = _one_point(b, a, b_name, a_name)
     keys = [WORKLOAD, COMPOSITION, CALL_PATH] + [f"_key_{c}" for c in parameter_columns(a)]
     return Aligned(a, b, note, keys)
+
+
+def unmatched(aligned: Aligned) -> tuple[list[str], list[str]]:
+    """The rows of each side with no counterpart on the other (``variant on path [point]``): a variant a change
+    dropped must not pass a gate unseen."""
+
+    def names(table: pd.DataFrame) -> dict[tuple[Any, ...], str]:
+        found = {}
+        for key, rows in table.groupby(aligned.keys, sort=True):
+            first = rows.iloc[0]
+            point = ",".join(f"{c.removeprefix(PARAMETER_PREFIX)}={plain(first[c])}" for c in parameter_columns(table))
+            found[key] = f"{first['variant']} on {first[CALL_PATH] or 'its one path'}" + (f" [{point}]" if point else "")
+        return found
+
+    a, b = names(aligned.a), names(aligned.b)
+    return [a[k] for k in a if k not in b], [b[k] for k in b if k not in a]
