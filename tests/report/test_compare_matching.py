@@ -120,3 +120,15 @@ def test_sweeps_of_different_parameters_are_refused(tmp_path):
     write_parquet(table, b / "results.parquet")
     done = invoke(a, b)
     assert done.exit_code == 2 and "are sweeps of different parameters (param_cache_size, param_slots only on one side)" in done.output
+
+
+def test_a_table_without_call_path_or_workload_columns_matches_by_the_variant_s_name(tmp_path):
+    """Tables written before the lab recorded ``call_path`` (or a workload): the path is the name's ``@path``."""
+    a = saved_run(tmp_path / "a", {"baseline": ("lean", 400.0), "baseline@api": ("api", 450.0)})
+    b = tmp_path / "b"
+    old = pd.read_parquet(a / "summary.parquet").drop(columns=["call_path", "workload"])
+    old["latency_us_mean"] *= 3
+    save_measurement(Measurement(old, pd.DataFrame(), pd.DataFrame(), {"run_id": "b"}), b)
+    table = compare.comparison(a, b).table
+    assert sorted(zip(table["variant"], table["call_path"])) == [("baseline", ""), ("baseline@api", "api")]
+    assert table["ratio_B_over_A"].to_numpy() == pytest.approx([3.0, 3.0])

@@ -46,15 +46,17 @@ def parameter_columns(table: pd.DataFrame) -> list[str]:
     return sorted(c for c in table.columns if c.startswith(PARAMETER_PREFIX))
 
 
-def keyed(table: pd.DataFrame) -> pd.DataFrame:
-    """``table`` with the key columns compare matches rows by, every value a string (no ``NaN`` in a key)."""
+def keyed(table: pd.DataFrame, columns: tuple[str, ...] = ("workload", "call_path")) -> pd.DataFrame:
+    """``table`` with the key columns compare matches rows by, every value a string (no ``NaN`` in a key).
+    ``columns``: which of workload and call_path to read (both tables have them); else a call path is the name's
+    ``@path`` suffix and the workload is not a key."""
     out = table.copy()
     variants = out["variant"].astype(str) if "variant" in out else pd.Series("", index=out.index)
     suffix = variants.str.partition("@")[2]
-    named = out["call_path"] if "call_path" in out else pd.Series(None, index=out.index)
+    named = out["call_path"] if "call_path" in columns and "call_path" in out else pd.Series(None, index=out.index)
     out[CALL_PATH] = [str(path) if isinstance(path, str) and path else s for path, s in zip(named, suffix, strict=True)]
     out[COMPOSITION] = variants.str.partition("@")[0]
-    out[WORKLOAD] = out["workload"].map(_text) if "workload" in out else ""
+    out[WORKLOAD] = out["workload"].map(_text) if "workload" in columns and "workload" in out else ""
     for column in parameter_columns(out):
         out[f"_key_{column}"] = out[column].map(_text)
     return out
@@ -133,7 +135,7 @@ def _one_point(sweep: pd.DataFrame, run: pd.DataFrame, sweep_name: str, run_name
     for column, value in point.values.items():  # the run is that point: its rows carry the point's parameters
         run[column] = value
         run[f"_key_{column}"] = _text(value)
-    return point.rows, keyed(run), f"sweep point {point.name} matched {run_name!r} by its parameters"
+    return point.rows, run, f"sweep point {point.name} matched {run_name!r} by its parameters"
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,8 @@ class Aligned:
 
 def align(a: pd.DataFrame, b: pd.DataFrame, a_name: str = "A", b_name: str = "B") -> Aligned:
     """Two tables keyed for matching; a sweep against a run cut to its matching point, two sweeps checked to share a grid."""
-    a, b = keyed(a), keyed(b)
+    shared = tuple(c for c in ("workload", "call_path") if c in a and c in b)
+    a, b = keyed(a, shared), keyed(b, shared)
     params_a, params_b = parameter_columns(a), parameter_columns(b)
     note = ""
     if params_a and params_b and params_a != params_b:
