@@ -144,6 +144,12 @@ BAD_INPUTS = [
     ("zero sweep workers", ["sweep", "notebooks/sweeps/spec-key.yaml", "--workers", "0"], "--workers 0 is out of range; allowed: 1 to 1024 points at once"),
     ("two runs with nothing in common, to compare", ["compare", "run-a", "run-b"],
      "'run-a' and 'run-b' have no (workload, variant, call path, parameters) in common"),
+    ("a gate threshold that is not a number", ["compare", "run-a", "run-a", "--fail-above", "fast"],
+     "--fail-above 'fast' is not a number; allowed: a finite ratio B/A > 0, e.g. 1.2"),
+    ("a gate threshold of zero", ["compare", "run-a", "run-a", "--fail-below", "0"],
+     "--fail-below '0' is out of range; allowed: a finite ratio B/A > 0, e.g. 1.2"),
+    ("a gate threshold that is not finite", ["compare", "run-a", "run-a", "--fail-above", "nan"],
+     "--fail-above 'nan' is out of range; allowed: a finite ratio B/A > 0, e.g. 1.2"),
     ("a directory as the workload", [*R, "--workload", "empty-folder"], "workload 'empty-folder' is a directory; allowed: a .wasm or .wat file"),
     ("a WAT syntax error", [*R, "--workload", "bad.wat"], "workload file 'bad.wat' is not valid WAT at line 4, column 5: unknown operator"),
     # What users mistype, each tried: click's own refusals come in the same one line.

@@ -65,6 +65,17 @@ class Workers(click.ParamType[int, Any]):
         return count
 
 
+class GateRatio(click.ParamType[float, Any]):
+    """A B/A threshold of ``wasmlab compare``'s gate: a finite number > 0."""
+
+    name = "ratio"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        from wasmlab.report.gate import parse_ratio
+
+        return parse_ratio(value, _flag(param))
+
+
 class CommaList(click.ParamType[tuple[Any, ...], Any]):
     """``1,2,4`` as a tuple of ``item`` values; ``bad`` says, with ``{flag}``, ``{item}`` and ``{text}``, what a bad item is."""
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from wasmlab.cli.options import Workers
+from wasmlab.cli.options import GateRatio, Workers, format_option
 
 
 @click.command()
@@ -72,9 +72,24 @@ def report(results_dir: Path) -> None:
 @click.command()
 @click.argument("results_a", metavar="A[@RELEASE]", type=click.Path(path_type=Path))
 @click.argument("results_b", metavar="B[@RELEASE]", type=click.Path(path_type=Path))
-def compare(results_a: Path, results_b: Path) -> None:
+@click.option("--fail-above", type=GateRatio(), default=None, metavar="RATIO",
+              help="Exit 1 when a row's B/A 95% CI lies wholly above RATIO (a slowdown beyond noise), e.g. 1.2.")
+@click.option("--fail-below", type=GateRatio(), default=None, metavar="RATIO",
+              help="Exit 1 when a row's B/A 95% CI lies wholly below RATIO, e.g. 0.8.")
+@format_option()
+def compare(results_a: Path, results_b: Path, fail_above: float | None, fail_below: float | None, fmt: str) -> None:
     """Compare two results tables (runs, sweeps, machines, versions), or two releases of a run across releases
-    (RUN@40 RUN@50): B / A per variant, with 95% CIs."""
+    (RUN@40 RUN@50): B / A per variant, with 95% CIs.
+    With --fail-above or --fail-below RATIO, a regression gate: exit 1 on a change beyond noise."""
     from wasmlab.report import compare as comparing
+    from wasmlab.report.gate import Gate
 
-    click.echo(comparing.render(results_a, results_b))
+    result = comparing.comparison(results_a, results_b, Gate(fail_above, fail_below))
+    if fmt == "json":
+        from wasmlab.report.compare_json import render_json
+
+        click.echo(render_json(result))
+    else:
+        click.echo(comparing.text(result))
+    if result.failed:
+        sys.exit(1)

@@ -10,6 +10,7 @@ runs (wasmtime, Python, CPU, commit...) is listed first, because it is the first
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,14 @@ import pandas as pd
 from wasmlab.errors import WasmlabError
 from wasmlab.measure.results import read_metadata, read_table
 from wasmlab.measure.stats import UNPAIRED_METHOD, geometric_mean, unpaired_ratio
+from wasmlab.report.gate import Gate
+from wasmlab.report.matching import CALL_PATH, Aligned, align, parameter_columns, plain, unmatched
 
 METADATA = ("wasmtime_version", "python_version", "cpu_model", "cpu_count", "platform", "hostname", "git_commit",
             "wasmlab_version", "cachetools_version", "numpy_version", "pandas_version", "preset", "parameters_json",
             "warmup", "repeats", "requests", "machine_busy")
 KEYS = ("workload", "variant", "call_path")
+NO_GATE = Gate()
 
 
 def split_release(path: str | Path) -> tuple[Path, str | None]:
@@ -63,7 +67,7 @@ def load_table(path: str | Path) -> pd.DataFrame:
     raise WasmlabError(f"{str(path)!r} is not a results table; allowed: a .parquet file, or a folder with results.parquet or summary.parquet")
 
 
-def _partial_note(table: pd.DataFrame) -> str:
+def partial_note(table: pd.DataFrame) -> str:
     """`` (partial: ...)`` for a run interrupted before all its repetitions finished (its metadata says ``partial``)."""
     if "partial" not in table or not table["partial"].fillna(False).astype(bool).any():
         return ""
@@ -122,20 +126,24 @@ def _parameter_differences(a: pd.Series, b: pd.Series) -> list[dict[str, str]]:
     return rows
 
 
-def compare(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
-    """One row per (workload, variant, call path, parameters) found in both tables."""
-    params = sorted(c for c in a.columns if c.startswith("param_") and c in b.columns)
-    keys = [k for k in KEYS if k in a and k in b] + params
+def compare(a: pd.DataFrame, b: pd.DataFrame, gate: Gate = NO_GATE, aligned: Aligned | None = None) -> pd.DataFrame:
+    """One row per (workload, variant, call path, sweep point) found in both tables; with a gate, its verdict per row.
+    Rows match as :mod:`wasmlab.report.matching` says (``aligned``, when the caller has matched them already)."""
+    aligned = aligned or align(a, b)
+    params = parameter_columns(aligned.a)
     rows = []
-    grouped_b = {key: group for key, group in b.groupby(keys, sort=False, dropna=False)}
-    for key, group_a in a.groupby(keys, sort=False, dropna=False):
+    grouped_b = {key: group for key, group in aligned.b.groupby(aligned.keys, sort=False)}
+    for key, group_a in aligned.a.groupby(aligned.keys, sort=False):
         group_b = grouped_b.get(key)
         if group_b is None:
             continue
         # Two runs are independent: their repetitions are not paired.
         ratio, low, high = unpaired_ratio(group_b["latency_us_mean"].to_numpy(), group_a["latency_us_mean"].to_numpy()).as_tuple()
         significant = bool(low == low and (low > 1 or high < 1))
-        row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        first = group_a.iloc[0]
+        row = {column: first[column] for column in KEYS if column in group_a}
+        row["call_path"] = first[CALL_PATH]
+        row.update({column: plain(first[column]) for column in params})
         row.update({
             "A_us_geomean": geometric_mean(group_a["latency_us_mean"]),
             "B_us_geomean": geometric_mean(group_b["latency_us_mean"]),
@@ -146,27 +154,67 @@ def compare(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
             "repetitions_B": len(group_b),
             "verdict": ("slower" if low > 1 else "faster") if significant else "not significant",
         })
+        if gate.active:
+            row["gate"] = gate.row_verdict(low, high)
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def render(a_path: str | Path, b_path: str | Path) -> str:
-    """The text ``wasmlab compare`` prints."""
+@dataclass(frozen=True)
+class Comparison:
+    """Two results tables compared: what ``wasmlab compare`` prints (as text or JSON) and whether its gate failed."""
+
+    a_path: str
+    b_path: str
+    a: pd.DataFrame
+    b: pd.DataFrame
+    table: pd.DataFrame
+    gate: Gate
+    matched: str = ""  # how a sweep was cut to the point a run matched, if it was
+    only_in_a: tuple[str, ...] = ()
+    only_in_b: tuple[str, ...] = ()
+
+    @property
+    def failed(self) -> bool:
+        return self.gate.active and Gate.failed(list(self.table["gate"]))
+
+
+def comparison(a_path: str | Path, b_path: str | Path, gate: Gate = NO_GATE) -> Comparison:
+    """Load and compare two tables; two with nothing in common are refused in one line."""
     a, b = load_table(a_path), load_table(b_path)
-    lines = [f"A: {a_path}{_partial_note(a)}", f"B: {b_path}{_partial_note(b)}", ""]
+    aligned = align(a, b, str(a_path), str(b_path))
+    table = compare(a, b, gate, aligned)
+    if table.empty:
+        # Nothing to compare is an answer the user did not ask for: refused like a bad input, not printed as a result.
+        raise WasmlabError(f"{str(a_path)!r} and {str(b_path)!r} have no (workload, variant, call path, parameters) in common "
+                           f"(A: {_identity(a)}; B: {_identity(b)}); allowed: two runs of the same workload and variants")
+    # The matched rows only: a sweep cut to one point is described by that point's metadata, not the whole grid's.
+    only_a, only_b = unmatched(aligned)
+    return Comparison(str(a_path), str(b_path), aligned.a, aligned.b, table, gate, aligned.note, tuple(only_a), tuple(only_b))
+
+
+def render(a_path: str | Path, b_path: str | Path, gate: Gate = NO_GATE) -> str:
+    """The text ``wasmlab compare`` prints."""
+    return text(comparison(a_path, b_path, gate))
+
+
+def text(result: Comparison) -> str:
+    """A comparison as text: the two tables, the metadata that differs, the ratios, and the gate's verdict last."""
+    a, b, table = result.a, result.b, result.table
+    lines = [f"A: {result.a_path}{partial_note(a)}", f"B: {result.b_path}{partial_note(b)}"]
+    lines += [f"Matched: {result.matched}", ""] if result.matched else [""]
     diffs = metadata_differences(a, b)
     lines.append("Metadata that differs:" if not diffs.empty else "Metadata that differs: none")
     if not diffs.empty:
         lines.append(diffs.to_string(index=False))
     lines.append("")
-    table = compare(a, b)
-    if table.empty:
-        # Nothing to compare is an answer the user did not ask for: refused like a bad input, not printed as a result.
-        raise WasmlabError(f"{str(a_path)!r} and {str(b_path)!r} have no (workload, variant, call path, parameters) in common "
-                           f"(A: {_identity(a)}; B: {_identity(b)}); allowed: two runs of the same workload and variants")
-    else:
-        lines.append(f"B / A of the per-repetition mean latencies: {UNPAIRED_METHOD}; significant when the CI excludes 1:")
-        lines.append(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-        if min(table["repetitions_A"].min(), table["repetitions_B"].min()) < 5:
-            lines.append("(fewer than 5 repetitions on a side: the intervals are rough; use --repeats 5 or more for figures you quote)")
+    lines.append(f"B / A of the per-repetition mean latencies: {UNPAIRED_METHOD}; significant when the CI excludes 1:")
+    lines.append(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if min(table["repetitions_A"].min(), table["repetitions_B"].min()) < 5:
+        lines.append("(fewer than 5 repetitions on a side: the intervals are rough; use --repeats 5 or more for figures you quote)")
+    for side, names in (("A", result.only_in_a), ("B", result.only_in_b)):
+        if names:
+            lines.append(f"Only in {side} (not compared): {', '.join(names)}")
+    if result.gate.active:
+        lines.append(result.gate.verdict_line(list(table["gate"])))
     return "\n".join(lines)
