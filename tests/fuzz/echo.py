@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import wasmtime
 import wasmtime.component as wc
 
-from tests.fuzz.guests import EXPORTS, HEAP, PAD, TYPES
+from tests.fuzz.guests import EXPORTS, HEAP, PAD, component_head
 from wasmlab.host.native_boundary import ComponentValue
 from wasmlab.workloads.signature import Signature
 
@@ -28,10 +28,7 @@ ONE_BYTE = {"take-level"}
 
 def echo_wat() -> str:
     """The component's text: every type of :data:`~tests.fuzz.guests.TYPES`, every export of ``EXPORTS`` returning its argument."""
-    lines = ["(component", "  " + _CORE, "  (core instance $i (instantiate $m))",
-             '  (alias core export $i "memory" (core memory $mem))', '  (alias core export $i "realloc" (core func $realloc))']
-    for name, body in TYPES.items():
-        lines += [f"  (type ${name}' {body})", f'  (export ${name} "{name}" (type ${name}\'))']
+    lines = component_head(_CORE)
     for name, param in EXPORTS.items():
         core = "echo-byte" if name in ONE_BYTE else "echo"
         lines.append(f'  (func (export "{name}") (param "a" {param}) (param "pad" {PAD}) (result {param}) '

@@ -49,12 +49,19 @@ _CORE = f"""(core module $m
       (local.get $acc)))"""
 
 
-def component_wat() -> str:
-    """The component's text: every type of :data:`TYPES`, every export of :data:`EXPORTS`."""
-    lines = ["(component", "  " + _CORE, "  (core instance $i (instantiate $m))",
+def component_head(core: str) -> list[str]:
+    """A component's opening lines: ``core`` (a core module $m exporting memory and realloc) instantiated, its memory and
+    realloc aliased for the canonical ABI, and every type of :data:`TYPES` declared and exported."""
+    lines = ["(component", "  " + core, "  (core instance $i (instantiate $m))",
              '  (alias core export $i "memory" (core memory $mem))', '  (alias core export $i "realloc" (core func $realloc))']
     for name, body in TYPES.items():
         lines += [f"  (type ${name}' {body})", f'  (export ${name} "{name}" (type ${name}\'))']
+    return lines
+
+
+def component_wat() -> str:
+    """The component's text: every type of :data:`TYPES`, every export of :data:`EXPORTS`."""
+    lines = component_head(_CORE)
     for name, param in EXPORTS.items():
         lines.append(f'  (func (export "{name}") (param "a" {param}) (param "pad" {PAD}) (result u32) '
                      '(canon lift (core func $i "sum") (memory $mem) (realloc $realloc) string-encoding=utf8))')
