@@ -170,14 +170,13 @@ static inline int call_entry(Driver *d, const Workload *w, wasmtime_context_t *c
     return outcome;
 }
 
-/* Instantiate and run the request on a ready store: its outcome (stamps 3 to 5 written as far as it got). */
-static inline int run_in_store(Driver *d, const Workload *w, wasmtime_context_t *context, wasmtime_module_t *module,
-                               wasmtime_instance_pre_t *pre, int64_t *stamps, int64_t *detail, int64_t *memory_bytes) {
-    wasmtime_instance_t instance;
+/* Instantiate on a ready store (the `wait` policy's retries included): OUT_OK, or OUT_ERROR / OUT_TRAP with its detail. */
+static inline int instantiate_in_store(Driver *d, const Workload *w, wasmtime_context_t *context, wasmtime_module_t *module,
+                                       wasmtime_instance_pre_t *pre, wasmtime_instance_t *instance, int64_t *detail) {
     wasm_trap_t *trap = NULL;
-    wasmtime_error_t *err = instantiate(d, w, context, module, pre, &instance, &trap);
+    wasmtime_error_t *err = instantiate(d, w, context, module, pre, instance, &trap);
     if (err != NULL && d->wait_ns >= 0)
-        err = wait_for_a_slot(d, w, context, module, pre, &instance, &trap, err);
+        err = wait_for_a_slot(d, w, context, module, pre, instance, &trap, err);
     if (err != NULL) {
         *detail = driver_drop_error(d, err, "WasmtimeError: ");
         return OUT_ERROR;
@@ -186,6 +185,16 @@ static inline int run_in_store(Driver *d, const Workload *w, wasmtime_context_t 
         driver_drop_trap(d, trap, detail);
         return OUT_TRAP;
     }
+    return OUT_OK;
+}
+
+/* Instantiate and run the request on a ready store: its outcome (stamps 3 to 5 written as far as it got). */
+static inline int run_in_store(Driver *d, const Workload *w, wasmtime_context_t *context, wasmtime_module_t *module,
+                               wasmtime_instance_pre_t *pre, int64_t *stamps, int64_t *detail, int64_t *memory_bytes) {
+    wasmtime_instance_t instance;
+    int made = instantiate_in_store(d, w, context, module, pre, &instance, detail);
+    if (made != OUT_OK)
+        return made;
     if (stamps) stamps[3] = now_ns();
     if (w->program == NULL)
         return call_entry(d, w, context, &instance, stamps, detail, memory_bytes);
@@ -311,19 +320,8 @@ static int keep_fresh_instance(Driver *d, Workload *w, int64_t *detail) {
     k->store = d->api->wasmtime_store_new(d->engine, NULL, NULL);
     wasmtime_context_t *context = d->api->wasmtime_store_context(k->store);
     int outcome = store_ready(d, w, k->store, context, detail);
-    if (outcome == OUT_OK) {
-        wasm_trap_t *trap = NULL;
-        wasmtime_error_t *err = instantiate(d, w, context, k->module, k->pre, &k->instance, &trap);
-        if (err != NULL && d->wait_ns >= 0)
-            err = wait_for_a_slot(d, w, context, k->module, k->pre, &k->instance, &trap, err);
-        if (err != NULL) {
-            *detail = driver_drop_error(d, err, "WasmtimeError: ");
-            outcome = OUT_ERROR;
-        } else if (trap != NULL) {
-            driver_drop_trap(d, trap, detail);
-            outcome = OUT_TRAP;
-        }
-    }
+    if (outcome == OUT_OK)
+        outcome = instantiate_in_store(d, w, context, k->module, k->pre, &k->instance, detail);
     if (outcome != OUT_OK)
         drop_kept(d, w);
     return outcome;
