@@ -2,6 +2,8 @@
 
 import mmap
 
+import pytest
+
 from wasmlab.measure import footprint
 
 STATUS = """Name:\tpython
@@ -28,20 +30,31 @@ def test_a_mapping_shows_in_address_space_and_touching_it_in_resident_memory():
     assert touched.peak_resident - before.resident >= 30 << 20
 
 
-def test_glibc_thread_arenas_are_found_in_maps_and_nothing_else_is():
-    # Two arenas (one partly committed, one whole), a pool reservation, a file and an unaligned 64 MiB mapping.
-    maps = "\n".join([
-        "5555d000-5555e000 r--p 00000000 fd:00 123   /usr/bin/python3.11",
-        "7f0000000000-7f0000021000 rw-p 00000000 00:00 0 ",
-        "7f0000021000-7f0004000000 ---p 00000000 00:00 0 ",
-        "7f0004000000-7f0008000000 rw-p 00000000 00:00 0 ",
-        "7f0008000000-7f0010000000 ---p 00000000 00:00 0 ",  # a 128 MiB reservation right after: not an arena's tail
-        "7f0010001000-7f0014001000 rw-p 00000000 00:00 0 ",  # 64 MiB, but not on a 64 MiB boundary
-        "7f0020000000-7f0020021000 rw-p 00000000 00:00 0 ",
-        "7f0020021000-7f0022000000 ---p 00000000 00:00 0 ",  # starts like an arena, ends short of 64 MiB
-        "7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0    [stack]",
-    ])
-    assert footprint.arena_bytes(maps) == 2 * footprint.ARENA_BYTES
+MALLOC_INFO = """<malloc version="1">
+<heap nr="0">
+<aspace type="total" size="4456448"/>
+<aspace type="mprotect" size="4456448"/>
+</heap>
+<heap nr="1">
+<aspace type="total" size="135168"/>
+<aspace type="mprotect" size="135168"/>
+<aspace type="subheaps" size="1"/>
+</heap>
+<heap nr="2">
+<aspace type="total" size="70000000"/>
+<aspace type="mprotect" size="70000000"/>
+<aspace type="subheaps" size="2"/>
+</heap>
+<total type="mmap" count="3" size="819200"/>
+<aspace type="total" size="4997120"/>
+</malloc>
+"""
+
+
+def test_glibc_thread_arenas_are_counted_by_their_heaps_and_the_main_arena_is_not():
+    # Arena 1 holds one 64 MiB heap, arena 2 grew into a second; the main arena (on brk) and mmapped chunks reserve none.
+    assert footprint.arena_bytes(MALLOC_INFO) == 3 * footprint.ARENA_BYTES
+    assert footprint.arena_bytes("") == 0
 
 
 def test_the_address_space_leaves_out_arenas_that_threads_make():
@@ -50,7 +63,42 @@ def test_the_address_space_leaves_out_arenas_that_threads_make():
     before = footprint.now().address_space
     with concurrent.futures.ThreadPoolExecutor(4) as pool:  # threads that allocate at once make arenas
         list(pool.map(lambda _: [bytearray(512) for _ in range(50_000)], range(16)))
-    arenas = footprint.arena_bytes(footprint.MAPS.read_text())
+    arenas = footprint.arena_bytes(footprint.read_malloc_info())
     assert arenas >= footprint.ARENA_BYTES
     # Thread stacks (8 MiB each, unmapped when the threads end) and small mappings come and go; 64 MiB arenas do not.
     assert footprint.now().address_space - before < footprint.ARENA_BYTES
+
+
+def _arena_ends(maps: str) -> list[int]:
+    """Where the 64 MiB arenas in /proc/self/maps end (rw-p on a 64 MiB boundary, then ---p up to 64 MiB on)."""
+    lines = [line.split() for line in maps.splitlines()]
+    spans = [(*(int(part, 16) for part in fields[0].split("-")), fields[1], len(fields)) for fields in lines]
+    return [tail_end for (low, high, perms, n), (tail_low, tail_end, tail_perms, tail_n) in zip(spans, spans[1:])
+            if n <= 5 and tail_n <= 5 and low % footprint.ARENA_BYTES == 0 and perms == "rw-p"
+            and tail_low == high and tail_perms == "---p" and tail_end - low == footprint.ARENA_BYTES]
+
+
+def test_an_arena_whose_tail_merges_with_a_reservation_after_it_is_still_left_out():
+    # The kernel merges an arena's PROT_NONE tail with a PROT_NONE reservation that lands right after it (a pool's, a
+    # stack guard's): the maps then show one longer mapping, and a count from the maps lost the arena (CI, 2026-12-05).
+    import concurrent.futures
+    import ctypes
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: [bytearray(512) for _ in range(50_000)], range(16)))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype, libc.mmap.argtypes = ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                                                             ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    map_private, map_anonymous, map_noreserve, map_fixed_noreplace, size = 0x02, 0x20, 0x4000, 0x100000, 16 << 20
+    before = footprint.now().address_space
+    for end in _arena_ends(footprint.Path("/proc/self/maps").read_text()):
+        got = libc.mmap(end, size, 0, map_private | map_anonymous | map_noreserve | map_fixed_noreplace, -1, 0)
+        if got == end:
+            break
+    else:
+        pytest.skip("no arena with free address space right after it")
+    try:
+        assert end not in [tail for tail in _arena_ends(footprint.Path("/proc/self/maps").read_text())]
+        assert footprint.now().address_space - before == size
+    finally:
+        libc.munmap(ctypes.c_void_p(end), ctypes.c_size_t(size))

@@ -8,16 +8,19 @@ keep-resident pages, warm slots and live instances cost on top of the process.
 glibc's per-thread malloc arenas are left out of the address space: each reserves 64 MiB (``HEAP_MAX_SIZE``, aligned to
 its size, read-write at its start and ``PROT_NONE`` after) the first time a thread allocates while another holds the
 main arena, a moment set by thread scheduling (a compiler thread, a worker), not by the engine.  Counted in, it made
-the same flags read 9.6 MB in one run and 76.7 MB in the next."""
+the same flags read 9.6 MB in one run and 76.7 MB in the next.  glibc's ``malloc_info`` says how many it reserved; the
+mappings in ``/proc/self/maps`` do not reliably (see ``arena_bytes``)."""
 
 from __future__ import annotations
 
+import ctypes
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from xml.etree import ElementTree
 
 STATUS = Path("/proc/self/status")
-MAPS = Path("/proc/self/maps")
 # glibc's HEAP_MAX_SIZE on 64-bit: 2 x DEFAULT_MMAP_THRESHOLD_MAX (32 MiB).
 ARENA_BYTES = 64 << 20
 CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -39,33 +42,39 @@ def parse_status(text: str) -> Footprint:
     return Footprint(found.get("VmSize", 0), found.get("VmRSS", 0), found.get("VmHWM", 0))
 
 
-def arena_bytes(maps: str) -> int:
-    """The address space of glibc's thread arenas in the text of ``/proc/<pid>/maps``: anonymous mappings that start on
-    a 64 MiB boundary, read-write then ``PROT_NONE``, spanning exactly 64 MiB together."""
-    total, start, end, perms = 0, -1, -1, ""
-    for line in maps.splitlines():
-        fields = line.split()
-        if len(fields) > 5:  # a file, [heap], [stack]...: not an arena
-            start = -1
-            continue
-        low, high = (int(part, 16) for part in fields[0].split("-"))
-        if low % ARENA_BYTES == 0 and fields[1] == "rw-p":
-            start, end, perms = low, high, "rw-p"
-        elif start >= 0 and low == end and fields[1] == "---p" and perms == "rw-p":
-            end, perms = high, "---p"
-        else:
-            start = -1
-            continue
-        if end - start == ARENA_BYTES:
-            total, start = total + ARENA_BYTES, -1
-    return total
+def arena_bytes(malloc_info: str) -> int:
+    """The address space of glibc's thread arenas in the XML of ``malloc_info(3)``: each arena other than the main one
+    (``<heap nr="0">``) says how many 64 MiB heaps it reserved (``<aspace type="subheaps">``).  Counted from glibc's own
+    books rather than ``/proc/self/maps``, where an arena's ``PROT_NONE`` tail merges with a neighbouring reservation
+    (a pool's, a thread stack's guard) and its bounds are lost."""
+    if not malloc_info:
+        return 0
+    heaps = ElementTree.fromstring(malloc_info).iterfind("heap")
+    return sum(int(aspace.get("size", "0")) * ARENA_BYTES
+               for heap in heaps if heap.get("nr") != "0"
+               for aspace in heap.iterfind("aspace") if aspace.get("type") == "subheaps")
+
+
+def read_malloc_info() -> str:
+    """glibc's ``malloc_info(0, file)`` of this process, or "" where the C library has none (musl, macOS)."""
+    libc = ctypes.CDLL(None)
+    if not hasattr(libc, "malloc_info"):
+        return ""
+    libc.fopen.restype = ctypes.c_void_p
+    with tempfile.NamedTemporaryFile("rb", suffix=".xml") as report:
+        stream = libc.fopen(report.name.encode(), b"w")
+        if not stream:
+            return ""
+        libc.malloc_info(0, ctypes.c_void_p(stream))
+        libc.fclose(ctypes.c_void_p(stream))
+        return report.read().decode()
 
 
 def now() -> Footprint:
     """This process's footprint now (its address space without glibc's thread arenas, see the module's docstring)."""
     try:
         status = parse_status(STATUS.read_text())
-        return Footprint(status.address_space - arena_bytes(MAPS.read_text()), status.resident, status.peak_resident)
+        return Footprint(status.address_space - arena_bytes(read_malloc_info()), status.resident, status.peak_resident)
     except OSError:
         return Footprint(0, 0, 0)
 
