@@ -198,7 +198,7 @@ SMOKE_OUTPUTS = {
                                    "reused_requests", "carried_over_requests", "carried_over_share", "speedup_ci_low"],
                  "snapshots.parquet": ["kib", "call_path", "start_up_p50_us", "snapshot_p50_us", "p50_ratio", "snapshot_faults",
                                        "snapshot_bytes", "wizer_ms"],
-                 "reuse.png": None, "snapshots.png": None, "metadata.json": None},
+                 "reuse.png": None, "snapshots.png": None, "save_and_risk.png": None, "metadata.json": None},
 }
 
 

@@ -99,3 +99,33 @@ def snapshot_figure(table: pd.DataFrame) -> Figure:
     axes.set(xscale="log", yscale="log", xlabel="start-up state written (KiB)", title="startup-heavy: p50 per request")
     grid.tight_layout()
     return grid
+
+
+def decision_figure(curve: pd.DataFrame, snapshots: pd.DataFrame) -> Figure:
+    """The design-review picture, "what you save, what you risk": per option, the speedup over a fresh pooled+cached
+    instance per request (x, with its interval where the run has one) against the share of reused requests that carried
+    state over (y).  Reuse points are labelled by N; snapshots (no state carried, a larger image instead) by their size."""
+    grid = Figure(figsize=(8, 5))
+    axes = grid.subplots()
+    options = curve[curve["reuse"] > 1]
+    for workload, rows in options.groupby("workload", sort=False):
+        low = (rows["speedup"] - rows["speedup_ci_low"]).clip(lower=0)
+        high = (rows["speedup_ci_high"] - rows["speedup"]).clip(lower=0)
+        points = axes.errorbar(rows["speedup"], rows["carried_over_share"].fillna(0), xerr=[low, high], fmt="o", capsize=3,
+                               label=f"{workload}: +reuseN")
+        for x, y, n in zip(rows["speedup"], rows["carried_over_share"].fillna(0), rows["reuse"]):
+            axes.annotate(f"N={n}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8, color=points[0].get_color())
+    if not snapshots.empty:
+        ratio = 1 / snapshots["p50_ratio"]
+        axes.scatter(ratio, [0] * len(ratio), marker="s", color="black", label="+snapshot (startup-heavy)")
+        for x, row in zip(ratio, snapshots.to_dict("records")):
+            growth = (row["snapshot_bytes"] - row["module_bytes"]) / 1024
+            axes.annotate(f"{row['kib']} KiB start-up, {row['call_path']}\nimage +{growth:,.0f} KiB", (x, 0),
+                          textcoords="offset points", xytext=(4, -22), fontsize=7)
+    axes.axvline(1, color="grey", linewidth=0.8)
+    axes.set(xscale="log", ylim=(-0.12, 1.08), xlabel="speedup over a fresh pooled+cached instance per request (log)",
+             ylabel="share of reused requests that carried state over",
+             title="What you save (right) and what you risk (up)")
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    grid.tight_layout()
+    return grid
