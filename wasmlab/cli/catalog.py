@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import click
 
+from wasmlab.cli.options import format_option
 from wasmlab.errors import ConfigError
 
 
 @click.command("inspect")
 @click.argument("wasm")
-def inspect_command(wasm: str) -> None:
-    """What a module (a path, or a catalog name) needs from a pool, and which presets it fits."""
+@format_option()
+def inspect_command(wasm: str, fmt: str) -> None:
+    """What a module (a path, or a catalog name) needs from a pool, and which presets it fits: its memories, data
+    segments and copy-on-write image, its compile time and compiled size, the pool knobs it needs (confirmed by
+    instantiation) and the memory a request grows to.  A module file without run or _start is inspected as a library."""
+    import json
+
     from wasmlab.experiments.pool_fit import inspect
     from wasmlab.workloads import load_workload
 
-    click.echo(inspect(load_workload(wasm)).render())
+    found = inspect(load_workload(wasm, library=True))
+    click.echo(json.dumps(found.to_dict(), indent=2) if fmt == "json" else found.render())
 
 
 @click.command()

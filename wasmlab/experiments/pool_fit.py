@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import wasmtime
 import wasmtime.component
 
 from wasmlab.config import PRESETS, CacheConfig, EngineConfig, Limits, MiB
 from wasmlab.errors import ConfigError, WasmlabError
+from wasmlab.host import compile_cost
+from wasmlab.host.compile_cost import CompileCost
 from wasmlab.host.component_surface import ComponentSurface, surface
 from wasmlab.host.linking import Linkers
 from wasmlab.host.modules import Compiled
@@ -38,8 +41,12 @@ from wasmlab.host.pool_sizing import (
 )
 from wasmlab.host.runtime import build_runtimes
 from wasmlab.workloads.model import WASM_PAGE, Workload
+from wasmlab.workloads.module_layout import ModuleLayout, layouts
 from wasmlab.workloads.recipe.component_imports import import_refused
 from wasmlab.workloads.unsatisfied_import import core_refusal
+
+# The JSON of ``wasmlab inspect --format json``; raised when a field changes meaning or goes.
+INSPECT_FORMAT_VERSION = 1
 
 
 @dataclass
@@ -57,23 +64,36 @@ class Inspection:
     # Components: what they import and the functions they export.
     surface: ComponentSurface | None = None
 
+    # What the bytes declare (one layout per core module) and what compiling costs.
+    layouts: list[ModuleLayout] = dataclasses.field(default_factory=list)
+    compile: CompileCost | None = None
+
+    def memory_line(self) -> str:
+        """max_memory_size's one line: what serving a request needs when it is more than what instantiation needs."""
+        at_start = self.requirements["max_memory_size"]
+        shown = f">= {at_start} B ({at_start // WASM_PAGE} pages)"
+        if self.request_memory is None:
+            return shown + (" (no request measured: the module has no entry point)" if self.workload.kind == "library" else "")
+        if self.request_memory > at_start:
+            return (f">= {self.request_memory} B ({self.request_memory // WASM_PAGE} pages) to serve a request; {at_start} B"
+                    f" ({at_start // WASM_PAGE} pages) to instantiate (found by running requests under a store memory limit)")
+        return shown + " (a request stays within it: found by running requests under a store memory limit)"
+
     def render(self) -> str:
         w = self.workload
         imports = ("wasi preview 2" if w.component else "wasi_snapshot_preview1") if w.wasi else "none"
         if self.surface is not None:
             imports = self.surface.import_line() + (": each store gets a WASI context" if self.surface.wasi else "")
-        lines = [f"{w.name}: {w.kind}, {w.size_bytes} B, entry {w.entry}, imports {imports}",
+        entry = f"entry {w.entry}" if w.entry else "no entry point (a library: sized for a pool, no request made)"
+        lines = [f"{w.name}: {w.kind}, {w.size_bytes} B, {entry}, imports {imports}",
                  *(f"  exports {name}: {wit}" for name, wit in (self.surface.functions if self.surface else ())),
+                 *layout_lines(self.layouts), *([f"  {self.compile.render()}"] if self.compile else []),
                  "Needs from a pooling allocator (confirmed: a pool sized exactly to these instantiates it; one step less is refused):"
                  if self.confirmed else "Needs from a pooling allocator (NOT confirmed by instantiation):"]
         for knob, value in self.requirements.items():
-            shown = f"{value} B ({value // WASM_PAGE} pages)" if knob == "max_memory_size" else f"{value}"
-            lines.append(f"  {knob:<32} >= {shown}")
+            lines.append(f"  {knob:<32} {self.memory_line() if knob == 'max_memory_size' else f'>= {value}'}")
         lines.append("  (instance sizes as wasmtime reports them with copy-on-write on: other engine settings move them by some"
                      " bytes, so wasmlab's pools give them 2x headroom)")
-        if self.request_memory is not None:
-            lines.append(f"  serving one request grows its memory to {self.request_memory} B ({self.request_memory // WASM_PAGE} pages):"
-                         f" max_memory_size must be at least that (found by running requests under a store memory limit)")
         if w.component:
             per = ", ".join(f"{self.requirements[k]} {t.removeprefix('total_').replace('_', ' ')}"
                             for k, t in PER_COMPONENT_TOTALS.items())
@@ -87,6 +107,40 @@ class Inspection:
             else:
                 lines.append(f"  {name}: does not fit; raise " + ", ".join(f"--pool {k}={v}" for k, v in raises))
         return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The inspection as ``wasmlab inspect --format json`` prints it (sizes in bytes)."""
+        w = self.workload
+        return {"format_version": INSPECT_FORMAT_VERSION,
+                "workload": {"name": w.name, "kind": w.kind, "bytes": w.size_bytes, "sha256": w.sha256, "entry": w.entry or None,
+                             "imports": [{"name": n, "kind": k} for n, k in self.surface.imports] if self.surface else
+                             (["wasi_snapshot_preview1"] if w.wasi else []),
+                             "exports": [{"name": n, "wit": t} for n, t in self.surface.functions] if self.surface else []},
+                "core_modules": [layout.to_dict() for layout in self.layouts],
+                "compile": self.compile.to_dict() if self.compile else None,
+                "requirements": dict(self.requirements), "confirmed": self.confirmed,
+                "request_memory_bytes": self.request_memory,
+                "max_memory_size_to_serve": max(self.requirements["max_memory_size"], self.request_memory or 0),
+                "presets": {name: {"fits": not raises, "raise": dict(raises),
+                                   "concurrent_instances": self.concurrent[name] if self.concurrent else None}
+                            for name, raises in self.presets.items()}}
+
+
+def layout_lines(layouts: list[ModuleLayout]) -> list[str]:
+    """Each core module's memories, data segments and copy-on-write verdict, one line each."""
+    lines = []
+    for number, layout in enumerate(layouts, 1):
+        where = f"  core module {number} of {len(layouts)}: " if len(layouts) > 1 else "  "
+        for index, memory in enumerate(layout.memories):
+            top = "no maximum declared" if memory.maximum_pages is None else f"maximum {memory.maximum_pages * memory.page_size} B"
+            traits = ", ".join(t for t, on in (("64-bit", memory.memory64), ("shared", memory.shared), ("imported", memory.imported),
+                                               (f"{memory.page_size} B pages", memory.page_size != WASM_PAGE)) if on)
+            lines.append(f"{where}memory {index}: minimum {memory.minimum_pages * memory.page_size} B, {top}"
+                         + (f" ({traits})" if traits else ""))
+        passive = sum(s.size for s in layout.segments if s.memory is None)
+        lines.append(f"{where}data: {len(layout.segments)} segment(s), {layout.data_bytes} B ({passive} B passive); "
+                     f"copy-on-write image: {'yes' if layout.cow_image else 'no'} ({layout.cow_reason})")
+    return lines
 
 
 def instantiate_once(workload: Workload, serialized: bytes, engine: wasmtime.Engine) -> ComponentSurface | None:
@@ -152,7 +206,8 @@ def inspect(workload: Workload) -> Inspection:
                 # Raise it to what serving needs, not only to what instantiation needs.
                 presets[name] = [(k, v) for k, v in presets[name] if k != "max_memory_size"] + [("max_memory_size", request_memory)]
     concurrent = {name: concurrent_instances(preset.pool, requirements_) for name, preset in PRESETS.items()} if component else None
-    return Inspection(workload, requirements_, confirmed, presets, concurrent, request_memory, component_surface)
+    return Inspection(workload, requirements_, confirmed, presets, concurrent, request_memory, component_surface,
+                      layouts(workload.wasm, workload.name), compile_cost.measure(workload.wasm, component))
 
 
 def memory_a_request_reaches(workload: Workload, serialized: bytes, initial: int, upper: int = 4096 * MiB) -> int | None:

@@ -24,9 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import wasmtime
-
 from wasmlab.errors import ConfigError
+from wasmlab.host import compile_cost
 from wasmlab.host.variant import Variant
 from wasmlab.storage import atomic_write, write_json
 from wasmlab.workloads import tools
@@ -99,16 +98,8 @@ def _run_wizer(wizer: Path, workload: Workload, output: Path) -> float:
 
 
 def compile_ms(wasm: bytes, repeats: int = COMPILE_REPEATS) -> float:
-    """The median time to compile ``wasm`` on a default engine (a fresh one, so no cache of any kind answers)."""
-    import statistics
-
-    engine = wasmtime.Engine()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter_ns()
-        wasmtime.Module(engine, wasm)
-        times.append((time.perf_counter_ns() - start) / 1e6)
-    return statistics.median(times)
+    """The median time to compile ``wasm`` on a fresh default engine (:mod:`wasmlab.host.compile_cost`)."""
+    return compile_cost.measure(wasm, repeats=repeats, budget_s=float("inf")).median_ms
 
 
 def with_compile_times(snapshot: Snapshot, workload: Workload) -> Snapshot:

@@ -167,16 +167,17 @@ def parse_spec(spec: str) -> tuple[str, dict[str, int | str]]:
     return name, kwargs
 
 
-def load_workload(spec: str, **overrides: int) -> Workload:
+def load_workload(spec: str, library: bool = False, **overrides: int) -> Workload:
     """The workload named by ``spec``: a registry entry with its parameters, the module at a path ending in .wasm or .wat,
-    or the request recipe in a .yaml file."""
+    or the request recipe in a .yaml file; ``library``: a module file without an entry point is a library
+    (:func:`~wasmlab.workloads.files.from_path`)."""
     if spec.endswith((".yaml", ".yml")):
         # A request recipe (wasmlab.workloads.recipe): its module, WASI context, steps and expectations.
         from wasmlab.workloads.recipe import load
 
         return recipe_workload(load(spec))
     if spec.endswith((".wasm", ".wat")) or "/" in spec:
-        return from_path(spec)
+        return from_path(spec, library=library)
     entries = registry()
     if spec not in entries and Path(spec).is_dir():
         raise directory_error(spec)

@@ -57,12 +57,13 @@ def directory_error(spec: str) -> ConfigError:
 
 def from_path(path: str | Path, entry: str | None = None, args: tuple[int, ...] | None = None,
               expected: int | None = None, argv: tuple[str, ...] = (), stdin: bytes | None = None,
-              preopens: tuple[tuple[str, str], ...] = (), stdout_pattern: str | None = None) -> Workload:
+              preopens: tuple[tuple[str, str], ...] = (), stdout_pattern: str | None = None, library: bool = False) -> Workload:
     """A workload from a ``.wasm`` (or ``.wat``) file: the export ``entry`` (default ``run``, else
     ``_start``) called with ``args`` (default zeros); its result is checked only if ``expected`` is given.
     A WASI command (a core one, or a component exporting ``wasi:cli/run`` given without ``entry``) gets ``argv``,
     ``stdin`` and read-only ``preopens`` (host path, guest path), and its stdout must match ``stdout_pattern`` (a
-    regular expression) when one is given."""
+    regular expression) when one is given.  ``library``: a core module without ``run`` or ``_start`` is a library (no
+    request to make; ``wasmlab inspect`` sizes a pool for it) rather than an error."""
     path = Path(path)
     data = read_module(path)
     if data[:4] != WASM_MAGIC:
@@ -86,6 +87,10 @@ def from_path(path: str | Path, entry: str | None = None, args: tuple[int, ...] 
         raise ConfigError(f"workload file {str(path)!r} is not a valid module: {str(exc).splitlines()[0]}") from None
     functions = introspect.function_exports(module)
     name = entry or ("run" if "run" in functions else "_start" if "_start" in functions else None)
+    if name is None and library:
+        wasi = any(m == "wasi_snapshot_preview1" for m, _ in introspect.core_imports(module))
+        return Workload(name=path.name, wasm=data, entry="", params=(), results=(), args=(), expected=None, kind="library",
+                        provenance=f"file {path.name}", wasi=wasi, expected_outcome="none", check="none")
     if name is None or name not in functions:
         raise allowed(entry or "run or _start", f"export of {path.name}", sorted(functions) or ["(no function exports)"])
     params = tuple(str(t) for t in functions[name].params)
