@@ -89,6 +89,17 @@ def paired_ratio(numerator: Sequence[float] | np.ndarray, denominator: Sequence[
     return Ratio(float(np.exp(center)), float(np.exp(center - half)), float(np.exp(center + half)), n, PAIRED_METHOD)
 
 
+GEOMETRIC_METHOD = "geometric mean over repetitions, 95% Student-t interval on the log per-repetition figures"
+
+
+def geometric_interval(values: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE) -> Ratio:
+    """One run's figure from its per-repetition values: :data:`GEOMETRIC_METHOD` (the ratio to 1, as a
+    :class:`Ratio`).  One repetition: no interval."""
+    figures = np.asarray(values, dtype=np.float64)
+    found = paired_ratio(figures, np.ones_like(figures), confidence)
+    return Ratio(found.point, found.low, found.high, found.repetitions, GEOMETRIC_METHOD)
+
+
 def unpaired_ratio(numerator: Sequence[float] | np.ndarray, denominator: Sequence[float] | np.ndarray,
                    confidence: float = CONFIDENCE) -> Ratio:
     """``numerator / denominator`` for figures of independent runs (per-repetition values of each): see
