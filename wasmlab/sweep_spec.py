@@ -194,8 +194,33 @@ def _release_axis(path: Path, values: Any, declared: Mapping[str, Any], *section
     return [release.version for release in releases]
 
 
-def load_specs(path: str | Path, out: str | Path | None = None) -> list[Spec]:
-    """Every spec in a YAML file (documents separated by ``---``), all validated before anything runs.
+def apply_overrides(data: Any, overrides: Mapping[str, Any]) -> Any:
+    """One spec document with ``wasmlab sweep --set KEY=VALUE`` applied: a list given for a grid or zip axis replaces its
+    values; any other value fixes the parameter for every point (taking it out of the grid or zip), so one command can
+    rerun a spec smaller, larger or at one point without editing it.  Validated afterwards like the file itself."""
+    if not overrides or not isinstance(data, dict):
+        return data
+    data = {**data, **{key: dict(data.get(key) or {}) for key in ("parameters", "grid", "zip")}}
+    for key, value in overrides.items():
+        for axis in ("grid", "zip"):
+            if key in data[axis]:
+                if isinstance(value, list):
+                    data[axis][key] = value
+                else:
+                    del data[axis][key]
+                    data["parameters"][key] = value
+                break
+        else:
+            data["parameters"][key] = value
+    for section in ("grid", "zip"):  # an axis fixed by --set leaves one point, not an empty grid
+        if not data[section]:
+            del data[section]
+    return data
+
+
+def load_specs(path: str | Path, out: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> list[Spec]:
+    """Every spec in a YAML file (documents separated by ``---``), all validated before anything runs; ``overrides``
+    (``--set``) applied to each first (:func:`apply_overrides`).
 
     With several specs, ``out`` is a parent folder: each spec writes to ``out/<name>``.
     """
@@ -212,6 +237,7 @@ def load_specs(path: str | Path, out: str | Path | None = None) -> list[Spec]:
     # Absolute: each point's notebook runs in the notebook's folder, where a relative --out would name another place.
     out = None if out is None else Path(out).resolve()
     for data in documents:
+        data = apply_overrides(data, overrides or {})
         named = data.get("name", "") if isinstance(data, dict) else ""
         target = None if out is None else (out if len(documents) == 1 else out / str(named))
         specs.append(_validate(path, data, target))

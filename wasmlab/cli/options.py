@@ -65,6 +65,26 @@ class Workers(click.ParamType[int, Any]):
         return count
 
 
+class Setting(click.ParamType[tuple[str, Any], Any]):
+    """``KEY=VALUE`` of ``wasmlab sweep --set``: VALUE read as YAML (``100``, ``[4, 20]``, ``seed``)."""
+
+    name = "KEY=VALUE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, Any]:
+        import yaml
+
+        if isinstance(value, tuple):
+            return value
+        key, equals, text = str(value).partition("=")
+        if not equals or not key.strip():
+            raise ConfigError(f"{_flag(param)} {value!r} is not KEY=VALUE; allowed: a notebook parameter and a YAML value, "
+                              f"e.g. requests=200 or slots=[4,20]")
+        try:
+            return key.strip(), yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise ConfigError(f"{_flag(param)} {value!r}: {text!r} is not a YAML value; allowed: e.g. 200, seed, [4, 20]") from None
+
+
 class GateRatio(click.ParamType[float, Any]):
     """A B/A threshold of ``wasmlab compare``'s gate: a finite number > 0."""
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from wasmlab.cli.options import GateRatio, Workers, format_option
+from wasmlab.cli.options import GateRatio, Setting, Workers, format_option
 
 
 @click.command()
@@ -17,12 +18,16 @@ from wasmlab.cli.options import GateRatio, Workers, format_option
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="Submit points to this Dask distributed scheduler.")
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Skip points that already finished.")
 @click.option("--dry-run", is_flag=True, help="List the points and whether each would run.")
-def sweep(spec_file: Path, out: Path | None, workers: int, scheduler: str | None, resume: bool, dry_run: bool) -> None:
+@click.option("--set", "settings", type=Setting(), multiple=True,
+              help="Override a parameter for this run, e.g. --set requests=200: a list replaces a grid axis's values, a "
+                   "single value fixes it for every point. Repeatable.")
+def sweep(spec_file: Path, out: Path | None, workers: int, scheduler: str | None, resume: bool, dry_run: bool,
+          settings: tuple[tuple[str, Any], ...]) -> None:
     """Run a sweep spec: one papermill execution of its notebook per grid point, then one results table."""
     from wasmlab import sweep as sweeps
     from wasmlab.storage import check_writable
 
-    specs = sweeps.load_specs(spec_file, out)
+    specs = sweeps.load_specs(spec_file, out, dict(settings))
     if dry_run:
         for spec in specs:
             for line in sweeps.dry_run(spec):
