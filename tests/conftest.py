@@ -8,6 +8,15 @@ from wasmlab.config import EngineConfig, MiB, PoolConfig
 from wasmlab.workloads import Workload, load_workload
 
 
+@pytest.fixture(scope="session", autouse=True)
+def results_kept_apart(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Runs the commands save by default (``data/results/<command>/<run id>``) go to a temporary folder, not the
+    checkout's ``data/results``: ``WASMLAB_RESULTS``, which subprocesses inherit."""
+    import os
+
+    os.environ["WASMLAB_RESULTS"] = str(tmp_path_factory.mktemp("results"))
+
+
 @pytest.fixture(scope="session")
 def seed_workload() -> Workload:
     return load_workload("seed")

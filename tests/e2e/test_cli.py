@@ -294,3 +294,23 @@ def test_the_command_list_gives_each_command_s_first_sentence_uncut():
     listing = wasmlab("--help").stdout.split("Commands:")[1]
     assert "..." not in listing
     assert "with 95% CIs." in " ".join(listing.split())  # the end of compare's first sentence, past click's cut
+
+
+@pytest.mark.parametrize("command, files", [
+    (["concurrency", "--threads", "1", "--requests", "300", "--repeats", "1", "--warmup", "10"], {"summary.parquet", "metadata.json"}),
+    (["advise", "--workload", "seed", "--concurrency", "1", "--p99-us", "500", "--budget-s", "3", "--requests", "200"],
+     {"trials.parquet", "advice.json", "metadata.json"}),
+])
+def test_measuring_commands_save_their_run_by_default_and_keep_nothing_with_no_save(command, files, tmp_path):
+    """One convention for every measuring command: data/results/<command>/<run id> unless --out or --no-save."""
+    import os
+
+    results = tmp_path / "results"
+    env = {**os.environ, "WASMLAB_RESULTS": str(results)}
+    done = subprocess.run([*WASMLAB, *command], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr  # a goal of 500 µs that seed meets: advise answers
+    runs = list((results / command[0]).iterdir())
+    assert len(runs) == 1 and files <= {p.name for p in runs[0].iterdir()}, runs
+    again = subprocess.run([*WASMLAB, *command, "--no-save"], capture_output=True, text=True, timeout=300, env=env)
+    assert again.returncode == 0, again.stderr
+    assert len(list((results / command[0]).iterdir())) == 1

@@ -62,9 +62,9 @@ def test_an_interrupted_advise_keeps_its_finished_trials_marked_partial(tmp_path
     assert meta["goal"]["p99_us"] == 50 and meta["wasmtime_version"] and meta["cpu_model"]
 
 
-def test_an_interrupt_without_out_says_how_many_trials_and_how_to_keep_them(tmp_path):
-    code, line, shown = _interrupt([*GOAL, "--budget-s", "60"], tmp_path, signal.SIGINT, 3, "screen")
+def test_an_interrupt_with_no_save_says_how_many_trials_and_how_to_keep_them(tmp_path):
+    code, line, shown = _interrupt([*GOAL, "--budget-s", "60", "--no-save"], tmp_path, signal.SIGINT, 3, "screen")
     assert code == 130, (code, shown[-800:])
     assert re.fullmatch(r"wasmlab: interrupted \(SIGINT\) after \d+ trials; not saved; stopped in the screen stage; "
-                        r"give --out DIR to keep the trials measured", line), line
+                        r"without --no-save the trials measured are kept", line), line
     assert int(line.split(" after ")[1].split(" ")[0]) >= 3 and list(tmp_path.iterdir()) == []

@@ -51,12 +51,12 @@ def test_an_interrupted_concurrency_run_keeps_its_finished_configuration_runs_ma
     assert "native" in compared.stdout and "param_threads" in compared.stdout
 
 
-def test_without_out_an_interrupted_concurrency_run_prints_its_finished_runs_table_first(tmp_path):
-    status, out, shown = _interrupted_after([*CONCURRENCY, "--requests", "200000"], tmp_path, b"| 1/4 [", signal.SIGINT)
+def test_with_no_save_an_interrupted_concurrency_run_prints_its_finished_runs_table_first(tmp_path):
+    status, out, shown = _interrupted_after([*CONCURRENCY, "--requests", "200000", "--no-save"], tmp_path, b"| 1/4 [", signal.SIGINT)
     line = last_line(shown)
     assert status == 130, (status, shown[-800:])
     assert line.startswith("wasmlab: interrupted (SIGINT) after ") and line.endswith(
-        " of 4 configuration runs; not saved (their table is above; --out DIR keeps them)"), line
+        " of 4 configuration runs; not saved (their table is above; without --no-save they are kept)"), line
     table = out.decode()
     assert table.splitlines()[1].split()[:3] == ["native", "pooled+cached", "1"], table
     assert "\nPartial: interrupted (SIGINT) after " in table and b"Traceback" not in shown

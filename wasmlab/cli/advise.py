@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from wasmlab.cli.options import CallPaths, Size, format_option, out_option, takes_scenario
+from wasmlab.cli.options import CallPaths, Size, format_option, run_folder, save_options, takes_scenario
 from wasmlab.errors import ConfigError, Interrupted
 
 if TYPE_CHECKING:
@@ -35,10 +35,11 @@ if TYPE_CHECKING:
 @click.option("--target-release", default=None, help="wasmtime release the Rust snippet is for [default: the installed one].")
 @click.option("--plot", "plot_file", type=click.Path(path_type=Path), default=None, help="Write the Pareto plot here (PNG).")
 @format_option()
-@out_option("nothing saved; with it, trials.parquet, advice.json and metadata.json, kept on an interrupt too")
+@save_options("advise", "trials.parquet, advice.json and metadata.json")
 @takes_scenario
 def advise_command(scenario: Scenario, concurrent: int, p99_us: float, rss_budget: int | None, address_space: int | None,  # noqa: PLR0913 - click passes every flag
-                   allow_reuse: bool, budget_s: float, target_release: str | None, plot_file: Path | None, fmt: str, out: Path | None) -> None:
+                   allow_reuse: bool, budget_s: float, target_release: str | None, plot_file: Path | None, fmt: str, out: Path | None,
+                   no_save: bool) -> None:
     """The pool and engine settings that meet a p99 target at a concurrency within memory budgets, measured: a search
     over the knobs, the front re-measured, each knob's effect against wasmtime's default, and the settings as code.
     Exit status 1 when nothing meets the goal (one line names the binding constraint)."""
@@ -53,8 +54,8 @@ def advise_command(scenario: Scenario, concurrent: int, p99_us: float, rss_budge
     if budget_s <= 0:
         raise ConfigError(f"--budget-s {budget_s:g} is out of range; allowed: a budget > 0")
     goal, effort = goal_of(scenario, concurrent, p99_us, rss_budget, address_space, allow_reuse), effort_of(scenario, budget_s)
-    created = out is not None and not out.exists()
-    if out is not None:
+    created = out is not None and not out.exists() and not no_save
+    if out is not None and not no_save:
         check_writable(out)
     with tqdm(desc="advise: candidates measured", unit="run", file=sys.stderr, disable=None, leave=False) as bar:
         def progress(stage: str, row: dict[str, Any]) -> None:
@@ -67,10 +68,12 @@ def advise_command(scenario: Scenario, concurrent: int, p99_us: float, rss_budge
             click.echo(f"wasmlab: advise: {exc}", err=True)
             sys.exit(1)
         except Interrupted as stop:
-            keep_trials(stop, out, created)
+            keep_trials(stop, out, no_save, created)
             raise
-    if out is not None:
-        TrialLog(goal, effort, advice.metadata, advice.rows, "done").save(out, advice=advice.to_json())
+    folder = run_folder(out, no_save, "advise", advice.metadata["run_id"])
+    if folder is not None:
+        TrialLog(goal, effort, advice.metadata, advice.rows, "done").save(folder, advice=advice.to_json())
+        click.echo(f"Results: {folder}/ (trials.parquet, advice.json, metadata.json)", err=True)
     if plot_file is not None:
         plot(advice, goal, scenario.measurement.requests, plot_file)
     click.echo(json.dumps(advice.to_json(), indent=2, default=str) if fmt == "json" else advice.render())
@@ -79,17 +82,18 @@ def advise_command(scenario: Scenario, concurrent: int, p99_us: float, rss_budge
         sys.exit(1)
 
 
-def keep_trials(stop: Interrupted, out: Path | None, created: bool) -> None:
-    """On an interrupt: the trials finished so far saved in ``out``, marked partial (``stop.kept`` says where), or,
-    without ``--out``, the line says how to keep them next time."""
+def keep_trials(stop: Interrupted, out: Path | None, no_save: bool, created: bool) -> None:
+    """On an interrupt: the trials finished so far saved (``--out`` or the default folder), marked partial
+    (``stop.kept`` says where), or, with --no-save, the line says how to keep them next time."""
     log: Any = stop.partial
-    if log is not None and out is not None:
-        log.save(out, interrupted_by=stop.signal_name)
-        stop.kept = f"{out}/"
+    folder = None if log is None else run_folder(out, no_save, "advise", log.metadata["run_id"])
+    if log is not None and folder is not None:
+        log.save(folder, interrupted_by=stop.signal_name)
+        stop.kept = f"{folder}/"
         return
     forget(out, created)
     if log is not None:
-        stop.resume += "; give --out DIR to keep the trials measured"
+        stop.resume += "; without --no-save the trials measured are kept"
 
 
 def forget(out: Path | None, created: bool) -> None:

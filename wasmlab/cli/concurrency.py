@@ -20,8 +20,9 @@ from wasmlab.cli.options import (
     exhaustion_options,
     format_option,
     measurement_options,
-    out_option,
     pool_options,
+    run_folder,
+    save_options,
     takes_scenario,
     workload_options,
 )
@@ -50,11 +51,11 @@ if TYPE_CHECKING:
 @click.option("--rate", default=None, type=RATES, help="Open-loop load (native): comma-separated offered requests/s in all, Poisson arrivals.")
 @click.option("--p99-bound-us", type=click.FloatRange(min=0, min_open=True), default=None, help="With --rate: report the lowest rate whose p99 exceeds this.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the open-loop arrivals.")
-@out_option("not saved; on Ctrl-C or SIGTERM the finished runs are kept there, marked partial")
+@save_options("concurrency", "summary.parquet and metadata.json")
 @format_option()
 @takes_scenario
 def concurrency_command(scenario: Scenario, threads: tuple[int, ...], pool_mode: str, call_paths: str,
-                        rate: tuple[float, ...] | None, p99_bound_us: float | None, out: Path | None, fmt: str) -> None:
+                        rate: tuple[float, ...] | None, p99_bound_us: float | None, out: Path | None, no_save: bool, fmt: str) -> None:
     """Worker threads serving requests at once on one engine (shared pool) or one each: throughput, p50/p99, outcomes,
     and the kernel's work (faults, context switches, TLB shootdowns) per thread count; --rate for open-loop load."""
     from tqdm import tqdm
@@ -71,8 +72,8 @@ def concurrency_command(scenario: Scenario, threads: tuple[int, ...], pool_mode:
     if p99_bound_us is not None and not rate:
         raise ConfigError("--p99-bound-us applies only with --rate")
     load = Load(threads, pool_mode, paths, tuple(rate) if rate else (None,))
-    created = out is not None and not out.exists()
-    if out is not None:
+    created = out is not None and not out.exists() and not no_save
+    if out is not None and not no_save:
         check_writable(out)
     planned = len(configurations(scenario, load)) * scenario.repeats
     try:
@@ -81,28 +82,30 @@ def concurrency_command(scenario: Scenario, threads: tuple[int, ...], pool_mode:
     except KeyboardInterrupt as exc:
         # One that lands before run_load's first run began (while the bar starts, say) has nothing to keep either.
         stop = exc if isinstance(exc, Interrupted) else Interrupted(signal_name(exc), None, 0, planned, UNIT)
-        keep_partial(stop, out, created, lambda kept: show(kept, fmt, p99_bound_us, bool(rate)))
+        keep_partial(stop, out, no_save, created, lambda kept: show(kept, fmt, p99_bound_us, bool(rate)))
         raise stop from None
-    if out is not None:
-        served.save(out)
+    folder = run_folder(out, no_save, "concurrency", served.metadata["run_id"])
+    if folder is not None:
+        served.save(folder)
     show(served, fmt, p99_bound_us, bool(rate))
-    if out is not None and fmt != "json":
-        click.echo(f"Results: {out}/ (summary.parquet, metadata.json)")
+    if folder is not None and fmt != "json":
+        click.echo(f"Results: {folder}/ (summary.parquet, metadata.json)")
 
 
-def keep_partial(stop: Interrupted, out: Path | None, created: bool, show_kept: Callable[[ServedLoad], None]) -> None:
-    """On an interrupt: the finished runs saved in ``out`` marked partial (``stop.kept`` says where), or, without
-    ``out``, their table printed before the interrupt's line; with none finished, nothing is written."""
+def keep_partial(stop: Interrupted, out: Path | None, no_save: bool, created: bool, show_kept: Callable[[ServedLoad], None]) -> None:
+    """On an interrupt: the finished runs saved (``--out`` or the default folder) marked partial (``stop.kept`` says
+    where), or, with --no-save, their table printed before the interrupt's line; with none finished, nothing is written."""
     kept: ServedLoad | None = stop.partial
     if kept is None:
         if out is not None and created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()
         return
-    if out is not None:
-        stop.kept = f"{kept.save(out)}/"
+    folder = run_folder(out, no_save, "concurrency", kept.metadata["run_id"])
+    if folder is not None:
+        stop.kept = f"{kept.save(folder)}/"
     else:
         show_kept(kept)
-        stop.resume = " (their table is above; --out DIR keeps them)"
+        stop.resume = " (their table is above; without --no-save they are kept)"
 
 
 def show(served: ServedLoad, fmt: str, p99_bound_us: float | None, open_loop: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from pathlib import Path
@@ -11,7 +12,11 @@ import click
 
 from wasmlab.errors import Interrupted, WasmlabError, signal_name
 
-DEFAULT_RESULTS = Path("data/results")
+
+# Where measuring commands save their runs unless --out says otherwise; WASMLAB_RESULTS moves it (the tests point it
+# at a temporary folder so that their runs do not pile up in a checkout's data/results).
+def default_results() -> Path:
+    return Path(os.environ.get("WASMLAB_RESULTS") or "data/results")
 
 
 # The exit status of a run stopped by SIGINT or SIGTERM: 128 + SIGINT, as shells report a Ctrl-C.

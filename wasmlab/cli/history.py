@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from wasmlab.cli.group import DEFAULT_RESULTS
+from wasmlab.cli.group import default_results
 from wasmlab.cli.options import Choice, format_option
 
 
@@ -31,7 +31,7 @@ def history(roots: tuple[Path, ...], workload: str | None, variant: str | None, 
     from wasmlab.errors import ConfigError
     from wasmlab.report import history as hist
 
-    found = hist.index(list(roots) or [DEFAULT_RESULTS])
+    found = hist.index(list(roots) or [default_results()])
     if variant is None:
         if workload is not None:
             raise ConfigError("--workload needs --variant (the figure to follow); allowed: both, or neither to list the runs")

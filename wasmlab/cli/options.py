@@ -250,6 +250,20 @@ def out_option(default_help: str) -> Callable[[F], F]:
     return click.option("--out", type=click.Path(path_type=Path), default=None, help=f"Results folder [default: {default_help}].")
 
 
+def save_options(command: str, what: str) -> Callable[[F], F]:
+    """--out and --no-save as every measuring command has them: results saved by default under
+    ``data/results/<command>/<run id>`` (``what`` says which files), kept on an interrupt too."""
+    return options(out_option(f"data/results/{command}/RUN_ID: {what}, kept on Ctrl-C or SIGTERM marked partial"),
+                   click.option("--no-save", is_flag=True, help="Do not write result files."))
+
+
+def run_folder(out: Path | None, no_save: bool, command: str, run_id: str) -> Path | None:
+    """Where a run of ``command`` is saved: ``--out``, else ``data/results/<command>/<run id>``; None with --no-save."""
+    from wasmlab.cli.group import default_results
+
+    return None if no_save else (out or default_results() / command / run_id)
+
+
 def split_argv(text: str | None) -> tuple[str, ...]:
     return tuple(shlex.split(text)) if text else ()
 

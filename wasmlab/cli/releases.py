@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from wasmlab.cli.group import DEFAULT_RESULTS
+from wasmlab.cli.group import default_results
 from wasmlab.cli.options import NAMES, F, format_option, measurement_options, options, out_option, scenario_with, workload_options
 from wasmlab.errors import ConfigError, Interrupted
 
@@ -78,7 +78,7 @@ def releases_run(scenario: Scenario, versions: tuple[str, ...], compile_specs: t
     except Interrupted as stop:
         keep_partial(stop, out, created, no_save)
         raise
-    folder = None if no_save else across.save(out or DEFAULT_RESULTS / "releases" / across.metadata["run_id"])
+    folder = None if no_save else across.save(out or default_results() / "releases" / across.metadata["run_id"])
     if fmt == "json":
         click.echo(json.dumps({**across.to_json(), "results_dir": str(folder) if folder else None}, indent=2, default=str))
     else:
@@ -108,7 +108,7 @@ def keep_partial(stop: Interrupted, out: Path | None, created: bool, no_save: bo
     this command made removed again when none finished."""
     if stop.partial is not None and not no_save:
         partial: AcrossReleases = stop.partial
-        folder = partial.save(out or DEFAULT_RESULTS / "releases" / partial.metadata["run_id"])
+        folder = partial.save(out or default_results() / "releases" / partial.metadata["run_id"])
         stop.kept = f"{folder}/"
         stop.resume = "; run the command again for a whole run"
         return

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from wasmlab.cli.group import DEFAULT_RESULTS
+from wasmlab.cli.group import default_results
 from wasmlab.cli.options import (
     INTEGERS,
     CallPaths,
@@ -120,7 +120,7 @@ def reproduce(scenario: Scenario, isolate: bool, child_address_space: int | None
     if not no_save:
         from wasmlab.measure.results import save_measurement
 
-        folder = save_measurement(measurement, out or DEFAULT_RESULTS / "reproduce" / measurement.metadata["run_id"])
+        folder = save_measurement(measurement, out or default_results() / "reproduce" / measurement.metadata["run_id"])
     show(measurement, fmt, folder, scenario.measurement.phases)
 
 
@@ -144,7 +144,7 @@ def keep_partial(stop: Interrupted, out: Path | None, created: bool, no_save: bo
         from wasmlab.measure.results import save_measurement
 
         partial: Any = stop.partial
-        folder = save_measurement(partial, out or DEFAULT_RESULTS / "reproduce" / partial.metadata["run_id"])
+        folder = save_measurement(partial, out or default_results() / "reproduce" / partial.metadata["run_id"])
         stop.kept = f"{folder}/"
         stop.resume = "; run the command again for a whole run"
     else:
