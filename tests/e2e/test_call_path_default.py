@@ -1,5 +1,5 @@
-"""``reproduce`` without ``--call-path`` serves a component on the native path and a core module on the lean path,
-decided where the runtimes are built (``Scenario.call_path_for``) from the workloads built once; what its results
+"""``reproduce`` without ``--call-path`` serves on the native path what the native path serves, and on the lean path
+what it refuses (a cache policy other than lru, the disk variant, a workload it cannot call), decided where the runtimes are built (``Scenario.call_path_for``) from the workloads built once; what its results
 record, in the provenance, the metadata and every summary row, is the path that ran."""
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from wasmlab.cli import main
 from wasmlab.measure.settings import WorkloadSettings
 
 
-@pytest.mark.parametrize("workload, ran", [("component-seed", "native"), ("seed", "lean")])
-def test_without_call_path_a_component_runs_native_and_a_module_lean_and_says_so(tmp_path: Path, monkeypatch: Any,
-                                                                                 workload: str, ran: str) -> None:
+@pytest.mark.parametrize("workload, flags, ran", [("component-seed", [], "native"), ("seed", [], "native"),
+                                                 ("seed", ["--cache-policy", "fifo"], "lean")])
+def test_without_call_path_what_native_serves_runs_native_and_the_rest_lean_and_says_so(tmp_path: Path, monkeypatch: Any,
+                                                                                        workload: str, flags: list[str], ran: str) -> None:
     builds = []
     build = WorkloadSettings.build
 
@@ -31,7 +32,7 @@ def test_without_call_path_a_component_runs_native_and_a_module_lean_and_says_so
     monkeypatch.setattr(WorkloadSettings, "build", counted)
     out = tmp_path / "run"
     done = CliRunner().invoke(main, ["reproduce", "--workload", workload, "--requests", "10", "--repeats", "1", "--warmup", "1",
-                                     "--variants", "cached,pooled+cached", "--out", str(out)])
+                                     "--variants", "cached,pooled+cached", *flags, "--out", str(out)])
     assert done.exit_code == 0, done.output
     assert builds == [workload], builds  # the workloads are built once, by the runtimes, not again to choose the path
     assert f"call path {ran}," in done.stdout, done.stdout

@@ -21,7 +21,7 @@ def test_reproduce_json_has_the_headline_and_the_metadata(tmp_path):
     data = json.loads(done.stdout)
     for key in ("speedup", "baseline_us_mean", "optimized_us_mean", "call_path", "metadata", "harness"):
         assert data[key] is not None, key
-    assert data["call_path"] == "lean"
+    assert data["call_path"] == "native"  # the default where native serves every variant, as concurrency and advise
     assert set(data["variants"]) == {"baseline", "cached", "pooled", "pooled+cached", "pooled+cached+pre"}
     for figures in data["variants"].values():
         assert figures["latency_us_p50"] > 0 and figures["latency_us_p99"] >= figures["latency_us_p50"]
@@ -257,8 +257,9 @@ def test_a_size_a_list_and_a_knob_are_read_alike_by_every_command():
         assert message in lines[0], (arguments, lines[0])
 
 
-def test_reproduce_serves_a_component_on_the_native_path_unless_a_call_path_is_given():
-    """The seed's table for a component is a native host's; an explicit --call-path is honoured as given."""
+def test_reproduce_serves_on_the_native_path_unless_a_call_path_is_given_or_native_refuses():
+    """The seed's table is a native host's; an explicit --call-path is honoured as given; a cache policy native does not
+    implement runs on lean."""
     import json
 
     from click.testing import CliRunner
@@ -268,7 +269,7 @@ def test_reproduce_serves_a_component_on_the_native_path_unless_a_call_path_is_g
     args = ["reproduce", "--requests", "10", "--repeats", "1", "--warmup", "1", "--variants", "pooled+cached", "--no-save",
             "--format", "json"]
     for workload, extra, path in (("component-seed", [], "native"), ("component-seed", ["--call-path", "lean"], "lean"),
-                                  ("seed", [], "lean")):
+                                  ("seed", [], "native"), ("seed", ["--cache-policy", "fifo"], "lean")):
         done = CliRunner().invoke(main, [*args, "--workload", workload, *extra])
         assert done.exit_code == 0, done.output
         assert json.loads(done.stdout)["call_path"] == path, (workload, extra)
@@ -314,3 +315,11 @@ def test_measuring_commands_save_their_run_by_default_and_keep_nothing_with_no_s
     again = subprocess.run([*WASMLAB, *command, "--no-save"], capture_output=True, text=True, timeout=300, env=env)
     assert again.returncode == 0, again.stderr
     assert len(list((results / command[0]).iterdir())) == 1
+
+
+@pytest.mark.parametrize("flags", [["--cache-policy", "fifo"], ["--variants", "baseline,disk"]])
+def test_reproduce_defaults_to_lean_where_native_refuses_a_cache_policy_or_a_variant(flags, tmp_path):
+    done = wasmlab("reproduce", *flags, "--requests", "40", "--repeats", "2", "--warmup", "5", "--format", "json",
+                   "--artifact-dir", str(tmp_path / "artifacts"), "--no-save")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["call_path"] == "lean"

@@ -85,7 +85,7 @@ def test_two_real_runs_of_the_same_figure_are_indexed_and_followed(tmp_path):
         done = wasmlab("reproduce", "--workload", "seed", "--variants", "pooled+cached", "--requests", "200", "--repeats", "3",
                        "--warmup", "20", "--out", str(tmp_path / name))
         assert done.returncode == 0, done.stderr
-    done = wasmlab("history", str(tmp_path), "--workload", "seed", "--variant", "pooled+cached", "--format", "json")
+    done = wasmlab("history", str(tmp_path), "--workload", "seed", "--variant", "pooled+cached@native", "--format", "json")
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert len(data["runs"]) == 2 and all(r["repetitions"] == 3 and r["ci95_low"] <= r["figure_us"] <= r["ci95_high"] for r in data["runs"])

@@ -256,7 +256,9 @@ def test_a_component_file_is_detected_and_its_unsatisfiable_import_named(tmp_pat
         runtime.handle(0)
 
 
-def test_a_command_that_exits_nonzero_is_reported_as_failed_requests_not_a_latency(tmp_path):
+@pytest.mark.parametrize("path, first", [("lean", "ExitTrap: Exited with i32 exit status 1"),
+                                         ("native", "NativeFailure: exited with status 1")])
+def test_a_command_that_exits_nonzero_is_reported_as_failed_requests_not_a_latency(tmp_path, path, first):
     """icepack -h exits 1; given by path, a command is expected to exit 0."""
     import subprocess
     import sys
@@ -264,11 +266,11 @@ def test_a_command_that_exits_nonzero_is_reported_as_failed_requests_not_a_laten
     icepack = catalog.fetch(catalog.load_manifest()["icepack"])
     done = subprocess.run([sys.executable, "-m", "wasmlab.cli", "reproduce", "--workload", str(icepack), "--argv", "icepack -h",
                            "--variants", "cached,pooled+cached", "--requests", "5", "--repeats", "1", "--warmup", "1",
-                           "--no-save"], capture_output=True, text=True, timeout=120)
+                           "--call-path", path, "--no-save"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1, done.stderr
     failed = [line for line in done.stdout.splitlines() if line.startswith("FAILED REQUESTS")]
     assert len(failed) == 2, done.stdout
-    assert "5 of 5 timed requests did not end ok (exit x5); first: ExitTrap: Exited with i32 exit status 1" in failed[0]
+    assert f"5 of 5 timed requests did not end ok (exit x5); first: {first}" in failed[0]
 
 
 def test_a_wheels_resource_folder_is_extracted_once_and_preopened(tmp_path):

@@ -73,10 +73,11 @@ def advise_command(scenario: Scenario, concurrent: int, p99_us: float, rss_budge
     folder = run_folder(out, no_save, "advise", advice.metadata["run_id"])
     if folder is not None:
         TrialLog(goal, effort, advice.metadata, advice.rows, "done").save(folder, advice=advice.to_json())
-        click.echo(f"Results: {folder}/ (trials.parquet, advice.json, metadata.json)", err=True)
     if plot_file is not None:
         plot(advice, goal, scenario.measurement.requests, plot_file)
     click.echo(json.dumps(advice.to_json(), indent=2, default=str) if fmt == "json" else advice.render())
+    if folder is not None and fmt != "json":
+        click.echo(f"Results: {folder}/ (trials.parquet, advice.json, metadata.json)")
     if not advice.feasible:
         click.echo(f"wasmlab: advise: {advice.reason}", err=True)
         sys.exit(1)

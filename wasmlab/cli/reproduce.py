@@ -83,8 +83,9 @@ def module_by_path_options() -> Callable[[F], F]:
 @cache_options()
 @click.option("--call-path", default=None, type=CallPaths(),
               help="lean (prepared C calls), api (wasmtime-py objects), native (the loop in C), a comma list (native,lean), "
-                   "both (lean,api) or all: every variant on each, side by side [default: lean; native for components, "
-                   "as the seed's gateway serves its middleware component from a native host].")
+                   "both (lean,api) or all: every variant on each, side by side [default: native, as concurrency and advise, "
+                   "the seed's gateway being a native host; lean where native refuses a variant (disk), a cache policy "
+                   "(all but lru) or a workload].")
 @limit_options()
 @exhaustion_options()
 @module_by_path_options()

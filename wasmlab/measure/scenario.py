@@ -17,7 +17,7 @@ from typing import Any
 
 from wasmlab.config import CacheConfig, EngineConfig, Limits, PoolConfig, check_samples_fit, get_preset
 from wasmlab.errors import ConfigError, Interrupted, allowed
-from wasmlab.host.callpaths import call_paths
+from wasmlab.host.callpaths import call_paths, native_refusal
 from wasmlab.host.engine import EnginePool, preflight
 from wasmlab.host.recipes import dry_run
 from wasmlab.host.runtime import Runtime, build_runtimes
@@ -41,9 +41,10 @@ DEFAULT_VARIANTS = NAMED_VARIANTS
 
 # Names for lists of call paths: ``both`` is the lean and api paths side by side, ``all`` every registered path.
 CALL_PATH_LISTS = {"both": ("lean", "api")}
-# The path a workload's kind is served on, decided when its workloads are built (``Scenario.call_path_for``): native
-# for components, as the seed's gateway serves its middleware component from a native host; lean for core modules.
-# ``wasmlab reproduce``'s default; every result records the path that ran instead.
+# ``wasmlab reproduce``'s default, decided when its workloads are built (``Scenario.call_path_for``): native, as the
+# seed's gateway and ``concurrency`` and ``advise`` serve requests from a native host, unless the native path would
+# refuse a variant (``disk``), a cache policy (all but lru) or a workload, which then run on the lean path, where
+# everything is served.  Every result records the path that ran.
 BY_KIND = "by-kind"
 
 
@@ -254,7 +255,9 @@ class Scenario:
             # Library-style modules go through wasmtime-py's objects: every result says call_path api.
             return "api"
         if self.call_path == BY_KIND:
-            return "native" if all(w.component for w in workloads) else "lean"
+            cache = self.cache_config()
+            refused = native_refusal(self.variants, cache.policy, cache.size, workloads)
+            return "lean" if refused else "native"
         return self.call_path
 
 
