@@ -128,8 +128,9 @@ def speedup_figure(speedups: pd.DataFrame, varying: list[str], reference: str = 
                         capsize=2.5, markersize=5, linewidth=1.2)
         ax.axvline(1.0, color="#777777", linewidth=0.8)
         ax.axvline(SEED_SPEEDUP, color="#b22222", linewidth=0.8, linestyle="--")
-        over = sorted({str(v) for v in part.get("speedup_over", pd.Series(dtype=str)) if v}) or [reference]
-        ax.set(xscale="log", title=f"{path or 'the run'} path: over {', '.join(over)}", xlabel="speedup (log scale)")
+        over = sorted({str(v) for v in part.get("speedup_over", pd.Series(dtype=str)) if v})
+        whose = f"over {', '.join(over)}" if over else f"no {reference.partition('@')[0]} on this path"
+        ax.set(xscale="log", title=f"{path or 'the run'} path: {whose}", xlabel="speedup (log scale)")
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
         ax.grid(axis="x", color="#e5e5e5", linewidth=0.6)
         ax.title.set_fontsize(10)
