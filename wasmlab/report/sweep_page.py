@@ -84,8 +84,11 @@ def _overlap_note(manifest: dict[str, Any]) -> str:
 def headline_point(speedups: pd.DataFrame, varying: list[str]) -> pd.DataFrame:
     """The rows of the point the headline quotes: the seed's own settings (20 slots, cache size 16) where the sweep
     ran them, else its first point."""
+    from wasmlab.config import PRESETS
+
+    seed = PRESETS["seed"]
     chosen = speedups
-    for column, value in (("param_slots", 20), ("param_cache_size", 16)):
+    for column, value in (("param_slots", seed.pool.slots), ("param_cache_size", seed.cache.size)):
         if column in chosen and (chosen[column] == value).any():
             chosen = chosen[chosen[column] == value]
     return speedups[speedups["point_id"] == chosen.iloc[0]["point_id"]]
