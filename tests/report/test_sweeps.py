@@ -28,6 +28,9 @@ def test_noise_within_the_intervals_gets_a_colour_range_as_wide_as_them():
     norm = fig.axes[0].collections[0].norm
     half = max(mean_half_width(g["latency_us_p50"]) for _, g in data.groupby(["param_slots", "param_cache_size"]))
     assert norm.vmax - norm.vmin >= 2 * half - 1e-9
+    # Noise never spans more than half the colour scale: within-interval differences stay within a shade or two.
+    values = data.groupby(["param_slots", "param_cache_size"])["latency_us_p50"].median()
+    assert (values.max() - values.min()) / (norm.vmax - norm.vmin) <= 0.5
     assert "not significant" in fig.axes[0].get_title()
 
 
@@ -35,3 +38,6 @@ def test_a_real_effect_keeps_its_own_range():
     data = table(spread=2.0, noise=0.01)
     fig = heatmap_figure(data, "param_slots", "param_cache_size")
     assert "some differences exceed it" in fig.axes[0].get_title()
+    norm = fig.axes[0].collections[0].norm
+    values = data.groupby(["param_slots", "param_cache_size"])["latency_us_p50"].median()
+    assert norm.vmin <= values.min() and norm.vmax >= values.max() and norm.vmax - norm.vmin < 2 * (values.max() - values.min())

@@ -60,7 +60,7 @@ def sweep(spec_file: Path, out: Path | None, workers: int, scheduler: str | None
 @click.command()
 @click.argument("results_dir", type=click.Path(path_type=Path))
 def report(results_dir: Path) -> None:
-    """Execute notebooks/99_summary.ipynb on a sweep's results and export it to HTML; print the path."""
+    """Execute notebooks/99_summary.ipynb on a sweep's results, which writes report/report.html; print the path."""
     from wasmlab.report import html as htmlreport
     from wasmlab.report.sweeps import partial_note
 

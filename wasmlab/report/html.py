@@ -1,4 +1,4 @@
-"""``wasmlab report``: execute 99_summary.ipynb on a sweep's results and export it to HTML."""
+"""``wasmlab report``: execute 99_summary.ipynb on a sweep's results, which writes the report page."""
 
 from __future__ import annotations
 
@@ -7,31 +7,30 @@ from pathlib import Path
 
 from wasmlab.errors import WasmlabError
 from wasmlab.jupyter_kernels import execute_notebook
-from wasmlab.storage import atomic_write, project_root
+from wasmlab.storage import project_root
 
 SUMMARY_NOTEBOOK = project_root(Path(__file__).resolve().parent) / "notebooks" / "99_summary.ipynb"
 
 
 def build(results_dir: str | Path, notebook: Path = SUMMARY_NOTEBOOK) -> Path:
-    """Run the summary notebook on ``results_dir`` and write ``report/report.html`` (figures embedded)."""
+    """Run the summary notebook on ``results_dir``; it writes ``report/report.html`` and its figures
+    (:mod:`wasmlab.report.sweep_page`), and ``report/summary.ipynb`` is the notebook as executed."""
     from wasmlab.report.sweeps import load_sweep
 
     folder = Path(results_dir)
     load_sweep(folder)  # fails early, with a clear message, on a folder that is not a finished sweep
     if not notebook.is_file():
         raise WasmlabError(f"{notebook} not found: wasmlab report needs the repository's notebooks/ folder")
-    import nbformat
-    from nbconvert import HTMLExporter  # ~3 s to import: only once the input is known to be good
-
     out = folder / "report"
     if out.exists():
         shutil.rmtree(out)  # generated entirely here: no stale figure from an earlier report survives
     out.mkdir(parents=True)
     executed = out / "summary.ipynb"
     execute_notebook(notebook, executed, {"results_dir": str(folder.resolve()), "output_dir": str(out.resolve())}, notebook.parent)
-    exporter = HTMLExporter(exclude_input=True, embed_images=True)
-    body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
-    return atomic_write(out / "report.html", lambda tmp: tmp.write_text(body, encoding="utf-8"))
+    page = out / "report.html"
+    if not page.is_file():
+        raise WasmlabError(f"{notebook.name} ran but wrote no {page}: see {executed}")
+    return page
 
 
 def text_summary(results_dir: str | Path) -> str:

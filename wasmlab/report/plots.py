@@ -13,7 +13,13 @@ from matplotlib.figure import Figure
 
 from wasmlab.host.releases import version_key
 from wasmlab.measure.measurement import Measurement
+from wasmlab.report import variant_style
 from wasmlab.storage import save_figure
+
+
+def variant_palette(variants: list[str]) -> dict[str, str]:
+    """Each variant's fixed colour (its composition's, :mod:`variant_style`), never a shade picked by run order."""
+    return {v: variant_style.colour(v) for v in variants}
 
 
 def figure_of(grid: sns.FacetGrid) -> Figure:
@@ -28,11 +34,14 @@ def latency_and_speedup(measurement: Measurement, reference: str = "baseline") -
     path without one says so where its bar would be."""
     samples = measurement.samples.assign(latency_us=lambda d: d["latency_ns"] / 1000)
     table = measurement.variants(reference)
+    # One order whatever the run's (compositions cheapest first, then path), as in every report of the lab.
+    table = table.assign(_key=table["variant"].map(variant_style.order_key)).sort_values("_key").drop(columns="_key")
+    table = table.reset_index(drop=True)
     order = list(table["variant"])
     meta = measurement.metadata
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 0.6 * len(order) + 2.4), width_ratios=(3, 2))
     sns.boxenplot(data=samples, x="latency_us", y="variant", order=order, log_scale=True, ax=left, hue="variant",
-                  palette="viridis", legend=False, k_depth="proportion")
+                  palette=variant_palette(order), legend=False, k_depth="proportion")
     left.set_xlabel("latency per request (µs, log scale)")
     left.set_ylabel("")
     paths = list(dict.fromkeys(measurement.summary["call_path"])) if "call_path" in measurement.summary else []
@@ -54,8 +63,8 @@ def latency_and_speedup(measurement: Measurement, reference: str = "baseline") -
 
 def _speedup_bars(ax: Axes, table: pd.DataFrame) -> None:
     """Bars of ``table``'s speedups with their intervals, each labelled with the variant it is over."""
-    sns.barplot(data=table, x="speedup", y="variant", order=list(table["variant"]), ax=ax, hue="variant", palette="viridis",
-                legend=False)
+    sns.barplot(data=table, x="speedup", y="variant", order=list(table["variant"]), ax=ax, hue="variant",
+                palette=variant_palette(list(table["variant"])), legend=False)
     # One repetition has no interval (nan): the bars stand without error bars then.
     low = table["speedup_ci_low"].fillna(table["speedup"])
     high = table["speedup_ci_high"].fillna(table["speedup"])
@@ -75,7 +84,8 @@ def phases(measurement: Measurement) -> Figure:
     """Median time of each phase of a request, per variant, on a log scale (compile would hide the rest)."""
     data = measurement.phase_rows().groupby(["variant", "phase"], sort=False)["duration_ns"].median().div(1000).rename("median_us").reset_index()
     fig, ax = plt.subplots(figsize=(10, 5))
-    sns.barplot(data=data, x="median_us", y="phase", hue="variant", ax=ax, palette="viridis")
+    variants = variant_style.ordered(list(data["variant"]))
+    sns.barplot(data=data, x="median_us", y="phase", hue="variant", hue_order=variants, ax=ax, palette=variant_palette(variants))
     ax.set_xscale("log")
     ax.set_xlabel("median µs per phase (log scale; each phase timed separately, a timer pair included)")
     ax.set_ylabel("")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from wasmlab.errors import WasmlabError
-from wasmlab.measure.stats import geometric_mean, per_repetition, speedup_columns
+from wasmlab.measure.stats import call_path_of, geometric_mean, paired_ratio, per_repetition, speedup_columns
 
 if TYPE_CHECKING:  # the plotting stack (~3 s to import) is loaded by the figures, not by reading a sweep back
     from matplotlib.figure import Figure
@@ -27,6 +27,11 @@ def load_sweep(results_dir: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
 def partial_note(results_dir: str | Path) -> str:
     """One line when the sweep was interrupted (its manifest says ``partial``), else nothing."""
     _, manifest = load_sweep(results_dir)
+    return partial_note_of(manifest)
+
+
+def partial_note_of(manifest: dict[str, Any]) -> str:
+    """:func:`partial_note` of a manifest already read."""
     if not manifest.get("partial"):
         return ""
     done = sum(1 for status in manifest.get("points", {}).values() if status.get("status") == "ok")
@@ -55,13 +60,26 @@ def point_speedups(results_dir: str | Path, reference: str = "baseline") -> pd.D
         if not any(columns["speedup_over"]):
             continue
         fixed = point_rows.iloc[0][params].to_dict()
+        paths = call_path_of(point_rows)
         for i, variant in enumerate(variants):
-            rows.append({"point_id": point_id, "variant": variant, "speedup": columns["speedup"][i],
+            latency = latency_interval(per_repetition(point_rows, variant, "latency_us_mean"))
+            rows.append({"point_id": point_id, "variant": variant, "call_path": paths.get(variant, ""),
+                         "speedup": columns["speedup"][i],
                          "ci95_low": columns["speedup_ci_low"][i], "ci95_high": columns["speedup_ci_high"][i],
                          "repetitions": columns["speedup_repetitions"][i], "speedup_over": columns["speedup_over"][i],
-                         "speedup_note": columns["speedup_note"][i],
-                         "latency_us_mean": geometric_mean(per_repetition(point_rows, variant, "latency_us_mean")), **fixed})
+                         "speedup_note": columns["speedup_note"][i], "latency_us_mean": latency[0],
+                         "latency_ci95_low": latency[1], "latency_ci95_high": latency[2], **fixed})
     return pd.DataFrame(rows)
+
+
+def latency_interval(means: pd.Series) -> tuple[float, float, float]:
+    """The geometric mean of per-repetition mean latencies and its 95% interval (Student-t on the logs, as the
+    speedups'; nan bounds for one repetition)."""
+    values = means.dropna().to_numpy(dtype=float)
+    if values.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    ratio = paired_ratio(values, [1.0] * values.size)
+    return geometric_mean(values), ratio.low, ratio.high
 
 
 def point_label(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
@@ -70,56 +88,108 @@ def point_label(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
     return frame[columns].astype(str).apply(lambda r: ", ".join(f"{c.removeprefix('param_')}={v}" for c, v in r.items()), axis=1)
 
 
-def speedup_figure(speedups: pd.DataFrame, varying: list[str], reference: str = "baseline") -> Figure:
-    """Speedup over ``reference`` per point and variant, with 95% intervals."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
+SEED_SPEEDUP = 59.0  # the seed PR's claim: 371 µs -> 6.3 µs per request
 
-    # A reference's own row (1x) is left out; a variant whose path has no reference has no bar (nan) and says why below.
+
+def speedup_figure(speedups: pd.DataFrame, varying: list[str], reference: str = "baseline") -> Figure:
+    """Speedup over ``reference`` per point and variant with 95% intervals: one panel per call path, each against
+    that path's own reference; a dot per (variant, point) on a log axis, hollow where the interval includes 1x (no
+    difference from the reference beyond noise); one fixed colour per composition (:mod:`variant_style`)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter
+
+    from wasmlab.report import variant_style
+
+    # A reference's own row (1x) is left out; a variant whose path has no reference has no dot and says why below.
     own = speedups["speedup_over"] if "speedup_over" in speedups else pd.Series(reference, index=speedups.index)
     data = speedups[speedups["variant"] != own].assign(point=lambda d: point_label(d, varying))
+    if "call_path" not in data:
+        data = data.assign(call_path="")
+    paths = sorted(dict.fromkeys(data["call_path"].astype(str)), key=lambda p: (p != "native", p))
+    compositions = variant_style.ordered([variant_style.composition(v) for v in data["variant"]])
     points = list(dict.fromkeys(data["point"]))
-    variants = list(dict.fromkeys(data["variant"]))
-    fig, ax = plt.subplots(figsize=(11, 0.35 * len(points) * len(variants) + 1.8))
-    sns.barplot(data=data, y="point", x="speedup", hue="variant", ax=ax, palette="viridis", order=points, hue_order=variants)
-    width = 0.8 / len(variants)
-    for j, variant in enumerate(variants):
-        part = data[data["variant"] == variant].set_index("point").reindex(points)
-        offsets = [i - 0.4 + width * (j + 0.5) for i in range(len(points))]
-        low, high = part["ci95_low"].fillna(part["speedup"]), part["ci95_high"].fillna(part["speedup"])
-        ax.errorbar(part["speedup"], offsets, xerr=[part["speedup"] - low, high - part["speedup"]],
-                    fmt="none", ecolor="black", capsize=2, linewidth=0.8)
-    references = sorted({str(v) for v in data.get("speedup_over", pd.Series(dtype=str)) if v}) or [reference]
-    whose = f"its own call path's {reference.partition('@')[0]} ({', '.join(references)})" if len(references) > 1 else references[0]
-    ax.set(xlabel=f"speedup over {whose} (geometric mean over repetitions, 95% CI over repetitions)", ylabel="")
+    rows = [(c, p) for c in compositions for p in points]
+    height = 0.26 * len(rows) + 1.5
+    fig, axes = plt.subplots(1, len(paths), figsize=(4.6 * len(paths) + 2.6, height), sharey=True, sharex=True,
+                             squeeze=False, layout="constrained")
+    for ax, path in zip(axes[0], paths, strict=True):
+        part = data[data["call_path"].astype(str) == path]
+        for y, (name, point) in enumerate(rows):
+            match = part[(part["variant"].map(variant_style.composition) == name) & (part["point"] == point)]
+            if match.empty or match["speedup"].isna().all():
+                continue
+            row = match.iloc[0]
+            low = row["ci95_low"] if row["ci95_low"] == row["ci95_low"] else row["speedup"]
+            high = row["ci95_high"] if row["ci95_high"] == row["ci95_high"] else row["speedup"]
+            noise = low <= 1.0 <= high
+            ax.errorbar([row["speedup"]], [y], xerr=[[row["speedup"] - low], [high - row["speedup"]]], fmt="o",
+                        color=variant_style.colour(name), markerfacecolor="white" if noise else variant_style.colour(name),
+                        capsize=2.5, markersize=5, linewidth=1.2)
+        ax.axvline(1.0, color="#777777", linewidth=0.8)
+        ax.axvline(SEED_SPEEDUP, color="#b22222", linewidth=0.8, linestyle="--")
+        over = sorted({str(v) for v in part.get("speedup_over", pd.Series(dtype=str)) if v})
+        whose = f"over {', '.join(over)}" if over else f"no {reference.partition('@')[0]} on this path"
+        ax.set(xscale="log", title=f"{path or 'the run'} path: {whose}", xlabel="speedup (log scale)")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
+        ax.grid(axis="x", color="#e5e5e5", linewidth=0.6)
+        ax.title.set_fontsize(10)
+    # Both panels on one scale, wide enough for every point and the seed's claim; a whisker of a two-repetition
+    # interval (a t of 12.7) may run past the edge rather than squeeze every other point into a corner.
+    finite = data["speedup"].dropna()
+    if not finite.empty:
+        low = min(float(data["ci95_low"].fillna(data["speedup"]).min()), float(finite.min()))
+        high = max(float(data["ci95_high"].fillna(data["speedup"]).max()), float(finite.max()), SEED_SPEEDUP)
+        axes[0][0].set_xlim(max(low, finite.min() / 10, 0.1) / 1.3, min(high, finite.max() * 10) * 1.3)
+    ticks = axes[0][0]
+    ticks.set_yticks(range(len(rows)), [f"{name}  {point}" if len(points) > 1 else name for name, point in rows], fontsize=8)
+    ticks.set_ylim(len(rows) - 0.5, -0.5)
+    for ax in axes[0]:
+        for boundary in range(len(points), len(rows), len(points)):
+            ax.axhline(boundary - 0.5, color="#dddddd", linewidth=0.6)
+    handles = [Line2D([], [], marker="o", linestyle="", color=variant_style.colour(c), label=c) for c in compositions]
+    handles += [Line2D([], [], marker="o", linestyle="", color="#555555", markerfacecolor="white",
+                       label="interval includes 1x"),
+                Line2D([], [], color="#b22222", linestyle="--", label=f"seed's claim, {SEED_SPEEDUP:.0f}x")]
+    fig.legend(handles=handles, loc="outside right upper", fontsize=8, frameon=False)
     notes = sorted({f"{row.variant}: {row.speedup_note}" for row in data.itertuples() if getattr(row, "speedup_note", "")})
     if notes:
-        ax.set_title("no speedup for " + "; ".join(notes), fontsize=8)
-    fig.tight_layout()
+        fig.suptitle("no speedup for " + "; ".join(notes), fontsize=8)
     return fig
 
 
 def heatmap_figure(table: pd.DataFrame, rows: str, columns: str, variant: str = "pooled+cached",
                    value: str = "latency_us_p50") -> Figure:
-    """``value`` of ``variant`` (median over repetitions) over two varying parameters."""
+    """``value`` of ``variant`` (median over repetitions) over two varying parameters, each cell with its 95% interval."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
     data = table[(table["variant"] == variant) & (table["status"] == "ok")]
     pivot = data.pivot_table(index=rows, columns=columns, values=value, aggfunc="median")
-    # The colour range spans at least the points' own 95% intervals, so that noise does not look like an effect.
-    half = max((mean_half_width(group[value]) for _, group in data.groupby([rows, columns])), default=0.0)
+    halves = data.groupby([rows, columns])[value].agg(mean_half_width).unstack(columns).reindex_like(pivot)
+    half = float(halves.max().max()) if halves.size else 0.0
     low, high = float(pivot.min().min()), float(pivot.max().max())
-    middle = (low + high) / 2
-    vmin, vmax = min(low, middle - half), max(high, middle + half)
-    fig, ax = plt.subplots(figsize=(1.4 * pivot.shape[1] + 3, 0.8 * pivot.shape[0] + 2))
-    sns.heatmap(pivot, annot=True, fmt=".2f", cmap="viridis_r", ax=ax, vmin=vmin, vmax=vmax,
-                cbar_kws={"label": f"{value} of {variant}"})
-    ax.set(xlabel=columns.removeprefix("param_"), ylabel=rows.removeprefix("param_"),
-           title=f"spread {high - low:.2f}; a point's 95% interval is up to +-{half:.2f}: "
-                 + ("differences within it are not significant" if high - low < 2 * half else "some differences exceed it"))
-    fig.tight_layout()
+    vmin, vmax = noise_colour_range(low, high, half)
+    labels = pivot.map(lambda v: f"{v:.2f}") + halves.map(lambda h: f"\n±{h:.2f}" if h > 0 else "")
+    fig, ax = plt.subplots(figsize=(1.3 * pivot.shape[1] + 2.8, 0.75 * pivot.shape[0] + 1.9), layout="constrained")
+    sns.heatmap(pivot, annot=labels, fmt="", cmap="Blues", ax=ax, vmin=vmin, vmax=vmax, linewidths=0.5, linecolor="white",
+                annot_kws={"fontsize": 9}, cbar_kws={"label": f"{value.replace('latency_us_', '')} latency (µs)"})
+    verdict = "differences not significant" if high - low < 2 * half else "some differences exceed it"
+    ax.set(xlabel=columns.removeprefix("param_"), ylabel=rows.removeprefix("param_"))
+    path = _distinct_text(data, "call_path")
+    ax.set_title(f"{variant}{f' ({path} path)' if path else ''}: spread {high - low:.2f} µs;\n95% interval up to ±{half:.2f} µs: {verdict}", fontsize=9)
     return fig
+
+
+def _distinct_text(data: pd.DataFrame, column: str) -> str:
+    return ", ".join(str(v) for v in dict.fromkeys(data[column].dropna())) if column in data else ""
+
+
+def noise_colour_range(low: float, high: float, half: float) -> tuple[float, float]:
+    """A colour range at least four interval half-widths wide around the values' middle, so that a difference within
+    the interval never spans more than half the scale (noise stays one shade; an effect beyond it keeps its range)."""
+    middle = (low + high) / 2
+    return max(0.0, min(low, middle - 2 * half)), max(high, middle + 2 * half)
 
 
 def mean_half_width(values: pd.Series, confidence: float = 0.95) -> float:
