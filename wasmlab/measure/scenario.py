@@ -17,7 +17,7 @@ from typing import Any
 
 from wasmlab.config import CacheConfig, EngineConfig, Limits, PoolConfig, check_samples_fit, get_preset
 from wasmlab.errors import ConfigError, Interrupted, allowed
-from wasmlab.host.callpaths import call_paths, native_refusal
+from wasmlab.host.callpaths import call_paths, native, reuse
 from wasmlab.host.engine import EnginePool, preflight
 from wasmlab.host.recipes import dry_run
 from wasmlab.host.runtime import Runtime, build_runtimes
@@ -259,6 +259,22 @@ class Scenario:
             refused = native_refusal(self.variants, cache.policy, cache.size, workloads)
             return "lean" if refused else "native"
         return self.call_path
+
+
+def native_refusal(variants: Sequence[str], cache_policy: str, cache_size: int, workloads: Sequence[Workload]) -> str | None:
+    """Why the native path would refuse to serve these variants, cache policy and workloads (one line), or ``None``:
+    what ``reproduce`` asks before it defaults to the native path."""
+    for name in variants:
+        variant = parse_variant(name)
+        if variant.disk:
+            return f"variant {name!r} loads compiled artifacts from disk"
+        if variant.reuse > 1:
+            reason = next(filter(None, (reuse.refusal(w, native=True) for w in workloads)), None)
+            if reason:
+                return reason
+    if cache_size and cache_policy != "lru" and any(parse_variant(v).cached for v in variants):
+        return f"cache policy {cache_policy!r} is implemented in Python only"
+    return next(filter(None, (native.refusal(w) for w in workloads if not w.component)), None)
 
 
 def run(scenario: Scenario, progress: Callable[[str, int, int], None] | None = None) -> Measurement:

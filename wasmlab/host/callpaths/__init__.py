@@ -104,20 +104,3 @@ def bind(name: str, parts: RequestParts, workloads: Sequence[Workload]) -> Handl
     checks = {**(core.checks or {}), **(component.checks or {})}
     return Handlers(handle, handle_phased, checked_block(serve, checks, parts), None, serve, checks)
 
-
-def native_refusal(variants: Sequence[str], cache_policy: str, cache_size: int, workloads: Sequence[Workload]) -> str | None:
-    """Why the native path would refuse to serve these variants, cache policy and workloads (one line), or ``None``:
-    what ``reproduce`` asks before it defaults to the native path."""
-    from wasmlab.host.variant import parse_variant
-
-    for name in variants:
-        variant = parse_variant(name)
-        if variant.disk:
-            return f"variant {name!r} loads compiled artifacts from disk"
-        if variant.reuse > 1:
-            reason = next(filter(None, (reuse.refusal(w, native=True) for w in workloads)), None)
-            if reason:
-                return reason
-    if cache_size and cache_policy != "lru" and any(parse_variant(v).cached for v in variants):
-        return f"cache policy {cache_policy!r} is implemented in Python only"
-    return next(filter(None, (native.refusal(w) for w in workloads if not w.component)), None)
