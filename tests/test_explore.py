@@ -18,12 +18,26 @@ def test_runs_accumulate_and_each_has_a_speedup_from_its_own_baseline():
     assert explorer.run() is not None
     assert len(explorer.runs) == 2
     assert "pooled+cached" in explorer.table.value and "cached" in explorer.table.value
-    # Whole cells, not substrings: a noisy run's "11.0x" contains "1.0x".
-    assert explorer.table.value.count("<td>1.0x</td>") == 2  # each run's own baseline
+    # Whole cells, not substrings: each run's own baseline is its reference.
+    assert explorer.table.value.count("<td>1x (reference)</td>") == 2
     table = comparison_table(explorer.runs)
     assert list(table.loc[table["variant"] == "baseline", "speedup"]) == [1.0, 1.0]
     assert explorer.figure.outputs and explorer.figure.outputs[0]["data"]["image/png"]
-    assert "wasmtime 50." in explorer.metadata.value
+    # Every run listed is described, not only the latest.
+    assert explorer.metadata.value.count("wasmtime 50.") == 2
+    assert all(label in explorer.metadata.value for label, _ in explorer.runs)
+
+
+def test_speedups_show_their_interval_over_repetitions():
+    import re
+
+    explorer = Explorer(requests=30, repeats=3, warmup=5)
+    explorer.slots.value = 4
+    explorer.widget()
+    assert explorer.run() is not None
+    row = comparison_table(explorer.runs).set_index("variant").loc["pooled+cached"]
+    assert row["speedup_ci_low"] <= row["speedup"] <= row["speedup_ci_high"]
+    assert re.search(r"<td>[\d.]+x \([\d.]+-[\d.]+\)</td>", explorer.table.value), explorer.table.value
 
 
 def test_a_bad_knob_shows_one_line_and_keeps_what_was_measured():

@@ -28,6 +28,7 @@ from wasmlab.host.variant import NAMED_VARIANTS
 from wasmlab.measure.measurement import Measurement
 from wasmlab.measure.scenario import Scenario
 from wasmlab.measure.scenario import run as run_scenario
+from wasmlab.report import page_format
 from wasmlab.report import text as report
 
 WORKLOADS = ("seed", "compile-heavy:functions=200", "data-heavy:kib=256", "dirty-memory:kib=256")
@@ -50,12 +51,22 @@ def comparison_table(runs: list[tuple[str, Measurement]]) -> pd.DataFrame:
                     "p50_us": row["latency_us_p50"],
                     "p99_us": row["latency_us_p99"],
                     "speedup": row.get("speedup", float("nan")),
+                    "speedup_ci_low": row.get("speedup_ci_low", float("nan")),
+                    "speedup_ci_high": row.get("speedup_ci_high", float("nan")),
                     "over": row.get("speedup_over") or "",
                     # Instance reuse's isolation price: reused requests whose results differed from a fresh instance's.
                     "carried_over": _carried_text(row),
                 }
             )
-    return pd.DataFrame(rows, columns=["run", "variant", "mean_us", "p50_us", "p99_us", "speedup", "over", "carried_over"])
+    return pd.DataFrame(rows, columns=["run", "variant", "mean_us", "p50_us", "p99_us", "speedup", "speedup_ci_low",
+                                       "speedup_ci_high", "over", "carried_over"])
+
+
+def speedup_text(row: dict[str, Any]) -> str:
+    """A speedup with its 95% interval over repetitions (``12.3x (10.1-14.8)``); the reference itself says so."""
+    if row["variant"] == row["over"] or (not row["over"] and row["speedup"] == 1.0):
+        return "1x (reference)"
+    return page_format.speedup(row["speedup"], row["speedup_ci_low"], row["speedup_ci_high"])
 
 
 def _carried_text(row: dict[str, Any]) -> str:
@@ -196,14 +207,17 @@ class Explorer:
             self.metadata.value = ""
             return
         table = comparison_table(self.runs)
-        formatted = table.assign(speedup=table["speedup"].map(lambda v: f"{v:.1f}x")).rename(
-            columns={"mean_us": "mean µs", "p50_us": "p50 µs", "p99_us": "p99 µs", "speedup": "speedup", "over": "over (its path's baseline)",
-                     "carried_over": "carried over (reused)"}
+        formatted = table.assign(speedup=[speedup_text(row) for row in table.to_dict("records")]).drop(
+            columns=["speedup_ci_low", "speedup_ci_high"]).rename(
+            columns={"mean_us": "mean µs", "p50_us": "p50 µs", "p99_us": "p99 µs", "speedup": "speedup (95% interval)",
+                     "over": "over (its path's baseline)", "carried_over": "carried over (reused)"}
         )
         self.table.value = _TABLE_STYLE + formatted.to_html(index=False, float_format=lambda v: f"{v:.2f}", border=0)
         self.figure.append_display_data(Image(data=_png(comparison_figure(self.runs)), format="png"))
-        last = self.runs[-1][1]
-        self.metadata.value = "<pre style='font-size:11px'>" + html.escape(report.provenance(last)) + "</pre>"
+        # Every run listed is described, newest first: how it was measured, on what, how sure.
+        self.metadata.value = "".join(
+            f"<div><b>{html.escape(label)}</b><pre style='font-size:11px;white-space:pre-wrap'>"
+            f"{html.escape(report.provenance(measurement))}</pre></div>" for label, measurement in reversed(self.runs))
 
     def widget(self) -> widgets.Widget:
         controls = widgets.VBox(
