@@ -65,26 +65,6 @@ class Workers(click.ParamType[int, Any]):
         return count
 
 
-class Setting(click.ParamType[tuple[str, Any], Any]):
-    """``KEY=VALUE`` of ``wasmlab sweep --set``: VALUE read as YAML (``100``, ``[4, 20]``, ``seed``)."""
-
-    name = "KEY=VALUE"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, Any]:
-        import yaml
-
-        if isinstance(value, tuple):
-            return value
-        key, equals, text = str(value).partition("=")
-        if not equals or not key.strip():
-            raise ConfigError(f"{_flag(param)} {value!r} is not KEY=VALUE; allowed: a notebook parameter and a YAML value, "
-                              f"e.g. requests=200 or slots=[4,20]")
-        try:
-            return key.strip(), yaml.safe_load(text)
-        except yaml.YAMLError:
-            raise ConfigError(f"{_flag(param)} {value!r}: {text!r} is not a YAML value; allowed: e.g. 200, seed, [4, 20]") from None
-
-
 class GateRatio(click.ParamType[float, Any]):
     """A B/A threshold of ``wasmlab compare``'s gate: a finite number > 0."""
 
@@ -154,13 +134,18 @@ class KeyValue(click.ParamType[tuple[str, Any], Any]):
     """``KEY=VALUE``: a knob and its value (true/false, a size such as 64KiB, an integer, else the text)."""
 
     name = "KEY=VALUE"
+    # What a value that is not KEY=VALUE is told is allowed.
+    allowed = ""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, Any]:
         if isinstance(value, tuple):
             return value
         key, eq, text = str(value).partition("=")
-        if not eq or not key:
-            raise ConfigError(f"{_flag(param)} {value!r} is not KEY=VALUE")
+        if not eq or not key.strip():
+            raise ConfigError(f"{_flag(param)} {value!r} is not KEY=VALUE" + (f"; allowed: {self.allowed}" if self.allowed else ""))
+        return self.parse(key, text, param)
+
+    def parse(self, key: str, text: str, param: click.Parameter | None) -> tuple[str, Any]:
         lowered = text.strip().lower()
         parsed: Any
         if lowered in ("true", "false"):
@@ -173,6 +158,20 @@ class KeyValue(click.ParamType[tuple[str, Any], Any]):
             except ValueError:
                 parsed = text.strip()
         return key.strip().replace("-", "_"), parsed
+
+
+class Setting(KeyValue):
+    """``KEY=VALUE`` of ``wasmlab sweep --set``: VALUE read as YAML (``100``, ``[4, 20]``, ``seed``)."""
+
+    allowed = "a notebook parameter and a YAML value, e.g. requests=200 or slots=[4,20]"
+
+    def parse(self, key: str, text: str, param: click.Parameter | None) -> tuple[str, Any]:
+        import yaml
+
+        try:
+            return key.strip(), yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise ConfigError(f"{_flag(param)} {key}={text!r}: {text!r} is not a YAML value; allowed: e.g. 200, seed, [4, 20]") from None
 
 
 class Preset(Choice):

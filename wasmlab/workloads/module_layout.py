@@ -91,23 +91,21 @@ class _Reader:
         self.at += 1
         return self.data[self.at - 1]
 
-    def uleb(self) -> int:
+    def leb(self, signed: bool = False) -> int:
+        """A LEB128 integer (unsigned, or signed: sign-extended from its last byte's bit 6)."""
         value = shift = 0
         while True:
             b = self.byte()
             value |= (b & 0x7F) << shift
             shift += 7
             if b < 0x80:
-                return value
+                return value - (1 << shift) if signed and b & 0x40 else value
+
+    def uleb(self) -> int:
+        return self.leb()
 
     def sleb(self) -> int:
-        value = shift = 0
-        while True:
-            b = self.byte()
-            value |= (b & 0x7F) << shift
-            shift += 7
-            if b < 0x80:
-                return value - (1 << shift) if b & 0x40 else value
+        return self.leb(signed=True)
 
     def skip(self, n: int) -> None:
         self.at += n
