@@ -99,6 +99,8 @@ def test_an_arena_whose_tail_merges_with_a_reservation_after_it_is_still_left_ou
         pytest.skip("no arena with free address space right after it")
     try:
         assert end not in [tail for tail in _arena_ends(footprint.Path("/proc/self/maps").read_text())]
-        assert footprint.now().address_space - before == size
+        # Within 32 MiB of the reservation (other threads of a busy test process map and unmap small things meanwhile);
+        # the arena miscounted would add its 64 MiB.
+        assert abs(footprint.now().address_space - before - size) < 32 << 20
     finally:
         libc.munmap(ctypes.c_void_p(end), ctypes.c_size_t(size))
