@@ -88,8 +88,9 @@ class WarmupCount(click.ParamType[Any, Any]):
         from wasmlab.measure.warmup import AUTO, AutoWarmup, fixed_warmup, parse_warmup
 
         if not self.auto:
-            return fixed_warmup(value, f"{ctx.command_path if ctx is not None else 'this command'}")
-        return AUTO if isinstance(parse_warmup(value, _flag(param)), AutoWarmup) else int(value)
+            command = " ".join(["wasmlab", *ctx.command_path.split()[1:]]) if ctx is not None else "this command"
+            return fixed_warmup(value, command)
+        return AUTO if isinstance(parse_warmup(value), AutoWarmup) else int(value)
 
 
 class CommaList(click.ParamType[tuple[Any, ...], Any]):

@@ -69,7 +69,7 @@ class MeasureConfig:
     rounds: int = 10
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "warmup", parse_warmup(self.warmup, "warmup ="))
+        object.__setattr__(self, "warmup", parse_warmup(self.warmup))
         for name, minimum in (("repeats", 1), ("rounds", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:

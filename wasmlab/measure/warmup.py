@@ -58,17 +58,18 @@ class AutoWarmup:
 Warmup = int | AutoWarmup
 
 
-def parse_warmup(value: Any, where: str = "warmup") -> Warmup:
+def parse_warmup(value: Any) -> Warmup:
     """A warm-up as written (an integer >= 0, its text, or ``auto``), or a one-line ConfigError naming it."""
     if isinstance(value, AutoWarmup):
         return value
     if isinstance(value, str) and value.strip() == AUTO:
         return AutoWarmup()
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"{where} {value!r} is not a warm-up; allowed: an integer >= 0 (requests) or auto (until the "
-                          f"request time is stable, {AutoWarmup().budget_s:g} s or {AutoWarmup().max_requests} requests)")
+        problem = "is out of range" if isinstance(value, int) and not isinstance(value, bool) else "is not a warm-up"
+        raise ConfigError(f"warmup = {value!r} {problem}; allowed: an integer >= 0 (requests) or auto (until the request time "
+                          f"is stable, {AutoWarmup().budget_s:g} s or {AutoWarmup().max_requests} requests)")
     return value
 
 
