@@ -167,3 +167,18 @@ def test_a_workload_copy_keeps_its_expected_bytes(tmp_path):
     workload = load_workload(str(suite_folder(tmp_path / "bench")))
     assert dataclasses.replace(workload, name="other").expectation.stdout_bytes == workload.expectation.stdout_bytes
     assert bytes(wasmtime.wat2wasm(PNG_WRITER)).startswith(b"\0asm")
+
+
+@pytest.mark.timeout(120)
+def test_the_recipes_page_s_sightglass_example_runs_as_written(tmp_path):
+    """docs/recipes.md's example recipe, beside a Sightglass-shaped folder (its module, inputs and expected files)."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "recipes.md").read_text()
+    example = page[page.index("# benchmarks/blake3-scalar/benchmark.yaml"):]
+    example = example[:example.index("```")]
+    folder = tmp_path / "blake3-scalar"
+    suite_folder(folder)
+    (folder / "benchmark.wasm").write_bytes(wasmtime.wat2wasm((folder / "reader.wat").read_text()))
+    for stream in ("stdout", "stderr"):
+        (folder / f"benchmark.{stream}.expected").write_bytes((folder / f"reader.{stream}.expected").read_bytes())
+    (folder / "benchmark.yaml").write_text(example)
+    serve("native", load_workload(str(folder / "benchmark.yaml")), ("pooled+cached",))
