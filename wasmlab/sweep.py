@@ -377,7 +377,16 @@ def collect(spec: Spec, points: Iterable[Point] | None = None) -> pd.DataFrame:
         for i, (key, value) in enumerate(point.parameters.items()):
             frame.insert(2 + i, f"param_{key}", value if not isinstance(value, (list, dict)) else json.dumps(value))
         frames.append(frame)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return mixed_as_text(pd.concat(frames, ignore_index=True)) if frames else pd.DataFrame()
+
+
+def mixed_as_text(table: pd.DataFrame) -> pd.DataFrame:
+    """Columns that mix text with numbers across points (a grid of ``warmup: [auto, 200]``) as text, which Parquet holds."""
+    for column in table.select_dtypes(include="object").columns:
+        kinds = {type(v) for v in table[column].dropna()}
+        if str in kinds and len(kinds) > 1:
+            table[column] = table[column].map(lambda v: v if v is None or v != v else str(v))
+    return table
 
 
 def dry_run(spec: Spec) -> list[str]:

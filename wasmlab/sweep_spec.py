@@ -170,6 +170,14 @@ def _check_value(path: Path, shown: str, key: str, value: Any, declared: Mapping
     if key == OUTPUT_PARAMETER:
         raise _fail(path, shown, f"{OUTPUT_PARAMETER!r} is set by the sweep runner (use the spec's 'out' instead)")
     kind = declared[key].get("inferred_type_name")
+    if key == "warmup" and isinstance(value, str):  # a count, or auto: the point's Scenario checks where auto applies
+        from wasmlab.measure.warmup import parse_warmup
+
+        try:
+            parse_warmup(value)
+        except ConfigError as exc:
+            raise _fail(path, shown, str(exc)) from None
+        return
     if kind in _TYPES:
         ok = isinstance(value, _TYPES[kind]) and not (kind in ("int", "float") and isinstance(value, bool))
         if not ok:

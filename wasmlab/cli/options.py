@@ -76,6 +76,23 @@ class GateRatio(click.ParamType[float, Any]):
         return parse_ratio(value, _flag(param))
 
 
+class WarmupCount(click.ParamType[Any, Any]):
+    """``--warmup``: untimed requests per variant, or (``auto``, where the command takes it) until the request time is
+    stable (:mod:`wasmlab.measure.warmup`)."""
+
+    def __init__(self, auto: bool) -> None:
+        self.auto = auto
+        self.name = "integer|auto" if auto else "integer"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from wasmlab.measure.warmup import AUTO, AutoWarmup, fixed_warmup, parse_warmup
+
+        if not self.auto:
+            command = " ".join(["wasmlab", *ctx.command_path.split()[1:]]) if ctx is not None else "this command"
+            return fixed_warmup(value, command)
+        return AUTO if isinstance(parse_warmup(value), AutoWarmup) else int(value)
+
+
 class CommaList(click.ParamType[tuple[Any, ...], Any]):
     """``1,2,4`` as a tuple of ``item`` values; ``bad`` says, with ``{flag}``, ``{item}`` and ``{text}``, what a bad item is."""
 
@@ -205,12 +222,14 @@ def format_option() -> Callable[[F], F]:
     return click.option("--format", "fmt", default="table", show_default=True, type=Choice(FORMATS, "format"), help="table or json.")
 
 
-def measurement_options(requests: tuple[int, str], repeats: tuple[int, str], warmup: tuple[int, str]) -> Callable[[F], F]:
-    """--requests, --repeats, --warmup: each a default and what it counts (per variant, per worker...)."""
+def measurement_options(requests: tuple[int, str], repeats: tuple[int, str], warmup: tuple[int, str],
+                        auto_warmup: bool = False) -> Callable[[F], F]:
+    """--requests, --repeats, --warmup: each a default and what it counts (per variant, per worker...); ``auto_warmup``:
+    --warmup also takes auto."""
     return options(
         click.option("--requests", default=requests[0], show_default=True, type=int, help=requests[1]),
         click.option("--repeats", default=repeats[0], show_default=True, type=int, help=repeats[1]),
-        click.option("--warmup", default=warmup[0], show_default=True, type=int, help=warmup[1]),
+        click.option("--warmup", default=warmup[0], show_default=True, type=WarmupCount(auto_warmup), help=warmup[1]),
     )
 
 
@@ -283,7 +302,7 @@ def workload_options(default: str = "seed", variants: str = "pooled+cached", mul
 SCENARIO_FLAGS = ("workload", "variants", "call_path", "requests", "repeats", "warmup", "rounds", "preset", "slots", "pool_knobs",
                   "engine_knobs", "cache_policy", "cache_size", "fuel", "deadline_ms", "memory_limit", "max_wasm_stack", "exhaustion",
                   "wait_timeout_ms", "entry", "call_args", "expect", "argv", "stdin", "dirs", "expect_exit", "expect_files", "recipe",
-                  "invoke", "expect_value", "stdout_match", "no_check", "artifact_dir", "phases", "cpu", "trace", "seed")
+                  "invoke", "expect_value", "stdout_match", "stdout_file", "stderr_file", "no_check", "artifact_dir", "phases", "cpu", "trace", "seed")
 LIMIT_FLAGS = {"fuel": "fuel", "deadline_ms": "deadline_ms", "memory_limit": "memory_bytes", "max_wasm_stack": "max_wasm_stack",
                "exhaustion": "exhaustion", "wait_timeout_ms": "wait_timeout_ms"}
 

@@ -68,6 +68,9 @@ def module_by_path_options() -> Callable[[F], F]:
                      "of a request and what it must end with (also accepted wherever a workload is: --workload FILE.yaml)."),
         click.option("--stdout-match", default="", metavar="REGEX",
                      help="What a WASI command's stdout must match, for a module given by path."),
+        click.option("--stdout-file", default="", metavar="FILE", help="A file whose bytes a WASI command's stdout must equal "
+                     "exactly, for a module given by path (a standard suite's NAME.stdout.expected)."),
+        click.option("--stderr-file", default="", metavar="FILE", help="A file whose bytes a WASI command's stderr must equal exactly."),
         click.option("--no-check", is_flag=True, help="Measure a module given by path without checking its results "
                      "(by default the first request's result is every later request's expectation)."),
     )
@@ -76,7 +79,8 @@ def module_by_path_options() -> Callable[[F], F]:
 @click.command()
 @workload_options(variants=ALL_VARIANTS)
 @measurement_options((1000, "Requests per repetition."), (5, "Repetitions (variants interleaved in each)."),
-                     (200, "Untimed warm-up requests per variant."))
+                     (200, "Untimed warm-up requests per variant, or auto: until the request time is stable (the median of the "
+                      "last 5 within 5% of the 5 before), 10 s or 200 requests, whichever comes first."), auto_warmup=True)
 @click.option("--rounds", default=10, show_default=True, type=int,
               help="Slices of each repetition: in each, every variant serves its next slice of requests (at least 25 each).")
 @pool_options("Pool slots (core instances, memories, tables, stacks).")

@@ -26,6 +26,7 @@ from wasmlab.measure import footprint
 from wasmlab.measure.scenario import Scenario
 from wasmlab.measure.stats import describe_ns
 from wasmlab.measure.traces import make_trace
+from wasmlab.measure.warmup import fixed_warmup
 from wasmlab.workloads import Workload, load_workload
 
 POOL_MODES = ("shared", "per-worker")
@@ -146,7 +147,8 @@ class Plan:
         m, base = scenario.measurement, scenario.engine_config()
         sequences = [list(make_trace(chosen.trace, m.requests, len(workloads), chosen.seed + i, chosen.zipf_s).indices)
                      for i in range(threads)]
-        warm = [k % len(workloads) for k in range(max(m.warmup, len(workloads) if m.warmup else 0))]
+        count = fixed_warmup(m.warmup, "the concurrency experiment (a fixed warm-up per worker)")
+        warm = [k % len(workloads) for k in range(max(count, len(workloads) if count else 0))]
         slots = scenario.pool.slots
         per_worker = slots if slots is not None and pool_mode == "per-worker" else base.pool.slots
         shared = slots if slots is not None and pool_mode == "shared" else per_worker * threads

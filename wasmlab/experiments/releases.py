@@ -16,6 +16,7 @@ from wasmlab.host.releases import resolve
 from wasmlab.measure.release_run import changes, compile_summary, compiles_of, requests_of, run_releases, summary
 from wasmlab.measure.results import SUMMARY, write_metadata, write_parquet
 from wasmlab.measure.scenario import Scenario
+from wasmlab.measure.warmup import fixed_warmup
 from wasmlab.storage import check_writable
 
 SHOWN = ("release", "variant", "status", "latency_us_mean", "latency_us_p50", "latency_us_p99", "compile_us_per_miss",
@@ -93,7 +94,7 @@ def scenario_across_releases(releases: Sequence[str], scenario: Scenario, compil
     cache_size = scenario.cache.size if scenario.cache.size is not None else scenario.cache_config().size
     try:
         table, metadata = run_releases(resolve(releases), scenario.workload.spec, scenario.variants, m.requests, m.repeats,
-                                       m.warmup, slots, dict(pool.knobs), cache_size, progress,
+                                       fixed_warmup(m.warmup, "wasmlab releases"), slots, dict(pool.knobs), cache_size, progress,
                                        compile_workloads=compile_workloads, compile_repeats=compile_repeats)
     except Interrupted as stop:
         if stop.partial is not None:  # the finished children, summarised like a whole run

@@ -12,11 +12,10 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import math
-import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 
 import wasmtime
@@ -24,6 +23,7 @@ import wasmtime
 from wasmlab import capi
 from wasmlab.config import Limits
 from wasmlab.errors import ResultMismatch
+from wasmlab.host.output_check import OutputCheck
 from wasmlab.workloads.model import Workload
 
 RawSetup = Callable[[capi.Ptr, capi.Ptr], None]
@@ -66,20 +66,6 @@ class EpochTicker:
                 self._running.pop(id(self.engine), None)
 
 
-def check_files(name: str, expected: Mapping[str, tuple[str, str]], read: Callable[[str], bytes | None]) -> None:
-    """Raise :class:`ResultMismatch` unless every file ``expected`` names (an ``Expectation.files``) was written (``read`` gives its
-    contents, or ``None``) with the digest or the text it must have."""
-    for guest_path, (kind, value) in expected.items():
-        data = read(guest_path)
-        if data is None:
-            raise ResultMismatch(f"workload {name!r}: the request wrote no file {guest_path}")
-        if kind == "sha256" and hashlib.sha256(data).hexdigest() != value:
-            raise ResultMismatch(f"workload {name!r}: {guest_path} has sha256 {hashlib.sha256(data).hexdigest()[:16]}..., "
-                                 f"expected {value[:16]}...")
-        if kind == "regex" and not re.search(value, data.decode(errors="replace")):
-            raise ResultMismatch(f"workload {name!r}: {guest_path} does not match {value!r}")
-
-
 def tree_difference(tree: dict[str, str], first: dict[str, str]) -> str:
     """Where the files a request wrote (guest path -> what is there) first differ from the first request's, in words."""
     for path in sorted(tree.keys() | first.keys()):
@@ -105,8 +91,7 @@ class WasiIO:
             Path(self.stdin).write_bytes(workload.stdin)
         self.stdout, self.stderr = str(self.folder / "stdout"), str(self.folder / "stderr")
         expectation = workload.expectation
-        self.patterns = [(name, path, re.compile(p)) for name, path, p in
-                         (("stdout", self.stdout, expectation.stdout_match), ("stderr", self.stderr, expectation.stderr_match)) if p]
+        self.outputs = OutputCheck(workload.name, expectation)
         self.name = workload.name
         self.preopens = workload.preopens
         recipe = workload.recipe
@@ -114,7 +99,6 @@ class WasiIO:
         # Writable directories, fresh for every request: (guest path, host folder to copy or None, this request's folder).
         self.writable = [(d.guest, d.host, self.folder / f"rw{i}") for i, d in enumerate(recipe.dirs if recipe is not None else ())
                          if d.writable]
-        self.files = expectation.files
         # A command checked against its first request: the digest of that request's stdout, once known.
         self.first_result = expectation.same_as_first
         self.stdout_digest: str | None = None
@@ -149,15 +133,10 @@ class WasiIO:
         return None
 
     def check(self) -> None:
-        """Raise :class:`ResultMismatch` unless the captured output matches the workload's patterns."""
-        for name, path, pattern in self.patterns:
-            # Bytes decoded as the native path decodes them: read_text's universal newlines would turn \r into \n, so a
-            # pattern would match a command's output on one path and not on the other.
-            text = Path(path).read_bytes().decode(errors="replace")
-            if not pattern.search(text):
-                raise ResultMismatch(f"workload {self.name!r}: {name} does not match {pattern.pattern!r}: "
-                                     f"{text.strip().splitlines()[:1]}")
-        check_files(self.name, self.files, self.read_written)
+        """Raise :class:`ResultMismatch` unless the captured output and written files pass the workload's checks
+        (:class:`~wasmlab.host.output_check.OutputCheck`), and, checked against the first request, equal its."""
+        self.outputs.streams(lambda stream: Path(self.stdout if stream == "stdout" else self.stderr).read_bytes())
+        self.outputs.files(self.read_written)
         if self.first_result:
             digest = hashlib.sha256(Path(self.stdout).read_bytes()).hexdigest()
             if self.stdout_digest is None:

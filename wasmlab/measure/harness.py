@@ -44,6 +44,7 @@ from wasmlab.measure.phased import empty_phases, phased_block
 from wasmlab.measure.reuse_figures import block_columns
 from wasmlab.measure.stats import LATENCY_STATISTICS, describe_ns
 from wasmlab.measure.traces import Trace
+from wasmlab.measure.warmup import AUTO, AutoWarmup, Warmup, WarmupDone, parse_warmup, warm_up
 from wasmlab.workloads.model import Workload
 
 if TYPE_CHECKING:  # pandas (~0.6 s to import) is loaded where tables are built, not by every command that imports this
@@ -54,7 +55,7 @@ if TYPE_CHECKING:  # pandas (~0.6 s to import) is loaded where tables are built,
 class MeasureConfig:
     """How a measurement is taken."""
 
-    warmup: int = 200
+    warmup: Warmup | str = 200  # a count, or auto (wasmlab.measure.warmup)
     repeats: int = 5
     phases: bool = False
     cpu: int | None = None
@@ -68,7 +69,8 @@ class MeasureConfig:
     rounds: int = 10
 
     def __post_init__(self) -> None:
-        for name, minimum in (("warmup", 0), ("repeats", 1), ("rounds", 1)):
+        object.__setattr__(self, "warmup", parse_warmup(self.warmup))
+        for name, minimum in (("repeats", 1), ("rounds", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ConfigError(f"{name} = {value!r} is out of range; allowed: an integer >= {minimum}")
@@ -198,6 +200,7 @@ class _Collected:
         self.errors: dict[str, str] = {}
         self.lookups: dict[str, float] = {}
         self.crossings: dict[str, Crossings | None] = {}
+        self.warmups: dict[str, WarmupDone] = {}
 
     def fail(self, name: str, repetition: int, exc: WasmlabError) -> None:
         self.errors[name] = first_line(exc)
@@ -208,7 +211,7 @@ class _Collected:
         first = self.indices[0]
         for name, runtime in self.runtimes.items():
             try:
-                _warm_up(runtime, self.indices, self.config.warmup)
+                self.warmups[name] = warm_up(runtime, self.indices, parse_warmup(self.config.warmup))
                 self.lookups[name] = cache_lookup_ns(runtime, first)
                 self.crossings[name] = count_crossings(runtime, first)
             except WasmlabError as exc:
@@ -252,7 +255,7 @@ class _Collected:
             block = blocks[name]
             self.rows.append({**block.summary(), "repetition": rep, "position": position, "status": "ok", "error": "",
                               "rounds": len(self.parts), "cache_lookup_ns": self.lookups.get(name, float("nan")),
-                              **_crossing_columns(self.crossings.get(name))})
+                              **_crossing_columns(self.crossings.get(name)), **self.warmups[name].columns()})
             if self.config.keep_samples:
                 self.samples.append(pd.DataFrame({
                     "variant": name, "repetition": rep, "request_index": np.arange(len(self.indices), dtype=np.int32),
@@ -263,7 +266,8 @@ class _Collected:
 
 def _run_columns(config: MeasureConfig, variants: int, got: _Collected) -> dict[str, Any]:
     """How the run was taken, for its metadata."""
-    return {"requests": len(got.indices), "warmup": config.warmup, "repeats": config.repeats, "phases": config.phases,
+    warmup = AUTO if isinstance(config.warmup, AutoWarmup) else config.warmup
+    return {"requests": len(got.indices), "warmup": warmup, "repeats": config.repeats, "phases": config.phases,
             "cpu_pinned": config.cpu if config.cpu is not None else -1, "gc_disabled_in_timed_loops": True,
             "variant_order": order.describe(variants, config.repeats), "rounds": len(got.parts),
             "rewarm_per_slice": REWARM_PER_SLICE if len(got.parts) > 1 else 0}
@@ -284,16 +288,6 @@ def _crossing_columns(crossings: Crossings | None) -> dict[str, float]:
     if crossings is None:
         return {"crossings_per_request": float("nan"), "dispatch_ns_per_request": float("nan")}
     return {"crossings_per_request": crossings.count, "dispatch_ns_per_request": crossings.dispatch_ns}
-
-
-def _warm_up(runtime: Runtime, indices: list[int], count: int) -> None:
-    handle = runtime.handle
-    for i in range(count):
-        try:
-            handle(indices[i % len(indices)])
-        except REQUEST_FAILURES:
-            pass  # a hostile guest fails every request; its outcomes are counted when timed
-    runtime.cache.reset_stats()
 
 
 def expected_kind(workload: Workload) -> str:

@@ -69,7 +69,9 @@ def expand_call_paths(spec: str) -> tuple[str, ...]:
 ORDER = ("workload", "variants", "call_path", "requests", "repeats", "warmup", "rounds", "preset", "slots", "pool", "engine",
          "cache_policy", "cache_size", "ttl_seconds", "trace", "modules", "zipf_s", "seed", "phases", "cpu", "limits", "entry", "args",
          "expect", "artifact_dir", "argv", "stdin", "dirs", "stdout_match", "check", "recipe", "expect_exit", "expect_files", "invoke",
-         "expect_value", "tenants")
+         "expect_value", "tenants", "stdout_file", "stderr_file")
+# Written by ``to_dict`` only when set: results stored before they existed compare unchanged.
+WHEN_SET = ("tenants", "stdout_file", "stderr_file")
 TOP = ("variants", "call_path", "preset")
 
 
@@ -185,8 +187,9 @@ class Scenario:
             elif isinstance(value, tuple):
                 value = list(value)
             out[name] = value
-        if not out["tenants"]:
-            del out["tenants"]
+        for name in WHEN_SET:
+            if not out[name]:
+                del out[name]
         return out
 
     # Read where a run reports its progress (the isolating runner, the explorer): short for the measurement's.

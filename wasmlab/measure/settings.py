@@ -16,6 +16,7 @@ from wasmlab.workloads import Workload, distinct_copies, from_path, load_workloa
 from wasmlab.workloads.recipe import Recipe
 from wasmlab.workloads.recipe import load as load_recipe
 from wasmlab.workloads.recipe import parse as parse_recipe
+from wasmlab.workloads.recipe.parse import guest_path
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,8 @@ class WorkloadSettings:
     expect_files: tuple[str, ...] = ()  # GUEST_PATH=sha256:HEX or GUEST_PATH=regex:R, files a command must write
     invoke: str = ""  # one call in WAVE, name(args), for a module or component given by path
     expect_value: str = ""  # what that call must return, in WAVE
+    stdout_file: str = ""  # a file of the exact bytes a WASI command's stdout must hold (a standard suite's NAME.stdout.expected)
+    stderr_file: str = ""  # the same for stderr
 
     def __post_init__(self) -> None:
         if self.args is not None:
@@ -109,7 +112,8 @@ class WorkloadSettings:
             raise ConfigError(f"--no-check applies to a module given by path; the catalog workload {self.spec!r} is always "
                               f"checked against its expected result")
         if (self.entry is not None or self.args is not None or self.expect is not None or self.argv or self.stdin or self.dirs
-                or self.stdout_match or self.expect_exit is not None or self.expect_files or self.invoke or self.expect_value):
+                or self.stdout_match or self.expect_exit is not None or self.expect_files or self.invoke or self.expect_value
+                or self.stdout_file or self.stderr_file):
             raise ConfigError(f"entry, args, expect, argv, stdin and dirs apply to a module given by path, "
                               f"not to the catalog workload {self.spec!r}")
         if self.modules == 1:
@@ -117,9 +121,10 @@ class WorkloadSettings:
         return distinct_copies(self.spec, self.modules)
 
     def recipe_only_checks(self) -> None:
-        if self.entry is not None or self.args is not None or self.expect is not None or self.argv or self.dirs or self.stdin:
+        if (self.entry is not None or self.args is not None or self.expect is not None or self.argv or self.dirs or self.stdin
+                or self.stdout_file or self.stderr_file):
             raise ConfigError("a recipe says the module and the request; allowed: a recipe without --entry, --args, --expect, "
-                              "--argv, --stdin and --dir")
+                              "--argv, --stdin, --dir, --stdout-file and --stderr-file (its expect.stdout_file says those)")
 
     def _module_by_path(self) -> Workload:
         stdin = None
@@ -132,8 +137,8 @@ class WorkloadSettings:
         for spec in self.dirs:
             host, sep, guest = spec.partition("::")
             if not sep or not host or not guest:
-                raise ConfigError(f"directory {spec!r} is not HOST::GUEST; allowed: e.g. ./data::/data")
-            preopens.append((host, guest))
+                raise ConfigError(f"directory {spec!r} is not HOST::GUEST; allowed: e.g. ./data::/data, ./bench::.")
+            preopens.append((host, guest_path(guest, f"directory {spec!r}: guest")))
         if self.stdout_match:
             try:
                 re.compile(self.stdout_match)
@@ -159,11 +164,18 @@ class WorkloadSettings:
                                  **({"expect": {"result": result}} if result is not None and result != "" else {})}, "--invoke")
         if self.expect_value:
             raise ConfigError("--expect-value applies with --invoke; allowed: --invoke 'name(args)' --expect-value 'value'")
-        if self.expect_exit is None and not self.expect_files and not writable:
+        if self.expect_exit is None and not self.expect_files and not writable and not self.stdout_file and not self.stderr_file:
             return None
         if self.entry is not None or self.args is not None or self.expect is not None:
-            raise ConfigError("--expect-exit, --expect-file and writable --dir apply to WASI commands; allowed without "
-                              "--entry, --args and --expect (a recipe's steps say those for other modules)")
+            raise ConfigError("--expect-exit, --expect-file, --stdout-file, --stderr-file and writable --dir apply to WASI commands; "
+                              "allowed without --entry, --args and --expect (a recipe's steps say those for other modules)")
+        expected = {}
+        for flag, path in (("--stdout-file", self.stdout_file), ("--stderr-file", self.stderr_file)):
+            if path and not Path(path).is_file():
+                raise ConfigError(f"{flag} {path!r} is not a readable file; allowed: a file of the output's exact bytes, "
+                                  f"e.g. NAME.stdout.expected")
+            if path:
+                expected[flag[2:].replace("-", "_")] = str(Path(path).resolve())
         dirs = []
         for spec in self.dirs:
             rw = spec.endswith(":rw")
@@ -182,7 +194,7 @@ class WorkloadSettings:
                                 "wasi": {"argv": list(self.argv), "dirs": dirs, **({"stdin": str(Path(self.stdin).resolve())} if self.stdin else {})},
                                 "expect": {**({"exit": self.expect_exit} if self.expect_exit is not None else {}),
                                            **({"stdout_match": self.stdout_match} if self.stdout_match else {}),
-                                           **({"files": files} if files else {})}}
+                                           **({"files": files} if files else {}), **expected}}
         return parse_recipe(data, "--flags")
 
 
@@ -198,6 +210,7 @@ FLAT: dict[str, tuple[str, str]] = {
     "dirs": ("workload", "dirs"), "stdout_match": ("workload", "stdout_match"), "check": ("workload", "check"),
     "recipe": ("workload", "recipe"), "expect_exit": ("workload", "expect_exit"), "expect_files": ("workload", "expect_files"),
     "invoke": ("workload", "invoke"), "expect_value": ("workload", "expect_value"), "tenants": ("workload", "tenants"),
+    "stdout_file": ("workload", "stdout_file"), "stderr_file": ("workload", "stderr_file"),
 }
 PARTS: dict[str, type] = {"workload": WorkloadSettings, "engine": EngineSettings, "pool": PoolSettings, "cache": CacheSettings,
                           "measurement": MeasurementSettings}

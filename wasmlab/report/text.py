@@ -13,6 +13,8 @@ import pandas as pd
 
 from wasmlab.measure.measurement import Measurement
 from wasmlab.measure.stats import PAIRED_METHOD, geometric_mean, paired_by_repetition, per_repetition
+from wasmlab.measure.warmup import WarmupDone
+from wasmlab.measure.warmup import describe as describe_warmup
 from wasmlab.report.reuse_text import reuse_json, reusing
 
 REFERENCE = "baseline"
@@ -55,6 +57,7 @@ def headline(measurement: Measurement) -> dict[str, Any]:
         "requests": meta["requests"],
         "repeats": meta["repeats"],
         "warmup": meta["warmup"],
+        "warmup_done": {name: {"requests": d.requests, "stopped": d.stopped} for name, d in warmups_done(measurement).items()},
         "variants": {
             row["variant"]: {k: _clean(v) for k, v in row.items() if k != "variant"} for row in table.to_dict("records")
         },
@@ -316,12 +319,22 @@ def _path_ratio_lines(name: str, ratios: pd.DataFrame) -> str:
             f"repetition, 95% Student-t CI):\n" + "\n".join(rows))
 
 
+def warmups_done(measurement: Measurement) -> dict[str, WarmupDone]:
+    """Each variant's warm-up (how many requests, why it stopped), from its summary rows; empty for older results."""
+    summary = measurement.summary
+    if "warmup_requests" not in summary:
+        return {}
+    rows = summary[summary["warmup_requests"].notna()].drop_duplicates("variant")
+    return {row["variant"]: WarmupDone(int(row["warmup_requests"]), str(row["warmup_stopped"])) for row in rows.to_dict("records")}
+
+
 def provenance(measurement: Measurement) -> str:
     """How the figures were measured, in three lines."""
     m = measurement.metadata
     lines = [
         f"Measured: workload {m.get('workload', '?')} ({m.get('workload_bytes', '?')} B), {m['requests']} requests x "
-        f"{m['repeats']} repetitions after {m['warmup']} warm-up per variant, variants {m['variant_order']}, "
+        f"{m['repeats']} repetitions after {describe_warmup(m['warmup'], warmups_done(measurement))} per variant, "
+        f"variants {m['variant_order']}, "
         f"call path {' and '.join(dict.fromkeys(measurement.summary['call_path']))}, cyclic GC off in timed loops, "
         f"preset {m.get('preset')}; {CHECK_WORDS[str(m.get('workload_check', 'expected'))]}"
         + ("; a reused instance's result compared with a fresh instance's and counted, not failed" if reusing(measurement) else ""),

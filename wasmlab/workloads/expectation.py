@@ -55,6 +55,15 @@ class CallExpectation:
 
 
 @dataclass(frozen=True)
+class ExpectedBytes:
+    """An output stream's exact expected bytes, and the file they were read from (a standard suite's
+    ``NAME.stdout.expected``), which a mismatch names."""
+
+    source: str
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Expectation:
     """Everything one request of a workload is checked against (see the module docstring)."""
 
@@ -69,6 +78,9 @@ class Expectation:
     exit: int | None = 0
     stdout_match: str | None = None
     stderr_match: str | None = None
+    # The exact bytes stdout and stderr must hold (a recipe's ``expect.stdout_file`` / ``stderr_file``, or the CLI's).
+    stdout_bytes: ExpectedBytes | None = None
+    stderr_bytes: ExpectedBytes | None = None
     # Files a request writes into its writable directories: guest path -> (sha256|regex, value).
     files: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     # What a recipe's read steps read: name -> (sha256|hex|text|regex, value).
@@ -116,6 +128,7 @@ def expectation_of(workload: Any) -> Expectation:
     before = tuple(CallExpectation(returns=call.signature.result is not None, value=call.expected, same_as_first=call.expected is None,
                                    name=f"{workload.name} (call {call.entry})") for call in workload.before)
     return Expectation(check=workload.check, result=result, before=before, exit=exit_status, stdout_match=workload.stdout_pattern,
-                       stderr_match=workload.stderr_pattern, files=dict(recipe.expect.files) if recipe is not None else {},
+                       stderr_match=workload.stderr_pattern, stdout_bytes=recipe.expect.stdout_file if recipe is not None else None,
+                       stderr_bytes=recipe.expect.stderr_file if recipe is not None else None, files=dict(recipe.expect.files) if recipe is not None else {},
                        reads=dict(recipe.expect.bytes) if recipe is not None else {}, outcome=workload.expected_outcome, steps=steps,
                        command=workload.command)

@@ -21,7 +21,6 @@ each with one line: library-style modules, disk artifacts, and cache policies ot
 from __future__ import annotations
 
 import functools
-import re
 import shutil
 import struct
 import tempfile
@@ -35,8 +34,8 @@ from wasmlab.errors import CompileError, ConfigError, NativeFailure, ResultMisma
 from wasmlab.host import native_boundary as boundary
 from wasmlab.host.callpaths.base import FirstResult, Handlers, RequestParts, mismatch
 from wasmlab.host.outcomes import failure_kind
+from wasmlab.host.output_check import OutputCheck
 from wasmlab.host.recipes import Outcome, checker
-from wasmlab.host.store import check_files
 from wasmlab.workloads.model import Workload
 from wasmlab.workloads.recipe import Call, Expr, PtrArray, Read, Recipe, Write
 
@@ -190,13 +189,12 @@ class WasiFiles:
             self.stdin.write_bytes(workload.stdin)
         self.stdout, self.stderr = self.folder / "stdout", self.folder / "stderr"
         self.name = workload.name
-        self.patterns = [(n, re.compile(p)) for n, p in (("stdout", workload.expectation.stdout_match), ("stderr", workload.expectation.stderr_match)) if p]
+        self.check = OutputCheck(workload.name, workload.expectation)
         recipe = workload.recipe
         # (this driver's folder for it, the host directory it copies or "" for an empty one, its guest path)
         self.writable = [(self.folder / f"rw{i}", d.host or "", d.guest) for i, d in enumerate(recipe.dirs if recipe is not None else ())
                          if d.writable]
-        self.files = workload.expectation.files
-        self.verified = not self.patterns and not self.files
+        self.verified = not self.check.anything
 
     def spec(self, workload: Workload) -> boundary.WasiSpec:
         """The C driver's WASI context for ``workload`` on this driver's files."""
@@ -214,11 +212,8 @@ class WasiFiles:
     def verify(self, stdout: bytes, stderr: bytes, listing: bytes) -> None:
         """The first request's output and written files against the workload's expectations (each later request's
         equal them, compared in C)."""
-        for name, pattern in self.patterns:
-            text = (stdout if name == "stdout" else stderr).decode(errors="replace")
-            if not pattern.search(text):
-                raise ResultMismatch(f"workload {self.name!r}: {name} does not match {pattern.pattern!r}: {text.strip().splitlines()[:1]}")
-        check_files(self.name, self.files, parse_files(listing).get)
+        self.check.streams(lambda stream: stdout if stream == "stdout" else stderr)
+        self.check.files(parse_files(listing).get)
         self.verified = True
 
     def close(self) -> None:

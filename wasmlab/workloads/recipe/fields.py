@@ -43,8 +43,9 @@ def int64(value: int, where: str) -> int:
     return value
 
 
-def digest_checks(data: Any, where: str, kinds: Sequence[str]) -> dict[str, tuple[str, str]]:
-    """``{name: {kind: value}}`` with one kind of ``kinds`` each: name -> (kind, value), sha256 in lower case."""
+def digest_checks(data: Any, where: str, kinds: Sequence[str], binary: bool = False) -> dict[str, tuple[str, str]]:
+    """``{name: {kind: value}}`` with one kind of ``kinds`` each: name -> (kind, value), sha256 in lower case; ``binary``: a
+    regex is matched on bytes (its text as UTF-8, so ``^\\x89PNG`` matches a PNG), and checked as such."""
     out = {}
     for key, spec in mapping(data, where).items():
         spec = mapping(spec, f"{where}.{key}", kinds)
@@ -56,14 +57,14 @@ def digest_checks(data: Any, where: str, kinds: Sequence[str]) -> dict[str, tupl
         if kind == "sha256" and not re.fullmatch(r"[0-9a-fA-F]{64}", value):
             raise ConfigError(f"recipe {where}.{key}.sha256: {value!r} is not 64 hexadecimal digits")
         if kind == "regex":
-            regex(value, f"{where}.{key}.regex")
+            regex(value, f"{where}.{key}.regex", binary)
         out[str(key)] = (kind, value.lower() if kind == "sha256" else value)
     return out
 
 
-def regex(value: str, where: str) -> None:
-    """One line when ``value`` is not a regular expression."""
+def regex(value: str, where: str, binary: bool = False) -> None:
+    """One line when ``value`` is not a regular expression (``binary``: one over bytes, its text as UTF-8)."""
     try:
-        re.compile(value)
+        re.compile(value.encode() if binary else value)
     except re.error as exc:
         raise ConfigError(f"recipe {where}: {value!r} is not a regular expression ({exc})") from None

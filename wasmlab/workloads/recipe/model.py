@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wasmlab.workloads.expectation import ExpectedBytes
+
 RECIPE_KEYS = ("module", "name", "wasi", "imports", "steps", "invoke", "expect", "allocator", "memory", "driver", "input", "init")
 # The start-up export a recipe's ``init:`` names when it says none: Wizer's own default.
 DEFAULT_INIT = "wizer.initialize"
 WASI_KEYS = ("argv", "stdin", "env", "dirs")
 DIR_KEYS = ("host", "guest", "writable", "resource")
-EXPECT_KEYS = ("exit", "stdout_match", "stderr_match", "result", "bytes", "files")
+EXPECT_KEYS = ("exit", "stdout_match", "stderr_match", "stdout_file", "stderr_file", "result", "bytes", "files")
 WRITE_SOURCES = ("text", "hex", "file", "repeat")
 DIGESTS = ("sha256", "hex", "text", "regex")
 FILE_CHECKS = ("sha256", "regex")
@@ -111,13 +113,17 @@ class Expect:
     exit: int | None = None
     stdout_match: str | None = None
     stderr_match: str | None = None
+    # The exact bytes of stdout / stderr, read from a file beside the recipe (a standard suite's NAME.stdout.expected).
+    stdout_file: ExpectedBytes | None = None
+    stderr_file: ExpectedBytes | None = None
     result: int | str | None = None  # an integer, or for a component's export a value in WAVE
     bytes: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # name -> (sha256|hex|text, value)
     files: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # guest path -> (sha256|regex, value)
 
     @property
     def anything(self) -> bool:
-        return any(v is not None for v in (self.exit, self.stdout_match, self.stderr_match, self.result)) or bool(self.bytes or self.files)
+        return (any(v is not None for v in (self.exit, self.stdout_match, self.stderr_match, self.stdout_file, self.stderr_file, self.result))
+                or bool(self.bytes or self.files))
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from wasmlab.errors import ConfigError
+from wasmlab.workloads.expectation import ExpectedBytes
 from wasmlab.workloads.recipe import steps as step_parsers
 from wasmlab.workloads.recipe.fields import digest_checks, int64, integer, mapping, regex
 from wasmlab.workloads.recipe.model import (
@@ -88,8 +89,7 @@ def directory(data: Any, where: str, base: Path) -> Dir:
     if resource is not None and (host is not None or writable or not isinstance(resource, str)):
         raise ConfigError(f"recipe {where}.resource: {resource!r}; allowed: a folder of the module's package, read-only, "
                           f"without host:")
-    if not isinstance(guest, str) or not guest.startswith("/"):
-        raise ConfigError(f"recipe {where}.guest: {guest!r} is not an absolute guest path such as /out")
+    guest = guest_path(guest, f"recipe {where}.guest")
     if not isinstance(writable, bool):
         raise ConfigError(f"recipe {where}.writable: {writable!r} is not true or false")
     if host is None and not writable and resource is None:
@@ -99,11 +99,34 @@ def directory(data: Any, where: str, base: Path) -> Dir:
         resolved = base / str(host)
         if not resolved.is_dir():
             raise ConfigError(f"recipe {where}.host: {str(resolved)!r} is not a directory")
-    return Dir(guest.rstrip("/") or "/", str(resolved) if resolved else None, writable, resource)
+    return Dir(guest, str(resolved) if resolved else None, writable, resource)
 
 
-def expect_section(data: Any, steps: Sequence[Step], dirs: Sequence[Dir]) -> Expect:
-    """``expect:``: exit, output patterns, the last call's result, digests of reads and of written files."""
+def guest_path(guest: Any, where: str) -> str:
+    """A preopen's guest path: absolute (``/out``), or relative as a standard suite's (Sightglass preopens its benchmark's
+    folder at ``.``, the working directory, where the guest opens ``foo.input``); trailing slashes dropped, no ``..``."""
+    if not isinstance(guest, str) or not guest.strip() or "\0" in guest or ".." in guest.split("/"):
+        raise ConfigError(f"{where}: {guest!r} is not a guest path; allowed: an absolute path such as /out, or a "
+                          f"relative one such as . (the working directory) or data, without ..")
+    return guest.rstrip("/") or "/"
+
+
+def expected_file(value: Any, where: str, base: Path) -> ExpectedBytes | None:
+    """``expect.stdout_file`` / ``stderr_file``: the file's bytes (read now: a missing file is one line before anything runs)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"recipe {where}: {value!r} is not a file; allowed: a path relative to the recipe, e.g. NAME.stdout.expected")
+    path = base / value
+    try:
+        return ExpectedBytes(value, path.read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"recipe {where}: {str(path)!r} cannot be read ({exc.strerror}); allowed: a readable file of the "
+                          f"output's exact bytes") from None
+
+
+def expect_section(data: Any, steps: Sequence[Step], dirs: Sequence[Dir], base: Path) -> Expect:
+    """``expect:``: exit, output patterns and exact outputs, the last call's result, digests of reads and of written files."""
     expect_data = mapping(data or {}, "expect", EXPECT_KEYS)
     read_names = {s.name for s in steps if isinstance(s, Read)}
     byte_checks = digest_checks(expect_data.get("bytes") or {}, "expect.bytes", DIGESTS)
@@ -111,7 +134,7 @@ def expect_section(data: Any, steps: Sequence[Step], dirs: Sequence[Dir]) -> Exp
         if name not in read_names:
             raise ConfigError(f"recipe expect.bytes.{name}: no step reads {name!r}; allowed: "
                               + (", ".join(sorted(read_names)) if read_names else "names of read steps"))
-    file_checks = digest_checks(expect_data.get("files") or {}, "expect.files", FILE_CHECKS)
+    file_checks = digest_checks(expect_data.get("files") or {}, "expect.files", FILE_CHECKS, binary=True)
     for guest_path in file_checks:
         if not any(guest_path.startswith(d.guest + "/") and d.writable for d in dirs):
             raise ConfigError(f"recipe expect.files.{guest_path}: not inside a writable directory; allowed: paths under "
@@ -123,6 +146,8 @@ def expect_section(data: Any, steps: Sequence[Step], dirs: Sequence[Dir]) -> Exp
         exit=integer(expect_data["exit"], "expect.exit") if "exit" in expect_data else None,
         stdout_match=str(expect_data["stdout_match"]) if "stdout_match" in expect_data else None,
         stderr_match=str(expect_data["stderr_match"]) if "stderr_match" in expect_data else None,
+        stdout_file=expected_file(expect_data.get("stdout_file"), "expect.stdout_file", base),
+        stderr_file=expected_file(expect_data.get("stderr_file"), "expect.stderr_file", base),
         result=(expect_data["result"] if isinstance(expect_data.get("result"), str)
                 else int64(integer(expect_data["result"], "expect.result"), "expect.result") if "result" in expect_data else None),
         bytes=byte_checks, files=file_checks)
@@ -190,12 +215,15 @@ def parse(data: Any, source: str = "recipe", base: Path | None = None) -> Recipe
     module, path = module_section(data, base)
     wasi = wasi_section(data.get("wasi"), base)
     steps = tuple(step_parsers.steps(data.get("steps") or [], base))
-    expect = expect_section(data.get("expect"), steps, wasi.dirs)
+    expect = expect_section(data.get("expect"), steps, wasi.dirs, base)
     imports = imports_section(data.get("imports"))
     invoke = invoke_section(data.get("invoke"), steps)
     if expect.result is not None and not any(isinstance(s, (Call, Invoke)) for s in steps) and invoke is None:
         raise ConfigError("recipe expect.result: no call step; allowed: expect.exit or stdout_match for a plain command")
     options = options_section(data, steps)
+    if options.driver and (expect.stdout_file or expect.stderr_file):
+        raise ConfigError("recipe expect.stdout_file: a driver's output is checked by expect.stdout_match; allowed: "
+                          "stdout_file and stderr_file for a command")
     return Recipe(source=source, module=module, module_path=path, name=str(data.get("name") or Path(module).stem),
                   argv=wasi.argv, stdin=wasi.stdin, env=wasi.env, dirs=wasi.dirs, steps=steps, expect=expect,
                   allocator=options.allocator, memory=options.memory, wasi=bool(data.get("wasi")), driver=options.driver,
