@@ -112,7 +112,7 @@ BAD_INPUTS = [
     ("instance reuse timed phase by phase", [*R, "--variants", "pooled+cached+reuse16", "--phases"],
      "variant 'pooled+cached+reuse16' reuses instances, which --phases cannot be combined with; allowed: --phases with variants without +reuseN, or +reuseN without --phases"),
     ("instance reuse of a component", [*R, "--variants", "pooled+cached+reuse16", "--workload", "component-seed"],
-     "workload 'component-seed' is a component; instance reuse (+reuseN) is served for core modules and WASI commands calling one export"),
+     "workload 'component-seed' is a component; instance reuse (+reuseN) is served for core modules, recipes and WASI commands"),
     ("an unknown call path", [*R, "--call-path", "fast"], "call path 'fast' is not allowed; allowed: lean, api, native, both, all, or a comma list such as native,lean"),
     ("an unknown preset", [*R, "--preset", "nginx"], "preset 'nginx' is not allowed; allowed: seed, spin, wasmtime-serve"),
     ("an unknown workload", [*R, "--workload", "bogus"], "workload 'bogus' is not allowed"),

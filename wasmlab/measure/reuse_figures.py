@@ -16,8 +16,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 # What the carried-over check compares, and what it cannot see: said beside the figure in JSON and tables.
-REUSE_CHECK = ("each reused request's return value (or its failure), and a WASI command's stdout, stderr and written files, "
-               "compared with a fresh instance's for the same request (the workload's first request on a fresh instance); it "
+REUSE_CHECK = ("each reused request's return value (or its failure), a recipe's exit and memory reads, and a WASI command's "
+               "stdout, stderr and written files, compared with a fresh instance's for the same request (the workload's first "
+               "request on a fresh instance); it "
                "sees state that changes a result, not timing nor state the guest keeps but never reports")
 # What the check is for a variant without reuse: every request is on a fresh instance.
 FRESH_CHECK = "every request on a fresh instance; a result that differs from the expected one fails the variant"

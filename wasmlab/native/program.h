@@ -49,8 +49,9 @@ Program *program_new(int capacity, const char *memory, size_t memory_len, int nr
 void program_free(Program *p);
 
 /* One request's steps on `instance`: OUT_OK with the last call's result in *detail, or the outcome that ended it (after a
- * trap, the memory's size in *memory_bytes). */
+ * trap, the memory's size in *memory_bytes).  A read that differs from the first request's is OUT_MISMATCH; with
+ * `differed` (a request on a reused instance) it sets *differed instead and the steps go on. */
 int program_run(Driver *d, Program *p, wasmtime_context_t *context, wasmtime_instance_t *instance, int64_t *detail,
-                int64_t *memory_bytes);
+                int64_t *memory_bytes, int *differed);
 
 #endif

@@ -2,6 +2,8 @@
  * compiler sees the whole per-request path, as it did when the driver was one file. */
 #include "request_loop.h"
 #include "component_loop.h"
+#include "request_steps.h"
+#include "reuse_loop.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -86,8 +88,8 @@ static int compile(Driver *d, const Workload *w, wasmtime_module_t **module, was
     return 0;
 }
 
-/* The compiled module (and InstancePre): a cache hit, or compiled (and cached).  0, or -1 when it does not compile. */
-static inline int module_of(Driver *d, const Workload *w, wasmtime_module_t **module, wasmtime_instance_pre_t **pre) {
+/* See request_steps.h. */
+inline int module_of(Driver *d, const Workload *w, wasmtime_module_t **module, wasmtime_instance_pre_t **pre) {
     if (d->cache.capacity > 0) {
         Entry *e = cache_find(&d->cache, w->sha256);
         if (e != NULL) {
@@ -128,8 +130,8 @@ static wasmtime_error_t *wait_for_a_slot(Driver *d, const Workload *w, wasmtime_
     return err;
 }
 
-/* The export called with the workload's arguments: OUT_OK with its result in *detail, or how it failed. */
-static inline int call_entry(Driver *d, const Workload *w, wasmtime_context_t *context, wasmtime_instance_t *instance,
+/* See request_steps.h. */
+inline int call_entry(Driver *d, const Workload *w, wasmtime_context_t *context, wasmtime_instance_t *instance,
                              int64_t *stamps, int64_t *detail, int64_t *memory_bytes) {
     const Api *api = d->api;
     wasmtime_extern_t item;
@@ -170,8 +172,8 @@ static inline int call_entry(Driver *d, const Workload *w, wasmtime_context_t *c
     return outcome;
 }
 
-/* Instantiate on a ready store (the `wait` policy's retries included): OUT_OK, or OUT_ERROR / OUT_TRAP with its detail. */
-static inline int instantiate_in_store(Driver *d, const Workload *w, wasmtime_context_t *context, wasmtime_module_t *module,
+/* See request_steps.h. */
+inline int instantiate_in_store(Driver *d, const Workload *w, wasmtime_context_t *context, wasmtime_module_t *module,
                                        wasmtime_instance_pre_t *pre, wasmtime_instance_t *instance, int64_t *detail) {
     wasm_trap_t *trap = NULL;
     wasmtime_error_t *err = instantiate(d, w, context, module, pre, instance, &trap);
@@ -200,7 +202,7 @@ static inline int run_in_store(Driver *d, const Workload *w, wasmtime_context_t 
         return call_entry(d, w, context, &instance, stamps, detail, memory_bytes);
     /* A recipe: its steps look up what they call, so the export-lookup phase is empty and the call phase is theirs. */
     if (stamps) stamps[4] = now_ns();
-    int outcome = program_run(d, w->program, context, &instance, detail, memory_bytes);
+    int outcome = program_run(d, w->program, context, &instance, detail, memory_bytes, NULL);
     if (stamps) stamps[5] = now_ns();
     return outcome;
 }
@@ -221,13 +223,17 @@ int judge_exit(Driver *d, const WasiSpec *wasi, int outcome, int64_t *detail) {
 
 /* The lab's check of a WASI request's outputs against the first request's, after its recorded time has ended: reading
  * them back and comparing them is the lab's work, not the host's (the guest's writes, in its call, are timed).  Its own
- * ns and count go to the driver's counters (take_stats), so the check's cost is reported beside the latency. */
-static int check_outputs(Driver *d, WasiSpec *wasi, int outcome) {
+ * ns and count go to the driver's counters (take_stats), so the check's cost is reported beside the latency.  `carried`:
+ * a reused request's (instance reuse), whose outputs are compared with its fresh instance's and set it when they differ. */
+static int check_outputs(Driver *d, WasiSpec *wasi, int outcome, int64_t *carried) {
     if (outcome != OUT_OK || wasi == NULL || !wasi->compare_output)
         return outcome;
     int64_t start = now_ns();
     char message[2 * PATH_MAX + 96];
-    outcome = wasi_compare_output(wasi, message, sizeof message);
+    int differed = 0; /* a reused request's outputs: a difference from the fresh reference is carried-over state */
+    outcome = wasi_compare_output(wasi, carried != NULL ? &differed : NULL, message, sizeof message);
+    if (differed)
+        *carried = 1;
     if (outcome != OUT_OK)
         driver_remember_text(d, message);
     d->check_ns += (uint64_t)(now_ns() - start);
@@ -235,9 +241,8 @@ static int check_outputs(Driver *d, WasiSpec *wasi, int outcome) {
     return outcome;
 }
 
-/* The result against the expected value, or learned from the first request.  An expected value when the call (a recipe's
- * last call step) returns nothing is a mismatch on every request, as on the Python paths (result None). */
-static inline int judge_result(Driver *d, Workload *w, int outcome, int64_t detail) {
+/* See request_steps.h. */
+inline int judge_result(Driver *d, Workload *w, int outcome, int64_t detail) {
     if (outcome != OUT_OK || w->check == CHECK_NONE)
         return outcome;
     if (w->result_kind == KIND_NONE) {
@@ -292,72 +297,6 @@ static int serve(Driver *d, Workload *w, int64_t *stamps, int64_t *detail, int64
     return outcome;
 }
 
-/* ---- Instance reuse ---- */
-
-/* The workload's kept instance dropped (its store deleted, its module released when nothing caches it). */
-static void drop_kept(Driver *d, Workload *w) {
-    KeptInstance *k = &w->kept;
-    if (k->store != NULL)
-        d->api->wasmtime_store_delete(k->store);
-    if (k->module != NULL && d->cache.capacity == 0)
-        release_module(d->api, k->module, k->pre);
-    memset(k, 0, sizeof *k);
-}
-
-void driver_drop_kept(Driver *d) {
-    for (int i = 0; i < d->nworkloads; i++)
-        drop_kept(d, &d->workloads[i]);
-}
-
-/* A fresh instance kept for the workload's next requests: its module, a new store made ready, instantiated (the `wait`
- * policy's retries included).  OUT_OK, or how it failed (nothing kept then). */
-static int keep_fresh_instance(Driver *d, Workload *w, int64_t *detail) {
-    KeptInstance *k = &w->kept;
-    if (module_of(d, w, &k->module, &k->pre) < 0) {
-        memset(k, 0, sizeof *k);
-        return OUT_COMPILE_ERROR;
-    }
-    k->store = d->api->wasmtime_store_new(d->engine, NULL, NULL);
-    wasmtime_context_t *context = d->api->wasmtime_store_context(k->store);
-    int outcome = store_ready(d, w, k->store, context, detail);
-    if (outcome == OUT_OK)
-        outcome = instantiate_in_store(d, w, context, k->module, k->pre, &k->instance, detail);
-    if (outcome != OUT_OK)
-        drop_kept(d, w);
-    return outcome;
-}
-
-/* One request on the workload's kept instance (a fresh one made first when there is none); the instance is dropped
- * in the request that is its `reuse`-th, or after any request that did not end ok (a trap may leave it half-updated).
- * A request on a fresh instance is checked as serve() checks it and its result is the workload's fresh reference; a
- * reused request's result is compared with that reference and a difference is carried-over state, counted in
- * *carried, not a failure: what reuse costs in isolation is measured, not refused.  The outcome. */
-static int serve_reused(Driver *d, Workload *w, int64_t *detail, int64_t *memory_bytes, int64_t *fresh, int64_t *carried) {
-    *detail = 0;
-    *memory_bytes = -1;
-    *carried = 0;
-    *fresh = w->kept.store == NULL;
-    if (*fresh) {
-        int made = keep_fresh_instance(d, w, detail);
-        if (made != OUT_OK)
-            return made;
-    }
-    wasmtime_context_t *context = d->api->wasmtime_store_context(w->kept.store);
-    int outcome = call_entry(d, w, context, &w->kept.instance, NULL, detail, memory_bytes);
-    if (++w->kept.served >= d->reuse || outcome != OUT_OK)
-        drop_kept(d, w);
-    if (*fresh) {
-        outcome = judge_result(d, w, outcome, *detail);
-        if (outcome == OUT_OK && !w->has_reference && w->result_kind != KIND_NONE) {
-            w->reference = *detail;
-            w->has_reference = 1;
-        }
-        return outcome;
-    }
-    *carried = w->has_reference && (outcome != OUT_OK || *detail != w->reference);
-    return outcome;
-}
-
 /* Open loop: request i is due at block start + due; its latency counts from then, so time spent queued behind a slow
  * request is part of it (no coordinated omission).  Sleep while more than 2 ms from due (a wake-up can be late by far
  * more than a request takes), spin after.  Returns the generator's own lateness: how long after it could have started
@@ -400,7 +339,7 @@ int64_t driver_serve_block(Driver *d, const Block *b) {
         previous_end = now_ns();
         row[0] = previous_end - t0;
         uint64_t checked_ns = d->check_ns;
-        outcome = check_outputs(d, w->wasi, outcome);
+        outcome = check_outputs(d, w->wasi, outcome, d->reuse > 1 && !row[5] ? &row[6] : NULL);
         if (d->check_ns != checked_ns) { /* a check ran: its time is the phased request's read_output, not the request's */
             checking += (int64_t)(d->check_ns - checked_ns);
             previous_end = now_ns(); /* the next request could start only now: no generator lateness for the check */

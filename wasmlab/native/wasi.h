@@ -29,6 +29,7 @@ typedef struct WasiSpec {
     int expected_exit;
     int compare_output;   /* each request's outputs must equal the first request's */
     int learned;
+    size_t ended[2];      /* where stdout and stderr ended after the last check: a kept instance's next output starts there */
     uint8_t *first_out[OUTPUTS];
     size_t first_len[OUTPUTS];
 } WasiSpec;
@@ -46,7 +47,8 @@ int wasi_context_set(const Api *api, const WasiSpec *spec, wasmtime_context_t *c
 
 /* A WASI request's outputs (stdout, stderr, the listing of its writable directories) against the first request's, kept
  * when it is the first: OUT_OK, OUT_MISMATCH, or OUT_ERROR when the written files cannot be read back (what differed or
- * failed in `message`). */
-int wasi_compare_output(WasiSpec *spec, char *message, size_t size);
+ * failed in `message`).  With `differed` (a request on a reused instance, instance reuse): its output is what stdout and
+ * stderr gained since the last check, and a difference sets *differed and is OUT_OK. */
+int wasi_compare_output(WasiSpec *spec, int *differed, char *message, size_t size);
 
 #endif

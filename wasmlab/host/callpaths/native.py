@@ -14,7 +14,7 @@ core linker, which also holds a recipe's host-function stubs. A WASI request's e
 its stdout, stderr and written files equal the first request's byte for byte (compared in C after the request's recorded
 time, the check's own ns counted apart; the first request's are checked against the expectations here, once per run,
 uncounted). Stricter than the lean path: a guest whose output varies (a timestamp) passes there and fails here, naming
-what differed. With ``+reuseN`` the kept instance serves N requests (``serve_reused`` in ``request_loop.c``). Refused,
+what differed. With ``+reuseN`` the kept instance serves N requests (``serve_reused`` in ``reuse_loop.c``). Refused,
 each with one line: library-style modules, disk artifacts, and cache policies other than ``lru``.
 """
 

@@ -1,4 +1,4 @@
-"""Instance reuse (a variant's ``+reuseN``) on the lean and api paths, for core modules and WASI commands.
+"""Instance reuse (a variant's ``+reuseN``) on the lean and api paths, for core modules, recipes and WASI commands.
 
 An instance, with its store, serves N requests of its workload in a row; the N-th request drops it in its own time
 (as a fresh-instance request drops its store), and the next request makes a fresh one.  A request that fails drops
@@ -8,7 +8,8 @@ a fresh instance and no pool slot is held while other variants run.  ``handle`` 
 one request and drops its instance, as the native path's one-request blocks do.
 
 The isolation price is measured, not refused: a request on a fresh instance is checked as the lab checks every
-request, and its result becomes the workload's *fresh reference*; a reused request's result is compared with it, and
+request, and its result (a recipe's :class:`~wasmlab.host.recipes.Outcome`: its exit, last result and every read of
+memory) becomes the workload's *fresh reference*; a reused request's result is compared with it, and
 a difference (or a failure where the fresh instance succeeded) is counted as carried over; a WASI command's output and
 written files are compared the same way, after the request's time (:mod:`.reuse_outputs`).  The
 :class:`ReuseLedger` holds, per timed request, whether it ran on a fresh instance and whether it carried state over.
@@ -26,6 +27,7 @@ from wasmlab.host.callpaths.base import Handlers, RequestParts, learned_or_misma
 from wasmlab.host.callpaths.reuse_outputs import ReusedOutputs
 from wasmlab.host.callpaths.reuse_pieces import Kept, Pieces, api_pieces, lean_pieces
 from wasmlab.host.outcomes import REQUEST_FAILURES
+from wasmlab.host.recipes import Outcome, checker
 from wasmlab.host.store import WasiIO
 from wasmlab.workloads.model import Workload
 
@@ -51,19 +53,15 @@ class ReuseLedger:
 
 
 def refusal(workload: Workload, native: bool = False) -> str | None:
-    """Why instance reuse is not served for ``workload`` here (one line), or ``None``; ``native``: on the native path,
-    which serves core modules without imports only."""
+    """Why instance reuse is not served for ``workload`` here (one line), or ``None``.  Every kind reuse serves (core
+    modules, recipes, WASI commands, modules importing host functions) is served on every core path, the native one
+    (``native``) included."""
     kind = ("a component" if workload.component else
-            "library-style (driven through wasmtime-py's objects)" if workload.driver else
-            "a recipe (its steps read memory the check does not compare yet)" if workload.steps else None)
-    if kind is None and native and workload.linked:
-        kind = "a WASI command" if workload.wasi else "a module importing host functions"
-        return (f"workload {workload.name!r} is {kind}; the native path reuses instances of core modules without imports "
-                f"(allowed: call path lean or api for it, or +reuse1)")
+            "library-style (driven through wasmtime-py's objects)" if workload.driver else None)
     if kind is None:
         return None
-    return (f"workload {workload.name!r} is {kind}; instance reuse (+reuseN) is served for core modules and WASI commands "
-            f"calling one export (allowed: +reuse1 for it, or such a module)")
+    return (f"workload {workload.name!r} is {kind}; instance reuse (+reuseN) is served for core modules, recipes and WASI "
+            f"commands (allowed: +reuse1 for it, or such a module)")
 
 
 def check_reusable(label: str, workloads: Sequence[Workload], native: bool = False) -> None:
@@ -87,6 +85,9 @@ class ReuseServer:
         self.live: dict[int, Kept] = {}
         self.last: Kept | None = None  # the instance of the last request (its output is checked after it)
         self.expected = {i: w.expectation.compared_with() for i, w in enumerate(workloads)}
+        # A recipe's fresh request is checked as every recipe request is (its exit, result and reads); its Outcome, reads
+        # and all, is the reference a reused request's is compared with.
+        self.recipe_checks = {i: checker(w) for i, w in enumerate(workloads) if w.steps}
         self.reference: dict[int, object] = {}
         # The last request's: on a fresh instance, carried state over (read by the block server after its time).
         self.fresh = self.carried = False
@@ -124,6 +125,12 @@ class ReuseServer:
     def judge(self, index: int, result: object) -> object:
         if not self.fresh:
             self.carried = index in self.reference and result != self.reference[index]
+            return result
+        recipe_check = self.recipe_checks.get(index)
+        if recipe_check is not None:
+            assert isinstance(result, Outcome)
+            recipe_check(result)
+            self.reference.setdefault(index, result)
             return result
         expected = self.expected[index]
         if expected is not None and result != expected:

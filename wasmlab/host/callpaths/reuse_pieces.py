@@ -1,7 +1,8 @@
 """How a kept instance is made, called and dropped on the lean and api paths (instance reuse, :mod:`.reuse`): the same
 C calls, or wasmtime-py objects, as each path's own request makes, split at the instance's life: ``open`` (module,
-store with its limits and WASI context, instantiation, the ``wait`` policy's retries), ``call`` (export lookup and call;
-a command's expected exit is its normal end) and ``close`` (the store dropped)."""
+store with its limits and WASI context, instantiation, the ``wait`` policy's retries), ``call`` (export lookup and call,
+or a recipe's steps through the path's own step target; a command's expected exit is its normal end) and ``close`` (the
+store dropped)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from wasmlab import capi
 from wasmlab.errors import ConfigError
 from wasmlab.host.callpaths.base import RequestParts, mismatch
 from wasmlab.host.callpaths.reuse_outputs import OutputOffsets
+from wasmlab.host.recipes import ApiTarget, RawTarget, arities, run_steps
 from wasmlab.host.store import WasiIO
 from wasmlab.workloads.model import Workload
 
@@ -46,6 +48,7 @@ def lean_pieces(parts: RequestParts, workloads: Sequence[Workload], ios: Mapping
     engine_ptr = parts.engine.ptr()
     cache_get, compile_ = parts.modules.cache.get, parts.modules.compile
     slots = {i: LeanSlots(w) for i, w in enumerate(workloads)}
+    targets = {i: RawTarget(w.recipe, *arities(w.recipe)) for i, w in enumerate(workloads) if w.steps}
     setup, retry, pre = parts.store.raw(), parts.waiting.retry, parts.pre
     linker_ptr = parts.linkers.core.ptr() if parts.linkers.core is not None else None
     extern = capi.extern_t()
@@ -90,6 +93,8 @@ def lean_pieces(parts: RequestParts, workloads: Sequence[Workload], ios: Mapping
     def call(kept: Kept, index: int) -> object:
         s = slots[index]
         context = kept.store[1]
+        if index in targets:  # a recipe: its steps look up what they call
+            return run_steps(workloads[index].recipe, targets[index].bind(context, ctypes.byref(kept.instance)))
         if not capi.instance_export_get(context, ctypes.byref(kept.instance), s.name, s.name_len, extern_ref):
             raise ConfigError(f"workload {s.workload_name!r}: export {s.name.decode()!r} not found")
         words = s.words64
@@ -142,6 +147,8 @@ def api_pieces(parts: RequestParts, workloads: Sequence[Workload], ios: Mapping[
 
     def call(kept: Kept, index: int) -> object:
         w = workloads[index]
+        if w.steps:
+            return run_steps(w.recipe, ApiTarget(kept.store, kept.instance, w.recipe))
         func = kept.instance.exports(kept.store)[w.entry]
         if not isinstance(func, wasmtime.Func):
             raise ConfigError(f"workload {w.name!r}: export {w.entry!r} is not a function")
