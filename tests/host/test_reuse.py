@@ -110,8 +110,7 @@ def test_a_bad_reuse_setting_is_refused_in_one_line(token):
     assert "\n" not in message and "reuseN with N an integer from 1" in message and "reuse" in message
 
 
-@pytest.mark.parametrize("spec, path, kind", [("component-seed", "lean", "a component"), ("component-seed", "native", "a component"),
-                                              ("hello", "native", "a WASI command")])
+@pytest.mark.parametrize("spec, path, kind", [("hello", "native", "a WASI command")])  # components: test_component_reuse.py
 def test_what_reuse_does_not_serve_is_refused_in_one_line(spec, path, kind):
     workload = load_workload(spec)
     assert kind in (refusal(workload, native=path == "native") or "")
@@ -127,7 +126,7 @@ def test_reuse_with_a_per_request_budget_or_phases_is_refused(clash):
 
 
 def test_the_native_record_and_boundary_changed_together():
-    assert native_boundary.BOUNDARY_VERSION == _native.BOUNDARY_VERSION == 6
+    assert native_boundary.BOUNDARY_VERSION == _native.BOUNDARY_VERSION == 7
     assert _native.RECORD_WORDS == 7
 
 

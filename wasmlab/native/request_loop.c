@@ -305,8 +305,10 @@ static void drop_kept(Driver *d, Workload *w) {
 }
 
 void driver_drop_kept(Driver *d) {
-    for (int i = 0; i < d->nworkloads; i++)
+    for (int i = 0; i < d->nworkloads; i++) {
         drop_kept(d, &d->workloads[i]);
+        component_drop_kept(d, &d->workloads[i]);
+    }
 }
 
 /* A fresh instance kept for the workload's next requests: its module, a new store made ready, instantiated (the `wait`
@@ -395,8 +397,9 @@ int64_t driver_serve_block(Driver *d, const Block *b) {
         Workload *w = &d->workloads[b->which[i]];
         row[5] = 1;
         row[6] = 0;
-        int outcome = d->reuse > 1 && w->component == NULL ? serve_reused(d, w, &row[2], &row[3], &row[5], &row[6])
-                                                           : serve(d, w, phase, &row[2], &row[3]);
+        int outcome = d->reuse <= 1 ? serve(d, w, phase, &row[2], &row[3])
+                      : w->component == NULL ? serve_reused(d, w, &row[2], &row[3], &row[5], &row[6])
+                      : (row[3] = -1, component_serve_reused(d, w, &row[2], &row[5], &row[6]));
         previous_end = now_ns();
         row[0] = previous_end - t0;
         uint64_t checked_ns = d->check_ns;
