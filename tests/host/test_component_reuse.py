@@ -4,10 +4,13 @@ fresh or reused, and the carried-over count against a fresh instance's result (t
 Cheats each test is built to catch (each planted once in wasmlab/native/component_loop.c and seen to fail, see the
 branch's report):
 - a C loop that never drops its kept instance (reuses it past N): one fresh request per block, not one in 16
-  (``test_a_counting_component_carries_state_into_every_reused_request``, ``test_no_component_instance_outlives_its_block``);
-- a C loop that marks reused requests fresh: no reused request, nothing carried (the same tests);
-- a carried-over check that compares only the first reused request: 1 carried per instance, not 15
-  (``test_a_counting_component_carries_state_into_every_reused_request``, ``test_the_summary_counts_15_of_16_with_reuse_and_0_without``).
+  (``test_a_counting_component_carries_state_into_every_reused_request``, ``test_a_pure_component_carries_nothing_over``,
+  ``test_the_summary_counts_15_of_16_with_reuse_and_0_without``);
+- a C loop that marks reused requests fresh: no reused request (those three, ``test_no_component_instance_outlives_its_block``
+  and ``test_a_reused_component_request_that_traps_is_carried_over_and_drops_its_instance``);
+- a carried-over check that compares only the first reused request of an instance: 1 carried per instance, not 15
+  (``test_a_counting_component_carries_state_into_every_reused_request``, ``test_no_component_instance_outlives_its_block``,
+  ``test_the_summary_counts_15_of_16_with_reuse_and_0_without``).
 """
 
 from __future__ import annotations

@@ -417,13 +417,14 @@ static int keep_reference(Driver *d, ComponentCall *c) {
 /* A reused request's results against the reference (when there is one and the request ended ok), then freed and their
  * slots zeroed: 1 when any differs. */
 static int differs_from_reference(Driver *d, ComponentCall *c, int outcome) {
+    const ComponentApi *capi = d->component_api;
     int differs = 0;
     for (size_t k = 0; k < c->ncalls; k++) {
         if (!c->calls[k].returns)
             continue;
         if (outcome == OUT_OK && c->has_reference && !cvalue_equal(&c->results[k], &c->reference[k]))
             differs = 1;
-        ((const ComponentApi *)d->component_api)->wasmtime_component_val_delete(&c->results[k]);
+        capi->wasmtime_component_val_delete(&c->results[k]);
         memset(&c->results[k], 0, sizeof c->results[k]);
     }
     return differs || outcome != OUT_OK;

@@ -21,9 +21,10 @@ COLUMNS = {
     "latency_us_p99_reused": "p99 reused",
     "throughput_rps": "req/s",
 }
-SEES = ("return values", "a failure (trap) where a fresh instance succeeded", "a WASI command's stdout, stderr and written files")
+SEES = ("return values", "a component's result, as the value its WAVE text encodes", "a failure (trap) where a fresh instance succeeded", "a WASI command's stdout, stderr and written files")
 CANNOT_SEE = ("timing (a request's latency revealing an earlier one's work)", "memory, globals or tables the guest keeps but never "
-              "reports in a result", "a recipe's memory reads and a component's results (those guests are refused with +reuseN)")
+              "reports in a result", "a core recipe's memory reads and the earlier calls of a component recipe of several calls (those guests are refused "
+              "with +reuseN)")
 
 
 def reusing(measurement: Measurement) -> bool:

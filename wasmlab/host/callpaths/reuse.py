@@ -25,8 +25,8 @@ from typing import Any
 
 from wasmlab.errors import ConfigError
 from wasmlab.host.callpaths.base import Handlers, RequestParts, learned_or_mismatch
-from wasmlab.host.callpaths.reuse_outputs import ReusedOutputs
 from wasmlab.host.callpaths.reuse_component_pieces import KeptComponent, api_component_pieces, lean_component_pieces
+from wasmlab.host.callpaths.reuse_outputs import ReusedOutputs
 from wasmlab.host.callpaths.reuse_pieces import Kept, Pieces, api_pieces, lean_pieces
 from wasmlab.host.outcomes import REQUEST_FAILURES
 from wasmlab.host.store import WasiIO

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Mapping, Sequence
+
 import wasmtime
 import wasmtime.component
 
@@ -26,6 +27,7 @@ from wasmlab.host.callpaths.reuse_pieces import Kept, Pieces
 from wasmlab.host.store import WasiIO
 from wasmlab.workloads.expectation import Expectation
 from wasmlab.workloads.model import Workload
+
 
 class KeptComponent(Kept):
     """A live component instance: its store (and context) and its entry's function, looked up when it was made."""
