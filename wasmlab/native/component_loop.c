@@ -433,10 +433,11 @@ static int differs_from_reference(Driver *d, ComponentCall *c, int outcome) {
 /* See component_loop.h.  As serve_reused for a core module: the instance is dropped in its `reuse`-th request or after
  * any request that did not end ok (a trap poisons a component instance); no instance outlives its block (the block loop
  * drops what is kept).  A fresh request is judged as component_serve judges it; a reused one is only compared. */
-int component_serve_reused(Driver *d, Workload *w, int64_t *detail, int64_t *fresh, int64_t *carried) {
+int component_serve_reused(Driver *d, Workload *w, int64_t *detail, int64_t *memory_bytes, int64_t *fresh, int64_t *carried) {
     ComponentCall *c = w->component;
     KeptComponent *k = &c->kept;
     *detail = 0;
+    *memory_bytes = -1; /* a component's memories are not read after a trap */
     *carried = 0;
     *fresh = k->store == NULL;
     c->requests++;

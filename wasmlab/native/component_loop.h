@@ -86,9 +86,9 @@ void component_driver_clear(Driver *d);
 int component_serve(Driver *d, Workload *w, int64_t *stamps, int64_t *detail);
 
 /* One component request on the workload's kept instance (instance reuse, as request_loop.c's serve_reused for a core
- * module): *fresh 1 when it made the instance, *carried 1 when a reused request's results differ from the fresh
+ * module): *memory_bytes -1, *fresh 1 when it made the instance, *carried 1 when a reused request's results differ from the fresh
  * reference (or it failed where the fresh one did not), counted, not failed.  The outcome. */
-int component_serve_reused(Driver *d, Workload *w, int64_t *detail, int64_t *fresh, int64_t *carried);
+int component_serve_reused(Driver *d, Workload *w, int64_t *detail, int64_t *memory_bytes, int64_t *fresh, int64_t *carried);
 
 /* The workload's kept component instance dropped (its store deleted; its component freed when uncached); none: nothing. */
 void component_drop_kept(Driver *d, Workload *w);
