@@ -229,7 +229,8 @@ def bind(path: str, parts: RequestParts, workloads: Sequence[Workload]) -> Handl
     workloads checked by :func:`check_reusable` and ``parts.ledger`` made by the caller."""
     if path not in PIECES:
         raise ConfigError(f"call path {path!r} does not serve instance reuse (+reuseN); allowed: lean, api, native")
-    ios = {i: WasiIO(w) for i, w in enumerate(workloads) if w.captures_output}
+    # Outputs compared: a core guest's that the lab captures, a component's when it is a command (its WASI context's files).
+    ios = {i: WasiIO(w) for i, w in enumerate(workloads) if w.captures_output and (w.command or not w.component)}
     parts.cleanup.extend(io.close for io in ios.values())
     outputs = {i: ReusedOutputs(io) for i, io in ios.items()}
     core_pieces, component_pieces = PIECES[path]
