@@ -119,6 +119,7 @@ component_instance_get_func = _fast("wasmtime_component_instance_get_func", ctyp
                                     _context, P(ffi.wasmtime_component_export_index_t), P(ffi.wasmtime_component_func_t))
 component_func_call = _fast("wasmtime_component_func_call", Ptr, P(ffi.wasmtime_component_func_t), _context,
                             P(ffi.wasmtime_component_val_t), ctypes.c_size_t, P(ffi.wasmtime_component_val_t), ctypes.c_size_t)
+component_func_post_return = _fast("wasmtime_component_func_post_return", Ptr, P(ffi.wasmtime_component_func_t), _context)
 
 # -- typed functions: configuration and component values, off the hot path -------------------------------
 config_strategy_set = _typed("wasmtime_config_strategy_set")

@@ -35,6 +35,10 @@ def _files(tmp: Path) -> None:
         ' (core instance $i (instantiate $m)) (func (export "run") (param "x" u32) (result u32) (canon lift (core func $i "f"))))')))
     (tmp / "wasi.wasm").write_bytes(bytes(wasmtime.wat2wasm(
         '(module (import "wasi_snapshot_preview1" "proc_exit" (func (param i32))) (memory (export "memory") 1) (func (export "_start")))')))
+    (tmp / "two-calls.wasm").write_bytes(bytes(wasmtime.wat2wasm(
+        '(component (core module $m (func (export "f") (result i32) i32.const 1)) (core instance $i (instantiate $m))'
+        ' (func (export "run") (result u32) (canon lift (core func $i "f"))))')))
+    (tmp / "two-calls.yaml").write_text("module: two-calls.wasm\nsteps:\n  - invoke: run()\n  - invoke: run()\n")
     (tmp / "imports.wasm").write_bytes(bytes(wasmtime.wat2wasm('(module (import "env" "clock" (func)) (func (export "run")))')))
     # A spec names its notebook relative to the folder above its own, as in notebooks/sweeps/.
     (tmp / "notebooks" / "sweeps").mkdir(parents=True)
@@ -111,8 +115,8 @@ BAD_INPUTS = [
      "variant 'pooled+cached+reuse0': 'reuse0' is not a reuse setting; allowed: reuseN with N an integer from 1 (a fresh instance per request) to 1000000"),
     ("instance reuse timed phase by phase", [*R, "--variants", "pooled+cached+reuse16", "--phases"],
      "variant 'pooled+cached+reuse16' reuses instances, which --phases cannot be combined with; allowed: --phases with variants without +reuseN, or +reuseN without --phases"),
-    ("instance reuse of a component", [*R, "--variants", "pooled+cached+reuse16", "--workload", "component-seed"],
-     "workload 'component-seed' is a component; instance reuse (+reuseN) is served for core modules, recipes and WASI commands"),
+    ("instance reuse of a component making several calls", [*R, "--variants", "pooled+cached+reuse16", "--workload", "two-calls.yaml"],
+     "workload 'two-calls' is a component making several calls per request (a recipe's invoke steps: only the entry's result would be compared); instance reuse (+reuseN) serves components calling one export (allowed: +reuse1 for it)"),
     ("an unknown call path", [*R, "--call-path", "fast"], "call path 'fast' is not allowed; allowed: lean, api, native, both, all, or a comma list such as native,lean"),
     ("an unknown preset", [*R, "--preset", "nginx"], "preset 'nginx' is not allowed; allowed: seed, spin, wasmtime-serve"),
     ("an unknown workload", [*R, "--workload", "bogus"], "workload 'bogus' is not allowed"),

@@ -23,8 +23,10 @@ from wasmlab.errors import ConfigError
 
 # 5: the driver's take_stats counts the WASI output checks it runs after each request's end stamp (output_checks,
 # output_check_ns), which the native path reads.  6: a request's record is 7 words (_native.RECORD_WORDS), gaining
-# whether it ran on a fresh instance and whether it carried state over (instance reuse: Driver(reuse=N)).
-BOUNDARY_VERSION = 6
+# whether it ran on a fresh instance and whether it carried state over (instance reuse: Driver(reuse=N)).  7: a
+# component request's record words 5 and 6 hold the same (instance reuse of components, component_serve_reused); an
+# older build reports every component request fresh.
+BOUNDARY_VERSION = 7
 
 Operand = tuple[int, int]
 """A value the C loop computes: the value in slot ``[0]`` plus the offset ``[1]``; slot -1: the literal offset."""

@@ -19,7 +19,8 @@ ComponentCall *component_call_new(const ComponentApi *capi, size_t ncalls) {
     c->calls = calloc(ncalls ? ncalls : 1, sizeof *c->calls);
     c->funcs = calloc(ncalls ? ncalls : 1, sizeof *c->funcs);
     c->results = calloc(ncalls ? ncalls : 1, sizeof *c->results);
-    if (c->calls == NULL || c->funcs == NULL || c->results == NULL) {
+    c->reference = calloc(ncalls ? ncalls : 1, sizeof *c->reference);
+    if (c->calls == NULL || c->funcs == NULL || c->results == NULL || c->reference == NULL) {
         component_call_free(c);
         return NULL;
     }
@@ -40,12 +41,15 @@ static void step_free(const ComponentApi *capi, ComponentStep *s) {
 void component_call_free(ComponentCall *c) {
     if (c == NULL)
         return;
+    for (size_t k = 0; c->has_reference && k < c->ncalls; k++)
+        if (c->calls[k].returns) c->capi->wasmtime_component_val_delete(&c->reference[k]);
     for (size_t k = 0; c->calls != NULL && k < c->ncalls; k++) step_free(c->capi, &c->calls[k]);
     if (c->has_differing)
         c->capi->wasmtime_component_val_delete(&c->differing);
     free(c->calls);
     free(c->funcs);
     free(c->results);
+    free(c->reference);
     free(c);
 }
 
@@ -215,10 +219,9 @@ static wasmtime_error_t *wait_for_a_slot(Driver *d, wasmtime_context_t *context,
     return err;
 }
 
-/* Instantiated, each call's function looked up, then the calls made in order in `context`, each result into its slot:
- * OUT_OK or the first failure's outcome (the calls after it not made). */
-static int calls_in_store(Driver *d, ComponentCall *c, wasmtime_context_t *context, const ComponentEntry *e,
-                          int64_t *stamps, int64_t *detail) {
+/* Instantiated in `context` and each call's function looked up into c->funcs: OUT_OK, or how it failed. */
+static int instance_in_store(Driver *d, ComponentCall *c, wasmtime_context_t *context, const ComponentEntry *e,
+                             int64_t *stamps, int64_t *detail) {
     const ComponentApi *capi = d->component_api;
     wasmtime_component_instance_t instance;
     wasmtime_error_t *err = capi->wasmtime_component_linker_instantiate(d->component_linker, context, e->component, &instance);
@@ -236,11 +239,19 @@ static int calls_in_store(Driver *d, ComponentCall *c, wasmtime_context_t *conte
         }
     }
     if (stamps) stamps[4] = now_ns();
+    return OUT_OK;
+}
+
+/* The calls made in order through c->funcs in `context`, each result into its slot: OUT_OK or the first failure's
+ * outcome (the calls after it not made). */
+static int calls_made(Driver *d, ComponentCall *c, wasmtime_context_t *context, int64_t *stamps, int64_t *detail) {
+    const ComponentApi *capi = d->component_api;
     int64_t *steps = d->steps; /* a phased request of several calls: a stamp before the first call and after each */
     if (steps) steps[0] = now_ns();
     for (size_t k = 0; k < c->ncalls; k++) {
         ComponentStep *s = &c->calls[k];
-        err = capi->wasmtime_component_func_call(&c->funcs[k], context, s->args, s->nargs, &c->results[k], s->returns ? 1 : 0);
+        wasmtime_error_t *err = capi->wasmtime_component_func_call(&c->funcs[k], context, s->args, s->nargs, &c->results[k],
+                                                                   s->returns ? 1 : 0);
         if (err == NULL)
             err = capi->wasmtime_component_func_post_return(&c->funcs[k], context);
         if (err != NULL) {
@@ -252,6 +263,13 @@ static int calls_in_store(Driver *d, ComponentCall *c, wasmtime_context_t *conte
     }
     if (stamps) stamps[5] = now_ns();
     return OUT_OK;
+}
+
+/* Instantiated, each call's function looked up, then the calls made: OUT_OK or the first failure's outcome. */
+static int calls_in_store(Driver *d, ComponentCall *c, wasmtime_context_t *context, const ComponentEntry *e,
+                          int64_t *stamps, int64_t *detail) {
+    int outcome = instance_in_store(d, c, context, e, stamps, detail);
+    return outcome == OUT_OK ? calls_made(d, c, context, stamps, detail) : outcome;
 }
 
 /* Call k's result against its expectation (or learned as it on the first request): 1 when it holds (the result then
@@ -299,6 +317,23 @@ static int judge(Driver *d, ComponentCall *c, int outcome) {
     return differs ? OUT_MISMATCH : outcome;
 }
 
+/* A new store made ready as a core request's (store_ready), with a default WASI context for a component importing WASI
+ * that is not a command (a command's context is set by store_ready): OUT_OK or OUT_ERROR. */
+static int component_store_ready(Driver *d, const Workload *w, wasmtime_store_t *store, wasmtime_context_t *context,
+                                 int64_t *detail) {
+    const Api *api = d->api;
+    int outcome = store_ready(d, w, store, context, detail);
+    if (outcome == OUT_OK && w->component->wasi && w->wasi == NULL) {
+        /* Without a WASI context wasmtime aborts the process at the guest's first WASI call. */
+        wasmtime_error_t *err = api->wasmtime_context_set_wasi(context, api->wasi_config_new());
+        if (err != NULL) {
+            *detail = driver_drop_error(d, err, "WasmtimeError: ");
+            outcome = OUT_ERROR;
+        }
+    }
+    return outcome;
+}
+
 int component_serve(Driver *d, Workload *w, int64_t *stamps, int64_t *detail) {
     const Api *api = d->api;
     const ComponentApi *capi = d->component_api;
@@ -313,15 +348,7 @@ int component_serve(Driver *d, Workload *w, int64_t *stamps, int64_t *detail) {
     if (stamps) stamps[1] = now_ns();
     wasmtime_store_t *store = api->wasmtime_store_new(d->engine, NULL, NULL);
     wasmtime_context_t *context = api->wasmtime_store_context(store);
-    outcome = store_ready(d, w, store, context, detail);
-    if (outcome == OUT_OK && c->wasi && w->wasi == NULL) { /* a command's context is set by store_ready */
-        /* Without a WASI context wasmtime aborts the process at the guest's first WASI call. */
-        wasmtime_error_t *err = api->wasmtime_context_set_wasi(context, api->wasi_config_new());
-        if (err != NULL) {
-            *detail = driver_drop_error(d, err, "WasmtimeError: ");
-            outcome = OUT_ERROR;
-        }
-    }
+    outcome = component_store_ready(d, w, store, context, detail);
     if (stamps) stamps[2] = now_ns();
     if (outcome == OUT_OK)
         outcome = calls_in_store(d, c, context, &e, stamps, detail);
@@ -337,5 +364,97 @@ int component_serve(Driver *d, Workload *w, int64_t *stamps, int64_t *detail) {
         outcome = component_command_judge(d, w->wasi, &c->results[c->ncalls - 1], c->calls[c->ncalls - 1].returns, outcome, detail);
     outcome = judge(d, c, outcome);
     if (stamps) stamps[7] = now_ns();
+    return outcome;
+}
+
+/* ---- Instance reuse ---- */
+
+void component_drop_kept(Driver *d, Workload *w) {
+    ComponentCall *c = w->component;
+    if (c == NULL)
+        return;
+    KeptComponent *k = &c->kept;
+    if (k->store != NULL)
+        d->api->wasmtime_store_delete(k->store);
+    if (k->temporary)
+        entry_free(d->component_api, &k->entry);
+    memset(k, 0, sizeof *k);
+}
+
+/* A fresh instance kept for the workload's next requests: its component, a new store made ready, instantiated (the
+ * `wait` policy's retries included) and each call's function looked up.  OUT_OK, or how it failed (nothing kept). */
+static int keep_fresh_component(Driver *d, Workload *w, int64_t *detail) {
+    KeptComponent *k = &w->component->kept;
+    int outcome = component_of(d, w, &k->entry, &k->temporary);
+    if (outcome != OUT_OK) {
+        memset(k, 0, sizeof *k);
+        return outcome;
+    }
+    k->store = d->api->wasmtime_store_new(d->engine, NULL, NULL);
+    wasmtime_context_t *context = d->api->wasmtime_store_context(k->store);
+    outcome = component_store_ready(d, w, k->store, context, detail);
+    if (outcome == OUT_OK)
+        outcome = instance_in_store(d, w->component, context, &k->entry, NULL, detail);
+    if (outcome != OUT_OK)
+        component_drop_kept(d, w);
+    return outcome;
+}
+
+/* The fresh request's results cloned as the workload's reference (its slots stay for judge): 0, or -1 when the library
+ * cannot clone a component value (the message kept). */
+static int keep_reference(Driver *d, ComponentCall *c) {
+    const ComponentApi *capi = d->component_api;
+    if (capi->wasmtime_component_val_clone == NULL) {
+        driver_remember_text(d, "this libwasmtime lacks wasmtime_component_val_clone, which instance reuse of components needs");
+        return -1;
+    }
+    for (size_t k = 0; k < c->ncalls; k++)
+        if (c->calls[k].returns) capi->wasmtime_component_val_clone(&c->results[k], &c->reference[k]);
+    c->has_reference = 1;
+    return 0;
+}
+
+/* A reused request's results against the reference (when there is one and the request ended ok), then freed and their
+ * slots zeroed: 1 when any differs. */
+static int differs_from_reference(Driver *d, ComponentCall *c, int outcome) {
+    const ComponentApi *capi = d->component_api;
+    int differs = 0;
+    for (size_t k = 0; k < c->ncalls; k++) {
+        if (!c->calls[k].returns)
+            continue;
+        if (outcome == OUT_OK && c->has_reference && !cvalue_equal(&c->results[k], &c->reference[k]))
+            differs = 1;
+        capi->wasmtime_component_val_delete(&c->results[k]);
+        memset(&c->results[k], 0, sizeof c->results[k]);
+    }
+    return differs || outcome != OUT_OK;
+}
+
+/* See component_loop.h.  As serve_reused for a core module: the instance is dropped in its `reuse`-th request or after
+ * any request that did not end ok (a trap poisons a component instance); no instance outlives its block (the block loop
+ * drops what is kept).  A fresh request is judged as component_serve judges it; a reused one is only compared. */
+int component_serve_reused(Driver *d, Workload *w, int64_t *detail, int64_t *memory_bytes, int64_t *fresh, int64_t *carried) {
+    ComponentCall *c = w->component;
+    KeptComponent *k = &c->kept;
+    *detail = 0;
+    *memory_bytes = -1; /* a component's memories are not read after a trap */
+    *carried = 0;
+    *fresh = k->store == NULL;
+    c->requests++;
+    if (*fresh) {
+        int made = keep_fresh_component(d, w, detail);
+        if (made != OUT_OK)
+            return made;
+    }
+    int outcome = calls_made(d, c, d->api->wasmtime_store_context(k->store), NULL, detail);
+    if (++k->served >= d->reuse || outcome != OUT_OK)
+        component_drop_kept(d, w);
+    if (*fresh) {
+        if (outcome == OUT_OK && !c->has_reference && keep_reference(d, c) != 0)
+            outcome = OUT_ERROR;
+        return judge(d, c, outcome);
+    }
+    int differs = differs_from_reference(d, c, outcome);
+    *carried = c->has_reference && differs;
     return outcome;
 }

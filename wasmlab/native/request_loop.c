@@ -334,8 +334,9 @@ int64_t driver_serve_block(Driver *d, const Block *b) {
         Workload *w = &d->workloads[b->which[i]];
         row[5] = 1;
         row[6] = 0;
-        int outcome = d->reuse > 1 && w->component == NULL ? serve_reused(d, w, &row[2], &row[3], &row[5], &row[6])
-                                                           : serve(d, w, phase, &row[2], &row[3]);
+        int outcome = d->reuse <= 1 ? serve(d, w, phase, &row[2], &row[3])
+                      : w->component == NULL ? serve_reused(d, w, &row[2], &row[3], &row[5], &row[6])
+                      : component_serve_reused(d, w, &row[2], &row[3], &row[5], &row[6]);
         previous_end = now_ns();
         row[0] = previous_end - t0;
         uint64_t checked_ns = d->check_ns;

@@ -12,6 +12,7 @@
 
 #include <string.h>
 
+#include "component_loop.h"
 #include "program.h"
 #include "request_loop.h"
 #include "request_steps.h"
@@ -28,8 +29,10 @@ static void drop_kept(Driver *d, Workload *w) {
 }
 
 void driver_drop_kept(Driver *d) {
-    for (int i = 0; i < d->nworkloads; i++)
+    for (int i = 0; i < d->nworkloads; i++) {
         drop_kept(d, &d->workloads[i]);
+        component_drop_kept(d, &d->workloads[i]);
+    }
 }
 
 /* A fresh instance kept for the workload's next requests: its module, a new store made ready (limits; a WASI context

@@ -21,10 +21,12 @@ COLUMNS = {
     "latency_us_p99_reused": "p99 reused",
     "throughput_rps": "req/s",
 }
-SEES = ("return values", "a failure (trap) where a fresh instance succeeded", "a recipe's exit and the bytes of its memory reads",
+SEES = ("return values", "a component's result, as the value its WAVE text encodes",
+        "a failure (trap) where a fresh instance succeeded", "a recipe's exit and the bytes of its memory reads",
         "a WASI command's stdout, stderr and written files")
 CANNOT_SEE = ("timing (a request's latency revealing an earlier one's work)", "memory, globals or tables the guest keeps but never "
-              "reports in a result or a read", "a component's results (components are refused with +reuseN)")
+              "reports in a result or a read", "the earlier calls of a component recipe of several calls (those guests are "
+              "refused with +reuseN)")
 
 
 def reusing(measurement: Measurement) -> bool:

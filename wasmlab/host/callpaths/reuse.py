@@ -1,4 +1,5 @@
-"""Instance reuse (a variant's ``+reuseN``) on the lean and api paths, for core modules, recipes and WASI commands.
+"""Instance reuse (a variant's ``+reuseN``) on the lean and api paths, for core modules, recipes, WASI commands and
+components (a component's pieces: :mod:`.reuse_component_pieces`).
 
 An instance, with its store, serves N requests of its workload in a row; the N-th request drops it in its own time
 (as a fresh-instance request drops its store), and the next request makes a fresh one.  A request that fails drops
@@ -9,9 +10,10 @@ one request and drops its instance, as the native path's one-request blocks do.
 
 The isolation price is measured, not refused: a request on a fresh instance is checked as the lab checks every
 request, and its result (a recipe's :class:`~wasmlab.host.recipes.Outcome`: its exit, last result and every read of
-memory) becomes the workload's *fresh reference*; a reused request's result is compared with it, and
-a difference (or a failure where the fresh instance succeeded) is counted as carried over; a WASI command's output and
-written files are compared the same way, after the request's time (:mod:`.reuse_outputs`).  The
+memory; a component's result, compared as the plain value its WAVE text encodes) becomes the workload's *fresh
+reference*; a reused request's result is compared with it, and a difference (or a failure where the fresh instance
+succeeded) is counted as carried over; a WASI command's (core or component) output and written files are compared the
+same way, after the request's time (:mod:`.reuse_outputs`).  The
 :class:`ReuseLedger` holds, per timed request, whether it ran on a fresh instance and whether it carried state over.
 """
 
@@ -24,6 +26,7 @@ from typing import Any
 
 from wasmlab.errors import ConfigError
 from wasmlab.host.callpaths.base import Handlers, RequestParts, learned_or_mismatch
+from wasmlab.host.callpaths.reuse_component_pieces import KeptComponent, api_component_pieces, lean_component_pieces
 from wasmlab.host.callpaths.reuse_outputs import ReusedOutputs
 from wasmlab.host.callpaths.reuse_pieces import Kept, Pieces, api_pieces, lean_pieces
 from wasmlab.host.outcomes import REQUEST_FAILURES
@@ -53,15 +56,23 @@ class ReuseLedger:
 
 
 def refusal(workload: Workload, native: bool = False) -> str | None:
-    """Why instance reuse is not served for ``workload`` here (one line), or ``None``.  Every kind reuse serves (core
-    modules, recipes, WASI commands, modules importing host functions) is served on every core path, the native one
-    (``native``) included."""
-    kind = ("a component" if workload.component else
-            "library-style (driven through wasmtime-py's objects)" if workload.driver else None)
-    if kind is None:
+    """Why instance reuse is not served for ``workload`` here (one line), or ``None``.  Every core kind reuse serves
+    (core modules, recipes, WASI commands, modules importing host functions) is served on every path, the native one
+    (``native``) included; components calling one export too, component commands on lean and api only."""
+    if workload.component and workload.before:
+        return (f"workload {workload.name!r} is a component making several calls per request (a recipe's invoke steps: only "
+                f"the entry's result would be compared); instance reuse (+reuseN) serves components calling one export "
+                f"(allowed: +reuse1 for it)")
+    if workload.component and native and workload.command:
+        return (f"workload {workload.name!r} is a component command; the native path reuses instances of components that "
+                f"are not commands (allowed: call path lean or api for it, or +reuse1)")
+    if workload.component:
         return None
-    return (f"workload {workload.name!r} is {kind}; instance reuse (+reuseN) is served for core modules, recipes and WASI "
-            f"commands (allowed: +reuse1 for it, or such a module)")
+    if workload.driver:
+        return (f"workload {workload.name!r} is library-style (driven through wasmtime-py's objects); instance reuse "
+                f"(+reuseN) is served for core modules, recipes, WASI commands and components calling one export "
+                f"(allowed: +reuse1 for it, or such a module)")
+    return None
 
 
 def check_reusable(label: str, workloads: Sequence[Workload], native: bool = False) -> None:
@@ -196,7 +207,28 @@ class ReuseServer:
         return Handlers(self.handle, phased, self.block, None)
 
 
-PIECES = {"lean": lean_pieces, "api": api_pieces}  # a path's open, call and close of a kept instance
+PIECES = {"lean": (lean_pieces, lean_component_pieces), "api": (api_pieces, api_component_pieces)}  # a path's open, call
+# and close of a kept instance: (core modules, components)
+
+
+def by_kind(workloads: Sequence[Workload], core: Pieces | None, component: Pieces | None) -> Pieces:
+    """One set of pieces for a runtime serving core modules and components together: each request's by its workload's
+    kind (a kept component instance closed as one)."""
+    if core is None or component is None:
+        pieces = core or component
+        assert pieces is not None
+        return pieces
+    is_component = [w.component for w in workloads]
+
+    def open_(index: int) -> Kept:
+        return (component if is_component[index] else core)[0](index)
+
+    def call(kept: Kept, index: int) -> object:
+        return (component if is_component[index] else core)[1](kept, index)
+
+    def close(kept: Kept) -> None:
+        (component if isinstance(kept, KeptComponent) else core)[2](kept)
+    return open_, call, close
 
 
 def bind(path: str, parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:
@@ -204,7 +236,12 @@ def bind(path: str, parts: RequestParts, workloads: Sequence[Workload]) -> Handl
     workloads checked by :func:`check_reusable` and ``parts.ledger`` made by the caller."""
     if path not in PIECES:
         raise ConfigError(f"call path {path!r} does not serve instance reuse (+reuseN); allowed: lean, api, native")
-    ios = {i: WasiIO(w) for i, w in enumerate(workloads) if w.captures_output}
+    # Outputs compared: a core guest's that the lab captures, a component's when it is a command (its WASI context's files).
+    ios = {i: WasiIO(w) for i, w in enumerate(workloads) if w.captures_output and (w.command or not w.component)}
     parts.cleanup.extend(io.close for io in ios.values())
     outputs = {i: ReusedOutputs(io) for i, io in ios.items()}
-    return ReuseServer(parts, workloads, PIECES[path](parts, workloads, ios), outputs).handlers()
+    core_pieces, component_pieces = PIECES[path]
+    kinds = {w.component for w in workloads}
+    pieces = by_kind(workloads, core_pieces(parts, workloads, ios) if False in kinds else None,
+                     component_pieces(parts, workloads, ios) if True in kinds else None)
+    return ReuseServer(parts, workloads, pieces, outputs).handlers()

@@ -47,8 +47,8 @@ def lean_pieces(parts: RequestParts, workloads: Sequence[Workload], ios: Mapping
 
     engine_ptr = parts.engine.ptr()
     cache_get, compile_ = parts.modules.cache.get, parts.modules.compile
-    slots = {i: LeanSlots(w) for i, w in enumerate(workloads)}
-    targets = {i: RawTarget(w.recipe, *arities(w.recipe)) for i, w in enumerate(workloads) if w.steps}
+    slots = {i: LeanSlots(w) for i, w in enumerate(workloads) if not w.component}
+    targets = {i: RawTarget(w.recipe, *arities(w.recipe)) for i, w in enumerate(workloads) if w.steps and not w.component}
     setup, retry, pre = parts.store.raw(), parts.waiting.retry, parts.pre
     linker_ptr = parts.linkers.core.ptr() if parts.linkers.core is not None else None
     extern = capi.extern_t()

@@ -1,0 +1,170 @@
+"""Instance reuse of components (``+reuseN``) on the lean, api and native paths: the rotation, each request flagged
+fresh or reused, and the carried-over count against a fresh instance's result (the core modules' are in test_reuse.py).
+
+Cheats each test is built to catch (each planted once in wasmlab/native/component_loop.c and seen to fail, see the
+branch's report):
+- a C loop that never drops its kept instance (reuses it past N): one fresh request per block, not one in 16
+  (``test_a_counting_component_carries_state_into_every_reused_request``, ``test_a_pure_component_carries_nothing_over``,
+  ``test_the_summary_counts_15_of_16_with_reuse_and_0_without``);
+- a C loop that marks reused requests fresh: no reused request (those three, ``test_no_component_instance_outlives_its_block``
+  and ``test_a_reused_component_request_that_traps_is_carried_over_and_drops_its_instance``);
+- a carried-over check that compares only the first reused request of an instance: 1 carried per instance, not 15
+  (``test_a_counting_component_carries_state_into_every_reused_request``, ``test_no_component_instance_outlives_its_block``,
+  ``test_the_summary_counts_15_of_16_with_reuse_and_0_without``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import small_pool_engine
+from tests.host.test_component_cheats import COUNTING
+from tests.host.test_component_commands import write_command
+from tests.workloads.recipe_guests import write_recipe
+from wasmlab.config import CacheConfig
+from wasmlab.errors import ConfigError
+from wasmlab.host.callpaths.reuse import refusal
+from wasmlab.host.engine import EnginePool
+from wasmlab.host.runtime import build_runtimes
+from wasmlab.host.variant import parse_variant
+from wasmlab.measure import scenario as scenarios
+from wasmlab.workloads import load_workload
+from wasmlab.workloads.model import Workload
+
+PATHS = ("lean", "api", "native")
+
+# Traps when it finds its own mark: a fresh instance never does, a reused one always (then poisoned: dropped).
+MARKED = """(component
+  (core module $m
+    (global $seen (mut i32) (i32.const 0))
+    (func (export "run") (result i32)
+      (if (global.get $seen) (then unreachable))
+      (global.set $seen (i32.const 1))
+      (i32.const 7)))
+  (core instance $i (instantiate $m))
+  (func (export "run") (result u32) (canon lift (core func $i "run"))))"""
+
+
+def counting(folder) -> Workload:
+    """next() answers 101 in a fresh instance, 202, 303, ... in a reused one (COUNTING), its expectation 101."""
+    return load_workload(write_recipe(folder, COUNTING, {"invoke": "next()", "expect": {"result": 101}}, "counting"))
+
+
+@contextlib.contextmanager
+def runtime(path: str, workload: Workload, variant: str = "pooled+cached+reuse16") -> Iterator[Any]:
+    rt = build_runtimes([variant], small_pool_engine(4), CacheConfig(), [workload], call_path=path, engines=EnginePool())[
+        parse_variant(variant).name]
+    try:
+        yield rt
+    finally:
+        rt.close()
+
+
+def serve(rt, n: int) -> tuple[list[bool], list[bool], list]:
+    """A block of ``n`` requests of workload 0: its fresh and carried flags from the ledger, and its failures."""
+    failures: list = []
+    rt.block([0] * n, [0] * n, failures)
+    fresh, carried = rt.parts.ledger.take()
+    assert len(fresh) == len(carried) == n
+    return fresh, carried, failures
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("path", PATHS)
+def test_a_counting_component_carries_state_into_every_reused_request(tmp_path, path):
+    """+reuse16: a fresh instance at requests 0, 16, 32, 48, and every other request (15 of 16) counted as carried over,
+    none failed (a reused request's 202 is the price, not a mismatch of its expected 101)."""
+    with runtime(path, counting(tmp_path)) as rt:
+        fresh, carried, failures = serve(rt, 64)
+        assert failures == []
+        assert [k for k, f in enumerate(fresh) if f] == [0, 16, 32, 48]
+        assert carried == [not f for f in fresh]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("path", PATHS)
+def test_a_pure_component_carries_nothing_over(path):
+    with runtime(path, load_workload("component-seed")) as rt:
+        fresh, carried, failures = serve(rt, 40)
+        assert failures == [] and fresh.count(False) == 37 and not any(carried)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("path", PATHS)
+def test_without_reuse_a_counting_component_is_fresh_every_request(tmp_path, path):
+    """+reuse1 is today's loop: no ledger, and every request answers the fresh 101 (a kept instance would fail it)."""
+    with runtime(path, counting(tmp_path), "pooled+cached+reuse1") as rt:
+        assert rt.parts.reuse == 1 and rt.parts.ledger is None
+        if rt.block is not None:
+            failures: list = []
+            rt.block([0] * 20, [0] * 20, failures)
+            assert failures == []
+        for _ in range(5):
+            rt.handle(0)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("path", PATHS)
+def test_no_component_instance_outlives_its_block(tmp_path, path):
+    """Each block's first request is on a fresh instance, whatever the block before it left (10 < 16 requests)."""
+    with runtime(path, counting(tmp_path)) as rt:
+        for _ in range(3):
+            fresh, carried, _ = serve(rt, 10)
+            assert fresh == [True] + [False] * 9 and carried == [False] + [True] * 9
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("path", PATHS)
+def test_a_reused_component_request_that_traps_is_carried_over_and_drops_its_instance(tmp_path, path):
+    """The reused request traps (its instance poisoned): counted as carried over, failed, and the next request fresh."""
+    w = load_workload(write_recipe(tmp_path, MARKED, {"invoke": "run()", "expect": {"result": 7}}, "marked"))
+    with runtime(path, w, "pooled+cached+reuse4") as rt:
+        fresh, carried, failures = serve(rt, 8)
+        assert fresh == [True, False] * 4 and carried == [False, True] * 4
+        assert [k for k, _ in failures] == [1, 3, 5, 7]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("path", ["lean", "api"])
+def test_a_component_command_is_reused_with_each_requests_output_compared(tmp_path, path):
+    """The command prints the same lines on every request: reused, nothing carried over, every output checked."""
+    command = load_workload(str(write_command(tmp_path, expect={"stdout_match": "^hello\na1\nb2\nK=v\n/sb\n$"})))
+    with runtime(path, command, "pooled+cached+reuse4") as rt:
+        fresh, carried, failures = serve(rt, 12)
+        assert failures == [] and fresh == [True, False, False, False] * 3 and not any(carried)
+        assert rt.parts.output_checks == 12
+
+
+@pytest.mark.timeout(180)
+def test_the_summary_counts_15_of_16_with_reuse_and_0_without(tmp_path):
+    """Measured as a scenario: 32 requests a repetition, +reuse16 counts 30 reused and 30 carried over on every path,
+    the fresh instance's variant none (and fails nothing)."""
+    spec = write_recipe(tmp_path, COUNTING, {"invoke": "next()", "expect": {"result": 101}}, "counting")
+    variants = ("pooled+cached", *(f"pooled+cached+reuse16@{p}" for p in PATHS))
+    m = scenarios.run(scenarios.Scenario(workload=spec, variants=variants, requests=32, repeats=1, warmup=2, slots=4, rounds=1))
+    assert m.errors == {}
+    table = m.variants(None).set_index("variant")
+    for p in PATHS:
+        row = table.loc[f"pooled+cached+reuse16@{p}"]
+        assert (row["reuse"], row["reused_requests"], row["carried_over_requests"]) == (16, 30, 30), p
+    plain = table.loc["pooled+cached"]
+    assert (plain["reused_requests"], plain["carried_over_requests"]) == (0, 0)
+
+
+@pytest.mark.parametrize("make, path, words", [
+    ("command", "native", "is a component command; the native path reuses instances of components that are not commands "
+                          "(allowed: call path lean or api for it, or +reuse1)"),
+    ("two calls", "lean", "is a component making several calls per request"),
+    ("two calls", "native", "is a component making several calls per request")])
+def test_what_component_reuse_does_not_serve_is_refused_in_one_line(tmp_path, make, path, words):
+    w = (load_workload(str(write_command(tmp_path))) if make == "command" else
+         load_workload(write_recipe(tmp_path, COUNTING, {"steps": [{"invoke": "next()"}, {"invoke": "next()"}]}, "two")))
+    assert words in (refusal(w, native=path == "native") or "")
+    with pytest.raises(ConfigError) as caught:
+        with runtime(path, w, "pooled+cached+reuse4"):
+            pass
+    assert words in str(caught.value) and "\n" not in str(caught.value)
