@@ -91,6 +91,9 @@ def test_releases_between_takes_the_manifest_in_order_and_refuses_a_newer_first(
     assert [r.version for r in releases_between("40", "50", manifest)] == CANDIDATES
     with pytest.raises(ConfigError, match=r"A \(50.0.1\) must be older than B \(40.0.0\)"):
         releases_between("50", "40", manifest)
+    with pytest.raises(ConfigError, match=r"A \(50.0.1\) must be older than B \(50.0.1\)"):
+        releases_between("50", "50.0.1", manifest)
+    assert [r.version for r in releases_between("50", "50", manifest, same=True)] == ["50.0.1"]
 
 
 def wasmlab(*args: str) -> subprocess.CompletedProcess:
@@ -100,7 +103,8 @@ def wasmlab(*args: str) -> subprocess.CompletedProcess:
 def test_bad_bisect_arguments_are_one_line():
     for args, expected in ((("50", "40"), "must be older than B"), (("40", "99"), "release '99' is not in the manifest"),
                            (("38", "50", "--repeats", "1"), "--repeats 1: an interval needs repetitions"),
-                           (("38", "50", "--call-path", "lean"), "Invalid value for '--call-path'")):
+                           (("38", "50", "--call-path", "lean"), "Invalid value for '--call-path'"),
+                           (("50",), "releases bisect needs B")):
         done = wasmlab("releases", "bisect", *args)
         assert done.returncode == 2 and expected in done.stderr and "Traceback" not in done.stderr, done.stderr
 
@@ -122,3 +126,20 @@ def test_a_real_bisection_of_two_cached_releases_measures_both_in_their_children
     assert result.moved_at in (None, "50.0.1")
     b = result.measured[1]
     assert b.moved == (b.ratio_low > 1 or b.ratio_high < 1)
+
+
+@pytest.mark.slow  # a child per release and repetition
+def test_bisect_goes_on_into_a_users_build_up_to_the_release_its_version_says(tmp_path):
+    """`bisect 50 --library COPY`: B is the newest 50 of the manifest (the copy says 50; fetched by `make components`),
+    the copy measured after it, A and B being the same release here."""
+    release = rel.load_manifest()["50.0.1"]
+    build = tmp_path / "mine.so"
+    build.write_bytes(rel.fetched(release).read_bytes())
+    label = f"library:{release.library_sha256[:12]}"
+    done = wasmlab("releases", "bisect", "50", "--library", str(build), "--requests", "30", "--repeats", "2", "--warmup", "3",
+                   "--slots", "4", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["candidates"] == ["50.0.1", label] and data["settings"]["libraries"] == {label: str(build)}
+    assert [m["release"] for m in data["measured"]] == ["50.0.1", label] and data["moved_at"] in (None, label)
+    assert all(m["figure_us"] > 0 for m in data["measured"])

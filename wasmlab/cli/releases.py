@@ -141,7 +141,7 @@ def keep_partial(stop: Interrupted, out: Path | None, created: bool, no_save: bo
 
 @releases.command("bisect")
 @click.argument("first")
-@click.argument("last")
+@click.argument("last", required=False)
 @click.option("--workload", default="seed", show_default=True, help="Workload spec (a core module or a component).")
 @click.option("--variant", default="pooled+cached", show_default=True, help="The variant whose p50 per request is bisected.")
 @click.option("--call-path", type=click.Choice(["native"]), default="native", show_default=True,
@@ -149,11 +149,13 @@ def keep_partial(stop: Interrupted, out: Path | None, created: bool, no_save: bo
 @measurement_options((2000, "Requests per child (one release, one repetition)."),
                      (5, "Repetitions per step; each runs A and the candidate once, order rotated."), (200, "Untimed requests first."))
 @release_pool_options()
+@library_option()
 @format_option()
-def releases_bisect(first: str, last: str, fmt: str, **flags: Any) -> None:
+def releases_bisect(first: str, last: str | None, fmt: str, libraries: tuple[str, ...], **flags: Any) -> None:
     """The release between FIRST and LAST (versions or majors of the manifest) where VARIANT's p50 per request moved outside
     its interval: FIRST and LAST measured side by side, then the releases between them bisected (each fetched and verified
-    as `add` does), each step FIRST and one release interleaved by repetition, one child process per release and repetition."""
+    as `add` does), each step FIRST and one release interleaved by repetition, one child process per release and repetition.
+    --library PATH bisects on into your own build after LAST (without LAST: up to the release its version says)."""
     from wasmlab.experiments.release_bisect import as_json, bisect_releases
 
     if flags["repeats"] < 2:
@@ -162,7 +164,7 @@ def releases_bisect(first: str, last: str, fmt: str, **flags: Any) -> None:
         raise ConfigError(f"--requests {flags['requests']}: allowed: 1 or more")
     pool = dict(flags.pop("pool_knobs"))
     settings = {**flags, "pool": pool}
-    result = bisect_releases(first, last, settings)
+    result = bisect_releases(first, last, settings, libraries)
     click.echo(as_json(result) if fmt == "json" else result.render())
     if result.stopped:
         sys.exit(1)

@@ -98,6 +98,7 @@ class Bisection:
             s = self.settings
             lines.append(f"Measured: {s['workload']}, {s['requests']} requests per child after {s['warmup']} warm-up, "
                          f"{s['repeats']} repetitions per step (releases rotated, one child each); {PAIRED_METHOD}")
+            lines.extend(f"{label}: your build {path}" for label, path in (s.get("libraries") or {}).items())
         return "\n".join(lines)
 
 
@@ -159,11 +160,12 @@ def _sign(ratio: Ratio) -> int:
     return 1 if ratio.point > 1 else -1
 
 
-def releases_between(first: str, last: str, manifest: dict[str, Release] | None = None) -> list[Release]:
-    """A, B and every release of the manifest between them, oldest first; A must be older than B (one line otherwise)."""
+def releases_between(first: str, last: str, manifest: dict[str, Release] | None = None, same: bool = False) -> list[Release]:
+    """A, B and every release of the manifest between them, oldest first; A must be older than B (one line otherwise;
+    with ``same``, when a user's build follows, A may be B)."""
     manifest = manifest if manifest is not None else load_manifest()
     a, b = resolve([first], manifest)[0], resolve([last], manifest)[0]
-    if version_key(a.version) >= version_key(b.version):
+    if version_key(a.version) > version_key(b.version) or (a == b and not same):
         raise ConfigError(f"releases bisect {first} {last}: A ({a.version}) must be older than B ({b.version}); "
                           "allowed: an older release first, e.g. 40 50")
     return [r for r in manifest.values() if version_key(a.version) <= version_key(r.version) <= version_key(b.version)]
@@ -196,15 +198,25 @@ def release_figures(releases: Sequence[Release], settings: dict[str, Any]) -> Me
     return measure
 
 
-def bisect_releases(first: str, last: str, settings: dict[str, Any]) -> Bisection:
+def bisect_releases(first: str, last: str | None, settings: dict[str, Any], libraries: Sequence[str] = ()) -> Bisection:
     """The bisection of the manifest's releases from ``first`` to ``last`` with ``settings`` (workload, variant, requests,
-    repeats, warmup, slots, pool, cache_size)."""
+    repeats, warmup, slots, pool, cache_size), then each of ``libraries`` (a user's builds, after ``last``; without
+    ``last``, the manifest's newest release of the major the first build says it is)."""
     from wasmlab.host.variant import parse_variant
+    from wasmlab.measure.release_run import user_library
 
     settings = {**settings, "variant": parse_variant(settings["variant"]).name}
-    releases = releases_between(first, last)
+    builds = [user_library(path) for path in libraries]
+    if last is None:
+        if not builds:
+            raise ConfigError("releases bisect needs B (a release of the manifest, e.g. 50) or --library PATH")
+        if builds[0].major is None:
+            raise ConfigError(f"--library {libraries[0]}: its version is unknown, so the last release is too; give B, "
+                              f"e.g. releases bisect {first} 50 --library {libraries[0]}")
+        last = str(builds[0].major)
+    releases = releases_between(first, last, same=bool(builds)) + builds
     result = bisect([r.version for r in releases], release_figures(releases, settings), settings["variant"])
-    result.settings = settings
+    result.settings = {**settings, "libraries": {b.version: b.user_path for b in builds}}
     return result
 
 

@@ -157,6 +157,8 @@ def pip_download(release: Release, folder: Path) -> Path:
 
 def fetch(release: Release, cache: Path | None = None, download: Callable[[Release, Path], Path] = pip_download) -> Path:
     """The library of ``release``, downloaded, verified and extracted first if it is not already."""
+    if release.user_path:  # a user's build is not downloaded: its file, checked against its label's digest
+        return fetched(release)
     path = library_path(release, cache)
     if path.is_file() and _sha256(path.read_bytes()) == release.library_sha256:
         return path
