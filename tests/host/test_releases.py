@@ -36,7 +36,7 @@ def test_the_manifest_pins_every_release_and_majors_resolve_to_their_newest_patc
     for release in manifest.values():
         assert release.wheel.startswith(f"wasmtime-{release.version}-") and len(release.wheel_sha256) == len(release.library_sha256) == 64
     assert [r.version for r in rel.resolve(["50", "40.0.0"])] == ["50.0.1", "40.0.0"]
-    with pytest.raises(ConfigError, match=r"release '99' is not in the manifest .*add a release with one manifest line"):
+    with pytest.raises(ConfigError, match=r"release '99' is not in the manifest .*add a release with: wasmlab releases add VERSION"):
         rel.resolve(["99"])
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 
 from wasmlab.errors import Interrupted
 from wasmlab.host.releases import resolve
-from wasmlab.measure.release_run import changes, compile_summary, compiles_of, requests_of, run_releases, summary
+from wasmlab.measure.release_run import changes, compile_summary, compiles_of, requests_of, run_releases, summary, user_library
 from wasmlab.measure.results import SUMMARY, write_metadata, write_parquet
 from wasmlab.measure.scenario import Scenario
 from wasmlab.measure.warmup import fixed_warmup
@@ -81,19 +81,29 @@ class AcrossReleases:
                      f"{meta['repeats']} repetitions, {meta['order']}; {meta['ratio_method']}; {meta['cpu_model']}, "
                      f"{meta['cpu_count']} cores")
         lines.append("Libraries (SHA-256 as the manifest pins and as checked before loading): "
-                     + ", ".join(f"{version} {entry['library_sha256'][:16]}" for version, entry in meta["releases"].items()))
+                     + ", ".join(library_note(version, entry) for version, entry in meta["releases"].items()))
         return "\n".join(lines)
 
 
+def library_note(version: str, entry: dict[str, Any]) -> str:
+    """A release's library digest; a user's build with its path and the version it says."""
+    if "library" in entry:
+        return f"{version} (your build {entry['library']}, version {entry['library_version']}) {entry['library_sha256'][:16]}"
+    return f"{version} {entry['library_sha256'][:16]}"
+
+
 def scenario_across_releases(releases: Sequence[str], scenario: Scenario, compile_workloads: Sequence[str] = (),
-                             compile_repeats: int = 3, progress: Callable[[str, int], None] | None = None) -> AcrossReleases:
+                             compile_repeats: int = 3, progress: Callable[[str, int], None] | None = None,
+                             libraries: Sequence[str] = ()) -> AcrossReleases:
     """``scenario`` (its workload, variants, requests, repetitions, warm-up, slots, pool knobs and cache size) and the
-    compile time of ``compile_workloads`` on each of ``releases`` (versions or majors of the manifest)."""
+    compile time of ``compile_workloads`` on each of ``releases`` (versions or majors of the manifest) and of each user's
+    build in ``libraries`` (paths of libwasmtime builds, labelled by their digests)."""
     pool, m = scenario.pool, scenario.measurement
     slots = pool.slots if pool.slots is not None else scenario.engine_config().pool.slots
     cache_size = scenario.cache.size if scenario.cache.size is not None else scenario.cache_config().size
     try:
-        table, metadata = run_releases(resolve(releases), scenario.workload.spec, scenario.variants, m.requests, m.repeats,
+        chosen = (resolve(releases) if releases else []) + [user_library(path) for path in libraries]
+        table, metadata = run_releases(chosen, scenario.workload.spec, scenario.variants, m.requests, m.repeats,
                                        fixed_warmup(m.warmup, "wasmlab releases"), slots, dict(pool.knobs), cache_size, progress,
                                        compile_workloads=compile_workloads, compile_repeats=compile_repeats)
     except Interrupted as stop:

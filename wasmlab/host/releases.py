@@ -36,21 +36,32 @@ def cache_dir() -> Path:
 
 @dataclass(frozen=True)
 class Release:
-    """One wasmtime release of the manifest."""
+    """One wasmtime release of the manifest, or a user's own libwasmtime build (``user_path`` set; no wheel, its
+    ``version`` the label ``library:<first 12 hex of its SHA-256>``, ``library_version`` what the library says of itself)."""
 
     version: str
     wheel: str
     wheel_sha256: str
     library_sha256: str
+    user_path: str = ""
+    library_version: str = ""
 
     @property
-    def major(self) -> int:
-        return int(self.version.split(".")[0])
+    def major(self) -> int | None:
+        """The major version (of a user's build: the one its library says, or ``None``)."""
+        said = self.library_version if self.user_path else self.version
+        head = said.split(".")[0]
+        return int(head) if head.isdigit() else None
+
+
+# A label that is not a version (a user's build, ``library:...``) sorts after every release.
+LAST = (1 << 62,)
 
 
 def version_key(version: object) -> tuple[int, ...]:
-    """A release's version as numbers, to sort releases oldest first ("9.0.0" before "10.0.0")."""
-    return tuple(int(part) for part in str(version).split("."))
+    """A release's version as numbers, to sort releases oldest first ("9.0.0" before "10.0.0"); a user's build last."""
+    parts = str(version).split(".")
+    return tuple(int(part) for part in parts) if all(part.isdigit() for part in parts) else LAST
 
 
 def load_manifest(path: Path | None = None) -> dict[str, Release]:
@@ -72,7 +83,7 @@ def resolve(names: Sequence[str], manifest: dict[str, Release] | None = None) ->
         majors = [r for r in manifest.values() if name.isdigit() and r.major == int(name)]
         if not majors:
             raise ConfigError(f"release {name!r} is not in the manifest ({manifest_path().name}); allowed: "
-                              f"{', '.join(manifest)} (or their majors); add a release with one manifest line")
+                              f"{', '.join(manifest)} (or their majors); add a release with: wasmlab releases add VERSION")
         found.append(majors[-1])
     return list(dict.fromkeys(found))
 
@@ -80,7 +91,7 @@ def resolve(names: Sequence[str], manifest: dict[str, Release] | None = None) ->
 def since(major: int, manifest: dict[str, Release] | None = None) -> list[Release]:
     """Every release of the manifest from ``major`` on."""
     manifest = manifest if manifest is not None else load_manifest()
-    return [r for r in manifest.values() if r.major >= major]
+    return [r for r in manifest.values() if (r.major or 0) >= major]
 
 
 def library_path(release: Release, cache: Path | None = None) -> Path:
@@ -97,22 +108,30 @@ def file_sha256(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def verified_digest(version: str, path: Path, manifest: dict[str, Release] | None = None) -> str:
-    """The SHA-256 of ``path`` when it is the one the manifest pins for release ``version``; otherwise one line refusing it.
+def verified_digest(version: str, path: Path, manifest: dict[str, Release] | None = None, user_sha256: str = "") -> str:
+    """The SHA-256 of ``path`` when it is the one the manifest pins for release ``version`` (for a user's build:
+    ``user_sha256``, the digest its label was made from); otherwise one line refusing it.
 
     The release's child calls this on the very path it then opens: the parent's check (:func:`fetched`) happened in
     another process, earlier, and the file may have changed (or the job may name another file) since."""
-    manifest = manifest if manifest is not None else load_manifest()
-    if version not in manifest:
-        raise ConfigError(f"release {version!r} is not in the manifest ({manifest_path().name}); allowed: {', '.join(manifest)}")
-    actual, pinned = file_sha256(path), manifest[version].library_sha256
+    if user_sha256:
+        pinned, source = user_sha256, "its label was made from"
+    else:
+        manifest = manifest if manifest is not None else load_manifest()
+        if version not in manifest:
+            raise ConfigError(f"release {version!r} is not in the manifest ({manifest_path().name}); allowed: {', '.join(manifest)}")
+        pinned, source = manifest[version].library_sha256, "the manifest pins"
+    actual = file_sha256(path)
     if actual != pinned:
-        raise ConfigError(f"release {version}: library {path} has SHA-256 {actual}, but the manifest pins {pinned}; refusing to load it")
+        raise ConfigError(f"release {version}: library {path} has SHA-256 {actual}, but {source} {pinned}; refusing to load it")
     return actual
 
 
 def fetched(release: Release, cache: Path | None = None) -> Path:
     """The verified library of ``release``; one line saying how to fetch it when it is missing or altered."""
+    if release.user_path:  # a user's build: the file its label was made from, unchanged since
+        verified_digest(release.version, Path(release.user_path), user_sha256=release.library_sha256)
+        return Path(release.user_path)
     path = library_path(release, cache)
     if not path.is_file():
         raise ConfigError(f"release {release.version} is not fetched; run: wasmlab releases fetch {release.version}")
@@ -138,6 +157,8 @@ def pip_download(release: Release, folder: Path) -> Path:
 
 def fetch(release: Release, cache: Path | None = None, download: Callable[[Release, Path], Path] = pip_download) -> Path:
     """The library of ``release``, downloaded, verified and extracted first if it is not already."""
+    if release.user_path:  # a user's build is not downloaded: its file, checked against its label's digest
+        return fetched(release)
     path = library_path(release, cache)
     if path.is_file() and _sha256(path.read_bytes()) == release.library_sha256:
         return path

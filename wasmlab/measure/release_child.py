@@ -40,7 +40,8 @@ def _vmsize_mib() -> float:
 def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
     """The rows of one release's repetition (see the module docstring)."""
     path = job["library"]
-    digest = verified_digest(job["release"], path)  # the file about to be opened, hashed in the process that opens it
+    # The file about to be opened, hashed in the process that opens it (a user's build: against its label's digest).
+    digest = verified_digest(job["release"], path, user_sha256=job.get("user_sha256", ""))
     library = _native.Library(path=path)
     workload = load_workload(job["workload"])
     pooling = {name: int(value) for name, value in job["pooling"].items()}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -22,6 +23,7 @@ from wasmlab.host.callpaths import native_component
 from wasmlab.host.callpaths.native import refusal
 from wasmlab.host.pool_sizing import size_pool_for_components
 from wasmlab.host.releases import Release, fetched, version_key
+from wasmlab.host.user_library import ALLOWED, checked_path, describe, user_release
 from wasmlab.host.variant import parse_variant
 from wasmlab.measure import metadata as md
 from wasmlab.measure.child import call_once
@@ -54,6 +56,18 @@ def run_child(job: dict[str, Any], timeout_s: float = 600.0) -> list[dict[str, A
              "status": "crash", "error": reason if reason.startswith("crash") else f"crash: {reason}"} for name in job["variants"]]
 
 
+def user_library(path: str | Path) -> Release:
+    """A user's own libwasmtime build as a release (labelled by its digest), its version read by loading it in a child
+    of its own (a library that aborts takes only that child down); a path that is not a loadable library is one line."""
+    file = checked_path(path)
+    reply = call_once("wasmlab.host.user_library:probe", str(file), timeout_s=120.0)
+    if reply.status == "error" and reply.lab_error:
+        raise ConfigError(reply.message)
+    if not reply.ok:
+        raise ConfigError(f"--library {path}: loading it failed ({reply.message}); {ALLOWED}")
+    return user_release(file, str(reply.result))
+
+
 def run_releases(releases: Sequence[Release], workload: str, variants: Sequence[str], requests: int, repeats: int, warmup: int = 200,  # noqa: PLR0913 - run in a child per release: its arguments cross a process boundary as plain values
                  slots: int = DEFAULT_SLOTS, pool: dict[str, Any] | None = None, cache_size: int = 16,
                  progress: Callable[[str, int], None] | None = None, compile_workloads: Sequence[str] = (),
@@ -62,7 +76,7 @@ def run_releases(releases: Sequence[Release], workload: str, variants: Sequence[
     ``compile_workloads`` per release and repetition (rows of ``kind`` ``compile``); the table and the run's metadata."""
     names = [parse_variant(v).name for v in variants]
     for release in releases:
-        if release.major < OLDEST_MAJOR:
+        if release.major is not None and release.major < OLDEST_MAJOR:
             raise ConfigError(f"release {release.version} is older than {OLDEST_MAJOR}.0, whose C API the native driver declares; "
                               f"allowed: releases {OLDEST_MAJOR}.0 and later")
     served = load_workload(workload)
@@ -76,8 +90,7 @@ def run_releases(releases: Sequence[Release], workload: str, variants: Sequence[
         # keeps its own default: releases lay instances out anew (44 and 47 need more than 50 for the middleware).
         knobs = size_pool_for_components(PoolConfig(slots=slots, **dict(pool or {})), [served]).settings()
     run = md.new_run()
-    metadata = {**run, **md.machine(), "releases": {r.version: {"wheel": r.wheel, "wheel_sha256": r.wheel_sha256,
-                                                                "library_sha256": r.library_sha256} for r in releases},
+    metadata = {**run, **md.machine(), "releases": {r.version: describe(r) for r in releases},
                 "workload": workload, "variants": names, "requests": requests, "repeats": repeats, "warmup": warmup,
                 "pooling": knobs, "cache_size": cache_size, "order": "releases rotated by repetition, one child process each",
                 "ratio_method": PAIRED_METHOD}
@@ -94,6 +107,7 @@ def run_releases(releases: Sequence[Release], workload: str, variants: Sequence[
                 job = {"release": release.version, "library": str(libraries[release.version]), "workload": workload,
                        "variants": names[turn:] + names[:turn], "requests": requests, "warmup": warmup, "pooling": knobs,
                        "cache_size": cache_size, "repetition": repetition, "compile": list(compile_workloads),
+                       "user_sha256": release.library_sha256 if release.user_path else "",
                        "compile_repeats": compile_repeats}
                 # A child's rows are kept whole or not at all: an interrupt during its run leaves none of them.
                 finished = [{**row, "release_position": position, "run_id": run["run_id"]} for row in run_child(job)]
