@@ -12,16 +12,17 @@ import click
 from wasmlab.cli.options import format_option, run_folder, save_options
 from wasmlab.errors import ConfigError
 
-DURATION = re.compile(r"^(?P<value>\d+(?:\.\d+)?)(?P<unit>ms|s)?$")
+# wrk takes whole seconds (or minutes, hours): so does --duration.
+DURATION = re.compile(r"^(?P<value>\d+)(?P<unit>s|m)?$")
 
 
 def parse_duration(text: str) -> float:
-    """``3s``, ``500ms`` or a number of seconds, in seconds; one line for anything else."""
+    """``3s``, ``2m`` or a whole number of seconds, in seconds; one line for anything else."""
     found = DURATION.match(text.strip())
     if found is None:
-        raise ConfigError(f"--duration {text!r} is not a duration; allowed: seconds like 3s or 2.5, or milliseconds like 500ms")
+        raise ConfigError(f"--duration {text!r} is not a duration; allowed: whole seconds like 3s or 3, or minutes like 2m")
     value = float(found.group("value"))
-    return value / 1000 if found.group("unit") == "ms" else value
+    return value * 60 if found.group("unit") == "m" else value
 
 
 def parse_connections(text: str) -> tuple[int, ...]:
@@ -34,7 +35,7 @@ def parse_connections(text: str) -> tuple[int, ...]:
 @click.command("serve")
 @click.option("--workload", default="proxy", show_default=True, help="The wasi:http proxy component (the catalog's: proxy).")
 @click.option("--connections", default="1,2", show_default=True, help="wrk's connection counts, one load each.")
-@click.option("--duration", default="3s", show_default=True, help="How long each load runs (e.g. 3s, 500ms).")
+@click.option("--duration", default="3s", show_default=True, help="How long each load runs, in whole seconds (e.g. 3s).")
 @click.option("-O", "--optimize", "optimize", multiple=True, metavar="KEY=VALUE",
               help="A wasmtime -O option for the server, repeatable (e.g. pooling-allocator=y; `wasmtime serve -O help`).")
 @click.option("--pool/--no-pool", default=None, help="Pooling allocator on or off (-O pooling-allocator=y|n); "

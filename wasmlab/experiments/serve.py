@@ -43,8 +43,8 @@ class ServeSettings:
         if not self.connections or any(not 1 <= c <= MAX_CONNECTIONS for c in self.connections):
             raise ConfigError(f"--connections {','.join(map(str, self.connections))!r} is out of range; allowed: integers "
                               f"from 1 to {MAX_CONNECTIONS}")
-        if not 0.5 <= self.duration_s <= MAX_DURATION_S:
-            raise ConfigError(f"--duration {self.duration_s:g}s is out of range; allowed: 0.5s to {MAX_DURATION_S:g}s")
+        if not 1 <= self.duration_s <= MAX_DURATION_S or self.duration_s != int(self.duration_s):
+            raise ConfigError(f"--duration {self.duration_s:g}s is out of range; allowed: whole seconds from 1s to {MAX_DURATION_S:g}s")
         for option in self.optimize:
             if not option or option.startswith("-") or any(c.isspace() for c in option):
                 raise ConfigError(f"-O {option!r} is not allowed; allowed: wasmtime's KEY=VALUE options, e.g. "

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import http.client
 import os
-import signal
 import socket
 import subprocess
 import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 from wasmlab.errors import ConfigError, WasmlabError
+from wasmlab.measure.spawn import spawned, terminate
 
 HOST = "127.0.0.1"
 # How long a server has to answer its first request (it compiles the component first: tens of ms for a proxy).
@@ -84,6 +85,7 @@ class ServerProcess:
         self.command = [str(binary), "serve", "--addr", f"{HOST}:{port}",
                         *(arg for option in optimize for arg in ("-O", option)), str(component)]
         self._log = tempfile.TemporaryFile()
+        self._running = ExitStack()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -94,9 +96,10 @@ class ServerProcess:
 
     def __enter__(self) -> ServerProcess:
         env = {**os.environ, "RUST_BACKTRACE": "0"}
-        self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-                                        env=env, start_new_session=True)
         try:
+            self.process = self._running.enter_context(spawned(
+                self.command, lambda process: terminate(process, STOP_TIMEOUT_S), stdin=subprocess.DEVNULL, stdout=self._log,
+                stderr=subprocess.STDOUT, env=env, start_new_session=True))
             self._wait_until_it_answers()
         except BaseException:
             self.stop()
@@ -131,18 +134,7 @@ class ServerProcess:
 
     def stop(self) -> None:
         """Stop the server by its PID: SIGTERM, then SIGKILL if it has not exited within the bound; reaped either way."""
-        process = self.process
-        if process is None or process.returncode is not None:
-            self._log.close()
-            return
         try:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            pass
+            self._running.close()
         finally:
-            # Also when a second interrupt cut the wait short: the server never outlives the lab.
-            if process.poll() is None:
-                process.kill()
-                process.wait()
             self._log.close()

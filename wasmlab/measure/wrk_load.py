@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from wasmlab.errors import ConfigError, WasmlabError
+from wasmlab.measure.spawn import kill, spawned
 
 # The line wrk's done hook prints; every field an integer.
 RESULT = re.compile(r"^WASMLAB (?P<fields>(?:\w+=-?\d+ ?)+)$", re.M)
@@ -113,15 +114,11 @@ def run_wrk(binary: str, url: str, connections: int, duration_s: float, status: 
         script.write_text(SCRIPT % {"status": status, "body": lua_string(body)})
         command = [binary, "-t", str(threads), "-c", str(connections), "-d", f"{duration_s:g}s", "--timeout", "5s",
                    "-s", str(script), url]
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        try:
-            output, _ = process.communicate(timeout=duration_s + MARGIN_S)
-        except subprocess.TimeoutExpired:
-            raise WasmlabError(f"wrk did not finish within {duration_s + MARGIN_S:g} s at {connections} connections") from None
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        with spawned(command, kill, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
+            try:
+                output, _ = process.communicate(timeout=duration_s + MARGIN_S)
+            except subprocess.TimeoutExpired:
+                raise WasmlabError(f"wrk did not finish within {duration_s + MARGIN_S:g} s at {connections} connections") from None
     if process.returncode != 0:
         raise WasmlabError(f"wrk exited with status {process.returncode}: {(output.strip().splitlines() or [''])[-1]}")
     return parse(output, connections)
