@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.e2e.terminal import ROOT, interrupted, last_line, running, shows
+from tests.e2e.terminal import ROOT, interrupted, running, shows
 from wasmlab.errors import ConfigError
 from wasmlab.workloads import tools
 from wasmlab.workloads.proxy import proxy
