@@ -183,3 +183,16 @@ def test_bad_serve_arguments_are_one_line_exit_2(arguments, message):
     done = CliRunner().invoke(main, ["serve", *arguments, "--no-save"])
     lines = done.stderr.strip().splitlines()
     assert done.exit_code == 2 and len(lines) == 1 and lines[0].startswith(f"wasmlab: error: {message}"), done.stderr
+
+
+def test_json_output_and_the_pooling_flag_reach_the_server(tmp_path):
+    """--format json carries the format version and every load; --no-pooling is passed to wasmtime serve as -O."""
+    done = _wasmlab(["serve", "--connections", "1", "--duration", "1s", "--no-pooling", "--no-save", "--format", "json"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert document["format_version"] >= 1 and document["checked"] is True and document["optimize"] == ["pooling-allocator=n"]
+    assert ["-O", "pooling-allocator=n"] == document["server_command"][-3:-1]
+    (load,) = document["loads"]
+    assert load["connections"] == 1 and load["good"] == load["requests"] > 0
+    # Without the pooling allocator's reservation the address space is far below the default's GiB-scale one.
+    assert load["address_space_kib"] < 64 * 2**20

@@ -38,20 +38,20 @@ def parse_connections(text: str) -> tuple[int, ...]:
 @click.option("--duration", default="3s", show_default=True, help="How long each load runs, in whole seconds (e.g. 3s).")
 @click.option("-O", "--optimize", "optimize", multiple=True, metavar="KEY=VALUE",
               help="A wasmtime -O option for the server, repeatable (e.g. pooling-allocator=y; `wasmtime serve -O help`).")
-@click.option("--pool/--no-pool", default=None, help="Pooling allocator on or off (-O pooling-allocator=y|n); "
-              "default: wasmtime serve's own default.")
+@click.option("--pooling/--no-pooling", "pooling", default=None, help="wasmtime's pooling allocator on or off "
+              "(-O pooling-allocator=y|n); default: wasmtime serve's own.")
 @click.option("--port", default=0, show_default=True, type=int, help="The port on 127.0.0.1 (0: a free one).")
 @save_options("serve", "summary.parquet, metadata.json")
 @format_option()
-def serve(workload: str, connections: str, duration: str, optimize: tuple[str, ...], pool: bool | None, port: int,
+def serve(workload: str, connections: str, duration: str, optimize: tuple[str, ...], pooling: bool | None, port: int,
           out: Path | None, no_save: bool, fmt: str) -> None:
     """Serve a wasi:http proxy component with the real `wasmtime serve` (the pinned CLI) on 127.0.0.1 and load it with
     wrk at each connection count: p50/p99 latency, requests/s, errors, every response's status and body checked, and
     the server's resident memory and address space; the server is stopped by its PID on success, failure or Ctrl-C."""
     from wasmlab.experiments.serve import ServeSettings, run_serve
 
-    if pool is not None:
-        optimize = (*optimize, f"pooling-allocator={'y' if pool else 'n'}")
+    if pooling is not None:
+        optimize = (*optimize, f"pooling-allocator={'y' if pooling else 'n'}")
     settings = ServeSettings(workload, parse_connections(connections), parse_duration(duration), tuple(optimize), port)
     if out is not None and not no_save:
         from wasmlab.storage import check_writable
@@ -59,12 +59,22 @@ def serve(workload: str, connections: str, duration: str, optimize: tuple[str, .
         check_writable(out)
     run = run_serve(settings, lambda run_id: run_folder(out, no_save, "serve", run_id),
                     lambda line: click.echo(f"serve: {line}", err=True))
-    click.echo(json.dumps(run.table().to_dict(orient="records"), indent=2, default=str) if fmt == "json" else text(run))
+    click.echo(json.dumps(document(run), indent=2, default=str) if fmt == "json" else text(run))
     if not no_save and fmt != "json":
         click.echo(f"Results: {run_folder(out, no_save, 'serve', run.metadata['run_id'])}/ (summary.parquet, metadata.json)")
     if not run.checked:
         click.echo("wasmlab: error: some responses were not the proxy's (see bad and errors above)", err=True)
         sys.exit(1)
+
+
+def document(run: object) -> dict[str, object]:
+    """The run as JSON: its metadata, a row per connection count, and the results format version."""
+    from wasmlab.experiments.serve import ServeRun
+    from wasmlab.measure.results import FORMAT_VERSION
+
+    assert isinstance(run, ServeRun)
+    return {"format_version": FORMAT_VERSION, **run.metadata, "checked": run.checked,
+            "loads": run.table().to_dict(orient="records")}
 
 
 def text(run: object) -> str:
