@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from wasmlab.cli.options import format_option, run_folder, save_options
+from wasmlab.cli.options import format_option, out_option, run_folder
 from wasmlab.errors import ConfigError
 
 # wrk takes whole seconds (or minutes, hours): so does --duration.
@@ -41,13 +41,17 @@ def parse_connections(text: str) -> tuple[int, ...]:
 @click.option("--pooling/--no-pooling", "pooling", default=None, help="wasmtime's pooling allocator on or off "
               "(-O pooling-allocator=y|n); default: wasmtime serve's own.")
 @click.option("--port", default=0, show_default=True, type=int, help="The port on 127.0.0.1 (0: a free one).")
-@save_options("serve", "summary.parquet, metadata.json")
+@out_option("data/results/serve/RUN_ID: summary.parquet, metadata.json")
+@click.option("--no-save", is_flag=True, help="Do not write result files.")
 @format_option()
 def serve(workload: str, connections: str, duration: str, optimize: tuple[str, ...], pooling: bool | None, port: int,
           out: Path | None, no_save: bool, fmt: str) -> None:
-    """Serve a wasi:http proxy component with the real `wasmtime serve` (the pinned CLI) on 127.0.0.1 and load it with
-    wrk at each connection count: p50/p99 latency, requests/s, errors, every response's status and body checked, and
-    the server's resident memory and address space; the server is stopped by its PID on success, failure or Ctrl-C."""
+    """Serve a wasi:http proxy component with the real `wasmtime serve` on 127.0.0.1 and load it with wrk.
+
+    The pinned wasmtime CLI serves the component; wrk loads it at each connection count for --duration: p50/p99
+    latency, requests/s, errors, every response's status and body checked, and the server's resident memory and
+    address space after each load.  The server is stopped by its PID on success, failure or Ctrl-C (an interrupted
+    run keeps nothing)."""
     from wasmlab.experiments.serve import ServeSettings, run_serve
 
     if pooling is not None:
