@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test docs test-sanitize lint check test-browser browser-deps lab bench components clean
+.PHONY: venv demo test docs test-sanitize lint check test-browser browser-deps server-deps lab bench components clean
 
 venv: $(STAMP)
 
@@ -24,8 +24,8 @@ demo: venv
 
 # Two passes: everything that asserts nothing about time on both cores at once (pytest-xdist), then the
 # tests marked timing alone, so no ratio, deadline or latency target is measured beside another test.
-test: venv components lint docs
-	$(BIN)/python -m pytest -q -n 2 -m "not browser and not timing"
+test: venv components server-deps lint docs
+	WASMLAB_REQUIRE_SERVE=1 $(BIN)/python -m pytest -q -n 2 -m "not browser and not timing"
 	$(BIN)/python -m pytest -q -m "timing and not browser"
 
 # The C driver (wasmlab/native/) under AddressSanitizer and UndefinedBehaviorSanitizer: the extension is built with
@@ -91,6 +91,14 @@ browser-deps:
 	@if [ ! -x /usr/bin/chromium ]; then \
 		if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
 		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium; \
+	fi
+
+# `wasmlab serve`'s load generator: Debian's wrk, from apt (root, or sudo) like chromium; the wasmtime CLI it drives is
+# a pinned tool that `make components` installs (wasmlab workloads fetch).
+server-deps:
+	@if ! command -v wrk >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq wrk; \
 	fi
 
 # JupyterLab on localhost with notebooks/ as its root; it prints the URL with its token.

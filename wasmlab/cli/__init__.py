@@ -9,9 +9,10 @@ from wasmlab.cli.group import main
 from wasmlab.cli.history import history
 from wasmlab.cli.releases import releases
 from wasmlab.cli.reproduce import reproduce
+from wasmlab.cli.serve import serve
 from wasmlab.cli.sweeps import compare, report, sweep
 
-for _command in (reproduce, concurrency_command, advise_command, releases, sweep, report, compare, history, inspect_command,
+for _command in (reproduce, concurrency_command, advise_command, serve, releases, sweep, report, compare, history, inspect_command,
                  presets, workloads):
     main.add_command(_command)
 

@@ -1,0 +1,139 @@
+"""``wasmlab serve``: a ``wasi:http`` proxy component under the real ``wasmtime serve``, driven by ``wrk`` over loopback.
+
+One server per run, started on 127.0.0.1 with the run's ``-O`` options and stopped by its PID whatever happens.  Before
+the load, one response is fetched with Python's own HTTP client and compared with what the proxy must answer (so a
+load generator that counted wrong would still be caught); during each load wrk checks every response itself.  After
+each load the server's resident set and address space are read from ``/proc/PID/status``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from wasmlab.errors import ConfigError, ResultMismatch
+from wasmlab.measure import http_server, metadata, wrk_load
+from wasmlab.measure.results import write_metadata, write_parquet
+from wasmlab.storage import check_writable
+from wasmlab.workloads.proxy import Proxy, proxy
+from wasmlab.workloads.tools import installed, tool
+
+# Each load is bounded: at most this many seconds, and at most this many connections on a 2-core lab.
+MAX_DURATION_S = 300.0
+MAX_CONNECTIONS = 256
+TOOL = "wasmtime-cli"
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """What a serve run does: which proxy, the connection counts, each load's duration, the server's ``-O`` options."""
+
+    workload: str = "proxy"
+    connections: tuple[int, ...] = (1, 2)
+    duration_s: float = 3.0
+    optimize: tuple[str, ...] = ()
+    port: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.connections or any(not 1 <= c <= MAX_CONNECTIONS for c in self.connections):
+            raise ConfigError(f"--connections {','.join(map(str, self.connections))!r} is out of range; allowed: integers "
+                              f"from 1 to {MAX_CONNECTIONS}")
+        if not 1 <= self.duration_s <= MAX_DURATION_S or self.duration_s != int(self.duration_s):
+            raise ConfigError(f"--duration {self.duration_s:g}s is out of range; allowed: whole seconds from 1s to {MAX_DURATION_S:g}s")
+        for option in self.optimize:
+            if not option or option.startswith("-") or any(c.isspace() for c in option):
+                raise ConfigError(f"-O {option!r} is not allowed; allowed: wasmtime's KEY=VALUE options, e.g. "
+                                  f"pooling-allocator=y (`wasmtime serve -O help` lists them)")
+
+
+@dataclass
+class ServeRun:
+    """The loads of one run, the server's memory after each, and who measured them where."""
+
+    settings: ServeSettings
+    proxy: Proxy
+    loads: list[wrk_load.Load] = field(default_factory=list)
+    memory: list[dict[str, int]] = field(default_factory=list)
+    # The server's memory after its first request, before any load.
+    idle_memory: dict[str, int] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def checked(self) -> bool:
+        return bool(self.loads) and all(load.checked for load in self.loads)
+
+    def table(self) -> pd.DataFrame:
+        rows = [{"workload": self.proxy.name, "variant": "wasmtime-serve", "call_path": "http", **load.as_dict(), **memory}
+                for load, memory in zip(self.loads, self.memory, strict=True)]
+        return pd.DataFrame(rows)
+
+    def save(self, folder: Path) -> Path:
+        """``summary.parquet`` (a row per connection count) and ``metadata.json`` last, as ``reproduce`` saves."""
+        check_writable(folder)
+        write_parquet(self.table(), folder / "summary.parquet")
+        write_metadata({**self.metadata, "loads": [load.as_dict() for load in self.loads], "memory": self.memory,
+                        "idle_memory": self.idle_memory, "checked": self.checked}, folder)
+        return folder
+
+
+def binary_version(binary: Path) -> str:
+    done = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30)
+    return done.stdout.strip() or "unknown"
+
+
+def check_one_response(port: int, expected: Proxy) -> None:
+    """One ``GET /`` by Python's HTTP client: the status and the exact body the proxy must give."""
+    answer = http_server.fetch(port)
+    if answer.status != expected.status or answer.body != expected.body:
+        raise ResultMismatch(f"wasmtime serve answered {answer.status} {answer.body[:80]!r}; {expected.name} must answer "
+                             f"{expected.status} {expected.body!r}")
+
+
+def run_serve(settings: ServeSettings, folder: Callable[[str], Path | None],
+              progress: Callable[[str], None] = lambda line: None) -> ServeRun:
+    """Serve ``settings.workload`` and load it at each connection count; ``folder(run_id)`` is where the component and the
+    results go (None: a temporary folder, nothing kept).  The server is stopped by PID on every way out."""
+    import tempfile
+
+    made = proxy(settings.workload)
+    binary = installed(TOOL)
+    wrk = wrk_load.wrk_binary()
+    port = http_server.check_port_free(settings.port) if settings.port else http_server.free_port()
+    run = ServeRun(settings, made, metadata=metadata.new_run())
+    run.metadata.update(_provenance(settings, made, binary, wrk, port))
+    with tempfile.TemporaryDirectory(prefix="wasmlab-serve-") as scratch:
+        component = Path(scratch) / f"{made.name}.wasm"
+        component.write_bytes(made.wasm)
+        with http_server.ServerProcess(binary, component, port, settings.optimize) as server:
+            run.metadata["server_pid"] = server.pid
+            progress(f"serving {made.name} on {http_server.HOST}:{port} (wasmtime serve, PID {server.pid})")
+            run.metadata["server_command"] = server.command[:-1] + [f"{made.name}.wasm"]
+            check_one_response(port, made)
+            run.idle_memory = http_server.memory_of(server.pid)
+            for connections in settings.connections:
+                progress(f"wrk: {connections} connection(s) for {settings.duration_s:g} s")
+                run.loads.append(wrk_load.run_wrk(wrk, f"http://{http_server.HOST}:{port}/", connections,
+                                                  settings.duration_s, made.status, made.body))
+                run.memory.append(http_server.memory_of(server.pid))
+    saved = folder(run.metadata["run_id"])
+    if saved is not None:
+        run.save(saved)
+    return run
+
+
+def _provenance(settings: ServeSettings, made: Proxy, binary: Path, wrk: str, port: int) -> dict[str, Any]:
+    pinned = tool(TOOL)
+    return {
+        "experiment": "serve", "workload": made.name, "component_bytes": made.size_bytes, "component_provenance": made.provenance,
+        "expected_status": made.status, "expected_body": made.body.decode(errors="replace"),
+        "connections": list(settings.connections), "duration_s": settings.duration_s, "optimize": list(settings.optimize),
+        "address": f"{http_server.HOST}:{port}",
+        "wasmtime_cli": {"package": pinned.package, "version": pinned.version, "binary_sha256": pinned.sha256,
+                         "archive_sha256": pinned.archive_sha256, "reports": binary_version(binary)},
+        "load_generator": {"name": "wrk", "version": wrk_load.wrk_version(wrk)},
+    }
