@@ -118,3 +118,15 @@ def test_every_request_is_checked_and_a_wrong_answer_is_caught(built, path):
         runtime.handle(index)  # each compared with the Python twin's response; a difference raises
     with pytest.raises(ResultMismatch, match='"status":201'):
         runtime.handle(len(shapes))
+
+
+@pytest.mark.slow  # needs the 12 MB build
+def test_workloads_fetch_names_the_build_and_reuses_it(built):
+    from click.testing import CliRunner
+
+    from wasmlab.cli import main
+
+    result = CliRunner().invoke(main, ["workloads", "fetch", "js-handler"])
+    assert result.exit_code == 0, result.output
+    assert result.output == (f"js-handler: {built} (already built by {js_handler.PACKAGE} 0.23.0, "
+                             f"sha256 {sha256_of(built)[:12]}...)\n")

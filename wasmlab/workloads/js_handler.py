@@ -89,17 +89,25 @@ def _run(command: list[str], cwd: Path, what: str) -> None:
 def install_toolchain() -> Path:
     """componentize-js and its locked tree, installed by ``npm ci`` unless this lock's install is complete."""
     folder = toolchain_dir()
-    stamp = folder / ".installed"
-    if stamp.is_file():
+    if (folder / ".installed").is_file():
         return folder
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    # Installed beside its place and renamed into it when complete: two processes installing at once each use their
+    # own folder, and an interrupted install is never taken for a complete one.
+    partial = folder.with_name(f"{folder.name}.{os.getpid()}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
     for name in ("package.json", "package-lock.json"):
-        shutil.copyfile(GUEST_DIR / name, folder / name)
+        shutil.copyfile(GUEST_DIR / name, partial / name)
     # --ignore-scripts: nothing in the tree needs an install script, and none runs unasked.
-    _run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--silent"], folder,
+    _run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--silent"], partial,
          f"installing {PACKAGE}@{toolchain_version()} (npm ci)")
-    stamp.write_text(toolchain_version() + "\n")
+    (partial / ".installed").write_text(toolchain_version() + "\n")
+    if not (folder / ".installed").is_file():  # an incomplete install left by an older lab, or none
+        shutil.rmtree(folder, ignore_errors=True)
+    try:
+        partial.rename(folder)
+    except OSError:  # another process renamed its complete install into place first
+        shutil.rmtree(partial, ignore_errors=True)
     return folder
 
 
