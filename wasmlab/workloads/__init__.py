@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wasmlab.errors import ConfigError, allowed
-from wasmlab.workloads import catalog, hello, hostile, middleware, startup, synthetic
+from wasmlab.workloads import catalog, hello, hostile, js_handler, middleware, startup, synthetic
 from wasmlab.workloads.components import INTERFACE, component_seed
 from wasmlab.workloads.files import directory_error, from_path
 from wasmlab.workloads.model import WASM_PAGE, Workload, wasi_command
@@ -106,6 +106,15 @@ def _middleware_py_line() -> str:
             f"(CPython inside: PSF-2.0)\n  requests: {requests}")
 
 
+def _js_handler_line() -> str:
+    built = js_handler.component_path()
+    size = f"{built.stat().st_size} B" if built.is_file() else "not built (`wasmlab workloads fetch js-handler`)"
+    requests = "; ".join(f"{name}: {text}" for name, text in js_handler.REQUESTS.items())
+    return (f"js-handler ({_parameters(js_handler.js_handler)}): {size}, imports none, entry {js_handler.ENTRY}; "
+            f"guests/js_handler/handler.js compiled by {js_handler.PACKAGE} {js_handler.toolchain_version()} "
+            f"(SpiderMonkey inside: MPL-2.0)\n  requests: {requests}")
+
+
 def _catalog(entry: catalog.Entry) -> Entry:
     def describe() -> str:
         fetched = catalog.module_path(entry)
@@ -140,6 +149,7 @@ def registry() -> dict[str, Entry]:
         Entry("component-seed", "component", component_seed, _component_seed_line),
         Entry("middleware", "component", middleware.middleware, _middleware_line),
         Entry("middleware-py", "component", middleware.middleware_py, _middleware_py_line),
+        Entry("js-handler", "component", js_handler.js_handler, _js_handler_line),
         Entry("hello", "commands", hello.hello, _hello_line),
         *(_catalog(e) for e in catalog.load_manifest().values()),
     ]
