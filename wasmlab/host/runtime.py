@@ -173,7 +173,13 @@ def _built(v: Variant, engine: EngineConfig, cache: CacheConfig, workloads: Sequ
             raise ConfigError(f"variant {v.name!r}: per-request limits (fuel, deadline, memory, stack) are wasmtime's; allowed on "
                               f"v8: no limits")
         shared = next((r.node for r in built.values() if isinstance(r, v8.V8Runtime)), None)
-        return v8.V8Runtime(v, shared or v8.NodeProcess(workloads), workloads, cache, engines.get(engine.replace(allocator="on-demand")))
+        node = shared or v8.NodeProcess(workloads)
+        try:
+            return v8.V8Runtime(v, node, workloads, cache, engines.get(engine.replace(allocator="on-demand")))
+        except BaseException:
+            if shared is None:  # a child no runtime holds yet
+                node.close()
+            raise
     config = sized_for(engine_config_for(v, engine, limits), workloads)
     engine_object = engines.get(config)
     artifacts = ArtifactStore(artifact_dir or default_artifact_folder(), engine_object, config) if v.disk else None

@@ -43,7 +43,9 @@ def refusal(workload: Workload) -> str | None:
     """Why the V8 runtime cannot serve ``workload`` (one line naming what is allowed), or ``None``."""
     kind = ("a component" if workload.component else "a WASI guest (node:wasi is not wired in yet)" if workload.wasi else
             "a recipe" if workload.recipe is not None else "library-style" if workload.driver else
-            "a module importing host functions" if workload.linked else None)
+            "a module importing host functions" if workload.linked else
+            f"a guest expected to end in {workload.expected_outcome!r} (what needs wasmtime's limits)"
+            if workload.expected_outcome not in ("ok", "trap") else None)
     if kind is None and (any(k not in KINDS for k in (*workload.params, *workload.results)) or len(workload.results) > 1):
         kind = f"an export {workload.entry!r} taking {list(workload.params)} and returning {list(workload.results)}"
     if kind is None:
@@ -62,7 +64,7 @@ def _described(workload: Workload) -> dict[str, Any]:
     i64 = workload.results[:1] == ("i64",)
     expected = workload.expected if workload.check == "expected" and workload.results else None
     return {"name": workload.name, "wasm": base64.b64encode(workload.wasm).decode(), "entry": workload.entry,
-            "params": list(workload.params), "results": list(workload.results), "args": [int(a) for a in workload.args],
+            "params": list(workload.params), "results": list(workload.results), "args": [str(a) if kind == "i64" else int(a) for a, kind in zip(workload.args, workload.params)],
             "expected": str(expected) if i64 and expected is not None else expected, "check": workload.check}
 
 
@@ -180,7 +182,7 @@ class V8Runtime:
         reply = self.node.ask({"op": "block", "variant": self.variant.name, "cached": self.variant.cached, "reuse": self.variant.reuse,
                                "indices": list(indices)})
         if not reply["ok"]:
-            raise ResultMismatch(reply["mismatch"])
+            raise ResultMismatch(f"{reply['mismatch']} (request {reply['at'] + 1} of a block of {len(indices)}, {self.variant.name})")
         out[:len(indices)] = reply["ns"]
         stats = self.cache.stats
         fresh = [bool(f) for f in reply["fresh"]]

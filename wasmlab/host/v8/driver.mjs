@@ -93,11 +93,11 @@ function block(message) {
     }
     let wrong = null;
     if (w.expected !== null && result !== w.expected) {
-      wrong = `workload ${JSON.stringify(w.name)} returned ${show(result)}, expected ${show(w.expected)}: the request did not do its work`;
+      wrong = `workload '${w.name}' returned ${show(result)}, expected ${show(w.expected)}: the request did not do its work`;
     } else if (w.check === "first-result" && w.results.length) {
       if (state.first[index] === undefined) state.first[index] = result;
       else if (result !== state.first[index]) {
-        wrong = `workload ${JSON.stringify(w.name)} returned ${show(result)}, but its first request returned ${show(state.first[index])}`;
+        wrong = `workload '${w.name}' returned ${show(result)}, but its first request returned ${show(state.first[index])}`;
       }
     }
     ns[k] = Number(process.hrtime.bigint() - t0);
