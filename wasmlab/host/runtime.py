@@ -33,6 +33,7 @@ from wasmlab.host.variant import NAMED_VARIANTS, Variant, engine_config_for, par
 from wasmlab.host.waiting import SlotWait
 from wasmlab.workloads.model import Workload
 
+
 def wasmtime_version() -> str:
     """The wasmtime release the lab drives (wasmtime-py's, whose libwasmtime the call paths load)."""
     from importlib.metadata import version

@@ -60,22 +60,3 @@ def expand_runtimes(spec: str) -> tuple[str, ...]:
         if name not in RUNTIMES:
             raise ConfigError(f"runtime {name!r} is not allowed; allowed: {', '.join(RUNTIMES)}, or a comma list such as wasmtime,v8")
     return names
-
-
-def with_runtimes(variants: Sequence[str], runtimes: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Every variant without a pin on wasmtime (when listed) and again keyed ``@<runtime>`` for each other runtime,
-    and one note per variant a runtime refuses (left out of the run: ``pooled`` on V8); pinned variants stay as given."""
-    from wasmlab.host.variant import parse_variant
-
-    plain = [v for v in variants if "@" not in v]
-    out = [v for v in variants if "@" in v or WASMTIME in runtimes]
-    notes = []
-    for runtime in runtimes:
-        if runtime == WASMTIME:
-            continue
-        for v in plain:
-            try:
-                out.append(parse_variant(f"{v}@{runtime}").name)
-            except ConfigError as refused:
-                notes.append(str(refused).split("; allowed")[0] + " (left out)")
-    return tuple(dict.fromkeys(out)), tuple(notes)

@@ -12,6 +12,7 @@ variant to a call path whatever the run's default is, so paths can be measured s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from wasmlab.config import EngineConfig, Limits
@@ -108,3 +109,20 @@ def engine_config_for(variant: Variant, base: EngineConfig, limits: Limits = Lim
         epoch_interruption=base.epoch_interruption or limits.deadline_ms is not None,
         max_wasm_stack=limits.max_wasm_stack if limits.max_wasm_stack is not None else base.max_wasm_stack,
     )
+
+
+def with_runtimes(variants: Sequence[str], runtimes: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Every variant without a pin on wasmtime (when listed) and again keyed ``@<runtime>`` for each other runtime,
+    and one note per variant a runtime refuses (left out of the run: ``pooled`` on V8); pinned variants stay as given."""
+    plain = [v for v in variants if "@" not in v]
+    out = [v for v in variants if "@" in v or WASMTIME in runtimes]
+    notes = []
+    for runtime in runtimes:
+        if runtime == WASMTIME:
+            continue
+        for v in plain:
+            try:
+                out.append(parse_variant(f"{v}@{runtime}").name)
+            except ConfigError as refused:
+                notes.append(str(refused).split("; allowed")[0] + " (left out)")
+    return tuple(dict.fromkeys(out)), tuple(notes)

@@ -22,8 +22,8 @@ from wasmlab.host.callpaths import call_paths, native, reuse
 from wasmlab.host.engine import EnginePool, preflight
 from wasmlab.host.recipes import dry_run
 from wasmlab.host.runtime import Runtime, build_runtimes
-from wasmlab.host.runtime_axis import WASMTIME, expand_runtimes, with_runtimes
-from wasmlab.host.variant import NAMED_VARIANTS, parse_variant
+from wasmlab.host.runtime_axis import WASMTIME, expand_runtimes
+from wasmlab.host.variant import NAMED_VARIANTS, parse_variant, with_runtimes
 from wasmlab.measure.harness import MeasureConfig, measure
 from wasmlab.measure.measurement import Measurement
 from wasmlab.measure.settings import (
