@@ -189,3 +189,43 @@ def test_baseline_compiles_unique_bytes_each_request_not_v8_s_cached_code():
         assert baseline > 2 * cached, (baseline, cached)
     finally:
         close_all(runtimes)
+
+
+MARKED = """(module
+  (memory (export "memory") 1)
+  (global $seen (mut i32) (i32.const 0))
+  ;; a fresh instance finds neither mark; a reused one finds both and traps
+  (func (export "run") (result i32)
+    (if (i32.or (global.get $seen) (i32.load (i32.const 1024))) (then unreachable))
+    (global.set $seen (i32.const 1))
+    (i32.store (i32.const 1024) (i32.const 1))
+    (i32.const 7)))"""
+
+
+@pytest.mark.timeout(60)
+def test_no_fresh_instance_variant_reuses_an_instance():
+    """tests/host/test_cheats.py's guest that traps on a reused instance: every request of baseline and cached must
+    find a fresh one; with +reuse4 three of every four requests do find a used one, and trap."""
+    runtimes = v8_runtimes([guest("marked", MARKED, 7)], (*V8_VARIANTS, "cached+reuse4@v8"))
+    try:
+        for name, runtime in runtimes.items():
+            failures: list = []
+            runtime.block([0] * 20, [0] * 20, failures)
+            if runtime.variant.reuse == 1:
+                assert failures == [], (name, failures[:2])
+            else:
+                assert len(failures) == 10, (name, len(failures))  # trap, then a fresh instance: every other request
+    finally:
+        close_all(runtimes)
+
+
+@pytest.mark.timeout(60)
+def test_first_result_checking_compares_every_request_with_the_first():
+    """A module given by path without --expect is checked against its first request's result, on every request."""
+    counted = dataclasses.replace(guest("counted", COUNTED, None), check="first-result")
+    runtimes = v8_runtimes([counted], ("cached+reuse16@v8",))
+    try:
+        with pytest.raises(ResultMismatch, match=f"returned 41, but its first request returned 42.*request {K} of"):
+            runtimes["cached+reuse16@v8"].block([0] * 8, [0] * 8, [])
+    finally:
+        close_all(runtimes)
