@@ -4,12 +4,14 @@ missing node is one line, a wrong result on v8 fails the run (exit 1), and no no
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.terminal import interrupted, running, shows
 from wasmlab.host import v8
 from wasmlab.workloads import load_workload
 
@@ -87,3 +89,15 @@ def test_a_run_and_a_failed_run_leave_no_node_child(tmp_path):
                       "--variants", "baseline,cached", *QUICK], tmp_path)
     assert failed.returncode == 1 and "returned 2, expected 3" in failed.stdout + failed.stderr, failed.stderr[-800:]
     assert drivers() <= before
+
+
+@pytest.mark.timeout(200)
+@pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupted_v8_run_keeps_its_repetitions_and_leaves_no_node_child(tmp_path, sent):
+    before = drivers()
+    ended = interrupted(["reproduce", "--runtime", "wasmtime,v8", "--variants", "cached", "--requests", "3000", "--repeats", "30",
+                         "--warmup", "10", "--format", "json", "--out", "run"], tmp_path, sent, shows(b" rep 3/30"),
+                        before=lambda process: drivers() - before)
+    assert ended.status == 130 and "kept in" in ended.line, (ended.status, ended.shown[-600:])
+    assert len(ended.before) == 1  # the run's one node child, live while it measured
+    assert drivers() <= before and not any(running(pid) for pid in ended.before)

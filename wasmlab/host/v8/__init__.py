@@ -8,7 +8,9 @@ request by a custom section, because V8 caches the code of identical bytes withi
 be a cache hit); ``cached@v8`` compiles once; ``+reuseN`` lets one instance serve N requests.  Served: core modules
 whose entry takes and returns i32/i64 (BigInt for i64) with no imports; WASI (``node:wasi``), host imports,
 components and recipes are refused in one line.  The child is stopped by its PID when the last variant closes, and
-stops by itself when the lab dies (its stdin ends).
+stops by itself when the lab dies (its stdin ends).  It runs in a session of its own, so a Ctrl-C at the terminal
+reaches the lab alone, which keeps its finished repetitions and then stops the child, rather than the child dying
+under a block first.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ class NodeProcess:
     def __init__(self, workloads: Sequence[Workload]) -> None:
         driver = resources.files(__package__).joinpath("driver.mjs")
         self.process = subprocess.Popen([_node(), str(driver)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True, bufsize=1)
+                                        text=True, bufsize=1, start_new_session=True)
         self.pid = self.process.pid
         self.users = 0
         atexit.register(self.close)
