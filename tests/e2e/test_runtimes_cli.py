@@ -52,6 +52,10 @@ BAD = [
     ("pooled on v8", ["--variants", "pooled@v8"], "pooled is not served on v8: V8 has no pooling allocator knob from JavaScript"),
     ("a WASI guest on v8", ["--workload", "wasi-exit", "--runtime", "v8", "--variants", "cached"],
      "is a WASI guest (node:wasi is not wired in yet); the v8 runtime serves core modules without imports"),
+    ("an unknown suffix", ["--variants", "cached@spidermonkey"],
+     "variant 'cached@spidermonkey': '@spidermonkey' is neither a call path nor a runtime; allowed: @lean, @api, @native, @v8"),
+    ("no variant the runtime serves", ["--runtime", "v8", "--variants", "pooled+cached"],
+     "no variant runs on v8: variant 'pooled+cached@v8': pooled is not served on v8"),
     ("phases on v8", ["--runtime", "v8", "--variants", "cached", "--phases"], "--phases times wasmtime's phases"),
 ]
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from wasmlab.config import EngineConfig, Limits
 from wasmlab.errors import ConfigError, allowed
-from wasmlab.host.callpaths import check_call_path
+from wasmlab.host.callpaths import call_paths
 from wasmlab.host.runtime_axis import RUNTIMES, WASMTIME
 
 NAMED_VARIANTS = ("baseline", "cached", "pooled", "pooled+cached", "pooled+cached+pre")
@@ -79,8 +79,9 @@ def parse_variant(name: str) -> Variant:
     """``baseline`` or a ``+``-joined combination of :data:`TOKENS`, optionally ``+reuseN``, optionally ``@<call path>``."""
     composition, at, path = name.partition("@")
     runtime = path if at and path in RUNTIMES and path != WASMTIME else WASMTIME
-    if at and runtime == WASMTIME:
-        check_call_path(path)
+    if at and runtime == WASMTIME and path not in call_paths():
+        raise ConfigError(f"variant {name!r}: '@{path}' is neither a call path nor a runtime; allowed: "
+                          + ", ".join(f"@{p}" for p in (*call_paths(), *(r for r in RUNTIMES if r != WASMTIME))))
     suffix = f"@{path}" if at else ""
     tokens, reuse = reuse_of(name, composition.split("+"))
     reuse_suffix = f"+{REUSE}{reuse}" if reuse > 1 else ""
