@@ -294,7 +294,7 @@ def workload_options(default: str = "seed", variants: str = "pooled+cached", mul
                      show_default=True, help=workload_help),
         click.option("--variants", default=variants, show_default=True, type=NAMES,
                      help="Comma-separated variants: baseline or '+'-joined pooled, cached, pre, disk, wtcache, snapshot; "
-                          "+reuseN (an instance serves N requests); @lean, @api or @native pins a call path."),
+                          "+reuseN (an instance serves N requests); @lean, @api or @native pins a call path; @v8 runs it on V8 (--runtime)."),
     )
 
 
@@ -302,7 +302,8 @@ def workload_options(default: str = "seed", variants: str = "pooled+cached", mul
 SCENARIO_FLAGS = ("workload", "variants", "call_path", "requests", "repeats", "warmup", "rounds", "preset", "slots", "pool_knobs",
                   "engine_knobs", "cache_policy", "cache_size", "fuel", "deadline_ms", "memory_limit", "max_wasm_stack", "exhaustion",
                   "wait_timeout_ms", "entry", "call_args", "expect", "argv", "stdin", "dirs", "expect_exit", "expect_files", "recipe",
-                  "invoke", "expect_value", "stdout_match", "stdout_file", "stderr_file", "no_check", "artifact_dir", "phases", "cpu", "trace", "seed")
+                  "invoke", "expect_value", "stdout_match", "stdout_file", "stderr_file", "no_check", "artifact_dir", "phases", "cpu", "trace", "seed",
+                  "runtime")
 LIMIT_FLAGS = {"fuel": "fuel", "deadline_ms": "deadline_ms", "memory_limit": "memory_bytes", "max_wasm_stack": "max_wasm_stack",
                "exhaustion": "exhaustion", "wait_timeout_ms": "wait_timeout_ms"}
 

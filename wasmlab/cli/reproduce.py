@@ -93,6 +93,9 @@ def module_by_path_options() -> Callable[[F], F]:
 @limit_options()
 @exhaustion_options()
 @module_by_path_options()
+@click.option("--runtime", default="wasmtime", show_default=True,
+              help="Runtimes side by side: wasmtime, v8 (the machine's Node.js) or a comma list (wasmtime,v8): every variant on "
+                   "each (keyed @v8), interleaved; one a runtime cannot serve (pooled on v8) is left out with a note.")
 @click.option("--isolate", is_flag=True, help="Run each variant in a child process: a runtime abort becomes the outcome 'crash'.")
 @click.option("--child-address-space", type=Size(), default=None,
               help="With --isolate: limit each child's address space (RLIMIT_AS), e.g. 8GiB.")
@@ -188,18 +191,26 @@ def show(measurement: Any, fmt: str, folder: Path | None, phases: bool) -> None:
     from wasmlab.report import snapshots
     from wasmlab.report import text as report
     from wasmlab.report.reuse_text import reuse_table
+    from wasmlab.report.runtimes_text import runtime_rows, runtimes_table
 
     if fmt == "json":
         data = report.headline(measurement)
         found = snapshots.summary(measurement)
         if found:
             data["snapshots"] = found
+        if runtime_rows(measurement):
+            data["runtimes"] = runtime_rows(measurement)
+            data["runtime_notes"] = measurement.metadata.get("runtime_notes", [])
         data["results_dir"] = str(folder) if folder else None
         click.echo(json.dumps(data, indent=2, default=str))
     else:
         click.echo(report.seed_table(measurement))
         click.echo()
         click.echo(report.variants_table(measurement))
+        runtimes = runtimes_table(measurement)
+        if runtimes:
+            click.echo()
+            click.echo(runtimes)
         reuse = reuse_table(measurement)
         if reuse:
             click.echo()

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import wasmtime
 
 from wasmlab.config import CacheConfig, EngineConfig, Limits
 from wasmlab.errors import ConfigError
-from wasmlab.host import callpaths, snapshot
+from wasmlab.host import callpaths, snapshot, v8
 from wasmlab.host.artifacts import ArtifactStore
 from wasmlab.host.artifacts import default_folder as default_artifact_folder
 from wasmlab.host.cache import ModuleCache
@@ -26,10 +27,19 @@ from wasmlab.host.engine import EnginePool
 from wasmlab.host.linking import Linkers
 from wasmlab.host.modules import Compiled, ModuleSource
 from wasmlab.host.pool_sizing import sized_for
+from wasmlab.host.runtime_axis import WASMTIME
 from wasmlab.host.store import StoreSetup
 from wasmlab.host.variant import NAMED_VARIANTS, Variant, engine_config_for, parse_variant
 from wasmlab.host.waiting import SlotWait
 from wasmlab.workloads.model import Workload
+
+
+def wasmtime_version() -> str:
+    """The wasmtime release the lab drives (wasmtime-py's, whose libwasmtime the call paths load)."""
+    from importlib.metadata import version
+
+    return version("wasmtime")
+
 
 # wasm32's largest memory: where a guest's growth fails when nothing smaller limits it.
 WASM32_MEMORY = 4 << 30
@@ -44,6 +54,10 @@ class Runtime:
     wasmtime's trap or error (:func:`~wasmlab.host.outcomes.classify` names it); the store is dropped
     and its pool slot returned either way.
     """
+
+    # The runtime axis (wasmlab.host.runtime_axis): this one is wasmtime, through wasmtime-py's libwasmtime.
+    runtime_name = WASMTIME
+    node_version = ""
 
     def __init__(self, variant: Variant, engine: wasmtime.Engine, cache: CacheConfig, workloads: Sequence[Workload],
                  call_path: str = "lean", shared_cache: ModuleCache[Compiled] | None = None, limits: Limits = Limits(),
@@ -78,6 +92,14 @@ class Runtime:
         except BaseException:
             self.close()
             raise
+
+    @property
+    def runtime_version(self) -> str:
+        return wasmtime_version()
+
+    @property
+    def wasmtime_version(self) -> str:
+        return wasmtime_version()
 
     @property
     def snapshot_columns(self) -> dict[str, object]:
@@ -120,8 +142,9 @@ class Runtime:
 
 def build_runtimes(variants: Sequence[str], engine: EngineConfig, cache: CacheConfig, workloads: Sequence[Workload],
                    call_path: str = "lean", engines: EnginePool | None = None, limits: Limits = Limits(),
-                   artifact_dir: Path | None = None) -> dict[str, Runtime]:
-    """One ``Runtime`` per variant name, validated before any engine is built."""
+                   artifact_dir: Path | None = None) -> dict[str, Any]:
+    """One ``Runtime`` per variant name (a :class:`~wasmlab.host.v8.V8Runtime` for a ``@v8`` one, all sharing one node
+    child), validated before any engine is built; on a failure, what was built is closed (the node child stopped)."""
     parsed = [parse_variant(v) for v in variants]
     callpaths.check_call_path(call_path)
     if not parsed:
@@ -130,11 +153,36 @@ def build_runtimes(variants: Sequence[str], engine: EngineConfig, cache: CacheCo
     if len(set(names)) != len(names):
         raise ConfigError(f"variant list {list(variants)} names a variant twice")
     engines = engines or EnginePool()
-    runtimes = {}
-    for v in parsed:
-        config = sized_for(engine_config_for(v, engine, limits), workloads)
-        engine_object = engines.get(config)
-        artifacts = ArtifactStore(artifact_dir or default_artifact_folder(), engine_object, config) if v.disk else None
-        runtimes[v.name] = Runtime(v, engine_object, cache, workloads, v.call_path or call_path, limits=limits,
-                                   memory_limit=config.pool.max_memory_size if config.pooled else None, artifacts=artifacts)
+    runtimes: dict[str, Any] = {}
+    try:
+        for v in parsed:
+            runtimes[v.name] = _built(v, engine, cache, workloads, call_path, engines, limits, artifact_dir, runtimes)
+    except BaseException:
+        for built in runtimes.values():
+            built.close()
+        raise
     return runtimes
+
+
+def _built(v: Variant, engine: EngineConfig, cache: CacheConfig, workloads: Sequence[Workload], call_path: str, engines: EnginePool,
+           limits: Limits, artifact_dir: Path | None, built: dict[str, Any]) -> Any:
+    """The runtime of variant ``v``: wasmtime's, or another runtime's of the axis (its child shared with ``built``'s)."""
+    if v.runtime == v8.NAME:
+        for reason in filter(None, (v8.refusal(w) for w in workloads)):
+            raise ConfigError(reason)
+        if limits != Limits():
+            raise ConfigError(f"variant {v.name!r}: per-request limits (fuel, deadline, memory, stack) are wasmtime's; allowed on "
+                              f"v8: no limits")
+        shared = next((r.node for r in built.values() if isinstance(r, v8.V8Runtime)), None)
+        node = shared or v8.NodeProcess(workloads)
+        try:
+            return v8.V8Runtime(v, node, workloads, cache, engines.get(engine.replace(allocator="on-demand")))
+        except BaseException:
+            if shared is None:  # a child no runtime holds yet
+                node.close()
+            raise
+    config = sized_for(engine_config_for(v, engine, limits), workloads)
+    engine_object = engines.get(config)
+    artifacts = ArtifactStore(artifact_dir or default_artifact_folder(), engine_object, config) if v.disk else None
+    return Runtime(v, engine_object, cache, workloads, v.call_path or call_path, limits=limits,
+                   memory_limit=config.pool.max_memory_size if config.pooled else None, artifacts=artifacts)

@@ -12,11 +12,13 @@ variant to a call path whatever the run's default is, so paths can be measured s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from wasmlab.config import EngineConfig, Limits
 from wasmlab.errors import ConfigError, allowed
-from wasmlab.host.callpaths import check_call_path
+from wasmlab.host.callpaths import call_paths
+from wasmlab.host.runtime_axis import RUNTIMES, WASMTIME
 
 NAMED_VARIANTS = ("baseline", "cached", "pooled", "pooled+cached", "pooled+cached+pre")
 # The canonical order of a variant's tokens (and so of its name).
@@ -37,6 +39,8 @@ class Variant:
     snapshot: bool = False
     # How many requests in a row one instance (and its store) serves: 1 is a fresh instance per request.
     reuse: int = 1
+    # The runtime that serves it: wasmtime (through a call path), or another runtime of the axis (``@v8``).
+    runtime: str = WASMTIME
 
     @property
     def allocator(self) -> str:
@@ -74,22 +78,27 @@ MAX_REUSE = 1_000_000
 def parse_variant(name: str) -> Variant:
     """``baseline`` or a ``+``-joined combination of :data:`TOKENS`, optionally ``+reuseN``, optionally ``@<call path>``."""
     composition, at, path = name.partition("@")
-    if at:
-        check_call_path(path)
+    runtime = path if at and path in RUNTIMES and path != WASMTIME else WASMTIME
+    if at and runtime == WASMTIME and path not in call_paths():
+        raise ConfigError(f"variant {name!r}: '@{path}' is neither a call path nor a runtime; allowed: "
+                          + ", ".join(f"@{p}" for p in (*call_paths(), *(r for r in RUNTIMES if r != WASMTIME))))
     suffix = f"@{path}" if at else ""
     tokens, reuse = reuse_of(name, composition.split("+"))
     reuse_suffix = f"+{REUSE}{reuse}" if reuse > 1 else ""
+    if runtime != WASMTIME:
+        RUNTIMES[runtime].check(name, tokens)
+        path = ""  # not a call path: the runtime's own host serves the variant
     if tokens == ["baseline"]:
-        return Variant("baseline" + reuse_suffix + suffix, False, False, False, path or None, reuse=reuse)
+        return Variant("baseline" + reuse_suffix + suffix, False, False, False, path or None, reuse=reuse, runtime=runtime)
     composition = "+".join(tokens)
     if not composition or any(t not in TOKENS for t in tokens) or len(set(tokens)) != len(tokens):
         raise allowed(name, "variant", NAMED_VARIANTS + ("any '+'-joined combination of pooled, cached, disk, wtcache, pre, "
-                                                         "snapshot, optionally +reuseN, optionally @lean or @api",))
+                                                         "snapshot, optionally +reuseN, optionally @lean, @api, @native or @v8",))
     if "disk" in tokens and "wtcache" in tokens:
         raise ConfigError(f"variant {name!r} combines two disk caches; allowed: disk (the lab's artifacts) or wtcache (wasmtime's), not both")
     canonical = "+".join(t for t in TOKENS if t in tokens)
     return Variant(canonical + reuse_suffix + suffix, "pooled" in tokens, "cached" in tokens, "pre" in tokens, path or None,
-                   "disk" in tokens, "wtcache" in tokens, snapshot="snapshot" in tokens, reuse=reuse)
+                   "disk" in tokens, "wtcache" in tokens, snapshot="snapshot" in tokens, reuse=reuse, runtime=runtime)
 
 
 def engine_config_for(variant: Variant, base: EngineConfig, limits: Limits = Limits()) -> EngineConfig:
@@ -101,3 +110,20 @@ def engine_config_for(variant: Variant, base: EngineConfig, limits: Limits = Lim
         epoch_interruption=base.epoch_interruption or limits.deadline_ms is not None,
         max_wasm_stack=limits.max_wasm_stack if limits.max_wasm_stack is not None else base.max_wasm_stack,
     )
+
+
+def with_runtimes(variants: Sequence[str], runtimes: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Every variant without a pin on wasmtime (when listed) and again keyed ``@<runtime>`` for each other runtime,
+    and one note per variant a runtime refuses (left out of the run: ``pooled`` on V8); pinned variants stay as given."""
+    plain = [v for v in variants if "@" not in v]
+    out = [v for v in variants if "@" in v or WASMTIME in runtimes]
+    notes = []
+    for runtime in runtimes:
+        if runtime == WASMTIME:
+            continue
+        for v in plain:
+            try:
+                out.append(parse_variant(f"{v}@{runtime}").name)
+            except ConfigError as refused:
+                notes.append(str(refused).split("; allowed")[0] + " (left out)")
+    return tuple(dict.fromkeys(out)), tuple(notes)

@@ -122,6 +122,11 @@ def _runtime_columns(runtime: Runtime) -> dict[str, Any]:
         "cache_policy": cache.config.policy,
         "cache_size": cache.config.size if cache.config.policy != "none" else 0,
         "call_path": runtime.call_path,
+        # The runtime axis: which runtime served the row, its version, node's for v8, and the wasmtime it embeds ("" if none).
+        "runtime": runtime.runtime_name,
+        "runtime_version": runtime.runtime_version,
+        "node_version": runtime.node_version,
+        "wasmtime_version": runtime.wasmtime_version,
         **runtime.snapshot_columns,
     }
 
@@ -212,8 +217,9 @@ class _Collected:
         for name, runtime in self.runtimes.items():
             try:
                 self.warmups[name] = warm_up(runtime, self.indices, parse_warmup(self.config.warmup))
-                self.lookups[name] = cache_lookup_ns(runtime, first)
-                self.crossings[name] = count_crossings(runtime, first)
+                if runtime.runtime_name == "wasmtime":  # another runtime (v8) has neither the lab's cache nor C calls
+                    self.lookups[name] = cache_lookup_ns(runtime, first)
+                    self.crossings[name] = count_crossings(runtime, first)
             except WasmlabError as exc:
                 self.fail(name, 0, exc)
 

@@ -17,11 +17,13 @@ from typing import Any
 
 from wasmlab.config import CacheConfig, EngineConfig, Limits, PoolConfig, check_samples_fit, get_preset
 from wasmlab.errors import ConfigError, Interrupted, allowed
+from wasmlab.host import v8
 from wasmlab.host.callpaths import call_paths, native, reuse
 from wasmlab.host.engine import EnginePool, preflight
 from wasmlab.host.recipes import dry_run
 from wasmlab.host.runtime import Runtime, build_runtimes
-from wasmlab.host.variant import NAMED_VARIANTS, parse_variant
+from wasmlab.host.runtime_axis import WASMTIME, expand_runtimes
+from wasmlab.host.variant import NAMED_VARIANTS, parse_variant, with_runtimes
 from wasmlab.measure.harness import MeasureConfig, measure
 from wasmlab.measure.measurement import Measurement
 from wasmlab.measure.settings import (
@@ -72,7 +74,7 @@ ORDER = ("workload", "variants", "call_path", "requests", "repeats", "warmup", "
          "expect_value", "tenants", "stdout_file", "stderr_file")
 # Written by ``to_dict`` only when set: results stored before they existed compare unchanged.
 WHEN_SET = ("tenants", "stdout_file", "stderr_file")
-TOP = ("variants", "call_path", "preset")
+TOP = ("variants", "call_path", "preset", "runtime")
 
 
 def refuse_reuse_with(variants: Sequence[str], phases: bool, limits: Limits) -> None:
@@ -96,6 +98,7 @@ class Scenario:
     workload: WorkloadSettings
     variants: tuple[str, ...]
     call_path: str  # lean, api, native, a comma list of them, both (lean,api) or all: each variant on each, interleaved
+    runtime: str  # wasmtime, v8 or a comma list: each variant on each runtime (``cached@v8``), interleaved
     preset: str | None
     engine: EngineSettings
     pool: PoolSettings
@@ -105,7 +108,7 @@ class Scenario:
     def __init__(self, workload: WorkloadSettings | str = "seed", variants: Sequence[str] | str = DEFAULT_VARIANTS,
                  call_path: str | None = "lean", preset: str | None = "seed", engine: EngineSettings | Mapping[str, Any] | None = None,
                  pool: PoolSettings | Mapping[str, Any] | None = None, cache: CacheSettings | None = None,
-                 measurement: MeasurementSettings | None = None, **flat: Any) -> None:
+                 measurement: MeasurementSettings | None = None, runtime: str = WASMTIME, **flat: Any) -> None:
         """The parts, or any part's fields by their flat names (``requests=20``, ``slots=2``; ``workload`` as a spec,
         ``pool`` and ``engine`` as mappings of knobs): the form sweeps, notebooks and stored parameters use.
         ``call_path`` None is :data:`BY_KIND` (``--call-path`` not given)."""
@@ -126,6 +129,7 @@ class Scenario:
         object.__setattr__(self, "preset", preset)
         object.__setattr__(self, "call_path", BY_KIND if call_path is None else call_path)
         object.__setattr__(self, "variants", variants)
+        object.__setattr__(self, "runtime", runtime)
         self._settle()
 
     def _settle(self) -> None:
@@ -144,8 +148,16 @@ class Scenario:
             pinned = tuple(v if "@" in v else f"{v}@{path}" for path in paths if path != default for v in self.variants)
             object.__setattr__(self, "variants", tuple(dict.fromkeys(self.variants + pinned)))
             object.__setattr__(self, "call_path", default)
-        for v in self.variants:
-            parse_variant(v)
+        runtimes = expand_runtimes(self.runtime)
+        object.__setattr__(self, "runtime", ",".join(runtimes))
+        variants, notes = with_runtimes(self.variants, runtimes)
+        if not variants:
+            raise ConfigError(f"no variant runs on {self.runtime}: {notes[0] if notes else ''}; allowed: baseline, cached")
+        object.__setattr__(self, "variants", variants)
+        object.__setattr__(self, "runtime_notes", notes)
+        parsed = [parse_variant(v) for v in self.variants]
+        if self.measurement.phases and any(v.runtime != WASMTIME for v in parsed):
+            raise ConfigError("--phases times wasmtime's phases; allowed: --phases with wasmtime variants only, or v8 variants without it")
         requests = self.measurement.requests
         refuse_reuse_with(self.variants, self.measurement.phases, self.limits_config())
         if isinstance(requests, bool) or not isinstance(requests, int) or requests < 1:
@@ -190,6 +202,8 @@ class Scenario:
         for name in WHEN_SET:
             if not out[name]:
                 del out[name]
+        if self.runtime != WASMTIME:  # only when asked: results stored before the runtime axis compare unchanged
+            out["runtime"] = self.runtime
         return out
 
     # Read where a run reports its progress (the isolating runner, the explorer): short for the measurement's.
@@ -301,4 +315,13 @@ def run(scenario: Scenario, progress: Callable[[str, int, int], None] | None = N
         if stop.partial is not None:  # the finished repetitions, described like a whole run
             stop.partial = stop.partial.annotated({**first, "preset": scenario.preset}, {**first, "preset": scenario.preset or "none"})
         raise
-    return measurement.annotated({**first, "preset": scenario.preset}, {**first, "preset": scenario.preset or "none"})
+    measurement = measurement.annotated({**first, "preset": scenario.preset}, {**first, "preset": scenario.preset or "none"})
+    return with_runtime_notes(scenario, measurement)
+
+
+def with_runtime_notes(scenario: Scenario, measurement: Measurement) -> Measurement:
+    """The run's metadata with what the runtime axis left out (``pooled`` on v8) and how v8's baseline compiles."""
+    notes = list(getattr(scenario, "runtime_notes", ()))
+    if any(v.startswith("baseline") and parse_variant(v).runtime == v8.NAME for v in scenario.variants):
+        notes.append(v8.UNIQUE_BYTES)
+    return measurement.annotated({"runtime_notes": notes}, {}) if notes else measurement

@@ -1,0 +1,209 @@
+"""The V8 runtime: requests served by the machine's Node.js through the WebAssembly JS API, timed inside node.
+
+One node process (``driver.mjs``, a long-lived child) serves every ``@v8`` variant of a run: it is fed blocks of
+request indices as JSON lines and answers each block with its requests' ns (``process.hrtime.bigint()``), after
+checking every request's result against the workload's expectation (a wrong one stops the block, as the lab's own
+paths stop).  ``baseline@v8`` compiles each request's bytes with ``new WebAssembly.Module``, the bytes made unique per
+request by a custom section, because V8 caches the code of identical bytes within a process (a plain recompile would
+be a cache hit); ``cached@v8`` compiles once; ``+reuseN`` lets one instance serve N requests.  Served: core modules
+whose entry takes and returns i32/i64 (BigInt for i64) with no imports; WASI (``node:wasi``), host imports,
+components and recipes are refused in one line.  The child is stopped by its PID when the last variant closes, and
+stops by itself when the lab dies (its stdin ends).  It runs in a session of its own, so a Ctrl-C at the terminal
+reaches the lab alone, which keeps its finished repetitions and then stops the child, rather than the child dying
+under a block first.
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import json
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from wasmlab.config import CacheConfig
+from wasmlab.errors import ConfigError, NativeFailure, ResultMismatch, WasmlabError
+from wasmlab.host.cache import ModuleCache
+from wasmlab.host.callpaths.reuse import ReuseLedger
+from wasmlab.host.variant import Variant
+from wasmlab.workloads.model import Workload
+
+NAME = "v8"
+# What a ``@v8`` result's call_path column says: requests go through the WebAssembly JS API inside node.
+CALL_PATH = "js-api"
+KINDS = ("i32", "i64")
+ALLOWED = "core modules without imports whose entry takes and returns i32/i64"
+UNIQUE_BYTES = ("baseline@v8 compiles bytes made unique per request (a custom section with a counter): V8 caches the "
+                "code of identical bytes within a process")
+
+
+def refusal(workload: Workload) -> str | None:
+    """Why the V8 runtime cannot serve ``workload`` (one line naming what is allowed), or ``None``."""
+    kind = ("a component" if workload.component else "a WASI guest (node:wasi is not wired in yet)" if workload.wasi else
+            "a recipe" if workload.recipe is not None else "library-style" if workload.driver else
+            "a module importing host functions" if workload.linked else
+            f"a guest expected to end in {workload.expected_outcome!r} (what needs wasmtime's limits)"
+            if workload.expected_outcome not in ("ok", "trap") else None)
+    if kind is None and (any(k not in KINDS for k in (*workload.params, *workload.results)) or len(workload.results) > 1):
+        kind = f"an export {workload.entry!r} taking {list(workload.params)} and returning {list(workload.results)}"
+    if kind is None:
+        return None
+    return f"workload {workload.name!r} is {kind}; the v8 runtime serves {ALLOWED}"
+
+
+def _node() -> str:
+    found = shutil.which("node")
+    if found is None:
+        raise ConfigError("node is not on PATH; the v8 runtime runs the machine's Node.js (allowed: --runtime wasmtime, or put node on PATH)")
+    return found
+
+
+def _described(workload: Workload) -> dict[str, Any]:
+    i64 = workload.results[:1] == ("i64",)
+    expected = workload.expected if workload.check == "expected" and workload.results else None
+    return {"name": workload.name, "wasm": base64.b64encode(workload.wasm).decode(), "entry": workload.entry,
+            "params": list(workload.params), "results": list(workload.results), "args": [str(a) if kind == "i64" else int(a) for a, kind in zip(workload.args, workload.params)],
+            "expected": str(expected) if i64 and expected is not None else expected, "check": workload.check}
+
+
+class NodeProcess:
+    """The long-lived node child of one run: loaded with the workloads once, then fed blocks; its versions read."""
+
+    def __init__(self, workloads: Sequence[Workload]) -> None:
+        driver = resources.files(__package__).joinpath("driver.mjs")
+        self.process = subprocess.Popen([_node(), str(driver)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True, bufsize=1, start_new_session=True)
+        self.pid = self.process.pid
+        self.users = 0
+        atexit.register(self.close)
+        try:
+            reply = self.ask({"op": "load", "workloads": [_described(w) for w in workloads]})
+        except BaseException:
+            self.close()
+            raise
+        self.v8_version, self.node_version = reply["v8"], reply["node"]
+
+    def ask(self, message: dict[str, Any]) -> dict[str, Any]:
+        """One request line out, one reply line back; a dead or failing driver is a WasmlabError with its words."""
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None and stdout is not None
+        try:
+            stdin.write(json.dumps(message) + "\n")
+            stdin.flush()
+            line = stdout.readline()
+        except (BrokenPipeError, OSError):
+            line = ""
+        if not line:
+            self.close()
+            raise WasmlabError(f"the v8 driver (node, PID {self.pid}) exited: {self.stderr_tail()}")
+        reply: dict[str, Any] = json.loads(line)
+        if "error" in reply:
+            raise WasmlabError(f"the v8 driver failed: {reply['error']}")
+        return reply
+
+    def stderr_tail(self) -> str:
+        if self.process.poll() is None or self.process.stderr is None:
+            return "no message"
+        lines = self.process.stderr.read().strip().splitlines()
+        return lines[-1] if lines else f"exit status {self.process.returncode}"
+
+    def close(self) -> None:
+        """Stop the child by its PID: its stdin closed (it ends its loop), killed if it lingers, always waited for."""
+        if self.process.poll() is not None:
+            return
+        try:
+            if self.process.stdin is not None:
+                self.process.stdin.close()
+            self.process.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            self.process.kill()
+            self.process.wait()
+        atexit.unregister(self.close)
+
+
+@dataclass
+class V8Parts:
+    """What the harness reads of a runtime's request parts: the reuse ledger and the (absent) output checks."""
+
+    ledger: ReuseLedger | None = None
+    output_checks: int = 0
+    output_check_ns: int = 0
+    step_stamps: dict[int, list[int]] = field(default_factory=dict)
+    cleanup: list[Any] = field(default_factory=list)
+
+
+class V8Runtime:
+    """One ``@v8`` variant: serves blocks of requests through the run's node child (shared by the run's v8 variants)."""
+
+    runtime_name = NAME
+    call_path = CALL_PATH
+    handle_phased = None
+    block_phased = None
+    snapshot_columns: dict[str, object] = {}
+    pool_waits = pool_wait_ns = 0
+
+    def __init__(self, variant: Variant, node: NodeProcess, workloads: Sequence[Workload], cache: CacheConfig, engine: Any) -> None:
+        for workload in workloads:
+            reason = refusal(workload)
+            if reason:
+                raise ConfigError(reason)
+        self.variant, self.node, self.workloads = variant, node, list(workloads)
+        self.engine = engine  # a wasmtime engine for the harness's timer calibration only: no request touches it
+        self.memory_limit = None
+        # The driver keeps every workload's compiled module (no eviction): the lab's cache policy is not applied on v8.
+        self.cache: ModuleCache[object] = ModuleCache(CacheConfig(policy="lru", size=len(self.workloads)) if variant.cached
+                                                      else CacheConfig(policy="none"))
+        self.parts = V8Parts(ReuseLedger(variant.reuse) if variant.reuse > 1 else None)
+        node.users += 1
+        self.closed = False
+
+    @property
+    def runtime_version(self) -> str:
+        return str(self.node.v8_version)
+
+    @property
+    def node_version(self) -> str:
+        return str(self.node.node_version)
+
+    wasmtime_version = ""  # V8 embeds no wasmtime
+
+    def handle(self, index: int) -> None:
+        """One request, as a block of one (warm-up): a trap raises as the lab's paths raise it."""
+        failures: list[tuple[int, BaseException]] = []
+        self.block([index], [0], failures)
+        if failures:
+            raise failures[0][1]
+
+    def block(self, indices: Sequence[int], out: list[int], failures: list[tuple[int, BaseException]] | None = None) -> int:
+        """Serve ``indices`` in node; each request's ns into ``out``, traps into ``failures``; the block's wall ns.
+        A wrong result raises ResultMismatch, as on the lab's own paths."""
+        reply = self.node.ask({"op": "block", "variant": self.variant.name, "cached": self.variant.cached, "reuse": self.variant.reuse,
+                               "indices": list(indices)})
+        if not reply["ok"]:
+            raise ResultMismatch(f"{reply['mismatch']} (request {reply['at'] + 1} of a block of {len(indices)}, {self.variant.name})")
+        out[:len(indices)] = reply["ns"]
+        stats = self.cache.stats
+        fresh = [bool(f) for f in reply["fresh"]]
+        if self.variant.cached:
+            stats.misses += reply["compiles"]
+            stats.hits += sum(fresh) - reply["compiles"]
+        if self.parts.ledger is not None:
+            self.parts.ledger.extend(fresh, [False] * len(fresh))
+        for k, message in reply["failures"]:
+            failure = NativeFailure("trap", f"{self.variant.name}: {message}")
+            if failures is None:
+                raise failure
+            failures.append((k, failure))
+        return int(reply["wall_ns"])
+
+    def close(self) -> None:
+        """This variant is done; the last one of the run stops the node child."""
+        if not self.closed:
+            self.closed = True
+            self.node.users -= 1
+            if self.node.users <= 0:
+                self.node.close()
