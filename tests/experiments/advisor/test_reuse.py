@@ -1,5 +1,6 @@
-"""The advisor with --allow-reuse: instance reuse is a knob it may propose only when allowed and only for core modules,
-and a candidate whose reused requests carried state over never counts as meeting the goal, however fast."""
+"""The advisor with --allow-reuse: instance reuse is a knob it may propose only when allowed and only for guests reuse
+serves on the goal's path (a guest it refuses is one line), and a candidate whose reused requests carried state over
+never counts as meeting the goal, however fast."""
 
 from dataclasses import asdict
 
@@ -25,13 +26,28 @@ def test_a_reuse_candidate_is_a_variant_the_lab_and_its_flags_take():
     assert "reuse 16 requests per instance" in REUSING.label(NEEDS)
 
 
-def test_reuse_is_searched_only_when_allowed_and_never_for_components():
+def test_reuse_is_searched_only_when_allowed_for_modules_and_components_alike():
     needs = NEEDS
     assert search_space(needs, 2, 1).reuse == (1,)
     assert search_space(needs, 2, 1, allow_reuse=True).reuse == REUSE_CHOICES and REUSE_CHOICES[0] == 1
     components = ServingNeeds(("middleware",), 65536, 65536, 0, 0, 1, 1, components=("middleware",), max_core_instances_per_component=2,
                               max_memories_per_component=1, max_tables_per_component=1)
-    assert search_space(components, 2, 1, allow_reuse=True).reuse == (1,)
+    assert search_space(components, 2, 1, allow_reuse=True).reuse == REUSE_CHOICES
+    assert search_space(components, 2, 1).reuse == (1,)
+
+
+def test_allowing_reuse_for_a_guest_reuse_refuses_is_one_line(tmp_path):
+    import pytest
+
+    from tests.host.test_component_commands import write_command
+    from wasmlab.errors import ConfigError
+    from wasmlab.experiments.advisor.search import check_reuse_allowed
+
+    command = str(write_command(tmp_path))
+    with pytest.raises(ConfigError, match="--allow-reuse: workload .* is a component command; the native path reuses"):
+        check_reuse_allowed(Goal((command,), 2, 20.0, call_path="native", allow_reuse=True))
+    check_reuse_allowed(Goal((command,), 2, 20.0, call_path="lean", allow_reuse=True))  # lean serves it
+    check_reuse_allowed(Goal(("component-seed", "seed"), 2, 20.0, call_path="native", trace="uniform", allow_reuse=True))
 
 
 def test_a_fast_candidate_that_carried_state_over_does_not_meet_the_goal():

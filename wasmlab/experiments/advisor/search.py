@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from wasmlab.config import MiB
-from wasmlab.errors import Infeasible, Interrupted, signal_name
+from wasmlab.errors import ConfigError, Infeasible, Interrupted, signal_name
 from wasmlab.experiments.advisor.advice import Advice, Effect, pareto
 from wasmlab.experiments.advisor.claim import Claim, measure_claim
 from wasmlab.experiments.advisor.goal import Effort, Goal, confirm_requests
@@ -134,10 +134,24 @@ def advise(goal: Goal, effort: Effort | None = None, progress: Callable[[str, di
     return advice
 
 
+def check_reuse_allowed(goal: Goal) -> None:
+    """--allow-reuse for guests reuse serves on the goal's call path (core modules, recipes, WASI commands, components
+    calling one export), or one line naming the guest and why."""
+    from wasmlab.host.callpaths.reuse import refusal
+    from wasmlab.workloads import load_workload
+
+    for spec in goal.workloads:
+        reason = refusal(load_workload(spec), native=goal.call_path == "native")
+        if reason:
+            raise ConfigError(f"--allow-reuse: {reason}")
+
+
 def _advise(goal: Goal, effort: Effort, report: Callable[[str, dict[str, Any]], None], needs: ServingNeeds | None,
             release: tuple[str, Callable[[str], bool]], log: TrialLog) -> Advice:
     started, rows = time.perf_counter(), log.rows
     needs = needs or serving_needs(goal.workloads)
+    if goal.allow_reuse:
+        check_reuse_allowed(goal)
     space = search_space(needs, goal.concurrency, len(goal.workloads), goal.allow_reuse)
     pooled, on_demand = feasible_shapes(goal, needs, space)
     if not pooled and not on_demand:

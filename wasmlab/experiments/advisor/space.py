@@ -208,7 +208,7 @@ class SearchSpace:
     decommit_batch: tuple[str, ...]
     cache_sizes: tuple[int, ...]
     pre: tuple[bool, ...] = (False, True)  # InstancePre: core modules only (the component C API has none)
-    reuse: tuple[int, ...] = (1,)  # requests per instance: more than 1 only when the user allows reuse (core modules)
+    reuse: tuple[int, ...] = (1,)  # requests per instance: more than 1 only when the user allows reuse
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -225,7 +225,7 @@ def search_space(needs: ServingNeeds, threads: int, modules: int, allow_reuse: b
     return SearchSpace(slots=tuple(sorted({threads, 2 * threads, 4 * threads})), layouts=LAYOUTS, keep_resident=tuple(keep[:5]),
                        table_keep_resident=tables, decommit_batch=("1", "slots"), cache_sizes=tuple(caches),
                        pre=(False,) if needs.components else (False, True),
-                       reuse=REUSE_CHOICES if allow_reuse and not needs.components else (1,))
+                       reuse=REUSE_CHOICES if allow_reuse else (1,))
 
 
 def smallest_pool_slot(needs: ServingNeeds) -> int:
