@@ -32,9 +32,13 @@ def command_wat(ending: str = "ok") -> str:
     environment (K=V) and its preopened directories' names to stdout, one a line, warn to stderr, and echoes up to 64
     bytes of its stdin to stdout; then ends as
     ``ending`` says: ok (run returns ok), err (run returns err), exit (wasi:cli/exit with err), random (ok, after 8
-    random bytes on stdout), file (ok, after writing a file into its first preopened directory)."""
+    random bytes on stdout), file (ok, after writing a file into its first preopened directory), count (ok, after a
+    counter kept in its memory, one byte from "1", its runs so far in this instance, on stdout)."""
     tail = {"ok": "i32.const 0", "err": "i32.const 1", "exit": "i32.const 1 call $exit i32.const 0", "random": "i32.const 0",
-            "file": "i32.const 0"}[ending]
+            "file": "i32.const 0", "count": "i32.const 0"}[ending]
+    # ``count``: the byte at 320 ("0" in a fresh instance) counted up and printed: a kept instance prints 2, 3, ...
+    count = ("i32.const 320 i32.const 320 i32.load8_u i32.const 1 i32.add i32.store8 local.get $os i32.const 320 i32.const 1 call $w"
+             if ending == "count" else "")
     # ``file``: written\n into out.txt of its first preopened directory (create, truncate; open for writing), or err.
     file = ("i32.const 144 i32.load i32.load i32.const 0 i32.const 48 i32.const 7 i32.const 9 i32.const 2 i32.const 200 call $open-at "
             "i32.const 200 i32.load8_u if i32.const 1 return end "
@@ -113,6 +117,7 @@ def command_wat(ending: str = "ok") -> str:
     (data (i32.const 40) "warn\\n")
     (data (i32.const 48) "out.txt")
     (data (i32.const 56) "written\\n")
+    (data (i32.const 320) "0")
     (func $w (param $os i32) (param $p i32) (param $n i32)
       local.get $os local.get $p local.get $n i32.const 64 call $write)
     ;; strings at `off` in each `stride`-byte element of the list at `ret` (its ptr, len), from element `from`: a line each
@@ -147,6 +152,7 @@ def command_wat(ending: str = "ok") -> str:
       call $get-stdin i64.const 64 i32.const 232 call $read
       i32.const 232 i32.load8_u i32.eqz if local.get $os i32.const 236 i32.load i32.const 240 i32.load call $w end
       {random}
+      {count}
       {file}
       {tail}))
   (core instance $main (instantiate $main

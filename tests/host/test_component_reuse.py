@@ -129,14 +129,42 @@ def test_a_reused_component_request_that_traps_is_carried_over_and_drops_its_ins
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("path", ["lean", "api"])
+@pytest.mark.parametrize("path", PATHS)
 def test_a_component_command_is_reused_with_each_requests_output_compared(tmp_path, path):
-    """The command prints the same lines on every request: reused, nothing carried over, every output checked."""
+    """The command prints the same lines on every request: reused, nothing carried over, every output checked (a
+    reused request's output is what its kept stdout gained, not the whole file)."""
     command = load_workload(str(write_command(tmp_path, expect={"stdout_match": "^hello\na1\nb2\nK=v\n/sb\n$"})))
     with runtime(path, command, "pooled+cached+reuse4") as rt:
         fresh, carried, failures = serve(rt, 12)
         assert failures == [] and fresh == [True, False, False, False] * 3 and not any(carried)
         assert rt.parts.output_checks == 12
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("path", PATHS)
+def test_a_counting_component_command_carries_its_counter_into_every_reused_requests_output(tmp_path, path):
+    """The command prints a counter kept in its memory ("1" in a fresh instance): +reuse16 counts 15 of every 16
+    requests carried over (their stdout differs from the fresh reference's), none failed, every output checked."""
+    with runtime(path, load_workload(str(write_command(tmp_path, "count")))) as rt:
+        fresh, carried, failures = serve(rt, 64)
+        assert failures == [] and [k for k, f in enumerate(fresh) if f] == [0, 16, 32, 48]
+        assert carried == [not f for f in fresh]
+        assert rt.parts.output_checks == 64
+
+
+@pytest.mark.timeout(180)
+def test_a_counting_component_commands_summary_counts_15_of_16_on_native_and_0_without_reuse(tmp_path):
+    """Measured as a scenario on the native path: +reuse16 counts 30 of 32 requests reused and carried over; without
+    reuse every request is a fresh instance printing "1", checked against the first, none carried, nothing failed."""
+    spec = str(write_command(tmp_path, "count"))
+    variants = ("pooled+cached@native", "pooled+cached+reuse16@native")
+    m = scenarios.run(scenarios.Scenario(workload=spec, variants=variants, requests=32, repeats=1, warmup=2, slots=4, rounds=1))
+    assert m.errors == {}
+    table = m.variants(None).set_index("variant")
+    reused = table.loc["pooled+cached+reuse16@native"]
+    assert (reused["reuse"], reused["reused_requests"], reused["carried_over_requests"]) == (16, 30, 30)
+    plain = table.loc["pooled+cached@native"]
+    assert (plain["reused_requests"], plain["carried_over_requests"]) == (0, 0)
 
 
 @pytest.mark.timeout(180)
@@ -155,15 +183,12 @@ def test_the_summary_counts_15_of_16_with_reuse_and_0_without(tmp_path):
     assert (plain["reused_requests"], plain["carried_over_requests"]) == (0, 0)
 
 
-@pytest.mark.parametrize("make, path, words", [
-    ("command", "native", "is a component command; the native path reuses instances of components that are not commands "
-                          "(allowed: call path lean or api for it, or +reuse1)"),
-    ("two calls", "lean", "is a component making several calls per request"),
-    ("two calls", "native", "is a component making several calls per request")])
-def test_what_component_reuse_does_not_serve_is_refused_in_one_line(tmp_path, make, path, words):
-    w = (load_workload(str(write_command(tmp_path))) if make == "command" else
-         load_workload(write_recipe(tmp_path, COUNTING, {"steps": [{"invoke": "next()"}, {"invoke": "next()"}]}, "two")))
+@pytest.mark.parametrize("path", PATHS)
+def test_what_component_reuse_does_not_serve_is_refused_in_one_line(tmp_path, path):
+    w = load_workload(write_recipe(tmp_path, COUNTING, {"steps": [{"invoke": "next()"}, {"invoke": "next()"}]}, "two"))
+    words = "is a component making several calls per request"
     assert words in (refusal(w, native=path == "native") or "")
+    assert refusal(load_workload(str(write_command(tmp_path))), native=path == "native") is None  # a command is served
     with pytest.raises(ConfigError) as caught:
         with runtime(path, w, "pooled+cached+reuse4"):
             pass

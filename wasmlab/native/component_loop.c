@@ -447,8 +447,14 @@ int component_serve_reused(Driver *d, Workload *w, int64_t *detail, int64_t *mem
             return made;
     }
     int outcome = calls_made(d, c, d->api->wasmtime_store_context(k->store), NULL, detail);
+    /* A call that failed (a trap, or a command's wasi:cli/exit: wasmtime poisons the instance either way) drops it, even
+     * when the exit is the command's expected end. */
     if (++k->served >= d->reuse || outcome != OUT_OK)
         component_drop_kept(d, w);
+    /* A command's end judged as component_serve judges it; its outputs, what its kept WASI context's stdio files gained
+     * since the request before it, are compared with the fresh reference's by the block loop (check_outputs). */
+    if (c->command)
+        outcome = component_command_judge(d, w->wasi, &c->results[c->ncalls - 1], c->calls[c->ncalls - 1].returns, outcome, detail);
     if (*fresh) {
         if (outcome == OUT_OK && !c->has_reference && keep_reference(d, c) != 0)
             outcome = OUT_ERROR;

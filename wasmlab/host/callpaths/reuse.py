@@ -58,14 +58,11 @@ class ReuseLedger:
 def refusal(workload: Workload, native: bool = False) -> str | None:
     """Why instance reuse is not served for ``workload`` here (one line), or ``None``.  Every core kind reuse serves
     (core modules, recipes, WASI commands, modules importing host functions) is served on every path, the native one
-    (``native``) included; components calling one export too, component commands on lean and api only."""
+    (``native``) included; components calling one export too, component commands among them."""
     if workload.component and workload.before:
         return (f"workload {workload.name!r} is a component making several calls per request (a recipe's invoke steps: only "
                 f"the entry's result would be compared); instance reuse (+reuseN) serves components calling one export "
                 f"(allowed: +reuse1 for it)")
-    if workload.component and native and workload.command:
-        return (f"workload {workload.name!r} is a component command; the native path reuses instances of components that "
-                f"are not commands (allowed: call path lean or api for it, or +reuse1)")
     if workload.component:
         return None
     if workload.driver:
