@@ -152,6 +152,19 @@ def test_a_counting_component_command_carries_its_counter_into_every_reused_requ
         assert rt.parts.output_checks == 64
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize(("ending", "kept"), [("err", True), ("exit", False)])
+def test_a_reused_component_commands_expected_exit_is_its_normal_end(tmp_path, path, ending, kept):
+    """run's err and wasi:cli/exit's status 1, expected: no request fails and none carries over; run's err keeps its
+    instance (4 requests each), an exit poisons it (wasmtime's), so every request after one is on a fresh instance."""
+    command = load_workload(str(write_command(tmp_path, ending, {"exit": 1, "stdout_match": "^hello\na1\nb2\nK=v\n/sb\n$"})))
+    with runtime(path, command, "pooled+cached+reuse4") as rt:
+        fresh, carried, failures = serve(rt, 8)
+        assert failures == [] and not any(carried)
+        assert fresh == ([True, False, False, False] * 2 if kept else [True] * 8)
+
+
 @pytest.mark.timeout(180)
 def test_a_counting_component_commands_summary_counts_15_of_16_on_native_and_0_without_reuse(tmp_path):
     """Measured as a scenario on the native path: +reuse16 counts 30 of 32 requests reused and carried over; without
