@@ -1,7 +1,7 @@
 """Instance reuse of components (``+reuseN``) on the lean, api and native paths: the rotation, each request flagged
 fresh or reused, and the carried-over count against a fresh instance's result (the core modules' are in test_reuse.py).
 
-Cheats each test is built to catch (each planted once in wasmlab/native/component_loop.c and seen to fail, see the
+Cheats each test is built to catch (each planted once in wasmlab/native/component_loop.c or request_loop.c and seen to fail, see the
 branch's report):
 - a C loop that never drops its kept instance (reuses it past N): one fresh request per block, not one in 16
   (``test_a_counting_component_carries_state_into_every_reused_request``, ``test_a_pure_component_carries_nothing_over``,
@@ -10,7 +10,16 @@ branch's report):
   and ``test_a_reused_component_request_that_traps_is_carried_over_and_drops_its_instance``);
 - a carried-over check that compares only the first reused request of an instance: 1 carried per instance, not 15
   (``test_a_counting_component_carries_state_into_every_reused_request``, ``test_no_component_instance_outlives_its_block``,
-  ``test_the_summary_counts_15_of_16_with_reuse_and_0_without``).
+  ``test_the_summary_counts_15_of_16_with_reuse_and_0_without``);
+- a native loop that never compares a reused component command's output (the block loop's check skipped for it):
+  ``test_a_component_command_is_reused_with_each_requests_output_compared[native]`` (outputs unchecked),
+  ``test_a_counting_component_command_carries_its_counter_into_every_reused_requests_output[native]`` and
+  ``test_a_counting_component_commands_summary_counts_15_of_16_on_native_and_0_without_reuse``; one that compares but
+  never counts the difference: the last two;
+- a native loop that compares a reused component command's whole stdout file instead of what it gained:
+  ``test_a_component_command_is_reused_with_each_requests_output_compared[native]`` and
+  ``test_a_reused_component_commands_expected_exit_is_its_normal_end[err-True-native]``;
+- a native loop that does not judge a reused component command's exit: ``...expected_exit_is_its_normal_end[exit-False-native]``.
 """
 
 from __future__ import annotations

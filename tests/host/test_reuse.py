@@ -109,8 +109,8 @@ def test_a_bad_reuse_setting_is_refused_in_one_line(token):
     assert "\n" not in message and "reuseN with N an integer from 1" in message and "reuse" in message
 
 
-# What reuse still refuses, in one line: components making several calls and component commands on native
-# (test_component_reuse.py), library-style guests (test_reuse_recipes_wasi.py).
+# What reuse still refuses, in one line: components making several calls (test_component_reuse.py), library-style
+# guests (test_reuse_recipes_wasi.py).
 
 
 @pytest.mark.parametrize("clash", [{"phases": True}, {"limits": {"fuel": 10_000}}, {"limits": {"deadline_ms": 50.0}}])

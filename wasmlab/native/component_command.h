@@ -1,7 +1,8 @@
 /*
  * A component command in C (issue 25): a component exporting wasi:cli/run, run with the WASI context of a core command
  * (the same WasiSpec: argv, environment, stdio files, directories, wasi.c) and ended by an exit status, checked as a core
- * command's (judge_exit; its outputs are checked by the block loop, outside the request's time): run's result ok is status 0 and err status 1, and wasi:cli/exit's status comes back as an error
+ * command's (judge_exit; its outputs are checked by the block loop, outside the request's time, and with instance reuse
+ * a kept instance's compared as a core command's, what they gained per request): run's result ok is status 0 and err status 1, and wasi:cli/exit's status comes back as an error
  * holding it (wasmtime_error_exit_status), as proc_exit's does for a core module.  Kept apart from the component loop,
  * which calls these two functions only.
  */

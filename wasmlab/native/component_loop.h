@@ -87,7 +87,9 @@ int component_serve(Driver *d, Workload *w, int64_t *stamps, int64_t *detail);
 
 /* One component request on the workload's kept instance (instance reuse, as request_loop.c's serve_reused for a core
  * module): *memory_bytes -1, *fresh 1 when it made the instance, *carried 1 when a reused request's results differ from the fresh
- * reference (or it failed where the fresh one did not), counted, not failed.  The outcome. */
+ * reference (or it failed where the fresh one did not), counted, not failed.  A component command's end is judged as
+ * component_serve judges it; its kept WASI context's outputs (what stdout and stderr gained since the request before) are
+ * compared with the fresh reference's by the block loop, which sets *carried too when they differ.  The outcome. */
 int component_serve_reused(Driver *d, Workload *w, int64_t *detail, int64_t *memory_bytes, int64_t *fresh, int64_t *carried);
 
 /* The workload's kept component instance dropped (its store deleted; its component freed when uncached); none: nothing. */

@@ -39,14 +39,18 @@ def test_reuse_is_searched_only_when_allowed_for_modules_and_components_alike():
 def test_allowing_reuse_for_a_guest_reuse_refuses_is_one_line(tmp_path):
     import pytest
 
+    from tests.host.test_component_cheats import COUNTING
     from tests.host.test_component_commands import write_command
+    from tests.workloads.recipe_guests import write_recipe
     from wasmlab.errors import ConfigError
     from wasmlab.experiments.advisor.search import check_reuse_allowed
 
-    command = str(write_command(tmp_path))
-    with pytest.raises(ConfigError, match="--allow-reuse: workload .* is a component command; the native path reuses"):
-        check_reuse_allowed(Goal((command,), 2, 20.0, call_path="native", allow_reuse=True))
-    check_reuse_allowed(Goal((command,), 2, 20.0, call_path="lean", allow_reuse=True))  # lean serves it
+    # A component making two calls per request (a recipe's invoke steps), as tests/e2e/test_bad_inputs.py's two-calls.yaml.
+    two_calls = write_recipe(tmp_path, COUNTING, {"steps": [{"invoke": "next()"}, {"invoke": "next()"}]}, "two-calls")
+    with pytest.raises(ConfigError, match="--allow-reuse: workload 'two-calls' is a component making several calls per request"):
+        check_reuse_allowed(Goal((two_calls,), 2, 20.0, call_path="native", allow_reuse=True))
+    command = str(write_command(tmp_path))  # a component command: served on native too
+    check_reuse_allowed(Goal((command,), 2, 20.0, call_path="native", allow_reuse=True))
     check_reuse_allowed(Goal(("component-seed", "seed"), 2, 20.0, call_path="native", trace="uniform", allow_reuse=True))
 
 

@@ -56,9 +56,9 @@ class ReuseLedger:
 
 
 def refusal(workload: Workload, native: bool = False) -> str | None:
-    """Why instance reuse is not served for ``workload`` here (one line), or ``None``.  Every core kind reuse serves
-    (core modules, recipes, WASI commands, modules importing host functions) is served on every path, the native one
-    (``native``) included; components calling one export too, component commands among them."""
+    """Why instance reuse is not served for ``workload`` here (one line), or ``None``.  Every kind reuse serves (core
+    modules, recipes, WASI commands, modules importing host functions; components calling one export, component commands
+    among them) is served on every path, the native one (``native``) included, so the answer no longer depends on it."""
     if workload.component and workload.before:
         return (f"workload {workload.name!r} is a component making several calls per request (a recipe's invoke steps: only "
                 f"the entry's result would be compared); instance reuse (+reuseN) serves components calling one export "
