@@ -25,14 +25,17 @@ branch's report):
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import wasmtime
+import yaml
 
 from tests.conftest import small_pool_engine
 from tests.host.test_component_cheats import COUNTING
-from tests.host.test_component_commands import write_command
+from tests.host.test_component_commands import command_wat, write_command
 from tests.workloads.recipe_guests import write_recipe
 from wasmlab.config import CacheConfig
 from wasmlab.errors import ConfigError
@@ -172,6 +175,22 @@ def test_a_reused_component_commands_expected_exit_is_its_normal_end(tmp_path, p
         fresh, carried, failures = serve(rt, 8)
         assert failures == [] and not any(carried)
         assert fresh == ([True, False, False, False] * 2 if kept else [True] * 8)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("path", PATHS)
+def test_a_reused_component_command_rewriting_its_file_carries_nothing_over(tmp_path, path):
+    """The command writes (create, truncate) the same out.txt into a writable directory its kept WASI context keeps:
+    every request's files match the expected digest and the fresh reference's, none carried over."""
+    (tmp_path / "file.wasm").write_bytes(wasmtime.wat2wasm(command_wat("file")))
+    recipe = tmp_path / "file.yaml"
+    recipe.write_text(yaml.safe_dump({"module": "file.wasm", "wasi": {"dirs": [{"guest": "/out", "writable": True}]},
+                                      "expect": {"stdout_match": "^hello\n/out\n$",
+                                                 "files": {"/out/out.txt": {"sha256": hashlib.sha256(b"written\n").hexdigest()}}}}))
+    with runtime(path, load_workload(str(recipe)), "pooled+cached+reuse4") as rt:
+        fresh, carried, failures = serve(rt, 8)
+        assert failures == [] and fresh == [True, False, False, False] * 2 and not any(carried)
+        assert rt.parts.output_checks == 8
 
 
 @pytest.mark.timeout(180)
