@@ -12,7 +12,6 @@ import pytest
 from wasmlab.config import CacheConfig, EngineConfig, PoolConfig
 from wasmlab.errors import ConfigError, ResultMismatch
 from wasmlab.host.runtime import build_runtimes
-from wasmlab.measure import scenario as scenarios
 from wasmlab.workloads import introspect, js_handler, load_workload
 from wasmlab.workloads.catalog import sha256_of
 
@@ -93,16 +92,6 @@ def test_the_build_imports_nothing_and_an_unchanged_tree_reuses_it(built):
     assert dict(types.imports) == {} and not types.imports_wasi
     assert list(types.functions) == [js_handler.ENTRY]
     assert built.stat().st_size > 10 << 20 and (built.parent / f"{built.name}.sha256").read_text().strip() == sha256_of(built)
-
-
-@pytest.mark.slow  # three compiles of the 12 MB guest (one per call path), ~20 s each
-def test_the_checkout_is_served_on_every_call_path_with_every_result_checked(built):
-    m = scenarios.run(scenarios.Scenario(workload="js-handler", requests=6, repeats=1, warmup=1, rounds=1, slots=2,
-                                         call_path="all", variants=("pooled+cached",)))
-    assert not m.errors, m.errors
-    table = m.variants(None)
-    assert set(table["call_path"]) == set(PATHS) and (table["outcome_ok"] == 6).all(), table
-    assert m.metadata["workload_check"] == "expected"
 
 
 @pytest.mark.slow  # three compiles of the 12 MB guest (one per call path), ~20 s each
