@@ -42,18 +42,22 @@ def describe_knob(knob: str, candidate: Candidate, needs: ServingNeeds) -> str:
         return size(value) if value else "0"
     if knob == "warm_slots":
         return "100 (wasmtime's)" if value == "default" else value
-    if knob == "cow":
-        return "on" if value else "off"
-    if knob == "pre":
-        return "on (once per module)" if value else "off (instantiate through the linker)"
     if knob == "reuse":
         return f"{value} requests per instance" if value > 1 else "1 (a fresh instance per request)"
+    if knob in ON_OFF:
+        return ON_OFF[knob][0 if value else 1]
     return str(value)
+
+
+# The on/off knobs in words: (on, off).
+ON_OFF = {"cow": ("on", "off"), "pre": ("on (once per module)", "off (instantiate through the linker)"),
+          "snapshot": ("on (a Wizer snapshot taken after start-up)", "off (start-up on every request)")}
 
 
 KNOB_NAMES = {"allocator": "allocator", "slots": "slots", "layout": "memory layout", "keep_resident": "linear_memory_keep_resident",
               "table_keep_resident": "table_keep_resident", "warm_slots": "max_unused_warm_slots",
               "decommit_batch": "decommit_batch_size", "cow": "memory_init_cow", "pre": "InstancePre", "reuse": "instance reuse",
+              "snapshot": "Wizer snapshot",
               "cache_size": "cache size"}
 
 

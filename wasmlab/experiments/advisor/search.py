@@ -82,9 +82,10 @@ def propose(trial: Any, space: SearchSpace, pooled: list[tuple[int, str]], on_de
     cow = trial.suggest_categorical("cow", [True, False])
     pre = trial.suggest_categorical("pre", list(space.pre))
     reuse = trial.suggest_categorical("reuse", list(space.reuse))
+    snapshot = trial.suggest_categorical("snapshot", list(space.snapshot))
     if allocator == "on-demand":
         layout = trial.suggest_categorical("on_demand_layout", on_demand)
-        return Candidate("on-demand", 0, layout, cow=cow, pre=pre, cache_size=cache, reuse=reuse)
+        return Candidate("on-demand", 0, layout, cow=cow, pre=pre, cache_size=cache, reuse=reuse, snapshot=snapshot)
     shape = trial.suggest_categorical("pool_shape", [f"{s}:{layout}" for s, layout in pooled])
     slots_text, _, layout = shape.partition(":")
     slots = int(slots_text)
@@ -93,19 +94,22 @@ def propose(trial: Any, space: SearchSpace, pooled: list[tuple[int, str]], on_de
     warm = trial.suggest_categorical("warm_slots", ["default", "0"])
     batch = trial.suggest_categorical("decommit_batch", list(space.decommit_batch))
     return Candidate("pooling", slots, layout, keep, table_keep, warm, slots if batch == "slots" and slots > 1 else 1, cow, pre, cache,
-                     reuse)
+                     reuse, snapshot)
 
 
 def starting_points(space: SearchSpace, pooled: list[tuple[int, str]], on_demand: list[str], goal: Goal) -> list[dict[str, Any]]:
-    """Trials Optuna runs first: wasmtime's defaults (pooled at the fewest slots that fit, and on demand), and the pool
-    keeping its whole memory resident, so the front has anchors before the sampler takes over."""
+    """Trials Optuna runs first: wasmtime's defaults (pooled at the fewest slots that fit, and on demand), the pool
+    keeping its whole memory resident, and, for guests with a start-up, the default pool serving their Wizer snapshot,
+    so the front has anchors before the sampler takes over."""
     points: list[dict[str, Any]] = []
-    common = {"cow": True, "pre": False, "reuse": 1, **({"cache_size": space.cache_sizes[0]} if len(goal.workloads) > 1 else {})}
+    common = {"cow": True, "pre": False, "reuse": 1, "snapshot": False, **({"cache_size": space.cache_sizes[0]} if len(goal.workloads) > 1 else {})}
     if pooled:
         slots, layout = min(pooled, key=lambda p: (p[0], p[1] != "default"))
         pool = {"allocator": "pooling", "pool_shape": f"{slots}:{layout}", "table_keep_resident": 0, "warm_slots": "default",
                 "decommit_batch": "1", **common}
         points += [{**pool, "keep_resident": 0}, {**pool, "keep_resident": space.keep_resident[-1]}]
+        if True in space.snapshot:
+            points.append({**pool, "keep_resident": 0, "snapshot": True})
     if on_demand:
         points.append({"allocator": "on-demand", "on_demand_layout": on_demand[0], **common})
     return points
@@ -146,13 +150,20 @@ def check_reuse_allowed(goal: Goal) -> None:
             raise ConfigError(f"--allow-reuse: {reason}")
 
 
+def all_have_init(goal: Goal) -> bool:
+    """Every guest names its start-up (a recipe's ``init``), so a Wizer snapshot of it can be served."""
+    from wasmlab.workloads import load_workload
+
+    return all(load_workload(spec).init for spec in goal.workloads)
+
+
 def _advise(goal: Goal, effort: Effort, report: Callable[[str, dict[str, Any]], None], needs: ServingNeeds | None,
             release: tuple[str, Callable[[str], bool]], log: TrialLog) -> Advice:
     started, rows = time.perf_counter(), log.rows
     needs = needs or serving_needs(goal.workloads)
     if goal.allow_reuse:
         check_reuse_allowed(goal)
-    space = search_space(needs, goal.concurrency, len(goal.workloads), goal.allow_reuse)
+    space = search_space(needs, goal.concurrency, len(goal.workloads), goal.allow_reuse, all_have_init(goal))
     pooled, on_demand = feasible_shapes(goal, needs, space)
     if not pooled and not on_demand:
         raise Infeasible(address_space_refusal(goal, needs))
@@ -263,7 +274,7 @@ def edge_warning(goal: Goal, final: Summary, claim: Claim) -> str | None:
 SIMPLIFIES = {"allocator": ("allocator", "slots", "keep_resident", "table_keep_resident", "warm_slots", "decommit_batch"),
               "slots": ("slots", "decommit_batch"), "layout": ("layout",), "keep_resident": ("keep_resident",),
               "table_keep_resident": ("table_keep_resident",), "warm_slots": ("warm_slots",), "decommit_batch": ("decommit_batch",),
-              "cow": ("cow",), "pre": ("pre",), "reuse": ("reuse",), "cache_size": ("cache_size",)}
+              "cow": ("cow",), "pre": ("pre",), "reuse": ("reuse",), "snapshot": ("snapshot",), "cache_size": ("cache_size",)}
 
 
 def explained_choice(pick: Summary, earlier: list[dict[str, Any]], goal: Goal, needs: ServingNeeds, pooled: list[tuple[int, str]],
@@ -373,7 +384,7 @@ def reverted(candidate: Candidate, goal: Goal, needs: ServingNeeds, pooled: list
         return (other.slots, other.layout) in pooled if other.pooled else other.layout in on_demand
     if candidate.pooled:
         alternative = Candidate("on-demand", 0, candidate.layout, cow=candidate.cow, pre=candidate.pre, cache_size=candidate.cache_size,
-                                reuse=candidate.reuse)
+                                reuse=candidate.reuse, snapshot=candidate.snapshot)
         if allowed(alternative):
             out["allocator"] = alternative
         if candidate.slots > goal.concurrency and allowed(candidate.replace(slots=goal.concurrency)):
@@ -388,7 +399,7 @@ def reverted(candidate: Candidate, goal: Goal, needs: ServingNeeds, pooled: list
         other = candidate.replace(layout="default")
         if allowed(other):
             out["layout"] = other
-    for knob in ("cow", "pre", "reuse"):
+    for knob in ("cow", "pre", "reuse", "snapshot"):
         if getattr(candidate, knob) != WASMTIME_DEFAULTS[knob]:
             out[knob] = candidate.replace(**{knob: WASMTIME_DEFAULTS[knob]})
     if len(goal.workloads) > 1 and candidate.cache_size < len(goal.workloads):

@@ -102,6 +102,9 @@ def rust(candidate: Candidate, needs: ServingNeeds, release: str, has_symbol: Ca
     if candidate.reuse > 1:
         lines.append(f"// reuse: keep each Store and its Instance for {candidate.reuse} requests, then drop both and make fresh ones "
                      "(one request's state reaches the next: the lab counted no result that differed, and cannot see timing)")
+    if candidate.snapshot:
+        lines.append("// snapshot: compile the module Wizer pre-initialized (wizer --init-func <init> guest.wasm -o guest.snap.wasm) "
+                     "and skip the start-up call per request")
     if candidate.pre:
         lines.append("// once per module: let pre = linker.instantiate_pre(&module)?; then per request: pre.instantiate(&mut store)?")
     lines.append(f"// keep compiled modules: an LRU of {candidate.cache_size} per worker (wasmtime::Module is cheap to clone)")

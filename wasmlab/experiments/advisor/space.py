@@ -24,7 +24,7 @@ LAYOUTS = ("default", "no-guard", "tight")
 # wasmtime's defaults for the knobs the advisor changes (PoolingAllocationConfig::default(), Config::new()).
 WASMTIME_DEFAULTS: dict[str, Any] = {
     "allocator": "on-demand", "layout": "default", "keep_resident": 0, "table_keep_resident": 0,
-    "warm_slots": "default", "decommit_batch": 1, "cow": True, "pre": False, "reuse": 1,
+    "warm_slots": "default", "decommit_batch": 1, "cow": True, "pre": False, "reuse": 1, "snapshot": False,
 }
 # Requests per instance the search may try with --allow-reuse (1: a fresh instance per request, wasmtime's hosts' way).
 REUSE_CHOICES = (1, 4, 16, 128, 1024)  # past 100, fewer than 1% of requests make an instance: the p99 is a reused one
@@ -64,6 +64,7 @@ class Candidate:
     pre: bool = False  # InstancePre per module
     cache_size: int = 1  # compiled modules each worker's cache keeps (LRU)
     reuse: int = 1  # requests one instance serves in a row (+reuseN); only with --allow-reuse
+    snapshot: bool = False  # serve from a Wizer snapshot taken after the guests' start-up (+snapshot); guests with an init
 
     def __post_init__(self) -> None:
         if self.allocator == "on-demand":
@@ -78,7 +79,8 @@ class Candidate:
 
     @property
     def variant(self) -> str:
-        return ("pooled+" if self.pooled else "") + "cached" + ("+pre" if self.pre else "") + (f"+reuse{self.reuse}" if self.reuse > 1 else "")
+        return (("pooled+" if self.pooled else "") + "cached" + ("+pre" if self.pre else "") + ("+snapshot" if self.snapshot else "")
+                + (f"+reuse{self.reuse}" if self.reuse > 1 else ""))
 
     def replace(self, **changes: Any) -> Candidate:
         return dataclasses.replace(self, **changes)
@@ -167,6 +169,8 @@ class Candidate:
             parts.append("InstancePre")
         if self.reuse > 1:
             parts.append(f"reuse {self.reuse} requests per instance")
+        if self.snapshot:
+            parts.append("Wizer snapshot")
         parts.append(f"cache {self.cache_size}")
         return ", ".join(parts)
 
@@ -209,15 +213,17 @@ class SearchSpace:
     cache_sizes: tuple[int, ...]
     pre: tuple[bool, ...] = (False, True)  # InstancePre: core modules only (the component C API has none)
     reuse: tuple[int, ...] = (1,)  # requests per instance: more than 1 only when the user allows reuse
+    snapshot: tuple[bool, ...] = (False,)  # a Wizer snapshot: tried when every guest names its start-up (init)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-def search_space(needs: ServingNeeds, threads: int, modules: int, allow_reuse: bool = False) -> SearchSpace:
+def search_space(needs: ServingNeeds, threads: int, modules: int, allow_reuse: bool = False, snapshots: bool = False) -> SearchSpace:
     """Slots from the concurrency up, keep-resident sizes up to the whole memory serving needs (pages wasmtime
     would otherwise ``madvise`` away on every request), a table's worth of table keep-resident if there is a table,
-    and, for several modules, cache capacities from all of them down to one."""
+    and, for several modules, cache capacities from all of them down to one; ``snapshots``: every guest has a start-up
+    (``init``), so serving from its Wizer snapshot is a choice too."""
     memory = round_up(needs.max_memory_size, WASM_PAGE)
     keep = sorted({0, *(k for k in (64 * KiB, memory // 4, memory // 2, memory) if k and k % (4 * KiB) == 0 and k <= memory)})
     tables = (0, round_up(needs.table_elements * TABLE_ELEMENT_BYTES, 4 * KiB)) if needs.table_elements else (0,)
@@ -225,7 +231,7 @@ def search_space(needs: ServingNeeds, threads: int, modules: int, allow_reuse: b
     return SearchSpace(slots=tuple(sorted({threads, 2 * threads, 4 * threads})), layouts=LAYOUTS, keep_resident=tuple(keep[:5]),
                        table_keep_resident=tables, decommit_batch=("1", "slots"), cache_sizes=tuple(caches),
                        pre=(False,) if needs.components else (False, True),
-                       reuse=REUSE_CHOICES if allow_reuse else (1,))
+                       reuse=REUSE_CHOICES if allow_reuse else (1,), snapshot=(False, True) if snapshots else (False,))
 
 
 def smallest_pool_slot(needs: ServingNeeds) -> int:
