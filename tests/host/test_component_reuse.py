@@ -24,30 +24,21 @@ branch's report):
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import wasmtime
 import yaml
 
-from tests.conftest import small_pool_engine
 from tests.host.test_component_cheats import COUNTING
 from tests.host.test_component_commands import command_wat, write_command
+from tests.host.test_reuse import PATHS, runtime, serve
 from tests.workloads.recipe_guests import write_recipe
-from wasmlab.config import CacheConfig
 from wasmlab.errors import ConfigError
 from wasmlab.host.callpaths.reuse import refusal
-from wasmlab.host.engine import EnginePool
-from wasmlab.host.runtime import build_runtimes
-from wasmlab.host.variant import parse_variant
 from wasmlab.measure import scenario as scenarios
 from wasmlab.workloads import load_workload
 from wasmlab.workloads.model import Workload
-
-PATHS = ("lean", "api", "native")
 
 # Traps when it finds its own mark: a fresh instance never does, a reused one always (then poisoned: dropped).
 MARKED = """(component
@@ -64,25 +55,6 @@ MARKED = """(component
 def counting(folder) -> Workload:
     """next() answers 101 in a fresh instance, 202, 303, ... in a reused one (COUNTING), its expectation 101."""
     return load_workload(write_recipe(folder, COUNTING, {"invoke": "next()", "expect": {"result": 101}}, "counting"))
-
-
-@contextlib.contextmanager
-def runtime(path: str, workload: Workload, variant: str = "pooled+cached+reuse16") -> Iterator[Any]:
-    rt = build_runtimes([variant], small_pool_engine(4), CacheConfig(), [workload], call_path=path, engines=EnginePool())[
-        parse_variant(variant).name]
-    try:
-        yield rt
-    finally:
-        rt.close()
-
-
-def serve(rt, n: int) -> tuple[list[bool], list[bool], list]:
-    """A block of ``n`` requests of workload 0: its fresh and carried flags from the ledger, and its failures."""
-    failures: list = []
-    rt.block([0] * n, [0] * n, failures)
-    fresh, carried = rt.parts.ledger.take()
-    assert len(fresh) == len(carried) == n
-    return fresh, carried, failures
 
 
 @pytest.mark.timeout(60)
