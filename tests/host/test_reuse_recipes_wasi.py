@@ -81,15 +81,20 @@ def fresh_every_time(rt, n: int = 32) -> None:
         rt.handle(0)
 
 
+def carried_with_reuse_and_fresh_without(path: str, stateful) -> None:
+    """A stateful guest: with +reuse16 every 16th request fresh and the rest carried over; without reuse, all pass."""
+    with runtime(path, stateful) as rt:
+        every_16th_fresh_and_the_rest_carried(rt)
+    with runtime(path, stateful, "pooled+cached") as rt:
+        fresh_every_time(rt)
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("path", PATHS)
 def test_a_stateful_recipe_shows_its_count_on_every_reused_request(tmp_path, path):
     """Its result never changes: only its read of memory tells a reused instance, and it is compared, not ignored."""
     counter = load_workload(write_recipe(tmp_path, COUNTER, COUNTER_RECIPE))
-    with runtime(path, counter) as rt:
-        every_16th_fresh_and_the_rest_carried(rt)
-    with runtime(path, counter, "pooled+cached") as rt:
-        fresh_every_time(rt)
+    carried_with_reuse_and_fresh_without(path, counter)
 
 
 @pytest.mark.timeout(60)
@@ -105,10 +110,7 @@ def test_a_pure_recipe_carries_nothing_over(tmp_path, path):
 def test_a_stateful_module_importing_a_host_function_is_reused(tmp_path, path):
     hooked = load_workload(write_recipe(tmp_path, HOOKED, HOOKED_RECIPE))
     assert hooked.linked and refusal(hooked, native=True) is None
-    with runtime(path, hooked) as rt:
-        every_16th_fresh_and_the_rest_carried(rt)
-    with runtime(path, hooked, "pooled+cached") as rt:
-        fresh_every_time(rt)
+    carried_with_reuse_and_fresh_without(path, hooked)
 
 
 @pytest.mark.timeout(60)
@@ -127,10 +129,7 @@ def test_a_wasi_command_that_prints_its_state_shows_it_on_every_reused_request(p
 def test_a_wasi_command_that_appends_to_its_file_shows_it_on_every_reused_request(tmp_path, path):
     """The kept instance keeps its writable directory: the file it appends to grows, a fresh instance's holds one line."""
     appender = load_workload(write_recipe(tmp_path, APPENDER, APPENDED))
-    with runtime(path, appender) as rt:
-        every_16th_fresh_and_the_rest_carried(rt)
-    with runtime(path, appender, "pooled+cached") as rt:
-        fresh_every_time(rt)
+    carried_with_reuse_and_fresh_without(path, appender)
 
 
 @pytest.mark.timeout(60)
