@@ -17,6 +17,7 @@ import os
 import pytest
 import wasmtime
 
+from tests.host.test_cheats import MARKED  # a fresh instance answers, a reused one traps
 from wasmlab.config import CacheConfig, EngineConfig, Limits
 from wasmlab.errors import ConfigError, NativeFailure, ResultMismatch
 from wasmlab.host.engine import EnginePool
@@ -189,17 +190,6 @@ def test_baseline_compiles_unique_bytes_each_request_not_v8_s_cached_code():
         assert baseline > 2 * cached, (baseline, cached)
     finally:
         close_all(runtimes)
-
-
-MARKED = """(module
-  (memory (export "memory") 1)
-  (global $seen (mut i32) (i32.const 0))
-  ;; a fresh instance finds neither mark; a reused one finds both and traps
-  (func (export "run") (result i32)
-    (if (i32.or (global.get $seen) (i32.load (i32.const 1024))) (then unreachable))
-    (global.set $seen (i32.const 1))
-    (i32.store (i32.const 1024) (i32.const 1))
-    (i32.const 7)))"""
 
 
 @pytest.mark.timeout(60)
