@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import click
 
 from wasmlab.cli.options import format_option
@@ -78,24 +81,28 @@ def workloads_fetch(names: tuple[str, ...], large: bool) -> None:
 
     entries = catalog.load_manifest()
     pinned = tools.load_tools()
-    allowed_names = sorted(entries) + ["middleware-py", "js-handler", *sorted(pinned)]
+    def by_componentize_py(path: Path) -> str:
+        return f"componentize-py {middleware.componentize_py_version()}"
+
+    def by_componentize_js(path: Path) -> str:
+        return f"{js_handler.PACKAGE} {js_handler.toolchain_version()}, sha256 {catalog.sha256_of(path)[:12]}..."
+
+    # The components built here from the repository's sources: name -> (its path, build it, which toolchain built it).
+    builds: dict[str, tuple[Callable[[], Path], Callable[[], Path], Callable[[Path], str]]] = {
+        "middleware-py": (middleware.py_component_path, middleware.build_py_component, by_componentize_py),
+        "js-handler": (js_handler.component_path, js_handler.build, by_componentize_js)}
+    allowed_names = sorted(entries) + [*builds, *sorted(pinned)]
     default = [name for name, entry in entries.items() if large or not entry.large]
-    for name in names or (*default, "middleware-py", "js-handler", *pinned):
+    for name in names or (*default, *builds, *pinned):
         if name in pinned:
             path = tools.fetch_tool(pinned[name])
             click.echo(f"{name}: {path} ({pinned[name].package}@{pinned[name].version}, sha256 {pinned[name].sha256[:12]}... verified)")
             continue
-        if name == "middleware-py":
-            built = middleware.py_component_path().is_file()
-            path = middleware.build_py_component()
-            click.echo(f"middleware-py: {path} ({'already built' if built else 'built'} by componentize-py "
-                       f"{middleware.componentize_py_version()})")
-            continue
-        if name == "js-handler":
-            built = js_handler.component_path().is_file()
-            path = js_handler.build()
-            click.echo(f"js-handler: {path} ({'already built' if built else 'built'} by {js_handler.PACKAGE} "
-                       f"{js_handler.toolchain_version()}, sha256 {catalog.sha256_of(path)[:12]}...)")
+        if name in builds:
+            where, build, toolchain = builds[name]
+            built = where().is_file()
+            path = build()
+            click.echo(f"{name}: {path} ({'already built' if built else 'built'} by {toolchain(path)})")
             continue
         if name not in entries:
             raise ConfigError(f"catalog workload {name!r} is not allowed; allowed: {', '.join(allowed_names)}")
