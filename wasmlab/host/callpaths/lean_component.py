@@ -152,6 +152,12 @@ def store_steps(parts: RequestParts, reused: Reused) -> tuple[Callable[[Componen
     return new_store, instantiate
 
 
+def get_func(instance_ref: Any, context: capi.Ptr, compiled: Compiled, workload_name: str, entry: str, into: Any) -> None:
+    """The instance's export ``entry`` (by its export index) into ``into``, or one line saying it is not a function."""
+    if not capi.component_instance_get_func(instance_ref, context, compiled.export_index(entry), into):
+        raise ConfigError(f"workload {workload_name!r}: component export {entry!r} is not a function")
+
+
 def call_steps(reused: Reused) -> tuple[Callable[[Compiled, capi.Ptr, ComponentSlots], None],
                                         Callable[[Compiled, capi.Ptr, ComponentSlots, list[int] | None], None],
                                         Callable[[ComponentSlots], object]]:
@@ -160,14 +166,12 @@ def call_steps(reused: Reused) -> tuple[Callable[[Compiled, capi.Ptr, ComponentS
     instance_ref, func_ref, earlier_ref, trap = reused.instance_ref, reused.func_ref, reused.earlier_ref, reused.trap
 
     def lookup(compiled: Compiled, context: capi.Ptr, c: ComponentSlots) -> None:
-        if not capi.component_instance_get_func(instance_ref, context, compiled.export_index(c.entry), func_ref):
-            raise ConfigError(f"workload {c.workload_name!r}: component export {c.entry!r} is not a function")
+        get_func(instance_ref, context, compiled, c.workload_name, c.entry, func_ref)
 
     def call_earlier(compiled: Compiled, context: capi.Ptr, c: ComponentSlots, stamps: list[int] | None) -> None:
         """The calls before the entry's, in order, each looked up by its export index (a stamp after each when phased)."""
         for b in c.before:
-            if not capi.component_instance_get_func(instance_ref, context, compiled.export_index(b.entry), earlier_ref):
-                raise ConfigError(f"workload {c.workload_name!r}: component export {b.entry!r} is not a function")
+            get_func(instance_ref, context, compiled, c.workload_name, b.entry, earlier_ref)
             call(earlier_ref, context, b, trap)
             if stamps is not None:
                 stamps.append(clock())

@@ -22,7 +22,7 @@ from wasmlab import capi
 from wasmlab.errors import ConfigError
 from wasmlab.host.callpaths.api_component import api_args, api_func
 from wasmlab.host.callpaths.base import RequestParts, judge_command
-from wasmlab.host.callpaths.lean_component import ComponentSlots, Reused, call, refuse, store_steps
+from wasmlab.host.callpaths.lean_component import ComponentSlots, Reused, call, get_func, refuse, store_steps
 from wasmlab.host.callpaths.reuse_pieces import Kept, Pieces
 from wasmlab.host.store import WasiIO
 from wasmlab.workloads.expectation import Expectation
@@ -62,8 +62,7 @@ def lean_component_pieces(parts: RequestParts, workloads: Sequence[Workload], io
         try:
             instantiate(compiled, context)
             func = capi.component_func_t()
-            if not capi.component_instance_get_func(reused.instance_ref, context, compiled.export_index(c.entry), ctypes.byref(func)):
-                raise ConfigError(f"workload {c.workload_name!r}: component export {c.entry!r} is not a function")
+            get_func(reused.instance_ref, context, compiled, c.workload_name, c.entry, ctypes.byref(func))
         except BaseException:
             capi.store_delete(store)
             raise
