@@ -13,13 +13,12 @@ import re
 import subprocess
 import sys
 import tempfile
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from wasmlab.errors import ConfigError
-from wasmlab.host.releases import MEMBER, Release, cache_dir, fetch, library_path, load_manifest, manifest_path, version_key
+from wasmlab.host.releases import Release, cache_dir, fetch, library_of, library_path, load_manifest, manifest_path, version_key
 from wasmlab.storage import atomic_write
 
 VERSION = re.compile(r"\d+(\.\d+\.\d+)?")
@@ -76,11 +75,7 @@ def pinned_release(wheel: Path) -> tuple[Release, bytes]:
     found = WHEEL.fullmatch(wheel.name)
     if not found:
         raise ConfigError(f"wheel {wheel.name} is not a linux x86_64 wasmtime-py wheel; {ALLOWED}")
-    with zipfile.ZipFile(wheel) as archive:
-        try:
-            data = archive.read(MEMBER)
-        except KeyError:
-            raise ConfigError(f"wheel {wheel.name} has no {MEMBER}") from None
+    data = library_of(wheel)
     with open(wheel, "rb") as handle:
         wheel_sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
     return Release(found.group(1), wheel.name, wheel_sha256, hashlib.sha256(data).hexdigest()), data

