@@ -32,7 +32,7 @@ import yaml
 
 from tests.host.test_component_cheats import COUNTING
 from tests.host.test_component_commands import command_wat, write_command
-from tests.host.test_reuse import PATHS, runtime, serve
+from tests.host.test_reuse import PATHS, carries_nothing_over, every_16th_fresh_and_the_rest_carried, runtime, serve
 from tests.workloads.recipe_guests import write_recipe
 from wasmlab.errors import ConfigError
 from wasmlab.host.callpaths.reuse import refusal
@@ -63,18 +63,14 @@ def test_a_counting_component_carries_state_into_every_reused_request(tmp_path, 
     """+reuse16: a fresh instance at requests 0, 16, 32, 48, and every other request (15 of 16) counted as carried over,
     none failed (a reused request's 202 is the price, not a mismatch of its expected 101)."""
     with runtime(path, counting(tmp_path)) as rt:
-        fresh, carried, failures = serve(rt, 64)
-        assert failures == []
-        assert [k for k, f in enumerate(fresh) if f] == [0, 16, 32, 48]
-        assert carried == [not f for f in fresh]
+        every_16th_fresh_and_the_rest_carried(rt)
 
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("path", PATHS)
 def test_a_pure_component_carries_nothing_over(path):
     with runtime(path, load_workload("component-seed")) as rt:
-        fresh, carried, failures = serve(rt, 40)
-        assert failures == [] and fresh.count(False) == 37 and not any(carried)
+        carries_nothing_over(rt)
 
 
 @pytest.mark.timeout(60)

@@ -86,6 +86,21 @@ def serve(rt, n: int) -> tuple[list[bool], list[bool], list]:
     return fresh, carried, failures
 
 
+def every_16th_fresh_and_the_rest_carried(rt) -> None:
+    """+reuse16 over 64 requests of a stateful guest: fresh at 0, 16, 32, 48; every other request counted as carried
+    over, none failed (a reused request's changed answer is the price, not a mismatch)."""
+    fresh, carried, failures = serve(rt, 64)
+    assert failures == []
+    assert [k for k, f in enumerate(fresh) if f] == [0, 16, 32, 48]
+    assert carried == [not f for f in fresh]
+
+
+def carries_nothing_over(rt) -> None:
+    """+reuse16 over 40 requests of a pure guest: 37 reused, none counted as carried over, none failed."""
+    fresh, carried, failures = serve(rt, 40)
+    assert failures == [] and fresh.count(False) == 37 and not any(carried)
+
+
 # ---- the choice ----
 
 @pytest.mark.parametrize("name, canonical, reuse", [
@@ -132,18 +147,14 @@ def test_the_fresh_guest_carries_state_into_every_reused_request(path):
     """The stateful guest reports what an earlier request left: with +reuse16 every reused request (15 of every 16)
     is counted, none is a failure; a loop that made a fresh instance each time would count none."""
     with runtime(path, load_workload("fresh")) as rt:
-        fresh, carried, failures = serve(rt, 64)
-        assert failures == []
-        assert [k for k, f in enumerate(fresh) if f] == [0, 16, 32, 48]
-        assert carried == [not f for f in fresh]
+        every_16th_fresh_and_the_rest_carried(rt)
 
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("path", PATHS)
 def test_a_pure_guest_carries_nothing_over(path):
     with runtime(path, load_workload("seed")) as rt:
-        fresh, carried, failures = serve(rt, 40)
-        assert failures == [] and fresh.count(False) == 37 and not any(carried)
+        carries_nothing_over(rt)
         assert rt.handle(0) == 42
 
 

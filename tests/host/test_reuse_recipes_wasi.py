@@ -20,7 +20,7 @@ import hashlib
 import pytest
 import wasmtime
 
-from tests.host.test_reuse import COUNTING, PATHS, runtime, serve
+from tests.host.test_reuse import COUNTING, PATHS, carries_nothing_over, every_16th_fresh_and_the_rest_carried, runtime
 from tests.workloads.recipe_guests import APPENDER, LIBRARY, write_recipe
 from tests.workloads.test_drivers import installed_plugin  # noqa: F401 - a fixture, used by name
 from tests.workloads.test_drivers import recipe as library_recipe
@@ -63,13 +63,6 @@ APPENDED = {"wasi": {"dirs": [{"guest": "/out", "writable": True}]},
             "expect": {"files": {"/out/result.txt": {"sha256": hashlib.sha256(b"rendered\n").hexdigest()}}}}
 
 
-def every_16th_fresh_and_the_rest_carried(rt) -> None:
-    fresh, carried, failures = serve(rt, 64)
-    assert failures == []
-    assert [k for k, f in enumerate(fresh) if f] == [0, 16, 32, 48]
-    assert carried == [not f for f in fresh]
-
-
 def fresh_every_time(rt, n: int = 32) -> None:
     """Without reuse: no ledger (nothing can be carried over) and every request of the stateful guest passes its check."""
     assert rt.parts.reuse == 1 and rt.parts.ledger is None
@@ -101,8 +94,7 @@ def test_a_stateful_recipe_shows_its_count_on_every_reused_request(tmp_path, pat
 @pytest.mark.parametrize("path", PATHS)
 def test_a_pure_recipe_carries_nothing_over(tmp_path, path):
     with runtime(path, load_workload(write_recipe(tmp_path, LIBRARY, LIBRARY_RECIPE))) as rt:
-        fresh, carried, failures = serve(rt, 40)
-        assert failures == [] and fresh.count(False) == 37 and not any(carried)
+        carries_nothing_over(rt)
 
 
 @pytest.mark.timeout(60)
@@ -136,8 +128,7 @@ def test_a_wasi_command_that_appends_to_its_file_shows_it_on_every_reused_reques
 @pytest.mark.parametrize("path", PATHS)
 def test_a_pure_wasi_command_carries_nothing_over(path):
     with runtime(path, load_workload("hello")) as rt:
-        fresh, carried, failures = serve(rt, 40)
-        assert failures == [] and fresh.count(False) == 37 and not any(carried)
+        carries_nothing_over(rt)
         assert rt.parts.output_checks == 40
 
 
