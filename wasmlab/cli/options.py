@@ -282,6 +282,12 @@ def run_folder(out: Path | None, no_save: bool, command: str, run_id: str) -> Pa
     return None if no_save else (out or default_results() / command / run_id)
 
 
+def shown(path: Path | str) -> str:
+    """``path`` as a line prints it: relative to the working directory when it lies under it, as the user typed it."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(Path.cwd())) if resolved.is_relative_to(Path.cwd()) else str(path)
+
+
 def split_argv(text: str | None) -> tuple[str, ...]:
     return tuple(shlex.split(text)) if text else ()
 

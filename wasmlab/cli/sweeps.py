@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from wasmlab.cli.options import GateRatio, Setting, Workers, format_option
+from wasmlab.cli.options import GateRatio, Setting, Workers, format_option, shown
 
 
 @click.command()
@@ -49,9 +49,9 @@ def sweep(spec_file: Path, out: Path | None, workers: int, scheduler: str | None
             if papermill:
                 click.echo(f"  per point, papermill's own time (kernel start, notebook I/O): max {max(papermill):.1f} s")
         for point_id, error in outcome.failed.items():
-            click.echo(f"  FAILED {point_id}: {error} (see {spec.out / 'points' / point_id / 'executed.ipynb'})")
-        click.echo(f"  Results: {outcome.results or '(no finished point)'}")
-        click.echo(f"  Manifest: {outcome.manifest}")
+            click.echo(f"  FAILED {point_id}: {error} (see {shown(spec.out / 'points' / point_id / 'executed.ipynb')})")
+        click.echo(f"  Results: {shown(outcome.results) if outcome.results else '(no finished point)'}")
+        click.echo(f"  Manifest: {shown(outcome.manifest)}")
         failures += len(outcome.failed)
     if failures:
         sys.exit(1)

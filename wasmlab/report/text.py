@@ -15,6 +15,7 @@ from wasmlab.measure.measurement import Measurement
 from wasmlab.measure.stats import PAIRED_METHOD, geometric_mean, paired_by_repetition, per_repetition
 from wasmlab.measure.warmup import WarmupDone
 from wasmlab.measure.warmup import describe as describe_warmup
+from wasmlab.report import variant_style
 from wasmlab.report.reuse_text import reuse_json, reusing
 
 REFERENCE = "baseline"
@@ -279,6 +280,7 @@ def variants_table(measurement: Measurement) -> str:
     table = measurement.variants(REFERENCE)
     if table.empty:
         return "(no variant finished)"
+    table = table.iloc[sorted(range(len(table)), key=lambda i: variant_style.order_key(table["variant"].iloc[i]))]  # not run order
     columns = {
         "variant": "variant",
         "latency_us_mean": "mean µs",
@@ -314,7 +316,8 @@ def _path_ratio_lines(name: str, ratios: pd.DataFrame) -> str:
     numerator, denominator = name.split("_over_")
     rows = [f"  {row['variant']}: {row[f'{numerator}_us_mean']:.2f} / {row[f'{denominator}_us_mean']:.2f} µs, {row['ratio']:.2f} "
             f"({interval(row['ci95_low'], row['ci95_high'])}) by means, {row['median_ratio']:.2f} "
-            f"({interval(row['median_ci95_low'], row['median_ci95_high'])}) by medians" for row in ratios.to_dict("records")]
+            f"({interval(row['median_ci95_low'], row['median_ci95_high'])}) by medians"
+            for row in sorted(ratios.to_dict("records"), key=lambda r: variant_style.order_key(r["variant"]))]
     return (f"{name} per composition ({numerator}/{denominator} of the per-repetition mean and median latency, same run, paired by "
             f"repetition, 95% Student-t CI):\n" + "\n".join(rows))
 
