@@ -13,6 +13,7 @@ for byte, file patterns matched on bytes, on the lean, api and native paths, wit
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -182,3 +183,44 @@ def test_the_recipes_page_s_sightglass_example_runs_as_written(tmp_path):
         (folder / f"benchmark.{stream}.expected").write_bytes((folder / f"reader.{stream}.expected").read_bytes())
     (folder / "benchmark.yaml").write_text(example)
     serve("native", load_workload(str(folder / "benchmark.yaml")), ("pooled+cached",))
+
+
+# A WASI command printing a PNG signature and a byte that is not UTF-8 on stdout.
+PNG_PRINTER = """(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "\\89PNG\\0d\\0a\\1a\\0a\\ff")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 9))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"""
+PNG_BYTES = b"\x89PNG\r\n\x1a\n\xff"
+
+
+def printer_recipe(folder: Path, expect: dict) -> Workload:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "printer.wat").write_text(PNG_PRINTER)
+    (folder / "printer.yaml").write_text(yaml.safe_dump({"module": "printer.wat", "expect": expect}))
+    return load_workload(str(folder / "printer.yaml"))
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("path", PATHS)
+def test_a_stream_pattern_and_digest_are_checked_on_the_stream_s_bytes(tmp_path, path):
+    """stdout's pattern is matched on its bytes, as a file's is (decoded as text, ``^\\x89PNG`` never matches), and its
+    ``stdout_sha256`` is compared on every path; one wrong digit of the digest fails."""
+    digest = hashlib.sha256(PNG_BYTES).hexdigest()
+    serve(path, printer_recipe(tmp_path / "ok", {"stdout_match": r"^\x89PNG\r\n\x1a\n\xff$", "stdout_sha256": digest.upper()}),
+          ("pooled+cached",))
+    with pytest.raises(ResultMismatch, match=r"stdout does not match '\^\\\\x89PNX': begins b'\\x89PNG"):
+        serve(path, printer_recipe(tmp_path / "pattern", {"stdout_match": r"^\x89PNX"}), ("pooled+cached",))
+    wrong = digest[:-1] + ("0" if digest[-1] != "0" else "1")
+    with pytest.raises(ResultMismatch, match=f"stdout has sha256 {digest}, expected {wrong}"):
+        serve(path, printer_recipe(tmp_path / "digest", {"stdout_sha256": wrong}), ("pooled+cached",))
+
+
+def test_a_stream_digest_that_is_not_a_sha256_is_one_line(tmp_path):
+    from wasmlab.workloads.recipe import parse
+
+    with pytest.raises(ConfigError, match="recipe expect.stderr_sha256: 'abc' is not a SHA-256; allowed: 64 hexadecimal digits"):
+        parse({"module": "m.wat", "expect": {"stderr_sha256": "abc"}}, base=tmp_path)

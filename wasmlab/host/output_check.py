@@ -1,6 +1,6 @@
 """The check of a WASI request's outputs against its :class:`~wasmlab.workloads.expectation.Expectation`, one home for
-every call path: stdout and stderr against their patterns and their exact expected bytes (a standard suite's
-``NAME.stdout.expected``), and the files a request wrote against their digests and byte patterns.
+every call path: stdout and stderr against their patterns (on bytes), their exact expected bytes (a standard suite's
+``NAME.stdout.expected``) and their digests, and the files a request wrote against their digests and byte patterns.
 
 The Python paths call it after every request (:class:`~wasmlab.host.store.WasiIO`), the native paths on the first
 request's outputs (each later request's must equal those, compared in C); always outside the request's recorded time.
@@ -45,8 +45,9 @@ class OutputCheck:
 
     def __init__(self, name: str, expectation: Expectation) -> None:
         self.name = name
-        self.patterns = [(stream, re.compile(p)) for stream, p in zip(STREAMS, (expectation.stdout_match, expectation.stderr_match),
-                                                                        strict=True) if p]
+        self.patterns = [(stream, byte_pattern(p)) for stream, p in zip(STREAMS, (expectation.stdout_match, expectation.stderr_match),
+                                                                          strict=True) if p]
+        self.digests = [(stream, d) for stream, d in zip(STREAMS, (expectation.stdout_sha256, expectation.stderr_sha256), strict=True) if d]
         self.exact: list[tuple[str, ExpectedBytes]] = [(stream, e) for stream, e in zip(
             STREAMS, (expectation.stdout_bytes, expectation.stderr_bytes), strict=True) if e is not None]
         self.file_checks = {path: (kind, byte_pattern(value) if kind == "regex" else value)
@@ -55,23 +56,27 @@ class OutputCheck:
     @property
     def anything(self) -> bool:
         """Whether there is anything to check (else the first request's outputs need no verifying)."""
-        return bool(self.patterns or self.exact or self.file_checks)
+        return bool(self.patterns or self.exact or self.digests or self.file_checks)
 
     def streams(self, read: Callable[[str], bytes]) -> None:
         """Raise :class:`ResultMismatch` unless stdout and stderr (``read(stream)`` gives a stream's bytes) match their
-        patterns and equal their expected bytes."""
+        patterns, equal their expected bytes and have their expected digests."""
         for stream, pattern in self.patterns:
-            # Bytes decoded as every path decodes them: read_text's universal newlines would turn \r into \n, so a
-            # pattern would match a command's output on one path and not on the other.
-            text = read(stream).decode(errors="replace")
-            if not pattern.search(text):
-                raise ResultMismatch(f"workload {self.name!r}: {stream} does not match {pattern.pattern!r}: "
-                                     f"{text.strip().splitlines()[:1]}")
+            # Matched on the bytes, as file patterns are: a binary stream (a PNG on stdout) is not decoded first, and
+            # a \r stays a \r on every path.
+            data = read(stream)
+            if not pattern.search(data):
+                raise ResultMismatch(f"workload {self.name!r}: {stream} does not match {pattern.pattern.decode(errors='replace')!r}: "
+                                     f"begins {data[:QUOTED]!r}")
         for stream, expected in self.exact:
             got = read(stream)
             if got != expected.data:
                 raise ResultMismatch(f"workload {self.name!r}: {stream} differs from {expected.source} "
                                      f"{first_difference(got, expected.data)}")
+        for stream, digest in self.digests:
+            got_digest = hashlib.sha256(read(stream)).hexdigest()
+            if got_digest != digest:
+                raise ResultMismatch(f"workload {self.name!r}: {stream} has sha256 {got_digest}, expected {digest}")
 
     def files(self, read: Callable[[str], bytes | None]) -> None:
         """Raise :class:`ResultMismatch` unless every file the expectation names was written (``read`` gives its contents,

@@ -141,7 +141,7 @@ class WorkloadSettings:
             preopens.append((host, guest_path(guest, f"directory {spec!r}: guest")))
         if self.stdout_match:
             try:
-                re.compile(self.stdout_match)
+                re.compile(self.stdout_match.encode())  # matched on the output's bytes
             except re.error as exc:
                 raise ConfigError(f"stdout pattern {self.stdout_match!r} is not a regular expression ({exc})") from None
         workload = from_path(self.spec, self.entry, self.args, self.expect, tuple(self.argv), stdin, tuple(preopens),

@@ -81,6 +81,9 @@ class Expectation:
     # The exact bytes stdout and stderr must hold (a recipe's ``expect.stdout_file`` / ``stderr_file``, or the CLI's).
     stdout_bytes: ExpectedBytes | None = None
     stderr_bytes: ExpectedBytes | None = None
+    # The SHA-256 (lower-case hex) stdout and stderr must have (a recipe's ``expect.stdout_sha256`` / ``stderr_sha256``).
+    stdout_sha256: str | None = None
+    stderr_sha256: str | None = None
     # Files a request writes into its writable directories: guest path -> (sha256|regex, value).
     files: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     # What a recipe's read steps read: name -> (sha256|hex|text|regex, value).
@@ -129,6 +132,8 @@ def expectation_of(workload: Any) -> Expectation:
                                    name=f"{workload.name} (call {call.entry})") for call in workload.before)
     return Expectation(check=workload.check, result=result, before=before, exit=exit_status, stdout_match=workload.stdout_pattern,
                        stderr_match=workload.stderr_pattern, stdout_bytes=recipe.expect.stdout_file if recipe is not None else None,
-                       stderr_bytes=recipe.expect.stderr_file if recipe is not None else None, files=dict(recipe.expect.files) if recipe is not None else {},
+                       stderr_bytes=recipe.expect.stderr_file if recipe is not None else None,
+                       stdout_sha256=recipe.expect.stdout_sha256 if recipe is not None else None,
+                       stderr_sha256=recipe.expect.stderr_sha256 if recipe is not None else None, files=dict(recipe.expect.files) if recipe is not None else {},
                        reads=dict(recipe.expect.bytes) if recipe is not None else {}, outcome=workload.expected_outcome, steps=steps,
                        command=workload.command)

@@ -8,7 +8,6 @@ modules (a request driver from :mod:`wasmlab.workloads.hostfuncs`) are served he
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import wasmtime
@@ -16,6 +15,7 @@ import wasmtime
 from wasmlab.errors import ConfigError, ResultMismatch
 from wasmlab.host.callpaths.base import Handlers, RequestParts, api_handlers, learned_or_mismatch, mismatch
 from wasmlab.host.modules import Compiled
+from wasmlab.host.output_check import byte_pattern
 from wasmlab.host.recipes import ApiTarget, Outcome, checker, run_steps
 from wasmlab.host.store import WasiIO
 from wasmlab.workloads.hostfuncs import driver
@@ -69,7 +69,7 @@ def bind(parts: RequestParts, workloads: Sequence[Workload]) -> Handlers:  # noq
         if func is None:
             output = drivers[w.driver](store, instance, w.driver_input)
             pattern = w.expectation.stdout_match
-            if pattern and not re.search(pattern, output.decode(errors="replace")):
+            if pattern and not byte_pattern(pattern).search(output):  # on bytes, as OutputCheck matches streams
                 raise ResultMismatch(f"workload {w.name!r}: output does not match {pattern!r}: {output[:80]!r}")
             return None
         try:

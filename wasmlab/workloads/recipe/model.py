@@ -15,7 +15,8 @@ RECIPE_KEYS = ("module", "name", "wasi", "imports", "steps", "invoke", "expect",
 DEFAULT_INIT = "wizer.initialize"
 WASI_KEYS = ("argv", "stdin", "env", "dirs")
 DIR_KEYS = ("host", "guest", "writable", "resource")
-EXPECT_KEYS = ("exit", "stdout_match", "stderr_match", "stdout_file", "stderr_file", "result", "bytes", "files")
+EXPECT_KEYS = ("exit", "stdout_match", "stderr_match", "stdout_file", "stderr_file", "stdout_sha256", "stderr_sha256", "result", "bytes",
+               "files")
 WRITE_SOURCES = ("text", "hex", "file", "repeat")
 DIGESTS = ("sha256", "hex", "text", "regex")
 FILE_CHECKS = ("sha256", "regex")
@@ -116,13 +117,16 @@ class Expect:
     # The exact bytes of stdout / stderr, read from a file beside the recipe (a standard suite's NAME.stdout.expected).
     stdout_file: ExpectedBytes | None = None
     stderr_file: ExpectedBytes | None = None
+    stdout_sha256: str | None = None  # lower-case hex
+    stderr_sha256: str | None = None
     result: int | str | None = None  # an integer, or for a component's export a value in WAVE
     bytes: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # name -> (sha256|hex|text, value)
     files: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # guest path -> (sha256|regex, value)
 
     @property
     def anything(self) -> bool:
-        return (any(v is not None for v in (self.exit, self.stdout_match, self.stderr_match, self.stdout_file, self.stderr_file, self.result))
+        return (any(v is not None for v in (self.exit, self.stdout_match, self.stderr_match, self.stdout_file, self.stderr_file,
+                                                self.stdout_sha256, self.stderr_sha256, self.result))
                 or bool(self.bytes or self.files))
 
 

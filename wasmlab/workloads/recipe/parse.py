@@ -6,6 +6,7 @@ join two sections (a byte check needs a read step, a file check a writable direc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -125,6 +126,13 @@ def expected_file(value: Any, where: str, base: Path) -> ExpectedBytes | None:
                           f"output's exact bytes") from None
 
 
+def stream_digest(value: Any, where: str) -> str:
+    """A stream's expected SHA-256: 64 hexadecimal digits, kept in lower case."""
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        raise ConfigError(f"recipe {where}: {value!r} is not a SHA-256; allowed: 64 hexadecimal digits (sha256sum's output)")
+    return value.lower()
+
+
 def expect_section(data: Any, steps: Sequence[Step], dirs: Sequence[Dir], base: Path) -> Expect:
     """``expect:``: exit, output patterns and exact outputs, the last call's result, digests of reads and of written files."""
     expect_data = mapping(data or {}, "expect", EXPECT_KEYS)
@@ -141,13 +149,16 @@ def expect_section(data: Any, steps: Sequence[Step], dirs: Sequence[Dir], base: 
                               + (", ".join(d.guest for d in dirs if d.writable) or "a wasi.dirs entry with writable: true"))
     for key in ("stdout_match", "stderr_match"):
         if key in expect_data:
-            regex(str(expect_data[key]), f"expect.{key}")
+            regex(str(expect_data[key]), f"expect.{key}", binary=True)  # matched on the stream's bytes, as file patterns are
+    digests = {key: stream_digest(expect_data[key], f"expect.{key}") if key in expect_data else None
+               for key in ("stdout_sha256", "stderr_sha256")}
     return Expect(
         exit=integer(expect_data["exit"], "expect.exit") if "exit" in expect_data else None,
         stdout_match=str(expect_data["stdout_match"]) if "stdout_match" in expect_data else None,
         stderr_match=str(expect_data["stderr_match"]) if "stderr_match" in expect_data else None,
         stdout_file=expected_file(expect_data.get("stdout_file"), "expect.stdout_file", base),
         stderr_file=expected_file(expect_data.get("stderr_file"), "expect.stderr_file", base),
+        stdout_sha256=digests["stdout_sha256"], stderr_sha256=digests["stderr_sha256"],
         result=(expect_data["result"] if isinstance(expect_data.get("result"), str)
                 else int64(integer(expect_data["result"], "expect.result"), "expect.result") if "result" in expect_data else None),
         bytes=byte_checks, files=file_checks)
