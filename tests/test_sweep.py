@@ -240,6 +240,9 @@ def test_every_notebook_runs_in_the_smoke_sweep_writes_its_results_and_the_repor
     assert not failed
     missing = [line for name in sorted(SMOKE_OUTPUTS) for line in _smoke_outputs_missing(smoke, name)]
     assert not missing
+    (releases_point,) = (smoke / "smoke-08" / "points").iterdir()
+    ran = set(pd.read_parquet(releases_point / "results" / "summary.parquet")["release"])
+    assert {"30.0.0", "50.0.1"} <= ran and any(r.startswith("library:") for r in ran), ran  # the spec's wasmtime_library
 
     done = subprocess.run([sys.executable, "-m", "wasmlab.cli", "report", str(smoke / "smoke-01")], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -250,6 +253,25 @@ def test_every_notebook_runs_in_the_smoke_sweep_writes_its_results_and_the_repor
     assert text.count("data:image/png;base64") >= 1 and "Sweep summary" in text and "Traceback" not in text
     assert "Seed table (slots=" in done.stdout and "Pooled + Cached" in done.stdout
     assert (smoke / "smoke-01" / "report" / "speedups.png").is_file()
+
+
+def test_the_wasmtime_library_axis_reaches_the_notebook_as_absolute_paths_checked_when_the_sweep_starts(lab, tmp_path):
+    shutil.copy(ROOT / "notebooks" / "08_releases.ipynb", lab / "notebooks")
+    head = "name: r\nnotebook: 08_releases.ipynb\n"
+    build = lab / "notebooks" / "builds" / "libwasmtime.so"
+    spec = sweep.load_spec(write_spec(lab, head + "wasmtime_library: [../builds/libwasmtime.so]\n"))
+    assert [p.parameters["libraries"] for p in spec.points()] == [[str(build.resolve())]]
+    with pytest.raises(ConfigError, match=r"wasmtime_library: .*libwasmtime.so is not a file; allowed: paths of libwasmtime builds"):
+        spec.check_ready()
+    build.parent.mkdir()
+    build.write_bytes(b"\x7fELF")
+    spec.check_ready()
+    for text, message in [("wasmtime_library: []\n", "wasmtime_library: []; allowed: a non-empty list of paths"),
+                          ("wasmtime_library: [a.so]\nparameters: {libraries: [b.so]}\n", "is also given as 'libraries'")]:
+        with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+            sweep.load_spec(write_spec(lab, head + text))
+    with pytest.raises(ConfigError, match="wasmtime_library: the notebook has no 'libraries' parameter"):
+        sweep.load_spec(write_spec(lab, "name: s\nnotebook: 01_seed_reproduction.ipynb\nwasmtime_library: [a.so]\n"))
 
 
 def test_every_shipped_spec_is_valid():

@@ -10,11 +10,15 @@ A spec::
     replicates: 1                    # independent executions (kernels) of every point
     out: data/results/seed           # optional
     wasmtime_release: [30, 40, 50]   # optional: every point runs across these releases (08_releases.ipynb)
+    wasmtime_library: [../builds/libwasmtime.so]   # optional: and across your own builds (relative to the spec)
 
 ``wasmtime_release`` is an axis that does not split points: within each point the releases run once per
 repetition in rotated order (one child process each), so that drift of the machine shifts them alike; one
 point per release could not interleave them.  It reaches the notebook as its ``releases`` parameter, and
 each release must be in ``data/releases/manifest.yaml`` and fetched (``wasmlab releases fetch``).
+``wasmtime_library`` adds users' own libwasmtime builds to the same interleaving (the notebook's ``libraries``
+parameter; each labelled ``library:<digest>``), each path relative to the spec's folder and checked when the sweep
+starts.
 
 Everything is validated before anything runs: an unknown key, a parameter the notebook's
 ``parameters`` cell does not define (papermill inspects it), a wrong type, an empty grid or a
@@ -39,8 +43,12 @@ from wasmlab.experiments.notebook import notebook_parameters
 from wasmlab.host.releases import fetched, resolve
 from wasmlab.storage import project_root
 
-SPEC_KEYS = ("name", "notebook", "parameters", "grid", "zip", "replicates", "out", "description", "wasmtime_release")
+SPEC_KEYS = ("name", "notebook", "parameters", "grid", "zip", "replicates", "out", "description", "wasmtime_release",
+             "wasmtime_library")
 RELEASE_AXIS = "wasmtime_release"
+LIBRARY_AXIS = "wasmtime_library"
+# The notebook parameter the library axis fills: paths of users' libwasmtime builds.
+LIBRARY_PARAMETER = "libraries"
 # The notebook parameter the release axis fills (08_releases.ipynb declares it).
 RELEASE_PARAMETER = "releases"
 STATUS = "status.json"
@@ -81,6 +89,7 @@ class Spec:
     description: str = ""
     notebook_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
     releases: list[str] = field(default_factory=list)
+    libraries: list[str] = field(default_factory=list)
 
     def check_ready(self) -> None:
         """One line before anything runs if a release of the ``wasmtime_release`` axis is not fetched (or altered).
@@ -92,6 +101,10 @@ class Spec:
                 fetched(release)
             except ConfigError as exc:
                 raise _fail(self.path, RELEASE_AXIS, str(exc)) from None
+        for library in self.libraries:
+            if not Path(library).is_file():
+                raise _fail(self.path, LIBRARY_AXIS, f"{library} is not a file; allowed: paths of libwasmtime builds (.so), "
+                            "relative to the spec's folder")
         for point in self.points():
             check_point(self.path, point)
 
@@ -121,6 +134,7 @@ class Spec:
             "out": _shown(self.out),
             "description": self.description,
             RELEASE_AXIS: self.releases,
+            LIBRARY_AXIS: self.libraries,
         }
 
 
@@ -200,6 +214,20 @@ def _release_axis(path: Path, values: Any, declared: Mapping[str, Any], *section
     except ConfigError as exc:
         raise _fail(path, key, str(exc)) from None
     return [release.version for release in releases]
+
+
+def _library_axis(path: Path, values: Any, declared: Mapping[str, Any], *sections: Mapping[str, Any]) -> list[str]:
+    """The ``wasmtime_library`` axis as the absolute paths the notebook's ``libraries`` parameter takes (existence is
+    checked when the sweep starts, as a release's fetch is)."""
+    key = LIBRARY_AXIS
+    if not isinstance(values, list) or not values or not all(isinstance(v, str) and v for v in values):
+        raise _fail(path, key, f"{values!r}; allowed: a non-empty list of paths of libwasmtime builds")
+    if LIBRARY_PARAMETER not in declared:
+        raise _fail(path, key, f"the notebook has no {LIBRARY_PARAMETER!r} parameter to run builds through; "
+                    "allowed: a notebook that declares it (08_releases.ipynb)")
+    if any(LIBRARY_PARAMETER in section for section in sections):
+        raise _fail(path, key, f"is also given as {LIBRARY_PARAMETER!r}; give the builds in one place")
+    return [str((path.resolve().parent / value).resolve()) for value in values]
 
 
 def apply_overrides(data: Any, overrides: Mapping[str, Any]) -> Any:
@@ -291,6 +319,9 @@ def _validate(path: Path, data: Any, out: Path | None) -> Spec:  # noqa: C901, P
     releases = _release_axis(path, data[RELEASE_AXIS], declared, parameters, grid, zipped) if RELEASE_AXIS in data else []
     if releases:
         parameters = {**parameters, RELEASE_PARAMETER: releases}
+    libraries = _library_axis(path, data[LIBRARY_AXIS], declared, parameters, grid, zipped) if LIBRARY_AXIS in data else []
+    if libraries:
+        parameters = {**parameters, LIBRARY_PARAMETER: libraries}
     for section_name, section in (("grid", grid), ("zip", zipped)):
         for key, values in section.items():
             if key == RELEASE_AXIS:
@@ -332,4 +363,5 @@ def _validate(path: Path, data: Any, out: Path | None) -> Spec:  # noqa: C901, P
         description=str(data.get("description", "")),
         notebook_parameters=declared,
         releases=releases,
+        libraries=libraries,
     )

@@ -121,8 +121,10 @@ def assembled(table: pd.DataFrame, metadata: dict[str, Any]) -> AcrossReleases:
 
 
 def across_releases(releases: Sequence[str], workload: str, variants: Sequence[str], requests: int, repeats: int, warmup: int,
-                    slots: int, compile_workloads: Sequence[str] = (), compile_repeats: int = 3) -> AcrossReleases:
-    """The same scenario (and compile timings) on each of ``releases`` (versions or majors of the manifest)."""
+                    slots: int, compile_workloads: Sequence[str] = (), compile_repeats: int = 3,
+                    libraries: Sequence[str] = ()) -> AcrossReleases:
+    """The same scenario (and compile timings) on each of ``releases`` (versions or majors of the manifest) and each
+    user's build in ``libraries`` (paths, labelled by their digests)."""
     scenario = Scenario(workload=workload, variants=tuple(variants), requests=requests, repeats=repeats, warmup=warmup,
                         preset=None, slots=slots, cache_size=16)
-    return scenario_across_releases(releases, scenario, compile_workloads, compile_repeats)
+    return scenario_across_releases(releases, scenario, compile_workloads, compile_repeats, libraries=libraries)
