@@ -107,3 +107,27 @@ def test_reproduce_with_auto_warmup_records_and_prints_each_variant_s(tmp_path, 
         assert warm["stopped"] == "budget" or warm["requests"] >= 2 * AutoWarmup().window, (name, warm)
     text = CliRunner().invoke(main, arguments, catch_exceptions=False).stdout
     assert "after auto warm-up (cached " in text and " requests, " in text
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("path", PATHS)
+def test_a_counted_warmup_ends_at_its_time_budget_when_the_count_would_take_longer(path, monkeypatch):
+    """``--warmup 200`` means 200 requests or COUNT_BUDGET_S seconds, whichever ends first: a slow guest stops early,
+    says so in the figures' words, and a fast one still serves its whole count."""
+    from wasmlab.measure import warmup
+
+    monkeypatch.setattr(warmup, "COUNT_BUDGET_S", 0.1)
+    runtime = runtime_of(path, SLOW, 7)
+    try:
+        done = warm_up(runtime, [0], 200)
+        assert done.stopped == "budget" and 1 <= done.requests < 200, done
+        assert warmup.describe(200, {"baseline": done}) == f"200 warm-up or 0.1 s (baseline {done.requests} requests, budget)"
+    finally:
+        runtime.close()
+    monkeypatch.setattr(warmup, "COUNT_BUDGET_S", 60.0)
+    runtime = runtime_of(path, SLOW, 7)
+    try:
+        done = warm_up(runtime, [0], 3)
+        assert (done.requests, done.stopped) == (3, "count") and warmup.describe(3, {"baseline": done}) == "3 warm-up"
+    finally:
+        runtime.close()

@@ -79,8 +79,9 @@ def module_by_path_options() -> Callable[[F], F]:
 @click.command()
 @workload_options(variants=ALL_VARIANTS)
 @measurement_options((1000, "Requests per repetition."), (5, "Repetitions (variants interleaved in each)."),
-                     (200, "Untimed warm-up requests per variant, or auto: until the request time is stable (the median of the "
-                      "last 5 within 5% of the 5 before), 10 s or 200 requests, whichever comes first."), auto_warmup=True)
+                     (200, "Untimed warm-up requests per variant, ending after 2 s if the count has not (the figures say so), "
+                      "or auto: until the request time is stable (the median of the last 5 within 5% of the 5 before), 10 s or "
+                      "200 requests, whichever comes first."), auto_warmup=True)
 @click.option("--rounds", default=10, show_default=True, type=int,
               help="Slices of each repetition: in each, every variant serves its next slice of requests (at least 25 each).")
 @pool_options("Pool slots (core instances, memories, tables, stacks).")

@@ -1,7 +1,8 @@
 """Warm-up: the untimed requests each variant serves before anything is timed, one concept in one place.
 
-A warm-up is a fixed count (the default, 200: enough for a request of microseconds, where caches, pool slots and
-code paths need a few hundred requests to settle) or ``auto``, for guests whose requests take from milliseconds to
+A warm-up is a count (the default, 200: enough for a request of microseconds, where caches, pool slots and code
+paths need a few hundred requests to settle), cut short once it has taken :data:`COUNT_BUDGET_S` seconds so that a
+guest of seconds per request does not spend minutes warming up (``budget``; at least one request runs), or ``auto``, for guests whose requests take from milliseconds to
 seconds (a standard suite's: Sightglass benchmarks take 3 ms to 25 s), where a fixed count is either far too short
 or hours long.  ``auto`` times each warm-up request and stops at the first of:
 
@@ -26,6 +27,8 @@ from wasmlab.errors import ConfigError
 from wasmlab.host.outcomes import REQUEST_FAILURES
 
 AUTO = "auto"
+# A counted warm-up ends here if its count has not: "200 requests or 2 s, whichever ends first".
+COUNT_BUDGET_S = 2.0
 # Why a warm-up stopped: its fixed count reached, or one of ``auto``'s three rules.
 STOPS = ("count", "stable", "budget", "max")
 
@@ -96,12 +99,14 @@ def warm_up(runtime: Any, indices: Sequence[int], warmup: Warmup) -> WarmupDone:
     """Serve ``runtime``'s untimed warm-up requests (the trace's, in order, from its start), then reset its cache's
     counters so that hit rates describe timed requests."""
     handle = runtime.handle
+    clock = time.perf_counter_ns
     if not isinstance(warmup, AutoWarmup):
-        for i in range(warmup):
-            _serve(handle, indices[i % len(indices)])
-        done = WarmupDone(warmup, "count")
+        deadline, served = clock() + int(COUNT_BUDGET_S * 1e9), 0
+        while served < warmup and (served == 0 or clock() < deadline):
+            _serve(handle, indices[served % len(indices)])
+            served += 1
+        done = WarmupDone(served, "count" if served == warmup else "budget")
     else:
-        clock = time.perf_counter_ns
         times: list[int] = []
         start = clock()
         stopped = None
@@ -124,8 +129,10 @@ def _serve(handle: Any, index: int) -> None:
 
 
 def describe(warmup: Any, done: dict[str, WarmupDone] | None = None) -> str:
-    """The warm-up in words for the figures' lines: ``200 warm-up`` or ``auto warm-up (cached 12 requests, stable; ...)``."""
+    """The warm-up in words for the figures' lines: ``200 warm-up``, ``200 warm-up or 2 s (baseline 3 requests, budget)``
+    where the time ran out first, or ``auto warm-up (cached 12 requests, stable; ...)``."""
     if not isinstance(parse_warmup(warmup), AutoWarmup):
-        return f"{warmup} warm-up"
+        short = "; ".join(f"{name} {d.requests} requests, budget" for name, d in (done or {}).items() if d.stopped == "budget")
+        return f"{warmup} warm-up or {COUNT_BUDGET_S:g} s ({short})" if short else f"{warmup} warm-up"
     per_variant = "; ".join(f"{name} {d.requests} requests, {d.stopped}" for name, d in (done or {}).items())
     return f"auto warm-up ({per_variant})" if per_variant else "auto warm-up"
