@@ -31,7 +31,7 @@ import hashlib
 import itertools
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -199,16 +199,22 @@ def _check_value(path: Path, shown: str, key: str, value: Any, declared: Mapping
             raise _fail(path, shown, f"{value!r} is a {type(value).__name__}; allowed: {article} {kind}")
 
 
+def _check_fills(path: Path, key: str, parameter: str, what: str, declared: Mapping[str, Any],
+                 sections: Sequence[Mapping[str, Any]]) -> None:
+    """One line unless the notebook declares ``parameter``, which the spec's ``key`` fills, and no section also gives it."""
+    if parameter not in declared:
+        raise _fail(path, key, f"the notebook has no {parameter!r} parameter to run {what} through; "
+                    "allowed: a notebook that declares it (08_releases.ipynb)")
+    if any(parameter in section for section in sections):
+        raise _fail(path, key, f"is also given as {parameter!r}; give the {what} in one place")
+
+
 def _release_axis(path: Path, values: Any, declared: Mapping[str, Any], *sections: Mapping[str, Any]) -> list[str]:
     """The ``wasmtime_release`` axis as the manifest versions the notebook's ``releases`` parameter takes."""
     key = RELEASE_AXIS
     if not isinstance(values, list) or not values or not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in values):
         raise _fail(path, key, f"{values!r}; allowed: a non-empty list of releases (versions like 50.0.1 or majors like 50)")
-    if RELEASE_PARAMETER not in declared:
-        raise _fail(path, key, f"the notebook has no {RELEASE_PARAMETER!r} parameter to run releases through; "
-                    "allowed: a notebook that declares it (08_releases.ipynb)")
-    if any(RELEASE_PARAMETER in section for section in sections):
-        raise _fail(path, key, f"is also given as {RELEASE_PARAMETER!r}; give the releases in one place")
+    _check_fills(path, key, RELEASE_PARAMETER, "releases", declared, sections)
     try:
         releases = resolve([str(v) for v in values])
     except ConfigError as exc:
@@ -222,11 +228,7 @@ def _library_axis(path: Path, values: Any, declared: Mapping[str, Any], *section
     key = LIBRARY_AXIS
     if not isinstance(values, list) or not values or not all(isinstance(v, str) and v for v in values):
         raise _fail(path, key, f"{values!r}; allowed: a non-empty list of paths of libwasmtime builds")
-    if LIBRARY_PARAMETER not in declared:
-        raise _fail(path, key, f"the notebook has no {LIBRARY_PARAMETER!r} parameter to run builds through; "
-                    "allowed: a notebook that declares it (08_releases.ipynb)")
-    if any(LIBRARY_PARAMETER in section for section in sections):
-        raise _fail(path, key, f"is also given as {LIBRARY_PARAMETER!r}; give the builds in one place")
+    _check_fills(path, key, LIBRARY_PARAMETER, "builds", declared, sections)
     return [str((path.resolve().parent / value).resolve()) for value in values]
 
 
