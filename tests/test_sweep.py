@@ -199,6 +199,9 @@ SMOKE_OUTPUTS = {
                  "snapshots.parquet": ["kib", "call_path", "start_up_p50_us", "snapshot_p50_us", "p50_ratio", "snapshot_faults",
                                        "snapshot_bytes", "wizer_ms"],
                  "reuse.png": None, "snapshots.png": None, "save_and_risk.png": None, "metadata.json": None},
+    "smoke-11": {"summary.parquet": ["variant", "runtime", "runtime_version", "latency_us_mean", "repetition"],
+                 "server.parquet": ["connections", "p50_us", "p99_us", "requests_per_s", "checked"],
+                 "server/metadata.json": None, "runtimes.png": None, "server.png": None, "metadata.json": None},
 }
 
 
