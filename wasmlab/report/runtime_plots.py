@@ -36,16 +36,20 @@ def runtimes(rows: list[dict[str, Any]]) -> Figure:
 
 
 def server_loads(table: pd.DataFrame) -> Figure:
-    """p50 and p99 latency (left) and requests per second (right) of a server at each connection count."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
+    """p50 and p99 latency (left, log scale) and requests per second (right) of a server at each connection count."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
+    ticks = [str(c) for c in table["connections"]]
     for column, style in (("p50_us", "o-"), ("p99_us", "s--")):
-        left.plot(table["connections"], table[column], style, label=column.removesuffix("_us"))
+        left.plot(ticks, table[column], style, label=column.removesuffix("_us"))
+    left.set_yscale("log")
     left.set_xlabel("connections")
-    left.set_ylabel("latency, µs")
+    left.set_ylabel("latency, µs (log scale)")
     left.legend()
-    right.bar(table["connections"].astype(str), table["requests_per_s"], color=RUNTIME_COLOURS["wasmtime"])
+    right.bar(ticks, table["requests_per_s"], color=RUNTIME_COLOURS["wasmtime"])
     right.set_xlabel("connections")
     right.set_ylabel("requests / s")
-    fig.suptitle("wasmtime serve under load, every response checked")
+    seconds = ", ".join(f"{s:g}" for s in sorted(set(table["duration_s"].round(1)))) if "duration_s" in table else "?"
+    fig.suptitle(f"wasmtime serve under load, every response checked (one load of {seconds} s per connection count: "
+                 "no interval)", fontsize=10)
     fig.tight_layout()
     return fig
