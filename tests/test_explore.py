@@ -112,3 +112,20 @@ def test_reuse_is_a_knob_and_the_table_shows_what_reuse_carried_over():
     assert "carried over (reused)" in explorer.table.value
     explorer.reuse.value = 0
     assert explorer.run() is None and "reuse0" in explorer.error.value
+
+
+def test_the_runtime_axis_runs_side_by_side_in_the_explorer_with_each_run_described():
+    """``wasmtime,v8``: every variant on both runtimes in one run, each v8 variant's speedup over baseline@v8, the run's
+    label and metadata naming the runtimes; pooled on v8 is left out, not failed."""
+    import shutil
+
+    if shutil.which("node") is None:
+        pytest.skip("node is not on PATH: the v8 runtime runs the machine's Node.js")
+    explorer = small_explorer()
+    explorer.runtime.value = "wasmtime,v8"
+    explorer.variant.value = "cached"
+    assert explorer.run() is not None, explorer.error.value
+    table = comparison_table(explorer.runs).set_index("variant")
+    assert {"baseline", "cached", "baseline@v8", "cached@v8"} <= set(table.index)
+    assert table.loc["cached@v8", "over"] == "baseline@v8" and table.loc["baseline@v8", "speedup"] == 1.0
+    assert "wasmtime,v8" in explorer.runs[0][0] and "v8 " in explorer.metadata.value

@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from wasmlab.config import CACHE_POLICIES, DEFAULT_SLOTS, parse_size
 from wasmlab.errors import WasmlabError
 from wasmlab.host.callpaths import call_paths
+from wasmlab.host.runtime_axis import WASMTIME, runtime_names
 from wasmlab.host.variant import NAMED_VARIANTS
 from wasmlab.measure.measurement import Measurement
 from wasmlab.measure.scenario import Scenario
@@ -113,6 +114,10 @@ class Explorer:
         self.workload = widgets.Combobox(value="seed", options=list(WORKLOADS), description="workload", ensure_option=False, style=style)
         self.variant = widgets.Dropdown(options=list(NAMED_VARIANTS), value=variant, description="variant", style=style)
         self.call_path = widgets.ToggleButtons(options=list(call_paths()), value="lean", description="call path", style=style)
+        # The runtime axis: wasmtime (on the call path above), another runtime, or all of them side by side in one run.
+        names = runtime_names()
+        self.runtime = widgets.ToggleButtons(options=[*names, ",".join(names)] if len(names) > 1 else list(names), value=WASMTIME,
+                                             description="runtime", style=style)
         self.slots = widgets.IntText(value=DEFAULT_SLOTS, description="pool slots", style=style)
         self.max_memory_size = widgets.Text(value="default", description="max memory size", style=style,
                                             placeholder="default, 65536, 10MiB")
@@ -148,6 +153,7 @@ class Explorer:
             workload=self.workload.value.strip(),
             variants=(REFERENCE,) if variant == REFERENCE else (REFERENCE, variant),
             call_path=self.call_path.value,
+            runtime=self.runtime.value,
             requests=self.requests.value,
             repeats=self.repeats,
             warmup=self.warmup,
@@ -185,7 +191,7 @@ class Explorer:
             failed = "; ".join(f"{v}: {e.splitlines()[0]}" for v, e in measurement.errors.items())
             self.error.value = error_html("error", failed)
         label = (
-            f"#{len(self.runs) + 1} {scenario.call_path}, slots {scenario.pool.slots}, "
+            f"#{len(self.runs) + 1} {scenario.runtime} ({scenario.call_path}), slots {scenario.pool.slots}, "
             f"{scenario.cache.policy}/{scenario.cache.size}, {scenario.workload.spec}"
         )
         self.runs.append((label, measurement))
@@ -222,7 +228,7 @@ class Explorer:
     def widget(self) -> widgets.Widget:
         controls = widgets.VBox(
             [
-                self.workload, self.variant, self.call_path, self.slots, self.max_memory_size,
+                self.workload, self.variant, self.call_path, self.runtime, self.slots, self.max_memory_size,
                 self.cache_policy, self.cache_size, self.reuse, self.requests,
                 widgets.HBox([self.run_button, self.clear_button, self.progress]),
                 self.error,
