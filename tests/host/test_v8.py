@@ -161,8 +161,8 @@ def test_a_refused_workload_or_limit_is_one_line_and_leaves_no_child(monkeypatch
         real(self, workloads)
         started.append(self.pid)
     monkeypatch.setattr(v8.NodeProcess, "__init__", spy)
-    with pytest.raises(ConfigError, match="is a WASI guest .*; the v8 runtime serves core modules without imports"):
-        v8_runtimes([load_workload("wasi-exit")])
+    with pytest.raises(ConfigError, match="is a component; the v8 runtime serves core modules without imports"):
+        v8_runtimes([load_workload("component-seed")])
     with pytest.raises(ConfigError, match="limits .* are wasmtime's"):
         build_runtimes(V8_VARIANTS, EngineConfig(), CacheConfig(), [guest("answer", ANSWER, 42)], limits=Limits(fuel=1000))
     assert started == []

@@ -6,8 +6,12 @@ checking every request's result against the workload's expectation (a wrong one 
 paths stop).  ``baseline@v8`` compiles each request's bytes with ``new WebAssembly.Module``, the bytes made unique per
 request by a custom section, because V8 caches the code of identical bytes within a process (a plain recompile would
 be a cache hit); ``cached@v8`` compiles once; ``+reuseN`` lets one instance serve N requests.  Served: core modules
-whose entry takes and returns i32/i64 (BigInt for i64) with no imports; WASI (``node:wasi``), host imports,
-components and recipes are refused in one line.  The child is stopped by its PID when the last variant closes, and
+whose entry takes and returns i32/i64 (BigInt for i64) with no imports, and WASI preview 1 commands through
+``node:wasi`` (argv, environment, stdin, read-only preopens; a fresh ``WASI`` object and instance per request, its exit
+status checked, stdout and stderr captured to files: the first request's checked here as every path checks them,
+each later one's compared byte for byte with the first's in node, as the native path does in C).  Host imports,
+components, recipe steps, writable directories and reuse of a WASI command (``node:wasi`` starts an instance once)
+are refused in one line.  The child is stopped by its PID when the last variant closes, and
 stops by itself when the lab dies (its stdin ends).  It runs in a session of its own, so a Ctrl-C at the terminal
 reaches the lab alone, which keeps its finished repetitions and then stops the child, rather than the child dying
 under a block first.
@@ -29,6 +33,7 @@ from wasmlab.config import CacheConfig
 from wasmlab.errors import ConfigError, NativeFailure, ResultMismatch, WasmlabError
 from wasmlab.host.cache import ModuleCache
 from wasmlab.host.callpaths.reuse import ReuseLedger
+from wasmlab.host.output_check import OutputCheck
 from wasmlab.host.variant import Variant
 from wasmlab.workloads.model import Workload
 
@@ -36,19 +41,25 @@ NAME = "v8"
 # What a ``@v8`` result's call_path column says: requests go through the WebAssembly JS API inside node.
 CALL_PATH = "js-api"
 KINDS = ("i32", "i64")
-ALLOWED = "core modules without imports whose entry takes and returns i32/i64"
+ALLOWED = "core modules without imports whose entry takes and returns i32/i64, and WASI commands with read-only directories"
 UNIQUE_BYTES = ("baseline@v8 compiles bytes made unique per request (a custom section with a counter): V8 caches the "
                 "code of identical bytes within a process")
 
 
 def refusal(workload: Workload) -> str | None:
     """Why the V8 runtime cannot serve ``workload`` (one line naming what is allowed), or ``None``."""
-    kind = ("a component" if workload.component else "a WASI guest (node:wasi is not wired in yet)" if workload.wasi else
-            "a recipe" if workload.recipe is not None else "library-style" if workload.driver else
-            "a module importing host functions" if workload.linked else
+    recipe = workload.recipe
+    kind = ("a component" if workload.component else "library-style" if workload.driver else
+            "a recipe with steps" if workload.steps else "a module with a start-up export (init)" if workload.init else
+            "a module importing host functions" if workload.host_imports or (recipe is not None and recipe.imports) else
+            "a WASI guest with a writable directory (node:wasi here serves read-only ones)"
+            if recipe is not None and any(d.writable for d in recipe.dirs) else
+            "a WASI guest whose written files are checked" if workload.expectation.files else
+            "a guest of a recipe that is not a WASI command" if recipe is not None and not workload.wasi else
             f"a guest expected to end in {workload.expected_outcome!r} (what needs wasmtime's limits)"
             if workload.expected_outcome not in ("ok", "trap") else None)
-    if kind is None and (any(k not in KINDS for k in (*workload.params, *workload.results)) or len(workload.results) > 1):
+    if kind is None and not workload.wasi and (any(k not in KINDS for k in (*workload.params, *workload.results))
+                                               or len(workload.results) > 1):
         kind = f"an export {workload.entry!r} taking {list(workload.params)} and returning {list(workload.results)}"
     if kind is None:
         return None
@@ -65,9 +76,17 @@ def _node() -> str:
 def _described(workload: Workload) -> dict[str, Any]:
     i64 = workload.results[:1] == ("i64",)
     expected = workload.expected if workload.check == "expected" and workload.results else None
-    return {"name": workload.name, "wasm": base64.b64encode(workload.wasm).decode(), "entry": workload.entry,
-            "params": list(workload.params), "results": list(workload.results), "args": [str(a) if kind == "i64" else int(a) for a, kind in zip(workload.args, workload.params)],
-            "expected": str(expected) if i64 and expected is not None else expected, "check": workload.check}
+    described: dict[str, Any] = {
+        "name": workload.name, "wasm": base64.b64encode(workload.wasm).decode(), "entry": workload.entry,
+        "params": list(workload.params), "results": list(workload.results),
+        "args": [str(a) if kind == "i64" else int(a) for a, kind in zip(workload.args, workload.params, strict=False)],
+        "expected": str(expected) if i64 and expected is not None else expected, "check": workload.check, "wasi": workload.wasi}
+    if workload.wasi:  # what node:wasi is given per request; the exit status the request must end with (None: any)
+        recipe = workload.recipe
+        described.update(argv=list(workload.argv or (workload.name,)), env=dict(recipe.env) if recipe is not None else {},
+                         stdin=base64.b64encode(workload.stdin).decode() if workload.stdin is not None else None,
+                         preopens={guest: host for host, guest in workload.preopens}, exit=workload.expectation.exit)
+    return described
 
 
 class NodeProcess:
@@ -75,7 +94,8 @@ class NodeProcess:
 
     def __init__(self, workloads: Sequence[Workload]) -> None:
         driver = resources.files(__package__).joinpath("driver.mjs")
-        self.process = subprocess.Popen([_node(), str(driver)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        # --no-warnings: node:wasi's ExperimentalWarning would otherwise be the first line of every run's stderr.
+        self.process = subprocess.Popen([_node(), "--no-warnings", str(driver)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         text=True, bufsize=1, start_new_session=True)
         self.pid = self.process.pid
         self.users = 0
@@ -151,6 +171,9 @@ class V8Runtime:
             reason = refusal(workload)
             if reason:
                 raise ConfigError(reason)
+            if workload.wasi and variant.reuse > 1:
+                raise ConfigError(f"variant {variant.name!r}: workload {workload.name!r} is a WASI command, which node:wasi starts "
+                                  f"once per instance; allowed on v8: baseline or cached without +reuseN")
         self.variant, self.node, self.workloads = variant, node, list(workloads)
         self.engine = engine  # a wasmtime engine for the harness's timer calibration only: no request touches it
         self.memory_limit = None
@@ -186,6 +209,13 @@ class V8Runtime:
         if not reply["ok"]:
             raise ResultMismatch(f"{reply['mismatch']} (request {reply['at'] + 1} of a block of {len(indices)}, {self.variant.name})")
         out[:len(indices)] = reply["ns"]
+        for index, outputs in reply.get("first_outputs", {}).items():  # the first request's outputs, checked once
+            workload = self.workloads[int(index)]
+            decoded = {stream: base64.b64decode(data) for stream, data in outputs.items()}
+            OutputCheck(workload.name, workload.expectation).streams(decoded.__getitem__)
+        if any(w.wasi for w in self.workloads):  # every request's outputs: the first here, the rest against it in node
+            self.parts.output_checks += len(indices)
+            self.parts.output_check_ns += int(reply.get("check_ns", 0))
         stats = self.cache.stats
         fresh = [bool(f) for f in reply["fresh"]]
         if self.variant.cached:

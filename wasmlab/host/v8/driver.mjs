@@ -10,12 +10,21 @@
 // new WebAssembly.Instance, the call, and the comparison of its result with the expectation.
 // V8 caches compiled code for identical bytes within a process, so baseline makes each request's bytes unique
 // with a custom section holding a counter (built before the block's timed loop: it is the lab's work, not V8's).
+// A WASI command ({wasi: true, argv, env, stdin, preopens, exit}) gets a fresh node:wasi WASI object per request, its
+// stdin, stdout and stderr files opened before the request's clock starts and read after it stops; the reply's
+// first_outputs holds a workload's first outputs (checked by the lab), every later request's must equal them.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { createInterface } from "node:readline";
+import { WASI } from "node:wasi";
 
 const UNIQUE = Buffer.from("wasmlab.unique");
 let workloads = [];
 let uniqueCounter = 0n;
-const variants = new Map(); // variant name -> {modules: [], instances: [], served: [], first: []}
+const variants = new Map(); // variant name -> {modules: [], instances: [], served: [], first: [], firstOutputs: []}
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "wasmlab-v8-"));
+process.on("exit", () => fs.rmSync(scratch, { recursive: true, force: true }));
 
 function leb(n) {
   const out = [];
@@ -37,19 +46,64 @@ function load(message) {
     args: w.args.map((a, i) => (w.params[i] === "i64" ? BigInt(a) : a)),
     expected: w.check === "expected" && w.results.length ? (w.results[0] === "i64" ? BigInt(w.expected) : w.expected) : null,
   }));
+  workloads.forEach((w, i) => {
+    if (!w.wasi) return;
+    w.stdinPath = path.join(scratch, `stdin-${i}`);
+    fs.writeFileSync(w.stdinPath, w.stdin === null ? Buffer.alloc(0) : Buffer.from(w.stdin, "base64"));
+  });
   variants.clear();
   return { ok: true, v8: process.versions.v8, node: process.versions.node };
 }
 
 function stateOf(name) {
   if (!variants.has(name)) {
-    variants.set(name, { modules: [], instances: [], served: [], first: [] });
+    variants.set(name, { modules: [], instances: [], served: [], first: [], firstOutputs: [] });
   }
   return variants.get(name);
 }
 
 function show(value) {
   return typeof value === "bigint" ? value.toString() : JSON.stringify(value);
+}
+
+// A WASI command's request: its files opened (stdout and stderr fresh), then the timed part (the module, compiled or
+// cached, a WASI object, the instance, _start), then its outputs read.  Returns {ns, code, outputs, error}: a trap is
+// the request's error, anything else is the driver's and thrown.
+function wasiRequest(w, moduleOf) {
+  const fds = { stdin: fs.openSync(w.stdinPath, "r"), stdout: fs.openSync(path.join(scratch, "stdout"), "w+"),
+    stderr: fs.openSync(path.join(scratch, "stderr"), "w+") };
+  let code = null;
+  let error = null;
+  const t0 = process.hrtime.bigint();
+  try {
+    const wasi = new WASI({ version: "preview1", args: w.argv, env: w.env, preopens: w.preopens, returnOnExit: true, ...fds });
+    code = wasi.start(new WebAssembly.Instance(moduleOf(), wasi.getImportObject()));
+  } catch (caught) {
+    if (!(caught instanceof WebAssembly.RuntimeError) && !(caught instanceof RangeError)) throw caught;
+    error = caught;
+  } finally {
+    for (const fd of Object.values(fds)) fs.closeSync(fd);
+  }
+  const t1 = process.hrtime.bigint();
+  const outputs = { stdout: fs.readFileSync(path.join(scratch, "stdout")), stderr: fs.readFileSync(path.join(scratch, "stderr")) };
+  return { ns: Number(t1 - t0), code, outputs, error, readNs: process.hrtime.bigint() - t1 };
+}
+
+// What differs between a WASI request's end and what it must be (its exit status, the first request's outputs), or null.
+function wasiWrong(w, state, index, code, outputs, firstOutputs) {
+  if (w.exit !== null && code !== w.exit) return `workload '${w.name}' exited with ${code}, expected ${w.exit}`;
+  const first = state.firstOutputs[index];
+  if (first === undefined) {
+    state.firstOutputs[index] = outputs;
+    firstOutputs[index] = { stdout: outputs.stdout.toString("base64"), stderr: outputs.stderr.toString("base64") };
+    return null;
+  }
+  for (const stream of ["stdout", "stderr"]) {
+    if (!outputs[stream].equals(first[stream])) {
+      return `workload '${w.name}': ${stream} differs from the first request's (${outputs[stream].length} bytes against ${first[stream].length})`;
+    }
+  }
+  return null;
 }
 
 function block(message) {
@@ -59,13 +113,37 @@ function block(message) {
   const ns = new Array(n);
   const fresh = new Array(n);
   const failures = [];
+  const firstOutputs = {};
   let compiles = 0;
+  let checkNs = 0n; // reading back and comparing WASI outputs: after each request's clock stops, reported apart
   // Baseline: each request's own bytes, made before the timed loop.
   const bytes = cached ? null : indices.map((i) => uniqueBytes(workloads[i].wasm));
   const started = process.hrtime.bigint();
   for (let k = 0; k < n; k++) {
     const index = indices[k];
     const w = workloads[index];
+    if (w.wasi) {
+      fresh[k] = true; // node:wasi starts an instance once: a WASI command is never reused
+      const done = wasiRequest(w, () => {
+        let module = cached ? state.modules[index] : null;
+        if (!module) {
+          module = new WebAssembly.Module(cached ? w.wasm : bytes[k]);
+          compiles++;
+          if (cached) state.modules[index] = module;
+        }
+        return module;
+      });
+      ns[k] = done.ns;
+      if (done.error !== null) {
+        failures.push([k, `${done.error.constructor.name}: ${done.error.message}`]);
+        continue;
+      }
+      const checked = process.hrtime.bigint();
+      const wrong = wasiWrong(w, state, index, done.code, done.outputs, firstOutputs);
+      checkNs += process.hrtime.bigint() - checked + done.readNs;
+      if (wrong !== null) return { ok: false, mismatch: wrong, at: k };
+      continue;
+    }
     const t0 = process.hrtime.bigint();
     let result;
     try {
@@ -104,7 +182,7 @@ function block(message) {
     if (wrong !== null) return { ok: false, mismatch: wrong, at: k };
   }
   const wall = Number(process.hrtime.bigint() - started);
-  return { ok: true, ns, fresh, failures, wall_ns: wall, compiles };
+  return { ok: true, ns, fresh, failures, wall_ns: wall, compiles, first_outputs: firstOutputs, check_ns: Number(checkNs) };
 }
 
 const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
