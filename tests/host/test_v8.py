@@ -167,7 +167,7 @@ def test_a_refused_workload_or_limit_is_one_line_and_leaves_no_child(monkeypatch
         build_runtimes(V8_VARIANTS, EngineConfig(), CacheConfig(), [guest("answer", ANSWER, 42)], limits=Limits(fuel=1000))
     assert started == []
     # A refusal met after the child started (the second variant) stops it too.
-    monkeypatch.setattr(v8, "refusal", lambda w: "refused for the test" if started else None)
+    monkeypatch.setattr(v8, "refusal", lambda w, reuse=1: "refused for the test" if started else None)
     with pytest.raises(ConfigError, match="refused for the test"):
         v8_runtimes([guest("answer", ANSWER, 42)])
     assert len(started) == 1 and gone(started[0])

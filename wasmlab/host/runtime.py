@@ -168,7 +168,7 @@ def _built(v: Variant, engine: EngineConfig, cache: CacheConfig, workloads: Sequ
            limits: Limits, artifact_dir: Path | None, built: dict[str, Any]) -> Any:
     """The runtime of variant ``v``: wasmtime's, or another runtime's of the axis (its child shared with ``built``'s)."""
     if v.runtime == v8.NAME:
-        for reason in filter(None, (v8.refusal(w) for w in workloads)):
+        for reason in filter(None, (v8.refusal(w, v.reuse) for w in workloads)):
             raise ConfigError(reason)
         if limits != Limits():
             raise ConfigError(f"variant {v.name!r}: per-request limits (fuel, deadline, memory, stack) are wasmtime's; allowed on "

@@ -46,8 +46,12 @@ UNIQUE_BYTES = ("baseline@v8 compiles bytes made unique per request (a custom se
                 "code of identical bytes within a process")
 
 
-def refusal(workload: Workload) -> str | None:
-    """Why the V8 runtime cannot serve ``workload`` (one line naming what is allowed), or ``None``."""
+def refusal(workload: Workload, reuse: int = 1) -> str | None:
+    """Why the V8 runtime cannot serve ``workload`` (with instances reused ``reuse`` times: one line naming what is
+    allowed), or ``None``."""
+    if workload.wasi and reuse > 1:
+        return (f"workload {workload.name!r} is a WASI command, which node:wasi starts once per instance; allowed on v8: "
+                f"baseline or cached without +reuseN")
     recipe = workload.recipe
     kind = ("a component" if workload.component else "library-style" if workload.driver else
             "a recipe with steps" if workload.steps else "a module with a start-up export (init)" if workload.init else
@@ -168,12 +172,9 @@ class V8Runtime:
 
     def __init__(self, variant: Variant, node: NodeProcess, workloads: Sequence[Workload], cache: CacheConfig, engine: Any) -> None:
         for workload in workloads:
-            reason = refusal(workload)
+            reason = refusal(workload, variant.reuse)
             if reason:
                 raise ConfigError(reason)
-            if workload.wasi and variant.reuse > 1:
-                raise ConfigError(f"variant {variant.name!r}: workload {workload.name!r} is a WASI command, which node:wasi starts "
-                                  f"once per instance; allowed on v8: baseline or cached without +reuseN")
         self.variant, self.node, self.workloads = variant, node, list(workloads)
         self.engine = engine  # a wasmtime engine for the harness's timer calibration only: no request touches it
         self.memory_limit = None
