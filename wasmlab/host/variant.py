@@ -93,7 +93,8 @@ def parse_variant(name: str) -> Variant:
     composition = "+".join(tokens)
     if not composition or any(t not in TOKENS for t in tokens) or len(set(tokens)) != len(tokens):
         raise allowed(name, "variant", NAMED_VARIANTS + ("any '+'-joined combination of pooled, cached, disk, wtcache, pre, "
-                                                         "snapshot, optionally +reuseN, optionally @lean, @api, @native or @v8",))
+                                                         "snapshot, optionally +reuseN, optionally "
+                                                         + ", ".join(f"@{p}" for p in (*call_paths(), *(r for r in RUNTIMES if r != WASMTIME))),))
     if "disk" in tokens and "wtcache" in tokens:
         raise ConfigError(f"variant {name!r} combines two disk caches; allowed: disk (the lab's artifacts) or wtcache (wasmtime's), not both")
     canonical = "+".join(t for t in TOKENS if t in tokens)
