@@ -282,7 +282,8 @@ class Scenario:
 def native_refusal(variants: Sequence[str], cache_policy: str, cache_size: int, workloads: Sequence[Workload]) -> str | None:
     """Why the native path would refuse to serve these variants, cache policy and workloads (one line), or ``None``:
     what ``reproduce`` asks before it defaults to the native path."""
-    for name in variants:
+    wasmtime_variants = [v for v in variants if parse_variant(v).runtime == WASMTIME]  # another runtime's are its own host's
+    for name in wasmtime_variants:
         variant = parse_variant(name)
         if variant.disk:
             return f"variant {name!r} loads compiled artifacts from disk"
@@ -290,7 +291,7 @@ def native_refusal(variants: Sequence[str], cache_policy: str, cache_size: int, 
             reason = next(filter(None, (reuse.refusal(w, native=True) for w in workloads)), None)
             if reason:
                 return reason
-    if cache_size and cache_policy != "lru" and any(parse_variant(v).cached for v in variants):
+    if cache_size and cache_policy != "lru" and any(parse_variant(v).cached for v in wasmtime_variants):
         return f"cache policy {cache_policy!r} is implemented in Python only"
     return next(filter(None, (native.refusal(w) for w in workloads if not w.component)), None)
 
