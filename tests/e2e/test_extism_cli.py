@@ -59,3 +59,16 @@ def test_a_run_prints_the_runtimes_side_by_side_with_ratios_and_a_wrong_result_f
     failed = wasmlab(["--workload", str(module), "--entry", "run", "--args", "1", "--expect", "3", "--runtime", "extism",
                       "--variants", "baseline,cached+reuse4", *QUICK], tmp_path)
     assert failed.returncode == 1 and "returned 2, expected 3" in failed.stdout + failed.stderr, failed.stderr[-800:]
+
+
+@pytest.mark.timeout(200)
+def test_isolate_runs_each_variant_on_its_own_runtime_once(tmp_path):
+    """--isolate gives each variant a child; the child must not expand a wasmtime variant onto extism again (the merged
+    run then held cached@extism twice per repetition and its ratio failed), and the run's notes survive the merge."""
+    done = wasmlab(["--runtime", "wasmtime,extism", "--variants", "cached,pooled+cached", "--isolate", "--requests", "30",
+                    "--repeats", "2", "--warmup", "2", "--no-save"], tmp_path)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-800:]
+    table = done.stdout[done.stdout.index("Runtimes side by side"):].splitlines()
+    rows = [line for line in table if line.strip().startswith("cached@extism ")]
+    assert len(rows) == 1 and "by means" in rows[0], table
+    assert "'pooled+cached@extism': pooled is not served on extism" in done.stdout
