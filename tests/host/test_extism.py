@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import time
 
 import pytest
 
@@ -177,7 +178,8 @@ def test_two_runs_never_share_extism_s_disk_cache_and_the_variable_is_set_per_bl
     finally:
         first.close()
         second.close()
-    assert not any(f.exists() for f in folders)
+    time.sleep(0.5)  # wasmtime's cache worker writes stats after the last plugin is dropped: the folders must stay gone
+    assert not any(f.parent.exists() for f in folders)
 
 
 @pytest.mark.timeout(60)
@@ -198,3 +200,19 @@ def test_a_run_with_a_planted_wrong_expectation_fails_the_extism_variants_and_ke
     result = measure(extism_runtimes([planted], ("cached@extism", "cached+reuse4@extism")), make_trace("uniform", 30, 1, 0, 1.0),
                      MeasureConfig(warmup=0, repeats=1))
     assert len(result.errors) == 2 and all("ResultMismatch" in e for e in result.errors.values()), result.errors
+
+
+@pytest.mark.timeout(60)
+def test_a_closed_disk_variant_leaves_no_cache_folder_behind():
+    """wasmtime's cache worker writes usage stats after a plugin's engine is dropped, creating the folders it needs: a
+    single removal at close left the folder behind in 5 of 8 runs here (so 5 runs all missing it is under 1%)."""
+    folders = []
+    for _ in range(5):
+        runtime = extism.ExtismRuntime(parse_variant("disk@extism"), [load_workload("seed")], None)
+        folders.append(runtime.setting.folder)
+        try:
+            runtime.block([0] * 20, [0] * 20, [])
+        finally:
+            runtime.close()
+    time.sleep(0.3)
+    assert [f for f in folders if f.exists()] == []
