@@ -114,10 +114,11 @@ class Explorer:
         self.workload = widgets.Combobox(value="seed", options=list(WORKLOADS), description="workload", ensure_option=False, style=style)
         self.variant = widgets.Dropdown(options=list(NAMED_VARIANTS), value=variant, description="variant", style=style)
         self.call_path = widgets.ToggleButtons(options=list(call_paths()), value="lean", description="call path", style=style)
-        # The runtime axis: wasmtime (on the call path above), another runtime, or all of them side by side in one run.
+        # The runtime axis: wasmtime (on the call path above), another runtime alone or beside wasmtime, or all of them.
         names = runtime_names()
-        self.runtime = widgets.ToggleButtons(options=[*names, ",".join(names)] if len(names) > 1 else list(names), value=WASMTIME,
-                                             description="runtime", style=style)
+        others = [n for n in names if n != WASMTIME]
+        choices = [*names, *(f"{WASMTIME},{n}" for n in others), *([",".join(names)] if len(others) > 1 else [])]
+        self.runtime = widgets.Dropdown(options=choices, value=WASMTIME, description="runtime", style=style)
         self.slots = widgets.IntText(value=DEFAULT_SLOTS, description="pool slots", style=style)
         self.max_memory_size = widgets.Text(value="default", description="max memory size", style=style,
                                             placeholder="default, 65536, 10MiB")

@@ -300,7 +300,7 @@ def workload_options(default: str = "seed", variants: str = "pooled+cached", mul
                      show_default=True, help=workload_help),
         click.option("--variants", default=variants, show_default=True, type=NAMES,
                      help="Comma-separated variants: baseline or '+'-joined pooled, cached, pre, disk, wtcache, snapshot; "
-                          "+reuseN (an instance serves N requests); @lean, @api or @native pins a call path; @v8 runs it on V8 (--runtime)."),
+                          "+reuseN (an instance serves N requests); @lean, @api or @native pins a call path; @v8 or @extism runs it on V8 or Extism (--runtime)."),
     )
 
 

@@ -95,8 +95,9 @@ def module_by_path_options() -> Callable[[F], F]:
 @exhaustion_options()
 @module_by_path_options()
 @click.option("--runtime", default="wasmtime", show_default=True,
-              help="Runtimes side by side: wasmtime, v8 (the machine's Node.js) or a comma list (wasmtime,v8): every variant on "
-                   "each (keyed @v8), interleaved; one a runtime cannot serve (pooled on v8) is left out with a note.")
+              help="Runtimes side by side: wasmtime, v8 (the machine's Node.js), extism (Extism's Python SDK) or a comma list "
+                   "(wasmtime,v8,extism): every variant on each (keyed @v8, @extism), interleaved; one a runtime cannot serve "
+                   "(pooled on v8 or extism) is left out with a note.")
 @click.option("--isolate", is_flag=True, help="Run each variant in a child process: a runtime abort becomes the outcome 'crash'.")
 @click.option("--child-address-space", type=Size(), default=None,
               help="With --isolate: limit each child's address space (RLIMIT_AS), e.g. 8GiB.")

@@ -19,7 +19,7 @@ import wasmtime
 
 from wasmlab.config import CacheConfig, EngineConfig, Limits
 from wasmlab.errors import ConfigError
-from wasmlab.host import callpaths, snapshot, v8
+from wasmlab.host import callpaths, other_runtimes, snapshot
 from wasmlab.host.artifacts import ArtifactStore
 from wasmlab.host.artifacts import default_folder as default_artifact_folder
 from wasmlab.host.cache import ModuleCache
@@ -143,8 +143,8 @@ class Runtime:
 def build_runtimes(variants: Sequence[str], engine: EngineConfig, cache: CacheConfig, workloads: Sequence[Workload],
                    call_path: str = "lean", engines: EnginePool | None = None, limits: Limits = Limits(),
                    artifact_dir: Path | None = None) -> dict[str, Any]:
-    """One ``Runtime`` per variant name (a :class:`~wasmlab.host.v8.V8Runtime` for a ``@v8`` one, all sharing one node
-    child), validated before any engine is built; on a failure, what was built is closed (the node child stopped)."""
+    """One ``Runtime`` per variant name (another runtime's for an ``@v8`` or ``@extism`` one: :mod:`.other_runtimes`),
+    validated before any engine is built; on a failure, what was built is closed (v8's node child stopped)."""
     parsed = [parse_variant(v) for v in variants]
     callpaths.check_call_path(call_path)
     if not parsed:
@@ -166,21 +166,11 @@ def build_runtimes(variants: Sequence[str], engine: EngineConfig, cache: CacheCo
 
 def _built(v: Variant, engine: EngineConfig, cache: CacheConfig, workloads: Sequence[Workload], call_path: str, engines: EnginePool,
            limits: Limits, artifact_dir: Path | None, built: dict[str, Any]) -> Any:
-    """The runtime of variant ``v``: wasmtime's, or another runtime's of the axis (its child shared with ``built``'s)."""
-    if v.runtime == v8.NAME:
-        for reason in filter(None, (v8.refusal(w, v.reuse) for w in workloads)):
-            raise ConfigError(reason)
-        if limits != Limits():
-            raise ConfigError(f"variant {v.name!r}: per-request limits (fuel, deadline, memory, stack) are wasmtime's; allowed on "
-                              f"v8: no limits")
-        shared = next((r.node for r in built.values() if isinstance(r, v8.V8Runtime)), None)
-        node = shared or v8.NodeProcess(workloads)
-        try:
-            return v8.V8Runtime(v, node, workloads, cache, engines.get(engine.replace(allocator="on-demand")))
-        except BaseException:
-            if shared is None:  # a child no runtime holds yet
-                node.close()
-            raise
+    """The runtime of variant ``v``: wasmtime's, or another runtime's of the axis (built by its host, which may share
+    what the run's runtimes already ``built`` hold: v8's node child)."""
+    host = other_runtimes.HOSTS.get(v.runtime)
+    if host is not None:
+        return host.build(v, workloads, cache, limits, engines, engine, built)
     config = sized_for(engine_config_for(v, engine, limits), workloads)
     engine_object = engines.get(config)
     artifacts = ArtifactStore(artifact_dir or default_artifact_folder(), engine_object, config) if v.disk else None

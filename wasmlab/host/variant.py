@@ -75,13 +75,18 @@ def reuse_of(name: str, tokens: list[str]) -> tuple[list[str], int]:
 MAX_REUSE = 1_000_000
 
 
+def suffixes() -> str:
+    """The ``@`` suffixes a variant may carry: every call path, then every runtime other than wasmtime."""
+    return ", ".join(f"@{p}" for p in (*call_paths(), *(r for r in RUNTIMES if r != WASMTIME)))
+
+
 def parse_variant(name: str) -> Variant:
     """``baseline`` or a ``+``-joined combination of :data:`TOKENS`, optionally ``+reuseN``, optionally ``@<call path>``."""
     composition, at, path = name.partition("@")
     runtime = path if at and path in RUNTIMES and path != WASMTIME else WASMTIME
     if at and runtime == WASMTIME and path not in call_paths():
         raise ConfigError(f"variant {name!r}: '@{path}' is neither a call path nor a runtime; allowed: "
-                          + ", ".join(f"@{p}" for p in (*call_paths(), *(r for r in RUNTIMES if r != WASMTIME))))
+                          + suffixes())
     suffix = f"@{path}" if at else ""
     tokens, reuse = reuse_of(name, composition.split("+"))
     reuse_suffix = f"+{REUSE}{reuse}" if reuse > 1 else ""
@@ -93,7 +98,8 @@ def parse_variant(name: str) -> Variant:
     composition = "+".join(tokens)
     if not composition or any(t not in TOKENS for t in tokens) or len(set(tokens)) != len(tokens):
         raise allowed(name, "variant", NAMED_VARIANTS + ("any '+'-joined combination of pooled, cached, disk, wtcache, pre, "
-                                                         "snapshot, optionally +reuseN, optionally @lean, @api, @native or @v8",))
+                                                         "snapshot, optionally +reuseN, optionally "
+                                                         + suffixes(),))
     if "disk" in tokens and "wtcache" in tokens:
         raise ConfigError(f"variant {name!r} combines two disk caches; allowed: disk (the lab's artifacts) or wtcache (wasmtime's), not both")
     canonical = "+".join(t for t in TOKENS if t in tokens)

@@ -22,7 +22,7 @@ from wasmlab.host.outcomes import KINDS
 from wasmlab.host.variant import parse_variant
 from wasmlab.measure.child import Reply, call_once
 from wasmlab.measure.measurement import Measurement
-from wasmlab.measure.scenario import BY_KIND
+from wasmlab.measure.scenario import BY_KIND, with_runtime_notes
 
 CHILD_TIMEOUT_S = 3600
 
@@ -62,7 +62,8 @@ def run_isolated(scenario: Any, progress: Callable[[str, int, int], None] | None
     errors: dict[str, str] = {}
     try:
         for variant in scenario.variants:
-            single = dataclasses.replace(scenario, variants=(variant,))
+            # The variant on its own runtime only: with the run's (wasmtime,extism) the child would expand it again.
+            single = dataclasses.replace(scenario, variants=(variant,), runtime=parse_variant(variant).runtime)
             with tempfile.TemporaryDirectory(prefix="wasmlab-isolate-") as tmp:
                 reply = call_once("wasmlab.measure.isolate:measure_variant", {"scenario": single.to_dict(), "out_dir": tmp},
                                   timeout_s=CHILD_TIMEOUT_S, address_space=address_space)
@@ -84,7 +85,8 @@ def run_isolated(scenario: Any, progress: Callable[[str, int, int], None] | None
         raise Interrupted(signal_name(exc), partial, done, len(scenario.variants), "variants") from None
     if not parts:
         raise WasmlabError("every variant failed in isolation: " + "; ".join(f"{v}: {e}" for v, e in errors.items()))
-    return _merged(parts, failed_rows, errors, {})
+    # The run's runtime notes (what --runtime left out, how other runtimes compile), which no single-variant child knows.
+    return with_runtime_notes(scenario, _merged(parts, failed_rows, errors, {}))
 
 
 def _merged(parts: list[Measurement], failed_rows: list[dict[str, Any]], errors: dict[str, str], extra: dict[str, Any]) -> Measurement:

@@ -17,7 +17,7 @@ from typing import Any
 
 from wasmlab.config import CacheConfig, EngineConfig, Limits, PoolConfig, check_samples_fit, get_preset
 from wasmlab.errors import ConfigError, Interrupted, allowed
-from wasmlab.host import v8
+from wasmlab.host import other_runtimes
 from wasmlab.host.callpaths import call_paths, native, reuse
 from wasmlab.host.engine import EnginePool, preflight
 from wasmlab.host.recipes import dry_run
@@ -98,7 +98,7 @@ class Scenario:
     workload: WorkloadSettings
     variants: tuple[str, ...]
     call_path: str  # lean, api, native, a comma list of them, both (lean,api) or all: each variant on each, interleaved
-    runtime: str  # wasmtime, v8 or a comma list: each variant on each runtime (``cached@v8``), interleaved
+    runtime: str  # wasmtime, v8, extism or a comma list: each variant on each runtime (``cached@v8``), interleaved
     preset: str | None
     engine: EngineSettings
     pool: PoolSettings
@@ -157,7 +157,8 @@ class Scenario:
         object.__setattr__(self, "runtime_notes", notes)
         parsed = [parse_variant(v) for v in self.variants]
         if self.measurement.phases and any(v.runtime != WASMTIME for v in parsed):
-            raise ConfigError("--phases times wasmtime's phases; allowed: --phases with wasmtime variants only, or v8 variants without it")
+            raise ConfigError("--phases times wasmtime's phases; allowed: --phases with wasmtime variants only, or other runtimes' "
+                              "variants (v8, extism) without it")
         requests = self.measurement.requests
         refuse_reuse_with(self.variants, self.measurement.phases, self.limits_config())
         if isinstance(requests, bool) or not isinstance(requests, int) or requests < 1:
@@ -281,7 +282,8 @@ class Scenario:
 def native_refusal(variants: Sequence[str], cache_policy: str, cache_size: int, workloads: Sequence[Workload]) -> str | None:
     """Why the native path would refuse to serve these variants, cache policy and workloads (one line), or ``None``:
     what ``reproduce`` asks before it defaults to the native path."""
-    for name in variants:
+    wasmtime_variants = [v for v in variants if parse_variant(v).runtime == WASMTIME]  # another runtime's are its own host's
+    for name in wasmtime_variants:
         variant = parse_variant(name)
         if variant.disk:
             return f"variant {name!r} loads compiled artifacts from disk"
@@ -289,7 +291,7 @@ def native_refusal(variants: Sequence[str], cache_policy: str, cache_size: int, 
             reason = next(filter(None, (reuse.refusal(w, native=True) for w in workloads)), None)
             if reason:
                 return reason
-    if cache_size and cache_policy != "lru" and any(parse_variant(v).cached for v in variants):
+    if cache_size and cache_policy != "lru" and any(parse_variant(v).cached for v in wasmtime_variants):
         return f"cache policy {cache_policy!r} is implemented in Python only"
     return next(filter(None, (native.refusal(w) for w in workloads if not w.component)), None)
 
@@ -320,8 +322,7 @@ def run(scenario: Scenario, progress: Callable[[str, int, int], None] | None = N
 
 
 def with_runtime_notes(scenario: Scenario, measurement: Measurement) -> Measurement:
-    """The run's metadata with what the runtime axis left out (``pooled`` on v8) and how v8's baseline compiles."""
-    notes = list(getattr(scenario, "runtime_notes", ()))
-    if any(v.startswith("baseline") and parse_variant(v).runtime == v8.NAME for v in scenario.variants):
-        notes.append(v8.UNIQUE_BYTES)
+    """The run's metadata with what the runtime axis left out (``pooled`` on v8) and how other runtimes' variants
+    compile (v8's baseline, extism's baseline and disk: each runtime's host says)."""
+    notes = list(getattr(scenario, "runtime_notes", ())) + other_runtimes.notes([parse_variant(v) for v in scenario.variants])
     return measurement.annotated({"runtime_notes": notes}, {}) if notes else measurement

@@ -54,6 +54,15 @@ def runtime_rows(measurement: Measurement) -> list[dict[str, Any]]:
     return rows
 
 
+def embedded(measurement: Measurement, runtime: str) -> str:
+    """`` (wasmtime N)`` for another runtime that embeds a wasmtime of its own (extism), else ""."""
+    summary = measurement.summary
+    if runtime == WASMTIME or "wasmtime_version" not in summary:
+        return ""
+    found = [v for v in summary.loc[summary["runtime"] == runtime, "wasmtime_version"] if isinstance(v, str) and v]
+    return f" (wasmtime {found[0]})" if found else ""
+
+
 def _interval(bounds: tuple[float, float]) -> str:
     low, high = bounds
     return f"{low:.2f}-{high:.2f}" if low == low and high == high else "one repetition"
@@ -74,7 +83,7 @@ def runtimes_table(measurement: Measurement) -> str:
             text += (f"  x{row['ratio']:.2f} ({_interval(row['ratio_ci95'])}) by means, x{row['median_ratio']:.2f} "
                      f"({_interval(row['median_ratio_ci95'])}) by medians")
         lines.append(text)
-    versions = {(r["runtime"], r["runtime_version"]) for r in rows}
+    versions = {(r["runtime"], r["runtime_version"] + embedded(measurement, r["runtime"])) for r in rows}
     node = measurement.summary.get("node_version")
     node_text = f", Node.js {next((v for v in node if v), '')}" if node is not None and any(node) else ""
     lines.append("Versions: " + ", ".join(f"{name} {version}" for name, version in sorted(versions)) + node_text)

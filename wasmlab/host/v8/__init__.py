@@ -24,15 +24,16 @@ import base64
 import json
 import shutil
 import subprocess
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 
-from wasmlab.config import CacheConfig
+from wasmlab.config import CacheConfig, EngineConfig, Limits
 from wasmlab.errors import ConfigError, NativeFailure, ResultMismatch, WasmlabError
 from wasmlab.host.cache import ModuleCache
 from wasmlab.host.callpaths.reuse import ReuseLedger
+from wasmlab.host.engine import EnginePool
+from wasmlab.host.hosted import KINDS, HostedParts, expected_of, refuse_limits
 from wasmlab.host.output_check import OutputCheck
 from wasmlab.host.variant import Variant
 from wasmlab.workloads.model import Workload
@@ -40,7 +41,6 @@ from wasmlab.workloads.model import Workload
 NAME = "v8"
 # What a ``@v8`` result's call_path column says: requests go through the WebAssembly JS API inside node.
 CALL_PATH = "js-api"
-KINDS = ("i32", "i64")
 ALLOWED = "core modules without imports whose entry takes and returns i32/i64, and WASI commands with read-only directories"
 UNIQUE_BYTES = ("baseline@v8 compiles bytes made unique per request (a custom section with a counter): V8 caches the "
                 "code of identical bytes within a process")
@@ -79,7 +79,7 @@ def _node() -> str:
 
 def _described(workload: Workload) -> dict[str, Any]:
     i64 = workload.results[:1] == ("i64",)
-    expected = workload.expected if workload.check == "expected" and workload.results else None
+    expected = expected_of(workload)
     described: dict[str, Any] = {
         "name": workload.name, "wasm": base64.b64encode(workload.wasm).decode(), "entry": workload.entry,
         "params": list(workload.params), "results": list(workload.results),
@@ -149,15 +149,7 @@ class NodeProcess:
         atexit.unregister(self.close)
 
 
-@dataclass
-class V8Parts:
-    """What the harness reads of a runtime's request parts: the reuse ledger and the (absent) output checks."""
-
-    ledger: ReuseLedger | None = None
-    output_checks: int = 0
-    output_check_ns: int = 0
-    step_stamps: dict[int, list[int]] = field(default_factory=dict)
-    cleanup: list[Any] = field(default_factory=list)
+V8Parts = HostedParts
 
 
 class V8Runtime:
@@ -238,3 +230,25 @@ class V8Runtime:
             self.node.users -= 1
             if self.node.users <= 0:
                 self.node.close()
+
+
+def build(v: Variant, workloads: Sequence[Workload], cache: CacheConfig, limits: Limits, engines: EnginePool, engine: EngineConfig,
+          built: Mapping[str, Any]) -> V8Runtime:
+    """The runtime of ``@v8`` variant ``v``, its node child shared with the run's v8 runtimes already ``built``; a
+    refused workload or limit is one line before any child starts, and a child no runtime holds yet is stopped on failure."""
+    for reason in filter(None, (refusal(w, v.reuse) for w in workloads)):
+        raise ConfigError(reason)
+    refuse_limits(v.name, NAME, limits)
+    shared = next((r.node for r in built.values() if isinstance(r, V8Runtime)), None)
+    node = shared or NodeProcess(workloads)
+    try:
+        return V8Runtime(v, node, workloads, cache, engines.get(engine.replace(allocator="on-demand")))
+    except BaseException:
+        if shared is None:  # a child no runtime holds yet
+            node.close()
+        raise
+
+
+def notes(variants: Sequence[Variant]) -> list[str]:
+    """What a run's output says of how its v8 variants compile."""
+    return [UNIQUE_BYTES] if any(v.runtime == NAME and v.composition.startswith("baseline") for v in variants) else []
