@@ -47,6 +47,16 @@ class HostedParts:
     cleanup: list[Any] = field(default_factory=list)
 
 
+class HostedRuntime:
+    """What the harness reads of a runtime and another runtime has none of: phased requests, snapshot columns, pool
+    waits."""
+
+    handle_phased = None
+    block_phased = None
+    snapshot_columns: dict[str, object] = {}
+    pool_waits = pool_wait_ns = 0
+
+
 def expected_of(workload: Workload) -> Any:
     """The value each request of ``workload`` must return, or ``None`` when it is checked another way (or not at all)."""
     return workload.expected if workload.check == "expected" and workload.results else None

@@ -34,7 +34,7 @@ from wasmlab.host.callpaths.reuse import ReuseLedger
 from wasmlab.host.engine import EnginePool
 from wasmlab.host.extism import adapter
 from wasmlab.host.extism.cache_config import CacheSetting
-from wasmlab.host.hosted import SERVED, HostedParts, expected_of, refuse_limits, unserved_kind
+from wasmlab.host.hosted import SERVED, HostedParts, HostedRuntime, expected_of, refuse_limits, unserved_kind
 from wasmlab.host.variant import Variant
 from wasmlab.workloads.model import Workload
 
@@ -78,15 +78,11 @@ def embedded_wasmtime_version() -> str:
     return max(set(found), key=found.count).decode() if found else ""
 
 
-class ExtismRuntime:
+class ExtismRuntime(HostedRuntime):
     """One ``@extism`` variant: its plugins made as the variant says, every request timed and checked in Python."""
 
     runtime_name = NAME
     call_path = CALL_PATH
-    handle_phased = None
-    block_phased = None
-    snapshot_columns: dict[str, object] = {}
-    pool_waits = pool_wait_ns = 0
     node_version = ""
 
     def __init__(self, variant: Variant, workloads: Sequence[Workload], engine: Any, manifests: Sequence[bytes] | None = None) -> None:

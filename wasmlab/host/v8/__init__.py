@@ -33,7 +33,7 @@ from wasmlab.errors import ConfigError, NativeFailure, ResultMismatch, WasmlabEr
 from wasmlab.host.cache import ModuleCache
 from wasmlab.host.callpaths.reuse import ReuseLedger
 from wasmlab.host.engine import EnginePool
-from wasmlab.host.hosted import KINDS, HostedParts, expected_of, refuse_limits
+from wasmlab.host.hosted import KINDS, HostedParts, HostedRuntime, expected_of, refuse_limits
 from wasmlab.host.output_check import OutputCheck
 from wasmlab.host.variant import Variant
 from wasmlab.workloads.model import Workload
@@ -152,15 +152,11 @@ class NodeProcess:
 V8Parts = HostedParts
 
 
-class V8Runtime:
+class V8Runtime(HostedRuntime):
     """One ``@v8`` variant: serves blocks of requests through the run's node child (shared by the run's v8 variants)."""
 
     runtime_name = NAME
     call_path = CALL_PATH
-    handle_phased = None
-    block_phased = None
-    snapshot_columns: dict[str, object] = {}
-    pool_waits = pool_wait_ns = 0
 
     def __init__(self, variant: Variant, node: NodeProcess, workloads: Sequence[Workload], cache: CacheConfig, engine: Any) -> None:
         for workload in workloads:
