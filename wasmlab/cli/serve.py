@@ -40,12 +40,14 @@ def parse_connections(text: str) -> tuple[int, ...]:
               help="A wasmtime -O option for the server, repeatable (e.g. pooling-allocator=y; `wasmtime serve -O help`).")
 @click.option("--pooling/--no-pooling", "pooling", default=None, help="wasmtime's pooling allocator on or off "
               "(-O pooling-allocator=y|n); default: wasmtime serve's own.")
+@click.option("--from-advice", "advice_file", type=click.Path(path_type=Path), default=None,
+              help="-O options from an advice file (`wasmlab advise --format json`); explicit -O and --pooling win over it.")
 @click.option("--port", default=0, show_default=True, type=int, help="The port on 127.0.0.1 (0: a free one).")
 @out_option("data/results/serve/RUN_ID: summary.parquet, metadata.json")
 @click.option("--no-save", is_flag=True, help="Do not write result files.")
 @format_option()
-def serve(workload: str, connections: str, duration: str, optimize: tuple[str, ...], pooling: bool | None, port: int,
-          out: Path | None, no_save: bool, fmt: str) -> None:
+def serve(workload: str, connections: str, duration: str, optimize: tuple[str, ...], pooling: bool | None,  # noqa: PLR0913 - click passes every flag
+          advice_file: Path | None, port: int, out: Path | None, no_save: bool, fmt: str) -> None:
     """Serve a wasi:http proxy component with the real `wasmtime serve` on 127.0.0.1 and load it with wrk.
 
     The pinned wasmtime CLI serves the component; wrk loads it at each connection count for --duration: p50/p99
@@ -56,7 +58,16 @@ def serve(workload: str, connections: str, duration: str, optimize: tuple[str, .
 
     if pooling is not None:
         optimize = (*optimize, f"pooling-allocator={'y' if pooling else 'n'}")
-    settings = ServeSettings(workload, parse_connections(connections), parse_duration(duration), tuple(optimize), port)
+    advice = None
+    if advice_file is not None:
+        from wasmlab.experiments.serve import TOOL
+        from wasmlab.experiments.serve_advice import advised_options
+        from wasmlab.workloads.tools import installed
+
+        advice = advised_options(advice_file, tuple(optimize), installed(TOOL))
+        optimize = advice.merged
+    settings = ServeSettings(workload, parse_connections(connections), parse_duration(duration), tuple(optimize), port,
+                             advice)
     if out is not None and not no_save:
         from wasmlab.storage import check_writable
 
@@ -90,6 +101,7 @@ def text(run: object) -> str:
     lines = [f"wasmtime serve ({meta['wasmtime_cli']['reports']}, {meta['wasmtime_cli']['package']} "
              f"{meta['wasmtime_cli']['version']}) of {run.proxy.name} ({run.proxy.size_bytes} B) on {meta['address']}, "
              f"-O {' '.join(run.settings.optimize) or '(defaults)'}; load: {meta['load_generator']['version']}",
+             *([run.settings.advice.line()] if run.settings.advice else []),
              f"{'conn':>4} {'requests':>9} {'req/s':>9} {'p50 µs':>8} {'p90 µs':>8} {'p99 µs':>8} {'errors':>6} {'bad':>5} "
              f"{'RSS MiB':>8} {'addr GiB':>9}  checked"]
     for load, memory in zip(run.loads, run.memory, strict=True):

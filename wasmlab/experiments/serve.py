@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from wasmlab.errors import ConfigError, ResultMismatch
+from wasmlab.experiments.serve_advice import AdvisedOptions
 from wasmlab.measure import http_server, metadata, wrk_load
 from wasmlab.measure.results import write_metadata, write_parquet
 from wasmlab.storage import check_writable
@@ -38,6 +39,7 @@ class ServeSettings:
     duration_s: float = 3.0
     optimize: tuple[str, ...] = ()
     port: int = 0
+    advice: AdvisedOptions | None = None  # where the -O options came from, with --from-advice
 
     def __post_init__(self) -> None:
         if not self.connections or any(not 1 <= c <= MAX_CONNECTIONS for c in self.connections):
@@ -132,6 +134,7 @@ def _provenance(settings: ServeSettings, made: Proxy, binary: Path, wrk: str, po
         "experiment": "serve", "workload": made.name, "component_bytes": made.size_bytes, "component_provenance": made.provenance,
         "expected_status": made.status, "expected_body": made.body.decode(errors="replace"),
         "connections": list(settings.connections), "duration_s": settings.duration_s, "optimize": list(settings.optimize),
+        "optimize_from_advice": settings.advice.as_dict() if settings.advice else None,
         "address": f"{http_server.HOST}:{port}",
         "wasmtime_cli": {"package": pinned.package, "version": pinned.version, "binary_sha256": pinned.sha256,
                          "archive_sha256": pinned.archive_sha256, "reports": binary_version(binary)},
