@@ -1,4 +1,4 @@
-"""``wasmlab serve``: a ``wasi:http`` proxy component under the real ``wasmtime serve``, loaded by wrk over loopback."""
+"""``wasmlab serve``: a ``wasi:http`` proxy component under the real ``wasmtime serve``, loaded by wrk or hey over loopback."""
 
 from __future__ import annotations
 
@@ -34,7 +34,9 @@ def parse_connections(text: str) -> tuple[int, ...]:
 
 @click.command("serve")
 @click.option("--workload", default="proxy", show_default=True, help="The wasi:http proxy component (the catalog's: proxy).")
-@click.option("--connections", default="1,2", show_default=True, help="wrk's connection counts, one load each.")
+@click.option("--connections", default="1,2", show_default=True, help="The load generator's connection counts, one load each.")
+@click.option("--load-generator", "generator", type=click.Choice(["wrk", "hey"]), default="wrk", show_default=True,
+              help="Debian's wrk (checks every status and body) or hey (every status; bodies by the lab before and after).")
 @click.option("--duration", default="3s", show_default=True, help="How long each load runs, in whole seconds (e.g. 3s).")
 @click.option("-O", "--optimize", "optimize", multiple=True, metavar="KEY=VALUE",
               help="A wasmtime -O option for the server, repeatable (e.g. pooling-allocator=y; `wasmtime serve -O help`).")
@@ -46,11 +48,11 @@ def parse_connections(text: str) -> tuple[int, ...]:
 @out_option("data/results/serve/RUN_ID: summary.parquet, metadata.json")
 @click.option("--no-save", is_flag=True, help="Do not write result files.")
 @format_option()
-def serve(workload: str, connections: str, duration: str, optimize: tuple[str, ...], pooling: bool | None,  # noqa: PLR0913 - click passes every flag
+def serve(workload: str, connections: str, generator: str, duration: str, optimize: tuple[str, ...], pooling: bool | None,  # noqa: PLR0913 - click passes every flag
           advice_file: Path | None, port: int, out: Path | None, no_save: bool, fmt: str) -> None:
-    """Serve a wasi:http proxy component with the real `wasmtime serve` on 127.0.0.1 and load it with wrk.
+    """Serve a wasi:http proxy component with the real `wasmtime serve` on 127.0.0.1 and load it with wrk or hey.
 
-    The pinned wasmtime CLI serves the component; wrk loads it at each connection count for --duration: p50/p99
+    The pinned wasmtime CLI serves the component; wrk (or hey) loads it at each connection count for --duration: p50/p99
     latency, requests/s, errors, every response's status and body checked, and the server's resident memory and
     address space after each load.  The server is stopped by its PID on success, failure or Ctrl-C (an interrupted
     run keeps nothing)."""
@@ -67,7 +69,7 @@ def serve(workload: str, connections: str, duration: str, optimize: tuple[str, .
         advice = advised_options(advice_file, tuple(optimize), installed(TOOL))
         optimize = advice.merged
     settings = ServeSettings(workload, parse_connections(connections), parse_duration(duration), tuple(optimize), port,
-                             advice)
+                             advice, generator)
     if out is not None and not no_save:
         from wasmlab.storage import check_writable
 
@@ -109,6 +111,12 @@ def text(run: object) -> str:
                      f"{load.p90_us:>8.0f} {load.p99_us:>8.0f} {load.errors:>6} {load.bad:>5} "
                      f"{memory.get('rss_kib', 0) / 1024:>8.1f} {memory.get('address_space_kib', 0) / 2**20:>9.1f}  "
                      f"{'yes' if load.checked else 'NO'}")
-    lines.append(f"Every response checked by wrk ({run.proxy.status}, {len(run.proxy.body)}-byte body) and one by Python's "
-                 f"http.client before the load; the server (PID {meta.get('server_pid')}) is stopped.")
+    if run.settings.load_generator == "hey":
+        checked = (f"Every response's status counted by hey ({run.proxy.status}; hey reads no body, latencies rounded to 0.1 ms) "
+                   f"and one response's status and {len(run.proxy.body)}-byte body checked by Python's http.client before "
+                   f"the load and after each")
+    else:
+        checked = (f"Every response checked by wrk ({run.proxy.status}, {len(run.proxy.body)}-byte body) and one by "
+                   f"Python's http.client before the load")
+    lines.append(f"{checked}; the server (PID {meta.get('server_pid')}) is stopped.")
     return "\n".join(lines)

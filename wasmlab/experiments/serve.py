@@ -18,7 +18,7 @@ import pandas as pd
 
 from wasmlab.errors import ConfigError, ResultMismatch
 from wasmlab.experiments.serve_advice import AdvisedOptions
-from wasmlab.measure import http_server, metadata, wrk_load
+from wasmlab.measure import hey_load, http_server, metadata, wrk_load
 from wasmlab.measure.results import write_metadata, write_parquet
 from wasmlab.storage import check_writable
 from wasmlab.workloads.proxy import Proxy, proxy
@@ -28,6 +28,7 @@ from wasmlab.workloads.tools import installed, tool
 MAX_DURATION_S = 300.0
 MAX_CONNECTIONS = 256
 TOOL = "wasmtime-cli"
+LOAD_GENERATORS = ("wrk", "hey")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class ServeSettings:
     optimize: tuple[str, ...] = ()
     port: int = 0
     advice: AdvisedOptions | None = None  # where the -O options came from, with --from-advice
+    load_generator: str = "wrk"  # wrk or hey (Debian's), closed loop at each connection count
 
     def __post_init__(self) -> None:
         if not self.connections or any(not 1 <= c <= MAX_CONNECTIONS for c in self.connections):
@@ -47,6 +49,8 @@ class ServeSettings:
                               f"from 1 to {MAX_CONNECTIONS}")
         if not 1 <= self.duration_s <= MAX_DURATION_S or self.duration_s != int(self.duration_s):
             raise ConfigError(f"--duration {self.duration_s:g}s is out of range; allowed: whole seconds from 1s to {MAX_DURATION_S:g}s")
+        if self.load_generator not in LOAD_GENERATORS:
+            raise ConfigError(f"--load-generator {self.load_generator!r} is not allowed; allowed: {', '.join(LOAD_GENERATORS)}")
         for option in self.optimize:
             if not option or option.startswith("-") or any(c.isspace() for c in option):
                 raise ConfigError(f"-O {option!r} is not allowed; allowed: wasmtime's KEY=VALUE options, e.g. "
@@ -104,10 +108,10 @@ def run_serve(settings: ServeSettings, folder: Callable[[str], Path | None],
 
     made = proxy(settings.workload)
     binary = installed(TOOL)
-    wrk = wrk_load.wrk_binary()
+    generator, version = load_generator(settings.load_generator)
     port = http_server.check_port_free(settings.port) if settings.port else http_server.free_port()
     run = ServeRun(settings, made, metadata=metadata.new_run())
-    run.metadata.update(_provenance(settings, made, binary, wrk, port))
+    run.metadata.update(_provenance(settings, made, binary, version, port))
     with tempfile.TemporaryDirectory(prefix="wasmlab-serve-") as scratch:
         component = Path(scratch) / f"{made.name}.wasm"
         component.write_bytes(made.wasm)
@@ -118,17 +122,30 @@ def run_serve(settings: ServeSettings, folder: Callable[[str], Path | None],
             check_one_response(port, made)
             run.idle_memory = http_server.memory_of(server.pid)
             for connections in settings.connections:
-                progress(f"wrk: {connections} connection(s) for {settings.duration_s:g} s")
-                run.loads.append(wrk_load.run_wrk(wrk, f"http://{http_server.HOST}:{port}/", connections,
-                                                  settings.duration_s, made.status, made.body))
+                progress(f"{settings.load_generator}: {connections} connection(s) for {settings.duration_s:g} s")
+                run.loads.append(generator(f"http://{http_server.HOST}:{port}/", connections, settings.duration_s, made))
                 run.memory.append(http_server.memory_of(server.pid))
+                if settings.load_generator == "hey":
+                    check_one_response(port, made)  # hey reads no body: the lab's own request checks one after each load
     saved = folder(run.metadata["run_id"])
     if saved is not None:
         run.save(saved)
     return run
 
 
-def _provenance(settings: ServeSettings, made: Proxy, binary: Path, wrk: str, port: int) -> dict[str, Any]:
+def load_generator(name: str) -> tuple[Callable[[str, int, float, Proxy], wrk_load.Load], str]:
+    """The load generator ``name`` as a call (url, connections, seconds, proxy) -> Load, and its version; one line,
+    before any server starts, when it is not installed."""
+    if name == "hey":
+        hey = hey_load.hey_binary()
+        return (lambda url, connections, seconds, made: hey_load.run_hey(hey, url, connections, seconds, made.status),
+                hey_load.hey_version(hey))
+    wrk = wrk_load.wrk_binary()
+    return (lambda url, connections, seconds, made: wrk_load.run_wrk(wrk, url, connections, seconds, made.status, made.body),
+            wrk_load.wrk_version(wrk))
+
+
+def _provenance(settings: ServeSettings, made: Proxy, binary: Path, version: str, port: int) -> dict[str, Any]:
     pinned = tool(TOOL)
     return {
         "experiment": "serve", "workload": made.name, "component_bytes": made.size_bytes, "component_provenance": made.provenance,
@@ -138,5 +155,5 @@ def _provenance(settings: ServeSettings, made: Proxy, binary: Path, wrk: str, po
         "address": f"{http_server.HOST}:{port}",
         "wasmtime_cli": {"package": pinned.package, "version": pinned.version, "binary_sha256": pinned.sha256,
                          "archive_sha256": pinned.archive_sha256, "reports": binary_version(binary)},
-        "load_generator": {"name": "wrk", "version": wrk_load.wrk_version(wrk)},
+        "load_generator": {"name": settings.load_generator, "version": version},
     }
