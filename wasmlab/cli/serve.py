@@ -6,6 +6,7 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -25,6 +26,19 @@ def parse_duration(text: str) -> float:
     return value * 60 if found.group("unit") == "m" else value
 
 
+def parse_rates(text: str | None) -> tuple[float, ...]:
+    """``--rate 200,1000``: offered loads in requests per second (checked for range by the settings)."""
+    if text is None:
+        return ()
+    try:
+        rates = tuple(float(item) for item in text.split(",") if item.strip())
+    except ValueError:
+        raise ConfigError(f"--rate {text!r} is not a list of numbers; allowed: requests per second, e.g. 200,1000") from None
+    if not rates:
+        raise ConfigError(f"--rate {text!r} names no rate; allowed: requests per second, e.g. 200,1000")
+    return rates
+
+
 def parse_connections(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(item) for item in text.split(",") if item.strip())
@@ -34,9 +48,14 @@ def parse_connections(text: str) -> tuple[int, ...]:
 
 @click.command("serve")
 @click.option("--workload", default="proxy", show_default=True, help="The wasi:http proxy component (the catalog's: proxy).")
-@click.option("--connections", default="1,2", show_default=True, help="The load generator's connection counts, one load each.")
+@click.option("--connections", default=None, help="The load generator's connection counts, one load each [default: 1,2, "
+              "or none with --rate alone].")
 @click.option("--load-generator", "generator", type=click.Choice(["wrk", "hey"]), default="wrk", show_default=True,
               help="Debian's wrk (checks every status and body) or hey (every status; bodies by the lab before and after).")
+@click.option("--rate", "rates", default=None, help="Offered loads for the lab's open-loop generator, requests/s, one load "
+              "each (e.g. 200,1000): latency from each request's intended send time.")
+@click.option("--rate-connections", default=4, show_default=True, type=int,
+              help="The open-loop generator's keep-alive connections.")
 @click.option("--duration", default="3s", show_default=True, help="How long each load runs, in whole seconds (e.g. 3s).")
 @click.option("-O", "--optimize", "optimize", multiple=True, metavar="KEY=VALUE",
               help="A wasmtime -O option for the server, repeatable (e.g. pooling-allocator=y; `wasmtime serve -O help`).")
@@ -48,7 +67,7 @@ def parse_connections(text: str) -> tuple[int, ...]:
 @out_option("data/results/serve/RUN_ID: summary.parquet, metadata.json")
 @click.option("--no-save", is_flag=True, help="Do not write result files.")
 @format_option()
-def serve(workload: str, connections: str, generator: str, duration: str, optimize: tuple[str, ...], pooling: bool | None,  # noqa: PLR0913 - click passes every flag
+def serve(workload: str, connections: str | None, generator: str, rates: str | None, rate_connections: int, duration: str, optimize: tuple[str, ...], pooling: bool | None,  # noqa: PLR0913 - click passes every flag
           advice_file: Path | None, port: int, out: Path | None, no_save: bool, fmt: str) -> None:
     """Serve a wasi:http proxy component with the real `wasmtime serve` on 127.0.0.1 and load it with wrk or hey.
 
@@ -68,8 +87,9 @@ def serve(workload: str, connections: str, generator: str, duration: str, optimi
 
         advice = advised_options(advice_file, tuple(optimize), installed(TOOL))
         optimize = advice.merged
-    settings = ServeSettings(workload, parse_connections(connections), parse_duration(duration), tuple(optimize), port,
-                             advice, generator)
+    counts = parse_connections(connections) if connections is not None else (() if rates is not None else (1, 2))
+    settings = ServeSettings(workload, counts, parse_duration(duration), tuple(optimize), port, advice, generator,
+                             parse_rates(rates), rate_connections)
     if out is not None and not no_save:
         from wasmlab.storage import check_writable
 
@@ -95,28 +115,59 @@ def document(run: object) -> dict[str, object]:
 
 
 def text(run: object) -> str:
-    """The table: one row per connection count."""
+    """The tables: a row per connection count (wrk or hey), then a row per offered rate (the open-loop generator)."""
     from wasmlab.experiments.serve import ServeRun
 
     assert isinstance(run, ServeRun)
     meta = run.metadata
+    loads = f"; load: {meta['load_generator']['version']}" if meta.get("load_generator") else ""
     lines = [f"wasmtime serve ({meta['wasmtime_cli']['reports']}, {meta['wasmtime_cli']['package']} "
              f"{meta['wasmtime_cli']['version']}) of {run.proxy.name} ({run.proxy.size_bytes} B) on {meta['address']}, "
-             f"-O {' '.join(run.settings.optimize) or '(defaults)'}; load: {meta['load_generator']['version']}",
-             *([run.settings.advice.line()] if run.settings.advice else []),
-             f"{'conn':>4} {'requests':>9} {'req/s':>9} {'p50 µs':>8} {'p90 µs':>8} {'p99 µs':>8} {'errors':>6} {'bad':>5} "
+             f"-O {' '.join(run.settings.optimize) or '(defaults)'}{loads}",
+             *([run.settings.advice.line()] if run.settings.advice else [])]
+    if run.loads:
+        lines += closed_loop_lines(run)
+    if run.open_loads:
+        lines += open_loop_lines(run)
+    lines.append(f"The server (PID {meta.get('server_pid')}) is stopped.")
+    return "\n".join(lines)
+
+
+def _memory(memory: dict[str, int]) -> str:
+    return f"{memory.get('rss_kib', 0) / 1024:>8.1f} {memory.get('address_space_kib', 0) / 2**20:>9.1f}"
+
+
+def closed_loop_lines(run: Any) -> list[str]:
+    """wrk's or hey's loads: a row per connection count, and how their responses were checked."""
+    lines = [f"{'conn':>4} {'requests':>9} {'req/s':>9} {'p50 µs':>8} {'p90 µs':>8} {'p99 µs':>8} {'errors':>6} {'bad':>5} "
              f"{'RSS MiB':>8} {'addr GiB':>9}  checked"]
     for load, memory in zip(run.loads, run.memory, strict=True):
         lines.append(f"{load.connections:>4} {load.requests:>9} {load.requests_per_s:>9.0f} {load.p50_us:>8.0f} "
-                     f"{load.p90_us:>8.0f} {load.p99_us:>8.0f} {load.errors:>6} {load.bad:>5} "
-                     f"{memory.get('rss_kib', 0) / 1024:>8.1f} {memory.get('address_space_kib', 0) / 2**20:>9.1f}  "
+                     f"{load.p90_us:>8.0f} {load.p99_us:>8.0f} {load.errors:>6} {load.bad:>5} {_memory(memory)}  "
                      f"{'yes' if load.checked else 'NO'}")
     if run.settings.load_generator == "hey":
-        checked = (f"Every response's status counted by hey ({run.proxy.status}; hey reads no body, latencies rounded to 0.1 ms) "
-                   f"and one response's status and {len(run.proxy.body)}-byte body checked by Python's http.client before "
-                   f"the load and after each")
+        lines.append(f"Every response's status counted by hey ({run.proxy.status}; hey reads no body, latencies rounded to "
+                     f"0.1 ms) and one response's status and {len(run.proxy.body)}-byte body checked by Python's http.client "
+                     f"before the load and after each.")
     else:
-        checked = (f"Every response checked by wrk ({run.proxy.status}, {len(run.proxy.body)}-byte body) and one by "
-                   f"Python's http.client before the load")
-    lines.append(f"{checked}; the server (PID {meta.get('server_pid')}) is stopped.")
-    return "\n".join(lines)
+        lines.append(f"Every response checked by wrk ({run.proxy.status}, {len(run.proxy.body)}-byte body) and one by "
+                     f"Python's http.client before the load.")
+    return lines
+
+
+def open_loop_lines(run: Any) -> list[str]:
+    """The open-loop loads: a row per offered rate, latency from each request's intended send time."""
+    from wasmlab.measure.open_loop_http import LATE_S
+
+    lines = [f"Open loop ({run.settings.rate_connections} keep-alive connection(s), {run.settings.duration_s:g} s each; "
+             f"latency from each request's intended send time, p50 from actual send beside it):",
+             f"{'offered':>8} {'achieved':>8} {'requests':>8} {'p50 µs':>8} {'p99 µs':>8} {'p99.9 µs':>9} {'sent p50':>8} "
+             f"{'late':>6} {'errors':>6} {'bad':>5} {'unsent':>6} {'RSS MiB':>8} {'addr GiB':>9}  checked"]
+    for load, memory in zip(run.open_loads, run.open_memory, strict=True):
+        lines.append(f"{load.offered_rate:>8g} {load.achieved_rate:>8.0f} {load.scheduled:>8} {load.p50_us:>8.0f} "
+                     f"{load.p99_us:>8.0f} {load.p999_us:>9.0f} {load.p50_from_send_us:>8.0f} {load.late:>6} "
+                     f"{load.errors:>6} {load.bad:>5} {load.unsent:>6} {_memory(memory)}  {'yes' if load.checked else 'NO'}")
+    lines.append(f"Every response's status and {len(run.proxy.body)}-byte body checked by the lab's generator; late: sent more "
+                 f"than {LATE_S * 1e3:g} ms after it was due (the generator's own delay or the queue behind a slow answer, "
+                 f"counted in the latency either way).")
+    return lines
