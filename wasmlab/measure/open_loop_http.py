@@ -23,6 +23,7 @@ import asyncio
 import math
 import selectors
 import signal
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -38,6 +39,7 @@ MAX_DURATION_S = 300.0
 LATE_S = 0.001  # sent more than this after it was due: late
 DRAIN_S = 5.0  # how long after the last request was due the unanswered ones may still finish
 RESPONSE_TIMEOUT_S = 5.0
+CLOSE_S = 1.0  # how long an interrupted load's tasks get to finish their cancellation
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 1 << 20
 
@@ -140,11 +142,14 @@ async def _connection(port: int, request: bytes, queue: asyncio.Queue[int | None
         while (k := await queue.get()) is not None:
             schedule.sent[k] = loop.time()
             try:
-                if writer is None:
-                    reader, writer = await asyncio.wait_for(asyncio.open_connection(HOST, port), RESPONSE_TIMEOUT_S)
-                assert reader is not None and writer is not None
-                writer.write(request)
-                got_status, got_body, keep = await asyncio.wait_for(read_response(reader), RESPONSE_TIMEOUT_S)
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation that comes as the
+                # answer does, and the connection then waited on the queue forever (the signal test hung on it).
+                async with asyncio.timeout(RESPONSE_TIMEOUT_S):
+                    if writer is None:
+                        reader, writer = await asyncio.open_connection(HOST, port)
+                    assert reader is not None and writer is not None
+                    writer.write(request)
+                    got_status, got_body, keep = await read_response(reader)
                 schedule.done[k] = loop.time()
                 schedule.outcome[k] = GOOD if (got_status, got_body) == (status, body) else BAD
             except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
@@ -183,7 +188,7 @@ async def _load(port: int, rate: float, duration_s: float, connections: int, sta
     finally:
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.wait(tasks, timeout=CLOSE_S)
     # Sent but never answered within the bound: errors (a request still in flight when the load ended).
     unanswered = (schedule.outcome == UNSENT) & ~np.isnan(schedule.sent)
     schedule.outcome[unanswered] = ERROR
@@ -215,34 +220,66 @@ def summarize(schedule: Schedule, connections: int, duration_s: float) -> OpenLo
 
 
 def run_schedule(port: int, rate: float, duration_s: float, connections: int, status: int, body: bytes,
-                 path: str = "/") -> Schedule:
-    """The load as its per-request record (see :func:`run_open_loop`)."""
+                 path: str = "/", started: Callable[[], None] = lambda: None) -> Schedule:
+    """The load as its per-request record (see :func:`run_open_loop`); ``started`` is called once the loop exists."""
     check_rate(rate)
     if not 1 <= connections <= MAX_CONNECTIONS:
         raise ConfigError(f"--rate-connections {connections} is out of range; allowed: 1 to {MAX_CONNECTIONS}")
     if not 0 < duration_s <= MAX_DURATION_S:
         raise ConfigError(f"--duration {duration_s:g}s is out of range; allowed: above 0 and at most {MAX_DURATION_S:g}s")
-    # The loop is built with SIGINT and SIGTERM blocked: an interrupt landing inside its constructor left a half-built
-    # loop whose finaliser printed a traceback (the signal test caught it).  Unblocked inside the block that closes it.
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    # The progress line comes once the loop exists: an interrupt landing inside the loop's constructor left a half-built
+    # loop whose finaliser printed a traceback (the signal test, which interrupts on that line, caught it).
+    loop = asyncio.SelectorEventLoop(selectors.SelectSelector())
     try:
-        loop = asyncio.SelectorEventLoop(selectors.SelectSelector())
+        work = loop.create_task(_load(port, rate, duration_s, connections, status, body, path))
+        caught: list[int] = []
+        handlers = _interrupts_cancel(loop, work, caught)
         try:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-            return loop.run_until_complete(_load(port, rate, duration_s, connections, status, body, path))
+            started()
+            return loop.run_until_complete(work)
+        except asyncio.CancelledError:
+            if not caught:
+                raise
         finally:
-            _close(loop)
+            loop.run_until_complete(asyncio.sleep(0.01))  # a signal that came as the load ended: its callback run
+            for number, handler in handlers.items():
+                loop.remove_signal_handler(number)
+                signal.signal(number, handler)
+        # The interrupt, raised as the lab's own handler raises it (KeyboardInterrupt), now that the load has ended.
+        handler = handlers.get(caught[0])
+        if callable(handler):
+            handler(caught[0], None)
+        raise KeyboardInterrupt(signal.Signals(caught[0]).name)
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        _close(loop)
+
+
+def _interrupts_cancel(loop: asyncio.AbstractEventLoop, work: asyncio.Task[Any], caught: list[int]) -> dict[int, Any]:
+    """SIGINT and SIGTERM, while the load runs, cancel it (and are noted in ``caught``) instead of raising inside the
+    event loop: an interrupt raised between a task's wake-up and its step left that task waiting forever, and the
+    signal test saw the cleanup hang for the whole load.  Returns the handlers to put back (none outside the main
+    thread, where the loop cannot take signals and an interrupt is not delivered anyway)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    handlers: dict[int, Any] = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+
+    def cancel(number: int) -> None:
+        caught.append(number)
+        work.cancel()
+    for number in handlers:
+        loop.add_signal_handler(number, cancel, number)
+    return handlers
 
 
 def _close(loop: asyncio.AbstractEventLoop) -> None:
-    """Every task cancelled and its connection closed, then the loop: after an interrupt too, nothing outlives the load."""
+    """Every task cancelled and its connection closed, then the loop: after an interrupt too, nothing outlives the load.
+
+    The wait is bounded, so a task that does not finish its cancellation cannot hold the lab."""
     left = asyncio.all_tasks(loop)
     for task in left:
         task.cancel()
     if left:
-        loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+        loop.run_until_complete(asyncio.wait(left, timeout=CLOSE_S))
     loop.close()
 
 
@@ -250,5 +287,6 @@ def run_open_loop(port: int, rate: float, duration_s: float, connections: int, s
                   path: str = "/", progress: Callable[[str], None] = lambda line: None) -> OpenLoad:
     """``rate`` requests per second for ``duration_s`` to 127.0.0.1:``port`` over ``connections`` keep-alive
     connections, every response checked against ``status`` and ``body``."""
-    progress(f"open loop: {rate:g} req/s offered for {duration_s:g} s over {connections} connection(s)")
-    return summarize(run_schedule(port, rate, duration_s, connections, status, body, path), connections, duration_s)
+    def started() -> None:
+        progress(f"open loop: {rate:g} req/s offered for {duration_s:g} s over {connections} connection(s)")
+    return summarize(run_schedule(port, rate, duration_s, connections, status, body, path, started), connections, duration_s)
