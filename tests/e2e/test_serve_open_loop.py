@@ -22,6 +22,7 @@ def test_open_loop_at_two_low_rates_sends_every_request_due_checks_every_answer_
     assert "serve: open loop: 300 req/s offered for 2 s over 2 connection(s)" in done.stderr and "wrk" not in done.stderr
     metadata = json.loads((tmp_path / "run" / "metadata.json").read_text())
     assert metadata["loads"] == [] and metadata["load_generator"] is None and metadata["checked"] is True
+    assert metadata["open_loop_settings"] == {"rates": [100.0, 300.0], "connections": 2, "late_after_s": 0.001, "drain_s": 5.0}
     assert metadata["open_loop"][0]["offered_rate"] == 100 and metadata["open_loop"][1]["offered_rate"] == 300
     for load in metadata["open_loop"]:
         # Every request due was sent and answered with the proxy's own status and body.
@@ -42,7 +43,7 @@ def test_a_closed_and_an_open_load_in_one_run_as_json(tmp_path):
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)
     assert [row["generator"] for row in document["loads"]] == ["wrk", "open-loop"] and document["checked"] is True
-    assert document["open_loop"]["rates"] == [200.0] and document["load_generator"]["name"] == "wrk"
+    assert document["open_loop_settings"]["rates"] == [200.0] and document["load_generator"]["name"] == "wrk"
 
 
 @pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])

@@ -176,6 +176,6 @@ def _provenance(settings: ServeSettings, made: Proxy, binary: Path, version: str
         "wasmtime_cli": {"package": pinned.package, "version": pinned.version, "binary_sha256": pinned.sha256,
                          "archive_sha256": pinned.archive_sha256, "reports": binary_version(binary)},
         "load_generator": {"name": settings.load_generator, "version": version} if settings.connections else None,
-        "open_loop": {"rates": list(settings.rates), "connections": settings.rate_connections, "late_after_s": open_loop_http.LATE_S,
+        "open_loop_settings": {"rates": list(settings.rates), "connections": settings.rate_connections, "late_after_s": open_loop_http.LATE_S,
                       "drain_s": open_loop_http.DRAIN_S} if settings.rates else None,
     }
