@@ -81,11 +81,12 @@ def test_a_stall_shows_in_latency_from_intended_time_for_the_requests_queued_beh
     # Queued behind it: from intended time they waited for the stall to end (what was left of it when they fell due) ...
     waited = schedule.intended[stalled] + STALL_S - schedule.intended[behind]
     assert (from_intended[behind] >= waited * 0.9).all(), from_intended[behind]
-    # ... and from their actual send, a closed-loop view, they look fast: the stall is invisible there.
-    others = np.delete(from_send, stalled)
-    assert np.quantile(others, 0.99) < 0.05 and from_send[behind].max() < 0.05
+    # ... and from their actual send, a closed-loop view, they look fast: the stall is invisible there.  (Margins wide
+    # enough for a busy machine: a loopback answer takes about a millisecond, the waits here are tens to 200.)
+    assert np.median(from_send[behind]) < np.median(from_intended[behind]) / 4
+    assert np.quantile(np.delete(from_send, stalled), 0.99) < 0.1
     load = open_loop_http.summarize(schedule, 1, 1.0)
-    assert load.p99_us >= 150_000 and load.p99_from_send_us < 50_000 and load.late >= 30 and load.checked
+    assert load.p99_us >= 150_000 and load.p99_from_send_us < load.p99_us / 3 and load.late >= 30 and load.checked
     assert load.p999_us >= load.p99_us >= load.p50_us and load.max_us >= STALL_S * 0.95e6
 
 
@@ -93,7 +94,7 @@ def test_without_a_stall_the_load_is_on_time_and_every_answer_checked():
     with loopback_server(chunked=True) as port:
         load = run_open_loop(port, 100, 1.0, 2, 200, b"hello")
     assert load.scheduled == 100 and load.good == 100 and load.checked
-    assert load.p99_us < 50_000 and 50 < load.achieved_rate < 150 and load.unsent == 0
+    assert load.p99_us < 150_000 and 50 < load.achieved_rate < 150 and load.unsent == 0
 
 
 def test_a_wrong_body_is_bad_and_dropped_connections_are_errors():
