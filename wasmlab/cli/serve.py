@@ -73,7 +73,8 @@ def serve(workload: str, connections: str | None, generator: str, rates: str | N
 
     The pinned wasmtime CLI serves the component; wrk (or hey) loads it at each connection count for --duration: p50/p99
     latency, requests/s, errors, every response's status and body checked, and the server's resident memory and
-    address space after each load.  The server is stopped by its PID on success, failure or Ctrl-C (an interrupted
+    address space after each load.  With --rate, the lab's own open-loop generator offers each rate for --duration:
+    latency from each request's intended send time (p50/p99/p99.9), the rate achieved, late and failed requests.  The server is stopped by its PID on success, failure or Ctrl-C (an interrupted
     run keeps nothing)."""
     from wasmlab.experiments.serve import ServeSettings, run_serve
 
