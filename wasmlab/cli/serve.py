@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from wasmlab.cli.options import format_option, out_option, run_folder
+from wasmlab.cli.options import RATES, format_option, out_option, run_folder
 from wasmlab.errors import ConfigError
 
 # wrk takes whole seconds (or minutes, hours): so does --duration.
@@ -26,19 +26,6 @@ def parse_duration(text: str) -> float:
     return value * 60 if found.group("unit") == "m" else value
 
 
-def parse_rates(text: str | None) -> tuple[float, ...]:
-    """``--rate 200,1000``: offered loads in requests per second (checked for range by the settings)."""
-    if text is None:
-        return ()
-    try:
-        rates = tuple(float(item) for item in text.split(",") if item.strip())
-    except ValueError:
-        raise ConfigError(f"--rate {text!r} is not a list of numbers; allowed: requests per second, e.g. 200,1000") from None
-    if not rates:
-        raise ConfigError(f"--rate {text!r} names no rate; allowed: requests per second, e.g. 200,1000")
-    return rates
-
-
 def parse_connections(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(item) for item in text.split(",") if item.strip())
@@ -52,7 +39,7 @@ def parse_connections(text: str) -> tuple[int, ...]:
               "or none with --rate alone].")
 @click.option("--load-generator", "generator", type=click.Choice(["wrk", "hey"]), default="wrk", show_default=True,
               help="Debian's wrk (checks every status and body) or hey (every status; bodies by the lab before and after).")
-@click.option("--rate", "rates", default=None, help="Offered loads for the lab's open-loop generator, requests/s, one load "
+@click.option("--rate", "rates", default=None, type=RATES, help="Offered loads for the lab's open-loop generator, requests/s, one load "
               "each (e.g. 200,1000): latency from each request's intended send time.")
 @click.option("--rate-connections", default=4, show_default=True, type=int,
               help="The open-loop generator's keep-alive connections.")
@@ -67,7 +54,8 @@ def parse_connections(text: str) -> tuple[int, ...]:
 @out_option("data/results/serve/RUN_ID: summary.parquet, metadata.json")
 @click.option("--no-save", is_flag=True, help="Do not write result files.")
 @format_option()
-def serve(workload: str, connections: str | None, generator: str, rates: str | None, rate_connections: int, duration: str, optimize: tuple[str, ...], pooling: bool | None,  # noqa: PLR0913 - click passes every flag
+def serve(workload: str, connections: str | None, generator: str, rates: tuple[float, ...] | None,  # noqa: PLR0913 - click passes every flag
+          rate_connections: int, duration: str, optimize: tuple[str, ...], pooling: bool | None,
           advice_file: Path | None, port: int, out: Path | None, no_save: bool, fmt: str) -> None:
     """Serve a wasi:http proxy component with the real `wasmtime serve` on 127.0.0.1 and load it with wrk or hey.
 
@@ -90,7 +78,7 @@ def serve(workload: str, connections: str | None, generator: str, rates: str | N
         optimize = advice.merged
     counts = parse_connections(connections) if connections is not None else (() if rates is not None else (1, 2))
     settings = ServeSettings(workload, counts, parse_duration(duration), tuple(optimize), port, advice, generator,
-                             parse_rates(rates), rate_connections)
+                             tuple(rates or ()), rate_connections)
     if out is not None and not no_save:
         from wasmlab.storage import check_writable
 
