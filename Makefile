@@ -94,12 +94,12 @@ browser-deps:
 		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium; \
 	fi
 
-# `wasmlab serve`'s load generator: Debian's wrk, from apt (root, or sudo) like chromium; the wasmtime CLI it drives is
+# `wasmlab serve`'s load generators: Debian's wrk and hey, from apt (root, or sudo) like chromium; the wasmtime CLI it drives is
 # a pinned tool that `make components` installs (wasmlab workloads fetch).
 server-deps:
-	@if ! command -v wrk >/dev/null 2>&1; then \
+	@if ! command -v wrk >/dev/null 2>&1 || ! command -v hey >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
-		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq wrk; \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq wrk hey; \
 	fi
 
 # JupyterLab on localhost with notebooks/ as its root; it prints the URL with its token.

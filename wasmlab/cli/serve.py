@@ -1,4 +1,4 @@
-"""``wasmlab serve``: a ``wasi:http`` proxy component under the real ``wasmtime serve``, loaded by wrk over loopback."""
+"""``wasmlab serve``: a ``wasi:http`` proxy component under the real ``wasmtime serve``, loaded by wrk or hey over loopback."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from wasmlab.cli.options import format_option, out_option, run_folder
+from wasmlab.cli.options import RATES, format_option, out_option, run_folder
 from wasmlab.errors import ConfigError
 
 # wrk takes whole seconds (or minutes, hours): so does --duration.
@@ -34,29 +35,50 @@ def parse_connections(text: str) -> tuple[int, ...]:
 
 @click.command("serve")
 @click.option("--workload", default="proxy", show_default=True, help="The wasi:http proxy component (the catalog's: proxy).")
-@click.option("--connections", default="1,2", show_default=True, help="wrk's connection counts, one load each.")
+@click.option("--connections", default=None, help="The load generator's connection counts, one load each [default: 1,2, "
+              "or none with --rate alone].")
+@click.option("--load-generator", "generator", type=click.Choice(["wrk", "hey"]), default="wrk", show_default=True,
+              help="Debian's wrk (checks every status and body) or hey (every status; bodies by the lab before and after).")
+@click.option("--rate", "rates", default=None, type=RATES, help="Offered loads for the lab's open-loop generator, requests/s, one load "
+              "each (e.g. 200,1000): latency from each request's intended send time.")
+@click.option("--rate-connections", default=4, show_default=True, type=int,
+              help="The open-loop generator's keep-alive connections.")
 @click.option("--duration", default="3s", show_default=True, help="How long each load runs, in whole seconds (e.g. 3s).")
 @click.option("-O", "--optimize", "optimize", multiple=True, metavar="KEY=VALUE",
               help="A wasmtime -O option for the server, repeatable (e.g. pooling-allocator=y; `wasmtime serve -O help`).")
 @click.option("--pooling/--no-pooling", "pooling", default=None, help="wasmtime's pooling allocator on or off "
               "(-O pooling-allocator=y|n); default: wasmtime serve's own.")
+@click.option("--from-advice", "advice_file", type=click.Path(path_type=Path), default=None,
+              help="-O options from an advice file (`wasmlab advise --format json`); explicit -O and --pooling win over it.")
 @click.option("--port", default=0, show_default=True, type=int, help="The port on 127.0.0.1 (0: a free one).")
 @out_option("data/results/serve/RUN_ID: summary.parquet, metadata.json")
 @click.option("--no-save", is_flag=True, help="Do not write result files.")
 @format_option()
-def serve(workload: str, connections: str, duration: str, optimize: tuple[str, ...], pooling: bool | None, port: int,
-          out: Path | None, no_save: bool, fmt: str) -> None:
-    """Serve a wasi:http proxy component with the real `wasmtime serve` on 127.0.0.1 and load it with wrk.
+def serve(workload: str, connections: str | None, generator: str, rates: tuple[float, ...] | None,  # noqa: PLR0913 - click passes every flag
+          rate_connections: int, duration: str, optimize: tuple[str, ...], pooling: bool | None,
+          advice_file: Path | None, port: int, out: Path | None, no_save: bool, fmt: str) -> None:
+    """Serve a wasi:http proxy component with the real `wasmtime serve` on 127.0.0.1 and load it with wrk or hey.
 
-    The pinned wasmtime CLI serves the component; wrk loads it at each connection count for --duration: p50/p99
+    The pinned wasmtime CLI serves the component; wrk (or hey) loads it at each connection count for --duration: p50/p99
     latency, requests/s, errors, every response's status and body checked, and the server's resident memory and
-    address space after each load.  The server is stopped by its PID on success, failure or Ctrl-C (an interrupted
+    address space after each load.  With --rate, the lab's own open-loop generator offers each rate for --duration:
+    latency from each request's intended send time (p50/p99/p99.9), the rate achieved, late and failed requests.  The server is stopped by its PID on success, failure or Ctrl-C (an interrupted
     run keeps nothing)."""
     from wasmlab.experiments.serve import ServeSettings, run_serve
 
     if pooling is not None:
         optimize = (*optimize, f"pooling-allocator={'y' if pooling else 'n'}")
-    settings = ServeSettings(workload, parse_connections(connections), parse_duration(duration), tuple(optimize), port)
+    advice = None
+    if advice_file is not None:
+        from wasmlab.experiments.serve import TOOL
+        from wasmlab.experiments.serve_advice import advised_options
+        from wasmlab.workloads.tools import installed
+
+        advice = advised_options(advice_file, tuple(optimize), installed(TOOL))
+        optimize = advice.merged
+    counts = parse_connections(connections) if connections is not None else (() if rates is not None else (1, 2))
+    settings = ServeSettings(workload, counts, parse_duration(duration), tuple(optimize), port, advice, generator,
+                             tuple(rates or ()), rate_connections)
     if out is not None and not no_save:
         from wasmlab.storage import check_writable
 
@@ -82,21 +104,59 @@ def document(run: object) -> dict[str, object]:
 
 
 def text(run: object) -> str:
-    """The table: one row per connection count."""
+    """The tables: a row per connection count (wrk or hey), then a row per offered rate (the open-loop generator)."""
     from wasmlab.experiments.serve import ServeRun
 
     assert isinstance(run, ServeRun)
     meta = run.metadata
+    loads = f"; load: {meta['load_generator']['version']}" if meta.get("load_generator") else ""
     lines = [f"wasmtime serve ({meta['wasmtime_cli']['reports']}, {meta['wasmtime_cli']['package']} "
              f"{meta['wasmtime_cli']['version']}) of {run.proxy.name} ({run.proxy.size_bytes} B) on {meta['address']}, "
-             f"-O {' '.join(run.settings.optimize) or '(defaults)'}; load: {meta['load_generator']['version']}",
-             f"{'conn':>4} {'requests':>9} {'req/s':>9} {'p50 µs':>8} {'p90 µs':>8} {'p99 µs':>8} {'errors':>6} {'bad':>5} "
+             f"-O {' '.join(run.settings.optimize) or '(defaults)'}{loads}",
+             *([run.settings.advice.line()] if run.settings.advice else [])]
+    if run.loads:
+        lines += closed_loop_lines(run)
+    if run.open_loads:
+        lines += open_loop_lines(run)
+    lines.append(f"The server (PID {meta.get('server_pid')}) is stopped.")
+    return "\n".join(lines)
+
+
+def _memory(memory: dict[str, int]) -> str:
+    return f"{memory.get('rss_kib', 0) / 1024:>8.1f} {memory.get('address_space_kib', 0) / 2**20:>9.1f}"
+
+
+def closed_loop_lines(run: Any) -> list[str]:
+    """wrk's or hey's loads: a row per connection count, and how their responses were checked."""
+    lines = [f"{'conn':>4} {'requests':>9} {'req/s':>9} {'p50 µs':>8} {'p90 µs':>8} {'p99 µs':>8} {'errors':>6} {'bad':>5} "
              f"{'RSS MiB':>8} {'addr GiB':>9}  checked"]
     for load, memory in zip(run.loads, run.memory, strict=True):
         lines.append(f"{load.connections:>4} {load.requests:>9} {load.requests_per_s:>9.0f} {load.p50_us:>8.0f} "
-                     f"{load.p90_us:>8.0f} {load.p99_us:>8.0f} {load.errors:>6} {load.bad:>5} "
-                     f"{memory.get('rss_kib', 0) / 1024:>8.1f} {memory.get('address_space_kib', 0) / 2**20:>9.1f}  "
+                     f"{load.p90_us:>8.0f} {load.p99_us:>8.0f} {load.errors:>6} {load.bad:>5} {_memory(memory)}  "
                      f"{'yes' if load.checked else 'NO'}")
-    lines.append(f"Every response checked by wrk ({run.proxy.status}, {len(run.proxy.body)}-byte body) and one by Python's "
-                 f"http.client before the load; the server (PID {meta.get('server_pid')}) is stopped.")
-    return "\n".join(lines)
+    if run.settings.load_generator == "hey":
+        lines.append(f"Every response's status counted by hey ({run.proxy.status}; hey reads no body, latencies rounded to "
+                     f"0.1 ms) and one response's status and {len(run.proxy.body)}-byte body checked by Python's http.client "
+                     f"before the load and after each.")
+    else:
+        lines.append(f"Every response checked by wrk ({run.proxy.status}, {len(run.proxy.body)}-byte body) and one by "
+                     f"Python's http.client before the load.")
+    return lines
+
+
+def open_loop_lines(run: Any) -> list[str]:
+    """The open-loop loads: a row per offered rate, latency from each request's intended send time."""
+    from wasmlab.measure.open_loop_http import LATE_S
+
+    lines = [f"Open loop ({run.settings.rate_connections} keep-alive connection(s), {run.settings.duration_s:g} s each; "
+             f"latency from each request's intended send time, p50 from actual send beside it):",
+             f"{'offered':>8} {'achieved':>8} {'requests':>8} {'p50 µs':>8} {'p99 µs':>8} {'p99.9 µs':>9} {'sent p50':>8} "
+             f"{'late':>6} {'errors':>6} {'bad':>5} {'unsent':>6} {'RSS MiB':>8} {'addr GiB':>9}  checked"]
+    for load, memory in zip(run.open_loads, run.open_memory, strict=True):
+        lines.append(f"{load.offered_rate:>8g} {load.achieved_rate:>8.0f} {load.scheduled:>8} {load.p50_us:>8.0f} "
+                     f"{load.p99_us:>8.0f} {load.p999_us:>9.0f} {load.p50_from_send_us:>8.0f} {load.late:>6} "
+                     f"{load.errors:>6} {load.bad:>5} {load.unsent:>6} {_memory(memory)}  {'yes' if load.checked else 'NO'}")
+    lines.append(f"Every response's status and {len(run.proxy.body)}-byte body checked by the lab's generator; late: sent more "
+                 f"than {LATE_S * 1e3:g} ms after it was due (the generator's own delay or the queue behind a slow answer, "
+                 f"counted in the latency either way).")
+    return lines

@@ -17,7 +17,8 @@ from typing import Any
 import pandas as pd
 
 from wasmlab.errors import ConfigError, ResultMismatch
-from wasmlab.measure import http_server, metadata, wrk_load
+from wasmlab.experiments.serve_advice import AdvisedOptions
+from wasmlab.measure import hey_load, http_server, metadata, open_loop_http, wrk_load
 from wasmlab.measure.results import write_metadata, write_parquet
 from wasmlab.storage import check_writable
 from wasmlab.workloads.proxy import Proxy, proxy
@@ -27,6 +28,7 @@ from wasmlab.workloads.tools import installed, tool
 MAX_DURATION_S = 300.0
 MAX_CONNECTIONS = 256
 TOOL = "wasmtime-cli"
+LOAD_GENERATORS = ("wrk", "hey")
 
 
 @dataclass(frozen=True)
@@ -38,13 +40,24 @@ class ServeSettings:
     duration_s: float = 3.0
     optimize: tuple[str, ...] = ()
     port: int = 0
+    advice: AdvisedOptions | None = None  # where the -O options came from, with --from-advice
+    load_generator: str = "wrk"  # wrk or hey (Debian's), closed loop at each connection count
+    rates: tuple[float, ...] = ()  # offered loads (requests/s) for the lab's open-loop generator, one load each
+    rate_connections: int = 4  # the open-loop generator's keep-alive connections
 
     def __post_init__(self) -> None:
-        if not self.connections or any(not 1 <= c <= MAX_CONNECTIONS for c in self.connections):
+        if not (self.connections or self.rates) or any(not 1 <= c <= MAX_CONNECTIONS for c in self.connections):
             raise ConfigError(f"--connections {','.join(map(str, self.connections))!r} is out of range; allowed: integers "
                               f"from 1 to {MAX_CONNECTIONS}")
         if not 1 <= self.duration_s <= MAX_DURATION_S or self.duration_s != int(self.duration_s):
             raise ConfigError(f"--duration {self.duration_s:g}s is out of range; allowed: whole seconds from 1s to {MAX_DURATION_S:g}s")
+        for rate in self.rates:
+            open_loop_http.check_rate(rate)
+        if not 1 <= self.rate_connections <= open_loop_http.MAX_CONNECTIONS:
+            raise ConfigError(f"--rate-connections {self.rate_connections} is out of range; allowed: integers from 1 to "
+                              f"{open_loop_http.MAX_CONNECTIONS}")
+        if self.load_generator not in LOAD_GENERATORS:
+            raise ConfigError(f"--load-generator {self.load_generator!r} is not allowed; allowed: {', '.join(LOAD_GENERATORS)}")
         for option in self.optimize:
             if not option or option.startswith("-") or any(c.isspace() for c in option):
                 raise ConfigError(f"-O {option!r} is not allowed; allowed: wasmtime's KEY=VALUE options, e.g. "
@@ -59,17 +72,24 @@ class ServeRun:
     proxy: Proxy
     loads: list[wrk_load.Load] = field(default_factory=list)
     memory: list[dict[str, int]] = field(default_factory=list)
+    open_loads: list[open_loop_http.OpenLoad] = field(default_factory=list)
+    open_memory: list[dict[str, int]] = field(default_factory=list)
     # The server's memory after its first request, before any load.
     idle_memory: dict[str, int] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
     def checked(self) -> bool:
-        return bool(self.loads) and all(load.checked for load in self.loads)
+        return bool(self.loads or self.open_loads) and all(load.checked for load in self.loads) and all(
+            load.checked for load in self.open_loads)
 
     def table(self) -> pd.DataFrame:
-        rows = [{"workload": self.proxy.name, "variant": "wasmtime-serve", "call_path": "http", **load.as_dict(), **memory}
+        """A row per load: the closed-loop ones (wrk, hey) at a connection count, then the open-loop ones at a rate."""
+        base = {"workload": self.proxy.name, "variant": "wasmtime-serve", "call_path": "http"}
+        rows = [{**base, "generator": self.settings.load_generator, **load.as_dict(), **memory}
                 for load, memory in zip(self.loads, self.memory, strict=True)]
+        rows += [{**base, "generator": "open-loop", **load.as_dict(), **memory}
+                 for load, memory in zip(self.open_loads, self.open_memory, strict=True)]
         return pd.DataFrame(rows)
 
     def save(self, folder: Path) -> Path:
@@ -77,6 +97,7 @@ class ServeRun:
         check_writable(folder)
         write_parquet(self.table(), folder / "summary.parquet")
         write_metadata({**self.metadata, "loads": [load.as_dict() for load in self.loads], "memory": self.memory,
+                        "open_loop": [load.as_dict() for load in self.open_loads], "open_loop_memory": self.open_memory,
                         "idle_memory": self.idle_memory, "checked": self.checked}, folder)
         return folder
 
@@ -102,10 +123,10 @@ def run_serve(settings: ServeSettings, folder: Callable[[str], Path | None],
 
     made = proxy(settings.workload)
     binary = installed(TOOL)
-    wrk = wrk_load.wrk_binary()
+    generator, version = load_generator(settings.load_generator) if settings.connections else (None, None)
     port = http_server.check_port_free(settings.port) if settings.port else http_server.free_port()
     run = ServeRun(settings, made, metadata=metadata.new_run())
-    run.metadata.update(_provenance(settings, made, binary, wrk, port))
+    run.metadata.update(_provenance(settings, made, binary, version, port))
     with tempfile.TemporaryDirectory(prefix="wasmlab-serve-") as scratch:
         component = Path(scratch) / f"{made.name}.wasm"
         component.write_bytes(made.wasm)
@@ -116,24 +137,45 @@ def run_serve(settings: ServeSettings, folder: Callable[[str], Path | None],
             check_one_response(port, made)
             run.idle_memory = http_server.memory_of(server.pid)
             for connections in settings.connections:
-                progress(f"wrk: {connections} connection(s) for {settings.duration_s:g} s")
-                run.loads.append(wrk_load.run_wrk(wrk, f"http://{http_server.HOST}:{port}/", connections,
-                                                  settings.duration_s, made.status, made.body))
+                progress(f"{settings.load_generator}: {connections} connection(s) for {settings.duration_s:g} s")
+                assert generator is not None
+                run.loads.append(generator(f"http://{http_server.HOST}:{port}/", connections, settings.duration_s, made))
                 run.memory.append(http_server.memory_of(server.pid))
+                if settings.load_generator == "hey":
+                    check_one_response(port, made)  # hey reads no body: the lab's own request checks one after each load
+            for rate in settings.rates:
+                run.open_loads.append(open_loop_http.run_open_loop(port, rate, settings.duration_s, settings.rate_connections,
+                                                                   made.status, made.body, progress=progress))
+                run.open_memory.append(http_server.memory_of(server.pid))
     saved = folder(run.metadata["run_id"])
     if saved is not None:
         run.save(saved)
     return run
 
 
-def _provenance(settings: ServeSettings, made: Proxy, binary: Path, wrk: str, port: int) -> dict[str, Any]:
+def load_generator(name: str) -> tuple[Callable[[str, int, float, Proxy], wrk_load.Load], str]:
+    """The load generator ``name`` as a call (url, connections, seconds, proxy) -> Load, and its version; one line,
+    before any server starts, when it is not installed."""
+    if name == "hey":
+        hey = hey_load.hey_binary()
+        return (lambda url, connections, seconds, made: hey_load.run_hey(hey, url, connections, seconds, made.status),
+                hey_load.hey_version(hey))
+    wrk = wrk_load.wrk_binary()
+    return (lambda url, connections, seconds, made: wrk_load.run_wrk(wrk, url, connections, seconds, made.status, made.body),
+            wrk_load.wrk_version(wrk))
+
+
+def _provenance(settings: ServeSettings, made: Proxy, binary: Path, version: str | None, port: int) -> dict[str, Any]:
     pinned = tool(TOOL)
     return {
         "experiment": "serve", "workload": made.name, "component_bytes": made.size_bytes, "component_provenance": made.provenance,
         "expected_status": made.status, "expected_body": made.body.decode(errors="replace"),
         "connections": list(settings.connections), "duration_s": settings.duration_s, "optimize": list(settings.optimize),
+        "optimize_from_advice": settings.advice.as_dict() if settings.advice else None,
         "address": f"{http_server.HOST}:{port}",
         "wasmtime_cli": {"package": pinned.package, "version": pinned.version, "binary_sha256": pinned.sha256,
                          "archive_sha256": pinned.archive_sha256, "reports": binary_version(binary)},
-        "load_generator": {"name": "wrk", "version": wrk_load.wrk_version(wrk)},
+        "load_generator": {"name": settings.load_generator, "version": version} if settings.connections else None,
+        "open_loop_settings": {"rates": list(settings.rates), "connections": settings.rate_connections, "late_after_s": open_loop_http.LATE_S,
+                      "drain_s": open_loop_http.DRAIN_S} if settings.rates else None,
     }

@@ -54,3 +54,8 @@ def test_wasmtime_serve_and_spin_carry_the_same_numbers(needs):
     env = spin(EVERY_KNOB, needs)
     assert "SPIN_WASMTIME_POOLING=1" in env and "SPIN_WASMTIME_TOTAL_MEMORIES=4" in env
     assert "not settable there: " in env and "linear_memory_keep_resident" in env.splitlines()[1]
+
+
+def test_an_on_demand_candidate_turns_wasmtime_serves_default_pool_off(needs):
+    # wasmtime serve pools by default: leaving the allocator unsaid would serve the on-demand advice from a pool.
+    assert wasmtime_serve(Candidate("on-demand", 0, "tight"), needs).startswith("wasmtime serve -O pooling-allocator=n ")

@@ -111,15 +111,20 @@ def rust(candidate: Candidate, needs: ServingNeeds, release: str, has_symbol: Ca
     return "\n".join(lines)
 
 
-def wasmtime_serve(candidate: Candidate, needs: ServingNeeds) -> str:
-    """``wasmtime serve`` options for the same settings (its ``-O`` group)."""
-    options = []
+def wasmtime_serve_options(candidate: Candidate, needs: ServingNeeds) -> list[str]:
+    """The ``-O`` options (``KEY=VALUE``) of ``wasmtime serve`` for the same settings.  The allocator is always stated:
+    ``wasmtime serve`` turns the pooling allocator on by default, so an on-demand candidate needs ``pooling-allocator=n``."""
+    options = ["pooling-allocator=y" if candidate.pooled else "pooling-allocator=n"]
     if candidate.pooled:
-        options.append("pooling-allocator=y")
         options += [f"{SERVE_OPTIONS[k]}={v}" for k, v in pool_settings(candidate, needs).items() if k in SERVE_OPTIONS]
     for name, value in candidate.engine_knobs(needs).items():
         options.append(f"{ENGINE_SERVE_OPTIONS[name]}={('y' if value else 'n') if isinstance(value, bool) else value}")
-    return "wasmtime serve " + " ".join(f"-O {o}" for o in options) + " COMPONENT.wasm"
+    return options
+
+
+def wasmtime_serve(candidate: Candidate, needs: ServingNeeds) -> str:
+    """``wasmtime serve`` options for the same settings (its ``-O`` group)."""
+    return "wasmtime serve " + " ".join(f"-O {o}" for o in wasmtime_serve_options(candidate, needs)) + " COMPONENT.wasm"
 
 
 def all_snippets(candidate: Candidate, needs: ServingNeeds, release: str, has_symbol: Callable[[str], bool],
