@@ -195,3 +195,28 @@ def test_json_output_and_the_pooling_flag_reach_the_server(tmp_path):
     assert load["connections"] == 1 and load["good"] == load["requests"] > 0
     # Without the pooling allocator's reservation the address space is far below the default's GiB-scale one.
     assert load["address_space_kib"] < 64 * 2**20
+
+
+def test_a_lab_killed_outright_takes_its_server_with_it(tmp_path):
+    """SIGKILL runs no cleanup in the lab: the server, started from its main thread, is tied to the lab's life
+    (PR_SET_PDEATHSIG) and dies with it, rather than serving on for nobody."""
+    import time
+
+    from tests.e2e.terminal import on_a_terminal, read
+
+    process, master = on_a_terminal(["serve", "--connections", "1", "--duration", "30s", "--no-save"], tmp_path)
+    try:
+        shown = read(master, until=b"serve: wrk: 1 connection", timeout=60)
+        port, pid = (int(v) for v in SERVING.search(shown).groups())
+        assert running(pid)
+        process.kill()
+        process.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while running(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not running(pid)
+    finally:
+        process.kill()
+        os.close(master)
+        for left in _left_on(port) if "port" in locals() else []:
+            os.kill(left, signal.SIGKILL)  # what a failed test left, not left for the next
