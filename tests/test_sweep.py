@@ -200,7 +200,7 @@ SMOKE_OUTPUTS = {
                                        "snapshot_bytes", "wizer_ms"],
                  "reuse.png": None, "snapshots.png": None, "save_and_risk.png": None, "metadata.json": None},
     "smoke-11": {"summary.parquet": ["variant", "runtime", "runtime_version", "latency_us_mean", "repetition"],
-                 "server.parquet": ["connections", "p50_us", "p99_us", "requests_per_s", "checked"],
+                 "server.parquet": ["generator", "connections", "offered_rate", "p50_us", "p99_us", "checked"],
                  "server/metadata.json": None, "runtimes.png": None, "server.png": None, "metadata.json": None},
 }
 

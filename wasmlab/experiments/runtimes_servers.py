@@ -25,7 +25,9 @@ def runtimes_side_by_side(workload: str, runtimes: str, variants: str, call_path
     return measure(scenario)
 
 
-def server_under_load(workload: str, connections: Sequence[int], duration_s: float, optimize: Sequence[str] = ()) -> ServeRun:
-    """The proxy component under the real ``wasmtime serve`` at each connection count (nothing saved here: the
-    notebook saves the table with its other results)."""
-    return run_serve(ServeSettings(workload, tuple(connections), duration_s, tuple(optimize)), lambda run_id: None)
+def server_under_load(workload: str, connections: Sequence[int], duration_s: float, rates: Sequence[float] = (),
+                      optimize: Sequence[str] = ()) -> ServeRun:
+    """The proxy component under the real ``wasmtime serve``: wrk at each connection count, then the lab's open-loop
+    generator at each offered rate (nothing saved here: the notebook saves the table with its other results)."""
+    settings = ServeSettings(workload, tuple(connections), duration_s, tuple(optimize), rates=tuple(float(r) for r in rates))
+    return run_serve(settings, lambda run_id: None)

@@ -289,4 +289,18 @@ def run_open_loop(port: int, rate: float, duration_s: float, connections: int, s
     connections, every response checked against ``status`` and ``body``."""
     def started() -> None:
         progress(f"open loop: {rate:g} req/s offered for {duration_s:g} s over {connections} connection(s)")
-    return summarize(run_schedule(port, rate, duration_s, connections, status, body, path, started), connections, duration_s)
+    arguments = (port, rate, duration_s, connections, status, body, path, started)
+    if _loop_running():  # a notebook's kernel runs its own event loop in this thread: the load gets a thread of its own
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1, thread_name_prefix="wasmlab-open-loop") as pool:
+            return summarize(pool.submit(run_schedule, *arguments).result(), connections, duration_s)
+    return summarize(run_schedule(*arguments), connections, duration_s)
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

@@ -36,20 +36,31 @@ def runtimes(rows: list[dict[str, Any]]) -> Figure:
 
 
 def server_loads(table: pd.DataFrame) -> Figure:
-    """p50 and p99 latency (left, log scale) and requests per second (right) of a server at each connection count."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
-    ticks = [str(c) for c in table["connections"]]
+    """A server under load: closed-loop latency (log scale) and requests per second by connection count, and, when the
+    lab's open-loop generator ran, latency from each request's intended send time against the offered rate."""
+    closed = table[table["generator"] != "open-loop"] if "generator" in table else table
+    opened = table[table["generator"] == "open-loop"] if "generator" in table else table.iloc[0:0]
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(12, 3.6))
+    ticks = [str(c) for c in closed["connections"]]
     for column, style in (("p50_us", "o-"), ("p99_us", "s--")):
-        left.plot(ticks, table[column], style, label=column.removesuffix("_us"))
+        left.plot(ticks, closed[column], style, label=column.removesuffix("_us"))
     left.set_yscale("log")
-    left.set_xlabel("connections")
-    left.set_ylabel("latency, µs (log scale)")
+    left.set(xlabel="connections (closed loop)", ylabel="latency, µs (log scale)")
     left.legend()
-    right.bar(ticks, table["requests_per_s"], color=RUNTIME_COLOURS["wasmtime"])
-    right.set_xlabel("connections")
-    right.set_ylabel("requests / s")
-    seconds = ", ".join(f"{s:g}" for s in sorted(set(table["duration_s"].round(1)))) if "duration_s" in table else "?"
-    fig.suptitle(f"wasmtime serve under load, every response checked (one load of {seconds} s per connection count: "
-                 "no interval)", fontsize=10)
+    middle.bar(ticks, closed["requests_per_s"], color=RUNTIME_COLOURS["wasmtime"])
+    middle.set(xlabel="connections (closed loop)", ylabel="requests / s")
+    if opened.empty:
+        right.text(0.5, 0.5, "no open-loop load\n(rates: [] )", ha="center", va="center", transform=right.transAxes)
+        right.set_axis_off()
+    else:
+        rates = [f"{r:g}" for r in opened["offered_rate"]]
+        for column, style, label in (("p50_us", "o-", "p50"), ("p99_us", "s--", "p99"), ("p999_us", "^:", "p99.9"),
+                                     ("p50_from_send_us", "x-", "p50 from send")):
+            right.plot(rates, opened[column], style, label=label)
+        right.set_yscale("log")
+        right.set(xlabel="offered requests / s (open loop)", ylabel="latency from intended send, µs")
+        right.legend(fontsize=8)
+    seconds = ", ".join(f"{s:g}" for s in sorted(set(table["duration_s"].round(0)))) if "duration_s" in table else "?"
+    fig.suptitle(f"wasmtime serve under load, every response checked (one load of {seconds} s each: no interval)", fontsize=10)
     fig.tight_layout()
     return fig
