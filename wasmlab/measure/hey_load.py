@@ -18,9 +18,9 @@ import re
 import shutil
 import subprocess
 
-from wasmlab.errors import ConfigError, WasmlabError
+from wasmlab.errors import WasmlabError
 from wasmlab.measure.spawn import kill, spawned
-from wasmlab.measure.wrk_load import MARGIN_S, Load
+from wasmlab.measure.wrk_load import MARGIN_S, Load, generator_binary
 
 # hey's -q: requests per second per connection at most (one request per 50 µs).
 MAX_RATE_PER_CONNECTION = 20_000
@@ -35,12 +35,7 @@ ERROR = re.compile(r"^\s*\[(\d+)\]\t(.*)$", re.M)
 
 
 def hey_binary() -> str:
-    """The ``hey`` on PATH; one line saying how to install it when there is none."""
-    found = shutil.which("hey")
-    if found is None:
-        raise ConfigError("the load generator hey is not installed; allowed: install Debian's hey "
-                          "(`make server-deps`, or apt-get install hey), or --load-generator wrk")
-    return found
+    return generator_binary("hey", ", or --load-generator wrk")
 
 
 def hey_version(binary: str) -> str:

@@ -50,13 +50,18 @@ def lua_string(data: bytes) -> str:
     return "".join(f"\\{byte:03d}" for byte in data)
 
 
-def wrk_binary() -> str:
-    """The ``wrk`` on PATH; one line saying how to install it when there is none."""
-    found = shutil.which("wrk")
+def generator_binary(name: str, otherwise: str = "") -> str:
+    """Load generator ``name`` (Debian's wrk or hey) on PATH; one line saying how to install it (``otherwise``: what
+    else is allowed) when there is none."""
+    found = shutil.which(name)
     if found is None:
-        raise ConfigError("the load generator wrk is not installed; allowed: install Debian's wrk "
-                          "(`make server-deps`, or apt-get install wrk)")
+        raise ConfigError(f"the load generator {name} is not installed; allowed: install Debian's {name} "
+                          f"(`make server-deps`, or apt-get install {name}){otherwise}")
     return found
+
+
+def wrk_binary() -> str:
+    return generator_binary("wrk")
 
 
 def wrk_version(binary: str) -> str:
