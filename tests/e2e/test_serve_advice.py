@@ -41,18 +41,25 @@ def _edited(advice: Path, folder: Path, **candidate: object) -> Path:
     return path
 
 
-def test_the_advices_options_reach_the_server_and_explicit_o_wins(tmp_path, advice):
+def test_the_advices_options_are_its_own_wasmtime_serve_snippet(advice):
+    """The options the server gets from the advice are the advisor's own rendering, the allocator stated."""
     data = json.loads(advice.read_text())
-    done = _wasmlab(["serve", "--from-advice", str(advice), "-O", "memory-init-cow=y", "--connections", "1", "--duration", "1s",
+    source = advised_options(advice, (), tools.installed("wasmtime-cli"))
+    assert data["snippets"]["wasmtime_serve"] == "wasmtime serve " + " ".join(f"-O {o}" for o in source.advised) + " COMPONENT.wasm"
+
+
+def test_the_advices_options_reach_the_server_and_explicit_o_wins(tmp_path, advice):
+    """On-demand advice (whatever the advisor chose within its short budget: a pool sized for the middleware may not
+    hold the proxy, a case of its own below): its options, with an explicit -O winning, are the server's."""
+    on_demand = _edited(advice, tmp_path, allocator="on-demand")
+    done = _wasmlab(["serve", "--from-advice", str(on_demand), "-O", "memory-init-cow=y", "--connections", "1", "--duration", "1s",
                      "--out", "run"], tmp_path)
     assert done.returncode == 0, done.stderr
     line = next(line for line in done.stdout.splitlines() if line.startswith("-O from advice "))
     assert "measured on middleware" in line
     metadata = json.loads((tmp_path / "run" / "metadata.json").read_text())
     source = metadata["optimize_from_advice"]
-    # The advice's options are the advisor's own snippet, with the allocator stated.
-    assert data["snippets"]["wasmtime_serve"] == "wasmtime serve " + " ".join(f"-O {o}" for o in source["advised"]) + " COMPONENT.wasm"
-    assert source["explicit"] == ["memory-init-cow=y"] and source["file"] == str(advice)
+    assert source["explicit"] == ["memory-init-cow=y"] and source["file"] == str(on_demand)
     assert metadata["optimize"] == [o for o in source["advised"] if o not in source["overridden"]] + ["memory-init-cow=y"]
     command = metadata["server_command"]
     assert all(["-O", o] == command[i:i + 2] for o in metadata["optimize"] for i in [command.index(o) - 1])
@@ -60,9 +67,18 @@ def test_the_advices_options_reach_the_server_and_explicit_o_wins(tmp_path, advi
         assert source["overridden"] == ["memory-init-cow=n"] and "explicit -O wins over the advice's memory-init-cow=n" in line
     (load,) = metadata["loads"]
     assert load["checked"] and load["good"] == load["requests"] > 0 and not running(metadata["server_pid"])
-    if data["recommended"]["candidate"]["allocator"] == "on-demand":
-        # wasmtime serve pools by default (GiB-to-TiB reservations): the advice's on-demand allocator must reach it.
-        assert "pooling-allocator=n" in metadata["optimize"] and metadata["memory"][0]["address_space_kib"] < 64 * GiB // 1024
+    # wasmtime serve pools by default (GiB-to-TiB reservations): the advice's on-demand allocator must reach it.
+    assert "pooling-allocator=n" in metadata["optimize"] and metadata["memory"][0]["address_space_kib"] < 64 * GiB // 1024
+
+
+def test_a_pool_advised_for_a_smaller_component_is_one_line_exit_2_and_leaves_no_server(tmp_path, advice):
+    """Advice measured on the middleware (one core instance) pools one core instance per component; the proxy has two,
+    so wasmtime serve refuses to start: one line naming the advice and the limit, exit 2, no server left."""
+    pooled = _edited(advice, tmp_path, allocator="pooling", slots=2)
+    done = _wasmlab(["serve", "--from-advice", str(pooled), "--connections", "1", "--duration", "1s", "--no-save"], tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "its pool, sized for middleware, cannot hold proxy" in done.stderr and "exceeds the configured maximum" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
 
 
 def test_every_option_the_advisor_renders_is_one_the_pinned_wasmtime_serve_takes():

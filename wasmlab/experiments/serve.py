@@ -8,15 +8,16 @@ each load the server's resident set and address space are read from ``/proc/PID/
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from wasmlab.errors import ConfigError, ResultMismatch
+from wasmlab.errors import ConfigError, ResultMismatch, WasmlabError
 from wasmlab.experiments.serve_advice import AdvisedOptions
 from wasmlab.measure import hey_load, http_server, metadata, open_loop_http, wrk_load
 from wasmlab.measure.results import write_metadata, write_parquet
@@ -130,7 +131,7 @@ def run_serve(settings: ServeSettings, folder: Callable[[str], Path | None],
     with tempfile.TemporaryDirectory(prefix="wasmlab-serve-") as scratch:
         component = Path(scratch) / f"{made.name}.wasm"
         component.write_bytes(made.wasm)
-        with http_server.ServerProcess(binary, component, port, settings.optimize) as server:
+        with _advice_fits(settings, made), http_server.ServerProcess(binary, component, port, settings.optimize) as server:
             run.metadata["server_pid"] = server.pid
             progress(f"serving {made.name} on {http_server.HOST}:{port} (wasmtime serve, PID {server.pid})")
             run.metadata["server_command"] = server.command[:-1] + [f"{made.name}.wasm"]
@@ -163,6 +164,21 @@ def load_generator(name: str) -> tuple[Callable[[str, int, float, Proxy], wrk_lo
     wrk = wrk_load.wrk_binary()
     return (lambda url, connections, seconds, made: wrk_load.run_wrk(wrk, url, connections, seconds, made.status, made.body),
             wrk_load.wrk_version(wrk))
+
+
+@contextlib.contextmanager
+def _advice_fits(settings: ServeSettings, made: Proxy) -> Iterator[None]:
+    """A server refused at start because the advice's pool, sized for the workload the advice was measured on, cannot
+    hold the served component (wasmtime's "exceeds the configured maximum") is a mistake of input: one line, exit 2."""
+    try:
+        yield
+    except WasmlabError as exc:
+        if settings.advice is None or "exceeds the configured maximum" not in str(exc):
+            raise
+        words = str(exc).split("Error: ", 1)[-1]
+        raise ConfigError(f"--from-advice {settings.advice.source}: its pool, sized for {', '.join(settings.advice.workloads)}, "
+                          f"cannot hold {made.name} ({words}); allowed: advice measured on a component of this shape, or an "
+                          f"explicit -O raising that limit (explicit -O wins)") from None
 
 
 def _provenance(settings: ServeSettings, made: Proxy, binary: Path, version: str | None, port: int) -> dict[str, Any]:

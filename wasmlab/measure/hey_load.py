@@ -19,8 +19,7 @@ import shutil
 import subprocess
 
 from wasmlab.errors import WasmlabError
-from wasmlab.measure.spawn import kill, spawned
-from wasmlab.measure.wrk_load import MARGIN_S, Load, generator_binary
+from wasmlab.measure.wrk_load import Load, generator_binary, generator_output
 
 # hey's -q: requests per second per connection at most (one request per 50 µs).
 MAX_RATE_PER_CONNECTION = 20_000
@@ -76,11 +75,4 @@ def run_hey(binary: str, url: str, connections: int, duration_s: float, status: 
     """hey at ``connections`` for ``duration_s``, each connection capped at :data:`MAX_RATE_PER_CONNECTION` requests/s."""
     command = [binary, "-z", f"{duration_s:g}s", "-c", str(connections), "-q", str(MAX_RATE_PER_CONNECTION),
                "-t", str(TIMEOUT_S), url]
-    with spawned(command, kill, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
-        try:
-            output, _ = process.communicate(timeout=duration_s + MARGIN_S)
-        except subprocess.TimeoutExpired:
-            raise WasmlabError(f"hey did not finish within {duration_s + MARGIN_S:g} s at {connections} connections") from None
-    if process.returncode != 0:
-        raise WasmlabError(f"hey exited with status {process.returncode}: {(output.strip().splitlines() or [''])[-1]}")
-    return parse(output, connections, status)
+    return parse(generator_output("hey", command, duration_s, connections), connections, status)

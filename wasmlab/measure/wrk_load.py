@@ -119,11 +119,18 @@ def run_wrk(binary: str, url: str, connections: int, duration_s: float, status: 
         script.write_text(SCRIPT % {"status": status, "body": lua_string(body)})
         command = [binary, "-t", str(threads), "-c", str(connections), "-d", f"{duration_s:g}s", "--timeout", "5s",
                    "-s", str(script), url]
-        with spawned(command, kill, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
-            try:
-                output, _ = process.communicate(timeout=duration_s + MARGIN_S)
-            except subprocess.TimeoutExpired:
-                raise WasmlabError(f"wrk did not finish within {duration_s + MARGIN_S:g} s at {connections} connections") from None
-    if process.returncode != 0:
-        raise WasmlabError(f"wrk exited with status {process.returncode}: {(output.strip().splitlines() or [''])[-1]}")
+        output = generator_output("wrk", command, duration_s, connections)
     return parse(output, connections)
+
+
+def generator_output(name: str, command: list[str], duration_s: float, connections: int) -> str:
+    """What load generator ``name`` printed running ``command`` (killed by PID if it overruns its load by MARGIN_S);
+    one line when it overran or failed."""
+    with spawned(command, kill, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
+        try:
+            output: str = process.communicate(timeout=duration_s + MARGIN_S)[0]
+        except subprocess.TimeoutExpired:
+            raise WasmlabError(f"{name} did not finish within {duration_s + MARGIN_S:g} s at {connections} connections") from None
+    if process.returncode != 0:
+        raise WasmlabError(f"{name} exited with status {process.returncode}: {(output.strip().splitlines() or [''])[-1]}")
+    return output
