@@ -103,11 +103,14 @@ def test_the_c_calls_of_a_request_are_costed_at_their_own_arities():
 
 @pytest.mark.timing
 def test_a_call_with_more_arguments_costs_more_to_dispatch():
-    """Measured side by side: a six-argument call (instantiate) against a one-argument one (the store's context)."""
+    """Measured side by side, alternating five times and each taken at its least (a burst on the shared machine lands
+    in one reading, as CI once read the one-argument call at 360 ns against its usual 165): a six-argument call
+    (instantiate) against a one-argument one (the store's context)."""
     probe = (capi.instance_new, (None, None, None, ctypes.c_size_t(0), ctypes.byref(capi.instance_t()), ctypes.byref(capi.trap_slot())))
     engine = wasmtime.Engine()
-    six = calibrate.dispatch_ns([probe], engine)
-    one = calibrate.dispatch_ns([(capi.store_context, (None,))], engine)
+    readings = [(calibrate.dispatch_ns([probe], engine), calibrate.dispatch_ns([(capi.store_context, (None,))], engine))
+                for _ in range(5)]
+    six, one = min(r[0] for r in readings), min(r[1] for r in readings)
     assert six > 1.2 * one > 0
     assert calibrate.dispatch_ns([probe, probe], engine) > six  # summed over the calls
 
