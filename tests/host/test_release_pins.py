@@ -31,7 +31,8 @@ def fake_download(library: bytes, version: str = "99.0.1"):
         asked.append(spec)
         wheel = folder / f"wasmtime-{version}-py3-none-manylinux1_x86_64.whl"
         with zipfile.ZipFile(wheel, "w") as archive:
-            archive.writestr(rel.MEMBER, library)
+            # A fixed timestamp: a wheel made again a second later is the same bytes, as PyPI's same wheel is.
+            archive.writestr(zipfile.ZipInfo(rel.MEMBER, date_time=(2026, 1, 1, 0, 0, 0)), library)
         return wheel
 
     return download, asked

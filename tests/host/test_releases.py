@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def fake_wheel(folder: Path, name: str, library: bytes) -> Path:
     wheel = folder / name
     with zipfile.ZipFile(wheel, "w") as archive:
-        archive.writestr(rel.MEMBER, library)
+        # A fixed timestamp: a wheel made again a second later is the same bytes, as PyPI's same wheel is.
+        archive.writestr(zipfile.ZipInfo(rel.MEMBER, date_time=(2026, 1, 1, 0, 0, 0)), library)
     return wheel
 
 
