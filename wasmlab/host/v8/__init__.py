@@ -33,7 +33,7 @@ from wasmlab.errors import ConfigError, NativeFailure, ResultMismatch, WasmlabEr
 from wasmlab.host.cache import ModuleCache
 from wasmlab.host.callpaths.reuse import ReuseLedger
 from wasmlab.host.engine import EnginePool
-from wasmlab.host.hosted import KINDS, HostedParts, HostedRuntime, expected_of, refuse_limits
+from wasmlab.host.hosted import HostedParts, HostedRuntime, expected_of, refuse_limits, unserved_kind
 from wasmlab.host.output_check import OutputCheck
 from wasmlab.host.variant import Variant
 from wasmlab.workloads.model import Workload
@@ -48,26 +48,26 @@ UNIQUE_BYTES = ("baseline@v8 compiles bytes made unique per request (a custom se
 
 def refusal(workload: Workload, reuse: int = 1) -> str | None:
     """Why the V8 runtime cannot serve ``workload`` (with instances reused ``reuse`` times: one line naming what is
-    allowed), or ``None``."""
+    allowed), or ``None``: a core guest as every other runtime of the axis (:func:`~wasmlab.host.hosted.unserved_kind`),
+    and a WASI command when node:wasi can run it."""
     if workload.wasi and reuse > 1:
         return (f"workload {workload.name!r} is a WASI command, which node:wasi starts once per instance; allowed on v8: "
                 f"baseline or cached without +reuseN")
+    kind = _wasi_unserved_kind(workload) if workload.wasi else unserved_kind(workload)
+    return None if kind is None else f"workload {workload.name!r} is {kind}; the v8 runtime serves {ALLOWED}"
+
+
+def _wasi_unserved_kind(workload: Workload) -> str | None:
+    """What a WASI command is when node:wasi here cannot serve it, or ``None``."""
     recipe = workload.recipe
-    kind = ("a component" if workload.component else "library-style" if workload.driver else
-            "a recipe with steps" if workload.steps else "a module with a start-up export (init)" if workload.init else
+    return ("library-style" if workload.driver else "a recipe with steps" if workload.steps else
+            "a module with a start-up export (init)" if workload.init else
             "a module importing host functions" if workload.host_imports or (recipe is not None and recipe.imports) else
             "a WASI guest with a writable directory (node:wasi here serves read-only ones)"
             if recipe is not None and any(d.writable for d in recipe.dirs) else
             "a WASI guest whose written files are checked" if workload.expectation.files else
-            "a guest of a recipe that is not a WASI command" if recipe is not None and not workload.wasi else
             f"a guest expected to end in {workload.expected_outcome!r} (what needs wasmtime's limits)"
             if workload.expected_outcome not in ("ok", "trap") else None)
-    if kind is None and not workload.wasi and (any(k not in KINDS for k in (*workload.params, *workload.results))
-                                               or len(workload.results) > 1):
-        kind = f"an export {workload.entry!r} taking {list(workload.params)} and returning {list(workload.results)}"
-    if kind is None:
-        return None
-    return f"workload {workload.name!r} is {kind}; the v8 runtime serves {ALLOWED}"
 
 
 def _node() -> str:
