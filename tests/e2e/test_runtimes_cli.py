@@ -20,17 +20,17 @@ DRIVER = str(Path(v8.__file__).with_name("driver.mjs"))
 QUICK = ["--requests", "30", "--repeats", "1", "--warmup", "2", "--no-save"]
 
 
-def drivers(orphaned: bool = False) -> set[int]:
+def drivers(orphaned: bool = False, parent: int | None = None) -> set[int]:
     """The PIDs of live node processes running this tree's driver; ``orphaned``: only those whose parent died (their
-    parent is now PID 1), which is what a finished command would leave, so a test of the v8 runtime running beside
-    this one on another xdist worker (its node child's parent alive) is not counted."""
+    parent is now PID 1), which is what a finished command would leave; ``parent``: only that process's children.
+    Either way a test of the v8 runtime running beside this one on another xdist worker is not counted."""
     found = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 if DRIVER in (entry / "cmdline").read_bytes().decode(errors="replace"):
-                    parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                    if not orphaned or parent == 1:
+                    ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                    if (not orphaned or ppid == 1) and (parent is None or ppid == parent):
                         found.add(int(entry.name))
             except (OSError, IndexError, ValueError):
                 continue
@@ -100,10 +100,9 @@ def test_a_run_and_a_failed_run_leave_no_node_child(tmp_path):
 @pytest.mark.timeout(200)
 @pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupted_v8_run_keeps_its_repetitions_and_leaves_no_node_child(tmp_path, sent):
-    before = drivers()
     ended = interrupted(["reproduce", "--runtime", "wasmtime,v8", "--variants", "cached", "--requests", "3000", "--repeats", "30",
                          "--warmup", "10", "--format", "json", "--out", "run"], tmp_path, sent, shows(b" rep 3/30"),
-                        before=lambda process: drivers() - before)
+                        before=lambda process: drivers(parent=process.pid))
     assert ended.status == 130 and "kept in" in ended.line, (ended.status, ended.shown[-600:])
     assert len(ended.before) == 1  # the run's one node child, live while it measured
     assert not drivers(orphaned=True) and not any(running(pid) for pid in ended.before)
