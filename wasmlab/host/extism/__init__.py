@@ -30,11 +30,12 @@ from typing import Any
 from wasmlab.config import CacheConfig, EngineConfig, Limits
 from wasmlab.errors import CompileError, ConfigError, NativeFailure, ResultMismatch
 from wasmlab.host.cache import ModuleCache
+from wasmlab.host.callpaths.base import learned_or_mismatch
 from wasmlab.host.callpaths.reuse import ReuseLedger
 from wasmlab.host.engine import EnginePool
 from wasmlab.host.extism import adapter
 from wasmlab.host.extism.cache_config import CacheSetting
-from wasmlab.host.hosted import SERVED, HostedParts, HostedRuntime, expected_of, refuse_limits, unserved_kind
+from wasmlab.host.hosted import SERVED, HostedParts, HostedRuntime, refuse_limits, unserved_kind
 from wasmlab.host.variant import Variant
 from wasmlab.workloads.model import Workload
 
@@ -99,8 +100,9 @@ class ExtismRuntime(HostedRuntime):
         self.sdk, self.compiled_kind = extism, CompiledPlugin
         # The manifests are made here, before any request: the lab's work, not Extism's.
         self.manifests = list(manifests) if manifests is not None else [adapter.manifest(w) for w in self.workloads]
-        self.expected = [expected_of(w) for w in self.workloads]
-        self.first: dict[int, object] = {}  # check first-result: each workload's first result
+        # What each workload's result is compared with, as on the lab's own paths: its expected value, a FirstResult
+        # replaced by the first request's result, or None (not checked).
+        self.targets: list[object] = [w.expectation.compared_with() if w.results else None for w in self.workloads]
         self.compiled: dict[int, Any] = {}  # cached: one CompiledPlugin per workload, made on its first request
         self.kept: dict[int, list[Any]] = {}  # +reuseN: each workload's plugin and the requests it served
         self.cache: ModuleCache[object] = ModuleCache(CacheConfig(policy="lru", size=len(self.workloads)) if variant.cached
@@ -140,16 +142,16 @@ class ExtismRuntime(HostedRuntime):
             raise CompileError(f"{self.variant.name}: Extism could not make a plugin of {self.workloads[index].name!r}: {exc}") from exc
 
     def _wrong(self, index: int, output: bytes) -> str | None:
-        """What is wrong with request output ``output`` of workload ``index`` (as the lab checks it), or ``None``."""
-        workload = self.workloads[index]
+        """What is wrong with request output ``output`` of workload ``index`` (checked as the lab's own paths check a
+        result: :func:`~wasmlab.host.callpaths.base.learned_or_mismatch`), or ``None``."""
+        workload, target = self.workloads[index], self.targets[index]
         value = adapter.decoded(output, workload)
-        expected = self.expected[index]
-        if expected is not None and value != expected:
-            return f"workload {workload.name!r} returned {value!r}, expected {expected!r}: the request did not do its work"
-        if workload.check == "first-result" and workload.results:
-            first = self.first.setdefault(index, value)
-            if value != first:
-                return f"workload {workload.name!r} returned {value!r}, but its first request returned {first!r}"
+        if target is None or value == target:
+            return None
+        try:
+            self.targets[index] = learned_or_mismatch(workload.name, value, target, workload.check == "first-result")
+        except ResultMismatch as exc:
+            return str(exc)
         return None
 
     def block(self, indices: Sequence[int], out: list[int], failures: list[tuple[int, BaseException]] | None = None) -> int:
