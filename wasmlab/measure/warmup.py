@@ -2,9 +2,9 @@
 
 A warm-up is a count (the default, 200: enough for a request of microseconds, where caches, pool slots and code
 paths need a few hundred requests to settle), cut short once it has taken :data:`COUNT_BUDGET_S` seconds so that a
-guest of seconds per request does not spend minutes warming up (``budget``; at least one request runs), or ``auto``, for guests whose requests take from milliseconds to
-seconds (a standard suite's: Sightglass benchmarks take 3 ms to 25 s), where a fixed count is either far too short
-or hours long.  ``auto`` times each warm-up request and stops at the first of:
+guest of seconds per request does not spend minutes warming up (``budget``; at least one request runs), or ``auto``,
+for guests whose requests take from milliseconds to seconds (a standard suite's: Sightglass benchmarks take 3 ms to
+25 s), where a count is either far too short or cut by the time, not by the guest settling.  ``auto`` times each warm-up request and stops at the first of:
 
 * ``stable``: the median of the last :attr:`AutoWarmup.window` requests is within :attr:`AutoWarmup.tolerance` of the
   median of the window before it (so at least two windows run);

@@ -35,7 +35,7 @@ def latency_and_speedup(measurement: Measurement, reference: str = "baseline") -
     samples = measurement.samples.assign(latency_us=lambda d: d["latency_ns"] / 1000)
     table = measurement.variants(reference)
     # One order whatever the run's (compositions cheapest first, then path), as in every report of the lab.
-    table = table.assign(_key=table["variant"].map(variant_style.order_key)).sort_values("_key").drop(columns="_key")
+    table = variant_style.in_order(table)
     table = table.reset_index(drop=True)
     order = list(table["variant"])
     meta = measurement.metadata

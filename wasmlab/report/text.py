@@ -286,7 +286,7 @@ def variants_table(measurement: Measurement) -> str:
     table = measurement.variants(REFERENCE)
     if table.empty:
         return "(no variant finished)"
-    table = table.iloc[sorted(range(len(table)), key=lambda i: variant_style.order_key(table["variant"].iloc[i]))]  # not run order
+    table = variant_style.in_order(table)  # the lab's one order, not the run's
     columns = {
         "variant": "variant",
         "latency_us_mean": "mean µs",
@@ -323,7 +323,7 @@ def _path_ratio_lines(name: str, ratios: pd.DataFrame) -> str:
     rows = [f"  {row['variant']}: {row[f'{numerator}_us_mean']:.2f} / {row[f'{denominator}_us_mean']:.2f} µs, {row['ratio']:.2f} "
             f"({interval(row['ci95_low'], row['ci95_high'])}) by means, {row['median_ratio']:.2f} "
             f"({interval(row['median_ci95_low'], row['median_ci95_high'])}) by medians"
-            for row in sorted(ratios.to_dict("records"), key=lambda r: variant_style.order_key(r["variant"]))]
+            for row in variant_style.in_order(ratios).to_dict("records")]
     return (f"{name} per composition ({numerator}/{denominator} of the per-repetition mean and median latency, same run, paired by "
             f"repetition, 95% Student-t CI):\n" + "\n".join(rows))
 

@@ -7,6 +7,8 @@ The colours are the colour-blind-safe palette of seaborn ("colorblind"), fixed h
 
 from __future__ import annotations
 
+import pandas as pd
+
 # Cheapest idea first: what each step adds to the seed's baseline.
 COMPOSITIONS = ("baseline", "cached", "pooled", "pooled+cached", "pooled+cached+pre")
 COLOURS = {"baseline": "#949494", "cached": "#0173b2", "pooled": "#de8f05", "pooled+cached": "#029e73",
@@ -35,6 +37,11 @@ def order_key(variant: str) -> tuple[int, str, str]:
 def ordered(variants: list[str]) -> list[str]:
     """``variants`` without repeats, in :func:`order_key` order."""
     return sorted(dict.fromkeys(variants), key=order_key)
+
+
+def in_order(table: pd.DataFrame) -> pd.DataFrame:
+    """``table``'s rows in :func:`order_key` order of their ``variant`` (a stable sort: rows of one variant keep theirs)."""
+    return table.iloc[sorted(range(len(table)), key=lambda i: order_key(str(table["variant"].iloc[i])))]
 
 
 def colour(variant: str) -> str:
