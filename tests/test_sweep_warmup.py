@@ -18,7 +18,9 @@ pytestmark = pytest.mark.slow
 
 def test_a_grid_of_warmups_runs_auto_beside_a_count_on_a_suite_recipe(lab):  # noqa: F811
     recipe = suite_folder(lab / "bench")
-    parameters = {**{k: v for k, v in TINY.items() if k != "warmup"}, "workload": str(recipe), "variants": "cached,pooled+cached"}
+    # A time budget far above what 20 requests take: every request served, the budget recorded with each point.
+    parameters = {**{k: v for k, v in TINY.items() if k != "warmup"}, "workload": str(recipe), "variants": "cached,pooled+cached",
+                  "time_budget": 60}
     path = write_spec(lab, f"name: s\nnotebook: 01_seed_reproduction.ipynb\nparameters: {json.dumps(parameters)}\n"
                            f"grid: {{warmup: [auto, 3]}}\n")
     outcome = sweep.run_sweep(sweep.load_spec(path, lab / "out"), progress=False)
@@ -30,6 +32,7 @@ def test_a_grid_of_warmups_runs_auto_beside_a_count_on_a_suite_recipe(lab):  # n
     assert len(auto) == len(fixed) == 2
     assert set(auto["warmup_stopped"]) <= {"stable", "max", "budget"} and (auto["warmup_requests"] >= 1).all()
     assert set(fixed["warmup_stopped"]) == {"count"} and set(fixed["warmup_requests"]) == {3}
+    assert set(table["time_budget_s"]) == {60.0} and set(table["requests_asked"]) == set(table["requests"]) == {TINY["requests"]}
 
 
 def test_a_warmup_that_is_neither_a_count_nor_auto_is_refused_before_the_sweep_runs(lab):  # noqa: F811

@@ -184,11 +184,12 @@ def _check_value(path: Path, shown: str, key: str, value: Any, declared: Mapping
     if key == OUTPUT_PARAMETER:
         raise _fail(path, shown, f"{OUTPUT_PARAMETER!r} is set by the sweep runner (use the spec's 'out' instead)")
     kind = declared[key].get("inferred_type_name")
-    if key == "warmup" and isinstance(value, str):  # a count, or auto: the point's Scenario checks where auto applies
+    if (key == "warmup" and isinstance(value, str)) or key == "time_budget":  # a count or auto; seconds or a duration
+        from wasmlab.measure.budget import parse_budget
         from wasmlab.measure.warmup import parse_warmup
 
         try:
-            parse_warmup(value)
+            (parse_warmup if key == "warmup" else parse_budget)(value)
         except ConfigError as exc:
             raise _fail(path, shown, str(exc)) from None
         return

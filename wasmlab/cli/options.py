@@ -309,7 +309,7 @@ SCENARIO_FLAGS = ("workload", "variants", "call_path", "requests", "repeats", "w
                   "engine_knobs", "cache_policy", "cache_size", "fuel", "deadline_ms", "memory_limit", "max_wasm_stack", "exhaustion",
                   "wait_timeout_ms", "entry", "call_args", "expect", "argv", "stdin", "dirs", "expect_exit", "expect_files", "recipe",
                   "invoke", "expect_value", "stdout_match", "stdout_file", "stderr_file", "no_check", "artifact_dir", "phases", "cpu", "trace", "seed",
-                  "runtime")
+                  "runtime", "time_budget")
 LIMIT_FLAGS = {"fuel": "fuel", "deadline_ms": "deadline_ms", "memory_limit": "memory_bytes", "max_wasm_stack": "max_wasm_stack",
                "exhaustion": "exhaustion", "wait_timeout_ms": "wait_timeout_ms"}
 

@@ -84,6 +84,10 @@ def module_by_path_options() -> Callable[[F], F]:
                       "200 requests, whichever comes first."), auto_warmup=True)
 @click.option("--rounds", default=10, show_default=True, type=int,
               help="Slices of each repetition: in each, every variant serves its next slice of requests (at least 25 each).")
+@click.option("--time-budget", default=None, metavar="DURATION",
+              help="Time for every variant's timed requests over all repetitions (e.g. 30s, 2m): each repetition serves the "
+                   "first requests of the trace that fit it, as each variant's warm-up predicts; the figures say how many "
+                   "[default: no budget, every request].")
 @pool_options("Pool slots (core instances, memories, tables, stacks).")
 @cache_options()
 @click.option("--call-path", default=None, type=CallPaths(),

@@ -37,6 +37,7 @@ from wasmlab.host.outcomes import KINDS, OK, REQUEST_FAILURES, classify, first_l
 from wasmlab.host.runtime import Runtime
 from wasmlab.measure import linux_counters, order
 from wasmlab.measure import metadata as md
+from wasmlab.measure.budget import BudgetFit, fit, parse_budget
 from wasmlab.measure.calibrate import Crossings, cache_lookup_ns, calibrate, count_crossings, timed_loop
 from wasmlab.measure.hygiene import Hygiene, pin
 from wasmlab.measure.measurement import Measurement
@@ -67,9 +68,16 @@ class MeasureConfig:
     # a slice holds at least ``MIN_SLICE`` requests; a trace of several modules is served in one round
     # (see :func:`rounds_for`).
     rounds: int = 10
+    # Seconds for every variant's timed requests over all repetitions: fewer requests per repetition where the
+    # warm-up predicts more would not fit (wasmlab.measure.budget); None: every request of the trace.
+    time_budget_s: float | str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "warmup", parse_warmup(self.warmup))
+        object.__setattr__(self, "time_budget_s", parse_budget(self.time_budget_s))
+        if self.time_budget_s is not None and self.warmup == 0:
+            raise ConfigError(f"time budget {self.time_budget_s:g} s is fitted from the warm-up's requests; allowed: a budget "
+                              f"with a warm-up of 1 or more requests (or auto), or warm-up 0 without a budget")
         for name, minimum in (("repeats", 1), ("rounds", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -156,6 +164,7 @@ def measure(
         calibration = calibrate(next(iter(runtimes.values())).engine)
         hygiene = Hygiene()
         got.warm_up()
+        got.fit_budget()
         schedule = order.orders(list(runtimes), config.repeats)
         for rep in range(config.repeats):
             sequence = [name for name in schedule[rep] if name not in got.errors]
@@ -206,6 +215,17 @@ class _Collected:
         self.lookups: dict[str, float] = {}
         self.crossings: dict[str, Crossings | None] = {}
         self.warmups: dict[str, WarmupDone] = {}
+        self.budget: BudgetFit | None = None
+
+    def fit_budget(self) -> None:
+        """With a time budget, the first requests of the trace that fit it, as the warm-up predicts, and the slices
+        of that shorter trace (every variant and repetition serve the same ones)."""
+        costs = {name: done.ns_per_request for name, done in self.warmups.items() if name not in self.errors}
+        if self.config.time_budget_s is None or not costs:
+            return
+        self.budget = fit(float(self.config.time_budget_s), len(self.indices), costs, self.config.repeats, self.config.phases)
+        self.indices = self.indices[:self.budget.requests]
+        self.parts = slices(len(self.indices), rounds_for(self.indices, self.config.rounds))
 
     def fail(self, name: str, repetition: int, exc: WasmlabError) -> None:
         self.errors[name] = first_line(exc)
@@ -276,7 +296,8 @@ def _run_columns(config: MeasureConfig, variants: int, got: _Collected) -> dict[
     return {"requests": len(got.indices), "warmup": warmup, "repeats": config.repeats, "phases": config.phases,
             "cpu_pinned": config.cpu if config.cpu is not None else -1, "gc_disabled_in_timed_loops": True,
             "variant_order": order.describe(variants, config.repeats), "rounds": len(got.parts),
-            "rewarm_per_slice": REWARM_PER_SLICE if len(got.parts) > 1 else 0}
+            "rewarm_per_slice": REWARM_PER_SLICE if len(got.parts) > 1 else 0,
+            **(got.budget.columns() if got.budget is not None else {})}
 
 
 def _warn_if_busy(meta: Mapping[str, Any]) -> None:

@@ -20,6 +20,7 @@ import pandas as pd
 from wasmlab.errors import Interrupted, WasmlabError, signal_name
 from wasmlab.host.outcomes import KINDS
 from wasmlab.host.variant import parse_variant
+from wasmlab.measure.budget import parse_budget
 from wasmlab.measure.child import Reply, call_once
 from wasmlab.measure.measurement import Measurement
 from wasmlab.measure.scenario import BY_KIND, with_runtime_notes
@@ -33,6 +34,13 @@ def measure_variant(request: dict[str, Any]) -> None:
     from wasmlab.measure.results import save_measurement
 
     save_measurement(scenarios.run(scenarios.Scenario.from_dict(request["scenario"])), Path(request["out_dir"]))
+
+
+def _budget_share(measurement: Any, variants: int) -> Any:
+    """A child's measurement settings: its equal share of the run's time budget, which it fits to its one variant
+    (so isolated variants may serve different counts of requests, each said in its row)."""
+    budget = parse_budget(measurement.time_budget)
+    return measurement if budget is None else dataclasses.replace(measurement, time_budget=budget / variants)
 
 
 def _failed_row(scenario: Any, variant: str, reply: Reply) -> tuple[str, dict[str, Any]]:
@@ -63,7 +71,8 @@ def run_isolated(scenario: Any, progress: Callable[[str, int, int], None] | None
     try:
         for variant in scenario.variants:
             # The variant on its own runtime only: with the run's (wasmtime,extism) the child would expand it again.
-            single = dataclasses.replace(scenario, variants=(variant,), runtime=parse_variant(variant).runtime)
+            single = dataclasses.replace(scenario, variants=(variant,), runtime=parse_variant(variant).runtime,
+                                         measurement=_budget_share(scenario.measurement, len(scenario.variants)))
             with tempfile.TemporaryDirectory(prefix="wasmlab-isolate-") as tmp:
                 reply = call_once("wasmlab.measure.isolate:measure_variant", {"scenario": single.to_dict(), "out_dir": tmp},
                                   timeout_s=CHILD_TIMEOUT_S, address_space=address_space)

@@ -71,9 +71,9 @@ def expand_call_paths(spec: str) -> tuple[str, ...]:
 ORDER = ("workload", "variants", "call_path", "requests", "repeats", "warmup", "rounds", "preset", "slots", "pool", "engine",
          "cache_policy", "cache_size", "ttl_seconds", "trace", "modules", "zipf_s", "seed", "phases", "cpu", "limits", "entry", "args",
          "expect", "artifact_dir", "argv", "stdin", "dirs", "stdout_match", "check", "recipe", "expect_exit", "expect_files", "invoke",
-         "expect_value", "tenants", "stdout_file", "stderr_file")
+         "expect_value", "tenants", "stdout_file", "stderr_file", "time_budget")
 # Written by ``to_dict`` only when set: results stored before they existed compare unchanged.
-WHEN_SET = ("tenants", "stdout_file", "stderr_file")
+WHEN_SET = ("tenants", "stdout_file", "stderr_file", "time_budget")
 TOP = ("variants", "call_path", "preset", "runtime")
 
 
@@ -240,7 +240,8 @@ class Scenario:
 
     def measure_config(self) -> MeasureConfig:
         m = self.measurement
-        return MeasureConfig(warmup=m.warmup, repeats=m.repeats, phases=m.phases, cpu=m.cpu, rounds=m.rounds)
+        return MeasureConfig(warmup=m.warmup, repeats=m.repeats, phases=m.phases, cpu=m.cpu, rounds=m.rounds,
+                             time_budget_s=m.time_budget)
 
     def build_workloads(self) -> list[Workload]:
         workloads = self.workload.build()

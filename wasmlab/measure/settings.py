@@ -55,6 +55,7 @@ class MeasurementSettings:
     rounds: int = 10  # slices of each repetition's trace, the variants interleaved in each
     phases: bool = False
     cpu: int | None = None
+    time_budget: float | str | None = None  # seconds for all timed requests (wasmlab.measure.budget); None: no budget
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,7 @@ FLAT: dict[str, tuple[str, str]] = {
     "recipe": ("workload", "recipe"), "expect_exit": ("workload", "expect_exit"), "expect_files": ("workload", "expect_files"),
     "invoke": ("workload", "invoke"), "expect_value": ("workload", "expect_value"), "tenants": ("workload", "tenants"),
     "stdout_file": ("workload", "stdout_file"), "stderr_file": ("workload", "stderr_file"),
+    "time_budget": ("measurement", "time_budget"),
 }
 PARTS: dict[str, type] = {"workload": WorkloadSettings, "engine": EngineSettings, "pool": PoolSettings, "cache": CacheSettings,
                           "measurement": MeasurementSettings}

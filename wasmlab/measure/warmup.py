@@ -90,9 +90,19 @@ class WarmupDone:
 
     requests: int
     stopped: str
+    # The warm-up's wall time and its first request's: what a request costs, for a time budget (wasmlab.measure.budget).
+    elapsed_ns: int = 0
+    first_ns: int = 0
+
+    @property
+    def ns_per_request(self) -> float:
+        """A warm request's mean cost: the first request left out where others ran (it compiles for a cached variant)."""
+        if self.requests > 1:
+            return (self.elapsed_ns - self.first_ns) / (self.requests - 1)
+        return float(self.elapsed_ns)
 
     def columns(self) -> dict[str, Any]:
-        return {"warmup_requests": self.requests, "warmup_stopped": self.stopped}
+        return {"warmup_requests": self.requests, "warmup_stopped": self.stopped, "warmup_ns_per_request": self.ns_per_request}
 
 
 def warm_up(runtime: Any, indices: Sequence[int], warmup: Warmup) -> WarmupDone:
@@ -100,15 +110,16 @@ def warm_up(runtime: Any, indices: Sequence[int], warmup: Warmup) -> WarmupDone:
     counters so that hit rates describe timed requests."""
     handle = runtime.handle
     clock = time.perf_counter_ns
+    start = clock()
     if not isinstance(warmup, AutoWarmup):
-        deadline, served = clock() + int(COUNT_BUDGET_S * 1e9), 0
+        deadline, served, first = start + int(COUNT_BUDGET_S * 1e9), 0, 0
         while served < warmup and (served == 0 or clock() < deadline):
             _serve(handle, indices[served % len(indices)])
             served += 1
-        done = WarmupDone(served, "count" if served == warmup else "budget")
+            first = first or clock() - start
+        done = WarmupDone(served, "count" if served == warmup else "budget", clock() - start, first)
     else:
         times: list[int] = []
-        start = clock()
         stopped = None
         while stopped is None:
             before = clock()
@@ -116,7 +127,7 @@ def warm_up(runtime: Any, indices: Sequence[int], warmup: Warmup) -> WarmupDone:
             after = clock()
             times.append(after - before)
             stopped = warmup.stop(times, after - start)
-        done = WarmupDone(len(times), stopped)
+        done = WarmupDone(len(times), stopped, clock() - start, times[0])
     runtime.cache.reset_stats()
     return done
 

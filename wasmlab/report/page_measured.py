@@ -45,8 +45,16 @@ def _repetitions(table: pd.DataFrame) -> str:
     repeats, requests, warmup = (_first(table, c) for c in ("repeats", "requests", "warmup"))
     if repeats is None or requests is None:
         return "not recorded"
-    return (f"{int(repeats)} repetition(s) of {int(requests)} timed requests per variant, after {int(warmup or 0)} "
+    budget = _first(table, "time_budget_s")
+    fitted = (f" (the first of {int(_first(table, 'requests_asked') or requests)} that fit a {float(budget):g} s time budget, "
+              f"as each variant's warm-up predicted)" if budget is not None else "")
+    return (f"{int(repeats)} repetition(s) of {int(requests)} timed requests per variant{fitted}, after {_warmup(warmup)} "
             "untimed warm-up requests per variant")
+
+
+def _warmup(warmup: Any) -> str:
+    """A warm-up as a count, or ``auto``: as the run was asked."""
+    return str(warmup) if isinstance(warmup, str) and not warmup.isdigit() else str(int(warmup or 0))
 
 
 def _harness(table: pd.DataFrame) -> str:
@@ -84,7 +92,7 @@ def _pinning(table: pd.DataFrame) -> str:
 
 def _summary(table: pd.DataFrame, machine: dict[str, Any]) -> str:
     repeats, requests, warmup = (_first(table, c) for c in ("repeats", "requests", "warmup"))
-    shape = (f"{int(repeats)} × {int(requests)} requests, warm-up {int(warmup or 0)}" if repeats is not None
+    shape = (f"{int(repeats)} × {int(requests)} requests, warm-up {_warmup(warmup)}" if repeats is not None
              and requests is not None else "repetitions not recorded")
     return (f"{shape} · 95% Student-t intervals over repetitions · {machine['cpu_model']}, {machine['cpu_count']} cores"
             f" · wasmtime {machine['wasmtime_version']}")

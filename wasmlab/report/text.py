@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from wasmlab.measure.budget import in_words as describe_budget
 from wasmlab.measure.measurement import Measurement
 from wasmlab.measure.stats import PAIRED_METHOD, geometric_mean, paired_by_repetition, per_repetition
 from wasmlab.measure.warmup import WarmupDone
@@ -59,6 +60,8 @@ def headline(measurement: Measurement) -> dict[str, Any]:
         "repeats": meta["repeats"],
         "warmup": meta["warmup"],
         "warmup_done": {name: {"requests": d.requests, "stopped": d.stopped} for name, d in warmups_done(measurement).items()},
+        "time_budget": ({key: meta[key] for key in ("time_budget_s", "requests_asked", "budget_predicted_s")}
+                        if meta.get("time_budget_s") is not None else None),
         "variants": {
             row["variant"]: {k: _clean(v) for k, v in row.items() if k != "variant"} for row in table.to_dict("records")
         },
@@ -342,7 +345,7 @@ def provenance(measurement: Measurement) -> str:
     m = measurement.metadata
     lines = [
         f"Measured: workload {m.get('workload', '?')} ({m.get('workload_bytes', '?')} B), {m['requests']} requests x "
-        f"{m['repeats']} repetitions after {describe_warmup(m['warmup'], warmups_done(measurement))} per variant, "
+        f"{m['repeats']} repetitions{describe_budget(measurement)} after {describe_warmup(m['warmup'], warmups_done(measurement))} per variant, "
         f"variants {m['variant_order']}, "
         f"call path {' and '.join(dict.fromkeys(measurement.summary['call_path']))}, cyclic GC off in timed loops, "
         f"preset {m.get('preset')}; {CHECK_WORDS[str(m.get('workload_check', 'expected'))]}"
