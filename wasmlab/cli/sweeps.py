@@ -59,15 +59,17 @@ def sweep(spec_file: Path, out: Path | None, workers: int, scheduler: str | None
 
 @click.command()
 @click.argument("results_dir", type=click.Path(path_type=Path))
-def report(results_dir: Path) -> None:
-    """Execute notebooks/99_summary.ipynb on a sweep's results, which writes report/report.html; print the path."""
+@click.option("--full", is_flag=True, help="Print every figure of the seed point (percentiles, page faults, hit rates, "
+              "harness costs, native/lean per variant), not the short summary.")
+def report(results_dir: Path, full: bool) -> None:
+    """Execute notebooks/99_summary.ipynb on a sweep's results, which writes report/report.html; print a summary and the path."""
     from wasmlab.report import html as htmlreport
     from wasmlab.report.sweeps import partial_note
 
     path = htmlreport.build(results_dir)
     if note := partial_note(results_dir):
         click.echo(note)
-    summary = htmlreport.text_summary(results_dir)
+    summary = htmlreport.text_summary(results_dir, full)
     if summary:
         click.echo(summary)
         click.echo()

@@ -33,11 +33,13 @@ def build(results_dir: str | Path, notebook: Path = SUMMARY_NOTEBOOK) -> Path:
     return page
 
 
-def text_summary(results_dir: str | Path) -> str:
-    """For sweeps of the seed notebook: one line per point, then the seed table of the point run
-    with the seed's own settings (or the first point)."""
+def text_summary(results_dir: str | Path, full: bool = False) -> str:
+    """For sweeps of the seed notebook: one line per point, then the seed table of the point run with the seed's own
+    settings (or the first point), every variant by call path and how it was measured; ``full``: every figure the
+    run printed (the variants' percentiles, the harness lines, native/lean per composition)."""
     from wasmlab.config import PRESETS
     from wasmlab.measure.measurement import Measurement
+    from wasmlab.report.brief import measured, variants_by_path
     from wasmlab.report.sweeps import point_speedups, varying_parameters
     from wasmlab.report.text import OPTIMIZED, REFERENCE, provenance, seed_table, variants_table
 
@@ -65,7 +67,14 @@ def text_summary(results_dir: str | Path) -> str:
     label = ", ".join(f"{c.removeprefix('param_')}={chosen.iloc[0][c]}" for c in varying)
     point_results = folder / "points" / point_id / "results"
     measurement = Measurement.load(point_results)
-    lines += ["", f"Seed table ({label or point_id}):", seed_table(measurement), "", variants_table(measurement), "",
-              provenance(measurement), f"Results of this point: {point_results}/ (summary.parquet, samples.parquet, metadata.json)",
-              f"All points: {folder / 'results.parquet'}"]
+    lines += ["", f"Seed table ({label or point_id}):", seed_table(measurement), ""]
+    if full:
+        lines += [variants_table(measurement), "", provenance(measurement),
+                  f"Results of this point: {point_results}/ (summary.parquet, samples.parquet, metadata.json)",
+                  f"All points: {folder / 'results.parquet'}"]
+    else:
+        lines += ["Every variant at this point: µs per request (as in the seed table) and its speedup over the baseline "
+                  "of its own call path:", variants_by_path(measurement), "", measured(measurement),
+                  "More figures (percentiles, page faults, cache hit rates, the harness's own costs, native/lean per "
+                  "variant): the report below, or wasmlab report --full"]
     return "\n".join(lines)

@@ -1,0 +1,74 @@
+"""The short printout of a run: one table of every variant by call path, one figure per cell (µs per request, the
+seed's statistic) with its speedup and interval, and two lines on how it was measured.  It is what ``wasmlab report``
+prints for the seed sweep (``make demo``): a newcomer reads it in a minute, and every other figure of the run (the
+percentiles, page faults, hit rates, the harness's own costs, native/lean per composition) is in the HTML report and
+in ``wasmlab report --full``, one command away."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from wasmlab.measure.measurement import Measurement
+from wasmlab.report import variant_style
+from wasmlab.report.text import CHECK_WORDS, REFERENCE
+
+DEFAULT_PATH = "lean"  # a variant named without @path ran on the run's default path (lean in the seed sweep)
+
+
+def _speedup(row: dict[str, Any]) -> str:
+    low, high = row.get("speedup_ci_low"), row.get("speedup_ci_high")
+    if row["variant"] == row.get("speedup_over"):
+        return "1 (itself)"
+    if row.get("speedup") is None or math.isnan(row["speedup"]):
+        return f"no baseline on {variant_style.call_path(str(row['variant']), DEFAULT_PATH)}"
+    digits = 1 if row["speedup"] >= 10 else 2  # 1.02x, where a pooled baseline differs from its own by noise
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return f"{row['speedup']:.{digits}f}x (one repetition)"
+    return f"{row['speedup']:.{digits}f}x ({low:.{digits}f}-{high:.{digits}f})"
+
+
+def _per_request_us(row: dict[str, Any], requests: int) -> float:
+    """The seed's statistic: the geometric mean over repetitions of a repetition's total time, per request."""
+    return float(row["total_ms_per_repetition"]) * 1000 / requests
+
+
+def _us(value: float) -> str:
+    return f"{value:.1f}" if value >= 100 else f"{value:.2f}"
+
+
+def variants_by_path(measurement: Measurement) -> str:
+    """Every composition a row, every call path two columns: µs per request and the speedup over that path's baseline."""
+    table = measurement.variants(REFERENCE)
+    if table.empty:
+        return ""
+    rows = table.to_dict("records")
+    default = str(measurement.metadata.get("parameters", {}).get("call_path") or DEFAULT_PATH).split(",")[0]
+    paths = list(dict.fromkeys(variant_style.call_path(str(r["variant"]), default) for r in
+                               variant_style.in_order(table).to_dict("records")))
+    cells: dict[str, dict[str, list[str]]] = {}
+    for row in rows:
+        name = str(row["variant"])
+        cells.setdefault(variant_style.composition(name), {})[variant_style.call_path(name, default)] = [
+            _us(_per_request_us(row, int(measurement.metadata["requests"]))), _speedup(row)]
+    header: list[str] = ["variant"]
+    for path in paths:
+        header += [f"{path} µs", f"{path} speedup (95% CI)"]
+    body = [[name, *[cell for path in paths for cell in cells[name].get(path, ["-", "-"])]]
+            for name in variant_style.ordered(list(cells))]
+    frame = pd.DataFrame(body, columns=header)
+    return str(frame.to_string(index=False, justify="right"))
+
+
+def measured(measurement: Measurement) -> str:
+    """How the run was made, in two lines: its size, order and checks; the machine and how busy it was."""
+    m = measurement.metadata
+    paths = " and ".join(dict.fromkeys(measurement.summary["call_path"]))
+    return (f"Measured: {m['requests']} requests x {m['repeats']} repetitions per variant after {m['warmup']} warm-up, "
+            f"every variant and path ({paths}) interleaved in each repetition; "
+            f"{CHECK_WORDS[str(m.get('workload_check', 'expected'))]}\n"
+            f"Machine: {m['cpu_model']}, {m['cpu_count']} cores, wasmtime {m['wasmtime_version']}, commit "
+            f"{m['git_commit'][:12]}; load {m['loadavg_1m_before']:.2f} -> {m['loadavg_1m_after']:.2f}, other processes "
+            f"{m['other_cpu_cores']:.2f} cores" + (" (busy: rerun before trusting small differences)" if m.get("machine_busy") else ""))
