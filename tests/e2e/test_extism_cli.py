@@ -18,7 +18,7 @@ BAD = [
      "variant 'pooled@extism': pooled is not served on extism: Extism's SDK exposes no pooling allocator knob"),
     ("pre on extism", ["--runtime", "extism", "--variants", "cached+pre"], "pre is not served on extism: Extism's SDK exposes no InstancePre"),
     ("a WASI guest on extism", ["--workload", "wasi-exit", "--runtime", "extism", "--variants", "cached"],
-     "is a WASI guest (Extism's WASI is not wired in); the extism runtime serves core modules without imports"),
+     "is a WASI guest (Extism's WASI takes no argv or stdin and sends a command's stdout to the host's or nowhere, so its output could not be checked); the extism runtime serves core modules without imports"),
     ("no variant extism serves", ["--runtime", "extism", "--variants", "pooled+cached"],
      "no variant runs on extism: variant 'pooled+cached@extism': pooled is not served on extism"),
     ("a limit on extism", ["--runtime", "extism", "--variants", "cached", "--fuel", "100000"],

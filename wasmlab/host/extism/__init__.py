@@ -54,7 +54,7 @@ def refusal(workload: Workload) -> str | None:
     """Why the Extism runtime cannot serve ``workload`` (one line naming what is allowed), or ``None``."""
     kind = unserved_kind(workload)
     if kind is not None and kind.startswith("a WASI guest"):
-        kind = "a WASI guest (Extism's WASI is not wired in)"
+        kind = "a WASI guest (Extism's WASI takes no argv or stdin and sends a command's stdout to the host's or nowhere, so its output could not be checked)"
     return None if kind is None else f"workload {workload.name!r} is {kind}; the extism runtime serves {ALLOWED}"
 
 
