@@ -25,7 +25,7 @@ demo: venv
 # Two passes: everything that asserts nothing about time on both cores at once (pytest-xdist), then the
 # tests marked timing alone, so no ratio, deadline or latency target is measured beside another test.
 test: venv components server-deps lint docs
-	WASMLAB_REQUIRE_SERVE=1 $(BIN)/python -m pytest -q -n 2 -m "not browser and not timing"
+	WASMLAB_REQUIRE_SERVE=1 $(BIN)/python -m pytest -q -n 2 --durations=15 -m "not browser and not timing"
 	$(BIN)/python -m pytest -q -m "timing and not browser"
 
 # The C driver (wasmlab/native/) under AddressSanitizer and UndefinedBehaviorSanitizer: the extension is built with
