@@ -235,6 +235,10 @@ BAD_INPUTS = [
     ("a pool mode that does not exist", ["concurrency", "--pool-mode", "both"], "pool mode 'both' is not allowed; allowed: per-worker, shared"),
     ("a thread count that is not a number", ["concurrency", "--threads", "abc"], "--threads 'abc' is not a number"),
     ("an offered rate that is not a number", ["concurrency", "--rate", "nan"], "rate = nan is out of range; allowed: a finite number of requests per second > 0"),
+    # wasmlab serve: refused before any server starts (and before the wasmtime CLI is looked up).
+    ("an unknown serve preset", ["serve", "--preset", "nginx", "--no-save"], "preset 'nginx' is not allowed; allowed: seed, spin, wasmtime-serve"),
+    ("a serve preset and advice at once", ["serve", "--preset", "seed", "--from-advice", "a-file", "--no-save"],
+     "--preset seed and --from-advice a-file both give the server's -O options; allowed: one of them (explicit -O and --pooling win over either)"),
 ]
 
 

@@ -50,13 +50,16 @@ def parse_connections(text: str) -> tuple[int, ...]:
               "(-O pooling-allocator=y|n); default: wasmtime serve's own.")
 @click.option("--from-advice", "advice_file", type=click.Path(path_type=Path), default=None,
               help="-O options from an advice file (`wasmlab advise --format json`); explicit -O and --pooling win over it.")
+@click.option("--preset", "preset_name", default=None, metavar="NAME",
+              help="-O options from one of the lab's presets (`wasmlab presets`), its slots as wasmtime serve's totals for "
+                   "the component; explicit -O and --pooling win over it; not with --from-advice.")
 @click.option("--port", default=0, show_default=True, type=int, help="The port on 127.0.0.1 (0: a free one).")
 @out_option("data/results/serve/RUN_ID: summary.parquet, metadata.json")
 @click.option("--no-save", is_flag=True, help="Do not write result files.")
 @format_option()
 def serve(workload: str, connections: str | None, generator: str, rates: tuple[float, ...] | None,  # noqa: PLR0913 - click passes every flag
           rate_connections: int, duration: str, optimize: tuple[str, ...], pooling: bool | None,
-          advice_file: Path | None, port: int, out: Path | None, no_save: bool, fmt: str) -> None:
+          advice_file: Path | None, preset_name: str | None, port: int, out: Path | None, no_save: bool, fmt: str) -> None:
     """Serve a wasi:http proxy component with the real `wasmtime serve` on 127.0.0.1 and load it with wrk or hey.
 
     The pinned wasmtime CLI serves the component; wrk (or hey) loads it at each connection count for --duration: p50/p99
@@ -68,17 +71,11 @@ def serve(workload: str, connections: str | None, generator: str, rates: tuple[f
 
     if pooling is not None:
         optimize = (*optimize, f"pooling-allocator={'y' if pooling else 'n'}")
-    advice = None
-    if advice_file is not None:
-        from wasmlab.experiments.serve import TOOL
-        from wasmlab.experiments.serve_advice import advised_options
-        from wasmlab.workloads.tools import installed
-
-        advice = advised_options(advice_file, tuple(optimize), installed(TOOL))
-        optimize = advice.merged
+    advice, preset = sourced_options(tuple(optimize), advice_file, preset_name, workload)
+    optimize = preset.merged if preset else advice.merged if advice else optimize
     counts = parse_connections(connections) if connections is not None else (() if rates is not None else (1, 2))
     settings = ServeSettings(workload, counts, parse_duration(duration), tuple(optimize), port, advice, generator,
-                             tuple(rates or ()), rate_connections)
+                             tuple(rates or ()), rate_connections, preset)
     if out is not None and not no_save:
         from wasmlab.storage import check_writable
 
@@ -91,6 +88,29 @@ def serve(workload: str, connections: str | None, generator: str, rates: tuple[f
     if not run.checked:
         click.echo("wasmlab: error: some responses were not the proxy's (see bad and errors above)", err=True)
         sys.exit(1)
+
+
+def sourced_options(explicit: tuple[str, ...], advice_file: Path | None, preset_name: str | None,
+                    workload: str) -> tuple[Any, Any]:
+    """The advice's or the preset's -O options (AdvisedOptions, PresetOptions), with ``explicit`` winning over them.
+    Both at once is refused: two sources of the same options, neither of which a user would expect to lose."""
+    if advice_file is None and preset_name is None:
+        return None, None
+    if advice_file is not None and preset_name is not None:
+        raise ConfigError(f"--preset {preset_name} and --from-advice {advice_file} both give the server's -O options; allowed: "
+                          f"one of them (explicit -O and --pooling win over either)")
+    from wasmlab.experiments.serve import TOOL
+    from wasmlab.workloads.tools import installed
+
+    if advice_file is not None:
+        from wasmlab.experiments.serve_advice import advised_options
+
+        return advised_options(advice_file, explicit, installed(TOOL)), None
+    from wasmlab.config import get_preset
+    from wasmlab.experiments.serve_preset import preset_options
+
+    chosen = get_preset(str(preset_name))  # an unknown name: one line, before any tool is looked up
+    return None, preset_options(chosen, explicit, workload, installed(TOOL))
 
 
 def document(run: object) -> dict[str, object]:
@@ -113,7 +133,8 @@ def text(run: object) -> str:
     lines = [f"wasmtime serve ({meta['wasmtime_cli']['reports']}, {meta['wasmtime_cli']['package']} "
              f"{meta['wasmtime_cli']['version']}) of {run.proxy.name} ({run.proxy.size_bytes} B) on {meta['address']}, "
              f"-O {' '.join(run.settings.optimize) or '(defaults)'}{loads}",
-             *([run.settings.advice.line()] if run.settings.advice else [])]
+             *([run.settings.advice.line()] if run.settings.advice else []),
+             *(run.settings.preset.lines() if run.settings.preset else [])]
     if run.loads:
         lines += closed_loop_lines(run)
     if run.open_loads:

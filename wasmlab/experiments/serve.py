@@ -19,6 +19,7 @@ import pandas as pd
 
 from wasmlab.errors import ConfigError, ResultMismatch, WasmlabError
 from wasmlab.experiments.serve_advice import AdvisedOptions
+from wasmlab.experiments.serve_preset import PresetOptions
 from wasmlab.measure import hey_load, http_server, metadata, open_loop_http, wrk_load
 from wasmlab.measure.results import write_metadata, write_parquet
 from wasmlab.storage import check_writable
@@ -45,6 +46,7 @@ class ServeSettings:
     load_generator: str = "wrk"  # wrk or hey (Debian's), closed loop at each connection count
     rates: tuple[float, ...] = ()  # offered loads (requests/s) for the lab's open-loop generator, one load each
     rate_connections: int = 4  # the open-loop generator's keep-alive connections
+    preset: PresetOptions | None = None  # where the -O options came from, with --preset
 
     def __post_init__(self) -> None:
         if not (self.connections or self.rates) or any(not 1 <= c <= MAX_CONNECTIONS for c in self.connections):
@@ -188,6 +190,7 @@ def _provenance(settings: ServeSettings, made: Proxy, binary: Path, version: str
         "expected_status": made.status, "expected_body": made.body.decode(errors="replace"),
         "connections": list(settings.connections), "duration_s": settings.duration_s, "optimize": list(settings.optimize),
         "optimize_from_advice": settings.advice.as_dict() if settings.advice else None,
+        "optimize_from_preset": settings.preset.as_dict() if settings.preset else None,
         "address": f"{http_server.HOST}:{port}",
         "wasmtime_cli": {"package": pinned.package, "version": pinned.version, "binary_sha256": pinned.sha256,
                          "archive_sha256": pinned.archive_sha256, "reports": binary_version(binary)},

@@ -40,8 +40,7 @@ class AdvisedOptions:
     @property
     def overridden(self) -> tuple[str, ...]:
         """Advice options whose key an explicit option sets too (those lose)."""
-        keys = {key_of(option) for option in self.explicit}
-        return tuple(option for option in self.advised if key_of(option) in keys)
+        return overridden_by(self.advised, self.explicit)
 
     @property
     def merged(self) -> tuple[str, ...]:
@@ -62,6 +61,12 @@ class AdvisedOptions:
 
 def key_of(option: str) -> str:
     return option.split("=", 1)[0]
+
+
+def overridden_by(options: tuple[str, ...], explicit: tuple[str, ...]) -> tuple[str, ...]:
+    """The ``options`` whose key an ``explicit`` option sets too: explicit wins, key by key."""
+    keys = {key_of(option) for option in explicit}
+    return tuple(option for option in options if key_of(option) in keys)
 
 
 def _refuse(path: str, why: str) -> ConfigError:
