@@ -66,9 +66,9 @@ def measured(measurement: Measurement) -> str:
     """How the run was made, in two lines: its size, order and checks; the machine and how busy it was."""
     m = measurement.metadata
     paths = " and ".join(dict.fromkeys(measurement.summary["call_path"]))
-    return (f"Measured: {m['requests']} requests x {m['repeats']} repetitions per variant after {m['warmup']} warm-up, "
+    return (f"Measured: {m['requests']} requests x {m['repeats']} repetitions per variant after {m['warmup']} warm-up requests, "
             f"every variant and path ({paths}) interleaved in each repetition; "
             f"{CHECK_WORDS[str(m.get('workload_check', 'expected'))]}\n"
             f"Machine: {m['cpu_model']}, {m['cpu_count']} cores, wasmtime {m['wasmtime_version']}, commit "
-            f"{m['git_commit'][:12]}; load {m['loadavg_1m_before']:.2f} -> {m['loadavg_1m_after']:.2f}, other processes "
-            f"{m['other_cpu_cores']:.2f} cores" + (" (busy: rerun before trusting small differences)" if m.get("machine_busy") else ""))
+            f"{m['git_commit'][:12]}; load average {m['loadavg_1m_before']:.2f} -> {m['loadavg_1m_after']:.2f} (the run's own "
+            f"included), other processes {m['other_cpu_cores']:.2f} cores" + (" (busy: rerun before trusting small differences)" if m.get("machine_busy") else ""))

@@ -75,6 +75,6 @@ def text_summary(results_dir: str | Path, full: bool = False) -> str:
     else:
         lines += ["Every variant at this point: µs per request (as in the seed table) and its speedup over the baseline "
                   "of its own call path:", variants_by_path(measurement), "", measured(measurement),
-                  "More figures (percentiles, page faults, cache hit rates, the harness's own costs, native/lean per "
-                  "variant): the report below, or wasmlab report --full"]
+                  f"More figures (percentiles, page faults, cache hit rates, the harness's own costs, native/lean per "
+                  f"variant): the report below, or wasmlab report --full {folder}"]
     return "\n".join(lines)
