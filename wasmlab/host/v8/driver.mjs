@@ -13,16 +13,21 @@
 // A WASI command ({wasi: true, argv, env, stdin, preopens, exit}) gets a fresh node:wasi WASI object per request, its
 // stdin, stdout and stderr files opened before the request's clock starts and read after it stops; the reply's
 // first_outputs holds a workload's first outputs (checked by the lab), every later request's must equal them.
+// A core module driven by a recipe's steps ({recipe: {...}}, see steps.mjs) runs them on the request's instance in
+// place of the entry call, checked inside the request's time as the lab's paths check them: the reply's
+// first_outcomes holds a workload's first outcome (checked by the lab's own checker), every later one's reads must
+// equal it; a step that cannot run as written ends the block with {ok: false, recipe_error: message, at: k}.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { WASI } from "node:wasi";
+import { StepError, loadRecipe, outcomeOf, runSteps, stepsWrong } from "./steps.mjs";
 
 const UNIQUE = Buffer.from("wasmlab.unique");
 let workloads = [];
 let uniqueCounter = 0n;
-const variants = new Map(); // variant name -> {modules: [], instances: [], served: [], first: [], firstOutputs: []}
+const variants = new Map(); // variant name -> {modules: [], instances: [], served: [], first: [], firstOutputs: [], firstRuns: []}
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "wasmlab-v8-"));
 process.on("exit", () => fs.rmSync(scratch, { recursive: true, force: true }));
 
@@ -45,6 +50,7 @@ function load(message) {
     wasm: Buffer.from(w.wasm, "base64"),
     args: w.args.map((a, i) => (w.params[i] === "i64" ? BigInt(a) : a)),
     expected: w.check === "expected" && w.results.length ? (w.results[0] === "i64" ? BigInt(w.expected) : w.expected) : null,
+    recipe: w.recipe ? loadRecipe(w.recipe) : null,
   }));
   workloads.forEach((w, i) => {
     if (!w.wasi) return;
@@ -57,7 +63,7 @@ function load(message) {
 
 function stateOf(name) {
   if (!variants.has(name)) {
-    variants.set(name, { modules: [], instances: [], served: [], first: [], firstOutputs: [] });
+    variants.set(name, { modules: [], instances: [], served: [], first: [], firstOutputs: [], firstRuns: [] });
   }
   return variants.get(name);
 }
@@ -115,6 +121,7 @@ function block(message) {
   const fresh = new Array(n);
   const failures = [];
   const firstOutputs = {};
+  const firstOutcomes = {};
   let compiles = 0;
   let checkNs = 0n; // reading back and comparing WASI outputs: after each request's clock stops, reported apart
   // Baseline: each request's own bytes, made before the timed loop.
@@ -158,16 +165,23 @@ function block(message) {
         state.served[index] = 0;
       }
       state.served[index]++;
-      result = instance.exports[w.entry](...w.args);
+      result = w.recipe !== null ? runSteps(w.recipe, instance) : instance.exports[w.entry](...w.args);
     } catch (error) {
       ns[k] = Number(process.hrtime.bigint() - t0);
       state.served[index] = 0; // a failed instance is not reused
+      if (error instanceof StepError) return { ok: false, recipe_error: error.message, at: k };
       if (!(error instanceof WebAssembly.RuntimeError) && !(error instanceof RangeError)) throw error;
       failures.push([k, `${error.constructor.name}: ${error.message}`]);
       continue;
     }
     let wrong = null;
-    if (w.expected !== null && result !== w.expected) {
+    let learned = false; // this request's outcome is the variant's first of this recipe
+    if (w.recipe !== null) {
+      const first = state.firstRuns[index] ?? null;
+      wrong = stepsWrong(w.recipe, w.name, result, first);
+      learned = first === null && wrong === null;
+      if (learned) state.firstRuns[index] = { result: result.result, reads: result.reads };
+    } else if (w.expected !== null && result !== w.expected) {
       wrong = `workload '${w.name}' returned ${show(result)}, expected ${show(w.expected)}: the request did not do its work`;
     } else if (w.check === "first-result" && w.results.length) {
       if (state.first[index] === undefined) state.first[index] = result;
@@ -177,9 +191,11 @@ function block(message) {
     }
     ns[k] = Number(process.hrtime.bigint() - t0);
     if (wrong !== null) return { ok: false, mismatch: wrong, at: k };
+    if (learned) firstOutcomes[index] = outcomeOf(state.firstRuns[index]); // for the lab, after the request's clock stopped
   }
   const wall = Number(process.hrtime.bigint() - started);
-  return { ok: true, ns, fresh, failures, wall_ns: wall, compiles, first_outputs: firstOutputs, check_ns: Number(checkNs) };
+  return { ok: true, ns, fresh, failures, wall_ns: wall, compiles, first_outputs: firstOutputs,
+    first_outcomes: firstOutcomes, check_ns: Number(checkNs) };
 }
 
 const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
