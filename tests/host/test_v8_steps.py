@@ -17,7 +17,7 @@ import pytest
 import wasmtime
 
 from tests.e2e.test_cli import wasmlab
-from tests.host.test_v8 import REUSING, V8_VARIANTS, K, close_all, v8_runtimes
+from tests.host.test_v8 import COUNTED, REUSING, V8_VARIANTS, K, close_all, v8_runtimes
 from wasmlab.errors import ConfigError, ResultMismatch
 from wasmlab.workloads import load_workload
 from wasmlab.workloads.model import Workload
@@ -161,6 +161,18 @@ RECIPE_SHA256 = [
 
 
 @pytest.mark.timeout(60)
+def test_a_recipe_without_steps_is_its_plain_call_checked_against_the_first_request_s_result():
+    """A core recipe without steps calls ``run``, its result compared with the first request's on every request."""
+    serve(to_workload(parse({"module": "m.wasm"}), bytes(wasmtime.wat2wasm(COUNTED))), V8_VARIANTS, n=5)
+    runtimes = v8_runtimes([to_workload(parse({"module": "m.wasm"}), bytes(wasmtime.wat2wasm(COUNTED)))], ("cached+reuse16@v8",))
+    try:
+        with pytest.raises(ResultMismatch, match=f"returned 41, but its first request returned 42.*request {K} of"):
+            runtimes["cached+reuse16@v8"].block([0] * 8, [0] * 8, [])
+    finally:
+        close_all(runtimes)
+
+
+@pytest.mark.timeout(60)
 def test_what_v8_cannot_serve_of_a_recipe_is_one_line_naming_why():
     stubbed = "(module (import \"env\" \"now\" (func (result i32))) (memory (export \"memory\") 1) (func (export \"run\") (result i32) (call 0)))"
     imports = to_workload(parse({"module": "m.wasm", "imports": {"env.now": 7}, "steps": [{"call": "run"}]}),
@@ -169,7 +181,10 @@ def test_what_v8_cannot_serve_of_a_recipe_is_one_line_naming_why():
                " (func (export \"_initialize\")) (func (export \"run\") (result i32) (i32.const 1)))")
     wasi_steps = to_workload(parse({"module": "r.wasm", "steps": [{"call": "_initialize"}, {"call": "run"}]}),
                              bytes(wasmtime.wat2wasm(reactor)))
-    for workload, why in ((imports, "is a module importing host functions"), (wasi_steps, "is a WASI guest driven by recipe steps")):
+    exits = to_workload(parse({"module": "m.wasm", "steps": [{"call": "spin", "args": [1]}], "expect": {"exit": 3}}),
+                        bytes(wasmtime.wat2wasm(SPIN)))
+    for workload, why in ((imports, "is a module importing host functions"), (wasi_steps, "is a WASI guest driven by recipe steps"),
+                          (exits, "is a recipe expecting exit 3 of a module without WASI")):
         with pytest.raises(ConfigError, match=why) as caught:
             v8_runtimes([workload])
         assert len(str(caught.value).splitlines()) == 1
@@ -185,11 +200,11 @@ SPIN = """(module (func (export "spin") (param $n i32) (result i32) (local $i i3
 @pytest.mark.timing
 @pytest.mark.timeout(60)
 def test_the_steps_run_inside_each_request_s_time():
-    """Two recipes in one node child, side by side: steps spinning 3,000,000 iterations against 10; a driver timing the
-    instance but not its steps would give both about a fresh instance's cost (measured: ~5 ms against ~20 µs; 20x asked)."""
+    """Two recipes in one node child, side by side: steps spinning 30,000,000 iterations against 10; a driver timing the
+    instance but not its steps would give both about a fresh instance's cost (measured: ~10 ms against 20-80 µs on a busy machine; 20x asked)."""
     wasm = bytes(wasmtime.wat2wasm(SPIN))
     spins = [to_workload(parse({"module": "spin.wasm", "steps": [{"call": "spin", "args": [n]}], "expect": {"result": n}}), wasm)
-             for n in (3_000_000, 10)]
+             for n in (30_000_000, 10)]
     runtimes = v8_runtimes(spins, ("cached@v8",))
     try:
         medians = []

@@ -58,7 +58,7 @@ def refusal(workload: Workload, reuse: int = 1) -> str | None:
         return (f"workload {workload.name!r} is a WASI command, which node:wasi starts once per instance; allowed on v8: "
                 f"baseline or cached without +reuseN")
     kind = (_wasi_unserved_kind(workload) if workload.wasi else
-            recipe_steps.unserved_kind(workload) if workload.steps and not workload.component else unserved_kind(workload))
+            recipe_steps.unserved_kind(workload) if workload.recipe is not None and not workload.component else unserved_kind(workload))
     return None if kind is None else f"workload {workload.name!r} is {kind}; the v8 runtime serves {ALLOWED}"
 
 

@@ -13,18 +13,24 @@ import base64
 from collections.abc import Mapping
 from typing import Any
 
+from wasmlab.host.hosted import KINDS
 from wasmlab.host.recipes import Outcome, checker
 from wasmlab.workloads.model import Workload
 from wasmlab.workloads.recipe import Call, Expr, PtrArray, Read, Step, Write
 
 
 def unserved_kind(workload: Workload) -> str | None:
-    """What a core module driven by recipe steps is when V8 cannot serve it, or ``None`` (calls, writes and reads on an
-    instance without imports, ending ok or in a trap)."""
+    """What a core module a recipe drives is when V8 cannot serve it, or ``None``: steps (calls, writes and reads), or
+    without steps the plain call of ``run`` / ``_start`` taking and returning i32/i64, on an instance without imports,
+    ending ok or in a trap."""
     if workload.linked:
         return "a module importing host functions (a recipe's imports: stubs)"
     if workload.expected_outcome not in ("ok", "trap"):
         return f"a guest expected to end in {workload.expected_outcome!r} (what needs wasmtime's limits)"
+    if not workload.expectation.exit_ok(None):  # a guest without WASI cannot exit: on wasmtime returning fails it
+        return f"a recipe expecting exit {workload.expectation.exit} of a module without WASI (allowed: expect.exit 0 or none)"
+    if not workload.steps and (any(k not in KINDS for k in (*workload.params, *workload.results)) or len(workload.results) > 1):
+        return f"an export {workload.entry!r} taking {list(workload.params)} and returning {list(workload.results)}"
     return None
 
 
