@@ -172,21 +172,78 @@ def test_a_recipe_without_steps_is_its_plain_call_checked_against_the_first_requ
         close_all(runtimes)
 
 
+# A WASI reactor: _initialize sets a word, run prints "ran <word>" through fd_write and exits with the word's value + 1;
+# steps after the exit never run (a read of a word run never writes).
+REACTOR = """(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (import "env" "base" (func $base (result i64)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "ran 2\\n")
+  (global $word (mut i32) (i32.const 0))
+  (func (export "_initialize") (global.set $word (i32.wrap_i64 (call $base))))
+  (func (export "run") (param $code i32)
+    (i32.store (i32.const 0) (i32.const 64)) (i32.store (i32.const 4) (i32.const 6))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (call $exit (i32.add (global.get $word) (local.get $code))))
+  (func (export "mark") (i32.store (i32.const 200) (i32.const 1))))"""
+
+
+def reactor(**expect) -> Workload:
+    steps = [{"call": "_initialize"}, {"call": "run", "args": [1]}, {"call": "mark"}, {"read": {"at": 200, "length": 4, "as": "mark"}}]
+    return to_workload(parse({"module": "r.wasm", "imports": {"env.base": 2}, "steps": steps, "expect": expect}),
+                       bytes(wasmtime.wat2wasm(REACTOR)))
+
+
+@pytest.mark.timeout(60)
+def test_a_wasi_reactor_s_steps_run_through_node_wasi_with_stubs_exit_and_output_checked():
+    """node:wasi gets the instance's memory without _initialize (the steps call it); the recipe's stub (an i64) reaches
+    the guest; proc_exit ends the steps (the last read never runs: an empty read); exit and stdout are checked."""
+    serve(reactor(exit=3, stdout_match="^ran 2$", bytes={"mark": {"hex": ""}}), (*V8_VARIANTS, "cached", "cached@api"), n=6)
+    for expect, message in (({"exit": 4}, "recipe 'r': exit 3, expected exit 4"),
+                            ({"exit": 3, "stdout_match": "^walked"}, "stdout does not match"),
+                            ({"exit": 3, "bytes": {"mark": {"hex": "01000000"}}}, "bytes 'mark' hex '', expected '01000000'")):
+        runtimes = v8_runtimes([reactor(**expect)], ("cached@v8",))
+        try:
+            with pytest.raises(ResultMismatch, match=message):
+                runtimes["cached@v8"].block([0] * 2, [0] * 2, [])
+        finally:
+            close_all(runtimes)
+
+
+@pytest.mark.timeout(60)
+def test_a_core_module_s_imports_are_the_recipe_s_stubs():
+    stubbed = bytes(wasmtime.wat2wasm('(module (import "env" "now" (func $now (result i32))) (import "env" "tick" (func))'
+                                      ' (func (export "run") (result i32) (call 1) (i32.add (call $now) (i32.const 1))))'))
+    stubs = {"env.now": 7, "env.tick": 0}
+    serve(to_workload(parse({"module": "m.wasm", "imports": stubs, "steps": [{"call": "run"}], "expect": {"result": 8}}), stubbed),
+          (*V8_VARIANTS, "cached"), n=3)
+    serve(to_workload(parse({"module": "m.wasm", "imports": stubs}), stubbed), V8_VARIANTS, n=3)  # the plain call of run
+    runtimes = v8_runtimes([to_workload(parse({"module": "m.wasm", "imports": {**stubs, "env.now": 8}, "steps": [{"call": "run"}],
+                                               "expect": {"result": 8}}), stubbed)], ("cached@v8",))
+    try:
+        with pytest.raises(ResultMismatch, match="recipe 'm': result 9, expected 8"):
+            runtimes["cached@v8"].block([0], [0], [])
+    finally:
+        close_all(runtimes)
+
+
+@pytest.mark.timeout(60)
+def test_quickjs_evaluates_through_its_recipe_on_v8():
+    """The catalog's QuickJS-NG reactor (WASI, six env stubs): 42 read back from guest memory on every request."""
+    serve(load_workload("data/recipes/quickjs-eval.yaml"), ("cached@v8",), n=4)
+
+
 @pytest.mark.timeout(60)
 def test_what_v8_cannot_serve_of_a_recipe_is_one_line_naming_why():
-    stubbed = "(module (import \"env\" \"now\" (func (result i32))) (memory (export \"memory\") 1) (func (export \"run\") (result i32) (call 0)))"
-    imports = to_workload(parse({"module": "m.wasm", "imports": {"env.now": 7}, "steps": [{"call": "run"}]}),
-                          bytes(wasmtime.wat2wasm(stubbed)))
-    reactor = ("(module (import \"wasi_snapshot_preview1\" \"proc_exit\" (func (param i32))) (memory (export \"memory\") 1)"
-               " (func (export \"_initialize\")) (func (export \"run\") (result i32) (i32.const 1)))")
-    wasi_steps = to_workload(parse({"module": "r.wasm", "steps": [{"call": "_initialize"}, {"call": "run"}]}),
-                             bytes(wasmtime.wat2wasm(reactor)))
     exits = to_workload(parse({"module": "m.wasm", "steps": [{"call": "spin", "args": [1]}], "expect": {"exit": 3}}),
                         bytes(wasmtime.wat2wasm(SPIN)))
-    for workload, why in ((imports, "is a module importing host functions"), (wasi_steps, "is a WASI guest driven by recipe steps"),
-                          (exits, "is a recipe expecting exit 3 of a module without WASI")):
+    cases = ((exits, ("cached@v8",), "is a recipe expecting exit 3 of a module without WASI"),
+             (reactor(exit=3), ("cached+reuse4@v8",), "which node:wasi starts once per instance"),
+             (load_workload("data/recipes/middleware-reject.yaml"), ("cached@v8",), "is a component; the v8 runtime serves"))
+    for workload, variants, why in cases:
         with pytest.raises(ConfigError, match=why) as caught:
-            v8_runtimes([workload])
+            v8_runtimes([workload], variants)
         assert len(str(caught.value).splitlines()) == 1
 
 

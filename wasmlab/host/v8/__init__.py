@@ -9,14 +9,14 @@ be a cache hit); ``cached@v8`` compiles once; ``+reuseN`` lets one instance serv
 whose entry takes and returns i32/i64 (BigInt for i64) with no imports, and WASI preview 1 commands through
 ``node:wasi`` (argv, environment, stdin, read-only preopens; a fresh ``WASI`` object and instance per request, its exit
 status checked, stdout and stderr captured to files: the first request's checked here as every path checks them,
-each later one's compared byte for byte with the first's in node, as the native path does in C), and core modules
-driven by a recipe's steps (calls, writes, reads: :mod:`.steps`, interpreted in ``steps.mjs`` inside each request's
-time, the first outcome checked here by the lab's own checker).  Host imports, components (a recipe's ``invoke``
-steps are calls in WAVE through the component model, which V8's JS API has not), a WASI guest's steps, writable
-directories and reuse of a WASI command (``node:wasi`` starts an instance once) are refused in one line.  The child is stopped by its PID when the last variant closes, and
-stops by itself when the lab dies (its stdin ends).  It runs in a session of its own, so a Ctrl-C at the terminal
-reaches the lab alone, which keeps its finished repetitions and then stops the child, rather than the child dying
-under a block first.
+each later one's compared byte for byte with the first's in node, as the native path does in C), and guests a
+recipe's steps drive, core or WASI (calls, writes, reads: :mod:`.steps`, interpreted in ``steps.mjs`` inside each
+request's time, the first outcome checked here by the lab's own checker), their imports the recipe's stubs.  Other
+host imports, components (a recipe's ``invoke`` steps are calls in WAVE through the component model, which V8's JS
+API has not), writable directories and reuse of a WASI guest (``node:wasi`` starts an instance once) are refused in
+one line.  The child is stopped by its PID when the last variant closes, and stops by itself when the lab dies (its
+stdin ends).  It runs in a session of its own, so a Ctrl-C at the terminal reaches the lab alone, which keeps its
+finished repetitions and then stops the child, rather than the child dying under a block first.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ from wasmlab.workloads.model import Workload
 NAME = "v8"
 # What a ``@v8`` result's call_path column says: requests go through the WebAssembly JS API inside node.
 CALL_PATH = "js-api"
-ALLOWED = ("core modules without imports whose entry takes and returns i32/i64 or driven by recipe steps (calls, writes, reads), "
-           "and WASI commands with read-only directories")
+ALLOWED = ("core modules without imports (but a recipe's stubs) whose entry takes and returns i32/i64 or that recipe steps drive "
+           "(calls, writes, reads), and WASI commands or recipe steps with read-only directories")
 UNIQUE_BYTES = ("baseline@v8 compiles bytes made unique per request (a custom section with a counter): V8 caches the "
                 "code of identical bytes within a process")
 
@@ -66,10 +66,7 @@ def _wasi_unserved_kind(workload: Workload) -> str | None:
     """What a WASI command is when node:wasi here cannot serve it, or ``None``."""
     recipe = workload.recipe
     return ("library-style" if workload.driver else
-            "a WASI guest driven by recipe steps (node:wasi runs a command's _start or a reactor's _initialize itself, not the "
-            "steps' calls)" if workload.steps else
-            "a module with a start-up export (init)" if workload.init else
-            "a module importing host functions" if workload.host_imports or (recipe is not None and recipe.imports) else
+            "a module importing host functions" if workload.host_imports else
             "a WASI guest with a writable directory (node:wasi here serves read-only ones)"
             if recipe is not None and any(d.writable for d in recipe.dirs) else
             "a WASI guest whose written files are checked" if workload.expectation.files else
@@ -96,8 +93,10 @@ def _described(workload: Workload) -> dict[str, Any]:
         recipe = workload.recipe
         described.update(argv=list(workload.argv or (workload.name,)), env=dict(recipe.env) if recipe is not None else {},
                          stdin=base64.b64encode(workload.stdin).decode() if workload.stdin is not None else None,
-                         preopens={guest: host for host, guest in workload.preopens}, exit=workload.expectation.exit)
-    described["recipe"] = recipe_steps.described(workload) if workload.steps and not workload.wasi else None
+                         # a recipe's steps check the exit status themselves (an exit ends the steps, not _start)
+                         preopens={guest: host for host, guest in workload.preopens}, exit=None if workload.steps else workload.expectation.exit)
+    described["recipe"] = recipe_steps.described(workload) if workload.steps else None
+    described["stubs"] = recipe_steps.stubs(workload)
     return described
 
 

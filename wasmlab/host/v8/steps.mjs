@@ -11,6 +11,14 @@
 // the lab's RecipeError, raised in one line.
 export class StepError extends Error {}
 
+// A WASI guest's proc_exit during the steps (the driver's own proc_exit throws it): the request ends with its status.
+export class GuestExit extends Error {
+  constructor(code) {
+    super(`exit ${code}`);
+    this.code = code;
+  }
+}
+
 function expression(e) {
   return { name: e.name, offset: BigInt(e.offset), call: e.call ? callOf(e.call) : null, load: e.load ? expression(e.load) : null };
 }
@@ -34,6 +42,19 @@ export function loadRecipe(r) {
   return { ...r, steps: r.steps.map((s) => LOADED[s.kind](s)), expected: r.expected === null ? null : BigInt(r.expected) };
 }
 
+// A recipe's imports: stubs ({"module.name": [value, result kind or null]}) as an import object: each returns its
+// constant (BigInt for an i64), or nothing.
+export function stubImports(stubs) {
+  const imports = {};
+  for (const [key, [value, kind]] of Object.entries(stubs ?? {})) {
+    const dot = key.indexOf(".");
+    const [module, name] = [key.slice(0, dot), key.slice(dot + 1)];
+    const returned = kind === null ? undefined : kind === "i64" ? BigInt(value) : Number(value);
+    (imports[module] ??= {})[name] = () => returned;
+  }
+  return imports;
+}
+
 // One request's run of the steps: its named values, the step running, the last call's result and the reads.
 class Run {
   constructor(recipe, instance) {
@@ -43,6 +64,7 @@ class Run {
     this.where = "steps";
     this.result = null;
     this.reads = new Map();
+    this.exit = null; // a WASI guest's exit status, when a step exited
   }
 
   // The memory's bytes now (a call may have grown it, which detaches the buffer seen before).
@@ -121,12 +143,18 @@ const STEP = {
   },
 };
 
-// Every step of ``recipe`` on ``instance``, in order: the run (its result and reads).  A trap is thrown as V8 throws it.
+// Every step of ``recipe`` on ``instance``, in order: the run (its result and reads).  A WASI exit ends the request (its
+// status the run's exit, as on the lab's paths); a trap is thrown as V8 throws it.
 export function runSteps(recipe, instance) {
   const run = new Run(recipe, instance);
-  for (const step of recipe.steps) {
-    run.where = step.where;
-    STEP[step.kind](run, step);
+  try {
+    for (const step of recipe.steps) {
+      run.where = step.where;
+      STEP[step.kind](run, step);
+    }
+  } catch (error) {
+    if (!(error instanceof GuestExit)) throw error;
+    run.exit = error.code;
   }
   return run;
 }
@@ -142,10 +170,14 @@ function shown(result) {
 // What is wrong with request's ``run`` of workload ``w`` (the recipe's name ``label``), or null; ``first`` is the
 // first request's run, null for the first request itself (which the lab checks with its own checker).
 export function stepsWrong(recipe, label, run, first) {
+  if (recipe.exit !== null && (run.exit ?? 0) !== recipe.exit) return `recipe '${label}': exit ${run.exit ?? 0}, expected exit ${recipe.exit}`;
   if (recipe.expected !== null && run.result !== recipe.expected) {
     return `recipe '${label}': result ${shown(run.result)}, expected ${recipe.expected}`;
   }
   if (first === null) return null;
+  if (recipe.same_as_first && run.exit !== first.exit) {
+    return `recipe '${label}': exit ${run.exit ?? 0}, but its first request's was ${first.exit ?? 0}`;
+  }
   if (recipe.same_as_first && run.result !== first.result) {
     return `recipe '${label}': result ${shown(run.result)}, but its first request's was ${shown(first.result)}`;
   }
@@ -163,5 +195,5 @@ export function stepsWrong(recipe, label, run, first) {
 export function outcomeOf(run) {
   const reads = {};
   for (const [name, data] of run.reads) reads[name] = data.toString("base64");
-  return { result: run.result === null ? null : run.result.toString(), reads };
+  return { result: run.result === null ? null : run.result.toString(), reads, exit: run.exit };
 }
