@@ -211,6 +211,31 @@ def test_a_wasi_reactor_s_steps_run_through_node_wasi_with_stubs_exit_and_output
             close_all(runtimes)
 
 
+# Exits 3 or 4 by a random bit: every WASI request is a fresh instance, so only a check of each request's status in node
+# (not the first's in the lab) can see a later one end otherwise.  20 requests all alike: 2 in a million.
+COIN = """(module
+  (import "wasi_snapshot_preview1" "random_get" (func $random (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "flip")
+    (drop (call $random (i32.const 0) (i32.const 1)))
+    (call $exit (i32.add (i32.const 3) (i32.and (i32.load8_u (i32.const 0)) (i32.const 1))))))"""
+
+
+@pytest.mark.timeout(60)
+def test_every_wasi_request_s_exit_status_is_checked_in_node():
+    coin = bytes(wasmtime.wat2wasm(COIN))
+    for expect, message in (({"exit": 3}, "exit 4, expected exit 3"), ({"exit": 4}, "exit 3, expected exit 4"),
+                            (None, "exit [34], but its first request's was [34]")):
+        runtimes = v8_runtimes([to_workload(parse({"module": "c.wasm", "steps": [{"call": "flip"}], "expect": expect}), coin)],
+                               ("cached@v8",))
+        try:
+            with pytest.raises(ResultMismatch, match=f"recipe 'c': {message} \\(request [0-9]+ of a block of 20"):
+                runtimes["cached@v8"].block([0] * 20, [0] * 20, [])
+        finally:
+            close_all(runtimes)
+
+
 @pytest.mark.timeout(60)
 def test_a_core_module_s_imports_are_the_recipe_s_stubs():
     stubbed = bytes(wasmtime.wat2wasm('(module (import "env" "now" (func $now (result i32))) (import "env" "tick" (func))'
