@@ -9,12 +9,14 @@ be a cache hit); ``cached@v8`` compiles once; ``+reuseN`` lets one instance serv
 whose entry takes and returns i32/i64 (BigInt for i64) with no imports, and WASI preview 1 commands through
 ``node:wasi`` (argv, environment, stdin, read-only preopens; a fresh ``WASI`` object and instance per request, its exit
 status checked, stdout and stderr captured to files: the first request's checked here as every path checks them,
-each later one's compared byte for byte with the first's in node, as the native path does in C).  Host imports,
-components, recipe steps, writable directories and reuse of a WASI command (``node:wasi`` starts an instance once)
-are refused in one line.  The child is stopped by its PID when the last variant closes, and
-stops by itself when the lab dies (its stdin ends).  It runs in a session of its own, so a Ctrl-C at the terminal
-reaches the lab alone, which keeps its finished repetitions and then stops the child, rather than the child dying
-under a block first.
+each later one's compared byte for byte with the first's in node, as the native path does in C), and guests a
+recipe's steps drive, core or WASI (calls, writes, reads: :mod:`.steps`, interpreted in ``steps.mjs`` inside each
+request's time, the first outcome checked here by the lab's own checker), their imports the recipe's stubs.  Other
+host imports, components (a recipe's ``invoke`` steps are calls in WAVE through the component model, which V8's JS
+API has not), writable directories and reuse of a WASI guest (``node:wasi`` starts an instance once) are refused in
+one line.  The child is stopped by its PID when the last variant closes, and stops by itself when the lab dies (its
+stdin ends).  It runs in a session of its own, so a Ctrl-C at the terminal reaches the lab alone, which keeps its
+finished repetitions and then stops the child, rather than the child dying under a block first.
 """
 
 from __future__ import annotations
@@ -29,19 +31,21 @@ from importlib import resources
 from typing import Any
 
 from wasmlab.config import CacheConfig, EngineConfig, Limits
-from wasmlab.errors import ConfigError, NativeFailure, ResultMismatch, WasmlabError
+from wasmlab.errors import ConfigError, NativeFailure, RecipeError, ResultMismatch, WasmlabError
 from wasmlab.host.cache import ModuleCache
 from wasmlab.host.callpaths.reuse import ReuseLedger
 from wasmlab.host.engine import EnginePool
 from wasmlab.host.hosted import HostedParts, HostedRuntime, expected_of, refuse_limits, unserved_kind
 from wasmlab.host.output_check import OutputCheck
+from wasmlab.host.v8 import steps as recipe_steps
 from wasmlab.host.variant import Variant
 from wasmlab.workloads.model import Workload
 
 NAME = "v8"
 # What a ``@v8`` result's call_path column says: requests go through the WebAssembly JS API inside node.
 CALL_PATH = "js-api"
-ALLOWED = "core modules without imports whose entry takes and returns i32/i64, and WASI commands with read-only directories"
+ALLOWED = ("core modules without imports (but a recipe's stubs) whose entry takes and returns i32/i64 or that recipe steps drive "
+           "(calls, writes, reads), and WASI commands or recipe steps with read-only directories")
 UNIQUE_BYTES = ("baseline@v8 compiles bytes made unique per request (a custom section with a counter): V8 caches the "
                 "code of identical bytes within a process")
 
@@ -53,16 +57,16 @@ def refusal(workload: Workload, reuse: int = 1) -> str | None:
     if workload.wasi and reuse > 1:
         return (f"workload {workload.name!r} is a WASI command, which node:wasi starts once per instance; allowed on v8: "
                 f"baseline or cached without +reuseN")
-    kind = _wasi_unserved_kind(workload) if workload.wasi else unserved_kind(workload)
+    kind = (_wasi_unserved_kind(workload) if workload.wasi else
+            recipe_steps.unserved_kind(workload) if workload.recipe is not None and not workload.component else unserved_kind(workload))
     return None if kind is None else f"workload {workload.name!r} is {kind}; the v8 runtime serves {ALLOWED}"
 
 
 def _wasi_unserved_kind(workload: Workload) -> str | None:
     """What a WASI command is when node:wasi here cannot serve it, or ``None``."""
     recipe = workload.recipe
-    return ("library-style" if workload.driver else "a recipe with steps" if workload.steps else
-            "a module with a start-up export (init)" if workload.init else
-            "a module importing host functions" if workload.host_imports or (recipe is not None and recipe.imports) else
+    return ("library-style" if workload.driver else
+            "a module importing host functions" if workload.host_imports else
             "a WASI guest with a writable directory (node:wasi here serves read-only ones)"
             if recipe is not None and any(d.writable for d in recipe.dirs) else
             "a WASI guest whose written files are checked" if workload.expectation.files else
@@ -89,7 +93,10 @@ def _described(workload: Workload) -> dict[str, Any]:
         recipe = workload.recipe
         described.update(argv=list(workload.argv or (workload.name,)), env=dict(recipe.env) if recipe is not None else {},
                          stdin=base64.b64encode(workload.stdin).decode() if workload.stdin is not None else None,
-                         preopens={guest: host for host, guest in workload.preopens}, exit=workload.expectation.exit)
+                         # a recipe's steps check the exit status themselves (an exit ends the steps, not _start)
+                         preopens={guest: host for host, guest in workload.preopens}, exit=None if workload.steps else workload.expectation.exit)
+    described["recipe"] = recipe_steps.described(workload) if workload.steps else None
+    described["stubs"] = recipe_steps.stubs(workload)
     return described
 
 
@@ -195,6 +202,8 @@ class V8Runtime(HostedRuntime):
         A wrong result raises ResultMismatch, as on the lab's own paths."""
         reply = self.node.ask({"op": "block", "variant": self.variant.name, "cached": self.variant.cached, "reuse": self.variant.reuse,
                                "indices": list(indices)})
+        if "recipe_error" in reply:  # a step that cannot run as written (past the memory's end, a call without a value)
+            raise RecipeError(f"{reply['recipe_error']} (request {reply['at'] + 1} of a block of {len(indices)}, {self.variant.name})")
         if not reply["ok"]:
             raise ResultMismatch(f"{reply['mismatch']} (request {reply['at'] + 1} of a block of {len(indices)}, {self.variant.name})")
         out[:len(indices)] = reply["ns"]
@@ -202,6 +211,8 @@ class V8Runtime(HostedRuntime):
             workload = self.workloads[int(index)]
             decoded = {stream: base64.b64decode(data) for stream, data in outputs.items()}
             OutputCheck(workload.name, workload.expectation).streams(decoded.__getitem__)
+        for index, outcome in reply.get("first_outcomes", {}).items():  # a recipe's first outcome, checked once per variant
+            recipe_steps.check_first(self.workloads[int(index)], outcome)
         if any(w.wasi for w in self.workloads):  # every request's outputs: the first here, the rest against it in node
             self.parts.output_checks += len(indices)
             self.parts.output_check_ns += int(reply.get("check_ns", 0))
