@@ -101,6 +101,16 @@ def serve(workload: Workload, variants=(*V8_VARIANTS, *REUSING), n: int = 20) ->
         close_all(runtimes)
 
 
+def block_fails(workload: Workload, variant: str, requests: int, match: str) -> None:
+    """Serving ``requests`` of ``workload`` on ``variant`` in one block fails with a ResultMismatch matching ``match``."""
+    runtimes = v8_runtimes([workload], (variant,))
+    try:
+        with pytest.raises(ResultMismatch, match=match):
+            runtimes[variant].block([0] * requests, [0] * requests, [])
+    finally:
+        close_all(runtimes)
+
+
 @pytest.mark.timeout(60)
 def test_every_step_kind_runs_in_node_with_every_request_checked():
     """Names, a nested call, {load:}, pointer arrays (allocated and placed), writes, reads and an i64 past 2**53: the
@@ -112,12 +122,7 @@ def test_every_step_kind_runs_in_node_with_every_request_checked():
 def test_a_wrong_read_or_result_at_request_k_of_a_reused_instance_stops_the_variant_there():
     for fault, message in (("bytes", f"bytes 'text' '{b'!ELLO, V8'.hex()}' differ from the first request's '{b'HELLO, V8'.hex()}'"),
                            ("result", f"result {BIG + TOTAL + 1}, expected {BIG + TOTAL}")):
-        runtimes = v8_runtimes([recipe_guest(fault)], ("cached+reuse16@v8",))
-        try:
-            with pytest.raises(ResultMismatch, match=f"recipe 'guest': {message} \\(request {K} of a block of 8"):
-                runtimes["cached+reuse16@v8"].block([0] * 8, [0] * 8, [])
-        finally:
-            close_all(runtimes)
+        block_fails(recipe_guest(fault), "cached+reuse16@v8", 8, f"recipe 'guest': {message} \\(request {K} of a block of 8")
     serve(recipe_guest("bytes"), V8_VARIANTS)  # a fresh instance per request: the Kth tick never comes
 
 
@@ -126,12 +131,7 @@ def test_first_result_checking_compares_every_read_and_result_with_the_first_req
     """Without expect, the outcome is the first request's: a read or the result changed at request K fails there."""
     for fault, message in (("bytes", "bytes 'text' '[0-9a-f]+' differ from the first request's '[0-9a-f]+'"),
                            ("result", f"result {BIG + TOTAL + 1}, but its first request's was {BIG + TOTAL}")):
-        runtimes = v8_runtimes([recipe_guest(fault, expect=None)], ("baseline+reuse16@v8",))
-        try:
-            with pytest.raises(ResultMismatch, match=f"{message} \\(request {K} of"):
-                runtimes["baseline+reuse16@v8"].block([0] * 8, [0] * 8, [])
-        finally:
-            close_all(runtimes)
+        block_fails(recipe_guest(fault, expect=None), "baseline+reuse16@v8", 8, f"{message} \\(request {K} of")
 
 
 @pytest.mark.timeout(60)
@@ -144,12 +144,7 @@ def test_hash_wasm_recipes_serve_and_a_digest_off_by_one_digit_fails_with_the_la
     workload = load_workload("hash-wasm-sha256")
     planted = to_workload(parse({"module": "hash-wasm-sha256", "steps": RECIPE_SHA256, "expect": {"bytes": {"digest": {"hex": wrong}}}}),
                           workload.wasm)
-    runtimes = v8_runtimes([planted], ("cached@v8",))
-    try:
-        with pytest.raises(ResultMismatch, match=f"recipe 'hash-wasm-sha256': bytes 'digest' hex '{digest}', expected '{wrong}'"):
-            runtimes["cached@v8"].block([0] * 3, [0] * 3, [])
-    finally:
-        close_all(runtimes)
+    block_fails(planted, "cached@v8", 3, f"recipe 'hash-wasm-sha256': bytes 'digest' hex '{digest}', expected '{wrong}'")
 
 
 RECIPE_SHA256 = [
@@ -203,12 +198,7 @@ def test_a_wasi_reactor_s_steps_run_through_node_wasi_with_stubs_exit_and_output
     for expect, message in (({"exit": 4}, "recipe 'r': exit 3, expected exit 4"),
                             ({"exit": 3, "stdout_match": "^walked"}, "stdout does not match"),
                             ({"exit": 3, "bytes": {"mark": {"hex": "01000000"}}}, "bytes 'mark' hex '', expected '01000000'")):
-        runtimes = v8_runtimes([reactor(**expect)], ("cached@v8",))
-        try:
-            with pytest.raises(ResultMismatch, match=message):
-                runtimes["cached@v8"].block([0] * 2, [0] * 2, [])
-        finally:
-            close_all(runtimes)
+        block_fails(reactor(**expect), "cached@v8", 2, message)
 
 
 # Exits 3 or 4 by a random bit: every WASI request is a fresh instance, so only a check of each request's status in node
@@ -227,13 +217,8 @@ def test_every_wasi_request_s_exit_status_is_checked_in_node():
     coin = bytes(wasmtime.wat2wasm(COIN))
     for expect, message in (({"exit": 3}, "exit 4, expected exit 3"), ({"exit": 4}, "exit 3, expected exit 4"),
                             (None, "exit [34], but its first request's was [34]")):
-        runtimes = v8_runtimes([to_workload(parse({"module": "c.wasm", "steps": [{"call": "flip"}], "expect": expect}), coin)],
-                               ("cached@v8",))
-        try:
-            with pytest.raises(ResultMismatch, match=f"recipe 'c': {message} \\(request [0-9]+ of a block of 20"):
-                runtimes["cached@v8"].block([0] * 20, [0] * 20, [])
-        finally:
-            close_all(runtimes)
+        block_fails(to_workload(parse({"module": "c.wasm", "steps": [{"call": "flip"}], "expect": expect}), coin), "cached@v8", 20,
+                    f"recipe 'c': {message} \\(request [0-9]+ of a block of 20")
 
 
 @pytest.mark.timeout(60)
