@@ -66,7 +66,8 @@ def measured(measurement: Measurement) -> str:
     """How the run was made, in two lines: its size, order and checks; the machine and how busy it was."""
     m = measurement.metadata
     paths = " and ".join(dict.fromkeys(measurement.summary["call_path"]))
-    return (f"Measured: {m['requests']} requests x {m['repeats']} repetitions per variant after {m['warmup']} warm-up requests, "
+    return (f"Measured: {m['requests']} timed requests x {m['repeats']} repetitions per variant and path, after {m['warmup']} "
+            f"untimed warm-up requests each, "
             f"every variant and path ({paths}) interleaved in each repetition; "
             f"{CHECK_WORDS[str(m.get('workload_check', 'expected'))]}\n"
             f"Machine: {m['cpu_model']}, {m['cpu_count']} cores, wasmtime {m['wasmtime_version']}, commit "

@@ -73,8 +73,8 @@ def text_summary(results_dir: str | Path, full: bool = False) -> str:
                   f"Results of this point: {point_results}/ (summary.parquet, samples.parquet, metadata.json)",
                   f"All points: {folder / 'results.parquet'}"]
     else:
-        lines += ["Every variant at this point: µs per request (as in the seed table) and its speedup over the baseline "
-                  "of its own call path:", variants_by_path(measurement), "", measured(measurement),
+        lines += ["Every variant at this point: µs per request (the seed table's total time / requests) and its speedup over the "
+                  "baseline of its own call path:", variants_by_path(measurement), "", measured(measurement),
                   f"More figures (percentiles, page faults, cache hit rates, the harness's own costs, native/lean per "
                   f"variant): the report below, or wasmlab report --full {folder}"]
     return "\n".join(lines)
