@@ -77,7 +77,8 @@ def describe(meta: Mapping[str, Any], timed_s: float | None = None) -> str:
     if budget is None or (isinstance(budget, float) and math.isnan(budget)):
         return ""
     asked, served = int(meta.get("requests_asked", meta["requests"])), int(meta["requests"])
-    timed = f", timed {timed_s:.3g} s" if timed_s is not None else ""
+    rerun = " (the phased re-run, which the prediction counts, besides)" if meta.get("phases") else ""
+    timed = f", timed {timed_s:.3g} s{rerun}" if timed_s is not None else ""
     share = f"{served} of {asked} requests" if served < asked else f"all {asked} requests"
     return f"in a {budget:g} s budget: {share} per repetition, predicted {meta['budget_predicted_s']:.3g} s from the warm-up{timed}"
 
