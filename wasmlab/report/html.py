@@ -51,8 +51,10 @@ def text_summary(results_dir: str | Path, full: bool = False) -> str:
 
     table, _ = load_sweep(folder)
     varying = varying_parameters(table)
-    lines = [f"Per point: {REFERENCE} vs {OPTIMIZED} (ratio of geometric-mean total times, 95% CI over repetitions)"]
     best = speedups[speedups["variant"] == OPTIMIZED]
+    path = " and ".join(dict.fromkeys(best["call_path"].astype(str)))
+    lines = [f"Per point: {REFERENCE} vs {OPTIMIZED} on the {path} path (ratio of geometric-mean total times, 95% CI over "
+             f"repetitions)"]
     base = speedups[speedups["variant"] == REFERENCE].set_index("point_id")["latency_us_mean"]
     for row in best.itertuples():
         label = ", ".join(f"{c.removeprefix('param_')}={getattr(row, c)}" for c in varying) or row.point_id
