@@ -42,7 +42,7 @@ def sweep(spec_file: Path, out: Path | None, workers: int, scheduler: str | None
         overheads = [s["non_measurement_s"] for s in outcome.statuses.values() if "non_measurement_s" in s]
         click.echo(f"{spec.name}: {total} points, {ok} ok ({len(outcome.skipped)} already finished), {len(outcome.failed)} failed")
         if overheads:
-            click.echo(f"  per point, time outside the measurement (kernel start, imports, plots): max {max(overheads):.1f} s, "
+            click.echo(f"  per point, time outside the measurement (Jupyter kernel start, imports, plots): max {max(overheads):.1f} s, "
                        f"median {sorted(overheads)[len(overheads) // 2]:.1f} s")
         else:
             papermill = [s["papermill_overhead_s"] for s in outcome.statuses.values() if "papermill_overhead_s" in s]

@@ -70,6 +70,6 @@ def measured(measurement: Measurement) -> str:
             f"untimed warm-up requests each, "
             f"every variant and path ({paths}) interleaved in each repetition; "
             f"{CHECK_WORDS[str(m.get('workload_check', 'expected'))]}\n"
-            f"Machine: {m['cpu_model']}, {m['cpu_count']} cores, wasmtime {m['wasmtime_version']}, commit "
+            f"Machine: {m['cpu_model']}, {m['cpu_count']} cores, wasmtime {m['wasmtime_version']}, wasmlab commit "
             f"{m['git_commit'][:12]}; load average {m['loadavg_1m_before']:.2f} -> {m['loadavg_1m_after']:.2f} (the run's own "
             f"included), other processes {m['other_cpu_cores']:.2f} cores" + (" (busy: rerun before trusting small differences)" if m.get("machine_busy") else ""))
