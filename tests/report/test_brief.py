@@ -41,3 +41,20 @@ def test_every_composition_is_one_row_with_each_path_s_figure_and_speedup_over_t
 def test_a_speedup_near_one_keeps_two_decimals_so_noise_is_not_rounded_into_a_gain(speedup, low, high, shown):
     row = {"variant": "pooled", "speedup_over": "baseline", "speedup": speedup, "speedup_ci_low": low, "speedup_ci_high": high}
     assert _speedup(row) == shown
+
+
+def test_the_points_line_gives_the_range_and_says_whether_the_intervals_overlap():
+    import pandas as pd
+
+    from wasmlab.report.brief import points_line
+
+    def points(intervals):
+        return pd.DataFrame([{"param_slots": slots, "call_path": "lean", "speedup": (low + high) / 2, "ci95_low": low, "ci95_high": high}
+                             for slots, (low, high) in zip((4, 20), intervals, strict=True)])
+
+    overlapping = points([(60.0, 70.0), (65.0, 75.0)])
+    assert points_line(overlapping, ["param_slots"]) == ("2 points (slots 4, 20): pooled+cached over baseline on the lean path "
+                                                          "65.0x to 70.0x; every interval overlaps the others: no point "
+                                                          "differs beyond noise")
+    apart = points([(60.0, 64.0), (65.0, 75.0)])  # 64 < 65: the points differ beyond noise
+    assert points_line(apart, ["param_slots"]).endswith("not every interval overlaps the others: the report shows which")

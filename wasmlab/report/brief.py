@@ -13,7 +13,7 @@ import pandas as pd
 
 from wasmlab.measure.measurement import Measurement
 from wasmlab.report import variant_style
-from wasmlab.report.text import CHECK_WORDS, REFERENCE
+from wasmlab.report.text import CHECK_WORDS, OPTIMIZED, REFERENCE
 
 DEFAULT_PATH = "lean"  # a variant named without @path ran on the run's default path (lean in the seed sweep)
 
@@ -73,3 +73,24 @@ def measured(measurement: Measurement) -> str:
             f"Machine: {m['cpu_model']}, {m['cpu_count']} cores, wasmtime {m['wasmtime_version']}, wasmlab commit "
             f"{m['git_commit'][:12]}; load average {m['loadavg_1m_before']:.2f} -> {m['loadavg_1m_after']:.2f} (the run's own "
             f"included), other processes {m['other_cpu_cores']:.2f} cores" + (" (busy: rerun before trusting small differences)" if m.get("machine_busy") else ""))
+
+
+def points_line(best: pd.DataFrame, varying: list[str]) -> str:
+    """A sweep's points in one line: the range of the optimized variant's speedups and whether their intervals overlap
+    (each point's line is in the report and ``report --full``)."""
+    axes = " x ".join(f"{c.removeprefix('param_')} {', '.join(str(v) for v in dict.fromkeys(best[c]))}" for c in varying)
+    path = " and ".join(dict.fromkeys(best["call_path"].astype(str)))
+    low, high = best["ci95_low"], best["ci95_high"]
+    overlap = ("every interval overlaps the others: no point differs beyond noise" if low.max() <= high.min()
+               else "not every interval overlaps the others: the report shows which")
+    return (f"{len(best)} points ({axes}): {OPTIMIZED} over {REFERENCE} on the {path} path {best['speedup'].min():.1f}x to "
+            f"{best['speedup'].max():.1f}x; {overlap}")
+
+
+def seed_footnote(measurement: Measurement) -> str:
+    """How the seed table's rows are made, in one line."""
+    m, table = measurement.metadata, measurement.variants(REFERENCE)
+    paths = table.loc[table["variant"] == OPTIMIZED, "call_path"]
+    on = f"both on the {paths.iloc[0]} path; " if len(paths) else ""
+    return (f"({on}total time: geometric mean of the {m['repeats']} repetitions' totals of {m['requests']} requests; speedup: "
+            f"their ratio, 95% CI over repetitions; latency: over all {m['repeats'] * m['requests']} timed requests)")

@@ -39,7 +39,7 @@ def text_summary(results_dir: str | Path, full: bool = False) -> str:
     run printed (the variants' percentiles, the harness lines, native/lean per composition)."""
     from wasmlab.config import PRESETS
     from wasmlab.measure.measurement import Measurement
-    from wasmlab.report.brief import measured, variants_by_path
+    from wasmlab.report.brief import measured, points_line, seed_footnote, variants_by_path
     from wasmlab.report.sweeps import point_speedups, varying_parameters
     from wasmlab.report.text import OPTIMIZED, REFERENCE, provenance, seed_table, variants_table
 
@@ -60,6 +60,8 @@ def text_summary(results_dir: str | Path, full: bool = False) -> str:
         label = ", ".join(f"{c.removeprefix('param_')}={getattr(row, c)}" for c in varying) or row.point_id
         lines.append(f"  {label}: {base[row.point_id]:.1f} µs -> {row.latency_us_mean:.2f} µs, {row.speedup:.1f}x "
                      + (f"({row.ci95_low:.1f}-{row.ci95_high:.1f})" if row.ci95_low == row.ci95_low else "(one repetition: no interval)"))
+    if not full and len(best) > 1 and varying:
+        lines = [points_line(best, varying)]
     seed = PRESETS["seed"]
     chosen = best
     for column, value in (("param_slots", seed.pool.slots), ("param_cache_size", seed.cache.size)):
@@ -69,7 +71,8 @@ def text_summary(results_dir: str | Path, full: bool = False) -> str:
     label = ", ".join(f"{c.removeprefix('param_')}={chosen.iloc[0][c]}" for c in varying)
     point_results = folder / "points" / point_id / "results"
     measurement = Measurement.load(point_results)
-    lines += ["", f"Seed table ({label or point_id}):", seed_table(measurement), ""]
+    lines += ["", f"Seed table ({label or point_id}):", seed_table(measurement, brief=not full)]
+    lines += [""] if full else [seed_footnote(measurement), ""]
     if full:
         lines += [variants_table(measurement), "", provenance(measurement),
                   f"Results of this point: {point_results}/ (summary.parquet, samples.parquet, metadata.json)",

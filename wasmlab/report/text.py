@@ -231,8 +231,9 @@ def _ms(value: float) -> str:
     return f"{value:.2f}" if value >= 10 else f"{value:.4g}"
 
 
-def seed_table(measurement: Measurement) -> str:
-    """The seed PR's three-row table, measured side by side in this run."""
+def seed_table(measurement: Measurement, brief: bool = False) -> str:
+    """The seed PR's three-row table, measured side by side in this run; ``brief``: the rows alone (the short printout
+    says how they are made in fewer words, and shows the native path in its own table)."""
     table = measurement.variants(REFERENCE)
     base, best = _pick(table, REFERENCE), _pick(table, OPTIMIZED)
     if not base or not best:
@@ -258,6 +259,8 @@ def seed_table(measurement: Measurement) -> str:
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in rows]
+    if brief:
+        return "\n".join(lines)
     repetitions = int(best["speedup_repetitions"])
     path = best.get("call_path") or measurement.metadata["parameters"].get("call_path")
     lines.append(f"(total time: geometric mean over {repetitions} repetitions of {requests} requests each; speedup: {OPTIMIZED} over "
