@@ -58,3 +58,5 @@ def test_the_points_line_gives_the_range_and_says_whether_the_intervals_overlap(
                                                           "differs beyond noise")
     apart = points([(60.0, 64.0), (65.0, 75.0)])  # 64 < 65: the points differ beyond noise
     assert points_line(apart, ["param_slots"]).endswith("not every interval overlaps the others: the report shows which")
+    single = points([(float("nan"), float("nan")), (65.0, 75.0)])  # one repetition: no interval, so no verdict
+    assert points_line(single, ["param_slots"]).endswith("no intervals (a point of one repetition has none)")

@@ -81,7 +81,8 @@ def points_line(best: pd.DataFrame, varying: list[str]) -> str:
     axes = " x ".join(f"{c.removeprefix('param_')} {', '.join(str(v) for v in dict.fromkeys(best[c]))}" for c in varying)
     path = " and ".join(dict.fromkeys(best["call_path"].astype(str)))
     low, high = best["ci95_low"], best["ci95_high"]
-    overlap = ("every interval overlaps the others: no point differs beyond noise" if low.max() <= high.min()
+    overlap = ("no intervals (a point of one repetition has none)" if low.isna().any() or high.isna().any() else
+               "every interval overlaps the others: no point differs beyond noise" if low.max() <= high.min()
                else "not every interval overlaps the others: the report shows which")
     return (f"{len(best)} points ({axes}): {OPTIMIZED} over {REFERENCE} on the {path} path {best['speedup'].min():.1f}x to "
             f"{best['speedup'].max():.1f}x; {overlap}")
