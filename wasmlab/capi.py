@@ -99,6 +99,7 @@ store_limiter = _fast("wasmtime_store_limiter", None, P(ffi.wasmtime_store_t), _
 context_set_fuel = _fast("wasmtime_context_set_fuel", Ptr, _context, ctypes.c_uint64)
 context_set_epoch_deadline = _fast("wasmtime_context_set_epoch_deadline", None, _context, ctypes.c_uint64)
 context_set_wasi = _fast("wasmtime_context_set_wasi", Ptr, _context, P(ffi.wasi_config_t))
+context_set_wasi_http = _fast("wasmtime_context_set_wasi_http", None, _context)
 wasi_config_new = _fast("wasi_config_new", Ptr)
 instance_new = _fast("wasmtime_instance_new", Ptr, _context, P(ffi.wasmtime_module_t), P(ffi.wasmtime_extern_t),
                      ctypes.c_size_t, P(ffi.wasmtime_instance_t), _trap_out)

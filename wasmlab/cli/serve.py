@@ -53,13 +53,15 @@ def parse_connections(text: str) -> tuple[int, ...]:
 @click.option("--preset", "preset_name", default=None, metavar="NAME",
               help="-O options from one of the lab's presets (`wasmlab presets`), its slots as wasmtime serve's totals for "
                    "the component; explicit -O and --pooling win over it; not with --from-advice.")
+@click.option("--beside-lab", is_flag=True, help="Also measure, before the server starts, the lab's own request of the proxy "
+              "on the server's pool without the handler's call (new store, instantiate, drop), beside serve's p50 at 1 connection.")
 @click.option("--port", default=0, show_default=True, type=int, help="The port on 127.0.0.1 (0: a free one).")
 @out_option("data/results/serve/RUN_ID: summary.parquet, metadata.json")
 @click.option("--no-save", is_flag=True, help="Do not write result files.")
 @format_option()
 def serve(workload: str, connections: str | None, generator: str, rates: tuple[float, ...] | None,  # noqa: PLR0913 - click passes every flag
           rate_connections: int, duration: str, optimize: tuple[str, ...], pooling: bool | None,
-          advice_file: Path | None, preset_name: str | None, port: int, out: Path | None, no_save: bool, fmt: str) -> None:
+          advice_file: Path | None, preset_name: str | None, beside_lab: bool, port: int, out: Path | None, no_save: bool, fmt: str) -> None:
     """Serve a wasi:http proxy component with the real `wasmtime serve` on 127.0.0.1 and load it with wrk or hey.
 
     The pinned wasmtime CLI serves the component; wrk (or hey) loads it at each connection count for --duration: p50/p99
@@ -75,7 +77,7 @@ def serve(workload: str, connections: str | None, generator: str, rates: tuple[f
     optimize = preset.merged if preset else advice.merged if advice else optimize
     counts = parse_connections(connections) if connections is not None else (() if rates is not None else (1, 2))
     settings = ServeSettings(workload, counts, parse_duration(duration), tuple(optimize), port, advice, generator,
-                             tuple(rates or ()), rate_connections, preset)
+                             tuple(rates or ()), rate_connections, preset, beside_lab)
     if out is not None and not no_save:
         from wasmlab.storage import check_writable
 
@@ -137,6 +139,8 @@ def text(run: object) -> str:
              *(run.settings.preset.lines() if run.settings.preset else [])]
     if run.loads:
         lines += closed_loop_lines(run)
+    if run.beside is not None:
+        lines += run.beside.lines()
     if run.open_loads:
         lines += open_loop_lines(run)
     lines.append(f"The server (PID {meta.get('server_pid')}) is stopped.")

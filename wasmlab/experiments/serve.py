@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import subprocess
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import pandas as pd
 
 from wasmlab.errors import ConfigError, ResultMismatch, WasmlabError
 from wasmlab.experiments.serve_advice import AdvisedOptions
+from wasmlab.experiments.serve_beside import BesideLab
 from wasmlab.experiments.serve_preset import PresetOptions
 from wasmlab.measure import hey_load, http_server, metadata, open_loop_http, wrk_load
 from wasmlab.measure.results import write_metadata, write_parquet
@@ -47,6 +48,7 @@ class ServeSettings:
     rates: tuple[float, ...] = ()  # offered loads (requests/s) for the lab's open-loop generator, one load each
     rate_connections: int = 4  # the open-loop generator's keep-alive connections
     preset: PresetOptions | None = None  # where the -O options came from, with --preset
+    beside_lab: bool = False  # the lab's instantiate-only request of the proxy, beside the 1-connection load
 
     def __post_init__(self) -> None:
         if not (self.connections or self.rates) or any(not 1 <= c <= MAX_CONNECTIONS for c in self.connections):
@@ -61,6 +63,13 @@ class ServeSettings:
                               f"{open_loop_http.MAX_CONNECTIONS}")
         if self.load_generator not in LOAD_GENERATORS:
             raise ConfigError(f"--load-generator {self.load_generator!r} is not allowed; allowed: {', '.join(LOAD_GENERATORS)}")
+        if self.beside_lab:
+            from wasmlab.experiments.serve_beside import lab_engine
+
+            if 1 not in self.connections:
+                raise ConfigError(f"--beside-lab compares with the 1-connection load, but --connections is "
+                                  f"{','.join(map(str, self.connections)) or '(none)'!r}; allowed: connection counts including 1")
+            lab_engine(self.optimize)  # refused in one line before anything runs: no pool, or an option it cannot read
         for option in self.optimize:
             if not option or option.startswith("-") or any(c.isspace() for c in option):
                 raise ConfigError(f"-O {option!r} is not allowed; allowed: wasmtime's KEY=VALUE options, e.g. "
@@ -77,6 +86,7 @@ class ServeRun:
     memory: list[dict[str, int]] = field(default_factory=list)
     open_loads: list[open_loop_http.OpenLoad] = field(default_factory=list)
     open_memory: list[dict[str, int]] = field(default_factory=list)
+    beside: BesideLab | None = None  # with --beside-lab
     # The server's memory after its first request, before any load.
     idle_memory: dict[str, int] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -130,6 +140,9 @@ def run_serve(settings: ServeSettings, folder: Callable[[str], Path | None],
     port = http_server.check_port_free(settings.port) if settings.port else http_server.free_port()
     run = ServeRun(settings, made, metadata=metadata.new_run())
     run.metadata.update(_provenance(settings, made, binary, version, port))
+    if settings.beside_lab:  # before the server starts: the two never share the cores
+        progress("the lab: instantiate-only requests of the proxy (pooled+cached, the server's pool)")
+        run.beside = measure_beside(settings, made)
     with tempfile.TemporaryDirectory(prefix="wasmlab-serve-") as scratch:
         component = Path(scratch) / f"{made.name}.wasm"
         component.write_bytes(made.wasm)
@@ -143,6 +156,10 @@ def run_serve(settings: ServeSettings, folder: Callable[[str], Path | None],
                 progress(f"{settings.load_generator}: {connections} connection(s) for {settings.duration_s:g} s")
                 assert generator is not None
                 run.loads.append(generator(f"http://{http_server.HOST}:{port}/", connections, settings.duration_s, made))
+                if connections == 1 and run.beside is not None and run.beside.serve_p50_us is None:
+                    run.beside = replace(run.beside, serve_p50_us=float(run.loads[-1].p50_us),
+                                         serve_release=" ".join(run.metadata["wasmtime_cli"]["reports"].split()[:2]),
+                                         load_generator=settings.load_generator)
                 run.memory.append(http_server.memory_of(server.pid))
                 if settings.load_generator == "hey":
                     check_one_response(port, made)  # hey reads no body: the lab's own request checks one after each load
@@ -150,10 +167,19 @@ def run_serve(settings: ServeSettings, folder: Callable[[str], Path | None],
                 run.open_loads.append(open_loop_http.run_open_loop(port, rate, settings.duration_s, settings.rate_connections,
                                                                    made.status, made.body, progress=progress))
                 run.open_memory.append(http_server.memory_of(server.pid))
+    if run.beside is not None:
+        run.metadata["beside_lab"] = run.beside.as_dict()
     saved = folder(run.metadata["run_id"])
     if saved is not None:
         run.save(saved)
     return run
+
+
+def measure_beside(settings: ServeSettings, made: Proxy) -> BesideLab:
+    """The lab's instantiate-only requests of ``made`` on the server's pool (``--beside-lab``)."""
+    from wasmlab.experiments.serve_beside import lab_engine, measure_lab
+
+    return measure_lab(made.wasm, lab_engine(settings.optimize))
 
 
 def load_generator(name: str) -> tuple[Callable[[str, int, float, Proxy], wrk_load.Load], str]:

@@ -1,7 +1,8 @@
 """``wasi:http`` proxy components: what ``wasmlab serve`` runs under the real ``wasmtime serve``.
 
 A proxy exports ``wasi:http/incoming-handler`` and answers each request itself; a host serves it through an HTTP stack,
-so the lab's own call paths cannot run it (wasmtime-py has no ``wasi:http``).  Each proxy here says the status and the
+so the lab's own call paths cannot run it (wasmtime's C API cannot make the resources the handler takes; the lab only
+instantiates it per request, ``wasmlab serve --beside-lab``).  Each proxy here says the status and the
 exact body it answers with, so that every response of a load can be checked.
 """
 

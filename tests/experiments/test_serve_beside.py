@@ -1,0 +1,41 @@
+"""``--beside-lab``'s engine: the server's ``-O`` options read back into the lab's settings (the last of a key winning,
+totals left unset at wasmtime's 1000), what the lab cannot take named, and a run without a pool or without a
+1-connection load refused in one line before anything starts."""
+
+from __future__ import annotations
+
+import pytest
+
+from wasmlab.errors import ConfigError
+from wasmlab.experiments.serve import ServeSettings
+from wasmlab.experiments.serve_beside import lab_engine
+
+
+def test_the_servers_pool_options_become_the_labs_engine():
+    options = ("pooling-allocator=n", "pooling-allocator=y", "pooling-total-core-instances=40", "pooling-total-memories=20",
+               "pooling-memory-keep-resident=65536", "memory-guard-size=65536", "memory-init-cow=n", "pooling-total-memories=21",
+               "inlining=y")
+    engine = lab_engine(options)
+    pool = engine.config.pool
+    assert engine.config.pooled and pool.resolved("total_core_instances") == 40 and pool.resolved("total_memories") == 21
+    assert pool.resolved("total_component_instances") == pool.resolved("total_tables") == 1000  # wasmtime's own totals
+    assert pool.linear_memory_keep_resident == 65536
+    assert engine.config.memory_guard_size == 65536 and engine.config.memory_init_cow is False
+    assert engine.left_out == ("inlining=y",)
+    assert "pooling-total-memories=21" in engine.applied and "pooling-total-memories=20" not in engine.applied
+
+
+@pytest.mark.parametrize("options, message", [
+    ((), "do not turn the pool on"),
+    (("pooling-allocator=y", "pooling-allocator=n"), "do not turn the pool on"),
+    (("pooling-allocator=y", "pooling-total-memories=lots"), "-O pooling-total-memories=lots is not a whole number"),
+])
+def test_what_the_lab_cannot_compare_is_one_line(options, message):
+    with pytest.raises(ConfigError, match=message):
+        lab_engine(options)
+
+
+def test_beside_lab_needs_the_1_connection_load():
+    with pytest.raises(ConfigError, match="--connections is '2,4'; allowed: connection counts including 1"):
+        ServeSettings(connections=(2, 4), optimize=("pooling-allocator=y",), beside_lab=True)
+    assert ServeSettings(connections=(1, 2), optimize=("pooling-allocator=y",), beside_lab=True).beside_lab
