@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wasmlab.errors import WasmlabError
 from wasmlab.jupyter_kernels import execute_notebook
 from wasmlab.storage import project_root
+
+if TYPE_CHECKING:  # pandas is imported where the tables are read
+    import pandas as pd
 
 SUMMARY_NOTEBOOK = project_root(Path(__file__).resolve().parent) / "notebooks" / "99_summary.ipynb"
 
@@ -33,6 +37,22 @@ def build(results_dir: str | Path, notebook: Path = SUMMARY_NOTEBOOK) -> Path:
     return page
 
 
+def _per_point(speedups: pd.DataFrame, varying: list[str]) -> list[str]:
+    """A line per point: its baseline and optimized µs per request, their ratio and its interval."""
+    from wasmlab.report.text import OPTIMIZED, REFERENCE
+
+    best = speedups[speedups["variant"] == OPTIMIZED]
+    path = " and ".join(dict.fromkeys(best["call_path"].astype(str)))
+    lines = [f"Per point: {REFERENCE} vs {OPTIMIZED} on the {path} path (ratio of geometric-mean total times, 95% CI over "
+             f"repetitions)"]
+    base = speedups[speedups["variant"] == REFERENCE].set_index("point_id")["latency_us_mean"]
+    for row in best.itertuples():
+        label = ", ".join(f"{c.removeprefix('param_')}={getattr(row, c)}" for c in varying) or row.point_id
+        lines.append(f"  {label}: {base[row.point_id]:.1f} µs -> {row.latency_us_mean:.2f} µs, {row.speedup:.1f}x "
+                     + (f"({row.ci95_low:.1f}-{row.ci95_high:.1f})" if row.ci95_low == row.ci95_low else "(one repetition: no interval)"))
+    return lines
+
+
 def text_summary(results_dir: str | Path, full: bool = False) -> str:
     """For sweeps of the seed notebook: one line per point, then the seed table of the point run with the seed's own
     settings (or the first point), every variant by call path and how it was measured; ``full``: every figure the
@@ -41,7 +61,7 @@ def text_summary(results_dir: str | Path, full: bool = False) -> str:
     from wasmlab.measure.measurement import Measurement
     from wasmlab.report.brief import measured, points_line, seed_footnote, variants_by_path
     from wasmlab.report.sweeps import point_speedups, varying_parameters
-    from wasmlab.report.text import OPTIMIZED, REFERENCE, provenance, seed_table, variants_table
+    from wasmlab.report.text import OPTIMIZED, provenance, seed_table, variants_table
 
     folder = Path(results_dir)
     speedups = point_speedups(folder)
@@ -52,16 +72,7 @@ def text_summary(results_dir: str | Path, full: bool = False) -> str:
     table, _ = load_sweep(folder)
     varying = varying_parameters(table)
     best = speedups[speedups["variant"] == OPTIMIZED]
-    path = " and ".join(dict.fromkeys(best["call_path"].astype(str)))
-    lines = [f"Per point: {REFERENCE} vs {OPTIMIZED} on the {path} path (ratio of geometric-mean total times, 95% CI over "
-             f"repetitions)"]
-    base = speedups[speedups["variant"] == REFERENCE].set_index("point_id")["latency_us_mean"]
-    for row in best.itertuples():
-        label = ", ".join(f"{c.removeprefix('param_')}={getattr(row, c)}" for c in varying) or row.point_id
-        lines.append(f"  {label}: {base[row.point_id]:.1f} µs -> {row.latency_us_mean:.2f} µs, {row.speedup:.1f}x "
-                     + (f"({row.ci95_low:.1f}-{row.ci95_high:.1f})" if row.ci95_low == row.ci95_low else "(one repetition: no interval)"))
-    if not full and len(best) > 1 and varying:
-        lines = [points_line(best, varying)]
+    lines = _per_point(speedups, varying) if full or len(best) < 2 or not varying else [points_line(best, varying)]
     seed = PRESETS["seed"]
     chosen = best
     for column, value in (("param_slots", seed.pool.slots), ("param_cache_size", seed.cache.size)):
