@@ -54,7 +54,7 @@ test-sanitize: venv
 		$(BIN)/python -m pytest -q --capture=sys -p tests.native.sanitized -m "not timing and not browser" \
 		tests/host/test_native.py tests/host/test_native_components.py tests/host/test_cheats.py tests/host/test_component_cheats.py tests/host/test_component_cache.py tests/host/test_component_stubs.py \
 		tests/workloads/test_fresh.py tests/host/test_reuse.py tests/host/test_reuse_recipes_wasi.py tests/host/test_component_reuse.py \
-		tests/fuzz/test_native_fuzz.py tests/host/test_native_programs.py
+		tests/fuzz/test_native_fuzz.py tests/host/test_native_programs.py tests/host/test_native_proxy.py
 
 # The documentation (mkdocs.yml, docs/) into site/, git-ignored.  --strict turns every warning into a failure: a broken
 # link or anchor, a page missing from the nav, a CLI reference that no longer imports (the validation settings are in

@@ -39,3 +39,18 @@ def test_beside_lab_needs_the_1_connection_load():
     with pytest.raises(ConfigError, match="--connections is '2,4'; allowed: connection counts including 1"):
         ServeSettings(connections=(2, 4), optimize=("pooling-allocator=y",), beside_lab=True)
     assert ServeSettings(connections=(1, 2), optimize=("pooling-allocator=y",), beside_lab=True).beside_lab
+
+
+def test_the_labs_figure_is_the_native_paths_with_the_lean_one_beside_it():
+    from tests.conftest import small_pool_engine
+    from wasmlab.experiments.serve_beside import LabEngine, measure_lab
+    from wasmlab.workloads.proxy import proxy
+
+    beside = measure_lab(proxy("proxy").wasm, LabEngine(small_pool_engine(2), ("pooling-allocator=y",), ()), repetitions=2,
+                         requests=10, warmup=3)
+    lab = beside.as_dict()["lab"]
+    assert lab["call_path"] == "native" and lab["instances_made"] == 23 and lab["repetitions"] == 2
+    assert lab["lean"]["call_path"] == "lean" and lab["lean"]["instances_made"] == 23
+    first, lean = beside.lines()[:2]
+    assert "native path" in first and f"p50 {beside.lab.p50_us.point:.1f} µs" in first
+    assert lean.startswith(f"The same request from Python (lean path, one ctypes call a step): p50 {beside.lean.p50_us.point:.1f} µs")

@@ -135,7 +135,7 @@ def test_reuse_with_a_per_request_budget_or_phases_is_refused(clash):
 
 
 def test_the_native_record_and_boundary_changed_together():
-    assert native_boundary.BOUNDARY_VERSION == _native.BOUNDARY_VERSION == 7
+    assert native_boundary.BOUNDARY_VERSION == _native.BOUNDARY_VERSION == 8
     assert _native.RECORD_WORDS == 7
 
 

@@ -13,8 +13,10 @@ from wasmtime import _bindings as ffi
 from tests.native.test_header import mismatches, table
 
 HEADER = Path(__file__).resolve().parents[2] / "wasmlab" / "native" / "component_api.h"
-# The required functions and those a recipe's stubs of component imports need (resolved apart: see the header).
-ROWS = table(HEADER.read_text(), "WASMLAB_COMPONENT_FUNCTIONS") + table(HEADER.read_text(), "WASMLAB_COMPONENT_STUB_FUNCTIONS")
+# The required functions, those a recipe's stubs of component imports need and wasi:http's for a proxy (each set
+# resolved apart: see the header).
+ROWS = (table(HEADER.read_text(), "WASMLAB_COMPONENT_FUNCTIONS") + table(HEADER.read_text(), "WASMLAB_COMPONENT_STUB_FUNCTIONS")
+        + table(HEADER.read_text(), "WASMLAB_COMPONENT_HTTP_FUNCTIONS"))
 
 
 def test_the_table_lists_every_component_function_the_driver_resolves():

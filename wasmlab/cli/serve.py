@@ -54,7 +54,8 @@ def parse_connections(text: str) -> tuple[int, ...]:
               help="-O options from one of the lab's presets (`wasmlab presets`), its slots as wasmtime serve's totals for "
                    "the component; explicit -O and --pooling win over it; not with --from-advice.")
 @click.option("--beside-lab", is_flag=True, help="Also measure, before the server starts, the lab's own request of the proxy "
-              "on the server's pool without the handler's call (new store, instantiate, drop), beside serve's p50 at 1 connection.")
+              "on the server's pool without the handler's call (new store, instantiate, drop) in C (the lean path's from Python beside "
+              "it), beside serve's p50 at 1 connection.")
 @click.option("--port", default=0, show_default=True, type=int, help="The port on 127.0.0.1 (0: a free one).")
 @out_option("data/results/serve/RUN_ID: summary.parquet, metadata.json")
 @click.option("--no-save", is_flag=True, help="Do not write result files.")

@@ -141,7 +141,7 @@ def run_serve(settings: ServeSettings, folder: Callable[[str], Path | None],
     run = ServeRun(settings, made, metadata=metadata.new_run())
     run.metadata.update(_provenance(settings, made, binary, version, port))
     if settings.beside_lab:  # before the server starts: the two never share the cores
-        progress("the lab: instantiate-only requests of the proxy (pooled+cached, the server's pool)")
+        progress("the lab: instantiate-only requests of the proxy (native path, then lean; pooled+cached, the server's pool)")
         run.beside = measure_beside(settings, made)
     with tempfile.TemporaryDirectory(prefix="wasmlab-serve-") as scratch:
         component = Path(scratch) / f"{made.name}.wasm"

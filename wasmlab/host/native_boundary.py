@@ -25,8 +25,9 @@ from wasmlab.errors import ConfigError
 # output_check_ns), which the native path reads.  6: a request's record is 7 words (_native.RECORD_WORDS), gaining
 # whether it ran on a fresh instance and whether it carried state over (instance reuse: Driver(reuse=N)).  7: a
 # component request's record words 5 and 6 hold the same (instance reuse of components, component_serve_reused); an
-# older build reports every component request fresh.
-BOUNDARY_VERSION = 7
+# older build reports every component request fresh.  8: a ComponentPlan's wasi_http and instantiate_only (a wasi:http
+# proxy's request without the handler's call, for serve --beside-lab), and take_stats' component_instances.
+BOUNDARY_VERSION = 8
 
 Operand = tuple[int, int]
 """A value the C loop computes: the value in slot ``[0]`` plus the offset ``[1]``; slot -1: the literal offset."""
@@ -209,7 +210,9 @@ class ComponentPlan:
     component importing ``wasi:*``); ``command``: a component command's WASI context (a core command's
     :class:`WasiSpec`), its request ended by an exit status (run's ``err`` is 1) that must be ``exit_status``, its
     outputs checked as a core command's.  ``stubs``: the runtime's stubs of component imports, merged (the same in every
-    plan of one driver), defined on the driver's linker with its first plan."""
+    plan of one driver), defined on the driver's linker with its first plan.  ``wasi_http``: wasmtime's wasi:http on the
+    linker and a wasi-http context on each store (after its WASI one); ``instantiate_only``: each request instantiates
+    and looks each call's function up, and makes no call (a wasi:http proxy, whose handler the C API cannot call)."""
 
     component: bytes
     sha256: bytes
@@ -218,6 +221,8 @@ class ComponentPlan:
     command: WasiSpec | None = None
     exit_status: int = 0
     stubs: tuple[ComponentStubPlan, ...] = ()
+    wasi_http: bool = False
+    instantiate_only: bool = False
     version: int = BOUNDARY_VERSION
 
 

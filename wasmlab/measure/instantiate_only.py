@@ -1,7 +1,8 @@
 """Timing a proxy's instantiate-only requests (:mod:`wasmlab.host.proxy_instances`) with the lab's usual statistics.
 
 Warm-up requests first (the pool's slots and the allocator's caches warmed, none recorded), then ``repetitions``
-blocks of ``requests`` requests, each request timed alone with ``perf_counter_ns``.  Each repetition's p50 and mean
+blocks of ``requests`` requests, each request timed alone: with ``perf_counter_ns`` around a Python request (the lean
+path, :func:`time_requests`), or in C by the native loop, a block one C call (:func:`time_blocks`).  Each repetition's p50 and mean
 are its figures; the figure reported is their geometric mean over repetitions with a 95% Student-t interval
 (:func:`~wasmlab.measure.stats.geometric_interval`): the repetition is the unit that varies, as everywhere in the lab.
 """
@@ -37,6 +38,17 @@ class InstantiateOnly:
                 "instances_made": self.instances, "method": GEOMETRIC_METHOD}
 
 
+def _figures(samples_ns: list[np.ndarray], instances: int, expected: int, requests: int, warmup: int) -> InstantiateOnly:
+    """Each repetition's p50 and mean (µs) over its requests' ns, as geometric intervals over repetitions; refused
+    unless the ``expected`` requests made as many instances (each must make its own, or the figure is not a request's)."""
+    if instances != expected:
+        raise RuntimeError(f"{expected} requests made {instances} instances; each must make its own")
+    p50s = [float(np.percentile(s / 1000.0, 50)) for s in samples_ns]
+    means = [float((s / 1000.0).mean()) for s in samples_ns]
+    return InstantiateOnly(geometric_interval(p50s), geometric_interval(means), tuple(p50s), tuple(means), warmup,
+                           requests, instances)
+
+
 def time_requests(request: Callable[[], None], made: Callable[[], int], repetitions: int, requests: int,
                   warmup: int) -> InstantiateOnly:
     """``request`` run ``warmup`` times, then ``repetitions`` x ``requests`` times each timed; ``made()`` is how many
@@ -45,18 +57,23 @@ def time_requests(request: Callable[[], None], made: Callable[[], int], repetiti
     before = made()
     for _ in range(warmup):
         request()
-    p50s, means = [], []
-    samples = np.empty(requests, dtype=np.int64)
+    blocks = []
     for _ in range(repetitions):
+        samples = np.empty(requests, dtype=np.int64)
         for i in range(requests):
             start = clock()
             request()
             samples[i] = clock() - start
-        us = samples / 1000.0
-        p50s.append(float(np.percentile(us, 50)))
-        means.append(float(us.mean()))
-    instances = made() - before
-    if instances != warmup + repetitions * requests:
-        raise RuntimeError(f"{warmup + repetitions * requests} requests made {instances} instances; each must make its own")
-    return InstantiateOnly(geometric_interval(p50s), geometric_interval(means), tuple(p50s), tuple(means), warmup,
-                           requests, instances)
+        blocks.append(samples)
+    return _figures(blocks, made() - before, warmup + repetitions * requests, requests, warmup)
+
+
+def time_blocks(block: Callable[[int], np.ndarray], made: Callable[[], int], repetitions: int, requests: int,
+                warmup: int) -> InstantiateOnly:
+    """The same figures from a loop that times its own requests: ``block(n)`` serves ``n`` requests and returns each
+    one's ns (the native path's C loop); one block of ``warmup`` requests, then one per repetition."""
+    before = made()
+    if warmup:
+        block(warmup)
+    blocks = [np.asarray(block(requests), dtype=np.int64) for _ in range(repetitions)]
+    return _figures(blocks, made() - before, warmup + repetitions * requests, requests, warmup)

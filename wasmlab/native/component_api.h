@@ -90,22 +90,35 @@ typedef wasmtime_error_t *wasmtime_component_func_callback_fn(void *, wasmtime_c
     X(wasmtime_component_linker_instance_add_func, wasmtime_error_t *, (wasmtime_component_linker_instance_t *, const char *, size_t, wasmtime_component_func_callback_fn *, void *, void (*)(void *))) \
     X(wasmtime_component_linker_instance_delete, void, (wasmtime_component_linker_instance_t *))
 
+/* wasi:http for a proxy's instantiate-only request (issue 28), resolved together but apart from the above (a library
+ * built without wasmtime's wasi-http feature lacks them and still serves components): the linker gains wasmtime's own
+ * wasi:http imports, and each store its wasi-http context, which must come after its WASI context (the C API panics
+ * without one).  wasmtime/component/linker.h and wasmtime/store.h. */
+#define WASMLAB_COMPONENT_HTTP_FUNCTIONS(X) \
+    X(wasmtime_component_linker_add_wasi_http, wasmtime_error_t *, (wasmtime_component_linker_t *)) \
+    X(wasmtime_context_set_wasi_http, void, (wasmtime_context_t *))
+
 typedef struct {
 #define DECLARE_COMPONENT(name, ret, args) ret (*name) args;
     WASMLAB_COMPONENT_FUNCTIONS(DECLARE_COMPONENT)
     WASMLAB_COMPONENT_STUB_FUNCTIONS(DECLARE_COMPONENT)
+    WASMLAB_COMPONENT_HTTP_FUNCTIONS(DECLARE_COMPONENT)
 #undef DECLARE_COMPONENT
     int resolved;
     const char *stubs_missing;        /* NULL: the stub functions resolved; else the first one the library lacks */
+    const char *http_missing;         /* NULL: the wasi:http functions resolved; else the first one the library lacks */
 } ComponentApi;
 
-/* Every component function by name, the required ones first (COMPONENT_REQUIRED_COUNT of them), then the stubs'. */
+/* Every component function by name, the required ones first (COMPONENT_REQUIRED_COUNT of them), then the stubs', then
+ * wasi:http's (the last COMPONENT_HTTP_COUNT). */
 extern const char *const COMPONENT_FUNCTION_NAMES[];
 extern const size_t COMPONENT_FUNCTION_COUNT;
 extern const size_t COMPONENT_REQUIRED_COUNT;
+extern const size_t COMPONENT_HTTP_COUNT;
 
 /* The component functions into `api`: NULL (api->resolved set), or the name of the first required one the library
- * lacks (the library then serves no components).  A stub function it lacks is named in api->stubs_missing. */
+ * lacks (the library then serves no components).  A stub function it lacks is named in api->stubs_missing, a wasi:http
+ * one in api->http_missing. */
 const char *component_api_resolve(void *handle, ComponentApi *api);
 
 #endif

@@ -190,10 +190,17 @@ static int plan_into(PyObject *plan, Workload *w, const ComponentApi *capi) {
     for (size_t k = 0; ok && k < n; k++)
         ok = call_into(PyTuple_GET_ITEM(calls, (Py_ssize_t)k), &w->component->calls[k]) == 0;
     Py_DECREF(calls);
-    long long wasi = 0;
-    if (!ok || int_attr(plan, "wasi", &wasi) < 0)
+    long long wasi = 0, wasi_http = 0, instantiate_only = 0;
+    if (!ok || int_attr(plan, "wasi", &wasi) < 0 || int_attr(plan, "wasi_http", &wasi_http) < 0 ||
+        int_attr(plan, "instantiate_only", &instantiate_only) < 0)
         return -1;
-    w->component->wasi = wasi != 0;
+    if (wasi_http && capi->http_missing != NULL) {
+        PyErr_Format(PyExc_LookupError, "this libwasmtime has no function %s: it serves no wasi:http proxy", capi->http_missing);
+        return -1;
+    }
+    w->component->wasi = wasi != 0 || wasi_http != 0; /* wasi:http's context needs a WASI one on the store */
+    w->component->wasi_http = wasi_http != 0;
+    w->component->instantiate_only = instantiate_only != 0;
     return 0;
 }
 
@@ -286,13 +293,13 @@ PyObject *Driver_add_component(DriverObject *self, PyObject *plan) {
         workload_free(&w);
         return NULL;
     }
-    int wasi = w.component->wasi;
+    int wasi = w.component->wasi, wasi_http = w.component->wasi_http;
     if (wasi && !library->api.wasi_resolved) {
         workload_free(&w);
         PyErr_SetString(PyExc_LookupError, "a WASI component needs the library's WASI functions (Library.enable_wasi())");
         return NULL;
     }
-    if (component_driver_ready(&self->core, &library->components, wasi) < 0) {
+    if (component_driver_ready(&self->core, &library->components, wasi, wasi_http) < 0) {
         workload_free(&w);
         PyErr_Format(PyExc_RuntimeError, "the component linker: %s",
                      self->core.has_message ? self->core.first_message : "wasmtime_component_linker_new failed");

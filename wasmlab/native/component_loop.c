@@ -117,7 +117,7 @@ static int compile_component(Driver *d, const Workload *w, ComponentEntry *out) 
 
 /* ---- The driver's linker and cache ---- */
 
-int component_driver_ready(Driver *d, const ComponentApi *capi, int wasi) {
+int component_driver_ready(Driver *d, const ComponentApi *capi, int wasi, int wasi_http) {
     d->component_api = capi;
     if (d->component_linker == NULL)
         d->component_linker = capi->wasmtime_component_linker_new(d->engine);
@@ -130,6 +130,14 @@ int component_driver_ready(Driver *d, const ComponentApi *capi, int wasi) {
             return -1;
         }
         d->component_wasip2 = 1;
+    }
+    if (wasi_http && !d->component_wasi_http) { /* after WASI p2, whose types wasi:http's imports use */
+        wasmtime_error_t *err = capi->wasmtime_component_linker_add_wasi_http(d->component_linker);
+        if (err != NULL) {
+            (void)driver_drop_error(d, err, "wasmtime_component_linker_add_wasi_http: ");
+            return -1;
+        }
+        d->component_wasi_http = 1;
     }
     return 0;
 }
@@ -146,7 +154,7 @@ void component_driver_clear(Driver *d) {
     if (d->component_linker != NULL)
         capi->wasmtime_component_linker_delete(d->component_linker);
     d->component_linker = NULL;
-    d->component_wasip2 = 0;
+    d->component_wasip2 = d->component_wasi_http = 0;
     d->component_stubs = 0; /* their constants went with the linker (its functions' finalizers) */
 }
 
@@ -231,6 +239,7 @@ static int instance_in_store(Driver *d, ComponentCall *c, wasmtime_context_t *co
         *detail = driver_drop_error(d, err, "");
         return OUT_ERROR;
     }
+    d->instances++; /* counted where wasmtime made it: a request that kept an instance instead would not count one */
     if (stamps) stamps[3] = now_ns();
     for (size_t k = 0; k < c->ncalls; k++) {
         if (!capi->wasmtime_component_instance_get_func(&instance, context, e->indices[k], &c->funcs[k])) {
@@ -265,11 +274,13 @@ static int calls_made(Driver *d, ComponentCall *c, wasmtime_context_t *context, 
     return OUT_OK;
 }
 
-/* Instantiated, each call's function looked up, then the calls made: OUT_OK or the first failure's outcome. */
+/* Instantiated, each call's function looked up, then the calls made (none for an instantiate-only request): OUT_OK or
+ * the first failure's outcome. */
 static int calls_in_store(Driver *d, ComponentCall *c, wasmtime_context_t *context, const ComponentEntry *e,
                           int64_t *stamps, int64_t *detail) {
     int outcome = instance_in_store(d, c, context, e, stamps, detail);
-    return outcome == OUT_OK ? calls_made(d, c, context, stamps, detail) : outcome;
+    if (outcome == OUT_OK && c->instantiate_only && stamps) stamps[5] = stamps[4];
+    return outcome == OUT_OK && !c->instantiate_only ? calls_made(d, c, context, stamps, detail) : outcome;
 }
 
 /* Call k's result against its expectation (or learned as it on the first request): 1 when it holds (the result then
@@ -318,7 +329,8 @@ static int judge(Driver *d, ComponentCall *c, int outcome) {
 }
 
 /* A new store made ready as a core request's (store_ready), with a default WASI context for a component importing WASI
- * that is not a command (a command's context is set by store_ready): OUT_OK or OUT_ERROR. */
+ * that is not a command (a command's context is set by store_ready), then a wasi-http context for a proxy: OUT_OK or
+ * OUT_ERROR. */
 static int component_store_ready(Driver *d, const Workload *w, wasmtime_store_t *store, wasmtime_context_t *context,
                                  int64_t *detail) {
     const Api *api = d->api;
@@ -331,6 +343,8 @@ static int component_store_ready(Driver *d, const Workload *w, wasmtime_store_t 
             outcome = OUT_ERROR;
         }
     }
+    if (outcome == OUT_OK && w->component->wasi_http) /* after the WASI context, which wasmtime's wasi-http one needs */
+        ((const ComponentApi *)d->component_api)->wasmtime_context_set_wasi_http(context);
     return outcome;
 }
 
@@ -446,7 +460,7 @@ int component_serve_reused(Driver *d, Workload *w, int64_t *detail, int64_t *mem
         if (made != OUT_OK)
             return made;
     }
-    int outcome = calls_made(d, c, d->api->wasmtime_store_context(k->store), NULL, detail);
+    int outcome = c->instantiate_only ? OUT_OK : calls_made(d, c, d->api->wasmtime_store_context(k->store), NULL, detail);
     /* A call that failed (a trap, or a command's wasi:cli/exit: wasmtime poisons the instance either way) drops it, even
      * when the exit is the command's expected end. */
     if (++k->served >= d->reuse || outcome != OUT_OK)

@@ -54,6 +54,8 @@ typedef struct ComponentCall {
     const ComponentApi *capi;
     int wasi;                         /* a WASI p2 context on each store (the component imports wasi:*) */
     int command;                      /* a component command: the workload's WasiSpec is its context (component_command.h) */
+    int wasi_http;                    /* a wasi-http context on each store too, after its WASI one (a wasi:http proxy) */
+    int instantiate_only;             /* each request instantiates and looks the calls' functions up, and calls none */
     size_t ncalls;
     ComponentStep *calls;
     wasmtime_component_func_t *funcs; /* per request: each call's function in this request's store */
@@ -74,9 +76,9 @@ ComponentCall *component_call_new(const ComponentApi *capi, size_t ncalls);
 /* What a component workload holds, freed (NULL: nothing). */
 void component_call_free(ComponentCall *c);
 
-/* The driver's component linker (made on first use; WASI p2 added to it once when `wasi`): 0, or -1 (no linker, or
- * WASI p2 could not be added: the message kept as the driver's first). */
-int component_driver_ready(Driver *d, const ComponentApi *capi, int wasi);
+/* The driver's component linker (made on first use; WASI p2 added to it once when `wasi`, then wasi:http once when
+ * `wasi_http`): 0, or -1 (no linker, or an import set could not be added: the message kept as the driver's first). */
+int component_driver_ready(Driver *d, const ComponentApi *capi, int wasi, int wasi_http);
 
 /* Every cached component and the component linker freed. */
 void component_driver_clear(Driver *d);

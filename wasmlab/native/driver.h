@@ -82,6 +82,8 @@ typedef struct {
     const void *component_api;
     void *component_linker;
     int component_wasip2;  /* WASI p2 added to the component linker */
+    int component_wasi_http; /* wasi:http added to it too (a proxy's instantiate-only request) */
+    uint64_t instances;    /* component instances made since the counters were last taken (Driver.take_stats) */
     int component_stubs;   /* a recipe's stubs of component imports defined on it (component_stubs.h) */
     ComponentEntry *components;
     int ncomponents;

@@ -206,13 +206,14 @@ out:
 
 static PyObject *Driver_take_stats(DriverObject *self, PyObject *unused) {
     Driver *d = &self->core;
-    PyObject *stats = Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "hits", (unsigned long long)d->cache.hits, "misses",
+    PyObject *stats = Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "hits", (unsigned long long)d->cache.hits, "misses",
                                     (unsigned long long)d->cache.misses, "evictions", (unsigned long long)d->cache.evictions,
                                     "compile_ns", (unsigned long long)d->compile_ns, "waits", (unsigned long long)d->waits,
                                     "wait_ns", (unsigned long long)d->wait_total_ns, "output_checks", (unsigned long long)d->checks,
-                                    "output_check_ns", (unsigned long long)d->check_ns);
+                                    "output_check_ns", (unsigned long long)d->check_ns, "component_instances",
+                                    (unsigned long long)d->instances);
     d->cache.hits = d->cache.misses = d->cache.evictions = d->compile_ns = d->waits = d->wait_total_ns = 0;
-    d->checks = d->check_ns = 0;
+    d->checks = d->check_ns = d->instances = 0;
     return stats;
 }
 
@@ -261,7 +262,7 @@ static PyMethodDef Driver_methods[] = {
     {"first_reads", (PyCFunction)Driver_first_reads, METH_O, "The first request's reads of recipe workload i (None before it)."},
     {"first_output", (PyCFunction)Driver_first_output, METH_O, "The first request's stdout, stderr and written files of WASI workload i."},
     {"run", (PyCFunction)(void (*)(void))Driver_run, METH_VARARGS | METH_KEYWORDS, "Serve a block of requests (see the source)."},
-    {"take_stats", (PyCFunction)Driver_take_stats, METH_NOARGS, "Cache, pool-wait and output-check counters since the last call, then zeroed."},
+    {"take_stats", (PyCFunction)Driver_take_stats, METH_NOARGS, "Cache, pool-wait, output-check and component-instance counters since the last call, then zeroed."},
     {"cached", (PyCFunction)Driver_cached, METH_NOARGS, "How many compiled modules the cache holds."},
     {"expectation", (PyCFunction)Driver_expectation, METH_O,
      "What workload i's results are checked against: the expected value or the learned first result (None: not yet, or unchecked)."},

@@ -7,7 +7,7 @@
 #include <Python.h>
 
 /* The version of the structures the glue reads (wasmlab/host/native_boundary.py's BOUNDARY_VERSION): both change together. */
-#define BOUNDARY_VERSION 7
+#define BOUNDARY_VERSION 8
 
 #include "component_api.h"
 #include "engine.h"
