@@ -54,3 +54,23 @@ def test_the_labs_figure_is_the_native_paths_with_the_lean_one_beside_it():
     first, lean = beside.lines()[:2]
     assert "native path" in first and f"p50 {beside.lab.p50_us.point:.1f} µs" in first
     assert lean.startswith(f"The same request from Python (lean path, one ctypes call a step): p50 {beside.lean.p50_us.point:.1f} µs")
+
+
+@pytest.mark.parametrize("lean_interval, said", [
+    ((20.0, 19.0, 21.0), "6.0 µs of it the binding's"),  # apart: the binding's share is the difference
+    ((14.5, 13.5, 15.5), "the binding's share within the noise (the intervals overlap)"),
+    ((10.0, 9.5, 10.5), "below the native figure, beyond its interval"),  # never a negative share
+])
+def test_the_binding_s_share_is_said_only_where_the_intervals_are_apart(lean_interval, said):
+    from tests.conftest import small_pool_engine
+    from wasmlab.experiments.serve_beside import BesideLab, LabEngine
+    from wasmlab.measure.instantiate_only import InstantiateOnly
+    from wasmlab.measure.stats import Ratio
+
+    def figures(point, low, high):
+        return InstantiateOnly(Ratio(point, low, high, 5, "m"), Ratio(point, low, high, 5, "m"), (point,) * 5, (point,) * 5,
+                               warmup=1, requests=10, instances=51)
+
+    beside = BesideLab(figures(14.0, 13.0, 15.0), LabEngine(small_pool_engine(2), ("pooling-allocator=y",), ()),
+                       lean=figures(*lean_interval))
+    assert said in beside.lines()[1]

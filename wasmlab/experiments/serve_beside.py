@@ -131,8 +131,12 @@ class BesideLab:
                  f"requests, {lab.instances} instances made)"]
         if self.lean is not None:
             lean = self.lean.p50_us
+            # The binding's share is said only where the two intervals are apart; otherwise it is within the noise.
+            share = (f"{lean.point - p50.point:.1f} µs of it the binding's" if lean.low > p50.high else
+                     "the binding's share within the noise (the intervals overlap)" if lean.high >= p50.low else
+                     "below the native figure, beyond its interval: the two runs saw the machine in different states")
             lines.append(f"The same request from Python (lean path, one ctypes call a step): p50 {lean.point:.1f} µs "
-                         f"[{lean.low:.1f}, {lean.high:.1f}], {lean.point - p50.point:.1f} µs of it the binding's")
+                         f"[{lean.low:.1f}, {lean.high:.1f}], {share}")
         if self.serve_p50_us is not None and self.difference_us is not None:
             lines.append(f"wasmtime serve ({self.serve_release}) p50 at 1 connection {self.serve_p50_us:.0f} µs: "
                          f"{self.difference_us:.0f} µs more, what the HTTP stack, the handler's call and its wasi:http calls, "
