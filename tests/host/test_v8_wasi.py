@@ -15,6 +15,8 @@ import shutil
 import pytest
 import wasmtime
 
+# ECHO: stdin copied to stdout, argv's count as the exit status; RANDOM: eight random bytes, every output differs
+from tests.host.test_native import ECHO, RANDOM
 from tests.host.test_v8 import V8_VARIANTS, close_all, v8_runtimes
 from wasmlab.errors import ConfigError, ResultMismatch
 from wasmlab.workloads import load_workload
@@ -23,35 +25,10 @@ from wasmlab.workloads.model import wasi_command
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="the v8 runtime runs the machine's Node.js")
 REQUESTS = 12
 
-# Eight random bytes on stdout (random_get): every request's output differs from the first's.
-RANDOM = """(module
-  (import "wasi_snapshot_preview1" "random_get" (func $random (param i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (func (export "_start")
-    (drop (call $random (i32.const 16) (i32.const 8)))
-    (i32.store (i32.const 0) (i32.const 16))
-    (i32.store (i32.const 4) (i32.const 8))
-    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"""
 EXIT_3 = """(module
   (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
   (memory (export "memory") 1)
   (func (export "_start") (call $exit (i32.const 3))))"""
-# stdin copied to stdout, and its argument count as the exit status: what node:wasi is given reaches the guest.
-ECHO = """(module
-  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "args_sizes_get" (func $sizes (param i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
-  (memory (export "memory") 1)
-  (func (export "_start")
-    (i32.store (i32.const 0) (i32.const 64))
-    (i32.store (i32.const 4) (i32.const 256))
-    (drop (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
-    (i32.store (i32.const 4) (i32.load (i32.const 8)))
-    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 12)))
-    (drop (call $sizes (i32.const 16) (i32.const 20)))
-    (call $exit (i32.load (i32.const 16)))))"""
 
 
 def command(name: str, wat: str, **fields) -> object:
