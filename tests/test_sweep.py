@@ -254,8 +254,8 @@ def test_every_notebook_runs_in_the_smoke_sweep_writes_its_results_and_the_repor
     assert html.is_file()
     text = html.read_text()
     assert text.count("data:image/png;base64") >= 1 and "Sweep summary" in text and "Traceback" not in text
-    assert "Seed table (slots=" in done.stdout and "Pooled + Cached" in done.stdout
-    assert "lean speedup (95% CI)" in done.stdout and "Measured: " in done.stdout and "Harness:" not in done.stdout  # the short one
+    assert "Seed table (lean path, slots=" in done.stdout and "Pooled + Cached" in done.stdout
+    assert "lean speedup" in done.stdout and "Measured: " in done.stdout and "Harness:" not in done.stdout  # the short one
     from wasmlab.report.html import text_summary
 
     assert "Harness:" in text_summary(smoke / "smoke-01", full=True)  # every line, one flag away

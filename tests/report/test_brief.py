@@ -53,10 +53,9 @@ def test_the_points_line_gives_the_range_and_says_whether_the_intervals_overlap(
                              for slots, (low, high) in zip((4, 20), intervals, strict=True)])
 
     overlapping = points([(60.0, 70.0), (65.0, 75.0)])
-    assert points_line(overlapping, ["param_slots"]) == ("2 points (slots 4, 20): pooled+cached over baseline on the lean path "
-                                                          "65.0x to 70.0x; every interval overlaps the others: no point "
-                                                          "differs beyond noise")
+    assert points_line(overlapping, ["param_slots"]) == ("2 points (slots 4, 20): pooled+cached 65.0x to 70.0x over baseline "
+                                                          "(lean);\n  all intervals overlap: no point differs beyond noise")
     apart = points([(60.0, 64.0), (65.0, 75.0)])  # 64 < 65: the points differ beyond noise
-    assert points_line(apart, ["param_slots"]).endswith("not every interval overlaps the others: the report shows which")
+    assert points_line(apart, ["param_slots"]).endswith("not all intervals overlap: the report shows which points differ")
     single = points([(float("nan"), float("nan")), (65.0, 75.0)])  # one repetition: no interval, so no verdict
     assert points_line(single, ["param_slots"]).endswith("no intervals (a point of one repetition has none)")

@@ -39,6 +39,13 @@ def _us(value: float) -> str:
     return f"{value:.1f}" if value >= 100 else f"{value:.2f}"
 
 
+def _aligned(rows: list[list[str]], right: set[int]) -> str:
+    """Columns two spaces apart; the figures in ``right`` right-aligned so their decimal points line up."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.rjust(widths[i]) if i in right else cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip()
+                     for r in rows)
+
+
 def variants_by_path(measurement: Measurement) -> str:
     """Every composition a row, every call path two columns: µs per request and the speedup over that path's baseline."""
     table = measurement.variants(REFERENCE)
@@ -55,24 +62,20 @@ def variants_by_path(measurement: Measurement) -> str:
             _us(_per_request_us(row, int(measurement.metadata["requests"]))), _speedup(row)]
     header: list[str] = ["variant"]
     for path in paths:
-        header += [f"{path} µs", f"{path} speedup (95% CI)"]
+        header += [f"{path} µs", f"{path} speedup"]
     body = [[name, *[cell for path in paths for cell in cells[name].get(path, ["-", "-"])]]
             for name in variant_style.ordered(list(cells))]
-    frame = pd.DataFrame(body, columns=header)
-    return str(frame.to_string(index=False, justify="right"))
+    return _aligned([header, *body], right={1 + 2 * i for i in range(len(paths))})
 
 
 def measured(measurement: Measurement) -> str:
     """How the run was made, in two lines: its size, order and checks; the machine and how busy it was."""
     m = measurement.metadata
-    paths = " and ".join(dict.fromkeys(measurement.summary["call_path"]))
+    busy = " (busy: rerun before trusting small differences)" if m.get("machine_busy") else ""
     return (f"Measured: {m['requests']} timed requests x {m['repeats']} repetitions per variant and path, after {m['warmup']} "
-            f"untimed warm-up requests each, "
-            f"every variant and path ({paths}) interleaved in each repetition; "
-            f"{CHECK_WORDS[str(m.get('workload_check', 'expected'))]}\n"
-            f"Machine: {m['cpu_model']}, {m['cpu_count']} cores, wasmtime {m['wasmtime_version']}, wasmlab commit "
-            f"{m['git_commit'][:12]}; load average {m['loadavg_1m_before']:.2f} -> {m['loadavg_1m_after']:.2f} (the run's own "
-            f"included), other processes {m['other_cpu_cores']:.2f} cores" + (" (busy: rerun before trusting small differences)" if m.get("machine_busy") else ""))
+            f"warm-up requests; all interleaved;\n  {CHECK_WORDS[str(m.get('workload_check', 'expected'))]}\n"
+            f"Machine: {m['cpu_model']}, {m['cpu_count']} cores, wasmtime {m['wasmtime_version']}, wasmlab "
+            f"{m['git_commit'][:12]}; other processes used {m['other_cpu_cores']:.2f} cores{busy}")
 
 
 def points_line(best: pd.DataFrame, varying: list[str]) -> str:
@@ -82,16 +85,21 @@ def points_line(best: pd.DataFrame, varying: list[str]) -> str:
     path = " and ".join(dict.fromkeys(best["call_path"].astype(str)))
     low, high = best["ci95_low"], best["ci95_high"]
     overlap = ("no intervals (a point of one repetition has none)" if low.isna().any() or high.isna().any() else
-               "every interval overlaps the others: no point differs beyond noise" if low.max() <= high.min()
-               else "not every interval overlaps the others: the report shows which")
-    return (f"{len(best)} points ({axes}): {OPTIMIZED} over {REFERENCE} on the {path} path {best['speedup'].min():.1f}x to "
-            f"{best['speedup'].max():.1f}x; {overlap}")
+               "all intervals overlap: no point differs beyond noise" if low.max() <= high.min()
+               else "not all intervals overlap: the report shows which points differ")
+    return (f"{len(best)} points ({axes}): {OPTIMIZED} {best['speedup'].min():.1f}x to {best['speedup'].max():.1f}x over "
+            f"{REFERENCE} ({path});\n  {overlap}")
 
 
 def seed_footnote(measurement: Measurement) -> str:
     """How the seed table's rows are made, in one line."""
-    m, table = measurement.metadata, measurement.variants(REFERENCE)
+    m = measurement.metadata
+    return (f"Total time: geometric mean of the {m['repeats']} repetitions' totals; CI over repetitions; latency over all "
+            f"{m['repeats'] * m['requests']} requests")
+
+
+def seed_path(measurement: Measurement) -> str:
+    """The call path the seed table's two variants ran on, for its title."""
+    table = measurement.variants(REFERENCE)
     paths = table.loc[table["variant"] == OPTIMIZED, "call_path"]
-    on = f"both on the {paths.iloc[0]} path; " if len(paths) else ""
-    return (f"({on}total time: geometric mean of the {m['repeats']} repetitions' totals of {m['requests']} requests; speedup: "
-            f"their ratio, 95% CI over repetitions; latency: over all {m['repeats'] * m['requests']} timed requests)")
+    return f"{paths.iloc[0]} path, " if len(paths) else ""

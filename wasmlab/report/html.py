@@ -59,7 +59,7 @@ def text_summary(results_dir: str | Path, full: bool = False) -> str:
     run printed (the variants' percentiles, the harness lines, native/lean per composition)."""
     from wasmlab.config import PRESETS
     from wasmlab.measure.measurement import Measurement
-    from wasmlab.report.brief import measured, points_line, seed_footnote, variants_by_path
+    from wasmlab.report.brief import measured, points_line, seed_footnote, seed_path, variants_by_path
     from wasmlab.report.sweeps import point_speedups, varying_parameters
     from wasmlab.report.text import OPTIMIZED, provenance, seed_table, variants_table
 
@@ -82,15 +82,16 @@ def text_summary(results_dir: str | Path, full: bool = False) -> str:
     label = ", ".join(f"{c.removeprefix('param_')}={chosen.iloc[0][c]}" for c in varying)
     point_results = folder / "points" / point_id / "results"
     measurement = Measurement.load(point_results)
-    lines += ["", f"Seed table ({label or point_id}):", seed_table(measurement, brief=not full)]
+    title = f"Seed table ({'' if full else seed_path(measurement)}{label or point_id}):"
+    lines += ["", title, seed_table(measurement, brief=not full)]
     lines += [""] if full else [seed_footnote(measurement), ""]
     if full:
         lines += [variants_table(measurement), "", provenance(measurement),
                   f"Results of this point: {point_results}/ (summary.parquet, samples.parquet, metadata.json)",
                   f"All points: {folder / 'results.parquet'}"]
     else:
-        lines += ["Every variant at this point: µs per request (the seed table's total time / requests) and its speedup over the "
-                  "baseline of its own call path:", variants_by_path(measurement), "", measured(measurement),
-                  f"More figures (percentiles, page faults, cache hit rates, the harness's own costs, native/lean per "
-                  f"variant): the report below, or wasmlab report --full {folder}"]
+        lines += ["All variants: µs per request, and speedup over the same path's baseline (95% CI):",
+                  variants_by_path(measurement), "", measured(measurement),
+                  f"More figures (percentiles, page faults, hit rates, harness cost): the report below, or\n"
+                  f"  wasmlab report --full {folder}"]
     return "\n".join(lines)
