@@ -25,7 +25,7 @@ def test_every_composition_is_one_row_with_each_path_s_figure_and_speedup_over_t
     assert [line.split()[0] for line in shown.splitlines()[1:]] == ["baseline", "pooled+cached"]  # the lab's one order
     lean_base_us = gmean(LEAN_BASELINE_MS) * 1000 / REQUESTS  # the seed's statistic: geometric mean of totals, per request
     base = cells(shown, "baseline")
-    assert base[1] == f"{lean_base_us:.1f}" and base[2] == "1 (itself)"
+    assert base[1] == f"{lean_base_us:.1f}" and base[2] == "1x (the reference)"
     best = cells(shown, "pooled+cached")
     assert best[1] == f"{lean_base_us / LEAN_SPEEDUP:.2f}"
     # Exact per repetition here, so each interval is the point itself.
@@ -53,9 +53,21 @@ def test_the_points_line_gives_the_range_and_says_whether_the_intervals_overlap(
                              for slots, (low, high) in zip((4, 20), intervals, strict=True)])
 
     overlapping = points([(60.0, 70.0), (65.0, 75.0)])
-    assert points_line(overlapping, ["param_slots"]) == ("2 points (slots 4, 20): pooled+cached 65.0x to 70.0x over baseline "
-                                                          "(lean);\n  all intervals overlap: no point differs beyond noise")
+    assert points_line(overlapping, ["param_slots"]) == ("2 points (slots 4, 20), pooled+cached over baseline on the lean "
+                                                          "path:\n  from 65.0x (slots=4) to 70.0x (slots=20); all intervals "
+                                                          "overlap: no difference beyond noise")
     apart = points([(60.0, 64.0), (65.0, 75.0)])  # 64 < 65: the points differ beyond noise
     assert points_line(apart, ["param_slots"]).endswith("not all intervals overlap: the report shows which points differ")
     single = points([(float("nan"), float("nan")), (65.0, 75.0)])  # one repetition: no interval, so no verdict
     assert points_line(single, ["param_slots"]).endswith("no intervals (a point of one repetition has none)")
+
+
+def test_the_legend_says_what_each_call_path_of_the_table_is_and_no_other():
+    from wasmlab.host.callpaths import REGISTRY
+    from wasmlab.report.brief import path_legend
+
+    summary = known_summary()
+    legend = path_legend(measurement_of(summary))
+    assert legend.split("; ") == [f"{p}: {REGISTRY[p].gloss}" for p in ("lean", "native", "api")]
+    lean_only = summary[~summary["variant"].str.contains("@")]
+    assert path_legend(measurement_of(lean_only)) == f"lean: {REGISTRY['lean'].gloss}"

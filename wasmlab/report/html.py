@@ -59,7 +59,7 @@ def text_summary(results_dir: str | Path, full: bool = False) -> str:
     run printed (the variants' percentiles, the harness lines, native/lean per composition)."""
     from wasmlab.config import PRESETS
     from wasmlab.measure.measurement import Measurement
-    from wasmlab.report.brief import measured, points_line, seed_footnote, seed_path, variants_by_path
+    from wasmlab.report.brief import measured, path_legend, points_line, seed_footnote, seed_path, variants_by_path
     from wasmlab.report.sweeps import point_speedups, varying_parameters
     from wasmlab.report.text import OPTIMIZED, provenance, seed_table, variants_table
 
@@ -90,7 +90,9 @@ def text_summary(results_dir: str | Path, full: bool = False) -> str:
                   f"Results of this point: {point_results}/ (summary.parquet, samples.parquet, metadata.json)",
                   f"All points: {folder / 'results.parquet'}"]
     else:
-        lines += ["All variants: µs per request, and speedup over the same path's baseline (95% CI):",
+        legend = path_legend(measurement)
+        lines += [f"All variants: µs per request (total time / {measurement.metadata['requests']}), and speedup over the same "
+                  "path's baseline with its 95% CI" + (f";\n  {legend}:" if legend else ":"),
                   variants_by_path(measurement), "", measured(measurement),
                   f"More figures (percentiles, page faults, hit rates, harness cost): the report below, or\n"
                   f"  wasmlab report --full {folder}"]

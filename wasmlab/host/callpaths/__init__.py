@@ -36,6 +36,7 @@ class CallPath:
     description: str
     core: Binder | None
     component: Binder | None
+    gloss: str = ""  # a few words for a printout's legend, where the description would not fit
 
 
 REGISTRY: dict[str, CallPath] = {}
@@ -47,10 +48,11 @@ def register(path: CallPath) -> None:
 
 
 register(CallPath("lean", "the C calls wasmtime-py makes, issued directly with buffers prepared once", lean_core.bind,
-                  lean_component.bind))
-register(CallPath("api", "wasmtime-py's high-level objects, as a Python host writes them", api_core.bind, api_component.bind))
+                  lean_component.bind, "Python calls wasmtime's C API"))
+register(CallPath("api", "wasmtime-py's high-level objects, as a Python host writes them", api_core.bind, api_component.bind,
+                  "Python through wasmtime-py's objects"))
 register(CallPath("native", "the whole request loop in C over the same libwasmtime, the GIL released", native.bind,
-                  native_component.bind))
+                  native_component.bind, "the request loop in C"))
 
 
 def call_paths() -> tuple[str, ...]:
